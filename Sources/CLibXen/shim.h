@@ -1,0 +1,21 @@
+/* CLibXen: the Xen 4.17 toolstack C headers (libxenlight, libxlutil, libxenstat, libxenstore,
+ * xentoollog) as one Clang module for Swift. Link flags come from pkg-config "xenlight" plus
+ * the explicit `link` lines in module.modulemap. */
+#ifndef IOVM_CLIBXEN_SHIM_H
+#define IOVM_CLIBXEN_SHIM_H
+
+/* Pin the libxl API to the newest stable version the 4.17 headers accept, so a later libxl
+ * keeps compiling us with the same function signatures (see the comment at the top of libxl.h). */
+#ifndef LIBXL_API_VERSION
+#define LIBXL_API_VERSION 0x041400
+#endif
+
+#include <stdio.h>
+#include <xentoollog.h>
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <libxlutil.h>
+#include <xenstat.h>
+#include <xenstore.h>
+
+#endif

@@ -1,0 +1,75 @@
+/* CXenShim: small C helpers for XenKit.
+ *
+ * Re-exports what the Swift importer drops or makes awkward in the Xen toolstack headers:
+ * function-like and cast macros (XBT_NULL, INVALID_DOMID, XENSTAT_ALL, LIBXL_VERSION,
+ * LIBXL_API_VERSION), a FILE* for fd 2 (the global `stderr` is rejected under Swift 6 strict
+ * concurrency), a xentoollog logger constructor that hides the "derived struct to base struct"
+ * pointer cast, a ctx-free libxl_bitmap allocator, and the SIGCHLD policy iovm uses with libxl.
+ */
+#ifndef IOVM_CXENSHIM_H
+#define IOVM_CXENSHIM_H
+
+#ifndef LIBXL_API_VERSION
+#define LIBXL_API_VERSION 0x041400
+#endif
+
+#include <stdint.h>
+#include <stdio.h>
+#include <xentoollog.h>
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <xenstore.h>
+#include <xenstat.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* MARK: constants behind macros */
+
+/** LIBXL_VERSION, the `version` argument of libxl_ctx_alloc. */
+int cxenshim_libxl_version(void);
+/** LIBXL_API_VERSION this shim compiled against (0x041400). */
+unsigned cxenshim_libxl_api_version(void);
+/** INVALID_DOMID (~0) as a uint32_t. */
+uint32_t cxenshim_invalid_domid(void);
+/** XENSTAT_ALL: ask xenstat_get_node for vCPUs, networks, version and VBDs. */
+unsigned cxenshim_xenstat_all(void);
+/** XBT_NULL: "no transaction" for xs_* calls. */
+xs_transaction_t cxenshim_xbt_null(void);
+/** XS_OPEN_READONLY flag for xs_open. */
+unsigned long cxenshim_xs_open_readonly(void);
+
+/* MARK: stdio */
+
+/** A process-wide FILE* writing to fd 2, created once with fdopen(dup(2)). NULL if that failed. */
+FILE *cxenshim_stderr(void);
+
+/* MARK: xentoollog */
+
+/** xtl_createlogger_stdiostream, returned as the base `xentoollog_logger *` libxl_ctx_alloc takes.
+ *  Messages below min_level are dropped; XTL_NUM_LEVELS drops everything. NULL on malloc failure. */
+xentoollog_logger *cxenshim_logger_create_stdio(FILE *file, xentoollog_level min_level,
+                                                unsigned flags);
+/** xtl_logger_destroy (does not close the FILE). NULL is fine. */
+void cxenshim_logger_destroy(xentoollog_logger *logger);
+
+/* MARK: libxl child processes */
+
+/** Calls libxl_childproc_setmode(ctx, hooks, NULL) with static hooks whose chldowner is
+ *  libxl_sigchld_owner_libxl_always_selective_reap: libxl keeps its SIGCHLD handler installed for
+ *  the life of the ctx but reaps only its own children (waitpid on their pids); the application
+ *  reaps its own children synchronously with waitpid(pid). Call right after libxl_ctx_alloc. */
+void cxenshim_childproc_set_selective_reap(libxl_ctx *ctx);
+
+/* MARK: libxl_bitmap without a ctx */
+
+/** Allocates bitmap->map for at least n_bits bits (zeroed) with calloc, like libxl_bitmap_alloc
+ *  but without a libxl_ctx; free with libxl_bitmap_dispose. Returns 0, or ENOMEM / EINVAL. */
+int cxenshim_bitmap_alloc(libxl_bitmap *bitmap, int n_bits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
