@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+// iovm: build I/O virtual machines (network driver domains) on Xen through libxl.
+
+import PackageDescription
+
+let package = Package(
+    name: "iovm",
+    products: [
+        .executable(name: "iovm", targets: ["iovm"]),
+        // The library that topology files import, like PackageDescription for Package.swift.
+        // Static, so a compiled topology runs anywhere (as `nobody`) without finding a .so.
+        .library(name: "IOVMDescription", type: .static, targets: ["IOVMDescription"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // MARK: Topology DSL and its wire format
+        .target(name: "IOVMWireFormat"),
+        .target(name: "IOVMDescription", dependencies: ["IOVMWireFormat"]),
+
+        // MARK: Model, validation, planner, renderers, topology loader
+        .target(
+            name: "IOVMCore",
+            dependencies: [
+                "IOVMWireFormat",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["EmbedResources"]
+        ),
+
+        // MARK: Xen C libraries (libxl, libxenstat, libxenstore, libxlutil) and their Swift layer
+        .systemLibrary(
+            name: "CLibXen",
+            pkgConfig: "xenlight",
+            providers: [.apt(["libxen-dev"])]
+        ),
+        .target(name: "CXenShim", dependencies: ["CLibXen"]),
+        .target(
+            name: "XenKit",
+            dependencies: [
+                "CLibXen", "CXenShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+
+        // MARK: Command line
+        .target(
+            name: "IOVMCommands",
+            dependencies: [
+                "IOVMCore", "XenKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "iovm", dependencies: ["IOVMCommands"]),
+
+        // MARK: Build tooling: embeds Templates/ and Kernels/ into IOVMCore
+        .executableTarget(name: "EmbedResourcesTool"),
+        .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"]),
+
+        // MARK: Tests (the fast unit suite; the lab suite lives in lab/)
+        .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKit"]),
+        .testTarget(name: "XenKitTests", dependencies: ["XenKit"]),
+        .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,177 @@
+public import IOVMWireFormat
+
+/// The IOVM configurations of the paper (Section 2.1) plus the centralized baseline.
+public typealias ConfigurationKind = ConfigurationDocument.Kind
+/// The core assignment schemes (Table 2, Sections 4.4-4.5).
+public typealias PlacementKind = PlacementDocument.Kind
+
+extension ConfigurationDocument.Kind {
+    /// The paper's words for it.
+    public var title: String {
+        switch self {
+        case .explicit: "explicit"
+        case .centralized: "centralized (dom0)"
+        case .monolithic: "Monolithic"
+        case .multipleSmall: "Multiple Small IOVMs"
+        case .hybrid: "Hybrid"
+        }
+    }
+}
+
+extension PlacementDocument.Kind {
+    /// The paper's words for it.
+    public var title: String {
+        switch self {
+        case .credit: "credit (unpinned)"
+        case .coLocate: "co-locate"
+        case .separate: "separate"
+        case .iovmAffinity: "IOVM-affinity"
+        case .hybridPinned: "hybrid pinning"
+        }
+    }
+}
+
+/// The host a plan is made for.
+public struct HostShape: Sendable, Codable, Equatable {
+    /// Physical cores.
+    public var cores: Int
+    /// Memory for domains in MiB, when known.
+    public var memoryMiB: Int?
+    /// dom0's memory in MiB, when known.
+    public var dom0MemoryMiB: Int?
+    /// Cores left to dom0.
+    public var reservedCores: CPUSet
+    /// Pool-0's scheduler.
+    public var scheduler: String
+
+    /// Creates a host shape.
+    public init(cores: Int, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil, reservedCores: CPUSet = [],
+                scheduler: String = "credit2") {
+        self.cores = cores
+        self.memoryMiB = memoryMiB
+        self.dom0MemoryMiB = dom0MemoryMiB
+        self.reservedCores = reservedCores
+        self.scheduler = scheduler
+    }
+
+    /// The paper's platform: two Core Duo processors, 4 cores.
+    public static let paper = HostShape(cores: 4, memoryMiB: 6144, scheduler: "credit")
+}
+
+/// A NIC as placed in a domain: address, and the bridge that joins it to guests' vifs.
+public struct PlacedNIC: Sendable, Codable, Equatable {
+    /// PCI address.
+    public var pci: PCIAddress
+    /// Bridge in the owning domain.
+    public var bridge: String
+    /// Where it was declared.
+    public var source: SourceLocation?
+}
+
+/// What a domain is in the topology.
+public enum DomainRole: String, Sendable, Codable {
+    /// A network driver domain.
+    case iovm
+    /// A guest whose vif an IOVM (or dom0) backs.
+    case guest
+}
+
+/// A vif of a guest.
+public struct VifSpec: Sendable, Codable, Equatable {
+    /// Backend domain name; nil means dom0.
+    public var backend: String?
+    /// Bridge in the backend.
+    public var bridge: String
+    /// MAC address.
+    public var mac: String
+    /// PCI address of the NIC the bridge leads to, when known.
+    public var nic: PCIAddress?
+}
+
+/// A cpupool the plan needs.
+public struct CPUPoolSpec: Sendable, Codable, Equatable {
+    /// Pool name.
+    public var name: String
+    /// Scheduler (`credit`, `credit2`).
+    public var scheduler: String
+    /// Cores in the pool.
+    public var cpus: CPUSet
+}
+
+/// Everything needed to create one domain, in xl.cfg's terms.
+public struct DomainSpec: Sendable, Codable, Equatable {
+    /// Domain name.
+    public var name: String
+    /// IOVM or guest.
+    public var role: DomainRole
+    /// Always `pv` for now.
+    public var type: String
+    /// Memory in MiB.
+    public var memoryMiB: Int
+    /// vCPUs.
+    public var vcpus: Int
+    /// PV kernel.
+    public var kernel: String
+    /// Initial ramdisk.
+    public var ramdisk: String?
+    /// Kernel command line.
+    public var cmdline: String
+    /// Whether `driver_domain=1` (IOVMs).
+    public var driverDomain: Bool
+    /// NICs passed through (IOVMs).
+    public var nics: [PlacedNIC]
+    /// Vifs (guests).
+    public var vifs: [VifSpec]
+    /// Hard affinity; nil means all cores.
+    public var hardAffinity: CPUSet?
+    /// Soft affinity; nil means none.
+    public var softAffinity: CPUSet?
+    /// cpupool.
+    public var cpupool: String
+    /// Credit weight.
+    public var weight: Int
+    /// Credit cap (percent of a pCPU; 0 = none).
+    public var cap: Int
+    /// Guests this IOVM backs.
+    public var backs: [String]
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// PCI addresses passed through, in declaration order.
+    public var pci: [PCIAddress] { nics.map(\.pci) }
+}
+
+/// A plan: what `apply` makes real.
+public struct Plan: Sendable, Codable, Equatable {
+    /// Version of this JSON format.
+    public static let currentFormatVersion = 1
+    /// Version of this JSON format.
+    public var formatVersion: Int
+    /// Topology name.
+    public var topology: String
+    /// Where the topology was declared.
+    public var source: SourceLocation?
+    /// The configuration as the file declared it.
+    public var declaredConfiguration: ConfigurationKind
+    /// The configuration the IOVMs form (for `explicit`, recognized from their shape).
+    public var configuration: ConfigurationKind
+    /// The core assignment scheme.
+    public var placement: PlacementKind
+    /// The host it was planned for.
+    public var host: HostShape
+    /// cpupools to create before the domains.
+    public var cpupools: [CPUPoolSpec]
+    /// Domains, IOVMs first, in declaration order.
+    public var domains: [DomainSpec]
+    /// Creation order: each stage's domains may be created concurrently, stages one after the other.
+    public var stages: [[String]]
+    /// Warnings found while planning.
+    public var warnings: [Diagnostic]
+
+    /// The domain named `name`.
+    public func domain(_ name: String) -> DomainSpec? { domains.first { $0.name == name } }
+    /// The IOVMs.
+    public var iovms: [DomainSpec] { domains.filter { $0.role == .iovm } }
+    /// The guests.
+    public var guests: [DomainSpec] { domains.filter { $0.role == .guest } }
+}

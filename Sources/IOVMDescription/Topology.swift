@@ -1,0 +1,122 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+public import IOVMWireFormat
+
+/// A declared IOVM topology: the one value a topology file creates.
+///
+/// ```swift
+/// import IOVMDescription
+///
+/// let topology = Topology("paper-hybrid") {
+///     Host(cores: 4, memory: .gib(6))
+///     Defaults(kernel: "/var/lib/iovm/vmlinux")
+///     Configuration.hybrid(groups: 2)
+///     NIC("0000:00:04.0"); NIC("0000:00:05.0"); NIC("0000:00:06.0"); NIC("0000:00:07.0")
+///     for i in 1...4 { Guest("guest\(i)") }
+///     Placement.hybridPinned()
+///     Scheduling(iovmWeight: 512)
+/// }
+/// ```
+///
+/// Like a Package.swift, the file is compiled and run by the tool; the topology
+/// writes itself as a versioned JSON ``TopologyDocument`` to the file descriptor
+/// the tool names with `-fileno N` when the program exits.
+public struct Topology: Sendable {
+    /// The wire document this topology serializes to.
+    public private(set) var document: TopologyDocument
+
+    /// Declares a topology.
+    /// - Parameters:
+    ///   - name: Name of the topology (shows in plans, tags and reports).
+    ///   - content: Host, defaults, configuration, IOVMs, NICs, guests, placement and scheduling.
+    public init(_ name: String, file: String = #filePath, line: Int = #line,
+                @TopologyBuilder _ content: () -> [TopologyElement]) {
+        var document = TopologyDocument(name: name, source: SourceLocation(file: file, line: line))
+        var configurationSet = false
+        var placementSet = false
+        for element in content() {
+            switch element.storage {
+            case .host(let host): document.host = host
+            case .defaults(let defaults): document.defaults = defaults
+            case .configuration(let configuration):
+                if configurationSet { Topology.note(duplicate: "Configuration", at: configuration.source) }
+                configurationSet = true
+                document.configuration = configuration
+            case .iovm(let iovm): document.iovms.append(iovm)
+            case .nic(let nic): document.nics.append(nic)
+            case .guest(let guest): document.guests.append(guest)
+            case .placement(let placement):
+                if placementSet { Topology.note(duplicate: "Placement", at: placement.source) }
+                placementSet = true
+                document.placement = placement
+            case .scheduling(let scheduling): document.scheduling = scheduling
+            }
+        }
+        self.document = document
+        TopologyRegistry.register(document)
+    }
+
+    private static func note(duplicate what: String, at source: SourceLocation?) {
+        let place = source.map { "\($0): " } ?? ""
+        TopologyRegistry.warn("\(place)warning: a second \(what) replaces the first one")
+    }
+}
+
+/// Collects the topology a file declares and writes it when the program exits.
+enum TopologyRegistry {
+    nonisolated(unsafe) private static var documents: [TopologyDocument] = []
+    nonisolated(unsafe) private static var installed = false
+
+    static func register(_ document: TopologyDocument) {
+        documents.append(document)
+        if !installed {
+            installed = true
+            atexit { TopologyRegistry.dump() }
+        }
+    }
+
+    static func warn(_ message: String) {
+        fputs(message + "\n", stderr_())
+    }
+
+    private static func stderr_() -> UnsafeMutablePointer<FILE> {
+        fdopen(2, "w")
+    }
+
+    /// Writes the declared document to the descriptor given as `-fileno N`.
+    static func dump() {
+        let arguments = CommandLine.arguments
+        guard let index = arguments.firstIndex(of: "-fileno"), index + 1 < arguments.count,
+              let fd = Int32(arguments[index + 1]) else { return }
+        let payload: String
+        if documents.count == 1 {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            do {
+                payload = String(decoding: try encoder.encode(documents[0]), as: UTF8.self)
+            } catch {
+                payload = #"{"error":"cannot encode the topology: \#(error)"}"#
+            }
+        } else if documents.isEmpty {
+            payload = #"{"error":"the file declares no Topology"}"#
+        } else {
+            payload = #"{"error":"the file declares \#(documents.count) Topology values; declare exactly one"}"#
+        }
+        var bytes = Array(payload.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { buffer in
+                write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            }
+            if written <= 0 { break }
+            offset += written
+        }
+        close(fd)
+    }
+}

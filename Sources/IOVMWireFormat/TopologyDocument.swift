@@ -1,0 +1,337 @@
+/// The versioned JSON wire format between a topology file and the iovm tool.
+///
+/// A topology file written with the `IOVMDescription` DSL serializes itself into a
+/// ``TopologyDocument``; the tool decodes it, validates it and plans from it. The
+/// document is also what `iovm synth` prints and what a host without a Swift
+/// toolchain (a dom0) accepts with `--topology-json`. The DSL's public types are
+/// deliberately separate from these, as PackageDescription is from SwiftPM's
+/// manifest JSON: either side may evolve as long as the schema version says so.
+public struct TopologyDocument: Codable, Sendable, Equatable {
+    /// The schema version this build writes and reads.
+    public static let currentSchemaVersion = 1
+
+    /// Schema version of this document.
+    public var schemaVersion: Int
+    /// Topology name (used in logs, tags and reports).
+    public var name: String
+    /// Where the topology was declared.
+    public var source: SourceLocation?
+    /// The host the topology is meant for, if the file says so.
+    public var host: HostDocument?
+    /// Defaults applied to every domain that does not override them.
+    public var defaults: DefaultsDocument?
+    /// The IOVM configuration of the paper (Section 2.1), or `explicit`.
+    public var configuration: ConfigurationDocument
+    /// IOVMs declared one by one (explicit configuration).
+    public var iovms: [IOVMDocument]
+    /// Physical NICs not owned by a declared IOVM, for a configuration generator to distribute.
+    public var nics: [NICDocument]
+    /// Guest domains whose vifs an IOVM (or dom0) backs.
+    public var guests: [GuestDocument]
+    /// Core assignment scheme (paper Table 2 and Section 4.4-4.5).
+    public var placement: PlacementDocument
+    /// Credit scheduler weights and caps.
+    public var scheduling: SchedulingDocument?
+
+    /// Creates a document; every collection defaults to empty.
+    public init(
+        schemaVersion: Int = TopologyDocument.currentSchemaVersion,
+        name: String,
+        source: SourceLocation? = nil,
+        host: HostDocument? = nil,
+        defaults: DefaultsDocument? = nil,
+        configuration: ConfigurationDocument = .init(kind: .explicit),
+        iovms: [IOVMDocument] = [],
+        nics: [NICDocument] = [],
+        guests: [GuestDocument] = [],
+        placement: PlacementDocument = .init(kind: .credit),
+        scheduling: SchedulingDocument? = nil
+    ) {
+        self.schemaVersion = schemaVersion
+        self.name = name
+        self.source = source
+        self.host = host
+        self.defaults = defaults
+        self.configuration = configuration
+        self.iovms = iovms
+        self.nics = nics
+        self.guests = guests
+        self.placement = placement
+        self.scheduling = scheduling
+    }
+}
+
+/// A place in a topology file: what every diagnostic points at.
+public struct SourceLocation: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// Path of the file.
+    public var file: String
+    /// 1-based line.
+    public var line: Int
+
+    /// Creates a location.
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+
+    /// `file:line`, the form compilers and editors understand.
+    public var description: String { "\(file):\(line)" }
+}
+
+/// The physical host a topology targets.
+public struct HostDocument: Codable, Sendable, Equatable {
+    /// Physical cores (pCPUs) Xen schedules on.
+    public var cores: Int?
+    /// Memory available to domains, in MiB.
+    public var memoryMiB: Int?
+    /// Memory dom0 keeps, in MiB.
+    public var dom0MemoryMiB: Int?
+    /// Cores left to dom0: placement never pins an iovm domain there.
+    public var reservedCores: [Int]?
+    /// Scheduler of the host's Pool-0 (`credit` or `credit2`).
+    public var scheduler: String?
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates a host description.
+    public init(cores: Int? = nil, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil,
+                reservedCores: [Int]? = nil, scheduler: String? = nil, source: SourceLocation? = nil) {
+        self.cores = cores
+        self.memoryMiB = memoryMiB
+        self.dom0MemoryMiB = dom0MemoryMiB
+        self.reservedCores = reservedCores
+        self.scheduler = scheduler
+        self.source = source
+    }
+}
+
+/// Defaults for domains (kernel, memory, ...).
+public struct DefaultsDocument: Codable, Sendable, Equatable {
+    /// PV kernel for IOVMs and guests (an uncompressed vmlinux loads fastest).
+    public var kernel: String?
+    /// Initial ramdisk.
+    public var ramdisk: String?
+    /// Kernel command line for guests.
+    public var cmdline: String?
+    /// PV kernel for IOVMs, when it differs from `kernel` (e.g. the minimal IOVM kernel).
+    public var iovmKernel: String?
+    /// Initial ramdisk for IOVMs.
+    public var iovmRamdisk: String?
+    /// Kernel command line for IOVMs.
+    public var iovmCmdline: String?
+    /// Memory of each IOVM in MiB (paper: 256).
+    public var iovmMemoryMiB: Int?
+    /// Memory of each guest in MiB (paper: 256).
+    public var guestMemoryMiB: Int?
+    /// vCPUs of each IOVM (paper: 1, uniprocessor kernel).
+    public var iovmVCPUs: Int?
+    /// vCPUs of each guest.
+    public var guestVCPUs: Int?
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates defaults.
+    public init(kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
+                iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
+                iovmMemoryMiB: Int? = nil, guestMemoryMiB: Int? = nil,
+                iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, source: SourceLocation? = nil) {
+        self.kernel = kernel
+        self.ramdisk = ramdisk
+        self.cmdline = cmdline
+        self.iovmKernel = iovmKernel
+        self.iovmRamdisk = iovmRamdisk
+        self.iovmCmdline = iovmCmdline
+        self.iovmMemoryMiB = iovmMemoryMiB
+        self.guestMemoryMiB = guestMemoryMiB
+        self.iovmVCPUs = iovmVCPUs
+        self.guestVCPUs = guestVCPUs
+        self.source = source
+    }
+}
+
+/// Which of the paper's IOVM configurations (Section 2.1) the topology uses.
+public struct ConfigurationDocument: Codable, Sendable, Equatable {
+    /// The configuration's kind.
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// IOVMs are declared one by one.
+        case explicit
+        /// dom0 is the one driver domain (the paper's baseline, Fig. 1).
+        case centralized
+        /// All NICs in one IOVM (Fig. 3).
+        case monolithic
+        /// One IOVM per NIC (Fig. 4).
+        case multipleSmall
+        /// IOVMs each own a subset of the NICs (Fig. 5).
+        case hybrid
+    }
+    /// The kind.
+    public var kind: Kind
+    /// Number of IOVMs for `hybrid`.
+    public var groups: Int?
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates a configuration entry.
+    public init(kind: Kind, groups: Int? = nil, source: SourceLocation? = nil) {
+        self.kind = kind
+        self.groups = groups
+        self.source = source
+    }
+}
+
+/// A physical NIC, named by its PCI address.
+public struct NICDocument: Codable, Sendable, Equatable {
+    /// PCI address, `DDDD:BB:DD.F`.
+    public var pci: String
+    /// Bridge inside the IOVM that joins this NIC and the vifs of its guests.
+    public var bridge: String?
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates a NIC entry.
+    public init(pci: String, bridge: String? = nil, source: SourceLocation? = nil) {
+        self.pci = pci
+        self.bridge = bridge
+        self.source = source
+    }
+}
+
+/// Fields every domain has.
+public struct DomainResources: Codable, Sendable, Equatable {
+    /// Memory in MiB.
+    public var memoryMiB: Int?
+    /// Number of vCPUs.
+    public var vcpus: Int?
+    /// PV kernel path (in dom0).
+    public var kernel: String?
+    /// Initial ramdisk path.
+    public var ramdisk: String?
+    /// Kernel command line.
+    public var cmdline: String?
+    /// Credit scheduler weight.
+    public var weight: Int?
+    /// Credit scheduler cap (percent of one pCPU, 0 = none).
+    public var cap: Int?
+    /// Explicit hard affinity, overriding the placement scheme.
+    public var cpus: [Int]?
+
+    /// Creates a resource set.
+    public init(memoryMiB: Int? = nil, vcpus: Int? = nil, kernel: String? = nil, ramdisk: String? = nil,
+                cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil, cpus: [Int]? = nil) {
+        self.memoryMiB = memoryMiB
+        self.vcpus = vcpus
+        self.kernel = kernel
+        self.ramdisk = ramdisk
+        self.cmdline = cmdline
+        self.weight = weight
+        self.cap = cap
+        self.cpus = cpus
+    }
+}
+
+/// An IOVM: a driver domain owning physical NICs and backing guests' vifs.
+public struct IOVMDocument: Codable, Sendable, Equatable {
+    /// Domain name.
+    public var name: String
+    /// Memory, vCPUs, kernel, scheduling.
+    public var resources: DomainResources
+    /// The NICs it owns (passed through by PCI).
+    public var nics: [NICDocument]
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates an IOVM entry.
+    public init(name: String, resources: DomainResources = .init(), nics: [NICDocument] = [], source: SourceLocation? = nil) {
+        self.name = name
+        self.resources = resources
+        self.nics = nics
+        self.source = source
+    }
+}
+
+/// A guest domain whose network traffic goes through an IOVM.
+public struct GuestDocument: Codable, Sendable, Equatable {
+    /// Domain name.
+    public var name: String
+    /// Memory, vCPUs, kernel, scheduling.
+    public var resources: DomainResources
+    /// Name of the IOVM that backs its vif (`Domain-0` for dom0).
+    public var backend: String?
+    /// PCI address of the NIC its traffic leaves by; picks the IOVM in generated configurations.
+    public var nic: String?
+    /// Bridge its vif joins in the backend.
+    public var bridge: String?
+    /// MAC address of its vif.
+    public var mac: String?
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates a guest entry.
+    public init(name: String, resources: DomainResources = .init(), backend: String? = nil, nic: String? = nil,
+                bridge: String? = nil, mac: String? = nil, source: SourceLocation? = nil) {
+        self.name = name
+        self.resources = resources
+        self.backend = backend
+        self.nic = nic
+        self.bridge = bridge
+        self.mac = mac
+        self.source = source
+    }
+}
+
+/// The core assignment scheme.
+public struct PlacementDocument: Codable, Sendable, Equatable {
+    /// The scheme's kind.
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// Nothing pinned: the credit scheduler balances everything (Section 4.4).
+        case credit
+        /// Each guest on its IOVM's core (Table 2).
+        case coLocate
+        /// Each guest on a core of a different IOVM (Table 2).
+        case separate
+        /// All IOVMs on one core, guests on the others (Table 2).
+        case iovmAffinity
+        /// Each IOVM pinned to its own core, guests scheduled on the rest (Section 4.5, Table 3).
+        case hybridPinned
+    }
+    /// The kind.
+    public var kind: Kind
+    /// For `iovmAffinity`: put the IOVMs' core in a dedicated cpupool.
+    public var dedicatedPool: Bool?
+    /// Name of that cpupool.
+    public var poolName: String?
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates a placement entry.
+    public init(kind: Kind, dedicatedPool: Bool? = nil, poolName: String? = nil, source: SourceLocation? = nil) {
+        self.kind = kind
+        self.dedicatedPool = dedicatedPool
+        self.poolName = poolName
+        self.source = source
+    }
+}
+
+/// Credit scheduler parameters for the two roles.
+public struct SchedulingDocument: Codable, Sendable, Equatable {
+    /// Weight of each IOVM (credit default 256).
+    public var iovmWeight: Int?
+    /// Cap of each IOVM in percent of a pCPU (0 = none).
+    public var iovmCap: Int?
+    /// Weight of each guest.
+    public var guestWeight: Int?
+    /// Cap of each guest.
+    public var guestCap: Int?
+    /// Where it was declared.
+    public var source: SourceLocation?
+
+    /// Creates scheduling parameters.
+    public init(iovmWeight: Int? = nil, iovmCap: Int? = nil, guestWeight: Int? = nil, guestCap: Int? = nil,
+                source: SourceLocation? = nil) {
+        self.iovmWeight = iovmWeight
+        self.iovmCap = iovmCap
+        self.guestWeight = guestWeight
+        self.guestCap = guestCap
+        self.source = source
+    }
+}
