@@ -1,0 +1,194 @@
+import CLibXen
+import CXenShim
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A libxl context (`libxl_ctx`) and the xentoollog logger it writes to; the entry point for
+/// talking to the hypervisor through libxenlight.
+///
+/// ```swift
+/// let xl = try LibXLContext()          // throws .notXenDom0 off Xen
+/// let info = try xl.physicalInfo()
+/// for domain in try xl.domains() { print(domain.domid, domain.name ?? "?") }
+/// ```
+///
+/// ## Child processes and SIGCHLD
+/// At creation the context is switched to `libxl_sigchld_owner_libxl_always_selective_reap`
+/// (libxl_event.h): libxl installs its SIGCHLD handler (`SA_RESTART | SA_NOCLDSTOP`) for the
+/// context's lifetime and, on SIGCHLD, calls `waitpid` only on the pids of its own children
+/// (hotplug scripts, bootloader, device model). iovm's own children, started with `posix_spawn`
+/// and reaped synchronously with `waitpid(pid, …)`, are therefore never stolen, and libxl's are
+/// never reaped by us. The default mode, `libxl_sigchld_owner_libxl`, reaps *every* child with
+/// `wait()` while a libxl operation runs and requires the application to have no children then;
+/// `_mainloop` would need us to own a SIGCHLD handler and forward statuses.
+/// Consequences for the rest of the process:
+/// - do not install another SIGCHLD handler, do not set SIGCHLD to `SIG_IGN` (children would be
+///   auto-reaped and `waitpid` would fail with `ECHILD`), and never `waitpid(-1, …)`/`wait()`;
+///   libxl asserts the handler it replaces is `SIG_DFL`/`SIG_IGN`;
+/// - any further `LibXLContext` in the process uses the same mode (libxl requires that);
+/// - `waitpid` may see `EINTR` only if a caller's own handler lacks `SA_RESTART`; retry on it.
+///
+/// ## Concurrency
+/// libxl documents `libxl_ctx` as thread-safe; XenKit still serialises every call through this
+/// object with one `Mutex`, so results read from libxl-owned memory (such as
+/// `libxl_get_version_info`'s) are copied before another call can run. That lock is why the
+/// class is `@unchecked Sendable`. Calls are synchronous and may block for as long as libxl does.
+public final class LibXLContext: @unchecked Sendable {
+    /// The minimum severity libxl messages need to reach standard error.
+    public enum LogLevel: Sendable, Hashable {
+        /// Everything, including debug chatter.
+        case debug
+        /// Verbose and above.
+        case verbose
+        /// Progress messages and above (what `xl` shows by default).
+        case progress
+        /// Warnings and above.
+        case warning
+        /// Errors and above (the default).
+        case error
+        /// Nothing at all.
+        case silent
+
+        var xtl: xentoollog_level {
+            switch self {
+            case .debug: return XTL_DEBUG
+            case .verbose: return XTL_VERBOSE
+            case .progress: return XTL_PROGRESS
+            case .warning: return XTL_WARN
+            case .error: return XTL_ERROR
+            case .silent: return XTL_NUM_LEVELS
+            }
+        }
+    }
+
+    // Only touched with `lock` held (or in init/deinit, when no one else can see `self`).
+    private let ctx: OpaquePointer
+    private let logger: UnsafeMutablePointer<xentoollog_logger>
+    private let lock = Mutex(())
+
+    /// Opens a libxl context, logging to standard error at `logLevel` and above.
+    ///
+    /// - Throws: ``XenError/notXenDom0(reason:)`` when this is not a Xen dom0 (no `/proc/xen`
+    ///   or privcmd, a domU, or `libxl_ctx_alloc` fails, e.g. with `ERROR_FAIL` (-3) off Xen or
+    ///   when not root); ``XenError/errno(_:operation:)`` when the logger cannot be created.
+    public convenience init(logLevel: LogLevel = .error) throws(XenError) {
+        try self.init(logLevel: logLevel, checkHost: true)
+    }
+
+    /// `checkHost: false` skips ``XenHost/requireDom0()`` and goes straight to
+    /// `libxl_ctx_alloc` (tests use it to prove that path also fails cleanly).
+    init(logLevel: LogLevel, checkHost: Bool) throws(XenError) {
+        if checkHost { try XenHost.requireDom0() }
+        guard let stream = cxenshim_stderr() else {
+            throw XenError.currentErrno(operation: "fdopen(dup(2)) for the libxl logger")
+        }
+        guard let logger = cxenshim_logger_create_stdio(stream, logLevel.xtl, 0) else {
+            throw XenError.currentErrno(operation: "xtl_createlogger_stdiostream")
+        }
+        var ctx: OpaquePointer? = nil
+        let rc = libxl_ctx_alloc(&ctx, cxenshim_libxl_version(), 0, logger)
+        guard rc == 0, let ctx else {
+            libxl_ctx_free(ctx)
+            cxenshim_logger_destroy(logger)
+            var reason = "libxl_ctx_alloc returned \(XenError.libxlErrorName(rc)) (\(rc))"
+            if geteuid() != 0 { reason += "; not running as root" }
+            throw XenError.notXenDom0(reason: reason)
+        }
+        cxenshim_childproc_set_selective_reap(ctx)
+        self.ctx = ctx
+        self.logger = logger
+    }
+
+    deinit {
+        libxl_ctx_free(ctx)
+        cxenshim_logger_destroy(logger)
+    }
+
+    /// Runs `body` with the raw `libxl_ctx *`, holding the context's lock, for libxl calls XenKit
+    /// does not wrap yet. Do not let the pointer escape.
+    public func withUnsafeContext<R: Sendable>(
+        _ body: (OpaquePointer) throws(XenError) -> R
+    ) throws(XenError) -> R {
+        try lock.withLock { _ throws(XenError) -> R in try body(ctx) }
+    }
+
+    /// Host CPUs, memory and virtualisation capabilities (`libxl_get_physinfo`).
+    public func physicalInfo() throws(XenError) -> PhysInfo {
+        try withUnsafeContext { ctx throws(XenError) in
+            var info = libxl_physinfo()
+            libxl_physinfo_init(&info)
+            defer { libxl_physinfo_dispose(&info) }
+            let rc = libxl_get_physinfo(ctx, &info)
+            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_get_physinfo") }
+            return PhysInfo(info)
+        }
+    }
+
+    /// The hypervisor's version and build (`libxl_get_version_info`).
+    public func versionInfo() throws(XenError) -> XenVersion {
+        try withUnsafeContext { ctx throws(XenError) in
+            // The result is owned by the ctx and cached there; copy it while holding the lock.
+            guard let info = libxl_get_version_info(ctx) else {
+                throw XenError.failed(operation: "libxl_get_version_info", detail: "returned NULL")
+            }
+            return XenVersion(info.pointee)
+        }
+    }
+
+    /// The name of the hypervisor's default scheduler, as xl spells it (`"credit2"`, `"credit"`,
+    /// …), from `libxl_get_scheduler`. cpupools may run other schedulers.
+    public func schedulerName() throws(XenError) -> String {
+        try withUnsafeContext { ctx throws(XenError) in
+            let sched = libxl_get_scheduler(ctx)
+            guard sched >= 0 else { throw XenError.libxl(code: sched, operation: "libxl_get_scheduler") }
+            guard let name = libxl_scheduler_to_string(libxl_scheduler(rawValue: UInt32(sched))) else {
+                return "unknown(\(sched))"
+            }
+            return String(cString: name)
+        }
+    }
+
+    /// The number of CPU ids the hypervisor may use (`libxl_get_max_cpus`), the size to give a
+    /// ``CPUMap`` that starts from `all`.
+    public func maxCPUs() throws(XenError) -> Int {
+        try withUnsafeContext { ctx throws(XenError) in
+            let count = libxl_get_max_cpus(ctx)
+            guard count > 0 else { throw XenError.libxl(code: count, operation: "libxl_get_max_cpus") }
+            return Int(count)
+        }
+    }
+
+    /// Every domain, dom0 first (`libxl_list_domain`), with names from `libxl_domid_to_name`.
+    public func domains() throws(XenError) -> [DomainInfo] {
+        try withUnsafeContext { ctx throws(XenError) in
+            var count: Int32 = 0
+            guard let list = libxl_list_domain(ctx, &count) else {
+                throw XenError.failed(operation: "libxl_list_domain", detail: "returned NULL (see libxl's log)")
+            }
+            defer { libxl_dominfo_list_free(list, count) }
+            var result: [DomainInfo] = []
+            result.reserveCapacity(Int(count))
+            for index in 0..<Int(count) {
+                let entry = list[index]
+                result.append(DomainInfo(entry, name: Self.name(ctx, entry.domid)))
+            }
+            return result
+        }
+    }
+
+    /// The name of domain `domid`, or `nil` if it has none or does not exist.
+    public func domainName(_ domid: UInt32) throws(XenError) -> String? {
+        try withUnsafeContext { ctx in Self.name(ctx, domid) }
+    }
+
+    private static func name(_ ctx: OpaquePointer, _ domid: UInt32) -> String? {
+        guard let raw = libxl_domid_to_name(ctx, domid) else { return nil }
+        defer { free(raw) }
+        return String(cString: raw)
+    }
+}

@@ -1,0 +1,103 @@
+import CLibXen
+import Testing
+@testable import XenKit
+
+/// These run on machines without Xen (CI, developer boxes): every entry point must fail with a
+/// typed error, never crash. On a real dom0 (the lab) they check real values instead.
+@Suite("libxl, libxenstat and xenstore without Xen")
+struct LibXenTests {
+    static let onXen = XenHost.exists("/proc/xen") || XenHost.exists("/dev/xen")
+
+    @Test(.enabled(if: !onXen, "this machine runs Xen"))
+    func contextCreationThrowsNotXenDom0() {
+        do {
+            _ = try LibXLContext()
+            Issue.record("LibXLContext() succeeded on a machine without /proc/xen")
+        } catch {
+            guard case .notXenDom0(let reason) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(reason.contains("/proc/xen"), "reason: \(reason)")
+            #expect(error.description.hasPrefix("not running on a Xen dom0 ("), "\(error)")
+        }
+    }
+
+    /// Skips the /proc/xen check so the real `libxl_ctx_alloc` runs and fails: the lab notes say
+    /// it returns ERROR_FAIL (-3) here, and that must come back as `.notXenDom0`, not a crash.
+    @Test(.enabled(if: !onXen, "this machine runs Xen"))
+    func libxlCtxAllocFailureBecomesNotXenDom0() {
+        do {
+            _ = try LibXLContext(logLevel: .silent, checkHost: false)
+            Issue.record("libxl_ctx_alloc succeeded without Xen")
+        } catch {
+            guard case .notXenDom0(let reason) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(reason.contains("libxl_ctx_alloc returned ERROR_FAIL (-3)"), "reason: \(reason)")
+        }
+    }
+
+    @Test(.enabled(if: !onXen, "this machine runs Xen"))
+    func xenstatThrowsNotXenDom0() {
+        #expect(throws: XenError.self) { try XenStatSnapshot.capture() }
+        do {
+            _ = try XenStat(checkHost: false)  // the real xenstat_init: NULL off Xen
+            Issue.record("xenstat_init succeeded without Xen")
+        } catch {
+            guard case .notXenDom0(let reason) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(reason.contains("xenstat_init returned NULL"), "reason: \(reason)")
+        }
+    }
+
+    @Test(.enabled(if: !onXen, "this machine runs Xen"))
+    func xenstoreThrowsNotXenDom0() {
+        do {
+            _ = try XenStoreClient()
+            Issue.record("xs_open succeeded without Xen")
+        } catch {
+            guard case .notXenDom0 = error else { Issue.record("wrong error \(error)"); return }
+        }
+    }
+
+    @Test(.enabled(if: onXen, "needs a Xen dom0"))
+    func realHostReportsSaneValues() throws {
+        let xl = try LibXLContext()
+        let phys = try xl.physicalInfo()
+        #expect(phys.nrCPUs > 0)
+        #expect(phys.totalMemoryKiB >= phys.freeMemoryKiB)
+        #expect(try xl.versionInfo().major == 4)
+        let domains = try xl.domains()
+        #expect(domains.first?.domid == 0)
+        #expect(domains.first?.name == "Domain-0")
+        #expect(!(try xl.schedulerName()).isEmpty)
+        let stat = try XenStatSnapshot.capture()
+        #expect(stat.domains.contains { $0.domid == 0 })
+    }
+}
+
+@Suite("XenError")
+struct XenErrorTests {
+    @Test func libxlCodesAreNamedLikeLibxlH() {
+        #expect(XenError.libxlErrorName(-3) == "ERROR_FAIL")
+        #expect(XenError.libxlErrorName(-21) == "ERROR_DOMAIN_NOTFOUND")
+        #expect(XenError.libxlErrorName(-32) == "ERROR_QEMU_API")
+        #expect(XenError.libxlErrorName(-99) == "ERROR_UNKNOWN(-99)")
+    }
+
+    /// Checks the whole Swift table against libxl's own generated string table.
+    @Test func tableMatchesLibxlErrorToString() throws {
+        for code in Int32(-32)...Int32(-1) {
+            let cName = try #require(libxl_error_to_string(libxl_error(rawValue: code)))
+            #expect("ERROR_" + String(cString: cName).uppercased() == XenError.libxlErrorName(code))
+        }
+        #expect(libxl_error_to_string(libxl_error(rawValue: -33)) == nil)
+    }
+
+    @Test func descriptionsNameTheOperation() {
+        let libxl = XenError.libxl(code: -3, operation: "libxl_ctx_alloc")
+        #expect(libxl == .libxl(code: -3, name: "ERROR_FAIL", operation: "libxl_ctx_alloc"))
+        #expect(libxl.description == "libxl_ctx_alloc failed: libxl ERROR_FAIL (-3)")
+        let errno = XenError.errno(.noSuchFileOrDirectory, operation: "xs_read /local/domain/0/name")
+        #expect(errno.description.hasPrefix("xs_read /local/domain/0/name failed: "))
+        #expect(errno.description.contains("errno 2"))
+        #expect(XenError.notXenDom0(reason: "no /proc/xen").description == "not running on a Xen dom0 (no /proc/xen)")
+        #expect(XenError.failed(operation: "libxl_list_domain", detail: "returned NULL").description
+                == "libxl_list_domain failed: returned NULL")
+    }
+}
