@@ -1,0 +1,73 @@
+# Shared settings and helpers for the lab scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_BUILD=${LAB_BUILD:-$LAB_DIR/cache}   # build cache (lab/build is the command)
+LAB_RUN=${LAB_RUN:-$LAB_DIR/var}       # runtime dir (lab/run is the command)
+LAB_SHARE=$LAB_RUN/share          # 9p share, mounted in dom0 at /mnt/lab
+LAB_PIDFILE=$LAB_RUN/qemu.pid
+LAB_SERIAL=$LAB_RUN/serial.log    # Xen + dom0 console (com1 / hvc0)
+LAB_READY_MSG="xenstored running, agent ready"
+
+# Host-side packages the lab needs (installed by lab_need_packages).
+LAB_HOST_PACKAGES="qemu-system-x86 qemu-utils xen-hypervisor-4.17-amd64 linux-image-amd64 debootstrap
+  busybox-static cpio e2fsprogs xz-utils iperf3 socat kmod procps"
+
+# shellcheck source=hostshape.env
+. "$LAB_DIR/hostshape.env"
+
+lab_log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+lab_die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Install any missing Debian packages (apt-get update once per process, only if needed).
+lab_need_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  lab_log "installing: ${missing[*]}"
+  if [ -z "${LAB_APT_UPDATED:-}" ]; then
+    apt-get update -q >&2
+    LAB_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
+# The host kernel that serves as dom0 and PV guest kernel (newest installed linux-image).
+lab_kernel_version() {
+  local v
+  v=$(find /boot -maxdepth 1 -name 'vmlinuz-*-amd64' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -1)
+  [ -n "$v" ] || lab_die "no /boot/vmlinuz-*-amd64 (is linux-image-amd64 installed?)"
+  echo "$v"
+}
+
+# Print the URI of the host's configured apt source for suite $1 (deb822 or one-line format).
+lab_apt_mirror() {
+  local suite=$1 f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    awk -v suite="$suite" '
+      /^[[:space:]]*#/ { next }
+      /^[[:space:]]*$/ { if (uri != "" && ok && deb) { print uri; exit } uri=""; ok=0; deb=0; next }
+      /^URIs:/   { uri=$2 }
+      /^Types:/  { for (i=2;i<=NF;i++) if ($i=="deb") deb=1 }
+      /^Suites:/ { for (i=2;i<=NF;i++) if ($i==suite) ok=1 }
+      END { if (uri != "" && ok && deb) print uri }' "$f" | head -1
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -e "$f" ] || continue
+    awk -v suite="$suite" '$1=="deb" { i=2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i+1)==suite) print $i }' "$f"
+  done
+}
+
+# Pid of our running QEMU, or nothing. Verifies the pid really is our qemu.
+lab_qemu_pid() {
+  local pid
+  [ -f "$LAB_PIDFILE" ] || return 0
+  pid=$(cat "$LAB_PIDFILE" 2>/dev/null) || return 0
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+  if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "qemu-system-x86_64 .*$LAB_PIDFILE"; then
+    echo "$pid"
+  fi
+}
