@@ -46,7 +46,12 @@ public enum TopologyError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .invalid(let diagnostics):
             let errors = diagnostics.filter { $0.severity == .error }.count
-            return (diagnostics.map(\.description) + ["\(errors) error\(errors == 1 ? "" : "s") in the topology; nothing was touched."])
+            let ordered = diagnostics.enumerated().sorted { a, b in
+                let left = (a.element.location?.file ?? "", a.element.location?.line ?? 0, a.offset)
+                let right = (b.element.location?.file ?? "", b.element.location?.line ?? 0, b.offset)
+                return left < right
+            }.map(\.element)
+            return (ordered.map(\.description) + ["\(errors) error\(errors == 1 ? "" : "s") in the topology; nothing was touched."])
                 .joined(separator: "\n")
         case .compilationFailed(let file, let output):
             return output.trimmingSuffixNewlines() + "\nerror: \(file) does not compile as a topology; nothing was touched."

@@ -70,7 +70,17 @@ private struct PlanningRun {
 
         var domains: [DomainSpec] = []
         for iovm in iovms { domains.append(iovmSpec(iovm, backs: guests.filter { $0.backend == iovm.name }.map(\.document.name))) }
-        for guest in guests { domains.append(guestSpec(guest)) }
+        var macs: [String: String] = [:]
+        for guest in guests {
+            let spec = guestSpec(guest)
+            for vif in spec.vifs {
+                if let other = macs[vif.mac] {
+                    diagnostics.error("guest \(spec.name) has MAC \(vif.mac), which guest \(other) has already", at: spec.source)
+                }
+                macs[vif.mac] = spec.name
+            }
+            domains.append(spec)
+        }
 
         var cpupools: [CPUPoolSpec] = []
         if let host {

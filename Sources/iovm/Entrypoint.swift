@@ -1,1 +1,9 @@
-@main struct Entrypoint { static func main() {} }
+import IOVMCommands
+
+/// The `iovm` executable: all the work lives in IOVMCommands.
+@main
+struct Entrypoint {
+    static func main() {
+        IOVMCommand.main()
+    }
+}

@@ -1,0 +1,16 @@
+// The paper's baseline (Fig. 1): dom0 is the one driver domain; its NICs stay in dom0 and
+// every guest's vif is backed there, on dom0's bridges xenbr0..xenbr2.
+import IOVMDescription
+
+let topology = Topology("paper-centralized") {
+    Host(cores: 4, memory: .gib(4), scheduler: "credit")
+    Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz")
+    Configuration.centralized()
+    NIC("0000:00:04.0")
+    NIC("0000:00:05.0")
+    NIC("0000:00:06.0")
+    Guest("guest1")
+    Guest("guest2")
+    Guest("guest3")
+    Placement.credit()
+}

@@ -1,0 +1,16 @@
+// Table 3 "Core Pinning": the same Hybrid configuration, each IOVM pinned to its own core
+// (the first to core 3, the second to core 2), guests left to the credit scheduler on cores 0-1.
+import IOVMDescription
+
+let nics = ["0000:00:04.0", "0000:00:05.0", "0000:00:06.0", "0000:00:07.0"]
+
+let topology = Topology("paper-hybrid-pinned") {
+    Host(cores: 4, memory: .gib(4), scheduler: "credit")
+    Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz",
+             iovmMemory: 256, guestMemory: 256)
+    Configuration.hybrid(groups: 2)
+    for pci in nics { NIC(pci) }
+    for (index, pci) in nics.enumerated() { Guest("guest\(index + 1)", nic: pci) }
+    Placement.hybridPinned()
+    Scheduling(iovmWeight: 512, guestWeight: 256)
+}

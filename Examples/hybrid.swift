@@ -1,0 +1,16 @@
+// Table 3 "Default": the Hybrid configuration with 2 IOVMs of 2 NICs each, 4 guests,
+// everything left to the credit scheduler (paper Section 4.5).
+import IOVMDescription
+
+let nics = ["0000:00:04.0", "0000:00:05.0", "0000:00:06.0", "0000:00:07.0"]
+
+let topology = Topology("paper-hybrid") {
+    Host(cores: 4, memory: .gib(4), scheduler: "credit")
+    Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz",
+             iovmMemory: 256, guestMemory: 256)
+    Configuration.hybrid(groups: 2)
+    for pci in nics { NIC(pci) }
+    for (index, pci) in nics.enumerated() { Guest("guest\(index + 1)", nic: pci) }
+    Placement.credit()
+    Scheduling(iovmWeight: 512, guestWeight: 256)
+}

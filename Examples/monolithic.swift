@@ -1,0 +1,15 @@
+// Section 4.2: one Monolithic IOVM owns all 3 NICs; each of 3 guests uses one NIC.
+import IOVMDescription
+
+let topology = Topology("paper-monolithic") {
+    Host(cores: 4, memory: .gib(4), scheduler: "credit")
+    Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz")
+    Configuration.monolithic()
+    NIC("0000:00:04.0")
+    NIC("0000:00:05.0")
+    NIC("0000:00:06.0")
+    Guest("guest1")
+    Guest("guest2")
+    Guest("guest3")
+    Placement.credit()
+}

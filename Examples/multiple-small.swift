@@ -1,0 +1,16 @@
+// Section 4.3: Multiple Small IOVMs (one per NIC) with the IOVM-affinity scheme of Table 2,
+// the most efficient static assignment: all IOVMs on one core, each guest on its own core.
+import IOVMDescription
+
+let topology = Topology("paper-multiple-small") {
+    Host(cores: 4, memory: .gib(4), scheduler: "credit")
+    Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz")
+    Configuration.multipleSmall()
+    NIC("0000:00:04.0")
+    NIC("0000:00:05.0")
+    NIC("0000:00:06.0")
+    Guest("guest1", nic: "0000:00:04.0")
+    Guest("guest2", nic: "0000:00:05.0")
+    Guest("guest3", nic: "0000:00:06.0")
+    Placement.iovmAffinity()
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import XenKit
+
+/// `iovm host`: what Xen reports about this machine, from libxl and one libxenstat sample.
+///
+/// On a machine that is not a Xen dom0 it prints `iovm: not running on a Xen dom0 (…)` to
+/// standard error and exits 1.
+public struct HostCommand: ParsableCommand {
+    /// The `host` subcommand's name and one-line help.
+    public static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Show what Xen reports about this host: version, cores, memory, domains, one libxenstat sample."
+    )
+
+    /// Print one JSON object (sorted keys) instead of tables.
+    @Flag(name: .long, help: "Print one JSON object on standard output instead of tables.")
+    public var json = false
+
+    /// Creates the command with default options (ArgumentParser requirement).
+    public init() {}
+
+    /// Collects the report and prints it; any `XenError` becomes one line on stderr and exit 1.
+    public func run() throws {
+        let report: HostReport
+        do {
+            report = try HostReport.collect()
+        } catch {
+            FileHandle.standardError.write(Data("iovm: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = try encoder.encode(report)
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        } else {
+            print(report.table(), terminator: "")
+        }
+    }
+}
+
+/// The `iovm host` report; its `Codable` form is the `--json` output.
+struct HostReport: Codable, Sendable, Equatable {
+    /// One domain as libxl lists it.
+    struct Domain: Codable, Sendable, Equatable {
+        var domid: UInt32
+        var name: String
+        var memoryKiB: UInt64
+        var vcpus: UInt32
+        var state: String
+    }
+
+    /// One domain in the libxenstat sample.
+    struct StatDomain: Codable, Sendable, Equatable {
+        var domid: UInt32
+        var name: String
+        var cpuNanoseconds: UInt64
+        var vcpus: Int
+        var vcpuNanoseconds: [UInt64]
+    }
+
+    /// The libxenstat sample.
+    struct XenStat: Codable, Sendable, Equatable {
+        var cpuHz: UInt64
+        var domains: [StatDomain]
+    }
+
+    var xenVersion: String
+    var scheduler: String
+    var cores: UInt32
+    var cpuKHz: UInt32
+    var totalMemoryKiB: UInt64
+    var freeMemoryKiB: UInt64
+    var iommu: Bool
+    var domains: [Domain]
+    var xenstat: XenStat
+
+    /// Asks libxl and libxenstat; throws `XenError.notXenDom0` off Xen.
+    static func collect() throws(XenError) -> HostReport {
+        let xl = try LibXLContext()
+        let version = try xl.versionInfo()
+        let physical = try xl.physicalInfo()
+        let scheduler = try xl.schedulerName()
+        let domains = try xl.domains()
+        let sample = try XenStatSnapshot.capture()
+        return HostReport(
+            xenVersion: version.description,
+            scheduler: scheduler,
+            cores: physical.nrCPUs,
+            cpuKHz: physical.cpuKHz,
+            totalMemoryKiB: physical.totalMemoryKiB,
+            freeMemoryKiB: physical.freeMemoryKiB,
+            iommu: physical.capabilities.iommu,
+            domains: domains.map {
+                Domain(domid: $0.domid, name: $0.name ?? "", memoryKiB: $0.currentMemoryKiB,
+                       vcpus: $0.vcpusOnline, state: $0.state.description)
+            },
+            xenstat: XenStat(
+                cpuHz: sample.cpuHz,
+                domains: sample.domains.map {
+                    StatDomain(domid: $0.domid, name: $0.name, cpuNanoseconds: $0.cpuNanoseconds,
+                               vcpus: $0.vcpus.count, vcpuNanoseconds: $0.vcpus.map(\.nanoseconds))
+                }))
+    }
+
+    /// The human-readable form: a summary block and two tables.
+    func table() -> String {
+        var out = ""
+        out += "Xen \(xenVersion), scheduler \(scheduler)\n"
+        out += "CPUs    \(cores) at \(Self.fixed(Double(cpuKHz) / 1000, 3)) MHz\n"
+        out += "Memory  \(totalMemoryKiB / 1024) MiB total, \(freeMemoryKiB / 1024) MiB free\n"
+        out += "IOMMU   \(iommu ? "yes (PCI passthrough possible)" : "no")\n"
+        out += "\n"
+        out += Self.columns(
+            ["DOMID", "NAME", "MEM(MiB)", "VCPUS", "STATE"],
+            domains.map { ["\($0.domid)", $0.name, "\($0.memoryKiB / 1024)", "\($0.vcpus)", $0.state] },
+            rightAligned: [0, 2, 3])
+        out += "\n"
+        out += "libxenstat sample (cpu \(xenstat.cpuHz) Hz)\n"
+        out += Self.columns(
+            ["DOMID", "NAME", "CPU(s)", "VCPUS"],
+            xenstat.domains.map {
+                ["\($0.domid)", $0.name, Self.fixed(Double($0.cpuNanoseconds) / 1e9, 2), "\($0.vcpus)"]
+            },
+            rightAligned: [0, 2, 3])
+        return out
+    }
+
+    private static func fixed(_ value: Double, _ places: Int) -> String {
+        String(format: "%.\(places)f", value)
+    }
+
+    private static func columns(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.indices.map { column in
+                let cell = row[column]
+                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                return rightAligned.contains(column) ? padding + cell : cell + padding
+            }
+            .joined(separator: "  ")
+            .trailingSpacesTrimmed()
+        }
+        .map { "  " + $0 + "\n" }
+        .joined()
+    }
+}
+
+extension String {
+    fileprivate func trailingSpacesTrimmed() -> String {
+        var result = Substring(self)
+        while result.last == " " { result = result.dropLast() }
+        return String(result)
+    }
+}

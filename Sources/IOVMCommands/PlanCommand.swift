@@ -1,0 +1,92 @@
+import ArgumentParser
+import IOVMCore
+
+/// `iovm plan FILE`: checks a topology and shows what apply would create.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Check a topology and show the domains, cores, NICs, weights and creation order it plans.")
+
+    @OptionGroup var topology: TopologyOptions
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print the plan as JSON on stdout.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let plan = try topology.plan(logger: global.logger("iovm.plan"))
+            if json {
+                print(try jsonText(plan))
+            } else {
+                print(PlanTable(plan).text, terminator: "")
+            }
+        }
+    }
+}
+
+/// The human-readable form of a plan.
+struct PlanTable {
+    let plan: Plan
+
+    init(_ plan: Plan) { self.plan = plan }
+
+    var text: String {
+        var out = ""
+        let source = plan.source.map { " (\($0))" } ?? ""
+        out += "Topology \"\(plan.topology)\"\(source)\n"
+        let declared = plan.declaredConfiguration == .explicit ? " (IOVMs declared one by one)" : ""
+        let iovmCount = plan.iovms.count
+        let nicCount = plan.iovms.reduce(0) { $0 + $1.nics.count }
+        out += "  configuration  \(plan.configuration.title)\(declared): \(iovmCount) IOVM\(iovmCount == 1 ? "" : "s"), \(nicCount) NIC\(nicCount == 1 ? "" : "s") passed through, \(plan.guests.count) guest\(plan.guests.count == 1 ? "" : "s")\n"
+        out += "  placement      \(plan.placement.title)\n"
+        let memory = plan.host.memoryMiB.map { ", \($0) MiB" } ?? ""
+        let reserved = plan.host.reservedCores.cores.isEmpty ? "" : ", cores \(plan.host.reservedCores) reserved for dom0"
+        out += "  host           \(plan.host.cores) cores\(memory), Pool-0 scheduler \(plan.host.scheduler)\(reserved)\n\n"
+
+        var rows: [[String]] = [["DOMAIN", "ROLE", "VCPUS", "MEMORY", "CORES", "POOL", "WEIGHT", "CAP", "NETWORK"]]
+        for domain in plan.domains {
+            let network: String
+            switch domain.role {
+            case .iovm:
+                network = domain.nics.isEmpty ? "no NIC" : domain.nics.map { "\($0.pci) (\($0.bridge))" }.joined(separator: ", ")
+            case .guest:
+                network = domain.vifs.map { vif in
+                    let nic = vif.nic.map { " → \($0)" } ?? ""
+                    return "vif \(vif.mac) on \(vif.backend ?? "Domain-0"):\(vif.bridge)\(nic)"
+                }.joined(separator: "; ")
+            }
+            rows.append([domain.name, domain.role == .iovm ? "IOVM" : "guest", "\(domain.vcpus)", "\(domain.memoryMiB) MiB",
+                         domain.hardAffinity?.description ?? "any", domain.cpupool, "\(domain.weight)",
+                         domain.cap == 0 ? "none" : "\(domain.cap)%", network])
+        }
+        out += Self.table(rows)
+
+        if !plan.cpupools.isEmpty {
+            out += "\ncpupools: " + plan.cpupools.map { "\($0.name) (\($0.scheduler), cores \($0.cpus))" }.joined(separator: "; ") + "\n"
+        }
+        out += "\nCores:\n"
+        let unpinned = plan.domains.filter { $0.hardAffinity == nil }.map(\.name)
+        for core in (0..<plan.host.cores).reversed() {
+            var names = plan.domains.filter { $0.hardAffinity?.contains(core) ?? false }.map(\.name)
+            if !unpinned.isEmpty { names.append("unpinned: \(unpinned.joined(separator: ", "))") }
+            let reserved = plan.host.reservedCores.contains(core) ? " [dom0]" : ""
+            out += "  core \(core)\(reserved): \(names.isEmpty ? "-" : names.joined(separator: "; "))\n"
+        }
+        out += "\nCreation order:\n"
+        for (index, stage) in plan.stages.enumerated() {
+            out += "  \(index + 1). \(stage.joined(separator: ", "))\(stage.count > 1 ? " (concurrently)" : "")\n"
+        }
+        if !plan.warnings.isEmpty { out += "\n\(plan.warnings.count) warning\(plan.warnings.count == 1 ? "" : "s") (on stderr)\n" }
+        return out
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import IOVMCore
+import IOVMWireFormat
+import Logging
+
+/// How a command finds its topology and the host it plans for.
+struct TopologyOptions: ParsableArguments {
+    @Argument(help: "Topology file: a Swift DSL file, or the JSON document `iovm synth` prints.", completion: .file(extensions: ["swift", "json"]))
+    var file: String?
+
+    @Option(name: .customLong("topology-json"), help: "Read the topology as JSON from this file ('-' for stdin), e.g. on a dom0 without a Swift toolchain.", completion: .file(extensions: ["json"]))
+    var topologyJSON: String?
+
+    @Option(name: .customLong("host-cores"), help: "Plan for a host with this many cores (overrides Host(cores:)).")
+    var hostCores: Int?
+
+    @Option(name: .customLong("host-memory"), help: "Plan for a host with this much memory for domains, in MiB.")
+    var hostMemory: Int?
+
+    func validate() throws {
+        if file == nil && topologyJSON == nil { throw ValidationError("give a topology file or --topology-json FILE") }
+        if file != nil && topologyJSON != nil { throw ValidationError("give either a topology file or --topology-json, not both") }
+        if let hostCores, hostCores < 1 { throw ValidationError("--host-cores must be at least 1") }
+    }
+
+    /// Loads the document (compiling a Swift file if needed).
+    func loadDocument(logger: Logger) throws(TopologyError) -> TopologyDocument {
+        let loader = TopologyLoader(logger: logger)
+        if let json = topologyJSON {
+            if json == "-" {
+                let data = FileHandle.standardInput.readDataToEndOfFile()
+                return try TopologyLoader.decode(data, file: "<stdin>")
+            }
+            return try loader.loadJSON(URL(fileURLWithPath: json))
+        }
+        return try loader.load(file!)
+    }
+
+    /// The host override from the command line, merged over nothing.
+    var hostOverride: HostShape? {
+        guard let hostCores else { return nil }
+        return HostShape(cores: hostCores, memoryMiB: hostMemory)
+    }
+
+    /// Loads and plans, printing warnings to stderr.
+    func plan(logger: Logger) throws(TopologyError) -> Plan {
+        var document = try loadDocument(logger: logger)
+        if hostCores == nil, let hostMemory {
+            var host = document.host ?? HostDocument()
+            host.memoryMiB = hostMemory
+            document.host = host
+        }
+        let plan = try Planner(hostOverride: hostOverride).plan(document)
+        for warning in plan.warnings { printError(warning.description) }
+        return plan
+    }
+}
+
+/// Prints a line to stderr.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Runs `body`, turning topology errors into their report and exit code 65, other failures into exit code 1.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as TopologyError {
+        printError(error.description)
+        throw ExitCode(invalidTopologyExitCode)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        printError("iovm: error: \(error)")
+        throw ExitCode.failure
+    }
+}
+
+/// Encodes a value as pretty, sorted JSON for stdout.
+func jsonText<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

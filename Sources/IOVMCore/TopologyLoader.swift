@@ -1,0 +1,224 @@
+public import Foundation
+public import IOVMWireFormat
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a topology: a Swift DSL file (compiled and run like a Package.swift) or its JSON document.
+///
+/// A `.swift` file is compiled with `swiftc` against the `IOVMDescription` library, run as an
+/// unprivileged user (`nobody`, with `no_new_privs`) and its ``TopologyDocument`` read back through
+/// file descriptor 3. Documents are cached by the file's contents, its path, the iovm version and the
+/// compiler version, so a second run costs no compilation.
+public struct TopologyLoader: Sendable {
+    /// Where the DSL module and library are.
+    public var dsl: DSLLocation?
+    /// The compiler.
+    public var swiftc: String?
+    /// Cache directory; nil disables caching.
+    public var cacheDirectory: URL?
+    /// Seconds a compilation may take.
+    public var compileTimeout: Double = 300
+    /// Seconds the compiled topology may run.
+    public var runTimeout: Double = 60
+    /// Logs progress at debug level.
+    public var logger: Logger
+
+    /// Where the `IOVMDescription` module (`.swiftmodule`) and static library (`.a`) are.
+    public struct DSLLocation: Sendable, Equatable {
+        /// Directory with `IOVMDescription.swiftmodule` and `IOVMWireFormat.swiftmodule`.
+        public var modules: URL
+        /// Directory with `libIOVMDescription.a`.
+        public var library: URL
+
+        /// Finds the DSL: `$IOVM_DSL_DIR`, then beside the running executable (a SwiftPM build
+        /// directory), then `<prefix>/lib/iovm`.
+        public static func find(environment: [String: String] = ProcessInfo.processInfo.environment) -> DSLLocation? {
+            var candidates: [URL] = []
+            if let explicit = environment["IOVM_DSL_DIR"] { candidates.append(URL(fileURLWithPath: explicit)) }
+            let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            let directory = URL(fileURLWithPath: Bundle.main.executablePath ?? executable.path).resolvingSymlinksInPath().deletingLastPathComponent()
+            candidates.append(directory)
+            candidates.append(executable.deletingLastPathComponent())
+            candidates.append(directory.deletingLastPathComponent().appending(path: "lib/iovm"))
+            for base in candidates {
+                for modules in [base.appending(path: "Modules"), base] {
+                    let module = modules.appending(path: "IOVMDescription.swiftmodule")
+                    let library = base.appending(path: "libIOVMDescription.a")
+                    if FileManager.default.fileExists(atPath: module.path) && FileManager.default.fileExists(atPath: library.path) {
+                        return DSLLocation(modules: modules, library: base)
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Creates a loader with the DSL and compiler found in the usual places.
+    public init(logger: Logger = Logger(label: "iovm.loader"),
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.logger = logger
+        self.dsl = DSLLocation.find(environment: environment)
+        self.swiftc = environment["SWIFTC"] ?? ProcessRunner.which("swiftc", path: environment["PATH"])
+            ?? (FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/swiftc") ? "/opt/swift/usr/bin/swiftc" : nil)
+        if let explicit = environment["IOVM_CACHE_DIR"] {
+            cacheDirectory = URL(fileURLWithPath: explicit)
+        } else if let xdg = environment["XDG_CACHE_HOME"] {
+            cacheDirectory = URL(fileURLWithPath: xdg).appending(path: "iovm")
+        } else if let home = environment["HOME"] {
+            cacheDirectory = URL(fileURLWithPath: home).appending(path: ".cache/iovm")
+        }
+    }
+
+    /// Loads `path`: `.json` as a document, anything else as a Swift topology file.
+    public func load(_ path: String) throws(TopologyError) -> TopologyDocument {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        guard FileManager.default.isReadableFile(atPath: url.path) else {
+            throw .unreadableDocument(file: path, reason: "no such readable file")
+        }
+        if url.pathExtension == "json" { return try loadJSON(url) }
+        return try loadSwift(url)
+    }
+
+    /// Decodes a JSON topology document, checking its schema version.
+    public func loadJSON(_ url: URL) throws(TopologyError) -> TopologyDocument {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw .unreadableDocument(file: url.path, reason: "\(error.localizedDescription)")
+        }
+        return try Self.decode(data, file: url.path)
+    }
+
+    /// Decodes a document, with readable errors for a wrong schema version or shape.
+    public static func decode(_ data: Data, file: String) throws(TopologyError) -> TopologyDocument {
+        struct Probe: Decodable { var schemaVersion: Int?; var error: String? }
+        let probe: Probe
+        do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
+            throw .unreadableDocument(file: file, reason: "not JSON: \(error)")
+        }
+        if let message = probe.error { throw .evaluationFailed(file: file, reason: message) }
+        guard let version = probe.schemaVersion else { throw .unreadableDocument(file: file, reason: "no schemaVersion") }
+        guard version == TopologyDocument.currentSchemaVersion else {
+            throw .unreadableDocument(file: file, reason: "schema version \(version); this iovm reads version \(TopologyDocument.currentSchemaVersion)")
+        }
+        do { return try JSONDecoder().decode(TopologyDocument.self, from: data) } catch {
+            throw .unreadableDocument(file: file, reason: "\(error)")
+        }
+    }
+
+    /// Compiles and runs a Swift topology file (or takes its document from the cache).
+    public func loadSwift(_ url: URL) throws(TopologyError) -> TopologyDocument {
+        guard let dsl else {
+            throw .evaluationFailed(file: url.path, reason: "the IOVMDescription library was not found beside iovm; set IOVM_DSL_DIR to a directory holding Modules/IOVMDescription.swiftmodule and libIOVMDescription.a, or pass the topology as JSON (iovm synth elsewhere)")
+        }
+        guard let swiftc else {
+            throw .evaluationFailed(file: url.path, reason: "no swiftc on PATH (set SWIFTC); a host without a Swift toolchain takes the JSON from `iovm synth` instead")
+        }
+        let source: Data
+        do { source = try Data(contentsOf: url) } catch {
+            throw .unreadableDocument(file: url.path, reason: error.localizedDescription)
+        }
+        let compilerVersion = Self.compilerVersion(swiftc)
+        var material = "iovm \(IOVMVersion.current)\ncompiler \(compilerVersion)\npath \(url.path)\ndsl \(Self.fingerprint(dsl.library.appending(path: "libIOVMDescription.a")))\n"
+        material += String(decoding: source, as: UTF8.self)
+        let entry = cacheDirectory?.appending(path: "topologies/\(Self.fnv1a(material))")
+        if let entry, let cached = try? String(contentsOf: entry.appending(path: "key"), encoding: .utf8), cached == material,
+           let data = try? Data(contentsOf: entry.appending(path: "document.json")),
+           let document = try? Self.decode(data, file: url.path) {
+            logger.debug("topology cache hit", metadata: ["file": "\(url.path)", "entry": "\(entry.path)"])
+            return document
+        }
+
+        let work = FileManager.default.temporaryDirectory.appending(path: "iovm-topology-\(getpid())-\(UUID().uuidString)")
+        do { try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true) } catch {
+            throw .evaluationFailed(file: url.path, reason: "cannot create \(work.path): \(error)")
+        }
+        defer { try? FileManager.default.removeItem(at: work) }
+        chmod(work.path, 0o755)  // the unprivileged user runs the binary from here
+        let binary = work.appending(path: "topology").path
+        let environment = ["PATH": "/usr/bin:/bin", "HOME": work.path, "LANG": "C.UTF-8"]
+
+        logger.debug("compiling topology", metadata: ["file": "\(url.path)", "swiftc": "\(swiftc)"])
+        let compile: ProcessOutcome
+        do {
+            compile = try ProcessRunner.run(swiftc, [
+                "-swift-version", "6", "-Onone", "-module-name", "TopologyFile",
+                "-I", dsl.modules.path, "-L", dsl.library.path, "-lIOVMDescription",
+                url.path, "-o", binary,
+            ], environment: ["PATH": (swiftc as NSString).deletingLastPathComponent + ":/usr/bin:/bin", "HOME": work.path, "TMPDIR": work.path],
+               timeout: compileTimeout)
+        } catch {
+            throw .evaluationFailed(file: url.path, reason: error.description)
+        }
+        guard compile.succeeded else {
+            let output = compile.timedOut ? "swiftc ran past \(Int(compileTimeout)) s and was stopped" : compile.output
+            throw .compilationFailed(file: url.path, output: output)
+        }
+
+        let documentPath = work.appending(path: "document.json").path
+        let documentFD = open(documentPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard documentFD >= 0 else { throw .evaluationFailed(file: url.path, reason: "cannot open \(documentPath): \(String(cString: strerror(errno)))") }
+        defer { close(documentFD) }
+        let (executable, arguments) = Self.unprivileged(binary, ["-fileno", "3"])
+        logger.debug("running topology", metadata: ["command": "\(([executable] + arguments).joined(separator: " "))"])
+        let run: ProcessOutcome
+        do {
+            run = try ProcessRunner.run(executable, arguments, environment: environment,
+                                        extraDescriptors: [3: documentFD], timeout: runTimeout)
+        } catch {
+            throw .evaluationFailed(file: url.path, reason: error.description)
+        }
+        guard run.succeeded else {
+            let why = run.timedOut ? "it ran past \(Int(runTimeout)) s and was stopped" : "it exited with status \(run.status)"
+            throw .evaluationFailed(file: url.path, reason: "\(why)\n\(run.output.trimmingSuffixNewlines())")
+        }
+        if !run.output.isEmpty { logger.notice("topology printed: \(run.output.trimmingSuffixNewlines())") }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: documentPath)) } catch {
+            throw .evaluationFailed(file: url.path, reason: "no document: \(error)")
+        }
+        guard !data.isEmpty else {
+            throw .evaluationFailed(file: url.path, reason: "it wrote no topology document: does it declare `let topology = Topology(…) { … }`?")
+        }
+        let document = try Self.decode(data, file: url.path)
+        if let entry {
+            try? FileManager.default.createDirectory(at: entry, withIntermediateDirectories: true)
+            try? data.write(to: entry.appending(path: "document.json"), options: .atomic)
+            try? Data(material.utf8).write(to: entry.appending(path: "key"), options: .atomic)
+        }
+        return document
+    }
+
+    /// The command that runs `binary` without privileges: as `nobody` with no_new_privs when root, else with no_new_privs.
+    static func unprivileged(_ binary: String, _ arguments: [String]) -> (String, [String]) {
+        guard let setpriv = ProcessRunner.which("setpriv", path: "/usr/bin:/bin:/usr/sbin:/sbin") else { return (binary, arguments) }
+        if geteuid() == 0 {
+            return (setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs", "--", binary] + arguments)
+        }
+        return (setpriv, ["--no-new-privs", "--", binary] + arguments)
+    }
+
+    /// First line of `swiftc --version`.
+    static func compilerVersion(_ swiftc: String) -> String {
+        let outcome = try? ProcessRunner.run(swiftc, ["--version"], environment: ["PATH": "/usr/bin:/bin"], timeout: 30)
+        return outcome?.output.split(separator: "\n").first.map(String.init) ?? "unknown"
+    }
+
+    /// Size and modification time of a file, to notice a rebuilt DSL library.
+    static func fingerprint(_ url: URL) -> String {
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { return "missing" }
+        return "\(info.st_size)-\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }
+
+    /// FNV-1a, 64 bit, as hex: names cache entries (each entry keeps its full key and is compared on use).
+    static func fnv1a(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hex(Int(truncatingIfNeeded: hash >> 32), 8) + hex(Int(truncatingIfNeeded: hash & 0xffff_ffff), 8)
+    }
+}
