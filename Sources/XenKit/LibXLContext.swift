@@ -110,7 +110,8 @@ public final class LibXLContext: @unchecked Sendable {
     }
 
     /// Runs `body` with the raw `libxl_ctx *`, holding the context's lock, for libxl calls XenKit
-    /// does not wrap yet. Do not let the pointer escape.
+    /// does not wrap yet. Do not let the pointer escape, and do not call other methods of this
+    /// context from `body` (the lock is not recursive).
     public func withUnsafeContext<R: Sendable>(
         _ body: (OpaquePointer) throws(XenError) -> R
     ) throws(XenError) -> R {
@@ -161,6 +162,27 @@ public final class LibXLContext: @unchecked Sendable {
             guard count > 0 else { throw XenError.libxl(code: count, operation: "libxl_get_max_cpus") }
             return Int(count)
         }
+    }
+
+    /// A `libxl_bitmap` sized by libxl for this host (`libxl_cpu_bitmap_alloc` with
+    /// `max_cpus` 0, i.e. the hypervisor's CPU count) holding `map`; an `all` map sets every CPU.
+    /// The caller owns the result and must call `libxl_bitmap_dispose`.
+    ///
+    /// - Throws: ``XenError/libxl(code:name:operation:)`` if allocation fails;
+    ///   ``XenError/invalidCPUMap(_:reason:)`` if `map` names a CPU the host does not have.
+    public func makeCPUBitmap(_ map: CPUMap) throws(XenError) -> libxl_bitmap {
+        var bitmap = libxl_bitmap()
+        libxl_bitmap_init(&bitmap)
+        let rc = try withUnsafeContext { ctx in libxl_cpu_bitmap_alloc(ctx, &bitmap, 0) }
+        guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_cpu_bitmap_alloc") }
+        let bits = Int(bitmap.size) * 8
+        let cpus = map.resolved(cpuCount: bits)
+        if let explicit = map.explicitCPUs, let beyond = explicit.first(where: { $0 >= bits }) {
+            libxl_bitmap_dispose(&bitmap)
+            throw XenError.invalidCPUMap(map.description, reason: "CPU \(beyond) is not below the host's \(bits)")
+        }
+        for cpu in cpus { libxl_bitmap_set(&bitmap, Int32(cpu)) }
+        return bitmap
     }
 
     /// Every domain, dom0 first (`libxl_list_domain`), with names from `libxl_domid_to_name`.

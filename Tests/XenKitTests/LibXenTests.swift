@@ -68,6 +68,28 @@ struct LibXenTests {
         #expect(!(try xl.schedulerName()).isEmpty)
         let stat = try XenStatSnapshot.capture()
         #expect(stat.domains.contains { $0.domid == 0 })
+        #expect(stat.cpuHz > 0)
+
+        var bitmap = try xl.makeCPUBitmap([0])
+        defer { libxl_bitmap_dispose(&bitmap) }
+        #expect(Int(bitmap.size) * 8 >= Int(phys.nrCPUs))
+        #expect(CPUMap(bitmap) == [0])
+    }
+
+    @Test(.enabled(if: onXen, "needs a Xen dom0"))
+    func realXenstoreRoundTrip() throws {
+        let xs = try XenStoreClient()
+        #expect(try xs.read("/local/domain/0/name") == "Domain-0")
+        let base = "/local/domain/0/iovm-xenkit-test"
+        try xs.withTransaction { t throws(XenError) in
+            try xs.write("\(base)/a", "1", in: t)
+            try xs.write("\(base)/b", "two", in: t)
+        }
+        #expect(try xs.directory(base)?.sorted() == ["a", "b"])
+        #expect(try xs.read("\(base)/b") == "two")
+        #expect(try xs.remove(base))
+        #expect(try xs.read("\(base)/a") == nil)
+        #expect(try xs.remove(base) == false)
     }
 }
 
