@@ -86,6 +86,14 @@ public struct VifSpec: Sendable, Codable, Equatable {
     public var mac: String
     /// PCI address of the NIC the bridge leads to, when known.
     public var nic: PCIAddress?
+
+    /// Creates a vif spec.
+    public init(backend: String?, bridge: String, mac: String, nic: PCIAddress? = nil) {
+        self.backend = backend
+        self.bridge = bridge
+        self.mac = mac
+        self.nic = nic
+    }
 }
 
 /// A cpupool the plan needs.
@@ -96,6 +104,13 @@ public struct CPUPoolSpec: Sendable, Codable, Equatable {
     public var scheduler: String
     /// Cores in the pool.
     public var cpus: CPUSet
+
+    /// Creates a cpupool spec.
+    public init(name: String, scheduler: String, cpus: CPUSet) {
+        self.name = name
+        self.scheduler = scheduler
+        self.cpus = cpus
+    }
 }
 
 /// Everything needed to create one domain, in xl.cfg's terms.

@@ -74,7 +74,7 @@ private struct PlanningRun {
         for guest in guests {
             let spec = guestSpec(guest)
             for vif in spec.vifs {
-                if let other = macs[vif.mac] {
+                if let other = macs[vif.mac], other != spec.name {  // a repeated name is reported already
                     diagnostics.error("guest \(spec.name) has MAC \(vif.mac), which guest \(other) has already", at: spec.source)
                 }
                 macs[vif.mac] = spec.name

@@ -65,7 +65,7 @@ public struct PlanRenderer: Sendable {
     public func render(_ plan: Plan) throws -> RenderedPlan {
         var files: [RenderedPlan.File] = []
         for pool in plan.cpupools {
-            files.append(.init(path: "cpupool-\(pool.name).cfg", contents: try render(template: "cpupool", [
+            files.append(.init(path: "cpupool-\(pool.name).cfg", contents: try render(template: "cpupool.cfg", [
                 "name": pool.name, "scheduler": pool.scheduler, "topology": plan.topology, "version": IOVMVersion.current,
                 "cpuList": pool.cpus.cores.map { "\"\($0)\"" }.joined(separator: ", "),
             ])))
@@ -110,7 +110,7 @@ public struct PlanRenderer: Sendable {
                 return "'" + parts.joined(separator: ",") + "'"
             }.joined(separator: ", ")
         }
-        return try render(template: "xl-domain", context)
+        return try render(template: "xl-domain.cfg", context)
     }
 
     private func render(template name: String, _ context: [String: Any]) throws -> String {
