@@ -1,0 +1,97 @@
+#!/bin/bash
+# Runs in dom0 (copied to /mnt/lab/bin by lab/test). The network path of the paper with plain xl:
+# a PV driver domain owning a passed-through e1000 on bridge br0, and a guest whose vif backend
+# lives in that driver domain. Prints KEY=value lines for lab/test; exits non-zero on failure.
+usage="usage: netpath.sh dd-up NAME BDF IP | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
+set -euo pipefail
+export PATH=/usr/lib/xen-4.17/bin:$PATH
+CONSOLE_DIR=/var/log/xen/console
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# wait_for SECS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s, fail after SECS.
+wait_for() {
+  local secs=$1 what=$2 end; shift 2
+  end=$(( $(date +%s) + secs ))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$end" ]; then echo "timed out after ${secs}s waiting for $what" >&2; return 1; fi
+    sleep 0.5
+  done
+}
+console_has() { grep -q -- "$2" "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; }
+
+case "${1:-}" in
+  dd-up)
+    [ $# -eq 4 ] || { echo "$usage" >&2; exit 2; }
+    name=$2 bdf=$3 ip=$4
+    modprobe xen-pciback
+    xl pci-assignable-list | grep -q "$bdf" || xl pci-assignable-add "$bdf"
+    cat >/tmp/$name.cfg <<CFG
+name = "$name"
+type = "pv"
+kernel = "/lab/vmlinux"
+ramdisk = "/lab/initrd.img"
+extra = "root=/dev/xvda console=hvc0 lab.role=dd lab.name=$name lab.ip=$ip"
+memory = 512
+vcpus = 1
+driver_domain = 1
+disk = [ "phy:/dev/vdb,xvda,r" ]
+pci = [ "$bdf" ]
+CFG
+    t=$(now)
+    xl create /tmp/$name.cfg
+    echo "DD_CREATE_SECONDS=$(since "$t")"
+    wait_for 240 "driver domain $name to start xl devd (console: $CONSOLE_DIR/guest-$name.log)" \
+      console_has "$name" "lab-dd: starting xl devd" || { tail -20 "$CONSOLE_DIR/guest-$name.log" >&2; exit 1; }
+    grep "lab-dd: br0 up" "$CONSOLE_DIR/guest-$name.log" || true
+    grep -q "no eth0" "$CONSOLE_DIR/guest-$name.log" && { echo "passed-through NIC not found in $name" >&2; exit 1; }
+    echo "DD_READY_SECONDS=$(since "$t")"
+    echo "DD_DOMID=$(xl domid "$name")"
+    ;;
+  guest-up)
+    [ $# -eq 6 ] || { echo "$usage" >&2; exit 2; }
+    name=$2 dd=$3 ip=$4 target=$5 secs=$6
+    cat >/tmp/$name.cfg <<CFG
+name = "$name"
+type = "pv"
+kernel = "/lab/vmlinux"
+ramdisk = "/lab/guest-initrd.img"
+extra = "console=hvc0 lab.ip=$ip lab.iperf=$target lab.secs=$secs"
+memory = 256
+vcpus = 1
+vif = [ "backend=$dd,bridge=br0" ]
+CFG
+    t=$(now)
+    xl create /tmp/$name.cfg
+    echo "GUEST_CREATE_SECONDS=$(since "$t")"
+    gid=$(xl domid "$name") ddid=$(xl domid "$dd")
+    be=/local/domain/$ddid/backend/vif/$gid/0
+    state_is_4() { [ "$(xenstore-read "$be/state")" = 4 ]; }
+    wait_for 120 "$be/state = 4" state_is_4 || { xenstore-ls -f "$be" >&2 || true; exit 1; }
+    echo "VIF_CONNECTED_SECONDS=$(since "$t")"
+    echo "GUEST_DOMID=$gid"
+    echo "VIF_BACKEND=$be"
+    echo "VIF_STATE=$(xenstore-read "$be/state")"
+    echo "VIF_HOTPLUG_STATUS=$(xenstore-read "$be/hotplug-status" 2>/dev/null || echo none)"
+    ;;
+  guest-iperf)
+    [ $# -eq 3 ] || { echo "$usage" >&2; exit 2; }
+    name=$2 secs=$3 log=$CONSOLE_DIR/guest-$2.log
+    wait_for "$secs" "LAB-IPERF-END in $log" console_has "$name" "LAB-IPERF-END" || { tail -20 "$log" >&2; exit 1; }
+    # The JSON between the markers (console lines end in \r).
+    tr -d '\r' <"$log" | sed -n '/^LAB-IPERF-BEGIN$/,/^LAB-IPERF-END/p' | sed '1d;$d'
+    tr -d '\r' <"$log" | grep '^LAB-IPERF-END' | grep -q 'rc=0'
+    ;;
+  down)
+    [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+    bdf=$2; shift 2
+    rc=0
+    for d in "$@"; do
+      if xl domid "$d" >/dev/null 2>&1; then xl destroy "$d" || echo "(xl destroy $d returned non-zero)" >&2; fi
+    done
+    for d in "$@"; do if xl domid "$d" >/dev/null 2>&1; then echo "$d still exists" >&2; rc=1; fi; done
+    if xl pci-assignable-list | grep -q "$bdf"; then xl pci-assignable-remove -r "$bdf" || rc=1; fi
+    if xl pci-assignable-list | grep -q "$bdf"; then echo "$bdf still assignable" >&2; rc=1; fi
+    exit $rc
+    ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
