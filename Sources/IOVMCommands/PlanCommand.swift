@@ -68,7 +68,9 @@ struct PlanTable {
         out += "\nCores:\n"
         let unpinned = plan.domains.filter { $0.hardAffinity == nil }.map(\.name)
         for core in (0..<plan.host.cores).reversed() {
-            var names = plan.domains.filter { $0.hardAffinity?.contains(core) ?? false }.map(\.name)
+            var names: [String] = []
+            let pinned = plan.domains.filter { $0.hardAffinity?.contains(core) ?? false }.map(\.name)
+            if !pinned.isEmpty { names.append(pinned.joined(separator: ", ")) }
             if !unpinned.isEmpty { names.append("unpinned: \(unpinned.joined(separator: ", "))") }
             let reserved = plan.host.reservedCores.contains(core) ? " [dom0]" : ""
             out += "  core \(core)\(reserved): \(names.isEmpty ? "-" : names.joined(separator: "; "))\n"

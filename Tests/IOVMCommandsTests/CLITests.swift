@@ -1,0 +1,155 @@
+import Foundation
+import IOVMCore
+import Testing
+
+/// Runs the built `iovm` binary as an operator would and checks output and exit codes.
+@Suite("iovm command line", .serialized)
+struct CLITests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The `iovm` executable beside the test bundle (SwiftPM's build directory).
+    static var binary: URL? {
+        let directory = URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let url = candidate.appending(path: "iovm")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
+    func iovm(_ arguments: String..., stdin: String? = nil) throws -> Result {
+        let binary = try #require(Self.binary, "build the iovm product first (`swift build`; scripts/test does)")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.root
+        var environment = ProcessInfo.processInfo.environment
+        environment["IOVM_CACHE_DIR"] = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-test-cache").path
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func planJSONOfTheHybridExample() throws {
+        let result = try iovm("plan", "Examples/hybrid.swift", "--json")
+        #expect(result.status == 0, "\(result.stderr)")
+        let plan = try JSONDecoder().decode(Plan.self, from: Data(result.stdout.utf8))
+        #expect(plan.topology == "paper-hybrid")
+        #expect(plan.configuration == .hybrid)
+        #expect(plan.iovms.map(\.name) == ["iovm0", "iovm1"])
+        #expect(plan.iovms.map { $0.nics.count } == [2, 2])
+        #expect(plan.guests.count == 4)
+        #expect(plan.domain("iovm0")?.weight == 512)
+    }
+
+    @Test func planTableShowsDomainsCoresNICsAndWeights() throws {
+        let result = try iovm("plan", "Examples/hybrid-pinned.swift")
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let iovm0 = try #require(lines.first { $0.hasPrefix("iovm0 ") })
+        #expect(iovm0.split(separator: " ", omittingEmptySubsequences: true).map(String.init).prefix(8)
+                == ["iovm0", "IOVM", "1", "256", "MiB", "3", "Pool-0", "512"])
+        #expect(iovm0.contains("0000:00:04.0 (br0), 0000:00:05.0 (br1)"))
+        #expect(lines.contains("  core 3: iovm0"))
+        #expect(lines.contains("  core 2: iovm1"))
+        #expect(lines.contains("  core 0: guest1, guest2, guest3, guest4"))
+    }
+
+    @Test func typeErrorExits65WithLineAndColumn() throws {
+        let result = try iovm("plan", "Examples/invalid/type-error.swift")
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("Examples/invalid/type-error.swift:9:29: error: cannot convert value of type 'String'"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func mistakesExit65WithEveryError() throws {
+        let result = try iovm("plan", "Examples/invalid/mistakes.swift")
+        #expect(result.status == 65)
+        for fragment in ["mistakes.swift:10: error: NIC \"0000:00:4.0.1\"", "mistakes.swift:13: error: NIC 0000:00:04.0 is claimed twice",
+                         "mistakes.swift:15: error: guest guest1 is backed by unknown IOVM \"net-c\"",
+                         "mistakes.swift:16: error: guest guest2 has 8 vCPUs", "mistakes.swift:17: error: duplicate domain name \"guest2\"",
+                         "mistakes.swift:6: error: the domains need", "6 errors in the topology; nothing was touched."] {
+            #expect(result.stderr.contains(fragment), "missing \(fragment) in \(result.stderr)")
+        }
+    }
+
+    @Test func usageErrorsExit64() throws {
+        #expect(try iovm("plan").status == 64)
+        #expect(try iovm("plan", "Examples/hybrid.swift", "--host-cores", "0").status == 64)
+        #expect(try iovm("frobnicate").status == 64)
+        #expect(try iovm("kernel-config", "--nic-driver", "tulip").status == 64)
+    }
+
+    @Test func missingFileExits65() throws {
+        let result = try iovm("plan", "Examples/nope.swift")
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("Examples/nope.swift: error: not a usable topology document: no such readable file"))
+    }
+
+    @Test func synthJSONPlansTheSameWithoutSwift() throws {
+        let synth = try iovm("synth", "Examples/multiple-small.swift")
+        #expect(synth.status == 0, "\(synth.stderr)")
+        let direct = try iovm("plan", "Examples/multiple-small.swift", "--json")
+        let viaJSON = try iovm("plan", "--topology-json", "-", "--json", stdin: synth.stdout)
+        #expect(viaJSON.status == 0, "\(viaJSON.stderr)")
+        #expect(viaJSON.stdout == direct.stdout)
+        let file = FileManager.default.temporaryDirectory.appending(path: "iovm-synth-\(UUID().uuidString).json")
+        try synth.stdout.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try iovm("plan", file.path, "--json").stdout == direct.stdout)
+    }
+
+    @Test func hostOverrideReplansForFewerCores() throws {
+        let result = try iovm("plan", "Examples/hybrid-pinned.swift", "--host-cores", "2")
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("hybrid-pinned.swift:14: error: hybrid pinning gives each IOVM a core of its own"), "\(result.stderr)")
+    }
+
+    @Test func renderWritesParsableFiles() throws {
+        let out = FileManager.default.temporaryDirectory.appending(path: "iovm-render-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try iovm("render", "Examples/explicit.swift", "--out", out.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        #expect(files == ["batch.cfg", "batch.json", "db.cfg", "db.json", "net-a.cfg", "net-a.json", "net-b.cfg", "net-b.json",
+                          "plan.json", "web.cfg", "web.json"])
+        let netA = try String(contentsOf: out.appending(path: "net-a.cfg"), encoding: .utf8)
+        #expect(netA.contains("pci = [ '0000:00:04.0', '0000:00:05.0' ]"))
+        #expect(netA.contains("extra = \"console=hvc0 iovm=1\""))
+    }
+
+    @Test func kernelConfigPrintsTheFragment() throws {
+        let result = try iovm("kernel-config", "--nic-driver", "e1000")
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("CONFIG_XEN_NETDEV_BACKEND=y"))
+        #expect(result.stdout.contains("CONFIG_E1000=y"))
+        #expect(try iovm("kernel-config", "--list").stdout == "e1000\ne1000e\nigb\nixgbe\nvirtio\n")
+    }
+
+    @Test func helpAndCompletions() throws {
+        let help = try iovm("--help")
+        #expect(help.status == 0)
+        for command in ["synth", "plan", "render", "kernel-config"] { #expect(help.stdout.contains(command)) }
+        let completion = try iovm("--generate-completion-script", "bash")
+        #expect(completion.status == 0)
+        #expect(completion.stdout.contains("_iovm"))
+    }
+}
