@@ -37,8 +37,18 @@ public struct XenStatSnapshot: Sendable, Hashable, Codable {
         public var vcpus: [VCPU]
         /// Per-vif counters seen by dom0.
         public var networks: [Network]
-        /// Run state flags.
-        public var running: Bool, blocked: Bool, paused: Bool, shutdown: Bool, crashed: Bool, dying: Bool
+        /// Running on a CPU now.
+        public var running: Bool
+        /// Blocked.
+        public var blocked: Bool
+        /// Paused.
+        public var paused: Bool
+        /// Shut down.
+        public var shutdown: Bool
+        /// Crashed.
+        public var crashed: Bool
+        /// Dying.
+        public var dying: Bool
     }
 
     /// One vCPU's counters.
