@@ -7,14 +7,14 @@ let topology = Topology("explicit-hybrid") {
     Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz",
              iovmCmdline: "console=hvc0 iovm=1")
     IOVM("net-a", memory: 256, weight: 768) {
-        NIC("0000:00:04.0", bridge: "uplink0")
-        NIC("0000:00:05.0", bridge: "uplink1")
+        NIC("0000:00:10.0", bridge: "uplink0")
+        NIC("0000:00:11.0", bridge: "uplink1")
     }
     IOVM("net-b", memory: 256) {
-        NIC("0000:00:06.0")
+        NIC("0000:00:12.0")
     }
     Guest("web", backend: "net-a", bridge: "uplink0", weight: 512)
     Guest("db", backend: "net-a", bridge: "uplink1")
-    Guest("batch", nic: "0000:00:06.0", cap: 50)
+    Guest("batch", nic: "0000:00:12.0", cap: 50)
     Placement.hybridPinned()
 }

@@ -2,7 +2,7 @@
 // (the first to core 3, the second to core 2), guests left to the credit scheduler on cores 0-1.
 import IOVMDescription
 
-let nics = ["0000:00:04.0", "0000:00:05.0", "0000:00:06.0", "0000:00:07.0"]
+let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
 
 let topology = Topology("paper-hybrid-pinned") {
     Host(cores: 4, memory: .gib(4), scheduler: "credit")

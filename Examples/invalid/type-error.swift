@@ -5,6 +5,6 @@ import IOVMDescription
 let topology = Topology("broken") {
     Host(cores: 4)
     Configuration.monolithic()
-    NIC("0000:00:04.0")
+    NIC("0000:00:10.0")
     Guest("guest1", memory: "lots")
 }

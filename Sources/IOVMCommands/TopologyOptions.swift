@@ -3,6 +3,7 @@ import Foundation
 import IOVMCore
 import IOVMWireFormat
 import Logging
+import XenKit
 
 /// How a command finds its topology and the host it plans for.
 struct TopologyOptions: ParsableArguments {
@@ -37,10 +38,25 @@ struct TopologyOptions: ParsableArguments {
         return try loader.load(file!)
     }
 
-    /// The host override from the command line, merged over nothing.
+    /// The host override from the command line.
     var hostOverride: HostShape? {
         guard let hostCores else { return nil }
         return HostShape(cores: hostCores, memoryMiB: hostMemory)
+    }
+
+    /// What Xen reports, when this is a dom0: cores, free memory and Pool-0's scheduler.
+    static func hostFromXen(logger: Logger) -> HostShape? {
+        do {
+            try XenHost.requireDom0()
+            let context = try LibXLContext()
+            let info = try context.physicalInfo()
+            let scheduler = (try? context.schedulerName()) ?? "credit2"
+            logger.debug("planning for the Xen host", metadata: ["cores": "\(info.nrCPUs)", "freeMiB": "\(info.freeMemoryKiB / 1024)"])
+            return HostShape(cores: Int(info.nrCPUs), memoryMiB: Int(info.freeMemoryKiB / 1024), scheduler: scheduler)
+        } catch {
+            logger.debug("no host shape from Xen: \(error)")
+            return nil
+        }
     }
 
     /// Loads and plans, printing warnings to stderr.
@@ -51,10 +67,23 @@ struct TopologyOptions: ParsableArguments {
             host.memoryMiB = hostMemory
             document.host = host
         }
-        let plan = try Planner(hostOverride: hostOverride).plan(document)
+        var host = hostOverride
+        if let scheduler = document.host?.scheduler { host?.scheduler = scheduler }  // --host-cores changes the size, not the scheduler
+        if host == nil && document.host?.cores == nil {
+            // Neither the file nor the command line says: plan for this host if it is a Xen dom0.
+            host = Self.hostFromXen(logger: logger)
+        }
+        let plan = try Planner(hostOverride: host).plan(document)
         for warning in plan.warnings { printError(warning.description) }
         return plan
     }
+}
+
+/// Shortens absolute paths below the working directory, so messages name files as the user typed them.
+func relativeToWorkingDirectory(_ text: String) -> String {
+    let directory = FileManager.default.currentDirectoryPath
+    guard directory != "/" else { return text }
+    return text.replacingOccurrences(of: directory + "/", with: "")
 }
 
 /// Prints a line to stderr.
@@ -67,7 +96,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as TopologyError {
-        printError(error.description)
+        printError(relativeToWorkingDirectory(error.description))
         throw ExitCode(invalidTopologyExitCode)
     } catch let error as ExitCode {
         throw error

@@ -83,11 +83,12 @@ public struct TopologyLoader: Sendable {
 
     /// Decodes a JSON topology document, checking its schema version.
     public func loadJSON(_ url: URL) throws(TopologyError) -> TopologyDocument {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw .unreadableDocument(file: url.path, reason: "\(error.localizedDescription)")
+        // FileHandle reads pipes too (`--topology-json <(iovm synth …)`).
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw .unreadableDocument(file: url.path, reason: "cannot open it for reading")
         }
-        return try Self.decode(data, file: url.path)
+        defer { try? handle.close() }
+        return try Self.decode(handle.readDataToEndOfFile(), file: url.path)
     }
 
     /// Decodes a document, with readable errors for a wrong schema version or shape.

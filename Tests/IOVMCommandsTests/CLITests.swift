@@ -67,7 +67,7 @@ struct CLITests {
         let iovm0 = try #require(lines.first { $0.hasPrefix("iovm0 ") })
         #expect(iovm0.split(separator: " ", omittingEmptySubsequences: true).map(String.init).prefix(8)
                 == ["iovm0", "IOVM", "1", "256", "MiB", "3", "Pool-0", "512"])
-        #expect(iovm0.contains("0000:00:04.0 (br0), 0000:00:05.0 (br1)"))
+        #expect(iovm0.contains("0000:00:10.0 (br0), 0000:00:11.0 (br1)"))
         #expect(lines.contains("  core 3: iovm0"))
         #expect(lines.contains("  core 2: iovm1"))
         #expect(lines.contains("  core 0: guest1, guest2, guest3, guest4"))
@@ -83,7 +83,7 @@ struct CLITests {
     @Test func mistakesExit65WithEveryError() throws {
         let result = try iovm("plan", "Examples/invalid/mistakes.swift")
         #expect(result.status == 65)
-        for fragment in ["mistakes.swift:10: error: NIC \"0000:00:4.0.1\"", "mistakes.swift:13: error: NIC 0000:00:04.0 is claimed twice",
+        for fragment in ["mistakes.swift:10: error: NIC \"0000:00:10.0.1\"", "mistakes.swift:13: error: NIC 0000:00:10.0 is claimed twice",
                          "mistakes.swift:15: error: guest guest1 is backed by unknown IOVM \"net-c\"",
                          "mistakes.swift:16: error: guest guest2 has 8 vCPUs", "mistakes.swift:17: error: duplicate domain name \"guest2\"",
                          "mistakes.swift:6: error: the domains need", "6 errors in the topology; nothing was touched."] {
@@ -132,7 +132,7 @@ struct CLITests {
         #expect(files == ["batch.cfg", "batch.json", "db.cfg", "db.json", "net-a.cfg", "net-a.json", "net-b.cfg", "net-b.json",
                           "plan.json", "web.cfg", "web.json"])
         let netA = try String(contentsOf: out.appending(path: "net-a.cfg"), encoding: .utf8)
-        #expect(netA.contains("pci = [ '0000:00:04.0', '0000:00:05.0' ]"))
+        #expect(netA.contains("pci = [ '0000:00:10.0', '0000:00:11.0' ]"))
         #expect(netA.contains("extra = \"console=hvc0 iovm=1\""))
     }
 
