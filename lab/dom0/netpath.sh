@@ -37,6 +37,7 @@ driver_domain = 1
 disk = [ "phy:/dev/vdb,xvda,r" ]
 pci = [ "$bdf" ]
 CFG
+    rm -f "$CONSOLE_DIR/guest-$name.log"   # xenconsoled appends to a log of the same name
     t=$(now)
     xl create /tmp/$name.cfg
     echo "DD_CREATE_SECONDS=$(since "$t")"
@@ -60,6 +61,7 @@ memory = 256
 vcpus = 1
 vif = [ "backend=$dd,bridge=br0" ]
 CFG
+    rm -f "$CONSOLE_DIR/guest-$name.log"
     t=$(now)
     xl create /tmp/$name.cfg
     echo "GUEST_CREATE_SECONDS=$(since "$t")"
