@@ -48,6 +48,12 @@ let package = Package(
             ]
         ),
 
+        // MARK: Apply: reconcile a plan with the host through one privileged seam
+        .target(
+            name: "IOVMControl",
+            dependencies: ["IOVMCore", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // MARK: Command line
         .target(
             name: "IOVMCommands",
@@ -67,6 +73,7 @@ let package = Package(
         .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKit"]),
         .testTarget(name: "XenKitTests", dependencies: ["XenKit"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
+        .testTarget(name: "IOVMControlTests", dependencies: ["IOVMControl", "IOVMCore", "IOVMWireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

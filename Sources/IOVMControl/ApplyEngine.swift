@@ -1,0 +1,280 @@
+import Foundation
+public import IOVMCore
+public import Logging
+import Synchronization
+
+/// What an apply or destroy did.
+public struct ApplyReport: Sendable {
+    /// Steps that ran, in order.
+    public var done: [String]
+    /// Domain ids of the plan's domains after the run.
+    public var domids: [String: UInt32]
+    /// Managed domains the plan no longer has (left running).
+    public var orphans: [String]
+    /// Seconds the run took.
+    public var seconds: Double
+
+    /// Whether nothing needed to change.
+    public var nothingToDo: Bool { done.isEmpty }
+}
+
+/// Why an apply stopped; whatever it had made was undone first.
+public enum ApplyError: Error, Sendable, CustomStringConvertible {
+    /// The host conflicts with the plan; nothing was touched.
+    case conflicts([Conflict])
+    /// A step failed; `undone` lists the rollback steps that ran, `undoFailures` those that failed too.
+    case stepFailed(step: String, reason: String, undone: [String], undoFailures: [String])
+    /// Another apply holds the host lock.
+    case busy(String)
+
+    /// Human-readable text.
+    public var description: String {
+        switch self {
+        case .conflicts(let conflicts):
+            return (conflicts.map { "error: \($0.message)" } + ["\(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s") with the host; nothing was touched."]).joined(separator: "\n")
+        case .stepFailed(let step, let reason, let undone, let undoFailures):
+            var lines = ["error: \(step) failed: \(reason)"]
+            lines += undone.map { "  rolled back: \($0)" }
+            lines += undoFailures.map { "  ROLLBACK FAILED: \($0)" }
+            lines.append(undoFailures.isEmpty ? "The host is as it was before this apply." : "The host may keep some of what this apply made: see above.")
+            return lines.joined(separator: "\n")
+        case .busy(let reason):
+            return "error: another iovm apply is running: \(reason)"
+        }
+    }
+}
+
+/// Makes a plan real through a ``XenBackend``, undoing everything it made when a step fails.
+///
+/// Order: cpupools, NICs made assignable, then each creation stage (IOVMs, then guests) with
+/// the domains of a stage created concurrently, each IOVM waited for until it serves vifs,
+/// then live changes (cpupool moves, pins, weights) of domains already running.
+public struct ApplyEngine: Sendable {
+    /// The privileged boundary.
+    public var backend: any XenBackend
+    /// Serializes applies on the host.
+    public var lock: any HostLock
+    /// Logs each step at info level.
+    public var logger: Logger
+    /// Seconds to wait for a driver domain's backend.
+    public var driverDomainTimeout: Double = 120
+    /// Seconds to wait for the host lock.
+    public var lockTimeout: Double = 0
+
+    /// Creates an engine.
+    public init(backend: any XenBackend, lock: any HostLock, logger: Logger) {
+        self.backend = backend
+        self.lock = lock
+        self.logger = logger
+    }
+
+    /// What `apply` would do, without doing it.
+    public func preview(_ plan: Plan) throws -> Reconciliation {
+        let host = try backend.observe(nics: plan.iovms.flatMap(\.pci))
+        return Reconciler.reconcile(plan, with: host)
+    }
+
+    /// Reconciles the host with `plan`. `libxlJSON` maps domain names to their libxl domain config.
+    public func apply(_ plan: Plan, libxlJSON: [String: String]) throws -> ApplyReport {
+        let hold = try lock.acquire(timeout: lockTimeout)
+        defer { hold.release() }
+        let start = Date()
+        let host = try backend.observe(nics: plan.iovms.flatMap(\.pci))
+        let reconciliation = Reconciler.reconcile(plan, with: host)
+        guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
+
+        var journal = Journal()
+        var domids = Dictionary(host.domains.filter { $0.tag?.topology == plan.topology }.map { ($0.name, $0.domid) }, uniquingKeysWith: { a, _ in a })
+        do {
+            var index = 0
+            let changes = reconciliation.changes
+            while index < changes.count {
+                let change = changes[index]
+                if case .createDomain(_, let stage) = change {
+                    // The whole stage at once.
+                    var names: [String] = []
+                    while index < changes.count, case .createDomain(let name, let s) = changes[index], s == stage {
+                        names.append(name)
+                        index += 1
+                    }
+                    let created = try createStage(names, plan: plan, libxlJSON: libxlJSON, journal: &journal)
+                    domids.merge(created) { _, new in new }
+                    continue
+                }
+                try run(change, plan: plan, journal: &journal)
+                index += 1
+            }
+        } catch let failure as StepFailure {
+            let (undone, undoFailures) = journal.rollBack(backend: backend, logger: logger)
+            throw ApplyError.stepFailed(step: failure.step, reason: failure.reason, undone: undone, undoFailures: undoFailures)
+        }
+        return ApplyReport(done: journal.done, domids: domids, orphans: reconciliation.orphans, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Destroys the domains iovm made for `topology` (guests first), its pools, and gives its NICs back.
+    public func destroy(topology: String, nics: [PCIAddress]) throws -> ApplyReport {
+        let hold = try lock.acquire(timeout: lockTimeout)
+        defer { hold.release() }
+        let start = Date()
+        let host = try backend.observe(nics: nics)
+        var done: [String] = []
+        var failures: [String] = []
+        let managed = host.domains.filter { $0.tag?.topology == topology && $0.tag?.uuid == $0.uuid }
+        for domain in managed.sorted(by: { ($0.tag?.role == .guest ? 0 : 1, $0.name) < ($1.tag?.role == .guest ? 0 : 1, $1.name) }) {
+            do {
+                try backend.destroyDomain(domid: domain.domid)
+                done.append("destroyed \(domain.name) (\(domain.domid))")
+            } catch { failures.append("destroy \(domain.name): \(error)") }
+        }
+        for pool in host.pools where pool.managedBy == topology {
+            do {
+                try backend.destroyPool(named: pool.name)
+                done.append("destroyed cpupool \(pool.name)")
+            } catch { failures.append("destroy cpupool \(pool.name): \(error)") }
+        }
+        for nic in host.nics where nic.madeAssignableByIOVM {
+            do {
+                try backend.releaseNIC(nic.pci)
+                done.append("gave NIC \(nic.pci) back to \(nic.previousDriver ?? "dom0")")
+            } catch { failures.append("release NIC \(nic.pci): \(error)") }
+        }
+        for line in done { logger.info("\(line)") }
+        if !failures.isEmpty {
+            throw ApplyError.stepFailed(step: "destroy of \(topology)", reason: failures.joined(separator: "; "), undone: [], undoFailures: [])
+        }
+        return ApplyReport(done: done, domids: [:], orphans: [], seconds: Date().timeIntervalSince(start))
+    }
+
+    // MARK: Steps
+
+    private func run(_ change: Change, plan: Plan, journal: inout Journal) throws {
+        logger.info("\(change.description)")
+        do {
+            switch change {
+            case .createPool(let pool):
+                try backend.createPool(pool, topology: plan.topology)
+                journal.record(change.description, undo: .destroyPool(pool.name))
+            case .makeAssignable(let pci):
+                try backend.makeAssignable(pci)
+                journal.record(change.description, undo: .releaseNIC(pci))
+            case .setAffinity(_, let domid, let vcpus, let from, let to):
+                try backend.setAffinity(domid: domid, vcpus: vcpus, hard: to)
+                journal.record(change.description, undo: .setAffinity(domid: domid, vcpus: vcpus, hard: from))
+            case .setSchedule(_, let domid, let from, let to):
+                try backend.setSchedule(domid: domid, weight: to.weight, cap: to.cap)
+                if let weight = from.weight {
+                    journal.record(change.description, undo: .setSchedule(domid: domid, weight: weight, cap: from.cap ?? 0))
+                } else {
+                    journal.record(change.description, undo: nil)
+                }
+            case .moveToPool(_, let domid, let from, let to):
+                try backend.moveToPool(domid: domid, pool: to)
+                journal.record(change.description, undo: .moveToPool(domid: domid, pool: from))
+            case .createDomain:
+                preconditionFailure("stages are created by createStage")
+            }
+        } catch let failure as StepFailure {
+            throw failure
+        } catch {
+            throw StepFailure(step: change.description, reason: "\(error)")
+        }
+    }
+
+    /// Creates the domains of one stage concurrently; waits for the driver domains among them.
+    private func createStage(_ names: [String], plan: Plan, libxlJSON: [String: String], journal: inout Journal) throws -> [String: UInt32] {
+        /// What one creation left behind: a domain (even if a later wait failed) and/or a failure.
+        struct Outcome: Sendable {
+            var domid: UInt32?
+            var failure: StepFailure?
+        }
+        let specs = names.compactMap { plan.domain($0) }
+        logger.info("create \(names.joined(separator: ", "))\(names.count > 1 ? " concurrently" : "")")
+        let outcomes = Mutex<[String: Outcome]>([:])
+        let backend = self.backend
+        let timeout = driverDomainTimeout
+        DispatchQueue.concurrentPerform(iterations: specs.count) { index in
+            let spec = specs[index]
+            var outcome = Outcome()
+            do {
+                guard let json = libxlJSON[spec.name] else {
+                    throw StepFailure(step: "create \(spec.name)", reason: "no libxl config was rendered for it")
+                }
+                let tag = ManagedTag(topology: plan.topology, name: spec.name, role: spec.role, uuid: "", specFingerprint: spec.specFingerprint)
+                do { outcome.domid = try backend.createDomain(spec, libxlJSON: json, tag: tag) } catch {
+                    throw StepFailure(step: "create \(spec.name)", reason: "\(error)")
+                }
+                if spec.driverDomain, let domid = outcome.domid {
+                    do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
+                        throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
+                    }
+                }
+            } catch {
+                outcome.failure = error as? StepFailure ?? StepFailure(step: "create \(spec.name)", reason: "\(error)")
+            }
+            outcomes.withLock { $0[spec.name] = outcome }
+        }
+        let collected = outcomes.withLock { $0 }
+        var created: [String: UInt32] = [:]
+        var firstFailure: StepFailure?
+        for spec in specs {
+            guard let outcome = collected[spec.name] else { continue }
+            if let domid = outcome.domid {
+                created[spec.name] = domid
+                journal.record("created \(spec.name) (\(domid))", undo: .destroyDomain(domid: domid, name: spec.name))
+            }
+            if let failure = outcome.failure { firstFailure = firstFailure ?? failure }
+        }
+        if let firstFailure { throw firstFailure }
+        return created
+    }
+}
+
+/// A failed step, with what was being done.
+struct StepFailure: Error, Sendable {
+    var step: String
+    var reason: String
+}
+
+/// What an apply did, with how to undo each step.
+struct Journal {
+    enum Undo {
+        case destroyPool(String)
+        case releaseNIC(PCIAddress)
+        case destroyDomain(domid: UInt32, name: String)
+        case setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?)
+        case setSchedule(domid: UInt32, weight: Int, cap: Int)
+        case moveToPool(domid: UInt32, pool: String)
+    }
+
+    private(set) var done: [String] = []
+    private var undos: [(String, Undo)] = []
+
+    mutating func record(_ step: String, undo: Undo?) {
+        done.append(step)
+        if let undo { undos.append((step, undo)) }
+    }
+
+    /// Undoes everything in reverse order; returns what was undone and what could not be.
+    func rollBack(backend: any XenBackend, logger: Logger) -> (undone: [String], failed: [String]) {
+        var undone: [String] = []
+        var failed: [String] = []
+        for (step, undo) in undos.reversed() {
+            do {
+                switch undo {
+                case .destroyPool(let name): try backend.destroyPool(named: name)
+                case .releaseNIC(let pci): try backend.releaseNIC(pci)
+                case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
+                case .setAffinity(let domid, let vcpus, let hard): try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard)
+                case .setSchedule(let domid, let weight, let cap): try backend.setSchedule(domid: domid, weight: weight, cap: cap)
+                case .moveToPool(let domid, let pool): try backend.moveToPool(domid: domid, pool: pool)
+                }
+                logger.notice("rolled back: \(step)")
+                undone.append(step)
+            } catch {
+                logger.error("rollback of \(step) failed: \(error)")
+                failed.append("\(step): \(error)")
+            }
+        }
+        return (undone, failed)
+    }
+}

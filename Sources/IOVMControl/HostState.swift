@@ -1,0 +1,147 @@
+public import IOVMCore
+
+/// What iovm writes next to each domain it creates, so that it never touches one it did not.
+///
+/// The real backend keeps it in dom0's own xenstore subtree (`/local/domain/0/iovm/managed/<domid>`),
+/// which guests cannot write, and checks the domain's UUID so a reused domid is not mistaken for ours.
+public struct ManagedTag: Sendable, Codable, Equatable {
+    /// Topology that created the domain.
+    public var topology: String
+    /// Domain name in the plan.
+    public var name: String
+    /// IOVM or guest.
+    public var role: DomainRole
+    /// The domain's UUID at creation.
+    public var uuid: String
+    /// Fingerprint of what can only change by recreating the domain (kernel, memory, vCPUs, NICs, vifs).
+    public var specFingerprint: String
+
+    /// Creates a tag.
+    public init(topology: String, name: String, role: DomainRole, uuid: String, specFingerprint: String) {
+        self.topology = topology
+        self.name = name
+        self.role = role
+        self.uuid = uuid
+        self.specFingerprint = specFingerprint
+    }
+}
+
+/// A running domain as the backend sees it.
+public struct ObservedDomain: Sendable, Codable, Equatable {
+    /// Domain id.
+    public var domid: UInt32
+    /// Name.
+    public var name: String
+    /// UUID.
+    public var uuid: String
+    /// Number of vCPUs.
+    public var vcpus: Int
+    /// Hard affinity per vCPU (an entry equal to all cores means unpinned).
+    public var hardAffinity: [CPUSet]
+    /// Credit weight, if the scheduler has one.
+    public var weight: Int?
+    /// Credit cap, if the scheduler has one.
+    public var cap: Int?
+    /// cpupool name.
+    public var cpupool: String
+    /// PCI devices passed through to it.
+    public var pci: [PCIAddress]
+    /// iovm's tag, if iovm created it.
+    public var tag: ManagedTag?
+
+    /// Creates an observation.
+    public init(domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
+                cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil) {
+        self.domid = domid
+        self.name = name
+        self.uuid = uuid
+        self.vcpus = vcpus
+        self.hardAffinity = hardAffinity
+        self.weight = weight
+        self.cap = cap
+        self.cpupool = cpupool
+        self.pci = pci
+        self.tag = tag
+    }
+}
+
+/// A cpupool as the backend sees it.
+public struct ObservedPool: Sendable, Codable, Equatable {
+    /// Name.
+    public var name: String
+    /// Scheduler.
+    public var scheduler: String
+    /// Cores.
+    public var cpus: CPUSet
+    /// Whether iovm created it (recorded like domain tags).
+    public var managedBy: String?
+
+    /// Creates an observation.
+    public init(name: String, scheduler: String, cpus: CPUSet, managedBy: String? = nil) {
+        self.name = name
+        self.scheduler = scheduler
+        self.cpus = cpus
+        self.managedBy = managedBy
+    }
+}
+
+/// What a PCI device is bound to in dom0, so `destroy` and rollback can put it back.
+public struct NICBinding: Sendable, Codable, Equatable {
+    /// The device.
+    public var pci: PCIAddress
+    /// Whether it is assignable (bound to pciback).
+    public var assignable: Bool
+    /// Driver it was bound to before iovm made it assignable, when iovm did (recorded by the backend).
+    public var previousDriver: String?
+    /// Whether iovm made it assignable.
+    public var madeAssignableByIOVM: Bool
+
+    /// Creates a binding.
+    public init(pci: PCIAddress, assignable: Bool, previousDriver: String? = nil, madeAssignableByIOVM: Bool = false) {
+        self.pci = pci
+        self.assignable = assignable
+        self.previousDriver = previousDriver
+        self.madeAssignableByIOVM = madeAssignableByIOVM
+    }
+}
+
+/// The whole host as the backend sees it.
+public struct ObservedHost: Sendable, Codable, Equatable {
+    /// Physical cores.
+    public var cores: Int
+    /// Pool-0's scheduler.
+    public var scheduler: String
+    /// Running domains, dom0 included.
+    public var domains: [ObservedDomain]
+    /// cpupools.
+    public var pools: [ObservedPool]
+    /// The NICs the plan names, as bound now; a NIC missing here does not exist on the host.
+    public var nics: [NICBinding]
+
+    /// Creates an observation.
+    public init(cores: Int, scheduler: String, domains: [ObservedDomain], pools: [ObservedPool], nics: [NICBinding]) {
+        self.cores = cores
+        self.scheduler = scheduler
+        self.domains = domains
+        self.pools = pools
+        self.nics = nics
+    }
+
+    /// The domain named `name`.
+    public func domain(_ name: String) -> ObservedDomain? { domains.first { $0.name == name } }
+}
+
+extension DomainSpec {
+    /// Fingerprint of the parts that only a new domain can change.
+    public var specFingerprint: String {
+        var text = "\(type)|\(memoryMiB)|\(vcpus)|\(kernel)|\(ramdisk ?? "")|\(cmdline)|\(driverDomain)"
+        text += "|" + pci.map(\.description).joined(separator: ",")
+        text += "|" + vifs.map { "\($0.backend ?? "0")/\($0.bridge)/\($0.mac)" }.joined(separator: ",")
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}

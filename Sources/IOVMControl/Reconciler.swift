@@ -1,0 +1,163 @@
+public import IOVMCore
+
+/// One step of an apply, in the order it runs.
+public enum Change: Sendable, Equatable, CustomStringConvertible {
+    /// Create a cpupool.
+    case createPool(CPUPoolSpec)
+    /// Bind a NIC to pciback.
+    case makeAssignable(PCIAddress)
+    /// Create a domain; domains of one stage are created concurrently.
+    case createDomain(name: String, stage: Int)
+    /// Set hard affinity of a running domain (nil: unpin).
+    case setAffinity(name: String, domid: UInt32, vcpus: Int, from: CPUSet?, to: CPUSet?)
+    /// Set credit weight and cap of a running domain.
+    case setSchedule(name: String, domid: UInt32, from: (weight: Int?, cap: Int?), to: (weight: Int, cap: Int))
+    /// Move a running domain to another pool.
+    case moveToPool(name: String, domid: UInt32, from: String, to: String)
+
+    /// Equality that compares tuples field by field.
+    public static func == (lhs: Change, rhs: Change) -> Bool { lhs.description == rhs.description }
+
+    /// One line for logs and `apply --dry-run`.
+    public var description: String {
+        switch self {
+        case .createPool(let pool): "create cpupool \(pool.name) (\(pool.scheduler), cores \(pool.cpus))"
+        case .makeAssignable(let pci): "make NIC \(pci) assignable (pciback)"
+        case .createDomain(let name, let stage): "create \(name) (stage \(stage + 1))"
+        case .setAffinity(let name, _, _, let from, let to):
+            "pin \(name): cores \(from?.description ?? "all") -> \(to?.description ?? "all")"
+        case .setSchedule(let name, _, let from, let to):
+            "weigh \(name): weight \(from.weight.map(String.init) ?? "?") -> \(to.weight), cap \(from.cap.map(String.init) ?? "?") -> \(to.cap)"
+        case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
+        }
+    }
+
+    /// Whether this change leaves running domains running (pin, weigh, move).
+    public var isLive: Bool {
+        switch self {
+        case .setAffinity, .setSchedule, .moveToPool: true
+        default: false
+        }
+    }
+}
+
+/// Why an apply refuses before touching anything.
+public struct Conflict: Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, naming the domain or NIC.
+    public var message: String
+
+    /// The message.
+    public var description: String { message }
+}
+
+/// The result of comparing a plan with the host.
+public struct Reconciliation: Sendable {
+    /// Steps to run, in order.
+    public var changes: [Change]
+    /// Reasons to refuse; when not empty, nothing may run.
+    public var conflicts: [Conflict]
+    /// Managed domains of this topology that the plan no longer has (left alone; `destroy` removes them).
+    public var orphans: [String]
+}
+
+/// Compares a ``Plan`` with an ``ObservedHost`` and lists what must change.
+///
+/// Placement, weights and pools change live; anything else that differs on a running domain
+/// (memory, vCPUs, kernel, NICs, vifs) would need a new domain and is reported as a conflict.
+/// A domain that has a planned name but no iovm tag of this topology is never touched.
+public enum Reconciler {
+    /// Reconciles `plan` with `host`.
+    public static func reconcile(_ plan: Plan, with host: ObservedHost) -> Reconciliation {
+        var changes: [Change] = []
+        var conflicts: [Conflict] = []
+        let allCores = CPUSet(0..<host.cores)
+
+        if host.cores < plan.host.cores {
+            conflicts.append(Conflict(message: "the plan is for \(plan.host.cores) cores, but this host has \(host.cores)"))
+        }
+
+        for pool in plan.cpupools {
+            if let existing = host.pools.first(where: { $0.name == pool.name }) {
+                if existing.managedBy != plan.topology {
+                    conflicts.append(Conflict(message: "cpupool \(pool.name) exists and iovm did not create it for \(plan.topology); refusing to touch it"))
+                } else if existing.cpus != pool.cpus || existing.scheduler != pool.scheduler {
+                    conflicts.append(Conflict(message: "cpupool \(pool.name) has cores \(existing.cpus) (\(existing.scheduler)); the plan wants \(pool.cpus) (\(pool.scheduler)): destroy and apply again"))
+                }
+            } else {
+                let busy = host.pools.filter { $0.name != "Pool-0" && !$0.cpus.cores.filter { pool.cpus.contains($0) }.isEmpty }
+                for other in busy {
+                    conflicts.append(Conflict(message: "cpupool \(pool.name) needs cores \(pool.cpus), but cpupool \(other.name) holds \(other.cpus)"))
+                }
+                changes.append(.createPool(pool))
+            }
+        }
+
+        let bindings = Dictionary(host.nics.map { ($0.pci, $0) }, uniquingKeysWith: { first, _ in first })
+        for iovm in plan.iovms {
+            let running = host.domain(iovm.name)
+            for pci in iovm.pci {
+                guard let binding = bindings[pci] else {
+                    conflicts.append(Conflict(message: "NIC \(pci) of IOVM \(iovm.name) does not exist on this host"))
+                    continue
+                }
+                if let owner = host.domains.first(where: { $0.pci.contains(pci) }), owner.name != iovm.name {
+                    conflicts.append(Conflict(message: "NIC \(pci) of IOVM \(iovm.name) is passed through to domain \(owner.name) (\(owner.domid))"))
+                    continue
+                }
+                if running == nil && !binding.assignable { changes.append(.makeAssignable(pci)) }
+            }
+        }
+
+        let stages = Dictionary(plan.stages.enumerated().flatMap { stage, names in names.map { ($0, stage) } }, uniquingKeysWith: { a, _ in a })
+        var creations: [Change] = []
+        var live: [Change] = []
+        for domain in plan.domains {
+            guard let running = host.domain(domain.name) else {
+                creations.append(.createDomain(name: domain.name, stage: stages[domain.name] ?? 0))
+                continue
+            }
+            guard let tag = running.tag, tag.topology == plan.topology, tag.uuid == running.uuid else {
+                let owner = running.tag.map { "iovm created it for topology \($0.topology)" } ?? "iovm did not create it"
+                conflicts.append(Conflict(message: "domain \(domain.name) (\(running.domid)) exists and \(owner); refusing to touch it"))
+                continue
+            }
+            if tag.specFingerprint != domain.specFingerprint {
+                conflicts.append(Conflict(message: "domain \(domain.name) (\(running.domid)) runs with other memory, vCPUs, kernel, NICs or vifs than the plan; those need a new domain: `iovm destroy` it and apply again"))
+                continue
+            }
+            // "All cores" and "no affinity" are the same thing.
+            func normalized(_ set: CPUSet?) -> CPUSet? { set == allCores ? nil : set }
+            let now = normalized(running.hardAffinity.first)
+            let uniform = Set(running.hardAffinity).count <= 1
+            if normalized(domain.hardAffinity) != now || !uniform {
+                live.append(.setAffinity(name: domain.name, domid: running.domid, vcpus: running.vcpus, from: now, to: domain.hardAffinity))
+            }
+            if running.weight != domain.weight || running.cap != domain.cap {
+                live.append(.setSchedule(name: domain.name, domid: running.domid, from: (running.weight, running.cap), to: (domain.weight, domain.cap)))
+            }
+            if running.cpupool != domain.cpupool {
+                live.append(.moveToPool(name: domain.name, domid: running.domid, from: running.cpupool, to: domain.cpupool))
+            }
+        }
+        // Moves before pins: a domain can only be pinned to cores of its pool.
+        live.sort { rank($0) < rank($1) }
+        changes += creations.sorted { stageOf($0) < stageOf($1) } + live
+
+        let planned = Set(plan.domains.map(\.name))
+        let orphans = host.domains.filter { $0.tag?.topology == plan.topology && !planned.contains($0.name) }.map(\.name)
+        return Reconciliation(changes: changes, conflicts: conflicts, orphans: orphans)
+    }
+
+    private static func rank(_ change: Change) -> Int {
+        switch change {
+        case .moveToPool: 0
+        case .setAffinity: 1
+        default: 2
+        }
+    }
+
+    private static func stageOf(_ change: Change) -> Int {
+        if case .createDomain(_, let stage) = change { return stage }
+        return -1
+    }
+}

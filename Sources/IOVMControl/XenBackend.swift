@@ -1,0 +1,46 @@
+public import IOVMCore
+
+/// The privileged boundary: everything iovm asks of Xen goes through one of these.
+///
+/// `LibXLBackend` (in the `IOVMXen` target) is the real one, over libxl, libxenstore and sysfs;
+/// unit tests use `FakeXenBackend`, an in-memory stand-in that is named as a fake.
+public protocol XenBackend: Sendable {
+    /// The host now: domains with their tags, pools, and the bindings of `nics`.
+    func observe(nics: [PCIAddress]) throws -> ObservedHost
+
+    /// Creates a cpupool (moving its cores out of Pool-0 first) and tags it as the topology's.
+    func createPool(_ pool: CPUPoolSpec, topology: String) throws
+    /// Destroys a pool iovm created, its cores going back to Pool-0.
+    func destroyPool(named name: String) throws
+
+    /// Makes a NIC assignable to domains (binds it to pciback), recording its previous driver.
+    func makeAssignable(_ pci: PCIAddress) throws
+    /// Gives a NIC iovm made assignable back to dom0's driver.
+    func releaseNIC(_ pci: PCIAddress) throws
+
+    /// Creates a domain from its spec and libxl JSON config, tags it, and leaves it running. Returns its domid.
+    func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32
+    /// Waits until a driver domain serves vif backends (its `xl devd` has started), or throws after `timeout` seconds.
+    func waitForDriverDomain(domid: UInt32, timeout: Double) throws
+    /// Destroys a domain iovm created and removes its tag.
+    func destroyDomain(domid: UInt32) throws
+
+    /// Sets every vCPU's hard affinity (nil: all cores) live.
+    func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws
+    /// Sets credit weight and cap live.
+    func setSchedule(domid: UInt32, weight: Int, cap: Int) throws
+    /// Moves a domain to another cpupool live.
+    func moveToPool(domid: UInt32, pool: String) throws
+}
+
+/// A host-wide lock so two applies never interleave.
+public protocol HostLock: Sendable {
+    /// Takes the lock, waiting at most `timeout` seconds; throws when another holder keeps it.
+    func acquire(timeout: Double) throws -> any HostLockHold
+}
+
+/// A held lock; released by `release()`.
+public protocol HostLockHold: Sendable {
+    /// Releases the lock.
+    func release()
+}

@@ -1,0 +1,226 @@
+import Foundation
+import IOVMControl
+import IOVMCore
+import IOVMWireFormat
+import Logging
+import Testing
+
+/// Apply, re-apply, live re-placement, rollback and destroy against the fake backend.
+@Suite("Apply engine")
+struct ApplyEngineTests {
+    static let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
+
+    /// Table 3's hybrid: 2 IOVMs x 2 NICs, 4 guests, with the given placement.
+    func plan(_ placement: PlacementKind, memory: Int = 256, iovmWeight: Int = 512, dedicatedPool: Bool? = nil,
+              configuration: ConfigurationKind = .hybrid, guests: Int = 4) throws -> Plan {
+        let document = TopologyDocument(
+            name: "table3",
+            host: HostDocument(cores: 4, memoryMiB: 8192, scheduler: "credit"),
+            defaults: DefaultsDocument(kernel: "/lab/vmlinux", guestMemoryMiB: memory),
+            configuration: ConfigurationDocument(kind: configuration, groups: configuration == .hybrid ? 2 : nil),
+            nics: Self.nics.map { NICDocument(pci: $0) },
+            guests: (1...guests).map { GuestDocument(name: "guest\($0)") },
+            placement: PlacementDocument(kind: placement, dedicatedPool: dedicatedPool),
+            scheduling: SchedulingDocument(iovmWeight: iovmWeight))
+        return try Planner().plan(document)
+    }
+
+    func engine(_ fake: FakeXenBackend) -> ApplyEngine {
+        ApplyEngine(backend: fake, lock: fake, logger: Logger(label: "test"))
+    }
+
+    func json(_ plan: Plan) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: plan.domains.map { ($0.name, "{}") })
+    }
+
+    @Test func freshApplyCreatesIOVMsBeforeGuestsAndMatchesThePlan() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let plan = try plan(.hybridPinned)
+        let report = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(report.domids.count == 6)
+
+        let calls = fake.mutatingCalls
+        #expect(calls.prefix(4).allSatisfy { $0.hasPrefix("makeAssignable") })
+        let lastIOVMStep = try #require(calls.lastIndex { $0.hasSuffix("iovm0") || $0.hasSuffix("iovm1") })
+        let firstGuest = try #require(calls.firstIndex { $0.hasPrefix("createDomain guest") })
+        #expect(lastIOVMStep < firstGuest, "a guest was created before its IOVM was ready: \(calls)")
+        #expect(calls.contains("waitForDriverDomain iovm0"))
+        #expect(calls.contains("waitForDriverDomain iovm1"))
+        #expect(!calls.contains { $0.hasPrefix("waitForDriverDomain guest") })
+
+        let state = fake.snapshot
+        let iovm0 = try #require(state.domains.first { $0.name == "iovm0" })
+        #expect(iovm0.hardAffinity == [[3]])
+        #expect(iovm0.weight == 512)
+        #expect(iovm0.pci.map(\.description) == ["0000:00:10.0", "0000:00:11.0"])
+        #expect(iovm0.tag?.topology == "table3")
+        #expect(state.domains.first { $0.name == "guest4" }?.hardAffinity == [[0, 1]])
+        #expect(state.nics.allSatisfy { $0.assignable })
+    }
+
+    @Test func reapplyChangesNothing() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let plan = try plan(.hybridPinned)
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        let before = fake.mutatingCalls.count
+        let report = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(report.nothingToDo)
+        #expect(fake.mutatingCalls.count == before)
+    }
+
+    @Test func switchingCreditToHybridPinningRepinsLiveKeepingDomids() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let credit = try plan(.credit)
+        _ = try engine(fake).apply(credit, libxlJSON: json(credit))
+        let domidsBefore = fake.snapshot.domains.map { "\($0.name)=\($0.domid)" }
+        let callsBefore = fake.mutatingCalls.count
+
+        let pinned = try plan(.hybridPinned, iovmWeight: 768)
+        let reconciliation = try engine(fake).preview(pinned)
+        #expect(reconciliation.changes.allSatisfy { $0.isLive }, "\(reconciliation.changes)")
+        let report = try engine(fake).apply(pinned, libxlJSON: json(pinned))
+        #expect(!report.nothingToDo)
+        let newCalls = Array(fake.mutatingCalls.dropFirst(callsBefore))
+        #expect(!newCalls.contains { $0.hasPrefix("createDomain") || $0.hasPrefix("destroyDomain") })
+        #expect(newCalls.contains("setAffinity iovm0 3"))
+        #expect(newCalls.contains("setAffinity iovm1 2"))
+        #expect(newCalls.contains("setAffinity guest1 0-1"))
+        #expect(newCalls.contains("setSchedule iovm0 768 0"))
+        #expect(fake.snapshot.domains.map { "\($0.name)=\($0.domid)" } == domidsBefore)
+
+        // and back: unpin
+        _ = try engine(fake).apply(credit, libxlJSON: json(credit))
+        #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.hardAffinity == [[0, 1, 2, 3]])
+        #expect(try engine(fake).preview(credit).changes.isEmpty)
+    }
+
+    @Test func aFailureHalfwayLeavesTheHostAsItWas() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let initial = fake.snapshot
+        fake.fail("createDomain guest3")
+        let plan = try plan(.hybridPinned)
+        do {
+            _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+            Issue.record("apply succeeded despite the failure")
+        } catch let error as ApplyError {
+            let text = error.description
+            #expect(text.contains("error: create guest3 failed: injected failure"), "\(text)")
+            #expect(text.contains("rolled back: created iovm0"))
+            #expect(text.contains("rolled back: make NIC 0000:00:10.0 assignable"))
+            #expect(text.hasSuffix("The host is as it was before this apply."))
+        }
+        var after = fake.snapshot
+        after.nextDomid = initial.nextDomid
+        #expect(after == initial)
+    }
+
+    @Test func aDriverDomainThatNeverServesVifsIsRolledBack() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let initial = fake.snapshot
+        fake.fail("waitForDriverDomain iovm1")
+        let plan = try plan(.credit)
+        #expect(throws: ApplyError.self) { try engine(fake).apply(plan, libxlJSON: json(plan)) }
+        #expect(!fake.calls.contains { $0.hasPrefix("createDomain guest") })
+        #expect(fake.snapshot.domains == initial.domains)
+        #expect(fake.snapshot.nics == initial.nics)
+    }
+
+    @Test func aFailedLiveChangeRestoresTheEarlierOnes() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let credit = try plan(.credit)
+        _ = try engine(fake).apply(credit, libxlJSON: json(credit))
+        let before = fake.snapshot
+        fake.fail("setAffinity guest3")
+        let pinned = try plan(.hybridPinned)
+        #expect(throws: ApplyError.self) { try engine(fake).apply(pinned, libxlJSON: json(pinned)) }
+        #expect(fake.snapshot.domains == before.domains)
+    }
+
+    @Test func aDomainIOVMDidNotCreateIsNeverTouched() throws {
+        let stranger = ObservedDomain(domid: 7, name: "guest2", uuid: "someone-else", vcpus: 1, hardAffinity: [[0, 1, 2, 3]],
+                                      weight: 256, cap: 0, cpupool: "Pool-0")
+        let fake = FakeXenBackend(nics: Self.nics, extraDomains: [stranger])
+        let plan = try plan(.credit)
+        do {
+            _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+            Issue.record("apply went ahead")
+        } catch let error as ApplyError {
+            #expect(error.description.contains("domain guest2 (7) exists and iovm did not create it; refusing to touch it"))
+            #expect(error.description.hasSuffix("nothing was touched."))
+        }
+        #expect(fake.mutatingCalls.isEmpty)
+
+        // destroy never touches it either
+        _ = try engine(fake).destroy(topology: "table3", nics: [])
+        #expect(fake.snapshot.domains.contains { $0.name == "guest2" && $0.domid == 7 })
+    }
+
+    @Test func missingOrBusyNICsAreConflicts() throws {
+        let owner = ObservedDomain(domid: 9, name: "other", uuid: "u9", vcpus: 1, hardAffinity: [[0]], weight: 256, cap: 0,
+                                   cpupool: "Pool-0", pci: [PCIAddress("0000:00:12.0")!])
+        let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)), extraDomains: [owner])
+        let plan = try plan(.credit)
+        do {
+            _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+            Issue.record("apply went ahead")
+        } catch let error as ApplyError {
+            #expect(error.description.contains("NIC 0000:00:13.0 of IOVM iovm1 does not exist on this host"))
+            #expect(error.description.contains("NIC 0000:00:12.0 of IOVM iovm1 is passed through to domain other (9)"))
+        }
+        #expect(fake.mutatingCalls.isEmpty)
+    }
+
+    @Test func changesThatNeedANewDomainAreRefused() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let small = try plan(.credit)
+        _ = try engine(fake).apply(small, libxlJSON: json(small))
+        let bigger = try plan(.credit, memory: 512)
+        #expect(throws: ApplyError.self) { try engine(fake).apply(bigger, libxlJSON: json(bigger)) }
+        let conflicts = try engine(fake).preview(bigger).conflicts.map(\.message)
+        #expect(conflicts.count == 4)
+        #expect(conflicts.allSatisfy { $0.contains("need a new domain") })
+    }
+
+    @Test func dedicatedPoolIsCreatedFirstAndRemovedOnDestroy() throws {
+        let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)))
+        let document = TopologyDocument(
+            name: "affinity", host: HostDocument(cores: 4, memoryMiB: 8192),
+            defaults: DefaultsDocument(kernel: "/lab/vmlinux"),
+            configuration: ConfigurationDocument(kind: .multipleSmall),
+            nics: Self.nics.prefix(3).map { NICDocument(pci: $0) },
+            guests: (1...3).map { GuestDocument(name: "guest\($0)") },
+            placement: PlacementDocument(kind: .iovmAffinity, dedicatedPool: true))
+        let plan = try Planner().plan(document)
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(fake.mutatingCalls.first == "createPool iovm-pool")
+        #expect(fake.snapshot.pools.map(\.name) == ["Pool-0", "iovm-pool"])
+        #expect(fake.snapshot.domains.filter { $0.cpupool == "iovm-pool" }.map(\.name) == ["iovm0", "iovm1", "iovm2"])
+
+        let report = try engine(fake).destroy(topology: "affinity", nics: plan.iovms.flatMap(\.pci))
+        #expect(report.done.first == "destroyed guest1 (4)")
+        #expect(fake.snapshot.pools.map(\.name) == ["Pool-0"])
+        #expect(fake.snapshot.pools[0].cpus == [0, 1, 2, 3])
+        #expect(fake.snapshot.domains.map(\.name) == ["Domain-0"])
+        #expect(fake.snapshot.nics.allSatisfy { !$0.assignable })
+    }
+
+    @Test func orphansAreReportedNotDestroyed() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let four = try plan(.credit)
+        _ = try engine(fake).apply(four, libxlJSON: json(four))
+        let three = try plan(.credit, guests: 3)
+        let report = try engine(fake).apply(three, libxlJSON: json(three))
+        #expect(report.orphans == ["guest4"])
+        #expect(fake.snapshot.domains.contains { $0.name == "guest4" })
+    }
+
+    @Test func twoAppliesNeverInterleave() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let hold = try fake.acquire(timeout: 0)
+        let plan = try plan(.credit)
+        #expect(throws: ApplyError.self) { try engine(fake).apply(plan, libxlJSON: json(plan)) }
+        #expect(fake.mutatingCalls.isEmpty)
+        hold.release()
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+    }
+}

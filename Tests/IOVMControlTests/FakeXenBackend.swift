@@ -1,0 +1,166 @@
+import Foundation
+import IOVMControl
+import IOVMCore
+import Synchronization
+
+/// An in-memory stand-in for Xen, for unit tests only: it keeps domains, pools and NIC bindings,
+/// records every call, and fails the calls it is told to.
+final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
+    struct State: Equatable {
+        var domains: [ObservedDomain]
+        var pools: [ObservedPool]
+        var nics: [NICBinding]
+        var nextDomid: UInt32 = 1
+    }
+
+    private let state: Mutex<State>
+    private let log = Mutex<[String]>([])
+    private let failures = Mutex<Set<String>>([])
+    private let locked = Mutex(false)
+    let cores: Int
+
+    init(cores: Int = 4, nics: [String], extraDomains: [ObservedDomain] = []) {
+        self.cores = cores
+        let dom0 = ObservedDomain(domid: 0, name: "Domain-0", uuid: "00000000-0000-0000-0000-000000000000", vcpus: 2,
+                                  hardAffinity: [CPUSet(0..<cores), CPUSet(0..<cores)], weight: 256, cap: 0, cpupool: "Pool-0")
+        state = Mutex(State(domains: [dom0] + extraDomains,
+                            pools: [ObservedPool(name: "Pool-0", scheduler: "credit", cpus: CPUSet(0..<cores))],
+                            nics: nics.map { NICBinding(pci: PCIAddress($0)!, assignable: false, previousDriver: nil) },
+                            nextDomid: 1 + UInt32(extraDomains.count)))
+    }
+
+    var snapshot: State { state.withLock { $0 } }
+    var calls: [String] { log.withLock { $0 } }
+    var mutatingCalls: [String] { calls.filter { !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") } }
+
+    /// Makes every call whose log line starts with `prefix` fail.
+    func fail(_ prefix: String) { failures.withLock { _ = $0.insert(prefix) } }
+
+    private func call(_ line: String) throws {
+        log.withLock { $0.append(line) }
+        if failures.withLock({ $0.contains { line.hasPrefix($0) } }) {
+            throw FakeError(message: "injected failure: \(line)")
+        }
+    }
+
+    struct FakeError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+
+    // MARK: XenBackend
+
+    func observe(nics: [PCIAddress]) throws -> ObservedHost {
+        try call("observe")
+        return state.withLock { state in
+            ObservedHost(cores: cores, scheduler: "credit", domains: state.domains, pools: state.pools,
+                         nics: state.nics.filter { nics.contains($0.pci) })
+        }
+    }
+
+    func createPool(_ pool: CPUPoolSpec, topology: String) throws {
+        try call("createPool \(pool.name)")
+        state.withLock { state in
+            state.pools[0].cpus = CPUSet(state.pools[0].cpus.cores.filter { !pool.cpus.contains($0) })
+            state.pools.append(ObservedPool(name: pool.name, scheduler: pool.scheduler, cpus: pool.cpus, managedBy: topology))
+        }
+    }
+
+    func destroyPool(named name: String) throws {
+        try call("destroyPool \(name)")
+        state.withLock { state in
+            guard let index = state.pools.firstIndex(where: { $0.name == name }) else { return }
+            state.pools[0].cpus = CPUSet(state.pools[0].cpus.cores + state.pools[index].cpus.cores)
+            state.pools.remove(at: index)
+        }
+    }
+
+    func makeAssignable(_ pci: PCIAddress) throws {
+        try call("makeAssignable \(pci)")
+        state.withLock { state in
+            guard let index = state.nics.firstIndex(where: { $0.pci == pci }) else { return }
+            state.nics[index] = NICBinding(pci: pci, assignable: true, previousDriver: "e1000", madeAssignableByIOVM: true)
+        }
+    }
+
+    func releaseNIC(_ pci: PCIAddress) throws {
+        try call("releaseNIC \(pci)")
+        state.withLock { state in
+            guard let index = state.nics.firstIndex(where: { $0.pci == pci }) else { return }
+            state.nics[index] = NICBinding(pci: pci, assignable: false)
+        }
+    }
+
+    func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
+        try call("createDomain \(spec.name)")
+        return try state.withLock { state in
+            for pci in spec.pci where !(state.nics.first { $0.pci == pci }?.assignable ?? false) {
+                throw FakeError(message: "NIC \(pci) is not assignable")
+            }
+            let domid = state.nextDomid
+            state.nextDomid += 1
+            var tag = tag
+            tag.uuid = "uuid-\(domid)"
+            let affinity = spec.hardAffinity ?? CPUSet(0..<cores)
+            state.domains.append(ObservedDomain(domid: domid, name: spec.name, uuid: tag.uuid, vcpus: spec.vcpus,
+                                                hardAffinity: Array(repeating: affinity, count: spec.vcpus),
+                                                weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: tag))
+            return domid
+        }
+    }
+
+    func waitForDriverDomain(domid: UInt32, timeout: Double) throws {
+        try call("waitForDriverDomain \(name(domid))")
+    }
+
+    func destroyDomain(domid: UInt32) throws {
+        try call("destroyDomain \(name(domid))")
+        state.withLock { $0.domains.removeAll { $0.domid == domid } }
+    }
+
+    func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws {
+        try call("setAffinity \(name(domid)) \(hard?.description ?? "all")")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].hardAffinity = Array(repeating: hard ?? CPUSet(0..<cores), count: vcpus)
+        }
+    }
+
+    func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {
+        try call("setSchedule \(name(domid)) \(weight) \(cap)")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].weight = weight
+            state.domains[index].cap = cap
+        }
+    }
+
+    func moveToPool(domid: UInt32, pool: String) throws {
+        try call("moveToPool \(name(domid)) \(pool)")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].cpupool = pool
+        }
+    }
+
+    private func name(_ domid: UInt32) -> String {
+        state.withLock { $0.domains.first { $0.domid == domid }?.name ?? "domid\(domid)" }
+    }
+
+    // MARK: HostLock
+
+    struct Hold: HostLockHold {
+        let backend: FakeXenBackend
+        func release() { backend.locked.withLock { $0 = false } }
+    }
+
+    func acquire(timeout: Double) throws -> any HostLockHold {
+        let taken = locked.withLock { locked in
+            if locked { return false }
+            locked = true
+            return true
+        }
+        guard taken else { throw ApplyError.busy("the fake host is locked") }
+        return Hold(backend: self)
+    }
+}
