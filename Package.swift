@@ -54,11 +54,17 @@ let package = Package(
             dependencies: ["IOVMCore", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // MARK: The real backend: libxl, xenstore and sysfs behind IOVMControl's XenBackend
+        .target(
+            name: "IOVMXen",
+            dependencies: ["IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // MARK: Command line
         .target(
             name: "IOVMCommands",
             dependencies: [
-                "IOVMCore", "XenKit",
+                "IOVMCore", "IOVMControl", "IOVMXen", "XenKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,6 +79,7 @@ let package = Package(
         .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKit"]),
         .testTarget(name: "XenKitTests", dependencies: ["XenKit"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
+        .testTarget(name: "IOVMXenTests", dependencies: ["IOVMXen", "IOVMControl", "IOVMCore"]),
         .testTarget(name: "IOVMControlTests", dependencies: ["IOVMControl", "IOVMCore", "IOVMWireFormat"]),
     ],
     swiftLanguageModes: [.v6]

@@ -17,7 +17,7 @@ public struct IOVMCommand: ParsableCommand {
             Human output and logs go to stderr; JSON goes to stdout.
             """,
         version: IOVMVersion.current,
-        subcommands: [SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, HostCommand.self]
+        subcommands: [SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, HostCommand.self, DoctorCommand.self]
     )
 
     /// Creates the command (ArgumentParser needs it).

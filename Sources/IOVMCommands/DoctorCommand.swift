@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import IOVMCore
+import IOVMXen
+
+/// `iovm doctor [FILE]`: can iovm drive this host, and can the topology's NICs be passed through?
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check this host: Xen dom0, xenstored, scheduler, IOMMU, xen-pciback, and each NIC of the topology.")
+
+    @Argument(help: "Topology file whose NICs to check (optional).", completion: .file(extensions: ["swift", "json"]))
+    var file: String?
+
+    @Flag(name: .customLong("allow-no-iommu"), help: "Accept passthrough without an active IOMMU (no DMA isolation).")
+    var allowNoIOMMU = false
+
+    @Flag(help: "Print the checks as JSON.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            var plan: Plan?
+            if let file {
+                var options = try TopologyOptions.parse([file])
+                options.file = file
+                plan = try options.plan(logger: global.logger("iovm.doctor"))
+            }
+            let checks = Doctor().run(facts: XenFacts.gather(), plan: plan, allowNoIOMMU: allowNoIOMMU)
+            if json {
+                print(try jsonText(checks))
+            } else {
+                let rows = [["CHECK", "STATUS", "DETAIL"]] + checks.map { [$0.name, $0.status.rawValue.uppercased(), $0.detail] }
+                print(PlanTable.table(rows), terminator: "")
+            }
+            if checks.contains(where: { $0.status == .failed }) { throw ExitCode.failure }
+        }
+    }
+}
