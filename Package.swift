@@ -57,7 +57,7 @@ let package = Package(
         // MARK: The real backend: libxl, xenstore and sysfs behind IOVMControl's XenBackend
         .target(
             name: "IOVMXen",
-            dependencies: ["IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["IOVMControl", "IOVMCore", "XenKit", "CLibXen", "CXenShim", .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Command line

@@ -72,12 +72,17 @@ public struct PlanRenderer: Sendable {
         }
         for domain in plan.domains {
             files.append(.init(path: "\(domain.name).cfg", contents: try xlConfig(domain, plan: plan)))
-            files.append(.init(path: "\(domain.name).json", contents: try LibXLDomainConfig(domain).jsonString()))
+            files.append(.init(path: "\(domain.name).json", contents: try Self.libxlJSON(domain)))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         files.append(.init(path: "plan.json", contents: String(decoding: try encoder.encode(plan), as: UTF8.self) + "\n"))
         return RenderedPlan(files: files)
+    }
+
+    /// The libxl domain config of one domain, as JSON for `libxl_domain_config_from_json`.
+    public static func libxlJSON(_ domain: DomainSpec) throws -> String {
+        try LibXLDomainConfig(domain).jsonString()
     }
 
     /// The xl.cfg text of one domain.

@@ -164,24 +164,25 @@ public final class LibXLContext: @unchecked Sendable {
         }
     }
 
-    /// A `libxl_bitmap` sized by libxl for this host (`libxl_cpu_bitmap_alloc` with
-    /// `max_cpus` 0, i.e. the hypervisor's CPU count) holding `map`; an `all` map sets every CPU.
+    /// A `libxl_bitmap` sized by libxl for this host (`libxl_cpu_bitmap_alloc` with `max_cpus` 0)
+    /// holding `map`, with `all` resolved against `libxl_get_max_cpus` (the bitmap itself is
+    /// rounded up to whole bytes, so it has more bits than the host has CPUs; those stay clear).
     /// The caller owns the result and must call `libxl_bitmap_dispose`.
     ///
-    /// - Throws: ``XenError/libxl(code:name:operation:)`` if allocation fails;
-    ///   ``XenError/invalidCPUMap(_:reason:)`` if `map` names a CPU the host does not have.
+    /// - Throws: ``XenError/libxl(code:name:operation:)`` if the CPU count or the allocation
+    ///   fails; ``XenError/invalidCPUMap(_:reason:)`` if `map` names a CPU the host does not have.
     public func makeCPUBitmap(_ map: CPUMap) throws(XenError) -> libxl_bitmap {
+        let cpuCount = try maxCPUs()
+        if let explicit = map.explicitCPUs, let beyond = explicit.first(where: { $0 >= cpuCount }) {
+            throw XenError.invalidCPUMap(map.description, reason: "CPU \(beyond) is not below the host's \(cpuCount) CPUs")
+        }
         var bitmap = libxl_bitmap()
         libxl_bitmap_init(&bitmap)
         let rc = try withUnsafeContext { ctx in libxl_cpu_bitmap_alloc(ctx, &bitmap, 0) }
         guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_cpu_bitmap_alloc") }
-        let bits = Int(bitmap.size) * 8
-        let cpus = map.resolved(cpuCount: bits)
-        if let explicit = map.explicitCPUs, let beyond = explicit.first(where: { $0 >= bits }) {
-            libxl_bitmap_dispose(&bitmap)
-            throw XenError.invalidCPUMap(map.description, reason: "CPU \(beyond) is not below the host's \(bits)")
+        for cpu in map.resolved(cpuCount: min(cpuCount, Int(bitmap.size) * 8)) {
+            libxl_bitmap_set(&bitmap, Int32(cpu))
         }
-        for cpu in cpus { libxl_bitmap_set(&bitmap, Int32(cpu)) }
         return bitmap
     }
 

@@ -78,15 +78,17 @@ public final class XenStoreClient {
         guard ok else { throw XenError.currentErrno(operation: "xs_write \(path)") }
     }
 
-    /// Removes `path` and everything under it (`xs_rm`). Returns `false` if it did not exist.
-    @discardableResult
-    public func remove(_ path: String, in transaction: Transaction = .none) throws(XenError) -> Bool {
+    /// Removes `path` and everything under it (`xs_rm`); removing a path that does not exist is
+    /// not an error.
+    ///
+    /// xenstored acknowledges removing a missing node whose parent exists (seen in the lab), and
+    /// libxenstore reports `ENOENT` when the parent is missing too; both count as success here.
+    public func remove(_ path: String, in transaction: Transaction = .none) throws(XenError) {
         guard xs_rm(handle, transaction.rawValue, path) else {
             let errno = currentCErrno()
-            if errno == ENOENT { return false }
+            if errno == ENOENT { return }
             throw XenError.errno(Errno(rawValue: errno), operation: "xs_rm \(path)")
         }
-        return true
     }
 
     /// Runs `body` in a transaction and commits it, restarting the whole body when xenstored

@@ -1,0 +1,242 @@
+import ArgumentParser
+import Foundation
+import IOVMControl
+import IOVMCore
+import IOVMXen
+import Logging
+import XenKit
+
+/// Options of the commands that change the host.
+struct HostChangeOptions: ParsableArguments {
+    @Option(name: .long, help: "Seconds to wait for another iovm apply to finish (default: refuse at once).")
+    var wait: Double = 0
+
+    @Option(name: .customLong("driver-domain-timeout"), help: "Seconds to wait for each IOVM's `xl devd` to come up.")
+    var driverDomainTimeout: Double = 120
+
+    @Flag(name: .customLong("allow-no-iommu"), help: "Pass NICs through even without an active IOMMU (no DMA isolation).")
+    var allowNoIOMMU = false
+
+    /// An engine over the real libxl backend and the host lock.
+    func engine(logger: Logger) throws -> ApplyEngine {
+        var engine = ApplyEngine(backend: try LibXLBackend(logger: logger), lock: FileHostLock(), logger: logger)
+        engine.lockTimeout = wait
+        engine.driverDomainTimeout = driverDomainTimeout
+        return engine
+    }
+
+    /// Refuses passthrough without an IOMMU unless allowed.
+    func checkIOMMU(_ plan: Plan) throws {
+        guard !plan.iovms.allSatisfy({ $0.nics.isEmpty }), !allowNoIOMMU else { return }
+        let facts = XenFacts.gather()
+        if facts.iommu != true {
+            printError("iovm: error: Xen reports no active IOMMU: passing NICs through would give the IOVMs unchecked DMA; run `iovm doctor`, or pass --allow-no-iommu")
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// `iovm apply FILE`: reconcile the host with the topology.
+struct ApplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Make the host match the topology: create IOVMs and guests, pass NICs through, pin, weigh; live where possible.",
+        discussion: """
+            Only domains iovm created for this topology are ever changed. Placement, weights and cpupools change live,
+            without restarting domains. If a step fails, everything this apply made is undone.
+            """)
+
+    @OptionGroup var topology: TopologyOptions
+    @OptionGroup var host: HostChangeOptions
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .customLong("dry-run"), help: "Show what would change and stop.")
+    var dryRun = false
+
+    func run() throws {
+        try reportingErrors {
+            let logger = global.logger("iovm.apply")
+            let plan = try topology.plan(logger: logger)
+            let engine = try host.engine(logger: logger)
+            if dryRun {
+                let reconciliation = try engine.preview(plan)
+                for conflict in reconciliation.conflicts { printError("conflict: \(conflict)") }
+                print(reconciliation.changes.isEmpty ? "nothing to change: the host matches \(plan.topology)" : reconciliation.changes.map(\.description).joined(separator: "\n"))
+                if !reconciliation.conflicts.isEmpty { throw ExitCode.failure }
+                return
+            }
+            try host.checkIOMMU(plan)
+            var json: [String: String] = [:]
+            for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
+            let report = try engine.apply(plan, libxlJSON: json)
+            if report.nothingToDo {
+                printError("nothing to change: the host matches \(plan.topology)")
+            } else {
+                for step in report.done { printError("done: \(step)") }
+                printError(String(format: "applied %@ in %.1f s", plan.topology, report.seconds))
+            }
+            for orphan in report.orphans { printError("note: \(orphan) was made for \(plan.topology) but is no longer in it; `iovm destroy` removes it") }
+            print(try jsonText(report.domids))
+        }
+    }
+}
+
+/// `iovm destroy FILE`: remove what iovm made for the topology.
+struct DestroyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "destroy",
+        abstract: "Destroy the domains and cpupools iovm created for the topology and give its NICs back to dom0.")
+
+    @OptionGroup var topology: TopologyOptions
+    @OptionGroup var host: HostChangeOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            let logger = global.logger("iovm.destroy")
+            let plan = try topology.plan(logger: logger)
+            let report = try host.engine(logger: logger).destroy(topology: plan.topology, nics: plan.iovms.flatMap(\.pci))
+            for step in report.done { printError("done: \(step)") }
+            if report.done.isEmpty { printError("nothing to destroy: iovm made nothing for \(plan.topology) on this host") }
+        }
+    }
+}
+
+/// `iovm status [FILE]`: what iovm runs here, and how it differs from the file.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the domains iovm manages here (NICs, pinning, weights, pools) and their drift from a topology file.")
+
+    @Argument(help: "Topology file to compare with (optional).", completion: .file(extensions: ["swift", "json"]))
+    var file: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    struct Status: Encodable {
+        var domains: [ObservedDomain]
+        var pools: [ObservedPool]
+        var drift: [String]?
+        var conflicts: [String]?
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let logger = global.logger("iovm.status")
+            var plan: Plan?
+            if let file {
+                var options = try TopologyOptions.parse([file])
+                options.file = file
+                plan = try options.plan(logger: logger)
+            }
+            let backend = try LibXLBackend(logger: logger)
+            let host = try backend.observe(nics: plan?.iovms.flatMap(\.pci) ?? [])
+            let managed = host.domains.filter { $0.tag != nil }
+            let reconciliation = plan.map { Reconciler.reconcile($0, with: host) }
+            let status = Status(domains: managed, pools: host.pools.filter { $0.managedBy != nil },
+                                drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message))
+            if json {
+                print(try jsonText(status))
+                return
+            }
+            var rows = [["DOMAIN", "ID", "TOPOLOGY", "ROLE", "CORES", "POOL", "WEIGHT", "CAP", "NICS"]]
+            for domain in managed {
+                let cores = Set(domain.hardAffinity).count == 1 ? (domain.hardAffinity.first == CPUSet(0..<host.cores) ? "any" : domain.hardAffinity[0].description)
+                                                               : domain.hardAffinity.map(\.description).joined(separator: "/")
+                rows.append([domain.name, "\(domain.domid)", domain.tag?.topology ?? "", domain.tag?.role.rawValue ?? "", cores, domain.cpupool,
+                             domain.weight.map(String.init) ?? "-", domain.cap.map(String.init) ?? "-",
+                             domain.pci.map(\.description).joined(separator: ", ")])
+            }
+            print(managed.isEmpty ? "iovm manages no domain on this host" : PlanTable.table(rows), terminator: managed.isEmpty ? "\n" : "")
+            if let reconciliation, let plan {
+                if reconciliation.changes.isEmpty && reconciliation.conflicts.isEmpty {
+                    print("no drift: the host matches \(plan.topology)")
+                } else {
+                    for change in reconciliation.changes { print("drift: apply would \(change)") }
+                    for conflict in reconciliation.conflicts { print("conflict: \(conflict)") }
+                }
+            }
+        }
+    }
+}
+
+/// Finds a domain iovm manages, refusing any other.
+func managedDomain(_ name: String, backend: LibXLBackend) throws -> ObservedDomain {
+    let host = try backend.observe(nics: [])
+    guard let domain = host.domains.first(where: { $0.name == name || "\($0.domid)" == name }) else {
+        printError("iovm: error: no domain \(name)")
+        throw ExitCode.failure
+    }
+    guard let tag = domain.tag, tag.uuid == domain.uuid else {
+        printError("iovm: error: \(domain.name) (\(domain.domid)) was not created by iovm; iovm never changes it")
+        throw ExitCode.failure
+    }
+    return domain
+}
+
+/// `iovm pin DOMAIN --cpus 2,3`: live hard (or soft) affinity.
+struct PinCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pin", abstract: "Pin every vCPU of a domain iovm manages to cores, live. The next apply restores the file's placement.")
+
+    @Argument(help: "Domain name or id.") var domain: String
+    @Option(help: "Cores, xl style: 3, 2-3, 0,2.") var cpus: String
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            let logger = global.logger("iovm.pin")
+            let backend = try LibXLBackend(logger: logger)
+            let target = try managedDomain(domain, backend: backend)
+            let map = try CPUMap(parsing: cpus)
+            guard let explicit = map.explicitCPUs else { throw ValidationError("--cpus must list cores; use `iovm unpin` for all") }
+            let start = Date()
+            try backend.setAffinity(domid: target.domid, vcpus: target.vcpus, hard: CPUSet(explicit))
+            printError(String(format: "pinned %@ (%u) to cores %@ in %.1f ms", target.name, target.domid, CPUSet(explicit).description, Date().timeIntervalSince(start) * 1000))
+        }
+    }
+}
+
+/// `iovm unpin DOMAIN`: live, all cores.
+struct UnpinCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let a domain iovm manages run on every core, live.")
+
+    @Argument(help: "Domain name or id.") var domain: String
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            let backend = try LibXLBackend(logger: global.logger("iovm.unpin"))
+            let target = try managedDomain(domain, backend: backend)
+            try backend.setAffinity(domid: target.domid, vcpus: target.vcpus, hard: nil)
+            printError("unpinned \(target.name) (\(target.domid))")
+        }
+    }
+}
+
+/// `iovm weight DOMAIN N [--cap C]`: live credit weight and cap.
+struct WeightCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "weight", abstract: "Set the credit weight (and cap) of a domain iovm manages, live.")
+
+    @Argument(help: "Domain name or id.") var domain: String
+    @Argument(help: "Weight, 1-65535 (credit default 256).") var weight: Int
+    @Option(help: "Cap in percent of one pCPU (0 = none).") var cap: Int?
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard (1...65535).contains(weight) else { throw ValidationError("weight must be 1-65535") }
+        if let cap, cap < 0 { throw ValidationError("cap must be 0 or more") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let backend = try LibXLBackend(logger: global.logger("iovm.weight"))
+            let target = try managedDomain(domain, backend: backend)
+            try backend.setSchedule(domid: target.domid, weight: weight, cap: cap ?? target.cap ?? 0)
+            printError("\(target.name) (\(target.domid)): weight \(weight), cap \(cap ?? target.cap ?? 0)")
+        }
+    }
+}

@@ -1,0 +1,321 @@
+public import IOVMControl
+public import IOVMCore
+public import Logging
+import CLibXen
+import CXenShim
+import Foundation
+import XenKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real ``XenBackend``: libxl for domains, pools, PCI and scheduling; xenstore for iovm's
+/// tags; sysfs for NIC bindings and resets.
+///
+/// Tags live in dom0's own xenstore subtree, which guests cannot write:
+/// `/local/domain/0/iovm/managed/<domid>` (a JSON ``ManagedTag``), `/local/domain/0/iovm/pools/<name>`
+/// (the topology) and `/local/domain/0/iovm/nics/<bdf>` (the driver the NIC had before iovm).
+/// Each domain is created with its own libxl context, so a stage's creations run concurrently
+/// (one context serializes its calls behind a lock).
+public final class LibXLBackend: XenBackend, @unchecked Sendable {
+    /// Observation and live changes share this context (its calls are serialized by its lock).
+    let context: LibXLContext
+    let sysfs: SysfsPCI
+    let logger: Logger
+    /// Where an IOVM says its `xl devd` runs: `/local/domain/<domid>/` + this (written by the IOVM image).
+    public static let devdReadyKey = "data/iovm/devd"
+
+    static let tagRoot = "/local/domain/0/iovm"
+
+    /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
+    public init(logger: Logger, sysfs: SysfsPCI = SysfsPCI()) throws {
+        try XenHost.requireDom0()
+        self.context = try LibXLContext()
+        self.sysfs = sysfs
+        self.logger = logger
+    }
+
+    // MARK: Observe
+
+    public func observe(nics: [PCIAddress]) throws -> ObservedHost {
+        let info = try context.physicalInfo()
+        let cores = Int(info.nrCPUs)
+        let scheduler = (try? context.schedulerName()) ?? "unknown"
+        let store = try XenStoreClient()
+        let pools = try listPools(store: store)
+        let poolNames = Dictionary(pools.map { ($0.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
+        var domains: [ObservedDomain] = []
+        for domain in try context.domains() {
+            let affinity = try vcpuAffinity(domain.domid, cores: cores)
+            let schedule = try? scheduleParameters(domain.domid)
+            let tag = try store.read("\(Self.tagRoot)/managed/\(domain.domid)").flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
+            domains.append(ObservedDomain(
+                domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
+                vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
+                weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
+                pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag))
+        }
+        var bindings: [NICBinding] = []
+        for pci in nics {
+            let device = sysfs.device(pci)
+            guard device.present else { continue }
+            let previous = try store.read("\(Self.tagRoot)/nics/\(pci)")
+            bindings.append(NICBinding(pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
+                                       madeAssignableByIOVM: previous != nil))
+        }
+        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings)
+    }
+
+    private func vcpuAffinity(_ domid: UInt32, cores: Int) throws -> [CPUSet] {
+        try context.withUnsafeContext { ctx throws(XenError) in
+            var count: Int32 = 0
+            var cpus: Int32 = 0
+            guard let list = libxl_list_vcpu(ctx, domid, &count, &cpus) else {
+                throw XenError.failed(operation: "libxl_list_vcpu(\(domid))", detail: "returned NULL")
+            }
+            defer { libxl_vcpuinfo_list_free(list, count) }
+            return (0..<Int(count)).map { index in
+                let map = CPUMap(list[index].cpumap)
+                return CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores })
+            }
+        }
+    }
+
+    private func scheduleParameters(_ domid: UInt32) throws -> (weight: Int, cap: Int) {
+        try context.withUnsafeContext { ctx throws(XenError) in
+            var params = libxl_domain_sched_params()
+            libxl_domain_sched_params_init(&params)
+            defer { libxl_domain_sched_params_dispose(&params) }
+            let rc = libxl_domain_sched_params_get(ctx, domid, &params)
+            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_sched_params_get(\(domid))") }
+            return (Int(params.weight), Int(params.cap))
+        }
+    }
+
+    private func passedThrough(_ domid: UInt32) throws -> [PCIAddress] {
+        try context.withUnsafeContext { ctx throws(XenError) in
+            var count: Int32 = 0
+            guard let list = libxl_device_pci_list(ctx, domid, &count) else { return [] }
+            defer { libxl_device_pci_list_free(list, count) }
+            return (0..<Int(count)).map { index in
+                let device = list[index]
+                return PCIAddress(domain: UInt16(truncatingIfNeeded: device.domain), bus: device.bus, device: device.dev, function: device.func)
+            }
+        }
+    }
+
+    private func listPools(store: XenStoreClient) throws -> [(id: UInt32, pool: ObservedPool)] {
+        let raw: [(UInt32, String, String, CPUMap)] = try context.withUnsafeContext { ctx throws(XenError) in
+            var count: Int32 = 0
+            guard let list = libxl_list_cpupool(ctx, &count) else {
+                throw XenError.failed(operation: "libxl_list_cpupool", detail: "returned NULL")
+            }
+            defer { libxl_cpupoolinfo_list_free(list, count) }
+            return (0..<Int(count)).map { index in
+                let info = list[index]
+                let name = info.pool_name.map { String(cString: $0) } ?? "pool\(info.poolid)"
+                let scheduler = libxl_scheduler_to_string(info.sched).map { String(cString: $0) } ?? "unknown"
+                return (info.poolid, name, scheduler, CPUMap(info.cpumap))
+            }
+        }
+        let cores = Int(try context.physicalInfo().nrCPUs)
+        return try raw.map { id, name, scheduler, map in
+            let owner = try store.read("\(Self.tagRoot)/pools/\(name)")
+            return (id, ObservedPool(name: name, scheduler: scheduler, cpus: CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores }), managedBy: owner))
+        }
+    }
+
+    // MARK: Pools
+
+    public func createPool(_ pool: CPUPoolSpec, topology: String) throws {
+        var removed: [Int] = []
+        do {
+            for cpu in pool.cpus.cores {
+                try call("libxl_cpupool_cpuremove(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuremove(ctx, 0, Int32(cpu)) }
+                removed.append(cpu)
+            }
+            var scheduler = libxl_scheduler(rawValue: 0)
+            guard libxl_scheduler_from_string(pool.scheduler, &scheduler) == 0 else {
+                throw XenError.failed(operation: "libxl_scheduler_from_string", detail: "unknown scheduler \(pool.scheduler)")
+            }
+            var bitmap = try context.makeCPUBitmap(CPUMap(pool.cpus.cores))
+            defer { libxl_bitmap_dispose(&bitmap) }
+            var uuid = libxl_uuid()
+            libxl_uuid_generate(&uuid)
+            var poolid = UInt32(LIBXL_CPUPOOL_POOLID_ANY)
+            let bitmapCopy = bitmap
+            try call("libxl_cpupool_create(\(pool.name))") { ctx in libxl_cpupool_create(ctx, pool.name, scheduler, bitmapCopy, &uuid, &poolid) }
+            try XenStoreClient().write("\(Self.tagRoot)/pools/\(pool.name)", topology)
+        } catch {
+            for cpu in removed { _ = try? call("libxl_cpupool_cpuadd(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuadd(ctx, 0, Int32(cpu)) } }
+            throw error
+        }
+    }
+
+    public func destroyPool(named name: String) throws {
+        let store = try XenStoreClient()
+        guard let entry = try listPools(store: store).first(where: { $0.pool.name == name }) else { return }
+        guard entry.pool.managedBy != nil else { throw XenError.failed(operation: "destroy cpupool \(name)", detail: "iovm did not create it") }
+        try call("libxl_cpupool_destroy(\(name))") { ctx in libxl_cpupool_destroy(ctx, entry.id) }
+        for cpu in entry.pool.cpus.cores {
+            try call("libxl_cpupool_cpuadd(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuadd(ctx, 0, Int32(cpu)) }
+        }
+        _ = try store.remove("\(Self.tagRoot)/pools/\(name)")
+    }
+
+    // MARK: NICs
+
+    public func makeAssignable(_ pci: PCIAddress) throws {
+        if !sysfs.pcibackLoaded {
+            let outcome = try ProcessRunner.run("/sbin/modprobe", ["xen-pciback"], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: 60)
+            guard outcome.succeeded else { throw XenError.failed(operation: "modprobe xen-pciback", detail: outcome.output) }
+        }
+        let previous = sysfs.device(pci).driver ?? ""
+        let store = try XenStoreClient()
+        try store.write("\(Self.tagRoot)/nics/\(pci)", previous)
+        do {
+            var device = Self.libxlPCI(pci)
+            defer { libxl_device_pci_dispose(&device) }
+            try call("libxl_device_pci_assignable_add(\(pci))") { ctx in libxl_device_pci_assignable_add(ctx, &device, 1) }
+        } catch {
+            _ = try? store.remove("\(Self.tagRoot)/nics/\(pci)")
+            throw error
+        }
+    }
+
+    public func releaseNIC(_ pci: PCIAddress) throws {
+        var device = Self.libxlPCI(pci)
+        defer { libxl_device_pci_dispose(&device) }
+        try call("libxl_device_pci_assignable_remove(\(pci))") { ctx in libxl_device_pci_assignable_remove(ctx, &device, 1) }
+        _ = try XenStoreClient().remove("\(Self.tagRoot)/nics/\(pci)")
+    }
+
+    static func libxlPCI(_ pci: PCIAddress) -> libxl_device_pci {
+        var device = libxl_device_pci()
+        libxl_device_pci_init(&device)
+        device.domain = Int32(pci.domain)
+        device.bus = pci.bus
+        device.dev = pci.device
+        device.func = pci.function
+        return device
+    }
+
+    /// Resets a NIC through sysfs before it is passed through; libxl itself ignores a failed reset.
+    func resetStrictly(_ pci: PCIAddress) throws {
+        let path = "\(sysfs.root)/bus/pci/devices/\(pci)/reset"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw XenError.currentErrno(operation: "open \(path) (NIC \(pci) has no reset method)") }
+        defer { close(fd) }
+        guard write(fd, "1", 1) == 1 else { throw XenError.currentErrno(operation: "reset NIC \(pci) through \(path)") }
+    }
+
+    // MARK: Domains
+
+    public func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
+        for pci in spec.pci { try resetStrictly(pci) }
+        let own = try LibXLContext()  // its own context: creations of one stage run concurrently
+        var config = libxl_domain_config()
+        libxl_domain_config_init(&config)
+        defer { libxl_domain_config_dispose(&config) }
+        try own.withUnsafeContext { ctx throws(XenError) in
+            let rc = libxl_domain_config_from_json(ctx, &config, libxlJSON)
+            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_config_from_json(\(spec.name))") }
+        }
+        var domid = cxenshim_invalid_domid()
+        do {
+            try own.withUnsafeContext { ctx throws(XenError) in
+                let rc = libxl_domain_create_new(ctx, &config, &domid, nil, nil)
+                guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_create_new(\(spec.name))") }
+            }
+            var recorded = tag
+            recorded.uuid = try uuid(of: domid, context: own)
+            let json = String(decoding: try JSONEncoder().encode(recorded), as: UTF8.self)
+            try XenStoreClient().write("\(Self.tagRoot)/managed/\(domid)", json)
+            try own.withUnsafeContext { ctx throws(XenError) in
+                let rc = libxl_domain_unpause(ctx, domid, nil)
+                guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_unpause(\(spec.name))") }
+            }
+            logger.info("created \(spec.name) as domain \(domid)")
+            return domid
+        } catch {
+            if domid != cxenshim_invalid_domid() {
+                _ = try? own.withUnsafeContext { ctx throws(XenError) in libxl_domain_destroy(ctx, domid, nil) }
+                _ = try? XenStoreClient().remove("\(Self.tagRoot)/managed/\(domid)")
+            }
+            throw error
+        }
+    }
+
+    private func uuid(of domid: UInt32, context: LibXLContext) throws -> String {
+        try context.withUnsafeContext { ctx throws(XenError) in
+            var info = libxl_dominfo()
+            libxl_dominfo_init(&info)
+            defer { libxl_dominfo_dispose(&info) }
+            let rc = libxl_domain_info(ctx, &info, domid)
+            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_info(\(domid))") }
+            return DomainInfo(info, name: nil).uuid
+        }
+    }
+
+    public func waitForDriverDomain(domid: UInt32, timeout: Double) throws {
+        let store = try XenStoreClient(readOnly: true)
+        let path = "/local/domain/\(domid)/\(Self.devdReadyKey)"
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let value = try store.read(path), !value.isEmpty { return }
+            usleep(200_000)
+        }
+        throw XenError.failed(operation: "wait for driver domain \(domid)",
+                              detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
+    }
+
+    public func destroyDomain(domid: UInt32) throws {
+        let store = try XenStoreClient()
+        let tagPath = "\(Self.tagRoot)/managed/\(domid)"
+        guard let text = try store.read(tagPath), let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)) else {
+            throw XenError.failed(operation: "destroy domain \(domid)", detail: "iovm did not create it; refusing")
+        }
+        guard try uuid(of: domid, context: context) == tag.uuid else {
+            throw XenError.failed(operation: "destroy domain \(domid)", detail: "its UUID is not the one iovm created (\(tag.uuid)); refusing")
+        }
+        try call("libxl_domain_destroy(\(tag.name))") { ctx in libxl_domain_destroy(ctx, domid, nil) }
+        _ = try store.remove(tagPath)
+    }
+
+    // MARK: Live changes
+
+    public func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws {
+        var bitmap = try context.makeCPUBitmap(hard.map { CPUMap($0.cores) } ?? CPUMap.all)
+        defer { libxl_bitmap_dispose(&bitmap) }
+        for vcpu in 0..<vcpus {
+            try call("libxl_set_vcpuaffinity(\(domid), vcpu \(vcpu), \(hard?.description ?? "all"))") { ctx in
+                libxl_set_vcpuaffinity(ctx, domid, UInt32(vcpu), &bitmap, nil)
+            }
+        }
+    }
+
+    public func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {
+        var params = libxl_domain_sched_params()
+        libxl_domain_sched_params_init(&params)
+        defer { libxl_domain_sched_params_dispose(&params) }
+        params.weight = Int32(weight)
+        params.cap = Int32(cap)
+        try call("libxl_domain_sched_params_set(\(domid), weight \(weight), cap \(cap))") { ctx in
+            libxl_domain_sched_params_set(ctx, domid, &params)
+        }
+    }
+
+    public func moveToPool(domid: UInt32, pool: String) throws {
+        var poolid: UInt32 = 0
+        try call("libxl_name_to_cpupoolid(\(pool))") { ctx in libxl_name_to_cpupoolid(ctx, pool, &poolid) }
+        try call("libxl_cpupool_movedomain(\(pool), \(domid))") { ctx in libxl_cpupool_movedomain(ctx, poolid, domid) }
+    }
+
+    /// Runs a libxl call returning 0 or an error code on the shared context.
+    private func call(_ operation: String, _ body: (OpaquePointer) -> Int32) throws {
+        try context.withUnsafeContext { ctx throws(XenError) in
+            let rc = body(ctx)
+            guard rc == 0 else { throw XenError.libxl(code: rc, operation: operation) }
+        }
+    }
+}
