@@ -2,7 +2,7 @@
 # Runs in dom0 (copied to /mnt/lab/bin by lab/test). The network path of the paper with plain xl:
 # a PV driver domain owning a passed-through e1000 on bridge br0, and a guest whose vif backend
 # lives in that driver domain. Prints KEY=value lines for lab/test; exits non-zero on failure.
-usage="usage: netpath.sh dd-up NAME BDF IP | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
+usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
 set -euo pipefail
 export PATH=/usr/lib/xen-4.17/bin:$PATH
 CONSOLE_DIR=/var/log/xen/console
@@ -20,6 +20,41 @@ wait_for() {
 console_has() { grep -q -- "$2" "$CONSOLE_DIR/guest-$1.log" 2>/dev/null; }
 
 case "${1:-}" in
+  nics)
+    # dom0 drives each NIC itself (e1000, own network namespace, the same 10.0.2.15/24 in each)
+    # and runs a 2 s iperf3 through it; prints NIC_<bdf>=<bits/s> or NIC_<bdf>=FAIL:<why>.
+    [ $# -ge 3 ] || { echo "$usage" >&2; exit 2; }
+    target=$2; shift 2
+    modprobe e1000
+    i=0 rc=0
+    for bdf in "$@"; do
+      i=$((i + 1)); ns=labnic$i
+      dev=/sys/bus/pci/devices/$bdf
+      if [ "$(cat "$dev/vendor" 2>/dev/null):$(cat "$dev/device" 2>/dev/null)" != "0x8086:0x100e" ]; then
+        echo "NIC_$bdf=FAIL:not-an-e1000"; rc=1; continue
+      fi
+      wait_for 30 "a net device for $bdf" ls "$dev/net" || { echo "NIC_$bdf=FAIL:no-netdev"; rc=1; continue; }
+      ifc=$(ls "$dev/net" | head -1)
+      ip netns add "$ns"
+      ip link set "$ifc" netns "$ns"
+      ip -n "$ns" link set lo up
+      ip -n "$ns" addr add 10.0.2.15/24 dev "$ifc"
+      ip -n "$ns" link set "$ifc" up
+      bps=""
+      for try in 1 2 3; do
+        if ip netns exec "$ns" iperf3 -c "${target%:*}" -p "${target#*:}" -t 2 -J >/tmp/$ns.json 2>&1; then
+          bps=$(awk '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { gsub(/[^0-9.]/, "", $2); print $2; exit }' /tmp/$ns.json)
+          break
+        fi
+        sleep 1
+      done
+      if [ -n "$bps" ]; then echo "NIC_$bdf=$bps"; else echo "NIC_$bdf=FAIL:iperf3"; tail -5 /tmp/$ns.json >&2; rc=1; fi
+      ip netns del "$ns"
+    done
+    sleep 1
+    rmmod e1000 || true   # leave the NICs unbound, as at boot
+    exit $rc
+    ;;
   dd-up)
     [ $# -eq 4 ] || { echo "$usage" >&2; exit 2; }
     name=$2 bdf=$3 ip=$4
