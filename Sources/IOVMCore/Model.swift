@@ -131,6 +131,8 @@ public struct DomainSpec: Sendable, Codable, Equatable {
     public var ramdisk: String?
     /// Kernel command line.
     public var cmdline: String
+    /// Virtual disks.
+    public var disks: [DiskSpec]
     /// Whether `driver_domain=1` (IOVMs).
     public var driverDomain: Bool
     /// NICs passed through (IOVMs).

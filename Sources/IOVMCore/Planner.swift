@@ -414,9 +414,21 @@ private struct PlanningRun {
         if role == .iovm && vcpus > 1 {
             diagnostics.warning("IOVM \(name) has \(vcpus) vCPUs; the paper's IOVMs run a uniprocessor kernel because SMP Linux forwarded less efficiently", at: source)
         }
+        var disks: [DiskSpec] = []
+        for text in resources.disks ?? (role == .iovm ? defaults?.iovmDisks : defaults?.guestDisks) ?? [] {
+            checkText(text, field: "disk", of: what, at: source)
+            if let disk = DiskSpec(text) {
+                if disks.contains(where: { $0.vdev == disk.vdev }) {
+                    diagnostics.error("\(what) has two disks named \(disk.vdev)", at: source)
+                }
+                disks.append(disk)
+            } else {
+                diagnostics.error("disk \"\(text)\" of \(what) is not [phy:|file:]/PATH,VDEV,ACCESS or /PATH,FORMAT,VDEV,ACCESS (e.g. phy:/dev/vdb,xvda,r)", at: source)
+            }
+        }
         return DomainSpec(
             name: name, role: role, type: "pv", memoryMiB: memory, vcpus: max(vcpus, 1),
-            kernel: kernel ?? "", ramdisk: ramdisk, cmdline: cmdline,
+            kernel: kernel ?? "", ramdisk: ramdisk, cmdline: cmdline, disks: disks,
             driverDomain: role == .iovm, nics: [], vifs: [], hardAffinity: resources.cpus.map { CPUSet($0) },
             softAffinity: nil, cpupool: Planner.defaultPool, weight: weight, cap: cap, backs: [], source: source)
     }

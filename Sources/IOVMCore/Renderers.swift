@@ -107,6 +107,7 @@ public struct PlanRenderer: Sendable {
         if let cpus = domain.hardAffinity { context["cpus"] = cpus.description }
         if let soft = domain.softAffinity { context["cpusSoft"] = soft.description }
         if domain.cpupool != Planner.defaultPool { context["pool"] = domain.cpupool }
+        if !domain.disks.isEmpty { context["diskList"] = domain.disks.map { "'\($0.spec)'" }.joined(separator: ", ") }
         if !domain.nics.isEmpty { context["pciList"] = domain.pci.map { "'\($0)'" }.joined(separator: ", ") }
         if !domain.vifs.isEmpty {
             context["vifList"] = domain.vifs.map { vif in
@@ -161,6 +162,12 @@ struct LibXLDomainConfig: Encodable {
         var mac: String
         var nictype = "vif"
     }
+    struct Disk: Encodable {
+        var pdev_path: String
+        var vdev: String
+        var format: String
+        var readwrite: Int
+    }
     struct PCI: Encodable {
         var domain: Int
         var bus: Int
@@ -170,6 +177,7 @@ struct LibXLDomainConfig: Encodable {
 
     var c_info: CreateInfo
     var b_info: BuildInfo
+    var disks: [Disk]
     var nics: [NIC]
     var pcidevs: [PCI]
     var on_poweroff = "destroy"
@@ -188,6 +196,7 @@ struct LibXLDomainConfig: Encodable {
             max_memkb: kib, target_memkb: kib,
             sched_params: SchedParams(weight: domain.weight, cap: domain.cap),
             kernel: domain.kernel, cmdline: domain.cmdline, ramdisk: domain.ramdisk)
+        disks = domain.disks.map { Disk(pdev_path: $0.target, vdev: $0.vdev, format: $0.format, readwrite: $0.readWrite ? 1 : 0) }
         nics = domain.vifs.map { NIC(backend_domname: $0.backend, bridge: $0.bridge, mac: $0.mac) }
         pcidevs = domain.pci.map { PCI(domain: Int($0.domain), bus: Int($0.bus), dev: Int($0.device), func: Int($0.function)) }
     }

@@ -43,15 +43,16 @@ public struct Defaults: TopologyComponent {
     ///   - cmdline: Kernel command line for guests (and IOVMs unless `iovmCmdline` is set).
     ///   - iovmMemory: Memory of each IOVM (paper: 256 MiB).
     ///   - guestMemory: Memory of each guest (paper: 256 MiB).
+    ///   - iovmDisks: Disks of each IOVM in xl's syntax, e.g. `["phy:/dev/vdb,xvda,r"]` for a root with `xl devd`.
     public init(kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
                 iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
                 iovmMemory: Memory? = nil, guestMemory: Memory? = nil,
-                iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil,
+                iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
                 file: String = #filePath, line: Int = #line) {
         document = DefaultsDocument(kernel: kernel, ramdisk: ramdisk, cmdline: cmdline,
                                     iovmKernel: iovmKernel, iovmRamdisk: iovmRamdisk, iovmCmdline: iovmCmdline,
                                     iovmMemoryMiB: iovmMemory?.mebibytes, guestMemoryMiB: guestMemory?.mebibytes,
-                                    iovmVCPUs: iovmVCPUs, guestVCPUs: guestVCPUs,
+                                    iovmVCPUs: iovmVCPUs, guestVCPUs: guestVCPUs, iovmDisks: iovmDisks, guestDisks: guestDisks,
                                     source: SourceLocation(file: file, line: line))
     }
     /// The element.
@@ -112,12 +113,12 @@ public struct IOVM: TopologyComponent {
     ///   - nics: The NICs it owns.
     public init(_ name: String, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
                 ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
-                cpus: [Int]? = nil, file: String = #filePath, line: Int = #line,
+                cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line,
                 @NICBuilder nics: () -> [NIC] = { [] }) {
         document = IOVMDocument(
             name: name,
             resources: DomainResources(memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
-                                       cmdline: cmdline, weight: weight, cap: cap, cpus: cpus),
+                                       cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
             nics: nics().map(\.document),
             source: SourceLocation(file: file, line: line))
     }
@@ -139,11 +140,11 @@ public struct Guest: TopologyComponent {
     public init(_ name: String, backend: String? = nil, nic: String? = nil, bridge: String? = nil,
                 mac: String? = nil, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
                 ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
-                cpus: [Int]? = nil, file: String = #filePath, line: Int = #line) {
+                cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line) {
         document = GuestDocument(
             name: name,
             resources: DomainResources(memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
-                                       cmdline: cmdline, weight: weight, cap: cap, cpus: cpus),
+                                       cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
             backend: backend, nic: nic, bridge: bridge, mac: mac,
             source: SourceLocation(file: file, line: line))
     }

@@ -127,6 +127,10 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
     public var iovmVCPUs: Int?
     /// vCPUs of each guest.
     public var guestVCPUs: Int?
+    /// Disks of each IOVM (xl positional syntax), e.g. a read-only root with `xl devd`.
+    public var iovmDisks: [String]?
+    /// Disks of each guest.
+    public var guestDisks: [String]?
     /// Where it was declared.
     public var source: SourceLocation?
 
@@ -134,7 +138,8 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
     public init(kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
                 iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
                 iovmMemoryMiB: Int? = nil, guestMemoryMiB: Int? = nil,
-                iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, source: SourceLocation? = nil) {
+                iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
+                source: SourceLocation? = nil) {
         self.kernel = kernel
         self.ramdisk = ramdisk
         self.cmdline = cmdline
@@ -145,6 +150,8 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
         self.guestMemoryMiB = guestMemoryMiB
         self.iovmVCPUs = iovmVCPUs
         self.guestVCPUs = guestVCPUs
+        self.iovmDisks = iovmDisks
+        self.guestDisks = guestDisks
         self.source = source
     }
 }
@@ -214,10 +221,12 @@ public struct DomainResources: Codable, Sendable, Equatable {
     public var cap: Int?
     /// Explicit hard affinity, overriding the placement scheme.
     public var cpus: [Int]?
+    /// Disks in xl's positional syntax (`phy:/dev/vdb,xvda,r`), replacing the defaults' disks.
+    public var disks: [String]?
 
     /// Creates a resource set.
     public init(memoryMiB: Int? = nil, vcpus: Int? = nil, kernel: String? = nil, ramdisk: String? = nil,
-                cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil, cpus: [Int]? = nil) {
+                cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil, cpus: [Int]? = nil, disks: [String]? = nil) {
         self.memoryMiB = memoryMiB
         self.vcpus = vcpus
         self.kernel = kernel
@@ -226,6 +235,7 @@ public struct DomainResources: Codable, Sendable, Equatable {
         self.weight = weight
         self.cap = cap
         self.cpus = cpus
+        self.disks = disks
     }
 }
 
