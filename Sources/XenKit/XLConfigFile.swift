@@ -70,7 +70,8 @@ public struct XLConfigFile: Sendable {
     /// Numbers are returned as written (`vcpus = 2` → `"2"`). `nil` when the key is absent or is
     /// a list.
     public func string(_ key: String) -> String? {
-        storage.withConfig { cfg in
+        guard key.isCKey else { return nil }
+        return storage.withConfig { cfg in
             var value: UnsafePointer<CChar>? = nil
             guard xlu_cfg_get_string(cfg, key, &value, 1) == 0, let value else { return nil }
             return String(cString: value)
@@ -81,7 +82,8 @@ public struct XLConfigFile: Sendable {
     ///
     /// `nil` when the key is absent, is a list, or is not entirely a number.
     public func int(_ key: String) -> Int? {
-        storage.withConfig { cfg in
+        guard key.isCKey else { return nil }
+        return storage.withConfig { cfg in
             var value: CLong = 0
             guard xlu_cfg_get_long(cfg, key, &value, 1) == 0 else { return nil }
             return Int(value)
@@ -93,7 +95,8 @@ public struct XLConfigFile: Sendable {
     /// An empty list gives `[]`. Nested lists, which xl.cfg allows only in a few keys such as
     /// `vnuma`, have no string form here and are left out.
     public func list(_ key: String) -> [String]? {
-        storage.withConfig { cfg in
+        guard key.isCKey else { return nil }
+        return storage.withConfig { cfg in
             var list: OpaquePointer? = nil
             var count: Int32 = 0
             guard xlu_cfg_get_list(cfg, key, &list, &count, 1) == 0, let list else { return nil }
@@ -174,6 +177,9 @@ final class ReportStream {
 }
 
 extension String {
+    /// Whether the string survives conversion to a C string intact (no embedded NUL).
+    var isCKey: Bool { !utf8.contains(0) }
+
     func trimmingTrailingNewlines() -> String {
         var result = Substring(self)
         while let last = result.last, last == "\n" || last == "\r" { result = result.dropLast() }

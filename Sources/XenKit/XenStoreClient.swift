@@ -46,6 +46,7 @@ public final class XenStoreClient {
 
     /// The value at `path`, or `nil` if it does not exist (`xs_read`).
     public func read(_ path: String, in transaction: Transaction = .none) throws(XenError) -> String? {
+        try Self.validate(path, "xs_read")
         var length: UInt32 = 0
         guard let raw = xs_read(handle, transaction.rawValue, path, &length) else {
             let errno = currentCErrno()
@@ -59,6 +60,7 @@ public final class XenStoreClient {
 
     /// The names of the children of `path`, or `nil` if it does not exist (`xs_directory`).
     public func directory(_ path: String, in transaction: Transaction = .none) throws(XenError) -> [String]? {
+        try Self.validate(path, "xs_directory")
         var count: UInt32 = 0
         guard let entries = xs_directory(handle, transaction.rawValue, path, &count) else {
             let errno = currentCErrno()
@@ -71,6 +73,7 @@ public final class XenStoreClient {
 
     /// Writes `value` at `path`, creating parents as needed (`xs_write`).
     public func write(_ path: String, _ value: String, in transaction: Transaction = .none) throws(XenError) {
+        try Self.validate(path, "xs_write")
         var bytes = Array(value.utf8)
         let length = UInt32(bytes.count)
         if bytes.isEmpty { bytes.append(0) }
@@ -84,10 +87,19 @@ public final class XenStoreClient {
     /// xenstored acknowledges removing a missing node whose parent exists (seen in the lab), and
     /// libxenstore reports `ENOENT` when the parent is missing too; both count as success here.
     public func remove(_ path: String, in transaction: Transaction = .none) throws(XenError) {
+        try Self.validate(path, "xs_rm")
         guard xs_rm(handle, transaction.rawValue, path) else {
             let errno = currentCErrno()
             if errno == ENOENT { return }
             throw XenError.errno(Errno(rawValue: errno), operation: "xs_rm \(path)")
+        }
+    }
+
+    /// Rejects paths a C string cannot carry: an embedded NUL would silently cut the path short
+    /// (seen in the lab: writing `"…/bad\0path"` created `…/bad`).
+    static func validate(_ path: String, _ operation: String) throws(XenError) {
+        if path.utf8.contains(0) {
+            throw XenError.errno(.invalidArgument, operation: "\(operation) \(path.debugDescription): path contains NUL")
         }
     }
 

@@ -55,6 +55,19 @@ struct LibXenTests {
         }
     }
 
+    @Test func xenstorePathsWithNULAreRejectedBeforeCallingC() throws {
+        try XenStoreClient.validate("/local/domain/0/name", "xs_read")
+        do {
+            try XenStoreClient.validate("/local/domain/0/bad\u{0}path", "xs_write")
+            Issue.record("a path with NUL was accepted")
+        } catch {
+            guard case .errno(let errno, let operation) = error else { Issue.record("\(error)"); return }
+            #expect(errno == .invalidArgument)
+            #expect(operation.hasPrefix("xs_write "))
+            #expect(error.description.contains("path contains NUL"))
+        }
+    }
+
     @Test(.enabled(if: onXen, "needs a Xen dom0"))
     func realHostReportsSaneValues() throws {
         let xl = try LibXLContext()
@@ -95,6 +108,8 @@ struct LibXenTests {
         #expect(try xs.directory(base) == nil)
         try xs.remove(base)                       // already gone: still fine
         try xs.remove("/local/domain/0/iovm-no-such-parent/child")
+        #expect(throws: XenError.self) { try xs.write("\(base)\u{0}cut", "x") }
+        #expect(try xs.directory(base) == nil)
     }
 }
 

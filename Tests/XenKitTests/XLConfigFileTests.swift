@@ -51,6 +51,7 @@ struct XLConfigFileTests {
         #expect(cfg.contains("pci"))
         #expect(cfg.contains("name"))
         #expect(!cfg.contains("nosuchkey"))
+        #expect(cfg.string("name\u{0}junk") == nil)  // not silently read as "name"
     }
 
     @Test func laterAssignmentWinsAndAppendWorks() throws {
