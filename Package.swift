@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: Topology DSL and its wire format
@@ -60,6 +61,16 @@ let package = Package(
             dependencies: ["IOVMControl", "IOVMCore", "XenKit", "CLibXen", "CXenShim", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // MARK: Monitoring: samples, efficiency (bits/Hz), reports, Prometheus exposition
+        .target(
+            name: "IOVMMonitor",
+            dependencies: [
+                "IOVMCore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: Command line
         .target(
             name: "IOVMCommands",
@@ -79,6 +90,7 @@ let package = Package(
         .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKit", "CLibXen"]),
         .testTarget(name: "XenKitTests", dependencies: ["XenKit"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
+        .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
         .testTarget(name: "IOVMXenTests", dependencies: ["IOVMXen", "IOVMControl", "IOVMCore"]),
         .testTarget(name: "IOVMControlTests", dependencies: ["IOVMControl", "IOVMCore", "IOVMWireFormat"]),
     ],

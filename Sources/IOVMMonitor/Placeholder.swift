@@ -1,0 +1,1 @@
+// IOVMMonitor: being written (efficiency sampling and reports, issue 5).
