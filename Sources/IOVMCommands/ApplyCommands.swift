@@ -126,12 +126,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.status")
-            var plan: Plan?
-            if let file {
-                var options = try TopologyOptions.parse([file])
-                options.file = file
-                plan = try options.plan(logger: logger)
-            }
+            let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
             let backend = try LibXLBackend(logger: logger)
             let host = try backend.observe(nics: plan?.iovms.flatMap(\.pci) ?? [])
             let managed = host.domains.filter { $0.tag != nil }

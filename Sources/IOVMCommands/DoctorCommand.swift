@@ -22,12 +22,7 @@ struct DoctorCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var plan: Plan?
-            if let file {
-                var options = try TopologyOptions.parse([file])
-                options.file = file
-                plan = try options.plan(logger: global.logger("iovm.doctor"))
-            }
+            let plan = try TopologyOptions.plan(optionalFile: file, logger: global.logger("iovm.doctor"))
             let checks = Doctor().run(facts: XenFacts.gather(), plan: plan, allowNoIOMMU: allowNoIOMMU)
             if json {
                 print(try jsonText(checks))

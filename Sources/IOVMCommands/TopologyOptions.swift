@@ -59,6 +59,12 @@ struct TopologyOptions: ParsableArguments {
         }
     }
 
+    /// Plans `file` when a command takes the topology as an optional argument (status, doctor).
+    static func plan(optionalFile file: String?, logger: Logger) throws -> Plan? {
+        guard let file else { return nil }
+        return try TopologyOptions.parse([file]).plan(logger: logger)
+    }
+
     /// Loads and plans, printing warnings to stderr.
     func plan(logger: Logger) throws(TopologyError) -> Plan {
         var document = try loadDocument(logger: logger)
