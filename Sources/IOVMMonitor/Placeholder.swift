@@ -1,1 +1,0 @@
-// IOVMMonitor: being written (efficiency sampling and reports, issue 5).
