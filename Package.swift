@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "IOVMMonitor",
             dependencies: [
-                "IOVMCore",
+                "IOVMCore", "XenKit",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "IOVMCommands",
             dependencies: [
-                "IOVMCore", "IOVMControl", "IOVMXen", "XenKit",
+                "IOVMCore", "IOVMControl", "IOVMXen", "XenKit", "IOVMMonitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,0 +1,135 @@
+import Foundation
+import XenKit
+
+/// What one read of the counters returns: the nominal CPU frequency and the IOVMs found.
+public struct CounterReading: Sendable, Hashable {
+    /// Nominal CPU frequency in Hz.
+    public var cpuHz: UInt64
+    /// The IOVMs found, with their counters.
+    public var iovms: [IOVMSample]
+
+    /// Creates a reading.
+    public init(cpuHz: UInt64, iovms: [IOVMSample]) {
+        self.cpuHz = cpuHz
+        self.iovms = iovms
+    }
+}
+
+/// Which domains to watch as IOVMs.
+public enum IOVMSelection: Sendable, Hashable {
+    /// These domains by name (a plan's IOVMs; `Domain-0` for the centralized configuration).
+    case named([String])
+    /// Every domain that publishes `data/iovm/counters` (the agent runs in it).
+    case publishing
+}
+
+/// The seam between the sampler and the host: where CPU time and traffic counters come from.
+///
+/// ``XenCounterSource`` is the real one (libxenstat for CPU time and Hz, libxenstore for the
+/// counters the in-IOVM agent publishes); unit tests use `FakeCounterSource`, named as a fake.
+public protocol CounterSource {
+    /// Reads every watched IOVM now. An IOVM that does not exist is simply absent.
+    func read() throws -> CounterReading
+}
+
+/// The xenstore layout the in-IOVM agent (`Agents/iovm-counters-agent.sh`) writes, relative to
+/// the IOVM's own `/local/domain/<domid>/`:
+///
+/// ```
+/// data/iovm/counters/<ifname>/kind        nic | vif
+/// data/iovm/counters/<ifname>/rx_bytes    /sys/class/net/<ifname>/statistics/rx_bytes
+/// data/iovm/counters/<ifname>/tx_bytes
+/// data/iovm/counters/<ifname>/rx_packets
+/// data/iovm/counters/<ifname>/tx_packets
+/// data/iovm/agent/bits                    the kernel's long width (32 or 64), when known
+/// data/iovm/agent/seq                     incremented on every write
+/// data/iovm/agent/interval                the agent's interval in seconds
+/// ```
+public enum CounterLayout {
+    /// The counters directory of domain `domid`.
+    public static func countersPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/counters" }
+    /// The agent's metadata directory of domain `domid`.
+    public static func agentPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/agent" }
+
+    /// Reads the published interfaces of `domid` through `list` (xs_directory) and `read` (xs_read).
+    ///
+    /// Interfaces with no `kind` or unparsable byte counters are skipped (a write in progress by
+    /// an older agent, or foreign keys). `guestName` names the guest of a `vif<domid>.<n>`.
+    public static func interfaces<E: Error>(domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
+                                            guestName: (UInt32) -> String? = { _ in nil }) throws(E)
+        -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?) {
+        let root = countersPath(domid: domid)
+        guard let names = try list(root) else { return (false, [], [], nil) }
+        var nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = []
+        for name in names.sorted() {
+            let base = "\(root)/\(name)"
+            guard let kindText = try read("\(base)/kind"), let kind = InterfaceKind(rawValue: kindText.trimmingCharacters(in: .whitespaces)),
+                  let rx = try read("\(base)/rx_bytes").flatMap(number), let tx = try read("\(base)/tx_bytes").flatMap(number)
+            else { continue }
+            var counters = InterfaceCounters(name: name, kind: kind, rxBytes: rx, txBytes: tx,
+                                             rxPackets: try read("\(base)/rx_packets").flatMap(number),
+                                             txPackets: try read("\(base)/tx_packets").flatMap(number))
+            if kind == .vif {
+                counters.guest = vifDomid(name).flatMap(guestName)
+                vifs.append(counters)
+            } else {
+                nics.append(counters)
+            }
+        }
+        let width = try read("\(agentPath(domid: domid))/bits").flatMap(number).flatMap { CounterWidth(rawValue: Int($0)) }
+        return (true, nics, vifs, width)
+    }
+
+    /// The guest domid of a vif backend interface name `vif<domid>.<n>` (or `vif<domid>.<n>-emu`).
+    public static func vifDomid(_ name: String) -> UInt32? {
+        guard name.hasPrefix("vif"), let dot = name.firstIndex(of: ".") else { return nil }
+        return UInt32(name[name.index(name.startIndex, offsetBy: 3)..<dot])
+    }
+
+    private static func number(_ text: String) -> UInt64? { UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+}
+
+/// The real counter source: libxenstat for each IOVM's CPU time and the nominal Hz, libxenstore
+/// for the traffic counters the agent inside each IOVM publishes (see ``CounterLayout``).
+///
+/// Not `Sendable`: it owns a xenstore connection; use it from one task or thread.
+public final class XenCounterSource: CounterSource {
+    private let stat: XenStat
+    private let store: XenStoreClient
+    /// The domains watched.
+    public let selection: IOVMSelection
+
+    /// Opens libxenstat and a read-only xenstore connection.
+    ///
+    /// - Throws: `XenError.notXenDom0` when this is not a Xen dom0.
+    public init(selection: IOVMSelection) throws {
+        stat = try XenStat()
+        store = try XenStoreClient(readOnly: true)
+        self.selection = selection
+    }
+
+    /// Reads CPU time from libxenstat and counters from xenstore, for every watched IOVM present.
+    public func read() throws -> CounterReading {
+        let snapshot = try stat.snapshot()
+        let names = Dictionary(snapshot.domains.map { ($0.domid, $0.name) }, uniquingKeysWith: { a, _ in a })
+        var samples: [IOVMSample] = []
+        let domains: [XenStatSnapshot.Domain]
+        switch selection {
+        case .named(let wanted):
+            domains = wanted.compactMap { name in snapshot.domains.first { $0.name == name && !$0.dying } }
+        case .publishing:
+            domains = try snapshot.domains.filter { try !$0.dying && store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
+        }
+        for domain in domains {
+            let store = self.store
+            let counters = try store.withTransaction { (t) throws(XenError) in
+                try CounterLayout.interfaces(domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
+                                             read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] })
+            }
+            samples.append(IOVMSample(iovm: domain.name, domid: domain.domid, cpuNanoseconds: domain.cpuNanoseconds,
+                                      vcpus: max(1, domain.vcpus.filter(\.online).count), nics: counters.nics, vifs: counters.vifs,
+                                      counterWidth: counters.width, countersPublished: counters.published))
+        }
+        return CounterReading(cpuHz: snapshot.cpuHz, iovms: samples)
+    }
+}

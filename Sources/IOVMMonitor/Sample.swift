@@ -1,0 +1,129 @@
+import Foundation
+
+/// Which side of an IOVM an interface is on.
+public enum InterfaceKind: String, Sendable, Codable, Hashable {
+    /// A physical NIC passed through to the IOVM: its rx is client → guest traffic, its tx guest → client.
+    case nic
+    /// A guest's vif backend port on one of the IOVM's bridges. Seen from the IOVM, a vif's rx
+    /// is what the guest transmitted and its tx what the guest received.
+    case vif
+}
+
+/// One interface's counters inside an IOVM, as the IOVM's kernel counts them.
+public struct InterfaceCounters: Sendable, Codable, Hashable {
+    /// Interface name inside the IOVM (`eth0`, `vif5.0`).
+    public var name: String
+    /// Physical NIC or guest vif.
+    public var kind: InterfaceKind
+    /// Bytes received by this interface (IOVM's view).
+    public var rxBytes: UInt64
+    /// Bytes transmitted by this interface (IOVM's view).
+    public var txBytes: UInt64
+    /// Packets received, when published.
+    public var rxPackets: UInt64?
+    /// Packets transmitted, when published.
+    public var txPackets: UInt64?
+    /// For a vif: the guest domain it belongs to, when known.
+    public var guest: String?
+
+    /// Creates interface counters.
+    public init(name: String, kind: InterfaceKind, rxBytes: UInt64, txBytes: UInt64,
+                rxPackets: UInt64? = nil, txPackets: UInt64? = nil, guest: String? = nil) {
+        self.name = name
+        self.kind = kind
+        self.rxBytes = rxBytes
+        self.txBytes = txBytes
+        self.rxPackets = rxPackets
+        self.txPackets = txPackets
+        self.guest = guest
+    }
+}
+
+/// One IOVM at one sample time: the domain's total CPU time and its interfaces' counters.
+public struct IOVMSample: Sendable, Codable, Hashable {
+    /// IOVM (domain) name.
+    public var iovm: String
+    /// Domain id at this sample; a different id than before means the domain was recreated.
+    public var domid: UInt32
+    /// Domain CPU time, all vCPUs, in nanoseconds (libxenstat `xenstat_domain_cpu_ns`).
+    public var cpuNanoseconds: UInt64
+    /// Online vCPUs (bounds how much CPU time can plausibly pass in an interval).
+    public var vcpus: Int
+    /// Physical NICs inside the IOVM.
+    public var nics: [InterfaceCounters]
+    /// Guest vif ports on the IOVM's bridges.
+    public var vifs: [InterfaceCounters]
+    /// Width of the interface counters, when the agent published it (`data/iovm/counters/bits`).
+    public var counterWidth: CounterWidth?
+    /// Whether the in-IOVM agent published any counters (false: traffic unknown, not zero).
+    public var countersPublished: Bool
+
+    /// Creates a sample.
+    public init(iovm: String, domid: UInt32, cpuNanoseconds: UInt64, vcpus: Int = 1,
+                nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = [],
+                counterWidth: CounterWidth? = nil, countersPublished: Bool = true) {
+        self.iovm = iovm
+        self.domid = domid
+        self.cpuNanoseconds = cpuNanoseconds
+        self.vcpus = vcpus
+        self.nics = nics
+        self.vifs = vifs
+        self.counterWidth = counterWidth
+        self.countersPublished = countersPublished
+    }
+}
+
+/// Everything read at one sample time: one line of `samples.jsonl`.
+public struct SampleRecord: Sendable, Codable, Hashable {
+    /// Wall-clock time of the sample, seconds since 1970 (for people and for joining with iperf3 logs).
+    public var time: Double
+    /// Monotonic seconds since the run started (what rates are computed from).
+    public var elapsed: Double
+    /// Nominal CPU frequency in Hz (libxenstat `xenstat_node_cpu_hz`).
+    public var cpuHz: UInt64
+    /// The IOVMs present at this time.
+    public var iovms: [IOVMSample]
+    /// IOVMs watched for but absent at this time.
+    public var missing: [String]
+    /// The sampler's own CPU time so far (user + system, seconds), when measured.
+    public var samplerCPUSeconds: Double?
+
+    /// Creates a record.
+    public init(time: Double, elapsed: Double, cpuHz: UInt64, iovms: [IOVMSample], missing: [String] = [],
+                samplerCPUSeconds: Double? = nil) {
+        self.time = time
+        self.elapsed = elapsed
+        self.cpuHz = cpuHz
+        self.iovms = iovms
+        self.missing = missing
+        self.samplerCPUSeconds = samplerCPUSeconds
+    }
+
+    /// The sample of `iovm`, if present.
+    public func sample(of iovm: String) -> IOVMSample? { iovms.first { $0.iovm == iovm } }
+}
+
+/// JSON lines: one compact, key-sorted JSON object per line.
+public enum JSONLines {
+    /// One record as a single line (no trailing newline).
+    public static func line<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Decodes every non-empty line of `text`; a torn last line (a run killed mid-write) is skipped.
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> [T] {
+        let decoder = JSONDecoder()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        var values: [T] = []
+        for (index, line) in lines.enumerated() {
+            do {
+                values.append(try decoder.decode(T.self, from: Data(line.utf8)))
+            } catch where index == lines.count - 1 && !text.hasSuffix("\n") {
+                break
+            }
+        }
+        return values
+    }
+}
