@@ -41,7 +41,7 @@ case "${1:-}" in
       ip -n "$ns" addr add 10.0.2.15/24 dev "$ifc"
       ip -n "$ns" link set "$ifc" up
       bps=""
-      for try in 1 2 3; do
+      for _ in 1 2 3; do
         if ip netns exec "$ns" iperf3 -c "${target%:*}" -p "${target#*:}" -t 2 -J >/tmp/$ns.json 2>&1; then
           bps=$(awk '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { gsub(/[^0-9.]/, "", $2); print $2; exit }' /tmp/$ns.json)
           break
