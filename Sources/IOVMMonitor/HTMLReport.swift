@@ -1,0 +1,134 @@
+import Foundation
+import IOVMCore
+
+/// The HTML report: one self-contained page (inline CSS and SVG, no script) that is also
+/// well-formed XML, so tests can parse it.
+public enum HTMLReport {
+    private static let css = """
+        body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1000px; padding: 0 12px; }
+        h1 { font-size: 22px; margin-bottom: 4px; }
+        h2 { font-size: 18px; border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 32px; }
+        h3 { font-size: 15px; margin: 18px 0 6px; }
+        table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
+        th, td { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: right; }
+        th { background: #f2f2f2; }
+        td.name, th.name { text-align: left; }
+        tr.aggregate td { font-weight: bold; background: #fafafa; }
+        .note { color: #555; font-size: 13px; }
+        .warning { background: #fff4e0; border-left: 4px solid #e69500; padding: 6px 10px; font-size: 13px; }
+        dl { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; font-size: 13px; }
+        dt { font-weight: bold; }
+        dd { margin: 0; }
+        svg.chart { display: block; margin: 8px 0 18px; border: 1px solid #eee; }
+        ul.events { font-size: 12px; color: #444; }
+        """
+
+    /// The page for `runs` (several runs add a comparison like the paper's Figs. 6 and 7).
+    public static func page(_ runs: [RecordedRun]) -> String {
+        let summaries = runs.map(RunSummary.init)
+        var html = ["<!DOCTYPE html>", "<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">", "<head>", "<meta charset=\"utf-8\"/>",
+                    "<title>\(e(runs.count == 1 ? "IOVM efficiency: \(summaries[0].label)" : "IOVM efficiency: \(runs.count) runs"))</title>",
+                    "<style>\n\(css)\n</style>", "</head>", "<body>", "<h1>IOVM throughput and efficiency</h1>",
+                    "<p class=\"note\">Rx = client → guest, Tx = guest → client, both counted on the physical NICs inside the IOVMs. Efficiency = bits moved through the IOVM(s) ÷ processor cycles the IOVM(s) used (bits/Hz), as in the paper's Section 4.1. \(e(FrequencyScalingCheck.nominalNote)).</p>"]
+        if runs.count > 1 { html += comparison(summaries) }
+        for (run, summary) in zip(runs, summaries) { html += section(run, summary) }
+        html += ["</body>", "</html>"]
+        return html.joined(separator: "\n") + "\n"
+    }
+
+    static func e(_ text: String) -> String { SVGChart.escape(text) }
+    static func f(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+
+    private static func comparison(_ summaries: [RunSummary]) -> [String] {
+        let groups = summaries.map(\.label)
+        var html = ["<h2>Comparison</h2>"]
+        html.append(SVGChart.bars(title: "Throughput (mean, all IOVMs)", yLabel: "Mbit/s", groups: groups, series: [
+            BarSeries(name: "Rx (client → guest)", color: "#1f77b4", values: summaries.map { $0.aggregate.meanRxMbps }),
+            BarSeries(name: "Tx (guest → client)", color: "#ff7f0e", values: summaries.map { $0.aggregate.meanTxMbps }),
+        ]))
+        html.append(SVGChart.bars(title: "Efficiency (all IOVMs)", yLabel: "bits/Hz", groups: groups, series: [
+            BarSeries(name: "Rx bits / cycles", color: "#1f77b4", values: summaries.map { $0.aggregate.rxEfficiency }),
+            BarSeries(name: "Tx bits / cycles", color: "#ff7f0e", values: summaries.map { $0.aggregate.txEfficiency }),
+            BarSeries(name: "all bits / cycles", color: "#555555", values: summaries.map { $0.aggregate.efficiency }),
+        ], valueFormat: "%.2f"))
+        html.append("<table><tr><th class=\"name\">run</th><th>IOVMs</th><th>Rx Mbit/s</th><th>Tx Mbit/s</th><th>CPU %</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th></tr>")
+        for summary in summaries {
+            let a = summary.aggregate
+            html.append("<tr><td class=\"name\">\(e(summary.label))</td><td>\(summary.iovms.count)</td><td>\(f(a.meanRxMbps, 0))</td><td>\(f(a.meanTxMbps, 0))</td><td>\(f(a.meanCPUPercent, 1))</td><td>\(f(a.efficiency, 2))</td><td>\(f(a.rxEfficiency, 2))</td><td>\(f(a.txEfficiency, 2))</td></tr>")
+        }
+        html.append("</table>")
+        return html
+    }
+
+    private static func section(_ run: RecordedRun, _ summary: RunSummary) -> [String] {
+        var html = ["<h2>\(e(summary.label))</h2>", "<dl>"]
+        func item(_ name: String, _ value: String?) { if let value { html.append("<dt>\(e(name))</dt><dd>\(e(value))</dd>") } }
+        item("recorded in", run.directory)
+        item("started", ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: run.meta.started)))
+        item("topology", summary.topology)
+        item("configuration", summary.configuration)
+        item("placement", summary.placement)
+        if let host = run.plan?.host { item("host", "\(host.cores) cores, scheduler \(host.scheduler)") }
+        item("interval", String(format: "%g s, %d intervals", summary.interval, run.intervals.count))
+        item("nominal frequency", String(format: "%.3f GHz (cycles = CPU time × nominal Hz)", Double(summary.cpuHz) / 1e9))
+        html.append("</dl>")
+        if let warning = summary.frequencyWarning { html.append("<p class=\"warning\">\(e(warning))</p>") }
+        if let plan = run.plan { html += placement(plan) }
+        html.append("<h3>Figures</h3>")
+        html.append("<table><tr><th class=\"name\">IOVM</th><th>intervals</th><th>Rx Mbit/s mean</th><th>Rx peak</th><th>Tx Mbit/s mean</th><th>Tx peak</th><th>CPU % mean</th><th>CPU % peak</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th><th>gaps</th></tr>")
+        for s in summary.iovms + [summary.aggregate] {
+            html.append("<tr\(s.iovm == EfficiencyFigures.aggregateName ? " class=\"aggregate\"" : "")><td class=\"name\">\(e(s.iovm))</td><td>\(s.samples)</td><td>\(f(s.meanRxMbps, 1))</td><td>\(f(s.peakRxMbps, 1))</td><td>\(f(s.meanTxMbps, 1))</td><td>\(f(s.peakTxMbps, 1))</td><td>\(f(s.meanCPUPercent, 1))</td><td>\(f(s.peakCPUPercent, 1))</td><td>\(f(s.efficiency, 3))</td><td>\(f(s.rxEfficiency, 3))</td><td>\(f(s.txEfficiency, 3))</td><td>\(s.gaps)</td></tr>")
+        }
+        html.append("</table>")
+        html += charts(run)
+        if !summary.events.isEmpty {
+            html.append("<h3>Events</h3>")
+            html.append("<ul class=\"events\">")
+            for event in summary.events.prefix(100) { html.append("<li>\(e(event.description))</li>") }
+            if summary.events.count > 100 { html.append("<li>… \(summary.events.count - 100) more</li>") }
+            html.append("</ul>")
+        }
+        return html
+    }
+
+    private static func placement(_ plan: Plan) -> [String] {
+        var html = ["<h3>Topology and placement</h3>",
+                    "<table><tr><th class=\"name\">domain</th><th class=\"name\">role</th><th>vCPUs</th><th class=\"name\">cores</th><th class=\"name\">pool</th><th>weight</th><th class=\"name\">NICs (bridge)</th><th class=\"name\">backs / backend</th></tr>"]
+        for domain in plan.domains {
+            let nics = domain.nics.map { "\($0.pci) (\($0.bridge))" }.joined(separator: ", ")
+            let links = domain.role == .iovm ? domain.backs.joined(separator: ", ") : domain.vifs.map { $0.backend ?? "dom0" }.joined(separator: ", ")
+            html.append("<tr><td class=\"name\">\(e(domain.name))</td><td class=\"name\">\(e(domain.role.rawValue))</td><td>\(domain.vcpus)</td><td class=\"name\">\(e(domain.hardAffinity?.description ?? "any"))</td><td class=\"name\">\(e(domain.cpupool))</td><td>\(domain.weight)</td><td class=\"name\">\(e(nics))</td><td class=\"name\">\(e(links))</td></tr>")
+        }
+        html.append("</table>")
+        return html
+    }
+
+    private static func charts(_ run: RecordedRun) -> [String] {
+        let names = Report.iovmNames(run)
+        let color = { (index: Int) in SVGChart.palette[index % SVGChart.palette.count] }
+        func points(_ name: String?, _ value: (EfficiencyFigures) -> Double?) -> [(x: Double, y: Double)?] {
+            run.intervals.map { interval in
+                let figures = name.map { n in interval.iovms.first { $0.iovm == n } } ?? interval.aggregate
+                return figures.flatMap(value).map { (x: interval.end, y: $0) }
+            }
+        }
+        let many = names.count > 1
+        var throughput: [ChartSeries] = [], efficiency: [ChartSeries] = [], cpu: [ChartSeries] = []
+        for (index, name) in names.enumerated() {
+            throughput.append(ChartSeries(name: "\(name) Rx", color: color(index), points: points(name) { $0.rxMbps }))
+            throughput.append(ChartSeries(name: "\(name) Tx", color: color(index), dashed: true, points: points(name) { $0.txMbps }))
+            efficiency.append(ChartSeries(name: name, color: color(index), points: points(name) { $0.efficiency }))
+            cpu.append(ChartSeries(name: name, color: color(index), points: points(name) { $0.cpuPercent }))
+        }
+        if many || names.isEmpty {
+            throughput.append(ChartSeries(name: "aggregate Rx", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.rxMbps }))
+            throughput.append(ChartSeries(name: "aggregate Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.txMbps }))
+            efficiency.append(ChartSeries(name: "aggregate", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.efficiency }))
+        }
+        return [
+            SVGChart.lines(title: "Throughput over time (solid Rx, dashed Tx)", xLabel: "time (s)", yLabel: "Mbit/s", series: throughput),
+            SVGChart.lines(title: "Efficiency over time", xLabel: "time (s)", yLabel: "bits/Hz", series: efficiency),
+            SVGChart.lines(title: "IOVM CPU use", xLabel: "time (s)", yLabel: "% of one core", series: cpu, height: 240),
+        ]
+    }
+}

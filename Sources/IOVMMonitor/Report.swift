@@ -1,0 +1,167 @@
+import Foundation
+
+/// A run's figures for one IOVM (or the aggregate), over all its intervals.
+public struct IOVMSummary: Sendable, Codable, Hashable {
+    /// IOVM name or `aggregate`.
+    public var iovm: String
+    /// Intervals with figures.
+    public var samples: Int
+    /// Seconds covered by those intervals.
+    public var seconds: Double
+    /// Time-weighted mean client → guest throughput, Mbit/s.
+    public var meanRxMbps: Double
+    /// Highest interval client → guest throughput, Mbit/s.
+    public var peakRxMbps: Double
+    /// Time-weighted mean guest → client throughput, Mbit/s.
+    public var meanTxMbps: Double
+    /// Highest interval guest → client throughput, Mbit/s.
+    public var peakTxMbps: Double
+    /// Mean CPU use, percent of one core.
+    public var meanCPUPercent: Double
+    /// Highest interval CPU use, percent of one core.
+    public var peakCPUPercent: Double
+    /// Cycles used in all (nominal Hz).
+    public var cycles: Double
+    /// All bits moved / all cycles (bits/Hz).
+    public var efficiency: Double?
+    /// Rx bits / all cycles.
+    public var rxEfficiency: Double?
+    /// Tx bits / all cycles.
+    public var txEfficiency: Double?
+    /// Gaps: times the IOVM disappeared (or a read failed) during the run.
+    public var gaps: Int
+    /// Intervals in which a counter restarted (new epoch).
+    public var newEpochs: Int
+
+    /// Summarizes `figures` (one per interval) with `gaps` gaps.
+    public init(iovm: String, figures: [EfficiencyFigures], gaps: Int) {
+        self.iovm = iovm
+        samples = figures.count
+        seconds = figures.reduce(0) { $0 + $1.seconds }
+        let rxBits = figures.reduce(0.0) { $0 + Double($1.rxBytes) * 8 }, txBits = figures.reduce(0.0) { $0 + Double($1.txBytes) * 8 }
+        let cpuNs = figures.reduce(0.0) { $0 + Double($1.cpuNanoseconds) }
+        meanRxMbps = seconds > 0 ? rxBits / seconds / 1e6 : 0
+        meanTxMbps = seconds > 0 ? txBits / seconds / 1e6 : 0
+        meanCPUPercent = seconds > 0 ? cpuNs / (seconds * 1e9) * 100 : 0
+        peakRxMbps = figures.map(\.rxMbps).max() ?? 0
+        peakTxMbps = figures.map(\.txMbps).max() ?? 0
+        peakCPUPercent = figures.map(\.cpuPercent).max() ?? 0
+        cycles = figures.reduce(0) { $0 + $1.cycles }
+        efficiency = cycles > 0 ? (rxBits + txBits) / cycles : nil
+        rxEfficiency = cycles > 0 ? rxBits / cycles : nil
+        txEfficiency = cycles > 0 ? txBits / cycles : nil
+        self.gaps = gaps
+        newEpochs = figures.filter(\.newEpoch).count
+    }
+}
+
+/// One run in a report: where it came from, what it ran under, and its summaries.
+public struct RunSummary: Sendable, Codable, Hashable {
+    /// The run's label.
+    public var label: String
+    /// The run's directory.
+    public var directory: String
+    /// Topology name.
+    public var topology: String?
+    /// Configuration (paper's name).
+    public var configuration: String?
+    /// Placement (paper's name).
+    public var placement: String?
+    /// Sampling interval, seconds.
+    public var interval: Double
+    /// Nominal Hz used for cycles.
+    public var cpuHz: UInt64
+    /// How cycles are computed.
+    public var nominalHzNote: String
+    /// Frequency-scaling warning recorded at the start, if any.
+    public var frequencyWarning: String?
+    /// Per IOVM, in order of first appearance.
+    public var iovms: [IOVMSummary]
+    /// All IOVMs together.
+    public var aggregate: IOVMSummary
+    /// Gaps, recreations, counter resets and wraps.
+    public var events: [MonitorEvent]
+
+    /// Summarizes a recorded run.
+    public init(_ run: RecordedRun) {
+        label = run.label
+        directory = run.directory
+        topology = run.meta.topology
+        configuration = run.meta.configuration
+        placement = run.meta.placement
+        interval = run.meta.interval
+        cpuHz = run.records.last(where: { $0.cpuHz > 0 })?.cpuHz ?? run.meta.cpuHz
+        nominalHzNote = run.meta.nominalHzNote
+        frequencyWarning = run.meta.frequencyWarning
+        events = run.events
+        let names = Report.iovmNames(run)
+        iovms = names.map { name in
+            IOVMSummary(iovm: name, figures: run.intervals.compactMap { $0.iovms.first { $0.iovm == name } },
+                        gaps: run.events.filter { $0.iovm == name && $0.kind == .disappeared }.count)
+        }
+        aggregate = IOVMSummary(iovm: EfficiencyFigures.aggregateName, figures: run.intervals.map(\.aggregate),
+                                gaps: run.events.filter { $0.kind == .disappeared || $0.kind == .readFailed }.count)
+    }
+}
+
+/// The output formats of `iovm report`.
+public enum ReportFormat: String, Sendable, CaseIterable, Codable {
+    /// Per-run summaries as JSON.
+    case json
+    /// One row per interval per IOVM, plus aggregate rows.
+    case csv
+    /// A self-contained page with tables and SVG charts.
+    case html
+}
+
+/// Reports over recorded runs.
+public enum Report {
+    /// The IOVM names of a run in order of first appearance.
+    public static func iovmNames(_ run: RecordedRun) -> [String] {
+        var names = run.meta.iovms
+        for record in run.records { for sample in record.iovms where !names.contains(sample.iovm) { names.append(sample.iovm) } }
+        return names
+    }
+
+    /// Renders `runs` in `format`.
+    public static func render(_ runs: [RecordedRun], format: ReportFormat) throws -> String {
+        switch format {
+        case .json: try json(runs)
+        case .csv: csv(runs)
+        case .html: HTMLReport.page(runs)
+        }
+    }
+
+    /// The summaries as pretty JSON (an array, one element per run).
+    public static func json(_ runs: [RecordedRun]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(runs.map(RunSummary.init)), as: UTF8.self) + "\n"
+    }
+
+    /// The CSV header.
+    public static let csvHeader = "run,start_s,end_s,time,iovm,rx_mbps,tx_mbps,cpu_percent,cycles,efficiency_bits_per_hz,rx_efficiency_bits_per_hz,tx_efficiency_bits_per_hz,rx_bytes,tx_bytes,cpu_ns,cpu_hz,new_epoch"
+
+    /// One row per interval per IOVM, then the interval's aggregate row.
+    public static func csv(_ runs: [RecordedRun]) -> String {
+        var lines = [csvHeader]
+        for run in runs {
+            for interval in run.intervals {
+                for figures in interval.iovms + [interval.aggregate] {
+                    lines.append([csvField(run.label), fixed(interval.start, 3), fixed(interval.end, 3), fixed(interval.time, 3), csvField(figures.iovm),
+                                  fixed(figures.rxMbps, 3), fixed(figures.txMbps, 3), fixed(figures.cpuPercent, 2), fixed(figures.cycles, 0),
+                                  figures.efficiency.map { fixed($0, 4) } ?? "", figures.rxEfficiency.map { fixed($0, 4) } ?? "",
+                                  figures.txEfficiency.map { fixed($0, 4) } ?? "", "\(figures.rxBytes)", "\(figures.txBytes)",
+                                  "\(figures.cpuNanoseconds)", "\(interval.cpuHz)", figures.newEpoch ? "1" : "0"].joined(separator: ","))
+                }
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func csvField(_ text: String) -> String {
+        text.contains { $0 == "," || $0 == "\"" || $0 == "\n" } ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+}
