@@ -1,0 +1,86 @@
+#!/bin/sh
+# iovm-counters-agent: runs inside an IOVM (network driver domain) and publishes the traffic
+# counters of its physical NICs and of the guests' vif backends to xenstore, where `iovm monitor`
+# in dom0 reads them. Needs only busybox sh and xenstore-write/xenstore-rm (xen-utils).
+#
+#   iovm-counters-agent.sh [-i INTERVAL] [-n COUNT]
+#
+# Every INTERVAL seconds (default 1; fractions need a sleep that takes them, e.g. busybox with
+# FANCY_SLEEP) it writes, with ONE xenstore-write call (one xenstore transaction, so dom0 never
+# sees half an update), relative to this domain's own /local/domain/<domid>/:
+#
+#   data/iovm/counters/<if>/kind                      nic | vif
+#   data/iovm/counters/<if>/{rx,tx}_{bytes,packets}   /sys/class/net/<if>/statistics/...
+#   data/iovm/agent/seq                               1, 2, 3, ... (one per write)
+#   data/iovm/agent/interval                          INTERVAL
+#   data/iovm/agent/bits                              the kernel's long width (32/64), if getconf knows
+#
+# A physical NIC is an interface with a device link whose bus is not xen (netfront), and whose name
+# is not vif*; a vif is any vif<domid>.<n> (not the -emu tap of an HVM guest). Interfaces that go
+# away (a guest destroyed) are removed from xenstore. COUNT stops after COUNT writes (0: forever).
+#
+# For tests: SYSFS_NET (default /sys/class/net), XENSTORE_WRITE, XENSTORE_RM override the defaults.
+
+set -u
+interval=1
+count=0
+while getopts i:n:h opt; do
+    case $opt in
+        i) interval=$OPTARG ;;
+        n) count=$OPTARG ;;
+        *) echo "usage: $0 [-i INTERVAL] [-n COUNT]" >&2; exit 64 ;;
+    esac
+done
+
+net=${SYSFS_NET:-/sys/class/net}
+write=${XENSTORE_WRITE:-xenstore-write}
+remove=${XENSTORE_RM:-xenstore-rm}
+prefix=data/iovm/counters
+bits=$(getconf LONG_BIT 2>/dev/null) || bits=
+
+# kind IF: prints nic or vif, or nothing for interfaces not counted (lo, bridges, netfront, taps).
+kind() {
+    case $1 in
+        vif*-emu) return ;;
+        vif*) echo vif; return ;;
+    esac
+    [ -e "$net/$1/device" ] || return
+    bus=$(readlink "$net/$1/device/subsystem" 2>/dev/null) || bus=
+    case ${bus##*/} in
+        xen|xen-backend) return ;;
+    esac
+    echo nic
+}
+
+seq=0
+previous=
+while :; do
+    set --
+    current=
+    for dir in "$net"/*; do
+        [ -d "$dir/statistics" ] || continue
+        ifname=${dir##*/}
+        k=$(kind "$ifname")
+        [ -n "$k" ] || continue
+        set -- "$@" "$prefix/$ifname/kind" "$k"
+        for counter in rx_bytes tx_bytes rx_packets tx_packets; do
+            value=
+            read -r value < "$dir/statistics/$counter" 2>/dev/null || true
+            [ -n "$value" ] && set -- "$@" "$prefix/$ifname/$counter" "$value"
+        done
+        current="$current $ifname"
+    done
+    seq=$((seq + 1))
+    set -- "$@" data/iovm/agent/seq "$seq" data/iovm/agent/interval "$interval"
+    [ -n "$bits" ] && set -- "$@" data/iovm/agent/bits "$bits"
+    "$write" "$@" || echo "iovm-counters-agent: $write failed" >&2
+    for old in $previous; do
+        case " $current " in
+            *" $old "*) ;;
+            *) "$remove" "$prefix/$old" || echo "iovm-counters-agent: $remove $prefix/$old failed" >&2 ;;
+        esac
+    done
+    previous=$current
+    [ "$count" -gt 0 ] && [ "$seq" -ge "$count" ] && break
+    sleep "$interval"
+done
