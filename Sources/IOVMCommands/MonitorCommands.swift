@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import IOVMCore
+import IOVMMonitor
+import Synchronization
+import XenKit
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Set by SIGINT/SIGTERM: the monitor finishes its current sample and stops cleanly.
+private let monitorStopRequested = Atomic<Bool>(false)
+
+/// `iovm monitor [FILE]`: live throughput, CPU and efficiency (bits/Hz) of the IOVMs.
+struct MonitorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitor",
+        abstract: "Show the IOVMs' throughput, CPU use and efficiency (bits/Hz) live; optionally record the run or export it to Prometheus.",
+        discussion: """
+            Rx = client → guest and Tx = guest → client, counted on the physical NICs inside each IOVM by the agent
+            Agents/iovm-counters-agent.sh (run it inside every IOVM; it publishes to the IOVM's xenstore
+            data/iovm/counters). CPU time and the nominal CPU frequency come from libxenstat (as xentop);
+            cycles = CPU time × nominal Hz, so frequency scaling makes them approximate (a warning says so).
+            Efficiency = (Rx + Tx bits) / cycles, per IOVM and for all IOVMs together, as in the paper's Section 4.1.
+
+            IOVMs watched: the topology's IOVMs (dom0 for the centralized configuration), the --iovm names, or
+            else every domain that publishes counters. Stop with Ctrl-C, or give --count.
+            """)
+
+    @Argument(help: "Topology file whose IOVMs to watch (optional).", completion: .file(extensions: ["swift", "json"]))
+    var file: String?
+
+    @Option(name: .customLong("iovm"), help: "Watch this domain as an IOVM (repeatable; instead of a topology).")
+    var iovms: [String] = []
+
+    @Option(help: "Time between samples: 1s, 500ms, 100ms (10 Hz), or plain seconds.")
+    var interval: String = "1s"
+
+    @Option(help: "Stop after this many intervals (N + 1 samples).")
+    var count: Int?
+
+    @Flag(help: "Print one JSON object per interval (JSON lines) instead of the table.")
+    var json = false
+
+    @Option(help: "Record the run into this directory (meta.json, plan.json, samples.jsonl) for `iovm report`.", completion: .directory)
+    var record: String?
+
+    @Option(help: "A label for the recorded run in reports (default: configuration / placement).")
+    var label: String?
+
+    @Option(name: .customLong("prometheus-file"), help: "Write Prometheus text exposition here after every interval (atomically), for node_exporter's textfile collector.", completion: .file())
+    var prometheusFile: String?
+
+    @Option(help: "Serve the Prometheus exposition over HTTP on this loopback address, e.g. 127.0.0.1:9105.")
+    var listen: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard let seconds = Self.seconds(interval) else { throw ValidationError("--interval: give e.g. 1s, 100ms or 0.5") }
+        if seconds < 0.01 { throw ValidationError("--interval must be at least 10ms") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if file != nil && !iovms.isEmpty { throw ValidationError("give a topology file or --iovm names, not both") }
+    }
+
+    /// Parses `1s`, `100ms`, `2.5` into seconds.
+    static func seconds(_ text: String) -> Double? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if trimmed.hasSuffix("ms") { return Double(trimmed.dropLast(2)).map { $0 / 1000 } }
+        if trimmed.hasSuffix("s") { return Double(trimmed.dropLast()) }
+        return Double(trimmed)
+    }
+
+    /// One JSON line of `--json` output.
+    struct Line: Encodable {
+        var type: String
+        var time: Double?
+        var start: Double?
+        var end: Double?
+        var cpuHz: UInt64?
+        var iovms: [EfficiencyFigures]?
+        var aggregate: EfficiencyFigures?
+        var events: [MonitorEvent]?
+        var samplerCPURatio: Double?
+        var samplerCPURatioTotal: Double?
+        var intervals: Int?
+        var nominalHzNote: String?
+        var frequencyWarning: String?
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let logger = global.logger("iovm.monitor")
+            let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
+            var watched = iovms
+            if let plan { watched = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name) }
+            let source: XenCounterSource
+            do {
+                source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
+            } catch let error as XenError {
+                printError("iovm: error: iovm monitor needs a Xen dom0 (libxenstat, xenstore): \(error)")
+                throw ExitCode.failure
+            }
+            let seconds = Self.seconds(interval)!
+            let frequencyWarning = FrequencyScalingCheck().warning()
+            let listener = try listen.map { try MetricsListener(address: $0) }
+            signal(SIGINT) { _ in monitorStopRequested.store(true, ordering: .relaxed) }
+            signal(SIGTERM) { _ in monitorStopRequested.store(true, ordering: .relaxed) }
+
+            printError("iovm monitor: \(watched.isEmpty ? "every domain publishing data/iovm/counters" : watched.joined(separator: ", ")), every \(interval); "
+                       + "cycles at nominal Hz (libxenstat)" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
+            if let frequencyWarning { printError("warning: \(frequencyWarning)") }
+            if json {
+                print(try JSONLines.line(Line(type: "start", nominalHzNote: FrequencyScalingCheck.nominalNote, frequencyWarning: frequencyWarning)))
+            }
+
+            var recorder: RunRecorder?
+            var intervals = 0
+            var rowsPrinted = 0
+            let sampler = Sampler(source: source, interval: seconds, watched: watched)
+            let total = try sampler.run(count: count.map { $0 + 1 }, shouldStop: { monitorStopRequested.load(ordering: .relaxed) }) { output in
+                if let record, output.record.cpuHz > 0 {
+                    if recorder == nil {
+                        let meta = RunMeta(interval: seconds, cpuHz: output.record.cpuHz, frequencyWarning: frequencyWarning,
+                                           started: output.record.time, label: label, plan: plan, iovms: watched)
+                        let topologyJSON = file.flatMap { $0.hasSuffix(".json") ? FileManager.default.contents(atPath: $0) : nil }
+                        recorder = try RunRecorder(directory: URL(fileURLWithPath: record), meta: meta, plan: plan, topologyJSON: topologyJSON)
+                    }
+                    try recorder?.append(output.record)
+                }
+                if !json { for event in output.events { printError("event: \(event)") } }
+                guard let figures = output.interval else {
+                    if json && !output.events.isEmpty { print(try JSONLines.line(Line(type: "events", time: output.record.time, events: output.events))) }
+                    return
+                }
+                intervals += 1
+                let exposition = Exposition.text(for: figures, samplerCPURatio: output.samplerCPURatio)
+                if let prometheusFile { try Exposition.writeAtomically(exposition, to: prometheusFile) }
+                listener?.update(exposition)
+                if json {
+                    print(try JSONLines.line(Line(type: "interval", time: figures.time, start: figures.start, end: figures.end, cpuHz: figures.cpuHz,
+                                                  iovms: figures.iovms, aggregate: figures.aggregate, events: output.events,
+                                                  samplerCPURatio: output.samplerCPURatio, samplerCPURatioTotal: output.samplerCPURatioTotal)))
+                } else {
+                    if rowsPrinted % 20 == 0 { print(Self.header) }
+                    for row in figures.iovms + [figures.aggregate] { print(Self.row(figures.end, row)) }
+                    rowsPrinted += 1
+                }
+                fflush(nil)  // all C streams: stdout is line-buffered only on a terminal
+            }
+            if json {
+                print(try JSONLines.line(Line(type: "summary", samplerCPURatio: total, intervals: intervals)))
+            } else if let total {
+                printError(String(format: "iovm monitor: %d intervals; the sampler used %.2f%% of one core", intervals, total * 100))
+            }
+            if let record { printError("recorded in \(record); `iovm report \(record) --format html` draws it") }
+        }
+    }
+
+    static let header = String(format: "%8@  %-16@ %10@ %10@ %7@ %8@ %8@ %8@", "TIME", "IOVM", "RX Mbit/s", "TX Mbit/s", "CPU %", "bits/Hz", "Rx b/Hz", "Tx b/Hz")
+
+    static func row(_ end: Double, _ f: EfficiencyFigures) -> String {
+        func e(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
+        let name = f.iovm.count > 16 ? String(f.iovm.prefix(15)) + "…" : f.iovm
+        let rx = f.countersPublished ? String(format: "%.1f", f.rxMbps) : "?", tx = f.countersPublished ? String(format: "%.1f", f.txMbps) : "?"
+        return String(format: "%7.1fs  %-16@ %10@ %10@ %7.1f %8@ %8@ %8@", end, name, rx, tx, f.cpuPercent, e(f.efficiency), e(f.rxEfficiency), e(f.txEfficiency))
+    }
+}
+
+extension ReportFormat: ExpressibleByArgument {}
+
+/// `iovm report DIR... --format json|csv|html`: figures of recorded runs.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Report recorded runs (`iovm monitor --record DIR`): mean and peak throughput, CPU, efficiency (bits/Hz), gaps.",
+        discussion: """
+            json: per run, per IOVM and for all IOVMs: mean/peak Rx and Tx Mbit/s, CPU %, bits/Hz overall and per direction.
+            csv: one row per interval per IOVM, plus an aggregate row per interval.
+            html: a self-contained page with the topology and placement, tables and SVG charts over time; several runs
+            add bar charts comparing them, like the paper's Figs. 6 and 7.
+            """)
+
+    @Argument(help: "Recorded run directories.", completion: .directory)
+    var directories: [String]
+
+    @Option(help: "Output format: json, csv or html.")
+    var format: ReportFormat = .json
+
+    @Option(help: "Write to this file instead of stdout.", completion: .file())
+    var out: String?
+
+    func validate() throws {
+        if directories.isEmpty { throw ValidationError("give at least one recorded run directory") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let runs = try directories.map(RecordedRun.load)
+            for run in runs where run.intervals.isEmpty { printError("warning: \(run.directory) has no complete interval (fewer than two samples)") }
+            let text = try Report.render(runs, format: format)
+            if let out {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+                printError("wrote \(out)")
+            } else {
+                print(text, terminator: "")
+            }
+        }
+    }
+}
