@@ -1,0 +1,57 @@
+import Foundation
+import IOVMMonitor
+import Testing
+
+@Suite("Counter sources")
+struct CounterSourceTests {
+    struct StoreError: Error {}
+
+    /// A xenstore as a dictionary of full paths.
+    static func store(_ values: [String: String]) -> (list: (String) throws(StoreError) -> [String]?, read: (String) throws(StoreError) -> String?) {
+        let list = { (path: String) throws(StoreError) -> [String]? in
+            let prefix = path + "/"
+            let children = Set(values.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count).split(separator: "/")[0]) })
+            return children.isEmpty ? nil : children.sorted()
+        }
+        return (list, { (path: String) throws(StoreError) -> String? in values[path] })
+    }
+
+    @Test("reads the agent's layout: NICs, vifs with their guests, the counter width")
+    func layout() throws {
+        let root = "/local/domain/3/data/iovm/counters"
+        let store = Self.store([
+            "\(root)/eth0/kind": "nic", "\(root)/eth0/rx_bytes": "1000", "\(root)/eth0/tx_bytes": "2000",
+            "\(root)/eth0/rx_packets": "10", "\(root)/eth0/tx_packets": "20",
+            "\(root)/vif7.0/kind": "vif", "\(root)/vif7.0/rx_bytes": "2000", "\(root)/vif7.0/tx_bytes": "1000",
+            "\(root)/half/kind": "nic",  // no counters yet: skipped
+            "\(root)/odd/kind": "tap", "\(root)/odd/rx_bytes": "1", "\(root)/odd/tx_bytes": "1",  // unknown kind: skipped
+            "/local/domain/3/data/iovm/agent/bits": "32",
+        ])
+        let result = try CounterLayout.interfaces(domid: 3, list: store.list, read: store.read, guestName: { $0 == 7 ? "guest1" : nil })
+        #expect(result.published)
+        #expect(result.nics == [InterfaceCounters(name: "eth0", kind: .nic, rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20)])
+        #expect(result.vifs == [InterfaceCounters(name: "vif7.0", kind: .vif, rxBytes: 2000, txBytes: 1000, guest: "guest1")])
+        #expect(result.width == .bits32)
+    }
+
+    @Test("a domain without the agent publishes nothing")
+    func noAgent() throws {
+        let store = Self.store([:])
+        let result = try CounterLayout.interfaces(domid: 9, list: store.list, read: store.read)
+        #expect(!result.published && result.nics.isEmpty && result.vifs.isEmpty && result.width == nil)
+    }
+
+    @Test("vif names give the guest's domid")
+    func vifNames() {
+        #expect(CounterLayout.vifDomid("vif12.0") == 12)
+        #expect(CounterLayout.vifDomid("vif3.1-emu") == 3)
+        #expect(CounterLayout.vifDomid("eth0") == nil)
+        #expect(CounterLayout.countersPath(domid: 4) == "/local/domain/4/data/iovm/counters")
+    }
+
+    @Test("off Xen the real source refuses with a clear error")
+    func realSourceOffXen() throws {
+        guard !FileManager.default.fileExists(atPath: "/proc/xen"), !FileManager.default.fileExists(atPath: "/dev/xen") else { return }
+        #expect(throws: (any Error).self) { _ = try XenCounterSource(selection: .publishing) }
+    }
+}
