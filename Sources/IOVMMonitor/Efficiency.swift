@@ -139,6 +139,16 @@ public struct IntervalFigures: Sendable, Codable, Hashable {
     public var iovms: [EfficiencyFigures]
     /// All of them together.
     public var aggregate: EfficiencyFigures
+
+    /// Creates the figures of an interval.
+    public init(start: Double, end: Double, time: Double, cpuHz: UInt64, iovms: [EfficiencyFigures], aggregate: EfficiencyFigures) {
+        self.start = start
+        self.end = end
+        self.time = time
+        self.cpuHz = cpuHz
+        self.iovms = iovms
+        self.aggregate = aggregate
+    }
 }
 
 /// Turns a sequence of ``SampleRecord``s into ``IntervalFigures`` and ``MonitorEvent``s, keeping

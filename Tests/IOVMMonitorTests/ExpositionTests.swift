@@ -1,0 +1,79 @@
+import Foundation
+import IOVMMonitor
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Prometheus exposition")
+struct ExpositionTests {
+    static let interval: IntervalFigures = {
+        let a = EfficiencyFigures(iovm: "iovm0", seconds: 1, rxBytes: 117_500_000, txBytes: 0, cpuNanoseconds: 325_000_000, cpuHz: 2_400_000_000)
+        let b = EfficiencyFigures(iovm: "iovm1", seconds: 1, rxBytes: 0, txBytes: 62_500_000, cpuNanoseconds: 0, cpuHz: 2_400_000_000)
+        return IntervalFigures(start: 0, end: 1, time: 1_764_100_001, cpuHz: 2_400_000_000, iovms: [a, b],
+                               aggregate: .aggregate([a, b], seconds: 1, cpuHz: 2_400_000_000))
+    }()
+
+    @Test("the text has throughput, cycles, efficiency per IOVM and direction, the aggregate, and the sampler's own cost")
+    func text() throws {
+        let text = Exposition.text(for: Self.interval, samplerCPURatio: 0.0123)
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        #expect(lines.contains(#"iovm_throughput_bits_per_second{iovm="iovm0",direction="rx"} 940000000.0"#))
+        #expect(lines.contains(#"iovm_throughput_bits_per_second{iovm="iovm0",direction="tx"} 0.0"#))
+        #expect(lines.contains(#"iovm_throughput_bits_per_second{iovm="iovm1",direction="tx"} 500000000.0"#))
+        #expect(lines.contains(#"iovm_cpu_cycles_per_second{iovm="iovm0"} 780000000.0"#))
+        #expect(lines.contains(#"iovm_throughput_bits_per_second{iovm="aggregate",direction="rx"} 940000000.0"#))
+        #expect(lines.contains(#"iovm_sampler_cpu_ratio 0.0123"#))
+        #expect(lines.contains("# TYPE iovm_efficiency_bits_per_hertz gauge"))
+        let efficiency = try #require(lines.first { $0.hasPrefix(#"iovm_efficiency_bits_per_hertz{iovm="iovm0",direction="rx"} "#) })
+        #expect(abs(try #require(Double(efficiency.split(separator: " ").last!)) - 940e6 / 0.78e9) < 1e-9)
+        // iovm1 used no cycles: no efficiency rather than infinity.
+        #expect(!text.contains(#"iovm_efficiency_bits_per_hertz{iovm="iovm1""#))
+        #expect(!text.contains("inf") && !text.contains("nan"))
+    }
+
+    @Test("the textfile is replaced atomically and leaves no temporary file")
+    func atomicWrite() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("iovm.prom").path
+        try Exposition.writeAtomically("old\n", to: path)
+        try Exposition.writeAtomically("new\n", to: path)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "new\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["iovm.prom"])
+    }
+
+    @Test("the listener serves the latest text on loopback and refuses other addresses")
+    func listener() throws {
+        #expect(throws: MonitorError.self) { _ = try MetricsListener(address: "0.0.0.0:0") }
+        #expect(throws: MonitorError.self) { _ = try MetricsListener(address: "9100") }
+        let listener = try MetricsListener(address: "127.0.0.1:0")
+        listener.update("iovm_sampler_cpu_ratio 0.5\n")
+        let response = try Self.get(port: listener.port)
+        #expect(response.hasPrefix("HTTP/1.0 200 OK\r\n"))
+        #expect(response.contains("Content-Type: text/plain; version=0.0.4"))
+        #expect(response.hasSuffix("\r\n\r\niovm_sampler_cpu_ratio 0.5\n"))
+    }
+
+    static func get(port: UInt16) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else { throw MonitorError("connect: \(errno)") }
+        let request = Array("GET /metrics HTTP/1.0\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            bytes += buffer[..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
