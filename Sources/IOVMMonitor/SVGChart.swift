@@ -51,11 +51,14 @@ public enum SVGChart {
     public static func niceTicks(upTo maximum: Double, targetCount: Int = 5) -> [Double] {
         let top = maximum.isFinite && maximum > 0 ? maximum : 1
         let rough = top / Double(targetCount)
-        let magnitude = pow(10, floor(log10(rough)))
+        let exponent = floor(log10(rough))
+        let magnitude = pow(10, exponent)
         let normalized = rough / magnitude
-        let step = (normalized <= 1 ? 1 : normalized <= 2 ? 2 : normalized <= 2.5 ? 2.5 : normalized <= 5 ? 5 : 10) * magnitude
+        let mantissa: Double = normalized <= 1 ? 1 : normalized <= 2 ? 2 : normalized <= 2.5 ? 2.5 : normalized <= 5 ? 5 : 10
+        let step = mantissa * magnitude
         let count = Int((top / step - 1e-9).rounded(.up))
-        return (0...max(count, 1)).map { Double($0) * step }
+        // Dividing by 10^-n (exact) instead of multiplying by 10^n (inexact) keeps 0.6 from becoming 0.6000000000000001.
+        return (0...max(count, 1)).map { exponent < 0 ? Double($0) * mantissa / pow(10, -exponent) : Double($0) * step }
     }
 
     /// A tick label: as few decimals as the step needs.

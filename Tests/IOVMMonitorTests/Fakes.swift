@@ -88,7 +88,7 @@ enum Sim {
             name: "paper-\(kind.rawValue)",
             host: HostDocument(cores: 4, memoryMiB: 8192, scheduler: "credit"),
             defaults: DefaultsDocument(kernel: "/boot/vmlinux", ramdisk: "/boot/initrd"),
-            configuration: ConfigurationDocument(kind: kind),
+            configuration: ConfigurationDocument(kind: kind, groups: kind == .hybrid ? 2 : nil),
             nics: nics.map { NICDocument(pci: $0) },
             guests: (0..<3).map { GuestDocument(name: "guest\($0 + 1)") },
             placement: PlacementDocument(kind: placement))
