@@ -17,9 +17,13 @@ struct HostChangeOptions: ParsableArguments {
     @Flag(name: .customLong("allow-no-iommu"), help: "Pass NICs through even without an active IOMMU (no DMA isolation).")
     var allowNoIOMMU = false
 
+    @Flag(name: .customLong("allow-unresettable-nics"), help: "Pass through NICs that cannot be reset (e.g. emulated e1000s), with a warning.")
+    var allowUnresettableNICs = false
+
     /// An engine over the real libxl backend and the host lock.
     func engine(logger: Logger) throws -> ApplyEngine {
-        var engine = ApplyEngine(backend: try LibXLBackend(logger: logger), lock: FileHostLock(), logger: logger)
+        var engine = ApplyEngine(backend: try LibXLBackend(logger: logger, strictReset: !allowUnresettableNICs),
+                                 lock: FileHostLock(), logger: logger)
         engine.lockTimeout = wait
         engine.driverDomainTimeout = driverDomainTimeout
         return engine

@@ -27,12 +27,18 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     static let tagRoot = "/local/domain/0/iovm"
 
+    /// Whether a NIC that cannot be reset through sysfs is refused (libxl itself only logs a failed reset).
+    let strictReset: Bool
+
     /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
-    public init(logger: Logger, sysfs: SysfsPCI = SysfsPCI()) throws {
+    /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
+    ///   false, such a NIC is passed through with a warning, as libxl does.
+    public init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
         self.context = try LibXLContext()
         self.sysfs = sysfs
         self.logger = logger
+        self.strictReset = strictReset
     }
 
     // MARK: Observe
@@ -200,19 +206,27 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         return device
     }
 
-    /// Resets a NIC through sysfs before it is passed through; libxl itself ignores a failed reset.
-    func resetStrictly(_ pci: PCIAddress) throws {
+    /// Resets a NIC through sysfs before it is passed through, so no state of its last user leaks
+    /// into the IOVM; libxl itself ignores a failed reset. Without `strictReset` a failure is a warning.
+    func reset(_ pci: PCIAddress) throws {
         let path = "\(sysfs.root)/bus/pci/devices/\(pci)/reset"
         let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw XenError.currentErrno(operation: "open \(path) (NIC \(pci) has no reset method)") }
-        defer { close(fd) }
-        guard write(fd, "1", 1) == 1 else { throw XenError.currentErrno(operation: "reset NIC \(pci) through \(path)") }
+        var failure: XenError?
+        if fd < 0 {
+            failure = XenError.currentErrno(operation: "open \(path): NIC \(pci) offers no reset method")
+        } else {
+            if write(fd, "1", 1) != 1 { failure = XenError.currentErrno(operation: "reset NIC \(pci) through \(path)") }
+            close(fd)
+        }
+        guard let failure else { return }
+        if strictReset { throw failure }
+        logger.warning("passing NIC \(pci) through without a reset (--allow-unresettable-nics): \(failure)")
     }
 
     // MARK: Domains
 
     public func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
-        for pci in spec.pci { try resetStrictly(pci) }
+        for pci in spec.pci { try reset(pci) }
         let own = try LibXLContext()  // its own context: creations of one stage run concurrently
         var config = libxl_domain_config()
         libxl_domain_config_init(&config)
