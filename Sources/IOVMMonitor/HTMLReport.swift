@@ -125,10 +125,29 @@ public enum HTMLReport {
             throughput.append(ChartSeries(name: "aggregate Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.txMbps }))
             efficiency.append(ChartSeries(name: "aggregate", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.efficiency }))
         }
+        let gaps = gapBands(run, names)
         return [
-            SVGChart.lines(title: "Throughput over time (solid Rx, dashed Tx)", xLabel: "time (s)", yLabel: "Mbit/s", series: throughput),
-            SVGChart.lines(title: "Efficiency over time", xLabel: "time (s)", yLabel: "bits/Hz", series: efficiency),
-            SVGChart.lines(title: "IOVM CPU use", xLabel: "time (s)", yLabel: "% of one core", series: cpu, height: 240),
+            SVGChart.lines(title: "Throughput over time (solid Rx, dashed Tx)", xLabel: "time (s)", yLabel: "Mbit/s", series: throughput, gaps: gaps),
+            SVGChart.lines(title: "Efficiency over time", xLabel: "time (s)", yLabel: "bits/Hz", series: efficiency, gaps: gaps),
+            SVGChart.lines(title: "IOVM CPU use", xLabel: "time (s)", yLabel: "% of one core", series: cpu, gaps: gaps, height: 240),
         ]
+    }
+
+    /// Time ranges in which some IOVM had no figures (it was gone, or had just come back), merged
+    /// while the same IOVMs are missing: the aggregate there lacks their traffic.
+    static func gapBands(_ run: RecordedRun, _ names: [String]) -> [(from: Double, to: Double, label: String)] {
+        var bands: [(from: Double, to: Double, label: String)] = []
+        for interval in run.intervals {
+            let present = Set(interval.iovms.map(\.iovm))
+            let missing = names.filter { !present.contains($0) }
+            guard !missing.isEmpty else { continue }
+            let label = "no data: " + missing.joined(separator: ", ")
+            if let last = bands.last, last.label == label, abs(last.to - interval.start) < 1e-9 {
+                bands[bands.count - 1].to = interval.end
+            } else {
+                bands.append((interval.start, interval.end, label))
+            }
+        }
+        return bands
     }
 }

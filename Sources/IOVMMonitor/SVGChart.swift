@@ -127,7 +127,10 @@ public enum SVGChart {
     }
 
     /// A line chart with the x axis from 0 and the y axis from 0 to a nice maximum over the data.
+    ///
+    /// `gaps` are shaded as bands (x from, x to, label) behind the lines: time when some IOVM had no data.
     public static func lines(title: String, xLabel: String, yLabel: String, series: [ChartSeries],
+                             gaps: [(from: Double, to: Double, label: String)] = [],
                              width: Double = 980, height: Double = 300) -> String {
         let frame = Frame(width: width, height: height)
         let all = series.flatMap { $0.points.compactMap { $0 } }
@@ -139,6 +142,11 @@ public enum SVGChart {
         for tick in xTicks {
             let x = frame.left + frame.plotWidth * tick / xTop
             svg.append("<text class=\"tick x\" x=\"\(n(x))\" y=\"\(n(frame.top + frame.plotHeight + 16))\" text-anchor=\"middle\" fill=\"#444\">\(label(tick, step: xStep))</text>")
+        }
+        for gap in gaps {
+            let x0 = frame.left + frame.plotWidth * gap.from / xTop, x1 = frame.left + frame.plotWidth * gap.to / xTop
+            svg.append("<rect class=\"gap\" x=\"\(n(x0))\" y=\"\(n(frame.top))\" width=\"\(n(max(x1 - x0, 1)))\" height=\"\(n(frame.plotHeight))\" fill=\"#f3e3e3\"/>")
+            svg.append("<text class=\"gap-label\" x=\"\(n((x0 + x1) / 2))\" y=\"\(n(frame.top + 12))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#a33\">\(escape(gap.label))</text>")
         }
         svg += axes(frame)
         if all.isEmpty {

@@ -41,8 +41,12 @@ struct ReportTests {
     static func makeRuns(in root: URL) throws -> [URL] {
         let hz = Double(Sim.hz)
         func iovms(_ plan: Plan, totalMbps: Double, efficiency: Double) -> [(name: String, rxMbps: Double, txMbps: Double, cpuShare: Double)] {
-            let names = plan.iovms.map(\.name), each = totalMbps / Double(names.count)
-            return names.map { ($0, 0, each, each * 1e6 / (efficiency * hz)) }
+            // Traffic in proportion to each IOVM's NICs (the Hybrid's first IOVM has 2 of the 3).
+            let nics = Double(plan.iovms.reduce(0) { $0 + $1.nics.count })
+            return plan.iovms.map { iovm in
+                let mbps = totalMbps * Double(iovm.nics.count) / nics
+                return (iovm.name, 0, mbps, mbps * 1e6 / (efficiency * hz))
+            }
         }
         let monolithic = try Sim.plan(.monolithic, placement: .credit)
         let small = try Sim.plan(.multipleSmall, placement: .credit)
@@ -130,6 +134,9 @@ struct ReportTests {
         let hybrid = try XMLCollector.parse(try Report.render([runs[2]], format: .html))
         let second = try #require(runs[2].plan?.iovms.last?.name)
         #expect(hybrid.all("polyline", "data-series", "\(second) Tx").map { $0.attributes["points"]!.split(separator: " ").count } == [11, 14])
+        // …and the time without its data is shaded and labeled on each chart.
+        #expect(hybrid.all("rect", "class", "gap").count == 3)
+        #expect(hybrid.all("text", "class", "gap-label").first?.text == "no data: \(second)")
 
         // Several runs: bar charts with one bar per run and direction, like Figs. 6 and 7.
         let compared = try Report.render(runs, format: .html)
