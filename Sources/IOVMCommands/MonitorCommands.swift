@@ -57,6 +57,9 @@ struct MonitorCommand: ParsableCommand {
     @Option(help: "Serve the Prometheus exposition over HTTP on this loopback address, e.g. 127.0.0.1:9105.")
     var listen: String?
 
+    @Option(help: ArgumentHelp("Replay a recorded run's samples instead of reading Xen (off-Xen trials).", visibility: .hidden), completion: .directory)
+    var replay: String?
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -97,9 +100,15 @@ struct MonitorCommand: ParsableCommand {
             let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
             var watched = iovms
             if let plan { watched = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name) }
-            let source: XenCounterSource
+            let source: any CounterSource
             do {
-                source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
+                if let replay {
+                    let run = try RecordedRun.load(replay)
+                    source = ReplayCounterSource(run)
+                    if watched.isEmpty { watched = run.meta.iovms }
+                } else {
+                    source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
+                }
             } catch let error as XenError {
                 printError("iovm: error: iovm monitor needs a Xen dom0 (libxenstat, xenstore): \(error)")
                 throw ExitCode.failure
@@ -160,13 +169,21 @@ struct MonitorCommand: ParsableCommand {
         }
     }
 
-    static let header = String(format: "%8@  %-16@ %10@ %10@ %7@ %8@ %8@ %8@", "TIME", "IOVM", "RX Mbit/s", "TX Mbit/s", "CPU %", "bits/Hz", "Rx b/Hz", "Tx b/Hz")
+    /// Right-aligns `text` in `width` columns (or left-aligns with a negative width).
+    static func pad(_ text: String, _ width: Int) -> String {
+        let fill = String(repeating: " ", count: max(0, abs(width) - text.count))
+        return width < 0 ? text + fill : fill + text
+    }
+
+    static let header = [pad("TIME", 9), pad("IOVM", -16), pad("RX Mbit/s", 10), pad("TX Mbit/s", 10), pad("CPU %", 7),
+                         pad("bits/Hz", 8), pad("Rx b/Hz", 8), pad("Tx b/Hz", 8)].joined(separator: " ")
 
     static func row(_ end: Double, _ f: EfficiencyFigures) -> String {
         func e(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
         let name = f.iovm.count > 16 ? String(f.iovm.prefix(15)) + "…" : f.iovm
         let rx = f.countersPublished ? String(format: "%.1f", f.rxMbps) : "?", tx = f.countersPublished ? String(format: "%.1f", f.txMbps) : "?"
-        return String(format: "%7.1fs  %-16@ %10@ %10@ %7.1f %8@ %8@ %8@", end, name, rx, tx, f.cpuPercent, e(f.efficiency), e(f.rxEfficiency), e(f.txEfficiency))
+        return [pad(String(format: "%.2fs", end), 9), pad(name, -16), pad(rx, 10), pad(tx, 10), pad(String(format: "%.1f", f.cpuPercent), 7),
+                pad(e(f.efficiency), 8), pad(e(f.rxEfficiency), 8), pad(e(f.txEfficiency), 8)].joined(separator: " ")
     }
 }
 

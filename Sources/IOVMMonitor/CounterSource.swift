@@ -7,11 +7,18 @@ public struct CounterReading: Sendable, Hashable {
     public var cpuHz: UInt64
     /// The IOVMs found, with their counters.
     public var iovms: [IOVMSample]
+    /// For a replayed reading: when it was recorded (seconds since the recorded run started), used
+    /// instead of the sampler's clock so rates stay those of the recording.
+    public var recordedElapsed: Double?
+    /// For a replayed reading: its recorded wall-clock time.
+    public var recordedTime: Double?
 
     /// Creates a reading.
-    public init(cpuHz: UInt64, iovms: [IOVMSample]) {
+    public init(cpuHz: UInt64, iovms: [IOVMSample], recordedElapsed: Double? = nil, recordedTime: Double? = nil) {
         self.cpuHz = cpuHz
         self.iovms = iovms
+        self.recordedElapsed = recordedElapsed
+        self.recordedTime = recordedTime
     }
 }
 
@@ -131,5 +138,25 @@ public final class XenCounterSource: CounterSource {
                                       counterWidth: counters.width, countersPublished: counters.published))
         }
         return CounterReading(cpuHz: snapshot.cpuHz, iovms: samples)
+    }
+}
+
+/// Replays a recorded run's samples in order, as if read live (for trying `iovm monitor`'s
+/// outputs off Xen, and for re-exporting a run). After the last sample it throws.
+public final class ReplayCounterSource: CounterSource {
+    private let records: [SampleRecord]
+    private var next = 0
+
+    /// Replays the samples of `run`.
+    public init(_ run: RecordedRun) {
+        records = run.records.filter { $0.cpuHz > 0 }
+    }
+
+    /// The next recorded sample.
+    public func read() throws -> CounterReading {
+        guard next < records.count else { throw MonitorError("replay: no more samples (\(records.count) recorded)") }
+        defer { next += 1 }
+        let record = records[next]
+        return CounterReading(cpuHz: record.cpuHz, iovms: record.iovms, recordedElapsed: record.elapsed, recordedTime: record.time)
     }
 }

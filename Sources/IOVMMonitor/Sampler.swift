@@ -125,7 +125,8 @@ public final class Sampler {
             for sample in reading.iovms where !seen.contains(sample.iovm) { seen.append(sample.iovm) }
             let present = Set(reading.iovms.map(\.iovm))
             let cpu = clock.processCPUSeconds()
-            let record = SampleRecord(time: clock.wallTime(), elapsed: now - start, cpuHz: reading.cpuHz, iovms: reading.iovms,
+            let record = SampleRecord(time: reading.recordedTime ?? clock.wallTime(), elapsed: reading.recordedElapsed ?? (now - start),
+                                      cpuHz: reading.cpuHz, iovms: reading.iovms,
                                       missing: seen.filter { !present.contains($0) }, samplerCPUSeconds: cpu - startCPU)
             let step = tracker.add(record)
             let ratio = taken > 0 && now > lastWall ? (cpu - lastCPU) / (now - lastWall) : nil

@@ -85,3 +85,20 @@ struct SamplerTests {
         #expect(clock.monotonic() >= start + 0.02)
     }
 }
+
+@Suite("Replay")
+struct ReplayTests {
+    @Test("a replayed run keeps its recorded timing, so rates are those of the recording")
+    func replay() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Sim.run(into: root, label: "r", plan: nil, iovms: [("iovm0", 400, 100, 0.5)], seconds: 3)
+        let run = try RecordedRun.load(root.path)
+        let clock = FakeClock()
+        var outputs: [SamplerOutput] = []
+        try Sampler(source: ReplayCounterSource(run), interval: 0.01, clock: clock).run(count: 4) { outputs.append($0) }
+        #expect(outputs.compactMap(\.interval).map(\.end) == [1, 2, 3])
+        #expect(outputs.compactMap(\.interval).map(\.aggregate) == run.intervals.map(\.aggregate))
+        #expect(throws: MonitorError.self) { try Sampler(source: ReplayCounterSource(run), interval: 0.01, clock: clock).run(count: 5) { _ in } }
+    }
+}
