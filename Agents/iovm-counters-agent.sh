@@ -65,7 +65,7 @@ while :; do
         set -- "$@" "$prefix/$ifname/kind" "$k"
         for counter in rx_bytes tx_bytes rx_packets tx_packets; do
             value=
-            read -r value < "$dir/statistics/$counter" 2>/dev/null || true
+            read -r value 2>/dev/null < "$dir/statistics/$counter" || true
             [ -n "$value" ] && set -- "$@" "$prefix/$ifname/$counter" "$value"
         done
         current="$current $ifname"

@@ -117,11 +117,15 @@ public struct RecordedRun: Sendable {
     public static func load(_ directory: String) throws -> RecordedRun {
         let url = URL(fileURLWithPath: directory)
         let decoder = JSONDecoder()
+        let metaURL = url.appendingPathComponent("meta.json")
+        guard FileManager.default.fileExists(atPath: metaURL.path) else {
+            throw MonitorError("\(directory): not a recorded run (no meta.json; `iovm monitor --record DIR` writes one)")
+        }
         let meta: RunMeta
         do {
-            meta = try decoder.decode(RunMeta.self, from: Data(contentsOf: url.appendingPathComponent("meta.json")))
+            meta = try decoder.decode(RunMeta.self, from: Data(contentsOf: metaURL))
         } catch {
-            throw MonitorError("\(directory): not a recorded run (meta.json: \(error.localizedDescription))")
+            throw MonitorError("\(metaURL.path): unreadable: \(error)")
         }
         let plan = try? decoder.decode(Plan.self, from: Data(contentsOf: url.appendingPathComponent("plan.json")))
         let text = (try? String(contentsOf: url.appendingPathComponent("samples.jsonl"), encoding: .utf8)) ?? ""
