@@ -1,0 +1,24 @@
+// The paper's Table 3 host in the lab: 2 IOVMs with 2 e1000 NICs each, 4 guests, 4 cores.
+// Table 3 "Core Pinning": iovm0 on core 3, iovm1 on core 2, guests on cores 0-1.
+// Same topology name as hybrid-credit.swift, so applying one after the other re-pins live.
+// IOVMs boot the lab kernel on the read-only driver-domain root (lab.role=iovm: each NIC in its
+// own bridge, xen-netback, xl devd, the counters agent); guests boot a busybox + iperf3 ramdisk
+// that runs one iperf3 to the host through its NIC (lab/hostshape.env).
+import IOVMDescription
+
+let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
+
+let topology = Topology("lab-hybrid") {
+    Host(cores: 4, memory: .mib(4096))
+    Defaults(kernel: "/lab/vmlinux", ramdisk: "/lab/guest-initrd.img",
+             iovmRamdisk: "/lab/initrd.img", iovmCmdline: "root=/dev/xvda console=hvc0 lab.role=iovm",
+             iovmMemory: 384, guestMemory: 256, iovmDisks: ["phy:/dev/vdb,xvda,r"])
+    Configuration.hybrid(groups: 2)
+    for pci in nics { NIC(pci) }
+    for (index, pci) in nics.enumerated() {
+        Guest("guest\(index + 1)", nic: pci,
+              cmdline: "console=hvc0 lab.ip=10.0.2.\(21 + index)/24 lab.iperf=10.0.2.100:5201 lab.secs=5")
+    }
+    Placement.hybridPinned()
+    Scheduling(iovmWeight: 512, guestWeight: 256)
+}
