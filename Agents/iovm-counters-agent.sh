@@ -9,8 +9,9 @@
 # FANCY_SLEEP) it writes, with ONE xenstore-write call (one xenstore transaction, so dom0 never
 # sees half an update), relative to this domain's own /local/domain/<domid>/:
 #
-#   data/iovm/counters/<if>/kind                      nic | vif
-#   data/iovm/counters/<if>/{rx,tx}_{bytes,packets}   /sys/class/net/<if>/statistics/...
+#   data/iovm/counters/<key>/kind                     nic | vif   (<key>: <if> with '.' as '_')
+#   data/iovm/counters/<key>/name                     <if>, the interface's real name
+#   data/iovm/counters/<key>/{rx,tx}_{bytes,packets}  /sys/class/net/<if>/statistics/...
 #   data/iovm/agent/seq                               1, 2, 3, ... (one per write)
 #   data/iovm/agent/interval                          INTERVAL
 #   data/iovm/agent/bits                              the kernel's long width (32/64), if getconf knows
@@ -62,13 +63,15 @@ while :; do
         ifname=${dir##*/}
         k=$(kind "$ifname")
         [ -n "$k" ] || continue
-        set -- "$@" "$prefix/$ifname/kind" "$k"
+        # xenstore path elements take only letters, digits and -/_@: vif3.0 is published as vif3_0.
+        key=$(printf '%s' "$ifname" | tr -c 'A-Za-z0-9_@-' '_')
+        set -- "$@" "$prefix/$key/kind" "$k" "$prefix/$key/name" "$ifname"
         for counter in rx_bytes tx_bytes rx_packets tx_packets; do
             value=
             read -r value 2>/dev/null < "$dir/statistics/$counter" || true
-            [ -n "$value" ] && set -- "$@" "$prefix/$ifname/$counter" "$value"
+            [ -n "$value" ] && set -- "$@" "$prefix/$key/$counter" "$value"
         done
-        current="$current $ifname"
+        current="$current $key"
     done
     seq=$((seq + 1))
     set -- "$@" data/iovm/agent/seq "$seq" data/iovm/agent/interval "$interval"

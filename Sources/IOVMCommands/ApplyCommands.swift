@@ -14,6 +14,9 @@ struct HostChangeOptions: ParsableArguments {
     @Option(name: .customLong("driver-domain-timeout"), help: "Seconds to wait for each IOVM's `xl devd` to come up.")
     var driverDomainTimeout: Double = 120
 
+    @Option(name: .customLong("guest-network-timeout"), help: "Seconds to wait for each guest's vifs to connect in their IOVM.")
+    var guestNetworkTimeout: Double = 120
+
     @Flag(name: .customLong("allow-no-iommu"), help: "Pass NICs through even without an active IOMMU (no DMA isolation).")
     var allowNoIOMMU = false
 
@@ -26,6 +29,7 @@ struct HostChangeOptions: ParsableArguments {
                                  lock: FileHostLock(), logger: logger)
         engine.lockTimeout = wait
         engine.driverDomainTimeout = driverDomainTimeout
+        engine.guestNetworkTimeout = guestNetworkTimeout
         return engine
     }
 

@@ -58,6 +58,8 @@ public struct ApplyEngine: Sendable {
     public var logger: Logger
     /// Seconds to wait for a driver domain's backend.
     public var driverDomainTimeout: Double = 120
+    /// Seconds to wait for a guest's vifs to connect in their backends.
+    public var guestNetworkTimeout: Double = 120
     /// Seconds to wait for the host lock.
     public var lockTimeout: Double = 0
 
@@ -192,6 +194,7 @@ public struct ApplyEngine: Sendable {
         let outcomes = Mutex<[String: Outcome]>([:])
         let backend = self.backend
         let timeout = driverDomainTimeout
+        let networkTimeout = guestNetworkTimeout
         DispatchQueue.concurrentPerform(iterations: specs.count) { index in
             let spec = specs[index]
             var outcome = Outcome()
@@ -206,6 +209,12 @@ public struct ApplyEngine: Sendable {
                 if spec.driverDomain, let domid = outcome.domid {
                     do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
                         throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
+                    }
+                }
+                if !spec.vifs.isEmpty, let domid = outcome.domid {
+                    do { try backend.waitForGuestNetwork(domid: domid, timeout: networkTimeout) } catch {
+                        let backends = spec.vifs.map { $0.backend ?? "Domain-0" }.joined(separator: ", ")
+                        throw StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
                     }
                 }
             } catch {

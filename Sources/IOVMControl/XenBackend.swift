@@ -22,6 +22,10 @@ public protocol XenBackend: Sendable {
     func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32
     /// Waits until a driver domain serves vif backends (its `xl devd` has started), or throws after `timeout` seconds.
     func waitForDriverDomain(domid: UInt32, timeout: Double) throws
+    /// Waits until every vif of a guest is connected in its backend (state 4), or throws after `timeout` seconds.
+    /// libxl returns from creating a guest once its backend exists; the driver domain's hotplug script
+    /// may still fail afterwards, leaving the guest without network.
+    func waitForGuestNetwork(domid: UInt32, timeout: Double) throws
     /// Destroys a domain iovm created and removes its tag.
     func destroyDomain(domid: UInt32) throws
 

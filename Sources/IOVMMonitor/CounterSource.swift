@@ -43,7 +43,8 @@ public protocol CounterSource {
 /// the IOVM's own `/local/domain/<domid>/`:
 ///
 /// ```
-/// data/iovm/counters/<ifname>/kind        nic | vif
+/// data/iovm/counters/<key>/kind           nic | vif  (<key>: the interface name with '.' as '_')
+/// data/iovm/counters/<key>/name           the interface name, e.g. vif3.0
 /// data/iovm/counters/<ifname>/rx_bytes    /sys/class/net/<ifname>/statistics/rx_bytes
 /// data/iovm/counters/<ifname>/tx_bytes
 /// data/iovm/counters/<ifname>/rx_packets
@@ -73,6 +74,8 @@ public enum CounterLayout {
             guard let kindText = try read("\(base)/kind"), let kind = InterfaceKind(rawValue: kindText.trimmingCharacters(in: .whitespaces)),
                   let rx = try read("\(base)/rx_bytes").flatMap(number), let tx = try read("\(base)/tx_bytes").flatMap(number)
             else { continue }
+            // Keys are xenstore-safe (vif3.0 is published as vif3_0); `name` has the real interface name.
+            let name = try read("\(base)/name").map { $0.trimmingCharacters(in: .whitespaces) } ?? name
             var counters = InterfaceCounters(name: name, kind: kind, rxBytes: rx, txBytes: tx,
                                              rxPackets: try read("\(base)/rx_packets").flatMap(number),
                                              txPackets: try read("\(base)/tx_packets").flatMap(number))

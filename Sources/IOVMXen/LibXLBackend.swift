@@ -14,7 +14,7 @@ import Glibc
 ///
 /// Tags live in dom0's own xenstore subtree, which guests cannot write:
 /// `/local/domain/0/iovm/managed/<domid>` (a JSON ``ManagedTag``), `/local/domain/0/iovm/pools/<name>`
-/// (the topology) and `/local/domain/0/iovm/nics/<bdf>` (the driver the NIC had before iovm).
+/// (the topology) and `/local/domain/0/iovm/nics/<dddd_bb_dd_f>` (the driver the NIC had before iovm).
 /// Each domain is created with its own libxl context, so a stage's creations run concurrently
 /// (one context serializes its calls behind a lock).
 public final class LibXLBackend: XenBackend, @unchecked Sendable {
@@ -26,6 +26,19 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     public static let devdReadyKey = "data/iovm/devd"
 
     static let tagRoot = "/local/domain/0/iovm"
+
+    /// A PCI address as a xenstore path element (xenstore allows only letters, digits and `-/_@`).
+    static func key(_ pci: PCIAddress) -> String {
+        "\(hex(pci.domain, 4))_\(hex(pci.bus, 2))_\(hex(pci.device, 2))_\(pci.function)"
+    }
+
+    /// A cpupool name as a xenstore path element.
+    static func key(pool name: String) -> String { name.replacingOccurrences(of: ".", with: "_") }
+
+    private static func hex<T: BinaryInteger>(_ value: T, _ width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
 
     /// Whether a NIC that cannot be reset through sysfs is refused (libxl itself only logs a failed reset).
     let strictReset: Bool
@@ -65,7 +78,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         for pci in nics {
             let device = sysfs.device(pci)
             guard device.present else { continue }
-            let previous = try store.read("\(Self.tagRoot)/nics/\(pci)")
+            let previous = try store.read("\(Self.tagRoot)/nics/\(Self.key(pci))")
             bindings.append(NICBinding(pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
                                        madeAssignableByIOVM: previous != nil))
         }
@@ -126,7 +139,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
         let cores = Int(try context.physicalInfo().nrCPUs)
         return try raw.map { id, name, scheduler, map in
-            let owner = try store.read("\(Self.tagRoot)/pools/\(name)")
+            let owner = try store.read("\(Self.tagRoot)/pools/\(Self.key(pool: name))")
             return (id, ObservedPool(name: name, scheduler: scheduler, cpus: CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores }), managedBy: owner))
         }
     }
@@ -151,7 +164,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             var poolid = UInt32(LIBXL_CPUPOOL_POOLID_ANY)
             let bitmapCopy = bitmap
             try call("libxl_cpupool_create(\(pool.name))") { ctx in libxl_cpupool_create(ctx, pool.name, scheduler, bitmapCopy, &uuid, &poolid) }
-            try XenStoreClient().write("\(Self.tagRoot)/pools/\(pool.name)", topology)
+            try XenStoreClient().write("\(Self.tagRoot)/pools/\(Self.key(pool: pool.name))", topology)
         } catch {
             for cpu in removed { _ = try? call("libxl_cpupool_cpuadd(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuadd(ctx, 0, Int32(cpu)) } }
             throw error
@@ -166,7 +179,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         for cpu in entry.pool.cpus.cores {
             try call("libxl_cpupool_cpuadd(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuadd(ctx, 0, Int32(cpu)) }
         }
-        _ = try store.remove("\(Self.tagRoot)/pools/\(name)")
+        _ = try store.remove("\(Self.tagRoot)/pools/\(Self.key(pool: name))")
     }
 
     // MARK: NICs
@@ -178,13 +191,13 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
         let previous = sysfs.device(pci).driver ?? ""
         let store = try XenStoreClient()
-        try store.write("\(Self.tagRoot)/nics/\(pci)", previous)
+        try store.write("\(Self.tagRoot)/nics/\(Self.key(pci))", previous)
         do {
             var device = Self.libxlPCI(pci)
             defer { libxl_device_pci_dispose(&device) }
             try call("libxl_device_pci_assignable_add(\(pci))") { ctx in libxl_device_pci_assignable_add(ctx, &device, 1) }
         } catch {
-            _ = try? store.remove("\(Self.tagRoot)/nics/\(pci)")
+            _ = try? store.remove("\(Self.tagRoot)/nics/\(Self.key(pci))")
             throw error
         }
     }
@@ -193,7 +206,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         var device = Self.libxlPCI(pci)
         defer { libxl_device_pci_dispose(&device) }
         try call("libxl_device_pci_assignable_remove(\(pci))") { ctx in libxl_device_pci_assignable_remove(ctx, &device, 1) }
-        _ = try XenStoreClient().remove("\(Self.tagRoot)/nics/\(pci)")
+        _ = try XenStoreClient().remove("\(Self.tagRoot)/nics/\(Self.key(pci))")
     }
 
     static func libxlPCI(_ pci: PCIAddress) -> libxl_device_pci {
@@ -213,7 +226,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         var failure: XenError?
         if fd < 0 {
-            failure = XenError.currentErrno(operation: "open \(path): NIC \(pci) offers no reset method")
+            failure = XenError.currentErrno(operation: "reset NIC \(pci) (it offers no reset method: open \(path))")
         } else {
             if write(fd, "1", 1) != 1 { failure = XenError.currentErrno(operation: "reset NIC \(pci) through \(path)") }
             close(fd)
@@ -235,6 +248,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let rc = libxl_domain_config_from_json(ctx, &config, libxlJSON)
             guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_config_from_json(\(spec.name))") }
         }
+        // libxl leaves a zero UUID alone (xl makes one up when it parses a config): every domain gets its own,
+        // which iovm's tag records so a reused domid is never taken for a domain iovm made.
+        libxl_uuid_generate(&config.c_info.uuid)
         var domid = cxenshim_invalid_domid()
         do {
             try own.withUnsafeContext { ctx throws(XenError) in
@@ -281,6 +297,29 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
         throw XenError.failed(operation: "wait for driver domain \(domid)",
                               detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
+    }
+
+    public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
+        let store = try XenStoreClient(readOnly: true)
+        let devices = "/local/domain/\(domid)/device/vif"
+        let deadline = Date().addingTimeInterval(timeout)
+        var waiting: [String] = []
+        repeat {
+            waiting = []
+            for vif in try store.directory(devices) ?? [] {
+                guard let backend = try store.read("\(devices)/\(vif)/backend") else { waiting.append("vif \(vif): no backend yet"); continue }
+                let state = try store.read("\(backend)/state") ?? "?"
+                let hotplug = try store.read("\(backend)/hotplug-status") ?? ""
+                if hotplug == "error" {
+                    throw XenError.failed(operation: "connect vif \(vif) of domain \(domid)", detail: "the backend's hotplug script failed (\(backend)/hotplug-status = error)")
+                }
+                if state != "4" { waiting.append("\(backend) state \(state)\(hotplug.isEmpty ? "" : ", hotplug-status \(hotplug)")") }
+            }
+            if waiting.isEmpty { return }
+            usleep(250_000)
+        } while Date() < deadline
+        throw XenError.failed(operation: "connect the vifs of domain \(domid)",
+                              detail: "not connected after \(Int(timeout)) s: \(waiting.joined(separator: "; ")) (did the driver domain's vif hotplug script run? see its devd log)")
     }
 
     public func destroyDomain(domid: UInt32) throws {

@@ -125,6 +125,24 @@ struct ApplyEngineTests {
         #expect(fake.snapshot.nics == initial.nics)
     }
 
+    @Test func aGuestWhoseVifNeverConnectsIsRolledBack() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let initial = fake.snapshot
+        fake.fail("waitForGuestNetwork guest2")
+        let plan = try plan(.credit)
+        do {
+            _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+            Issue.record("apply succeeded although guest2 has no network")
+        } catch let error as ApplyError {
+            #expect(error.description.contains("error: connect the vif of guest2"), "\(error)")
+            #expect(error.description.contains("in iovm0 failed"), "\(error)")
+        }
+        #expect(fake.calls.contains("waitForGuestNetwork guest1"))
+        #expect(!fake.calls.contains { $0.hasPrefix("waitForGuestNetwork iovm") })
+        #expect(fake.snapshot.domains == initial.domains)
+        #expect(fake.snapshot.nics == initial.nics)
+    }
+
     @Test func aFailedLiveChangeRestoresTheEarlierOnes() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let credit = try plan(.credit)

@@ -113,6 +113,10 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         try call("waitForDriverDomain \(name(domid))")
     }
 
+    func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
+        try call("waitForGuestNetwork \(name(domid))")
+    }
+
     func destroyDomain(domid: UInt32) throws {
         try call("destroyDomain \(name(domid))")
         state.withLock { $0.domains.removeAll { $0.domid == domid } }

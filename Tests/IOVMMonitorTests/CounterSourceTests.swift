@@ -22,7 +22,7 @@ struct CounterSourceTests {
         let store = Self.store([
             "\(root)/eth0/kind": "nic", "\(root)/eth0/rx_bytes": "1000", "\(root)/eth0/tx_bytes": "2000",
             "\(root)/eth0/rx_packets": "10", "\(root)/eth0/tx_packets": "20",
-            "\(root)/vif7.0/kind": "vif", "\(root)/vif7.0/rx_bytes": "2000", "\(root)/vif7.0/tx_bytes": "1000",
+            "\(root)/vif7_0/kind": "vif", "\(root)/vif7_0/name": "vif7.0", "\(root)/vif7_0/rx_bytes": "2000", "\(root)/vif7_0/tx_bytes": "1000",
             "\(root)/half/kind": "nic",  // no counters yet: skipped
             "\(root)/odd/kind": "tap", "\(root)/odd/rx_bytes": "1", "\(root)/odd/tx_bytes": "1",  // unknown kind: skipped
             "/local/domain/3/data/iovm/agent/bits": "32",
