@@ -167,14 +167,9 @@ struct StatusCommand: ParsableCommand {
 }
 
 /// Finds a domain iovm manages, refusing any other.
-func managedDomain(_ name: String, backend: LibXLBackend) throws -> ObservedDomain {
-    let host = try backend.observe(nics: [])
-    guard let domain = host.domains.first(where: { $0.name == name || "\($0.domid)" == name }) else {
+func managedDomain(_ name: String, backend: LibXLBackend) throws -> (domid: UInt32, name: String, vcpus: Int, cap: Int?) {
+    guard let domain = try backend.managedDomain(name) else {
         printError("iovm: error: no domain \(name)")
-        throw ExitCode.failure
-    }
-    guard let tag = domain.tag, tag.uuid == domain.uuid else {
-        printError("iovm: error: \(domain.name) (\(domain.domid)) was not created by iovm; iovm never changes it")
         throw ExitCode.failure
     }
     return domain

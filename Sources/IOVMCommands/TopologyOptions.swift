@@ -4,6 +4,7 @@ import IOVMCore
 import IOVMWireFormat
 import Logging
 import XenKit
+import IOVMControl
 
 /// How a command finds its topology and the host it plans for.
 struct TopologyOptions: ParsableArguments {
@@ -104,6 +105,9 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as TopologyError {
         printError(relativeToWorkingDirectory(error.description))
         throw ExitCode(invalidTopologyExitCode)
+    } catch let error as ApplyError {
+        printError(error.description)  // its lines carry their own "error:" prefixes
+        throw ExitCode.failure
     } catch let error as ExitCode {
         throw error
     } catch let error as ValidationError {
