@@ -212,10 +212,11 @@ struct ApplyEngineTests {
         _ = try engine(fake).apply(plan, libxlJSON: json(plan))
         #expect(fake.mutatingCalls.first == "createPool iovm-pool")
         #expect(fake.snapshot.pools.map(\.name) == ["Pool-0", "iovm-pool"])
-        #expect(fake.snapshot.domains.filter { $0.cpupool == "iovm-pool" }.map(\.name) == ["iovm0", "iovm1", "iovm2"])
+        // Created concurrently: in any order.
+        #expect(fake.snapshot.domains.filter { $0.cpupool == "iovm-pool" }.map(\.name).sorted() == ["iovm0", "iovm1", "iovm2"])
 
         let report = try engine(fake).destroy(topology: "affinity", nics: plan.iovms.flatMap(\.pci))
-        #expect(report.done.first == "destroyed guest1 (4)")
+        #expect(report.done.first?.hasPrefix("destroyed guest1 (") == true, "guests go first: \(report.done)")
         #expect(fake.snapshot.pools.map(\.name) == ["Pool-0"])
         #expect(fake.snapshot.pools[0].cpus == [0, 1, 2, 3])
         #expect(fake.snapshot.domains.map(\.name) == ["Domain-0"])
