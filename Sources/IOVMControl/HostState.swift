@@ -137,11 +137,6 @@ extension DomainSpec {
         var text = "\(type)|\(memoryMiB)|\(vcpus)|\(kernel)|\(ramdisk ?? "")|\(cmdline)|\(driverDomain)|" + disks.map(\.spec).joined(separator: ";")
         text += "|" + pci.map(\.description).joined(separator: ",")
         text += "|" + vifs.map { "\($0.backend ?? "0")/\($0.bridge)/\($0.mac)" }.joined(separator: ",")
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
+        return String(StableHash.fnv1a(text), radix: 16)
     }
 }

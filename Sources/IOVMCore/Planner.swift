@@ -460,11 +460,7 @@ private struct PlanningRun {
 
     /// A MAC in Xen's 00:16:3e range that stays the same for the same topology and guest.
     func stableMAC(for guest: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(document.name)/\(guest)".utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
+        let hash = StableHash.fnv1a("\(document.name)/\(guest)")
         let bytes = [UInt8(truncatingIfNeeded: hash >> 16) & 0x7f, UInt8(truncatingIfNeeded: hash >> 8), UInt8(truncatingIfNeeded: hash)]
         return (["00", "16", "3e"] + bytes.map { hex(Int($0), 2) }).joined(separator: ":")
     }

@@ -215,11 +215,7 @@ public struct TopologyLoader: Sendable {
 
     /// FNV-1a, 64 bit, as hex: names cache entries (each entry keeps its full key and is compared on use).
     static func fnv1a(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
+        let hash = StableHash.fnv1a(text)
         return hex(Int(truncatingIfNeeded: hash >> 32), 8) + hex(Int(truncatingIfNeeded: hash & 0xffff_ffff), 8)
     }
 }

@@ -1,0 +1,13 @@
+/// FNV-1a, 64 bit: a small, stable, non-cryptographic hash for names (MACs, cache entries, fingerprints).
+/// Never a security boundary: every user of it keeps or compares the full input where that matters.
+public enum StableHash {
+    /// The FNV-1a hash of `text`'s UTF-8 bytes.
+    public static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash
+    }
+}
