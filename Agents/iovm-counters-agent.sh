@@ -15,6 +15,7 @@
 #   data/iovm/agent/seq                               1, 2, 3, ... (one per write)
 #   data/iovm/agent/interval                          INTERVAL
 #   data/iovm/agent/bits                              the kernel's long width (32/64), if getconf knows
+#   data/iovm/agent/uptime                            the IOVM's /proc/uptime at this write (seconds)
 #
 # A physical NIC is an interface with a device link whose bus is not xen (netfront), and whose name
 # is not vif*; a vif is any vif<domid>.<n> (not the -emu tap of an HVM guest). Interfaces that go
@@ -74,7 +75,12 @@ while :; do
         current="$current $key"
     done
     seq=$((seq + 1))
+    # The IOVM's own clock at this write: dom0 computes rates over these, not over its sampling times
+    # (a busy IOVM publishes late, and rates over dom0's intervals would come in bursts).
+    uptime=
+    read -r uptime _ 2>/dev/null < "${PROC_UPTIME:-/proc/uptime}" || true
     set -- "$@" data/iovm/agent/seq "$seq" data/iovm/agent/interval "$interval"
+    [ -n "$uptime" ] && set -- "$@" data/iovm/agent/uptime "$uptime"
     [ -n "$bits" ] && set -- "$@" data/iovm/agent/bits "$bits"
     "$write" "$@" || echo "iovm-counters-agent: $write failed" >&2
     for old in $previous; do

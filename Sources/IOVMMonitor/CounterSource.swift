@@ -50,6 +50,7 @@ public protocol CounterSource {
 /// data/iovm/counters/<ifname>/rx_packets
 /// data/iovm/counters/<ifname>/tx_packets
 /// data/iovm/agent/bits                    the kernel's long width (32 or 64), when known
+/// data/iovm/agent/uptime                  the IOVM's uptime at the write: rates are computed over it
 /// data/iovm/agent/seq                     incremented on every write
 /// data/iovm/agent/interval                the agent's interval in seconds
 /// ```
@@ -65,9 +66,9 @@ public enum CounterLayout {
     /// an older agent, or foreign keys). `guestName` names the guest of a `vif<domid>.<n>`.
     public static func interfaces<E: Error>(domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
                                             guestName: (UInt32) -> String? = { _ in nil }) throws(E)
-        -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?) {
+        -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?) {
         let root = countersPath(domid: domid)
-        guard let names = try list(root) else { return (false, [], [], nil) }
+        guard let names = try list(root) else { return (false, [], [], nil, nil) }
         var nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = []
         for name in names.sorted() {
             let base = "\(root)/\(name)"
@@ -87,7 +88,8 @@ public enum CounterLayout {
             }
         }
         let width = try read("\(agentPath(domid: domid))/bits").flatMap(number).flatMap { CounterWidth(rawValue: Int($0)) }
-        return (true, nics, vifs, width)
+        let time = try read("\(agentPath(domid: domid))/uptime").flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return (true, nics, vifs, width, time)
     }
 
     /// The guest domid of a vif backend interface name `vif<domid>.<n>` (or `vif<domid>.<n>-emu`).
@@ -138,7 +140,7 @@ public final class XenCounterSource: CounterSource {
             }
             samples.append(IOVMSample(iovm: domain.name, domid: domain.domid, cpuNanoseconds: domain.cpuNanoseconds,
                                       vcpus: max(1, domain.vcpus.filter(\.online).count), nics: counters.nics, vifs: counters.vifs,
-                                      counterWidth: counters.width, countersPublished: counters.published))
+                                      counterWidth: counters.width, countersPublished: counters.published, counterTime: counters.time))
         }
         return CounterReading(cpuHz: snapshot.cpuHz, iovms: samples)
     }

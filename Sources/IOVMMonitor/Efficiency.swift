@@ -160,6 +160,8 @@ public struct EfficiencyTracker: Sendable {
     private var previous: SampleRecord?
     private var baseline: [String: IOVMSample] = [:]
     private var seen: Set<String> = []
+    /// Per IOVM: bytes per second (NIC rx, NIC tx, guest rx, guest tx) over the agent's last publication interval.
+    private var rates: [String: [Double]] = [:]
 
     /// Creates a tracker with no baseline.
     public init() {}
@@ -209,8 +211,8 @@ public struct EfficiencyTracker: Sendable {
         return Step(interval: interval, events: events)
     }
 
-    private func interval(from old: IOVMSample, to new: IOVMSample, seconds: Double, cpuHz: UInt64, at elapsed: Double,
-                          events: inout [MonitorEvent]) -> EfficiencyFigures {
+    private mutating func interval(from old: IOVMSample, to new: IOVMSample, seconds: Double, cpuHz: UInt64, at elapsed: Double,
+                                   events: inout [MonitorEvent]) -> EfficiencyFigures {
         let recreated = old.domid != new.domid
         if recreated {
             events.append(MonitorEvent(elapsed: elapsed, iovm: new.iovm, kind: .recreated, detail: "domain \(old.domid) → \(new.domid); counting from zero"))
@@ -242,11 +244,25 @@ public struct EfficiencyTracker: Sendable {
             }
             return total
         }
-        let rx = delta(new.nics, old.nics, \.rxBytes, "rx_bytes")
-        let tx = delta(new.nics, old.nics, \.txBytes, "tx_bytes")
+        var rx = delta(new.nics, old.nics, \.rxBytes, "rx_bytes")
+        var tx = delta(new.nics, old.nics, \.txBytes, "tx_bytes")
         // From the IOVM's side a vif's rx is what the guest sent, its tx what the guest received.
-        let guestTx = delta(new.vifs, old.vifs, \.rxBytes, "rx_bytes")
-        let guestRx = delta(new.vifs, old.vifs, \.txBytes, "tx_bytes")
+        var guestTx = delta(new.vifs, old.vifs, \.rxBytes, "rx_bytes")
+        var guestRx = delta(new.vifs, old.vifs, \.txBytes, "tx_bytes")
+        // With the agent's own timestamps, traffic is a rate over the agent's interval, held until its next
+        // write: a busy IOVM publishes late, and bytes counted per dom0 interval would come in bursts
+        // (seen in the lab: zero for three intervals, then three intervals' worth at once).
+        if !recreated, let before = old.counterTime, let now = new.counterTime {
+            if now > before {
+                rates[new.iovm] = [rx, tx, guestRx, guestTx].map { Double($0) / (now - before) }
+            } else if now < before {
+                rates[new.iovm] = nil  // the IOVM rebooted: no rate until its next write
+            }
+            let held = rates[new.iovm] ?? [0, 0, 0, 0]
+            (rx, tx, guestRx, guestTx) = (UInt64(held[0] * seconds), UInt64(held[1] * seconds), UInt64(held[2] * seconds), UInt64(held[3] * seconds))
+        } else if recreated {
+            rates[new.iovm] = nil
+        }
         return EfficiencyFigures(iovm: new.iovm, seconds: seconds, rxBytes: rx, txBytes: tx, cpuNanoseconds: cpu.value, cpuHz: cpuHz,
                                  guestVifRxBytes: guestRx, guestVifTxBytes: guestTx, newEpoch: newEpoch, countersPublished: new.countersPublished)
     }

@@ -57,11 +57,13 @@ public struct IOVMSample: Sendable, Codable, Hashable {
     public var counterWidth: CounterWidth?
     /// Whether the in-IOVM agent published any counters (false: traffic unknown, not zero).
     public var countersPublished: Bool
+    /// The IOVM's own uptime when the agent wrote these counters (`data/iovm/agent/uptime`), if published.
+    public var counterTime: Double?
 
     /// Creates a sample.
     public init(iovm: String, domid: UInt32, cpuNanoseconds: UInt64, vcpus: Int = 1,
                 nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = [],
-                counterWidth: CounterWidth? = nil, countersPublished: Bool = true) {
+                counterWidth: CounterWidth? = nil, countersPublished: Bool = true, counterTime: Double? = nil) {
         self.iovm = iovm
         self.domid = domid
         self.cpuNanoseconds = cpuNanoseconds
@@ -70,6 +72,7 @@ public struct IOVMSample: Sendable, Codable, Hashable {
         self.vifs = vifs
         self.counterWidth = counterWidth
         self.countersPublished = countersPublished
+        self.counterTime = counterTime
     }
 }
 

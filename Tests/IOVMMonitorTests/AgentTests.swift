@@ -34,7 +34,9 @@ struct AgentTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [script.path] + arguments
+        try "4242.17 8000.00\n".write(to: root.appendingPathComponent("uptime"), atomically: true, encoding: .utf8)
         process.environment = ["PATH": "/usr/bin:/bin", "SYSFS_NET": root.appendingPathComponent("net").path,
+                               "PROC_UPTIME": root.appendingPathComponent("uptime").path,
                                "XENSTORE_WRITE": write.path, "XENSTORE_RM": remove.path]
         let errors = Pipe()
         process.standardError = errors
@@ -70,6 +72,7 @@ struct AgentTests {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@")
         #expect(pairs.keys.allSatisfy { $0.allSatisfy(allowed.contains) }, "\(pairs.keys.sorted())")
         #expect(pairs["data/iovm/agent/seq"] == "1")
+        #expect(pairs["data/iovm/agent/uptime"] == "4242.17")
         #expect(pairs["data/iovm/agent/interval"] == "0")
         // Not counted: the netfront, the -emu tap, the bridge, lo.
         #expect(!pairs.keys.contains { $0.contains("/eth1/") || $0.contains("-emu") || $0.contains("xenbr0") || $0.contains("/lo/") })
