@@ -29,16 +29,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     /// A PCI address as a xenstore path element (xenstore allows only letters, digits and `-/_@`).
     static func key(_ pci: PCIAddress) -> String {
-        "\(hex(pci.domain, 4))_\(hex(pci.bus, 2))_\(hex(pci.device, 2))_\(pci.function)"
+        String(pci.description.map { $0 == ":" || $0 == "." ? "_" : $0 })  // 0000:00:10.0 -> 0000_00_10_0
     }
 
     /// A cpupool name as a xenstore path element.
     static func key(pool name: String) -> String { name.replacingOccurrences(of: ".", with: "_") }
-
-    private static func hex<T: BinaryInteger>(_ value: T, _ width: Int) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
-    }
 
     /// Whether a NIC that cannot be reset through sysfs is refused (libxl itself only logs a failed reset).
     let strictReset: Bool
@@ -61,7 +56,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let cores = Int(info.nrCPUs)
         let scheduler = (try? context.schedulerName()) ?? "unknown"
         let store = try XenStoreClient()
-        let pools = try listPools(store: store)
+        let pools = try listPools(store: store, cores: cores)
         let poolNames = Dictionary(pools.map { ($0.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
         var domains: [ObservedDomain] = []
         for domain in try context.domains() {
@@ -135,7 +130,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
     }
 
-    private func listPools(store: XenStoreClient) throws -> [(id: UInt32, pool: ObservedPool)] {
+    private func listPools(store: XenStoreClient, cores: Int) throws -> [(id: UInt32, pool: ObservedPool)] {
         let raw: [(UInt32, String, String, CPUMap)] = try context.withUnsafeContext { ctx throws(XenError) in
             var count: Int32 = 0
             guard let list = libxl_list_cpupool(ctx, &count) else {
@@ -149,7 +144,6 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 return (info.poolid, name, scheduler, CPUMap(info.cpumap))
             }
         }
-        let cores = Int(try context.physicalInfo().nrCPUs)
         return try raw.map { id, name, scheduler, map in
             let owner = try store.read("\(Self.tagRoot)/pools/\(Self.key(pool: name))")
             return (id, ObservedPool(name: name, scheduler: scheduler, cpus: CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores }), managedBy: owner))
@@ -185,7 +179,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     public func destroyPool(named name: String) throws {
         let store = try XenStoreClient()
-        guard let entry = try listPools(store: store).first(where: { $0.pool.name == name }) else { return }
+        let cores = Int(try context.physicalInfo().nrCPUs)
+        guard let entry = try listPools(store: store, cores: cores).first(where: { $0.pool.name == name }) else { return }
         guard entry.pool.managedBy != nil else { throw XenError.failed(operation: "destroy cpupool \(name)", detail: "iovm did not create it") }
         try call("libxl_cpupool_destroy(\(name))") { ctx in libxl_cpupool_destroy(ctx, entry.id) }
         for cpu in entry.pool.cpus.cores {
