@@ -88,7 +88,7 @@ let package = Package(
 
         // MARK: Tests (the fast unit suite; the lab suite lives in lab/)
         .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKit", "CLibXen"]),
-        .testTarget(name: "XenKitTests", dependencies: ["XenKit"]),
+        .testTarget(name: "XenKitTests", dependencies: ["XenKit", "CXenShim"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
         .testTarget(name: "IOVMXenTests", dependencies: ["IOVMXen", "IOVMControl", "IOVMCore"]),

@@ -9,9 +9,15 @@
 # FANCY_SLEEP) it writes, with ONE xenstore-write call (one xenstore transaction, so dom0 never
 # sees half an update), relative to this domain's own /local/domain/<domid>/:
 #
-#   data/iovm/counters/<key>/kind                     nic | vif   (<key>: <if> with '.' as '_')
-#   data/iovm/counters/<key>/name                     <if>, the interface's real name
-#   data/iovm/counters/<key>/{rx,tx}_{bytes,packets}  /sys/class/net/<if>/statistics/...
+#   data/iovm/counters/<key>   "<kind> <if> <rx_bytes> <tx_bytes> <rx_packets> <tx_packets>"
+#       <key>: the interface name <if> with '.' as '_' (xenstore paths take no dots); <kind>: nic | vif;
+#       the numbers: /sys/class/net/<if>/statistics/{rx,tx}_{bytes,packets}. One value per interface,
+#       so dom0 reads an interface with one xenstore request (and this agent writes one node, not six).
+#       A physical NIC's tx_bytes/tx_packets come from its root qdisc (`tc -s qdisc`) when it has one:
+#       drivers such as e1000/e1000e count a TSO frame's bytes as segments x the skb's linear part,
+#       which over-counts when that part holds payload (netback's skbs carry 128 bytes there: +4% in
+#       the lab); the qdisc counts each segment's real headers (qdisc_pkt_len). Without tc, or with
+#       noqueue, the driver's counters are used.
 #   data/iovm/agent/seq                               1, 2, 3, ... (one per write)
 #   data/iovm/agent/interval                          INTERVAL
 #   data/iovm/agent/bits                              the kernel's long width (32/64), if getconf knows
@@ -21,7 +27,7 @@
 # is not vif*; a vif is any vif<domid>.<n> (not the -emu tap of an HVM guest). Interfaces that go
 # away (a guest destroyed) are removed from xenstore. COUNT stops after COUNT writes (0: forever).
 #
-# For tests: SYSFS_NET (default /sys/class/net), XENSTORE_WRITE, XENSTORE_RM override the defaults.
+# For tests: SYSFS_NET (default /sys/class/net), XENSTORE_WRITE, XENSTORE_RM, TC override the defaults.
 
 set -u
 interval=1
@@ -37,6 +43,7 @@ done
 net=${SYSFS_NET:-/sys/class/net}
 write=${XENSTORE_WRITE:-xenstore-write}
 remove=${XENSTORE_RM:-xenstore-rm}
+tc=${TC:-tc}
 prefix=data/iovm/counters
 bits=$(getconf LONG_BIT 2>/dev/null) || bits=
 
@@ -56,9 +63,19 @@ kind() {
 
 seq=0
 previous=
+# root_qdiscs: "<dev> <sent bytes> <sent packets>" for every device whose root qdisc counts (not noqueue).
+root_qdiscs() {
+    "$tc" -s qdisc show 2>/dev/null | awk '
+        /^qdisc / { dev = ""; if ($2 == "noqueue" || $0 !~ / root( |$)/) next
+                    for (i = 3; i < NF; i++) if ($i == "dev") dev = $(i + 1)
+                    next }
+        dev != "" && $1 == "Sent" && $3 == "bytes" && $5 == "pkt" { print dev, $2, $4; dev = "" }'
+}
+
 while :; do
     set --
     current=
+    qdiscs=$(root_qdiscs) || qdiscs=
     for dir in "$net"/*; do
         [ -d "$dir/statistics" ] || continue
         ifname=${dir##*/}
@@ -66,12 +83,21 @@ while :; do
         [ -n "$k" ] || continue
         # xenstore path elements take only letters, digits and -/_@: vif3.0 is published as vif3_0.
         key=$(printf '%s' "$ifname" | tr -c 'A-Za-z0-9_@-' '_')
-        set -- "$@" "$prefix/$key/kind" "$k" "$prefix/$key/name" "$ifname"
-        for counter in rx_bytes tx_bytes rx_packets tx_packets; do
-            value=
-            read -r value 2>/dev/null < "$dir/statistics/$counter" || true
-            [ -n "$value" ] && set -- "$@" "$prefix/$key/$counter" "$value"
-        done
+        rxb= txb= rxp= txp=
+        read -r rxb 2>/dev/null < "$dir/statistics/rx_bytes" || true
+        read -r txb 2>/dev/null < "$dir/statistics/tx_bytes" || true
+        read -r rxp 2>/dev/null < "$dir/statistics/rx_packets" || true
+        read -r txp 2>/dev/null < "$dir/statistics/tx_packets" || true
+        if [ "$k" = nic ] && [ -n "$qdiscs" ]; then
+            while read -r qdev qbytes qpackets; do
+                [ "$qdev" = "$ifname" ] && { txb=$qbytes; txp=$qpackets; break; }
+            done <<QDISCS
+$qdiscs
+QDISCS
+        fi
+        # All four must be numbers (an interface vanishing mid-read is skipped this time).
+        case "$rxb $txb $rxp $txp" in *[!0-9\ ]*|' '*|*'  '*|*' ') continue ;; esac
+        set -- "$@" "$prefix/$key" "$k $ifname $rxb $txb $rxp $txp"
         current="$current $key"
     done
     seq=$((seq + 1))

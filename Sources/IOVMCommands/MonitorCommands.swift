@@ -92,6 +92,7 @@ struct MonitorCommand: ParsableCommand {
         var intervals: Int?
         var nominalHzNote: String?
         var frequencyWarning: String?
+        var totals: [String: TrafficTotals]?
     }
 
     func run() throws {
@@ -161,9 +162,13 @@ struct MonitorCommand: ParsableCommand {
                 fflush(nil)  // all C streams: stdout is line-buffered only on a terminal
             }
             if json {
-                print(try JSONLines.line(Line(type: "summary", samplerCPURatio: total, intervals: intervals)))
-            } else if let total {
-                printError(String(format: "iovm monitor: %d intervals; the sampler used %.2f%% of one core", intervals, total * 100))
+                print(try JSONLines.line(Line(type: "summary", samplerCPURatio: total, intervals: intervals, totals: sampler.totals)))
+            } else {
+                if let total { printError(String(format: "iovm monitor: %d intervals; the sampler used %.2f%% of one core", intervals, total * 100)) }
+                for (name, t) in sampler.totals.sorted(by: { $0.key < $1.key }) where t.seconds > 0 {
+                    printError(String(format: "%@: Rx %.2f Mbit/s, Tx %.2f Mbit/s over %.1f s (exact counter totals: %llu / %llu bytes, %llu / %llu packets)",
+                                      name, t.rxMbps, t.txMbps, t.seconds, t.rxBytes, t.txBytes, t.rxPackets, t.txPackets))
+                }
             }
             if let record { printError("recorded in \(record); `iovm report \(record) --format html` draws it") }
         }
@@ -181,7 +186,7 @@ struct MonitorCommand: ParsableCommand {
     static func row(_ end: Double, _ f: EfficiencyFigures) -> String {
         func e(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
         let name = f.iovm.count > 16 ? String(f.iovm.prefix(15)) + "…" : f.iovm
-        let rx = f.countersPublished ? String(format: "%.1f", f.rxMbps) : "?", tx = f.countersPublished ? String(format: "%.1f", f.txMbps) : "?"
+        let rx = f.trafficKnown ? String(format: "%.1f", f.rxMbps) : "?", tx = f.trafficKnown ? String(format: "%.1f", f.txMbps) : "?"
         return [pad(String(format: "%.2fs", end), 9), pad(name, -16), pad(rx, 10), pad(tx, 10), pad(String(format: "%.1f", f.cpuPercent), 7),
                 pad(e(f.efficiency), 8), pad(e(f.rxEfficiency), 8), pad(e(f.txEfficiency), 8)].joined(separator: " ")
     }

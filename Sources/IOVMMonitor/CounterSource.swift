@@ -43,45 +43,52 @@ public protocol CounterSource {
 /// the IOVM's own `/local/domain/<domid>/`:
 ///
 /// ```
-/// data/iovm/counters/<key>/kind           nic | vif  (<key>: the interface name with '.' as '_')
-/// data/iovm/counters/<key>/name           the interface name, e.g. vif3.0
-/// data/iovm/counters/<ifname>/rx_bytes    /sys/class/net/<ifname>/statistics/rx_bytes
-/// data/iovm/counters/<ifname>/tx_bytes
-/// data/iovm/counters/<ifname>/rx_packets
-/// data/iovm/counters/<ifname>/tx_packets
-/// data/iovm/agent/bits                    the kernel's long width (32 or 64), when known
-/// data/iovm/agent/uptime                  the IOVM's uptime at the write: rates are computed over it
-/// data/iovm/agent/seq                     incremented on every write
-/// data/iovm/agent/interval                the agent's interval in seconds
+/// data/iovm/counters/<key>     "<kind> <ifname> <rx_bytes> <tx_bytes> <rx_packets> <tx_packets>"
+///                              <key>: ifname with '.' as '_'; <kind>: nic | vif; the numbers from
+///                              /sys/class/net/<ifname>/statistics/
+/// data/iovm/agent/bits         the kernel's long width (32 or 64), when known
+/// data/iovm/agent/uptime       the IOVM's uptime at the write: rates are computed over it
+/// data/iovm/agent/seq          incremented on every write
+/// data/iovm/agent/interval     the agent's interval in seconds
 /// ```
+///
+/// One value per interface keeps a sample at one xenstore request per interface (plus the
+/// directory and two agent keys), all inside one transaction so they come from the same write.
 public enum CounterLayout {
     /// The counters directory of domain `domid`.
     public static func countersPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/counters" }
     /// The agent's metadata directory of domain `domid`.
     public static func agentPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/agent" }
 
+    /// Parses one interface's value, `"<kind> <ifname> <rx_bytes> <tx_bytes> <rx_packets> <tx_packets>"`;
+    /// nil for anything else (an unknown kind, a value being replaced by an older agent, foreign keys).
+    public static func parse(_ value: String) -> InterfaceCounters? {
+        let fields = value.split(whereSeparator: \.isWhitespace)
+        guard fields.count == 6, let kind = InterfaceKind(rawValue: String(fields[0])) else { return nil }
+        let numbers = fields[2...].compactMap { UInt64($0) }
+        guard numbers.count == 4 else { return nil }
+        return InterfaceCounters(name: String(fields[1]), kind: kind, rxBytes: numbers[0], txBytes: numbers[1],
+                                 rxPackets: numbers[2], txPackets: numbers[3])
+    }
+
+    /// The value the agent writes for `counters` (the inverse of ``parse(_:)``, for tests and fakes).
+    public static func value(_ counters: InterfaceCounters) -> String {
+        "\(counters.kind.rawValue) \(counters.name) \(counters.rxBytes) \(counters.txBytes) \(counters.rxPackets ?? 0) \(counters.txPackets ?? 0)"
+    }
+
     /// Reads the published interfaces of `domid` through `list` (xs_directory) and `read` (xs_read).
     ///
-    /// Interfaces with no `kind` or unparsable byte counters are skipped (a write in progress by
-    /// an older agent, or foreign keys). `guestName` names the guest of a `vif<domid>.<n>`.
+    /// Values that do not parse are skipped. `guestName` names the guest of a `vif<domid>.<n>`.
     public static func interfaces<E: Error>(domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
                                             guestName: (UInt32) -> String? = { _ in nil }) throws(E)
         -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?) {
         let root = countersPath(domid: domid)
-        guard let names = try list(root) else { return (false, [], [], nil, nil) }
+        guard let keys = try list(root) else { return (false, [], [], nil, nil) }
         var nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = []
-        for name in names.sorted() {
-            let base = "\(root)/\(name)"
-            guard let kindText = try read("\(base)/kind"), let kind = InterfaceKind(rawValue: kindText.trimmingCharacters(in: .whitespaces)),
-                  let rx = try read("\(base)/rx_bytes").flatMap(number), let tx = try read("\(base)/tx_bytes").flatMap(number)
-            else { continue }
-            // Keys are xenstore-safe (vif3.0 is published as vif3_0); `name` has the real interface name.
-            let name = try read("\(base)/name").map { $0.trimmingCharacters(in: .whitespaces) } ?? name
-            var counters = InterfaceCounters(name: name, kind: kind, rxBytes: rx, txBytes: tx,
-                                             rxPackets: try read("\(base)/rx_packets").flatMap(number),
-                                             txPackets: try read("\(base)/tx_packets").flatMap(number))
-            if kind == .vif {
-                counters.guest = vifDomid(name).flatMap(guestName)
+        for key in keys.sorted() {
+            guard var counters = try read("\(root)/\(key)").flatMap(parse) else { continue }
+            if counters.kind == .vif {
+                counters.guest = vifDomid(counters.name).flatMap(guestName)
                 vifs.append(counters)
             } else {
                 nics.append(counters)
@@ -122,7 +129,8 @@ public final class XenCounterSource: CounterSource {
 
     /// Reads CPU time from libxenstat and counters from xenstore, for every watched IOVM present.
     public func read() throws -> CounterReading {
-        let snapshot = try stat.snapshot()
+        // Only what the figures use: CPU time and online vCPUs (no /proc/net/dev parse, no VBD sysfs walk).
+        let snapshot = try stat.snapshot(.vcpus)
         let names = Dictionary(snapshot.domains.map { ($0.domid, $0.name) }, uniquingKeysWith: { a, _ in a })
         var samples: [IOVMSample] = []
         let domains: [XenStatSnapshot.Domain]

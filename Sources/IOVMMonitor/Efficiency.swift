@@ -42,13 +42,22 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
     public var newEpoch: Bool
     /// Whether the in-IOVM agent published traffic counters (false: Rx/Tx unknown, shown as 0).
     public var countersPublished: Bool
+    /// Whether Rx/Tx of this interval are measured. False when the counters are not published, or
+    /// no rate is known yet: the IOVM (or its agent) just started and has written its counters
+    /// only once since. Such intervals show 0 bytes and are left out of means and peaks.
+    public var trafficKnown: Bool
+    /// Client → guest packets (NIC rx packets inside the IOVM).
+    public var rxPackets: UInt64
+    /// Guest → client packets (NIC tx packets inside the IOVM).
+    public var txPackets: UInt64
 
     /// The name used for the aggregate of all IOVMs.
     public static let aggregateName = "aggregate"
 
     /// Computes the figures from the amounts moved in an interval.
     public init(iovm: String, seconds: Double, rxBytes: UInt64, txBytes: UInt64, cpuNanoseconds: UInt64, cpuHz: UInt64,
-                guestVifRxBytes: UInt64 = 0, guestVifTxBytes: UInt64 = 0, newEpoch: Bool = false, countersPublished: Bool = true) {
+                guestVifRxBytes: UInt64 = 0, guestVifTxBytes: UInt64 = 0, newEpoch: Bool = false, countersPublished: Bool = true,
+                trafficKnown: Bool? = nil, rxPackets: UInt64 = 0, txPackets: UInt64 = 0) {
         self.iovm = iovm
         self.seconds = seconds
         self.rxBytes = rxBytes
@@ -58,6 +67,9 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
         self.cpuNanoseconds = cpuNanoseconds
         self.newEpoch = newEpoch
         self.countersPublished = countersPublished
+        self.trafficKnown = trafficKnown ?? countersPublished
+        self.rxPackets = rxPackets
+        self.txPackets = txPackets
         let rxBits = Double(rxBytes) * 8, txBits = Double(txBytes) * 8
         rxMbps = seconds > 0 ? rxBits / seconds / 1e6 : 0
         txMbps = seconds > 0 ? txBits / seconds / 1e6 : 0
@@ -76,7 +88,9 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
             rxBytes: parts.reduce(0) { $0 + $1.rxBytes }, txBytes: parts.reduce(0) { $0 + $1.txBytes },
             cpuNanoseconds: parts.reduce(0) { $0 + $1.cpuNanoseconds }, cpuHz: cpuHz,
             guestVifRxBytes: parts.reduce(0) { $0 + $1.guestVifRxBytes }, guestVifTxBytes: parts.reduce(0) { $0 + $1.guestVifTxBytes },
-            newEpoch: parts.contains { $0.newEpoch }, countersPublished: parts.allSatisfy(\.countersPublished))
+            newEpoch: parts.contains { $0.newEpoch }, countersPublished: parts.allSatisfy(\.countersPublished),
+            trafficKnown: parts.allSatisfy(\.trafficKnown),
+            rxPackets: parts.reduce(0) { $0 + $1.rxPackets }, txPackets: parts.reduce(0) { $0 + $1.txPackets })
     }
 }
 
@@ -151,6 +165,38 @@ public struct IntervalFigures: Sendable, Codable, Hashable {
     }
 }
 
+/// The traffic one IOVM's counters moved over a whole run, counted exactly: the sum of the counter
+/// deltas between consecutive agent writes, over the agent's own clock (its uptime at each write).
+///
+/// Interval figures hold the agent's rate between writes, which smooths the display but spreads
+/// each write's bytes over dom0's sampling grid; these totals are what a run's mean throughput is
+/// computed from. Writes across a reboot or recreation of the IOVM are not counted (their span is
+/// unknown); a counter reset inside a running IOVM counts from zero.
+public struct TrafficTotals: Sendable, Codable, Hashable {
+    /// Seconds between the first and last counted agent writes, summed over epochs (agent clock).
+    public var seconds: Double = 0
+    /// Client → guest bytes (NIC rx).
+    public var rxBytes: UInt64 = 0
+    /// Guest → client bytes (NIC tx).
+    public var txBytes: UInt64 = 0
+    /// Client → guest packets (NIC rx).
+    public var rxPackets: UInt64 = 0
+    /// Guest → client packets (NIC tx).
+    public var txPackets: UInt64 = 0
+    /// Bytes the guests received through their vifs.
+    public var guestVifRxBytes: UInt64 = 0
+    /// Bytes the guests sent through their vifs.
+    public var guestVifTxBytes: UInt64 = 0
+
+    /// Empty totals.
+    public init() {}
+
+    /// Client → guest throughput over ``seconds``, Mbit/s (0 when nothing was counted).
+    public var rxMbps: Double { seconds > 0 ? Double(rxBytes) * 8 / seconds / 1e6 : 0 }
+    /// Guest → client throughput over ``seconds``, Mbit/s.
+    public var txMbps: Double { seconds > 0 ? Double(txBytes) * 8 / seconds / 1e6 : 0 }
+}
+
 /// Turns a sequence of ``SampleRecord``s into ``IntervalFigures`` and ``MonitorEvent``s, keeping
 /// the previous sample of each IOVM as the baseline. The live sampler and the offline report use
 /// this same code, so a recorded run reports what was shown live.
@@ -160,8 +206,11 @@ public struct EfficiencyTracker: Sendable {
     private var previous: SampleRecord?
     private var baseline: [String: IOVMSample] = [:]
     private var seen: Set<String> = []
-    /// Per IOVM: bytes per second (NIC rx, NIC tx, guest rx, guest tx) over the agent's last publication interval.
+    /// Per IOVM: per second (NIC rx bytes, NIC tx bytes, guest rx bytes, guest tx bytes, NIC rx packets,
+    /// NIC tx packets) over the agent's last publication interval.
     private var rates: [String: [Double]] = [:]
+    /// Per IOVM: the traffic counted exactly over the run so far (see ``TrafficTotals``).
+    public private(set) var totals: [String: TrafficTotals] = [:]
 
     /// Creates a tracker with no baseline.
     public init() {}
@@ -235,37 +284,64 @@ public struct EfficiencyTracker: Sendable {
                     events.append(MonitorEvent(elapsed: elapsed, iovm: new.iovm, kind: .counterWrapped, detail: "\(counters.name) \(label)"))
                 case .newEpoch:
                     newEpoch = true
-                    if !recreated {
-                        events.append(MonitorEvent(elapsed: elapsed, iovm: new.iovm, kind: .counterReset,
-                                                   detail: before == nil ? "\(counters.name) is new; counting from zero" : "\(counters.name) \(label) went back; counting from zero"))
+                    let detail = before == nil ? "\(counters.name) is new; counting from zero" : "\(counters.name) \(label) went back; counting from zero"
+                    // One event per interface and cause, not one per counter of it.
+                    if !recreated && !events.contains(where: { $0.iovm == new.iovm && $0.kind == .counterReset && $0.detail == detail }) {
+                        events.append(MonitorEvent(elapsed: elapsed, iovm: new.iovm, kind: .counterReset, detail: detail))
                     }
                 }
                 total &+= d.value
             }
             return total
         }
-        var rx = delta(new.nics, old.nics, \.rxBytes, "rx_bytes")
-        var tx = delta(new.nics, old.nics, \.txBytes, "tx_bytes")
-        // From the IOVM's side a vif's rx is what the guest sent, its tx what the guest received.
-        var guestTx = delta(new.vifs, old.vifs, \.rxBytes, "rx_bytes")
-        var guestRx = delta(new.vifs, old.vifs, \.txBytes, "tx_bytes")
-        // With the agent's own timestamps, traffic is a rate over the agent's interval, held until its next
-        // write: a busy IOVM publishes late, and bytes counted per dom0 interval would come in bursts
-        // (seen in the lab: zero for three intervals, then three intervals' worth at once).
-        if !recreated, let before = old.counterTime, let now = new.counterTime {
-            if now > before {
-                rates[new.iovm] = [rx, tx, guestRx, guestTx].map { Double($0) / (now - before) }
-            } else if now < before {
-                rates[new.iovm] = nil  // the IOVM rebooted: no rate until its next write
+        let raw = [delta(new.nics, old.nics, \.rxBytes, "rx_bytes"), delta(new.nics, old.nics, \.txBytes, "tx_bytes"),
+                   // From the IOVM's side a vif's rx is what the guest sent, its tx what the guest received.
+                   delta(new.vifs, old.vifs, \.txBytes, "tx_bytes"), delta(new.vifs, old.vifs, \.rxBytes, "rx_bytes"),
+                   delta(new.nics, old.nics, \.rxPacketCount, "rx_packets"), delta(new.nics, old.nics, \.txPacketCount, "tx_packets")]
+        var moved = raw
+        var known = new.countersPublished
+        if let now = new.counterTime {
+            // With the agent's own timestamps, traffic is a rate over the agent's interval, held until its next
+            // write: a busy IOVM publishes late, and bytes counted per dom0 interval would come in bursts
+            // (seen in the lab: zero for three intervals, then three intervals' worth at once).
+            if !recreated, let before = old.counterTime, old.countersPublished {
+                if now > before {
+                    rates[new.iovm] = raw.map { Double($0) / (now - before) }
+                    count(raw, seconds: now - before, for: new.iovm)
+                } else if now < before {
+                    rates[new.iovm] = nil  // the IOVM rebooted: no rate until its next write
+                }
+            } else {
+                rates[new.iovm] = nil  // recreated, or the agent's first write: no rate yet
             }
-            let held = rates[new.iovm] ?? [0, 0, 0, 0]
-            (rx, tx, guestRx, guestTx) = (UInt64(held[0] * seconds), UInt64(held[1] * seconds), UInt64(held[2] * seconds), UInt64(held[3] * seconds))
-        } else if recreated {
-            rates[new.iovm] = nil
+            if let held = rates[new.iovm] {
+                moved = held.map { UInt64(($0 * seconds).rounded()) }
+            } else {
+                moved = raw.map { _ in 0 }
+                known = false
+            }
+        } else if known && !recreated && old.countersPublished {
+            count(raw, seconds: seconds, for: new.iovm)  // an agent without timestamps: dom0's clock
         }
-        return EfficiencyFigures(iovm: new.iovm, seconds: seconds, rxBytes: rx, txBytes: tx, cpuNanoseconds: cpu.value, cpuHz: cpuHz,
-                                 guestVifRxBytes: guestRx, guestVifTxBytes: guestTx, newEpoch: newEpoch, countersPublished: new.countersPublished)
+        return EfficiencyFigures(iovm: new.iovm, seconds: seconds, rxBytes: moved[0], txBytes: moved[1], cpuNanoseconds: cpu.value, cpuHz: cpuHz,
+                                 guestVifRxBytes: moved[2], guestVifTxBytes: moved[3], newEpoch: newEpoch, countersPublished: new.countersPublished,
+                                 trafficKnown: known, rxPackets: moved[4], txPackets: moved[5])
     }
+
+    private mutating func count(_ raw: [UInt64], seconds: Double, for iovm: String) {
+        var t = totals[iovm] ?? TrafficTotals()
+        t.seconds += seconds
+        t.rxBytes &+= raw[0]; t.txBytes &+= raw[1]; t.guestVifRxBytes &+= raw[2]; t.guestVifTxBytes &+= raw[3]
+        t.rxPackets &+= raw[4]; t.txPackets &+= raw[5]
+        totals[iovm] = t
+    }
+}
+
+extension InterfaceCounters {
+    /// Received packets, 0 when not published.
+    var rxPacketCount: UInt64 { rxPackets ?? 0 }
+    /// Transmitted packets, 0 when not published.
+    var txPacketCount: UInt64 { txPackets ?? 0 }
 }
 
 /// Whether the nominal CPU frequency can be trusted for turning CPU time into cycles.

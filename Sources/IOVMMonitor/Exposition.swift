@@ -25,7 +25,9 @@ public enum Exposition {
         let registry = PrometheusCollectorRegistry()
         for figures in interval.iovms + [interval.aggregate] {
             let seconds = max(figures.seconds, .leastNonzeroMagnitude)
-            for (direction, bytes, efficiency) in [("rx", figures.rxBytes, figures.rxEfficiency), ("tx", figures.txBytes, figures.txEfficiency)] {
+            // Unknown traffic (no rate yet, no agent) is left out rather than exported as 0.
+            for (direction, bytes, efficiency) in [("rx", figures.rxBytes, figures.rxEfficiency), ("tx", figures.txBytes, figures.txEfficiency)]
+            where figures.trafficKnown {
                 let labels = [("iovm", figures.iovm), ("direction", direction)]
                 registry.makeGauge(descriptor: throughput, labels: labels).set(Double(bytes) * 8 / seconds)
                 if let efficiency { registry.makeGauge(descriptor: self.efficiency, labels: labels).set(efficiency) }

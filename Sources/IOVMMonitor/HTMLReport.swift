@@ -115,15 +115,15 @@ public enum HTMLReport {
         let many = names.count > 1
         var throughput: [ChartSeries] = [], efficiency: [ChartSeries] = [], cpu: [ChartSeries] = []
         for (index, name) in names.enumerated() {
-            throughput.append(ChartSeries(name: "\(name) Rx", color: color(index), points: points(name) { $0.rxMbps }))
-            throughput.append(ChartSeries(name: "\(name) Tx", color: color(index), dashed: true, points: points(name) { $0.txMbps }))
-            efficiency.append(ChartSeries(name: name, color: color(index), points: points(name) { $0.efficiency }))
+            throughput.append(ChartSeries(name: "\(name) Rx", color: color(index), points: points(name) { $0.trafficKnown ? $0.rxMbps : nil }))
+            throughput.append(ChartSeries(name: "\(name) Tx", color: color(index), dashed: true, points: points(name) { $0.trafficKnown ? $0.txMbps : nil }))
+            efficiency.append(ChartSeries(name: name, color: color(index), points: points(name) { $0.trafficKnown ? $0.efficiency : nil }))
             cpu.append(ChartSeries(name: name, color: color(index), points: points(name) { $0.cpuPercent }))
         }
         if many || names.isEmpty {
-            throughput.append(ChartSeries(name: "aggregate Rx", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.rxMbps }))
-            throughput.append(ChartSeries(name: "aggregate Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.txMbps }))
-            efficiency.append(ChartSeries(name: "aggregate", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.efficiency }))
+            throughput.append(ChartSeries(name: "aggregate Rx", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.rxMbps : nil }))
+            throughput.append(ChartSeries(name: "aggregate Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.txMbps : nil }))
+            efficiency.append(ChartSeries(name: "aggregate", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.efficiency : nil }))
         }
         let gaps = gapBands(run, names)
         return [

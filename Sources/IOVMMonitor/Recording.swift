@@ -86,6 +86,8 @@ public struct RecordedRun: Sendable {
     public var intervals: [IntervalFigures]
     /// Every event in the run (gaps, recreations, counter resets).
     public var events: [MonitorEvent]
+    /// Per IOVM, the traffic its counters moved over the run, counted exactly.
+    public var totals: [String: TrafficTotals]
 
     /// The label for charts: `--label`, else configuration / placement, else the directory's name.
     public var label: String {
@@ -111,6 +113,7 @@ public struct RecordedRun: Sendable {
         }
         self.intervals = intervals
         self.events = events
+        totals = tracker.totals
     }
 
     /// Reads a run directory written by ``RunRecorder``.

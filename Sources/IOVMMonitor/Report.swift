@@ -1,18 +1,35 @@
 import Foundation
 
 /// A run's figures for one IOVM (or the aggregate), over all its intervals.
+///
+/// Mean throughput comes from the exact counter totals (``TrafficTotals``: bytes between the
+/// agent's writes over the agent's clock) when the agent timestamps its writes; peaks come from
+/// the intervals whose traffic is known. CPU is over every interval. Efficiency is the mean bit
+/// rate over the mean cycle rate, so the two windows (agent clock, dom0 clock) need not match.
 public struct IOVMSummary: Sendable, Codable, Hashable {
     /// IOVM name or `aggregate`.
     public var iovm: String
     /// Intervals with figures.
     public var samples: Int
-    /// Seconds covered by those intervals.
+    /// Intervals whose traffic was unknown (no rate yet after a start or recreation, no counters).
+    public var unknownTrafficIntervals: Int
+    /// Seconds covered by the intervals (dom0 clock).
     public var seconds: Double
-    /// Time-weighted mean client → guest throughput, Mbit/s.
+    /// Seconds the traffic means are over (agent clock for exact totals; else known intervals).
+    public var trafficSeconds: Double
+    /// Client → guest bytes over ``trafficSeconds`` (NIC rx, as the NIC counts them: L2 frames without FCS).
+    public var rxBytes: UInt64
+    /// Guest → client bytes over ``trafficSeconds`` (NIC tx).
+    public var txBytes: UInt64
+    /// Client → guest packets over ``trafficSeconds``.
+    public var rxPackets: UInt64
+    /// Guest → client packets over ``trafficSeconds``.
+    public var txPackets: UInt64
+    /// Mean client → guest throughput, Mbit/s.
     public var meanRxMbps: Double
     /// Highest interval client → guest throughput, Mbit/s.
     public var peakRxMbps: Double
-    /// Time-weighted mean guest → client throughput, Mbit/s.
+    /// Mean guest → client throughput, Mbit/s.
     public var meanTxMbps: Double
     /// Highest interval guest → client throughput, Mbit/s.
     public var peakTxMbps: Double
@@ -22,36 +39,71 @@ public struct IOVMSummary: Sendable, Codable, Hashable {
     public var peakCPUPercent: Double
     /// Cycles used in all (nominal Hz).
     public var cycles: Double
-    /// All bits moved / all cycles (bits/Hz).
+    /// Mean bit rate (Rx + Tx) / mean cycle rate (bits/Hz).
     public var efficiency: Double?
-    /// Rx bits / all cycles.
+    /// Mean Rx bit rate / mean cycle rate.
     public var rxEfficiency: Double?
-    /// Tx bits / all cycles.
+    /// Mean Tx bit rate / mean cycle rate.
     public var txEfficiency: Double?
     /// Gaps: times the IOVM disappeared (or a read failed) during the run.
     public var gaps: Int
     /// Intervals in which a counter restarted (new epoch).
     public var newEpochs: Int
 
-    /// Summarizes `figures` (one per interval) with `gaps` gaps.
-    public init(iovm: String, figures: [EfficiencyFigures], gaps: Int) {
+    /// Summarizes `figures` (one per interval) with `gaps` gaps; `totals` are the exact counter
+    /// totals of the run when known (else the known intervals are summed).
+    public init(iovm: String, figures: [EfficiencyFigures], gaps: Int, totals: TrafficTotals? = nil) {
         self.iovm = iovm
         samples = figures.count
+        let known = figures.filter(\.trafficKnown)
+        unknownTrafficIntervals = figures.count - known.count
         seconds = figures.reduce(0) { $0 + $1.seconds }
-        let rxBits = figures.reduce(0.0) { $0 + Double($1.rxBytes) * 8 }, txBits = figures.reduce(0.0) { $0 + Double($1.txBytes) * 8 }
+        if let totals, totals.seconds > 0 {
+            trafficSeconds = totals.seconds
+            (rxBytes, txBytes, rxPackets, txPackets) = (totals.rxBytes, totals.txBytes, totals.rxPackets, totals.txPackets)
+        } else {
+            trafficSeconds = known.reduce(0) { $0 + $1.seconds }
+            rxBytes = known.reduce(0) { $0 + $1.rxBytes }
+            txBytes = known.reduce(0) { $0 + $1.txBytes }
+            rxPackets = known.reduce(0) { $0 + $1.rxPackets }
+            txPackets = known.reduce(0) { $0 + $1.txPackets }
+        }
+        meanRxMbps = trafficSeconds > 0 ? Double(rxBytes) * 8 / trafficSeconds / 1e6 : 0
+        meanTxMbps = trafficSeconds > 0 ? Double(txBytes) * 8 / trafficSeconds / 1e6 : 0
         let cpuNs = figures.reduce(0.0) { $0 + Double($1.cpuNanoseconds) }
-        meanRxMbps = seconds > 0 ? rxBits / seconds / 1e6 : 0
-        meanTxMbps = seconds > 0 ? txBits / seconds / 1e6 : 0
         meanCPUPercent = seconds > 0 ? cpuNs / (seconds * 1e9) * 100 : 0
-        peakRxMbps = figures.map(\.rxMbps).max() ?? 0
-        peakTxMbps = figures.map(\.txMbps).max() ?? 0
+        peakRxMbps = known.map(\.rxMbps).max() ?? 0
+        peakTxMbps = known.map(\.txMbps).max() ?? 0
         peakCPUPercent = figures.map(\.cpuPercent).max() ?? 0
         cycles = figures.reduce(0) { $0 + $1.cycles }
-        efficiency = cycles > 0 ? (rxBits + txBits) / cycles : nil
-        rxEfficiency = cycles > 0 ? rxBits / cycles : nil
-        txEfficiency = cycles > 0 ? txBits / cycles : nil
         self.gaps = gaps
         newEpochs = figures.filter(\.newEpoch).count
+        setEfficiency()
+    }
+
+    /// Efficiency from the means: bits per second over cycles per second.
+    private mutating func setEfficiency() {
+        let cyclesPerSecond = seconds > 0 ? cycles / seconds : 0
+        let known = trafficSeconds > 0
+        efficiency = cyclesPerSecond > 0 && known ? (meanRxMbps + meanTxMbps) * 1e6 / cyclesPerSecond : nil
+        rxEfficiency = cyclesPerSecond > 0 && known ? meanRxMbps * 1e6 / cyclesPerSecond : nil
+        txEfficiency = cyclesPerSecond > 0 && known ? meanTxMbps * 1e6 / cyclesPerSecond : nil
+    }
+
+    /// The aggregate of `parts` over the aggregate intervals `figures`: means and totals add up
+    /// (each IOVM's mean over its own counted span), efficiency is their sum over the cycles' rate.
+    public static func aggregate(_ parts: [IOVMSummary], figures: [EfficiencyFigures], gaps: Int) -> IOVMSummary {
+        var summary = IOVMSummary(iovm: EfficiencyFigures.aggregateName, figures: figures, gaps: gaps)
+        guard parts.contains(where: { $0.trafficSeconds > 0 }) else { return summary }
+        summary.trafficSeconds = parts.map(\.trafficSeconds).max() ?? 0
+        summary.rxBytes = parts.reduce(0) { $0 + $1.rxBytes }
+        summary.txBytes = parts.reduce(0) { $0 + $1.txBytes }
+        summary.rxPackets = parts.reduce(0) { $0 + $1.rxPackets }
+        summary.txPackets = parts.reduce(0) { $0 + $1.txPackets }
+        summary.meanRxMbps = parts.reduce(0) { $0 + $1.meanRxMbps }
+        summary.meanTxMbps = parts.reduce(0) { $0 + $1.meanTxMbps }
+        summary.setEfficiency()
+        return summary
     }
 }
 
@@ -97,10 +149,10 @@ public struct RunSummary: Sendable, Codable, Hashable {
         let names = Report.iovmNames(run)
         iovms = names.map { name in
             IOVMSummary(iovm: name, figures: run.intervals.compactMap { $0.iovms.first { $0.iovm == name } },
-                        gaps: run.events.filter { $0.iovm == name && $0.kind == .disappeared }.count)
+                        gaps: run.events.filter { $0.iovm == name && $0.kind == .disappeared }.count, totals: run.totals[name])
         }
-        aggregate = IOVMSummary(iovm: EfficiencyFigures.aggregateName, figures: run.intervals.map(\.aggregate),
-                                gaps: run.events.filter { $0.kind == .disappeared || $0.kind == .readFailed }.count)
+        aggregate = IOVMSummary.aggregate(iovms, figures: run.intervals.map(\.aggregate),
+                                          gaps: run.events.filter { $0.kind == .disappeared || $0.kind == .readFailed }.count)
     }
 }
 
@@ -140,7 +192,7 @@ public enum Report {
     }
 
     /// The CSV header.
-    public static let csvHeader = "run,start_s,end_s,time,iovm,rx_mbps,tx_mbps,cpu_percent,cycles,efficiency_bits_per_hz,rx_efficiency_bits_per_hz,tx_efficiency_bits_per_hz,rx_bytes,tx_bytes,cpu_ns,cpu_hz,new_epoch"
+    public static let csvHeader = "run,start_s,end_s,time,iovm,rx_mbps,tx_mbps,cpu_percent,cycles,efficiency_bits_per_hz,rx_efficiency_bits_per_hz,tx_efficiency_bits_per_hz,rx_bytes,tx_bytes,cpu_ns,cpu_hz,new_epoch,traffic_known,rx_packets,tx_packets"
 
     /// One row per interval per IOVM, then the interval's aggregate row.
     public static func csv(_ runs: [RecordedRun]) -> String {
@@ -152,7 +204,8 @@ public enum Report {
                                   fixed(figures.rxMbps, 3), fixed(figures.txMbps, 3), fixed(figures.cpuPercent, 2), fixed(figures.cycles, 0),
                                   figures.efficiency.map { fixed($0, 4) } ?? "", figures.rxEfficiency.map { fixed($0, 4) } ?? "",
                                   figures.txEfficiency.map { fixed($0, 4) } ?? "", "\(figures.rxBytes)", "\(figures.txBytes)",
-                                  "\(figures.cpuNanoseconds)", "\(interval.cpuHz)", figures.newEpoch ? "1" : "0"].joined(separator: ","))
+                                  "\(figures.cpuNanoseconds)", "\(interval.cpuHz)", figures.newEpoch ? "1" : "0", figures.trafficKnown ? "1" : "0",
+                                  "\(figures.rxPackets)", "\(figures.txPackets)"].joined(separator: ","))
                 }
             }
         }

@@ -82,6 +82,9 @@ public final class Sampler {
     private let watched: [String]
     private var tracker = EfficiencyTracker()
 
+    /// Per IOVM, the traffic counted exactly so far (see ``TrafficTotals``).
+    public var totals: [String: TrafficTotals] { tracker.totals }
+
     /// Creates a sampler over `source`; `watched` names the IOVMs whose absence is a gap (empty:
     /// any IOVM once seen).
     public init(source: any CounterSource, interval: Double = 1, watched: [String] = [], clock: any SamplerClock = SystemSamplerClock()) {

@@ -81,6 +81,25 @@ public struct XenStatSnapshot: Sendable, Hashable, Codable {
         public var txDrops: UInt64
     }
 
+    /// What a sample collects besides each domain's CPU time, memory and state (the `flags` of
+    /// `xenstat_get_node`). Each part costs dom0 work: networks parse dom0's `/proc/net/dev`,
+    /// VBDs read sysfs for every virtual disk, so a frequent sampler asks only for what it uses.
+    public struct Parts: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt32
+        /// Creates parts from `xenstat_get_node` flags.
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// Per-vCPU time and online state (`XENSTAT_VCPU`).
+        public static let vcpus = Parts(rawValue: UInt32(XENSTAT_VCPU))
+        /// dom0's view of each vif (`XENSTAT_NETWORK`).
+        public static let networks = Parts(rawValue: UInt32(XENSTAT_NETWORK))
+        /// The hypervisor's version (`XENSTAT_XEN_VERSION`).
+        public static let version = Parts(rawValue: UInt32(XENSTAT_XEN_VERSION))
+        /// Virtual block devices (`XENSTAT_VBD`; read but not kept in a snapshot).
+        public static let vbds = Parts(rawValue: UInt32(XENSTAT_VBD))
+        /// Everything (`XENSTAT_ALL`).
+        public static let all: Parts = [.vcpus, .networks, .version, .vbds]
+    }
+
     /// Opens libxenstat, takes one sample with `XENSTAT_ALL`, and closes it again.
     ///
     /// - Throws: ``XenError/notXenDom0(reason:)`` off Xen or when `xenstat_init` returns `NULL`;
@@ -118,29 +137,32 @@ public final class XenStat: @unchecked Sendable {
         xenstat_uninit(handle)
     }
 
-    /// Takes one sample of every domain (`xenstat_get_node(handle, XENSTAT_ALL)`).
-    public func snapshot() throws(XenError) -> XenStatSnapshot {
+    /// Takes one sample of every domain (`xenstat_get_node(handle, flags)`), collecting `parts`
+    /// (default: all, as xentop does). Parts not asked for are empty or nil in the snapshot.
+    public func snapshot(_ parts: XenStatSnapshot.Parts = .all) throws(XenError) -> XenStatSnapshot {
         try lock.withLock { _ throws(XenError) -> XenStatSnapshot in
-            guard let node = xenstat_get_node(handle, cxenshim_xenstat_all()) else {
-                throw XenError.currentErrno(operation: "xenstat_get_node(XENSTAT_ALL)")
+            let flags = parts == .all ? cxenshim_xenstat_all() : UInt32(parts.rawValue)
+            guard let node = xenstat_get_node(handle, flags) else {
+                throw XenError.currentErrno(operation: "xenstat_get_node(\(parts == .all ? "XENSTAT_ALL" : "0x" + String(parts.rawValue, radix: 16)))")
             }
             defer { xenstat_free_node(node) }
-            return Self.read(node)
+            return Self.read(node, parts)
         }
     }
 
-    private static func read(_ node: OpaquePointer) -> XenStatSnapshot {
+    private static func read(_ node: OpaquePointer, _ parts: XenStatSnapshot.Parts) -> XenStatSnapshot {
         var domains: [XenStatSnapshot.Domain] = []
         let count = xenstat_node_num_domains(node)
         for index in 0..<count {
             guard let domain = xenstat_node_domain_by_index(node, index) else { continue }
             var vcpus: [XenStatSnapshot.VCPU] = []
-            for v in 0..<xenstat_domain_num_vcpus(domain) {
+            // Without XENSTAT_VCPU the vCPU array is not allocated: xenstat_domain_vcpu must not be called.
+            for v in parts.contains(.vcpus) ? 0..<xenstat_domain_num_vcpus(domain) : 0..<0 {
                 guard let vcpu = xenstat_domain_vcpu(domain, v) else { continue }
                 vcpus.append(.init(online: xenstat_vcpu_online(vcpu) != 0, nanoseconds: xenstat_vcpu_ns(vcpu)))
             }
             var networks: [XenStatSnapshot.Network] = []
-            for n in 0..<xenstat_domain_num_networks(domain) {
+            for n in parts.contains(.networks) ? 0..<xenstat_domain_num_networks(domain) : 0..<0 {
                 guard let net = xenstat_domain_network(domain, n) else { continue }
                 networks.append(.init(
                     id: xenstat_network_id(net),
@@ -160,7 +182,7 @@ public final class XenStat: @unchecked Sendable {
                 paused: xenstat_domain_paused(domain) != 0, shutdown: xenstat_domain_shutdown(domain) != 0,
                 crashed: xenstat_domain_crashed(domain) != 0, dying: xenstat_domain_dying(domain) != 0))
         }
-        let version = xenstat_node_xen_version(node).map { String(cString: $0) }
+        let version = parts.contains(.version) ? xenstat_node_xen_version(node).map { String(cString: $0) } : nil
         return XenStatSnapshot(
             cpuHz: xenstat_node_cpu_hz(node), cpuCount: xenstat_node_num_cpus(node),
             totalMemoryBytes: xenstat_node_tot_mem(node), freeMemoryBytes: xenstat_node_free_mem(node),

@@ -26,18 +26,26 @@ struct AgentTests {
         try link("net/eth1/device", "../../devices/vif-0")  // a netfront: not a physical NIC
     }
 
-    static func run(_ root: URL, arguments: [String], writeScript: String) throws -> (status: Int32, stderr: String) {
+    /// `tcOutput`: what the fake `tc -s qdisc show` prints (nil: it fails, as when tc is missing).
+    static func run(_ root: URL, arguments: [String], writeScript: String, tcOutput: String? = nil) throws -> (status: Int32, stderr: String) {
         let write = root.appendingPathComponent("xenstore-write"), remove = root.appendingPathComponent("xenstore-rm")
+        let tc = root.appendingPathComponent("tc")
         try writeScript.write(to: write, atomically: true, encoding: .utf8)
         try "#!/bin/sh\necho \"rm $*\" >> \"\(root.path)/calls\"\n".write(to: remove, atomically: true, encoding: .utf8)
-        for file in [write, remove] { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file.path) }
+        if let tcOutput {
+            try tcOutput.write(to: root.appendingPathComponent("tc.out"), atomically: true, encoding: .utf8)
+            try "#!/bin/sh\n[ \"$*\" = \"-s qdisc show\" ] || exit 2\ncat \"\(root.path)/tc.out\"\n".write(to: tc, atomically: true, encoding: .utf8)
+        } else {
+            try "#!/bin/sh\nexit 127\n".write(to: tc, atomically: true, encoding: .utf8)
+        }
+        for file in [write, remove, tc] { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file.path) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [script.path] + arguments
         try "4242.17 8000.00\n".write(to: root.appendingPathComponent("uptime"), atomically: true, encoding: .utf8)
         process.environment = ["PATH": "/usr/bin:/bin", "SYSFS_NET": root.appendingPathComponent("net").path,
                                "PROC_UPTIME": root.appendingPathComponent("uptime").path,
-                               "XENSTORE_WRITE": write.path, "XENSTORE_RM": remove.path]
+                               "XENSTORE_WRITE": write.path, "XENSTORE_RM": remove.path, "TC": tc.path]
         let errors = Pipe()
         process.standardError = errors
         try process.run()
@@ -60,14 +68,9 @@ struct AgentTests {
         #expect(lines[calls[0]] == "write \(first.count)")
         var pairs: [String: String] = [:]
         for index in stride(from: 0, to: first.count, by: 2) { pairs[first[index]] = first[index + 1] }
-        #expect(pairs["data/iovm/counters/eth0/kind"] == "nic")
-        #expect(pairs["data/iovm/counters/eth0/rx_bytes"] == "1000")
-        #expect(pairs["data/iovm/counters/eth0/tx_bytes"] == "1001")
-        #expect(pairs["data/iovm/counters/eth0/rx_packets"] == "1002")
-        #expect(pairs["data/iovm/counters/eth0/tx_packets"] == "1003")
-        #expect(pairs["data/iovm/counters/vif7_0/kind"] == "vif")
-        #expect(pairs["data/iovm/counters/vif7_0/name"] == "vif7.0")
-        #expect(pairs["data/iovm/counters/vif7_0/rx_bytes"] == "3000")
+        // One value per interface: kind, real name, rx/tx bytes, rx/tx packets.
+        #expect(pairs["data/iovm/counters/eth0"] == "nic eth0 1000 1001 1002 1003")
+        #expect(pairs["data/iovm/counters/vif7_0"] == "vif vif7.0 3000 3001 3002 3003")
         // xenstore refuses any other character in a path (seen in the lab: "could not write path .../vif3.0/kind").
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@")
         #expect(pairs.keys.allSatisfy { $0.allSatisfy(allowed.contains) }, "\(pairs.keys.sorted())")
@@ -75,9 +78,37 @@ struct AgentTests {
         #expect(pairs["data/iovm/agent/uptime"] == "4242.17")
         #expect(pairs["data/iovm/agent/interval"] == "0")
         // Not counted: the netfront, the -emu tap, the bridge, lo.
-        #expect(!pairs.keys.contains { $0.contains("/eth1/") || $0.contains("-emu") || $0.contains("xenbr0") || $0.contains("/lo/") })
+        #expect(!pairs.keys.contains { $0.hasSuffix("/eth1") || $0.contains("-emu") || $0.contains("xenbr0") || $0.hasSuffix("/lo") })
+        #expect(pairs.keys.filter { $0.hasPrefix("data/iovm/counters/") }.sorted() == ["data/iovm/counters/eth0", "data/iovm/counters/vif7_0"])
         #expect(pairs.keys.allSatisfy { !$0.hasPrefix("/") })  // relative: the domain's own /local/domain/<domid>/
         #expect(lines.contains("2"))  // seq of the second write
+    }
+
+    @Test("a NIC's tx comes from its root qdisc when it has one (exact per-segment headers); vifs and noqueue keep sysfs")
+    func qdiscTx() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Self.makeSysfs(root)
+        let record = "#!/bin/sh\n{ echo \"write $#\"; for a; do echo \"$a\"; done; } >> \"\(root.path)/calls\"\n"
+        let tc = """
+            qdisc noqueue 0: dev lo root refcnt 2
+             Sent 0 bytes 0 pkt (dropped 0, overlimits 0 requeues 0)
+            qdisc mq 0: dev eth0 root
+             Sent 987654321 bytes 654321 pkt (dropped 3, overlimits 0 requeues 7)
+             backlog 0b 0p requeues 7
+            qdisc pfifo_fast 0: dev eth0 parent :1 bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1
+             Sent 987654321 bytes 654321 pkt (dropped 3, overlimits 0 requeues 7)
+            qdisc noqueue 0: dev vif7.0 root refcnt 2
+             Sent 0 bytes 0 pkt (dropped 0, overlimits 0 requeues 0)
+
+            """
+        let result = try Self.run(root, arguments: ["-i", "0", "-n", "1"], writeScript: record, tcOutput: tc)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let lines = try String(contentsOf: root.appendingPathComponent("calls"), encoding: .utf8).split(separator: "\n").map(String.init)
+        var pairs: [String: String] = [:]
+        for index in stride(from: 1, to: lines.count - 1, by: 2) { pairs[lines[index]] = lines[index + 1] }
+        #expect(pairs["data/iovm/counters/eth0"] == "nic eth0 1000 987654321 1002 654321")
+        #expect(pairs["data/iovm/counters/vif7_0"] == "vif vif7.0 3000 3001 3002 3003")
     }
 
     @Test("an interface that goes away is removed from xenstore")

@@ -20,18 +20,29 @@ struct CounterSourceTests {
     func layout() throws {
         let root = "/local/domain/3/data/iovm/counters"
         let store = Self.store([
-            "\(root)/eth0/kind": "nic", "\(root)/eth0/rx_bytes": "1000", "\(root)/eth0/tx_bytes": "2000",
-            "\(root)/eth0/rx_packets": "10", "\(root)/eth0/tx_packets": "20",
-            "\(root)/vif7_0/kind": "vif", "\(root)/vif7_0/name": "vif7.0", "\(root)/vif7_0/rx_bytes": "2000", "\(root)/vif7_0/tx_bytes": "1000",
-            "\(root)/half/kind": "nic",  // no counters yet: skipped
-            "\(root)/odd/kind": "tap", "\(root)/odd/rx_bytes": "1", "\(root)/odd/tx_bytes": "1",  // unknown kind: skipped
+            "\(root)/eth0": "nic eth0 1000 2000 10 20",
+            "\(root)/vif7_0": "vif vif7.0 2000 1000 5 6",
+            "\(root)/half": "nic eth1 1000",  // torn or foreign: skipped
+            "\(root)/odd": "tap tap0 1 1 1 1",  // unknown kind: skipped
             "/local/domain/3/data/iovm/agent/bits": "32",
+            "/local/domain/3/data/iovm/agent/uptime": "812.50",
         ])
         let result = try CounterLayout.interfaces(domid: 3, list: store.list, read: store.read, guestName: { $0 == 7 ? "guest1" : nil })
         #expect(result.published)
         #expect(result.nics == [InterfaceCounters(name: "eth0", kind: .nic, rxBytes: 1000, txBytes: 2000, rxPackets: 10, txPackets: 20)])
-        #expect(result.vifs == [InterfaceCounters(name: "vif7.0", kind: .vif, rxBytes: 2000, txBytes: 1000, guest: "guest1")])
+        #expect(result.vifs == [InterfaceCounters(name: "vif7.0", kind: .vif, rxBytes: 2000, txBytes: 1000, rxPackets: 5, txPackets: 6, guest: "guest1")])
         #expect(result.width == .bits32)
+        #expect(result.time == 812.5)
+    }
+
+    @Test("an interface value round-trips, and malformed values are refused")
+    func values() {
+        let eth = InterfaceCounters(name: "eth0", kind: .nic, rxBytes: 18_446_744_073_709_551_615, txBytes: 0, rxPackets: 7, txPackets: 8)
+        #expect(CounterLayout.parse(CounterLayout.value(eth)) == eth)
+        #expect(CounterLayout.parse("nic eth0 1 2 3") == nil)
+        #expect(CounterLayout.parse("nic eth0 1 2 3 -4") == nil)
+        #expect(CounterLayout.parse("bridge br0 1 2 3 4") == nil)
+        #expect(CounterLayout.parse("") == nil)
     }
 
     @Test("a domain without the agent publishes nothing")

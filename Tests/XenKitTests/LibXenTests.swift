@@ -1,4 +1,5 @@
 import CLibXen
+import CXenShim
 import Testing
 @testable import XenKit
 
@@ -43,6 +44,15 @@ struct LibXenTests {
             guard case .notXenDom0(let reason) = error else { Issue.record("wrong error \(error)"); return }
             #expect(reason.contains("xenstat_init returned NULL"), "reason: \(reason)")
         }
+    }
+
+    /// The sampler asks libxenstat for vCPUs only; the flags must be libxenstat's own.
+    @Test func xenstatPartsAreLibxenstatsFlags() {
+        #expect(XenStatSnapshot.Parts.vcpus.rawValue == 0x1)
+        #expect(XenStatSnapshot.Parts.networks.rawValue == 0x2)
+        #expect(XenStatSnapshot.Parts.version.rawValue == 0x4)
+        #expect(XenStatSnapshot.Parts.vbds.rawValue == 0x8)
+        #expect(XenStatSnapshot.Parts.all.rawValue == UInt32(cxenshim_xenstat_all()))
     }
 
     @Test(.enabled(if: !onXen, "this machine runs Xen"))
