@@ -30,6 +30,14 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
     public var cpuPercent: Double
     /// Processor cycles used: CPU nanoseconds × nominal Hz / 1e9.
     public var cycles: Double
+    /// The cycles the efficiency is computed over. Traffic shown for an interval is the agent's
+    /// last rate, over the agent's last publication window, which lags dom0's CPU reading by up to
+    /// an interval: dividing it by this interval's own cycles would spike when traffic stops (the
+    /// last busy rate over idle cycles). So, with the agent's timestamps, the IOVM's cycle rate is
+    /// taken over that same window (dom0's CPU readings interpolated at the agent's write times,
+    /// mapped to dom0's clock by the smallest observed publish-to-read delay), held alike, times
+    /// the interval. Without timestamps it is ``cycles``.
+    public var alignedCycles: Double
     /// (Rx + Tx bits) / cycles, in bits/Hz; nil when no cycles were used or Hz is unknown.
     public var efficiency: Double?
     /// Rx bits / cycles. In a run with traffic in one direction only (as in the paper's
@@ -57,7 +65,7 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
     /// Computes the figures from the amounts moved in an interval.
     public init(iovm: String, seconds: Double, rxBytes: UInt64, txBytes: UInt64, cpuNanoseconds: UInt64, cpuHz: UInt64,
                 guestVifRxBytes: UInt64 = 0, guestVifTxBytes: UInt64 = 0, newEpoch: Bool = false, countersPublished: Bool = true,
-                trafficKnown: Bool? = nil, rxPackets: UInt64 = 0, txPackets: UInt64 = 0) {
+                trafficKnown: Bool? = nil, rxPackets: UInt64 = 0, txPackets: UInt64 = 0, alignedCycles: Double? = nil) {
         self.iovm = iovm
         self.seconds = seconds
         self.rxBytes = rxBytes
@@ -75,9 +83,11 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
         txMbps = seconds > 0 ? txBits / seconds / 1e6 : 0
         cpuPercent = seconds > 0 ? Double(cpuNanoseconds) / (seconds * 1e9) * 100 : 0
         cycles = Double(cpuNanoseconds) * Double(cpuHz) / 1e9
-        efficiency = cycles > 0 ? (rxBits + txBits) / cycles : nil
-        rxEfficiency = cycles > 0 ? rxBits / cycles : nil
-        txEfficiency = cycles > 0 ? txBits / cycles : nil
+        let aligned = alignedCycles ?? cycles
+        self.alignedCycles = aligned
+        efficiency = aligned > 0 ? (rxBits + txBits) / aligned : nil
+        rxEfficiency = aligned > 0 ? rxBits / aligned : nil
+        txEfficiency = aligned > 0 ? txBits / aligned : nil
     }
 
     /// The aggregate of several IOVMs over the same interval: bytes and cycles add up, and the
@@ -90,7 +100,8 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
             guestVifRxBytes: parts.reduce(0) { $0 + $1.guestVifRxBytes }, guestVifTxBytes: parts.reduce(0) { $0 + $1.guestVifTxBytes },
             newEpoch: parts.contains { $0.newEpoch }, countersPublished: parts.allSatisfy(\.countersPublished),
             trafficKnown: parts.allSatisfy(\.trafficKnown),
-            rxPackets: parts.reduce(0) { $0 + $1.rxPackets }, txPackets: parts.reduce(0) { $0 + $1.txPackets })
+            rxPackets: parts.reduce(0) { $0 + $1.rxPackets }, txPackets: parts.reduce(0) { $0 + $1.txPackets },
+            alignedCycles: parts.reduce(0) { $0 + $1.alignedCycles })
     }
 }
 
@@ -209,6 +220,13 @@ public struct EfficiencyTracker: Sendable {
     /// Per IOVM: per second (NIC rx bytes, NIC tx bytes, guest rx bytes, guest tx bytes, NIC rx packets,
     /// NIC tx packets) over the agent's last publication interval.
     private var rates: [String: [Double]] = [:]
+    /// Per IOVM: recent (dom0 elapsed seconds, CPU nanoseconds) readings of the current epoch.
+    private var cpuHistory: [String: [(time: Double, nanoseconds: Double)]] = [:]
+    /// Per IOVM: the smallest (dom0 elapsed − agent uptime) seen when a new write was first read:
+    /// maps the agent's clock onto dom0's (both run on Xen's system time) up to that delay.
+    private var clockOffset: [String: Double] = [:]
+    /// Per IOVM: CPU nanoseconds per second over the agent's last publication window.
+    private var cpuRates: [String: Double] = [:]
     /// Per IOVM: the traffic counted exactly over the run so far (see ``TrafficTotals``).
     public private(set) var totals: [String: TrafficTotals] = [:]
 
@@ -300,22 +318,40 @@ public struct EfficiencyTracker: Sendable {
                    delta(new.nics, old.nics, \.rxPacketCount, "rx_packets"), delta(new.nics, old.nics, \.txPacketCount, "tx_packets")]
         var moved = raw
         var known = new.countersPublished
+        var alignedCycles: Double?
         if let now = new.counterTime {
             // With the agent's own timestamps, traffic is a rate over the agent's interval, held until its next
             // write: a busy IOVM publishes late, and bytes counted per dom0 interval would come in bursts
             // (seen in the lab: zero for three intervals, then three intervals' worth at once).
+            // The IOVM's CPU over the agent's own window, for efficiency (see ``EfficiencyFigures/alignedCycles``).
+            if recreated || (old.counterTime.map { now < $0 } ?? false) {
+                cpuHistory[new.iovm] = nil; clockOffset[new.iovm] = nil; cpuRates[new.iovm] = nil
+            }
+            var history = cpuHistory[new.iovm] ?? (recreated ? [] : [(elapsed - seconds, Double(old.cpuNanoseconds))])
+            history.append((elapsed, (history.last?.nanoseconds ?? 0) + Double(cpu.value)))
+            if history.count > 64 { history.removeFirst(history.count - 64) }
+            cpuHistory[new.iovm] = history
             if !recreated, let before = old.counterTime, old.countersPublished {
                 if now > before {
                     rates[new.iovm] = raw.map { Double($0) / (now - before) }
+                    let offset = min(clockOffset[new.iovm] ?? .infinity, elapsed - now)
+                    clockOffset[new.iovm] = offset
+                    if let from = Self.interpolate(history, at: before + offset), let to = Self.interpolate(history, at: now + offset) {
+                        cpuRates[new.iovm] = max(0, to - from) / (now - before)
+                    } else {
+                        cpuRates[new.iovm] = nil
+                    }
                     count(raw, seconds: now - before, for: new.iovm)
                 } else if now < before {
                     rates[new.iovm] = nil  // the IOVM rebooted: no rate until its next write
                 }
             } else {
                 rates[new.iovm] = nil  // recreated, or the agent's first write: no rate yet
+                clockOffset[new.iovm] = nil
             }
             if let held = rates[new.iovm] {
                 moved = held.map { UInt64(($0 * seconds).rounded()) }
+                alignedCycles = cpuRates[new.iovm].map { $0 * seconds * Double(cpuHz) / 1e9 }
             } else {
                 moved = raw.map { _ in 0 }
                 known = false
@@ -325,7 +361,17 @@ public struct EfficiencyTracker: Sendable {
         }
         return EfficiencyFigures(iovm: new.iovm, seconds: seconds, rxBytes: moved[0], txBytes: moved[1], cpuNanoseconds: cpu.value, cpuHz: cpuHz,
                                  guestVifRxBytes: moved[2], guestVifTxBytes: moved[3], newEpoch: newEpoch, countersPublished: new.countersPublished,
-                                 trafficKnown: known, rxPackets: moved[4], txPackets: moved[5])
+                                 trafficKnown: known, rxPackets: moved[4], txPackets: moved[5], alignedCycles: alignedCycles)
+    }
+
+    /// CPU nanoseconds at dom0 time `time`, linear between the two readings around it; nil when
+    /// `time` is outside the readings (then the window cannot be aligned).
+    static func interpolate(_ history: [(time: Double, nanoseconds: Double)], at time: Double) -> Double? {
+        guard let first = history.first, let last = history.last, time >= first.time - 1e-9, time <= last.time + 1e-9 else { return nil }
+        guard let upper = history.firstIndex(where: { $0.time >= time }) else { return last.nanoseconds }
+        if upper == 0 { return first.nanoseconds }
+        let a = history[upper - 1], b = history[upper]
+        return b.time > a.time ? a.nanoseconds + (b.nanoseconds - a.nanoseconds) * (time - a.time) / (b.time - a.time) : b.nanoseconds
     }
 
     private mutating func count(_ raw: [UInt64], seconds: Double, for iovm: String) {

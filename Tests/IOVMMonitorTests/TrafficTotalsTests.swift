@@ -111,3 +111,36 @@ struct TrafficTotalsTests {
         #expect(text.contains("iovm_cpu_cycles_per_second{"))
     }
 }
+
+/// Efficiency per interval compares traffic and cycles of the same seconds.
+@Suite("Efficiency over the agent's window")
+struct AlignedEfficiencyTests {
+    @Test("when traffic stops, the last busy rate is not divided by idle cycles (no spike)")
+    func noSpikeWhenTrafficStops() {
+        // 10 MB/s at half a core until t = 40 s, then nothing at 5% of a core. The agent writes every
+        // 1.07 s (uptime = t - 100); dom0 samples every second at t = 0.5, 1.5, ...
+        let stop = 40.0, rate = 10_000_000.0
+        func bytes(_ t: Double) -> UInt64 { UInt64(rate * min(t, stop)) }
+        func cpu(_ t: Double) -> UInt64 { UInt64(0.5e9 * min(t, stop) + 0.05e9 * max(0, t - stop)) }
+        var tracker = EfficiencyTracker()
+        var figures: [EfficiencyFigures] = []
+        for k in 0..<70 {
+            let t = 0.5 + Double(k)
+            let write = (t / 1.07).rounded(.down) * 1.07
+            var sample = Sim.iovm("iovm0", cpu: cpu(t), rx: bytes(write), tx: 0)
+            sample.counterTime = write + 100
+            if let interval = tracker.add(SampleRecord(time: t, elapsed: t, cpuHz: 1_000_000_000, iovms: [sample])).interval {
+                figures += interval.iovms
+            }
+        }
+        let steady = 80e6 / 0.5e9  // 0.16 bits/Hz
+        let known = figures.filter { $0.trafficKnown && $0.rxBytes > 0 }
+        let unaligned = known.map { Double($0.rxBytes) * 8 / $0.cycles }.max() ?? 0
+        #expect(unaligned > 3 * steady, "the naive ratio spikes: \(unaligned)")
+        let worst = known.compactMap(\.efficiency).max() ?? 0
+        #expect(worst < 1.25 * steady, "aligned efficiency peaks at \(worst), steady \(steady)")
+        // In the steady part the aligned figure is the steady one.
+        let middle = figures.filter { $0.trafficKnown }.dropFirst(10).prefix(20).compactMap(\.efficiency)
+        #expect(middle.allSatisfy { abs($0 - steady) < 0.01 }, "\(middle)")
+    }
+}
