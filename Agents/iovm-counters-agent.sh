@@ -21,7 +21,8 @@
 #   data/iovm/agent/seq                               1, 2, 3, ... (one per write)
 #   data/iovm/agent/interval                          INTERVAL
 #   data/iovm/agent/bits                              the kernel's long width (32/64), if getconf knows
-#   data/iovm/agent/uptime                            the IOVM's /proc/uptime at this write (seconds)
+#   data/iovm/agent/uptime                            the IOVM's /proc/uptime when the counters were read
+#                                                     (the midpoint of a reading before and one after)
 #
 # A physical NIC is an interface with a device link whose bus is not xen (netfront), and whose name
 # is not vif*; a vif is any vif<domid>.<n> (not the -emu tap of an HVM guest). Interfaces that go
@@ -72,17 +73,37 @@ root_qdiscs() {
         dev != "" && $1 == "Sent" && $3 == "bytes" && $5 == "pkt" { print dev, $2, $4; dev = "" }'
 }
 
+uptime_file=${PROC_UPTIME:-/proc/uptime}
+cached_names=x
+ifaces=
 while :; do
     set --
     current=
+    # The interfaces to count ("<ifname>/<kind>/<key>"), worked out again only when the set of names
+    # changes: kind and key cost forks, and a busy IOVM runs forks slowly.
+    names=
+    for dir in "$net"/*; do [ -d "$dir/statistics" ] && names="$names ${dir##*/}"; done
+    if [ "$names" != "$cached_names" ]; then
+        ifaces=
+        for ifname in $names; do
+            k=$(kind "$ifname")
+            [ -n "$k" ] || continue
+            # xenstore path elements take only letters, digits and -/_@: vif3.0 is published as vif3_0.
+            key=$(printf '%s' "$ifname" | tr -c 'A-Za-z0-9_@-' '_')
+            ifaces="$ifaces $ifname/$k/$key"
+        done
+        cached_names=$names
+    fi
+    # The counters are read between two readings of the IOVM's clock, and stamped with their midpoint:
+    # dom0 computes rates over these stamps (a busy IOVM publishes late, and rates over dom0's own
+    # sampling times would come in bursts), so the stamp must be when the counters were read.
+    before=
+    read -r before _ 2>/dev/null < "$uptime_file" || true
     qdiscs=$(root_qdiscs) || qdiscs=
-    for dir in "$net"/*; do
-        [ -d "$dir/statistics" ] || continue
-        ifname=${dir##*/}
-        k=$(kind "$ifname")
-        [ -n "$k" ] || continue
-        # xenstore path elements take only letters, digits and -/_@: vif3.0 is published as vif3_0.
-        key=$(printf '%s' "$ifname" | tr -c 'A-Za-z0-9_@-' '_')
+    for entry in $ifaces; do
+        ifname=${entry%%/*} rest=${entry#*/}
+        k=${rest%%/*} key=${rest#*/}
+        dir=$net/$ifname
         rxb= txb= rxp= txp=
         read -r rxb 2>/dev/null < "$dir/statistics/rx_bytes" || true
         read -r txb 2>/dev/null < "$dir/statistics/tx_bytes" || true
@@ -100,11 +121,17 @@ QDISCS
         set -- "$@" "$prefix/$key" "$k $ifname $rxb $txb $rxp $txp"
         current="$current $key"
     done
+    after=
+    read -r after _ 2>/dev/null < "$uptime_file" || true
     seq=$((seq + 1))
-    # The IOVM's own clock at this write: dom0 computes rates over these, not over its sampling times
-    # (a busy IOVM publishes late, and rates over dom0's intervals would come in bursts).
     uptime=
-    read -r uptime _ 2>/dev/null < "${PROC_UPTIME:-/proc/uptime}" || true
+    case "$before $after" in
+        [0-9]*.[0-9][0-9]\ [0-9]*.[0-9][0-9])
+            # In hundredths (/proc/uptime has two decimals; 1xx - 100 avoids octal with ".05"), no forks.
+            mid=$(( (${before%.*} * 100 + 1${before#*.} - 100 + ${after%.*} * 100 + 1${after#*.} - 100) / 2 ))
+            frac=$((mid % 100)); [ "$frac" -lt 10 ] && frac=0$frac
+            uptime=$((mid / 100)).$frac ;;
+    esac
     set -- "$@" data/iovm/agent/seq "$seq" data/iovm/agent/interval "$interval"
     [ -n "$uptime" ] && set -- "$@" data/iovm/agent/uptime "$uptime"
     [ -n "$bits" ] && set -- "$@" data/iovm/agent/bits "$bits"

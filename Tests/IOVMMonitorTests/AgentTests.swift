@@ -27,14 +27,17 @@ struct AgentTests {
     }
 
     /// `tcOutput`: what the fake `tc -s qdisc show` prints (nil: it fails, as when tc is missing).
-    static func run(_ root: URL, arguments: [String], writeScript: String, tcOutput: String? = nil) throws -> (status: Int32, stderr: String) {
+    /// `uptimes`: /proc/uptime's first field before the agent starts and after `tc` ran (the fake tc rewrites it).
+    static func run(_ root: URL, arguments: [String], writeScript: String, tcOutput: String? = nil,
+                    uptimes: (before: String, afterTC: String)? = nil) throws -> (status: Int32, stderr: String) {
         let write = root.appendingPathComponent("xenstore-write"), remove = root.appendingPathComponent("xenstore-rm")
         let tc = root.appendingPathComponent("tc")
         try writeScript.write(to: write, atomically: true, encoding: .utf8)
         try "#!/bin/sh\necho \"rm $*\" >> \"\(root.path)/calls\"\n".write(to: remove, atomically: true, encoding: .utf8)
         if let tcOutput {
             try tcOutput.write(to: root.appendingPathComponent("tc.out"), atomically: true, encoding: .utf8)
-            try "#!/bin/sh\n[ \"$*\" = \"-s qdisc show\" ] || exit 2\ncat \"\(root.path)/tc.out\"\n".write(to: tc, atomically: true, encoding: .utf8)
+            let tick = uptimes.map { "echo \"\($0.afterTC) 8000.00\" > \"\(root.path)/uptime\"\n" } ?? ""
+            try "#!/bin/sh\n[ \"$*\" = \"-s qdisc show\" ] || exit 2\ncat \"\(root.path)/tc.out\"\n\(tick)".write(to: tc, atomically: true, encoding: .utf8)
         } else {
             try "#!/bin/sh\nexit 127\n".write(to: tc, atomically: true, encoding: .utf8)
         }
@@ -42,7 +45,7 @@ struct AgentTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [script.path] + arguments
-        try "4242.17 8000.00\n".write(to: root.appendingPathComponent("uptime"), atomically: true, encoding: .utf8)
+        try "\(uptimes?.before ?? "4242.17") 8000.00\n".write(to: root.appendingPathComponent("uptime"), atomically: true, encoding: .utf8)
         process.environment = ["PATH": "/usr/bin:/bin", "SYSFS_NET": root.appendingPathComponent("net").path,
                                "PROC_UPTIME": root.appendingPathComponent("uptime").path,
                                "XENSTORE_WRITE": write.path, "XENSTORE_RM": remove.path, "TC": tc.path]
@@ -102,13 +105,15 @@ struct AgentTests {
              Sent 0 bytes 0 pkt (dropped 0, overlimits 0 requeues 0)
 
             """
-        let result = try Self.run(root, arguments: ["-i", "0", "-n", "1"], writeScript: record, tcOutput: tc)
+        // The clock moves from 4242.01 to 4242.09 while the counters are read: stamped with the midpoint.
+        let result = try Self.run(root, arguments: ["-i", "0", "-n", "1"], writeScript: record, tcOutput: tc, uptimes: ("4242.01", "4242.09"))
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let lines = try String(contentsOf: root.appendingPathComponent("calls"), encoding: .utf8).split(separator: "\n").map(String.init)
         var pairs: [String: String] = [:]
         for index in stride(from: 1, to: lines.count - 1, by: 2) { pairs[lines[index]] = lines[index + 1] }
         #expect(pairs["data/iovm/counters/eth0"] == "nic eth0 1000 987654321 1002 654321")
         #expect(pairs["data/iovm/counters/vif7_0"] == "vif vif7.0 3000 3001 3002 3003")
+        #expect(pairs["data/iovm/agent/uptime"] == "4242.05")
     }
 
     @Test("an interface that goes away is removed from xenstore")
