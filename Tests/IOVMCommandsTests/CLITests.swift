@@ -144,6 +144,55 @@ struct CLITests {
         #expect(try iovm("kernel-config", "--list").stdout == "e1000\ne1000e\nigb\nixgbe\nvirtio\n")
     }
 
+    /// A recorded run of one IOVM, written as `iovm monitor --record` would: 6 samples a second apart,
+    /// 1 MB/s received and 0.25 MB/s sent on eth0, half a core; the agent's first write comes with
+    /// the second sample (so the first interval's traffic is unknown).
+    static func writeRun(_ directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let meta = #"{"formatVersion":1,"interval":1,"cpuHz":2000000000,"nominalHzNote":"nominal","started":1764100000,"iovms":["iovm0"],"label":"replayed"}"#
+        try Data(meta.utf8).write(to: directory.appending(path: "meta.json"))
+        var lines: [String] = []
+        for k in 0..<6 {
+            let published = k == 0 ? "false" : "true"
+            let nics = k == 0 ? "[]" : #"[{"name":"eth0","kind":"nic","rxBytes":\#(k * 1_000_000),"txBytes":\#(k * 250_000),"rxPackets":\#(k * 700),"txPackets":\#(k * 400)}]"#
+            let time = k == 0 ? "" : #","counterTime":\#(100 + k)"#
+            lines.append(#"{"time":\#(1_764_100_000 + k),"elapsed":\#(k),"cpuHz":2000000000,"missing":[],"iovms":[{"iovm":"iovm0","domid":5,"cpuNanoseconds":\#(k * 500_000_000),"vcpus":1,"nics":\#(nics),"vifs":[],"countersPublished":\#(published)\#(time)}]}"#)
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: directory.appending(path: "samples.jsonl"))
+    }
+
+    @Test func monitorReplayAndReportOfARecordedRun() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-run-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.writeRun(directory)
+        // monitor replays the samples as if live: JSON lines, then a summary with the exact totals.
+        let live = try iovm("monitor", "--replay", directory.path, "--interval", "10ms", "--count", "5", "--json")
+        #expect(live.status == 0, "\(live.stderr)")
+        let lines = live.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.contains(#""type":"start""#) == true)
+        let intervals = lines.filter { $0.contains(#""type":"interval""#) }
+        #expect(intervals.count == 5)
+        #expect(intervals.first?.contains(#""trafficKnown":false"#) == true)  // the agent had not written yet
+        #expect(intervals.last?.contains(#""rxMbps":8"#) == true)  // 1 MB/s
+        let summary = try #require(lines.last)
+        #expect(summary.contains(#""type":"summary""#))
+        #expect(summary.contains(#""rxBytes":4000000"#) && summary.contains(#""seconds":4"#), "\(summary)")  // writes 101→102 … 104→105
+        // report: the run's means from the exact totals, the unknown interval left out.
+        let report = try iovm("report", directory.path, "--format", "json")
+        #expect(report.status == 0, "\(report.stderr)")
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [[String: Any]])
+        let iovm0 = try #require((runs.first?["iovms"] as? [[String: Any]])?.first)
+        #expect(iovm0["meanRxMbps"] as? Double == 8)
+        #expect(iovm0["meanTxMbps"] as? Double == 2)
+        #expect(iovm0["unknownTrafficIntervals"] as? Int == 1)
+        #expect(iovm0["rxPackets"] as? Int == 2800)
+        #expect(abs((iovm0["meanCPUPercent"] as? Double ?? 0) - 50) < 1e-9)
+        // 10 Mbit/s over 1e9 cycles/s
+        #expect(abs((iovm0["efficiency"] as? Double ?? 0) - 0.01) < 1e-12)
+        let csv = try iovm("report", directory.path, "--format", "csv")
+        #expect(csv.stdout.split(separator: "\n").first?.hasSuffix("traffic_known,rx_packets,tx_packets") == true)
+    }
+
     @Test func helpAndCompletions() throws {
         let help = try iovm("--help")
         #expect(help.status == 0)
