@@ -46,9 +46,10 @@ public enum ApplyError: Error, Sendable, CustomStringConvertible {
 
 /// Makes a plan real through a ``XenBackend``, undoing everything it made when a step fails.
 ///
-/// Order: cpupools, NICs made assignable, then each creation stage (IOVMs, then guests) with
-/// the domains of a stage created concurrently, each IOVM waited for until it serves vifs,
-/// then live changes (cpupool moves, pins, weights) of domains already running.
+/// Order: cpupools, NICs made assignable, then the domains to create, all at once on their own
+/// threads: each IOVM is created and waited for until it serves vifs; each guest is created as
+/// soon as the IOVMs that back its vifs are ready (not when every IOVM is), and waited for until
+/// its vifs are connected. Then live changes (cpupool moves, pins, weights) of running domains.
 public struct ApplyEngine: Sendable {
     /// The privileged boundary.
     public var backend: any XenBackend
@@ -92,14 +93,14 @@ public struct ApplyEngine: Sendable {
             let changes = reconciliation.changes
             while index < changes.count {
                 let change = changes[index]
-                if case .createDomain(_, let stage) = change {
-                    // The whole stage at once.
+                if case .createDomain = change {
+                    // Every creation in a row at once, each waiting only for the IOVMs it needs.
                     var names: [String] = []
-                    while index < changes.count, case .createDomain(let name, let s) = changes[index], s == stage {
+                    while index < changes.count, case .createDomain(let name, _) = changes[index] {
                         names.append(name)
                         index += 1
                     }
-                    let created = try createStage(names, plan: plan, libxlJSON: libxlJSON, journal: &journal)
+                    let created = try createDomains(names, plan: plan, libxlJSON: libxlJSON, journal: &journal)
                     domids.merge(created) { _, new in new }
                     continue
                 }
@@ -182,58 +183,92 @@ public struct ApplyEngine: Sendable {
         }
     }
 
-    /// Creates the domains of one stage concurrently; waits for the driver domains among them.
-    private func createStage(_ names: [String], plan: Plan, libxlJSON: [String: String], journal: inout Journal) throws -> [String: UInt32] {
+    /// Creates `names` concurrently, one thread each (the work is blocking libxl calls and waits, so
+    /// a pool as wide as dom0's CPUs would create only that many at a time). A domain whose vifs
+    /// are backed by IOVMs created in this batch starts once those are ready; if one of them
+    /// failed, it is not created.
+    private func createDomains(_ names: [String], plan: Plan, libxlJSON: [String: String], journal: inout Journal) throws -> [String: UInt32] {
         /// What one creation left behind: a domain (even if a later wait failed) and/or a failure.
         struct Outcome: Sendable {
             var domid: UInt32?
             var failure: StepFailure?
         }
         let specs = names.compactMap { plan.domain($0) }
+        let batch = Set(specs.map(\.name))
         logger.info("create \(names.joined(separator: ", "))\(names.count > 1 ? " concurrently" : "")")
+        /// Finished domains of the batch (true: ready), guarded by `finished`.
+        let finished = NSCondition()
+        nonisolated(unsafe) var ready: [String: Bool] = [:]
+        /// Set when any creation failed: domains not started yet are not started (all will be rolled back).
+        nonisolated(unsafe) var abandoned = false
         let outcomes = Mutex<[String: Outcome]>([:])
         let backend = self.backend
+        let logger = self.logger
         let timeout = driverDomainTimeout
         let networkTimeout = guestNetworkTimeout
-        DispatchQueue.concurrentPerform(iterations: specs.count) { index in
-            let spec = specs[index]
-            var outcome = Outcome()
-            do {
-                guard let json = libxlJSON[spec.name] else {
-                    throw StepFailure(step: "create \(spec.name)", reason: "no libxl config was rendered for it")
-                }
-                let tag = ManagedTag(topology: plan.topology, name: spec.name, role: spec.role, uuid: "", specFingerprint: spec.specFingerprint)
-                do { outcome.domid = try backend.createDomain(spec, libxlJSON: json, tag: tag) } catch {
-                    throw StepFailure(step: "create \(spec.name)", reason: "\(error)")
-                }
-                if spec.driverDomain, let domid = outcome.domid {
-                    do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
-                        throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
+        let group = DispatchGroup()
+        for spec in specs {
+            let needs = Set(spec.vifs.compactMap(\.backend)).intersection(batch).subtracting([spec.name]).sorted()
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                var outcome = Outcome()
+                do {
+                    finished.lock()
+                    while !abandoned && needs.contains(where: { ready[$0] == nil }) { finished.wait() }
+                    let failed = needs.filter { ready[$0] == false }, stop = abandoned
+                    finished.unlock()
+                    guard failed.isEmpty else {
+                        throw StepFailure(step: "create \(spec.name)", reason: "not created: its backend \(failed.joined(separator: ", ")) failed")
                     }
-                }
-                if !spec.vifs.isEmpty, let domid = outcome.domid {
-                    do { try backend.waitForGuestNetwork(domid: domid, timeout: networkTimeout) } catch {
-                        let backends = spec.vifs.map { $0.backend ?? "Domain-0" }.joined(separator: ", ")
-                        throw StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
+                    guard !stop else { throw StepFailure(step: "create \(spec.name)", reason: "not created: another creation of this apply failed") }
+                    if !needs.isEmpty { logger.debug("\(needs.joined(separator: ", ")) ready: creating \(spec.name)") }
+                    guard let json = libxlJSON[spec.name] else {
+                        throw StepFailure(step: "create \(spec.name)", reason: "no libxl config was rendered for it")
                     }
+                    let tag = ManagedTag(topology: plan.topology, name: spec.name, role: spec.role, uuid: "", specFingerprint: spec.specFingerprint)
+                    do { outcome.domid = try backend.createDomain(spec, libxlJSON: json, tag: tag) } catch {
+                        throw StepFailure(step: "create \(spec.name)", reason: "\(error)")
+                    }
+                    if spec.driverDomain, let domid = outcome.domid {
+                        do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
+                            throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
+                        }
+                    }
+                    if !spec.vifs.isEmpty, let domid = outcome.domid {
+                        do { try backend.waitForGuestNetwork(domid: domid, timeout: networkTimeout) } catch {
+                            let backends = spec.vifs.map { $0.backend ?? "Domain-0" }.joined(separator: ", ")
+                            throw StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
+                        }
+                    }
+                } catch {
+                    outcome.failure = error as? StepFailure ?? StepFailure(step: "create \(spec.name)", reason: "\(error)")
                 }
-            } catch {
-                outcome.failure = error as? StepFailure ?? StepFailure(step: "create \(spec.name)", reason: "\(error)")
+                outcomes.withLock { $0[spec.name] = outcome }
+                finished.lock()
+                ready[spec.name] = outcome.failure == nil
+                if outcome.failure != nil { abandoned = true }
+                finished.broadcast()
+                finished.unlock()
             }
-            outcomes.withLock { $0[spec.name] = outcome }
+            thread.name = "iovm-create-\(spec.name)"
+            thread.stackSize = 1 << 20
+            thread.start()
         }
+        group.wait()
         let collected = outcomes.withLock { $0 }
         var created: [String: UInt32] = [:]
-        var firstFailure: StepFailure?
+        var failures: [StepFailure] = []
         for spec in specs {
             guard let outcome = collected[spec.name] else { continue }
             if let domid = outcome.domid {
                 created[spec.name] = domid
                 journal.record("created \(spec.name) (\(domid))", undo: .destroyDomain(domid: domid, name: spec.name))
             }
-            if let failure = outcome.failure { firstFailure = firstFailure ?? failure }
+            if let failure = outcome.failure { failures.append(failure) }
         }
-        if let firstFailure { throw firstFailure }
+        // The root cause first: a domain not created because another failed is only a consequence.
+        if let failure = failures.first(where: { !$0.reason.hasPrefix("not created: ") }) ?? failures.first { throw failure }
         return created
     }
 }

@@ -3,6 +3,7 @@ import IOVMControl
 import IOVMCore
 import IOVMWireFormat
 import Logging
+import Synchronization
 import Testing
 
 /// Apply, re-apply, live re-placement, rollback and destroy against the fake backend.
@@ -41,9 +42,13 @@ struct ApplyEngineTests {
 
         let calls = fake.mutatingCalls
         #expect(calls.prefix(4).allSatisfy { $0.hasPrefix("makeAssignable") })
-        let lastIOVMStep = try #require(calls.lastIndex { $0.hasSuffix("iovm0") || $0.hasSuffix("iovm1") })
-        let firstGuest = try #require(calls.firstIndex { $0.hasPrefix("createDomain guest") })
-        #expect(lastIOVMStep < firstGuest, "a guest was created before its IOVM was ready: \(calls)")
+        // Each guest is created after the IOVM that backs it is ready (not necessarily after every IOVM).
+        for guest in plan.guests {
+            let backend = try #require(guest.vifs.first?.backend)
+            let ready = try #require(calls.firstIndex(of: "waitForDriverDomain \(backend)"))
+            let created = try #require(calls.firstIndex(of: "createDomain \(guest.name)"))
+            #expect(ready < created, "\(guest.name) was created before \(backend) was ready: \(calls)")
+        }
         #expect(calls.contains("waitForDriverDomain iovm0"))
         #expect(calls.contains("waitForDriverDomain iovm1"))
         #expect(!calls.contains { $0.hasPrefix("waitForDriverDomain guest") })
@@ -114,13 +119,58 @@ struct ApplyEngineTests {
         #expect(after == initial)
     }
 
+    /// Waits up to 5 s for `condition`; false on timeout.
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(5)
+        while !condition() {
+            if Date() > deadline { return false }
+            usleep(2_000)
+        }
+        return true
+    }
+
+    @Test func guestsOfAReadyIOVMDoNotWaitForTheOtherIOVM() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let plan = try plan(.credit)
+        let early = try #require(plan.guests.first { $0.vifs.first?.backend == "iovm0" }?.name)
+        let sawEarlyGuest = Mutex(false)
+        // iovm1 stays "booting" until a guest of iovm0 has been created: a stage barrier would never get there.
+        fake.onCall { [fake] line in
+            guard line == "waitForDriverDomain iovm1" else { return }
+            let seen = Self.eventually { fake.calls.contains("createDomain \(early)") }
+            sawEarlyGuest.withLock { $0 = seen }
+        }
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(sawEarlyGuest.withLock { $0 }, "\(fake.calls)")
+        #expect(fake.snapshot.domains.count == 7)
+    }
+
+    @Test func everyGuestWaitsForItsNetworkAtOnceWhateverTheCPUCount() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        // More guests than this machine has CPUs: a pool as wide as the CPUs could not have them all waiting.
+        let guests = min(24, max(8, ProcessInfo.processInfo.activeProcessorCount + 2))
+        let plan = try plan(.credit, memory: 128, guests: guests)
+        let allWaiting = Mutex(true)
+        // Each guest's network wait returns only once every guest is waiting.
+        fake.onCall { [fake] line in
+            guard line.hasPrefix("waitForGuestNetwork ") else { return }
+            let all = Self.eventually { fake.calls.filter { $0.hasPrefix("waitForGuestNetwork ") }.count == guests }
+            if !all { allWaiting.withLock { $0 = false } }
+        }
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(allWaiting.withLock { $0 }, "\(fake.calls)")
+    }
+
     @Test func aDriverDomainThatNeverServesVifsIsRolledBack() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let initial = fake.snapshot
         fake.fail("waitForDriverDomain iovm1")
         let plan = try plan(.credit)
         #expect(throws: ApplyError.self) { try engine(fake).apply(plan, libxlJSON: json(plan)) }
-        #expect(!fake.calls.contains { $0.hasPrefix("createDomain guest") })
+        // iovm1's guests are never created; iovm0's may have been (they do not wait for iovm1), and are rolled back.
+        let backedByIOVM1 = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm1" } }.map(\.name)
+        #expect(backedByIOVM1.count == 2)
+        #expect(!fake.calls.contains { call in backedByIOVM1.contains { call == "createDomain \($0)" } }, "\(fake.calls)")
         #expect(fake.snapshot.domains == initial.domains)
         #expect(fake.snapshot.nics == initial.nics)
     }
@@ -137,7 +187,7 @@ struct ApplyEngineTests {
             #expect(error.description.contains("error: connect the vif of guest2"), "\(error)")
             #expect(error.description.contains("in iovm0 failed"), "\(error)")
         }
-        #expect(fake.calls.contains("waitForGuestNetwork guest1"))
+        // Guests not yet started when guest2 failed are not started; the others are rolled back.
         #expect(!fake.calls.contains { $0.hasPrefix("waitForGuestNetwork iovm") })
         #expect(fake.snapshot.domains == initial.domains)
         #expect(fake.snapshot.nics == initial.nics)

@@ -36,8 +36,13 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     /// Makes every call whose log line starts with `prefix` fail.
     func fail(_ prefix: String) { failures.withLock { _ = $0.insert(prefix) } }
 
+    /// Runs on every call after it is logged, outside the fake's locks (to block a call, for concurrency tests).
+    private let hook = Mutex<(@Sendable (String) -> Void)?>(nil)
+    func onCall(_ body: @escaping @Sendable (String) -> Void) { hook.withLock { $0 = body } }
+
     private func call(_ line: String) throws {
         log.withLock { $0.append(line) }
+        if let body = hook.withLock({ $0 }) { body(line) }
         if failures.withLock({ $0.contains { line.hasPrefix($0) } }) {
             throw FakeError(message: "injected failure: \(line)")
         }
