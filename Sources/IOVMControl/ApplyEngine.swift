@@ -1,7 +1,6 @@
 import Foundation
 public import IOVMCore
 public import Logging
-import Synchronization
 
 /// What an apply or destroy did.
 public struct ApplyReport: Sendable {
@@ -196,27 +195,24 @@ public struct ApplyEngine: Sendable {
         let specs = names.compactMap { plan.domain($0) }
         let batch = Set(specs.map(\.name))
         logger.info("create \(names.joined(separator: ", "))\(names.count > 1 ? " concurrently" : "")")
-        /// Finished domains of the batch (true: ready), guarded by `finished`.
+        /// The outcome of each finished creation, guarded by `finished` (signalled at every finish).
+        /// A domain is ready when its outcome has no failure; once any has one, creations not
+        /// started yet are not started (everything will be rolled back).
         let finished = NSCondition()
-        nonisolated(unsafe) var ready: [String: Bool] = [:]
-        /// Set when any creation failed: domains not started yet are not started (all will be rolled back).
-        nonisolated(unsafe) var abandoned = false
-        let outcomes = Mutex<[String: Outcome]>([:])
+        nonisolated(unsafe) var outcomes: [String: Outcome] = [:]
         let backend = self.backend
         let logger = self.logger
         let timeout = driverDomainTimeout
         let networkTimeout = guestNetworkTimeout
-        let group = DispatchGroup()
         for spec in specs {
             let needs = Set(spec.vifs.compactMap(\.backend)).intersection(batch).subtracting([spec.name]).sorted()
-            group.enter()
             let thread = Thread {
-                defer { group.leave() }
                 var outcome = Outcome()
                 do {
                     finished.lock()
-                    while !abandoned && needs.contains(where: { ready[$0] == nil }) { finished.wait() }
-                    let failed = needs.filter { ready[$0] == false }, stop = abandoned
+                    func abandoned() -> Bool { outcomes.values.contains { $0.failure != nil } }
+                    while !abandoned() && needs.contains(where: { outcomes[$0] == nil }) { finished.wait() }
+                    let failed = needs.filter { outcomes[$0]?.failure != nil }, stop = abandoned()
                     finished.unlock()
                     guard failed.isEmpty else {
                         throw StepFailure(step: "create \(spec.name)", reason: "not created: its backend \(failed.joined(separator: ", ")) failed")
@@ -244,10 +240,8 @@ public struct ApplyEngine: Sendable {
                 } catch {
                     outcome.failure = error as? StepFailure ?? StepFailure(step: "create \(spec.name)", reason: "\(error)")
                 }
-                outcomes.withLock { $0[spec.name] = outcome }
                 finished.lock()
-                ready[spec.name] = outcome.failure == nil
-                if outcome.failure != nil { abandoned = true }
+                outcomes[spec.name] = outcome
                 finished.broadcast()
                 finished.unlock()
             }
@@ -255,8 +249,10 @@ public struct ApplyEngine: Sendable {
             thread.stackSize = 1 << 20
             thread.start()
         }
-        group.wait()
-        let collected = outcomes.withLock { $0 }
+        finished.lock()
+        while outcomes.count < specs.count { finished.wait() }
+        let collected = outcomes
+        finished.unlock()
         var created: [String: UInt32] = [:]
         var failures: [StepFailure] = []
         for spec in specs {
