@@ -322,8 +322,8 @@ public struct EfficiencyTracker: Sendable {
         if let now = new.counterTime {
             // With the agent's own timestamps, traffic is a rate over the agent's interval, held until its next
             // write: a busy IOVM publishes late, and bytes counted per dom0 interval would come in bursts
-            // (seen in the lab: zero for three intervals, then three intervals' worth at once).
-            // The IOVM's CPU over the agent's own window, for efficiency (see ``EfficiencyFigures/alignedCycles``).
+            // (seen in the lab: zero for three intervals, then three intervals' worth at once). The IOVM's
+            // CPU is taken over the same agent window, for efficiency (see ``EfficiencyFigures/alignedCycles``).
             if recreated || (old.counterTime.map { now < $0 } ?? false) {
                 cpuHistory[new.iovm] = nil; clockOffset[new.iovm] = nil; cpuRates[new.iovm] = nil
             }

@@ -141,9 +141,8 @@ public final class XenStat: @unchecked Sendable {
     /// (default: all, as xentop does). Parts not asked for are empty or nil in the snapshot.
     public func snapshot(_ parts: XenStatSnapshot.Parts = .all) throws(XenError) -> XenStatSnapshot {
         try lock.withLock { _ throws(XenError) -> XenStatSnapshot in
-            let flags = parts == .all ? cxenshim_xenstat_all() : UInt32(parts.rawValue)
-            guard let node = xenstat_get_node(handle, flags) else {
-                throw XenError.currentErrno(operation: "xenstat_get_node(\(parts == .all ? "XENSTAT_ALL" : "0x" + String(parts.rawValue, radix: 16)))")
+            guard let node = xenstat_get_node(handle, parts.rawValue) else {
+                throw XenError.currentErrno(operation: "xenstat_get_node(0x\(String(parts.rawValue, radix: 16)))")
             }
             defer { xenstat_free_node(node) }
             return Self.read(node, parts)
