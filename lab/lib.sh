@@ -71,3 +71,12 @@ lab_qemu_pid() {
     echo "$pid"
   fi
 }
+
+# ---- Integration-suite helpers (lab/test, lab/test-apply, lab/test-monitor) -------------------------
+# A suite sets passed=0 failed=0 and figures=() itself and prints "N passed, M failed" last.
+ok()     { passed=$((passed + 1)); echo "PASS  $1"; }
+bad()    { failed=$((failed + 1)); echo "FAIL  $1${2:+: $2}"; }
+check()  { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+figure() { figures+=("$1"); echo "FIGURE $1"; }
+# A command in dom0 (DOM0_TIMEOUT seconds, default 600).
+dom0()   { "$LAB_DIR/run" --timeout "${DOM0_TIMEOUT:-600}" "$@"; }
