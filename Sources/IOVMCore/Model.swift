@@ -86,13 +86,19 @@ public struct VifSpec: Sendable, Codable, Equatable {
     public var mac: String
     /// PCI address of the NIC the bridge leads to, when known.
     public var nic: PCIAddress?
+    /// Hotplug script the backend runs (`script=` in xl.cfg); nil means libxl's default (`vif-bridge`).
+    public var script: String?
+
+    /// iovm's own vif hotplug script (`Agents/iovm-vif`), the default for vifs an IOVM backs.
+    public static let iovmScript = "iovm-vif"
 
     /// Creates a vif spec.
-    public init(backend: String?, bridge: String, mac: String, nic: PCIAddress? = nil) {
+    public init(backend: String?, bridge: String, mac: String, nic: PCIAddress? = nil, script: String? = nil) {
         self.backend = backend
         self.bridge = bridge
         self.mac = mac
         self.nic = nic
+        self.script = script
     }
 }
 

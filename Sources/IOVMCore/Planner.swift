@@ -62,6 +62,7 @@ private struct PlanningRun {
             throw .invalid(diagnostics.diagnostics)
         }
         checkName(document.name, what: "topology", at: top)
+        checkVifScript(document.defaults)
 
         let host = resolveHost()
         let (iovms, dom0NICs) = generateIOVMs()
@@ -365,6 +366,19 @@ private struct PlanningRun {
         }
     }
 
+    /// A hotplug script is a plain file name (in the backend's `/etc/xen/scripts`) or an absolute path:
+    /// it goes into xl's comma-separated vif spec and libxl runs it as is.
+    mutating func checkVifScript(_ defaults: DefaultsDocument?) {
+        guard let script = defaults?.vifScript else { return }
+        let characters = script.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-/+".contains($0)) }
+        let components = script.split(separator: "/", omittingEmptySubsequences: false).dropFirst(script.hasPrefix("/") ? 1 : 0)
+        let ok = characters && !script.isEmpty && !script.hasSuffix("/")
+            && (script.hasPrefix("/") || !script.contains("/")) && !components.contains("..") && !components.contains("")
+        if !ok {
+            diagnostics.error("vifScript \(script.debugDescription) is not a script name (e.g. \"vif-bridge\") or an absolute path in the IOVM (e.g. \"/etc/xen/scripts/iovm-vif\"): letters, digits, '_', '.', '-', '+' and '/' only, no '..'", at: defaults?.source)
+        }
+    }
+
     mutating func checkBridge(_ bridge: String, of domain: String, at location: SourceLocation?) {
         let ok = !bridge.isEmpty && bridge.count <= 15
             && bridge.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
@@ -454,7 +468,9 @@ private struct PlanningRun {
             diagnostics.error("MAC \(mac) of guest \(document.name) is a multicast address", at: document.source)
         }
         checkBridge(guest.bridge, of: "guest \(document.name)", at: document.source)
-        spec.vifs = [VifSpec(backend: guest.backend, bridge: guest.bridge, mac: mac, nic: guest.nic)]
+        // An IOVM runs iovm's lean hotplug script unless the topology names another; dom0 keeps libxl's default.
+        let script = self.document.defaults?.vifScript ?? (guest.backend == nil ? nil : VifSpec.iovmScript)
+        spec.vifs = [VifSpec(backend: guest.backend, bridge: guest.bridge, mac: mac, nic: guest.nic, script: script)]
         return spec
     }
 

@@ -113,6 +113,7 @@ public struct PlanRenderer: Sendable {
             context["vifList"] = domain.vifs.map { vif in
                 var parts = ["mac=\(vif.mac)", "bridge=\(vif.bridge)"]
                 if let backend = vif.backend { parts.append("backend=\(backend)") }
+                if let script = vif.script { parts.append("script=\(script)") }
                 return "'" + parts.joined(separator: ",") + "'"
             }.joined(separator: ", ")
         }
@@ -160,6 +161,7 @@ struct LibXLDomainConfig: Encodable {
         var backend_domname: String?
         var bridge: String
         var mac: String
+        var script: String?
         var nictype = "vif"
     }
     struct Disk: Encodable {
@@ -197,7 +199,7 @@ struct LibXLDomainConfig: Encodable {
             sched_params: SchedParams(weight: domain.weight, cap: domain.cap),
             kernel: domain.kernel, cmdline: domain.cmdline, ramdisk: domain.ramdisk)
         disks = domain.disks.map { Disk(pdev_path: $0.target, vdev: $0.vdev, format: $0.format, readwrite: $0.readWrite ? 1 : 0) }
-        nics = domain.vifs.map { NIC(backend_domname: $0.backend, bridge: $0.bridge, mac: $0.mac) }
+        nics = domain.vifs.map { NIC(backend_domname: $0.backend, bridge: $0.bridge, mac: $0.mac, script: $0.script) }
         pcidevs = domain.pci.map { PCI(domain: Int($0.domain), bus: Int($0.bus), dev: Int($0.device), func: Int($0.function)) }
     }
 

@@ -44,16 +44,19 @@ public struct Defaults: TopologyComponent {
     ///   - iovmMemory: Memory of each IOVM (paper: 256 MiB).
     ///   - guestMemory: Memory of each guest (paper: 256 MiB).
     ///   - iovmDisks: Disks of each IOVM in xl's syntax, e.g. `["phy:/dev/vdb,xvda,r"]` for a root with `xl devd`.
+    ///   - vifScript: The vif hotplug script the IOVMs run for their guests' vifs: a name in the IOVM's
+    ///     `/etc/xen/scripts` or an absolute path there. Default: iovm's lean `iovm-vif` (`Agents/iovm-vif`);
+    ///     `"vif-bridge"` for the distribution's.
     public init(kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
                 iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
                 iovmMemory: Memory? = nil, guestMemory: Memory? = nil,
                 iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
-                file: String = #filePath, line: Int = #line) {
+                vifScript: String? = nil, file: String = #filePath, line: Int = #line) {
         document = DefaultsDocument(kernel: kernel, ramdisk: ramdisk, cmdline: cmdline,
                                     iovmKernel: iovmKernel, iovmRamdisk: iovmRamdisk, iovmCmdline: iovmCmdline,
                                     iovmMemoryMiB: iovmMemory?.mebibytes, guestMemoryMiB: guestMemory?.mebibytes,
                                     iovmVCPUs: iovmVCPUs, guestVCPUs: guestVCPUs, iovmDisks: iovmDisks, guestDisks: guestDisks,
-                                    source: SourceLocation(file: file, line: line))
+                                    vifScript: vifScript, source: SourceLocation(file: file, line: line))
     }
     /// The element.
     public var topologyElement: TopologyElement { TopologyElement(storage: .defaults(document)) }

@@ -131,6 +131,9 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
     public var iovmDisks: [String]?
     /// Disks of each guest.
     public var guestDisks: [String]?
+    /// The vif hotplug script IOVMs run for their guests' vifs (a name in `/etc/xen/scripts` or an
+    /// absolute path in the IOVM); absent means iovm's own `iovm-vif`.
+    public var vifScript: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
@@ -139,7 +142,7 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
                 iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
                 iovmMemoryMiB: Int? = nil, guestMemoryMiB: Int? = nil,
                 iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
-                source: SourceLocation? = nil) {
+                vifScript: String? = nil, source: SourceLocation? = nil) {
         self.kernel = kernel
         self.ramdisk = ramdisk
         self.cmdline = cmdline
@@ -152,6 +155,7 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
         self.guestVCPUs = guestVCPUs
         self.iovmDisks = iovmDisks
         self.guestDisks = guestDisks
+        self.vifScript = vifScript
         self.source = source
     }
 }

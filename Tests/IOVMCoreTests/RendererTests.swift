@@ -53,7 +53,7 @@ struct RendererTests {
         #expect(iovm0.int("driver_domain") == 1)
         let guest3 = try XLConfigFile.parse(try #require(rendered.file("guest3.cfg")).contents, name: "guest3.cfg")
         let mac = try #require(plan.domain("guest3")?.vifs.first?.mac)
-        #expect(guest3.list("vif") == ["mac=\(mac),bridge=br0,backend=iovm1"])
+        #expect(guest3.list("vif") == ["mac=\(mac),bridge=br0,backend=iovm1,script=iovm-vif"])
         #expect(guest3.string("cpus") == "0-1")
         #expect(guest3.contains("driver_domain") == false)
     }
@@ -81,6 +81,45 @@ struct RendererTests {
         let nic = try #require((guest["nics"] as? [[String: String]])?.first)
         #expect(nic["backend_domname"] == "iovm1")
         #expect(nic["bridge"] == "br0")
+        #expect(nic["script"] == "iovm-vif")
+    }
+
+    @Test("vifs an IOVM backs run iovm's hotplug script unless the topology names another; dom0's keep libxl's")
+    func vifScripts() throws {
+        let hybrid = try Fixture.plan(Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .credit))
+        #expect(hybrid.guests.flatMap(\.vifs).map(\.script) == Array(repeating: "iovm-vif", count: 4))
+
+        let centralized = try Fixture.plan(Fixture.generated(.centralized, nics: Fixture.paperNICs3, guests: 3, placement: .credit))
+        #expect(centralized.guests.flatMap(\.vifs).allSatisfy { $0.script == nil })
+        let rendered = try PlanRenderer().render(centralized)
+        let guest1 = try XLConfigFile.parse(try #require(rendered.file("guest1.cfg")).contents, name: "guest1.cfg")
+        #expect(guest1.list("vif")?.first?.contains("script=") == false)
+
+        var stock = Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .credit)
+        stock.defaults?.vifScript = "vif-bridge"
+        let stockPlan = try Fixture.plan(stock)
+        #expect(stockPlan.guests.flatMap(\.vifs).map(\.script) == Array(repeating: "vif-bridge", count: 4))
+        let text = try #require(try PlanRenderer().render(stockPlan).file("guest4.cfg")).contents
+        let guest4 = try XLConfigFile.parse(text, name: "guest4.cfg")
+        #expect(guest4.list("vif")?.first?.hasSuffix(",script=vif-bridge") == true)
+    }
+
+    @Test("a vif script that is not a name or an absolute path is refused at its Defaults line",
+          arguments: ["", "my script", "../x", "/etc/../x", "a,b", "scripts/x", "/etc/xen/", "x'y"])
+    func badVifScript(script: String) throws {
+        var document = Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .credit)
+        document.defaults?.vifScript = script
+        let errors = Fixture.errors(document)
+        #expect(errors.count == 1)
+        #expect(errors.first?.location?.line == 3)
+        #expect(errors.first?.message.contains("vifScript") == true)
+    }
+
+    @Test("an absolute vif script path plans", arguments: ["/etc/xen/scripts/iovm-vif", "/usr/local/lib/xen/vif-fast", "vif-bridge"])
+    func goodVifScript(script: String) throws {
+        var document = Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .credit)
+        document.defaults?.vifScript = script
+        #expect(try Fixture.plan(document).guests.first?.vifs.first?.script == script)
     }
 
     @Test("plan.json decodes back to the same plan")

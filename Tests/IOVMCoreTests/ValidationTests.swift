@@ -43,7 +43,7 @@ struct ValidationTests {
         #expect(plan.configuration == .monolithic)
         #expect(plan.declaredConfiguration == .explicit)
         #expect(plan.domain("net0")?.driverDomain == true)
-        #expect(plan.domain("web")?.vifs == [VifSpec(backend: "net0", bridge: "br0", mac: plan.domain("web")!.vifs[0].mac, nic: PCIAddress("0000:03:00.0"))])
+        #expect(plan.domain("web")?.vifs == [VifSpec(backend: "net0", bridge: "br0", mac: plan.domain("web")!.vifs[0].mac, nic: PCIAddress("0000:03:00.0"), script: "iovm-vif")])
     }
 
     @Test func duplicateNames() {
