@@ -311,22 +311,36 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let devices = "/local/domain/\(domid)/device/vif"
         let deadline = Date().addingTimeInterval(timeout)
         var waiting: [String] = []
+        var backends: [String] = []
         repeat {
             waiting = []
+            backends = []
             for vif in try store.directory(devices) ?? [] {
                 guard let backend = try store.read("\(devices)/\(vif)/backend") else { waiting.append("vif \(vif): no backend yet"); continue }
                 let state = try store.read("\(backend)/state") ?? "?"
                 let hotplug = try store.read("\(backend)/hotplug-status") ?? ""
                 if hotplug == "error" {
-                    throw XenError.failed(operation: "connect vif \(vif) of domain \(domid)", detail: "the backend's hotplug script failed (\(backend)/hotplug-status = error)")
+                    let diagnosis = diagnose(backend, store: store)
+                    throw XenError.failed(operation: "connect vif \(vif) of domain \(domid)", detail: "the backend's hotplug script failed: \(diagnosis.report)")
                 }
-                if state != "4" { waiting.append("\(backend) state \(state)\(hotplug.isEmpty ? "" : ", hotplug-status \(hotplug)")") }
+                if state != "4" {
+                    waiting.append("\(backend) state \(state)\(hotplug.isEmpty ? "" : ", hotplug-status \(hotplug)")")
+                    backends.append(backend)
+                }
             }
             if waiting.isEmpty { return }
             usleep(250_000)
         } while Date() < deadline
+        let reports = backends.map { diagnose($0, store: store).report }
+        let others = waiting.filter { $0.hasPrefix("vif ") }
         throw XenError.failed(operation: "connect the vifs of domain \(domid)",
-                              detail: "not connected after \(Int(timeout)) s: \(waiting.joined(separator: "; ")) (did the driver domain's vif hotplug script run? see its devd log)")
+                              detail: "not connected after \(Int(timeout)) s: " + (others + reports).joined(separator: "\n"))
+    }
+
+    /// What dom0 can read about an unconnected vif: xenstore, the IOVM's published errors, its console.
+    private func diagnose(_ backend: String, store: XenStoreClient) -> VifDiagnosis {
+        VifDiagnosis.gather(backend: backend, read: { path in (try? store.read(path)) ?? nil },
+                            console: { VifDiagnosis.tail(of: $0) })
     }
 
     public func destroyDomain(domid: UInt32) throws {

@@ -76,8 +76,10 @@ CFG
     t=$(now)
     xl create /tmp/$name.cfg
     echo "DD_CREATE_SECONDS=$(since "$t")"
-    wait_for 240 "driver domain $name to start xl devd (console: $CONSOLE_DIR/guest-$name.log)" \
-      console_has "$name" "lab-dd: starting xl devd" || { tail -20 "$CONSOLE_DIR/guest-$name.log" >&2; exit 1; }
+    ddid=$(xl domid "$name")
+    devd_serves() { [ -n "$(xenstore-read "/local/domain/$ddid/data/iovm/devd" 2>/dev/null)" ]; }
+    wait_for 240 "driver domain $name's xl devd to serve (data/iovm/devd; console: $CONSOLE_DIR/guest-$name.log)" \
+      devd_serves || { tail -20 "$CONSOLE_DIR/guest-$name.log" >&2; exit 1; }
     grep "lab-dd: br0 up" "$CONSOLE_DIR/guest-$name.log" || true
     grep -q "no eth0" "$CONSOLE_DIR/guest-$name.log" && { echo "passed-through NIC not found in $name" >&2; exit 1; }
     echo "DD_READY_SECONDS=$(since "$t")"
