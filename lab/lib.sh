@@ -80,3 +80,20 @@ check()  { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi;
 figure() { figures+=("$1"); echo "FIGURE $1"; }
 # A command in dom0 (DOM0_TIMEOUT seconds, default 600).
 dom0()   { "$LAB_DIR/run" --timeout "${DOM0_TIMEOUT:-600}" "$@"; }
+
+# On a failed suite: every domain's console log (xenconsoled's, in dom0) and `xl dmesg` into
+# lab/var/consoles-SUITE/, and the last lines of each printed, so a CI log shows what the domains said.
+lab_save_consoles() {
+  local suite=$1 dir=$LAB_RUN/consoles-$1 f
+  [ -n "$(lab_qemu_pid)" ] || return 0
+  rm -rf "$dir" "$LAB_SHARE/consoles-$suite"
+  "$LAB_DIR/run" --timeout 60 "mkdir -p /mnt/lab/consoles-$suite && cp /var/log/xen/console/*.log /mnt/lab/consoles-$suite/ 2>/dev/null;
+    xl dmesg >/mnt/lab/consoles-$suite/xl-dmesg.txt 2>&1; xl list >/mnt/lab/consoles-$suite/xl-list.txt 2>&1; true" >/dev/null 2>&1 || return 0
+  mv "$LAB_SHARE/consoles-$suite" "$dir" 2>/dev/null || return 0
+  echo "---- consoles saved in $dir ----"
+  for f in "$dir"/guest-*.log; do
+    [ -e "$f" ] || continue
+    echo "-- $(basename "$f") (last 15 lines)"
+    tr -d '\r' <"$f" | tail -15 | sed 's/^/   /'
+  done
+}

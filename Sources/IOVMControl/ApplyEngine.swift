@@ -186,6 +186,9 @@ public struct ApplyEngine: Sendable {
     /// a pool as wide as dom0's CPUs would create only that many at a time). A domain whose vifs
     /// are backed by IOVMs created in this batch starts once those are ready; if one of them
     /// failed, it is not created.
+    /// Seconds since `start`, with one decimal, for log lines.
+    static func seconds(since start: Date) -> String { String(format: "%.1f", Date().timeIntervalSince(start)) }
+
     private func createDomains(_ names: [String], plan: Plan, libxlJSON: [String: String], journal: inout Journal) throws -> [String: UInt32] {
         /// What one creation left behind: a domain (even if a later wait failed) and/or a failure.
         struct Outcome: Sendable {
@@ -226,16 +229,21 @@ public struct ApplyEngine: Sendable {
                     do { outcome.domid = try backend.createDomain(spec, libxlJSON: json, tag: tag) } catch {
                         throw StepFailure(step: "create \(spec.name)", reason: "\(error)")
                     }
+                    // Each wait says how much of its limit it used: a step that races a timeout shows it.
                     if spec.driverDomain, let domid = outcome.domid {
+                        let started = Date()
                         do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
                             throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
                         }
+                        logger.info("\(spec.name) serves vifs (xl devd up) after \(Self.seconds(since: started)) s of the \(Int(timeout)) s allowed")
                     }
                     if !spec.vifs.isEmpty, let domid = outcome.domid {
+                        let started = Date()
                         do { try backend.waitForGuestNetwork(domid: domid, timeout: networkTimeout) } catch {
                             let backends = spec.vifs.map { $0.backend ?? "Domain-0" }.joined(separator: ", ")
                             throw StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
                         }
+                        logger.info("\(spec.name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(networkTimeout)) s allowed")
                     }
                 } catch {
                     outcome.failure = error as? StepFailure ?? StepFailure(step: "create \(spec.name)", reason: "\(error)")
