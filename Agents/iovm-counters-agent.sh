@@ -34,11 +34,14 @@ set -u
 interval=1
 count=0
 while getopts i:n:h opt; do
-    case $opt in
-        i) interval=$OPTARG ;;
-        n) count=$OPTARG ;;
-        *) echo "usage: $0 [-i INTERVAL] [-n COUNT]" >&2; exit 64 ;;
-    esac
+  case $opt in
+    i) interval=$OPTARG ;;
+    n) count=$OPTARG ;;
+    *)
+      echo "usage: $0 [-i INTERVAL] [-n COUNT]" >&2
+      exit 64
+      ;;
+  esac
 done
 
 net=${SYSFS_NET:-/sys/class/net}
@@ -50,23 +53,26 @@ bits=$(getconf LONG_BIT 2>/dev/null) || bits=
 
 # kind IF: prints nic or vif, or nothing for interfaces not counted (lo, bridges, netfront, taps).
 kind() {
-    case $1 in
-        vif*-emu) return ;;
-        vif*) echo vif; return ;;
-    esac
-    [ -e "$net/$1/device" ] || return
-    bus=$(readlink "$net/$1/device/subsystem" 2>/dev/null) || bus=
-    case ${bus##*/} in
-        xen|xen-backend) return ;;
-    esac
-    echo nic
+  case $1 in
+    vif*-emu) return ;;
+    vif*)
+      echo vif
+      return
+      ;;
+  esac
+  [ -e "$net/$1/device" ] || return
+  bus=$(readlink "$net/$1/device/subsystem" 2>/dev/null) || bus=
+  case ${bus##*/} in
+    xen | xen-backend) return ;;
+  esac
+  echo nic
 }
 
 seq=0
 previous=
 # root_qdiscs: "<dev> <sent bytes> <sent packets>" for every device whose root qdisc counts (not noqueue).
 root_qdiscs() {
-    "$tc" -s qdisc show 2>/dev/null | awk '
+  "$tc" -s qdisc show 2>/dev/null | awk '
         /^qdisc / { dev = ""; if ($2 == "noqueue" || $0 !~ / root( |$)/) next
                     for (i = 3; i < NF; i++) if ($i == "dev") dev = $(i + 1)
                     next }
@@ -77,72 +83,78 @@ uptime_file=${PROC_UPTIME:-/proc/uptime}
 cached_names=x
 ifaces=
 while :; do
-    set --
-    current=
-    # The interfaces to count ("<ifname>/<kind>/<key>"), worked out again only when the set of names
-    # changes: kind and key cost forks, and a busy IOVM runs forks slowly.
-    names=
-    for dir in "$net"/*; do [ -d "$dir/statistics" ] && names="$names ${dir##*/}"; done
-    if [ "$names" != "$cached_names" ]; then
-        ifaces=
-        for ifname in $names; do
-            k=$(kind "$ifname")
-            [ -n "$k" ] || continue
-            # xenstore path elements take only letters, digits and -/_@: vif3.0 is published as vif3_0.
-            key=$(printf '%s' "$ifname" | tr -c 'A-Za-z0-9_@-' '_')
-            ifaces="$ifaces $ifname/$k/$key"
-        done
-        cached_names=$names
-    fi
-    # The counters are read between two readings of the IOVM's clock, and stamped with their midpoint:
-    # dom0 computes rates over these stamps (a busy IOVM publishes late, and rates over dom0's own
-    # sampling times would come in bursts), so the stamp must be when the counters were read.
-    before=
-    read -r before _ 2>/dev/null < "$uptime_file" || true
-    qdiscs=$(root_qdiscs) || qdiscs=
-    for entry in $ifaces; do
-        ifname=${entry%%/*} rest=${entry#*/}
-        k=${rest%%/*} key=${rest#*/}
-        dir=$net/$ifname
-        rxb= txb= rxp= txp=
-        read -r rxb 2>/dev/null < "$dir/statistics/rx_bytes" || true
-        read -r txb 2>/dev/null < "$dir/statistics/tx_bytes" || true
-        read -r rxp 2>/dev/null < "$dir/statistics/rx_packets" || true
-        read -r txp 2>/dev/null < "$dir/statistics/tx_packets" || true
-        if [ "$k" = nic ] && [ -n "$qdiscs" ]; then
-            while read -r qdev qbytes qpackets; do
-                [ "$qdev" = "$ifname" ] && { txb=$qbytes; txp=$qpackets; break; }
-            done <<QDISCS
+  set --
+  current=
+  # The interfaces to count ("<ifname>/<kind>/<key>"), worked out again only when the set of names
+  # changes: kind and key cost forks, and a busy IOVM runs forks slowly.
+  names=
+  for dir in "$net"/*; do [ -d "$dir/statistics" ] && names="$names ${dir##*/}"; done
+  if [ "$names" != "$cached_names" ]; then
+    ifaces=
+    for ifname in $names; do
+      k=$(kind "$ifname")
+      [ -n "$k" ] || continue
+      # xenstore path elements take only letters, digits and -/_@: vif3.0 is published as vif3_0.
+      key=$(printf '%s' "$ifname" | tr -c 'A-Za-z0-9_@-' '_')
+      ifaces="$ifaces $ifname/$k/$key"
+    done
+    cached_names=$names
+  fi
+  # The counters are read between two readings of the IOVM's clock, and stamped with their midpoint:
+  # dom0 computes rates over these stamps (a busy IOVM publishes late, and rates over dom0's own
+  # sampling times would come in bursts), so the stamp must be when the counters were read.
+  before=
+  read -r before _ 2>/dev/null <"$uptime_file" || true
+  qdiscs=$(root_qdiscs) || qdiscs=
+  for entry in $ifaces; do
+    ifname=${entry%%/*} rest=${entry#*/}
+    k=${rest%%/*} key=${rest#*/}
+    dir=$net/$ifname
+    rxb='' txb='' rxp='' txp=''
+    read -r rxb 2>/dev/null <"$dir/statistics/rx_bytes" || true
+    read -r txb 2>/dev/null <"$dir/statistics/tx_bytes" || true
+    read -r rxp 2>/dev/null <"$dir/statistics/rx_packets" || true
+    read -r txp 2>/dev/null <"$dir/statistics/tx_packets" || true
+    if [ "$k" = nic ] && [ -n "$qdiscs" ]; then
+      while read -r qdev qbytes qpackets; do
+        [ "$qdev" = "$ifname" ] && {
+          txb=$qbytes
+          txp=$qpackets
+          break
+        }
+      done <<QDISCS
 $qdiscs
 QDISCS
-        fi
-        # All four must be numbers (an interface vanishing mid-read is skipped this time).
-        case "$rxb $txb $rxp $txp" in *[!0-9\ ]*|' '*|*'  '*|*' ') continue ;; esac
-        set -- "$@" "$prefix/$key" "$k $ifname $rxb $txb $rxp $txp"
-        current="$current $key"
-    done
-    after=
-    read -r after _ 2>/dev/null < "$uptime_file" || true
-    seq=$((seq + 1))
-    uptime=
-    case "$before $after" in
-        [0-9]*.[0-9][0-9]\ [0-9]*.[0-9][0-9])
-            # In hundredths (/proc/uptime has two decimals; 1xx - 100 avoids octal with ".05"), no forks.
-            mid=$(( (${before%.*} * 100 + 1${before#*.} - 100 + ${after%.*} * 100 + 1${after#*.} - 100) / 2 ))
-            frac=$((mid % 100)); [ "$frac" -lt 10 ] && frac=0$frac
-            uptime=$((mid / 100)).$frac ;;
+    fi
+    # All four must be numbers (an interface vanishing mid-read is skipped this time).
+    case "$rxb $txb $rxp $txp" in *[!0-9\ ]* | ' '* | *'  '* | *' ') continue ;; esac
+    set -- "$@" "$prefix/$key" "$k $ifname $rxb $txb $rxp $txp"
+    current="$current $key"
+  done
+  after=
+  read -r after _ 2>/dev/null <"$uptime_file" || true
+  seq=$((seq + 1))
+  uptime=
+  case "$before $after" in
+    [0-9]*.[0-9][0-9]\ [0-9]*.[0-9][0-9])
+      # In hundredths (/proc/uptime has two decimals; 1xx - 100 avoids octal with ".05"), no forks.
+      mid=$(((${before%.*} * 100 + 1${before#*.} - 100 + ${after%.*} * 100 + 1${after#*.} - 100) / 2))
+      frac=$((mid % 100))
+      [ "$frac" -lt 10 ] && frac=0$frac
+      uptime=$((mid / 100)).$frac
+      ;;
+  esac
+  set -- "$@" data/iovm/agent/seq "$seq" data/iovm/agent/interval "$interval"
+  [ -n "$uptime" ] && set -- "$@" data/iovm/agent/uptime "$uptime"
+  [ -n "$bits" ] && set -- "$@" data/iovm/agent/bits "$bits"
+  "$write" "$@" || echo "iovm-counters-agent: $write failed" >&2
+  for old in $previous; do
+    case " $current " in
+      *" $old "*) ;;
+      *) "$remove" "$prefix/$old" || echo "iovm-counters-agent: $remove $prefix/$old failed" >&2 ;;
     esac
-    set -- "$@" data/iovm/agent/seq "$seq" data/iovm/agent/interval "$interval"
-    [ -n "$uptime" ] && set -- "$@" data/iovm/agent/uptime "$uptime"
-    [ -n "$bits" ] && set -- "$@" data/iovm/agent/bits "$bits"
-    "$write" "$@" || echo "iovm-counters-agent: $write failed" >&2
-    for old in $previous; do
-        case " $current " in
-            *" $old "*) ;;
-            *) "$remove" "$prefix/$old" || echo "iovm-counters-agent: $remove $prefix/$old failed" >&2 ;;
-        esac
-    done
-    previous=$current
-    [ "$count" -gt 0 ] && [ "$seq" -ge "$count" ] && break
-    sleep "$interval"
+  done
+  previous=$current
+  [ "$count" -gt 0 ] && [ "$seq" -ge "$count" ] && break
+  sleep "$interval"
 done

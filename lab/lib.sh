@@ -1,12 +1,13 @@
 # Shared settings and helpers for the lab scripts. Source it; do not run it.
 # shellcheck shell=bash
 
+# shellcheck disable=SC2034 # the settings below are for the scripts that source this file
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-LAB_BUILD=${LAB_BUILD:-$LAB_DIR/cache}   # build cache (lab/build is the command)
+LAB_BUILD=${LAB_BUILD:-$LAB_DIR/cache} # build cache (lab/build is the command)
 LAB_RUN=${LAB_RUN:-$LAB_DIR/var}       # runtime dir (lab/run is the command)
-LAB_SHARE=$LAB_RUN/share          # 9p share, mounted in dom0 at /mnt/lab
+LAB_SHARE=$LAB_RUN/share               # 9p share, mounted in dom0 at /mnt/lab
 LAB_PIDFILE=$LAB_RUN/qemu.pid
-LAB_SERIAL=$LAB_RUN/serial.log    # Xen + dom0 console (com1 / hvc0)
+LAB_SERIAL=$LAB_RUN/serial.log # Xen + dom0 console (com1 / hvc0)
 LAB_READY_MSG="xenstored running, agent ready"
 
 # Host-side packages the lab needs (installed by lab_need_packages).
@@ -17,7 +18,10 @@ LAB_HOST_PACKAGES="qemu-system-x86 qemu-utils xen-hypervisor-4.17-amd64 linux-im
 . "$LAB_DIR/hostshape.env"
 
 lab_log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-lab_die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+lab_die() {
+  printf '[lab] ERROR: %s\n' "$*" >&2
+  exit 1
+}
 
 # Install any missing Debian packages (apt-get update once per process, only if needed).
 lab_need_packages() {
@@ -74,12 +78,25 @@ lab_qemu_pid() {
 
 # ---- Integration-suite helpers (lab/test, lab/test-apply, lab/test-monitor) -------------------------
 # A suite sets passed=0 failed=0 and figures=() itself and prints "N passed, M failed" last.
-ok()     { passed=$((passed + 1)); echo "PASS  $1"; }
-bad()    { failed=$((failed + 1)); echo "FAIL  $1${2:+: $2}"; }
-check()  { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-figure() { figures+=("$1"); echo "FIGURE $1"; }
+ok() {
+  passed=$((passed + 1))
+  echo "PASS  $1"
+}
+bad() {
+  failed=$((failed + 1))
+  echo "FAIL  $1${2:+: $2}"
+}
+check() {
+  local name=$1
+  shift
+  if "$@"; then ok "$name"; else bad "$name"; fi
+}
+figure() {
+  figures+=("$1")
+  echo "FIGURE $1"
+}
 # A command in dom0 (DOM0_TIMEOUT seconds, default 600).
-dom0()   { "$LAB_DIR/run" --timeout "${DOM0_TIMEOUT:-600}" "$@"; }
+dom0() { "$LAB_DIR/run" --timeout "${DOM0_TIMEOUT:-600}" "$@"; }
 
 # On a failed suite: every domain's console log (xenconsoled's, in dom0) and `xl dmesg` into
 # lab/var/consoles-SUITE/, and the last lines of each printed, so a CI log shows what the domains said.

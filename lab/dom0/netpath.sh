@@ -10,10 +10,14 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # wait_for SECS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s, fail after SECS.
 wait_for() {
-  local secs=$1 what=$2 end; shift 2
-  end=$(( $(date +%s) + secs ))
+  local secs=$1 what=$2 end
+  shift 2
+  end=$(($(date +%s) + secs))
   until "$@" >/dev/null 2>&1; do
-    if [ "$(date +%s)" -ge "$end" ]; then echo "timed out after ${secs}s waiting for $what" >&2; return 1; fi
+    if [ "$(date +%s)" -ge "$end" ]; then
+      echo "timed out after ${secs}s waiting for $what" >&2
+      return 1
+    fi
     sleep 0.5
   done
 }
@@ -23,17 +27,28 @@ case "${1:-}" in
   nics)
     # dom0 drives each NIC itself (e1000, own network namespace, the same 10.0.2.15/24 in each)
     # and runs a 2 s iperf3 through it; prints NIC_<bdf>=<bits/s> or NIC_<bdf>=FAIL:<why>.
-    [ $# -ge 3 ] || { echo "$usage" >&2; exit 2; }
-    target=$2; shift 2
+    [ $# -ge 3 ] || {
+      echo "$usage" >&2
+      exit 2
+    }
+    target=$2
+    shift 2
     modprobe e1000
     i=0 rc=0
     for bdf in "$@"; do
-      i=$((i + 1)); ns=labnic$i
+      i=$((i + 1))
+      ns=labnic$i
       dev=/sys/bus/pci/devices/$bdf
       if [ "$(cat "$dev/vendor" 2>/dev/null):$(cat "$dev/device" 2>/dev/null)" != "0x8086:0x100e" ]; then
-        echo "NIC_$bdf=FAIL:not-an-e1000"; rc=1; continue
+        echo "NIC_$bdf=FAIL:not-an-e1000"
+        rc=1
+        continue
       fi
-      wait_for 30 "a net device for $bdf" ls "$dev/net" || { echo "NIC_$bdf=FAIL:no-netdev"; rc=1; continue; }
+      wait_for 30 "a net device for $bdf" ls "$dev/net" || {
+        echo "NIC_$bdf=FAIL:no-netdev"
+        rc=1
+        continue
+      }
       ifc=$(ls "$dev/net" | head -1)
       ip netns add "$ns"
       ip link set "$ifc" netns "$ns"
@@ -48,19 +63,26 @@ case "${1:-}" in
         fi
         sleep 1
       done
-      if [ -n "$bps" ]; then echo "NIC_$bdf=$bps"; else echo "NIC_$bdf=FAIL:iperf3"; tail -5 /tmp/$ns.json >&2; rc=1; fi
+      if [ -n "$bps" ]; then echo "NIC_$bdf=$bps"; else
+        echo "NIC_$bdf=FAIL:iperf3"
+        tail -5 /tmp/$ns.json >&2
+        rc=1
+      fi
       ip netns del "$ns"
     done
     sleep 1
-    rmmod e1000 || true   # leave the NICs unbound, as at boot
+    rmmod e1000 || true # leave the NICs unbound, as at boot
     exit $rc
     ;;
   dd-up)
-    [ $# -eq 4 ] || { echo "$usage" >&2; exit 2; }
+    [ $# -eq 4 ] || {
+      echo "$usage" >&2
+      exit 2
+    }
     name=$2 bdf=$3 ip=$4
     modprobe xen-pciback
     xl pci-assignable-list | grep -q "$bdf" || xl pci-assignable-add "$bdf"
-    cat >/tmp/$name.cfg <<CFG
+    cat >"/tmp/$name.cfg" <<CFG
 name = "$name"
 type = "pv"
 kernel = "/lab/vmlinux"
@@ -72,23 +94,32 @@ driver_domain = 1
 disk = [ "phy:/dev/vdb,xvda,r" ]
 pci = [ "$bdf" ]
 CFG
-    rm -f "$CONSOLE_DIR/guest-$name.log"   # xenconsoled appends to a log of the same name
+    rm -f "$CONSOLE_DIR/guest-$name.log" # xenconsoled appends to a log of the same name
     t=$(now)
-    xl create /tmp/$name.cfg
+    xl create "/tmp/$name.cfg"
     echo "DD_CREATE_SECONDS=$(since "$t")"
     ddid=$(xl domid "$name")
     devd_serves() { [ -n "$(xenstore-read "/local/domain/$ddid/data/iovm/devd" 2>/dev/null)" ]; }
     wait_for 240 "driver domain $name's xl devd to serve (data/iovm/devd; console: $CONSOLE_DIR/guest-$name.log)" \
-      devd_serves || { tail -20 "$CONSOLE_DIR/guest-$name.log" >&2; exit 1; }
+      devd_serves || {
+      tail -20 "$CONSOLE_DIR/guest-$name.log" >&2
+      exit 1
+    }
     grep "lab-dd: br0 up" "$CONSOLE_DIR/guest-$name.log" || true
-    grep -q "no eth0" "$CONSOLE_DIR/guest-$name.log" && { echo "passed-through NIC not found in $name" >&2; exit 1; }
+    grep -q "no eth0" "$CONSOLE_DIR/guest-$name.log" && {
+      echo "passed-through NIC not found in $name" >&2
+      exit 1
+    }
     echo "DD_READY_SECONDS=$(since "$t")"
     echo "DD_DOMID=$(xl domid "$name")"
     ;;
   guest-up)
-    [ $# -eq 6 ] || { echo "$usage" >&2; exit 2; }
+    [ $# -eq 6 ] || {
+      echo "$usage" >&2
+      exit 2
+    }
     name=$2 dd=$3 ip=$4 target=$5 secs=$6
-    cat >/tmp/$name.cfg <<CFG
+    cat >"/tmp/$name.cfg" <<CFG
 name = "$name"
 type = "pv"
 kernel = "/lab/vmlinux"
@@ -100,12 +131,15 @@ vif = [ "backend=$dd,bridge=br0" ]
 CFG
     rm -f "$CONSOLE_DIR/guest-$name.log"
     t=$(now)
-    xl create /tmp/$name.cfg
+    xl create "/tmp/$name.cfg"
     echo "GUEST_CREATE_SECONDS=$(since "$t")"
     gid=$(xl domid "$name") ddid=$(xl domid "$dd")
     be=/local/domain/$ddid/backend/vif/$gid/0
     state_is_4() { [ "$(xenstore-read "$be/state")" = 4 ]; }
-    wait_for 120 "$be/state = 4" state_is_4 || { xenstore-ls -f "$be" >&2 || true; exit 1; }
+    wait_for 120 "$be/state = 4" state_is_4 || {
+      xenstore-ls -f "$be" >&2 || true
+      exit 1
+    }
     echo "VIF_CONNECTED_SECONDS=$(since "$t")"
     echo "GUEST_DOMID=$gid"
     echo "VIF_BACKEND=$be"
@@ -113,24 +147,43 @@ CFG
     echo "VIF_HOTPLUG_STATUS=$(xenstore-read "$be/hotplug-status" 2>/dev/null || echo none)"
     ;;
   guest-iperf)
-    [ $# -eq 3 ] || { echo "$usage" >&2; exit 2; }
+    [ $# -eq 3 ] || {
+      echo "$usage" >&2
+      exit 2
+    }
     name=$2 secs=$3 log=$CONSOLE_DIR/guest-$2.log
-    wait_for "$secs" "LAB-IPERF-END in $log" console_has "$name" "LAB-IPERF-END" || { tail -20 "$log" >&2; exit 1; }
+    wait_for "$secs" "LAB-IPERF-END in $log" console_has "$name" "LAB-IPERF-END" || {
+      tail -20 "$log" >&2
+      exit 1
+    }
     # The JSON between the markers (console lines end in \r).
     tr -d '\r' <"$log" | sed -n '/^LAB-IPERF-BEGIN$/,/^LAB-IPERF-END/p' | sed '1d;$d'
     tr -d '\r' <"$log" | grep '^LAB-IPERF-END' | grep -q 'rc=0'
     ;;
   down)
-    [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
-    bdf=$2; shift 2
+    [ $# -ge 2 ] || {
+      echo "$usage" >&2
+      exit 2
+    }
+    bdf=$2
+    shift 2
     rc=0
     for d in "$@"; do
       if xl domid "$d" >/dev/null 2>&1; then xl destroy "$d" || echo "(xl destroy $d returned non-zero)" >&2; fi
     done
-    for d in "$@"; do if xl domid "$d" >/dev/null 2>&1; then echo "$d still exists" >&2; rc=1; fi; done
+    for d in "$@"; do if xl domid "$d" >/dev/null 2>&1; then
+      echo "$d still exists" >&2
+      rc=1
+    fi; done
     if xl pci-assignable-list | grep -q "$bdf"; then xl pci-assignable-remove -r "$bdf" || rc=1; fi
-    if xl pci-assignable-list | grep -q "$bdf"; then echo "$bdf still assignable" >&2; rc=1; fi
+    if xl pci-assignable-list | grep -q "$bdf"; then
+      echo "$bdf still assignable" >&2
+      rc=1
+    fi
     exit $rc
     ;;
-  *) echo "$usage" >&2; exit 2 ;;
+  *)
+    echo "$usage" >&2
+    exit 2
+    ;;
 esac
