@@ -25,8 +25,9 @@ struct HostChangeOptions: ParsableArguments {
 
     /// An engine over the real libxl backend and the host lock.
     func engine(logger: Logger) throws -> ApplyEngine {
-        var engine = ApplyEngine(backend: try LibXLBackend(logger: logger, strictReset: !allowUnresettableNICs),
-                                 lock: FileHostLock(), logger: logger)
+        var engine = ApplyEngine(
+            backend: try LibXLBackend(logger: logger, strictReset: !allowUnresettableNICs),
+            lock: FileHostLock(), logger: logger)
         engine.lockTimeout = wait
         engine.driverDomainTimeout = driverDomainTimeout
         engine.guestNetworkTimeout = guestNetworkTimeout
@@ -139,19 +140,24 @@ struct StatusCommand: ParsableCommand {
             let host = try backend.observe(nics: plan?.iovms.flatMap(\.pci) ?? [])
             let managed = host.domains.filter { $0.tag != nil }
             let reconciliation = plan.map { Reconciler.reconcile($0, with: host) }
-            let status = Status(domains: managed, pools: host.pools.filter { $0.managedBy != nil },
-                                drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message))
+            let status = Status(
+                domains: managed, pools: host.pools.filter { $0.managedBy != nil },
+                drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message))
             if json {
                 print(try jsonText(status))
                 return
             }
             var rows = [["DOMAIN", "ID", "TOPOLOGY", "ROLE", "CORES", "POOL", "WEIGHT", "CAP", "NICS"]]
             for domain in managed {
-                let cores = Set(domain.hardAffinity).count == 1 ? (domain.hardAffinity.first == CPUSet(0..<host.cores) ? "any" : domain.hardAffinity[0].description)
-                                                               : domain.hardAffinity.map(\.description).joined(separator: "/")
-                rows.append([domain.name, "\(domain.domid)", domain.tag?.topology ?? "", domain.tag?.role.rawValue ?? "", cores, domain.cpupool,
-                             domain.weight.map(String.init) ?? "-", domain.cap.map(String.init) ?? "-",
-                             domain.pci.map(\.description).joined(separator: ", ")])
+                let cores =
+                    Set(domain.hardAffinity).count == 1
+                    ? (domain.hardAffinity.first == CPUSet(0..<host.cores) ? "any" : domain.hardAffinity[0].description)
+                    : domain.hardAffinity.map(\.description).joined(separator: "/")
+                rows.append([
+                    domain.name, "\(domain.domid)", domain.tag?.topology ?? "", domain.tag?.role.rawValue ?? "", cores, domain.cpupool,
+                    domain.weight.map(String.init) ?? "-", domain.cap.map(String.init) ?? "-",
+                    domain.pci.map(\.description).joined(separator: ", "),
+                ])
             }
             print(managed.isEmpty ? "iovm manages no domain on this host" : PlanTable.table(rows), terminator: managed.isEmpty ? "\n" : "")
             if let reconciliation, let plan {

@@ -93,14 +93,16 @@ struct HostReport: Codable, Sendable, Equatable {
             freeMemoryKiB: physical.freeMemoryKiB,
             iommu: physical.capabilities.iommu,
             domains: domains.map {
-                Domain(domid: $0.domid, name: $0.name ?? "", memoryKiB: $0.currentMemoryKiB,
-                       vcpus: $0.vcpusOnline, state: $0.state.description)
+                Domain(
+                    domid: $0.domid, name: $0.name ?? "", memoryKiB: $0.currentMemoryKiB,
+                    vcpus: $0.vcpusOnline, state: $0.state.description)
             },
             xenstat: XenStat(
                 cpuHz: sample.cpuHz,
                 domains: sample.domains.map {
-                    StatDomain(domid: $0.domid, name: $0.name, cpuNanoseconds: $0.cpuNanoseconds,
-                               vcpus: $0.vcpus.count, vcpuNanoseconds: $0.vcpus.map(\.nanoseconds))
+                    StatDomain(
+                        domid: $0.domid, name: $0.name, cpuNanoseconds: $0.cpuNanoseconds,
+                        vcpus: $0.vcpus.count, vcpuNanoseconds: $0.vcpus.map(\.nanoseconds))
                 }))
     }
 

@@ -17,8 +17,10 @@ public struct IOVMCommand: ParsableCommand {
             Human output and logs go to stderr; JSON goes to stdout.
             """,
         version: IOVMVersion.current,
-        subcommands: [SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, HostCommand.self, DoctorCommand.self,
-                      ApplyCommand.self, DestroyCommand.self, StatusCommand.self, PinCommand.self, UnpinCommand.self, WeightCommand.self, MonitorCommand.self, ReportCommand.self]
+        subcommands: [
+            SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, HostCommand.self, DoctorCommand.self,
+            ApplyCommand.self, DestroyCommand.self, StatusCommand.self, PinCommand.self, UnpinCommand.self, WeightCommand.self, MonitorCommand.self, ReportCommand.self,
+        ]
     )
 
     /// Creates the command (ArgumentParser needs it).

@@ -9,8 +9,9 @@ struct KernelConfigCommand: ParsableCommand {
         abstract: "Print the minimal network-IOVM kernel config fragment (paper Table 1) for a NIC driver.",
         discussion: "Expand it with `make ARCH=x86_64 allnoconfig KCONFIG_ALLCONFIG=FILE`; Kernels/check-kconfig checks it against real Kconfig.")
 
-    @Option(name: .long, help: "NIC driver of the IOVM's physical NICs.",
-            completion: .list(["e1000", "e1000e", "igb", "ixgbe", "virtio"]))
+    @Option(
+        name: .long, help: "NIC driver of the IOVM's physical NICs.",
+        completion: .list(["e1000", "e1000e", "igb", "ixgbe", "virtio"]))
     var nicDriver: String = "e1000"
 
     @Option(name: .long, help: "Write the fragment to this file instead of stdout.", completion: .file())

@@ -6,9 +6,9 @@ import Synchronization
 import XenKit
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Set by SIGINT/SIGTERM: the monitor finishes its current sample and stops cleanly.
@@ -51,7 +51,9 @@ struct MonitorCommand: ParsableCommand {
     @Option(help: "A label for the recorded run in reports (default: configuration / placement).")
     var label: String?
 
-    @Option(name: .customLong("prometheus-file"), help: "Write Prometheus text exposition here after every interval (atomically), for node_exporter's textfile collector.", completion: .file())
+    @Option(
+        name: .customLong("prometheus-file"), help: "Write Prometheus text exposition here after every interval (atomically), for node_exporter's textfile collector.",
+        completion: .file())
     var prometheusFile: String?
 
     @Option(help: "Serve the Prometheus exposition over HTTP on this loopback address, e.g. 127.0.0.1:9105.")
@@ -120,8 +122,9 @@ struct MonitorCommand: ParsableCommand {
             signal(SIGINT) { _ in monitorStopRequested.store(true, ordering: .relaxed) }
             signal(SIGTERM) { _ in monitorStopRequested.store(true, ordering: .relaxed) }
 
-            printError("iovm monitor: \(watched.isEmpty ? "every domain publishing data/iovm/counters" : watched.joined(separator: ", ")), every \(interval); "
-                       + "cycles at nominal Hz (libxenstat)" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
+            printError(
+                "iovm monitor: \(watched.isEmpty ? "every domain publishing data/iovm/counters" : watched.joined(separator: ", ")), every \(interval); "
+                    + "cycles at nominal Hz (libxenstat)" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
             if let frequencyWarning { printError("warning: \(frequencyWarning)") }
             if json {
                 print(try JSONLines.line(Line(type: "start", nominalHzNote: FrequencyScalingCheck.nominalNote, frequencyWarning: frequencyWarning)))
@@ -134,8 +137,9 @@ struct MonitorCommand: ParsableCommand {
             let total = try sampler.run(count: count.map { $0 + 1 }, shouldStop: { monitorStopRequested.load(ordering: .relaxed) }) { output in
                 if let record, output.record.cpuHz > 0 {
                     if recorder == nil {
-                        let meta = RunMeta(interval: seconds, cpuHz: output.record.cpuHz, frequencyWarning: frequencyWarning,
-                                           started: output.record.time, label: label, plan: plan, iovms: watched)
+                        let meta = RunMeta(
+                            interval: seconds, cpuHz: output.record.cpuHz, frequencyWarning: frequencyWarning,
+                            started: output.record.time, label: label, plan: plan, iovms: watched)
                         let topologyJSON = file.flatMap { $0.hasSuffix(".json") ? FileManager.default.contents(atPath: $0) : nil }
                         recorder = try RunRecorder(directory: URL(fileURLWithPath: record), meta: meta, plan: plan, topologyJSON: topologyJSON)
                     }
@@ -151,9 +155,12 @@ struct MonitorCommand: ParsableCommand {
                 if let prometheusFile { try Exposition.writeAtomically(exposition, to: prometheusFile) }
                 listener?.update(exposition)
                 if json {
-                    print(try JSONLines.line(Line(type: "interval", time: figures.time, start: figures.start, end: figures.end, cpuHz: figures.cpuHz,
-                                                  iovms: figures.iovms, aggregate: figures.aggregate, events: output.events,
-                                                  samplerCPURatio: output.samplerCPURatio, samplerCPURatioTotal: output.samplerCPURatioTotal)))
+                    print(
+                        try JSONLines.line(
+                            Line(
+                                type: "interval", time: figures.time, start: figures.start, end: figures.end, cpuHz: figures.cpuHz,
+                                iovms: figures.iovms, aggregate: figures.aggregate, events: output.events,
+                                samplerCPURatio: output.samplerCPURatio, samplerCPURatioTotal: output.samplerCPURatioTotal)))
                 } else {
                     if rowsPrinted % 20 == 0 { print(Self.header) }
                     for row in figures.iovms + [figures.aggregate] { print(Self.row(figures.end, row)) }
@@ -166,8 +173,10 @@ struct MonitorCommand: ParsableCommand {
             } else {
                 if let total { printError(String(format: "iovm monitor: %d intervals; the sampler used %.2f%% of one core", intervals, total * 100)) }
                 for (name, t) in sampler.totals.sorted(by: { $0.key < $1.key }) where t.seconds > 0 {
-                    printError(String(format: "%@: Rx %.2f Mbit/s, Tx %.2f Mbit/s over %.1f s (exact counter totals: %llu / %llu bytes, %llu / %llu packets)",
-                                      name, t.rxMbps, t.txMbps, t.seconds, t.rxBytes, t.txBytes, t.rxPackets, t.txPackets))
+                    printError(
+                        String(
+                            format: "%@: Rx %.2f Mbit/s, Tx %.2f Mbit/s over %.1f s (exact counter totals: %llu / %llu bytes, %llu / %llu packets)",
+                            name, t.rxMbps, t.txMbps, t.seconds, t.rxBytes, t.txBytes, t.rxPackets, t.txPackets))
                 }
             }
             if let record { printError("recorded in \(record); `iovm report \(record) --format html` draws it") }
@@ -180,15 +189,20 @@ struct MonitorCommand: ParsableCommand {
         return width < 0 ? text + fill : fill + text
     }
 
-    static let header = [pad("TIME", 9), pad("IOVM", -16), pad("RX Mbit/s", 10), pad("TX Mbit/s", 10), pad("CPU %", 7),
-                         pad("bits/Hz", 8), pad("Rx b/Hz", 8), pad("Tx b/Hz", 8)].joined(separator: " ")
+    static let header = [
+        pad("TIME", 9), pad("IOVM", -16), pad("RX Mbit/s", 10), pad("TX Mbit/s", 10), pad("CPU %", 7),
+        pad("bits/Hz", 8), pad("Rx b/Hz", 8), pad("Tx b/Hz", 8),
+    ].joined(separator: " ")
 
     static func row(_ end: Double, _ f: EfficiencyFigures) -> String {
         func e(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
         let name = f.iovm.count > 16 ? String(f.iovm.prefix(15)) + "…" : f.iovm
-        let rx = f.trafficKnown ? String(format: "%.1f", f.rxMbps) : "?", tx = f.trafficKnown ? String(format: "%.1f", f.txMbps) : "?"
-        return [pad(String(format: "%.2fs", end), 9), pad(name, -16), pad(rx, 10), pad(tx, 10), pad(String(format: "%.1f", f.cpuPercent), 7),
-                pad(e(f.efficiency), 8), pad(e(f.rxEfficiency), 8), pad(e(f.txEfficiency), 8)].joined(separator: " ")
+        let rx = f.trafficKnown ? String(format: "%.1f", f.rxMbps) : "?"
+        let tx = f.trafficKnown ? String(format: "%.1f", f.txMbps) : "?"
+        return [
+            pad(String(format: "%.2fs", end), 9), pad(name, -16), pad(rx, 10), pad(tx, 10), pad(String(format: "%.1f", f.cpuPercent), 7),
+            pad(e(f.efficiency), 8), pad(e(f.rxEfficiency), 8), pad(e(f.txEfficiency), 8),
+        ].joined(separator: " ")
     }
 }
 

@@ -38,7 +38,8 @@ struct PlanTable {
         let declared = plan.declaredConfiguration == .explicit ? " (IOVMs declared one by one)" : ""
         let iovmCount = plan.iovms.count
         let nicCount = plan.iovms.reduce(0) { $0 + $1.nics.count }
-        out += "  configuration  \(plan.configuration.title)\(declared): \(iovmCount) IOVM\(iovmCount == 1 ? "" : "s"), \(nicCount) NIC\(nicCount == 1 ? "" : "s") passed through, \(plan.guests.count) guest\(plan.guests.count == 1 ? "" : "s")\n"
+        out +=
+            "  configuration  \(plan.configuration.title)\(declared): \(iovmCount) IOVM\(iovmCount == 1 ? "" : "s"), \(nicCount) NIC\(nicCount == 1 ? "" : "s") passed through, \(plan.guests.count) guest\(plan.guests.count == 1 ? "" : "s")\n"
         out += "  placement      \(plan.placement.title)\n"
         let memory = plan.host.memoryMiB.map { ", \($0) MiB" } ?? ""
         let reserved = plan.host.reservedCores.cores.isEmpty ? "" : ", cores \(plan.host.reservedCores) reserved for dom0"
@@ -56,9 +57,11 @@ struct PlanTable {
                     return "vif \(vif.mac) on \(vif.backend ?? "Domain-0"):\(vif.bridge)\(nic)"
                 }.joined(separator: "; ")
             }
-            rows.append([domain.name, domain.role == .iovm ? "IOVM" : "guest", "\(domain.vcpus)", "\(domain.memoryMiB) MiB",
-                         domain.hardAffinity?.description ?? "any", domain.cpupool, "\(domain.weight)",
-                         domain.cap == 0 ? "none" : "\(domain.cap)%", network])
+            rows.append([
+                domain.name, domain.role == .iovm ? "IOVM" : "guest", "\(domain.vcpus)", "\(domain.memoryMiB) MiB",
+                domain.hardAffinity?.description ?? "any", domain.cpupool, "\(domain.weight)",
+                domain.cap == 0 ? "none" : "\(domain.cap)%", network,
+            ])
         }
         out += Self.table(rows)
 

@@ -1,17 +1,19 @@
 import ArgumentParser
 import Foundation
+import IOVMControl
 import IOVMCore
 import IOVMWireFormat
 import Logging
 import XenKit
-import IOVMControl
 
 /// How a command finds its topology and the host it plans for.
 struct TopologyOptions: ParsableArguments {
     @Argument(help: "Topology file: a Swift DSL file, or the JSON document `iovm synth` prints.", completion: .file(extensions: ["swift", "json"]))
     var file: String?
 
-    @Option(name: .customLong("topology-json"), help: "Read the topology as JSON from this file ('-' for stdin), e.g. on a dom0 without a Swift toolchain.", completion: .file(extensions: ["json"]))
+    @Option(
+        name: .customLong("topology-json"), help: "Read the topology as JSON from this file ('-' for stdin), e.g. on a dom0 without a Swift toolchain.",
+        completion: .file(extensions: ["json"]))
     var topologyJSON: String?
 
     @Option(name: .customLong("host-cores"), help: "Plan for a host with this many cores (overrides Host(cores:)).")

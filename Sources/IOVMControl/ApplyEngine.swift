@@ -30,7 +30,8 @@ public enum ApplyError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .conflicts(let conflicts):
-            return (conflicts.map { "error: \($0.message)" } + ["\(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s") with the host; nothing was touched."]).joined(separator: "\n")
+            return (conflicts.map { "error: \($0.message)" } + ["\(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s") with the host; nothing was touched."]).joined(
+                separator: "\n")
         case .stepFailed(let step, let reason, let undone, let undoFailures):
             var lines = ["error: \(step) failed: \(reason)"]
             lines += undone.map { "  rolled back: \($0)" }
@@ -215,7 +216,8 @@ public struct ApplyEngine: Sendable {
                     finished.lock()
                     func abandoned() -> Bool { outcomes.values.contains { $0.failure != nil } }
                     while !abandoned() && needs.contains(where: { outcomes[$0] == nil }) { finished.wait() }
-                    let failed = needs.filter { outcomes[$0]?.failure != nil }, stop = abandoned()
+                    let failed = needs.filter { outcomes[$0]?.failure != nil }
+                    let stop = abandoned()
                     finished.unlock()
                     guard failed.isEmpty else {
                         throw StepFailure(step: "create \(spec.name)", reason: "not created: its backend \(failed.joined(separator: ", ")) failed")

@@ -50,8 +50,10 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
     public var tag: ManagedTag?
 
     /// Creates an observation.
-    public init(domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
-                cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil) {
+    public init(
+        domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
+        cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil
+    ) {
         self.domid = domid
         self.name = name
         self.uuid = uuid

@@ -81,7 +81,11 @@ public enum Reconciler {
                 if existing.managedBy != plan.topology {
                     conflicts.append(Conflict(message: "cpupool \(pool.name) exists and iovm did not create it for \(plan.topology); refusing to touch it"))
                 } else if existing.cpus != pool.cpus || existing.scheduler != pool.scheduler {
-                    conflicts.append(Conflict(message: "cpupool \(pool.name) has cores \(existing.cpus) (\(existing.scheduler)); the plan wants \(pool.cpus) (\(pool.scheduler)): destroy and apply again"))
+                    conflicts.append(
+                        Conflict(
+                            message:
+                                "cpupool \(pool.name) has cores \(existing.cpus) (\(existing.scheduler)); the plan wants \(pool.cpus) (\(pool.scheduler)): destroy and apply again")
+                    )
                 }
             } else {
                 let busy = host.pools.filter { $0.name != "Pool-0" && !$0.cpus.cores.filter { pool.cpus.contains($0) }.isEmpty }
@@ -122,7 +126,11 @@ public enum Reconciler {
                 continue
             }
             if tag.specFingerprint != domain.specFingerprint {
-                conflicts.append(Conflict(message: "domain \(domain.name) (\(running.domid)) runs with other memory, vCPUs, kernel, NICs or vifs than the plan; those need a new domain: `iovm destroy` it and apply again"))
+                conflicts.append(
+                    Conflict(
+                        message:
+                            "domain \(domain.name) (\(running.domid)) runs with other memory, vCPUs, kernel, NICs or vifs than the plan; those need a new domain: `iovm destroy` it and apply again"
+                    ))
                 continue
             }
             // "All cores" and "no affinity" are the same thing.

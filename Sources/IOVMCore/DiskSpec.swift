@@ -27,8 +27,9 @@ public struct DiskSpec: Sendable, Codable, Equatable, CustomStringConvertible {
         for prefix in ["phy:", "file:"] where target.hasPrefix(prefix) { target.removeFirst(prefix.count) }
         let accessModes = ["r": false, "ro": false, "w": true, "rw": true]
         guard !target.isEmpty, target.hasPrefix("/"), !vdev.isEmpty, vdev.allSatisfy({ $0.isLetter || $0.isNumber }),
-              let readWrite = accessModes[access.isEmpty ? "rw" : access],
-              ["raw", "qcow", "qcow2", "vhd", "qed"].contains(format) else { return nil }
+            let readWrite = accessModes[access.isEmpty ? "rw" : access],
+            ["raw", "qcow", "qcow2", "vhd", "qed"].contains(format)
+        else { return nil }
         self.spec = spec
         self.target = target
         self.format = format

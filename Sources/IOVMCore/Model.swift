@@ -45,8 +45,10 @@ public struct HostShape: Sendable, Codable, Equatable {
     public var scheduler: String
 
     /// Creates a host shape.
-    public init(cores: Int, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil, reservedCores: CPUSet = [],
-                scheduler: String = "credit2") {
+    public init(
+        cores: Int, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil, reservedCores: CPUSet = [],
+        scheduler: String = "credit2"
+    ) {
         self.cores = cores
         self.memoryMiB = memoryMiB
         self.dom0MemoryMiB = dom0MemoryMiB

@@ -31,11 +31,11 @@ public struct PCIAddress: Sendable, Hashable, Comparable, CustomStringConvertibl
         }
         let slot = slotText.split(separator: ".", omittingEmptySubsequences: false)
         guard slot.count == 2,
-              (1...4).contains(domainText.count), (1...2).contains(busText.count),
-              (1...2).contains(slot[0].count), slot[1].count == 1,
-              let domain = UInt16(domainText, radix: 16), let bus = UInt8(busText, radix: 16),
-              let device = UInt8(slot[0], radix: 16), let function = UInt8(slot[1], radix: 16),
-              device <= 0x1f, function <= 7
+            (1...4).contains(domainText.count), (1...2).contains(busText.count),
+            (1...2).contains(slot[0].count), slot[1].count == 1,
+            let domain = UInt16(domainText, radix: 16), let bus = UInt8(busText, radix: 16),
+            let device = UInt8(slot[0], radix: 16), let function = UInt8(slot[1], radix: 16),
+            device <= 0x1f, function <= 7
         else { return nil }
         self.init(domain: domain, bus: bus, device: device, function: function)
     }

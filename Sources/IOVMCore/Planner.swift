@@ -132,9 +132,10 @@ private struct PlanningRun {
         if !["credit", "credit2", "rtds", "null"].contains(scheduler) {
             diagnostics.error("unknown scheduler \"\(scheduler)\" (Xen offers credit, credit2, rtds, null)", at: location)
         }
-        return HostShape(cores: cores, memoryMiB: memory,
-                         dom0MemoryMiB: hostOverride?.dom0MemoryMiB ?? declared?.dom0MemoryMiB,
-                         reservedCores: CPUSet(reserved.filter { (0..<cores).contains($0) }), scheduler: scheduler)
+        return HostShape(
+            cores: cores, memoryMiB: memory,
+            dom0MemoryMiB: hostOverride?.dom0MemoryMiB ?? declared?.dom0MemoryMiB,
+            reservedCores: CPUSet(reserved.filter { (0..<cores).contains($0) }), scheduler: scheduler)
     }
 
     // MARK: Configurations (Section 2.1)
@@ -162,7 +163,9 @@ private struct PlanningRun {
 
         if configuration.kind == .explicit {
             for nic in document.nics {
-                diagnostics.error("NIC \(nic.pci) is declared outside any IOVM and no Configuration generator places it: move it into IOVM(\"…\") { NIC(…) } or add Configuration.monolithic(), .multipleSmall() or .hybrid(groups:)", at: nic.source)
+                diagnostics.error(
+                    "NIC \(nic.pci) is declared outside any IOVM and no Configuration generator places it: move it into IOVM(\"…\") { NIC(…) } or add Configuration.monolithic(), .multipleSmall() or .hybrid(groups:)",
+                    at: nic.source)
             }
             var iovms: [IOVMDraft] = []
             for iovm in document.iovms {
@@ -181,7 +184,9 @@ private struct PlanningRun {
         }
 
         for iovm in document.iovms {
-            diagnostics.error("IOVM \(iovm.name) is declared by hand, but Configuration.\(configuration.kind.rawValue) derives the IOVMs from the NICs: declare NIC(…) at the top level, or drop the Configuration line", at: iovm.source)
+            diagnostics.error(
+                "IOVM \(iovm.name) is declared by hand, but Configuration.\(configuration.kind.rawValue) derives the IOVMs from the NICs: declare NIC(…) at the top level, or drop the Configuration line",
+                at: iovm.source)
         }
         var nics: [PlacedNIC] = []
         for nic in document.nics {
@@ -209,7 +214,8 @@ private struct PlanningRun {
         case .hybrid:
             let count = configuration.groups ?? 0
             guard count >= 1 && count <= nics.count else {
-                diagnostics.error("Configuration.hybrid(groups: \(count)) needs between 1 and \(nics.count) groups for \(nics.count) NIC\(nics.count == 1 ? "" : "s")", at: configuration.source)
+                diagnostics.error(
+                    "Configuration.hybrid(groups: \(count)) needs between 1 and \(nics.count) groups for \(nics.count) NIC\(nics.count == 1 ? "" : "s")", at: configuration.source)
                 return ([], [])
             }
             if count == 1 {
@@ -292,7 +298,9 @@ private struct PlanningRun {
                     continue
                 }
                 if let address = nicAddress, owner[address]?.iovm != backend {
-                    diagnostics.error("guest \(guest.name) uses NIC \(address), but that NIC belongs to \(owner[address]?.iovm ?? "Domain-0"), not to its backend \(backend ?? "Domain-0")", at: guest.source)
+                    diagnostics.error(
+                        "guest \(guest.name) uses NIC \(address), but that NIC belongs to \(owner[address]?.iovm ?? "Domain-0"), not to its backend \(backend ?? "Domain-0")",
+                        at: guest.source)
                     continue
                 }
             } else if let address = nicAddress {
@@ -307,7 +315,9 @@ private struct PlanningRun {
             } else if iovms.count == 1 {
                 backend = iovms[0].name
             } else {
-                diagnostics.error("guest \(guest.name) names no backend: say Guest(\"\(guest.name)\", backend: \"<IOVM>\") or nic: \"<PCI address>\" (the topology has \(iovms.count) IOVMs)", at: guest.source)
+                diagnostics.error(
+                    "guest \(guest.name) names no backend: say Guest(\"\(guest.name)\", backend: \"<IOVM>\") or nic: \"<PCI address>\" (the topology has \(iovms.count) IOVMs)",
+                    at: guest.source)
                 continue
             }
             if centralized && backend != nil {
@@ -372,15 +382,19 @@ private struct PlanningRun {
         guard let script = defaults?.vifScript else { return }
         let characters = script.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-/+".contains($0)) }
         let components = script.split(separator: "/", omittingEmptySubsequences: false).dropFirst(script.hasPrefix("/") ? 1 : 0)
-        let ok = characters && !script.isEmpty && !script.hasSuffix("/")
+        let ok =
+            characters && !script.isEmpty && !script.hasSuffix("/")
             && (script.hasPrefix("/") || !script.contains("/")) && !components.contains("..") && !components.contains("")
         if !ok {
-            diagnostics.error("vifScript \(script.debugDescription) is not a script name (e.g. \"vif-bridge\") or an absolute path in the IOVM (e.g. \"/etc/xen/scripts/iovm-vif\"): letters, digits, '_', '.', '-', '+' and '/' only, no '..'", at: defaults?.source)
+            diagnostics.error(
+                "vifScript \(script.debugDescription) is not a script name (e.g. \"vif-bridge\") or an absolute path in the IOVM (e.g. \"/etc/xen/scripts/iovm-vif\"): letters, digits, '_', '.', '-', '+' and '/' only, no '..'",
+                at: defaults?.source)
         }
     }
 
     mutating func checkBridge(_ bridge: String, of domain: String, at location: SourceLocation?) {
-        let ok = !bridge.isEmpty && bridge.count <= 15
+        let ok =
+            !bridge.isEmpty && bridge.count <= 15
             && bridge.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
         if !ok { diagnostics.error("bridge \"\(bridge)\" of \(domain) is not a Linux interface name (1-15 of letters, digits, '_', '.', '-')", at: location) }
     }
@@ -389,12 +403,16 @@ private struct PlanningRun {
         let defaults = document.defaults
         switch role {
         case .iovm:
-            return (resources.kernel ?? defaults?.iovmKernel ?? defaults?.kernel,
-                    resources.ramdisk ?? defaults?.iovmRamdisk ?? defaults?.ramdisk,
-                    resources.cmdline ?? defaults?.iovmCmdline ?? defaults?.cmdline ?? "console=hvc0")
+            return (
+                resources.kernel ?? defaults?.iovmKernel ?? defaults?.kernel,
+                resources.ramdisk ?? defaults?.iovmRamdisk ?? defaults?.ramdisk,
+                resources.cmdline ?? defaults?.iovmCmdline ?? defaults?.cmdline ?? "console=hvc0"
+            )
         case .guest:
-            return (resources.kernel ?? defaults?.kernel, resources.ramdisk ?? defaults?.ramdisk,
-                    resources.cmdline ?? defaults?.cmdline ?? "console=hvc0")
+            return (
+                resources.kernel ?? defaults?.kernel, resources.ramdisk ?? defaults?.ramdisk,
+                resources.cmdline ?? defaults?.cmdline ?? "console=hvc0"
+            )
         }
     }
 
@@ -423,7 +441,8 @@ private struct PlanningRun {
             diagnostics.error("credit weight \(weight) of \(what) is out of range 1-65535", at: resources.weight == nil ? scheduling?.source : source)
         }
         if cap < 0 || cap > 100 * max(vcpus, 1) {
-            diagnostics.error("credit cap \(cap) of \(what) is out of range 0-\(100 * max(vcpus, 1)) (percent of one pCPU per vCPU)", at: resources.cap == nil ? scheduling?.source : source)
+            diagnostics.error(
+                "credit cap \(cap) of \(what) is out of range 0-\(100 * max(vcpus, 1)) (percent of one pCPU per vCPU)", at: resources.cap == nil ? scheduling?.source : source)
         }
         if role == .iovm && vcpus > 1 {
             diagnostics.warning("IOVM \(name) has \(vcpus) vCPUs; the paper's IOVMs run a uniprocessor kernel because SMP Linux forwarded less efficiently", at: source)
@@ -529,7 +548,9 @@ private struct PlanningRun {
         }
 
         if placement.kind != .credit && iovms.isEmpty {
-            diagnostics.error("placement \(placement.kind.title) assigns IOVMs to cores, but this topology has none (in the centralized configuration dom0 is the driver domain, and iovm never pins dom0): use Placement.credit()", at: location)
+            diagnostics.error(
+                "placement \(placement.kind.title) assigns IOVMs to cores, but this topology has none (in the centralized configuration dom0 is the driver domain, and iovm never pins dom0): use Placement.credit()",
+                at: location)
             return []
         }
         if placement.dedicatedPool == true && placement.kind != .iovmAffinity {
@@ -542,20 +563,26 @@ private struct PlanningRun {
 
         case .coLocate:
             guard iovms.count <= available.count else {
-                diagnostics.error("co-locate puts each IOVM and its guests on a core of their own: \(iovms.count) IOVMs need \(iovms.count) cores, the host has \(available.count)\(reservedText)", at: location)
+                diagnostics.error(
+                    "co-locate puts each IOVM and its guests on a core of their own: \(iovms.count) IOVMs need \(iovms.count) cores, the host has \(available.count)\(reservedText)",
+                    at: location)
                 return []
             }
             for (index, iovm) in iovmNames.enumerated() {
                 setAffinity(iovm, [available[index]])
                 for guest in guestsOf(iovm) { setAffinity(guest, [available[index]]) }
             }
-            for guest in guests where guest.backend == nil { diagnostics.warning("guest \(guest.document.name) is backed by dom0, which co-locate does not pin: it stays unpinned", at: guest.document.source) }
+            for guest in guests where guest.backend == nil {
+                diagnostics.warning("guest \(guest.document.name) is backed by dom0, which co-locate does not pin: it stays unpinned", at: guest.document.source)
+            }
             return []
 
         case .separate:
             let needed = max(iovms.count, 2)
             guard needed <= available.count else {
-                diagnostics.error("separate puts each guest on a different core from its IOVM: \(iovms.count) IOVM\(iovms.count == 1 ? "" : "s") need \(needed) cores, the host has \(available.count)\(reservedText)", at: location)
+                diagnostics.error(
+                    "separate puts each guest on a different core from its IOVM: \(iovms.count) IOVM\(iovms.count == 1 ? "" : "s") need \(needed) cores, the host has \(available.count)\(reservedText)",
+                    at: location)
                 return []
             }
             if iovms.count == 1 {
@@ -570,7 +597,8 @@ private struct PlanningRun {
 
         case .iovmAffinity:
             guard available.count >= 2 else {
-                diagnostics.error("IOVM-affinity puts all IOVMs on one core and the guests on the others: it needs 2 cores, the host has \(available.count)\(reservedText)", at: location)
+                diagnostics.error(
+                    "IOVM-affinity puts all IOVMs on one core and the guests on the others: it needs 2 cores, the host has \(available.count)\(reservedText)", at: location)
                 return []
             }
             let iovmCore = available[0]
@@ -589,7 +617,9 @@ private struct PlanningRun {
 
         case .hybridPinned:
             guard iovms.count + 1 <= available.count else {
-                diagnostics.error("hybrid pinning gives each IOVM a core of its own and leaves the guests at least one: \(iovms.count) IOVMs need \(iovms.count + 1) cores, the host has \(available.count)\(reservedText)", at: location)
+                diagnostics.error(
+                    "hybrid pinning gives each IOVM a core of its own and leaves the guests at least one: \(iovms.count) IOVMs need \(iovms.count + 1) cores, the host has \(available.count)\(reservedText)",
+                    at: location)
                 return []
             }
             let iovmCores = Array(available.prefix(iovms.count))

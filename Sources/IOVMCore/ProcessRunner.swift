@@ -1,6 +1,7 @@
 public import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The result of a finished child process.
@@ -33,8 +34,10 @@ public enum ProcessRunner {
     /// - Parameters:
     ///   - extraDescriptors: child fd number → parent fd to duplicate there.
     ///   - environment: the child's whole environment.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String],
-                           extraDescriptors: [Int32: Int32] = [:], timeout: Double) throws(ProcessRunnerError) -> ProcessOutcome {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String],
+        extraDescriptors: [Int32: Int32] = [:], timeout: Double
+    ) throws(ProcessRunnerError) -> ProcessOutcome {
         let logPath = FileManager.default.temporaryDirectory.appending(path: "iovm-run-\(getpid())-\(UUID().uuidString)").path
         let logFD = open(logPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard logFD >= 0 else { throw ProcessRunnerError(executable: executable, code: errno) }
@@ -62,8 +65,8 @@ public enum ProcessRunner {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
@@ -75,7 +78,10 @@ public enum ProcessRunner {
         while true {
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid { break }
-            if result < 0 && errno != EINTR { status = 0x7f00; break }
+            if result < 0 && errno != EINTR {
+                status = 0x7f00
+                break
+            }
             if Date() > deadline && !timedOut {
                 timedOut = true
                 kill(-pid, SIGKILL)

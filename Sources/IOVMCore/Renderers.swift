@@ -65,10 +65,15 @@ public struct PlanRenderer: Sendable {
     public func render(_ plan: Plan) throws -> RenderedPlan {
         var files: [RenderedPlan.File] = []
         for pool in plan.cpupools {
-            files.append(.init(path: "cpupool-\(pool.name).cfg", contents: try render(template: "cpupool.cfg", [
-                "name": pool.name, "scheduler": pool.scheduler, "topology": plan.topology, "version": IOVMVersion.current,
-                "cpuList": pool.cpus.cores.map { "\"\($0)\"" }.joined(separator: ", "),
-            ])))
+            files.append(
+                .init(
+                    path: "cpupool-\(pool.name).cfg",
+                    contents: try render(
+                        template: "cpupool.cfg",
+                        [
+                            "name": pool.name, "scheduler": pool.scheduler, "topology": plan.topology, "version": IOVMVersion.current,
+                            "cpuList": pool.cpus.cores.map { "\"\($0)\"" }.joined(separator: ", "),
+                        ])))
         }
         for domain in plan.domains {
             files.append(.init(path: "\(domain.name).cfg", contents: try xlConfig(domain, plan: plan)))
@@ -188,8 +193,9 @@ struct LibXLDomainConfig: Encodable {
 
     init(_ domain: DomainSpec) {
         let kib = domain.memoryMiB * 1024
-        c_info = CreateInfo(name: domain.name, driver_domain: domain.driverDomain ? "True" : nil,
-                            pool_name: domain.cpupool == Planner.defaultPool ? nil : domain.cpupool)
+        c_info = CreateInfo(
+            name: domain.name, driver_domain: domain.driverDomain ? "True" : nil,
+            pool_name: domain.cpupool == Planner.defaultPool ? nil : domain.cpupool)
         b_info = BuildInfo(
             max_vcpus: domain.vcpus,
             avail_vcpus: Array(0..<domain.vcpus),

@@ -1,8 +1,9 @@
 public import Foundation
 public import IOVMWireFormat
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads a topology: a Swift DSL file (compiled and run like a Package.swift) or its JSON document.
@@ -56,11 +57,14 @@ public struct TopologyLoader: Sendable {
     }
 
     /// Creates a loader with the DSL and compiler found in the usual places.
-    public init(logger: Logger = Logger(label: "iovm.loader"),
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(
+        logger: Logger = Logger(label: "iovm.loader"),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.logger = logger
         self.dsl = DSLLocation.find(environment: environment)
-        self.swiftc = environment["SWIFTC"] ?? ProcessRunner.which("swiftc", path: environment["PATH"])
+        self.swiftc =
+            environment["SWIFTC"] ?? ProcessRunner.which("swiftc", path: environment["PATH"])
             ?? (FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/swiftc") ? "/opt/swift/usr/bin/swiftc" : nil)
         if let explicit = environment["IOVM_CACHE_DIR"] {
             cacheDirectory = URL(fileURLWithPath: explicit)
@@ -93,7 +97,10 @@ public struct TopologyLoader: Sendable {
 
     /// Decodes a document, with readable errors for a wrong schema version or shape.
     public static func decode(_ data: Data, file: String) throws(TopologyError) -> TopologyDocument {
-        struct Probe: Decodable { var schemaVersion: Int?; var error: String? }
+        struct Probe: Decodable {
+            var schemaVersion: Int?
+            var error: String?
+        }
         let probe: Probe
         do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
             throw .unreadableDocument(file: file, reason: "not JSON: \(error)")
@@ -111,7 +118,11 @@ public struct TopologyLoader: Sendable {
     /// Compiles and runs a Swift topology file (or takes its document from the cache).
     public func loadSwift(_ url: URL) throws(TopologyError) -> TopologyDocument {
         guard let dsl else {
-            throw .evaluationFailed(file: url.path, reason: "the IOVMDescription library was not found beside iovm; set IOVM_DSL_DIR to a directory holding Modules/IOVMDescription.swiftmodule and libIOVMDescription.a, or pass the topology as JSON (iovm synth elsewhere)")
+            throw .evaluationFailed(
+                file: url.path,
+                reason:
+                    "the IOVMDescription library was not found beside iovm; set IOVM_DSL_DIR to a directory holding Modules/IOVMDescription.swiftmodule and libIOVMDescription.a, or pass the topology as JSON (iovm synth elsewhere)"
+            )
         }
         guard let swiftc else {
             throw .evaluationFailed(file: url.path, reason: "no swiftc on PATH (set SWIFTC); a host without a Swift toolchain takes the JSON from `iovm synth` instead")
@@ -125,8 +136,9 @@ public struct TopologyLoader: Sendable {
         material += String(decoding: source, as: UTF8.self)
         let entry = cacheDirectory?.appending(path: "topologies/\(Self.fnv1a(material))")
         if let entry, let cached = try? String(contentsOf: entry.appending(path: "key"), encoding: .utf8), cached == material,
-           let data = try? Data(contentsOf: entry.appending(path: "document.json")),
-           let document = try? Self.decode(data, file: url.path) {
+            let data = try? Data(contentsOf: entry.appending(path: "document.json")),
+            let document = try? Self.decode(data, file: url.path)
+        {
             logger.debug("topology cache hit", metadata: ["file": "\(url.path)", "entry": "\(entry.path)"])
             return document
         }
@@ -143,12 +155,14 @@ public struct TopologyLoader: Sendable {
         logger.debug("compiling topology", metadata: ["file": "\(url.path)", "swiftc": "\(swiftc)"])
         let compile: ProcessOutcome
         do {
-            compile = try ProcessRunner.run(swiftc, [
-                "-swift-version", "6", "-Onone", "-module-name", "TopologyFile",
-                "-I", dsl.modules.path, "-L", dsl.library.path, "-lIOVMDescription",
-                url.path, "-o", binary,
-            ], environment: ["PATH": (swiftc as NSString).deletingLastPathComponent + ":/usr/bin:/bin", "HOME": work.path, "TMPDIR": work.path],
-               timeout: compileTimeout)
+            compile = try ProcessRunner.run(
+                swiftc,
+                [
+                    "-swift-version", "6", "-Onone", "-module-name", "TopologyFile",
+                    "-I", dsl.modules.path, "-L", dsl.library.path, "-lIOVMDescription",
+                    url.path, "-o", binary,
+                ], environment: ["PATH": (swiftc as NSString).deletingLastPathComponent + ":/usr/bin:/bin", "HOME": work.path, "TMPDIR": work.path],
+                timeout: compileTimeout)
         } catch {
             throw .evaluationFailed(file: url.path, reason: error.description)
         }
@@ -165,8 +179,9 @@ public struct TopologyLoader: Sendable {
         logger.debug("running topology", metadata: ["command": "\(([executable] + arguments).joined(separator: " "))"])
         let run: ProcessOutcome
         do {
-            run = try ProcessRunner.run(executable, arguments, environment: environment,
-                                        extraDescriptors: [3: documentFD], timeout: runTimeout)
+            run = try ProcessRunner.run(
+                executable, arguments, environment: environment,
+                extraDescriptors: [3: documentFD], timeout: runTimeout)
         } catch {
             throw .evaluationFailed(file: url.path, reason: error.description)
         }

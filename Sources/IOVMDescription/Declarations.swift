@@ -23,11 +23,14 @@ public struct Host: TopologyComponent {
     ///   - dom0Memory: What dom0 keeps (counted against `memory` only if given).
     ///   - reservedCores: Cores placement leaves to dom0.
     ///   - scheduler: Pool-0's scheduler, `"credit"` or `"credit2"` (Xen 4.17's default).
-    public init(cores: Int, memory: Memory? = nil, dom0Memory: Memory? = nil, reservedCores: [Int] = [],
-                scheduler: String? = nil, file: String = #filePath, line: Int = #line) {
-        document = HostDocument(cores: cores, memoryMiB: memory?.mebibytes, dom0MemoryMiB: dom0Memory?.mebibytes,
-                                reservedCores: reservedCores.isEmpty ? nil : reservedCores, scheduler: scheduler,
-                                source: SourceLocation(file: file, line: line))
+    public init(
+        cores: Int, memory: Memory? = nil, dom0Memory: Memory? = nil, reservedCores: [Int] = [],
+        scheduler: String? = nil, file: String = #filePath, line: Int = #line
+    ) {
+        document = HostDocument(
+            cores: cores, memoryMiB: memory?.mebibytes, dom0MemoryMiB: dom0Memory?.mebibytes,
+            reservedCores: reservedCores.isEmpty ? nil : reservedCores, scheduler: scheduler,
+            source: SourceLocation(file: file, line: line))
     }
     /// The element.
     public var topologyElement: TopologyElement { TopologyElement(storage: .host(document)) }
@@ -47,16 +50,19 @@ public struct Defaults: TopologyComponent {
     ///   - vifScript: The vif hotplug script the IOVMs run for their guests' vifs: a name in the IOVM's
     ///     `/etc/xen/scripts` or an absolute path there. Default: iovm's lean `iovm-vif` (`Agents/iovm-vif`);
     ///     `"vif-bridge"` for the distribution's.
-    public init(kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
-                iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
-                iovmMemory: Memory? = nil, guestMemory: Memory? = nil,
-                iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
-                vifScript: String? = nil, file: String = #filePath, line: Int = #line) {
-        document = DefaultsDocument(kernel: kernel, ramdisk: ramdisk, cmdline: cmdline,
-                                    iovmKernel: iovmKernel, iovmRamdisk: iovmRamdisk, iovmCmdline: iovmCmdline,
-                                    iovmMemoryMiB: iovmMemory?.mebibytes, guestMemoryMiB: guestMemory?.mebibytes,
-                                    iovmVCPUs: iovmVCPUs, guestVCPUs: guestVCPUs, iovmDisks: iovmDisks, guestDisks: guestDisks,
-                                    vifScript: vifScript, source: SourceLocation(file: file, line: line))
+    public init(
+        kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
+        iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
+        iovmMemory: Memory? = nil, guestMemory: Memory? = nil,
+        iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
+        vifScript: String? = nil, file: String = #filePath, line: Int = #line
+    ) {
+        document = DefaultsDocument(
+            kernel: kernel, ramdisk: ramdisk, cmdline: cmdline,
+            iovmKernel: iovmKernel, iovmRamdisk: iovmRamdisk, iovmCmdline: iovmCmdline,
+            iovmMemoryMiB: iovmMemory?.mebibytes, guestMemoryMiB: guestMemory?.mebibytes,
+            iovmVCPUs: iovmVCPUs, guestVCPUs: guestVCPUs, iovmDisks: iovmDisks, guestDisks: guestDisks,
+            vifScript: vifScript, source: SourceLocation(file: file, line: line))
     }
     /// The element.
     public var topologyElement: TopologyElement { TopologyElement(storage: .defaults(document)) }
@@ -114,14 +120,17 @@ public struct IOVM: TopologyComponent {
     ///   - cap: Credit cap in percent of a pCPU.
     ///   - cpus: Hard affinity, overriding the placement scheme.
     ///   - nics: The NICs it owns.
-    public init(_ name: String, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
-                ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
-                cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line,
-                @NICBuilder nics: () -> [NIC] = { [] }) {
+    public init(
+        _ name: String, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
+        ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
+        cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line,
+        @NICBuilder nics: () -> [NIC] = { [] }
+    ) {
         document = IOVMDocument(
             name: name,
-            resources: DomainResources(memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
-                                       cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
+            resources: DomainResources(
+                memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
+                cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
             nics: nics().map(\.document),
             source: SourceLocation(file: file, line: line))
     }
@@ -140,14 +149,17 @@ public struct Guest: TopologyComponent {
     ///     Without `backend` or `nic`, guest *i* uses NIC *i* (mod the NIC count), as in the paper.
     ///   - bridge: Bridge its vif joins (default: its NIC's bridge).
     ///   - mac: MAC of its vif (default: a stable address in Xen's 00:16:3e range).
-    public init(_ name: String, backend: String? = nil, nic: String? = nil, bridge: String? = nil,
-                mac: String? = nil, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
-                ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
-                cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line) {
+    public init(
+        _ name: String, backend: String? = nil, nic: String? = nil, bridge: String? = nil,
+        mac: String? = nil, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
+        ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
+        cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line
+    ) {
         document = GuestDocument(
             name: name,
-            resources: DomainResources(memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
-                                       cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
+            resources: DomainResources(
+                memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
+                cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
             backend: backend, nic: nic, bridge: bridge, mac: mac,
             source: SourceLocation(file: file, line: line))
     }
@@ -172,10 +184,14 @@ public struct Placement: TopologyComponent {
     }
     /// All IOVMs on one core, each guest on one of the remaining cores.
     /// - Parameter dedicatedPool: Put the IOVMs' core in its own cpupool (credit scheduler).
-    public static func iovmAffinity(dedicatedPool: Bool = false, poolName: String? = nil,
-                                    file: String = #filePath, line: Int = #line) -> Placement {
-        Placement(document: .init(kind: .iovmAffinity, dedicatedPool: dedicatedPool, poolName: poolName,
-                                  source: SourceLocation(file: file, line: line)))
+    public static func iovmAffinity(
+        dedicatedPool: Bool = false, poolName: String? = nil,
+        file: String = #filePath, line: Int = #line
+    ) -> Placement {
+        Placement(
+            document: .init(
+                kind: .iovmAffinity, dedicatedPool: dedicatedPool, poolName: poolName,
+                source: SourceLocation(file: file, line: line)))
     }
     /// Each IOVM pinned to its own core; guests left to the credit scheduler on the rest (Table 3).
     public static func hybridPinned(file: String = #filePath, line: Int = #line) -> Placement {
@@ -189,10 +205,13 @@ public struct Placement: TopologyComponent {
 public struct Scheduling: TopologyComponent {
     let document: SchedulingDocument
     /// Sets weights (1-65535, credit default 256) and caps (percent of a pCPU, 0 = none).
-    public init(iovmWeight: Int? = nil, iovmCap: Int? = nil, guestWeight: Int? = nil, guestCap: Int? = nil,
-                file: String = #filePath, line: Int = #line) {
-        document = SchedulingDocument(iovmWeight: iovmWeight, iovmCap: iovmCap, guestWeight: guestWeight,
-                                      guestCap: guestCap, source: SourceLocation(file: file, line: line))
+    public init(
+        iovmWeight: Int? = nil, iovmCap: Int? = nil, guestWeight: Int? = nil, guestCap: Int? = nil,
+        file: String = #filePath, line: Int = #line
+    ) {
+        document = SchedulingDocument(
+            iovmWeight: iovmWeight, iovmCap: iovmCap, guestWeight: guestWeight,
+            guestCap: guestCap, source: SourceLocation(file: file, line: line))
     }
     /// The element.
     public var topologyElement: TopologyElement { TopologyElement(storage: .scheduling(document)) }

@@ -1,12 +1,13 @@
+public import IOVMWireFormat
+
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+    import FoundationEssentials
 #else
-import Foundation
+    import Foundation
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-public import IOVMWireFormat
 
 /// A declared IOVM topology: the one value a topology file creates.
 ///
@@ -35,8 +36,10 @@ public struct Topology: Sendable {
     /// - Parameters:
     ///   - name: Name of the topology (shows in plans, tags and reports).
     ///   - content: Host, defaults, configuration, IOVMs, NICs, guests, placement and scheduling.
-    public init(_ name: String, file: String = #filePath, line: Int = #line,
-                @TopologyBuilder _ content: () -> [TopologyElement]) {
+    public init(
+        _ name: String, file: String = #filePath, line: Int = #line,
+        @TopologyBuilder _ content: () -> [TopologyElement]
+    ) {
         var document = TopologyDocument(name: name, source: SourceLocation(file: file, line: line))
         var configurationSet = false
         var placementSet = false
@@ -93,7 +96,8 @@ enum TopologyRegistry {
     static func dump() {
         let arguments = CommandLine.arguments
         guard let index = arguments.firstIndex(of: "-fileno"), index + 1 < arguments.count,
-              let fd = Int32(arguments[index + 1]) else { return }
+            let fd = Int32(arguments[index + 1])
+        else { return }
         let payload: String
         if documents.count == 1 {
             let encoder = JSONEncoder()

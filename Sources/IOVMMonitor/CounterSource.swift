@@ -67,8 +67,9 @@ public enum CounterLayout {
         guard fields.count == 6, let kind = InterfaceKind(rawValue: String(fields[0])) else { return nil }
         let numbers = fields[2...].compactMap { UInt64($0) }
         guard numbers.count == 4 else { return nil }
-        return InterfaceCounters(name: String(fields[1]), kind: kind, rxBytes: numbers[0], txBytes: numbers[1],
-                                 rxPackets: numbers[2], txPackets: numbers[3])
+        return InterfaceCounters(
+            name: String(fields[1]), kind: kind, rxBytes: numbers[0], txBytes: numbers[1],
+            rxPackets: numbers[2], txPackets: numbers[3])
     }
 
     /// The value the agent writes for `counters` (the inverse of ``parse(_:)``, for tests and fakes).
@@ -79,12 +80,16 @@ public enum CounterLayout {
     /// Reads the published interfaces of `domid` through `list` (xs_directory) and `read` (xs_read).
     ///
     /// Values that do not parse are skipped. `guestName` names the guest of a `vif<domid>.<n>`.
-    public static func interfaces<E: Error>(domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
-                                            guestName: (UInt32) -> String? = { _ in nil }) throws(E)
-        -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?) {
+    public static func interfaces<E: Error>(
+        domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
+        guestName: (UInt32) -> String? = { _ in nil }
+    ) throws(E)
+        -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
+    {
         let root = countersPath(domid: domid)
         guard let keys = try list(root) else { return (false, [], [], nil, nil) }
-        var nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = []
+        var nics: [InterfaceCounters] = []
+        var vifs: [InterfaceCounters] = []
         for key in keys.sorted() {
             guard var counters = try read("\(root)/\(key)").flatMap(parse) else { continue }
             if counters.kind == .vif {
@@ -143,12 +148,15 @@ public final class XenCounterSource: CounterSource {
         for domain in domains {
             let store = self.store
             let counters = try store.withTransaction { (t) throws(XenError) in
-                try CounterLayout.interfaces(domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
-                                             read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] })
+                try CounterLayout.interfaces(
+                    domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
+                    read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] })
             }
-            samples.append(IOVMSample(iovm: domain.name, domid: domain.domid, cpuNanoseconds: domain.cpuNanoseconds,
-                                      vcpus: max(1, domain.vcpus.filter(\.online).count), nics: counters.nics, vifs: counters.vifs,
-                                      counterWidth: counters.width, countersPublished: counters.published, counterTime: counters.time))
+            samples.append(
+                IOVMSample(
+                    iovm: domain.name, domid: domain.domid, cpuNanoseconds: domain.cpuNanoseconds,
+                    vcpus: max(1, domain.vcpus.filter(\.online).count), nics: counters.nics, vifs: counters.vifs,
+                    counterWidth: counters.width, countersPublished: counters.published, counterTime: counters.time))
         }
         return CounterReading(cpuHz: snapshot.cpuHz, iovms: samples)
     }

@@ -50,8 +50,10 @@ public struct CounterDelta: Sendable, Codable, Hashable {
     ///   - maximumPlausible: The largest amount that could have moved in the interval (e.g. line
     ///     rate × interval, or vCPUs × interval for CPU nanoseconds). A wrap is assumed only when
     ///     the wrapped distance is at most this; without it, at most half the counter's range.
-    public static func between(_ previous: UInt64?, _ current: UInt64, width: CounterWidth? = nil,
-                               maximumPlausible: UInt64? = nil) -> CounterDelta {
+    public static func between(
+        _ previous: UInt64?, _ current: UInt64, width: CounterWidth? = nil,
+        maximumPlausible: UInt64? = nil
+    ) -> CounterDelta {
         guard let previous else { return CounterDelta(value: current, change: .newEpoch) }
         if current >= previous { return CounterDelta(value: current - previous, change: .advanced) }
         if let width, previous <= width.maximum, current <= width.maximum {

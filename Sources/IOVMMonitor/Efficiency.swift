@@ -63,9 +63,11 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
     public static let aggregateName = "aggregate"
 
     /// Computes the figures from the amounts moved in an interval.
-    public init(iovm: String, seconds: Double, rxBytes: UInt64, txBytes: UInt64, cpuNanoseconds: UInt64, cpuHz: UInt64,
-                guestVifRxBytes: UInt64 = 0, guestVifTxBytes: UInt64 = 0, newEpoch: Bool = false, countersPublished: Bool = true,
-                trafficKnown: Bool? = nil, rxPackets: UInt64 = 0, txPackets: UInt64 = 0, alignedCycles: Double? = nil) {
+    public init(
+        iovm: String, seconds: Double, rxBytes: UInt64, txBytes: UInt64, cpuNanoseconds: UInt64, cpuHz: UInt64,
+        guestVifRxBytes: UInt64 = 0, guestVifTxBytes: UInt64 = 0, newEpoch: Bool = false, countersPublished: Bool = true,
+        trafficKnown: Bool? = nil, rxPackets: UInt64 = 0, txPackets: UInt64 = 0, alignedCycles: Double? = nil
+    ) {
         self.iovm = iovm
         self.seconds = seconds
         self.rxBytes = rxBytes
@@ -78,7 +80,8 @@ public struct EfficiencyFigures: Sendable, Codable, Hashable {
         self.trafficKnown = trafficKnown ?? countersPublished
         self.rxPackets = rxPackets
         self.txPackets = txPackets
-        let rxBits = Double(rxBytes) * 8, txBits = Double(txBytes) * 8
+        let rxBits = Double(rxBytes) * 8
+        let txBits = Double(txBytes) * 8
         rxMbps = seconds > 0 ? rxBits / seconds / 1e6 : 0
         txMbps = seconds > 0 ? txBits / seconds / 1e6 : 0
         cpuPercent = seconds > 0 ? Double(cpuNanoseconds) / (seconds * 1e9) * 100 : 0
@@ -248,10 +251,15 @@ public struct EfficiencyTracker: Sendable {
         let seconds = previous.map { record.elapsed - $0.elapsed } ?? 0
         let first = previous == nil
         for sample in record.iovms {
-            defer { baseline[sample.iovm] = sample; seen.insert(sample.iovm) }
+            defer {
+                baseline[sample.iovm] = sample
+                seen.insert(sample.iovm)
+            }
             if !sample.countersPublished, baseline[sample.iovm]?.countersPublished != false {
-                events.append(MonitorEvent(elapsed: record.elapsed, iovm: sample.iovm, kind: .noCounters,
-                                           detail: "no data/iovm/counters in domain \(sample.domid): is the agent running inside it?"))
+                events.append(
+                    MonitorEvent(
+                        elapsed: record.elapsed, iovm: sample.iovm, kind: .noCounters,
+                        detail: "no data/iovm/counters in domain \(sample.domid): is the agent running inside it?"))
             }
             guard let old = baseline[sample.iovm] else {
                 if seen.contains(sample.iovm) {
@@ -271,15 +279,18 @@ public struct EfficiencyTracker: Sendable {
         }
         var interval: IntervalFigures?
         if let previous, seconds > 0 {
-            interval = IntervalFigures(start: previous.elapsed, end: record.elapsed, time: record.time, cpuHz: record.cpuHz,
-                                       iovms: figures, aggregate: .aggregate(figures, seconds: seconds, cpuHz: record.cpuHz))
+            interval = IntervalFigures(
+                start: previous.elapsed, end: record.elapsed, time: record.time, cpuHz: record.cpuHz,
+                iovms: figures, aggregate: .aggregate(figures, seconds: seconds, cpuHz: record.cpuHz))
         }
         previous = record
         return Step(interval: interval, events: events)
     }
 
-    private mutating func interval(from old: IOVMSample, to new: IOVMSample, seconds: Double, cpuHz: UInt64, at elapsed: Double,
-                                   events: inout [MonitorEvent]) -> EfficiencyFigures {
+    private mutating func interval(
+        from old: IOVMSample, to new: IOVMSample, seconds: Double, cpuHz: UInt64, at elapsed: Double,
+        events: inout [MonitorEvent]
+    ) -> EfficiencyFigures {
         let recreated = old.domid != new.domid
         if recreated {
             events.append(MonitorEvent(elapsed: elapsed, iovm: new.iovm, kind: .recreated, detail: "domain \(old.domid) → \(new.domid); counting from zero"))
@@ -312,10 +323,12 @@ public struct EfficiencyTracker: Sendable {
             }
             return total
         }
-        let raw = [delta(new.nics, old.nics, \.rxBytes, "rx_bytes"), delta(new.nics, old.nics, \.txBytes, "tx_bytes"),
-                   // From the IOVM's side a vif's rx is what the guest sent, its tx what the guest received.
-                   delta(new.vifs, old.vifs, \.txBytes, "tx_bytes"), delta(new.vifs, old.vifs, \.rxBytes, "rx_bytes"),
-                   delta(new.nics, old.nics, \.rxPacketCount, "rx_packets"), delta(new.nics, old.nics, \.txPacketCount, "tx_packets")]
+        let raw = [
+            delta(new.nics, old.nics, \.rxBytes, "rx_bytes"), delta(new.nics, old.nics, \.txBytes, "tx_bytes"),
+            // From the IOVM's side a vif's rx is what the guest sent, its tx what the guest received.
+            delta(new.vifs, old.vifs, \.txBytes, "tx_bytes"), delta(new.vifs, old.vifs, \.rxBytes, "rx_bytes"),
+            delta(new.nics, old.nics, \.rxPacketCount, "rx_packets"), delta(new.nics, old.nics, \.txPacketCount, "tx_packets"),
+        ]
         var moved = raw
         var known = new.countersPublished
         var alignedCycles: Double?
@@ -325,7 +338,9 @@ public struct EfficiencyTracker: Sendable {
             // (seen in the lab: zero for three intervals, then three intervals' worth at once). The IOVM's
             // CPU is taken over the same agent window, for efficiency (see ``EfficiencyFigures/alignedCycles``).
             if recreated || (old.counterTime.map { now < $0 } ?? false) {
-                cpuHistory[new.iovm] = nil; clockOffset[new.iovm] = nil; cpuRates[new.iovm] = nil
+                cpuHistory[new.iovm] = nil
+                clockOffset[new.iovm] = nil
+                cpuRates[new.iovm] = nil
             }
             var history = cpuHistory[new.iovm] ?? (recreated ? [] : [(elapsed - seconds, Double(old.cpuNanoseconds))])
             history.append((elapsed, (history.last?.nanoseconds ?? 0) + Double(cpu.value)))
@@ -359,9 +374,10 @@ public struct EfficiencyTracker: Sendable {
         } else if known && !recreated && old.countersPublished {
             count(raw, seconds: seconds, for: new.iovm)  // an agent without timestamps: dom0's clock
         }
-        return EfficiencyFigures(iovm: new.iovm, seconds: seconds, rxBytes: moved[0], txBytes: moved[1], cpuNanoseconds: cpu.value, cpuHz: cpuHz,
-                                 guestVifRxBytes: moved[2], guestVifTxBytes: moved[3], newEpoch: newEpoch, countersPublished: new.countersPublished,
-                                 trafficKnown: known, rxPackets: moved[4], txPackets: moved[5], alignedCycles: alignedCycles)
+        return EfficiencyFigures(
+            iovm: new.iovm, seconds: seconds, rxBytes: moved[0], txBytes: moved[1], cpuNanoseconds: cpu.value, cpuHz: cpuHz,
+            guestVifRxBytes: moved[2], guestVifTxBytes: moved[3], newEpoch: newEpoch, countersPublished: new.countersPublished,
+            trafficKnown: known, rxPackets: moved[4], txPackets: moved[5], alignedCycles: alignedCycles)
     }
 
     /// CPU nanoseconds at dom0 time `time`, linear between the two readings around it; nil when
@@ -370,15 +386,20 @@ public struct EfficiencyTracker: Sendable {
         guard let first = history.first, let last = history.last, time >= first.time - 1e-9, time <= last.time + 1e-9 else { return nil }
         guard let upper = history.firstIndex(where: { $0.time >= time }) else { return last.nanoseconds }
         if upper == 0 { return first.nanoseconds }
-        let a = history[upper - 1], b = history[upper]
+        let a = history[upper - 1]
+        let b = history[upper]
         return b.time > a.time ? a.nanoseconds + (b.nanoseconds - a.nanoseconds) * (time - a.time) / (b.time - a.time) : b.nanoseconds
     }
 
     private mutating func count(_ raw: [UInt64], seconds: Double, for iovm: String) {
         var t = totals[iovm] ?? TrafficTotals()
         t.seconds += seconds
-        t.rxBytes &+= raw[0]; t.txBytes &+= raw[1]; t.guestVifRxBytes &+= raw[2]; t.guestVifTxBytes &+= raw[3]
-        t.rxPackets &+= raw[4]; t.txPackets &+= raw[5]
+        t.rxBytes &+= raw[0]
+        t.txBytes &+= raw[1]
+        t.guestVifRxBytes &+= raw[2]
+        t.guestVifTxBytes &+= raw[3]
+        t.rxPackets &+= raw[4]
+        t.txPackets &+= raw[5]
         totals[iovm] = t
     }
 }
@@ -421,6 +442,7 @@ public struct FrequencyScalingCheck: Sendable {
         let others = governors.filter { $0.key != "performance" }
         guard !others.isEmpty else { return nil }
         let list = others.keys.sorted().map { "\($0) on \(others[$0]!.count) CPU(s)" }.joined(separator: ", ")
-        return "frequency scaling is active (cpufreq governor \(list)): cycles from the nominal Hz may overstate the real cycles; set the governor to performance (or xenpm set-scaling-governor performance) for the paper's figures"
+        return
+            "frequency scaling is active (cpufreq governor \(list)): cycles from the nominal Hz may overstate the real cycles; set the governor to performance (or xenpm set-scaling-governor performance) for the paper's figures"
     }
 }

@@ -3,9 +3,9 @@ import Prometheus
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The live figures as Prometheus text exposition (swift-prometheus), for node_exporter's
@@ -38,18 +38,26 @@ public enum Exposition {
         return registry.emitToString()
     }
 
-    static var throughput: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "iovm", metricName: "throughput", unitName: "bits_per_second",
-        helpText: "Traffic through the IOVM's NICs; rx = client to guest, tx = guest to client") }
-    static var efficiency: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "iovm", metricName: "efficiency", unitName: "bits_per_hertz",
-        helpText: "Bits moved in this direction per CPU cycle the IOVM used (nominal Hz); rx + tx = the IOVM's efficiency") }
-    static var cycles: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "iovm", metricName: "cpu_cycles", unitName: "per_second",
-        helpText: "CPU cycles per second the IOVM used: CPU time times nominal Hz") }
-    static var samplerCPU: MetricNameDescriptor { MetricNameDescriptor(
-        namespace: "iovm", subsystem: "sampler", metricName: "cpu", unitName: "ratio",
-        helpText: "CPU seconds (user + system) the iovm sampler used per wall second") }
+    static var throughput: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "iovm", metricName: "throughput", unitName: "bits_per_second",
+            helpText: "Traffic through the IOVM's NICs; rx = client to guest, tx = guest to client")
+    }
+    static var efficiency: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "iovm", metricName: "efficiency", unitName: "bits_per_hertz",
+            helpText: "Bits moved in this direction per CPU cycle the IOVM used (nominal Hz); rx + tx = the IOVM's efficiency")
+    }
+    static var cycles: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "iovm", metricName: "cpu_cycles", unitName: "per_second",
+            helpText: "CPU cycles per second the IOVM used: CPU time times nominal Hz")
+    }
+    static var samplerCPU: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "iovm", subsystem: "sampler", metricName: "cpu", unitName: "ratio",
+            helpText: "CPU seconds (user + system) the iovm sampler used per wall second")
+    }
 
     /// Writes `text` to `path` atomically (a temporary file in the same directory, then rename), as
     /// node_exporter's textfile collector requires.
@@ -105,7 +113,8 @@ public final class MetricsListener: Sendable {
             close(fd)
             throw MonitorError("cannot listen on \(address): \(message)")
         }
-        var actual = sockaddr_in(), length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var actual = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         self.port = UInt16(bigEndian: actual.sin_port)
         self.socket = fd

@@ -26,10 +26,12 @@ public enum HTMLReport {
     /// The page for `runs` (several runs add a comparison like the paper's Figs. 6 and 7).
     public static func page(_ runs: [RecordedRun]) -> String {
         let summaries = runs.map(RunSummary.init)
-        var html = ["<!DOCTYPE html>", "<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">", "<head>", "<meta charset=\"utf-8\"/>",
-                    "<title>\(e(runs.count == 1 ? "IOVM efficiency: \(summaries[0].label)" : "IOVM efficiency: \(runs.count) runs"))</title>",
-                    "<style>\n\(css)\n</style>", "</head>", "<body>", "<h1>IOVM throughput and efficiency</h1>",
-                    "<p class=\"note\">Rx = client → guest, Tx = guest → client, both counted on the physical NICs inside the IOVMs. Efficiency = bits moved through the IOVM(s) ÷ processor cycles the IOVM(s) used (bits/Hz), as in the paper's Section 4.1. \(e(FrequencyScalingCheck.nominalNote)).</p>"]
+        var html = [
+            "<!DOCTYPE html>", "<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">", "<head>", "<meta charset=\"utf-8\"/>",
+            "<title>\(e(runs.count == 1 ? "IOVM efficiency: \(summaries[0].label)" : "IOVM efficiency: \(runs.count) runs"))</title>",
+            "<style>\n\(css)\n</style>", "</head>", "<body>", "<h1>IOVM throughput and efficiency</h1>",
+            "<p class=\"note\">Rx = client → guest, Tx = guest → client, both counted on the physical NICs inside the IOVMs. Efficiency = bits moved through the IOVM(s) ÷ processor cycles the IOVM(s) used (bits/Hz), as in the paper's Section 4.1. \(e(FrequencyScalingCheck.nominalNote)).</p>",
+        ]
         if runs.count > 1 { html += comparison(summaries) }
         for (run, summary) in zip(runs, summaries) { html += section(run, summary) }
         html += ["</body>", "</html>"]
@@ -42,19 +44,28 @@ public enum HTMLReport {
     private static func comparison(_ summaries: [RunSummary]) -> [String] {
         let groups = summaries.map(\.label)
         var html = ["<h2>Comparison</h2>"]
-        html.append(SVGChart.bars(title: "Throughput (mean, all IOVMs)", yLabel: "Mbit/s", groups: groups, series: [
-            BarSeries(name: "Rx (client → guest)", color: "#1f77b4", values: summaries.map { $0.aggregate.meanRxMbps }),
-            BarSeries(name: "Tx (guest → client)", color: "#ff7f0e", values: summaries.map { $0.aggregate.meanTxMbps }),
-        ]))
-        html.append(SVGChart.bars(title: "Efficiency (all IOVMs)", yLabel: "bits/Hz", groups: groups, series: [
-            BarSeries(name: "Rx bits / cycles", color: "#1f77b4", values: summaries.map { $0.aggregate.rxEfficiency }),
-            BarSeries(name: "Tx bits / cycles", color: "#ff7f0e", values: summaries.map { $0.aggregate.txEfficiency }),
-            BarSeries(name: "all bits / cycles", color: "#555555", values: summaries.map { $0.aggregate.efficiency }),
-        ], valueFormat: "%.2f"))
-        html.append("<table><tr><th class=\"name\">run</th><th>IOVMs</th><th>Rx Mbit/s</th><th>Tx Mbit/s</th><th>CPU %</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th></tr>")
+        html.append(
+            SVGChart.bars(
+                title: "Throughput (mean, all IOVMs)", yLabel: "Mbit/s", groups: groups,
+                series: [
+                    BarSeries(name: "Rx (client → guest)", color: "#1f77b4", values: summaries.map { $0.aggregate.meanRxMbps }),
+                    BarSeries(name: "Tx (guest → client)", color: "#ff7f0e", values: summaries.map { $0.aggregate.meanTxMbps }),
+                ]))
+        html.append(
+            SVGChart.bars(
+                title: "Efficiency (all IOVMs)", yLabel: "bits/Hz", groups: groups,
+                series: [
+                    BarSeries(name: "Rx bits / cycles", color: "#1f77b4", values: summaries.map { $0.aggregate.rxEfficiency }),
+                    BarSeries(name: "Tx bits / cycles", color: "#ff7f0e", values: summaries.map { $0.aggregate.txEfficiency }),
+                    BarSeries(name: "all bits / cycles", color: "#555555", values: summaries.map { $0.aggregate.efficiency }),
+                ], valueFormat: "%.2f"))
+        html.append(
+            "<table><tr><th class=\"name\">run</th><th>IOVMs</th><th>Rx Mbit/s</th><th>Tx Mbit/s</th><th>CPU %</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th></tr>")
         for summary in summaries {
             let a = summary.aggregate
-            html.append("<tr><td class=\"name\">\(e(summary.label))</td><td>\(summary.iovms.count)</td><td>\(f(a.meanRxMbps, 0))</td><td>\(f(a.meanTxMbps, 0))</td><td>\(f(a.meanCPUPercent, 1))</td><td>\(f(a.efficiency, 2))</td><td>\(f(a.rxEfficiency, 2))</td><td>\(f(a.txEfficiency, 2))</td></tr>")
+            html.append(
+                "<tr><td class=\"name\">\(e(summary.label))</td><td>\(summary.iovms.count)</td><td>\(f(a.meanRxMbps, 0))</td><td>\(f(a.meanTxMbps, 0))</td><td>\(f(a.meanCPUPercent, 1))</td><td>\(f(a.efficiency, 2))</td><td>\(f(a.rxEfficiency, 2))</td><td>\(f(a.txEfficiency, 2))</td></tr>"
+            )
         }
         html.append("</table>")
         return html
@@ -75,9 +86,13 @@ public enum HTMLReport {
         if let warning = summary.frequencyWarning { html.append("<p class=\"warning\">\(e(warning))</p>") }
         if let plan = run.plan { html += placement(plan) }
         html.append("<h3>Figures</h3>")
-        html.append("<table><tr><th class=\"name\">IOVM</th><th>intervals</th><th>Rx Mbit/s mean</th><th>Rx peak</th><th>Tx Mbit/s mean</th><th>Tx peak</th><th>CPU % mean</th><th>CPU % peak</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th><th>gaps</th></tr>")
+        html.append(
+            "<table><tr><th class=\"name\">IOVM</th><th>intervals</th><th>Rx Mbit/s mean</th><th>Rx peak</th><th>Tx Mbit/s mean</th><th>Tx peak</th><th>CPU % mean</th><th>CPU % peak</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th><th>gaps</th></tr>"
+        )
         for s in summary.iovms + [summary.aggregate] {
-            html.append("<tr\(s.iovm == EfficiencyFigures.aggregateName ? " class=\"aggregate\"" : "")><td class=\"name\">\(e(s.iovm))</td><td>\(s.samples)</td><td>\(f(s.meanRxMbps, 1))</td><td>\(f(s.peakRxMbps, 1))</td><td>\(f(s.meanTxMbps, 1))</td><td>\(f(s.peakTxMbps, 1))</td><td>\(f(s.meanCPUPercent, 1))</td><td>\(f(s.peakCPUPercent, 1))</td><td>\(f(s.efficiency, 3))</td><td>\(f(s.rxEfficiency, 3))</td><td>\(f(s.txEfficiency, 3))</td><td>\(s.gaps)</td></tr>")
+            html.append(
+                "<tr\(s.iovm == EfficiencyFigures.aggregateName ? " class=\"aggregate\"" : "")><td class=\"name\">\(e(s.iovm))</td><td>\(s.samples)</td><td>\(f(s.meanRxMbps, 1))</td><td>\(f(s.peakRxMbps, 1))</td><td>\(f(s.meanTxMbps, 1))</td><td>\(f(s.peakTxMbps, 1))</td><td>\(f(s.meanCPUPercent, 1))</td><td>\(f(s.peakCPUPercent, 1))</td><td>\(f(s.efficiency, 3))</td><td>\(f(s.rxEfficiency, 3))</td><td>\(f(s.txEfficiency, 3))</td><td>\(s.gaps)</td></tr>"
+            )
         }
         html.append("</table>")
         html += charts(run)
@@ -92,12 +107,16 @@ public enum HTMLReport {
     }
 
     private static func placement(_ plan: Plan) -> [String] {
-        var html = ["<h3>Topology and placement</h3>",
-                    "<table><tr><th class=\"name\">domain</th><th class=\"name\">role</th><th>vCPUs</th><th class=\"name\">cores</th><th class=\"name\">pool</th><th>weight</th><th class=\"name\">NICs (bridge)</th><th class=\"name\">backs / backend</th></tr>"]
+        var html = [
+            "<h3>Topology and placement</h3>",
+            "<table><tr><th class=\"name\">domain</th><th class=\"name\">role</th><th>vCPUs</th><th class=\"name\">cores</th><th class=\"name\">pool</th><th>weight</th><th class=\"name\">NICs (bridge)</th><th class=\"name\">backs / backend</th></tr>",
+        ]
         for domain in plan.domains {
             let nics = domain.nics.map { "\($0.pci) (\($0.bridge))" }.joined(separator: ", ")
             let links = domain.role == .iovm ? domain.backs.joined(separator: ", ") : domain.vifs.map { $0.backend ?? "dom0" }.joined(separator: ", ")
-            html.append("<tr><td class=\"name\">\(e(domain.name))</td><td class=\"name\">\(e(domain.role.rawValue))</td><td>\(domain.vcpus)</td><td class=\"name\">\(e(domain.hardAffinity?.description ?? "any"))</td><td class=\"name\">\(e(domain.cpupool))</td><td>\(domain.weight)</td><td class=\"name\">\(e(nics))</td><td class=\"name\">\(e(links))</td></tr>")
+            html.append(
+                "<tr><td class=\"name\">\(e(domain.name))</td><td class=\"name\">\(e(domain.role.rawValue))</td><td>\(domain.vcpus)</td><td class=\"name\">\(e(domain.hardAffinity?.description ?? "any"))</td><td class=\"name\">\(e(domain.cpupool))</td><td>\(domain.weight)</td><td class=\"name\">\(e(nics))</td><td class=\"name\">\(e(links))</td></tr>"
+            )
         }
         html.append("</table>")
         return html
@@ -113,7 +132,9 @@ public enum HTMLReport {
             }
         }
         let many = names.count > 1
-        var throughput: [ChartSeries] = [], efficiency: [ChartSeries] = [], cpu: [ChartSeries] = []
+        var throughput: [ChartSeries] = []
+        var efficiency: [ChartSeries] = []
+        var cpu: [ChartSeries] = []
         for (index, name) in names.enumerated() {
             throughput.append(ChartSeries(name: "\(name) Rx", color: color(index), points: points(name) { $0.trafficKnown ? $0.rxMbps : nil }))
             throughput.append(ChartSeries(name: "\(name) Tx", color: color(index), dashed: true, points: points(name) { $0.trafficKnown ? $0.txMbps : nil }))
@@ -122,7 +143,8 @@ public enum HTMLReport {
         }
         if many || names.isEmpty {
             throughput.append(ChartSeries(name: "aggregate Rx", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.rxMbps : nil }))
-            throughput.append(ChartSeries(name: "aggregate Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.txMbps : nil }))
+            throughput.append(
+                ChartSeries(name: "aggregate Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.txMbps : nil }))
             efficiency.append(ChartSeries(name: "aggregate", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.efficiency : nil }))
         }
         let gaps = gapBands(run, names)

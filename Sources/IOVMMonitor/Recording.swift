@@ -27,8 +27,10 @@ public struct RunMeta: Sendable, Codable, Hashable {
     public var iovms: [String]
 
     /// Creates the metadata of a run.
-    public init(interval: Double, cpuHz: UInt64, frequencyWarning: String?, started: Double, label: String? = nil,
-                plan: Plan? = nil, iovms: [String]) {
+    public init(
+        interval: Double, cpuHz: UInt64, frequencyWarning: String?, started: Double, label: String? = nil,
+        plan: Plan? = nil, iovms: [String]
+    ) {
         self.interval = interval
         self.cpuHz = cpuHz
         self.frequencyWarning = frequencyWarning
@@ -105,7 +107,8 @@ public struct RecordedRun: Sendable {
         self.plan = plan
         self.records = records
         var tracker = EfficiencyTracker()
-        var intervals: [IntervalFigures] = [], events: [MonitorEvent] = []
+        var intervals: [IntervalFigures] = []
+        var events: [MonitorEvent] = []
         for record in records where record.cpuHz > 0 || !record.iovms.isEmpty {
             let step = tracker.add(record)
             if let interval = step.interval { intervals.append(interval) }

@@ -148,11 +148,13 @@ public struct RunSummary: Sendable, Codable, Hashable {
         events = run.events
         let names = Report.iovmNames(run)
         iovms = names.map { name in
-            IOVMSummary(iovm: name, figures: run.intervals.compactMap { $0.iovms.first { $0.iovm == name } },
-                        gaps: run.events.filter { $0.iovm == name && $0.kind == .disappeared }.count, totals: run.totals[name])
+            IOVMSummary(
+                iovm: name, figures: run.intervals.compactMap { $0.iovms.first { $0.iovm == name } },
+                gaps: run.events.filter { $0.iovm == name && $0.kind == .disappeared }.count, totals: run.totals[name])
         }
-        aggregate = IOVMSummary.aggregate(iovms, figures: run.intervals.map(\.aggregate),
-                                          gaps: run.events.filter { $0.kind == .disappeared || $0.kind == .readFailed }.count)
+        aggregate = IOVMSummary.aggregate(
+            iovms, figures: run.intervals.map(\.aggregate),
+            gaps: run.events.filter { $0.kind == .disappeared || $0.kind == .readFailed }.count)
     }
 }
 
@@ -192,7 +194,8 @@ public enum Report {
     }
 
     /// The CSV header.
-    public static let csvHeader = "run,start_s,end_s,time,iovm,rx_mbps,tx_mbps,cpu_percent,cycles,efficiency_bits_per_hz,rx_efficiency_bits_per_hz,tx_efficiency_bits_per_hz,rx_bytes,tx_bytes,cpu_ns,cpu_hz,new_epoch,traffic_known,rx_packets,tx_packets"
+    public static let csvHeader =
+        "run,start_s,end_s,time,iovm,rx_mbps,tx_mbps,cpu_percent,cycles,efficiency_bits_per_hz,rx_efficiency_bits_per_hz,tx_efficiency_bits_per_hz,rx_bytes,tx_bytes,cpu_ns,cpu_hz,new_epoch,traffic_known,rx_packets,tx_packets"
 
     /// One row per interval per IOVM, then the interval's aggregate row.
     public static func csv(_ runs: [RecordedRun]) -> String {
@@ -200,12 +203,15 @@ public enum Report {
         for run in runs {
             for interval in run.intervals {
                 for figures in interval.iovms + [interval.aggregate] {
-                    lines.append([csvField(run.label), fixed(interval.start, 3), fixed(interval.end, 3), fixed(interval.time, 3), csvField(figures.iovm),
-                                  fixed(figures.rxMbps, 3), fixed(figures.txMbps, 3), fixed(figures.cpuPercent, 2), fixed(figures.cycles, 0),
-                                  figures.efficiency.map { fixed($0, 4) } ?? "", figures.rxEfficiency.map { fixed($0, 4) } ?? "",
-                                  figures.txEfficiency.map { fixed($0, 4) } ?? "", "\(figures.rxBytes)", "\(figures.txBytes)",
-                                  "\(figures.cpuNanoseconds)", "\(interval.cpuHz)", figures.newEpoch ? "1" : "0", figures.trafficKnown ? "1" : "0",
-                                  "\(figures.rxPackets)", "\(figures.txPackets)"].joined(separator: ","))
+                    lines.append(
+                        [
+                            csvField(run.label), fixed(interval.start, 3), fixed(interval.end, 3), fixed(interval.time, 3), csvField(figures.iovm),
+                            fixed(figures.rxMbps, 3), fixed(figures.txMbps, 3), fixed(figures.cpuPercent, 2), fixed(figures.cycles, 0),
+                            figures.efficiency.map { fixed($0, 4) } ?? "", figures.rxEfficiency.map { fixed($0, 4) } ?? "",
+                            figures.txEfficiency.map { fixed($0, 4) } ?? "", "\(figures.rxBytes)", "\(figures.txBytes)",
+                            "\(figures.cpuNanoseconds)", "\(interval.cpuHz)", figures.newEpoch ? "1" : "0", figures.trafficKnown ? "1" : "0",
+                            "\(figures.rxPackets)", "\(figures.txPackets)",
+                        ].joined(separator: ","))
                 }
             }
         }

@@ -88,11 +88,14 @@ public enum SVGChart {
     }
 
     private static func open(_ frame: Frame, title: String, xLabel: String, yLabel: String, yTicks: [Double]) -> [String] {
-        var svg = ["<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(Int(frame.width))\" height=\"\(Int(frame.height))\" viewBox=\"0 0 \(Int(frame.width)) \(Int(frame.height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">",
-                   "<title>\(escape(title))</title>",
-                   "<rect x=\"0\" y=\"0\" width=\"\(Int(frame.width))\" height=\"\(Int(frame.height))\" fill=\"#ffffff\"/>",
-                   "<text class=\"chart-title\" x=\"\(n(frame.left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(escape(title))</text>"]
-        let yTop = yTicks.last ?? 1, step = yTicks.count > 1 ? yTicks[1] - yTicks[0] : 1
+        var svg = [
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(Int(frame.width))\" height=\"\(Int(frame.height))\" viewBox=\"0 0 \(Int(frame.width)) \(Int(frame.height))\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">",
+            "<title>\(escape(title))</title>",
+            "<rect x=\"0\" y=\"0\" width=\"\(Int(frame.width))\" height=\"\(Int(frame.height))\" fill=\"#ffffff\"/>",
+            "<text class=\"chart-title\" x=\"\(n(frame.left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">\(escape(title))</text>",
+        ]
+        let yTop = yTicks.last ?? 1
+        let step = yTicks.count > 1 ? yTicks[1] - yTicks[0] : 1
         for tick in yTicks {
             let y = frame.top + frame.plotHeight * (1 - tick / yTop)
             svg.append("<line x1=\"\(n(frame.left))\" y1=\"\(n(y))\" x2=\"\(n(frame.left + frame.plotWidth))\" y2=\"\(n(y))\" stroke=\"#e4e4e4\" stroke-width=\"1\"/>")
@@ -100,14 +103,17 @@ public enum SVGChart {
         }
         let midY = frame.top + frame.plotHeight / 2
         svg.append("<text class=\"axis-label y\" x=\"16\" y=\"\(n(midY))\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(n(midY)))\" fill=\"#222\">\(escape(yLabel))</text>")
-        svg.append("<text class=\"axis-label x\" x=\"\(n(frame.left + frame.plotWidth / 2))\" y=\"\(n(frame.height - 8))\" text-anchor=\"middle\" fill=\"#222\">\(escape(xLabel))</text>")
+        svg.append(
+            "<text class=\"axis-label x\" x=\"\(n(frame.left + frame.plotWidth / 2))\" y=\"\(n(frame.height - 8))\" text-anchor=\"middle\" fill=\"#222\">\(escape(xLabel))</text>")
         return svg
     }
 
     private static func axes(_ frame: Frame) -> [String] {
         let bottom = frame.top + frame.plotHeight
-        return ["<line x1=\"\(n(frame.left))\" y1=\"\(n(frame.top))\" x2=\"\(n(frame.left))\" y2=\"\(n(bottom))\" stroke=\"#444\" stroke-width=\"1\"/>",
-                "<line x1=\"\(n(frame.left))\" y1=\"\(n(bottom))\" x2=\"\(n(frame.left + frame.plotWidth))\" y2=\"\(n(bottom))\" stroke=\"#444\" stroke-width=\"1\"/>"]
+        return [
+            "<line x1=\"\(n(frame.left))\" y1=\"\(n(frame.top))\" x2=\"\(n(frame.left))\" y2=\"\(n(bottom))\" stroke=\"#444\" stroke-width=\"1\"/>",
+            "<line x1=\"\(n(frame.left))\" y1=\"\(n(bottom))\" x2=\"\(n(frame.left + frame.plotWidth))\" y2=\"\(n(bottom))\" stroke=\"#444\" stroke-width=\"1\"/>",
+        ]
     }
 
     private static func legend(_ frame: Frame, _ entries: [(name: String, color: String, dashed: Bool, bar: Bool)]) -> [String] {
@@ -118,7 +124,9 @@ public enum SVGChart {
             if entry.bar {
                 svg.append("<rect x=\"\(n(x))\" y=\"\(n(y - 8))\" width=\"22\" height=\"10\" fill=\"\(entry.color)\"/>")
             } else {
-                svg.append("<line x1=\"\(n(x))\" y1=\"\(n(y - 3))\" x2=\"\(n(x + 22))\" y2=\"\(n(y - 3))\" stroke=\"\(entry.color)\" stroke-width=\"2.2\"\(entry.dashed ? " stroke-dasharray=\"5 3\"" : "")/>")
+                svg.append(
+                    "<line x1=\"\(n(x))\" y1=\"\(n(y - 3))\" x2=\"\(n(x + 22))\" y2=\"\(n(y - 3))\" stroke=\"\(entry.color)\" stroke-width=\"2.2\"\(entry.dashed ? " stroke-dasharray=\"5 3\"" : "")/>"
+                )
             }
             let name = entry.name.count > 24 ? String(entry.name.prefix(23)) + "…" : entry.name
             svg.append("<text class=\"legend\" x=\"\(n(x + 28))\" y=\"\(n(y + 1))\" fill=\"#222\">\(escape(name))</text>")
@@ -129,14 +137,17 @@ public enum SVGChart {
     /// A line chart with the x axis from 0 and the y axis from 0 to a nice maximum over the data.
     ///
     /// `gaps` are shaded as bands (x from, x to, label) behind the lines: time when some IOVM had no data.
-    public static func lines(title: String, xLabel: String, yLabel: String, series: [ChartSeries],
-                             gaps: [(from: Double, to: Double, label: String)] = [],
-                             width: Double = 980, height: Double = 300) -> String {
+    public static func lines(
+        title: String, xLabel: String, yLabel: String, series: [ChartSeries],
+        gaps: [(from: Double, to: Double, label: String)] = [],
+        width: Double = 980, height: Double = 300
+    ) -> String {
         let frame = Frame(width: width, height: height)
         let all = series.flatMap { $0.points.compactMap { $0 } }
         let yTicks = niceTicks(upTo: all.map(\.y).max() ?? 0)
         let xTicks = niceTicks(upTo: all.map(\.x).max() ?? 0, targetCount: 8)
-        let xTop = xTicks.last!, yTop = yTicks.last!
+        let xTop = xTicks.last!
+        let yTop = yTicks.last!
         var svg = open(frame, title: title, xLabel: xLabel, yLabel: yLabel, yTicks: yTicks)
         let xStep = xTicks.count > 1 ? xTicks[1] - xTicks[0] : 1
         for tick in xTicks {
@@ -144,9 +155,11 @@ public enum SVGChart {
             svg.append("<text class=\"tick x\" x=\"\(n(x))\" y=\"\(n(frame.top + frame.plotHeight + 16))\" text-anchor=\"middle\" fill=\"#444\">\(label(tick, step: xStep))</text>")
         }
         for gap in gaps {
-            let x0 = frame.left + frame.plotWidth * gap.from / xTop, x1 = frame.left + frame.plotWidth * gap.to / xTop
+            let x0 = frame.left + frame.plotWidth * gap.from / xTop
+            let x1 = frame.left + frame.plotWidth * gap.to / xTop
             svg.append("<rect class=\"gap\" x=\"\(n(x0))\" y=\"\(n(frame.top))\" width=\"\(n(max(x1 - x0, 1)))\" height=\"\(n(frame.plotHeight))\" fill=\"#f3e3e3\"/>")
-            svg.append("<text class=\"gap-label\" x=\"\(n((x0 + x1) / 2))\" y=\"\(n(frame.top + 12))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#a33\">\(escape(gap.label))</text>")
+            svg.append(
+                "<text class=\"gap-label\" x=\"\(n((x0 + x1) / 2))\" y=\"\(n(frame.top + 12))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#a33\">\(escape(gap.label))</text>")
         }
         svg += axes(frame)
         if all.isEmpty {
@@ -163,7 +176,9 @@ public enum SVGChart {
                     let xy = points[0].split(separator: ",")
                     svg.append("<circle data-series=\"\(escape(line.name))\" cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"2.5\" fill=\"\(line.color)\"/>")
                 } else {
-                    svg.append("<polyline data-series=\"\(escape(line.name))\" fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"\(line.width)\" stroke-linejoin=\"round\"\(line.dashed ? " stroke-dasharray=\"6 4\"" : "") points=\"\(points.joined(separator: " "))\"/>")
+                    svg.append(
+                        "<polyline data-series=\"\(escape(line.name))\" fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"\(line.width)\" stroke-linejoin=\"round\"\(line.dashed ? " stroke-dasharray=\"6 4\"" : "") points=\"\(points.joined(separator: " "))\"/>"
+                    )
                 }
             }
         }
@@ -173,8 +188,10 @@ public enum SVGChart {
     }
 
     /// A grouped bar chart (like the paper's Figs. 6 and 7): one group per configuration, one bar per series, values on top.
-    public static func bars(title: String, yLabel: String, groups: [String], series: [BarSeries], valueFormat: String = "%.0f",
-                            width: Double = 980, height: Double = 320) -> String {
+    public static func bars(
+        title: String, yLabel: String, groups: [String], series: [BarSeries], valueFormat: String = "%.0f",
+        width: Double = 980, height: Double = 320
+    ) -> String {
         let frame = Frame(width: width, height: height)
         let yTicks = niceTicks(upTo: series.flatMap { $0.values.compactMap { $0 } }.max() ?? 0)
         let yTop = yTicks.last!
@@ -186,14 +203,21 @@ public enum SVGChart {
             let start = frame.left + groupWidth * Double(g) + (groupWidth - barWidth * Double(series.count)) / 2
             for (s, bar) in series.enumerated() {
                 guard g < bar.values.count, let value = bar.values[g] else { continue }
-                let h = frame.plotHeight * value / yTop, x = start + barWidth * Double(s)
-                svg.append("<rect data-series=\"\(escape(bar.name))\" data-group=\"\(escape(group))\" data-value=\"\(value)\" x=\"\(n(x + 1))\" y=\"\(n(frame.top + frame.plotHeight - h))\" width=\"\(n(barWidth - 2))\" height=\"\(n(h))\" fill=\"\(bar.color)\"/>")
-                svg.append("<text class=\"bar-value\" x=\"\(n(x + barWidth / 2))\" y=\"\(n(frame.top + frame.plotHeight - h - 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#333\">\(String(format: valueFormat, value))</text>")
+                let h = frame.plotHeight * value / yTop
+                let x = start + barWidth * Double(s)
+                svg.append(
+                    "<rect data-series=\"\(escape(bar.name))\" data-group=\"\(escape(group))\" data-value=\"\(value)\" x=\"\(n(x + 1))\" y=\"\(n(frame.top + frame.plotHeight - h))\" width=\"\(n(barWidth - 2))\" height=\"\(n(h))\" fill=\"\(bar.color)\"/>"
+                )
+                svg.append(
+                    "<text class=\"bar-value\" x=\"\(n(x + barWidth / 2))\" y=\"\(n(frame.top + frame.plotHeight - h - 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#333\">\(String(format: valueFormat, value))</text>"
+                )
             }
             // Group labels: split "configuration / placement" over two lines.
             let parts = group.components(separatedBy: " / ")
             for (line, part) in parts.prefix(2).enumerated() {
-                svg.append("<text class=\"group\" x=\"\(n(frame.left + groupWidth * (Double(g) + 0.5)))\" y=\"\(n(frame.top + frame.plotHeight + 16 + Double(line) * 14))\" text-anchor=\"middle\" fill=\"#222\">\(escape(part))</text>")
+                svg.append(
+                    "<text class=\"group\" x=\"\(n(frame.left + groupWidth * (Double(g) + 0.5)))\" y=\"\(n(frame.top + frame.plotHeight + 16 + Double(line) * 14))\" text-anchor=\"middle\" fill=\"#222\">\(escape(part))</text>"
+                )
             }
         }
         svg += legend(frame, series.map { ($0.name, $0.color, false, true) })

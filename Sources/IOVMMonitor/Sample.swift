@@ -27,8 +27,10 @@ public struct InterfaceCounters: Sendable, Codable, Hashable {
     public var guest: String?
 
     /// Creates interface counters.
-    public init(name: String, kind: InterfaceKind, rxBytes: UInt64, txBytes: UInt64,
-                rxPackets: UInt64? = nil, txPackets: UInt64? = nil, guest: String? = nil) {
+    public init(
+        name: String, kind: InterfaceKind, rxBytes: UInt64, txBytes: UInt64,
+        rxPackets: UInt64? = nil, txPackets: UInt64? = nil, guest: String? = nil
+    ) {
         self.name = name
         self.kind = kind
         self.rxBytes = rxBytes
@@ -61,9 +63,11 @@ public struct IOVMSample: Sendable, Codable, Hashable {
     public var counterTime: Double?
 
     /// Creates a sample.
-    public init(iovm: String, domid: UInt32, cpuNanoseconds: UInt64, vcpus: Int = 1,
-                nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = [],
-                counterWidth: CounterWidth? = nil, countersPublished: Bool = true, counterTime: Double? = nil) {
+    public init(
+        iovm: String, domid: UInt32, cpuNanoseconds: UInt64, vcpus: Int = 1,
+        nics: [InterfaceCounters] = [], vifs: [InterfaceCounters] = [],
+        counterWidth: CounterWidth? = nil, countersPublished: Bool = true, counterTime: Double? = nil
+    ) {
         self.iovm = iovm
         self.domid = domid
         self.cpuNanoseconds = cpuNanoseconds
@@ -92,8 +96,10 @@ public struct SampleRecord: Sendable, Codable, Hashable {
     public var samplerCPUSeconds: Double?
 
     /// Creates a record.
-    public init(time: Double, elapsed: Double, cpuHz: UInt64, iovms: [IOVMSample], missing: [String] = [],
-                samplerCPUSeconds: Double? = nil) {
+    public init(
+        time: Double, elapsed: Double, cpuHz: UInt64, iovms: [IOVMSample], missing: [String] = [],
+        samplerCPUSeconds: Double? = nil
+    ) {
         self.time = time
         self.elapsed = elapsed
         self.cpuHz = cpuHz
@@ -123,7 +129,7 @@ public enum JSONLines {
         for (index, line) in lines.enumerated() {
             do {
                 values.append(try decoder.decode(T.self, from: Data(line.utf8)))
-            } catch where index == lines.count - 1 && !text.hasSuffix("\n") {
+            } catch  where index == lines.count - 1 && !text.hasSuffix("\n") {
                 break
             }
         }

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Time and CPU accounting for the sampler, injectable so tests run without waiting.
@@ -48,7 +48,7 @@ public struct SystemSamplerClock: SamplerClock {
         var usage = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
         return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
-             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }
 }
 
@@ -101,8 +101,11 @@ public final class Sampler {
     public func run(count: Int? = nil, shouldStop: () -> Bool = { false }, _ body: (SamplerOutput) throws -> Void) throws -> Double? {
         let start = clock.monotonic()
         let startCPU = clock.processCPUSeconds()
-        var lastWall = start, lastCPU = startCPU
-        var taken = 0, failures = 0, tick = 0
+        var lastWall = start
+        var lastCPU = startCPU
+        var taken = 0
+        var failures = 0
+        var tick = 0
         var seen = watched
         while count.map({ taken < $0 }) ?? true, !shouldStop() {
             if tick > 0 {
@@ -121,16 +124,19 @@ public final class Sampler {
                 failures += 1
                 if failures >= maximumConsecutiveFailures { throw error }
                 let event = MonitorEvent(elapsed: now - start, iovm: "*", kind: .readFailed, detail: "\(error)")
-                try body(SamplerOutput(record: SampleRecord(time: clock.wallTime(), elapsed: now - start, cpuHz: 0, iovms: []),
-                                       interval: nil, events: [event]))
+                try body(
+                    SamplerOutput(
+                        record: SampleRecord(time: clock.wallTime(), elapsed: now - start, cpuHz: 0, iovms: []),
+                        interval: nil, events: [event]))
                 continue
             }
             for sample in reading.iovms where !seen.contains(sample.iovm) { seen.append(sample.iovm) }
             let present = Set(reading.iovms.map(\.iovm))
             let cpu = clock.processCPUSeconds()
-            let record = SampleRecord(time: reading.recordedTime ?? clock.wallTime(), elapsed: reading.recordedElapsed ?? (now - start),
-                                      cpuHz: reading.cpuHz, iovms: reading.iovms,
-                                      missing: seen.filter { !present.contains($0) }, samplerCPUSeconds: cpu - startCPU)
+            let record = SampleRecord(
+                time: reading.recordedTime ?? clock.wallTime(), elapsed: reading.recordedElapsed ?? (now - start),
+                cpuHz: reading.cpuHz, iovms: reading.iovms,
+                missing: seen.filter { !present.contains($0) }, samplerCPUSeconds: cpu - startCPU)
             let step = tracker.add(record)
             let ratio = taken > 0 && now > lastWall ? (cpu - lastCPU) / (now - lastWall) : nil
             let total = now > start ? (cpu - startCPU) / (now - start) : nil

@@ -94,8 +94,10 @@ public struct HostDocument: Codable, Sendable, Equatable {
     public var source: SourceLocation?
 
     /// Creates a host description.
-    public init(cores: Int? = nil, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil,
-                reservedCores: [Int]? = nil, scheduler: String? = nil, source: SourceLocation? = nil) {
+    public init(
+        cores: Int? = nil, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil,
+        reservedCores: [Int]? = nil, scheduler: String? = nil, source: SourceLocation? = nil
+    ) {
         self.cores = cores
         self.memoryMiB = memoryMiB
         self.dom0MemoryMiB = dom0MemoryMiB
@@ -138,11 +140,13 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
     public var source: SourceLocation?
 
     /// Creates defaults.
-    public init(kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
-                iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
-                iovmMemoryMiB: Int? = nil, guestMemoryMiB: Int? = nil,
-                iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
-                vifScript: String? = nil, source: SourceLocation? = nil) {
+    public init(
+        kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
+        iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
+        iovmMemoryMiB: Int? = nil, guestMemoryMiB: Int? = nil,
+        iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
+        vifScript: String? = nil, source: SourceLocation? = nil
+    ) {
         self.kernel = kernel
         self.ramdisk = ramdisk
         self.cmdline = cmdline
@@ -229,8 +233,10 @@ public struct DomainResources: Codable, Sendable, Equatable {
     public var disks: [String]?
 
     /// Creates a resource set.
-    public init(memoryMiB: Int? = nil, vcpus: Int? = nil, kernel: String? = nil, ramdisk: String? = nil,
-                cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil, cpus: [Int]? = nil, disks: [String]? = nil) {
+    public init(
+        memoryMiB: Int? = nil, vcpus: Int? = nil, kernel: String? = nil, ramdisk: String? = nil,
+        cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil, cpus: [Int]? = nil, disks: [String]? = nil
+    ) {
         self.memoryMiB = memoryMiB
         self.vcpus = vcpus
         self.kernel = kernel
@@ -281,8 +287,10 @@ public struct GuestDocument: Codable, Sendable, Equatable {
     public var source: SourceLocation?
 
     /// Creates a guest entry.
-    public init(name: String, resources: DomainResources = .init(), backend: String? = nil, nic: String? = nil,
-                bridge: String? = nil, mac: String? = nil, source: SourceLocation? = nil) {
+    public init(
+        name: String, resources: DomainResources = .init(), backend: String? = nil, nic: String? = nil,
+        bridge: String? = nil, mac: String? = nil, source: SourceLocation? = nil
+    ) {
         self.name = name
         self.resources = resources
         self.backend = backend
@@ -340,8 +348,10 @@ public struct SchedulingDocument: Codable, Sendable, Equatable {
     public var source: SourceLocation?
 
     /// Creates scheduling parameters.
-    public init(iovmWeight: Int? = nil, iovmCap: Int? = nil, guestWeight: Int? = nil, guestCap: Int? = nil,
-                source: SourceLocation? = nil) {
+    public init(
+        iovmWeight: Int? = nil, iovmCap: Int? = nil, guestWeight: Int? = nil, guestCap: Int? = nil,
+        source: SourceLocation? = nil
+    ) {
         self.iovmWeight = iovmWeight
         self.iovmCap = iovmCap
         self.guestWeight = guestWeight

@@ -1,5 +1,5 @@
-public import IOVMCore
 import Foundation
+public import IOVMCore
 import XenKit
 
 /// One finding of `iovm doctor`.
@@ -44,8 +44,10 @@ public struct XenFacts: Sendable, Equatable {
     public var cores: Int?
 
     /// Creates facts.
-    public init(notDom0: String? = nil, xenstoreProblem: String? = nil, version: String? = nil, scheduler: String? = nil,
-                iommu: Bool? = nil, cores: Int? = nil) {
+    public init(
+        notDom0: String? = nil, xenstoreProblem: String? = nil, version: String? = nil, scheduler: String? = nil,
+        iommu: Bool? = nil, cores: Int? = nil
+    ) {
         self.notDom0 = notDom0
         self.xenstoreProblem = xenstoreProblem
         self.version = version
@@ -99,22 +101,31 @@ public struct Doctor: Sendable {
             checks.append(facts.xenstoreProblem.map { DoctorCheck("xenstored", .failed, $0) } ?? DoctorCheck("xenstored", .ok, "reachable"))
             switch facts.scheduler {
             case "credit": checks.append(DoctorCheck("scheduler", .ok, "credit, the paper's scheduler"))
-            case let name?: checks.append(DoctorCheck("scheduler", .warning, "Pool-0 runs \(name); the paper's results are under credit: boot Xen with sched=credit, or use a placement with a dedicated credit cpupool"))
+            case let name?:
+                checks.append(
+                    DoctorCheck(
+                        "scheduler", .warning,
+                        "Pool-0 runs \(name); the paper's results are under credit: boot Xen with sched=credit, or use a placement with a dedicated credit cpupool"))
             case nil: checks.append(DoctorCheck("scheduler", .warning, "unknown"))
             }
             switch facts.iommu {
             case true?: checks.append(DoctorCheck("IOMMU", .ok, "active (VT-d/AMD-Vi): passthrough is isolated"))
             case false?, nil:
-                checks.append(DoctorCheck("IOMMU", allowNoIOMMU ? .warning : .failed,
-                                          allowNoIOMMU ? "not active; passthrough allowed by --allow-no-iommu, without DMA isolation"
-                                                       : "not active: PCI passthrough would give IOVMs unchecked DMA; refusing (--allow-no-iommu to override)"))
+                checks.append(
+                    DoctorCheck(
+                        "IOMMU", allowNoIOMMU ? .warning : .failed,
+                        allowNoIOMMU
+                            ? "not active; passthrough allowed by --allow-no-iommu, without DMA isolation"
+                            : "not active: PCI passthrough would give IOVMs unchecked DMA; refusing (--allow-no-iommu to override)"))
             }
             if let plan, let cores = facts.cores, cores < plan.host.cores {
                 checks.append(DoctorCheck("cores", .failed, "the topology is planned for \(plan.host.cores) cores; Xen has \(cores)"))
             }
         }
-        checks.append(sysfs.pcibackLoaded ? DoctorCheck("xen-pciback", .ok, "loaded")
-                                          : DoctorCheck("xen-pciback", .warning, "not loaded: apply loads it (modprobe xen-pciback)"))
+        checks.append(
+            sysfs.pcibackLoaded
+                ? DoctorCheck("xen-pciback", .ok, "loaded")
+                : DoctorCheck("xen-pciback", .warning, "not loaded: apply loads it (modprobe xen-pciback)"))
         for iovm in plan?.iovms ?? [] {
             for pci in iovm.pci {
                 let device = sysfs.device(pci)

@@ -1,7 +1,8 @@
-public import IOVMControl
 import Foundation
+public import IOVMControl
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The host lock as a `flock` on a file (default `/run/lock/iovm.lock`): a second apply waits or refuses.

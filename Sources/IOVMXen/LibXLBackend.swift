@@ -1,12 +1,13 @@
-public import IOVMControl
-public import IOVMCore
-public import Logging
 import CLibXen
 import CXenShim
 import Foundation
+public import IOVMControl
+public import IOVMCore
+public import Logging
 import XenKit
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real ``XenBackend``: libxl for domains, pools, PCI and scheduling; xenstore for iovm's
@@ -63,19 +64,22 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let affinity = try vcpuAffinity(domain.domid, cores: cores)
             let schedule = try? scheduleParameters(domain.domid)
             let tag = try store.read("\(Self.tagRoot)/managed/\(domain.domid)").flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
-            domains.append(ObservedDomain(
-                domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
-                vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
-                weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
-                pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag))
+            domains.append(
+                ObservedDomain(
+                    domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
+                    vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
+                    weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
+                    pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag))
         }
         var bindings: [NICBinding] = []
         for pci in nics {
             let device = sysfs.device(pci)
             guard device.present else { continue }
             let previous = try store.read("\(Self.tagRoot)/nics/\(Self.key(pci))")
-            bindings.append(NICBinding(pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
-                                       madeAssignableByIOVM: previous != nil))
+            bindings.append(
+                NICBinding(
+                    pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
+                    madeAssignableByIOVM: previous != nil))
         }
         return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings)
     }
@@ -86,7 +90,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         guard let domain = try context.domains().first(where: { $0.name == nameOrID || "\($0.domid)" == nameOrID }) else { return nil }
         let store = try XenStoreClient(readOnly: true)
         guard let text = try store.read("\(Self.tagRoot)/managed/\(domain.domid)"),
-              let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)), tag.uuid == domain.uuid else {
+            let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)), tag.uuid == domain.uuid
+        else {
             throw XenError.failed(operation: "change \(domain.name ?? nameOrID) (\(domain.domid))", detail: "iovm did not create it; iovm never changes it")
         }
         return (domain.domid, domain.name ?? nameOrID, Int(domain.vcpusOnline), try? scheduleParameters(domain.domid).cap)
@@ -302,8 +307,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             if let value = try store.read(path), !value.isEmpty { return }
             usleep(200_000)
         }
-        throw XenError.failed(operation: "wait for driver domain \(domid)",
-                              detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
+        throw XenError.failed(
+            operation: "wait for driver domain \(domid)",
+            detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
     }
 
     public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
@@ -316,7 +322,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             waiting = []
             backends = []
             for vif in try store.directory(devices) ?? [] {
-                guard let backend = try store.read("\(devices)/\(vif)/backend") else { waiting.append("vif \(vif): no backend yet"); continue }
+                guard let backend = try store.read("\(devices)/\(vif)/backend") else {
+                    waiting.append("vif \(vif): no backend yet")
+                    continue
+                }
                 let state = try store.read("\(backend)/state") ?? "?"
                 let hotplug = try store.read("\(backend)/hotplug-status") ?? ""
                 if hotplug == "error" {
@@ -333,14 +342,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         } while Date() < deadline
         let reports = backends.map { diagnose($0, store: store).report }
         let others = waiting.filter { $0.hasPrefix("vif ") }
-        throw XenError.failed(operation: "connect the vifs of domain \(domid)",
-                              detail: "not connected after \(Int(timeout)) s: " + (others + reports).joined(separator: "\n"))
+        throw XenError.failed(
+            operation: "connect the vifs of domain \(domid)",
+            detail: "not connected after \(Int(timeout)) s: " + (others + reports).joined(separator: "\n"))
     }
 
     /// What dom0 can read about an unconnected vif: xenstore, the IOVM's published errors, its console.
     private func diagnose(_ backend: String, store: XenStoreClient) -> VifDiagnosis {
-        VifDiagnosis.gather(backend: backend, read: { path in (try? store.read(path)) ?? nil },
-                            console: { VifDiagnosis.tail(of: $0) })
+        VifDiagnosis.gather(
+            backend: backend, read: { path in (try? store.read(path)) ?? nil },
+            console: { VifDiagnosis.tail(of: $0) })
     }
 
     public func destroyDomain(domid: UInt32) throws {

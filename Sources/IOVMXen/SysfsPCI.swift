@@ -1,5 +1,5 @@
-public import IOVMCore
 import Foundation
+public import IOVMCore
 
 /// A PCI device as Linux's sysfs shows it in dom0.
 public struct PCIDeviceState: Sendable, Codable, Equatable {
@@ -19,8 +19,10 @@ public struct PCIDeviceState: Sendable, Codable, Equatable {
     public var iommuGroup: Int?
 
     /// Creates a device state.
-    public init(address: PCIAddress, present: Bool, driver: String? = nil, ids: String? = nil, deviceClass: String? = nil,
-                resetMethods: [String], iommuGroup: Int? = nil) {
+    public init(
+        address: PCIAddress, present: Bool, driver: String? = nil, ids: String? = nil, deviceClass: String? = nil,
+        resetMethods: [String], iommuGroup: Int? = nil
+    ) {
         self.address = address
         self.present = present
         self.driver = driver

@@ -35,8 +35,9 @@ public struct CPUMap: Hashable, Sendable, CustomStringConvertible, ExpressibleBy
     /// - Precondition: every index is in `0...CPUMap.maximumCPUIndex`.
     public init<S: Sequence>(_ cpus: S) where S.Element == Int {
         let set = Set(cpus)
-        precondition(set.allSatisfy { (0...Self.maximumCPUIndex).contains($0) },
-                     "CPU indices must be in 0...\(Self.maximumCPUIndex)")
+        precondition(
+            set.allSatisfy { (0...Self.maximumCPUIndex).contains($0) },
+            "CPU indices must be in 0...\(Self.maximumCPUIndex)")
         self.kind = .only(set)
     }
 
@@ -98,7 +99,8 @@ public struct CPUMap: Hashable, Sendable, CustomStringConvertible, ExpressibleBy
             }
             numbers.append(value)
         }
-        let low = numbers[0], high = numbers.last!
+        let low = numbers[0]
+        let high = numbers.last!
         guard low <= high else {
             throw XenError.invalidCPUMap(text, reason: "range \"\(item)\" is backwards")
         }

@@ -177,9 +177,11 @@ public struct DomainInfo: Sendable, Hashable, Codable {
         cpuTimeNanoseconds = d.cpu_time
         type = String(optionalCString: libxl_domain_type_to_string(d.domain_type), default: "invalid")
         cpupool = d.cpupool
-        state = State(running: d.running, blocked: d.blocked, paused: d.paused,
-                      shutdown: d.shutdown, dying: d.dying)
-        shutdownReason = d.shutdown
+        state = State(
+            running: d.running, blocked: d.blocked, paused: d.paused,
+            shutdown: d.shutdown, dying: d.dying)
+        shutdownReason =
+            d.shutdown
             ? String(optionalCString: libxl_shutdown_reason_to_string(d.shutdown_reason), default: "unknown")
             : nil
     }

@@ -3,9 +3,9 @@ import CXenShim
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A libxl context (`libxl_ctx`) and the xentoollog logger it writes to; the entry point for

@@ -4,9 +4,9 @@ import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// An xl.cfg text parsed by libxlutil, the parser `xl create` itself uses.
@@ -27,10 +27,6 @@ import Musl
 /// so it is `Sendable`.
 public struct XLConfigFile: Sendable {
     private let storage: Storage
-
-    private init(storage: Storage) {
-        self.storage = storage
-    }
 
     /// Parses xl.cfg text with `xlu_cfg_readdata`; `name` labels it in error messages.
     ///

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Cheap checks of whether this kernel runs under Xen, made before touching the C libraries so
@@ -15,7 +15,8 @@ public enum XenHost {
     public static func requireDom0() throws(XenError) {
         try requireXen()
         if let capabilities = readSmallFile("/proc/xen/capabilities"),
-           !capabilities.contains("control_d") {
+            !capabilities.contains("control_d")
+        {
             throw XenError.notXenDom0(reason: "/proc/xen/capabilities has no control_d: this is a Xen guest, not dom0")
         }
         guard exists("/dev/xen/privcmd") || exists("/proc/xen/privcmd") else {

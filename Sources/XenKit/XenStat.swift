@@ -163,23 +163,25 @@ public final class XenStat: @unchecked Sendable {
             var networks: [XenStatSnapshot.Network] = []
             for n in parts.contains(.networks) ? 0..<xenstat_domain_num_networks(domain) : 0..<0 {
                 guard let net = xenstat_domain_network(domain, n) else { continue }
-                networks.append(.init(
-                    id: xenstat_network_id(net),
-                    rxBytes: xenstat_network_rbytes(net), rxPackets: xenstat_network_rpackets(net),
-                    rxErrors: xenstat_network_rerrs(net), rxDrops: xenstat_network_rdrop(net),
-                    txBytes: xenstat_network_tbytes(net), txPackets: xenstat_network_tpackets(net),
-                    txErrors: xenstat_network_terrs(net), txDrops: xenstat_network_tdrop(net)))
+                networks.append(
+                    .init(
+                        id: xenstat_network_id(net),
+                        rxBytes: xenstat_network_rbytes(net), rxPackets: xenstat_network_rpackets(net),
+                        rxErrors: xenstat_network_rerrs(net), rxDrops: xenstat_network_rdrop(net),
+                        txBytes: xenstat_network_tbytes(net), txPackets: xenstat_network_tpackets(net),
+                        txErrors: xenstat_network_terrs(net), txDrops: xenstat_network_tdrop(net)))
             }
-            domains.append(.init(
-                domid: UInt32(xenstat_domain_id(domain)),
-                name: String(optionalCString: xenstat_domain_name(domain)),
-                cpuNanoseconds: xenstat_domain_cpu_ns(domain),
-                currentMemoryBytes: xenstat_domain_cur_mem(domain),
-                maxMemoryBytes: xenstat_domain_max_mem(domain),
-                vcpus: vcpus, networks: networks,
-                running: xenstat_domain_running(domain) != 0, blocked: xenstat_domain_blocked(domain) != 0,
-                paused: xenstat_domain_paused(domain) != 0, shutdown: xenstat_domain_shutdown(domain) != 0,
-                crashed: xenstat_domain_crashed(domain) != 0, dying: xenstat_domain_dying(domain) != 0))
+            domains.append(
+                .init(
+                    domid: UInt32(xenstat_domain_id(domain)),
+                    name: String(optionalCString: xenstat_domain_name(domain)),
+                    cpuNanoseconds: xenstat_domain_cpu_ns(domain),
+                    currentMemoryBytes: xenstat_domain_cur_mem(domain),
+                    maxMemoryBytes: xenstat_domain_max_mem(domain),
+                    vcpus: vcpus, networks: networks,
+                    running: xenstat_domain_running(domain) != 0, blocked: xenstat_domain_blocked(domain) != 0,
+                    paused: xenstat_domain_paused(domain) != 0, shutdown: xenstat_domain_shutdown(domain) != 0,
+                    crashed: xenstat_domain_crashed(domain) != 0, dying: xenstat_domain_dying(domain) != 0))
         }
         let version = parts.contains(.version) ? xenstat_node_xen_version(node).map { String(cString: $0) } : nil
         return XenStatSnapshot(

@@ -3,9 +3,9 @@ import CXenShim
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A connection to xenstored (`struct xs_handle`): read, list, write and remove keys, optionally

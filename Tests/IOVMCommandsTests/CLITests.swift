@@ -44,8 +44,9 @@ struct CLITests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     @Test func planJSONOfTheHybridExample() throws {
@@ -65,7 +66,8 @@ struct CLITests {
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let iovm0 = try #require(lines.first { $0.hasPrefix("iovm0 ") })
-        #expect(iovm0.split(separator: " ", omittingEmptySubsequences: true).map(String.init).prefix(8)
+        #expect(
+            iovm0.split(separator: " ", omittingEmptySubsequences: true).map(String.init).prefix(8)
                 == ["iovm0", "IOVM", "1", "256", "MiB", "3", "Pool-0", "512"])
         #expect(iovm0.contains("0000:00:10.0 (br0), 0000:00:11.0 (br1)"))
         #expect(lines.contains("  core 3: iovm0"))
@@ -83,10 +85,12 @@ struct CLITests {
     @Test func mistakesExit65WithEveryError() throws {
         let result = try iovm("plan", "Examples/invalid/mistakes.swift")
         #expect(result.status == 65)
-        for fragment in ["mistakes.swift:10: error: NIC \"0000:00:10.0.1\"", "mistakes.swift:13: error: NIC 0000:00:10.0 is claimed twice",
-                         "mistakes.swift:15: error: guest guest1 is backed by unknown IOVM \"net-c\"",
-                         "mistakes.swift:16: error: guest guest2 has 8 vCPUs", "mistakes.swift:17: error: duplicate domain name \"guest2\"",
-                         "mistakes.swift:6: error: the domains need", "6 errors in the topology; nothing was touched."] {
+        for fragment in [
+            "mistakes.swift:10: error: NIC \"0000:00:10.0.1\"", "mistakes.swift:13: error: NIC 0000:00:10.0 is claimed twice",
+            "mistakes.swift:15: error: guest guest1 is backed by unknown IOVM \"net-c\"",
+            "mistakes.swift:16: error: guest guest2 has 8 vCPUs", "mistakes.swift:17: error: duplicate domain name \"guest2\"",
+            "mistakes.swift:6: error: the domains need", "6 errors in the topology; nothing was touched.",
+        ] {
             #expect(result.stderr.contains(fragment), "missing \(fragment) in \(result.stderr)")
         }
     }
@@ -129,8 +133,11 @@ struct CLITests {
         let result = try iovm("render", "Examples/explicit.swift", "--out", out.path)
         #expect(result.status == 0, "\(result.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
-        #expect(files == ["batch.cfg", "batch.json", "db.cfg", "db.json", "net-a.cfg", "net-a.json", "net-b.cfg", "net-b.json",
-                          "plan.json", "web.cfg", "web.json"])
+        #expect(
+            files == [
+                "batch.cfg", "batch.json", "db.cfg", "db.json", "net-a.cfg", "net-a.json", "net-b.cfg", "net-b.json",
+                "plan.json", "web.cfg", "web.json",
+            ])
         let netA = try String(contentsOf: out.appending(path: "net-a.cfg"), encoding: .utf8)
         #expect(netA.contains("pci = [ '0000:00:10.0', '0000:00:11.0' ]"))
         #expect(netA.contains("extra = \"console=hvc0 iovm=1\""))
@@ -156,7 +163,9 @@ struct CLITests {
             let published = k == 0 ? "false" : "true"
             let nics = k == 0 ? "[]" : #"[{"name":"eth0","kind":"nic","rxBytes":\#(k * 1_000_000),"txBytes":\#(k * 250_000),"rxPackets":\#(k * 700),"txPackets":\#(k * 400)}]"#
             let time = k == 0 ? "" : #","counterTime":\#(100 + k)"#
-            lines.append(#"{"time":\#(1_764_100_000 + k),"elapsed":\#(k),"cpuHz":2000000000,"missing":[],"iovms":[{"iovm":"iovm0","domid":5,"cpuNanoseconds":\#(k * 500_000_000),"vcpus":1,"nics":\#(nics),"vifs":[],"countersPublished":\#(published)\#(time)}]}"#)
+            lines.append(
+                #"{"time":\#(1_764_100_000 + k),"elapsed":\#(k),"cpuHz":2000000000,"missing":[],"iovms":[{"iovm":"iovm0","domid":5,"cpuNanoseconds":\#(k * 500_000_000),"vcpus":1,"nics":\#(nics),"vifs":[],"countersPublished":\#(published)\#(time)}]}"#
+            )
         }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: directory.appending(path: "samples.jsonl"))
     }

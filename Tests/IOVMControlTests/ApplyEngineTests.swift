@@ -12,8 +12,10 @@ struct ApplyEngineTests {
     static let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
 
     /// Table 3's hybrid: 2 IOVMs x 2 NICs, 4 guests, with the given placement.
-    func plan(_ placement: PlacementKind, memory: Int = 256, iovmWeight: Int = 512, dedicatedPool: Bool? = nil,
-              configuration: ConfigurationKind = .hybrid, guests: Int = 4) throws -> Plan {
+    func plan(
+        _ placement: PlacementKind, memory: Int = 256, iovmWeight: Int = 512, dedicatedPool: Bool? = nil,
+        configuration: ConfigurationKind = .hybrid, guests: Int = 4
+    ) throws -> Plan {
         let document = TopologyDocument(
             name: "table3",
             host: HostDocument(cores: 4, memoryMiB: 8192, scheduler: "credit"),
@@ -205,8 +207,9 @@ struct ApplyEngineTests {
     }
 
     @Test func aDomainIOVMDidNotCreateIsNeverTouched() throws {
-        let stranger = ObservedDomain(domid: 7, name: "guest2", uuid: "someone-else", vcpus: 1, hardAffinity: [[0, 1, 2, 3]],
-                                      weight: 256, cap: 0, cpupool: "Pool-0")
+        let stranger = ObservedDomain(
+            domid: 7, name: "guest2", uuid: "someone-else", vcpus: 1, hardAffinity: [[0, 1, 2, 3]],
+            weight: 256, cap: 0, cpupool: "Pool-0")
         let fake = FakeXenBackend(nics: Self.nics, extraDomains: [stranger])
         let plan = try plan(.credit)
         do {
@@ -224,8 +227,9 @@ struct ApplyEngineTests {
     }
 
     @Test func missingOrBusyNICsAreConflicts() throws {
-        let owner = ObservedDomain(domid: 9, name: "other", uuid: "u9", vcpus: 1, hardAffinity: [[0]], weight: 256, cap: 0,
-                                   cpupool: "Pool-0", pci: [PCIAddress("0000:00:12.0")!])
+        let owner = ObservedDomain(
+            domid: 9, name: "other", uuid: "u9", vcpus: 1, hardAffinity: [[0]], weight: 256, cap: 0,
+            cpupool: "Pool-0", pci: [PCIAddress("0000:00:12.0")!])
         let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)), extraDomains: [owner])
         let plan = try plan(.credit)
         do {

@@ -21,12 +21,15 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     init(cores: Int = 4, nics: [String], extraDomains: [ObservedDomain] = []) {
         self.cores = cores
-        let dom0 = ObservedDomain(domid: 0, name: "Domain-0", uuid: "00000000-0000-0000-0000-000000000000", vcpus: 2,
-                                  hardAffinity: [CPUSet(0..<cores), CPUSet(0..<cores)], weight: 256, cap: 0, cpupool: "Pool-0")
-        state = Mutex(State(domains: [dom0] + extraDomains,
-                            pools: [ObservedPool(name: "Pool-0", scheduler: "credit", cpus: CPUSet(0..<cores))],
-                            nics: nics.map { NICBinding(pci: PCIAddress($0)!, assignable: false, previousDriver: nil) },
-                            nextDomid: 1 + UInt32(extraDomains.count)))
+        let dom0 = ObservedDomain(
+            domid: 0, name: "Domain-0", uuid: "00000000-0000-0000-0000-000000000000", vcpus: 2,
+            hardAffinity: [CPUSet(0..<cores), CPUSet(0..<cores)], weight: 256, cap: 0, cpupool: "Pool-0")
+        state = Mutex(
+            State(
+                domains: [dom0] + extraDomains,
+                pools: [ObservedPool(name: "Pool-0", scheduler: "credit", cpus: CPUSet(0..<cores))],
+                nics: nics.map { NICBinding(pci: PCIAddress($0)!, assignable: false, previousDriver: nil) },
+                nextDomid: 1 + UInt32(extraDomains.count)))
     }
 
     var snapshot: State { state.withLock { $0 } }
@@ -58,8 +61,9 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     func observe(nics: [PCIAddress]) throws -> ObservedHost {
         try call("observe")
         return state.withLock { state in
-            ObservedHost(cores: cores, scheduler: "credit", domains: state.domains, pools: state.pools,
-                         nics: state.nics.filter { nics.contains($0.pci) })
+            ObservedHost(
+                cores: cores, scheduler: "credit", domains: state.domains, pools: state.pools,
+                nics: state.nics.filter { nics.contains($0.pci) })
         }
     }
 
@@ -107,9 +111,11 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
             var tag = tag
             tag.uuid = "uuid-\(domid)"
             let affinity = spec.hardAffinity ?? CPUSet(0..<cores)
-            state.domains.append(ObservedDomain(domid: domid, name: spec.name, uuid: tag.uuid, vcpus: spec.vcpus,
-                                                hardAffinity: Array(repeating: affinity, count: spec.vcpus),
-                                                weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: tag))
+            state.domains.append(
+                ObservedDomain(
+                    domid: domid, name: spec.name, uuid: tag.uuid, vcpus: spec.vcpus,
+                    hardAffinity: Array(repeating: affinity, count: spec.vcpus),
+                    weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: tag))
             return domid
         }
     }

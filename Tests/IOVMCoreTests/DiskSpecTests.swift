@@ -21,9 +21,11 @@ struct DiskSpecTests {
             return specs.withUnsafeMutableBufferPointer { xlu_disk_parse(config, 1, $0.baseAddress, &disk) }
         }
         #expect(rc == 0, "xlu_disk_parse(\(spec)) = \(rc)")
-        return (String(cString: disk.pdev_path), String(cString: disk.vdev),
-                String(cString: libxl_disk_format_to_string(disk.format)),
-                String(cString: libxl_disk_backend_to_string(disk.backend)), disk.readwrite != 0)
+        return (
+            String(cString: disk.pdev_path), String(cString: disk.vdev),
+            String(cString: libxl_disk_format_to_string(disk.format)),
+            String(cString: libxl_disk_backend_to_string(disk.backend)), disk.readwrite != 0
+        )
     }
 
     @Test(arguments: ["phy:/dev/vdb,xvda,r", "/var/lib/iovm/root.img,raw,xvdb,rw", "file:/srv/guest.img,xvdc,w", "/dev/vg0/iovm,,xvda,ro"])

@@ -11,9 +11,11 @@ enum Fixture {
     static let paperNICs4 = ["0000:00:04.0", "0000:00:05.0", "0000:00:06.0", "0000:00:07.0"]
 
     /// A generated configuration: NICs on lines 10+, guests on lines 20+, placement on line 30.
-    static func generated(_ kind: ConfigurationKind, groups: Int? = nil, nics: [String], guests: Int,
-                          placement: PlacementKind, cores: Int = 4, memoryMiB: Int? = 8192,
-                          reserved: [Int]? = nil, dedicatedPool: Bool? = nil) -> TopologyDocument {
+    static func generated(
+        _ kind: ConfigurationKind, groups: Int? = nil, nics: [String], guests: Int,
+        placement: PlacementKind, cores: Int = 4, memoryMiB: Int? = 8192,
+        reserved: [Int]? = nil, dedicatedPool: Bool? = nil
+    ) -> TopologyDocument {
         TopologyDocument(
             name: "test",
             source: at(1),

@@ -48,7 +48,10 @@ struct LoaderTests {
             _ = try loader(cache: cache).load(path)
             Issue.record("a file with a type error loaded")
         } catch let error as TopologyError {
-            guard case .compilationFailed(let file, let output) = error else { Issue.record("wrong error \(error)"); return }
+            guard case .compilationFailed(let file, let output) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
             #expect(file == path)
             #expect(output.contains("\(path):9:29: error: cannot convert value of type 'String' to expected argument type 'Memory'"), "\(output)")
         }

@@ -34,8 +34,9 @@ struct PlacementTests {
             let own = try #require(plan.cores(backend))
             let core = try #require(guest.hardAffinity?.cores)
             #expect(core != own, "\(guest.name) shares a core with its own IOVM")
-            #expect(plan.iovms.contains { $0.name != backend && $0.hardAffinity?.cores == core },
-                    "\(guest.name) is not with a different IOVM")
+            #expect(
+                plan.iovms.contains { $0.name != backend && $0.hardAffinity?.cores == core },
+                "\(guest.name) is not with a different IOVM")
         }
     }
 
@@ -52,8 +53,10 @@ struct PlacementTests {
 
     @Test("IOVM-affinity with a dedicated credit cpupool for the IOVMs' core")
     func iovmAffinityPool() throws {
-        let plan = try Fixture.plan(Fixture.generated(.multipleSmall, nics: Fixture.paperNICs3, guests: 3,
-                                                      placement: .iovmAffinity, dedicatedPool: true))
+        let plan = try Fixture.plan(
+            Fixture.generated(
+                .multipleSmall, nics: Fixture.paperNICs3, guests: 3,
+                placement: .iovmAffinity, dedicatedPool: true))
         #expect(plan.cpupools == [CPUPoolSpec(name: "iovm-pool", scheduler: "credit", cpus: [3])])
         #expect(plan.iovms.allSatisfy { $0.cpupool == "iovm-pool" })
         #expect(plan.guests.allSatisfy { $0.cpupool == "Pool-0" })
@@ -101,21 +104,24 @@ struct PlacementTests {
 
     @Test("reserved cores are left to dom0")
     func reservedCores() throws {
-        let plan = try Fixture.plan(Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4,
-                                                      placement: .hybridPinned, reserved: [0]))
+        let plan = try Fixture.plan(
+            Fixture.generated(
+                .hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4,
+                placement: .hybridPinned, reserved: [0]))
         #expect(plan.cores("iovm0") == [3])
         #expect(plan.cores("iovm1") == [2])
         #expect(plan.cores("guest1") == [1])
     }
 
-    @Test("a scheme the core count cannot satisfy is an error at the Placement line",
-          arguments: [
+    @Test(
+        "a scheme the core count cannot satisfy is an error at the Placement line",
+        arguments: [
             (ConfigurationKind.multipleSmall, 5, PlacementKind.coLocate, 4),
             (.multipleSmall, 4, .hybridPinned, 4),
             (.monolithic, 2, .iovmAffinity, 1),
             (.monolithic, 2, .separate, 1),
             (.multipleSmall, 3, .separate, 2),
-          ])
+        ])
     func impossible(kind: ConfigurationKind, nics: Int, placement: PlacementKind, cores: Int) {
         let addresses = (0..<nics).map { "0000:00:0\($0 + 4).0" }
         let errors = Fixture.errors(Fixture.generated(kind, nics: addresses, guests: nics, placement: placement, cores: cores))

@@ -17,8 +17,10 @@ struct RendererTests {
     @Test("every rendered xl.cfg and cpupool config parses with libxlutil", arguments: 0..<5)
     func everyFileParses(index: Int) throws {
         let (name, kind, groups, nics, guests, placement, pool) = Self.configurations[index]
-        let plan = try Fixture.plan(Fixture.generated(kind, groups: groups, nics: nics, guests: guests,
-                                                      placement: placement, dedicatedPool: pool))
+        let plan = try Fixture.plan(
+            Fixture.generated(
+                kind, groups: groups, nics: nics, guests: guests,
+                placement: placement, dedicatedPool: pool))
         let rendered = try PlanRenderer().render(plan)
         let configs = rendered.files.filter { $0.path.hasSuffix(".cfg") }
         #expect(configs.count == plan.domains.count + plan.cpupools.count, "\(name)")
@@ -60,8 +62,10 @@ struct RendererTests {
 
     @Test("libxl JSON carries the libxl_domain_config fields")
     func libxlJSON() throws {
-        let plan = try Fixture.plan(Fixture.generated(.multipleSmall, nics: Fixture.paperNICs3, guests: 3,
-                                                      placement: .iovmAffinity, dedicatedPool: true))
+        let plan = try Fixture.plan(
+            Fixture.generated(
+                .multipleSmall, nics: Fixture.paperNICs3, guests: 3,
+                placement: .iovmAffinity, dedicatedPool: true))
         let rendered = try PlanRenderer().render(plan)
         let text = try #require(rendered.file("iovm1.json")).contents
         let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
@@ -104,8 +108,9 @@ struct RendererTests {
         #expect(guest4.list("vif")?.first?.hasSuffix(",script=vif-bridge") == true)
     }
 
-    @Test("a vif script that is not a name or an absolute path is refused at its Defaults line",
-          arguments: ["", "my script", "../x", "/etc/../x", "a,b", "scripts/x", "/etc/xen/", "x'y"])
+    @Test(
+        "a vif script that is not a name or an absolute path is refused at its Defaults line",
+        arguments: ["", "my script", "../x", "/etc/../x", "a,b", "scripts/x", "/etc/xen/", "x'y"])
     func badVifScript(script: String) throws {
         var document = Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .credit)
         document.defaults?.vifScript = script
@@ -133,9 +138,11 @@ struct RendererTests {
     func kernelFragments() throws {
         #expect(KernelConfig.nicDrivers == ["e1000", "e1000e", "igb", "ixgbe", "virtio"])
         let fragment = try KernelConfig.fragment(nicDriver: "e1000")
-        for symbol in ["CONFIG_INET=y", "CONFIG_BRIDGE=y", "CONFIG_PACKET=y", "CONFIG_UNIX=y", "CONFIG_XEN_NETDEV_BACKEND=y",
-                       "CONFIG_XEN_PCIDEV_FRONTEND=y", "CONFIG_HVC_XEN=y", "CONFIG_BLK_DEV_INITRD=y", "CONFIG_E1000=y",
-                       "# CONFIG_SMP is not set", "# CONFIG_IPV6 is not set", "# CONFIG_BRIDGE_NETFILTER is not set"] {
+        for symbol in [
+            "CONFIG_INET=y", "CONFIG_BRIDGE=y", "CONFIG_PACKET=y", "CONFIG_UNIX=y", "CONFIG_XEN_NETDEV_BACKEND=y",
+            "CONFIG_XEN_PCIDEV_FRONTEND=y", "CONFIG_HVC_XEN=y", "CONFIG_BLK_DEV_INITRD=y", "CONFIG_E1000=y",
+            "# CONFIG_SMP is not set", "# CONFIG_IPV6 is not set", "# CONFIG_BRIDGE_NETFILTER is not set",
+        ] {
             #expect(fragment.contains(symbol), "missing \(symbol)")
         }
         #expect(try KernelConfig.fragment(nicDriver: "ixgbe").contains("CONFIG_IXGBE=y"))

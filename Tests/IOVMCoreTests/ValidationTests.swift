@@ -6,23 +6,29 @@ import Testing
 @Suite("Validation")
 struct ValidationTests {
     /// An explicit topology: IOVMs on lines 10+, guests on lines 20+.
-    func explicit(iovms: [IOVMDocument], guests: [GuestDocument], cores: Int = 4, memoryMiB: Int? = 8192,
-                  placement: PlacementKind = .credit, scheduling: SchedulingDocument? = nil,
-                  defaults: DefaultsDocument? = DefaultsDocument(kernel: "/boot/vmlinux", source: Fixture.at(3))) -> TopologyDocument {
-        TopologyDocument(name: "test", source: Fixture.at(1),
-                         host: HostDocument(cores: cores, memoryMiB: memoryMiB, source: Fixture.at(2)),
-                         defaults: defaults, iovms: iovms, guests: guests,
-                         placement: PlacementDocument(kind: placement, source: Fixture.at(30)), scheduling: scheduling)
+    func explicit(
+        iovms: [IOVMDocument], guests: [GuestDocument], cores: Int = 4, memoryMiB: Int? = 8192,
+        placement: PlacementKind = .credit, scheduling: SchedulingDocument? = nil,
+        defaults: DefaultsDocument? = DefaultsDocument(kernel: "/boot/vmlinux", source: Fixture.at(3))
+    ) -> TopologyDocument {
+        TopologyDocument(
+            name: "test", source: Fixture.at(1),
+            host: HostDocument(cores: cores, memoryMiB: memoryMiB, source: Fixture.at(2)),
+            defaults: defaults, iovms: iovms, guests: guests,
+            placement: PlacementDocument(kind: placement, source: Fixture.at(30)), scheduling: scheduling)
     }
 
     func iovm(_ name: String, _ nics: [String], line: Int, resources: DomainResources = .init()) -> IOVMDocument {
-        IOVMDocument(name: name, resources: resources,
-                     nics: nics.enumerated().map { NICDocument(pci: $1, source: Fixture.at(line * 10 + $0)) },
-                     source: Fixture.at(line))
+        IOVMDocument(
+            name: name, resources: resources,
+            nics: nics.enumerated().map { NICDocument(pci: $1, source: Fixture.at(line * 10 + $0)) },
+            source: Fixture.at(line))
     }
 
-    func guest(_ name: String, backend: String? = "net0", line: Int, resources: DomainResources = .init(),
-               nic: String? = nil, bridge: String? = nil, mac: String? = nil) -> GuestDocument {
+    func guest(
+        _ name: String, backend: String? = "net0", line: Int, resources: DomainResources = .init(),
+        nic: String? = nil, bridge: String? = nil, mac: String? = nil
+    ) -> GuestDocument {
         GuestDocument(name: name, resources: resources, backend: backend, nic: nic, bridge: bridge, mac: mac, source: Fixture.at(line))
     }
 
@@ -47,65 +53,86 @@ struct ValidationTests {
     }
 
     @Test func duplicateNames() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20), guest("web", line: 21)]),
-                    line: 21, "duplicate domain name \"web\"", "first declared at \(Fixture.file):20")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("net0", line: 20)]),
-                    line: 20, "duplicate domain name \"net0\"")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20), guest("web", line: 21)]),
+            line: 21, "duplicate domain name \"web\"", "first declared at \(Fixture.file):20")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("net0", line: 20)]),
+            line: 20, "duplicate domain name \"net0\"")
     }
 
     @Test func nicClaimedTwice() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10), iovm("net1", ["03:00.0"], line: 11)],
-                             guests: [guest("web", line: 20)]),
-                    line: 110, "NIC 0000:03:00.0 is claimed twice", "IOVM net0", "IOVM net1")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10), iovm("net1", ["03:00.0"], line: 11)],
+                guests: [guest("web", line: 20)]),
+            line: 110, "NIC 0000:03:00.0 is claimed twice", "IOVM net0", "IOVM net1")
     }
 
     @Test func malformedPCIAddress() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:20.0"], line: 10)], guests: [guest("web", line: 20)]),
-                    line: 100, "\"0000:03:20.0\"", "not a PCI address")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:20.0"], line: 10)], guests: [guest("web", line: 20)]),
+            line: 100, "\"0000:03:20.0\"", "not a PCI address")
     }
 
     @Test func unknownIOVM() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", backend: "net9", line: 20)]),
-                    line: 20, "unknown IOVM \"net9\"", "known IOVMs: net0")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", backend: "net9", line: 20)]),
+            line: 20, "unknown IOVM \"net9\"", "known IOVMs: net0")
     }
 
     @Test func guestNamesNoBackendAmongSeveral() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10), iovm("net1", ["0000:04:00.0"], line: 11)],
-                             guests: [guest("web", backend: nil, line: 20)]),
-                    line: 20, "guest web names no backend")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10), iovm("net1", ["0000:04:00.0"], line: 11)],
+                guests: [guest("web", backend: nil, line: 20)]),
+            line: 20, "guest web names no backend")
     }
 
     @Test func guestNICOwnedByAnotherIOVM() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10), iovm("net1", ["0000:04:00.0"], line: 11)],
-                             guests: [guest("web", backend: "net0", line: 20, nic: "0000:04:00.0")]),
-                    line: 20, "belongs to net1", "not to its backend net0")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10), iovm("net1", ["0000:04:00.0"], line: 11)],
+                guests: [guest("web", backend: "net0", line: 20, nic: "0000:04:00.0")]),
+            line: 20, "belongs to net1", "not to its backend net0")
     }
 
     @Test func moreVCPUsThanCores() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20, resources: DomainResources(vcpus: 6))]),
-                    line: 20, "6 vCPUs", "host's 4 cores")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20, resources: DomainResources(vcpus: 6))]),
+            line: 20, "6 vCPUs", "host's 4 cores")
     }
 
     @Test func pinnedToMissingCore() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10, resources: DomainResources(cpus: [7]))],
-                             guests: [guest("web", line: 20)]),
-                    line: 10, "pinned to core 7", "cores 0-3")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10, resources: DomainResources(cpus: [7]))],
+                guests: [guest("web", line: 20)]),
+            line: 10, "pinned to core 7", "cores 0-3")
     }
 
     @Test func moreMemoryThanHost() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20, resources: DomainResources(memoryMiB: 4096))], memoryMiB: 2048),
-                    line: 2, "4352 MiB", "2048 MiB")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20, resources: DomainResources(memoryMiB: 4096))], memoryMiB: 2048),
+            line: 2, "4352 MiB", "2048 MiB")
     }
 
     @Test func missingKernel() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20, resources: DomainResources(kernel: "/k"))], defaults: nil),
-                    line: 10, "IOVM net0 has no kernel")
-        let errors = Fixture.errors(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10, resources: DomainResources(kernel: "/k"))],
-                                             guests: [guest("web", line: 20)], defaults: nil))
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20, resources: DomainResources(kernel: "/k"))], defaults: nil),
+            line: 10, "IOVM net0 has no kernel")
+        let errors = Fixture.errors(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10, resources: DomainResources(kernel: "/k"))],
+                guests: [guest("web", line: 20)], defaults: nil))
         #expect(errors.map(\.message) == ["guest web has no kernel: give kernel: or Defaults(kernel:)"])
     }
 
@@ -117,31 +144,46 @@ struct ValidationTests {
     }
 
     @Test func badNamesAndValues() {
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web server", line: 20)]),
-                    line: 20, "\"web server\" is not a valid domain name")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("Domain-0", line: 20)]),
-                    line: 20, "dom0's")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20, resources: DomainResources(weight: 70000))]),
-                    line: 20, "credit weight 70000")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20)],
-                             scheduling: SchedulingDocument(iovmCap: 150, source: Fixture.at(5))),
-                    line: 5, "credit cap 150 of IOVM net0", "0-100")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20, resources: DomainResources(memoryMiB: 8))]),
-                    line: 20, "8 MiB")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20, resources: DomainResources(cmdline: "root=\"x\""))]),
-                    line: 20, "cmdline of guest web", "quote")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20, bridge: "a-very-long-bridge-name")]),
-                    line: 20, "bridge \"a-very-long-bridge-name\"")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20, mac: "00:16:3e:zz:00:01")]),
-                    line: 20, "MAC \"00:16:3e:zz:00:01\"")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20, mac: "01:16:3e:00:00:01")]),
-                    line: 20, "multicast")
-        expectError(explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
-                             guests: [guest("web", line: 20, mac: "00:16:3e:00:00:01"), guest("db", line: 21, mac: "00:16:3e:00:00:01")]),
-                    line: 21, "MAC 00:16:3e:00:00:01", "guest web")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web server", line: 20)]),
+            line: 20, "\"web server\" is not a valid domain name")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("Domain-0", line: 20)]),
+            line: 20, "dom0's")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20, resources: DomainResources(weight: 70000))]),
+            line: 20, "credit weight 70000")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20)],
+                scheduling: SchedulingDocument(iovmCap: 150, source: Fixture.at(5))),
+            line: 5, "credit cap 150 of IOVM net0", "0-100")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20, resources: DomainResources(memoryMiB: 8))]),
+            line: 20, "8 MiB")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20, resources: DomainResources(cmdline: "root=\"x\""))]),
+            line: 20, "cmdline of guest web", "quote")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20, bridge: "a-very-long-bridge-name")]),
+            line: 20, "bridge \"a-very-long-bridge-name\"")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20, mac: "00:16:3e:zz:00:01")]),
+            line: 20, "MAC \"00:16:3e:zz:00:01\"")
+        expectError(
+            explicit(iovms: [iovm("net0", ["0000:03:00.0"], line: 10)], guests: [guest("web", line: 20, mac: "01:16:3e:00:00:01")]),
+            line: 20, "multicast")
+        expectError(
+            explicit(
+                iovms: [iovm("net0", ["0000:03:00.0"], line: 10)],
+                guests: [guest("web", line: 20, mac: "00:16:3e:00:00:01"), guest("db", line: 21, mac: "00:16:3e:00:00:01")]),
+            line: 21, "MAC 00:16:3e:00:00:01", "guest web")
     }
 
     @Test func mixingGeneratorAndHandDeclaredIOVMs() {
@@ -157,8 +199,9 @@ struct ValidationTests {
     }
 
     @Test func hybridGroupsOutOfRange() {
-        expectError(Fixture.generated(.hybrid, groups: 3, nics: ["0000:03:00.0", "0000:04:00.0"], guests: 2, placement: .credit),
-                    line: 4, "hybrid(groups: 3)", "between 1 and 2")
+        expectError(
+            Fixture.generated(.hybrid, groups: 3, nics: ["0000:03:00.0", "0000:04:00.0"], guests: 2, placement: .credit),
+            line: 4, "hybrid(groups: 3)", "between 1 and 2")
     }
 
     @Test func generatorWithoutNICs() {

@@ -17,8 +17,10 @@ struct VifHotplugScriptTests {
     }
 
     /// `bridge`: what `xenstore-read .../bridge` prints (nil: it fails). `ipError`: `ip` fails printing it.
-    static func run(_ arguments: [String], bridge: String? = "br1", ipError: String? = nil,
-                    environment: [String: String] = ["XENBUS_PATH": "backend/vif/7/0", "vif": "vif7.0"]) throws -> Run {
+    static func run(
+        _ arguments: [String], bridge: String? = "br1", ipError: String? = nil,
+        environment: [String: String] = ["XENBUS_PATH": "backend/vif/7/0", "vif": "vif7.0"]
+    ) throws -> Run {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-vif-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
@@ -48,20 +50,22 @@ struct VifHotplugScriptTests {
         try process.run()
         process.waitUntilExit()
         let recorded = (try? String(contentsOfFile: calls, encoding: .utf8)) ?? ""
-        return Run(status: process.terminationStatus, calls: recorded.split(separator: "\n").map(String.init),
-                   stderr: String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                   log: (try? String(contentsOf: root.appendingPathComponent("log"), encoding: .utf8)) ?? "")
+        return Run(
+            status: process.terminationStatus, calls: recorded.split(separator: "\n").map(String.init),
+            stderr: String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+            log: (try? String(contentsOf: root.appendingPathComponent("log"), encoding: .utf8)) ?? "")
     }
 
     @Test("online: three processes put the vif in its bridge, up, then write hotplug-status connected with the timing")
     func online() throws {
         let run = try Self.run(["online", "type_if=vif"])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.calls == [
-            "xenstore-read backend/vif/7/0/bridge",
-            "ip link set dev vif7.0 master br1 up",
-            "xenstore-write backend/vif/7/0/iovm-hotplug online 12.50 12.50 backend/vif/7/0/hotplug-status connected",
-        ])
+        #expect(
+            run.calls == [
+                "xenstore-read backend/vif/7/0/bridge",
+                "ip link set dev vif7.0 master br1 up",
+                "xenstore-write backend/vif/7/0/iovm-hotplug online 12.50 12.50 backend/vif/7/0/hotplug-status connected",
+            ])
         #expect(run.log.contains("iovm-vif online backend/vif/7/0 vif7.0: in br1"))
     }
 

@@ -13,7 +13,10 @@ struct AgentTests {
         let files = FileManager.default
         func dir(_ path: String) throws { try files.createDirectory(at: root.appendingPathComponent(path), withIntermediateDirectories: true) }
         func link(_ path: String, _ target: String) throws { try files.createSymbolicLink(atPath: root.appendingPathComponent(path).path, withDestinationPath: target) }
-        try dir("bus/pci"); try dir("bus/xen"); try dir("devices/0000:00:04.0"); try dir("devices/vif-0")
+        try dir("bus/pci")
+        try dir("bus/xen")
+        try dir("devices/0000:00:04.0")
+        try dir("devices/vif-0")
         try link("devices/0000:00:04.0/subsystem", "../../bus/pci")
         try link("devices/vif-0/subsystem", "../../bus/xen")
         for (index, name) in ["eth0", "eth1", "vif7.0", "vif8.0-emu", "xenbr0", "lo"].enumerated() {
@@ -28,9 +31,12 @@ struct AgentTests {
 
     /// `tcOutput`: what the fake `tc -s qdisc show` prints (nil: it fails, as when tc is missing).
     /// `uptimes`: /proc/uptime's first field before the agent starts and after `tc` ran (the fake tc rewrites it).
-    static func run(_ root: URL, arguments: [String], writeScript: String, tcOutput: String? = nil,
-                    uptimes: (before: String, afterTC: String)? = nil) throws -> (status: Int32, stderr: String) {
-        let write = root.appendingPathComponent("xenstore-write"), remove = root.appendingPathComponent("xenstore-rm")
+    static func run(
+        _ root: URL, arguments: [String], writeScript: String, tcOutput: String? = nil,
+        uptimes: (before: String, afterTC: String)? = nil
+    ) throws -> (status: Int32, stderr: String) {
+        let write = root.appendingPathComponent("xenstore-write")
+        let remove = root.appendingPathComponent("xenstore-rm")
         let tc = root.appendingPathComponent("tc")
         try writeScript.write(to: write, atomically: true, encoding: .utf8)
         try "#!/bin/sh\necho \"rm $*\" >> \"\(root.path)/calls\"\n".write(to: remove, atomically: true, encoding: .utf8)
@@ -46,9 +52,11 @@ struct AgentTests {
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [script.path] + arguments
         try "\(uptimes?.before ?? "4242.17") 8000.00\n".write(to: root.appendingPathComponent("uptime"), atomically: true, encoding: .utf8)
-        process.environment = ["PATH": "/usr/bin:/bin", "SYSFS_NET": root.appendingPathComponent("net").path,
-                               "PROC_UPTIME": root.appendingPathComponent("uptime").path,
-                               "XENSTORE_WRITE": write.path, "XENSTORE_RM": remove.path, "TC": tc.path]
+        process.environment = [
+            "PATH": "/usr/bin:/bin", "SYSFS_NET": root.appendingPathComponent("net").path,
+            "PROC_UPTIME": root.appendingPathComponent("uptime").path,
+            "XENSTORE_WRITE": write.path, "XENSTORE_RM": remove.path, "TC": tc.path,
+        ]
         let errors = Pipe()
         process.standardError = errors
         try process.run()

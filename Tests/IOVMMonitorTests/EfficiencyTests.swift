@@ -7,8 +7,9 @@ struct EfficiencyTests {
     @Test("Fig. 7: 940 Mbit/s over 1 s with 0.78e9 cycles is about 1.2 bits/Hz")
     func paperFigure7() throws {
         // 940 Mbit/s for 1 s = 117,500,000 bytes; 0.78e9 cycles at 2.4 GHz = 325 ms of CPU.
-        let figures = EfficiencyFigures(iovm: "iovm0", seconds: 1, rxBytes: 117_500_000, txBytes: 0,
-                                        cpuNanoseconds: 325_000_000, cpuHz: 2_400_000_000)
+        let figures = EfficiencyFigures(
+            iovm: "iovm0", seconds: 1, rxBytes: 117_500_000, txBytes: 0,
+            cpuNanoseconds: 325_000_000, cpuHz: 2_400_000_000)
         #expect(abs(figures.rxMbps - 940) < 1e-9)
         #expect(figures.txMbps == 0)
         #expect(abs(figures.cycles - 0.78e9) < 1)
@@ -46,13 +47,15 @@ struct EfficiencyTests {
     func directions() throws {
         var tracker = EfficiencyTracker()
         _ = tracker.add(SampleRecord(time: 0, elapsed: 0, cpuHz: 1_000_000_000, iovms: [Sim.iovm("iovm0", cpu: 0, rx: 0, tx: 0)]))
-        let step = tracker.add(SampleRecord(time: 1, elapsed: 1, cpuHz: 1_000_000_000,
-                                            iovms: [Sim.iovm("iovm0", cpu: 500_000_000, rx: 100_000_000, tx: 25_000_000)]))
+        let step = tracker.add(
+            SampleRecord(
+                time: 1, elapsed: 1, cpuHz: 1_000_000_000,
+                iovms: [Sim.iovm("iovm0", cpu: 500_000_000, rx: 100_000_000, tx: 25_000_000)]))
         let figures = try #require(step.interval?.iovms.first)
         #expect(figures.rxMbps == 800)
         #expect(figures.txMbps == 200)
         #expect(figures.guestVifRxBytes == 100_000_000)  // vif tx: what the guest received
-        #expect(figures.guestVifTxBytes == 25_000_000)   // vif rx: what the guest sent
+        #expect(figures.guestVifTxBytes == 25_000_000)  // vif rx: what the guest sent
         #expect(figures.efficiency == 1_000e6 / 0.5e9)
         #expect(try #require(figures.rxEfficiency) + (try #require(figures.txEfficiency)) == figures.efficiency)
         #expect(step.events.isEmpty)

@@ -3,7 +3,7 @@ import IOVMMonitor
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("Prometheus exposition")
@@ -11,8 +11,9 @@ struct ExpositionTests {
     static let interval: IntervalFigures = {
         let a = EfficiencyFigures(iovm: "iovm0", seconds: 1, rxBytes: 117_500_000, txBytes: 0, cpuNanoseconds: 325_000_000, cpuHz: 2_400_000_000)
         let b = EfficiencyFigures(iovm: "iovm1", seconds: 1, rxBytes: 0, txBytes: 62_500_000, cpuNanoseconds: 0, cpuHz: 2_400_000_000)
-        return IntervalFigures(start: 0, end: 1, time: 1_764_100_001, cpuHz: 2_400_000_000, iovms: [a, b],
-                               aggregate: .aggregate([a, b], seconds: 1, cpuHz: 2_400_000_000))
+        return IntervalFigures(
+            start: 0, end: 1, time: 1_764_100_001, cpuHz: 2_400_000_000, iovms: [a, b],
+            aggregate: .aggregate([a, b], seconds: 1, cpuHz: 2_400_000_000))
     }()
 
     @Test("the text has throughput, cycles, efficiency per IOVM and direction, the aggregate, and the sampler's own cost")
@@ -68,7 +69,8 @@ struct ExpositionTests {
         guard connected == 0 else { throw MonitorError("connect: \(errno)") }
         let request = Array("GET /metrics HTTP/1.0\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 4096)
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
             if count <= 0 { break }

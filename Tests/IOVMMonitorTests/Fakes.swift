@@ -46,17 +46,20 @@ enum Sim {
 
     /// An IOVM sample whose NIC counters are `rx`/`tx` bytes and CPU time `cpu` ns.
     static func iovm(_ name: String, domid: UInt32 = 1, cpu: UInt64, rx: UInt64, tx: UInt64, width: CounterWidth? = nil) -> IOVMSample {
-        IOVMSample(iovm: name, domid: domid, cpuNanoseconds: cpu, vcpus: 1,
-                   nics: [InterfaceCounters(name: "eth0", kind: .nic, rxBytes: rx, txBytes: tx)],
-                   // The vif sees the opposite directions: what the guest receives leaves the IOVM on the vif (vif tx).
-                   vifs: [InterfaceCounters(name: "vif9.0", kind: .vif, rxBytes: tx, txBytes: rx, guest: "guest1")],
-                   counterWidth: width)
+        IOVMSample(
+            iovm: name, domid: domid, cpuNanoseconds: cpu, vcpus: 1,
+            nics: [InterfaceCounters(name: "eth0", kind: .nic, rxBytes: rx, txBytes: tx)],
+            // The vif sees the opposite directions: what the guest receives leaves the IOVM on the vif (vif tx).
+            vifs: [InterfaceCounters(name: "vif9.0", kind: .vif, rxBytes: tx, txBytes: rx, guest: "guest1")],
+            counterWidth: width)
     }
 
     /// A recorded run: `seconds` samples one second apart; each IOVM moves `rxMbps`/`txMbps` and
     /// uses `cpuShare` of a core (index 0 varies a little over time so the charts are not flat).
-    static func run(into directory: URL, label: String?, plan: Plan?, iovms: [(name: String, rxMbps: Double, txMbps: Double, cpuShare: Double)],
-                    seconds: Int, gap: (iovm: String, from: Int, to: Int)? = nil) throws {
+    static func run(
+        into directory: URL, label: String?, plan: Plan?, iovms: [(name: String, rxMbps: Double, txMbps: Double, cpuShare: Double)],
+        seconds: Int, gap: (iovm: String, from: Int, to: Int)? = nil
+    ) throws {
         let meta = RunMeta(interval: 1, cpuHz: hz, frequencyWarning: nil, started: 1_764_100_000, label: label, plan: plan, iovms: iovms.map(\.name))
         let recorder = try RunRecorder(directory: directory, meta: meta, plan: plan)
         var totals = iovms.map { _ in (cpu: 0.0, rx: 0.0, tx: 0.0) }
@@ -74,8 +77,10 @@ enum Sim {
                     missing.append(iovm.name)
                     continue
                 }
-                samples.append(self.iovm(iovm.name, domid: UInt32(index + 1), cpu: UInt64(totals[index].cpu),
-                                         rx: UInt64(totals[index].rx), tx: UInt64(totals[index].tx)))
+                samples.append(
+                    self.iovm(
+                        iovm.name, domid: UInt32(index + 1), cpu: UInt64(totals[index].cpu),
+                        rx: UInt64(totals[index].rx), tx: UInt64(totals[index].tx)))
             }
             try recorder.append(SampleRecord(time: 1_764_100_000 + Double(t), elapsed: Double(t), cpuHz: hz, iovms: samples, missing: missing))
         }

@@ -4,12 +4,16 @@ import IOVMMonitor
 import Testing
 
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// Collects elements of an XML document with their attributes and text (XMLParser, so the page must be well-formed).
 final class XMLCollector: NSObject, XMLParserDelegate {
-    struct Element { var name: String; var attributes: [String: String]; var text = "" }
+    struct Element {
+        var name: String
+        var attributes: [String: String]
+        var text = ""
+    }
     var elements: [Element] = []
     private var open: [Int] = []
     var error: (any Error)?
@@ -54,8 +58,9 @@ struct ReportTests {
         let dirs = ["monolithic", "multiple-small", "hybrid"].map { root.appendingPathComponent($0) }
         try Sim.run(into: dirs[0], label: nil, plan: monolithic, iovms: iovms(monolithic, totalMbps: 1_500, efficiency: 1.1), seconds: 30)
         try Sim.run(into: dirs[1], label: nil, plan: small, iovms: iovms(small, totalMbps: 2_400, efficiency: 0.6), seconds: 30)
-        try Sim.run(into: dirs[2], label: nil, plan: hybrid, iovms: iovms(hybrid, totalMbps: 2_100, efficiency: 0.7), seconds: 30,
-                    gap: (hybrid.iovms[1].name, 12, 15))
+        try Sim.run(
+            into: dirs[2], label: nil, plan: hybrid, iovms: iovms(hybrid, totalMbps: 2_100, efficiency: 0.7), seconds: 30,
+            gap: (hybrid.iovms[1].name, 12, 15))
         return dirs
     }
 

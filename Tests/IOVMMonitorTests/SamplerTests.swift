@@ -5,9 +5,11 @@ import Testing
 @Suite("Sampler")
 struct SamplerTests {
     static func reading(_ t: UInt64, iovms: [String] = ["a"]) -> CounterReading {
-        CounterReading(cpuHz: 1_000_000_000, iovms: iovms.enumerated().map { index, name in
-            Sim.iovm(name, domid: UInt32(index + 1), cpu: t * 250_000_000, rx: t * 12_500_000, tx: t * 1_250_000)
-        })
+        CounterReading(
+            cpuHz: 1_000_000_000,
+            iovms: iovms.enumerated().map { index, name in
+                Sim.iovm(name, domid: UInt32(index + 1), cpu: t * 250_000_000, rx: t * 12_500_000, tx: t * 1_250_000)
+            })
     }
 
     @Test("N samples at 10 Hz on fixed deadlines; figures per interval; its own CPU ratio reported")
@@ -69,14 +71,15 @@ struct SamplerTests {
     func stops() throws {
         var taken = 0
         try Sampler(source: FakeCounterSource(readings: [Self.reading(0)]), interval: 1, clock: FakeClock())
-            .run(shouldStop: { taken >= 3 }) { _ in taken += 1 }
+            .run(shouldStop: { taken >= 3 }, { _ in taken += 1 })
         #expect(taken == 3)
     }
 
     @Test("the real clock measures this process's CPU time and sleeps to the deadline")
     func systemClock() {
         let clock = SystemSamplerClock()
-        let start = clock.monotonic(), cpu = clock.processCPUSeconds()
+        let start = clock.monotonic()
+        let cpu = clock.processCPUSeconds()
         var x = 0.0
         for i in 0..<200_000 { x += sin(Double(i)) }
         #expect(x.isFinite)

@@ -13,8 +13,10 @@ struct TrafficTotalsTests {
         let rates = [1_000_000.0, 4_000_000, 250_000, 3_000_000, 500_000, 2_000_000]  // bytes/s, very uneven
         var writes: [(time: Double, bytes: UInt64, packets: UInt64)] = [(50, 0, 0)]
         while writes.last!.time < 50 + Double(seconds) + 2 {
-            let k = writes.count, last = writes.last!
-            let gap = gaps[k % gaps.count], bytes = UInt64(rates[k % rates.count] * gap)
+            let k = writes.count
+            let last = writes.last!
+            let gap = gaps[k % gaps.count]
+            let bytes = UInt64(rates[k % rates.count] * gap)
             writes.append((last.time + gap, last.bytes + bytes, last.packets + bytes / 1514 + 1))
         }
         var records: [SampleRecord] = []
@@ -105,8 +107,9 @@ struct TrafficTotalsTests {
     @Test("Prometheus leaves unknown traffic out instead of exporting zero")
     func expositionOmitsUnknown() {
         let unknown = EfficiencyFigures(iovm: "iovm0", seconds: 1, rxBytes: 0, txBytes: 0, cpuNanoseconds: 1_000, cpuHz: 1_000_000_000, trafficKnown: false)
-        let text = Exposition.text(for: IntervalFigures(start: 0, end: 1, time: 1, cpuHz: 1_000_000_000, iovms: [unknown], aggregate: unknown),
-                                   samplerCPURatio: nil)
+        let text = Exposition.text(
+            for: IntervalFigures(start: 0, end: 1, time: 1, cpuHz: 1_000_000_000, iovms: [unknown], aggregate: unknown),
+            samplerCPURatio: nil)
         #expect(!text.contains("iovm_throughput_bits_per_second{"))
         #expect(text.contains("iovm_cpu_cycles_per_second{"))
     }
@@ -119,7 +122,8 @@ struct AlignedEfficiencyTests {
     func noSpikeWhenTrafficStops() {
         // 10 MB/s at half a core until t = 40 s, then nothing at 5% of a core. The agent writes every
         // 1.07 s (uptime = t - 100); dom0 samples every second at t = 0.5, 1.5, ...
-        let stop = 40.0, rate = 10_000_000.0
+        let stop = 40.0
+        let rate = 10_000_000.0
         func bytes(_ t: Double) -> UInt64 { UInt64(rate * min(t, stop)) }
         func cpu(_ t: Double) -> UInt64 { UInt64(0.5e9 * min(t, stop) + 0.05e9 * max(0, t - stop)) }
         var tracker = EfficiencyTracker()

@@ -29,11 +29,12 @@ struct DoctorTests {
     }
 
     func plan() throws -> Plan {
-        try Planner().plan(TopologyDocument(
-            name: "t", host: HostDocument(cores: 4), defaults: DefaultsDocument(kernel: "/k"),
-            configuration: ConfigurationDocument(kind: .monolithic),
-            nics: ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0"].map { NICDocument(pci: $0) },
-            guests: [GuestDocument(name: "g")]))
+        try Planner().plan(
+            TopologyDocument(
+                name: "t", host: HostDocument(cores: 4), defaults: DefaultsDocument(kernel: "/k"),
+                configuration: ConfigurationDocument(kind: .monolithic),
+                nics: ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0"].map { NICDocument(pci: $0) },
+                guests: [GuestDocument(name: "g")]))
     }
 
     @Test func readsDevicesFromSysfs() throws {
@@ -41,8 +42,11 @@ struct DoctorTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let sysfs = SysfsPCI(root: root.path)
         let e1000 = sysfs.device(PCIAddress("0000:00:10.0")!)
-        #expect(e1000 == PCIDeviceState(address: PCIAddress("0000:00:10.0")!, present: true, driver: "e1000", ids: "8086:100e",
-                                        deviceClass: "0x020000", resetMethods: ["flr", "bus"], iommuGroup: 3))
+        #expect(
+            e1000
+                == PCIDeviceState(
+                    address: PCIAddress("0000:00:10.0")!, present: true, driver: "e1000", ids: "8086:100e",
+                    deviceClass: "0x020000", resetMethods: ["flr", "bus"], iommuGroup: 3))
         #expect(!e1000.assignable)
         #expect(sysfs.device(PCIAddress("0000:00:11.0")!).assignable)
         #expect(!sysfs.device(PCIAddress("0000:00:12.0")!).present)

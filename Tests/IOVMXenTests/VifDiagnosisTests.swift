@@ -11,22 +11,31 @@ struct VifDiagnosisTests {
     func killedScript() {
         let store = [
             "\(backend)/state": "2", "\(backend)/script": "/etc/xen/scripts/vif-bridge", "/local/domain/2/name": "iovm0",
-            "/local/domain/2/data/iovm/devd-error": "libxl: error: libxl_aoutils.c:646:async_exec_timeout: killing execution of /etc/xen/scripts/vif-bridge online because of timeout",
+            "/local/domain/2/data/iovm/devd-error":
+                "libxl: error: libxl_aoutils.c:646:async_exec_timeout: killing execution of /etc/xen/scripts/vif-bridge online because of timeout",
         ]
         var asked: [String] = []
-        let diagnosis = VifDiagnosis.gather(backend: backend, read: { store[$0] }, console: { path in
-            asked.append(path)
-            return ["[  31.2] xen_netback: vif3.0 waiting", "iovm-devd: xl devd serves (pid 212)"]
-        })
+        let diagnosis = VifDiagnosis.gather(
+            backend: backend, read: { store[$0] },
+            console: { path in
+                asked.append(path)
+                return ["[  31.2] xen_netback: vif3.0 waiting", "iovm-devd: xl devd serves (pid 212)"]
+            })
         #expect(asked == ["/var/log/xen/console/guest-iovm0.log"])
-        #expect(diagnosis.summary == "/local/domain/2/backend/vif/3/0 state 2, no hotplug-status (the script did not finish), script /etc/xen/scripts/vif-bridge; iovm0's xl devd: libxl: error: libxl_aoutils.c:646:async_exec_timeout: killing execution of /etc/xen/scripts/vif-bridge online because of timeout")
-        #expect(diagnosis.report.hasSuffix("last lines of /var/log/xen/console/guest-iovm0.log:\n    [  31.2] xen_netback: vif3.0 waiting\n    iovm-devd: xl devd serves (pid 212)"))
+        #expect(
+            diagnosis.summary
+                == "/local/domain/2/backend/vif/3/0 state 2, no hotplug-status (the script did not finish), script /etc/xen/scripts/vif-bridge; iovm0's xl devd: libxl: error: libxl_aoutils.c:646:async_exec_timeout: killing execution of /etc/xen/scripts/vif-bridge online because of timeout"
+        )
+        #expect(
+            diagnosis.report.hasSuffix("last lines of /var/log/xen/console/guest-iovm0.log:\n    [  31.2] xen_netback: vif3.0 waiting\n    iovm-devd: xl devd serves (pid 212)"))
     }
 
     @Test("a failed script names its reason")
     func failedScript() {
-        let store = ["\(backend)/state": "2", "\(backend)/hotplug-status": "error",
-                     "\(backend)/hotplug-error": "no bridge in backend/vif/3/0/bridge"]
+        let store = [
+            "\(backend)/state": "2", "\(backend)/hotplug-status": "error",
+            "\(backend)/hotplug-error": "no bridge in backend/vif/3/0/bridge",
+        ]
         let diagnosis = VifDiagnosis.gather(backend: backend, read: { store[$0] }, console: { _ in ["never asked"] })
         #expect(diagnosis.summary == "/local/domain/2/backend/vif/3/0 state 2, hotplug-status error, hotplug-error \"no bridge in backend/vif/3/0/bridge\"")
         #expect(diagnosis.consoleTail.isEmpty)  // no name, no console to look for

@@ -1,6 +1,7 @@
 import IOVMCore
-@testable import IOVMXen
 import Testing
+
+@testable import IOVMXen
 
 /// Tags in xenstore need path elements with letters, digits and `-/_@` only (a `:` or `.` is refused).
 @Suite("xenstore keys")

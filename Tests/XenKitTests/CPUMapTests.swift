@@ -1,5 +1,6 @@
 import CLibXen
 import Testing
+
 @testable import XenKit
 
 @Suite("CPUMap")
@@ -9,7 +10,7 @@ struct CPUMapTests {
         ("2,3", Set([2, 3]), "2,3"),
         ("3", Set([3]), "3"),
         ("0-7,^3", Set([0, 1, 2, 4, 5, 6, 7]), "0-2,4-7"),
-        ("^3,2-4", Set([2, 3, 4]), "2-4"),          // applied left to right, like xl
+        ("^3,2-4", Set([2, 3, 4]), "2-4"),  // applied left to right, like xl
         (" 1 , 5-6 ", Set([1, 5, 6]), "1,5,6"),
         ("0-1,1-2", Set([0, 1, 2]), "0-2"),
         ("", Set<Int>(), ""),
@@ -57,7 +58,8 @@ struct CPUMapTests {
             _ = try CPUMap(parsing: text)
         } catch {
             guard case .invalidCPUMap(let echoed, let reason) = error else {
-                Issue.record("wrong error \(error)"); return
+                Issue.record("wrong error \(error)")
+                return
             }
             #expect(echoed == text)
             #expect(!reason.isEmpty)
@@ -68,7 +70,7 @@ struct CPUMapTests {
     @Test func roundTripsThroughLibXLBitmap() throws {
         let map: CPUMap = [0, 2, 3, 9]
         let back = try map.withLibXLBitmap { bitmap throws(XenError) -> CPUMap in
-            #expect(bitmap.pointee.size == 2)                  // 10 bits -> 2 bytes
+            #expect(bitmap.pointee.size == 2)  // 10 bits -> 2 bytes
             #expect(libxl_bitmap_count_set(bitmap) == 4)
             #expect(libxl_bitmap_test(bitmap, 2) == 1)
             #expect(libxl_bitmap_test(bitmap, 1) == 0)

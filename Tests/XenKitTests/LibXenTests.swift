@@ -1,6 +1,7 @@
 import CLibXen
 import CXenShim
 import Testing
+
 @testable import XenKit
 
 /// These run on machines without Xen (CI, developer boxes): every entry point must fail with a
@@ -15,7 +16,10 @@ struct LibXenTests {
             _ = try LibXLContext()
             Issue.record("LibXLContext() succeeded on a machine without /proc/xen")
         } catch {
-            guard case .notXenDom0(let reason) = error else { Issue.record("wrong error \(error)"); return }
+            guard case .notXenDom0(let reason) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
             #expect(reason.contains("/proc/xen"), "reason: \(reason)")
             #expect(error.description.hasPrefix("not running on a Xen dom0 ("), "\(error)")
         }
@@ -29,7 +33,10 @@ struct LibXenTests {
             _ = try LibXLContext(logLevel: .silent, checkHost: false)
             Issue.record("libxl_ctx_alloc succeeded without Xen")
         } catch {
-            guard case .notXenDom0(let reason) = error else { Issue.record("wrong error \(error)"); return }
+            guard case .notXenDom0(let reason) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
             #expect(reason.contains("libxl_ctx_alloc returned ERROR_FAIL (-3)"), "reason: \(reason)")
         }
     }
@@ -41,7 +48,10 @@ struct LibXenTests {
             _ = try XenStat(checkHost: false)  // the real xenstat_init: NULL off Xen
             Issue.record("xenstat_init succeeded without Xen")
         } catch {
-            guard case .notXenDom0(let reason) = error else { Issue.record("wrong error \(error)"); return }
+            guard case .notXenDom0(let reason) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
             #expect(reason.contains("xenstat_init returned NULL"), "reason: \(reason)")
         }
     }
@@ -61,7 +71,10 @@ struct LibXenTests {
             _ = try XenStoreClient()
             Issue.record("xs_open succeeded without Xen")
         } catch {
-            guard case .notXenDom0 = error else { Issue.record("wrong error \(error)"); return }
+            guard case .notXenDom0 = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
         }
     }
 
@@ -71,7 +84,10 @@ struct LibXenTests {
             try XenStoreClient.validate("/local/domain/0/bad\u{0}path", "xs_write")
             Issue.record("a path with NUL was accepted")
         } catch {
-            guard case .errno(let errno, let operation) = error else { Issue.record("\(error)"); return }
+            guard case .errno(let errno, let operation) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(errno == .invalidArgument)
             #expect(operation.hasPrefix("xs_write "))
             #expect(error.description.contains("path contains NUL"))
@@ -116,7 +132,7 @@ struct LibXenTests {
         try xs.remove(base)
         #expect(try xs.read("\(base)/a") == nil)
         #expect(try xs.directory(base) == nil)
-        try xs.remove(base)                       // already gone: still fine
+        try xs.remove(base)  // already gone: still fine
         try xs.remove("/local/domain/0/iovm-no-such-parent/child")
         #expect(throws: XenError.self) { try xs.write("\(base)\u{0}cut", "x") }
         #expect(try xs.directory(base) == nil)
@@ -149,7 +165,8 @@ struct XenErrorTests {
         #expect(errno.description.hasPrefix("xs_read /local/domain/0/name failed: "))
         #expect(errno.description.contains("errno 2"))
         #expect(XenError.notXenDom0(reason: "no /proc/xen").description == "not running on a Xen dom0 (no /proc/xen)")
-        #expect(XenError.failed(operation: "libxl_list_domain", detail: "returned NULL").description
+        #expect(
+            XenError.failed(operation: "libxl_list_domain", detail: "returned NULL").description
                 == "libxl_list_domain failed: returned NULL")
     }
 }

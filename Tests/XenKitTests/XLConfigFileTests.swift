@@ -42,9 +42,9 @@ struct XLConfigFileTests {
 
     @Test func typeMismatchesAndMissingKeysAreNil() throws {
         let cfg = try XLConfigFile.parse(Self.driverDomain, name: "iovm0.cfg")
-        #expect(cfg.string("pci") == nil)       // a list, not a single value
-        #expect(cfg.list("name") == nil)        // a single value, not a list
-        #expect(cfg.int("name") == nil)         // not a number
+        #expect(cfg.string("pci") == nil)  // a list, not a single value
+        #expect(cfg.list("name") == nil)  // a single value, not a list
+        #expect(cfg.int("name") == nil)  // not a number
         #expect(cfg.string("nosuchkey") == nil)
         #expect(cfg.int("nosuchkey") == nil)
         #expect(cfg.list("nosuchkey") == nil)
@@ -55,7 +55,8 @@ struct XLConfigFileTests {
     }
 
     @Test func laterAssignmentWinsAndAppendWorks() throws {
-        let cfg = try XLConfigFile.parse("""
+        let cfg = try XLConfigFile.parse(
+            """
             vcpus = 1
             vcpus = 2
             vif = [ 'bridge=br0' ]
@@ -84,7 +85,8 @@ struct XLConfigFileTests {
             Issue.record("a config with `vcpus = = 2` parsed")
         } catch {
             guard case .configParse(let name, let message) = error else {
-                Issue.record("wrong error \(error)"); return
+                Issue.record("wrong error \(error)")
+                return
             }
             #expect(name == "bad.cfg")
             #expect(message.contains("bad.cfg:3:"), "message: \(message)")
@@ -104,7 +106,8 @@ struct XLConfigFileTests {
             Issue.record("a config with an unterminated string parsed")
         } catch {
             guard case .configParse(_, let message) = error else {
-                Issue.record("wrong error \(error)"); return
+                Issue.record("wrong error \(error)")
+                return
             }
             #expect(message.contains("unterminated.cfg:2:"), "message: \(message)")
         }
@@ -124,7 +127,8 @@ struct XLConfigFileTests {
                         Issue.record("b\(index).cfg parsed")
                     } catch {
                         guard case .configParse(_, let message)? = error as? XenError else {
-                            Issue.record("\(error)"); return
+                            Issue.record("\(error)")
+                            return
                         }
                         #expect(message.hasPrefix("b\(index).cfg:3:"), "message: \(message)")
                         #expect(message.split(separator: "\n").count == 1, "message: \(message)")
