@@ -2,11 +2,13 @@ import Foundation
 import Testing
 
 /// Runs `Agents/iovm-vif` (the IOVM's vif hotplug script) with /bin/sh and fake `xenstore-read`,
-/// `xenstore-write` and `ip` that record their arguments, as `xl devd` would call it.
+/// `xenstore-write` and `ip` (Tests/Fakes) that record their arguments, as `xl devd` would call it.
 @Suite("IOVM vif hotplug script")
 struct VifHotplugScriptTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Agents/iovm-vif")
+    /// Checked-in fake `xenstore-read`, `xenstore-write` and `ip` (Tests/Fakes).
+    static let fakes = script.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fakes")
 
     struct Run {
         var status: Int32
@@ -25,26 +27,19 @@ struct VifHotplugScriptTests {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let calls = root.appendingPathComponent("calls").path
-        let tools: [(String, String)] = [
-            ("xenstore-read", bridge.map { "echo \"xenstore-read $*\" >> \(calls)\necho \($0)\n" } ?? "echo \"xenstore-read $*\" >> \(calls)\nexit 1\n"),
-            ("xenstore-write", "echo \"xenstore-write $*\" >> \(calls)\n"),
-            ("ip", ipError.map { "echo \"ip $*\" >> \(calls)\necho '\($0)' >&2\nexit 1\n" } ?? "echo \"ip $*\" >> \(calls)\n"),
-        ]
-        for (name, body) in tools {
-            let path = root.appendingPathComponent(name).path
-            try "#!/bin/sh\n\(body)".write(toFile: path, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
-        }
         try "12.50 99.00\n".write(to: root.appendingPathComponent("uptime"), atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [script.path] + arguments
-        process.environment = environment.merging([
-            "PATH": "/usr/bin:/bin", "XENSTORE_READ": root.appendingPathComponent("xenstore-read").path,
-            "XENSTORE_WRITE": root.appendingPathComponent("xenstore-write").path, "IP": root.appendingPathComponent("ip").path,
+        var fakes: [String: String] = [
+            "PATH": "/usr/bin:/bin", "XENSTORE_READ": Self.fakes.appendingPathComponent("xenstore-read").path,
+            "XENSTORE_WRITE": Self.fakes.appendingPathComponent("xenstore-write").path, "IP": Self.fakes.appendingPathComponent("ip").path,
             "PROC_UPTIME": root.appendingPathComponent("uptime").path, "IOVM_VIF_LOG": root.appendingPathComponent("log").path,
-            "IOVM_VIF_TMP": root.path,
-        ]) { $1 }
+            "IOVM_VIF_TMP": root.path, "FAKE_CALLS": calls,
+        ]
+        if let bridge { fakes["FAKE_BRIDGE"] = bridge }
+        if let ipError { fakes["FAKE_IP_ERROR"] = ipError }
+        process.environment = environment.merging(fakes) { $1 }
         let errors = Pipe()
         process.standardError = errors
         try process.run()

@@ -7,6 +7,8 @@ import Testing
 struct AgentTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Agents/iovm-counters-agent.sh")
+    /// Checked-in fake tools that run the bodies a test writes (Tests/Fakes/dispatch).
+    static let dispatch = script.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fakes/dispatch")
 
     /// A fake /sys/class/net: a PCI NIC, a netfront, a vif, an HVM -emu tap, a bridge and lo.
     static func makeSysfs(_ root: URL) throws {
@@ -35,19 +37,19 @@ struct AgentTests {
         _ root: URL, arguments: [String], writeScript: String, tcOutput: String? = nil,
         uptimes: (before: String, afterTC: String)? = nil
     ) throws -> (status: Int32, stderr: String) {
-        let write = root.appendingPathComponent("xenstore-write")
-        let remove = root.appendingPathComponent("xenstore-rm")
-        let tc = root.appendingPathComponent("tc")
-        try writeScript.write(to: write, atomically: true, encoding: .utf8)
-        try "#!/bin/sh\necho \"rm $*\" >> \"\(root.path)/calls\"\n".write(to: remove, atomically: true, encoding: .utf8)
+        // The bodies are plain files; the executables that run them are checked in (Tests/Fakes/dispatch).
+        let bodies = root.appendingPathComponent("bodies")
+        try FileManager.default.createDirectory(at: bodies, withIntermediateDirectories: true)
+        try writeScript.write(to: bodies.appendingPathComponent("xenstore-write"), atomically: true, encoding: .utf8)
+        try "echo \"rm $*\" >> \"\(root.path)/calls\"\n".write(to: bodies.appendingPathComponent("xenstore-rm"), atomically: true, encoding: .utf8)
         if let tcOutput {
             try tcOutput.write(to: root.appendingPathComponent("tc.out"), atomically: true, encoding: .utf8)
             let tick = uptimes.map { "echo \"\($0.afterTC) 8000.00\" > \"\(root.path)/uptime\"\n" } ?? ""
-            try "#!/bin/sh\n[ \"$*\" = \"-s qdisc show\" ] || exit 2\ncat \"\(root.path)/tc.out\"\n\(tick)".write(to: tc, atomically: true, encoding: .utf8)
+            try "[ \"$*\" = \"-s qdisc show\" ] || exit 2\ncat \"\(root.path)/tc.out\"\n\(tick)".write(
+                to: bodies.appendingPathComponent("tc"), atomically: true, encoding: .utf8)
         } else {
-            try "#!/bin/sh\nexit 127\n".write(to: tc, atomically: true, encoding: .utf8)
+            try "exit 127\n".write(to: bodies.appendingPathComponent("tc"), atomically: true, encoding: .utf8)
         }
-        for file in [write, remove, tc] { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file.path) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [script.path] + arguments
@@ -55,7 +57,9 @@ struct AgentTests {
         process.environment = [
             "PATH": "/usr/bin:/bin", "SYSFS_NET": root.appendingPathComponent("net").path,
             "PROC_UPTIME": root.appendingPathComponent("uptime").path,
-            "XENSTORE_WRITE": write.path, "XENSTORE_RM": remove.path, "TC": tc.path,
+            "XENSTORE_WRITE": Self.dispatch.appendingPathComponent("xenstore-write").path,
+            "XENSTORE_RM": Self.dispatch.appendingPathComponent("xenstore-rm").path, "TC": Self.dispatch.appendingPathComponent("tc").path,
+            "FAKE_BODIES": bodies.path,
         ]
         let errors = Pipe()
         process.standardError = errors
