@@ -1,0 +1,105 @@
+import IOVMWireFormat
+
+// Every domain's spec: kernel, memory, vCPUs, weights, disks, NICs, vifs.
+extension PlanningRun {
+    func resolvedKernel(_ resources: DomainResources, role: DomainRole) -> (kernel: String?, ramdisk: String?, cmdline: String) {
+        let defaults = document.defaults
+        switch role {
+        case .iovm:
+            return (
+                resources.kernel ?? defaults?.iovmKernel ?? defaults?.kernel,
+                resources.ramdisk ?? defaults?.iovmRamdisk ?? defaults?.ramdisk,
+                resources.cmdline ?? defaults?.iovmCmdline ?? defaults?.cmdline ?? "console=hvc0"
+            )
+        case .guest:
+            return (
+                resources.kernel ?? defaults?.kernel, resources.ramdisk ?? defaults?.ramdisk,
+                resources.cmdline ?? defaults?.cmdline ?? "console=hvc0"
+            )
+        }
+    }
+
+    mutating func commonSpec(name: String, role: DomainRole, resources: DomainResources, source: SourceLocation?) -> DomainSpec {
+        let defaults = document.defaults
+        let scheduling = document.scheduling
+        let (kernel, ramdisk, cmdline) = resolvedKernel(resources, role: role)
+        let what = role == .iovm ? "IOVM \(name)" : "guest \(name)"
+        if kernel == nil {
+            diagnostics.error("\(what) has no kernel: give kernel: or Defaults(kernel:)", at: source)
+        }
+        checkText(kernel, field: "kernel", of: what, at: source)
+        checkText(ramdisk, field: "ramdisk", of: what, at: source)
+        checkText(cmdline, field: "cmdline", of: what, at: source)
+        let memory = resources.memoryMiB ?? (role == .iovm ? defaults?.iovmMemoryMiB : defaults?.guestMemoryMiB) ?? Planner.defaultMemoryMiB
+        let vcpus = resources.vcpus ?? (role == .iovm ? defaults?.iovmVCPUs : defaults?.guestVCPUs) ?? 1
+        let weight = resources.weight ?? (role == .iovm ? scheduling?.iovmWeight : scheduling?.guestWeight) ?? Planner.defaultWeight
+        let cap = resources.cap ?? (role == .iovm ? scheduling?.iovmCap : scheduling?.guestCap) ?? 0
+        if memory < 32 {
+            diagnostics.error("\(what) has \(memory) MiB of memory; a PV Linux domain needs at least 32", at: source)
+        }
+        if vcpus < 1 {
+            diagnostics.error("\(what) has \(vcpus) vCPUs; it needs at least 1", at: source)
+        }
+        if !(1...65535).contains(weight) {
+            diagnostics.error("credit weight \(weight) of \(what) is out of range 1-65535", at: resources.weight == nil ? scheduling?.source : source)
+        }
+        if cap < 0 || cap > 100 * max(vcpus, 1) {
+            diagnostics.error(
+                "credit cap \(cap) of \(what) is out of range 0-\(100 * max(vcpus, 1)) (percent of one pCPU per vCPU)", at: resources.cap == nil ? scheduling?.source : source)
+        }
+        if role == .iovm && vcpus > 1 {
+            diagnostics.warning("IOVM \(name) has \(vcpus) vCPUs; the paper's IOVMs run a uniprocessor kernel because SMP Linux forwarded less efficiently", at: source)
+        }
+        var disks: [DiskSpec] = []
+        for text in resources.disks ?? (role == .iovm ? defaults?.iovmDisks : defaults?.guestDisks) ?? [] {
+            checkText(text, field: "disk", of: what, at: source)
+            if let disk = DiskSpec(text) {
+                if disks.contains(where: { $0.vdev == disk.vdev }) {
+                    diagnostics.error("\(what) has two disks named \(disk.vdev)", at: source)
+                }
+                disks.append(disk)
+            } else {
+                diagnostics.error("disk \"\(text)\" of \(what) is not [phy:|file:]/PATH,VDEV,ACCESS or /PATH,FORMAT,VDEV,ACCESS (e.g. phy:/dev/vdb,xvda,r)", at: source)
+            }
+        }
+        return DomainSpec(
+            name: name, role: role, type: "pv", memoryMiB: memory, vcpus: max(vcpus, 1),
+            kernel: kernel ?? "", ramdisk: ramdisk, cmdline: cmdline, disks: disks,
+            driverDomain: role == .iovm, nics: [], vifs: [], hardAffinity: resources.cpus.map { CPUSet($0) },
+            softAffinity: nil, cpupool: Planner.defaultPool, weight: weight, cap: cap, backs: [], source: source)
+    }
+
+    mutating func iovmSpec(_ iovm: IOVMDraft, backs: [String]) -> DomainSpec {
+        var spec = commonSpec(name: iovm.name, role: .iovm, resources: iovm.resources, source: iovm.source)
+        spec.nics = iovm.nics
+        for nic in iovm.nics { checkBridge(nic.bridge, of: "IOVM \(iovm.name)", at: nic.source) }
+        spec.backs = backs
+        return spec
+    }
+
+    mutating func guestSpec(_ guest: GuestDraft) -> DomainSpec {
+        let document = guest.document
+        var spec = commonSpec(name: document.name, role: .guest, resources: document.resources, source: document.source)
+        let mac = document.mac?.lowercased() ?? stableMAC(for: document.name)
+        let hexDigits = "0123456789abcdef"
+        let octets = mac.split(separator: ":", omittingEmptySubsequences: false)
+        let wellFormed = octets.count == 6 && octets.allSatisfy { $0.count == 2 && $0.allSatisfy { hexDigits.contains($0) } }
+        if !wellFormed {
+            diagnostics.error("MAC \"\(document.mac ?? mac)\" of guest \(document.name) is not six hex octets like 00:16:3e:12:34:56", at: document.source)
+        } else if let first = UInt8(octets[0], radix: 16), first & 1 == 1 {
+            diagnostics.error("MAC \(mac) of guest \(document.name) is a multicast address", at: document.source)
+        }
+        checkBridge(guest.bridge, of: "guest \(document.name)", at: document.source)
+        // An IOVM runs iovm's lean hotplug script unless the topology names another; dom0 keeps libxl's default.
+        let script = self.document.defaults?.vifScript ?? (guest.backend == nil ? nil : VifSpec.iovmScript)
+        spec.vifs = [VifSpec(backend: guest.backend, bridge: guest.bridge, mac: mac, nic: guest.nic, script: script)]
+        return spec
+    }
+
+    /// A MAC in Xen's 00:16:3e range that stays the same for the same topology and guest.
+    func stableMAC(for guest: String) -> String {
+        let hash = StableHash.fnv1a("\(document.name)/\(guest)")
+        let bytes = [UInt8(truncatingIfNeeded: hash >> 16) & 0x7f, UInt8(truncatingIfNeeded: hash >> 8), UInt8(truncatingIfNeeded: hash)]
+        return (["00", "16", "3e"] + bytes.map { hex(Int($0), 2) }).joined(separator: ":")
+    }
+}
