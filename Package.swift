@@ -29,6 +29,7 @@ let package = Package(
             dependencies: [
                 "IOVMWireFormat",
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["EmbedResources"]
@@ -58,15 +59,19 @@ let package = Package(
         // MARK: The real backend: libxl, xenstore and sysfs behind IOVMControl's XenBackend
         .target(
             name: "IOVMXen",
-            dependencies: ["IOVMControl", "IOVMCore", "XenKit", "CLibXen", "CXenShim", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit", "CLibXen", "CXenShim",
+                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
 
         // MARK: Monitoring: samples, efficiency (bits/Hz), reports, Prometheus exposition
         .target(
             name: "IOVMMonitor",
             dependencies: [
-                "IOVMCore", "XenKit",
+                "IOVMCore", "IOVMWireFormat", "XenKit",
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -75,7 +80,7 @@ let package = Package(
         .target(
             name: "IOVMCommands",
             dependencies: [
-                "IOVMCore", "IOVMControl", "IOVMXen", "XenKit", "IOVMMonitor",
+                "IOVMCore", "IOVMControl", "IOVMXen", "IOVMWireFormat", "XenKit", "IOVMMonitor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

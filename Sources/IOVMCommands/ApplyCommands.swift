@@ -231,7 +231,9 @@ struct WeightCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard (1...65535).contains(weight) else { throw ValidationError("weight must be 1-65535") }
+        guard Planner.weightRange.contains(weight) else {
+            throw ValidationError("weight must be \(Planner.weightRange.lowerBound)-\(Planner.weightRange.upperBound)")
+        }
         if let cap, cap < 0 { throw ValidationError("cap must be 0 or more") }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IOVMWireFormat
 import XenKit
 
 /// `iovm host`: what Xen reports about this machine, from libxl and one libxenstat sample.
@@ -30,10 +31,7 @@ public struct HostCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let data = try encoder.encode(report)
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            FileHandle.standardOutput.write(Data((try JSONText.line(report) + "\n").utf8))
         } else {
             print(report.table(), terminator: "")
         }

@@ -122,7 +122,5 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 
 /// Encodes a value as pretty, sorted JSON for stdout.
 func jsonText<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
+    try JSONText.pretty(value)
 }

@@ -40,8 +40,10 @@ extension PlanningRun {
         if vcpus < 1 {
             diagnostics.error("\(what) has \(vcpus) vCPUs; it needs at least 1", at: source)
         }
-        if !(1...65535).contains(weight) {
-            diagnostics.error("credit weight \(weight) of \(what) is out of range 1-65535", at: resources.weight == nil ? scheduling?.source : source)
+        if !Planner.weightRange.contains(weight) {
+            diagnostics.error(
+                "credit weight \(weight) of \(what) is out of range \(Planner.weightRange.lowerBound)-\(Planner.weightRange.upperBound)",
+                at: resources.weight == nil ? scheduling?.source : source)
         }
         if cap < 0 || cap > 100 * max(vcpus, 1) {
             diagnostics.error(

@@ -8,6 +8,8 @@ public struct Planner: Sendable {
     public static let defaultMemoryMiB = 256
     /// Credit scheduler default weight.
     public static let defaultWeight = 256
+    /// The credit weights Xen accepts; the planner and `iovm weight` both check against it.
+    public static let weightRange = 1...65535
     /// Pool-0, where every domain goes unless a placement makes a pool.
     public static let defaultPool = "Pool-0"
 

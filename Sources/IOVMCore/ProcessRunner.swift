@@ -1,4 +1,5 @@
 public import Foundation
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +25,7 @@ public struct ProcessRunnerError: Error, CustomStringConvertible, Sendable {
     public var code: Int32
 
     /// Human-readable text.
-    public var description: String { "cannot run \(executable): \(String(cString: strerror(code)))" }
+    public var description: String { "cannot run \(executable): \(Errno(rawValue: code).description)" }
 }
 
 /// Runs a child process with `posix_spawn`, its stdout and stderr captured, and extra file

@@ -1,4 +1,5 @@
 public import Foundation
+import IOVMWireFormat
 import Mustache
 
 /// Files rendered for one plan: xl.cfg per domain, libxl JSON per domain, cpupool configs.
@@ -79,9 +80,7 @@ public struct PlanRenderer: Sendable {
             files.append(.init(path: "\(domain.name).cfg", contents: try xlConfig(domain, plan: plan)))
             files.append(.init(path: "\(domain.name).json", contents: try Self.libxlJSON(domain)))
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        files.append(.init(path: "plan.json", contents: String(decoding: try encoder.encode(plan), as: UTF8.self) + "\n"))
+        files.append(.init(path: "plan.json", contents: try JSONText.pretty(plan) + "\n"))
         return RenderedPlan(files: files)
     }
 
@@ -210,8 +209,6 @@ struct LibXLDomainConfig: Encodable {
     }
 
     func jsonString() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+        try JSONText.pretty(self) + "\n"
     }
 }

@@ -1,6 +1,7 @@
 public import Foundation
 public import IOVMWireFormat
 import Logging
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -173,7 +174,7 @@ public struct TopologyLoader: Sendable {
 
         let documentPath = work.appending(path: "document.json").path
         let documentFD = open(documentPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard documentFD >= 0 else { throw .evaluationFailed(file: url.path, reason: "cannot open \(documentPath): \(String(cString: strerror(errno)))") }
+        guard documentFD >= 0 else { throw .evaluationFailed(file: url.path, reason: "cannot open \(documentPath): \(Errno(rawValue: errno).description)") }
         defer { close(documentFD) }
         let (executable, arguments) = Self.unprivileged(binary, ["-fileno", "3"])
         logger.debug("running topology", metadata: ["command": "\(([executable] + arguments).joined(separator: " "))"])

@@ -100,10 +100,8 @@ enum TopologyRegistry {
         else { return }
         let payload: String
         if documents.count == 1 {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
             do {
-                payload = String(decoding: try encoder.encode(documents[0]), as: UTF8.self)
+                payload = try JSONText.line(documents[0])
             } catch {
                 payload = #"{"error":"cannot encode the topology: \#(error)"}"#
             }

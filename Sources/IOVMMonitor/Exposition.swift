@@ -1,6 +1,7 @@
 import Foundation
 import Prometheus
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -68,7 +69,7 @@ public enum Exposition {
         guard rename(temporary.path, url.path) == 0 else {
             let code = errno
             try? FileManager.default.removeItem(at: temporary)
-            throw MonitorError("cannot rename \(temporary.path) to \(path): \(String(cString: strerror(code)))")
+            throw MonitorError("cannot rename \(temporary.path) to \(path): \(Errno(rawValue: code).description)")
         }
     }
 }
@@ -104,12 +105,12 @@ public final class MetricsListener: Sendable {
             throw MonitorError("--listen \(address): only IPv4 loopback addresses (127.x.x.x) are served")
         }
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw MonitorError("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw MonitorError("socket: \(Errno(rawValue: errno).description)") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let bound = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard bound == 0, listen(fd, 8) == 0 else {
-            let message = String(cString: strerror(errno))
+            let message = Errno(rawValue: errno).description
             close(fd)
             throw MonitorError("cannot listen on \(address): \(message)")
         }

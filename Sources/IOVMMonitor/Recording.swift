@@ -1,5 +1,6 @@
 import Foundation
 public import IOVMCore
+import IOVMWireFormat
 
 /// `meta.json` of a recorded run.
 public struct RunMeta: Sendable, Codable, Hashable {
@@ -56,8 +57,7 @@ public final class RunRecorder {
         self.directory = directory
         let files = FileManager.default
         try files.createDirectory(at: directory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let encoder = JSONText.encoder(pretty: true)
         try encoder.encode(meta).write(to: directory.appendingPathComponent("meta.json"))
         if let plan { try encoder.encode(plan).write(to: directory.appendingPathComponent("plan.json")) }
         if let topologyJSON { try topologyJSON.write(to: directory.appendingPathComponent("topology.json")) }

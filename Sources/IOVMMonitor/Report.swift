@@ -1,4 +1,5 @@
 import Foundation
+import IOVMWireFormat
 
 /// A run's figures for one IOVM (or the aggregate), over all its intervals.
 ///
@@ -188,9 +189,7 @@ public enum Report {
 
     /// The summaries as pretty JSON (an array, one element per run).
     public static func json(_ runs: [RecordedRun]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(runs.map(RunSummary.init)), as: UTF8.self) + "\n"
+        try JSONText.pretty(runs.map(RunSummary.init)) + "\n"
     }
 
     /// The CSV header.

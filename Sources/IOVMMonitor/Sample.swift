@@ -1,4 +1,5 @@
 import Foundation
+import IOVMWireFormat
 
 /// Which side of an IOVM an interface is on.
 public enum InterfaceKind: String, Sendable, Codable, Hashable {
@@ -116,9 +117,7 @@ public struct SampleRecord: Sendable, Codable, Hashable {
 public enum JSONLines {
     /// One record as a single line (no trailing newline).
     public static func line<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        try JSONText.line(value)
     }
 
     /// Decodes every non-empty line of `text`; a torn last line (a run killed mid-write) is skipped.

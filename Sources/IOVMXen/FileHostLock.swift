@@ -1,5 +1,6 @@
 import Foundation
 public import IOVMControl
+import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -28,11 +29,11 @@ public struct FileHostLock: HostLock {
     public func acquire(timeout: Double) throws -> any HostLockHold {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ApplyError.busy("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ApplyError.busy("cannot open \(path): \(Errno(rawValue: errno).description)") }
         let deadline = Date().addingTimeInterval(timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
-                let reason = String(cString: strerror(errno))
+                let reason = Errno(rawValue: errno).description
                 close(fd)
                 throw ApplyError.busy("flock \(path): \(reason)")
             }

@@ -3,6 +3,7 @@ import CXenShim
 import Foundation
 public import IOVMControl
 public import IOVMCore
+import IOVMWireFormat
 public import Logging
 import XenKit
 
@@ -271,7 +272,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             }
             var recorded = tag
             recorded.uuid = try uuid(of: domid, context: own)
-            let json = String(decoding: try JSONEncoder().encode(recorded), as: UTF8.self)
+            let json = try JSONText.line(recorded)
             try XenStoreClient().write("\(Self.tagRoot)/managed/\(domid)", json)
             try own.withUnsafeContext { ctx throws(XenError) in
                 let rc = libxl_domain_unpause(ctx, domid, nil)

@@ -112,7 +112,9 @@ struct ApplyEngineTests {
         } catch let error as ApplyError {
             let text = error.description
             #expect(text.contains("error: create guest3 failed: injected failure"), "\(text)")
-            #expect(text.contains("rolled back: created iovm0"))
+            // guest3's own backend was created before guest3; iovm0's thread may not have started at
+            // all before guest3 failed (then it is abandoned, not created), so only iovm1 is certain.
+            #expect(text.contains("rolled back: created iovm1"), "\(text)")
             #expect(text.contains("rolled back: make NIC 0000:00:10.0 assignable"))
             #expect(text.hasSuffix("The host is as it was before this apply."))
         }

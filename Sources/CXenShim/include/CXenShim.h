@@ -9,17 +9,9 @@
 #ifndef IOVM_CXENSHIM_H
 #define IOVM_CXENSHIM_H
 
-#ifndef LIBXL_API_VERSION
-#define LIBXL_API_VERSION 0x041400
-#endif
-
+/* The toolstack headers and the pinned LIBXL_API_VERSION come from CLibXen's one header. */
 #include <stdint.h>
-#include <stdio.h>
-#include <xentoollog.h>
-#include <libxl.h>
-#include <libxl_utils.h>
-#include <xenstore.h>
-#include <xenstat.h>
+#include "../../CLibXen/CLibXen.h"
 
 #ifdef __cplusplus
 extern "C" {
