@@ -127,7 +127,7 @@ ramdisk = "/lab/guest-initrd.img"
 extra = "console=hvc0 lab.ip=$ip lab.iperf=$target lab.secs=$secs"
 memory = 256
 vcpus = 1
-vif = [ "backend=$dd,bridge=br0" ]
+vif = [ "backend=$dd,bridge=br0,script=iovm-vif" ]
 CFG
     rm -f "$CONSOLE_DIR/guest-$name.log"
     t=$(now)
