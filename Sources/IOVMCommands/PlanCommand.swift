@@ -78,9 +78,11 @@ struct PlanTable {
             let reserved = plan.host.reservedCores.contains(core) ? " [dom0]" : ""
             out += "  core \(core)\(reserved): \(names.isEmpty ? "-" : names.joined(separator: "; "))\n"
         }
-        out += "\nCreation order:\n"
-        for (index, stage) in plan.stages.enumerated() {
-            out += "  \(index + 1). \(stage.joined(separator: ", "))\(stage.count > 1 ? " (concurrently)" : "")\n"
+        out += "\nCreation (all at once; a domain waits only for what it needs):\n"
+        let needs = plan.creationDependencies
+        for domain in plan.domains {
+            let waits = needs[domain.name] ?? []
+            out += "  \(domain.name): " + (waits.isEmpty ? "at once" : "when \(waits.joined(separator: " and ")) serve\(waits.count == 1 ? "s" : "") vifs") + "\n"
         }
         if !plan.warnings.isEmpty { out += "\n\(plan.warnings.count) warning\(plan.warnings.count == 1 ? "" : "s") (on stderr)\n" }
         return out

@@ -208,8 +208,10 @@ public struct ApplyEngine: Sendable {
         let logger = self.logger
         let timeout = driverDomainTimeout
         let networkTimeout = guestNetworkTimeout
+        let dependencies = plan.creationDependencies
         for spec in specs {
-            let needs = Set(spec.vifs.compactMap(\.backend)).intersection(batch).subtracting([spec.name]).sorted()
+            // Only the backends this apply creates are waited for; running ones serve already.
+            let needs = (dependencies[spec.name] ?? []).filter { batch.contains($0) }
             let thread = Thread {
                 var outcome = Outcome()
                 do {

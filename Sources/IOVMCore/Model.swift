@@ -199,4 +199,15 @@ public struct Plan: Sendable, Codable, Equatable {
     public var iovms: [DomainSpec] { domains.filter { $0.role == .iovm } }
     /// The guests.
     public var guests: [DomainSpec] { domains.filter { $0.role == .guest } }
+
+    /// What each domain waits for before it is created: the planned IOVMs that back its vifs
+    /// (dom0-backed vifs wait for nothing). Apply starts every domain at once and each as soon as
+    /// these are ready; ``stages`` is only the coarse IOVMs-then-guests grouping of the same graph.
+    public var creationDependencies: [String: [String]] {
+        let planned = Set(domains.map(\.name))
+        return Dictionary(
+            uniqueKeysWithValues: domains.map { domain in
+                (domain.name, Set(domain.vifs.compactMap(\.backend)).intersection(planned).subtracting([domain.name]).sorted())
+            })
+    }
 }

@@ -140,3 +140,17 @@ struct PlacementTests {
         #expect(errors.map(\.message).contains { $0.contains("has none") })
     }
 }
+
+@Suite("Creation graph")
+struct CreationGraphTests {
+    @Test("a guest waits for the IOVM that backs its vif, an IOVM for nothing, a dom0-backed guest for nothing")
+    func dependencies() throws {
+        let hybrid = try Fixture.plan(Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .credit))
+        #expect(
+            hybrid.creationDependencies == [
+                "iovm0": [], "iovm1": [], "guest1": ["iovm0"], "guest2": ["iovm0"], "guest3": ["iovm1"], "guest4": ["iovm1"],
+            ])
+        let centralized = try Fixture.plan(Fixture.generated(.centralized, nics: Fixture.paperNICs3, guests: 3, placement: .credit))
+        #expect(centralized.creationDependencies.values.allSatisfy { $0.isEmpty })
+    }
+}
