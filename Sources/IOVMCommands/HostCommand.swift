@@ -132,26 +132,6 @@ struct HostReport: Codable, Sendable, Equatable {
     }
 
     private static func columns(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> String {
-        let all = [header] + rows
-        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.indices.map { column in
-                let cell = row[column]
-                let padding = String(repeating: " ", count: widths[column] - cell.count)
-                return rightAligned.contains(column) ? padding + cell : cell + padding
-            }
-            .joined(separator: "  ")
-            .trailingSpacesTrimmed()
-        }
-        .map { "  " + $0 + "\n" }
-        .joined()
-    }
-}
-
-extension String {
-    fileprivate func trailingSpacesTrimmed() -> String {
-        var result = Substring(self)
-        while result.last == " " { result = result.dropLast() }
-        return String(result)
+        TextTable.render([header] + rows, rightAligned: rightAligned, indent: "  ")
     }
 }

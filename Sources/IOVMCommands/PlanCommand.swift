@@ -88,12 +88,5 @@ struct PlanTable {
         return out
     }
 
-    static func table(_ rows: [[String]]) -> String {
-        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n") + "\n"
-    }
+    static func table(_ rows: [[String]]) -> String { TextTable.render(rows) }
 }
