@@ -22,8 +22,8 @@ public struct TopologyLoader: Sendable {
     public var cacheDirectory: URL?
     /// Seconds a compilation may take.
     public var compileTimeout: Double = 300
-    /// Seconds the compiled topology may run.
-    public var runTimeout: Double = 60
+    /// What the compiled topology may use while it runs (wall time, CPU, memory, processes, output).
+    public var limits = EvaluationLimits()
     /// Logs progress at debug level.
     public var logger: Logger
 
@@ -93,7 +93,9 @@ public struct TopologyLoader: Sendable {
             throw .unreadableDocument(file: url.path, reason: "cannot open it for reading")
         }
         defer { try? handle.close() }
-        return try Self.decode(handle.readDataToEndOfFile(), file: url.path)
+        // One byte past the limit is enough to refuse it, without reading a huge file whole.
+        let data = (try? handle.read(upToCount: DocumentLimits.maximumBytes + 1)) ?? Data()
+        return try Self.decode(data, file: url.path)
     }
 
     /// Decodes a document, with readable errors for a wrong schema version or shape.
@@ -102,6 +104,7 @@ public struct TopologyLoader: Sendable {
             var schemaVersion: Int?
             var error: String?
         }
+        if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
         let probe: Probe
         do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
             throw .unreadableDocument(file: file, reason: "not JSON: \(error)")
@@ -176,24 +179,31 @@ public struct TopologyLoader: Sendable {
         let documentFD = open(documentPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard documentFD >= 0 else { throw .evaluationFailed(file: url.path, reason: "cannot open \(documentPath): \(Errno(rawValue: errno).description)") }
         defer { close(documentFD) }
-        let (executable, arguments) = Self.unprivileged(binary, ["-fileno", "3"])
+        let (executable, arguments) = Self.limited(Self.unprivileged(binary, ["-fileno", "3"]), limits)
         logger.debug("running topology", metadata: ["command": "\(([executable] + arguments).joined(separator: " "))"])
         let run: ProcessOutcome
         do {
             run = try ProcessRunner.run(
                 executable, arguments, environment: environment,
-                extraDescriptors: [3: documentFD], timeout: runTimeout)
+                extraDescriptors: [3: documentFD], timeout: limits.wallSeconds)
         } catch {
             throw .evaluationFailed(file: url.path, reason: error.description)
         }
         guard run.succeeded else {
-            let why = run.timedOut ? "it ran past \(Int(runTimeout)) s and was stopped" : "it exited with status \(run.status)"
+            let why =
+                run.timedOut
+                ? "it ran past \(Int(limits.wallSeconds)) s and was stopped"
+                : limits.explain(status: run.status) ?? "it exited with status \(run.status)"
             throw .evaluationFailed(file: url.path, reason: "\(why)\n\(run.output.trimmingSuffixNewlines())")
         }
         if !run.output.isEmpty { logger.notice("topology printed: \(run.output.trimmingSuffixNewlines())") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: documentPath)) } catch {
             throw .evaluationFailed(file: url.path, reason: "no document: \(error)")
+        }
+        // A write past RLIMIT_FSIZE is cut short at the limit; the writer may not notice.
+        guard data.count < limits.fileBytes else {
+            throw .evaluationFailed(file: url.path, reason: "it wrote more than \(limits.fileBytes >> 20) MiB of document and was stopped")
         }
         guard !data.isEmpty else {
             throw .evaluationFailed(file: url.path, reason: "it wrote no topology document: does it declare `let topology = Topology(…) { … }`?")
@@ -214,6 +224,12 @@ public struct TopologyLoader: Sendable {
             return (setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", "--no-new-privs", "--", binary] + arguments)
         }
         return (setpriv, ["--no-new-privs", "--", binary] + arguments)
+    }
+
+    /// `command` under `prlimit` with `limits` (as it is, where util-linux's prlimit is missing).
+    static func limited(_ command: (String, [String]), _ limits: EvaluationLimits) -> (String, [String]) {
+        guard let prlimit = ProcessRunner.which("prlimit", path: "/usr/bin:/bin:/usr/sbin:/sbin") else { return command }
+        return (prlimit, limits.prlimitArguments() + ["--", command.0] + command.1)
     }
 
     /// First line of `swiftc --version`.

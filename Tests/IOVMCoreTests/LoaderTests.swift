@@ -88,3 +88,86 @@ struct LoaderTests {
         #expect(throws: TopologyError.self) { try self.loader(cache: work).load(file.path) }
     }
 }
+
+/// A topology file is code: its evaluation runs under limits and ends with a clear error.
+@Suite("Topology evaluation limits", .serialized)
+struct EvaluationLimitTests {
+    func run(_ source: String, limits: (inout EvaluationLimits) -> Void) throws -> (error: TopologyError?, seconds: Double) {
+        let work = FileManager.default.temporaryDirectory.appending(path: "iovm-limits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let file = work.appending(path: "hostile.swift")
+        try source.write(to: file, atomically: true, encoding: .utf8)
+        var loader = TopologyLoader(environment: ProcessInfo.processInfo.environment.merging(["IOVM_CACHE_DIR": work.path]) { $1 })
+        _ = try #require(loader.dsl, "libIOVMDescription.a not found beside the test binary")
+        loader.cacheDirectory = nil
+        limits(&loader.limits)
+        let start = Date()
+        do {
+            _ = try loader.load(file.path)
+            return (nil, Date().timeIntervalSince(start))
+        } catch {
+            return (error, Date().timeIntervalSince(start))
+        }
+    }
+
+    @Test("an endless loop is stopped by the CPU limit")
+    func endlessLoop() throws {
+        let (error, seconds) = try run(
+            "import IOVMDescription\nvar n = 0\nwhile true { n &+= 1 }\n",
+            limits: {
+                $0.cpuSeconds = 2
+                $0.wallSeconds = 30
+            })
+        #expect("\(error.map { "\($0)" } ?? "none")".contains("used more than 2 s of CPU time"), "\(String(describing: error))")
+        #expect(seconds < 25)
+    }
+
+    @Test("sleeping forever is stopped by the wall-time limit")
+    func sleepsForever() throws {
+        let (error, _) = try run(
+            "import IOVMDescription\nimport Foundation\nsleep(600)\n",
+            limits: { $0.wallSeconds = 3 })
+        #expect("\(error.map { "\($0)" } ?? "none")".contains("ran past 3 s and was stopped"), "\(String(describing: error))")
+    }
+
+    @Test("a document past the size limit is stopped while it is written")
+    func hugeDocument() throws {
+        let (error, _) = try run(
+            "import IOVMDescription\nlet topology = Topology(String(repeating: \"x\", count: 3_000_000)) { Host(cores: 1) }\n",
+            limits: { $0.fileBytes = 1 << 20 })
+        #expect("\(error.map { "\($0)" } ?? "none")".contains("wrote more than 1 MiB"), "\(String(describing: error))")
+    }
+
+    @Test("a fork bomb gets no more processes than the limit", .enabled(if: getuid() == 0, "the per-user limit applies to `nobody`, which only root can switch to"))
+    func forkBomb() throws {
+        let source = """
+            import IOVMDescription
+            import Glibc
+            var children: [pid_t] = []
+            for _ in 0..<200 {
+                let pid = fork()
+                if pid == 0 { sleep(3); _exit(0) }
+                if pid < 0 { print("fork failed after \\(children.count) children"); exit(3) }
+                children.append(pid)
+            }
+            print("forked \\(children.count)")
+            """
+        let (error, _) = try run(
+            source,
+            limits: {
+                $0.processes = 16
+                $0.wallSeconds = 30
+            })
+        let text = "\(error.map { "\($0)" } ?? "none")"
+        #expect(text.contains("fork failed after"), "\(text)")
+    }
+
+    @Test("JSON documents past the size or depth limit are refused before decoding")
+    func documentLimits() {
+        #expect(DocumentLimits.violation(Data(#"{"a":[1,{"b":"[[[[[[["}]}"#.utf8)) == nil)
+        let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
+        #expect(DocumentLimits.violation(Data(deep.utf8))?.contains("more than 32 deep") == true)
+        #expect(DocumentLimits.violation(Data(count: DocumentLimits.maximumBytes + 1))?.contains("more than the 16 MiB") == true)
+    }
+}
