@@ -6,8 +6,10 @@ extension PlanningRun {
 
     mutating func checkName(_ name: String, what: String, at location: SourceLocation?) {
         let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }
-        if name.isEmpty || !allowed || name.first == "-" || name.count > 64 {
-            diagnostics.error("\(what) name \"\(name)\" is not a valid domain name (use letters, digits, '_', '.', '-'; at most 64; not starting with '-')", at: location)
+        // Names become file names (`render`) and console logs: no leading '-' or '.', so never "." or "..".
+        if name.isEmpty || !allowed || name.first == "-" || name.first == "." || name.count > 64 {
+            diagnostics.error(
+                "\(what) name \"\(name)\" is not a valid domain name (use letters, digits, '_', '.', '-'; at most 64; not starting with '-' or '.')", at: location)
         } else if dom0Names.contains(name) {
             diagnostics.error("\(what) name \"\(name)\" is dom0's", at: location)
         }

@@ -104,10 +104,11 @@ public struct TopologyLoader: Sendable {
             var schemaVersion: Int?
             var error: String?
         }
+        if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
         if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
         let probe: Probe
         do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
-            throw .unreadableDocument(file: file, reason: "not JSON: \(error)")
+            throw .unreadableDocument(file: file, reason: "not a JSON object: \(describe(error, in: data))")
         }
         if let message = probe.error { throw .evaluationFailed(file: file, reason: message) }
         guard let version = probe.schemaVersion else { throw .unreadableDocument(file: file, reason: "no schemaVersion") }
@@ -115,7 +116,7 @@ public struct TopologyLoader: Sendable {
             throw .unreadableDocument(file: file, reason: "schema version \(version); this iovm reads version \(TopologyDocument.currentSchemaVersion)")
         }
         do { return try JSONDecoder().decode(TopologyDocument.self, from: data) } catch {
-            throw .unreadableDocument(file: file, reason: "\(error)")
+            throw .unreadableDocument(file: file, reason: describe(error, in: data))
         }
     }
 
