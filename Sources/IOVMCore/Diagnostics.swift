@@ -75,12 +75,9 @@ extension String {
 struct DiagnosticCollector {
     private(set) var diagnostics: [Diagnostic] = []
 
-    mutating func error(_ message: String, at location: SourceLocation?) {
-        diagnostics.append(Diagnostic(.error, message, at: location))
-    }
-
-    mutating func warning(_ message: String, at location: SourceLocation?) {
-        diagnostics.append(Diagnostic(.warning, message, at: location))
+    /// Records one of the named diagnostics (`Planner+Diagnostics.swift`).
+    mutating func emit(_ diagnostic: Diagnostic) {
+        diagnostics.append(diagnostic)
     }
 
     var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }

@@ -6,7 +6,7 @@ extension PlanningRun {
 
     mutating func parseNIC(_ nic: NICDocument, owner: String) -> PCIAddress? {
         guard let address = PCIAddress(nic.pci) else {
-            diagnostics.error("NIC \"\(nic.pci)\" of \(owner) is not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:03:00.0)", at: nic.source)
+            diagnostics.emit(.notAPCIAddress(nic.pci, of: owner, at: nic.source))
             return nil
         }
         return address
@@ -18,7 +18,7 @@ extension PlanningRun {
 
         func claim(_ address: PCIAddress, by owner: String, at location: SourceLocation?, into diagnostics: inout DiagnosticCollector) -> Bool {
             if let first = claimed[address] {
-                diagnostics.error("NIC \(address) is claimed twice: by \(first) and by \(owner)", at: location)
+                diagnostics.emit(.nicClaimedTwice(address, first: first, second: owner, at: location))
                 return false
             }
             claimed[address] = owner
@@ -27,9 +27,7 @@ extension PlanningRun {
 
         if configuration.kind == .explicit {
             for nic in document.nics {
-                diagnostics.error(
-                    "NIC \(nic.pci) is declared outside any IOVM and no Configuration generator places it: move it into IOVM(\"…\") { NIC(…) } or add Configuration.monolithic(), .multipleSmall() or .hybrid(groups:)",
-                    at: nic.source)
+                diagnostics.emit(.unplacedNIC(nic.pci, at: nic.source))
             }
             var iovms: [IOVMDraft] = []
             for iovm in document.iovms {
@@ -40,7 +38,7 @@ extension PlanningRun {
                     nics.append(PlacedNIC(pci: address, bridge: nic.bridge ?? "br\(index)", source: nic.source))
                 }
                 if iovm.nics.isEmpty {
-                    diagnostics.warning("IOVM \(iovm.name) owns no NIC: its guests reach only each other", at: iovm.source)
+                    diagnostics.emit(.iovmWithoutNIC(iovm.name, at: iovm.source))
                 }
                 iovms.append(IOVMDraft(name: iovm.name, resources: iovm.resources, nics: nics, source: iovm.source))
             }
@@ -48,9 +46,7 @@ extension PlanningRun {
         }
 
         for iovm in document.iovms {
-            diagnostics.error(
-                "IOVM \(iovm.name) is declared by hand, but Configuration.\(configuration.kind.rawValue) derives the IOVMs from the NICs: declare NIC(…) at the top level, or drop the Configuration line",
-                at: iovm.source)
+            diagnostics.emit(.iovmBesideGenerator(iovm.name, configuration: configuration.kind.rawValue, at: iovm.source))
         }
         var nics: [PlacedNIC] = []
         for nic in document.nics {
@@ -59,7 +55,7 @@ extension PlanningRun {
             nics.append(PlacedNIC(pci: address, bridge: nic.bridge ?? "", source: nic.source))
         }
         if nics.isEmpty && configuration.kind != .centralized {
-            diagnostics.error("Configuration.\(configuration.kind.rawValue) needs at least one NIC(…) to build IOVMs from", at: configuration.source)
+            diagnostics.emit(.generatorWithoutNICs(configuration.kind.rawValue, at: configuration.source))
             return ([], [])
         }
 
@@ -78,14 +74,13 @@ extension PlanningRun {
         case .hybrid:
             let count = configuration.groups ?? 0
             guard count >= 1 && count <= nics.count else {
-                diagnostics.error(
-                    "Configuration.hybrid(groups: \(count)) needs between 1 and \(nics.count) groups for \(nics.count) NIC\(nics.count == 1 ? "" : "s")", at: configuration.source)
+                diagnostics.emit(.hybridGroupCount(count, nics: nics.count, at: configuration.source))
                 return ([], [])
             }
             if count == 1 {
-                diagnostics.warning("hybrid with 1 group is the Monolithic configuration", at: configuration.source)
+                diagnostics.emit(.hybridIsMonolithic(at: configuration.source))
             } else if count == nics.count {
-                diagnostics.warning("hybrid with one group per NIC is the Multiple Small IOVMs configuration", at: configuration.source)
+                diagnostics.emit(.hybridIsMultipleSmall(at: configuration.source))
             }
             groups = []
             var start = 0
@@ -139,11 +134,11 @@ extension PlanningRun {
             var nicAddress: PCIAddress?
             if let text = guest.nic {
                 guard let address = PCIAddress(text) else {
-                    diagnostics.error("guest \(guest.name) names NIC \"\(text)\", which is not a PCI address (expected DDDD:BB:DD.F)", at: guest.source)
+                    diagnostics.emit(.guestNICNotAPCIAddress(guest.name, text, at: guest.source))
                     continue
                 }
                 guard owner[address] != nil else {
-                    diagnostics.error("guest \(guest.name) uses NIC \(address), which no \(generated ? "NIC(…) declaration" : "IOVM") in the topology has", at: guest.source)
+                    diagnostics.emit(.guestNICUnknown(guest.name, address, generated: generated, at: guest.source))
                     continue
                 }
                 nicAddress = address
@@ -156,15 +151,12 @@ extension PlanningRun {
                 } else if iovmNames.contains(named) {
                     backend = named
                 } else {
-                    let known = iovms.map(\.name)
-                    let hint = known.isEmpty ? "the topology has no IOVMs" : "known IOVMs: \(known.joined(separator: ", "))"
-                    diagnostics.error("guest \(guest.name) is backed by unknown IOVM \"\(named)\" (\(hint))", at: guest.source)
+                    diagnostics.emit(.unknownBackend(guest.name, named, known: iovms.map(\.name), at: guest.source))
                     continue
                 }
                 if let address = nicAddress, owner[address]?.iovm != backend {
-                    diagnostics.error(
-                        "guest \(guest.name) uses NIC \(address), but that NIC belongs to \(owner[address]?.iovm ?? "Domain-0"), not to its backend \(backend ?? "Domain-0")",
-                        at: guest.source)
+                    diagnostics.emit(
+                        .nicOfAnotherBackend(guest.name, address, owner: owner[address]?.iovm ?? "Domain-0", backend: backend ?? "Domain-0", at: guest.source))
                     continue
                 }
             } else if let address = nicAddress {
@@ -179,13 +171,11 @@ extension PlanningRun {
             } else if iovms.count == 1 {
                 backend = iovms[0].name
             } else {
-                diagnostics.error(
-                    "guest \(guest.name) names no backend: say Guest(\"\(guest.name)\", backend: \"<IOVM>\") or nic: \"<PCI address>\" (the topology has \(iovms.count) IOVMs)",
-                    at: guest.source)
+                diagnostics.emit(.noBackend(guest.name, iovms: iovms.count, at: guest.source))
                 continue
             }
             if centralized && backend != nil {
-                diagnostics.error("guest \(guest.name) names backend \(backend!), but the centralized configuration has dom0 as its only driver domain", at: guest.source)
+                diagnostics.emit(.backendInCentralized(guest.name, backend!, at: guest.source))
                 continue
             }
 

@@ -25,7 +25,7 @@ extension PlanningRun {
         let (kernel, ramdisk, cmdline) = resolvedKernel(resources, role: role)
         let what = role == .iovm ? "IOVM \(name)" : "guest \(name)"
         if kernel == nil {
-            diagnostics.error("\(what) has no kernel: give kernel: or Defaults(kernel:)", at: source)
+            diagnostics.emit(.noKernel(what, at: source))
         }
         checkText(kernel, field: "kernel", of: what, at: source)
         checkText(ramdisk, field: "ramdisk", of: what, at: source)
@@ -35,33 +35,30 @@ extension PlanningRun {
         let weight = resources.weight ?? (role == .iovm ? scheduling?.iovmWeight : scheduling?.guestWeight) ?? Planner.defaultWeight
         let cap = resources.cap ?? (role == .iovm ? scheduling?.iovmCap : scheduling?.guestCap) ?? 0
         if memory < 32 {
-            diagnostics.error("\(what) has \(memory) MiB of memory; a PV Linux domain needs at least 32", at: source)
+            diagnostics.emit(.tooLittleMemory(what, memory, at: source))
         }
         if vcpus < 1 {
-            diagnostics.error("\(what) has \(vcpus) vCPUs; it needs at least 1", at: source)
+            diagnostics.emit(.tooFewVCPUs(what, vcpus, at: source))
         }
         if !Planner.weightRange.contains(weight) {
-            diagnostics.error(
-                "credit weight \(weight) of \(what) is out of range \(Planner.weightRange.lowerBound)-\(Planner.weightRange.upperBound)",
-                at: resources.weight == nil ? scheduling?.source : source)
+            diagnostics.emit(.weightOutOfRange(weight, of: what, at: resources.weight == nil ? scheduling?.source : source))
         }
         if cap < 0 || cap > 100 * max(vcpus, 1) {
-            diagnostics.error(
-                "credit cap \(cap) of \(what) is out of range 0-\(100 * max(vcpus, 1)) (percent of one pCPU per vCPU)", at: resources.cap == nil ? scheduling?.source : source)
+            diagnostics.emit(.capOutOfRange(cap, of: what, vcpus: vcpus, at: resources.cap == nil ? scheduling?.source : source))
         }
         if role == .iovm && vcpus > 1 {
-            diagnostics.warning("IOVM \(name) has \(vcpus) vCPUs; the paper's IOVMs run a uniprocessor kernel because SMP Linux forwarded less efficiently", at: source)
+            diagnostics.emit(.smpIOVM(name, vcpus: vcpus, at: source))
         }
         var disks: [DiskSpec] = []
         for text in resources.disks ?? (role == .iovm ? defaults?.iovmDisks : defaults?.guestDisks) ?? [] {
             checkText(text, field: "disk", of: what, at: source)
             if let disk = DiskSpec(text) {
                 if disks.contains(where: { $0.vdev == disk.vdev }) {
-                    diagnostics.error("\(what) has two disks named \(disk.vdev)", at: source)
+                    diagnostics.emit(.duplicateDisk(what, vdev: disk.vdev, at: source))
                 }
                 disks.append(disk)
             } else {
-                diagnostics.error("disk \"\(text)\" of \(what) is not [phy:|file:]/PATH,VDEV,ACCESS or /PATH,FORMAT,VDEV,ACCESS (e.g. phy:/dev/vdb,xvda,r)", at: source)
+                diagnostics.emit(.malformedDisk(text, of: what, at: source))
             }
         }
         return DomainSpec(
@@ -87,9 +84,9 @@ extension PlanningRun {
         let octets = mac.split(separator: ":", omittingEmptySubsequences: false)
         let wellFormed = octets.count == 6 && octets.allSatisfy { $0.count == 2 && $0.allSatisfy { hexDigits.contains($0) } }
         if !wellFormed {
-            diagnostics.error("MAC \"\(document.mac ?? mac)\" of guest \(document.name) is not six hex octets like 00:16:3e:12:34:56", at: document.source)
+            diagnostics.emit(.malformedMAC(document.mac ?? mac, guest: document.name, at: document.source))
         } else if let first = UInt8(octets[0], radix: 16), first & 1 == 1 {
-            diagnostics.error("MAC \(mac) of guest \(document.name) is a multicast address", at: document.source)
+            diagnostics.emit(.multicastMAC(mac, guest: document.name, at: document.source))
         }
         checkBridge(guest.bridge, of: "guest \(document.name)", at: document.source)
         // An IOVM runs iovm's lean hotplug script unless the topology names another; dom0 keeps libxl's default.

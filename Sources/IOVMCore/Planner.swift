@@ -60,7 +60,7 @@ struct PlanningRun {
     mutating func plan() throws(TopologyError) -> Plan {
         let top = document.source
         if document.schemaVersion != TopologyDocument.currentSchemaVersion {
-            diagnostics.error("schema version \(document.schemaVersion) is not supported (this iovm reads version \(TopologyDocument.currentSchemaVersion))", at: top)
+            diagnostics.emit(.unsupportedSchema(document.schemaVersion, at: top))
             throw .invalid(diagnostics.diagnostics)
         }
         checkName(document.name, what: "topology", at: top)
@@ -78,7 +78,7 @@ struct PlanningRun {
             let spec = guestSpec(guest)
             for vif in spec.vifs {
                 if let other = macs[vif.mac], other != spec.name {  // a repeated name is reported already
-                    diagnostics.error("guest \(spec.name) has MAC \(vif.mac), which guest \(other) has already", at: spec.source)
+                    diagnostics.emit(.duplicateMAC(spec.name, vif.mac, other: other, at: spec.source))
                 }
                 macs[vif.mac] = spec.name
             }
@@ -114,25 +114,25 @@ struct PlanningRun {
         let declared = document.host
         let location = declared?.source ?? document.source
         guard let cores = hostOverride?.cores ?? declared?.cores else {
-            diagnostics.error("no host shape: declare Host(cores:memory:) in the topology or pass --host-cores (on a Xen dom0 iovm reads it from Xen)", at: location)
+            diagnostics.emit(.noHostShape(at: location))
             return nil
         }
         guard cores >= 1 else {
-            diagnostics.error("the host has \(cores) cores; it needs at least 1", at: location)
+            diagnostics.emit(.tooFewCores(cores, at: location))
             return nil
         }
         let memory = hostOverride?.memoryMiB ?? declared?.memoryMiB
-        if let memory, memory <= 0 { diagnostics.error("host memory must be positive, not \(memory) MiB", at: location) }
+        if let memory, memory <= 0 { diagnostics.emit(.nonPositiveHostMemory(memory, at: location)) }
         let reserved = declared?.reservedCores ?? hostOverride?.reservedCores.cores ?? []
         for core in reserved where !(0..<cores).contains(core) {
-            diagnostics.error("reserved core \(core) does not exist: the host has cores 0-\(cores - 1)", at: location)
+            diagnostics.emit(.missingReservedCore(core, cores: cores, at: location))
         }
         if Set(reserved).count >= cores {
-            diagnostics.error("all \(cores) cores are reserved for dom0; placement needs at least one", at: location)
+            diagnostics.emit(.allCoresReserved(cores, at: location))
         }
         let scheduler = hostOverride?.scheduler ?? declared?.scheduler ?? "credit2"
         if !["credit", "credit2", "rtds", "null"].contains(scheduler) {
-            diagnostics.error("unknown scheduler \"\(scheduler)\" (Xen offers credit, credit2, rtds, null)", at: location)
+            diagnostics.emit(.unknownScheduler(scheduler, at: location))
         }
         return HostShape(
             cores: cores, memoryMiB: memory,
