@@ -25,10 +25,7 @@ struct HostChangeOptions: ParsableArguments {
 
     /// An engine over the real libxl backend and the host lock.
     func engine(logger: Logger) throws -> ApplyEngine {
-        var engine = ApplyEngine(
-            backend: try LibXLBackend(logger: logger, strictReset: !allowUnresettableNICs),
-            lock: FileHostLock(), logger: logger)
-        engine.lockTimeout = wait
+        var engine = try HostAccess.engine(logger: logger, strictReset: !allowUnresettableNICs, wait: wait)
         engine.driverDomainTimeout = driverDomainTimeout
         engine.guestNetworkTimeout = guestNetworkTimeout
         return engine
@@ -136,7 +133,7 @@ struct StatusCommand: ParsableCommand {
         try reportingErrors {
             let logger = global.logger("iovm.status")
             let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
-            let backend = try LibXLBackend(logger: logger)
+            let backend = try HostAccess.backend(logger: logger)
             let host = try backend.observe(nics: plan?.iovms.flatMap(\.pci) ?? [])
             let managed = host.domains.filter { $0.tag != nil }
             let reconciliation = plan.map { Reconciler.reconcile($0, with: host) }
@@ -172,34 +169,28 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
-/// Finds a domain iovm manages, refusing any other.
-func managedDomain(_ name: String, backend: LibXLBackend) throws -> (domid: UInt32, name: String, vcpus: Int, cap: Int?) {
-    guard let domain = try backend.managedDomain(name) else {
-        printError("iovm: error: no domain \(name)")
-        throw ExitCode.failure
-    }
-    return domain
+/// `--wait` for the live verbs: they take the host lock like apply.
+struct LiveChangeOptions: ParsableArguments {
+    @Option(name: .long, help: "Seconds to wait for a running iovm apply to finish (default: refuse at once).")
+    var wait: Double = 0
 }
 
-/// `iovm pin DOMAIN --cpus 2,3`: live hard (or soft) affinity.
+/// `iovm pin DOMAIN --cpus 2,3`: live hard affinity.
 struct PinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pin", abstract: "Pin every vCPU of a domain iovm manages to cores, live. The next apply restores the file's placement.")
 
     @Argument(help: "Domain name or id.") var domain: String
     @Option(help: "Cores, xl style: 3, 2-3, 0,2.") var cpus: String
+    @OptionGroup var live: LiveChangeOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try reportingErrors {
-            let logger = global.logger("iovm.pin")
-            let backend = try LibXLBackend(logger: logger)
-            let target = try managedDomain(domain, backend: backend)
             let map = try CPUMap(parsing: cpus)
             guard let explicit = map.explicitCPUs else { throw ValidationError("--cpus must list cores; use `iovm unpin` for all") }
-            let start = Date()
-            try backend.setAffinity(domid: target.domid, vcpus: target.vcpus, hard: CPUSet(explicit))
-            printError(String(format: "pinned %@ (%u) to cores %@ in %.1f ms", target.name, target.domid, CPUSet(explicit).description, Date().timeIntervalSince(start) * 1000))
+            let engine = try HostAccess.engine(logger: global.logger("iovm.pin"), wait: live.wait)
+            printError("\(try engine.pin(domain, to: CPUSet(explicit)))")
         }
     }
 }
@@ -209,14 +200,13 @@ struct UnpinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let a domain iovm manages run on every core, live.")
 
     @Argument(help: "Domain name or id.") var domain: String
+    @OptionGroup var live: LiveChangeOptions
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try reportingErrors {
-            let backend = try LibXLBackend(logger: global.logger("iovm.unpin"))
-            let target = try managedDomain(domain, backend: backend)
-            try backend.setAffinity(domid: target.domid, vcpus: target.vcpus, hard: nil)
-            printError("unpinned \(target.name) (\(target.domid))")
+            let engine = try HostAccess.engine(logger: global.logger("iovm.unpin"), wait: live.wait)
+            printError("\(try engine.pin(domain, to: nil))")
         }
     }
 }
@@ -228,6 +218,7 @@ struct WeightCommand: ParsableCommand {
     @Argument(help: "Domain name or id.") var domain: String
     @Argument(help: "Weight, 1-65535 (credit default 256).") var weight: Int
     @Option(help: "Cap in percent of one pCPU (0 = none).") var cap: Int?
+    @OptionGroup var live: LiveChangeOptions
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -239,10 +230,8 @@ struct WeightCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let backend = try LibXLBackend(logger: global.logger("iovm.weight"))
-            let target = try managedDomain(domain, backend: backend)
-            try backend.setSchedule(domid: target.domid, weight: weight, cap: cap ?? target.cap ?? 0)
-            printError("\(target.name) (\(target.domid)): weight \(weight), cap \(cap ?? target.cap ?? 0)")
+            let engine = try HostAccess.engine(logger: global.logger("iovm.weight"), wait: live.wait)
+            printError("\(try engine.setWeight(domain, weight: weight, cap: cap))")
         }
     }
 }

@@ -7,6 +7,9 @@ public import IOVMCore
 public protocol XenBackend: Sendable {
     /// The host now: domains with their tags, pools, and the bindings of `nics`.
     func observe(nics: [PCIAddress]) throws -> ObservedHost
+    /// The domain named `nameOrID` (a name or a domid), without observing the whole host; nil when
+    /// there is none, an error when it exists but iovm did not create it.
+    func managedDomain(_ nameOrID: String) throws -> ManagedDomain?
 
     /// Creates a cpupool (moving its cores out of Pool-0 first) and tags it as the topology's.
     func createPool(_ pool: CPUPoolSpec, topology: String) throws

@@ -87,7 +87,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     /// The domain `nameOrID` if iovm created it (its tag's UUID matches), without observing the whole host:
     /// what `iovm pin`, `unpin` and `weight` need, fast.
-    public func managedDomain(_ nameOrID: String) throws -> (domid: UInt32, name: String, vcpus: Int, cap: Int?)? {
+    public func managedDomain(_ nameOrID: String) throws -> ManagedDomain? {
         guard let domain = try context.domains().first(where: { $0.name == nameOrID || "\($0.domid)" == nameOrID }) else { return nil }
         let store = try XenStoreClient(readOnly: true)
         guard let text = try store.read("\(Self.tagRoot)/managed/\(domain.domid)"),
@@ -95,7 +95,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         else {
             throw XenError.failed(operation: "change \(domain.name ?? nameOrID) (\(domain.domid))", detail: "iovm did not create it; iovm never changes it")
         }
-        return (domain.domid, domain.name ?? nameOrID, Int(domain.vcpusOnline), try? scheduleParameters(domain.domid).cap)
+        return ManagedDomain(domid: domain.domid, name: domain.name ?? nameOrID, vcpus: Int(domain.vcpusOnline), cap: try? scheduleParameters(domain.domid).cap)
     }
 
     private func vcpuAffinity(_ domid: UInt32, cores: Int) throws -> [CPUSet] {

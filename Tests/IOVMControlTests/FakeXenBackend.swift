@@ -158,6 +158,13 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
+    func managedDomain(_ nameOrID: String) throws -> ManagedDomain? {
+        try call("managedDomain \(nameOrID)")
+        guard let domain = state.withLock({ $0.domains.first { $0.name == nameOrID || "\($0.domid)" == nameOrID } }) else { return nil }
+        guard let tag = domain.tag, tag.uuid == domain.uuid else { throw FakeError(message: "iovm did not create \(domain.name); iovm never changes it") }
+        return ManagedDomain(domid: domain.domid, name: domain.name, vcpus: domain.vcpus, cap: domain.cap)
+    }
+
     private func name(_ domid: UInt32) -> String {
         state.withLock { $0.domains.first { $0.domid == domid }?.name ?? "domid\(domid)" }
     }

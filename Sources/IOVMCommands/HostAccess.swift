@@ -1,0 +1,20 @@
+import IOVMControl
+import IOVMXen
+import Logging
+
+/// The one place commands get the host: the real backend (libxl, xenstore, sysfs) behind the
+/// `XenBackend` seam, and engines over it with the host lock. Commands parse and print; what they
+/// change goes through an engine.
+enum HostAccess {
+    /// The backend of this dom0.
+    static func backend(logger: Logger, strictReset: Bool = true) throws -> any XenBackend {
+        try LibXLBackend(logger: logger, strictReset: strictReset)
+    }
+
+    /// An engine over this dom0's backend and the host lock, waiting `wait` seconds for the lock.
+    static func engine(logger: Logger, strictReset: Bool = true, wait: Double = 0) throws -> ApplyEngine {
+        var engine = ApplyEngine(backend: try backend(logger: logger, strictReset: strictReset), lock: FileHostLock(), logger: logger)
+        engine.lockTimeout = wait
+        return engine
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import IOVMControl
+import IOVMCore
+import Logging
+import Testing
+
+/// `iovm pin`, `unpin` and `weight` through the engine: host lock, seam, managed domains only.
+@Suite("Live changes")
+struct LiveChangeTests {
+    let table3 = ApplyEngineTests()
+
+    func applied() throws -> (FakeXenBackend, ApplyEngine) {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let engine = table3.engine(fake)
+        let plan = try table3.plan(.credit)
+        _ = try engine.apply(plan, libxlJSON: table3.json(plan))
+        return (fake, engine)
+    }
+
+    @Test("pin, unpin and weight change a managed domain under the host lock, through the backend")
+    func changesAManagedDomain() throws {
+        let (fake, engine) = try applied()
+        let before = fake.calls.count
+        let pinned = try engine.pin("iovm0", to: [2, 3])
+        #expect(pinned.change == "pinned to cores 2-3")
+        #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.hardAffinity == [[2, 3]])
+        _ = try engine.pin("iovm0", to: nil)
+        #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.hardAffinity == [[0, 1, 2, 3]])
+        let weighed = try engine.setWeight("guest1", weight: 1024, cap: nil)
+        #expect(weighed.change == "weight 1024, cap 0")
+        #expect(fake.snapshot.domains.first { $0.name == "guest1" }?.weight == 1024)
+        let calls = Array(fake.calls.dropFirst(before))
+        #expect(
+            calls == [
+                "managedDomain iovm0", "setAffinity iovm0 2-3", "managedDomain iovm0", "setAffinity iovm0 all",
+                "managedDomain guest1", "setSchedule guest1 1024 0",
+            ])
+    }
+
+    @Test("a domain iovm did not create is never changed, and an unknown one is named")
+    func refusesOthers() throws {
+        let (fake, engine) = try applied()
+        #expect(throws: (any Error).self) { try engine.pin("Domain-0", to: [0]) }
+        #expect(fake.snapshot.domains.first { $0.name == "Domain-0" }?.hardAffinity == [[0, 1, 2, 3], [0, 1, 2, 3]])
+        #expect(throws: LiveChangeError.self) { try engine.setWeight("nosuch", weight: 10, cap: nil) }
+        #expect(!fake.calls.contains { $0.hasPrefix("setAffinity Domain-0") || $0.hasPrefix("setSchedule nosuch") })
+    }
+
+    @Test("while an apply holds the host lock, a live change is refused and changes nothing")
+    func waitsForTheLock() throws {
+        let (fake, engine) = try applied()
+        let hold = try fake.acquire(timeout: 0)
+        defer { hold.release() }
+        #expect(throws: (any Error).self) { try engine.pin("iovm0", to: [3]) }
+        #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.hardAffinity == [[0, 1, 2, 3]])
+    }
+}
