@@ -123,9 +123,11 @@ public struct ApplyEngine: Sendable {
         var done: [String] = []
         var failures: [String] = []
         let managed = host.domains.filter { $0.tag?.topology == topology && $0.tag?.uuid == $0.uuid }
+        var destroyed: Set<UInt32> = []
         for domain in managed.sorted(by: { ($0.tag?.role == .guest ? 0 : 1, $0.name) < ($1.tag?.role == .guest ? 0 : 1, $1.name) }) {
             do {
                 try backend.destroyDomain(domid: domain.domid)
+                destroyed.insert(domain.domid)
                 done.append("destroyed \(domain.name) (\(domain.domid))")
             } catch { failures.append("destroy \(domain.name): \(error)") }
         }
@@ -135,7 +137,16 @@ public struct ApplyEngine: Sendable {
                 done.append("destroyed cpupool \(pool.name)")
             } catch { failures.append("destroy cpupool \(pool.name): \(error)") }
         }
+        // A NIC still passed through to a domain (one iovm did not make, or one it failed to destroy)
+        // stays with pciback: handing it to dom0's driver under a running domain would share the device.
+        let holders = Dictionary(
+            host.domains.filter { !destroyed.contains($0.domid) }.flatMap { domain in domain.pci.map { ($0, domain) } },
+            uniquingKeysWith: { first, _ in first })
         for nic in host.nics where nic.madeAssignableByIOVM {
+            if let holder = holders[nic.pci] {
+                failures.append("NIC \(nic.pci) is still passed through to domain \(holder.name) (\(holder.domid)); it stays assignable, not given back to dom0")
+                continue
+            }
             do {
                 try backend.releaseNIC(nic.pci)
                 done.append("gave NIC \(nic.pci) back to \(nic.previousDriver ?? "dom0")")

@@ -55,3 +55,21 @@ struct LiveChangeTests {
         #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.hardAffinity == [[0, 1, 2, 3]])
     }
 }
+
+@Suite("Destroy and NICs")
+struct DestroyNICTests {
+    @Test("destroy never gives dom0 a NIC that a domain it could not destroy still holds")
+    func heldNICStaysAssignable() throws {
+        let table3 = ApplyEngineTests()
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let engine = table3.engine(fake)
+        let plan = try table3.plan(.credit)
+        _ = try engine.apply(plan, libxlJSON: table3.json(plan))
+        fake.fail("destroyDomain iovm1")  // iovm1 holds 0000:00:12.0 and 0000:00:13.0
+        #expect(throws: ApplyError.self) { _ = try engine.destroy(topology: "table3", nics: plan.iovms.flatMap(\.pci)) }
+        let released = fake.calls.filter { $0.hasPrefix("releaseNIC") }
+        #expect(released == ["releaseNIC 0000:00:10.0", "releaseNIC 0000:00:11.0"])
+        let nics = Dictionary(uniqueKeysWithValues: fake.snapshot.nics.map { ($0.pci.description, $0.assignable) })
+        #expect(nics == ["0000:00:10.0": false, "0000:00:11.0": false, "0000:00:12.0": true, "0000:00:13.0": true])
+    }
+}
