@@ -15,14 +15,18 @@ public struct ManagedTag: Sendable, Codable, Equatable {
     public var uuid: String
     /// Fingerprint of what can only change by recreating the domain (kernel, memory, vCPUs, NICs, vifs).
     public var specFingerprint: String
+    /// True when the domain is known only from the intent iovm recorded before creating it: an apply
+    /// stopped between creating and tagging it, so it may be paused or half set up.
+    public var incomplete: Bool?
 
     /// Creates a tag.
-    public init(topology: String, name: String, role: DomainRole, uuid: String, specFingerprint: String) {
+    public init(topology: String, name: String, role: DomainRole, uuid: String, specFingerprint: String, incomplete: Bool? = nil) {
         self.topology = topology
         self.name = name
         self.role = role
         self.uuid = uuid
         self.specFingerprint = specFingerprint
+        self.incomplete = incomplete
     }
 }
 

@@ -125,6 +125,14 @@ public enum Reconciler {
                 conflicts.append(Conflict(message: "domain \(domain.name) (\(running.domid)) exists and \(owner); refusing to touch it"))
                 continue
             }
+            if tag.incomplete == true {
+                conflicts.append(
+                    Conflict(
+                        message:
+                            "domain \(domain.name) (\(running.domid)) was being created when an earlier apply stopped: `iovm destroy` the topology (it removes it) and apply again"
+                    ))
+                continue
+            }
             if tag.specFingerprint != domain.specFingerprint {
                 conflicts.append(
                     Conflict(

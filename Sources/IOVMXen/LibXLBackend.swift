@@ -28,6 +28,20 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     public static let devdReadyKey = "data/iovm/devd"
 
     static let tagRoot = "/local/domain/0/iovm"
+    /// Where createDomain records a domain before libxl creates it (`<uuid>` = its tag): a domain
+    /// whose apply was killed before it was tagged is still recognized as iovm's.
+    static let intentRoot = "\(tagRoot)/intents"
+
+    /// The recorded intents by UUID, each marked incomplete.
+    static func intents(_ store: XenStoreClient) throws -> [String: ManagedTag] {
+        var intents: [String: ManagedTag] = [:]
+        for uuid in try store.directory(intentRoot) ?? [] {
+            guard let text = try store.read("\(intentRoot)/\(uuid)"), var tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)) else { continue }
+            tag.incomplete = true
+            intents[tag.uuid] = tag
+        }
+        return intents
+    }
 
     /// A PCI address as a xenstore path element (xenstore allows only letters, digits and `-/_@`).
     static func key(_ pci: PCIAddress) -> String {
@@ -58,13 +72,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let cores = Int(info.nrCPUs)
         let scheduler = (try? context.schedulerName()) ?? "unknown"
         let store = try XenStoreClient()
+        let intents = try Self.intents(store)
         let pools = try listPools(store: store, cores: cores)
         let poolNames = Dictionary(pools.map { ($0.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
         var domains: [ObservedDomain] = []
         for domain in try context.domains() {
             let affinity = try vcpuAffinity(domain.domid, cores: cores)
             let schedule = try? scheduleParameters(domain.domid)
-            let tag = try store.read("\(Self.tagRoot)/managed/\(domain.domid)").flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
+            let tag =
+                try store.read("\(Self.tagRoot)/managed/\(domain.domid)").flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
+                ?? intents[domain.uuid]
             domains.append(
                 ObservedDomain(
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
@@ -262,8 +279,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_config_from_json(\(spec.name))") }
         }
         // libxl leaves a zero UUID alone (xl makes one up when it parses a config): every domain gets its own,
-        // which iovm's tag records so a reused domid is never taken for a domain iovm made.
-        libxl_uuid_generate(&config.c_info.uuid)
+        // which iovm's tag records so a reused domid is never taken for a domain iovm made. It is recorded
+        // as an intent before the domain exists, so a kill between creating and tagging leaves it iovm's.
+        let chosen = UUID().uuidString.lowercased()
+        guard libxl_uuid_from_string(&config.c_info.uuid, chosen) == 0 else {
+            throw XenError.failed(operation: "libxl_uuid_from_string(\(chosen))", detail: "refused a UUID Foundation made")
+        }
+        var intent = tag
+        intent.uuid = chosen
+        let intentPath = "\(Self.intentRoot)/\(chosen)"
+        try XenStoreClient().write(intentPath, try JSONText.line(intent))
         var domid = cxenshim_invalid_domid()
         do {
             try own.withUnsafeContext { ctx throws(XenError) in
@@ -274,6 +299,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             recorded.uuid = try uuid(of: domid, context: own)
             let json = try JSONText.line(recorded)
             try XenStoreClient().write("\(Self.tagRoot)/managed/\(domid)", json)
+            _ = try? XenStoreClient().remove(intentPath)
             try own.withUnsafeContext { ctx throws(XenError) in
                 let rc = libxl_domain_unpause(ctx, domid, nil)
                 guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_unpause(\(spec.name))") }
@@ -285,6 +311,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 _ = try? own.withUnsafeContext { ctx throws(XenError) in libxl_domain_destroy(ctx, domid, nil) }
                 _ = try? XenStoreClient().remove("\(Self.tagRoot)/managed/\(domid)")
             }
+            _ = try? XenStoreClient().remove(intentPath)
             throw error
         }
     }
@@ -358,14 +385,19 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     public func destroyDomain(domid: UInt32) throws {
         let store = try XenStoreClient()
         let tagPath = "\(Self.tagRoot)/managed/\(domid)"
-        guard let text = try store.read(tagPath), let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)) else {
+        let actual = try uuid(of: domid, context: context)
+        guard
+            let tag = try store.read(tagPath).flatMap({ try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) })
+                ?? Self.intents(store)[actual]
+        else {
             throw XenError.failed(operation: "destroy domain \(domid)", detail: "iovm did not create it; refusing")
         }
-        guard try uuid(of: domid, context: context) == tag.uuid else {
+        guard actual == tag.uuid else {
             throw XenError.failed(operation: "destroy domain \(domid)", detail: "its UUID is not the one iovm created (\(tag.uuid)); refusing")
         }
         try call("libxl_domain_destroy(\(tag.name))") { ctx in libxl_domain_destroy(ctx, domid, nil) }
         _ = try store.remove(tagPath)
+        _ = try? store.remove("\(Self.intentRoot)/\(tag.uuid)")
     }
 
     // MARK: Live changes

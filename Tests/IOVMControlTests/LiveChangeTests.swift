@@ -73,3 +73,36 @@ struct DestroyNICTests {
         #expect(nics == ["0000:00:10.0": false, "0000:00:11.0": false, "0000:00:12.0": true, "0000:00:13.0": true])
     }
 }
+
+@Suite("An apply killed between creating and tagging a domain")
+struct IncompleteDomainTests {
+    /// iovm0 as the intent left it: created, known by its UUID, never tagged.
+    func host() -> FakeXenBackend {
+        let uuid = "6a1f0e3c-0000-4000-8000-000000000001"
+        let half = ObservedDomain(
+            domid: 7, name: "iovm0", uuid: uuid, vcpus: 1, hardAffinity: [CPUSet(0..<4)], weight: 256, cap: 0, cpupool: "Pool-0",
+            pci: [PCIAddress("0000:00:10.0")!],
+            tag: ManagedTag(topology: "table3", name: "iovm0", role: .iovm, uuid: uuid, specFingerprint: "", incomplete: true))
+        return FakeXenBackend(nics: ApplyEngineTests.nics, extraDomains: [half])
+    }
+
+    @Test("apply refuses it with what to do, and touches nothing")
+    func applyRefuses() throws {
+        let fake = host()
+        let plan = try ApplyEngineTests().plan(.credit)
+        #expect {
+            _ = try ApplyEngineTests().engine(fake).apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        } throws: { error in
+            "\(error)".contains("domain iovm0 (7) was being created when an earlier apply stopped: `iovm destroy` the topology")
+        }
+        #expect(fake.mutatingCalls.isEmpty)
+    }
+
+    @Test("destroy removes it like any domain iovm made")
+    func destroyRemovesIt() throws {
+        let fake = host()
+        let report = try ApplyEngineTests().engine(fake).destroy(topology: "table3", nics: [])
+        #expect(report.done == ["destroyed iovm0 (7)"])
+        #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+}
