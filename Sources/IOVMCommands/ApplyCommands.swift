@@ -34,9 +34,8 @@ struct HostChangeOptions: ParsableArguments {
     /// Refuses passthrough without an IOMMU unless allowed.
     func checkIOMMU(_ plan: Plan) throws {
         guard !plan.iovms.allSatisfy({ $0.nics.isEmpty }), !allowNoIOMMU else { return }
-        let facts = XenFacts.gather()
-        if facts.iommu != true {
-            printError("iovm: error: Xen reports no active IOMMU: passing NICs through would give the IOVMs unchecked DMA; run `iovm doctor`, or pass --allow-no-iommu")
+        if let refusal = XenFacts.gather().passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
+            printError("iovm: error: \(refusal)")
             throw ExitCode.failure
         }
     }

@@ -3,8 +3,8 @@ import Foundation
 import IOVMControl
 import IOVMCore
 import IOVMWireFormat
+import IOVMXen
 import Logging
-import XenKit
 
 /// How a command finds its topology and the host it plans for.
 struct TopologyOptions: ParsableArguments {
@@ -49,17 +49,13 @@ struct TopologyOptions: ParsableArguments {
 
     /// What Xen reports, when this is a dom0: cores, free memory and Pool-0's scheduler.
     static func hostFromXen(logger: Logger) -> HostShape? {
-        do {
-            try XenHost.requireDom0()
-            let context = try LibXLContext()
-            let info = try context.physicalInfo()
-            let scheduler = (try? context.schedulerName()) ?? "credit2"
-            logger.debug("planning for the Xen host", metadata: ["cores": "\(info.nrCPUs)", "freeMiB": "\(info.freeMemoryKiB / 1024)"])
-            return HostShape(cores: Int(info.nrCPUs), memoryMiB: Int(info.freeMemoryKiB / 1024), scheduler: scheduler)
-        } catch {
-            logger.debug("no host shape from Xen: \(error)")
+        let facts = XenFacts.gather()
+        guard let shape = facts.hostShape else {
+            logger.debug("no host shape from Xen: \(facts.notDom0 ?? "no core count")")
             return nil
         }
+        logger.debug("planning for the Xen host", metadata: ["cores": "\(shape.cores)", "freeMiB": "\(shape.memoryMiB ?? 0)"])
+        return shape
     }
 
     /// Plans `file` when a command takes the topology as an optional argument (status, doctor).

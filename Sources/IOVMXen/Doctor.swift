@@ -42,11 +42,13 @@ public struct XenFacts: Sendable, Equatable {
     public var iommu: Bool?
     /// Physical cores.
     public var cores: Int?
+    /// Memory free for new domains, MiB.
+    public var freeMemoryMiB: Int?
 
     /// Creates facts.
     public init(
         notDom0: String? = nil, xenstoreProblem: String? = nil, version: String? = nil, scheduler: String? = nil,
-        iommu: Bool? = nil, cores: Int? = nil
+        iommu: Bool? = nil, cores: Int? = nil, freeMemoryMiB: Int? = nil
     ) {
         self.notDom0 = notDom0
         self.xenstoreProblem = xenstoreProblem
@@ -54,6 +56,20 @@ public struct XenFacts: Sendable, Equatable {
         self.scheduler = scheduler
         self.iommu = iommu
         self.cores = cores
+        self.freeMemoryMiB = freeMemoryMiB
+    }
+
+    /// The host to plan for when a topology declares none: Xen's cores, free memory and Pool-0's scheduler.
+    public var hostShape: HostShape? {
+        guard notDom0 == nil, let cores else { return nil }
+        return HostShape(cores: cores, memoryMiB: freeMemoryMiB, scheduler: scheduler ?? "credit2")
+    }
+
+    /// Why passing `plan`'s NICs through is refused on this host, or nil: without an active IOMMU an
+    /// IOVM would get unchecked DMA (the same policy `iovm doctor` reports as its IOMMU check).
+    public func passthroughRefusal(_ plan: Plan, allowNoIOMMU: Bool) -> String? {
+        guard !plan.iovms.allSatisfy({ $0.nics.isEmpty }), !allowNoIOMMU, iommu != true else { return nil }
+        return "Xen reports no active IOMMU: passing NICs through would give the IOVMs unchecked DMA; run `iovm doctor`, or pass --allow-no-iommu"
     }
 
     /// Asks this machine's Xen through libxl and xenstore.
@@ -71,6 +87,7 @@ public struct XenFacts: Sendable, Equatable {
             let context = try LibXLContext()
             let info = try context.physicalInfo()
             facts.cores = Int(info.nrCPUs)
+            facts.freeMemoryMiB = Int(info.freeMemoryKiB / 1024)
             facts.iommu = info.capabilities.iommu
             facts.scheduler = try? context.schedulerName()
             facts.version = (try? context.versionInfo()).map { "\($0.major).\($0.minor)\($0.extra)" }

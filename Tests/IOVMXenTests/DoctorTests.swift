@@ -77,3 +77,32 @@ struct DoctorTests {
         #expect(checks[0].detail == "no /proc/xen")
     }
 }
+
+/// The facts-derived policies apply and plan share with `iovm doctor`.
+@Suite("Xen facts")
+struct XenFactsTests {
+    func plan(nics: [String]) throws -> Plan {
+        let document = TopologyDocument(
+            name: "t", host: HostDocument(cores: 4, memoryMiB: 4096), defaults: DefaultsDocument(kernel: "/k"),
+            configuration: ConfigurationDocument(kind: nics.isEmpty ? .centralized : .monolithic),
+            nics: nics.map { NICDocument(pci: $0) }, guests: [GuestDocument(name: "g")], placement: PlacementDocument(kind: .credit))
+        return try Planner().plan(document)
+    }
+
+    @Test("passthrough without an active IOMMU is refused unless allowed; no NICs, nothing to refuse")
+    func passthroughPolicy() throws {
+        let withNIC = try plan(nics: ["0000:00:10.0"])
+        #expect(XenFacts(iommu: false).passthroughRefusal(withNIC, allowNoIOMMU: false)?.contains("no active IOMMU") == true)
+        #expect(XenFacts(iommu: nil).passthroughRefusal(withNIC, allowNoIOMMU: false) != nil)
+        #expect(XenFacts(iommu: false).passthroughRefusal(withNIC, allowNoIOMMU: true) == nil)
+        #expect(XenFacts(iommu: true).passthroughRefusal(withNIC, allowNoIOMMU: false) == nil)
+        #expect(XenFacts(iommu: false).passthroughRefusal(try plan(nics: []), allowNoIOMMU: false) == nil)
+    }
+
+    @Test("the host shape for planning comes from a dom0's facts only")
+    func hostShape() {
+        #expect(XenFacts(scheduler: "credit", cores: 4, freeMemoryMiB: 3000).hostShape == HostShape(cores: 4, memoryMiB: 3000, scheduler: "credit"))
+        #expect(XenFacts(cores: 8).hostShape?.scheduler == "credit2")
+        #expect(XenFacts(notDom0: "no privcmd", cores: 4).hostShape == nil)
+    }
+}
