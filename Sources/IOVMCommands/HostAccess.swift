@@ -1,4 +1,5 @@
 import IOVMControl
+import IOVMCore
 import IOVMXen
 import Logging
 
@@ -9,6 +10,12 @@ enum HostAccess {
     /// The backend of this dom0.
     static func backend(logger: Logger, strictReset: Bool = true) throws -> any XenBackend {
         try LibXLBackend(logger: logger, strictReset: strictReset)
+    }
+
+    /// The PCI vendor:device ids of a device on this machine, from sysfs; nil when it is not here.
+    static func pciIDs(_ pci: PCIAddress) -> String? {
+        let device = SysfsPCI().device(pci)
+        return device.present ? device.ids : nil
     }
 
     /// An engine over this dom0's backend and the host lock, waiting `wait` seconds for the lock.

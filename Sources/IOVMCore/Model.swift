@@ -66,6 +66,8 @@ public struct PlacedNIC: Sendable, Codable, Equatable {
     public var pci: PCIAddress
     /// Bridge in the owning domain.
     public var bridge: String
+    /// Its driver as the topology declares it (`NIC(…, driver:)`); nil: read its PCI ids from sysfs.
+    public var driver: String?
     /// Where it was declared.
     public var source: SourceLocation?
 }

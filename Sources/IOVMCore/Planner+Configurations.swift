@@ -9,6 +9,9 @@ extension PlanningRun {
             diagnostics.emit(.notAPCIAddress(nic.pci, of: owner, at: nic.source))
             return nil
         }
+        if let driver = nic.driver, !KernelConfig.nicDrivers.contains(driver) {
+            diagnostics.emit(.unknownNICDriver(driver, nic: nic.pci, known: KernelConfig.nicDrivers, at: nic.source))
+        }
         return address
     }
 
@@ -35,7 +38,7 @@ extension PlanningRun {
                 for (index, nic) in iovm.nics.enumerated() {
                     guard let address = parseNIC(nic, owner: "IOVM \(iovm.name)") else { continue }
                     guard claim(address, by: "IOVM \(iovm.name)", at: nic.source, into: &diagnostics) else { continue }
-                    nics.append(PlacedNIC(pci: address, bridge: nic.bridge ?? "br\(index)", source: nic.source))
+                    nics.append(PlacedNIC(pci: address, bridge: nic.bridge ?? "br\(index)", driver: nic.driver, source: nic.source))
                 }
                 if iovm.nics.isEmpty {
                     diagnostics.emit(.iovmWithoutNIC(iovm.name, at: iovm.source))
@@ -52,7 +55,7 @@ extension PlanningRun {
         for nic in document.nics {
             guard let address = parseNIC(nic, owner: "the topology") else { continue }
             guard claim(address, by: "the \(configuration.kind.title) configuration", at: nic.source, into: &diagnostics) else { continue }
-            nics.append(PlacedNIC(pci: address, bridge: nic.bridge ?? "", source: nic.source))
+            nics.append(PlacedNIC(pci: address, bridge: nic.bridge ?? "", driver: nic.driver, source: nic.source))
         }
         if nics.isEmpty && configuration.kind != .centralized {
             diagnostics.emit(.generatorWithoutNICs(configuration.kind.rawValue, at: configuration.source))
@@ -64,7 +67,7 @@ extension PlanningRun {
         case .explicit: groups = []  // handled above
         case .centralized:
             let dom0NICs = nics.enumerated().map { index, nic in
-                PlacedNIC(pci: nic.pci, bridge: nic.bridge.isEmpty ? "xenbr\(index)" : nic.bridge, source: nic.source)
+                PlacedNIC(pci: nic.pci, bridge: nic.bridge.isEmpty ? "xenbr\(index)" : nic.bridge, driver: nic.driver, source: nic.source)
             }
             return ([], dom0NICs)
         case .monolithic:
@@ -95,7 +98,7 @@ extension PlanningRun {
                 name: "iovm\(index)",
                 resources: DomainResources(),
                 nics: group.enumerated().map { slot, nic in
-                    PlacedNIC(pci: nic.pci, bridge: nic.bridge.isEmpty ? "br\(slot)" : nic.bridge, source: nic.source)
+                    PlacedNIC(pci: nic.pci, bridge: nic.bridge.isEmpty ? "br\(slot)" : nic.bridge, driver: nic.driver, source: nic.source)
                 },
                 source: configuration.source)
         }

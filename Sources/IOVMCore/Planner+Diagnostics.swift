@@ -55,6 +55,9 @@ extension Diagnostic {
             "IOVM \(name) is declared by hand, but Configuration.\(configuration) derives the IOVMs from the NICs: declare NIC(…) at the top level, or drop the Configuration line",
             at: location)
     }
+    static func unknownNICDriver(_ driver: String, nic: String, known: [String], at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "NIC \(nic) names driver \"\(driver)\", which has no IOVM kernel fragment (supported: \(known.joined(separator: ", ")))", at: location)
+    }
     static func generatorWithoutNICs(_ configuration: String, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "Configuration.\(configuration) needs at least one NIC(…) to build IOVMs from", at: location)
     }

@@ -101,8 +101,10 @@ public struct NIC: TopologyComponent {
     /// - Parameters:
     ///   - pci: PCI address in `DDDD:BB:DD.F` form.
     ///   - bridge: Bridge in the IOVM that joins this NIC and its guests' vifs (default `br<index>`).
-    public init(_ pci: String, bridge: String? = nil, file: String = #filePath, line: Int = #line) {
-        document = NICDocument(pci: pci, bridge: bridge, source: SourceLocation(file: file, line: line))
+    ///   - driver: Its Linux driver (`e1000`, `e1000e`, `igb`, `ixgbe`, `virtio`), for the IOVM kernel when
+    ///     iovm cannot read the NIC's PCI ids (planning on another machine).
+    public init(_ pci: String, bridge: String? = nil, driver: String? = nil, file: String = #filePath, line: Int = #line) {
+        document = NICDocument(pci: pci, bridge: bridge, driver: driver, source: SourceLocation(file: file, line: line))
     }
     /// The element (a NIC for a configuration generator to place).
     public var topologyElement: TopologyElement { TopologyElement(storage: .nic(document)) }

@@ -200,13 +200,17 @@ public struct NICDocument: Codable, Sendable, Equatable {
     public var pci: String
     /// Bridge inside the IOVM that joins this NIC and the vifs of its guests.
     public var bridge: String?
+    /// The Linux driver of this NIC (`e1000`, `e1000e`, `igb`, `ixgbe`, `virtio`), for building the IOVM
+    /// kernel where the NIC is not present to be asked.
+    public var driver: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates a NIC entry.
-    public init(pci: String, bridge: String? = nil, source: SourceLocation? = nil) {
+    public init(pci: String, bridge: String? = nil, driver: String? = nil, source: SourceLocation? = nil) {
         self.pci = pci
         self.bridge = bridge
+        self.driver = driver
         self.source = source
     }
 }

@@ -42,3 +42,33 @@ struct BadInputTests {
         #expect(!FileManager.default.fileExists(atPath: out.path), "\(file): render wrote \(out.path)")
     }
 }
+
+@Suite("iovm kernel-config FILE")
+struct KernelConfigFileTests {
+    @Test("the fragment for a topology's declared NIC drivers, and a located error for a NIC it cannot place")
+    func fromTopology() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-kc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func document(_ nics: String) -> String {
+            """
+            {"schemaVersion": 1, "name": "kc", "host": {"cores": 4, "memoryMiB": 4096},
+             "defaults": {"kernel": "/k"}, "configuration": {"kind": "multipleSmall"}, "iovms": [],
+             "nics": [\(nics)], "guests": [{"name": "g", "resources": {}}], "placement": {"kind": "credit"}}
+            """
+        }
+        let good = directory.appending(path: "good.json")
+        try document(#"{"pci": "0000:7f:00.0", "driver": "e1000e"}, {"pci": "0000:7f:01.0", "driver": "virtio"}"#)
+            .write(to: good, atomically: true, encoding: .utf8)
+        let result = try CLITests().iovm("kernel-config", good.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("NIC drivers of kc: e1000e, virtio"))
+        #expect(result.stdout.contains("CONFIG_E1000E=y") && result.stdout.contains("CONFIG_VIRTIO_NET=y") && !result.stdout.contains("CONFIG_E1000=y"))
+
+        let absent = directory.appending(path: "absent.json")
+        try document(#"{"pci": "0000:7f:00.0", "source": {"file": "kc.swift", "line": 4}}"#).write(to: absent, atomically: true, encoding: .utf8)
+        let refused = try CLITests().iovm("kernel-config", absent.path)
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("kc.swift:4: error: NIC 0000:7f:00.0 is not on this host and the topology names no driver for it"), "\(refused.stderr)")
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import IOVMCore
+import IOVMWireFormat
+import Testing
+
+/// Which kernel fragment drives which NIC: modules.alias, a NIC's declared driver, and the errors.
+@Suite("NIC drivers for the IOVM kernel")
+struct NICDriverTests {
+    static let alias = """
+        alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000
+        alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e
+        alias pci:v00008086d00001533sv*sd*bc*sc*i* igb
+        alias pci:v00008086d000010FBsv*sd*bc*sc*i* ixgbe
+        alias pci:v000014E4d00001639sv*sd*bc*sc*i* bnx2
+        alias pci:v00008086d*sv*sd*bc02sc00i* e1000
+        alias virtio:d00000001v* virtio_net
+        """
+
+    @Test("modules.alias maps exact PCI ids to the drivers that have a fragment; virtio's two ids are known")
+    func table() {
+        let table = NICDriverTable(modulesAlias: Self.alias)
+        #expect(table.driver(for: "8086:100e") == "e1000")
+        #expect(table.driver(for: "8086:10D3") == "e1000e")
+        #expect(table.driver(for: "8086:1533") == "igb")
+        #expect(table.driver(for: "8086:10fb") == "ixgbe")
+        #expect(table.driver(for: "1af4:1000") == "virtio")
+        #expect(table.driver(for: "1af4:1041") == "virtio")
+        #expect(table.driver(for: "14e4:1639") == nil)  // bnx2: no fragment
+        #expect(table.drivers.count == 6)  // the wildcard line is not an exact id
+    }
+
+    @Test("this machine's kernel knows the lab's e1000 (8086:100e)", .enabled(if: NICDriverTable.installed() != nil))
+    func installedTable() throws {
+        #expect(try #require(NICDriverTable.installed()).driver(for: "8086:100e") == "e1000")
+    }
+
+    func plan(_ nics: [NICDocument]) throws -> Plan {
+        try Planner().plan(
+            TopologyDocument(
+                name: "t", host: HostDocument(cores: 4, memoryMiB: 8192), defaults: DefaultsDocument(kernel: "/k"),
+                configuration: ConfigurationDocument(kind: .multipleSmall), nics: nics, guests: [GuestDocument(name: "g")],
+                placement: PlacementDocument(kind: .credit)))
+    }
+
+    @Test("a topology's drivers: declared ones win, the others come from the NICs' ids; sorted, once each")
+    func resolution() throws {
+        let plan = try plan([
+            NICDocument(pci: "0000:03:00.0"), NICDocument(pci: "0000:04:00.0", driver: "ixgbe"), NICDocument(pci: "0000:05:00.0"),
+        ])
+        let ids = ["0000:03:00.0": "8086:1533", "0000:05:00.0": "8086:1533"]
+        let drivers = try KernelConfig.nicDrivers(for: plan, table: NICDriverTable(modulesAlias: Self.alias)) { ids[$0.description] }
+        #expect(drivers == ["igb", "ixgbe"])
+        let fragment = try KernelConfig.fragment(nicDrivers: drivers)
+        #expect(fragment.contains("CONFIG_IGB=y") && fragment.contains("CONFIG_IXGBE=y") && fragment.contains("CONFIG_XEN_NETDEV_BACKEND=y"))
+    }
+
+    @Test("a NIC that is not here and names no driver, or whose ids no fragment drives, is named with its line")
+    func errors() throws {
+        let table = NICDriverTable(modulesAlias: Self.alias)
+        let missing = try plan([NICDocument(pci: "0000:03:00.0", source: SourceLocation(file: "t.swift", line: 7))])
+        #expect {
+            try KernelConfig.nicDrivers(for: missing, table: table) { _ in nil }
+        } throws: { error in
+            (error as? KernelConfig.Error)?.location?.line == 7 && "\(error)".contains("say NIC(\"0000:03:00.0\", driver:")
+        }
+        #expect {
+            try KernelConfig.nicDrivers(for: missing, table: table) { _ in "14e4:1639" }
+        } throws: { error in
+            "\(error)".contains("NIC 0000:03:00.0 (14e4:1639) is driven by none of the drivers with an IOVM kernel fragment (supported: e1000, e1000e, igb, ixgbe, virtio)")
+        }
+    }
+
+    @Test("a declared driver without a fragment is an error at the NIC's line")
+    func unknownDeclaredDriver() {
+        let errors = Fixture.errors(
+            TopologyDocument(
+                name: "t", host: HostDocument(cores: 4, memoryMiB: 8192), defaults: DefaultsDocument(kernel: "/k"),
+                configuration: ConfigurationDocument(kind: .monolithic),
+                nics: [NICDocument(pci: "0000:03:00.0", driver: "tulip", source: Fixture.at(9))], guests: [GuestDocument(name: "g")],
+                placement: PlacementDocument(kind: .credit)))
+        #expect(errors.map(\.location?.line) == [9])
+        #expect(errors.first?.message.contains("names driver \"tulip\", which has no IOVM kernel fragment") == true)
+    }
+}
