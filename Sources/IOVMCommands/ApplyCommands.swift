@@ -143,7 +143,7 @@ struct StatusCommand: ParsableCommand {
                 print(try jsonText(status))
                 return
             }
-            var rows = [["DOMAIN", "ID", "TOPOLOGY", "ROLE", "CORES", "POOL", "WEIGHT", "CAP", "NICS"]]
+            var rows = [["DOMAIN", "ID", "TOPOLOGY", "ROLE", "CORES", "POOL", "WEIGHT", "CAP", "NICS", "VIFS"]]
             for domain in managed {
                 let cores =
                     Set(domain.hardAffinity).count == 1
@@ -153,9 +153,14 @@ struct StatusCommand: ParsableCommand {
                     domain.name, "\(domain.domid)", domain.tag?.topology ?? "", domain.tag?.role.rawValue ?? "", cores, domain.cpupool,
                     domain.weight.map(String.init) ?? "-", domain.cap.map(String.init) ?? "-",
                     domain.pci.map(\.description).joined(separator: ", "),
+                    (domain.vifs ?? []).map { $0.problem(on: host) == nil ? $0.summary(on: host) : "vif\($0.devid) BROKEN" }.joined(separator: ", "),
                 ])
             }
             print(managed.isEmpty ? "iovm manages no domain on this host" : PlanTable.table(rows), terminator: managed.isEmpty ? "\n" : "")
+            // A vif whose backend died stays up in the guest and carries nothing: say so.
+            for domain in managed {
+                for problem in (domain.vifs ?? []).compactMap({ $0.problem(on: host) }) { print("broken: \(domain.name)'s \(problem)") }
+            }
             if let reconciliation, let plan {
                 if reconciliation.changes.isEmpty && reconciliation.conflicts.isEmpty {
                     print("no drift: the host matches \(plan.topology)")

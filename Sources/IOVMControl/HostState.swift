@@ -52,11 +52,13 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
     public var pci: [PCIAddress]
     /// iovm's tag, if iovm created it.
     public var tag: ManagedTag?
+    /// Its vifs (frontends) and the state of each one's backend; nil when not read.
+    public var vifs: [ObservedVif]?
 
     /// Creates an observation.
     public init(
         domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
-        cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil
+        cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil, vifs: [ObservedVif]? = nil
     ) {
         self.domid = domid
         self.name = name
@@ -68,6 +70,7 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
         self.cpupool = cpupool
         self.pci = pci
         self.tag = tag
+        self.vifs = vifs
     }
 }
 

@@ -32,6 +32,19 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// whose apply was killed before it was tagged is still recognized as iovm's.
     static let intentRoot = "\(tagRoot)/intents"
 
+    /// A domain's vifs and their backends' states, from xenstore; what cannot be read is left out.
+    static func vifs(of domid: UInt32, store: XenStoreClient) -> [ObservedVif] {
+        let devices = "/local/domain/\(domid)/device/vif"
+        let ids = ((try? store.directory(devices)) ?? nil) ?? []
+        return ids.compactMap { Int($0) }.sorted().map { devid in
+            let read = { (key: String) -> String? in (try? store.read("\(devices)/\(devid)/\(key)")) ?? nil }
+            let backend = read("backend")
+            let state = backend.flatMap { (try? store.read("\($0)/state")) ?? nil }
+            let hotplug = backend.flatMap { (try? store.read("\($0)/hotplug-status")) ?? nil }
+            return ObservedVif(devid: devid, backendDomid: read("backend-id").flatMap { UInt32($0) }, backendState: state, hotplugStatus: hotplug)
+        }
+    }
+
     /// The recorded intents by UUID, each marked incomplete.
     static func intents(_ store: XenStoreClient) throws -> [String: ManagedTag] {
         var intents: [String: ManagedTag] = [:]
@@ -87,7 +100,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
-                    pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag))
+                    pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag,
+                    vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store)))
         }
         var bindings: [NICBinding] = []
         for pci in nics {

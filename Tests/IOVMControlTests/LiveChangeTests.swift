@@ -106,3 +106,29 @@ struct IncompleteDomainTests {
         #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
     }
 }
+
+@Suite("Vif health")
+struct VifHealthTests {
+    let host = ObservedHost(
+        cores: 4, scheduler: "credit",
+        domains: [
+            ObservedDomain(domid: 0, name: "Domain-0", uuid: "0", vcpus: 1, hardAffinity: [], weight: nil, cap: nil, cpupool: "Pool-0"),
+            ObservedDomain(domid: 7, name: "iovm0", uuid: "7", vcpus: 1, hardAffinity: [], weight: nil, cap: nil, cpupool: "Pool-0"),
+        ], pools: [], nics: [])
+
+    @Test("connected, dead backend, missing backend directory, not connected")
+    func problems() {
+        #expect(ObservedVif(devid: 0, backendDomid: 7, backendState: "4", hotplugStatus: "connected").problem(on: host) == nil)
+        #expect(ObservedVif(devid: 0, backendDomid: 7, backendState: "4", hotplugStatus: "connected").summary(on: host) == "vif0 → iovm0")
+        #expect(
+            ObservedVif(devid: 0, backendDomid: 2, backendState: nil, hotplugStatus: nil).problem(on: host)
+                == "vif 0 is backed by domain 2, which no longer exists")
+        #expect(
+            ObservedVif(devid: 1, backendDomid: 7, backendState: nil, hotplugStatus: nil).problem(on: host)
+                == "vif 1 has no backend directory in iovm0 (7)")
+        #expect(
+            ObservedVif(devid: 0, backendDomid: 7, backendState: "2", hotplugStatus: "error").problem(on: host)
+                == "vif 0 in iovm0 (7) is in state 2, not connected (4), hotplug-status error")
+        #expect(ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil).summary(on: host) == "BROKEN: vif 0 names no backend")
+    }
+}
