@@ -141,6 +141,17 @@ public enum Reconciler {
                     ))
                 continue
             }
+            // A guest whose vif lost its backend (the IOVM died, or was recreated under it) is not
+            // connected, whatever the rest says: apply must not report success over it.
+            let broken = (running.vifs ?? []).compactMap { $0.problem(on: host) }
+            if domain.role == .guest && !broken.isEmpty {
+                conflicts.append(
+                    Conflict(
+                        message:
+                            "guest \(domain.name) (\(running.domid)): \(broken.joined(separator: "; ")); iovm does not re-attach vifs yet: `iovm destroy` the topology and apply again"
+                    ))
+                continue
+            }
             // "All cores" and "no affinity" are the same thing.
             func normalized(_ set: CPUSet?) -> CPUSet? { set == allCores ? nil : set }
             let now = normalized(running.hardAffinity.first)
