@@ -190,7 +190,8 @@ public struct Plan: Sendable, Codable, Equatable {
     public var cpupools: [CPUPoolSpec]
     /// Domains, IOVMs first, in declaration order.
     public var domains: [DomainSpec]
-    /// Creation order: each stage's domains may be created concurrently, stages one after the other.
+    /// IOVMs, then guests: a coarse grouping kept in plan.json for its readers. apply does not wait
+    /// stage by stage; it follows ``creationDependencies``.
     public var stages: [[String]]
     /// Warnings found while planning.
     public var warnings: [Diagnostic]
