@@ -76,18 +76,21 @@ let package = Package(
             ]
         ),
 
+        // MARK: The IOVM itself: the minimal kernel and runtime, built into a content-addressed store
+        .target(name: "IOVMImage", dependencies: ["IOVMCore"]),
+
         // MARK: Command line
         .target(
             name: "IOVMCommands",
             dependencies: [
-                "IOVMCore", "IOVMControl", "IOVMXen", "IOVMWireFormat", "XenKit", "IOVMMonitor",
+                "IOVMCore", "IOVMControl", "IOVMXen", "IOVMWireFormat", "XenKit", "IOVMMonitor", "IOVMImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "iovm", dependencies: ["IOVMCommands"]),
 
-        // MARK: Build tooling: embeds Templates/ and Kernels/ into IOVMCore
+        // MARK: Build tooling: embeds Templates/, Kernels/ and Agents/ into IOVMCore
         .executableTarget(name: "EmbedResourcesTool"),
         .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"]),
 
@@ -97,6 +100,7 @@ let package = Package(
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
         .testTarget(name: "IOVMXenTests", dependencies: ["IOVMXen", "IOVMControl", "IOVMCore"]),
+        .testTarget(name: "IOVMImageTests", dependencies: ["IOVMImage", "IOVMCore"]),
         .testTarget(name: "IOVMControlTests", dependencies: ["IOVMControl", "IOVMCore", "IOVMWireFormat"]),
     ],
     swiftLanguageModes: [.v6]

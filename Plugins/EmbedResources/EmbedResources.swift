@@ -1,7 +1,7 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds the package's `Templates/*.mustache` and `Kernels/**/*.config` into the target as Swift string constants,
+/// Embeds the package's `Templates/*.mustache`, `Kernels/**/*.config` and `Agents/*` into the target as Swift string constants,
 /// so the one `iovm` binary carries them into a dom0 that has no source tree.
 @main
 struct EmbedResources: BuildToolPlugin {
@@ -9,10 +9,10 @@ struct EmbedResources: BuildToolPlugin {
         let root = context.package.directoryURL
         var inputs: [URL] = []
         var arguments: [String] = []
-        for (folder, suffix) in [("Templates", ".mustache"), ("Kernels", ".config")] {
+        for (folder, suffix) in [("Templates", ".mustache"), ("Kernels", ".config"), ("Agents", "")] {
             let base = root.appending(path: folder)
             guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { continue }
-            for case let url as URL in walker where url.lastPathComponent.hasSuffix(suffix) {
+            for case let url as URL in walker where url.lastPathComponent.hasSuffix(suffix) && Self.isFile(url) {
                 let relative = String(url.standardizedFileURL.path.dropFirst(base.standardizedFileURL.path.count + 1))
                 if relative.hasPrefix(".") || relative.contains("/.") { continue }
                 inputs.append(url)
@@ -22,12 +22,17 @@ struct EmbedResources: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedResources.swift")
         return [
             .buildCommand(
-                displayName: "Embedding \(inputs.count) template and kernel files into \(target.name)",
+                displayName: "Embedding \(inputs.count) template, kernel and agent files into \(target.name)",
                 executable: try context.tool(named: "EmbedResourcesTool").url,
                 arguments: [output.path] + arguments,
                 inputFiles: inputs,
                 outputFiles: [output]
             )
         ]
+    }
+
+    static func isFile(_ url: URL) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &directory) && !directory.boolValue
     }
 }

@@ -62,6 +62,7 @@ struct ApplyCommand: ParsableCommand {
         try reportingErrors {
             let logger = global.logger("iovm.apply")
             let plan = try topology.plan(logger: logger)
+            try TopologyOptions.requireImages(plan)
             let engine = try host.engine(logger: logger)
             if dryRun {
                 let reconciliation = try engine.preview(plan)

@@ -18,7 +18,7 @@ public struct IOVMCommand: ParsableCommand {
             """,
         version: IOVMVersion.current,
         subcommands: [
-            SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, HostCommand.self, DoctorCommand.self,
+            SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, ImageCommand.self, HostCommand.self, DoctorCommand.self,
             ApplyCommand.self, DestroyCommand.self, StatusCommand.self, PinCommand.self, UnpinCommand.self, WeightCommand.self, MonitorCommand.self, ReportCommand.self,
         ]
     )

@@ -64,6 +64,15 @@ struct PlanTable {
             ])
         }
         out += Self.table(rows)
+        let images = plan.domains.filter { $0.image != nil }
+        if !images.isEmpty {
+            out += "\nImages:\n"
+            for domain in images {
+                guard let image = domain.image else { continue }
+                out += "  \(domain.name): \(image.summary)\n"
+                if image.hash != nil { out += "    kernel \(domain.kernel)\n" + (domain.ramdisk.map { "    ramdisk \($0)\n" } ?? "") }
+            }
+        }
 
         if !plan.cpupools.isEmpty {
             out += "\ncpupools: " + plan.cpupools.map { "\($0.name) (\($0.scheduler), cores \($0.cpus))" }.joined(separator: "; ") + "\n"

@@ -17,6 +17,7 @@ struct RenderCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let plan = try topology.plan(logger: global.logger("iovm.render"))
+            try TopologyOptions.requireImages(plan)
             let rendered = try PlanRenderer().render(plan)
             let directory = URL(fileURLWithPath: out)
             try rendered.write(to: directory)

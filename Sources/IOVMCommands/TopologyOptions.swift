@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IOVMControl
 import IOVMCore
+import IOVMImage
 import IOVMWireFormat
 import IOVMXen
 import Logging
@@ -21,6 +22,19 @@ struct TopologyOptions: ParsableArguments {
 
     @Option(name: .customLong("host-memory"), help: "Plan for a host with this much memory for domains, in MiB.")
     var hostMemory: Int?
+
+    @Option(
+        name: .customLong("images"), help: "The image store IOVMs boot their minimal image from (default $IOVM_IMAGES, else /var/lib/iovm/images).",
+        completion: .directory)
+    var images: String?
+
+    /// The image store: --images, else $IOVM_IMAGES, else the default.
+    var imageStore: ImageStore { ImageStore(root: Self.imageRoot(images)) }
+
+    /// --images, else $IOVM_IMAGES, else /var/lib/iovm/images.
+    static func imageRoot(_ option: String?) -> String {
+        option ?? ProcessInfo.processInfo.environment["IOVM_IMAGES"].flatMap { $0.isEmpty ? nil : $0 } ?? ImageStore.defaultRoot
+    }
 
     func validate() throws {
         if file == nil && topologyJSON == nil { throw ValidationError("give a topology file or --topology-json FILE") }
@@ -78,9 +92,25 @@ struct TopologyOptions: ParsableArguments {
             // Neither the file nor the command line says: plan for this host if it is a Xen dom0.
             host = Self.hostFromXen(logger: logger)
         }
-        let plan = try Planner(hostOverride: host).plan(document)
+        var plan = try Planner(hostOverride: host).plan(document)
         for warning in plan.warnings { printError(warning.description) }
+        if plan.domains.contains(where: { $0.image != nil }) {
+            let store = imageStore
+            let where_ = store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)"
+            let resolver = ImageResolver(
+                store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) },
+                buildCommand: "iovm image build \(file ?? topologyJSON.map { "--topology-json \($0)" } ?? "FILE")\(where_)")
+            plan = resolver.resolve(plan)
+        }
         return plan
+    }
+
+    /// Refuses, before anything is touched, a plan whose IOVM images are not there.
+    static func requireImages(_ plan: Plan) throws {
+        let missing = plan.unresolvedImages
+        guard !missing.isEmpty else { return }
+        for (domain, problem) in missing { printError("iovm: error: IOVM \(domain) boots the minimal image: \(problem)") }
+        throw ExitCode.failure
     }
 }
 

@@ -123,6 +123,26 @@ public struct CPUPoolSpec: Sendable, Codable, Equatable {
     }
 }
 
+/// The iovm image an IOVM boots, as the planner chose it and the image store resolved it.
+public struct ImageUse: Sendable, Codable, Equatable {
+    /// `minimal`.
+    public var kind: String
+    /// The NIC drivers it needs, once known (declared, or read from the host's PCI ids).
+    public var nicDrivers: [String]?
+    /// The image's content hash, once found in the store.
+    public var hash: String?
+    /// Why it could not be resolved (not built, a NIC whose driver is unknown), with the fix.
+    public var problem: String?
+
+    /// An image of `kind`, not resolved yet.
+    public init(kind: String, nicDrivers: [String]? = nil, hash: String? = nil, problem: String? = nil) {
+        self.kind = kind
+        self.nicDrivers = nicDrivers
+        self.hash = hash
+        self.problem = problem
+    }
+}
+
 /// Everything needed to create one domain, in xl.cfg's terms.
 public struct DomainSpec: Sendable, Codable, Equatable {
     /// Domain name.
@@ -163,6 +183,8 @@ public struct DomainSpec: Sendable, Codable, Equatable {
     public var backs: [String]
     /// Where it was declared.
     public var source: SourceLocation?
+    /// The iovm image it boots (IOVMs that name no kernel); `kernel` and `ramdisk` are its files once resolved.
+    public var image: ImageUse? = nil
 
     /// PCI addresses passed through, in declaration order.
     public var pci: [PCIAddress] { nics.map(\.pci) }
@@ -212,5 +234,24 @@ public struct Plan: Sendable, Codable, Equatable {
             uniqueKeysWithValues: domains.map { domain in
                 (domain.name, Set(domain.vifs.compactMap(\.backend)).intersection(planned).subtracting([domain.name]).sorted())
             })
+    }
+}
+
+extension ImageUse {
+    /// One line for plan and render: `minimal image 3f2a… (e1000)`, or what is missing.
+    public var summary: String {
+        let drivers = nicDrivers.map { " for \($0.isEmpty ? "no NIC" : $0.joined(separator: "+"))" } ?? ""
+        if let hash { return "\(kind) image \(hash)\(drivers)" }
+        return "\(kind) image\(drivers), not resolved: \(problem ?? "no image store consulted")"
+    }
+}
+
+extension Plan {
+    /// IOVMs whose image could not be resolved, with why: apply and render refuse while there are any.
+    public var unresolvedImages: [(domain: String, problem: String)] {
+        domains.compactMap { domain in
+            guard let image = domain.image, image.hash == nil else { return nil }
+            return (domain.name, image.problem ?? "\(image.kind) image not resolved")
+        }
     }
 }

@@ -131,6 +131,9 @@ extension Diagnostic {
 
     // MARK: Domain resources
 
+    static func unknownImage(_ image: String, of what: String, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "\(what) boots unknown image \"\(image)\" (known: \(Planner.iovmImages.joined(separator: ", ")))", at: location)
+    }
     static func noKernel(_ what: String, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "\(what) has no kernel: give kernel: or Defaults(kernel:)", at: location)
     }

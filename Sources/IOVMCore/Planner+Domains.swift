@@ -2,19 +2,25 @@ import IOVMWireFormat
 
 // Every domain's spec: kernel, memory, vCPUs, weights, disks, NICs, vifs.
 extension PlanningRun {
-    func resolvedKernel(_ resources: DomainResources, role: DomainRole) -> (kernel: String?, ramdisk: String?, cmdline: String) {
+    /// The kernel, ramdisk and command line a domain boots; for an IOVM that names no kernel, the iovm
+    /// image instead (`image`): with `Defaults(iovmImage:)`, or when nothing, not even `kernel`, names one.
+    func resolvedKernel(_ resources: DomainResources, role: DomainRole) -> (kernel: String?, ramdisk: String?, cmdline: String, image: String?) {
         let defaults = document.defaults
         switch role {
         case .iovm:
-            return (
-                resources.kernel ?? defaults?.iovmKernel ?? defaults?.kernel,
-                resources.ramdisk ?? defaults?.iovmRamdisk ?? defaults?.ramdisk,
-                resources.cmdline ?? defaults?.iovmCmdline ?? defaults?.cmdline ?? "console=hvc0"
-            )
+            let cmdline = resources.cmdline ?? defaults?.iovmCmdline ?? defaults?.cmdline ?? "console=hvc0"
+            if let kernel = resources.kernel ?? defaults?.iovmKernel {
+                return (kernel, resources.ramdisk ?? defaults?.iovmRamdisk ?? defaults?.ramdisk, cmdline, nil)
+            }
+            if let image = defaults?.iovmImage ?? (defaults?.kernel == nil ? Planner.defaultIOVMImage : nil) {
+                // The image brings its own initramfs; only a ramdisk named for IOVMs replaces it.
+                return (nil, resources.ramdisk ?? defaults?.iovmRamdisk, cmdline, image)
+            }
+            return (defaults?.kernel, resources.ramdisk ?? defaults?.iovmRamdisk ?? defaults?.ramdisk, cmdline, nil)
         case .guest:
             return (
                 resources.kernel ?? defaults?.kernel, resources.ramdisk ?? defaults?.ramdisk,
-                resources.cmdline ?? defaults?.cmdline ?? "console=hvc0"
+                resources.cmdline ?? defaults?.cmdline ?? "console=hvc0", nil
             )
         }
     }
@@ -22,15 +28,19 @@ extension PlanningRun {
     mutating func commonSpec(name: String, role: DomainRole, resources: DomainResources, source: SourceLocation?) -> DomainSpec {
         let defaults = document.defaults
         let scheduling = document.scheduling
-        let (kernel, ramdisk, cmdline) = resolvedKernel(resources, role: role)
+        let (kernel, ramdisk, cmdline, image) = resolvedKernel(resources, role: role)
         let what = role == .iovm ? "IOVM \(name)" : "guest \(name)"
-        if kernel == nil {
+        if let image, !Planner.iovmImages.contains(image) {
+            diagnostics.emit(.unknownImage(image, of: what, at: defaults?.source ?? source))
+        } else if kernel == nil && image == nil {
             diagnostics.emit(.noKernel(what, at: source))
         }
         checkText(kernel, field: "kernel", of: what, at: source)
         checkText(ramdisk, field: "ramdisk", of: what, at: source)
         checkText(cmdline, field: "cmdline", of: what, at: source)
-        let memory = resources.memoryMiB ?? (role == .iovm ? defaults?.iovmMemoryMiB : defaults?.guestMemoryMiB) ?? Planner.defaultMemoryMiB
+        let memory =
+            resources.memoryMiB ?? (role == .iovm ? defaults?.iovmMemoryMiB : defaults?.guestMemoryMiB)
+            ?? (image == nil ? Planner.defaultMemoryMiB : Planner.defaultMinimalIOVMMemoryMiB)
         let vcpus = resources.vcpus ?? (role == .iovm ? defaults?.iovmVCPUs : defaults?.guestVCPUs) ?? 1
         let weight = resources.weight ?? (role == .iovm ? scheduling?.iovmWeight : scheduling?.guestWeight) ?? Planner.defaultWeight
         let cap = resources.cap ?? (role == .iovm ? scheduling?.iovmCap : scheduling?.guestCap) ?? 0
@@ -65,13 +75,18 @@ extension PlanningRun {
             name: name, role: role, type: "pv", memoryMiB: memory, vcpus: max(vcpus, 1),
             kernel: kernel ?? "", ramdisk: ramdisk, cmdline: cmdline, disks: disks,
             driverDomain: role == .iovm, nics: [], vifs: [], hardAffinity: resources.cpus.map { CPUSet($0) },
-            softAffinity: nil, cpupool: Planner.defaultPool, weight: weight, cap: cap, backs: [], source: source)
+            softAffinity: nil, cpupool: Planner.defaultPool, weight: weight, cap: cap, backs: [], source: source,
+            image: image.map { ImageUse(kind: $0) })
     }
 
     mutating func iovmSpec(_ iovm: IOVMDraft, backs: [String]) -> DomainSpec {
         var spec = commonSpec(name: iovm.name, role: .iovm, resources: iovm.resources, source: iovm.source)
         spec.nics = iovm.nics
         for nic in iovm.nics { checkBridge(nic.bridge, of: "IOVM \(iovm.name)", at: nic.source) }
+        if spec.image != nil && !iovm.nics.isEmpty {
+            // The image is generic: each IOVM learns its NIC-to-bridge map from its command line.
+            spec.cmdline += " iovm.nics=" + iovm.nics.map { "\($0.pci)=\($0.bridge)" }.joined(separator: ",")
+        }
         spec.backs = backs
         return spec
     }

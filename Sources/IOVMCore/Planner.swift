@@ -6,6 +6,13 @@ public import IOVMWireFormat
 public struct Planner: Sendable {
     /// The default memory of IOVMs and guests (the paper's 256 MB).
     public static let defaultMemoryMiB = 256
+    /// Memory of an IOVM that boots the minimal image and names none: the smallest that passed traffic
+    /// for two NICs in the lab, with a margin (README, "The minimal IOVM image").
+    public static let defaultMinimalIOVMMemoryMiB = 96
+    /// The image an IOVM boots when nothing names a kernel for it.
+    public static let defaultIOVMImage = "minimal"
+    /// Images the planner knows.
+    public static let iovmImages = ["minimal"]
     /// Credit scheduler default weight.
     public static let defaultWeight = 256
     /// The credit weights Xen accepts; the planner and `iovm weight` both check against it.

@@ -108,6 +108,7 @@ public struct PlanRenderer: Sendable {
             "driverDomain": domain.driverDomain,
         ]
         if let ramdisk = domain.ramdisk { context["ramdisk"] = ramdisk }
+        if let image = domain.image { context["image"] = image.summary }
         if let cpus = domain.hardAffinity { context["cpus"] = cpus.description }
         if let soft = domain.softAffinity { context["cpusSoft"] = soft.description }
         if domain.cpupool != Planner.defaultPool { context["pool"] = domain.cpupool }

@@ -36,6 +36,13 @@ public struct Host: TopologyComponent {
     public var topologyElement: TopologyElement { TopologyElement(storage: .host(document)) }
 }
 
+/// An image an IOVM boots instead of a kernel named in the topology.
+public enum IOVMImage: String, Sendable {
+    /// iovm's minimal IOVM (paper Section 3): a uniprocessor kernel from `allnoconfig` plus the NICs' drivers,
+    /// and a runtime in RAM of busybox, syslogd, `xl devd` and the counters agent. `iovm image build` makes it.
+    case minimal
+}
+
 /// Defaults for every IOVM and guest that does not say otherwise.
 public struct Defaults: TopologyComponent {
     let document: DefaultsDocument
@@ -44,6 +51,9 @@ public struct Defaults: TopologyComponent {
     ///   - kernel: PV kernel (in dom0's file system) for guests, and for IOVMs unless `iovmKernel` is set.
     ///   - ramdisk: Initial ramdisk for guests (and IOVMs unless `iovmRamdisk` is set).
     ///   - cmdline: Kernel command line for guests (and IOVMs unless `iovmCmdline` is set).
+    ///   - iovmImage: The image IOVMs boot when they name no kernel of their own (`iovmKernel`, or a kernel
+    ///     on the IOVM). `.minimal` is iovm's own (`iovm image build`); it is also what an IOVM boots when
+    ///     nothing, not even `kernel`, names a kernel.
     ///   - iovmMemory: Memory of each IOVM (paper: 256 MiB).
     ///   - guestMemory: Memory of each guest (paper: 256 MiB).
     ///   - iovmDisks: Disks of each IOVM in xl's syntax, e.g. `["phy:/dev/vdb,xvda,r"]` for a root with `xl devd`.
@@ -52,14 +62,14 @@ public struct Defaults: TopologyComponent {
     ///     `"vif-bridge"` for the distribution's.
     public init(
         kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
-        iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
+        iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil, iovmImage: IOVMImage? = nil,
         iovmMemory: Memory? = nil, guestMemory: Memory? = nil,
         iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
         vifScript: String? = nil, file: String = #filePath, line: Int = #line
     ) {
         document = DefaultsDocument(
             kernel: kernel, ramdisk: ramdisk, cmdline: cmdline,
-            iovmKernel: iovmKernel, iovmRamdisk: iovmRamdisk, iovmCmdline: iovmCmdline,
+            iovmKernel: iovmKernel, iovmRamdisk: iovmRamdisk, iovmCmdline: iovmCmdline, iovmImage: iovmImage?.rawValue,
             iovmMemoryMiB: iovmMemory?.mebibytes, guestMemoryMiB: guestMemory?.mebibytes,
             iovmVCPUs: iovmVCPUs, guestVCPUs: guestVCPUs, iovmDisks: iovmDisks, guestDisks: guestDisks,
             vifScript: vifScript, source: SourceLocation(file: file, line: line))

@@ -121,6 +121,8 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
     public var iovmRamdisk: String?
     /// Kernel command line for IOVMs.
     public var iovmCmdline: String?
+    /// The image IOVMs boot when they name no kernel: `minimal` (iovm's own, `iovm image build`).
+    public var iovmImage: String?
     /// Memory of each IOVM in MiB (paper: 256).
     public var iovmMemoryMiB: Int?
     /// Memory of each guest in MiB (paper: 256).
@@ -142,7 +144,7 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
     /// Creates defaults.
     public init(
         kernel: String? = nil, ramdisk: String? = nil, cmdline: String? = nil,
-        iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil,
+        iovmKernel: String? = nil, iovmRamdisk: String? = nil, iovmCmdline: String? = nil, iovmImage: String? = nil,
         iovmMemoryMiB: Int? = nil, guestMemoryMiB: Int? = nil,
         iovmVCPUs: Int? = nil, guestVCPUs: Int? = nil, iovmDisks: [String]? = nil, guestDisks: [String]? = nil,
         vifScript: String? = nil, source: SourceLocation? = nil
@@ -153,6 +155,7 @@ public struct DefaultsDocument: Codable, Sendable, Equatable {
         self.iovmKernel = iovmKernel
         self.iovmRamdisk = iovmRamdisk
         self.iovmCmdline = iovmCmdline
+        self.iovmImage = iovmImage
         self.iovmMemoryMiB = iovmMemoryMiB
         self.guestMemoryMiB = guestMemoryMiB
         self.iovmVCPUs = iovmVCPUs

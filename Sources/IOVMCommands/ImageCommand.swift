@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import IOVMCore
+import IOVMImage
+
+/// `iovm image`: the minimal IOVM image (kernel + runtime) that IOVMs boot.
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image",
+        abstract: "Build and list the minimal IOVM images (paper Section 3: a uniprocessor kernel and a runtime in RAM).",
+        subcommands: [ImageBuildCommand.self, ImageListCommand.self])
+}
+
+/// `iovm image build [FILE] [--nic-driver D ...]`.
+struct ImageBuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build the minimal IOVM image for the topology's NIC drivers (or --nic-driver) into the image store.",
+        discussion: """
+            The kernel is Debian's linux-source-6.1 with allnoconfig plus Kernels/ fragments (no SMP, no modules, \
+            no bridge netfilter). The runtime is an initramfs with busybox (init, syslogd, sh), xl devd and the \
+            xenstore tools with their exact library closure, iproute2's ip and tc, and iovm's agents. \
+            Output: STORE/<hash>/{vmlinux,bzImage,initrd.img,config,manifest.json}; the hash covers the fragment, \
+            the kernel source version, the runtime's files and the iovm version, so a second build with the same \
+            inputs only finds the first.
+            """)
+
+    @Argument(help: "Topology file whose IOVMs' NICs choose the drivers.", completion: .file(extensions: ["swift", "json"]))
+    var file: String?
+
+    @Option(name: .long, help: "NIC driver to build in (repeat for several).", completion: .list(["e1000", "e1000e", "igb", "ixgbe", "virtio"]))
+    var nicDriver: [String] = []
+
+    @Option(name: .long, help: "The image store (default $IOVM_IMAGES, else /var/lib/iovm/images).", completion: .directory)
+    var out: String?
+
+    @Option(name: .long, help: "Take the runtime's programs from this Debian root (default /).", completion: .directory)
+    var sysroot: String = "/"
+
+    @Option(name: .customLong("kernel-source"), help: "Linux source tarball.", completion: .file())
+    var kernelSource: String = LinuxKernelBuild.defaultTarball
+
+    @Option(name: .customLong("kernel-tree"), help: "An extracted Linux 6.1 tree to use instead of extracting the tarball.", completion: .directory)
+    var kernelTree: String?
+
+    @Option(name: .customLong("build-dir"), help: "Where the kernel is extracted and compiled (default /var/cache/iovm/kernel).", completion: .directory)
+    var buildDirectory: String = "/var/cache/iovm/kernel"
+
+    @Option(name: .long, help: "Parallel make jobs (default: the number of CPUs).")
+    var jobs: Int?
+
+    @Flag(help: "Print the manifest as JSON on stdout.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            var drivers = nicDriver
+            if let file {
+                guard nicDriver.isEmpty else { throw ValidationError("give a topology FILE or --nic-driver, not both") }
+                var options = try TopologyOptions.parse([file])
+                options.images = out
+                let plan = try options.plan(logger: global.logger("iovm.image"))
+                var all: Set<String> = []
+                for domain in plan.domains where domain.role == .iovm {
+                    if let image = domain.image, let problem = image.problem, image.nicDrivers == nil || problem.hasPrefix("NIC ") {
+                        printError("iovm: error: IOVM \(domain.name): \(problem)")
+                        throw ExitCode(invalidTopologyExitCode)
+                    }
+                    all.formUnion(domain.image?.nicDrivers ?? [])
+                }
+                guard !all.isEmpty else {
+                    printError("iovm: error: no IOVM of \(plan.topology) boots the minimal image with a NIC: nothing to build")
+                    throw ExitCode.failure
+                }
+                drivers = all.sorted()
+            }
+            if drivers.isEmpty { throw ValidationError("give a topology FILE or --nic-driver (\(KernelConfig.nicDrivers.joined(separator: ", ")))") }
+            for driver in drivers where !KernelConfig.nicDrivers.contains(driver) {
+                printError("iovm: error: \(ImageError.unknownDriver(driver, known: KernelConfig.nicDrivers))")
+                throw ExitCode(invalidTopologyExitCode)
+            }
+            let store = ImageStore(root: TopologyOptions.imageRoot(out))
+            let kernel = LinuxKernelBuild(
+                tarball: kernelSource, tree: kernelTree, buildDirectory: buildDirectory,
+                jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
+            printError("building the minimal IOVM image for \(drivers.joined(separator: "+")) into \(store.root)")
+            let result: ImageStore.BuildResult
+            do {
+                result = try store.build(nicDrivers: drivers, runtime: MinimalRuntime(sysroot: Sysroot(sysroot)), kernel: kernel, progress: { printError($0) })
+            } catch {
+                printError("iovm: error: \(error)")
+                throw ExitCode.failure
+            }
+            let manifest = result.image.manifest
+            if json {
+                print(try jsonText(manifest))
+            } else {
+                print(result.image.directory)
+            }
+            printError(
+                "\(result.cached ? "found" : "built") image \(manifest.hash): bzImage \(mib(manifest.sizes.bzImage)), vmlinux \(mib(manifest.sizes.vmlinux)), "
+                    + "initrd \(mib(manifest.sizes.initrd)) (\(mib(manifest.sizes.initrdUnpacked)) unpacked), kernel \(manifest.kernelRelease)"
+                    + (result.cached ? "" : String(format: ", in %.0f s", manifest.buildSeconds)))
+        }
+    }
+}
+
+/// `iovm image list`.
+struct ImageListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the images in the store.")
+
+    @Option(name: .long, help: "The image store (default $IOVM_IMAGES, else /var/lib/iovm/images).", completion: .directory)
+    var out: String?
+
+    @Flag(help: "Print the manifests as JSON.")
+    var json = false
+
+    func run() throws {
+        let images = ImageStore(root: TopologyOptions.imageRoot(out)).images()
+        if json {
+            print(try jsonText(images.map(\.manifest)))
+            return
+        }
+        var rows = [["HASH", "NIC DRIVERS", "KERNEL", "BZIMAGE", "INITRD", "IOVM", "BUILT"]]
+        for image in images {
+            let manifest = image.manifest
+            rows.append([
+                manifest.hash, manifest.nicDrivers.joined(separator: "+"), manifest.kernelRelease, mib(manifest.sizes.bzImage),
+                mib(manifest.sizes.initrd), manifest.iovmVersion, manifest.builtAt,
+            ])
+        }
+        print(images.isEmpty ? "no images in \(TopologyOptions.imageRoot(out))" : TextTable.render(rows), terminator: images.isEmpty ? "\n" : "")
+    }
+}
+
+private func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }

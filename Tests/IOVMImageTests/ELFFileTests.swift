@@ -1,0 +1,22 @@
+import Foundation
+import Testing
+
+@testable import IOVMImage
+
+@Suite struct ELFFileTests {
+    @Test func readsInterpreterAndNeededLibrariesOfARealProgram() throws {
+        let elf = try ELFFile(contentsOf: "/bin/ls")
+        #expect(elf.interpreter == "/lib64/ld-linux-x86-64.so.2")
+        #expect(elf.needed.contains("libc.so.6"))
+    }
+
+    @Test func staticProgramNeedsNothing() throws {
+        let elf = try ELFFile(contentsOf: "/bin/busybox")
+        #expect(elf.interpreter == nil)
+        #expect(elf.needed.isEmpty)
+    }
+
+    @Test func refusesAScript() {
+        #expect(throws: ImageError.self) { try ELFFile(bytes: Array("#!/bin/sh\necho hi\n".utf8) + [UInt8](repeating: 0, count: 64), path: "x.sh") }
+    }
+}
