@@ -4,7 +4,7 @@ import IOVMDescription
 
 let topology = Topology("paper-centralized") {
     Host(cores: 4, memory: .gib(4), scheduler: "credit")
-    Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz")
+    Defaults(kernel: "/var/lib/xen/guest/vmlinux", ramdisk: "/var/lib/xen/guest/initrd.img", iovmImage: .minimal)
     Configuration.centralized()
     NIC("0000:00:10.0")
     NIC("0000:00:11.0")

@@ -6,7 +6,7 @@ let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
 
 let topology = Topology("paper-hybrid-pinned") {
     Host(cores: 4, memory: .gib(4), scheduler: "credit")
-    Defaults(kernel: "/var/lib/iovm/vmlinux", ramdisk: "/var/lib/iovm/initrd.gz",
+    Defaults(kernel: "/var/lib/xen/guest/vmlinux", ramdisk: "/var/lib/xen/guest/initrd.img", iovmImage: .minimal,
              iovmMemory: 256, guestMemory: 256)
     Configuration.hybrid(groups: 2)
     for pci in nics { NIC(pci) }

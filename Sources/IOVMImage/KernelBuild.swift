@@ -22,8 +22,8 @@ public protocol KernelBuilding: Sendable {
 }
 
 /// Linux 6.1 from Debian's `linux-source-6.1`: `make allnoconfig KCONFIG_ALLCONFIG=<fragment>`, a check that
-/// every requested symbol survived, then `make bzImage`, in a build directory kept per fragment (so a rebuild
-/// after a failure or a new runtime reuses the objects).
+/// every requested symbol survived, then `make bzImage`, in an object directory kept per NIC driver set (so a
+/// rebuild after a failure, a fragment change or a new runtime reuses the objects).
 public struct LinuxKernelBuild: KernelBuilding {
     /// The source tarball (`/usr/src/linux-source-6.1.tar.xz`).
     public var tarball: String
@@ -67,7 +67,10 @@ public struct LinuxKernelBuild: KernelBuilding {
         let files = FileManager.default
         try makeDirectory(buildDirectory)
         let source = try sourceTree(progress: progress)
-        let out = buildDirectory + "/out-" + String(StableHash.fnv1a(fragment), radix: 16)
+        // One object directory per driver set (the fragment's first line names them): a changed fragment
+        // rebuilds only what its symbols touch.
+        let key = fragment.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? fragment
+        let out = buildDirectory + "/out-" + String(StableHash.fnv1a(key), radix: 16)
         try makeDirectory(out)
         let fragmentPath = out + "/iovm-fragment.config"
         do { try fragment.write(toFile: fragmentPath, atomically: true, encoding: .utf8) } catch { throw .cannotWrite(fragmentPath, why: "\(error)") }

@@ -41,7 +41,7 @@ public struct MinimalRuntime: Sendable {
     public static let inittab = """
         # iovm minimal IOVM runtime: init, syslogd, xl devd (via iovm-devd), the counters agent, a console shell.
         ::sysinit:/bin/sh /etc/iovm/rc
-        ::respawn:/sbin/syslogd -n -O /var/log/messages -s 256 -b 1
+        ::respawn:/sbin/syslogd -n -C64
         ::respawn:/bin/sh /usr/lib/iovm/iovm-devd
         ::respawn:/bin/sh /usr/lib/iovm/iovm-counters-agent
         hvc0::respawn:-/bin/sh

@@ -210,4 +210,76 @@ struct CLITests {
         #expect(completion.status == 0)
         #expect(completion.stdout.contains("_iovm"))
     }
+
+    /// A store holding a (fake) e1000 image with a manifest as `iovm image build` writes it.
+    static func fakeStore() throws -> (root: URL, hash: String) {
+        let root = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-images-\(UUID().uuidString)")
+        let hash = "00112233aabbccdd"
+        let directory = root.appending(path: hash)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let fragment = try KernelConfig.fragment(nicDrivers: ["e1000"])
+        let manifest: [String: Any] = [
+            "formatVersion": 1, "hash": hash, "kind": "minimal", "nicDrivers": ["e1000"], "iovmVersion": IOVMVersion.current,
+            "fragmentDigest": String(StableHash.fnv1a(fragment), radix: 16), "kernelSource": "test", "kernelRelease": "6.1.0-test",
+            "packages": [String: String](), "sysroot": "/", "files": [Any](), "sizes": ["vmlinux": 1, "bzImage": 1, "initrd": 1, "initrdUnpacked": 1],
+            "buildSeconds": 1, "builtAt": "2026-12-01T00:00:00Z", "enabledSymbols": ["E1000"],
+        ]
+        try JSONSerialization.data(withJSONObject: manifest).write(to: directory.appending(path: "manifest.json"))
+        return (root, hash)
+    }
+
+    static let imageTopology = """
+        import IOVMDescription
+        let topology = Topology("image-test") {
+            Host(cores: 4, memory: .gib(4))
+            Defaults(kernel: "/guest/vmlinux", iovmImage: .minimal)
+            Configuration.monolithic()
+            NIC("0000:00:10.0", bridge: "uplink0", driver: "e1000")
+            Guest("g1", nic: "0000:00:10.0")
+            Placement.credit()
+        }
+        """
+
+    @Test("plan and render point an IOVM that names no kernel at the store's image; without it, render refuses with the build command")
+    func imageInPlanAndRender() throws {
+        let (store, hash) = try Self.fakeStore()
+        defer { try? FileManager.default.removeItem(at: store) }
+        let file = store.appending(path: "image-test.swift")
+        try Self.imageTopology.write(to: file, atomically: true, encoding: .utf8)
+        let plan = try iovm("plan", file.path, "--images", store.path)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("iovm0: minimal image \(hash) for e1000"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("kernel \(store.path)/\(hash)/vmlinux"))
+
+        let out = store.appending(path: "rendered")
+        let render = try iovm("render", file.path, "--images", store.path, "--out", out.path)
+        #expect(render.status == 0, "\(render.stderr)")
+        let config = try String(contentsOf: out.appending(path: "iovm0.cfg"), encoding: .utf8)
+        #expect(config.contains("kernel = \"\(store.path)/\(hash)/vmlinux\""))
+        #expect(config.contains("ramdisk = \"\(store.path)/\(hash)/initrd.img\""))
+        #expect(config.contains("extra = \"console=hvc0 iovm.nics=0000:00:10.0=uplink0\""))
+        #expect(config.contains("# Boots iovm's minimal image \(hash) for e1000."))
+
+        let empty = store.appending(path: "empty")
+        let refused = try iovm("render", file.path, "--images", empty.path, "--out", out.path)
+        #expect(refused.status == 1)
+        #expect(
+            refused.stderr.contains(
+                "IOVM iovm0 boots the minimal image: the minimal IOVM image for e1000 is not built in \(empty.path): run `iovm image build \(file.path) --out \(empty.path)`"
+            ), "\(refused.stderr)")
+        let listed = try iovm("image", "list", "--out", store.path)
+        #expect(listed.stdout.contains(hash) && listed.stdout.contains("6.1.0-test"))
+    }
+
+    @Test("image build refuses an unknown driver and names the supported ones; a missing kernel source says to run scripts/setup")
+    func imageBuildErrors() throws {
+        let unknown = try iovm("image", "build", "--nic-driver", "tulip", "--out", "/nonexistent")
+        #expect(unknown.status == 65)
+        #expect(unknown.stderr.contains("no kernel fragment for NIC driver \"tulip\" (supported: e1000, e1000e, igb, ixgbe, virtio)"), "\(unknown.stderr)")
+        let store = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-nosource-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let noSource = try iovm("image", "build", "--nic-driver", "e1000", "--out", store.path, "--kernel-source", "/nonexistent/linux.tar.xz")
+        #expect(noSource.status == 1)
+        #expect(noSource.stderr.contains("no kernel source at /nonexistent/linux.tar.xz: run scripts/setup"), "\(noSource.stderr)")
+    }
 }

@@ -2,7 +2,7 @@
 # Runs in dom0 (copied to /mnt/lab/bin by lab/test). The network path of the paper with plain xl:
 # a PV driver domain owning a passed-through e1000 on bridge br0, and a guest whose vif backend
 # lives in that driver domain. Prints KEY=value lines for lab/test; exits non-zero on failure.
-usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
+usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP [IMAGE_DIR [MEMORY_MIB]] | dd-exec NAME 'COMMANDS' | dd-cpu NAME | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
 set -euo pipefail
 export PATH=/usr/lib/xen-4.17/bin:$PATH
 CONSOLE_DIR=/var/log/xen/console
@@ -75,25 +75,42 @@ case "${1:-}" in
     exit $rc
     ;;
   dd-up)
-    [ $# -eq 4 ] || {
+    # Without IMAGE_DIR: the stock driver domain (Debian's kernel and root, lab.role=dd, 512 MiB).
+    # With IMAGE_DIR (an `iovm image build` image): iovm's minimal IOVM, no disk, MEMORY_MIB (default 64).
+    [ $# -ge 4 ] && [ $# -le 6 ] || {
       echo "$usage" >&2
       exit 2
     }
-    name=$2 bdf=$3 ip=$4
+    name=$2 bdf=$3 ip=$4 image=${5:-} memory=${6:-64}
     modprobe xen-pciback
     xl pci-assignable-list | grep -q "$bdf" || xl pci-assignable-add "$bdf"
-    cat >"/tmp/$name.cfg" <<CFG
+    if [ -n "$image" ]; then
+      cat >"/tmp/$name.cfg" <<CFG
+name = "$name"
+type = "pv"
+kernel = "$image/vmlinux"
+ramdisk = "$image/initrd.img"
+extra = "console=hvc0 iovm.nics=$bdf=br0"
+memory = $memory
+vcpus = 1
+driver_domain = 1
+pci = [ "$bdf" ]
+CFG
+    else
+      memory=512
+      cat >"/tmp/$name.cfg" <<CFG
 name = "$name"
 type = "pv"
 kernel = "/lab/vmlinux"
 ramdisk = "/lab/initrd.img"
 extra = "root=/dev/xvda console=hvc0 lab.role=dd lab.name=$name lab.ip=$ip"
-memory = 512
+memory = $memory
 vcpus = 1
 driver_domain = 1
 disk = [ "phy:/dev/vdb,xvda,r" ]
 pci = [ "$bdf" ]
 CFG
+    fi
     rm -f "$CONSOLE_DIR/guest-$name.log" # xenconsoled appends to a log of the same name
     t=$(now)
     xl create "/tmp/$name.cfg"
@@ -105,13 +122,41 @@ CFG
       tail -20 "$CONSOLE_DIR/guest-$name.log" >&2
       exit 1
     }
-    grep "lab-dd: br0 up" "$CONSOLE_DIR/guest-$name.log" || true
-    grep -q "no eth0" "$CONSOLE_DIR/guest-$name.log" && {
+    grep -a "lab-dd: br0 up\|iovm-init: br0 up" "$CONSOLE_DIR/guest-$name.log" || true
+    grep -aq "no eth0\|has no network interface" "$CONSOLE_DIR/guest-$name.log" && {
       echo "passed-through NIC not found in $name" >&2
       exit 1
     }
     echo "DD_READY_SECONDS=$(since "$t")"
     echo "DD_DOMID=$(xl domid "$name")"
+    echo "DD_MEMORY_MIB=$memory"
+    ;;
+  dd-exec)
+    # Runs COMMANDS in the domain's console shell (its hvc0 shell, through the console pty that
+    # xenconsoled serves) and prints their output, read back from the console log.
+    [ $# -eq 3 ] || {
+      echo "$usage" >&2
+      exit 2
+    }
+    name=$2 log=$CONSOLE_DIR/guest-$2.log
+    id=$(xl domid "$name")
+    tty=$(xenstore-read "/local/domain/$id/console/tty")
+    mark=$RANDOM$RANDOM
+    # The shell echoes the input line; the markers are printed by printf, so only its output matches.
+    printf '\nprintf "LAB-%%s-%%s\\n" BEGIN %s; %s; printf "LAB-%%s-%%s\\n" END %s\n' "$mark" "$3" "$mark" >"$tty"
+    wait_for 60 "LAB-END-$mark in $log" grep -aq "^LAB-END-$mark" "$log" || {
+      tail -20 "$log" >&2
+      exit 1
+    }
+    tr -d '\r' <"$log" | sed -n "/^LAB-BEGIN-$mark\$/,/^LAB-END-$mark\$/p" | sed '1d;$d'
+    ;;
+  dd-cpu)
+    # CPU seconds the domain has used (xl list's Time(s)).
+    [ $# -eq 2 ] || {
+      echo "$usage" >&2
+      exit 2
+    }
+    xl list "$2" | awk 'NR == 2 { print $6 }'
     ;;
   guest-up)
     [ $# -eq 6 ] || {

@@ -5,8 +5,7 @@ import IOVMDescription
 let topology = Topology("lab-affinity") {
     Host(cores: 4, memory: .mib(4096))
     Defaults(kernel: "/lab/vmlinux", ramdisk: "/lab/guest-initrd.img",
-             iovmRamdisk: "/lab/initrd.img", iovmCmdline: "root=/dev/xvda console=hvc0 lab.role=iovm",
-             iovmMemory: 384, guestMemory: 256, iovmDisks: ["phy:/dev/vdb,xvda,r"])
+             iovmImage: .minimal, guestMemory: 256)
     Configuration.multipleSmall()
     NIC("0000:00:10.0")
     NIC("0000:00:11.0")

@@ -1,8 +1,8 @@
 // The paper's Table 3 host in the lab: 2 IOVMs with 2 e1000 NICs each, 4 guests, 4 cores.
 // Deliberately broken halfway: guest4's kernel does not exist, so apply creates the IOVMs
 // and some guests, fails, and must roll everything back.
-// IOVMs boot the lab kernel on the read-only driver-domain root (lab.role=iovm: each NIC in its
-// own bridge, xen-netback, xl devd, the counters agent); guests boot a busybox + iperf3 ramdisk
+// IOVMs boot iovm's minimal image (`iovm image build`: each NIC in the bridge the plan names,
+// xen-netback, xl devd, the counters agent, in the planner's default memory); guests boot a busybox + iperf3 ramdisk
 // that runs one iperf3 to the host through its NIC (lab/hostshape.env).
 import IOVMDescription
 
@@ -11,8 +11,7 @@ let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
 let topology = Topology("lab-hybrid") {
     Host(cores: 4, memory: .mib(4096))
     Defaults(kernel: "/lab/vmlinux", ramdisk: "/lab/guest-initrd.img",
-             iovmRamdisk: "/lab/initrd.img", iovmCmdline: "root=/dev/xvda console=hvc0 lab.role=iovm",
-             iovmMemory: 384, guestMemory: 256, iovmDisks: ["phy:/dev/vdb,xvda,r"])
+             iovmImage: .minimal, guestMemory: 256)
     Configuration.hybrid(groups: 2)
     for pci in nics { NIC(pci) }
     for (index, pci) in nics.enumerated() {
