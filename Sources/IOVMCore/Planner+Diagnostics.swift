@@ -131,6 +131,12 @@ extension Diagnostic {
 
     // MARK: Domain resources
 
+    static func tooLittleMemoryForImage(_ what: String, _ memory: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(
+            .error,
+            "\(what) has \(memory) MiB of memory; the minimal IOVM image needs at least \(Planner.minimalImageFloorMiB) MiB (libxc loads its kernel and unpacks its initramfs into it; the default is \(Planner.defaultMinimalIOVMMemoryMiB))",
+            at: location)
+    }
     static func unknownImage(_ image: String, of what: String, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "\(what) boots unknown image \"\(image)\" (known: \(Planner.iovmImages.joined(separator: ", ")))", at: location)
     }

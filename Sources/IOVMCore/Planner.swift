@@ -7,8 +7,11 @@ public struct Planner: Sendable {
     /// The default memory of IOVMs and guests (the paper's 256 MB).
     public static let defaultMemoryMiB = 256
     /// Memory of an IOVM that boots the minimal image and names none: the smallest that passed traffic
-    /// for two NICs in the lab, with a margin (README, "The minimal IOVM image").
-    public static let defaultMinimalIOVMMemoryMiB = 96
+    /// for two NICs in the lab (48 MiB), with a margin (README, "The minimal IOVM image").
+    public static let defaultMinimalIOVMMemoryMiB = 64
+    /// Below this the domain builder cannot even load the minimal image: its kernel and its initramfs, which
+    /// libxc unpacks into the domain's memory (at 40 MiB `xl create` failed, at 48 it passed traffic for two NICs).
+    public static let minimalImageFloorMiB = 48
     /// The image an IOVM boots when nothing names a kernel for it.
     public static let defaultIOVMImage = "minimal"
     /// Images the planner knows.

@@ -33,6 +33,23 @@ import Testing
         #expect(try Self.plan(defaults: DefaultsDocument(iovmKernel: "/i", iovmImage: "minimal")).iovms.first?.kernel == "/i")
     }
 
+    @Test("an image IOVM below the image's floor is an error at the line that set its memory")
+    func tooLittleMemory() {
+        do {
+            _ = try Self.plan(defaults: DefaultsDocument(iovmMemoryMiB: 40, source: SourceLocation(file: "t.swift", line: 5)))
+            Issue.record("planned")
+        } catch let error as TopologyError {
+            guard case .invalid(let diagnostics) = error else {
+                Issue.record("\(error)")
+                return
+            }
+            #expect(diagnostics.contains { $0.message.contains("has 40 MiB of memory; the minimal IOVM image needs at least 48 MiB") && $0.location?.line == 5 })
+        } catch {
+            Issue.record("\(error)")
+        }
+        #expect((try? Self.plan(defaults: DefaultsDocument(iovmMemoryMiB: 48))) != nil)
+    }
+
     @Test("an unknown image is an error at the Defaults line")
     func unknownImage() {
         do {
