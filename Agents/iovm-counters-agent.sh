@@ -28,7 +28,11 @@
 # is not vif*; a vif is any vif<domid>.<n> (not the -emu tap of an HVM guest). Interfaces that go
 # away (a guest destroyed) are removed from xenstore. COUNT stops after COUNT writes (0: forever).
 #
-# For tests: SYSFS_NET (default /sys/class/net), XENSTORE_WRITE, XENSTORE_RM, TC override the defaults.
+# For tests: SYSFS_NET (default /sys/class/net), XENSTORE_WRITE, XENSTORE_RM, TC, IOVM_AGENT_TMP override
+# the defaults.
+#
+# Processes per interval: tc (when it is installed) and xenstore-write; the wait between writes takes none
+# where the shell's read has -t. Interface kinds are worked out again only when the set of names changes.
 
 set -u
 interval=1
@@ -70,14 +74,56 @@ kind() {
 
 seq=0
 previous=
-# root_qdiscs: "<dev> <sent bytes> <sent packets>" for every device whose root qdisc counts (not noqueue).
+# root_qdiscs: sets qdiscs to "<dev> <sent bytes> <sent packets>" lines, one per device whose root qdisc
+# counts (not noqueue). tc writes to a file that shell built-ins parse: tc is this agent's only process
+# besides xenstore-write per interval (a fork+exec costs ~0.1 s under emulation, charged to the IOVM).
+qfile=${IOVM_AGENT_TMP:-${TMPDIR:-/tmp}}/iovm-agent-qdisc.$$
 root_qdiscs() {
-  "$tc" -s qdisc show 2>/dev/null | awk '
-        /^qdisc / { dev = ""; if ($2 == "noqueue" || $0 !~ / root( |$)/) next
-                    for (i = 3; i < NF; i++) if ($i == "dev") dev = $(i + 1)
-                    next }
-        dev != "" && $1 == "Sent" && $3 == "bytes" && $5 == "pkt" { print dev, $2, $4; dev = "" }'
+  qdiscs=
+  "$tc" -s qdisc show >"$qfile" 2>/dev/null || return 0
+  qdev=
+  while read -r first second rest; do
+    case $first in
+      qdisc)
+        qdev=
+        [ "$second" = noqueue ] && continue
+        case " $rest " in *" root "*) ;; *) continue ;; esac
+        set -f
+        # shellcheck disable=SC2086 # split the rest of the line into words
+        set -- $rest
+        set +f
+        while [ $# -gt 1 ]; do
+          [ "$1" = dev ] && qdev=$2 && break
+          shift
+        done
+        ;;
+      Sent)
+        if [ -n "$qdev" ]; then
+          set -f
+          # shellcheck disable=SC2086 # split the rest of the line into words
+          set -- $rest
+          set +f
+          [ "${1:-}" = bytes ] && [ "${3:-}" = pkt ] && qdiscs="$qdiscs$qdev $second $2
+"
+        fi
+        qdev=
+        ;;
+    esac
+  done <"$qfile"
 }
+
+# nap SECONDS: waits without a process where the shell's read takes -t (busybox ash, bash): on a pipe
+# nobody writes to. Otherwise (dash) with sleep.
+# shellcheck disable=SC3045 # read -t is probed for here, and used only where it works
+(read -r -t 0 _ </dev/null) 2>/dev/null
+if [ $? -le 1 ] && pause=$(mktemp -u "${TMPDIR:-/tmp}/iovm-agent.XXXXXX") && mkfifo "$pause" 2>/dev/null && exec 8<>"$pause"; then
+  rm -f "$pause"
+  # shellcheck disable=SC3045 # probed above
+  nap() { read -r -t "$1" _ <&8; }
+else
+  nap() { sleep "$1"; }
+fi
+trap 'rm -f "$qfile"; exit 143' TERM INT
 
 uptime_file=${PROC_UPTIME:-/proc/uptime}
 cached_names=x
@@ -105,7 +151,7 @@ while :; do
   # sampling times would come in bursts), so the stamp must be when the counters were read.
   before=
   read -r before _ 2>/dev/null <"$uptime_file" || true
-  qdiscs=$(root_qdiscs) || qdiscs=
+  root_qdiscs
   for entry in $ifaces; do
     ifname=${entry%%/*} rest=${entry#*/}
     k=${rest%%/*} key=${rest#*/}
@@ -156,5 +202,6 @@ QDISCS
   done
   previous=$current
   [ "$count" -gt 0 ] && [ "$seq" -ge "$count" ] && break
-  sleep "$interval"
+  nap "$interval"
 done
+rm -f "$qfile"
