@@ -23,9 +23,12 @@ struct HostChangeOptions: ParsableArguments {
     @Flag(name: .customLong("allow-unresettable-nics"), help: "Pass through NICs that cannot be reset (e.g. emulated e1000s), with a warning.")
     var allowUnresettableNICs = false
 
+    @Option(name: .customLong("crash-after"), help: .hidden)
+    var crashAfter: String?
+
     /// An engine over the real libxl backend and the host lock.
     func engine(logger: Logger) throws -> ApplyEngine {
-        var engine = try HostAccess.engine(logger: logger, strictReset: !allowUnresettableNICs, wait: wait)
+        var engine = try HostAccess.engine(logger: logger, strictReset: !allowUnresettableNICs, wait: wait, crashAfter: crashAfter)
         engine.driverDomainTimeout = driverDomainTimeout
         engine.guestNetworkTimeout = guestNetworkTimeout
         return engine

@@ -1,3 +1,4 @@
+import Foundation
 import IOVMControl
 import IOVMCore
 import IOVMXen
@@ -19,9 +20,21 @@ enum HostAccess {
     }
 
     /// An engine over this dom0's backend and the host lock, waiting `wait` seconds for the lock.
-    static func engine(logger: Logger, strictReset: Bool = true, wait: Double = 0) throws -> ApplyEngine {
-        var engine = ApplyEngine(backend: try backend(logger: logger, strictReset: strictReset), lock: FileHostLock(), logger: logger)
+    /// `crashAfter` (the hidden `--crash-after STEP`, for the crash tests) kills the process with SIGKILL
+    /// right after the step of that name (`create:iovm0`) or any step of that kind (`create`).
+    static func engine(logger: Logger, strictReset: Bool = true, wait: Double = 0, crashAfter: String? = nil) throws -> ApplyEngine {
+        let backend = try LibXLBackend(logger: logger, strictReset: strictReset)
+        let crash: CrashPoint? = crashAfter.map { wanted in
+            { @Sendable step in
+                guard step == wanted || step.hasPrefix(wanted + ":") else { return }
+                FileHandle.standardError.write(Data("iovm: crash point \(step): killing this process (--crash-after)\n".utf8))
+                kill(getpid(), SIGKILL)
+            }
+        }
+        backend.crashPoint = crash
+        var engine = ApplyEngine(backend: backend, lock: FileHostLock(), logger: logger)
         engine.lockTimeout = wait
+        engine.crashPoint = crash
         return engine
     }
 }

@@ -63,6 +63,11 @@ public struct ApplyEngine: Sendable {
     public var guestNetworkTimeout: Double = 120
     /// Seconds to wait for the host lock.
     public var lockTimeout: Double = 0
+    /// Called after each step that changed the host, with the step's name: `assignable:<BDF>`, `pool:<name>`,
+    /// `create:<domain>`, `devd:<IOVM>`, `vifs:<guest>`, `pin:<domain>`, `weight:<domain>`, `move:<domain>`,
+    /// `replace:<domain>`, and in destroy `destroy:<domain>`, `destroy-pool:<name>`, `release:<BDF>`. Tests
+    /// stop there as a `kill -9` would (the hidden `--crash-after STEP`), to prove a new apply converges.
+    public var crashPoint: CrashPoint?
 
     /// Creates an engine.
     public init(backend: any XenBackend, lock: any HostLock, logger: Logger) {
@@ -82,6 +87,8 @@ public struct ApplyEngine: Sendable {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
         let start = Date()
+        // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
+        do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
         let host = try backend.observe(nics: plan.iovms.flatMap(\.pci))
         let reconciliation = Reconciler.reconcile(plan, with: host)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
@@ -100,7 +107,7 @@ public struct ApplyEngine: Sendable {
                         names.append(name)
                         index += 1
                     }
-                    let created = try createDomains(names, plan: plan, libxlJSON: libxlJSON, journal: &journal)
+                    let created = try createDomains(names, plan: plan, libxlJSON: libxlJSON, running: domids, journal: &journal)
                     domids.merge(created) { _, new in new }
                     continue
                 }
@@ -119,6 +126,7 @@ public struct ApplyEngine: Sendable {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
         let start = Date()
+        do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
         let host = try backend.observe(nics: nics)
         var done: [String] = []
         var failures: [String] = []
@@ -129,12 +137,14 @@ public struct ApplyEngine: Sendable {
                 try backend.destroyDomain(domid: domain.domid)
                 destroyed.insert(domain.domid)
                 done.append("destroyed \(domain.name) (\(domain.domid))")
+                crashPoint?("destroy:\(domain.name)")
             } catch { failures.append("destroy \(domain.name): \(error)") }
         }
         for pool in host.pools where pool.managedBy == topology {
             do {
                 try backend.destroyPool(named: pool.name)
                 done.append("destroyed cpupool \(pool.name)")
+                crashPoint?("destroy-pool:\(pool.name)")
             } catch { failures.append("destroy cpupool \(pool.name): \(error)") }
         }
         // A NIC still passed through to a domain (one iovm did not make, or one it failed to destroy)
@@ -150,6 +160,7 @@ public struct ApplyEngine: Sendable {
             do {
                 try backend.releaseNIC(nic.pci)
                 done.append("gave NIC \(nic.pci) back to \(nic.previousDriver ?? "dom0")")
+                crashPoint?("release:\(nic.pci)")
             } catch { failures.append("release NIC \(nic.pci): \(error)") }
         }
         for line in done { logger.info("\(line)") }
@@ -168,22 +179,36 @@ public struct ApplyEngine: Sendable {
             case .createPool(let pool):
                 try backend.createPool(pool, topology: plan.topology)
                 journal.record(change.description, undo: .destroyPool(pool.name))
+                crashPoint?("pool:\(pool.name)")
             case .makeAssignable(let pci):
                 try backend.makeAssignable(pci)
                 journal.record(change.description, undo: .releaseNIC(pci))
-            case .setAffinity(_, let domid, let vcpus, let from, let to):
+                crashPoint?("assignable:\(pci)")
+            case .setAffinity(let name, let domid, let vcpus, let from, let to):
                 try backend.setAffinity(domid: domid, vcpus: vcpus, hard: to)
                 journal.record(change.description, undo: .setAffinity(domid: domid, vcpus: vcpus, hard: from))
-            case .setSchedule(_, let domid, let from, let to):
+                crashPoint?("pin:\(name)")
+            case .setSchedule(let name, let domid, let from, let to):
                 try backend.setSchedule(domid: domid, weight: to.weight, cap: to.cap)
                 if let weight = from.weight {
                     journal.record(change.description, undo: .setSchedule(domid: domid, weight: weight, cap: from.cap ?? 0))
                 } else {
                     journal.record(change.description, undo: nil)
                 }
-            case .moveToPool(_, let domid, let from, let to):
+                crashPoint?("weight:\(name)")
+            case .moveToPool(let name, let domid, let from, let to):
                 try backend.moveToPool(domid: domid, pool: to)
                 journal.record(change.description, undo: .moveToPool(domid: domid, pool: from))
+                crashPoint?("move:\(name)")
+            case .replaceIncomplete(let name, let domid):
+                // Nothing to undo: it was never a working domain.
+                try backend.destroyDomain(domid: domid)
+                journal.record(change.description, undo: nil)
+                crashPoint?("replace:\(name)")
+            case .waitForNetwork(let name, let domid):
+                let started = Date()
+                try backend.waitForGuestNetwork(domid: domid, timeout: guestNetworkTimeout)
+                logger.info("\(name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(guestNetworkTimeout)) s allowed")
             case .createDomain:
                 preconditionFailure("stages are created by createStage")
             }
@@ -201,7 +226,9 @@ public struct ApplyEngine: Sendable {
     /// Seconds since `start`, with one decimal, for log lines.
     static func seconds(since start: Date) -> String { String(format: "%.1f", Date().timeIntervalSince(start)) }
 
-    private func createDomains(_ names: [String], plan: Plan, libxlJSON: [String: String], journal: inout Journal) throws -> [String: UInt32] {
+    private func createDomains(
+        _ names: [String], plan: Plan, libxlJSON: [String: String], running: [String: UInt32], journal: inout Journal
+    ) throws -> [String: UInt32] {
         /// What one creation left behind: a domain (even if a later wait failed) and/or a failure.
         struct Outcome: Sendable {
             var domid: UInt32?
@@ -220,9 +247,12 @@ public struct ApplyEngine: Sendable {
         let timeout = driverDomainTimeout
         let networkTimeout = guestNetworkTimeout
         let dependencies = plan.creationDependencies
+        let crashPoint = self.crashPoint
         for spec in specs {
-            // Only the backends this apply creates are waited for; running ones serve already.
+            // The backends this apply creates are waited for as they come up; a running one is asked once
+            // (it serves already, unless an apply that created it stopped before it did).
             let needs = (dependencies[spec.name] ?? []).filter { batch.contains($0) }
+            let runningNeeds = (dependencies[spec.name] ?? []).filter { !batch.contains($0) }.compactMap { name in running[name].map { (name, $0) } }
             let thread = Thread {
                 var outcome = Outcome()
                 do {
@@ -237,6 +267,11 @@ public struct ApplyEngine: Sendable {
                     }
                     guard !stop else { throw StepFailure(step: "create \(spec.name)", reason: "not created: another creation of this apply failed") }
                     if !needs.isEmpty { logger.debug("\(needs.joined(separator: ", ")) ready: creating \(spec.name)") }
+                    for (name, domid) in runningNeeds {
+                        do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
+                            throw StepFailure(step: "wait for driver domain \(name) (\(domid))", reason: "\(error)")
+                        }
+                    }
                     guard let json = libxlJSON[spec.name] else {
                         throw StepFailure(step: "create \(spec.name)", reason: "no libxl config was rendered for it")
                     }
@@ -244,6 +279,7 @@ public struct ApplyEngine: Sendable {
                     do { outcome.domid = try backend.createDomain(spec, libxlJSON: json, tag: tag) } catch {
                         throw StepFailure(step: "create \(spec.name)", reason: "\(error)")
                     }
+                    crashPoint?("create:\(spec.name)")
                     // Each wait says how much of its limit it used: a step that races a timeout shows it.
                     if spec.driverDomain, let domid = outcome.domid {
                         let started = Date()
@@ -251,6 +287,7 @@ public struct ApplyEngine: Sendable {
                             throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
                         }
                         logger.info("\(spec.name) serves vifs (xl devd up) after \(Self.seconds(since: started)) s of the \(Int(timeout)) s allowed")
+                        crashPoint?("devd:\(spec.name)")
                     }
                     if !spec.vifs.isEmpty, let domid = outcome.domid {
                         let started = Date()
@@ -259,6 +296,7 @@ public struct ApplyEngine: Sendable {
                             throw StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
                         }
                         logger.info("\(spec.name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(networkTimeout)) s allowed")
+                        crashPoint?("vifs:\(spec.name)")
                     }
                 } catch {
                     outcome.failure = error as? StepFailure ?? StepFailure(step: "create \(spec.name)", reason: "\(error)")

@@ -30,6 +30,15 @@ public struct ObservedVif: Sendable, Codable, Equatable {
         return "vif \(devid) in \(backend.name) (\(backendDomid)) is in state \(backendState), not connected (4)\(hotplug)"
     }
 
+    /// Whether it is on its way to connected: its backend domain runs, its backend directory exists in a state
+    /// before 4, and the hotplug script has not failed.
+    public func isConnecting(on host: ObservedHost) -> Bool {
+        guard let backendDomid, host.domains.contains(where: { $0.domid == backendDomid }), let backendState,
+            let state = Int(backendState), (1...3).contains(state)
+        else { return false }
+        return hotplugStatus != "error"
+    }
+
     /// `vif0 → iovm0` when connected, else the problem.
     public func summary(on host: ObservedHost) -> String {
         if let problem = problem(on: host) { return "BROKEN: \(problem)" }

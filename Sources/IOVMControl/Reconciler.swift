@@ -14,6 +14,12 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     case setSchedule(name: String, domid: UInt32, from: (weight: Int?, cap: Int?), to: (weight: Int, cap: Int))
     /// Move a running domain to another pool.
     case moveToPool(name: String, domid: UInt32, from: String, to: String)
+    /// Destroy a domain an earlier apply stopped creating (killed between creating and tagging it);
+    /// a ``createDomain`` of the same name follows.
+    case replaceIncomplete(name: String, domid: UInt32)
+    /// Wait for a running guest's vifs that are still connecting in a running IOVM (an earlier apply
+    /// stopped before it saw them connect).
+    case waitForNetwork(name: String, domid: UInt32)
 
     /// Equality that compares tuples field by field.
     public static func == (lhs: Change, rhs: Change) -> Bool { lhs.description == rhs.description }
@@ -29,6 +35,8 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         case .setSchedule(let name, _, let from, let to):
             "weigh \(name): weight \(from.weight.map(String.init) ?? "?") -> \(to.weight), cap \(from.cap.map(String.init) ?? "?") -> \(to.cap)"
         case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
+        case .replaceIncomplete(let name, let domid): "destroy \(name) (\(domid)), left half-made by an apply that stopped, to create it again"
+        case .waitForNetwork(let name, let domid): "wait for the vifs of \(name) (\(domid)) to connect"
         }
     }
 
@@ -98,7 +106,8 @@ public enum Reconciler {
 
         let bindings = Dictionary(host.nics.map { ($0.pci, $0) }, uniquingKeysWith: { first, _ in first })
         for iovm in plan.iovms {
-            let running = host.domain(iovm.name)
+            // A half-made IOVM is destroyed and made again: its NICs are handled as for a new one.
+            let running = host.domain(iovm.name).flatMap { $0.tag?.incomplete == true ? nil : $0 }
             for pci in iovm.pci {
                 guard let binding = bindings[pci] else {
                     conflicts.append(Conflict(message: "NIC \(pci) of IOVM \(iovm.name) does not exist on this host"))
@@ -115,6 +124,8 @@ public enum Reconciler {
         let stages = Dictionary(plan.stages.enumerated().flatMap { stage, names in names.map { ($0, stage) } }, uniquingKeysWith: { a, _ in a })
         var creations: [Change] = []
         var live: [Change] = []
+        var replacements: [Change] = []
+        var waits: [Change] = []
         for domain in plan.domains {
             guard let running = host.domain(domain.name) else {
                 creations.append(.createDomain(name: domain.name, stage: stages[domain.name] ?? 0))
@@ -126,11 +137,10 @@ public enum Reconciler {
                 continue
             }
             if tag.incomplete == true {
-                conflicts.append(
-                    Conflict(
-                        message:
-                            "domain \(domain.name) (\(running.domid)) was being created when an earlier apply stopped: `iovm destroy` the topology (it removes it) and apply again"
-                    ))
+                // An apply was killed between creating it and tagging it: it may be paused or half set up.
+                // Its intent makes it iovm's, so it is made again from the plan.
+                replacements.append(.replaceIncomplete(name: domain.name, domid: running.domid))
+                creations.append(.createDomain(name: domain.name, stage: stages[domain.name] ?? 0))
                 continue
             }
             if tag.specFingerprint != domain.specFingerprint {
@@ -143,7 +153,13 @@ public enum Reconciler {
             }
             // A guest whose vif lost its backend (the IOVM died, or was recreated under it) is not
             // connected, whatever the rest says: apply must not report success over it.
-            let broken = (running.vifs ?? []).compactMap { $0.problem(on: host) }
+            // One still connecting in a live backend (an apply stopped before it saw it connect) is waited for.
+            let vifs = running.vifs ?? []
+            let connecting = vifs.filter { $0.problem(on: host) != nil && $0.isConnecting(on: host) }
+            let broken = vifs.filter { !$0.isConnecting(on: host) }.compactMap { $0.problem(on: host) }
+            if domain.role == .guest && broken.isEmpty && !connecting.isEmpty {
+                waits.append(.waitForNetwork(name: domain.name, domid: running.domid))
+            }
             if domain.role == .guest && !broken.isEmpty {
                 conflicts.append(
                     Conflict(
@@ -168,7 +184,7 @@ public enum Reconciler {
         }
         // Moves before pins: a domain can only be pinned to cores of its pool.
         live.sort { rank($0) < rank($1) }
-        changes += creations.sorted { stageOf($0) < stageOf($1) } + live
+        changes = replacements + changes + creations.sorted { stageOf($0) < stageOf($1) } + live + waits
 
         let planned = Set(plan.domains.map(\.name))
         let orphans = host.domains.filter { $0.tag?.topology == plan.topology && !planned.contains($0.name) }.map(\.name)

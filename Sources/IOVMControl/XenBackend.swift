@@ -38,7 +38,13 @@ public protocol XenBackend: Sendable {
     func setSchedule(domid: UInt32, weight: Int, cap: Int) throws
     /// Moves a domain to another cpupool live.
     func moveToPool(domid: UInt32, pool: String) throws
+    /// Removes the creation intents whose domain does not exist (an apply was killed after recording one).
+    /// Called under the host lock, when no creation is in flight.
+    func removeStaleIntents() throws
 }
+
+/// A named point after a step that changed the host (see ``ApplyEngine/crashPoint``).
+public typealias CrashPoint = @Sendable (String) -> Void
 
 /// A host-wide lock so two applies never interleave.
 public protocol HostLock: Sendable {

@@ -70,6 +70,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
     /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
     ///   false, such a NIC is passed through with a warning, as libxl does.
+    /// Called inside createDomain after the intent is recorded (`intent:<name>`) and after libxl created the
+    /// domain, before it is tagged (`untagged:<name>`): where a killed apply leaves the least behind.
+    /// For the crash tests only (`--crash-after`); see ``ApplyEngine/crashPoint``.
+    public var crashPoint: CrashPoint?
+
     public init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
         self.context = try LibXLContext()
@@ -303,12 +308,14 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         intent.uuid = chosen
         let intentPath = "\(Self.intentRoot)/\(chosen)"
         try XenStoreClient().write(intentPath, try JSONText.line(intent))
+        crashPoint?("intent:\(spec.name)")
         var domid = cxenshim_invalid_domid()
         do {
             try own.withUnsafeContext { ctx throws(XenError) in
                 let rc = libxl_domain_create_new(ctx, &config, &domid, nil, nil)
                 guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_create_new(\(spec.name))") }
             }
+            crashPoint?("untagged:\(spec.name)")
             var recorded = tag
             recorded.uuid = try uuid(of: domid, context: own)
             let json = try JSONText.line(recorded)
@@ -327,6 +334,15 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             }
             _ = try? XenStoreClient().remove(intentPath)
             throw error
+        }
+    }
+
+    public func removeStaleIntents() throws {
+        let store = try XenStoreClient()
+        let uuids = Set(try context.domains().map(\.uuid))
+        for uuid in try store.directory(Self.intentRoot) ?? [] where !uuids.contains(uuid) {
+            logger.notice("removing the creation intent \(uuid): its domain does not exist (an apply stopped before creating it)")
+            try store.remove("\(Self.intentRoot)/\(uuid)")
         }
     }
 

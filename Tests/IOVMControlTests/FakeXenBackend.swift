@@ -11,6 +11,8 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         var pools: [ObservedPool]
         var nics: [NICBinding]
         var nextDomid: UInt32 = 1
+        /// Creation intents by UUID, as LibXLBackend records them before libxl creates the domain.
+        var intents: [String: ManagedTag] = [:]
     }
 
     private let state: Mutex<State>
@@ -32,9 +34,20 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
                 nextDomid: 1 + UInt32(extraDomains.count)))
     }
 
+    /// A host left exactly as `state` (what a killed process leaves behind: the lock is free again).
+    init(cores: Int = 4, state: State) {
+        self.cores = cores
+        self.state = Mutex(state)
+    }
+
+    /// Called inside createDomain after the intent (`intent:<name>`) and before the tag (`untagged:<name>`).
+    let crashPoint = Mutex<CrashPoint?>(nil)
+
     var snapshot: State { state.withLock { $0 } }
     var calls: [String] { log.withLock { $0 } }
-    var mutatingCalls: [String] { calls.filter { !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") } }
+    var mutatingCalls: [String] {
+        calls.filter { !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleIntents") }
+    }
 
     /// Makes every call whose log line starts with `prefix` fail.
     func fail(_ prefix: String) { failures.withLock { _ = $0.insert(prefix) } }
@@ -102,21 +115,50 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
         try call("createDomain \(spec.name)")
-        return try state.withLock { state in
+        // As LibXLBackend: the intent first, then the domain (as observe shows it before its tag: the intent,
+        // marked incomplete), then the tag.
+        let crash = crashPoint.withLock { $0 }
+        let uuid = try state.withLock { state in
             for pci in spec.pci where !(state.nics.first { $0.pci == pci }?.assignable ?? false) {
                 throw FakeError(message: "NIC \(pci) is not assignable")
             }
+            let uuid = "uuid-\(state.nextDomid)"
+            var intent = tag
+            intent.uuid = uuid
+            state.intents[uuid] = intent
+            return uuid
+        }
+        crash?("intent:\(spec.name)")
+        let domid = state.withLock { state in
             let domid = state.nextDomid
             state.nextDomid += 1
-            var tag = tag
-            tag.uuid = "uuid-\(domid)"
+            var incomplete = tag
+            incomplete.uuid = uuid
+            incomplete.incomplete = true
             let affinity = spec.hardAffinity ?? CPUSet(0..<cores)
             state.domains.append(
                 ObservedDomain(
-                    domid: domid, name: spec.name, uuid: tag.uuid, vcpus: spec.vcpus,
+                    domid: domid, name: spec.name, uuid: uuid, vcpus: spec.vcpus,
                     hardAffinity: Array(repeating: affinity, count: spec.vcpus),
-                    weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: tag))
+                    weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: incomplete))
             return domid
+        }
+        crash?("untagged:\(spec.name)")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            var complete = tag
+            complete.uuid = uuid
+            state.domains[index].tag = complete
+            state.intents[uuid] = nil
+        }
+        return domid
+    }
+
+    func removeStaleIntents() throws {
+        try call("removeStaleIntents")
+        state.withLock { state in
+            let uuids = Set(state.domains.map(\.uuid))
+            state.intents = state.intents.filter { uuids.contains($0.key) }
         }
     }
 
@@ -130,7 +172,10 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     func destroyDomain(domid: UInt32) throws {
         try call("destroyDomain \(name(domid))")
-        state.withLock { $0.domains.removeAll { $0.domid == domid } }
+        state.withLock { state in
+            if let uuid = state.domains.first(where: { $0.domid == domid })?.uuid { state.intents[uuid] = nil }
+            state.domains.removeAll { $0.domid == domid }
+        }
     }
 
     func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws {

@@ -86,16 +86,19 @@ struct IncompleteDomainTests {
         return FakeXenBackend(nics: ApplyEngineTests.nics, extraDomains: [half])
     }
 
-    @Test("apply refuses it with what to do, and touches nothing")
-    func applyRefuses() throws {
+    @Test("apply destroys it and creates it again from the plan, its NICs made assignable first")
+    func applyReplacesIt() throws {
         let fake = host()
         let plan = try ApplyEngineTests().plan(.credit)
-        #expect {
-            _ = try ApplyEngineTests().engine(fake).apply(plan, libxlJSON: ApplyEngineTests().json(plan))
-        } throws: { error in
-            "\(error)".contains("domain iovm0 (7) was being created when an earlier apply stopped: `iovm destroy` the topology")
-        }
-        #expect(fake.mutatingCalls.isEmpty)
+        let report = try ApplyEngineTests().engine(fake).apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(report.done.first == "destroy iovm0 (7), left half-made by an apply that stopped, to create it again")
+        let calls = fake.mutatingCalls
+        #expect(calls.first == "destroyDomain iovm0")
+        let assignable = try #require(calls.firstIndex(of: "makeAssignable 0000:00:10.0"))
+        let created = try #require(calls.firstIndex(of: "createDomain iovm0"))
+        #expect(assignable < created)
+        let iovm0 = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(iovm0.domid != 7 && iovm0.tag?.incomplete == nil)
     }
 
     @Test("destroy removes it like any domain iovm made")
