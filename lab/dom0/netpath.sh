@@ -2,7 +2,7 @@
 # Runs in dom0 (copied to /mnt/lab/bin by lab/test). The network path of the paper with plain xl:
 # a PV driver domain owning a passed-through e1000 on bridge br0, and a guest whose vif backend
 # lives in that driver domain. Prints KEY=value lines for lab/test; exits non-zero on failure.
-usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP [IMAGE_DIR [MEMORY_MIB]] | dd-exec NAME 'COMMANDS' | dd-cpu NAME | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
+usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP [IMAGE_DIR|- [MEMORY_MIB]] | dd-exec NAME 'COMMANDS' | dd-cpu NAME | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
 set -euo pipefail
 export PATH=/usr/lib/xen-4.17/bin:$PATH
 CONSOLE_DIR=/var/log/xen/console
@@ -75,13 +75,14 @@ case "${1:-}" in
     exit $rc
     ;;
   dd-up)
-    # Without IMAGE_DIR: the stock driver domain (Debian's kernel and root, lab.role=dd, 512 MiB).
+    # Without IMAGE_DIR (or with -): the stock driver domain (Debian's kernel and root, lab.role=dd, 512 MiB).
     # With IMAGE_DIR (an `iovm image build` image): iovm's minimal IOVM, no disk, MEMORY_MIB (default 64).
     [ $# -ge 4 ] && [ $# -le 6 ] || {
       echo "$usage" >&2
       exit 2
     }
     name=$2 bdf=$3 ip=$4 image=${5:-} memory=${6:-64}
+    [ "$image" = - ] && image=
     modprobe xen-pciback
     xl pci-assignable-list | grep -q "$bdf" || xl pci-assignable-add "$bdf"
     if [ -n "$image" ]; then
