@@ -7,7 +7,7 @@ import IOVMXen
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check this host: Xen dom0, xenstored, scheduler, IOMMU, xen-pciback, and each NIC of the topology.")
+        abstract: "Check this host: Xen dom0, xenstored, scheduler, IOMMU, xen-pciback, and each NIC and IOVM image of the topology.")
 
     @Argument(help: "Topology file whose NICs to check (optional).", completion: .file(extensions: ["swift", "json"]))
     var file: String?
@@ -23,7 +23,16 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let plan = try TopologyOptions.plan(optionalFile: file, logger: global.logger("iovm.doctor"))
-            let checks = Doctor().run(facts: XenFacts.gather(), plan: plan, allowNoIOMMU: allowNoIOMMU)
+            var checks = Doctor().run(facts: XenFacts.gather(), plan: plan, allowNoIOMMU: allowNoIOMMU)
+            // The image each IOVM boots: built for its NICs' drivers, or what to run.
+            for domain in plan?.domains ?? [] {
+                guard let image = domain.image else { continue }
+                if let problem = image.problem {
+                    checks.append(DoctorCheck("image of \(domain.name)", .failed, problem))
+                } else {
+                    checks.append(DoctorCheck("image of \(domain.name)", .ok, "\(image.summary): \(domain.kernel)"))
+                }
+            }
             if json {
                 print(try jsonText(checks))
             } else {
