@@ -145,11 +145,13 @@ CFG
     mark=$RANDOM$RANDOM
     # The shell echoes the input line; the markers are printed by printf, so only its output matches.
     printf '\nprintf "LAB-%%s-%%s\\n" BEGIN %s; %s; printf "LAB-%%s-%%s\\n" END %s\n' "$mark" "$3" "$mark" >"$tty"
-    wait_for 60 "LAB-END-$mark in $log" grep -aq "^LAB-END-$mark" "$log" || {
+    wait_for 60 "LAB-END-$mark in $log" grep -aq "LAB-END-$mark" "$log" || {
       tail -20 "$log" >&2
       exit 1
     }
-    tr -d '\r' <"$log" | sed -n "/^LAB-BEGIN-$mark\$/,/^LAB-END-$mark\$/p" | sed '1d;$d'
+    # Unanchored: bash writes terminal escapes (bracketed paste off) in front of a command's first line;
+    # the echoed input has "BEGIN $mark", never "BEGIN-$mark".
+    tr -d '\r' <"$log" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | sed -n "/LAB-BEGIN-$mark/,/LAB-END-$mark/p" | sed '1d;$d'
     ;;
   dd-cpu)
     # CPU seconds the domain has used (xl list's Time(s)).
