@@ -61,20 +61,19 @@ struct ImageBuildCommand: ParsableCommand {
                 guard nicDriver.isEmpty else { throw ValidationError("give a topology FILE or --nic-driver, not both") }
                 var options = try TopologyOptions.parse([file])
                 options.images = out
-                let plan = try options.plan(logger: global.logger("iovm.image"))
-                var all: Set<String> = []
-                for domain in plan.domains where domain.role == .iovm {
-                    if let image = domain.image, let problem = image.problem, image.nicDrivers == nil || problem.hasPrefix("NIC ") {
-                        printError("iovm: error: IOVM \(domain.name): \(problem)")
-                        throw ExitCode(invalidTopologyExitCode)
-                    }
-                    all.formUnion(domain.image?.nicDrivers ?? [])
+                var plan = try options.plan(logger: global.logger("iovm.image"))
+                // The drivers of the IOVMs that boot the image: declared, else from the NICs' PCI ids here.
+                plan.domains.removeAll { $0.role == .iovm && $0.image == nil }
+                do {
+                    drivers = try KernelConfig.nicDrivers(for: plan, table: NICDriverTable.installed() ?? NICDriverTable(modulesAlias: ""), ids: HostAccess.pciIDs)
+                } catch let error as KernelConfig.Error {
+                    printError(relativeToWorkingDirectory("\(error.location.map { "\($0): " } ?? "")error: \(error)"))
+                    throw ExitCode(invalidTopologyExitCode)
                 }
-                guard !all.isEmpty else {
+                guard !drivers.isEmpty else {
                     printError("iovm: error: no IOVM of \(plan.topology) boots the minimal image with a NIC: nothing to build")
                     throw ExitCode.failure
                 }
-                drivers = all.sorted()
             }
             if drivers.isEmpty { throw ValidationError("give a topology FILE or --nic-driver (\(KernelConfig.nicDrivers.joined(separator: ", ")))") }
             for driver in drivers where !KernelConfig.nicDrivers.contains(driver) {

@@ -281,5 +281,14 @@ struct CLITests {
         let noSource = try iovm("image", "build", "--nic-driver", "e1000", "--out", store.path, "--kernel-source", "/nonexistent/linux.tar.xz")
         #expect(noSource.status == 1)
         #expect(noSource.stderr.contains("no kernel source at /nonexistent/linux.tar.xz: run scripts/setup"), "\(noSource.stderr)")
+
+        // With a topology: a NIC that is not on this host and names no driver is an error at its line.
+        let file = store.appending(path: "absent-nic.swift")
+        try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
+        try Self.imageTopology.replacingOccurrences(of: ", driver: \"e1000\"", with: "").replacingOccurrences(of: "0000:00:10.0", with: "0000:7f:1f.7")
+            .write(to: file, atomically: true, encoding: .utf8)
+        let absent = try iovm("image", "build", file.path, "--out", store.path)
+        #expect(absent.status == 65)
+        #expect(absent.stderr.contains("absent-nic.swift:6: error: NIC 0000:7f:1f.7 is not on this host and the topology names no driver"), "\(absent.stderr)")
     }
 }
