@@ -77,7 +77,8 @@ previous=
 # root_qdiscs: sets qdiscs to "<dev> <sent bytes> <sent packets>" lines, one per device whose root qdisc
 # counts (not noqueue). tc writes to a file that shell built-ins parse: tc is this agent's only process
 # besides xenstore-write per interval (a fork+exec costs ~0.1 s under emulation, charged to the IOVM).
-qfile=${IOVM_AGENT_TMP:-${TMPDIR:-/tmp}}/iovm-agent-qdisc.$$
+# Made by mktemp (no predictable name in a shared /tmp); one process, at start-up.
+qfile=$(mktemp "${IOVM_AGENT_TMP:-${TMPDIR:-/tmp}}/iovm-agent-qdisc.XXXXXX") || qfile=${IOVM_AGENT_TMP:-${TMPDIR:-/tmp}}/iovm-agent-qdisc.$$
 root_qdiscs() {
   qdiscs=
   "$tc" -s qdisc show >"$qfile" 2>/dev/null || return 0

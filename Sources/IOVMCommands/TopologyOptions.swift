@@ -97,9 +97,14 @@ struct TopologyOptions: ParsableArguments {
         if plan.domains.contains(where: { $0.image != nil }) {
             let store = imageStore
             let where_ = store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)"
+            let file = self.file
             let resolver = ImageResolver(
                 store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) },
-                buildCommand: "iovm image build \(file ?? topologyJSON.map { "--topology-json \($0)" } ?? "FILE")\(where_)")
+                buildCommand: { drivers in
+                    // A JSON topology is not a file `image build` reads: name its drivers instead.
+                    let what = file ?? drivers.map { "--nic-driver \($0)" }.joined(separator: " ")
+                    return "iovm image build \(what)\(where_)"
+                })
             plan = resolver.resolve(plan)
         }
         return plan

@@ -17,17 +17,17 @@ public struct ELFFile: Sendable, Equatable {
         }
         guard bytes[4] == 2, bytes[5] == 1 else { throw .notELF(path, why: "not 64-bit little-endian ELF") }
         func u16(_ at: Int) throws(ImageError) -> Int {
-            guard at >= 0, at + 2 <= bytes.count else { throw .notELF(path, why: "truncated at \(at)") }
+            guard at >= 0, at <= bytes.count - 2 else { throw .notELF(path, why: "truncated at \(at)") }
             return Int(bytes[at]) | Int(bytes[at + 1]) << 8
         }
         func u64(_ at: Int) throws(ImageError) -> UInt64 {
-            guard at >= 0, at + 8 <= bytes.count else { throw .notELF(path, why: "truncated at \(at)") }
+            guard at >= 0, at <= bytes.count - 8 else { throw .notELF(path, why: "truncated at \(at)") }
             var value: UInt64 = 0
             for index in (0..<8).reversed() { value = value << 8 | UInt64(bytes[at + index]) }
             return value
         }
         func u32(_ at: Int) throws(ImageError) -> UInt32 {
-            guard at >= 0, at + 4 <= bytes.count else { throw .notELF(path, why: "truncated at \(at)") }
+            guard at >= 0, at <= bytes.count - 4 else { throw .notELF(path, why: "truncated at \(at)") }
             return UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
         }
         func string(_ at: Int) throws(ImageError) -> String {
@@ -45,12 +45,14 @@ public struct ELFFile: Sendable, Equatable {
         }
         var segments: [Segment] = []
         for index in 0..<phnum {
-            let at = phoff + index * phentsize
+            let (at, overflow) = phoff.addingReportingOverflow(index * phentsize)
+            guard !overflow else { throw .notELF(path, why: "program header table out of range") }
             segments.append(Segment(type: try u32(at), offset: try u64(at + 8), vaddr: try u64(at + 16), filesz: try u64(at + 32)))
         }
         func fileOffset(_ vaddr: UInt64) -> Int? {
-            for segment in segments where segment.type == 1 && vaddr >= segment.vaddr && vaddr < segment.vaddr + segment.filesz {
-                return Int(clamping: segment.offset + (vaddr - segment.vaddr))
+            for segment in segments where segment.type == 1 && vaddr >= segment.vaddr && vaddr - segment.vaddr < segment.filesz {
+                let (offset, overflow) = segment.offset.addingReportingOverflow(vaddr - segment.vaddr)
+                return overflow ? nil : Int(clamping: offset)
             }
             return nil
         }
@@ -67,8 +69,8 @@ public struct ELFFile: Sendable, Equatable {
         var rpathOffset: UInt64?
         var strtab: UInt64?
         var at = Int(clamping: dynamic.offset)
-        let end = at + Int(clamping: dynamic.filesz)
-        while at + 16 <= end {
+        let end = min(bytes.count, at.addingReportingOverflow(Int(clamping: dynamic.filesz)).overflow ? bytes.count : at + Int(clamping: dynamic.filesz))
+        while at <= end - 16 {
             let tag = try u64(at)
             let value = try u64(at + 8)
             switch tag {
@@ -86,9 +88,14 @@ public struct ELFFile: Sendable, Equatable {
             throw .notELF(path, why: "DT_NEEDED without DT_STRTAB")
         }
         guard let base = fileOffset(strtab) else { throw .notELF(path, why: "DT_STRTAB outside every PT_LOAD") }
-        needed = try neededOffsets.map { offset throws(ImageError) in try string(base + Int(clamping: offset)) }
+        func position(_ offset: UInt64) throws(ImageError) -> Int {
+            let (position, overflow) = base.addingReportingOverflow(Int(clamping: offset))
+            guard !overflow else { throw .notELF(path, why: "string offset \(offset) out of range") }
+            return position
+        }
+        needed = try neededOffsets.map { offset throws(ImageError) in try string(try position(offset)) }
         if let offset = runpathOffset ?? rpathOffset {
-            runpath = try string(base + Int(clamping: offset)).split(separator: ":").map(String.init)
+            runpath = try string(try position(offset)).split(separator: ":").map(String.init)
         }
     }
 

@@ -10,11 +10,13 @@ public struct ImageResolver: Sendable {
     public var table: NICDriverTable?
     /// The vendor:device ids of a NIC on this host, nil when it is not here.
     public var ids: @Sendable (PCIAddress) -> String?
-    /// The command that builds a missing image, for the messages (`iovm image build lab.swift`).
-    public var buildCommand: String
+    /// The command that builds a missing image for these drivers, for the messages (`iovm image build lab.swift`).
+    public var buildCommand: @Sendable ([String]) -> String
 
     /// A resolver over `store`.
-    public init(store: ImageStore, table: NICDriverTable?, ids: @escaping @Sendable (PCIAddress) -> String?, buildCommand: String) {
+    public init(
+        store: ImageStore, table: NICDriverTable?, ids: @escaping @Sendable (PCIAddress) -> String?, buildCommand: @escaping @Sendable ([String]) -> String
+    ) {
         self.store = store
         self.table = table
         self.ids = ids
@@ -53,7 +55,7 @@ public struct ImageResolver: Sendable {
                     plan.domains[index].kernel = found.kernel
                     if plan.domains[index].ramdisk == nil { plan.domains[index].ramdisk = found.ramdisk }
                 } else {
-                    problems.append(ImageError.notBuilt(drivers: drivers.sorted(), store: store.root, command: buildCommand).description)
+                    problems.append(ImageError.notBuilt(drivers: drivers.sorted(), store: store.root, command: buildCommand(drivers.sorted())).description)
                 }
             }
             image.problem = problems.isEmpty ? nil : problems.joined(separator: "; ")

@@ -32,14 +32,20 @@ public struct ImageStore: Sendable {
         return found.sorted { ($0.manifest.builtAt, $0.directory) > ($1.manifest.builtAt, $1.directory) }
     }
 
-    /// The newest image this iovm built for exactly `nicDrivers` from its current fragments.
+    /// The image this iovm built, from its current fragments, with every driver of `nicDrivers` built in:
+    /// the one with exactly those drivers, else the smallest set that holds them (`iovm image build FILE`
+    /// builds one image for all the drivers of a topology's IOVMs), newest first.
     public func find(nicDrivers: [String]) -> StoredImage? {
-        let drivers = nicDrivers.sorted()
-        guard let fragment = try? KernelConfig.fragment(nicDrivers: drivers) else { return nil }
-        let digest = String(StableHash.fnv1a(fragment), radix: 16)
-        return images().first {
-            $0.manifest.nicDrivers == drivers && $0.manifest.iovmVersion == IOVMVersion.current && $0.manifest.fragmentDigest == digest
+        let needed = Set(nicDrivers)
+        let candidates = images().filter { image in
+            let manifest = image.manifest
+            guard manifest.iovmVersion == IOVMVersion.current, needed.isSubset(of: manifest.nicDrivers),
+                let fragment = try? KernelConfig.fragment(nicDrivers: manifest.nicDrivers)
+            else { return false }
+            return manifest.fragmentDigest == String(StableHash.fnv1a(fragment), radix: 16)
         }
+        // Stable: among images with as few drivers, the newest (images() is newest first).
+        return candidates.enumerated().min { ($0.element.manifest.nicDrivers.count, $0.offset) < ($1.element.manifest.nicDrivers.count, $1.offset) }?.element
     }
 
     /// What a build did.

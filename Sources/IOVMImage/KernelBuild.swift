@@ -45,17 +45,21 @@ public struct LinuxKernelBuild: KernelBuilding {
         self.jobs = max(1, jobs)
     }
 
-    /// Debian's version of `linux-source-6.1`, or the tree's own Makefile version when only a tree is given.
+    /// Debian's version of `linux-source-6.1` for the tarball; for a given tree, its own Makefile version
+    /// (the tree may be anything, so the package's version would not describe it).
     public var sourceVersion: String {
         get throws(ImageError) {
             if tree == nil, !FileManager.default.fileExists(atPath: tarball) { throw .kernelSourceMissing(tarball) }
-            if let version = Sysroot("/").packageVersions(["linux-source-6.1"])["linux-source-6.1"] { return "linux-source-6.1 \(version)" }
-            if let tree, let makefile = try? String(contentsOfFile: tree + "/Makefile", encoding: .utf8) {
+            if tree == nil, let version = Sysroot("/").packageVersions(["linux-source-6.1"])["linux-source-6.1"] {
+                return "linux-source-6.1 \(version)"
+            }
+            if let tree {
+                guard let makefile = try? String(contentsOfFile: tree + "/Makefile", encoding: .utf8) else { throw .kernelSourceMissing(tree + "/Makefile") }
                 let fields = makefile.split(separator: "\n").prefix(6).compactMap { line -> String? in
                     let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                     return parts.count == 2 && ["VERSION", "PATCHLEVEL", "SUBLEVEL"].contains(parts[0]) ? parts[1] : nil
                 }
-                return "linux \(fields.joined(separator: "."))"
+                return "linux \(fields.joined(separator: ".")) (tree)"
             }
             let attributes = try? FileManager.default.attributesOfItem(atPath: tarball)
             return "tarball \(tarball) \((attributes?[.size] as? Int) ?? 0)"

@@ -67,14 +67,14 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// Whether a NIC that cannot be reset through sysfs is refused (libxl itself only logs a failed reset).
     let strictReset: Bool
 
-    /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
-    /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
-    ///   false, such a NIC is passed through with a warning, as libxl does.
     /// Called inside createDomain after the intent is recorded (`intent:<name>`) and after libxl created the
     /// domain, before it is tagged (`untagged:<name>`): where a killed apply leaves the least behind.
     /// For the crash tests only (`--crash-after`); see ``ApplyEngine/crashPoint``.
     public var crashPoint: CrashPoint?
 
+    /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
+    /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
+    ///   false, such a NIC is passed through with a warning, as libxl does.
     public init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
         self.context = try LibXLContext()
@@ -316,15 +316,17 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_create_new(\(spec.name))") }
             }
             crashPoint?("untagged:\(spec.name)")
+            // Unpaused before it is tagged: a kill in between leaves it incomplete (made again by the next
+            // apply), never tagged and paused, which would look complete and never serve.
+            try own.withUnsafeContext { ctx throws(XenError) in
+                let rc = libxl_domain_unpause(ctx, domid, nil)
+                guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_unpause(\(spec.name))") }
+            }
             var recorded = tag
             recorded.uuid = try uuid(of: domid, context: own)
             let json = try JSONText.line(recorded)
             try XenStoreClient().write("\(Self.tagRoot)/managed/\(domid)", json)
             _ = try? XenStoreClient().remove(intentPath)
-            try own.withUnsafeContext { ctx throws(XenError) in
-                let rc = libxl_domain_unpause(ctx, domid, nil)
-                guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_unpause(\(spec.name))") }
-            }
             logger.info("created \(spec.name) as domain \(domid)")
             return domid
         } catch {

@@ -20,3 +20,13 @@ import Testing
         #expect(throws: ImageError.self) { try ELFFile(bytes: Array("#!/bin/sh\necho hi\n".utf8) + [UInt8](repeating: 0, count: 64), path: "x.sh") }
     }
 }
+
+@Suite struct ELFFileHostileTests {
+    @Test("offsets near the top of the address space are errors, not traps")
+    func hugeOffsets() throws {
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "/bin/ls")))
+        // e_phoff = 0xffff_ffff_ffff_fff0
+        for index in 0..<8 { bytes[0x20 + index] = index == 0 ? 0xf0 : 0xff }
+        #expect(throws: ImageError.self) { try ELFFile(bytes: bytes, path: "hostile") }
+    }
+}

@@ -56,6 +56,14 @@ struct IOVMInitScriptTests {
         #expect(calls.contains("ip link set dev eth0 master br0 up") && calls.contains("ip link set dev eth1 master br1 up"))
     }
 
+    @Test("one BDF missing maps every entry by position: a BDF that exists but is another NIC's is not used twice")
+    func mixedRenumbering() throws {
+        // The host's 0000:00:01.0 and 0000:00:03.0 appear as 00:00.0 and 00:01.0 in the IOVM.
+        let devices: [(String, String, String?)] = [("0000:00:00.0", "0x020000", "eth0"), ("0000:00:01.0", "0x020000", "eth1")]
+        let calls = try Self.run(devices: devices, cmdline: "iovm.nics=0000:00:01.0=br0,0000:00:03.0=br1")
+        #expect(calls.contains("ip link set dev eth0 master br0 up") && calls.contains("ip link set dev eth1 master br1 up"), "\(calls)")
+    }
+
     @Test("without iovm.nics every NIC gets br0, br1, ... in PCI order")
     func defaultBridges() throws {
         let calls = try Self.run(devices: Self.lab, cmdline: "console=hvc0")

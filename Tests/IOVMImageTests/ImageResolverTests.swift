@@ -81,7 +81,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let resolver = ImageResolver(
             store: store, table: NICDriverTable(modulesAlias: "alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000\n"), ids: { _ in "8086:100e" },
-            buildCommand: "iovm image build t.swift")
+            buildCommand: { _ in "iovm image build t.swift" })
         let plan = resolver.resolve(try Self.plan(defaults: nil))
         let iovm = try #require(plan.iovms.first)
         let image = try #require(store.find(nicDrivers: ["e1000"]))
@@ -95,13 +95,13 @@ import Testing
         let (store, root) = try store(with: ["igb"])
         defer { try? FileManager.default.removeItem(atPath: root) }
         let table = NICDriverTable(modulesAlias: "alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000\n")
-        let notBuilt = ImageResolver(store: store, table: table, ids: { _ in "8086:100e" }, buildCommand: "iovm image build t.swift").resolve(try Self.plan(defaults: nil))
+        let notBuilt = ImageResolver(store: store, table: table, ids: { _ in "8086:100e" }, buildCommand: { _ in "iovm image build t.swift" }).resolve(try Self.plan(defaults: nil))
         #expect(notBuilt.unresolvedImages.first?.problem == "the minimal IOVM image for e1000 is not built in \(root): run `iovm image build t.swift`")
-        let absent = ImageResolver(store: store, table: table, ids: { _ in nil }, buildCommand: "x").resolve(try Self.plan(defaults: nil))
+        let absent = ImageResolver(store: store, table: table, ids: { _ in nil }, buildCommand: { _ in "x" }).resolve(try Self.plan(defaults: nil))
         #expect(absent.unresolvedImages.first?.problem.contains("NIC 0000:00:10.0 is not on this host: name its driver") == true)
-        let unsupported = ImageResolver(store: store, table: table, ids: { _ in "10ec:8139" }, buildCommand: "x").resolve(try Self.plan(defaults: nil))
+        let unsupported = ImageResolver(store: store, table: table, ids: { _ in "10ec:8139" }, buildCommand: { _ in "x" }).resolve(try Self.plan(defaults: nil))
         #expect(unsupported.unresolvedImages.first?.problem.contains("NIC 0000:00:10.0 (10ec:8139) is driven by none of the drivers") == true)
-        let declared = ImageResolver(store: store, table: nil, ids: { _ in nil }, buildCommand: "x").resolve(
+        let declared = ImageResolver(store: store, table: nil, ids: { _ in nil }, buildCommand: { _ in "x" }).resolve(
             try Self.plan(defaults: nil, nics: [NICDocument(pci: "0000:00:10.0", driver: "igb")]))
         #expect(declared.unresolvedImages.isEmpty && declared.iovms.first?.image?.nicDrivers == ["igb"])
     }

@@ -80,6 +80,23 @@ final class FakeKernel: KernelBuilding {
         #expect([base, otherDriver, otherSource, otherRuntime].allSatisfy { !$0.cached })
     }
 
+    @Test("an image with more drivers serves an IOVM that needs fewer; the smallest such image wins")
+    func supersetImages() throws {
+        let root = temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = ImageStore(root: root + "/images")
+        let runtime = MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs)
+        let both = try store.build(nicDrivers: ["igb", "e1000"], runtime: runtime, kernel: FakeKernel(directory: root + "/k1"), progress: { _ in })
+        #expect(both.image.manifest.nicDrivers == ["e1000", "igb"])
+        #expect(store.find(nicDrivers: ["e1000"])?.manifest.hash == both.image.manifest.hash)
+        #expect(store.find(nicDrivers: ["igb"])?.manifest.hash == both.image.manifest.hash)
+        #expect(store.find(nicDrivers: [])?.manifest.hash == both.image.manifest.hash)  // an IOVM without a NIC
+        #expect(store.find(nicDrivers: ["ixgbe"]) == nil)
+        let one = try store.build(nicDrivers: ["e1000"], runtime: runtime, kernel: FakeKernel(directory: root + "/k2"), progress: { _ in })
+        #expect(store.find(nicDrivers: ["e1000"])?.manifest.hash == one.image.manifest.hash)
+        #expect(store.find(nicDrivers: ["igb"])?.manifest.hash == both.image.manifest.hash)
+    }
+
     @Test func aHalfWrittenImageIsNeverFound() throws {
         let root = temporary()
         defer { try? FileManager.default.removeItem(atPath: root) }
