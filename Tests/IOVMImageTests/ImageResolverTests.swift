@@ -33,37 +33,30 @@ import Testing
         #expect(try Self.plan(defaults: DefaultsDocument(iovmKernel: "/i", iovmImage: "minimal")).iovms.first?.kernel == "/i")
     }
 
+    /// The planner's diagnostics for an IOVM topology with these defaults (empty when it plans).
+    static func diagnostics(_ defaults: DefaultsDocument) -> [Diagnostic] {
+        do {
+            _ = try plan(defaults: defaults)
+            return []
+        } catch let error as TopologyError {
+            guard case .invalid(let diagnostics) = error else { return [Diagnostic(.error, "unexpected \(error)", at: nil)] }
+            return diagnostics
+        } catch {
+            return [Diagnostic(.error, "unexpected \(error)", at: nil)]
+        }
+    }
+
     @Test("an image IOVM below the image's floor is an error at the line that set its memory")
     func tooLittleMemory() {
-        do {
-            _ = try Self.plan(defaults: DefaultsDocument(iovmMemoryMiB: 40, source: SourceLocation(file: "t.swift", line: 5)))
-            Issue.record("planned")
-        } catch let error as TopologyError {
-            guard case .invalid(let diagnostics) = error else {
-                Issue.record("\(error)")
-                return
-            }
-            #expect(diagnostics.contains { $0.message.contains("has 40 MiB of memory; the minimal IOVM image needs at least 48 MiB") && $0.location?.line == 5 })
-        } catch {
-            Issue.record("\(error)")
-        }
+        let diagnostics = Self.diagnostics(DefaultsDocument(iovmMemoryMiB: 40, source: SourceLocation(file: "t.swift", line: 5)))
+        #expect(diagnostics.contains { $0.message.contains("has 40 MiB of memory; the minimal IOVM image needs at least 48 MiB") && $0.location?.line == 5 })
         #expect((try? Self.plan(defaults: DefaultsDocument(iovmMemoryMiB: 48))) != nil)
     }
 
     @Test("an unknown image is an error at the Defaults line")
     func unknownImage() {
-        do {
-            _ = try Self.plan(defaults: DefaultsDocument(iovmImage: "fat", source: SourceLocation(file: "t.swift", line: 4)))
-            Issue.record("planned")
-        } catch let error as TopologyError {
-            guard case .invalid(let diagnostics) = error else {
-                Issue.record("\(error)")
-                return
-            }
-            #expect(diagnostics.contains { $0.message.contains("unknown image \"fat\"") && $0.location?.line == 4 })
-        } catch {
-            Issue.record("\(error)")
-        }
+        let diagnostics = Self.diagnostics(DefaultsDocument(iovmImage: "fat", source: SourceLocation(file: "t.swift", line: 4)))
+        #expect(diagnostics.contains { $0.message.contains("unknown image \"fat\"") && $0.location?.line == 4 })
     }
 
     func store(with drivers: [String]) throws -> (ImageStore, String) {
