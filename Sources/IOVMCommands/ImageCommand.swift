@@ -99,8 +99,8 @@ struct ImageBuildCommand: ParsableCommand {
                 print(result.image.directory)
             }
             printError(
-                "\(result.cached ? "found" : "built") image \(manifest.hash): bzImage \(mib(manifest.sizes.bzImage)), vmlinux \(mib(manifest.sizes.vmlinux)), "
-                    + "initrd \(mib(manifest.sizes.initrd)) (\(mib(manifest.sizes.initrdUnpacked)) unpacked), kernel \(manifest.kernelRelease)"
+                "\(result.cached ? "found" : "built") image \(manifest.hash): bzImage \(formatMiB(manifest.sizes.bzImage)), vmlinux \(formatMiB(manifest.sizes.vmlinux)), "
+                    + "initrd \(formatMiB(manifest.sizes.initrd)) (\(formatMiB(manifest.sizes.initrdUnpacked)) unpacked), kernel \(manifest.kernelRelease)"
                     + (result.cached ? "" : String(format: ", in %.0f s", manifest.buildSeconds)))
         }
     }
@@ -126,12 +126,11 @@ struct ImageListCommand: ParsableCommand {
         for image in images {
             let manifest = image.manifest
             rows.append([
-                manifest.hash, manifest.nicDrivers.joined(separator: "+"), manifest.kernelRelease, mib(manifest.sizes.bzImage),
-                mib(manifest.sizes.initrd), manifest.iovmVersion, manifest.builtAt,
+                manifest.hash, manifest.nicDrivers.joined(separator: "+"), manifest.kernelRelease, formatMiB(manifest.sizes.bzImage),
+                formatMiB(manifest.sizes.initrd), manifest.iovmVersion, manifest.builtAt,
             ])
         }
         print(images.isEmpty ? "no images in \(TopologyOptions.imageRoot(out))" : TextTable.render(rows), terminator: images.isEmpty ? "\n" : "")
     }
 }
 
-private func mib(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }

@@ -170,6 +170,6 @@ public struct ImageStore: Sendable {
 }
 
 /// `12.3 MiB`.
-func formatMiB(_ bytes: Int) -> String {
+public func formatMiB(_ bytes: Int) -> String {
     String(format: "%.1f MiB", Double(bytes) / 1_048_576)
 }
