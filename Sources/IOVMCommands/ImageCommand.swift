@@ -133,4 +133,3 @@ struct ImageListCommand: ParsableCommand {
         print(images.isEmpty ? "no images in \(TopologyOptions.imageRoot(out))" : TextTable.render(rows), terminator: images.isEmpty ? "\n" : "")
     }
 }
-
