@@ -87,7 +87,8 @@ struct ImageBuildCommand: ParsableCommand {
             printError("building the minimal IOVM image for \(drivers.joined(separator: "+")) into \(store.root)")
             let result: ImageStore.BuildResult
             do {
-                result = try store.build(nicDrivers: drivers, runtime: MinimalRuntime(sysroot: Sysroot(sysroot)), kernel: kernel, progress: { printError($0) })
+                let runtime = MinimalRuntime(sysroot: Sysroot(sysroot), countersAgent: try AgentCompiler().compile("iovm-counters.c"))
+                result = try store.build(nicDrivers: drivers, runtime: runtime, kernel: kernel, progress: { printError($0) })
             } catch {
                 printError("iovm: error: \(error)")
                 throw ExitCode.failure

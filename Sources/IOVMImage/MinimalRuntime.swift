@@ -3,7 +3,8 @@ import IOVMCore
 
 /// The paper's minimal IOVM runtime ("only network, syslog and possibly sshd") as an initramfs: busybox
 /// (init, syslogd, the shell), `xl devd` and the `xenstore-*` tools with their exact library closure,
-/// iproute2's `ip` and `tc` for the bridges and counters, and iovm's agents. Nothing else.
+/// iproute2's `ip` for the bridges, and iovm's agents (the counters agent a static program: no fork per sample).
+/// Nothing else.
 public struct MinimalRuntime: Sendable {
     /// A program taken from the sysroot: where it goes in the image, and where it is in the sysroot.
     public struct Program: Sendable, Equatable {
@@ -19,13 +20,12 @@ public struct MinimalRuntime: Sendable {
         Program(destination: "/usr/sbin/xl", source: "/usr/lib/xen-4.17/bin/xl"),
         Program(destination: "/usr/bin/xenstore", source: "/usr/bin/xenstore"),
         Program(destination: "/sbin/ip", source: "/sbin/ip"),
-        Program(destination: "/sbin/tc", source: "/sbin/tc"),
     ]
     /// `xenstore` is one program that acts by the name it is called as.
     public static let xenstoreTools = ["read", "write", "rm", "list", "ls", "exists", "watch", "chmod"]
     /// The busybox applets the runtime uses (init, syslogd, the shell, and what the scripts call).
     public static let applets = [
-        "sh", "ash", "init", "syslogd", "logread", "mount", "umount", "mkdir", "mkfifo", "mknod", "ln", "rm", "mv", "cp", "cat",
+        "sh", "ash", "init", "syslogd", "logread", "mount", "umount", "mkdir", "mkfifo", "mktemp", "mknod", "ln", "rm", "mv", "cp", "cat",
         "ls", "ps", "top", "free", "kill", "sleep", "tail", "head", "grep", "sed", "awk", "tr", "printf", "echo", "readlink",
         "hostname", "uname", "date", "seq", "sort", "dmesg", "nproc", "wc", "cut", "basename", "dirname", "test", "[",
         "true", "false", "reboot", "poweroff", "halt", "uptime", "env", "id", "vi", "less", "brctl", "ping", "ifconfig",
@@ -35,15 +35,16 @@ public struct MinimalRuntime: Sendable {
         ("iovm-init", "/etc/iovm/rc"),
         ("iovm-devd", "/usr/lib/iovm/iovm-devd"),
         ("iovm-vif", "/etc/xen/scripts/iovm-vif"),
-        ("iovm-counters-agent.sh", "/usr/lib/iovm/iovm-counters-agent"),
     ]
+    /// Where the counters agent (`Agents/iovm-counters.c`, compiled static by ``AgentCompiler``) goes.
+    public static let countersAgentPath = "/usr/lib/iovm/iovm-counters"
     /// busybox init's table: the runtime's whole process list.
     public static let inittab = """
         # iovm minimal IOVM runtime: init, syslogd, xl devd (via iovm-devd), the counters agent, a console shell.
         ::sysinit:/bin/sh /etc/iovm/rc
         ::respawn:/sbin/syslogd -n -C64
         ::respawn:/bin/sh /usr/lib/iovm/iovm-devd
-        ::respawn:/bin/sh /usr/lib/iovm/iovm-counters-agent
+        ::respawn:/usr/lib/iovm/iovm-counters -i 1
         hvc0::respawn:-/bin/sh
         ::shutdown:/bin/umount -a -r
 
@@ -53,11 +54,14 @@ public struct MinimalRuntime: Sendable {
     public var sysroot: Sysroot
     /// The programs taken from it (``programs`` unless a test says otherwise).
     public var programs: [Program]
+    /// The counters agent's static program (``AgentCompiler`` builds it from `Agents/iovm-counters.c`).
+    public var countersAgent: [UInt8]
 
-    /// A runtime from `sysroot`'s programs.
-    public init(sysroot: Sysroot, programs: [Program] = MinimalRuntime.programs) {
+    /// A runtime from `sysroot`'s programs and the compiled counters agent.
+    public init(sysroot: Sysroot, programs: [Program] = MinimalRuntime.programs, countersAgent: [UInt8]) {
         self.sysroot = sysroot
         self.programs = programs
+        self.countersAgent = countersAgent
     }
 
     /// The initramfs, and the list of what is in it (path, size, where it came from).
@@ -96,6 +100,8 @@ public struct MinimalRuntime: Sendable {
             archive.add(.file(agent.destination, mode: 0o755, contents: Array(text.utf8)))
             files.append(ImageManifest.File(path: agent.destination, size: text.utf8.count, from: "Agents/" + agent.name))
         }
+        archive.add(.file(Self.countersAgentPath, mode: 0o755, contents: countersAgent))
+        files.append(ImageManifest.File(path: Self.countersAgentPath, size: countersAgent.count, from: "Agents/iovm-counters.c (cc -static)"))
         let generated: [(String, String)] = [
             ("/etc/inittab", Self.inittab),
             ("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),

@@ -63,7 +63,8 @@ import Testing
         let root = FileManager.default.temporaryDirectory.appending(path: "iovm-resolve-\(UUID().uuidString)").path
         let store = ImageStore(root: root)
         _ = try store.build(
-            nicDrivers: drivers, runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: [.init(destination: "/bin/busybox", source: "/bin/busybox")]),
+            nicDrivers: drivers,
+            runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: [.init(destination: "/bin/busybox", source: "/bin/busybox")], countersAgent: Array("agent".utf8)),
             kernel: FakeKernel(directory: root + "-kernel"), progress: { _ in })
         return (store, root)
     }

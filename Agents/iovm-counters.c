@@ -1,0 +1,362 @@
+/*
+ * iovm-counters: the minimal IOVM's counters agent, one process that never forks.
+ *
+ *   iovm-counters [-i INTERVAL] [-n COUNT] [-p]
+ *
+ * Publishes what Agents/iovm-counters-agent.sh publishes (the same keys and values, so `iovm monitor`
+ * reads either), relative to this domain's /local/domain/<domid>/:
+ *
+ *   data/iovm/counters/<key>   "<kind> <if> <rx_bytes> <tx_bytes> <rx_packets> <tx_packets>"
+ *   data/iovm/agent/seq, interval, uptime, bits
+ *
+ * Each period it reads /sys/class/net/<if>/statistics with read(2), the root qdiscs' Sent counters with
+ * one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints), and writes everything in one
+ * xenstore transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore). The shell agent
+ * forks tc and xenstore-write every period; under emulation each fork+exec costs ~0.1 s of the IOVM's
+ * CPU, which counts against the IOVM's own efficiency.
+ *
+ * A physical NIC's tx counters come from its root qdisc when it has one (not noqueue): e1000 counts a
+ * TSO frame's bytes as segments x the skb's linear part (+4% with netback's skbs); the qdisc counts each
+ * segment's real headers. Interfaces: vif<domid>.<n> (not -emu) is a vif; an interface with a device
+ * whose bus is not xen/xen-backend is a nic; nothing else is counted. Keys replace '.' and other bytes
+ * xenstore paths do not take with '_'. Interfaces that went away are removed.
+ *
+ * -p prints the writes ("key=value" lines, "rm key") to stdout instead of xenstore: for tests, with
+ * SYSFS_NET (default /sys/class/net) and PROC_UPTIME (default /proc/uptime) pointing at fake trees.
+ * XENBUS overrides /dev/xen/xenbus. Built by `iovm image build` with the host's cc, -static.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/gen_stats.h>
+#include <linux/netlink.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_IFACES 64
+#define PREFIX "data/iovm/counters/"
+
+/* xenstore wire protocol (xen/io/xs_wire.h) */
+enum { XS_READ = 2, XS_TRANSACTION_START = 6, XS_TRANSACTION_END = 7, XS_WRITE = 11, XS_RM = 13, XS_ERROR = 16 };
+struct xsd_sockmsg {
+  uint32_t type, req_id, tx_id, len;
+};
+
+struct iface {
+  char name[IFNAMSIZ];
+  char key[IFNAMSIZ];
+  int nic; /* 1 nic, 0 vif */
+  int ifindex;
+};
+
+struct qdisc {
+  int ifindex;
+  unsigned long long bytes, packets;
+};
+
+static const char *net_dir = "/sys/class/net";
+static const char *uptime_path = "/proc/uptime";
+static int print_only;
+static int xenbus = -1;
+static uint32_t req_id;
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stopping = 1;
+}
+
+/* read_text: the first line of PATH into BUF (without the newline); -1 when it cannot be read. */
+static int read_text(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  buf[strcspn(buf, "\n")] = 0;
+  return 0;
+}
+
+static int read_number(const char *dir, const char *name, const char *file, unsigned long long *out) {
+  char path[512], buf[64], *end;
+  snprintf(path, sizeof path, "%s/%s/statistics/%s", dir, name, file);
+  if (read_text(path, buf, sizeof buf) < 0 || buf[0] < '0' || buf[0] > '9') return -1;
+  errno = 0;
+  *out = strtoull(buf, &end, 10);
+  return (errno || *end) ? -1 : 0;
+}
+
+/* kind_of: 1 nic, 0 vif, -1 not counted. */
+static int kind_of(const char *name) {
+  size_t len = strlen(name);
+  if (strncmp(name, "vif", 3) == 0) return (len > 4 && strcmp(name + len - 4, "-emu") == 0) ? -1 : 0;
+  char path[512], link[256];
+  snprintf(path, sizeof path, "%s/%s/device", net_dir, name);
+  if (access(path, F_OK) != 0) return -1;
+  snprintf(path, sizeof path, "%s/%s/device/subsystem", net_dir, name);
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n > 0) {
+    link[n] = 0;
+    const char *bus = strrchr(link, '/');
+    bus = bus ? bus + 1 : link;
+    if (strcmp(bus, "xen") == 0 || strcmp(bus, "xen-backend") == 0) return -1;
+  }
+  return 1;
+}
+
+static int scan(struct iface *ifaces) {
+  DIR *dir = opendir(net_dir);
+  if (!dir) return 0;
+  int count = 0;
+  struct dirent *entry;
+  while ((entry = readdir(dir)) && count < MAX_IFACES) {
+    if (entry->d_name[0] == '.' || strlen(entry->d_name) >= IFNAMSIZ) continue;
+    int kind = kind_of(entry->d_name);
+    if (kind < 0) continue;
+    struct iface *it = &ifaces[count++];
+    snprintf(it->name, sizeof it->name, "%s", entry->d_name);
+    for (size_t i = 0; i <= strlen(it->name); i++) {
+      char c = it->name[i];
+      int keep = !c || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '@' || c == '-';
+      it->key[i] = keep ? c : '_';
+    }
+    it->nic = kind;
+    char path[512], buf[32];
+    snprintf(path, sizeof path, "%s/%s/ifindex", net_dir, it->name);
+    it->ifindex = read_text(path, buf, sizeof buf) == 0 ? atoi(buf) : 0;
+  }
+  closedir(dir);
+  return count;
+}
+
+/* root_qdiscs: the Sent counters of every root qdisc but noqueue, by one RTM_GETQDISC dump. */
+static int root_qdiscs(int sock, struct qdisc *out, int max) {
+  struct {
+    struct nlmsghdr nh;
+    struct tcmsg tc;
+  } req = {.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETQDISC, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++req_id}};
+  if (sock < 0 || send(sock, &req, sizeof req, 0) < 0) return 0;
+  static char buf[32768];
+  int count = 0, done = 0;
+  while (!done) {
+    ssize_t n = recv(sock, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n); nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_type == NLMSG_DONE || nh->nlmsg_type == NLMSG_ERROR) {
+        done = 1;
+        break;
+      }
+      if (nh->nlmsg_type != RTM_NEWQDISC || nh->nlmsg_seq != req_id) continue;
+      struct tcmsg *tc = NLMSG_DATA(nh);
+      if (tc->tcm_parent != TC_H_ROOT) continue;
+      int noqueue = 0, found = 0;
+      unsigned long long bytes = 0, packets = 0;
+      int len = nh->nlmsg_len - NLMSG_LENGTH(sizeof *tc);
+      for (struct rtattr *a = (struct rtattr *)((char *)tc + NLMSG_ALIGN(sizeof *tc)); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == TCA_KIND) noqueue = strcmp(RTA_DATA(a), "noqueue") == 0;
+        if (a->rta_type == TCA_STATS2) {
+          int inner = RTA_PAYLOAD(a);
+          for (struct rtattr *s = RTA_DATA(a); RTA_OK(s, inner); s = RTA_NEXT(s, inner)) {
+            if (s->rta_type == TCA_STATS_BASIC && RTA_PAYLOAD(s) >= sizeof(struct gnet_stats_basic)) {
+              struct gnet_stats_basic basic;
+              memcpy(&basic, RTA_DATA(s), sizeof basic);
+              bytes = basic.bytes;
+              packets = basic.packets;
+              found = 1;
+            }
+          }
+        }
+      }
+      if (found && !noqueue && count < max) out[count++] = (struct qdisc){tc->tcm_ifindex, bytes, packets};
+    }
+  }
+  return count;
+}
+
+/* xs_request: one xenstore request and its reply (into REPLY, NUL-terminated); -1 on an error reply. */
+static int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t len, char *reply, size_t size) {
+  struct xsd_sockmsg msg = {type, ++req_id, tx, (uint32_t)len};
+  char out[4096];
+  if (sizeof msg + len > sizeof out) return -1;
+  memcpy(out, &msg, sizeof msg);
+  memcpy(out + sizeof msg, payload, len);
+  if (write(xenbus, out, sizeof msg + len) != (ssize_t)(sizeof msg + len)) return -1;
+  struct xsd_sockmsg head;
+  size_t got = 0;
+  while (got < sizeof head) {
+    ssize_t n = read(xenbus, (char *)&head + got, sizeof head - got);
+    if (n <= 0) return -1;
+    got += n;
+  }
+  char body[4096];
+  if (head.len >= sizeof body) return -1; /* replies to these requests are short */
+  for (got = 0; got < head.len;) {
+    ssize_t n = read(xenbus, body + got, head.len - got);
+    if (n <= 0) return -1;
+    got += n;
+  }
+  body[head.len] = 0;
+  if (reply) snprintf(reply, size, "%s", body);
+  return head.type == XS_ERROR ? -1 : 0;
+}
+
+struct batch {
+  char keys[MAX_IFACES + 8][96];
+  char values[MAX_IFACES + 8][160];
+  int count;
+};
+
+static void add(struct batch *b, const char *key, const char *value) {
+  if (b->count >= MAX_IFACES + 8) return;
+  snprintf(b->keys[b->count], sizeof b->keys[0], "%s", key);
+  snprintf(b->values[b->count], sizeof b->values[0], "%s", value);
+  b->count++;
+}
+
+/* publish: the batch's writes and REMOVED's removals, in one transaction (retried on EAGAIN). */
+static int publish(struct batch *b, char removed[][IFNAMSIZ], int nremoved) {
+  if (print_only) {
+    for (int i = 0; i < b->count; i++) printf("%s=%s\n", b->keys[i], b->values[i]);
+    for (int i = 0; i < nremoved; i++) printf("rm %s%s\n", PREFIX, removed[i]);
+    fflush(stdout);
+    return 0;
+  }
+  for (int attempt = 0; attempt < 5; attempt++) {
+    char reply[64], payload[512];
+    if (xs_request(XS_TRANSACTION_START, 0, "", 1, reply, sizeof reply) < 0) return -1;
+    uint32_t tx = (uint32_t)strtoul(reply, NULL, 10);
+    int failed = 0;
+    for (int i = 0; i < b->count && !failed; i++) {
+      size_t klen = strlen(b->keys[i]) + 1, vlen = strlen(b->values[i]);
+      memcpy(payload, b->keys[i], klen);
+      memcpy(payload + klen, b->values[i], vlen);
+      failed = xs_request(XS_WRITE, tx, payload, klen + vlen, NULL, 0) < 0;
+    }
+    for (int i = 0; i < nremoved && !failed; i++) {
+      snprintf(payload, sizeof payload, "%s%s", PREFIX, removed[i]);
+      xs_request(XS_RM, tx, payload, strlen(payload) + 1, NULL, 0); /* ENOENT is fine */
+    }
+    char end_reply[32];
+    int ended = xs_request(XS_TRANSACTION_END, tx, failed ? "F" : "T", 2, end_reply, sizeof end_reply);
+    if (failed) return -1;
+    if (ended == 0) return 0;
+    if (strcmp(end_reply, "EAGAIN") != 0) return -1;
+  }
+  return -1;
+}
+
+static double uptime_now(void) {
+  char buf[64];
+  if (read_text(uptime_path, buf, sizeof buf) < 0) return -1;
+  return strtod(buf, NULL);
+}
+
+int main(int argc, char **argv) {
+  double interval = 1;
+  long count = 0;
+  int opt;
+  while ((opt = getopt(argc, argv, "i:n:ph")) != -1) {
+    switch (opt) {
+    case 'i': interval = strtod(optarg, NULL); break;
+    case 'n': count = strtol(optarg, NULL, 10); break;
+    case 'p': print_only = 1; break;
+    default: fprintf(stderr, "usage: %s [-i INTERVAL] [-n COUNT] [-p]\n", argv[0]); return 64;
+    }
+  }
+  if (!(interval > 0)) {
+    fprintf(stderr, "iovm-counters: bad interval\n");
+    return 64;
+  }
+  if (getenv("SYSFS_NET")) net_dir = getenv("SYSFS_NET");
+  if (getenv("PROC_UPTIME")) uptime_path = getenv("PROC_UPTIME");
+  const char *xenbus_path = getenv("XENBUS") ? getenv("XENBUS") : "/dev/xen/xenbus";
+  if (!print_only && (xenbus = open(xenbus_path, O_RDWR | O_CLOEXEC)) < 0) {
+    fprintf(stderr, "iovm-counters: %s: %s\n", xenbus_path, strerror(errno));
+    return 69;
+  }
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  struct utsname uts;
+  const char *bits = (uname(&uts) == 0 && strstr(uts.machine, "64")) ? "64" : "32";
+  char interval_text[32];
+  snprintf(interval_text, sizeof interval_text, "%g", interval);
+
+  static struct iface ifaces[MAX_IFACES];
+  static char previous[MAX_IFACES][IFNAMSIZ], removed[MAX_IFACES][IFNAMSIZ];
+  int nprevious = 0;
+  struct timespec next;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  for (long seq = 1; !stopping; seq++) {
+    static struct batch b;
+    b.count = 0;
+    double before = uptime_now();
+    int n = scan(ifaces);
+    struct qdisc qdiscs[MAX_IFACES];
+    int nq = root_qdiscs(nl, qdiscs, MAX_IFACES);
+    char current[MAX_IFACES][IFNAMSIZ];
+    int ncurrent = 0;
+    for (int i = 0; i < n; i++) {
+      struct iface *it = &ifaces[i];
+      unsigned long long rxb, txb, rxp, txp;
+      if (read_number(net_dir, it->name, "rx_bytes", &rxb) || read_number(net_dir, it->name, "tx_bytes", &txb)
+          || read_number(net_dir, it->name, "rx_packets", &rxp) || read_number(net_dir, it->name, "tx_packets", &txp))
+        continue;
+      for (int q = 0; it->nic && q < nq; q++)
+        if (qdiscs[q].ifindex == it->ifindex && it->ifindex > 0) {
+          txb = qdiscs[q].bytes;
+          txp = qdiscs[q].packets;
+        }
+      char key[96], value[160];
+      snprintf(key, sizeof key, PREFIX "%s", it->key);
+      snprintf(value, sizeof value, "%s %s %llu %llu %llu %llu", it->nic ? "nic" : "vif", it->name, rxb, txb, rxp, txp);
+      add(&b, key, value);
+      memcpy(current[ncurrent++], it->key, IFNAMSIZ);
+    }
+    double after = uptime_now();
+    char text[32];
+    snprintf(text, sizeof text, "%ld", seq);
+    add(&b, "data/iovm/agent/seq", text);
+    add(&b, "data/iovm/agent/interval", interval_text);
+    if (before >= 0 && after >= 0) {
+      snprintf(text, sizeof text, "%.2f", (before + after) / 2);
+      add(&b, "data/iovm/agent/uptime", text);
+    }
+    add(&b, "data/iovm/agent/bits", bits);
+    int nremoved = 0;
+    for (int i = 0; i < nprevious; i++) {
+      int still = 0;
+      for (int j = 0; j < ncurrent && !still; j++) still = strcmp(previous[i], current[j]) == 0;
+      if (!still) memcpy(removed[nremoved++], previous[i], IFNAMSIZ);
+    }
+    if (publish(&b, removed, nremoved) < 0) fprintf(stderr, "iovm-counters: xenstore write failed\n");
+    memcpy(previous, current, sizeof current);
+    nprevious = ncurrent;
+    if (count > 0 && seq >= count) break;
+    long step = (long)(interval * 1e9);
+    next.tv_sec += step / 1000000000L;
+    next.tv_nsec += step % 1000000000L;
+    if (next.tv_nsec >= 1000000000L) {
+      next.tv_sec++;
+      next.tv_nsec -= 1000000000L;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec > next.tv_sec + 2) next = now; /* far behind (a paused IOVM): do not catch up */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR && !stopping) {}
+  }
+  return 0;
+}
