@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "IOVMXen",
             dependencies: [
-                "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit", "CLibXen", "CXenShim",
+                "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
