@@ -99,7 +99,10 @@ let package = Package(
         .testTarget(name: "XenKitTests", dependencies: ["XenKit", "CXenShim"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
-        .testTarget(name: "IOVMXenTests", dependencies: ["IOVMXen", "IOVMControl", "IOVMCore"]),
+        .testTarget(
+            name: "IOVMXenTests",
+            dependencies: ["IOVMXen", "IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "IOVMImageTests", dependencies: ["IOVMImage", "IOVMCore", "IOVMWireFormat"]),
         .testTarget(name: "IOVMControlTests", dependencies: ["IOVMControl", "IOVMCore", "IOVMWireFormat"]),
     ],
