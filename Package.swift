@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "IOVMXen",
             dependencies: [
-                "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit", "CLibXen", "CXenShim",
+                "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -99,7 +99,10 @@ let package = Package(
         .testTarget(name: "XenKitTests", dependencies: ["XenKit", "CXenShim"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
-        .testTarget(name: "IOVMXenTests", dependencies: ["IOVMXen", "IOVMControl", "IOVMCore"]),
+        .testTarget(
+            name: "IOVMXenTests",
+            dependencies: ["IOVMXen", "IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "IOVMImageTests", dependencies: ["IOVMImage", "IOVMCore", "IOVMWireFormat"]),
         .testTarget(name: "IOVMControlTests", dependencies: ["IOVMControl", "IOVMCore", "IOVMWireFormat"]),
     ],

@@ -2,9 +2,7 @@ import ArgumentParser
 import Foundation
 import IOVMControl
 import IOVMCore
-import IOVMXen
 import Logging
-import XenKit
 
 /// Options of the commands that change the host.
 struct HostChangeOptions: ParsableArguments {
@@ -37,7 +35,7 @@ struct HostChangeOptions: ParsableArguments {
     /// Refuses passthrough without an IOMMU unless allowed.
     func checkIOMMU(_ plan: Plan) throws {
         guard !plan.iovms.allSatisfy({ $0.nics.isEmpty }), !allowNoIOMMU else { return }
-        if let refusal = XenFacts.gather().passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
+        if let refusal = HostAccess.queries().facts().passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
             printError("iovm: error: \(refusal)")
             throw ExitCode.failure
         }
@@ -195,8 +193,7 @@ struct PinCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let map = try CPUMap(parsing: cpus)
-            guard let explicit = map.explicitCPUs else { throw ValidationError("--cpus must list cores; use `iovm unpin` for all") }
+            guard let explicit = try HostAccess.cores(parsing: cpus) else { throw ValidationError("--cpus must list cores; use `iovm unpin` for all") }
             let engine = try HostAccess.engine(logger: global.logger("iovm.pin"), wait: live.wait)
             printError("\(try engine.pin(domain, to: CPUSet(explicit)))")
         }

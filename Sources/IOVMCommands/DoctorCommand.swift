@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import IOVMControl
 import IOVMCore
-import IOVMXen
 
 /// `iovm doctor [FILE]`: can iovm drive this host, and can the topology's NICs be passed through?
 struct DoctorCommand: ParsableCommand {
@@ -23,7 +23,7 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let plan = try TopologyOptions.plan(optionalFile: file, logger: global.logger("iovm.doctor"))
-            var checks = Doctor().run(facts: XenFacts.gather(), plan: plan, allowNoIOMMU: allowNoIOMMU)
+            var checks = HostAccess.queries().doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU)
             // The image each IOVM boots: built for its NICs' drivers, or what to run.
             for domain in plan?.domains ?? [] {
                 guard let image = domain.image else { continue }

@@ -3,11 +3,24 @@ import IOVMControl
 import IOVMCore
 import IOVMXen
 import Logging
+import XenKit
 
 /// The one place commands get the host: the real backend (libxl, xenstore, sysfs) behind the
-/// `XenBackend` seam, and engines over it with the host lock. Commands parse and print; what they
-/// change goes through an engine.
+/// `XenBackend` seam, engines over it with the host lock, and the read-only `HostQueries`.
+/// Commands parse and print; what they change goes through an engine. The only file of
+/// IOVMCommands that imports IOVMXen or XenKit.
 enum HostAccess {
+    /// What commands ask of this host without changing it.
+    static func queries() -> any HostQueries {
+        XenHostQueries()
+    }
+
+    /// The cores of an xl CPU list (`3`, `2-3`, `0,2`), parsed as libxl reads it; nil for a list
+    /// that starts from `all`. Throws on a list xl would not accept.
+    static func cores(parsing text: String) throws -> Set<Int>? {
+        try CPUMap(parsing: text).explicitCPUs
+    }
+
     /// The backend of this dom0.
     static func backend(logger: Logger, strictReset: Bool = true) throws -> any XenBackend {
         try LibXLBackend(logger: logger, strictReset: strictReset)
@@ -15,8 +28,7 @@ enum HostAccess {
 
     /// The PCI vendor:device ids of a device on this machine, from sysfs; nil when it is not here.
     static func pciIDs(_ pci: PCIAddress) -> String? {
-        let device = SysfsPCI().device(pci)
-        return device.present ? device.ids : nil
+        queries().pciIDs(pci)
     }
 
     /// An engine over this dom0's backend and the host lock, waiting `wait` seconds for the lock.

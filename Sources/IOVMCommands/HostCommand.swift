@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import IOVMControl
 import IOVMWireFormat
-import XenKit
 
 /// `iovm host`: what Xen reports about this machine, from libxl and one libxenstat sample.
 ///
@@ -21,11 +21,11 @@ public struct HostCommand: ParsableCommand {
     /// Creates the command with default options (ArgumentParser requirement).
     public init() {}
 
-    /// Collects the report and prints it; any `XenError` becomes one line on stderr and exit 1.
+    /// Collects the report and prints it; any error (a `XenError` off Xen) becomes one line on stderr and exit 1.
     public func run() throws {
         let report: HostReport
         do {
-            report = try HostReport.collect()
+            report = try HostAccess.queries().hostReport()
         } catch {
             FileHandle.standardError.write(Data("iovm: \(error)\n".utf8))
             throw ExitCode(1)
@@ -38,72 +38,7 @@ public struct HostCommand: ParsableCommand {
     }
 }
 
-/// The `iovm host` report; its `Codable` form is the `--json` output.
-struct HostReport: Codable, Sendable, Equatable {
-    /// One domain as libxl lists it.
-    struct Domain: Codable, Sendable, Equatable {
-        var domid: UInt32
-        var name: String
-        var memoryKiB: UInt64
-        var vcpus: UInt32
-        var state: String
-    }
-
-    /// One domain in the libxenstat sample.
-    struct StatDomain: Codable, Sendable, Equatable {
-        var domid: UInt32
-        var name: String
-        var cpuNanoseconds: UInt64
-        var vcpus: Int
-        var vcpuNanoseconds: [UInt64]
-    }
-
-    /// The libxenstat sample.
-    struct XenStat: Codable, Sendable, Equatable {
-        var cpuHz: UInt64
-        var domains: [StatDomain]
-    }
-
-    var xenVersion: String
-    var scheduler: String
-    var cores: UInt32
-    var cpuKHz: UInt32
-    var totalMemoryKiB: UInt64
-    var freeMemoryKiB: UInt64
-    var iommu: Bool
-    var domains: [Domain]
-    var xenstat: XenStat
-
-    /// Asks libxl and libxenstat; throws `XenError.notXenDom0` off Xen.
-    static func collect() throws(XenError) -> HostReport {
-        let xl = try LibXLContext()
-        let version = try xl.versionInfo()
-        let physical = try xl.physicalInfo()
-        let scheduler = try xl.schedulerName()
-        let domains = try xl.domains()
-        let sample = try XenStatSnapshot.capture()
-        return HostReport(
-            xenVersion: version.description,
-            scheduler: scheduler,
-            cores: physical.nrCPUs,
-            cpuKHz: physical.cpuKHz,
-            totalMemoryKiB: physical.totalMemoryKiB,
-            freeMemoryKiB: physical.freeMemoryKiB,
-            iommu: physical.capabilities.iommu,
-            domains: domains.map {
-                Domain(
-                    domid: $0.domid, name: $0.name ?? "", memoryKiB: $0.currentMemoryKiB,
-                    vcpus: $0.vcpusOnline, state: $0.state.description)
-            },
-            xenstat: XenStat(
-                cpuHz: sample.cpuHz,
-                domains: sample.domains.map {
-                    StatDomain(
-                        domid: $0.domid, name: $0.name, cpuNanoseconds: $0.cpuNanoseconds,
-                        vcpus: $0.vcpus.count, vcpuNanoseconds: $0.vcpus.map(\.nanoseconds))
-                }))
-    }
-
+extension HostReport {
     /// The human-readable form: a summary block and two tables.
     func table() -> String {
         var out = ""

@@ -3,7 +3,6 @@ import Foundation
 import IOVMCore
 import IOVMMonitor
 import Synchronization
-import XenKit
 
 #if canImport(Glibc)
     import Glibc
@@ -104,17 +103,17 @@ struct MonitorCommand: ParsableCommand {
             var watched = iovms
             if let plan { watched = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name) }
             let source: any CounterSource
-            do {
-                if let replay {
-                    let run = try RecordedRun.load(replay)
-                    source = ReplayCounterSource(run)
-                    if watched.isEmpty { watched = run.meta.iovms }
-                } else {
+            if let replay {
+                let run = try RecordedRun.load(replay)
+                source = ReplayCounterSource(run)
+                if watched.isEmpty { watched = run.meta.iovms }
+            } else {
+                do {
                     source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
+                } catch {  // XenCounterSource throws only XenError
+                    printError("iovm: error: iovm monitor needs a Xen dom0 (libxenstat, xenstore): \(error)")
+                    throw ExitCode.failure
                 }
-            } catch let error as XenError {
-                printError("iovm: error: iovm monitor needs a Xen dom0 (libxenstat, xenstore): \(error)")
-                throw ExitCode.failure
             }
             let seconds = Self.seconds(interval)!
             let frequencyWarning = FrequencyScalingCheck().warning()

@@ -4,7 +4,6 @@ import IOVMControl
 import IOVMCore
 import IOVMImage
 import IOVMWireFormat
-import IOVMXen
 import Logging
 
 /// How a command finds its topology and the host it plans for.
@@ -56,14 +55,11 @@ struct TopologyOptions: ParsableArguments {
     }
 
     /// The host override from the command line.
-    var hostOverride: HostShape? {
-        guard let hostCores else { return nil }
-        return HostShape(cores: hostCores, memoryMiB: hostMemory)
-    }
+    var hostOverride: HostOverride { HostOverride(cores: hostCores, memoryMiB: hostMemory) }
 
     /// What Xen reports, when this is a dom0: cores, free memory and Pool-0's scheduler.
     static func hostFromXen(logger: Logger) -> HostShape? {
-        let facts = XenFacts.gather()
+        let facts = HostAccess.queries().facts()
         guard let shape = facts.hostShape else {
             logger.debug("no host shape from Xen: \(facts.notDom0 ?? "no core count")")
             return nil
@@ -81,17 +77,7 @@ struct TopologyOptions: ParsableArguments {
     /// Loads and plans, printing warnings to stderr.
     func plan(logger: Logger) throws(TopologyError) -> Plan {
         var document = try loadDocument(logger: logger)
-        if hostCores == nil, let hostMemory {
-            var host = document.host ?? HostDocument()
-            host.memoryMiB = hostMemory
-            document.host = host
-        }
-        var host = hostOverride
-        if let scheduler = document.host?.scheduler { host?.scheduler = scheduler }  // --host-cores changes the size, not the scheduler
-        if host == nil && document.host?.cores == nil {
-            // Neither the file nor the command line says: plan for this host if it is a Xen dom0.
-            host = Self.hostFromXen(logger: logger)
-        }
+        let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger) }
         var plan = try Planner(hostOverride: host).plan(document)
         for warning in plan.warnings { printError(warning.description) }
         if plan.domains.contains(where: { $0.image != nil }) {

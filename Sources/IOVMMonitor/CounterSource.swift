@@ -126,7 +126,7 @@ public final class XenCounterSource: CounterSource {
     /// Opens libxenstat and a read-only xenstore connection.
     ///
     /// - Throws: `XenError.notXenDom0` when this is not a Xen dom0.
-    public init(selection: IOVMSelection) throws {
+    public init(selection: IOVMSelection) throws(XenError) {
         stat = try XenStat()
         store = try XenStoreClient(readOnly: true)
         self.selection = selection

@@ -1,5 +1,3 @@
-import CLibXen
-import CXenShim
 import Foundation
 public import IOVMControl
 public import IOVMCore
@@ -19,9 +17,16 @@ import XenKit
 /// (the topology) and `/local/domain/0/iovm/nics/<dddd_bb_dd_f>` (the driver the NIC had before iovm).
 /// Each domain is created with its own libxl context, so a stage's creations run concurrently
 /// (one context serializes its calls behind a lock).
+///
+/// Every libxl call goes through a ``Toolstack`` (XenKit's ``LibXLContext``) and every xenstore
+/// access through a ``TagStore``, so tests can drive the backend, and its undo paths, without Xen.
 public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// Observation and live changes share this context (its calls are serialized by its lock).
-    let context: LibXLContext
+    let context: any Toolstack
+    /// Opens a context of its own for each domain created.
+    let openToolstack: @Sendable () throws(XenError) -> any Toolstack
+    /// Opens a xenstore connection (read-only when asked).
+    let openStore: @Sendable (_ readOnly: Bool) throws(XenError) -> any TagStore
     let sysfs: SysfsPCI
     let logger: Logger
     /// Where an IOVM says its `xl devd` runs: `/local/domain/<domid>/` + this (written by the IOVM image).
@@ -33,7 +38,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     static let intentRoot = "\(tagRoot)/intents"
 
     /// A domain's vifs and their backends' states, from xenstore; what cannot be read is left out.
-    static func vifs(of domid: UInt32, store: XenStoreClient) -> [ObservedVif] {
+    static func vifs(of domid: UInt32, store: any TagStore) -> [ObservedVif] {
         let devices = "/local/domain/\(domid)/device/vif"
         let ids = ((try? store.directory(devices)) ?? nil) ?? []
         return ids.compactMap { Int($0) }.sorted().map { devid in
@@ -46,7 +51,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     /// The recorded intents by UUID, each marked incomplete.
-    static func intents(_ store: XenStoreClient) throws -> [String: ManagedTag] {
+    static func intents(_ store: any TagStore) throws -> [String: ManagedTag] {
         var intents: [String: ManagedTag] = [:]
         for uuid in try store.directory(intentRoot) ?? [] {
             guard let text = try store.read("\(intentRoot)/\(uuid)"), var tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)) else { continue }
@@ -75,24 +80,47 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
     /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
     ///   false, such a NIC is passed through with a warning, as libxl does.
-    public init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
+    public convenience init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
-        self.context = try LibXLContext()
+        self.init(
+            context: try LibXLContext(), openToolstack: { () throws(XenError) in try LibXLContext() },
+            openStore: { readOnly throws(XenError) in try XenStoreTags(readOnly: readOnly) }, logger: logger, sysfs: sysfs,
+            strictReset: strictReset)
+    }
+
+    /// A backend over any toolstack and tag store (tests give it recording mocks).
+    init(
+        context: any Toolstack, openToolstack: @escaping @Sendable () throws(XenError) -> any Toolstack,
+        openStore: @escaping @Sendable (_ readOnly: Bool) throws(XenError) -> any TagStore, logger: Logger, sysfs: SysfsPCI,
+        strictReset: Bool
+    ) {
+        self.context = context
+        self.openToolstack = openToolstack
+        self.openStore = openStore
         self.sysfs = sysfs
         self.logger = logger
         self.strictReset = strictReset
     }
 
+    /// The CPUs of `map` on a host of `cores` cores.
+    static func cpus(_ map: CPUMap, cores: Int) -> CPUSet {
+        CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores })
+    }
+
+    /// A PCI address as libxl takes it.
+    static func libxlAddress(_ pci: PCIAddress) -> PCIDeviceAddress {
+        PCIDeviceAddress(domain: pci.domain, bus: pci.bus, device: pci.device, function: pci.function)
+    }
+
     // MARK: Observe
 
     public func observe(nics: [PCIAddress]) throws -> ObservedHost {
-        let info = try context.physicalInfo()
-        let cores = Int(info.nrCPUs)
+        let cores = try context.hostCPUCount()
         let scheduler = (try? context.schedulerName()) ?? "unknown"
-        let store = try XenStoreClient()
+        let store = try openStore(false)
         let intents = try Self.intents(store)
         let pools = try listPools(store: store, cores: cores)
-        let poolNames = Dictionary(pools.map { ($0.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
+        let poolNames = Dictionary(pools.map { ($0.info.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
         var domains: [ObservedDomain] = []
         for domain in try context.domains() {
             let affinity = try vcpuAffinity(domain.domid, cores: cores)
@@ -125,7 +153,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// what `iovm pin`, `unpin` and `weight` need, fast.
     public func managedDomain(_ nameOrID: String) throws -> ManagedDomain? {
         guard let domain = try context.domains().first(where: { $0.name == nameOrID || "\($0.domid)" == nameOrID }) else { return nil }
-        let store = try XenStoreClient(readOnly: true)
+        let store = try openStore(true)
         guard let text = try store.read("\(Self.tagRoot)/managed/\(domain.domid)"),
             let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)), tag.uuid == domain.uuid
         else {
@@ -135,60 +163,22 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     private func vcpuAffinity(_ domid: UInt32, cores: Int) throws -> [CPUSet] {
-        try context.withUnsafeContext { ctx throws(XenError) in
-            var count: Int32 = 0
-            var cpus: Int32 = 0
-            guard let list = libxl_list_vcpu(ctx, domid, &count, &cpus) else {
-                throw XenError.failed(operation: "libxl_list_vcpu(\(domid))", detail: "returned NULL")
-            }
-            defer { libxl_vcpuinfo_list_free(list, count) }
-            return (0..<Int(count)).map { index in
-                let map = CPUMap(list[index].cpumap)
-                return CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores })
-            }
-        }
+        try context.vcpuAffinities(of: domid).map { Self.cpus($0, cores: cores) }
     }
 
     private func scheduleParameters(_ domid: UInt32) throws -> (weight: Int, cap: Int) {
-        try context.withUnsafeContext { ctx throws(XenError) in
-            var params = libxl_domain_sched_params()
-            libxl_domain_sched_params_init(&params)
-            defer { libxl_domain_sched_params_dispose(&params) }
-            let rc = libxl_domain_sched_params_get(ctx, domid, &params)
-            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_sched_params_get(\(domid))") }
-            return (Int(params.weight), Int(params.cap))
-        }
+        let schedule = try context.schedule(of: domid)
+        return (schedule.weight, schedule.cap)
     }
 
     private func passedThrough(_ domid: UInt32) throws -> [PCIAddress] {
-        try context.withUnsafeContext { ctx throws(XenError) in
-            var count: Int32 = 0
-            guard let list = libxl_device_pci_list(ctx, domid, &count) else { return [] }
-            defer { libxl_device_pci_list_free(list, count) }
-            return (0..<Int(count)).map { index in
-                let device = list[index]
-                return PCIAddress(domain: UInt16(truncatingIfNeeded: device.domain), bus: device.bus, device: device.dev, function: device.func)
-            }
-        }
+        try context.pciDevices(of: domid).map { PCIAddress(domain: $0.domain, bus: $0.bus, device: $0.device, function: $0.function) }
     }
 
-    private func listPools(store: XenStoreClient, cores: Int) throws -> [(id: UInt32, pool: ObservedPool)] {
-        let raw: [(UInt32, String, String, CPUMap)] = try context.withUnsafeContext { ctx throws(XenError) in
-            var count: Int32 = 0
-            guard let list = libxl_list_cpupool(ctx, &count) else {
-                throw XenError.failed(operation: "libxl_list_cpupool", detail: "returned NULL")
-            }
-            defer { libxl_cpupoolinfo_list_free(list, count) }
-            return (0..<Int(count)).map { index in
-                let info = list[index]
-                let name = info.pool_name.map { String(cString: $0) } ?? "pool\(info.poolid)"
-                let scheduler = libxl_scheduler_to_string(info.sched).map { String(cString: $0) } ?? "unknown"
-                return (info.poolid, name, scheduler, CPUMap(info.cpumap))
-            }
-        }
-        return try raw.map { id, name, scheduler, map in
-            let owner = try store.read("\(Self.tagRoot)/pools/\(Self.key(pool: name))")
-            return (id, ObservedPool(name: name, scheduler: scheduler, cpus: CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores }), managedBy: owner))
+    private func listPools(store: any TagStore, cores: Int) throws -> [(info: CPUPoolInfo, pool: ObservedPool)] {
+        try context.cpuPools().map { info in
+            let owner = try store.read("\(Self.tagRoot)/pools/\(Self.key(pool: info.name))")
+            return (info, ObservedPool(name: info.name, scheduler: info.scheduler, cpus: Self.cpus(info.cpus, cores: cores), managedBy: owner))
         }
     }
 
@@ -198,35 +188,25 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         var removed: [Int] = []
         do {
             for cpu in pool.cpus.cores {
-                try call("libxl_cpupool_cpuremove(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuremove(ctx, 0, Int32(cpu)) }
+                try context.removeCPU(cpu, fromPool: 0)
                 removed.append(cpu)
             }
-            var scheduler = libxl_scheduler(rawValue: 0)
-            guard libxl_scheduler_from_string(pool.scheduler, &scheduler) == 0 else {
-                throw XenError.failed(operation: "libxl_scheduler_from_string", detail: "unknown scheduler \(pool.scheduler)")
-            }
-            var bitmap = try context.makeCPUBitmap(CPUMap(pool.cpus.cores))
-            defer { libxl_bitmap_dispose(&bitmap) }
-            var uuid = libxl_uuid()
-            libxl_uuid_generate(&uuid)
-            var poolid = UInt32(LIBXL_CPUPOOL_POOLID_ANY)
-            let bitmapCopy = bitmap
-            try call("libxl_cpupool_create(\(pool.name))") { ctx in libxl_cpupool_create(ctx, pool.name, scheduler, bitmapCopy, &uuid, &poolid) }
-            try XenStoreClient().write("\(Self.tagRoot)/pools/\(Self.key(pool: pool.name))", topology)
+            _ = try context.createCPUPool(name: pool.name, scheduler: pool.scheduler, cpus: CPUMap(pool.cpus.cores))
+            try openStore(false).write("\(Self.tagRoot)/pools/\(Self.key(pool: pool.name))", topology)
         } catch {
-            for cpu in removed { _ = try? call("libxl_cpupool_cpuadd(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuadd(ctx, 0, Int32(cpu)) } }
+            for cpu in removed { try? context.addCPU(cpu, toPool: 0) }
             throw error
         }
     }
 
     public func destroyPool(named name: String) throws {
-        let store = try XenStoreClient()
-        let cores = Int(try context.physicalInfo().nrCPUs)
+        let store = try openStore(false)
+        let cores = try context.hostCPUCount()
         guard let entry = try listPools(store: store, cores: cores).first(where: { $0.pool.name == name }) else { return }
         guard entry.pool.managedBy != nil else { throw XenError.failed(operation: "destroy cpupool \(name)", detail: "iovm did not create it") }
-        try call("libxl_cpupool_destroy(\(name))") { ctx in libxl_cpupool_destroy(ctx, entry.id) }
+        try context.destroyCPUPool(entry.info)
         for cpu in entry.pool.cpus.cores {
-            try call("libxl_cpupool_cpuadd(Pool-0, \(cpu))") { ctx in libxl_cpupool_cpuadd(ctx, 0, Int32(cpu)) }
+            try context.addCPU(cpu, toPool: 0)
         }
         _ = try store.remove("\(Self.tagRoot)/pools/\(Self.key(pool: name))")
     }
@@ -239,12 +219,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             guard outcome.succeeded else { throw XenError.failed(operation: "modprobe xen-pciback", detail: outcome.output) }
         }
         let previous = sysfs.device(pci).driver ?? ""
-        let store = try XenStoreClient()
+        let store = try openStore(false)
         try store.write("\(Self.tagRoot)/nics/\(Self.key(pci))", previous)
         do {
-            var device = Self.libxlPCI(pci)
-            defer { libxl_device_pci_dispose(&device) }
-            try call("libxl_device_pci_assignable_add(\(pci))") { ctx in libxl_device_pci_assignable_add(ctx, &device, 1) }
+            try context.addAssignablePCI(Self.libxlAddress(pci))
         } catch {
             _ = try? store.remove("\(Self.tagRoot)/nics/\(Self.key(pci))")
             throw error
@@ -252,20 +230,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func releaseNIC(_ pci: PCIAddress) throws {
-        var device = Self.libxlPCI(pci)
-        defer { libxl_device_pci_dispose(&device) }
-        try call("libxl_device_pci_assignable_remove(\(pci))") { ctx in libxl_device_pci_assignable_remove(ctx, &device, 1) }
-        _ = try XenStoreClient().remove("\(Self.tagRoot)/nics/\(Self.key(pci))")
-    }
-
-    static func libxlPCI(_ pci: PCIAddress) -> libxl_device_pci {
-        var device = libxl_device_pci()
-        libxl_device_pci_init(&device)
-        device.domain = Int32(pci.domain)
-        device.bus = pci.bus
-        device.dev = pci.device
-        device.func = pci.function
-        return device
+        try context.removeAssignablePCI(Self.libxlAddress(pci))
+        _ = try openStore(false).remove("\(Self.tagRoot)/nics/\(Self.key(pci))")
     }
 
     /// Resets a NIC through sysfs before it is passed through, so no state of its last user leaks
@@ -289,58 +255,43 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     public func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
         for pci in spec.pci { try reset(pci) }
-        let own = try LibXLContext()  // its own context: creations of one stage run concurrently
-        var config = libxl_domain_config()
-        libxl_domain_config_init(&config)
-        defer { libxl_domain_config_dispose(&config) }
-        try own.withUnsafeContext { ctx throws(XenError) in
-            let rc = libxl_domain_config_from_json(ctx, &config, libxlJSON)
-            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_config_from_json(\(spec.name))") }
-        }
+        let own = try openToolstack()  // its own context: creations of one stage run concurrently
         // libxl leaves a zero UUID alone (xl makes one up when it parses a config): every domain gets its own,
         // which iovm's tag records so a reused domid is never taken for a domain iovm made. It is recorded
         // as an intent before the domain exists, so a kill between creating and tagging leaves it iovm's.
         let chosen = UUID().uuidString.lowercased()
-        guard libxl_uuid_from_string(&config.c_info.uuid, chosen) == 0 else {
-            throw XenError.failed(operation: "libxl_uuid_from_string(\(chosen))", detail: "refused a UUID Foundation made")
-        }
         var intent = tag
         intent.uuid = chosen
         let intentPath = "\(Self.intentRoot)/\(chosen)"
-        try XenStoreClient().write(intentPath, try JSONText.line(intent))
+        try openStore(false).write(intentPath, try JSONText.line(intent))
         crashPoint?("intent:\(spec.name)")
-        var domid = cxenshim_invalid_domid()
+        var domid: UInt32?
         do {
-            try own.withUnsafeContext { ctx throws(XenError) in
-                let rc = libxl_domain_create_new(ctx, &config, &domid, nil, nil)
-                guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_create_new(\(spec.name))") }
-            }
+            let created = try own.createDomain(configJSON: libxlJSON, uuid: chosen, name: spec.name)
+            domid = created
             crashPoint?("untagged:\(spec.name)")
             // Unpaused before it is tagged: a kill in between leaves it incomplete (made again by the next
             // apply), never tagged and paused, which would look complete and never serve.
-            try own.withUnsafeContext { ctx throws(XenError) in
-                let rc = libxl_domain_unpause(ctx, domid, nil)
-                guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_unpause(\(spec.name))") }
-            }
+            try own.unpauseDomain(created, name: spec.name)
             var recorded = tag
-            recorded.uuid = try uuid(of: domid, context: own)
+            recorded.uuid = try own.domainInfo(created).uuid
             let json = try JSONText.line(recorded)
-            try XenStoreClient().write("\(Self.tagRoot)/managed/\(domid)", json)
-            _ = try? XenStoreClient().remove(intentPath)
-            logger.info("created \(spec.name) as domain \(domid)")
-            return domid
+            try openStore(false).write("\(Self.tagRoot)/managed/\(created)", json)
+            _ = try? openStore(false).remove(intentPath)
+            logger.info("created \(spec.name) as domain \(created)")
+            return created
         } catch {
-            if domid != cxenshim_invalid_domid() {
-                _ = try? own.withUnsafeContext { ctx throws(XenError) in libxl_domain_destroy(ctx, domid, nil) }
-                _ = try? XenStoreClient().remove("\(Self.tagRoot)/managed/\(domid)")
+            if let domid {
+                _ = try? own.destroyDomain(domid, name: spec.name)
+                _ = try? openStore(false).remove("\(Self.tagRoot)/managed/\(domid)")
             }
-            _ = try? XenStoreClient().remove(intentPath)
+            _ = try? openStore(false).remove(intentPath)
             throw error
         }
     }
 
     public func removeStaleIntents() throws {
-        let store = try XenStoreClient()
+        let store = try openStore(false)
         let uuids = Set(try context.domains().map(\.uuid))
         for uuid in try store.directory(Self.intentRoot) ?? [] where !uuids.contains(uuid) {
             logger.notice("removing the creation intent \(uuid): its domain does not exist (an apply stopped before creating it)")
@@ -348,19 +299,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
     }
 
-    private func uuid(of domid: UInt32, context: LibXLContext) throws -> String {
-        try context.withUnsafeContext { ctx throws(XenError) in
-            var info = libxl_dominfo()
-            libxl_dominfo_init(&info)
-            defer { libxl_dominfo_dispose(&info) }
-            let rc = libxl_domain_info(ctx, &info, domid)
-            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_domain_info(\(domid))") }
-            return DomainInfo(info, name: nil).uuid
-        }
-    }
-
     public func waitForDriverDomain(domid: UInt32, timeout: Double) throws {
-        let store = try XenStoreClient(readOnly: true)
+        let store = try openStore(true)
         let path = "/local/domain/\(domid)/\(Self.devdReadyKey)"
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -373,7 +313,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
-        let store = try XenStoreClient(readOnly: true)
+        let store = try openStore(true)
         let devices = "/local/domain/\(domid)/device/vif"
         let deadline = Date().addingTimeInterval(timeout)
         var waiting: [String] = []
@@ -408,16 +348,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     /// What dom0 can read about an unconnected vif: xenstore, the IOVM's published errors, its console.
-    private func diagnose(_ backend: String, store: XenStoreClient) -> VifDiagnosis {
+    private func diagnose(_ backend: String, store: any TagStore) -> VifDiagnosis {
         VifDiagnosis.gather(
             backend: backend, read: { path in (try? store.read(path)) ?? nil },
             console: { VifDiagnosis.tail(of: $0) })
     }
 
     public func destroyDomain(domid: UInt32) throws {
-        let store = try XenStoreClient()
+        let store = try openStore(false)
         let tagPath = "\(Self.tagRoot)/managed/\(domid)"
-        let actual = try uuid(of: domid, context: context)
+        let actual = try context.domainInfo(domid).uuid
         guard
             let tag = try store.read(tagPath).flatMap({ try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) })
                 ?? Self.intents(store)[actual]
@@ -427,7 +367,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         guard actual == tag.uuid else {
             throw XenError.failed(operation: "destroy domain \(domid)", detail: "its UUID is not the one iovm created (\(tag.uuid)); refusing")
         }
-        try call("libxl_domain_destroy(\(tag.name))") { ctx in libxl_domain_destroy(ctx, domid, nil) }
+        try context.destroyDomain(domid, name: tag.name)
         _ = try store.remove(tagPath)
         _ = try? store.remove("\(Self.intentRoot)/\(tag.uuid)")
     }
@@ -435,37 +375,14 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     // MARK: Live changes
 
     public func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws {
-        var bitmap = try context.makeCPUBitmap(hard.map { CPUMap($0.cores) } ?? CPUMap.all)
-        defer { libxl_bitmap_dispose(&bitmap) }
-        for vcpu in 0..<vcpus {
-            try call("libxl_set_vcpuaffinity(\(domid), vcpu \(vcpu), \(hard?.description ?? "all"))") { ctx in
-                libxl_set_vcpuaffinity(ctx, domid, UInt32(vcpu), &bitmap, nil)
-            }
-        }
+        try context.setHardAffinity(of: domid, vcpus: vcpus, to: hard.map { CPUMap($0.cores) } ?? CPUMap.all)
     }
 
     public func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {
-        var params = libxl_domain_sched_params()
-        libxl_domain_sched_params_init(&params)
-        defer { libxl_domain_sched_params_dispose(&params) }
-        params.weight = Int32(weight)
-        params.cap = Int32(cap)
-        try call("libxl_domain_sched_params_set(\(domid), weight \(weight), cap \(cap))") { ctx in
-            libxl_domain_sched_params_set(ctx, domid, &params)
-        }
+        try context.setSchedule(of: domid, to: DomainSchedule(weight: weight, cap: cap))
     }
 
     public func moveToPool(domid: UInt32, pool: String) throws {
-        var poolid: UInt32 = 0
-        try call("libxl_name_to_cpupoolid(\(pool))") { ctx in libxl_name_to_cpupoolid(ctx, pool, &poolid) }
-        try call("libxl_cpupool_movedomain(\(pool), \(domid))") { ctx in libxl_cpupool_movedomain(ctx, poolid, domid) }
-    }
-
-    /// Runs a libxl call returning 0 or an error code on the shared context.
-    private func call(_ operation: String, _ body: (OpaquePointer) -> Int32) throws {
-        try context.withUnsafeContext { ctx throws(XenError) in
-            let rc = body(ctx)
-            guard rc == 0 else { throw XenError.libxl(code: rc, operation: operation) }
-        }
+        try context.moveDomain(domid, toPoolNamed: pool)
     }
 }

@@ -108,7 +108,7 @@ public struct CPUMap: Hashable, Sendable, CustomStringConvertible, ExpressibleBy
     }
 
     /// Reads the set bits of a `libxl_bitmap` (every bit of `size * 8`).
-    public init(_ bitmap: libxl_bitmap) {
+    init(_ bitmap: libxl_bitmap) {
         var copy = bitmap
         var set = Set<Int>()
         let bits = Int(bitmap.size) * 8
@@ -190,7 +190,7 @@ public struct CPUMap: Hashable, Sendable, CustomStringConvertible, ExpressibleBy
     /// - Throws: ``XenError/invalidCPUMap(_:reason:)`` if `cpuCount` is missing for an `all` map
     ///   or smaller than a CPU in the map, or ``XenError/errno(_:operation:)`` if allocation fails;
     ///   and whatever `body` throws.
-    public func withLibXLBitmap<R>(
+    func withLibXLBitmap<R>(
         cpuCount: Int? = nil,
         _ body: (UnsafePointer<libxl_bitmap>) throws(XenError) -> R
     ) throws(XenError) -> R {
@@ -201,7 +201,7 @@ public struct CPUMap: Hashable, Sendable, CustomStringConvertible, ExpressibleBy
 
     /// A new `libxl_bitmap` (malloc'd) holding the map; the caller owns it and must call
     /// `libxl_bitmap_dispose`. See ``withLibXLBitmap(cpuCount:_:)`` for `cpuCount`.
-    public func makeLibXLBitmap(cpuCount: Int? = nil) throws(XenError) -> libxl_bitmap {
+    func makeLibXLBitmap(cpuCount: Int? = nil) throws(XenError) -> libxl_bitmap {
         let bits: Int
         let members: Set<Int>
         switch kind {

@@ -59,7 +59,7 @@ public struct PhysInfo: Sendable, Hashable, Codable {
     }
 
     /// Copies the fields out of a `libxl_physinfo`.
-    public init(_ p: libxl_physinfo) {
+    init(_ p: libxl_physinfo) {
         threadsPerCore = p.threads_per_core
         coresPerSocket = p.cores_per_socket
         maxCPUID = p.max_cpu_id
@@ -104,7 +104,7 @@ public struct XenVersion: Sendable, Hashable, Codable, CustomStringConvertible {
     public var description: String { "\(major).\(minor)\(extra)" }
 
     /// Copies the fields out of a `libxl_version_info`.
-    public init(_ v: libxl_version_info) {
+    init(_ v: libxl_version_info) {
         major = Int(v.xen_version_major)
         minor = Int(v.xen_version_minor)
         extra = String(optionalCString: v.xen_version_extra)
@@ -158,6 +158,15 @@ public struct DomainInfo: Sendable, Hashable, Codable {
         /// Dying (`d`).
         public var dying: Bool
 
+        /// Creates run state flags (all clear by default).
+        public init(running: Bool = false, blocked: Bool = false, paused: Bool = false, shutdown: Bool = false, dying: Bool = false) {
+            self.running = running
+            self.blocked = blocked
+            self.paused = paused
+            self.shutdown = shutdown
+            self.dying = dying
+        }
+
         /// The six-letter `xl list` form, e.g. `"-b----"` (crash `c` is folded into `s` here).
         public var description: String {
             (running ? "r" : "-") + (blocked ? "b" : "-") + (paused ? "p" : "-")
@@ -165,8 +174,28 @@ public struct DomainInfo: Sendable, Hashable, Codable {
         }
     }
 
+    /// Creates a domain description (libxl's come from ``LibXLContext/domains()``).
+    public init(
+        domid: UInt32, name: String?, uuid: String, currentMemoryKiB: UInt64 = 0, maxMemoryKiB: UInt64 = 0,
+        vcpusOnline: UInt32 = 0, maxVCPUID: UInt32 = 0, cpuTimeNanoseconds: UInt64 = 0, type: String = "pvh",
+        cpupool: UInt32 = 0, state: State = State(), shutdownReason: String? = nil
+    ) {
+        self.domid = domid
+        self.name = name
+        self.uuid = uuid
+        self.currentMemoryKiB = currentMemoryKiB
+        self.maxMemoryKiB = maxMemoryKiB
+        self.vcpusOnline = vcpusOnline
+        self.maxVCPUID = maxVCPUID
+        self.cpuTimeNanoseconds = cpuTimeNanoseconds
+        self.type = type
+        self.cpupool = cpupool
+        self.state = state
+        self.shutdownReason = shutdownReason
+    }
+
     /// Copies a `libxl_dominfo`; `name` is looked up separately.
-    public init(_ d: libxl_dominfo, name: String?) {
+    init(_ d: libxl_dominfo, name: String?) {
         domid = d.domid
         self.name = name
         uuid = formatUUID(d.uuid)

@@ -91,7 +91,7 @@ public final class LibXLContext: @unchecked Sendable {
             throw XenError.currentErrno(operation: "xtl_createlogger_stdiostream")
         }
         var ctx: OpaquePointer? = nil
-        let rc = libxl_ctx_alloc(&ctx, cxenshim_libxl_version(), 0, logger)
+        let rc = LibXLCalls.code("libxl_ctx_alloc") { libxl_ctx_alloc(&ctx, cxenshim_libxl_version(), 0, logger) }
         guard rc == 0, let ctx else {
             libxl_ctx_free(ctx)
             cxenshim_logger_destroy(logger)
@@ -109,10 +109,10 @@ public final class LibXLContext: @unchecked Sendable {
         cxenshim_logger_destroy(logger)
     }
 
-    /// Runs `body` with the raw `libxl_ctx *`, holding the context's lock, for libxl calls XenKit
-    /// does not wrap yet. Do not let the pointer escape, and do not call other methods of this
-    /// context from `body` (the lock is not recursive).
-    public func withUnsafeContext<R: Sendable>(
+    /// Runs `body` with the raw `libxl_ctx *`, holding the context's lock: the escape hatch XenKit's
+    /// own methods are written with (through ``LibXLCalls``). Do not let the pointer escape, and do
+    /// not call other methods of this context from `body` (the lock is not recursive).
+    func withUnsafeContext<R: Sendable>(
         _ body: (OpaquePointer) throws(XenError) -> R
     ) throws(XenError) -> R {
         try lock.withLock { _ throws(XenError) -> R in try body(ctx) }
@@ -124,8 +124,7 @@ public final class LibXLContext: @unchecked Sendable {
             var info = libxl_physinfo()
             libxl_physinfo_init(&info)
             defer { libxl_physinfo_dispose(&info) }
-            let rc = libxl_get_physinfo(ctx, &info)
-            guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_get_physinfo") }
+            try LibXLCalls.check("libxl_get_physinfo", operation: "libxl_get_physinfo") { libxl_get_physinfo(ctx, &info) }
             return PhysInfo(info)
         }
     }
@@ -134,8 +133,8 @@ public final class LibXLContext: @unchecked Sendable {
     public func versionInfo() throws(XenError) -> XenVersion {
         try withUnsafeContext { ctx throws(XenError) in
             // The result is owned by the ctx and cached there; copy it while holding the lock.
-            guard let info = libxl_get_version_info(ctx) else {
-                throw XenError.failed(operation: "libxl_get_version_info", detail: "returned NULL")
+            let info = try LibXLCalls.pointer("libxl_get_version_info", operation: "libxl_get_version_info", detail: "returned NULL") {
+                libxl_get_version_info(ctx)
             }
             return XenVersion(info.pointee)
         }
@@ -145,8 +144,7 @@ public final class LibXLContext: @unchecked Sendable {
     /// …), from `libxl_get_scheduler`. cpupools may run other schedulers.
     public func schedulerName() throws(XenError) -> String {
         try withUnsafeContext { ctx throws(XenError) in
-            let sched = libxl_get_scheduler(ctx)
-            guard sched >= 0 else { throw XenError.libxl(code: sched, operation: "libxl_get_scheduler") }
+            let sched = try LibXLCalls.value("libxl_get_scheduler", operation: "libxl_get_scheduler") { libxl_get_scheduler(ctx) }
             guard let name = libxl_scheduler_to_string(libxl_scheduler(rawValue: UInt32(sched))) else {
                 return "unknown(\(sched))"
             }
@@ -158,9 +156,7 @@ public final class LibXLContext: @unchecked Sendable {
     /// ``CPUMap`` that starts from `all`.
     public func maxCPUs() throws(XenError) -> Int {
         try withUnsafeContext { ctx throws(XenError) in
-            let count = libxl_get_max_cpus(ctx)
-            guard count > 0 else { throw XenError.libxl(code: count, operation: "libxl_get_max_cpus") }
-            return Int(count)
+            Int(try LibXLCalls.value("libxl_get_max_cpus", minimum: 1, operation: "libxl_get_max_cpus") { libxl_get_max_cpus(ctx) })
         }
     }
 
@@ -171,15 +167,16 @@ public final class LibXLContext: @unchecked Sendable {
     ///
     /// - Throws: ``XenError/libxl(code:name:operation:)`` if the CPU count or the allocation
     ///   fails; ``XenError/invalidCPUMap(_:reason:)`` if `map` names a CPU the host does not have.
-    public func makeCPUBitmap(_ map: CPUMap) throws(XenError) -> libxl_bitmap {
+    func makeCPUBitmap(_ map: CPUMap) throws(XenError) -> libxl_bitmap {
         let cpuCount = try maxCPUs()
         if let explicit = map.explicitCPUs, let beyond = explicit.first(where: { $0 >= cpuCount }) {
             throw XenError.invalidCPUMap(map.description, reason: "CPU \(beyond) is not below the host's \(cpuCount) CPUs")
         }
         var bitmap = libxl_bitmap()
         libxl_bitmap_init(&bitmap)
-        let rc = try withUnsafeContext { ctx in libxl_cpu_bitmap_alloc(ctx, &bitmap, 0) }
-        guard rc == 0 else { throw XenError.libxl(code: rc, operation: "libxl_cpu_bitmap_alloc") }
+        try withUnsafeContext { ctx throws(XenError) in
+            try LibXLCalls.check("libxl_cpu_bitmap_alloc", operation: "libxl_cpu_bitmap_alloc") { libxl_cpu_bitmap_alloc(ctx, &bitmap, 0) }
+        }
         for cpu in map.resolved(cpuCount: min(cpuCount, Int(bitmap.size) * 8)) {
             libxl_bitmap_set(&bitmap, Int32(cpu))
         }
@@ -190,8 +187,8 @@ public final class LibXLContext: @unchecked Sendable {
     public func domains() throws(XenError) -> [DomainInfo] {
         try withUnsafeContext { ctx throws(XenError) in
             var count: Int32 = 0
-            guard let list = libxl_list_domain(ctx, &count) else {
-                throw XenError.failed(operation: "libxl_list_domain", detail: "returned NULL (see libxl's log)")
+            let list = try LibXLCalls.pointer("libxl_list_domain", operation: "libxl_list_domain", detail: "returned NULL (see libxl's log)") {
+                libxl_list_domain(ctx, &count)
             }
             defer { libxl_dominfo_list_free(list, count) }
             var result: [DomainInfo] = []
@@ -210,7 +207,7 @@ public final class LibXLContext: @unchecked Sendable {
     }
 
     private static func name(_ ctx: OpaquePointer, _ domid: UInt32) -> String? {
-        guard let raw = libxl_domid_to_name(ctx, domid) else { return nil }
+        guard let raw = LibXLCalls.optionalPointer("libxl_domid_to_name", { libxl_domid_to_name(ctx, domid) }) else { return nil }
         defer { free(raw) }
         return String(cString: raw)
     }

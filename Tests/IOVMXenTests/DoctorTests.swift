@@ -1,4 +1,5 @@
 import Foundation
+import IOVMControl
 import IOVMCore
 import IOVMWireFormat
 import IOVMXen

@@ -1,0 +1,86 @@
+import XenKit
+
+/// The libxl operations ``LibXLBackend`` needs, in Swift values: XenKit's ``LibXLContext`` is the
+/// real one; unit tests give the backend a recording mock, so its undo paths run without Xen.
+protocol Toolstack: Sendable {
+    /// Physical CPUs online (`libxl_get_physinfo`'s `nr_cpus`).
+    func hostCPUCount() throws(XenError) -> Int
+    /// The hypervisor's default scheduler, as xl spells it.
+    func schedulerName() throws(XenError) -> String
+    /// Every domain, dom0 first.
+    func domains() throws(XenError) -> [DomainInfo]
+    /// One domain, without its name.
+    func domainInfo(_ domid: UInt32) throws(XenError) -> DomainInfo
+    /// The hard affinity of each vCPU of a domain.
+    func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUMap]
+    /// A domain's credit weight and cap.
+    func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule
+    /// Sets a domain's credit weight and cap, live.
+    func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError)
+    /// Sets the hard affinity of a domain's first `vcpus` vCPUs, live.
+    func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUMap) throws(XenError)
+    /// The PCI devices passed through to a domain.
+    func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress]
+    /// Every cpupool, Pool-0 first.
+    func cpuPools() throws(XenError) -> [CPUPoolInfo]
+    /// Takes a CPU out of a cpupool.
+    func removeCPU(_ cpu: Int, fromPool poolID: UInt32) throws(XenError)
+    /// Gives a free CPU to a cpupool.
+    func addCPU(_ cpu: Int, toPool poolID: UInt32) throws(XenError)
+    /// Creates a cpupool on free CPUs; returns its id.
+    func createCPUPool(name: String, scheduler: String, cpus: CPUMap) throws(XenError) -> UInt32
+    /// Destroys an empty cpupool.
+    func destroyCPUPool(_ pool: CPUPoolInfo) throws(XenError)
+    /// Moves a domain into another cpupool, live.
+    func moveDomain(_ domid: UInt32, toPoolNamed poolName: String) throws(XenError)
+    /// Binds a PCI device to pciback so domains can be given it.
+    func addAssignablePCI(_ address: PCIDeviceAddress) throws(XenError)
+    /// Gives an assignable PCI device back to its previous driver.
+    func removeAssignablePCI(_ address: PCIDeviceAddress) throws(XenError)
+    /// Creates a domain, paused, from its libxl JSON config; returns its domid.
+    func createDomain(configJSON: String, uuid: String, name: String) throws(XenError) -> UInt32
+    /// Unpauses a domain.
+    func unpauseDomain(_ domid: UInt32, name: String) throws(XenError)
+    /// Destroys a domain.
+    func destroyDomain(_ domid: UInt32, name: String) throws(XenError)
+}
+
+extension LibXLContext: Toolstack {
+    /// Physical CPUs online, from `libxl_get_physinfo`.
+    func hostCPUCount() throws(XenError) -> Int {
+        Int(try physicalInfo().nrCPUs)
+    }
+}
+
+/// The xenstore operations ``LibXLBackend`` needs for its tags; XenKit's ``XenStoreClient`` is the
+/// real one (through ``XenStoreTags``), tests use an in-memory one.
+protocol TagStore {
+    /// The value at `path`, nil when it does not exist.
+    func read(_ path: String) throws(XenError) -> String?
+    /// The children of `path`, nil when it does not exist.
+    func directory(_ path: String) throws(XenError) -> [String]?
+    /// Writes `value` at `path`, creating parents.
+    func write(_ path: String, _ value: String) throws(XenError)
+    /// Removes `path` and everything below it.
+    func remove(_ path: String) throws(XenError)
+}
+
+/// A ``TagStore`` over a connection to xenstored.
+struct XenStoreTags: TagStore {
+    /// The connection.
+    let client: XenStoreClient
+
+    /// Connects to xenstored (read-only when asked).
+    init(readOnly: Bool) throws(XenError) {
+        client = try XenStoreClient(readOnly: readOnly)
+    }
+
+    /// The value at `path` (`xs_read`).
+    func read(_ path: String) throws(XenError) -> String? { try client.read(path) }
+    /// The children of `path` (`xs_directory`).
+    func directory(_ path: String) throws(XenError) -> [String]? { try client.directory(path) }
+    /// Writes `value` at `path` (`xs_write`).
+    func write(_ path: String, _ value: String) throws(XenError) { try client.write(path, value) }
+    /// Removes `path` (`xs_rm`).
+    func remove(_ path: String) throws(XenError) { try client.remove(path) }
+}

@@ -1,0 +1,60 @@
+public import IOVMControl
+public import IOVMCore
+import XenKit
+
+/// The real ``HostQueries``: libxl, libxenstat, xenstore and sysfs of this dom0.
+public struct XenHostQueries: HostQueries {
+    /// Where PCI state is read.
+    public var sysfs: SysfsPCI
+
+    /// Queries reading PCI state from `sysfs`.
+    public init(sysfs: SysfsPCI = SysfsPCI()) {
+        self.sysfs = sysfs
+    }
+
+    /// Asks libxl and xenstore (``XenFacts/gather()``).
+    public func facts() -> XenFacts {
+        XenFacts.gather()
+    }
+
+    /// Asks libxl and libxenstat; throws `XenError.notXenDom0` off Xen.
+    public func hostReport() throws -> HostReport {
+        let xl = try LibXLContext()
+        let version = try xl.versionInfo()
+        let physical = try xl.physicalInfo()
+        let scheduler = try xl.schedulerName()
+        let domains = try xl.domains()
+        let sample = try XenStatSnapshot.capture()
+        return HostReport(
+            xenVersion: version.description,
+            scheduler: scheduler,
+            cores: physical.nrCPUs,
+            cpuKHz: physical.cpuKHz,
+            totalMemoryKiB: physical.totalMemoryKiB,
+            freeMemoryKiB: physical.freeMemoryKiB,
+            iommu: physical.capabilities.iommu,
+            domains: domains.map {
+                HostReport.Domain(
+                    domid: $0.domid, name: $0.name ?? "", memoryKiB: $0.currentMemoryKiB,
+                    vcpus: $0.vcpusOnline, state: $0.state.description)
+            },
+            xenstat: HostReport.XenStat(
+                cpuHz: sample.cpuHz,
+                domains: sample.domains.map {
+                    HostReport.StatDomain(
+                        domid: $0.domid, name: $0.name, cpuNanoseconds: $0.cpuNanoseconds,
+                        vcpus: $0.vcpus.count, vcpuNanoseconds: $0.vcpus.map(\.nanoseconds))
+                }))
+    }
+
+    /// The vendor:device ids from sysfs.
+    public func pciIDs(_ pci: PCIAddress) -> String? {
+        let device = sysfs.device(pci)
+        return device.present ? device.ids : nil
+    }
+
+    /// ``Doctor``'s checks over this host's facts.
+    public func doctorChecks(plan: Plan?, allowNoIOMMU: Bool) -> [DoctorCheck] {
+        Doctor(sysfs: sysfs).run(facts: facts(), plan: plan, allowNoIOMMU: allowNoIOMMU)
+    }
+}

@@ -1,0 +1,163 @@
+import CLibXen
+import CXenShim
+
+extension LibXLContext {
+    /// The hard affinity of each vCPU of domain `domid`, vCPU 0 first (`libxl_list_vcpu`).
+    public func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUMap] {
+        try withUnsafeContext { ctx throws(XenError) in
+            var count: Int32 = 0
+            var cpus: Int32 = 0
+            let list = try LibXLCalls.pointer("libxl_list_vcpu", operation: "libxl_list_vcpu(\(domid))", detail: "returned NULL") {
+                libxl_list_vcpu(ctx, domid, &count, &cpus)
+            }
+            defer { libxl_vcpuinfo_list_free(list, count) }
+            return (0..<Int(count)).map { index in CPUMap(list[index].cpumap) }
+        }
+    }
+
+    /// Sets the hard affinity of vCPUs `0..<vcpus` of domain `domid` to `cpus`, live
+    /// (`libxl_set_vcpuaffinity`, one call per vCPU); `all` is resolved against the host's CPUs.
+    public func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUMap) throws(XenError) {
+        var bitmap = try makeCPUBitmap(cpus)
+        defer { libxl_bitmap_dispose(&bitmap) }
+        for vcpu in 0..<vcpus {
+            try withUnsafeContext { ctx throws(XenError) in
+                try LibXLCalls.check("libxl_set_vcpuaffinity", operation: "libxl_set_vcpuaffinity(\(domid), vcpu \(vcpu), \(cpus))") {
+                    libxl_set_vcpuaffinity(ctx, domid, UInt32(vcpu), &bitmap, nil)
+                }
+            }
+        }
+    }
+
+    /// Domain `domid`'s scheduler weight and cap (`libxl_domain_sched_params_get`).
+    public func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule {
+        try withUnsafeContext { ctx throws(XenError) in
+            var params = libxl_domain_sched_params()
+            libxl_domain_sched_params_init(&params)
+            defer { libxl_domain_sched_params_dispose(&params) }
+            try LibXLCalls.check("libxl_domain_sched_params_get", operation: "libxl_domain_sched_params_get(\(domid))") {
+                libxl_domain_sched_params_get(ctx, domid, &params)
+            }
+            return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap))
+        }
+    }
+
+    /// Sets domain `domid`'s credit weight and cap, live (`libxl_domain_sched_params_set`).
+    public func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError) {
+        try withUnsafeContext { ctx throws(XenError) in
+            var params = libxl_domain_sched_params()
+            libxl_domain_sched_params_init(&params)
+            defer { libxl_domain_sched_params_dispose(&params) }
+            params.weight = Int32(schedule.weight)
+            params.cap = Int32(schedule.cap)
+            try LibXLCalls.check(
+                "libxl_domain_sched_params_set", operation: "libxl_domain_sched_params_set(\(domid), weight \(schedule.weight), cap \(schedule.cap))"
+            ) {
+                libxl_domain_sched_params_set(ctx, domid, &params)
+            }
+        }
+    }
+
+    /// The PCI devices passed through to domain `domid` (`libxl_device_pci_list`); empty when
+    /// libxl lists none.
+    public func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress] {
+        try withUnsafeContext { ctx throws(XenError) in
+            var count: Int32 = 0
+            guard let list = LibXLCalls.optionalPointer("libxl_device_pci_list", { libxl_device_pci_list(ctx, domid, &count) }) else { return [] }
+            defer { libxl_device_pci_list_free(list, count) }
+            return (0..<Int(count)).map { index in
+                let device = list[index]
+                return PCIDeviceAddress(domain: UInt16(truncatingIfNeeded: device.domain), bus: device.bus, device: device.dev, function: device.func)
+            }
+        }
+    }
+
+    /// Makes a PCI device assignable to domains: binds it to pciback, remembering its driver in
+    /// libxl for ``removeAssignablePCI(_:)`` (`libxl_device_pci_assignable_add`, rebind 1).
+    public func addAssignablePCI(_ address: PCIDeviceAddress) throws(XenError) {
+        var device = Self.libxlPCI(address)
+        defer { libxl_device_pci_dispose(&device) }
+        try withUnsafeContext { ctx throws(XenError) in
+            try LibXLCalls.check("libxl_device_pci_assignable_add", operation: "libxl_device_pci_assignable_add(\(address))") {
+                libxl_device_pci_assignable_add(ctx, &device, 1)
+            }
+        }
+    }
+
+    /// Gives an assignable PCI device back to its previous driver (`libxl_device_pci_assignable_remove`, rebind 1).
+    public func removeAssignablePCI(_ address: PCIDeviceAddress) throws(XenError) {
+        var device = Self.libxlPCI(address)
+        defer { libxl_device_pci_dispose(&device) }
+        try withUnsafeContext { ctx throws(XenError) in
+            try LibXLCalls.check("libxl_device_pci_assignable_remove", operation: "libxl_device_pci_assignable_remove(\(address))") {
+                libxl_device_pci_assignable_remove(ctx, &device, 1)
+            }
+        }
+    }
+
+    /// A `libxl_device_pci` for `address`; the caller disposes it.
+    static func libxlPCI(_ address: PCIDeviceAddress) -> libxl_device_pci {
+        var device = libxl_device_pci()
+        libxl_device_pci_init(&device)
+        device.domain = Int32(address.domain)
+        device.bus = address.bus
+        device.dev = address.device
+        device.func = address.function
+        return device
+    }
+
+    /// Creates a domain, paused, from a libxl JSON config (`libxl_domain_config_from_json`, then
+    /// `libxl_domain_create_new`) with UUID `uuid` (libxl keeps a zero one). Returns its domid.
+    /// `name` is the config's domain name, for messages. A domain libxl leaves behind when
+    /// creation fails part-way is destroyed before the error is thrown.
+    public func createDomain(configJSON: String, uuid: String, name: String) throws(XenError) -> UInt32 {
+        var config = libxl_domain_config()
+        libxl_domain_config_init(&config)
+        defer { libxl_domain_config_dispose(&config) }
+        return try withUnsafeContext { ctx throws(XenError) in
+            try LibXLCalls.check("libxl_domain_config_from_json", operation: "libxl_domain_config_from_json(\(name))") {
+                libxl_domain_config_from_json(ctx, &config, configJSON)
+            }
+            guard libxl_uuid_from_string(&config.c_info.uuid, uuid) == 0 else {
+                throw XenError.failed(operation: "libxl_uuid_from_string(\(uuid))", detail: "refused a UUID Foundation made")
+            }
+            var domid = cxenshim_invalid_domid()
+            do throws(XenError) {
+                try LibXLCalls.check("libxl_domain_create_new", operation: "libxl_domain_create_new(\(name))") {
+                    libxl_domain_create_new(ctx, &config, &domid, nil, nil)
+                }
+            } catch {
+                if domid != cxenshim_invalid_domid() {
+                    _ = LibXLCalls.code("libxl_domain_destroy") { libxl_domain_destroy(ctx, domid, nil) }
+                }
+                throw error
+            }
+            return domid
+        }
+    }
+
+    /// Unpauses domain `domid` (`libxl_domain_unpause`); `name` is for messages.
+    public func unpauseDomain(_ domid: UInt32, name: String) throws(XenError) {
+        try withUnsafeContext { ctx throws(XenError) in
+            try LibXLCalls.check("libxl_domain_unpause", operation: "libxl_domain_unpause(\(name))") { libxl_domain_unpause(ctx, domid, nil) }
+        }
+    }
+
+    /// Destroys domain `domid` (`libxl_domain_destroy`); `name` is for messages.
+    public func destroyDomain(_ domid: UInt32, name: String) throws(XenError) {
+        try withUnsafeContext { ctx throws(XenError) in
+            try LibXLCalls.check("libxl_domain_destroy", operation: "libxl_domain_destroy(\(name))") { libxl_domain_destroy(ctx, domid, nil) }
+        }
+    }
+
+    /// Domain `domid` as libxl describes it (`libxl_domain_info`), without its name.
+    public func domainInfo(_ domid: UInt32) throws(XenError) -> DomainInfo {
+        try withUnsafeContext { ctx throws(XenError) in
+            var info = libxl_dominfo()
+            libxl_dominfo_init(&info)
+            defer { libxl_dominfo_dispose(&info) }
+            try LibXLCalls.check("libxl_domain_info", operation: "libxl_domain_info(\(domid))") { libxl_domain_info(ctx, &info, domid) }
+            return DomainInfo(info, name: nil)
+        }
+    }
+}

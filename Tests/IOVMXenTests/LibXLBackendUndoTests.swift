@@ -1,0 +1,160 @@
+import Foundation
+import IOVMControl
+import IOVMCore
+import Logging
+import Testing
+import XenKit
+
+@testable import IOVMXen
+
+/// LibXLBackend's undo paths, over a recording toolstack and an in-memory xenstore: what a failed
+/// step leaves behind must be exactly what was there before it.
+@Suite("LibXLBackend undo paths")
+struct LibXLBackendUndoTests {
+    /// A backend over `toolstack` and `store`; creations get `toolstack` as their own context too.
+    func backend(_ toolstack: RecordingToolstack, _ store: MemoryTagStore, sysfs: SysfsPCI = SysfsPCI(root: "/nonexistent")) -> LibXLBackend {
+        LibXLBackend(
+            context: toolstack, openToolstack: { () throws(XenError) in toolstack }, openStore: { _ throws(XenError) in store },
+            logger: Logger(label: "iovm.test"), sysfs: sysfs, strictReset: true)
+    }
+
+    /// A fake /sys with pciback loaded and one e1000 NIC at 0000:00:10.0 bound to e1000.
+    func fakeSysfs() throws -> SysfsPCI {
+        let manager = FileManager.default
+        let root = manager.temporaryDirectory.appending(path: "iovm-undo-sysfs-\(UUID().uuidString)")
+        let device = root.appending(path: "bus/pci/devices/0000:00:10.0")
+        try manager.createDirectory(at: device, withIntermediateDirectories: true)
+        for driver in ["pciback", "e1000"] {
+            try manager.createDirectory(at: root.appending(path: "bus/pci/drivers/\(driver)"), withIntermediateDirectories: true)
+        }
+        try manager.createSymbolicLink(atPath: device.appending(path: "driver").path, withDestinationPath: "../../../bus/pci/drivers/e1000")
+        return SysfsPCI(root: root.path)
+    }
+
+    /// A guest without NICs (so createDomain resets nothing through sysfs).
+    func guestSpec(_ name: String) throws -> DomainSpec {
+        let json = """
+            {"name": "\(name)", "role": "guest", "type": "pvh", "memoryMiB": 256, "vcpus": 1, "kernel": "/boot/vmlinuz",
+             "cmdline": "", "disks": [], "driverDomain": false, "nics": [], "vifs": [], "cpupool": "Pool-0",
+             "weight": 256, "cap": 0, "backs": []}
+            """
+        return try JSONDecoder().decode(DomainSpec.self, from: Data(json.utf8))
+    }
+
+    func tag(_ name: String) -> ManagedTag {
+        ManagedTag(topology: "undo", name: name, role: .guest, uuid: "", specFingerprint: "f")
+    }
+
+    // MARK: cpupool: the cores taken from Pool-0 go back
+
+    @Test func aPoolLibxlRefusesGivesItsCoresBackToPool0() throws {
+        let toolstack = RecordingToolstack(cores: 4)
+        let store = MemoryTagStore()
+        toolstack.fail("createCPUPool")
+        #expect(throws: XenError.libxl(code: -3, operation: "libxl_cpupool_create(iovm.pool)")) {
+            try backend(toolstack, store).createPool(CPUPoolSpec(name: "iovm.pool", scheduler: "credit", cpus: [2, 3]), topology: "undo")
+        }
+        #expect(
+            toolstack.calls == [
+                "removeCPU 2 from 0", "removeCPU 3 from 0", "createCPUPool iovm.pool credit 2,3", "addCPU 2 to 0", "addCPU 3 to 0",
+            ])
+        #expect(toolstack.pools.map(\.name) == ["Pool-0"])
+        #expect(toolstack.pools[0].cpus == CPUMap(0..<4))
+        #expect(store.changes.isEmpty)
+    }
+
+    @Test func aFailedCoreRemovalGivesBackOnlyTheCoresAlreadyRemoved() throws {
+        let toolstack = RecordingToolstack(cores: 4)
+        toolstack.fail("removeCPU 3")
+        #expect(throws: XenError.self) {
+            try backend(toolstack, MemoryTagStore()).createPool(CPUPoolSpec(name: "p", scheduler: "credit", cpus: [1, 2, 3]), topology: "undo")
+        }
+        #expect(toolstack.calls == ["removeCPU 1 from 0", "removeCPU 2 from 0", "removeCPU 3 from 0", "addCPU 1 to 0", "addCPU 2 to 0"])
+        #expect(toolstack.pools[0].cpus == CPUMap(0..<4))
+    }
+
+    @Test func aPoolWhoseTagCannotBeWrittenStillGivesItsCoresBack() throws {
+        let toolstack = RecordingToolstack(cores: 4)
+        let store = MemoryTagStore()
+        store.fail("write /local/domain/0/iovm/pools/")
+        #expect(throws: XenError.self) {
+            try backend(toolstack, store).createPool(CPUPoolSpec(name: "p", scheduler: "credit", cpus: [3]), topology: "undo")
+        }
+        #expect(toolstack.calls == ["removeCPU 3 from 0", "createCPUPool p credit 3", "addCPU 3 to 0"])
+        #expect(toolstack.pools[0].cpus == CPUMap(0..<4))
+    }
+
+    // MARK: NICs: the recorded previous driver is removed again
+
+    @Test func aNICLibxlCannotMakeAssignableLeavesNoRecordInXenstore() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        toolstack.fail("addAssignablePCI")
+        let nic = try #require(PCIAddress("0000:00:10.0"))
+        #expect(throws: XenError.libxl(code: -3, operation: "libxl_device_pci_assignable_add(0000:00:10.0)")) {
+            try backend(toolstack, store, sysfs: try fakeSysfs()).makeAssignable(nic)
+        }
+        #expect(store.changes == ["write /local/domain/0/iovm/nics/0000_00_10_0", "remove /local/domain/0/iovm/nics/0000_00_10_0"])
+        #expect(store.values.isEmpty)
+    }
+
+    @Test func anAssignableNICKeepsItsPreviousDriverInXenstore() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let nic = try #require(PCIAddress("0000:00:10.0"))
+        try backend(toolstack, store, sysfs: try fakeSysfs()).makeAssignable(nic)
+        #expect(toolstack.calls == ["addAssignablePCI 0000:00:10.0"])
+        #expect(store.values == ["/local/domain/0/iovm/nics/0000_00_10_0": "e1000"])
+    }
+
+    // MARK: Domains: a domain made but not finished is destroyed
+
+    @Test func aDomainThatCannotBeUnpausedIsDestroyedAndLeavesNoIntent() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        toolstack.fail("unpauseDomain")
+        #expect(throws: XenError.libxl(code: -3, operation: "libxl_domain_unpause(guest1)")) {
+            _ = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        }
+        #expect(toolstack.calls == ["createDomain guest1", "unpauseDomain 1", "destroyDomain 1"])
+        #expect(toolstack.liveDomains.map(\.domid) == [0])
+        #expect(store.values.isEmpty)
+        #expect(store.changes.first?.hasPrefix("write /local/domain/0/iovm/intents/") == true)
+    }
+
+    @Test func aDomainWhoseTagCannotBeWrittenIsDestroyed() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        store.fail("write /local/domain/0/iovm/managed/")
+        #expect(throws: XenError.self) {
+            _ = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        }
+        #expect(toolstack.calls == ["createDomain guest1", "unpauseDomain 1", "domainInfo 1", "destroyDomain 1"])
+        #expect(toolstack.liveDomains.map(\.domid) == [0])
+        #expect(store.values.isEmpty)
+    }
+
+    @Test func aCreationLibxlRefusesDestroysNothingButRemovesTheIntent() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        toolstack.fail("createDomain")
+        #expect(throws: XenError.libxl(code: -3, operation: "libxl_domain_create_new(guest1)")) {
+            _ = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        }
+        #expect(toolstack.calls == ["createDomain guest1"])
+        #expect(store.values.isEmpty)
+        #expect(store.changes.count == 2 && store.changes[1].hasPrefix("remove /local/domain/0/iovm/intents/"))
+    }
+
+    @Test func aCreatedDomainIsTaggedWithItsOwnUUIDAndItsIntentRemoved() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let domid = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        #expect(domid == 1)
+        let text = try #require(store.values["/local/domain/0/iovm/managed/1"])
+        let recorded = try JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8))
+        #expect(recorded.uuid == toolstack.liveDomains.last?.uuid)
+        #expect(store.values.count == 1)  // the intent is gone
+        #expect(toolstack.liveDomains.last?.state.paused == false)
+    }
+}

@@ -1,0 +1,214 @@
+import Synchronization
+import XenKit
+
+@testable import IOVMXen
+
+/// A ``Toolstack`` for unit tests only: it keeps cpupools and domains in memory, records every call
+/// as one line (`removeCPU 2 from 0`), and fails with a libxl error the calls it is told to.
+final class RecordingToolstack: Toolstack, @unchecked Sendable {
+    private struct State {
+        var pools: [CPUPoolInfo]
+        var domains: [DomainInfo] = []
+        var assignable: Set<PCIDeviceAddress> = []
+        var nextDomid: UInt32 = 1
+        var log: [String] = []
+        var failures: [String: Int32] = [:]
+    }
+
+    private let state: Mutex<State>
+    let cores: Int
+
+    /// A host of `cores` CPUs, all in Pool-0, running only dom0.
+    init(cores: Int = 4) {
+        self.cores = cores
+        state = Mutex(
+            State(
+                pools: [CPUPoolInfo(id: 0, name: "Pool-0", scheduler: "credit", cpus: CPUMap(0..<cores))],
+                domains: [DomainInfo(domid: 0, name: "Domain-0", uuid: "00000000-0000-0000-0000-000000000000", vcpusOnline: 2)]))
+    }
+
+    /// Every call so far, one line each.
+    var calls: [String] { state.withLock { $0.log } }
+    /// The cpupools now.
+    var pools: [CPUPoolInfo] { state.withLock { $0.pools } }
+    /// The domains now.
+    var liveDomains: [DomainInfo] { state.withLock { $0.domains } }
+
+    /// Makes every call whose line starts with `prefix` fail with libxl error `code` (ERROR_FAIL by default).
+    func fail(_ prefix: String, code: Int32 = -3) { state.withLock { $0.failures[prefix] = code } }
+
+    private func call(_ line: String, operation: String) throws(XenError) {
+        let code = state.withLock { state -> Int32? in
+            state.log.append(line)
+            return state.failures.first { line.hasPrefix($0.key) }?.value
+        }
+        if let code { throw XenError.libxl(code: code, operation: operation) }
+    }
+
+    // MARK: Toolstack
+
+    func hostCPUCount() throws(XenError) -> Int {
+        try call("hostCPUCount", operation: "libxl_get_physinfo")
+        return cores
+    }
+
+    func schedulerName() throws(XenError) -> String { "credit" }
+
+    func domains() throws(XenError) -> [DomainInfo] {
+        try call("domains", operation: "libxl_list_domain")
+        return liveDomains
+    }
+
+    func domainInfo(_ domid: UInt32) throws(XenError) -> DomainInfo {
+        try call("domainInfo \(domid)", operation: "libxl_domain_info(\(domid))")
+        guard let domain = liveDomains.first(where: { $0.domid == domid }) else {
+            throw XenError.libxl(code: -21, operation: "libxl_domain_info(\(domid))")
+        }
+        return domain
+    }
+
+    func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUMap] {
+        try call("vcpuAffinities \(domid)", operation: "libxl_list_vcpu(\(domid))")
+        return [CPUMap.all]
+    }
+
+    func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule {
+        try call("schedule \(domid)", operation: "libxl_domain_sched_params_get(\(domid))")
+        return DomainSchedule(weight: 256, cap: 0)
+    }
+
+    func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError) {
+        try call("setSchedule \(domid) \(schedule.weight) \(schedule.cap)", operation: "libxl_domain_sched_params_set(\(domid))")
+    }
+
+    func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUMap) throws(XenError) {
+        try call("setHardAffinity \(domid) \(vcpus) \(cpus)", operation: "libxl_set_vcpuaffinity(\(domid))")
+    }
+
+    func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress] {
+        try call("pciDevices \(domid)", operation: "libxl_device_pci_list(\(domid))")
+        return []
+    }
+
+    func cpuPools() throws(XenError) -> [CPUPoolInfo] {
+        try call("cpuPools", operation: "libxl_list_cpupool")
+        return pools
+    }
+
+    func removeCPU(_ cpu: Int, fromPool poolID: UInt32) throws(XenError) {
+        try call("removeCPU \(cpu) from \(poolID)", operation: "libxl_cpupool_cpuremove(\(poolID), \(cpu))")
+        state.withLock { state in
+            guard let index = state.pools.firstIndex(where: { $0.id == poolID }) else { return }
+            state.pools[index].cpus = CPUMap(state.pools[index].cpus.resolved(cpuCount: cores).subtracting([cpu]))
+        }
+    }
+
+    func addCPU(_ cpu: Int, toPool poolID: UInt32) throws(XenError) {
+        try call("addCPU \(cpu) to \(poolID)", operation: "libxl_cpupool_cpuadd(\(poolID), \(cpu))")
+        state.withLock { state in
+            guard let index = state.pools.firstIndex(where: { $0.id == poolID }) else { return }
+            state.pools[index].cpus = CPUMap(state.pools[index].cpus.resolved(cpuCount: cores).union([cpu]))
+        }
+    }
+
+    func createCPUPool(name: String, scheduler: String, cpus: CPUMap) throws(XenError) -> UInt32 {
+        try call("createCPUPool \(name) \(scheduler) \(cpus)", operation: "libxl_cpupool_create(\(name))")
+        return state.withLock { state in
+            let id = (state.pools.map(\.id).max() ?? 0) + 1
+            state.pools.append(CPUPoolInfo(id: id, name: name, scheduler: scheduler, cpus: cpus))
+            return id
+        }
+    }
+
+    func destroyCPUPool(_ pool: CPUPoolInfo) throws(XenError) {
+        try call("destroyCPUPool \(pool.name)", operation: "libxl_cpupool_destroy(\(pool.name))")
+        state.withLock { $0.pools.removeAll { $0.id == pool.id } }
+    }
+
+    func moveDomain(_ domid: UInt32, toPoolNamed poolName: String) throws(XenError) {
+        try call("moveDomain \(domid) \(poolName)", operation: "libxl_cpupool_movedomain(\(poolName), \(domid))")
+    }
+
+    func addAssignablePCI(_ address: PCIDeviceAddress) throws(XenError) {
+        try call("addAssignablePCI \(address)", operation: "libxl_device_pci_assignable_add(\(address))")
+        state.withLock { _ = $0.assignable.insert(address) }
+    }
+
+    func removeAssignablePCI(_ address: PCIDeviceAddress) throws(XenError) {
+        try call("removeAssignablePCI \(address)", operation: "libxl_device_pci_assignable_remove(\(address))")
+        state.withLock { _ = $0.assignable.remove(address) }
+    }
+
+    func createDomain(configJSON: String, uuid: String, name: String) throws(XenError) -> UInt32 {
+        try call("createDomain \(name)", operation: "libxl_domain_create_new(\(name))")
+        return state.withLock { state in
+            let domid = state.nextDomid
+            state.nextDomid += 1
+            state.domains.append(DomainInfo(domid: domid, name: name, uuid: uuid, vcpusOnline: 1, state: .init(paused: true)))
+            return domid
+        }
+    }
+
+    func unpauseDomain(_ domid: UInt32, name: String) throws(XenError) {
+        try call("unpauseDomain \(domid)", operation: "libxl_domain_unpause(\(name))")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].state.paused = false
+        }
+    }
+
+    func destroyDomain(_ domid: UInt32, name: String) throws(XenError) {
+        try call("destroyDomain \(domid)", operation: "libxl_domain_destroy(\(name))")
+        state.withLock { $0.domains.removeAll { $0.domid == domid } }
+    }
+}
+
+/// An in-memory xenstore for unit tests only: it records writes and removes, and fails the
+/// operations it is told to with `EACCES`.
+final class MemoryTagStore: TagStore, @unchecked Sendable {
+    private struct State {
+        var values: [String: String] = [:]
+        var log: [String] = []
+        var failures: [String] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Every write and remove so far (`write <path>`, `remove <path>`).
+    var changes: [String] { state.withLock { $0.log } }
+    /// Every path with a value now.
+    var values: [String: String] { state.withLock { $0.values } }
+
+    /// Makes every write or remove whose line (`write <path>`) starts with `prefix` fail.
+    func fail(_ prefix: String) { state.withLock { $0.failures.append(prefix) } }
+
+    private func change(_ line: String, operation: String, _ body: (inout [String: String]) -> Void) throws(XenError) {
+        let failed = state.withLock { state -> Bool in
+            state.log.append(line)
+            if state.failures.contains(where: { line.hasPrefix($0) }) { return true }
+            body(&state.values)
+            return false
+        }
+        if failed { throw XenError.errno(.permissionDenied, operation: operation) }
+    }
+
+    func read(_ path: String) throws(XenError) -> String? { state.withLock { $0.values[path] } }
+
+    func directory(_ path: String) throws(XenError) -> [String]? {
+        state.withLock { state in
+            let prefix = path + "/"
+            let children = Set(state.values.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count).split(separator: "/")[0]) })
+            return children.isEmpty ? nil : children.sorted()
+        }
+    }
+
+    func write(_ path: String, _ value: String) throws(XenError) {
+        try change("write \(path)", operation: "xs_write \(path)") { $0[path] = value }
+    }
+
+    func remove(_ path: String) throws(XenError) {
+        try change("remove \(path)", operation: "xs_rm \(path)") { values in
+            values = values.filter { $0.key != path && !$0.key.hasPrefix(path + "/") }
+        }
+    }
+}

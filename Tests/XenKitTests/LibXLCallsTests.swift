@@ -1,0 +1,86 @@
+import Testing
+
+@testable import XenKit
+
+/// The funnel every libxl call goes through, driven by the mocking trace (no Xen needed).
+@Suite("libxl call funnel and its mocking trace")
+struct LibXLCallsTests {
+    @Test func aNonzeroCodeBecomesATypedErrorNamingTheOperation() {
+        #expect(throws: XenError.libxl(code: -3, name: "ERROR_FAIL", operation: "libxl_cpupool_create(iovm)")) {
+            try LibXLCalls.check("libxl_cpupool_create", operation: "libxl_cpupool_create(iovm)") { -3 }
+        }
+        #expect(throws: Never.self) { try LibXLCalls.check("libxl_cpupool_create", operation: "unused") { 0 } }
+        #expect(
+            XenError.libxl(code: -3, operation: "libxl_cpupool_create(iovm)").description
+                == "libxl_cpupool_create(iovm) failed: libxl ERROR_FAIL (-3)")
+    }
+
+    @Test func aForcedCodeReplacesTheCallAndIsTraced() throws {
+        let mocking = LibXLMocking()
+        mocking.force("libxl_cpupool_cpuremove", code: -6, occurrence: 2)
+        var reached: [Int] = []
+        let outcome = LibXLMocking.$current.withValue(mocking) { () -> [Result<Void, XenError>] in
+            (1...3).map { cpu in
+                Result { () throws(XenError) in
+                    try LibXLCalls.check("libxl_cpupool_cpuremove", operation: "libxl_cpupool_cpuremove(Pool-0, \(cpu))") {
+                        reached.append(cpu)
+                        return 0
+                    }
+                }
+            }
+        }
+        #expect(reached == [1, 3])  // the second call never reached "libxl"
+        #expect(mocking.trace == ["libxl_cpupool_cpuremove", "libxl_cpupool_cpuremove", "libxl_cpupool_cpuremove"])
+        guard case .failure(let error) = outcome[1] else {
+            Issue.record("the forced call succeeded")
+            return
+        }
+        #expect(error == .libxl(code: -6, name: "ERROR_INVAL", operation: "libxl_cpupool_cpuremove(Pool-0, 2)"))
+        #expect((try? outcome[0].get()) != nil && (try? outcome[2].get()) != nil)
+    }
+
+    @Test func aForcedPointerCallReturnsNull() {
+        let mocking = LibXLMocking()
+        mocking.force("libxl_list_domain", code: -3)
+        LibXLMocking.$current.withValue(mocking) {
+            #expect(throws: XenError.failed(operation: "libxl_list_domain", detail: "returned NULL")) {
+                _ = try LibXLCalls.pointer("libxl_list_domain", operation: "libxl_list_domain", detail: "returned NULL") { () -> Int? in 1 }
+            }
+            #expect(LibXLCalls.optionalPointer("libxl_list_domain") { () -> Int? in 1 } == nil)
+            #expect(LibXLCalls.optionalPointer("libxl_domid_to_name") { () -> Int? in 1 } == 1)
+        }
+        #expect(mocking.trace == ["libxl_list_domain", "libxl_list_domain", "libxl_domid_to_name"])
+    }
+
+    @Test func valuesBelowTheMinimumAreErrors() {
+        #expect(throws: XenError.libxl(code: 0, name: "SUCCESS", operation: "libxl_get_max_cpus")) {
+            try LibXLCalls.value("libxl_get_max_cpus", minimum: 1, operation: "libxl_get_max_cpus") { 0 }
+        }
+        #expect((try? LibXLCalls.value("libxl_get_scheduler", operation: "libxl_get_scheduler") { 5 }) == 5)
+    }
+
+    /// A forced `libxl_ctx_alloc` failure takes the same path as a real one: `.notXenDom0`
+    /// naming the code, with the logger torn down and nothing leaked.
+    @Test func aForcedContextAllocationFailureIsNotXenDom0() {
+        let mocking = LibXLMocking()
+        mocking.force("libxl_ctx_alloc", code: -5)
+        LibXLMocking.$current.withValue(mocking) {
+            do throws(XenError) {
+                _ = try LibXLContext(logLevel: .silent, checkHost: false)
+                Issue.record("a forced libxl_ctx_alloc failure made a context")
+            } catch {
+                guard case .notXenDom0(let reason) = error else {
+                    Issue.record("wrong error \(error)")
+                    return
+                }
+                #expect(reason.hasPrefix("libxl_ctx_alloc returned ERROR_NOMEM (-5)"), "reason: \(reason)")
+            }
+        }
+        #expect(mocking.trace == ["libxl_ctx_alloc"])
+    }
+
+    @Test func pciAddressesPrintAsSysfsDoes() {
+        #expect(PCIDeviceAddress(domain: 0, bus: 0, device: 0x10, function: 0).description == "0000:00:10.0")
+        #expect(PCIDeviceAddress(domain: 1, bus: 0x0a, device: 0x1f, function: 7).description == "0001:0a:1f.7")
+    }
+}
