@@ -181,62 +181,112 @@ struct LiveChangeOptions: ParsableArguments {
     var wait: Double = 0
 }
 
-/// `iovm pin DOMAIN --cpus 2,3`: live hard affinity.
+/// `iovm pin DOMAIN... --cpus 2,3` or `iovm pin iovm0=2 iovm1=3`: live hard affinity, several domains in one call.
 struct PinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pin", abstract: "Pin every vCPU of a domain iovm manages to cores, live. The next apply restores the file's placement.")
+        commandName: "pin",
+        abstract: "Pin every vCPU of domains iovm manages to cores, live. The next apply restores the file's placement.",
+        discussion: "iovm pin iovm0 iovm1 --cpus 2-3 pins both to cores 2-3; iovm pin iovm0=2 iovm1=3 gives each its own.")
 
-    @Argument(help: "Domain name or id.") var domain: String
-    @Option(help: "Cores, xl style: 3, 2-3, 0,2.") var cpus: String
+    @Argument(help: "Domains, by name or id; DOMAIN=CORES gives that one its own cores.") var domains: [String]
+    @Option(help: "Cores for the domains named without =CORES, xl style: 3, 2-3, 0,2.") var cpus: String?
     @OptionGroup var live: LiveChangeOptions
     @OptionGroup var global: GlobalOptions
 
+    /// Each domain with its cores, from `DOMAIN=CORES` or `--cpus`.
+    func targets() throws -> [(domain: String, cores: CPUSet?)] {
+        guard !domains.isEmpty else { throw ValidationError("name at least one domain") }
+        return try domains.map { argument in
+            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let list = parts.count == 2 ? parts[1] : cpus else {
+                throw ValidationError("\(argument): give its cores as \(argument)=CORES or with --cpus")
+            }
+            guard let explicit = try HostAccess.cores(parsing: list) else {
+                throw ValidationError("\(argument): cores must be listed; use `iovm unpin` for all")
+            }
+            return (parts[0], CPUSet(explicit))
+        }
+    }
+
+    func validate() throws { _ = try targets() }
+
     func run() throws {
         try reportingErrors {
-            guard let explicit = try HostAccess.cores(parsing: cpus) else { throw ValidationError("--cpus must list cores; use `iovm unpin` for all") }
+            let targets = try targets()
             let engine = try HostAccess.engine(logger: global.logger("iovm.pin"), wait: live.wait)
-            printError("\(try engine.pin(domain, to: CPUSet(explicit)))")
+            for change in try engine.pin(targets) { printError("\(change)") }
         }
     }
 }
 
-/// `iovm unpin DOMAIN`: live, all cores.
+/// `iovm unpin DOMAIN...`: live, all cores.
 struct UnpinCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let a domain iovm manages run on every core, live.")
+    static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let domains iovm manages run on every core, live.")
 
-    @Argument(help: "Domain name or id.") var domain: String
-    @OptionGroup var live: LiveChangeOptions
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try reportingErrors {
-            let engine = try HostAccess.engine(logger: global.logger("iovm.unpin"), wait: live.wait)
-            printError("\(try engine.pin(domain, to: nil))")
-        }
-    }
-}
-
-/// `iovm weight DOMAIN N [--cap C]`: live credit weight and cap.
-struct WeightCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "weight", abstract: "Set the credit weight (and cap) of a domain iovm manages, live.")
-
-    @Argument(help: "Domain name or id.") var domain: String
-    @Argument(help: "Weight, 1-65535 (credit default 256).") var weight: Int
-    @Option(help: "Cap in percent of one pCPU (0 = none).") var cap: Int?
+    @Argument(help: "Domains, by name or id.") var domains: [String]
     @OptionGroup var live: LiveChangeOptions
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard Planner.weightRange.contains(weight) else {
-            throw ValidationError("weight must be \(Planner.weightRange.lowerBound)-\(Planner.weightRange.upperBound)")
+        guard !domains.isEmpty else { throw ValidationError("name at least one domain") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let engine = try HostAccess.engine(logger: global.logger("iovm.unpin"), wait: live.wait)
+            for change in try engine.pin(domains.map { ($0, nil) }) { printError("\(change)") }
         }
+    }
+}
+
+/// `iovm weight DOMAIN... N [--cap C]` or `iovm weight iovm0=512 iovm1=256`: live credit weight and cap.
+struct WeightCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "weight", abstract: "Set the credit weight (and cap) of domains iovm manages, live.",
+        discussion: "iovm weight iovm0 iovm1 512 gives both 512; iovm weight iovm0=512 iovm1=256 gives each its own.")
+
+    @Argument(help: "DOMAIN... WEIGHT (1-65535, credit default 256), or DOMAIN=WEIGHT pairs; domains by name or id.")
+    var arguments: [String]
+    @Option(help: "Cap in percent of one pCPU (0 = none).") var cap: Int?
+    @OptionGroup var live: LiveChangeOptions
+    @OptionGroup var global: GlobalOptions
+
+    /// Each domain with its weight: `DOMAIN=N` pairs, and plain domains taking the last argument.
+    func targets() throws -> [(domain: String, weight: Int)] {
+        var rest = arguments
+        var shared: Int?
+        if let last = rest.last, !last.contains("=") {
+            guard let value = Int(last) else { throw ValidationError("the last argument must be the weight (a number), not \(last)") }
+            shared = value
+            rest.removeLast()
+        }
+        guard !rest.isEmpty else { throw ValidationError("name a domain and a weight: DOMAIN... WEIGHT, or DOMAIN=WEIGHT") }
+        let targets: [(domain: String, weight: Int)] = try rest.map { argument in
+            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 {
+                guard let weight = Int(parts[1]) else { throw ValidationError("\(argument): the weight must be a number") }
+                return (parts[0], weight)
+            }
+            guard let shared else { throw ValidationError("\(argument): give its weight as \(argument)=WEIGHT or after the domains") }
+            return (argument, shared)
+        }
+        if let shared, !rest.contains(where: { !$0.contains("=") }) { throw ValidationError("weight \(shared) is for no domain: every one has its own") }
+        for target in targets where !Planner.weightRange.contains(target.weight) {
+            throw ValidationError("\(target.domain): weight must be \(Planner.weightRange.lowerBound)-\(Planner.weightRange.upperBound)")
+        }
+        return targets
+    }
+
+    func validate() throws {
+        _ = try targets()
         if let cap, cap < 0 { throw ValidationError("cap must be 0 or more") }
     }
 
     func run() throws {
         try reportingErrors {
+            let targets = try targets()
             let engine = try HostAccess.engine(logger: global.logger("iovm.weight"), wait: live.wait)
-            printError("\(try engine.setWeight(domain, weight: weight, cap: cap))")
+            for change in try engine.setWeight(targets, cap: cap) { printError("\(change)") }
         }
     }
 }

@@ -40,11 +40,17 @@ public struct LiveChange: Sendable, CustomStringConvertible {
 public enum LiveChangeError: Error, Sendable, CustomStringConvertible {
     /// No domain has that name or id.
     case noSuchDomain(String)
+    /// One call names a domain twice (by name and id, or the same name again).
+    case namedTwice(String)
+    /// A change failed after others of the same call were made.
+    case partlyDone([String], failed: String, why: String)
 
     /// Human-readable text.
     public var description: String {
         switch self {
         case .noSuchDomain(let name): "no domain \(name)"
+        case .namedTwice(let name): "\(name) is named twice: give each domain once"
+        case .partlyDone(let done, let failed, let why): "\(failed): \(why) (already changed: \(done.joined(separator: "; ")))"
         }
     }
 }
@@ -54,7 +60,15 @@ public enum LiveChangeError: Error, Sendable, CustomStringConvertible {
 extension ApplyEngine {
     /// Pins every vCPU of `nameOrID` to `cores` (nil: every core), live.
     public func pin(_ nameOrID: String, to cores: CPUSet?) throws -> LiveChange {
-        try live(nameOrID) { domain in
+        try pin([(nameOrID, cores)])[0]
+    }
+
+    /// Pins every vCPU of each domain of `targets` to its cores (nil: every core), live, in one call
+    /// under one hold of the lock. Every domain is looked up before any is changed: one unknown or
+    /// foreign domain refuses them all.
+    public func pin(_ targets: [(domain: String, cores: CPUSet?)]) throws -> [LiveChange] {
+        try live(targets.map(\.domain)) { index, domain in
+            let cores = targets[index].cores
             try backend.setAffinity(domid: domain.domid, vcpus: domain.vcpus, hard: cores)
             return cores.map { "pinned to cores \($0)" } ?? "unpinned (every core)"
         }
@@ -62,19 +76,42 @@ extension ApplyEngine {
 
     /// Sets the credit weight of `nameOrID`, and its cap (nil keeps the current one), live.
     public func setWeight(_ nameOrID: String, weight: Int, cap: Int?) throws -> LiveChange {
-        try live(nameOrID) { domain in
+        try setWeight([(nameOrID, weight)], cap: cap)[0]
+    }
+
+    /// Sets the credit weight of each domain of `targets`, and the cap of all (nil keeps each one's), live,
+    /// in one call under one hold of the lock; every domain is looked up before any is changed.
+    public func setWeight(_ targets: [(domain: String, weight: Int)], cap: Int?) throws -> [LiveChange] {
+        try live(targets.map(\.domain)) { index, domain in
+            let weight = targets[index].weight
             let newCap = cap ?? domain.cap ?? 0
             try backend.setSchedule(domid: domain.domid, weight: weight, cap: newCap)
             return "weight \(weight), cap \(newCap)"
         }
     }
 
-    private func live(_ nameOrID: String, _ change: (ManagedDomain) throws -> String) throws -> LiveChange {
+    private func live(_ names: [String], _ change: (Int, ManagedDomain) throws -> String) throws -> [LiveChange] {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
-        guard let domain = try backend.managedDomain(nameOrID) else { throw LiveChangeError.noSuchDomain(nameOrID) }
-        let start = Date()
-        let what = try change(domain)
-        return LiveChange(domain: domain, change: what, seconds: Date().timeIntervalSince(start))
+        var domains: [ManagedDomain] = []
+        for name in names {
+            guard let domain = try backend.managedDomain(name) else { throw LiveChangeError.noSuchDomain(name) }
+            guard !domains.contains(where: { $0.domid == domain.domid }) else { throw LiveChangeError.namedTwice(name) }
+            domains.append(domain)
+        }
+        var done: [LiveChange] = []
+        for (index, domain) in domains.enumerated() {
+            let start = Date()
+            do {
+                let what = try change(index, domain)
+                done.append(LiveChange(domain: domain, change: what, seconds: Date().timeIntervalSince(start)))
+            } catch {
+                // The ones before stay changed (a live verb has nothing to lose; the next apply restores the
+                // file's placement): the error says which they are.
+                if done.isEmpty { throw error }
+                throw LiveChangeError.partlyDone(done.map(\.description), failed: domain.name, why: "\(error)")
+            }
+        }
+        return done
     }
 }

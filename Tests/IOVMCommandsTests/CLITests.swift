@@ -102,6 +102,32 @@ struct CLITests {
         #expect(try iovm("kernel-config", "--nic-driver", "tulip").status == 64)
     }
 
+    @Test("pin and weight refuse bad targets with a usage error, before opening the host")
+    func liveVerbsValidateTheirTargets() throws {
+        let cases: [([String], String)] = [
+            (["pin", "iovm0"], "iovm0: give its cores as iovm0=CORES or with --cpus"),
+            (["pin", "iovm0=all"], "iovm0=all: cores must be listed; use `iovm unpin` for all"),
+            (["pin"], "Missing expected argument"),
+            (["weight", "iovm0", "big"], "the last argument must be the weight (a number), not big"),
+            (["weight", "iovm0=70000"], "iovm0: weight must be 1-65535"),
+            (["weight", "iovm0=256", "512"], "weight 512 is for no domain: every one has its own"),
+            (["weight", "512"], "name a domain and a weight: DOMAIN... WEIGHT, or DOMAIN=WEIGHT"),
+        ]
+        for (arguments, message) in cases {
+            let process = Process()
+            process.executableURL = try #require(Self.binary)
+            process.arguments = arguments
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = Pipe()
+            try process.run()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 64, "\(arguments)")
+            #expect(stderr.contains(message), "\(arguments): \(stderr)")
+        }
+    }
+
     @Test func missingFileExits65() throws {
         let result = try iovm("plan", "Examples/nope.swift")
         #expect(result.status == 65)

@@ -46,6 +46,29 @@ struct LiveChangeTests {
         #expect(!fake.calls.contains { $0.hasPrefix("setAffinity Domain-0") || $0.hasPrefix("setSchedule nosuch") })
     }
 
+    @Test("several domains in one call: every one is looked up before any is changed")
+    func batches() throws {
+        let (fake, engine) = try applied()
+        let before = fake.calls.count
+        let pinned = try engine.pin([("iovm0", [2]), ("iovm1", [3])])
+        #expect(pinned.map(\.change) == ["pinned to cores 2", "pinned to cores 3"])
+        #expect(fake.snapshot.domains.first { $0.name == "iovm1" }?.hardAffinity == [[3]])
+        let weighed = try engine.setWeight([("iovm0", 512), ("iovm1", 128)], cap: 50)
+        #expect(weighed.map(\.change) == ["weight 512, cap 50", "weight 128, cap 50"])
+        #expect(
+            Array(fake.calls.dropFirst(before)) == [
+                "managedDomain iovm0", "managedDomain iovm1", "setAffinity iovm0 2", "setAffinity iovm1 3",
+                "managedDomain iovm0", "managedDomain iovm1", "setSchedule iovm0 512 50", "setSchedule iovm1 128 50",
+            ])
+        // An unknown or foreign domain anywhere in the call: nothing is changed, not even the ones before it.
+        let unchanged = fake.calls.count
+        #expect(throws: LiveChangeError.self) { try engine.pin([("iovm0", [0]), ("nosuch", [1])]) }
+        #expect(throws: (any Error).self) { try engine.pin([("iovm1", [0]), ("Domain-0", [1])]) }
+        #expect(throws: LiveChangeError.self) { try engine.setWeight([("iovm0", 10), ("iovm0", 20)], cap: nil) }
+        #expect(!fake.calls.dropFirst(unchanged).contains { $0.hasPrefix("set") })
+        #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.hardAffinity == [[2]])
+    }
+
     @Test("while an apply holds the host lock, a live change is refused and changes nothing")
     func waitsForTheLock() throws {
         let (fake, engine) = try applied()
