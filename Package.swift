@@ -77,7 +77,7 @@ let package = Package(
         ),
 
         // MARK: The IOVM itself: the minimal kernel and runtime, built into a content-addressed store
-        .target(name: "IOVMImage", dependencies: ["IOVMCore"]),
+        .target(name: "IOVMImage", dependencies: ["IOVMCore", "IOVMWireFormat"]),
 
         // MARK: Command line
         .target(
