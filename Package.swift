@@ -94,9 +94,16 @@ let package = Package(
         .executableTarget(name: "EmbedResourcesTool"),
         .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"]),
 
+        // MARK: Test support: libxlutil's xl.cfg parser (XLConfigFile), which only tests use
+        .target(
+            name: "XenKitTestSupport",
+            dependencies: ["XenKit", "CLibXen", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/XenKitTestSupport"
+        ),
+
         // MARK: Tests (the fast unit suite; the lab suite lives in lab/)
-        .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKit", "CLibXen"]),
-        .testTarget(name: "XenKitTests", dependencies: ["XenKit", "CXenShim"]),
+        .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKitTestSupport", "CLibXen"]),
+        .testTarget(name: "XenKitTests", dependencies: ["XenKit", "XenKitTestSupport", "CXenShim"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
         .testTarget(
