@@ -1,4 +1,5 @@
 import ArgumentParser
+import CPUSets
 import Foundation
 import IOVMControl
 import IOVMCore
@@ -193,9 +194,9 @@ struct PinCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let explicit = try HostAccess.cores(parsing: cpus) else { throw ValidationError("--cpus must list cores; use `iovm unpin` for all") }
+            guard let cores = try CPUSet(xlList: cpus) else { throw ValidationError("--cpus must list cores; use `iovm unpin` for all") }
             let engine = try HostAccess.engine(logger: global.logger("iovm.pin"), wait: live.wait)
-            printError("\(try engine.pin(domain, to: CPUSet(explicit)))")
+            printError("\(try engine.pin(domain, to: cores))")
         }
     }
 }
