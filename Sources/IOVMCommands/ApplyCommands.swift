@@ -159,7 +159,7 @@ struct StatusCommand: ParsableCommand {
                     (domain.vifs ?? []).map { $0.problem(on: host) == nil ? $0.summary(on: host) : "vif\($0.devid) BROKEN" }.joined(separator: ", "),
                 ])
             }
-            print(managed.isEmpty ? "iovm manages no domain on this host" : PlanTable.table(rows), terminator: managed.isEmpty ? "\n" : "")
+            print(managed.isEmpty ? "iovm manages no domain on this host" : TextTable.render(rows), terminator: managed.isEmpty ? "\n" : "")
             // A vif whose backend died stays up in the guest and carries nothing: say so.
             for domain in managed {
                 for problem in (domain.vifs ?? []).compactMap({ $0.problem(on: host) }) { print("broken: \(domain.name)'s \(problem)") }
