@@ -59,6 +59,7 @@ extension CPUSet {
         }
     }
 
+    /// The CPUs of one `N` or `N-M` item (its `^` already removed) of the list `text`.
     private static func parseRange(_ item: Substring, in text: String) throws(CPUListError) -> ClosedRange<Int> {
         let bounds = item.split(separator: "-", omittingEmptySubsequences: false)
         guard bounds.count == 1 || bounds.count == 2 else {
@@ -84,6 +85,7 @@ extension CPUSet {
 }
 
 extension String {
+    /// The string without leading and trailing spaces and tabs.
     fileprivate func trimmingSpaces() -> String {
         var scalars = Substring(self)
         while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
