@@ -23,11 +23,14 @@ let package = Package(
         .target(name: "IOVMWireFormat"),
         .target(name: "IOVMDescription", dependencies: ["IOVMWireFormat"]),
 
+        // MARK: The one CPU-set value (xl's `cpus=` lists), shared by the planner and XenKit
+        .target(name: "CPUSets"),
+
         // MARK: Model, validation, planner, renderers, topology loader
         .target(
             name: "IOVMCore",
             dependencies: [
-                "IOVMWireFormat",
+                "CPUSets", "IOVMWireFormat",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -45,7 +48,7 @@ let package = Package(
         .target(
             name: "XenKit",
             dependencies: [
-                "CLibXen", "CXenShim",
+                "CLibXen", "CXenShim", "CPUSets",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -53,14 +56,14 @@ let package = Package(
         // MARK: Apply: reconcile a plan with the host through one privileged seam
         .target(
             name: "IOVMControl",
-            dependencies: ["IOVMCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CPUSets", "IOVMCore", .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: The real backend: libxl, xenstore and sysfs behind IOVMControl's XenBackend
         .target(
             name: "IOVMXen",
             dependencies: [
-                "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit",
+                "CPUSets", "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -77,13 +80,13 @@ let package = Package(
         ),
 
         // MARK: The IOVM itself: the minimal kernel and runtime, built into a content-addressed store
-        .target(name: "IOVMImage", dependencies: ["IOVMCore"]),
+        .target(name: "IOVMImage", dependencies: ["IOVMCore", "IOVMWireFormat"]),
 
         // MARK: Command line
         .target(
             name: "IOVMCommands",
             dependencies: [
-                "IOVMCore", "IOVMControl", "IOVMXen", "IOVMWireFormat", "XenKit", "IOVMMonitor", "IOVMImage",
+                "CPUSets", "IOVMCore", "IOVMControl", "IOVMXen", "IOVMWireFormat", "XenKit", "IOVMMonitor", "IOVMImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -94,17 +97,25 @@ let package = Package(
         .executableTarget(name: "EmbedResourcesTool"),
         .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["EmbedResourcesTool"]),
 
+        // MARK: Test support: libxlutil's xl.cfg parser (XLConfigFile), which only tests use
+        .target(
+            name: "XenKitTestSupport",
+            dependencies: ["XenKit", "CLibXen", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/XenKitTestSupport"
+        ),
+
         // MARK: Tests (the fast unit suite; the lab suite lives in lab/)
-        .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKit", "CLibXen"]),
-        .testTarget(name: "XenKitTests", dependencies: ["XenKit", "CXenShim"]),
+        .testTarget(name: "CPUSetsTests", dependencies: ["CPUSets"]),
+        .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKitTestSupport", "CLibXen"]),
+        .testTarget(name: "XenKitTests", dependencies: ["CPUSets", "XenKit", "XenKitTestSupport", "CXenShim"]),
         .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
         .testTarget(
             name: "IOVMXenTests",
-            dependencies: ["IOVMXen", "IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CPUSets", "IOVMXen", "IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "IOVMImageTests", dependencies: ["IOVMImage", "IOVMCore", "IOVMWireFormat"]),
-        .testTarget(name: "IOVMControlTests", dependencies: ["IOVMControl", "IOVMCore", "IOVMWireFormat"]),
+        .testTarget(name: "IOVMControlTests", dependencies: ["CPUSets", "IOVMControl", "IOVMCore", "IOVMWireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CPUSets
 import Foundation
 import IOVMControl
 import IOVMCore
@@ -158,7 +159,7 @@ struct StatusCommand: ParsableCommand {
                     (domain.vifs ?? []).map { $0.problem(on: host) == nil ? $0.summary(on: host) : "vif\($0.devid) BROKEN" }.joined(separator: ", "),
                 ])
             }
-            print(managed.isEmpty ? "iovm manages no domain on this host" : PlanTable.table(rows), terminator: managed.isEmpty ? "\n" : "")
+            print(managed.isEmpty ? "iovm manages no domain on this host" : TextTable.render(rows), terminator: managed.isEmpty ? "\n" : "")
             // A vif whose backend died stays up in the guest and carries nothing: say so.
             for domain in managed {
                 for problem in (domain.vifs ?? []).compactMap({ $0.problem(on: host) }) { print("broken: \(domain.name)'s \(problem)") }
@@ -201,10 +202,10 @@ struct PinCommand: ParsableCommand {
             guard let list = parts.count == 2 ? parts[1] : cpus else {
                 throw ValidationError("\(argument): give its cores as \(argument)=CORES or with --cpus")
             }
-            guard let explicit = try HostAccess.cores(parsing: list) else {
-                throw ValidationError("\(argument): cores must be listed; use `iovm unpin` for all")
-            }
-            return (parts[0], CPUSet(explicit))
+            let parsed: CPUSet?
+            do { parsed = try CPUSet(xlList: list) } catch { throw ValidationError("\(argument): \(error)") }
+            guard let explicit = parsed else { throw ValidationError("\(argument): cores must be listed; use `iovm unpin` for all") }
+            return (parts[0], explicit)
         }
     }
 

@@ -15,12 +15,6 @@ enum HostAccess {
         XenHostQueries()
     }
 
-    /// The cores of an xl CPU list (`3`, `2-3`, `0,2`), parsed as libxl reads it; nil for a list
-    /// that starts from `all`. Throws on a list xl would not accept.
-    static func cores(parsing text: String) throws -> Set<Int>? {
-        try CPUMap(parsing: text).explicitCPUs
-    }
-
     /// The backend of this dom0.
     static func backend(logger: Logger, strictReset: Bool = true) throws -> any XenBackend {
         try LibXLBackend(logger: logger, strictReset: strictReset)

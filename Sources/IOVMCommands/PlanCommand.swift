@@ -63,7 +63,7 @@ struct PlanTable {
                 domain.cap == 0 ? "none" : "\(domain.cap)%", network,
             ])
         }
-        out += Self.table(rows)
+        out += TextTable.render(rows)
         let images = plan.domains.filter { $0.image != nil }
         if !images.isEmpty {
             out += "\nImages:\n"
@@ -96,6 +96,4 @@ struct PlanTable {
         if !plan.warnings.isEmpty { out += "\n\(plan.warnings.count) warning\(plan.warnings.count == 1 ? "" : "s") (on stderr)\n" }
         return out
     }
-
-    static func table(_ rows: [[String]]) -> String { TextTable.render(rows) }
 }

@@ -1,5 +1,6 @@
+public import CPUSets
 import Foundation
-public import IOVMCore
+import IOVMCore
 
 /// A domain iovm manages, as the live verbs need it.
 public struct ManagedDomain: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import CPUSets
 import Foundation
 public import IOVMCore
 public import Logging

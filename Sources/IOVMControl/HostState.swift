@@ -1,3 +1,4 @@
+public import CPUSets
 public import IOVMCore
 
 /// What iovm writes next to each domain it creates, so that it never touches one it did not.

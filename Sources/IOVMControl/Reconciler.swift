@@ -1,3 +1,4 @@
+public import CPUSets
 public import IOVMCore
 
 /// One step of an apply, in the order it runs.

@@ -1,3 +1,4 @@
+public import CPUSets
 public import IOVMCore
 
 /// The privileged boundary: everything iovm asks of Xen goes through one of these.

@@ -1,3 +1,4 @@
+public import CPUSets
 public import IOVMWireFormat
 
 /// The IOVM configurations of the paper (Section 2.1) plus the centralized baseline.

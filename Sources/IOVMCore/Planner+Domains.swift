@@ -1,3 +1,4 @@
+import CPUSets
 import IOVMWireFormat
 
 // Every domain's spec: kernel, memory, vCPUs, weights, disks, NICs, vifs.

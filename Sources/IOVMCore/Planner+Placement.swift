@@ -1,3 +1,4 @@
+import CPUSets
 import IOVMWireFormat
 
 // Core assignment: the placement schemes of Table 2 (Sections 4.4-4.5).

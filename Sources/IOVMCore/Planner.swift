@@ -1,3 +1,4 @@
+import CPUSets
 public import IOVMWireFormat
 
 /// Turns a topology document into a ``Plan``: checks it, derives the IOVMs of the

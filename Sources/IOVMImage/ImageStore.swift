@@ -1,5 +1,6 @@
 import Foundation
 import IOVMCore
+import IOVMWireFormat
 
 /// The images iovm has built, content-addressed: `<root>/<hash>/{vmlinux,bzImage,initrd.img,config,manifest.json}`.
 /// A build writes into a temporary directory and renames it into place, so a half-written image is never found.
@@ -118,11 +119,9 @@ public struct ImageStore: Sendable {
             buildSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
             builtAt: ISO8601DateFormatter().string(from: Date()),
             enabledSymbols: LinuxKernelBuild.enabledSymbols(config: config))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let json: Data
-        do { json = try encoder.encode(manifest) } catch { throw .cannotWrite(temporary + "/manifest.json", why: "\(error)") }
-        try write(json + Data("\n".utf8), to: temporary + "/manifest.json")
+        let json: String
+        do { json = try JSONText.pretty(manifest) } catch { throw .cannotWrite(temporary + "/manifest.json", why: "\(error)") }
+        try write(Data((json + "\n").utf8), to: temporary + "/manifest.json")
         do {
             try FileManager.default.moveItem(atPath: temporary, toPath: directory)
         } catch {

@@ -1,3 +1,4 @@
+public import CPUSets
 import Foundation
 public import IOVMControl
 public import IOVMCore
@@ -102,9 +103,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         self.strictReset = strictReset
     }
 
-    /// The CPUs of `map` on a host of `cores` cores.
-    static func cpus(_ map: CPUMap, cores: Int) -> CPUSet {
-        CPUSet(map.resolved(cpuCount: cores).filter { $0 < cores })
+    /// The CPUs of `cpus` on a host of `cores` cores (libxl's bitmaps may have bits beyond them).
+    static func cpus(_ cpus: CPUSet, cores: Int) -> CPUSet {
+        CPUSet(cpus.cores.filter { $0 < cores })
     }
 
     /// A PCI address as libxl takes it.
@@ -191,7 +192,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 try context.removeCPU(cpu, fromPool: 0)
                 removed.append(cpu)
             }
-            _ = try context.createCPUPool(name: pool.name, scheduler: pool.scheduler, cpus: CPUMap(pool.cpus.cores))
+            _ = try context.createCPUPool(name: pool.name, scheduler: pool.scheduler, cpus: pool.cpus)
             try openStore(false).write("\(Self.tagRoot)/pools/\(Self.key(pool: pool.name))", topology)
         } catch {
             for cpu in removed { try? context.addCPU(cpu, toPool: 0) }
@@ -375,7 +376,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     // MARK: Live changes
 
     public func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws {
-        try context.setHardAffinity(of: domid, vcpus: vcpus, to: hard.map { CPUMap($0.cores) } ?? CPUMap.all)
+        try context.setHardAffinity(of: domid, vcpus: vcpus, to: hard)
     }
 
     public func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {

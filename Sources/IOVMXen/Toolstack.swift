@@ -1,3 +1,4 @@
+import CPUSets
 import XenKit
 
 /// The libxl operations ``LibXLBackend`` needs, in Swift values: XenKit's ``LibXLContext`` is the
@@ -12,13 +13,13 @@ protocol Toolstack: Sendable {
     /// One domain, without its name.
     func domainInfo(_ domid: UInt32) throws(XenError) -> DomainInfo
     /// The hard affinity of each vCPU of a domain.
-    func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUMap]
+    func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUSet]
     /// A domain's credit weight and cap.
     func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule
     /// Sets a domain's credit weight and cap, live.
     func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError)
-    /// Sets the hard affinity of a domain's first `vcpus` vCPUs, live.
-    func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUMap) throws(XenError)
+    /// Sets the hard affinity of a domain's first `vcpus` vCPUs, live (`nil`: every CPU).
+    func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError)
     /// The PCI devices passed through to a domain.
     func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress]
     /// Every cpupool, Pool-0 first.
@@ -28,7 +29,7 @@ protocol Toolstack: Sendable {
     /// Gives a free CPU to a cpupool.
     func addCPU(_ cpu: Int, toPool poolID: UInt32) throws(XenError)
     /// Creates a cpupool on free CPUs; returns its id.
-    func createCPUPool(name: String, scheduler: String, cpus: CPUMap) throws(XenError) -> UInt32
+    func createCPUPool(name: String, scheduler: String, cpus: CPUSet) throws(XenError) -> UInt32
     /// Destroys an empty cpupool.
     func destroyCPUPool(_ pool: CPUPoolInfo) throws(XenError)
     /// Moves a domain into another cpupool, live.

@@ -1,3 +1,5 @@
+public import CPUSets
+
 /// One cpupool as `libxl_list_cpupool` reports it (`xl cpupool-list`).
 public struct CPUPoolInfo: Sendable, Hashable {
     /// The pool's id (Pool-0 is 0).
@@ -7,10 +9,10 @@ public struct CPUPoolInfo: Sendable, Hashable {
     /// Its scheduler, as xl spells it (`"credit"`, `"credit2"`, …; `"unknown"` when libxl has no name).
     public var scheduler: String
     /// Its CPUs.
-    public var cpus: CPUMap
+    public var cpus: CPUSet
 
     /// Creates a pool description.
-    public init(id: UInt32, name: String, scheduler: String, cpus: CPUMap) {
+    public init(id: UInt32, name: String, scheduler: String, cpus: CPUSet) {
         self.id = id
         self.name = name
         self.scheduler = scheduler

@@ -1,4 +1,5 @@
 import CLibXen
+public import CPUSets
 
 extension LibXLContext {
     /// How error messages name a cpupool known only by id (Pool-0 is always id 0).
@@ -19,7 +20,7 @@ extension LibXLContext {
                 return CPUPoolInfo(
                     id: info.poolid, name: info.pool_name.map { String(cString: $0) } ?? "pool\(info.poolid)",
                     scheduler: libxl_scheduler_to_string(info.sched).map { String(cString: $0) } ?? "unknown",
-                    cpus: CPUMap(info.cpumap))
+                    cpus: CPUSet(info.cpumap))
             }
         }
     }
@@ -47,7 +48,7 @@ extension LibXLContext {
     ///
     /// - Throws: ``XenError/failed(operation:detail:)`` for a scheduler libxl does not know;
     ///   ``XenError/libxl(code:name:operation:)`` when libxl refuses the pool.
-    public func createCPUPool(name: String, scheduler: String, cpus: CPUMap) throws(XenError) -> UInt32 {
+    public func createCPUPool(name: String, scheduler: String, cpus: CPUSet) throws(XenError) -> UInt32 {
         var sched = libxl_scheduler(rawValue: 0)
         guard libxl_scheduler_from_string(scheduler, &sched) == 0 else {
             throw XenError.failed(operation: "libxl_scheduler_from_string", detail: "unknown scheduler \(scheduler)")

@@ -1,9 +1,10 @@
 import CLibXen
+public import CPUSets
 import CXenShim
 
 extension LibXLContext {
     /// The hard affinity of each vCPU of domain `domid`, vCPU 0 first (`libxl_list_vcpu`).
-    public func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUMap] {
+    public func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUSet] {
         try withUnsafeContext { ctx throws(XenError) in
             var count: Int32 = 0
             var cpus: Int32 = 0
@@ -11,18 +12,18 @@ extension LibXLContext {
                 libxl_list_vcpu(ctx, domid, &count, &cpus)
             }
             defer { libxl_vcpuinfo_list_free(list, count) }
-            return (0..<Int(count)).map { index in CPUMap(list[index].cpumap) }
+            return (0..<Int(count)).map { index in CPUSet(list[index].cpumap) }
         }
     }
 
     /// Sets the hard affinity of vCPUs `0..<vcpus` of domain `domid` to `cpus`, live
-    /// (`libxl_set_vcpuaffinity`, one call per vCPU); `all` is resolved against the host's CPUs.
-    public func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUMap) throws(XenError) {
+    /// (`libxl_set_vcpuaffinity`, one call per vCPU); `nil` is every CPU of the host.
+    public func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError) {
         var bitmap = try makeCPUBitmap(cpus)
         defer { libxl_bitmap_dispose(&bitmap) }
         for vcpu in 0..<vcpus {
             try withUnsafeContext { ctx throws(XenError) in
-                try LibXLCalls.check("libxl_set_vcpuaffinity", operation: "libxl_set_vcpuaffinity(\(domid), vcpu \(vcpu), \(cpus))") {
+                try LibXLCalls.check("libxl_set_vcpuaffinity", operation: "libxl_set_vcpuaffinity(\(domid), vcpu \(vcpu), \(cpus?.description ?? "all"))") {
                     libxl_set_vcpuaffinity(ctx, domid, UInt32(vcpu), &bitmap, nil)
                 }
             }

@@ -1,4 +1,5 @@
 import CLibXen
+import CPUSets
 import CXenShim
 import Synchronization
 
@@ -153,7 +154,7 @@ public final class LibXLContext: @unchecked Sendable {
     }
 
     /// The number of CPU ids the hypervisor may use (`libxl_get_max_cpus`), the size to give a
-    /// ``CPUMap`` that starts from `all`.
+    /// bitmap of every CPU (a `nil` ``CPUSet``).
     public func maxCPUs() throws(XenError) -> Int {
         try withUnsafeContext { ctx throws(XenError) in
             Int(try LibXLCalls.value("libxl_get_max_cpus", minimum: 1, operation: "libxl_get_max_cpus") { libxl_get_max_cpus(ctx) })
@@ -161,23 +162,25 @@ public final class LibXLContext: @unchecked Sendable {
     }
 
     /// A `libxl_bitmap` sized by libxl for this host (`libxl_cpu_bitmap_alloc` with `max_cpus` 0)
-    /// holding `map`, with `all` resolved against `libxl_get_max_cpus` (the bitmap itself is
+    /// holding `cpus`, or every CPU below `libxl_get_max_cpus` when `nil` (the bitmap itself is
     /// rounded up to whole bytes, so it has more bits than the host has CPUs; those stay clear).
     /// The caller owns the result and must call `libxl_bitmap_dispose`.
     ///
     /// - Throws: ``XenError/libxl(code:name:operation:)`` if the CPU count or the allocation
-    ///   fails; ``XenError/invalidCPUMap(_:reason:)`` if `map` names a CPU the host does not have.
-    func makeCPUBitmap(_ map: CPUMap) throws(XenError) -> libxl_bitmap {
+    ///   fails; ``XenError/invalidCPUMap(_:reason:)`` if `cpus` names a CPU the host does not have.
+    func makeCPUBitmap(_ cpus: CPUSet?) throws(XenError) -> libxl_bitmap {
         let cpuCount = try maxCPUs()
-        if let explicit = map.explicitCPUs, let beyond = explicit.first(where: { $0 >= cpuCount }) {
-            throw XenError.invalidCPUMap(map.description, reason: "CPU \(beyond) is not below the host's \(cpuCount) CPUs")
+        if let cpus, let beyond = cpus.cores.first(where: { $0 < 0 || $0 >= cpuCount }) {
+            let reason = beyond < 0 ? "CPU \(beyond) is negative" : "CPU \(beyond) is not below the host's \(cpuCount) CPUs"
+            throw XenError.invalidCPUMap(cpus.description, reason: reason)
         }
         var bitmap = libxl_bitmap()
         libxl_bitmap_init(&bitmap)
         try withUnsafeContext { ctx throws(XenError) in
             try LibXLCalls.check("libxl_cpu_bitmap_alloc", operation: "libxl_cpu_bitmap_alloc") { libxl_cpu_bitmap_alloc(ctx, &bitmap, 0) }
         }
-        for cpu in map.resolved(cpuCount: min(cpuCount, Int(bitmap.size) * 8)) {
+        let usable = min(cpuCount, Int(bitmap.size) * 8)
+        for cpu in cpus?.cores.filter({ $0 < usable }) ?? Array(0..<usable) {
             libxl_bitmap_set(&bitmap, Int32(cpu))
         }
         return bitmap

@@ -32,7 +32,7 @@ public enum XenError: Error, Sendable, Hashable, CustomStringConvertible {
     /// (`"<name>:<line>: config parsing error near …"`).
     case configParse(name: String, message: String)
 
-    /// A CPU list such as `"0-3"` or `"2,^1"` could not be parsed or converted.
+    /// A CPU set could not become a `libxl_bitmap` (a CPU the host or the bitmap cannot hold).
     case invalidCPUMap(String, reason: String)
 
     /// Makes a `.libxl` error from a libxl return code, filling in the enumerator name.

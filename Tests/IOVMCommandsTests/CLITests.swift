@@ -107,6 +107,7 @@ struct CLITests {
         let cases: [([String], String)] = [
             (["pin", "iovm0"], "iovm0: give its cores as iovm0=CORES or with --cpus"),
             (["pin", "iovm0=all"], "iovm0=all: cores must be listed; use `iovm unpin` for all"),
+            (["pin", "iovm0=9-2"], "iovm0=9-2: invalid CPU list"),
             (["pin"], "Missing expected argument"),
             (["weight", "iovm0", "big"], "the last argument must be the weight (a number), not big"),
             (["weight", "iovm0=70000"], "iovm0: weight must be 1-65535"),

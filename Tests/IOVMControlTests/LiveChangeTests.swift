@@ -1,3 +1,4 @@
+import CPUSets
 import Foundation
 import IOVMControl
 import IOVMCore

@@ -1,7 +1,7 @@
 import Foundation
 import IOVMCore
 import Testing
-import XenKit
+import XenKitTestSupport
 
 /// Rendered xl.cfg files must parse with the real libxlutil parser (the one `xl create` uses).
 @Suite("Renderers")

@@ -15,13 +15,6 @@ struct ValueTests {
         #expect(PCIAddress(text) == nil)
     }
 
-    @Test func cpuSetFormatsLikeXL() {
-        #expect(CPUSet([3]).description == "3")
-        #expect(CPUSet([0, 1]).description == "0-1")
-        #expect(CPUSet([0, 2, 3, 5]).description == "0,2-3,5")
-        #expect(CPUSet([3, 1, 1, 2]).cores == [1, 2, 3])
-    }
-
     @Test func documentRoundTripsThroughJSON() throws {
         let document = Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .hybridPinned)
         let data = try JSONEncoder().encode(document)

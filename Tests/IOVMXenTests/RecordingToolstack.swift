@@ -1,3 +1,4 @@
+import CPUSets
 import Synchronization
 import XenKit
 
@@ -23,7 +24,7 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         self.cores = cores
         state = Mutex(
             State(
-                pools: [CPUPoolInfo(id: 0, name: "Pool-0", scheduler: "credit", cpus: CPUMap(0..<cores))],
+                pools: [CPUPoolInfo(id: 0, name: "Pool-0", scheduler: "credit", cpus: CPUSet(0..<cores))],
                 domains: [DomainInfo(domid: 0, name: "Domain-0", uuid: "00000000-0000-0000-0000-000000000000", vcpusOnline: 2)]))
     }
 
@@ -67,9 +68,9 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         return domain
     }
 
-    func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUMap] {
+    func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUSet] {
         try call("vcpuAffinities \(domid)", operation: "libxl_list_vcpu(\(domid))")
-        return [CPUMap.all]
+        return [CPUSet(0..<cores)]
     }
 
     func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule {
@@ -81,8 +82,8 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         try call("setSchedule \(domid) \(schedule.weight) \(schedule.cap)", operation: "libxl_domain_sched_params_set(\(domid))")
     }
 
-    func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUMap) throws(XenError) {
-        try call("setHardAffinity \(domid) \(vcpus) \(cpus)", operation: "libxl_set_vcpuaffinity(\(domid))")
+    func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError) {
+        try call("setHardAffinity \(domid) \(vcpus) \(cpus?.description ?? "all")", operation: "libxl_set_vcpuaffinity(\(domid))")
     }
 
     func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress] {
@@ -99,7 +100,7 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         try call("removeCPU \(cpu) from \(poolID)", operation: "libxl_cpupool_cpuremove(\(poolID), \(cpu))")
         state.withLock { state in
             guard let index = state.pools.firstIndex(where: { $0.id == poolID }) else { return }
-            state.pools[index].cpus = CPUMap(state.pools[index].cpus.resolved(cpuCount: cores).subtracting([cpu]))
+            state.pools[index].cpus = CPUSet(state.pools[index].cpus.cores.filter { $0 != cpu })
         }
     }
 
@@ -107,11 +108,11 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         try call("addCPU \(cpu) to \(poolID)", operation: "libxl_cpupool_cpuadd(\(poolID), \(cpu))")
         state.withLock { state in
             guard let index = state.pools.firstIndex(where: { $0.id == poolID }) else { return }
-            state.pools[index].cpus = CPUMap(state.pools[index].cpus.resolved(cpuCount: cores).union([cpu]))
+            state.pools[index].cpus = CPUSet(state.pools[index].cpus.cores + [cpu])
         }
     }
 
-    func createCPUPool(name: String, scheduler: String, cpus: CPUMap) throws(XenError) -> UInt32 {
+    func createCPUPool(name: String, scheduler: String, cpus: CPUSet) throws(XenError) -> UInt32 {
         try call("createCPUPool \(name) \(scheduler) \(cpus)", operation: "libxl_cpupool_create(\(name))")
         return state.withLock { state in
             let id = (state.pools.map(\.id).max() ?? 0) + 1

@@ -1,4 +1,5 @@
 import CLibXen
+import CPUSets
 import CXenShim
 import Testing
 
@@ -112,10 +113,14 @@ struct LibXenTests {
         var bitmap = try xl.makeCPUBitmap([0])
         defer { libxl_bitmap_dispose(&bitmap) }
         #expect(Int(bitmap.size) * 8 >= Int(phys.nrCPUs))
-        #expect(CPUMap(bitmap) == [0])
-        var allButZero = try xl.makeCPUBitmap(try CPUMap(parsing: "all,^0"))
+        #expect(CPUSet(bitmap) == [0])
+        let maxCPUs = try xl.maxCPUs()
+        var allButZero = try xl.makeCPUBitmap(try CPUSet(xlList: "all,^0", cpuCount: maxCPUs))
         defer { libxl_bitmap_dispose(&allButZero) }
-        #expect(CPUMap(allButZero) == CPUMap(1..<Int(try xl.maxCPUs())))
+        #expect(CPUSet(allButZero) == CPUSet(1..<maxCPUs))
+        var all = try xl.makeCPUBitmap(nil)
+        defer { libxl_bitmap_dispose(&all) }
+        #expect(CPUSet(all) == CPUSet(0..<maxCPUs))
     }
 
     @Test(.enabled(if: onXen, "needs a Xen dom0"))

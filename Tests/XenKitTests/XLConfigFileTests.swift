@@ -1,5 +1,6 @@
 import Testing
 import XenKit
+import XenKitTestSupport
 
 @Suite("XLConfigFile (real libxlutil parser)")
 struct XLConfigFileTests {

@@ -1,5 +1,9 @@
-/// A set of physical CPU (core) indices, as xl's `cpus=` takes them.
+/// A set of physical CPU (core) indices, as xl's `cpus=` and `xl vcpu-pin` take them: the one CPU-set
+/// value of iovm, from the planner's placements down to XenKit's `libxl_bitmap`s.
 public struct CPUSet: Sendable, Hashable, Codable, CustomStringConvertible, ExpressibleByArrayLiteral {
+    /// The largest CPU index an xl list may name (Xen's NR_CPUS is at most 4096 on x86).
+    public static let maximumCPUIndex = 16383
+
     /// The cores, ascending.
     public let cores: [Int]
 
@@ -11,7 +15,7 @@ public struct CPUSet: Sendable, Hashable, Codable, CustomStringConvertible, Expr
     /// `[2, 3]` is cores 2 and 3.
     public init(arrayLiteral elements: Int...) { self.init(elements) }
 
-    /// xl syntax with ranges: `"0-1"`, `"3"`, `"0,2-3"`.
+    /// xl syntax with ranges: `"0-1"`, `"3"`, `"0,2-3"`; `""` when empty.
     public var description: String {
         var parts: [String] = []
         var index = 0
@@ -23,6 +27,9 @@ public struct CPUSet: Sendable, Hashable, Codable, CustomStringConvertible, Expr
         }
         return parts.joined(separator: ",")
     }
+
+    /// Whether the set has no core.
+    public var isEmpty: Bool { cores.isEmpty }
 
     /// Whether a core is in the set.
     public func contains(_ core: Int) -> Bool { cores.contains(core) }

@@ -1,7 +1,7 @@
 import CLibXen
-import CXenShim
 import Synchronization
 import SystemPackage
+public import XenKit
 
 #if canImport(Glibc)
     import Glibc
@@ -11,8 +11,9 @@ import SystemPackage
 
 /// An xl.cfg text parsed by libxlutil, the parser `xl create` itself uses.
 ///
-/// Parsing needs no hypervisor and no libxl context, so it works on any machine with libxlutil:
-/// renderers can check every xl.cfg they produce. Parse errors come back in the thrown
+/// Test support: iovm itself never reads xl.cfg text back, so this lives with the tests, not in
+/// XenKit. Parsing needs no hypervisor and no libxl context, so it works on any machine with
+/// libxlutil: renderer tests check every xl.cfg iovm produces. Parse errors come back in the thrown
 /// ``XenError/configParse(name:message:)`` with libxlutil's own text, e.g.
 /// `"iovm0.cfg:3: config parsing error near `=': syntax error"`, instead of going to stderr.
 ///
