@@ -235,6 +235,27 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         _ = try openStore(false).remove("\(Self.tagRoot)/nics/\(Self.key(pci))")
     }
 
+    /// Where libxl marks a PCI device as assigned to a domain: `/libxl/pci/0000-00-10-0/domid`.
+    static func libxlAssignmentPath(_ pci: PCIAddress) -> String {
+        "/libxl/pci/\(pci.description.map { $0 == ":" || $0 == "." ? "-" : $0 }.map(String.init).joined())/domid"
+    }
+
+    /// Removes libxl's "assigned to domain N" marker of `pci` when domain N no longer exists.
+    ///
+    /// libxl writes the marker first when it adds a PCI device to a domain being created, and clears it
+    /// only when the add fails or the device is removed; destroy removes only devices that reached the
+    /// backend. An apply killed in between leaves the marker, and every later create of that NIC fails with
+    /// "PCI device ... is not assignable". A marker whose domain is alive is left alone (libxl refuses then,
+    /// rightly). `driver_path` and `name`, which give the NIC back to its driver later, are kept.
+    func releaseDeadAssignment(_ pci: PCIAddress) throws {
+        let store = try openStore(false)
+        let path = Self.libxlAssignmentPath(pci)
+        guard let text = try store.read(path), let domid = UInt32(text.trimmingCharacters(in: .whitespaces)) else { return }
+        guard !(try context.domains().contains { $0.domid == domid }) else { return }
+        logger.notice("NIC \(pci) is marked assigned to domain \(domid), which no longer exists (an apply killed inside libxl's create): clearing \(path)")
+        try store.remove(path)
+    }
+
     /// Resets a NIC through sysfs before it is passed through, so no state of its last user leaks
     /// into the IOVM; libxl itself ignores a failed reset. Without `strictReset` a failure is a warning.
     func reset(_ pci: PCIAddress) throws {
@@ -255,7 +276,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     // MARK: Domains
 
     public func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
-        for pci in spec.pci { try reset(pci) }
+        for pci in spec.pci {
+            try releaseDeadAssignment(pci)
+            try reset(pci)
+        }
         let own = try openToolstack()  // its own context: creations of one stage run concurrently
         // libxl leaves a zero UUID alone (xl makes one up when it parses a config): every domain gets its own,
         // which iovm's tag records so a reused domid is never taken for a domain iovm made. It is recorded

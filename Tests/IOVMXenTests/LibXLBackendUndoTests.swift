@@ -147,6 +147,44 @@ struct LibXLBackendUndoTests {
         #expect(store.changes.count == 2 && store.changes[1].hasPrefix("remove /local/domain/0/iovm/intents/"))
     }
 
+    // MARK: A NIC left marked assigned by a create that was killed inside libxl
+
+    /// An IOVM spec with the NIC 0000:00:10.0, and a fake /sys where that NIC can be reset.
+    func iovmWithNIC() throws -> (DomainSpec, SysfsPCI) {
+        let json = """
+            {"name": "iovm0", "role": "iovm", "type": "pv", "memoryMiB": 64, "vcpus": 1, "kernel": "/boot/vmlinuz",
+             "cmdline": "", "disks": [], "driverDomain": true, "nics": [{"pci": "0000:00:10.0", "bridge": "br0"}], "vifs": [],
+             "cpupool": "Pool-0", "weight": 256, "cap": 0, "backs": []}
+            """
+        let spec = try JSONDecoder().decode(DomainSpec.self, from: Data(json.utf8))
+        #expect(spec.pci.map(\.description) == ["0000:00:10.0"])
+        let sysfs = try fakeSysfs()
+        try "".write(toFile: sysfs.root + "/bus/pci/devices/0000:00:10.0/reset", atomically: true, encoding: .utf8)
+        return (spec, sysfs)
+    }
+
+    @Test func aNICMarkedAssignedToADeadDomainIsReleasedBeforeTheCreate() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        try store.write("/libxl/pci/0000-00-10-0/domid", "7")  // domain 7 died half-made
+        try store.write("/libxl/pci/0000-00-10-0/driver_path", "/sys/bus/pci/drivers/e1000")
+        let (spec, sysfs) = try iovmWithNIC()
+        _ = try backend(toolstack, store, sysfs: sysfs).createDomain(spec, libxlJSON: "{}", tag: tag("iovm0"))
+        #expect(store.values["/libxl/pci/0000-00-10-0/domid"] == nil)
+        #expect(store.values["/libxl/pci/0000-00-10-0/driver_path"] == "/sys/bus/pci/drivers/e1000")  // kept for the rebind
+        #expect(store.changes.contains("remove /libxl/pci/0000-00-10-0/domid"))
+    }
+
+    @Test func aNICAssignedToALiveDomainKeepsItsMarker() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        try store.write("/libxl/pci/0000-00-10-0/domid", "0")  // a live domain holds it: libxl must refuse, not iovm hide it
+        let (spec, sysfs) = try iovmWithNIC()
+        _ = try backend(toolstack, store, sysfs: sysfs).createDomain(spec, libxlJSON: "{}", tag: tag("iovm0"))
+        #expect(store.values["/libxl/pci/0000-00-10-0/domid"] == "0")
+        #expect(!store.changes.contains { $0.hasPrefix("remove /libxl/") })
+    }
+
     @Test func aCreatedDomainIsTaggedWithItsOwnUUIDAndItsIntentRemoved() throws {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
