@@ -91,7 +91,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "iovm", dependencies: ["IOVMCommands"]),
+        // Release links (issue 16, start-up and size): a non-PIE executable skips ~82,000 relative
+        // relocations and ~230 page faults at every start; --no-export-dynamic undoes the
+        // -export-dynamic of the static stdlib's link args (nothing dlopens Swift code into iovm),
+        // shrinking .dynsym; -s strips symbols and debug info (87 MB -> 60 MB on disk).
+        .executableTarget(
+            name: "iovm",
+            dependencies: ["IOVMCommands"],
+            linkerSettings: [
+                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-s"], .when(configuration: .release))
+            ]
+        ),
 
         // MARK: Build tooling: embeds Templates/, Kernels/ and Agents/ into IOVMCore
         .executableTarget(name: "EmbedResourcesTool"),
