@@ -1,5 +1,5 @@
 // Table 3 "Default": the Hybrid configuration with 2 IOVMs of 2 NICs each, 4 guests,
-// everything left to the credit scheduler (paper Section 4.5).
+// everything left to the credit scheduler with its default weights (paper Section 4.5, Table 3).
 import IOVMDescription
 
 let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
@@ -12,5 +12,4 @@ let topology = Topology("paper-hybrid") {
     for pci in nics { NIC(pci) }
     for (index, pci) in nics.enumerated() { Guest("guest\(index + 1)", nic: pci) }
     Placement.credit()
-    Scheduling(iovmWeight: 512, guestWeight: 256)
 }

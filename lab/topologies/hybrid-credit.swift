@@ -1,5 +1,5 @@
 // The paper's Table 3 host in the lab: 2 IOVMs with 2 e1000 NICs each, 4 guests, 4 cores.
-// Table 3 "Default": everything left to the scheduler.
+// Table 3 "Default": everything left to the scheduler, default credit weights (256) for every domain.
 // IOVMs boot iovm's minimal image (`iovm image build`: each NIC in the bridge the plan names,
 // xen-netback, xl devd, the counters agent, in the planner's default memory); guests boot a busybox + iperf3 ramdisk
 // that runs one iperf3 to the host through its NIC (lab/hostshape.env).
@@ -18,5 +18,4 @@ let topology = Topology("lab-hybrid") {
               cmdline: "console=hvc0 lab.ip=10.0.2.\(21 + index)/24 lab.iperf=10.0.2.100:5201 lab.secs=5")
     }
     Placement.credit()
-    Scheduling(iovmWeight: 512, guestWeight: 256)
 }
