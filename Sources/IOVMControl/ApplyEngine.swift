@@ -197,6 +197,10 @@ public struct ApplyEngine: Sendable {
                     journal.record(change.description, undo: nil)
                 }
                 crashPoint?("weight:\(name)")
+            case .setRTDS(let name, let domid, let from, let to):
+                try backend.setRTDS(domid: domid, to: to)
+                journal.record(change.description, undo: from.map { .setRTDS(domid: domid, parameters: $0) })
+                crashPoint?("rtds:\(name)")
             case .moveToPool(let name, let domid, let from, let to):
                 try backend.moveToPool(domid: domid, pool: to)
                 journal.record(change.description, undo: .moveToPool(domid: domid, pool: from))
@@ -345,6 +349,7 @@ struct Journal {
         case destroyDomain(domid: UInt32, name: String)
         case setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?)
         case setSchedule(domid: UInt32, weight: Int, cap: Int)
+        case setRTDS(domid: UInt32, parameters: RTDSParameters)
         case moveToPool(domid: UInt32, pool: String)
     }
 
@@ -368,6 +373,7 @@ struct Journal {
                 case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
                 case .setAffinity(let domid, let vcpus, let hard): try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard)
                 case .setSchedule(let domid, let weight, let cap): try backend.setSchedule(domid: domid, weight: weight, cap: cap)
+                case .setRTDS(let domid, let parameters): try backend.setRTDS(domid: domid, to: parameters)
                 case .moveToPool(let domid, let pool): try backend.moveToPool(domid: domid, pool: pool)
                 }
                 logger.notice("rolled back: \(step)")

@@ -55,11 +55,13 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
     public var tag: ManagedTag?
     /// Its vifs (frontends) and the state of each one's backend; nil when not read.
     public var vifs: [ObservedVif]?
+    /// Its rtds reservation, when its cpupool runs rtds.
+    public var rtds: RTDSParameters?
 
     /// Creates an observation.
     public init(
         domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
-        cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil, vifs: [ObservedVif]? = nil
+        cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil, vifs: [ObservedVif]? = nil, rtds: RTDSParameters? = nil
     ) {
         self.domid = domid
         self.name = name
@@ -72,6 +74,7 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
         self.pci = pci
         self.tag = tag
         self.vifs = vifs
+        self.rtds = rtds
     }
 }
 

@@ -13,6 +13,8 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     case setAffinity(name: String, domid: UInt32, vcpus: Int, from: CPUSet?, to: CPUSet?)
     /// Set credit weight and cap of a running domain.
     case setSchedule(name: String, domid: UInt32, from: (weight: Int?, cap: Int?), to: (weight: Int, cap: Int))
+    /// Set the rtds reservation of a running domain (its cpupool runs rtds).
+    case setRTDS(name: String, domid: UInt32, from: RTDSParameters?, to: RTDSParameters)
     /// Move a running domain to another pool.
     case moveToPool(name: String, domid: UInt32, from: String, to: String)
     /// Destroy a domain an earlier apply stopped creating (killed between creating and tagging it);
@@ -35,6 +37,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
             "pin \(name): cores \(from?.description ?? "all") -> \(to?.description ?? "all")"
         case .setSchedule(let name, _, let from, let to):
             "weigh \(name): weight \(from.weight.map(String.init) ?? "?") -> \(to.weight), cap \(from.cap.map(String.init) ?? "?") -> \(to.cap)"
+        case .setRTDS(let name, _, let from, let to): "reserve \(name): rtds \(from?.description ?? "?") -> \(to)"
         case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
         case .replaceIncomplete(let name, let domid): "destroy \(name) (\(domid)), left half-made by an apply that stopped, to create it again"
         case .waitForNetwork(let name, let domid): "wait for the vifs of \(name) (\(domid)) to connect"
@@ -44,7 +47,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Whether this change leaves running domains running (pin, weigh, move).
     public var isLive: Bool {
         switch self {
-        case .setAffinity, .setSchedule, .moveToPool: true
+        case .setAffinity, .setSchedule, .setRTDS, .moveToPool: true
         default: false
         }
     }
@@ -128,6 +131,15 @@ public enum Reconciler {
         var replacements: [Change] = []
         var waits: [Change] = []
         for domain in plan.domains {
+            // An rtds reservation needs an rtds pool: Pool-0 must run what the plan assumed.
+            if domain.rtds != nil && domain.cpupool == Planner.defaultPool && host.scheduler != "rtds" {
+                conflicts.append(
+                    Conflict(
+                        message:
+                            "domain \(domain.name) has an rtds reservation in Pool-0, but Pool-0 runs \(host.scheduler), not rtds: plan on this host (or with --host-scheduler \(host.scheduler)) so its domains get an rtds cpupool"
+                    ))
+                continue
+            }
             guard let running = host.domain(domain.name) else {
                 creations.append(.createDomain(name: domain.name, stage: stages[domain.name] ?? 0))
                 continue
@@ -176,7 +188,11 @@ public enum Reconciler {
             if normalized(domain.hardAffinity) != now || !uniform {
                 live.append(.setAffinity(name: domain.name, domid: running.domid, vcpus: running.vcpus, from: now, to: domain.hardAffinity))
             }
-            if running.weight != domain.weight || running.cap != domain.cap {
+            if let rtds = domain.rtds {
+                if running.rtds != rtds {
+                    live.append(.setRTDS(name: domain.name, domid: running.domid, from: running.rtds, to: rtds))
+                }
+            } else if plan.scheduler(of: domain) != "rtds" && (running.weight != domain.weight || running.cap != domain.cap) {
                 live.append(.setSchedule(name: domain.name, domid: running.domid, from: (running.weight, running.cap), to: (domain.weight, domain.cap)))
             }
             if running.cpupool != domain.cpupool {

@@ -37,6 +37,8 @@ public protocol XenBackend: Sendable {
     func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws
     /// Sets credit weight and cap live.
     func setSchedule(domid: UInt32, weight: Int, cap: Int) throws
+    /// Sets the rtds period, budget and extratime live (the domain's cpupool runs rtds).
+    func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws
     /// Moves a domain to another cpupool live.
     func moveToPool(domid: UInt32, pool: String) throws
     /// Removes the creation intents whose domain does not exist (an apply was killed after recording one).

@@ -107,11 +107,36 @@ public struct VifSpec: Sendable, Codable, Equatable {
     }
 }
 
+/// An rtds (EDF) reservation of a domain: `budget` microseconds of CPU in every `period`.
+public struct RTDSParameters: Sendable, Codable, Hashable, CustomStringConvertible {
+    /// Period in microseconds.
+    public var periodMicroseconds: Int
+    /// Budget per period in microseconds.
+    public var budgetMicroseconds: Int
+    /// Whether the domain may run on idle time beyond its budget.
+    public var extratime: Bool
+
+    /// Xen's default reservation for a domain in an rtds pool: 4 ms every 10 ms, with extratime.
+    public static let xenDefault = RTDSParameters(periodMicroseconds: 10_000, budgetMicroseconds: 4_000, extratime: true)
+
+    /// Creates a reservation.
+    public init(periodMicroseconds: Int, budgetMicroseconds: Int, extratime: Bool) {
+        self.periodMicroseconds = periodMicroseconds
+        self.budgetMicroseconds = budgetMicroseconds
+        self.extratime = extratime
+    }
+
+    /// `period 10000 us, budget 4000 us, extratime`: how plan, status and logs write it.
+    public var description: String {
+        "period \(periodMicroseconds) us, budget \(budgetMicroseconds) us\(extratime ? ", extratime" : "")"
+    }
+}
+
 /// A cpupool the plan needs.
 public struct CPUPoolSpec: Sendable, Codable, Equatable {
     /// Pool name.
     public var name: String
-    /// Scheduler (`credit`, `credit2`).
+    /// Scheduler (`credit`, `credit2`, `rtds`).
     public var scheduler: String
     /// Cores in the pool.
     public var cpus: CPUSet
@@ -186,6 +211,8 @@ public struct DomainSpec: Sendable, Codable, Equatable {
     public var source: SourceLocation?
     /// The iovm image it boots (IOVMs that name no kernel); `kernel` and `ramdisk` are its files once resolved.
     public var image: ImageUse? = nil
+    /// Its rtds reservation, when its cpupool runs rtds; nil under credit and credit2 (``weight`` and ``cap`` apply).
+    public var rtds: RTDSParameters? = nil
 
     /// PCI addresses passed through, in declaration order.
     public var pci: [PCIAddress] { nics.map(\.pci) }
@@ -225,6 +252,10 @@ public struct Plan: Sendable, Codable, Equatable {
     public var iovms: [DomainSpec] { domains.filter { $0.role == .iovm } }
     /// The guests.
     public var guests: [DomainSpec] { domains.filter { $0.role == .guest } }
+    /// The scheduler `domain` runs under: its planned cpupool's, or Pool-0's (``HostShape/scheduler``).
+    public func scheduler(of domain: DomainSpec) -> String {
+        cpupools.first { $0.name == domain.cpupool }?.scheduler ?? host.scheduler
+    }
 
     /// What each domain waits for before it is created: the planned IOVMs that back its vifs
     /// (dom0-backed vifs wait for nothing). Apply starts every domain at once and each as soon as

@@ -218,4 +218,30 @@ extension Diagnostic {
             "hybrid pinning gives each IOVM a core of its own and leaves the guests at least one: \(iovms) IOVMs need \(iovms + 1) cores, the host has \(available)\(reserved)",
             at: location)
     }
+
+    // MARK: Schedulers
+
+    static func rtdsOutOfRange(_ field: String, of role: String, value: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "rtds \(field) of \(role) must be 1-\(Int32.max) microseconds, not \(value)", at: location)
+    }
+    static func rtdsBudgetOverPeriod(of role: String, budget: Int, period: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "rtds budget of \(role) (\(budget) us) is longer than its period (\(period) us)", at: location)
+    }
+    static func rtdsOutsideRTDS(_ role: String, scheduler: String, at location: SourceLocation?) -> Diagnostic {
+        .init(.warning, "Scheduling.rtds sets a reservation for \(role), but they run under \(scheduler): it does not apply (Host(scheduler: \"rtds\") asks for rtds)", at: location)
+    }
+    static func schedulerPoolTakesEveryCore(
+        _ scheduler: String, poolZero: String, pool: String, cores: Int, at location: SourceLocation?
+    ) -> Diagnostic {
+        .init(
+            .error,
+            "the host's Pool-0 runs \(poolZero), so the domains would run in cpupool \(pool) under \(scheduler), but the placement uses all \(cores) cores and dom0 must keep one in Pool-0: reserve one with Host(reservedCores: [0]), pin the domains to fewer cores, or boot Xen with sched=\(scheduler)",
+            at: location)
+    }
+    static func schedulerPoolIsPool0(at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "the scheduler's cpupool cannot be Pool-0", at: location)
+    }
+    static func guestsStayInPool0(pool: String, scheduler: String, poolZero: String, at location: SourceLocation?) -> Diagnostic {
+        .init(.warning, "only the IOVMs' dedicated cpupool \(pool) runs \(scheduler); the guests stay in Pool-0 under \(poolZero)", at: location)
+    }
 }

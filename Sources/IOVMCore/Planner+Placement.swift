@@ -81,7 +81,8 @@ extension PlanningRun {
             checkName(poolName, what: "cpupool", at: location)
             if poolName == Planner.defaultPool { diagnostics.emit(.dedicatedPoolIsPool0(at: location)) }
             for index in domains.indices where domains[index].role == .iovm { domains[index].cpupool = poolName }
-            return [CPUPoolSpec(name: poolName, scheduler: "credit", cpus: [iovmCore])]
+            // The topology's scheduler; credit, the paper's, when it names none.
+            return [CPUPoolSpec(name: poolName, scheduler: document.host?.scheduler ?? "credit", cpus: [iovmCore])]
 
         case .hybridPinned:
             guard iovms.count + 1 <= available.count else {

@@ -24,17 +24,24 @@ public struct Planner: Sendable {
     /// Pool-0, where every domain goes unless a placement makes a pool.
     public static let defaultPool = "Pool-0"
 
+    /// The schedulers a topology may ask for (`Host(scheduler:)`).
+    public static let schedulers = ["credit", "credit2", "rtds", "null"]
+
     /// Host to plan for when the document declares none (e.g. `--host-cores`, or what Xen reports).
     public var hostOverride: HostShape?
+    /// The scheduler the host's Pool-0 really runs (read from Xen, or `--host-scheduler`); nil when
+    /// unknown, and the planner assumes the topology's `Host(scheduler:)`.
+    public var poolZeroScheduler: String?
 
     /// Creates a planner.
-    public init(hostOverride: HostShape? = nil) {
+    public init(hostOverride: HostShape? = nil, poolZeroScheduler: String? = nil) {
         self.hostOverride = hostOverride
+        self.poolZeroScheduler = poolZeroScheduler
     }
 
     /// Checks `document` and plans it; throws ``TopologyError/invalid(_:)`` listing every error found.
     public func plan(_ document: TopologyDocument) throws(TopologyError) -> Plan {
-        var run = PlanningRun(document: document, hostOverride: hostOverride)
+        var run = PlanningRun(document: document, hostOverride: hostOverride, poolZeroScheduler: poolZeroScheduler)
         return try run.plan()
     }
 }
@@ -45,11 +52,13 @@ let dom0Names: Set<String> = ["Domain-0", "dom0", "Dom0"]
 struct PlanningRun {
     let document: TopologyDocument
     let hostOverride: HostShape?
+    let poolZeroScheduler: String?
     var diagnostics = DiagnosticCollector()
 
-    init(document: TopologyDocument, hostOverride: HostShape?) {
+    init(document: TopologyDocument, hostOverride: HostShape?, poolZeroScheduler: String? = nil) {
         self.document = document
         self.hostOverride = hostOverride
+        self.poolZeroScheduler = poolZeroScheduler
     }
 
     /// An IOVM after configuration generation, before core assignment.
@@ -100,6 +109,7 @@ struct PlanningRun {
         if let host {
             checkResources(domains, host: host)
             cpupools = place(&domains, host: host, iovms: iovms, guests: guests)
+            applyScheduler(&domains, cpupools: &cpupools, host: host)
         }
         if diagnostics.hasErrors || host == nil { throw .invalid(diagnostics.diagnostics) }
 
@@ -141,8 +151,11 @@ struct PlanningRun {
         if Set(reserved).count >= cores {
             diagnostics.emit(.allCoresReserved(cores, at: location))
         }
-        let scheduler = hostOverride?.scheduler ?? declared?.scheduler ?? "credit2"
-        if !["credit", "credit2", "rtds", "null"].contains(scheduler) {
+        // Pool-0's scheduler: what Xen runs when known, else what the topology asks for (as before).
+        let scheduler = poolZeroScheduler ?? hostOverride?.scheduler ?? declared?.scheduler ?? "credit2"
+        if let requested = declared?.scheduler {
+            if !Planner.schedulers.contains(requested) { diagnostics.emit(.unknownScheduler(requested, at: location)) }
+        } else if poolZeroScheduler == nil && !Planner.schedulers.contains(scheduler) {
             diagnostics.emit(.unknownScheduler(scheduler, at: location))
         }
         return HostShape(

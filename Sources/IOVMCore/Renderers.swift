@@ -143,6 +143,10 @@ struct LibXLDomainConfig: Encodable {
     struct SchedParams: Encodable {
         var weight: Int
         var cap: Int
+        /// rtds: microseconds (absent under credit and credit2, so their configs stay as they were).
+        var period: Int? = nil
+        var budget: Int? = nil
+        var extratime: Int? = nil
     }
     struct BuildInfo: Encodable {
         var max_vcpus: Int
@@ -202,7 +206,9 @@ struct LibXLDomainConfig: Encodable {
             vcpu_hard_affinity: domain.hardAffinity.map { cpus in Array(repeating: cpus.cores, count: domain.vcpus) },
             vcpu_soft_affinity: domain.softAffinity.map { cpus in Array(repeating: cpus.cores, count: domain.vcpus) },
             max_memkb: kib, target_memkb: kib,
-            sched_params: SchedParams(weight: domain.weight, cap: domain.cap),
+            sched_params: SchedParams(
+                weight: domain.weight, cap: domain.cap, period: domain.rtds?.periodMicroseconds, budget: domain.rtds?.budgetMicroseconds,
+                extratime: domain.rtds.map { $0.extratime ? 1 : 0 }),
             kernel: domain.kernel, cmdline: domain.cmdline, ramdisk: domain.ramdisk)
         disks = domain.disks.map { Disk(pdev_path: $0.target, vdev: $0.vdev, format: $0.format, readwrite: $0.readWrite ? 1 : 0) }
         nics = domain.vifs.map { NIC(backend_domname: $0.backend, bridge: $0.bridge, mac: $0.mac, script: $0.script) }

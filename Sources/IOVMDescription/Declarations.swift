@@ -22,15 +22,19 @@ public struct Host: TopologyComponent {
     ///   - memory: Memory available to domains besides dom0.
     ///   - dom0Memory: What dom0 keeps (counted against `memory` only if given).
     ///   - reservedCores: Cores placement leaves to dom0.
-    ///   - scheduler: Pool-0's scheduler, `"credit"` or `"credit2"` (Xen 4.17's default).
+    ///   - scheduler: The scheduler the topology's domains run under: `"credit"`, `"credit2"` (Xen 4.17's
+    ///     default) or `"rtds"`. When the host's Pool-0 runs another one, apply puts the domains in a cpupool
+    ///     running this one (on the cores the placement uses; dom0 keeps the rest), or the placement's
+    ///     dedicated pool gets it. Unset: the domains run under whatever Pool-0 runs.
+    ///   - schedulerPool: Name of that cpupool (default `iovm-<scheduler>`).
     public init(
         cores: Int, memory: Memory? = nil, dom0Memory: Memory? = nil, reservedCores: [Int] = [],
-        scheduler: String? = nil, file: String = #filePath, line: Int = #line
+        scheduler: String? = nil, schedulerPool: String? = nil, file: String = #filePath, line: Int = #line
     ) {
         document = HostDocument(
             cores: cores, memoryMiB: memory?.mebibytes, dom0MemoryMiB: dom0Memory?.mebibytes,
             reservedCores: reservedCores.isEmpty ? nil : reservedCores, scheduler: scheduler,
-            source: SourceLocation(file: file, line: line))
+            schedulerPool: schedulerPool, source: SourceLocation(file: file, line: line))
     }
     /// The element.
     public var topologyElement: TopologyElement { TopologyElement(storage: .host(document)) }
@@ -195,7 +199,7 @@ public struct Placement: TopologyComponent {
         Placement(document: .init(kind: .separate, source: SourceLocation(file: file, line: line)))
     }
     /// All IOVMs on one core, each guest on one of the remaining cores.
-    /// - Parameter dedicatedPool: Put the IOVMs' core in its own cpupool (credit scheduler).
+    /// - Parameter dedicatedPool: Put the IOVMs' core in its own cpupool, running `Host(scheduler:)` (credit when unset).
     public static func iovmAffinity(
         dedicatedPool: Bool = false, poolName: String? = nil,
         file: String = #filePath, line: Int = #line
@@ -213,9 +217,40 @@ public struct Placement: TopologyComponent {
     public var topologyElement: TopologyElement { TopologyElement(storage: .placement(document)) }
 }
 
-/// Credit scheduler weights and caps for IOVMs and guests.
+/// Scheduler parameters for IOVMs and guests: credit weights and caps, or rtds reservations.
 public struct Scheduling: TopologyComponent {
     let document: SchedulingDocument
+
+    /// An rtds (EDF) reservation: `budget` microseconds of CPU guaranteed in every `period`.
+    public struct RTDS: Sendable, Hashable {
+        /// The period in microseconds (Xen's default 10 000).
+        public var periodMicroseconds: Int
+        /// The budget per period in microseconds, at most the period (Xen's default 4 000).
+        public var budgetMicroseconds: Int
+        /// Whether the domain may also run beyond its budget on idle time (Xen's default: yes).
+        public var extratime: Bool
+
+        /// A reservation of `budgetMicroseconds` in every `periodMicroseconds`.
+        public init(periodMicroseconds: Int, budgetMicroseconds: Int, extratime: Bool = true) {
+            self.periodMicroseconds = periodMicroseconds
+            self.budgetMicroseconds = budgetMicroseconds
+            self.extratime = extratime
+        }
+
+        var document: RTDSDocument {
+            RTDSDocument(periodMicroseconds: periodMicroseconds, budgetMicroseconds: budgetMicroseconds, extratime: extratime)
+        }
+    }
+
+    /// rtds reservations for IOVMs and guests (use with `Host(scheduler: "rtds")`); a role left nil keeps
+    /// Xen's default reservation (4 ms every 10 ms, extratime).
+    public static func rtds(iovm: RTDS? = nil, guest: RTDS? = nil, file: String = #filePath, line: Int = #line) -> Scheduling {
+        Scheduling(
+            document: SchedulingDocument(iovmRTDS: iovm?.document, guestRTDS: guest?.document, source: SourceLocation(file: file, line: line)))
+    }
+
+    init(document: SchedulingDocument) { self.document = document }
+
     /// Sets weights (1-65535, credit default 256) and caps (percent of a pCPU, 0 = none).
     public init(
         iovmWeight: Int? = nil, iovmCap: Int? = nil, guestWeight: Int? = nil, guestCap: Int? = nil,

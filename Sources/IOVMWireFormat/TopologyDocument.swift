@@ -88,21 +88,25 @@ public struct HostDocument: Codable, Sendable, Equatable {
     public var dom0MemoryMiB: Int?
     /// Cores left to dom0: placement never pins an iovm domain there.
     public var reservedCores: [Int]?
-    /// Scheduler of the host's Pool-0 (`credit` or `credit2`).
+    /// The scheduler the topology's domains run under (`credit`, `credit2`, `rtds`); when Pool-0 runs
+    /// another, they go into a cpupool with this one.
     public var scheduler: String?
+    /// Name of that cpupool (default `iovm-<scheduler>`); absent in documents written before it existed.
+    public var schedulerPool: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates a host description.
     public init(
         cores: Int? = nil, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil,
-        reservedCores: [Int]? = nil, scheduler: String? = nil, source: SourceLocation? = nil
+        reservedCores: [Int]? = nil, scheduler: String? = nil, schedulerPool: String? = nil, source: SourceLocation? = nil
     ) {
         self.cores = cores
         self.memoryMiB = memoryMiB
         self.dom0MemoryMiB = dom0MemoryMiB
         self.reservedCores = reservedCores
         self.scheduler = scheduler
+        self.schedulerPool = schedulerPool
         self.source = source
     }
 }
@@ -341,7 +345,7 @@ public struct PlacementDocument: Codable, Sendable, Equatable {
     }
 }
 
-/// Credit scheduler parameters for the two roles.
+/// Scheduler parameters for the two roles: credit's weights and caps, or rtds' reservations.
 public struct SchedulingDocument: Codable, Sendable, Equatable {
     /// Weight of each IOVM (credit default 256).
     public var iovmWeight: Int?
@@ -351,18 +355,41 @@ public struct SchedulingDocument: Codable, Sendable, Equatable {
     public var guestWeight: Int?
     /// Cap of each guest.
     public var guestCap: Int?
+    /// rtds reservation of each IOVM; absent in documents written before rtds.
+    public var iovmRTDS: RTDSDocument?
+    /// rtds reservation of each guest; absent in documents written before rtds.
+    public var guestRTDS: RTDSDocument?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates scheduling parameters.
     public init(
         iovmWeight: Int? = nil, iovmCap: Int? = nil, guestWeight: Int? = nil, guestCap: Int? = nil,
-        source: SourceLocation? = nil
+        iovmRTDS: RTDSDocument? = nil, guestRTDS: RTDSDocument? = nil, source: SourceLocation? = nil
     ) {
         self.iovmWeight = iovmWeight
         self.iovmCap = iovmCap
         self.guestWeight = guestWeight
         self.guestCap = guestCap
+        self.iovmRTDS = iovmRTDS
+        self.guestRTDS = guestRTDS
         self.source = source
+    }
+}
+
+/// An rtds (EDF) reservation: `budget` microseconds of CPU in every `period`.
+public struct RTDSDocument: Codable, Sendable, Equatable {
+    /// The period in microseconds.
+    public var periodMicroseconds: Int
+    /// The budget per period in microseconds (at most the period).
+    public var budgetMicroseconds: Int
+    /// Whether the domain may run beyond its budget when a core is idle (Xen's default: yes).
+    public var extratime: Bool?
+
+    /// Creates a reservation.
+    public init(periodMicroseconds: Int, budgetMicroseconds: Int, extratime: Bool? = nil) {
+        self.periodMicroseconds = periodMicroseconds
+        self.budgetMicroseconds = budgetMicroseconds
+        self.extratime = extratime
     }
 }

@@ -135,7 +135,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
                     pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag,
-                    vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store)))
+                    vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store), rtds: schedule?.rtds))
         }
         var bindings: [NICBinding] = []
         for pci in nics {
@@ -167,9 +167,12 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         try context.vcpuAffinities(of: domid).map { Self.cpus($0, cores: cores) }
     }
 
-    private func scheduleParameters(_ domid: UInt32) throws -> (weight: Int, cap: Int) {
+    private func scheduleParameters(_ domid: UInt32) throws -> (weight: Int, cap: Int, rtds: RTDSParameters?) {
         let schedule = try context.schedule(of: domid)
-        return (schedule.weight, schedule.cap)
+        let rtds = schedule.rtds.map {
+            RTDSParameters(periodMicroseconds: $0.periodMicroseconds, budgetMicroseconds: $0.budgetMicroseconds, extratime: $0.extratime)
+        }
+        return (schedule.weight, schedule.cap, rtds)
     }
 
     private func passedThrough(_ domid: UInt32) throws -> [PCIAddress] {
@@ -405,6 +408,13 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     public func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {
         try context.setSchedule(of: domid, to: DomainSchedule(weight: weight, cap: cap))
+    }
+
+    public func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws {
+        try context.setRTDSSchedule(
+            of: domid,
+            to: RTDSSchedule(
+                periodMicroseconds: parameters.periodMicroseconds, budgetMicroseconds: parameters.budgetMicroseconds, extratime: parameters.extratime))
     }
 
     public func moveToPool(domid: UInt32, pool: String) throws {

@@ -18,6 +18,8 @@ protocol Toolstack: Sendable {
     func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule
     /// Sets a domain's credit weight and cap, live.
     func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError)
+    /// Sets a domain's rtds period, budget and extratime, live.
+    func setRTDSSchedule(of domid: UInt32, to schedule: RTDSSchedule) throws(XenError)
     /// Sets the hard affinity of a domain's first `vcpus` vCPUs, live (`nil`: every CPU).
     func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError)
     /// The PCI devices passed through to a domain.

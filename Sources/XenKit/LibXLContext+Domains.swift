@@ -30,7 +30,8 @@ extension LibXLContext {
         }
     }
 
-    /// Domain `domid`'s scheduler weight and cap (`libxl_domain_sched_params_get`).
+    /// Domain `domid`'s scheduler weight and cap, and its rtds reservation when it runs under rtds
+    /// (`libxl_domain_sched_params_get`).
     public func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule {
         try withUnsafeContext { ctx throws(XenError) in
             var params = libxl_domain_sched_params()
@@ -39,7 +40,10 @@ extension LibXLContext {
             try LibXLCalls.check("libxl_domain_sched_params_get", operation: "libxl_domain_sched_params_get(\(domid))") {
                 libxl_domain_sched_params_get(ctx, domid, &params)
             }
-            return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap))
+            let rtds =
+                params.sched == LIBXL_SCHEDULER_RTDS
+                ? RTDSSchedule(periodMicroseconds: Int(params.period), budgetMicroseconds: Int(params.budget), extratime: params.extratime != 0) : nil
+            return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap), rtds: rtds)
         }
     }
 
@@ -56,6 +60,36 @@ extension LibXLContext {
             ) {
                 libxl_domain_sched_params_set(ctx, domid, &params)
             }
+        }
+    }
+
+    /// Sets domain `domid`'s rtds reservation, live (`libxl_domain_sched_params_set` with `sched` rtds,
+    /// `period`, `budget` and `extratime`). The domain's cpupool must run rtds.
+    ///
+    /// - Throws: ``XenError/failed(operation:detail:)`` for a period or budget outside libxl's `int`
+    ///   before calling libxl; ``XenError/libxl(code:operation:)`` when libxl refuses (another scheduler,
+    ///   a budget longer than the period).
+    public func setRTDSSchedule(of domid: UInt32, to schedule: RTDSSchedule) throws(XenError) {
+        try withUnsafeContext { ctx throws(XenError) in try Self.setRTDSSchedule(ctx, domid: domid, to: schedule) }
+    }
+
+    /// The call of ``setRTDSSchedule(of:to:)`` on `ctx`; the funnel's tests drive it with a forced result,
+    /// which never reaches libxl.
+    static func setRTDSSchedule(_ ctx: OpaquePointer, domid: UInt32, to schedule: RTDSSchedule) throws(XenError) {
+        let operation =
+            "libxl_domain_sched_params_set(\(domid), rtds period \(schedule.periodMicroseconds) us, budget \(schedule.budgetMicroseconds) us, extratime \(schedule.extratime ? 1 : 0))"
+        guard let period = Int32(exactly: schedule.periodMicroseconds), let budget = Int32(exactly: schedule.budgetMicroseconds) else {
+            throw XenError.failed(operation: operation, detail: "period and budget must fit libxl's int")
+        }
+        var params = libxl_domain_sched_params()
+        libxl_domain_sched_params_init(&params)
+        defer { libxl_domain_sched_params_dispose(&params) }
+        params.sched = LIBXL_SCHEDULER_RTDS
+        params.period = period
+        params.budget = budget
+        params.extratime = schedule.extratime ? 1 : 0
+        try LibXLCalls.check("libxl_domain_sched_params_set", operation: operation) {
+            libxl_domain_sched_params_set(ctx, domid, &params)
         }
     }
 

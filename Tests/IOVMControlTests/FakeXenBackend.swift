@@ -141,7 +141,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
                 ObservedDomain(
                     domid: domid, name: spec.name, uuid: uuid, vcpus: spec.vcpus,
                     hardAffinity: Array(repeating: affinity, count: spec.vcpus),
-                    weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: incomplete))
+                    weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: incomplete, rtds: spec.rtds))
             return domid
         }
         crash?("untagged:\(spec.name)")
@@ -193,6 +193,14 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
             guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
             state.domains[index].weight = weight
             state.domains[index].cap = cap
+        }
+    }
+
+    func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws {
+        try call("setRTDS \(name(domid)) \(parameters.periodMicroseconds) \(parameters.budgetMicroseconds) \(parameters.extratime)")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].rtds = parameters
         }
     }
 

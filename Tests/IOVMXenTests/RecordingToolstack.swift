@@ -82,6 +82,12 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         try call("setSchedule \(domid) \(schedule.weight) \(schedule.cap)", operation: "libxl_domain_sched_params_set(\(domid))")
     }
 
+    func setRTDSSchedule(of domid: UInt32, to schedule: RTDSSchedule) throws(XenError) {
+        try call(
+            "setRTDSSchedule \(domid) \(schedule.periodMicroseconds) \(schedule.budgetMicroseconds) \(schedule.extratime)",
+            operation: "libxl_domain_sched_params_set(\(domid))")
+    }
+
     func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError) {
         try call("setHardAffinity \(domid) \(vcpus) \(cpus?.description ?? "all")", operation: "libxl_set_vcpuaffinity(\(domid))")
     }

@@ -52,6 +52,27 @@ struct LibXLCallsTests {
         #expect(mocking.trace == ["libxl_list_domain", "libxl_list_domain", "libxl_domid_to_name"])
     }
 
+    /// The rtds reservation goes through the funnel as one `libxl_domain_sched_params_set`; libxl's
+    /// refusal (another scheduler, a budget over the period) becomes an error naming the reservation.
+    @Test func anRTDSReservationIsOneFunnelledCall() {
+        let mocking = LibXLMocking()
+        mocking.force("libxl_domain_sched_params_set", code: -3)
+        let ctx = OpaquePointer(bitPattern: 0x1)!  // never dereferenced: the forced call does not reach libxl
+        LibXLMocking.$current.withValue(mocking) {
+            #expect(
+                throws: XenError.libxl(
+                    code: -3, name: "ERROR_FAIL", operation: "libxl_domain_sched_params_set(7, rtds period 10000 us, budget 4000 us, extratime 1)")
+            ) {
+                try LibXLContext.setRTDSSchedule(ctx, domid: 7, to: RTDSSchedule(periodMicroseconds: 10_000, budgetMicroseconds: 4_000, extratime: true))
+            }
+            // Too large for libxl's int: refused before any call.
+            #expect(throws: XenError.self) {
+                try LibXLContext.setRTDSSchedule(ctx, domid: 7, to: RTDSSchedule(periodMicroseconds: 1 << 40, budgetMicroseconds: 1, extratime: false))
+            }
+        }
+        #expect(mocking.trace == ["libxl_domain_sched_params_set"])
+    }
+
     @Test func valuesBelowTheMinimumAreErrors() {
         #expect(throws: XenError.libxl(code: 0, name: "SUCCESS", operation: "libxl_get_max_cpus")) {
             try LibXLCalls.value("libxl_get_max_cpus", minimum: 1, operation: "libxl_get_max_cpus") { 0 }
