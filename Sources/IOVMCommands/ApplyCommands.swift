@@ -129,6 +129,8 @@ struct StatusCommand: ParsableCommand {
         var pools: [ObservedPool]
         var drift: [String]?
         var conflicts: [String]?
+        /// The scheduler each managed domain runs under, as Xen reports it.
+        var schedulers: SchedulerReading
     }
 
     func run() throws {
@@ -141,7 +143,8 @@ struct StatusCommand: ParsableCommand {
             let reconciliation = plan.map { Reconciler.reconcile($0, with: host) }
             let status = Status(
                 domains: managed, pools: host.pools.filter { $0.managedBy != nil },
-                drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message))
+                drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message),
+                schedulers: host.schedulerReading(of: managed.map(\.name)))
             if json {
                 print(try jsonText(status))
                 return
@@ -160,6 +163,7 @@ struct StatusCommand: ParsableCommand {
                 ])
             }
             print(managed.isEmpty ? "iovm manages no domain on this host" : TextTable.render(rows), terminator: managed.isEmpty ? "\n" : "")
+            if !managed.isEmpty { print("scheduler (read from Xen): \(status.schedulers.summary)") }
             // A vif whose backend died stays up in the guest and carries nothing: say so.
             for domain in managed {
                 for problem in (domain.vifs ?? []).compactMap({ $0.problem(on: host) }) { print("broken: \(domain.name)'s \(problem)") }

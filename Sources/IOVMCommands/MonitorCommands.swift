@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IOVMCore
 import IOVMMonitor
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -125,6 +126,9 @@ struct MonitorCommand: ParsableCommand {
                 "iovm monitor: \(watched.isEmpty ? "every domain publishing data/iovm/counters" : watched.joined(separator: ", ")), every \(interval); "
                     + "cycles at nominal Hz (libxenstat)" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
             if let frequencyWarning { printError("warning: \(frequencyWarning)") }
+            // The schedulers Xen really runs, kept with the recording (not what the plan assumed).
+            let schedulers = replay == nil ? Self.schedulers(of: plan.map { $0.domains.map(\.name) } ?? watched, logger: logger) : nil
+            if let schedulers { printError("iovm monitor: scheduler (read from Xen): \(schedulers.summary)") }
             if json {
                 print(try JSONLines.line(Line(type: "start", nominalHzNote: FrequencyScalingCheck.nominalNote, frequencyWarning: frequencyWarning)))
             }
@@ -138,7 +142,7 @@ struct MonitorCommand: ParsableCommand {
                     if recorder == nil {
                         let meta = RunMeta(
                             interval: seconds, cpuHz: output.record.cpuHz, frequencyWarning: frequencyWarning,
-                            started: output.record.time, label: label, plan: plan, iovms: watched)
+                            started: output.record.time, label: label, plan: plan, iovms: watched, schedulers: schedulers)
                         let topologyJSON = file.flatMap { $0.hasSuffix(".json") ? FileManager.default.contents(atPath: $0) : nil }
                         recorder = try RunRecorder(directory: URL(fileURLWithPath: record), meta: meta, plan: plan, topologyJSON: topologyJSON)
                     }
@@ -186,6 +190,18 @@ struct MonitorCommand: ParsableCommand {
     static func pad(_ text: String, _ width: Int) -> String {
         let fill = String(repeating: " ", count: max(0, abs(width) - text.count))
         return width < 0 ? text + fill : fill + text
+    }
+
+    /// Pool-0's scheduler and that of the pool of each of `names` (every domain but dom0 when empty), as
+    /// Xen reports them; nil when the host cannot be read.
+    static func schedulers(of names: [String], logger: Logger) -> SchedulerReading? {
+        do {
+            let host = try HostAccess.backend(logger: logger).observe(nics: [])
+            return host.schedulerReading(of: names.isEmpty ? nil : names)
+        } catch {
+            logger.debug("schedulers not read: \(error)")
+            return nil
+        }
     }
 
     static let header = [

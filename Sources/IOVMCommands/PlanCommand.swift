@@ -43,7 +43,14 @@ struct PlanTable {
         out += "  placement      \(plan.placement.title)\n"
         let memory = plan.host.memoryMiB.map { ", \($0) MiB" } ?? ""
         let reserved = plan.host.reservedCores.cores.isEmpty ? "" : ", cores \(plan.host.reservedCores) reserved for dom0"
-        out += "  host           \(plan.host.cores) cores\(memory), Pool-0 scheduler \(plan.host.scheduler)\(reserved)\n\n"
+        out += "  host           \(plan.host.cores) cores\(memory), Pool-0 scheduler \(plan.host.scheduler)\(reserved)\n"
+        // Only when some domain runs under another scheduler than Pool-0's: other plans print as they always did.
+        let elsewhere = plan.domains.filter { plan.scheduler(of: $0) != plan.host.scheduler }
+        if !elsewhere.isEmpty {
+            let pools = plan.cpupools.filter { pool in elsewhere.contains { $0.cpupool == pool.name } }
+            out += "  scheduler      " + pools.map { pool in "\(pool.scheduler) in cpupool \(pool.name) (\(elsewhere.filter { $0.cpupool == pool.name }.count) domains)" }.joined(separator: "; ") + "\n"
+        }
+        out += "\n"
 
         var rows: [[String]] = [["DOMAIN", "ROLE", "VCPUS", "MEMORY", "CORES", "POOL", "WEIGHT", "CAP", "NETWORK"]]
         for domain in plan.domains {
@@ -74,6 +81,11 @@ struct PlanTable {
             }
         }
 
+        let reservations = plan.domains.filter { $0.rtds != nil }
+        if !reservations.isEmpty {
+            out += "\nrtds reservations:\n"
+            for domain in reservations { out += "  \(domain.name): \(domain.rtds!)\n" }
+        }
         if !plan.cpupools.isEmpty {
             out += "\ncpupools: " + plan.cpupools.map { "\($0.name) (\($0.scheduler), cores \($0.cpus))" }.joined(separator: "; ") + "\n"
         }

@@ -23,6 +23,11 @@ struct TopologyOptions: ParsableArguments {
     var hostMemory: Int?
 
     @Option(
+        name: .customLong("host-scheduler"),
+        help: "Plan for a host whose Pool-0 runs this scheduler (default: what Xen reports on a dom0, else the file's Host(scheduler:)).")
+    var hostScheduler: String?
+
+    @Option(
         name: .customLong("images"), help: "The image store IOVMs boot their minimal image from (default $IOVM_IMAGES, else /var/lib/iovm/images).",
         completion: .directory)
     var images: String?
@@ -39,6 +44,9 @@ struct TopologyOptions: ParsableArguments {
         if file == nil && topologyJSON == nil { throw ValidationError("give a topology file or --topology-json FILE") }
         if file != nil && topologyJSON != nil { throw ValidationError("give either a topology file or --topology-json, not both") }
         if let hostCores, hostCores < 1 { throw ValidationError("--host-cores must be at least 1") }
+        if let hostScheduler, !Planner.schedulers.contains(hostScheduler) {
+            throw ValidationError("--host-scheduler must be one of \(Planner.schedulers.joined(separator: ", "))")
+        }
     }
 
     /// Loads the document (compiling a Swift file if needed).
@@ -68,6 +76,16 @@ struct TopologyOptions: ParsableArguments {
         return shape
     }
 
+    /// The scheduler Pool-0 runs: `--host-scheduler`, else what Xen reports when the topology asks for a
+    /// scheduler (nil off Xen, or when it asks for none: then nothing depends on it).
+    func poolZeroScheduler(for document: TopologyDocument, logger: Logger) -> String? {
+        if let hostScheduler { return hostScheduler }
+        guard document.host?.scheduler != nil else { return nil }
+        let facts = HostAccess.queries().facts()
+        if let scheduler = facts.scheduler { logger.debug("Pool-0 runs \(scheduler)") }
+        return facts.notDom0 == nil ? facts.scheduler : nil
+    }
+
     /// Plans `file` when a command takes the topology as an optional argument (status, doctor).
     static func plan(optionalFile file: String?, logger: Logger) throws -> Plan? {
         guard let file else { return nil }
@@ -78,7 +96,7 @@ struct TopologyOptions: ParsableArguments {
     func plan(logger: Logger) throws(TopologyError) -> Plan {
         var document = try loadDocument(logger: logger)
         let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger) }
-        var plan = try Planner(hostOverride: host).plan(document)
+        var plan = try Planner(hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger)).plan(document)
         for warning in plan.warnings { printError(warning.description) }
         if plan.domains.contains(where: { $0.image != nil }) {
             let store = imageStore

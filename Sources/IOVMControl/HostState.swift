@@ -153,3 +153,22 @@ extension DomainSpec {
         return String(StableHash.fnv1a(text), radix: 16)
     }
 }
+
+extension ObservedHost {
+    /// The scheduler each of `names` runs under, as observed (all domains but dom0 when nil); a name
+    /// not running is left out.
+    public func schedulerReading(of names: [String]? = nil) -> SchedulerReading {
+        let chosen: [ObservedDomain]
+        if let names {
+            chosen = names.compactMap { name in domains.first { $0.name == name } }
+        } else {
+            chosen = domains.filter { $0.domid != 0 }
+        }
+        let entries = chosen.map { observed -> SchedulerReading.DomainScheduler in
+            let pool = pools.first { $0.name == observed.cpupool }
+            let running = pool?.scheduler ?? (observed.cpupool == "Pool-0" ? scheduler : "unknown")
+            return SchedulerReading.DomainScheduler(domain: observed.name, pool: observed.cpupool, scheduler: running)
+        }
+        return SchedulerReading(poolZero: scheduler, domains: entries)
+    }
+}

@@ -80,6 +80,7 @@ public enum HTMLReport {
         item("configuration", summary.configuration)
         item("placement", summary.placement)
         if let host = run.plan?.host { item("host", "\(host.cores) cores, scheduler \(host.scheduler)") }
+        item("schedulers read from Xen", run.meta.schedulers?.summary)
         item("interval", String(format: "%g s, %d intervals", summary.interval, run.intervals.count))
         item("nominal frequency", String(format: "%.3f GHz (cycles = CPU time × nominal Hz)", Double(summary.cpuHz) / 1e9))
         html.append("</dl>")

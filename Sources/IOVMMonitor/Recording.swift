@@ -26,11 +26,14 @@ public struct RunMeta: Sendable, Codable, Hashable {
     public var placement: String?
     /// The IOVMs watched (empty: every domain publishing counters).
     public var iovms: [String]
+    /// The schedulers Xen ran at the start: Pool-0's and each watched or planned domain's pool's (nil in
+    /// runs recorded before iovm read them, and in replays).
+    public var schedulers: SchedulerReading?
 
     /// Creates the metadata of a run.
     public init(
         interval: Double, cpuHz: UInt64, frequencyWarning: String?, started: Double, label: String? = nil,
-        plan: Plan? = nil, iovms: [String]
+        plan: Plan? = nil, iovms: [String], schedulers: SchedulerReading? = nil
     ) {
         self.interval = interval
         self.cpuHz = cpuHz
@@ -41,6 +44,7 @@ public struct RunMeta: Sendable, Codable, Hashable {
         self.configuration = plan?.configuration.title
         self.placement = plan?.placement.title
         self.iovms = iovms
+        self.schedulers = schedulers
     }
 }
 

@@ -1,3 +1,4 @@
+public import IOVMCore
 import Foundation
 import IOVMWireFormat
 
@@ -134,6 +135,8 @@ public struct RunSummary: Sendable, Codable, Hashable {
     public var aggregate: IOVMSummary
     /// Gaps, recreations, counter resets and wraps.
     public var events: [MonitorEvent]
+    /// The schedulers Xen ran when the run was recorded (``RunMeta/schedulers``).
+    public var schedulers: SchedulerReading?
 
     /// Summarizes a recorded run.
     public init(_ run: RecordedRun) {
@@ -147,6 +150,7 @@ public struct RunSummary: Sendable, Codable, Hashable {
         nominalHzNote = run.meta.nominalHzNote
         frequencyWarning = run.meta.frequencyWarning
         events = run.events
+        schedulers = run.meta.schedulers
         let names = Report.iovmNames(run)
         iovms = names.map { name in
             IOVMSummary(

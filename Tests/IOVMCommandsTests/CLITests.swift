@@ -154,6 +154,29 @@ struct CLITests {
         #expect(result.stderr.contains("hybrid-pinned.swift:14: error: hybrid pinning gives each IOVM a core of its own"), "\(result.stderr)")
     }
 
+    @Test func planShowsTheSchedulerAndItsPool() throws {
+        // Pool-0 runs another scheduler: every domain in an rtds cpupool, with its reservation.
+        let other = try iovm("plan", "Examples/rtds.swift", "--host-scheduler", "credit2")
+        #expect(other.status == 0, "\(other.stderr)")
+        let lines = other.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  host           4 cores, 4096 MiB, Pool-0 scheduler credit2, cores 0 reserved for dom0"))
+        #expect(lines.contains("  scheduler      rtds in cpupool iovm-rtds (6 domains)"))
+        #expect(lines.contains("cpupools: iovm-rtds (rtds, cores 1-3)"))
+        #expect(lines.contains("  iovm0: period 10000 us, budget 4000 us, extratime"))
+        #expect(lines.contains("  guest4: period 10000 us, budget 2000 us, extratime"))
+        // Pool-0 runs it (off Xen the file's scheduler is assumed): no pool, no scheduler line.
+        let same = try iovm("plan", "Examples/rtds.swift", "--host-scheduler", "rtds")
+        #expect(same.status == 0, "\(same.stderr)")
+        #expect(!same.stdout.contains("cpupools:") && !same.stdout.contains("  scheduler "))
+        #expect(same.stdout.contains("Pool-0 scheduler rtds"))
+        // The paper's credit topologies plan as before on a credit host; on credit2 hybrid pinning leaves dom0 no core.
+        #expect(try iovm("plan", "Examples/hybrid-pinned.swift", "--json", "--host-scheduler", "credit").stdout == iovm("plan", "Examples/hybrid-pinned.swift", "--json").stdout)
+        let refused = try iovm("plan", "Examples/hybrid-pinned.swift", "--host-scheduler", "credit2")
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("hybrid-pinned.swift:8: error: the host's Pool-0 runs credit2, so the domains would run in cpupool iovm-credit under credit"), "\(refused.stderr)")
+        #expect(try iovm("plan", "Examples/rtds.swift", "--host-scheduler", "sedf").status == 64)
+    }
+
     @Test func renderWritesParsableFiles() throws {
         let out = FileManager.default.temporaryDirectory.appending(path: "iovm-render-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }

@@ -76,4 +76,21 @@ struct SchedulerApplyTests {
         #expect(throws: (any Error).self) { try table3.engine(fake).apply(plan, libxlJSON: try json(plan)) }
         #expect(!fake.mutatingCalls.contains { $0.hasPrefix("createDomain") })
     }
+
+    @Test("the schedulers read back from the host: Pool-0's and each domain's pool's")
+    func schedulerReading() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try rtdsPlan()
+        _ = try table3.engine(fake).apply(plan, libxlJSON: try json(plan))
+        let host = try fake.observe(nics: [])
+        let reading = host.schedulerReading(of: ["iovm0", "guest1", "nosuch"])
+        #expect(reading.poolZero == "credit")
+        #expect(
+            reading.domains == [
+                .init(domain: "iovm0", pool: "iovm-rtds", scheduler: "rtds"), .init(domain: "guest1", pool: "iovm-rtds", scheduler: "rtds"),
+            ])
+        #expect(reading.summary == "iovm-rtds rtds: iovm0, guest1")
+        #expect(host.schedulerReading().summary.hasPrefix("iovm-rtds rtds: iovm0, iovm1"))
+        #expect(SchedulerReading(poolZero: "credit2", domains: []).summary == "Pool-0 credit2")
+    }
 }

@@ -95,6 +95,23 @@ struct ReportTests {
         if ProcessInfo.processInfo.environment["IOVM_MONITOR_DEMO_DIR"] == nil { try? FileManager.default.removeItem(at: root) }
     }
 
+    @Test("the schedulers read from Xen are kept with the run and shown in its report; older runs have none")
+    func schedulersRecorded() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-sched-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let reading = SchedulerReading(
+            poolZero: "credit2", domains: [.init(domain: "iovm0", pool: "iovm-rtds", scheduler: "rtds"), .init(domain: "guest1", pool: "Pool-0", scheduler: "credit2")])
+        let meta = RunMeta(interval: 1, cpuHz: Sim.hz, frequencyWarning: nil, started: 1_764_100_000, iovms: ["iovm0"], schedulers: reading)
+        _ = try RunRecorder(directory: directory, meta: meta, plan: nil)
+        let run = try RecordedRun.load(directory.path)
+        #expect(run.meta.schedulers == reading)
+        let summaries = try JSONDecoder().decode([RunSummary].self, from: Data(try Report.json([run]).utf8))
+        #expect(summaries.first?.schedulers == reading)
+        #expect(HTMLReport.page([run]).contains("iovm-rtds rtds: iovm0; Pool-0 credit2: guest1"))
+        let old = #"{"formatVersion":1,"interval":1,"cpuHz":2000000000,"nominalHzNote":"nominal","started":1764100000,"iovms":["iovm0"]}"#
+        #expect(try JSONDecoder().decode(RunMeta.self, from: Data(old.utf8)).schedulers == nil)
+    }
+
     @Test("CSV: one row per interval per IOVM plus an aggregate row per interval")
     func csv() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-csv-\(UUID().uuidString)")
