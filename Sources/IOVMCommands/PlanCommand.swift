@@ -48,7 +48,9 @@ struct PlanTable {
         let elsewhere = plan.domains.filter { plan.scheduler(of: $0) != plan.host.scheduler }
         if !elsewhere.isEmpty {
             let pools = plan.cpupools.filter { pool in elsewhere.contains { $0.cpupool == pool.name } }
-            out += "  scheduler      " + pools.map { pool in "\(pool.scheduler) in cpupool \(pool.name) (\(elsewhere.filter { $0.cpupool == pool.name }.count) domains)" }.joined(separator: "; ") + "\n"
+            out +=
+                "  scheduler      "
+                + pools.map { pool in "\(pool.scheduler) in cpupool \(pool.name) (\(elsewhere.filter { $0.cpupool == pool.name }.count) domains)" }.joined(separator: "; ") + "\n"
         }
         out += "\n"
 

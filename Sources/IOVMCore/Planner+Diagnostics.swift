@@ -228,7 +228,8 @@ extension Diagnostic {
         .init(.error, "rtds budget of \(role) (\(budget) us) is longer than its period (\(period) us)", at: location)
     }
     static func rtdsOutsideRTDS(_ role: String, scheduler: String, at location: SourceLocation?) -> Diagnostic {
-        .init(.warning, "Scheduling.rtds sets a reservation for \(role), but they run under \(scheduler): it does not apply (Host(scheduler: \"rtds\") asks for rtds)", at: location)
+        .init(
+            .warning, "Scheduling.rtds sets a reservation for \(role), but they run under \(scheduler): it does not apply (Host(scheduler: \"rtds\") asks for rtds)", at: location)
     }
     static func schedulerPoolTakesEveryCore(
         _ scheduler: String, poolZero: String, pool: String, cores: Int, at location: SourceLocation?

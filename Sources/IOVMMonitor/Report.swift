@@ -1,5 +1,5 @@
-public import IOVMCore
 import Foundation
+public import IOVMCore
 import IOVMWireFormat
 
 /// A run's figures for one IOVM (or the aggregate), over all its intervals.

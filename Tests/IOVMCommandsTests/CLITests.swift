@@ -173,7 +173,9 @@ struct CLITests {
         #expect(try iovm("plan", "Examples/hybrid-pinned.swift", "--json", "--host-scheduler", "credit").stdout == iovm("plan", "Examples/hybrid-pinned.swift", "--json").stdout)
         let refused = try iovm("plan", "Examples/hybrid-pinned.swift", "--host-scheduler", "credit2")
         #expect(refused.status == 65)
-        #expect(refused.stderr.contains("hybrid-pinned.swift:8: error: the host's Pool-0 runs credit2, so the domains would run in cpupool iovm-credit under credit"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("hybrid-pinned.swift:8: error: the host's Pool-0 runs credit2, so the domains would run in cpupool iovm-credit under credit"),
+            "\(refused.stderr)")
         #expect(try iovm("plan", "Examples/rtds.swift", "--host-scheduler", "sedf").status == 64)
     }
 
