@@ -12,7 +12,9 @@ struct CountersAgentTests {
         do {
             let bytes = try AgentCompiler().compile("iovm-counters.c")
             let path = FileManager.default.temporaryDirectory.appending(path: "iovm-counters-\(getpid())").path
-            FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o755])
+            guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o755]) else {
+                return .failure(ImageError.cannotWrite(path, why: "createFile failed"))
+            }
             return .success(path)
         } catch { return .failure(error) }
     }()
