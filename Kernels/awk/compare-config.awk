@@ -2,8 +2,9 @@
 # that real kconfig made of it, and explain each difference.
 #
 # kconfig itself drops a requested CONFIG_X=y silently when a dependency is
-# unmet (it warns only about overrides, invalid values and selects of symbols
-# with unmet dependencies), and never says why a requested-off symbol is on.
+# unmet (it warns only about overrides, malformed lines, invalid values and
+# selects of symbols with unmet dependencies), and never says why a
+# requested-off symbol is on.
 # This prints the verdict per symbol with the reason, from the index that
 # kconfig-index.awk writes and a small evaluator of Kconfig expressions
 # (tristate logic, =/!=/</<=/>/>=, $(macros) count as y).
