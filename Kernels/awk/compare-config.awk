@@ -45,8 +45,16 @@ function peek() { return pos <= ntok ? tok[pos] : "" }
 function strval(t) {
     if (t ~ /^"/) { gsub(/"/, "", t); return t }
     if (t == "y" || t == "m" || t == "n") return t
-    if (t in defined) return val(t)
+    if (t in defined) { t = val(t); gsub(/"/, "", t); return t }   # .config quotes strings
     return t
+}
+# "0x1f" -> 31 by hand: gawk (unless --posix) reads "0x1f" + 0 as 0, mawk as 31
+function num(s,   neg, v, i) {
+    neg = sub(/^-/, "", s)
+    if (s !~ /^0x/) return neg ? -(s + 0) : s + 0
+    v = 0
+    for (i = 3; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", tolower(substr(s, i, 1))) - 1
+    return neg ? -v : v
 }
 function atomtri(t) {
     if (t == "$MACRO") return 2
@@ -56,7 +64,7 @@ function atomtri(t) {
 }
 function cmp(a, op, b,   x, y, r) {
     x = strval(a); y = strval(b)
-    if (x ~ /^-?(0x)?[0-9a-fA-F]+$/ && y ~ /^-?(0x)?[0-9a-fA-F]+$/ && op != "=" && op != "!=") { x = x + 0; y = y + 0 }
+    if (x ~ /^-?(0x)?[0-9a-fA-F]+$/ && y ~ /^-?(0x)?[0-9a-fA-F]+$/ && op != "=" && op != "!=") { x = num(x); y = num(y) }
     if (op == "=") r = (x == y); else if (op == "!=") r = (x != y)
     else if (op == "<") r = (x < y); else if (op == "<=") r = (x <= y)
     else if (op == ">") r = (x > y); else r = (x >= y)
