@@ -64,7 +64,6 @@ function splitcond(rest, parts,   p) {
     else { parts[1] = norm(substr(rest, 1, p - 1)); parts[2] = norm(substr(rest, p + 4)) }
 }
 function parsefile(file,   line, nxt, kw, rest, where, lineno, inhelp, hind, ind, path, parts, block, dir) {
-    if (seen[file]++ > 0 && file !~ /Kconfig$/) { }
     lineno = 0; inhelp = 0; block = ""
     dir = file; sub(/\/[^\/]*$/, "", dir)
     while ((getline line < (srctree "/" file)) > 0) {
