@@ -3,11 +3,13 @@
 
 # shellcheck disable=SC2034 # the settings below are for the scripts that source this file
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-LAB_BUILD=${LAB_BUILD:-$LAB_DIR/cache} # build cache (lab/build is the command)
-LAB_RUN=${LAB_RUN:-$LAB_DIR/var}       # runtime dir (lab/run is the command)
-LAB_SHARE=$LAB_RUN/share               # 9p share, mounted in dom0 at /mnt/lab
-LAB_PIDFILE=$LAB_RUN/qemu.pid
-LAB_SERIAL=$LAB_RUN/serial.log # Xen + dom0 console (com1 / hvc0)
+# The directories are named apart from the commands lab/build and lab/run. LAB_BUILD and LAB_RUN, their
+# names before, are still read for one release.
+LAB_CACHE=${LAB_CACHE:-${LAB_BUILD:-$LAB_DIR/cache}} # build cache (lab/cache)
+LAB_VAR=${LAB_VAR:-${LAB_RUN:-$LAB_DIR/var}}         # runtime state (lab/var)
+LAB_SHARE=$LAB_VAR/share                             # 9p share, mounted in dom0 at /mnt/lab
+LAB_PIDFILE=$LAB_VAR/qemu.pid
+LAB_SERIAL=$LAB_VAR/serial.log # Xen + dom0 console (com1 / hvc0)
 LAB_READY_MSG="xenstored running, agent ready"
 
 # Host-side packages the lab needs (installed by lab_need_packages).
@@ -101,7 +103,7 @@ dom0() { "$LAB_DIR/run" --timeout "${DOM0_TIMEOUT:-600}" "$@"; }
 # On a failed suite: every domain's console log (xenconsoled's, in dom0) and `xl dmesg` into
 # lab/var/consoles-SUITE/, and the last lines of each printed, so a CI log shows what the domains said.
 lab_save_consoles() {
-  local suite=$1 dir=$LAB_RUN/consoles-$1 f
+  local suite=$1 dir=$LAB_VAR/consoles-$1 f
   [ -n "$(lab_qemu_pid)" ] || return 0
   rm -rf "$dir" "$LAB_SHARE/consoles-$suite"
   "$LAB_DIR/run" --timeout 60 "mkdir -p /mnt/lab/consoles-$suite && cp /var/log/xen/console/*.log /mnt/lab/consoles-$suite/ 2>/dev/null;
