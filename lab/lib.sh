@@ -86,18 +86,20 @@ lab_qemu_pid() {
 # ---- Integration suites (lab/test, lab/test-apply, lab/test-monitor) ---------------------------------
 # A suite is a list of named sections of checks. It registers them (suite_section, suite_checks), calls
 # suite_begin with its arguments, sets up (suite_iovm_build, suite_build, suite_iovm_wait, suite_boot,
-# suite_install_iovm), runs each section with suite_run and ends with suite_finish, which prints the stage
-# times, the figures and last "N passed, M failed" (CI and scripts grep that line) and exits non-zero when
-# a check failed. lab/harness-selftest exercises all of this without a lab.
+# suite_install_iovm), writes each section as `if suite_run KEY; then ...; fi` and ends with suite_finish,
+# which prints the stage times, the figures and last "N passed, M failed" (CI and scripts grep that line)
+# and exits non-zero when a check failed. lab/harness-selftest exercises all of this without a lab.
+# Sections are `if` blocks, not functions: their code runs as top-level code does under errexit (a function
+# whose last `cond && cmd` is false would return 1 and end the suite).
 LAB=$LAB_DIR
 REPO=$(cd "$LAB_DIR/.." && pwd)
 SWIFT_BIN=${SWIFT_BIN:-/opt/swift/usr/bin}
 IOVM_SCRATCH=$REPO/.build-lab # the suites' release build, apart from the developers' .build
 IOVM=$IOVM_SCRATCH/release/iovm
 
-# Sections in the order they were registered; by function: name, needed sections, owed checks, whether
-# the filter selected it, whether suite_run (or a give_up) got to it.
-suite_names=() suite_fns=()
+# Sections in the order they were registered; by key: name, needed sections, owed checks, whether the
+# filter selected it, whether suite_run (or a give_up) got to it.
+suite_names=() suite_keys=()
 declare -gA suite_name_of=() suite_needs=() suite_owed=() suite_on=() suite_visited=()
 keep=0 restart=0 suite_lab_started=0 suite_figures_title=figures
 passed=0 failed=0 times=() figures=() iperf_pids=()
@@ -123,29 +125,33 @@ figure() {
 dom0() { "$LAB_DIR/run" --timeout "${DOM0_TIMEOUT:-600}" "$@"; }
 stage_time() { times+=("$(printf '%-44s %s' "$1" "$2")"); }
 
-# suite_section NAME FN [NEED...]: section NAME (what "== NAME" prints and --filter matches) is the function
-# FN; NEED... are the functions of the sections it cannot run without: a filter that selects it runs them too.
+# suite_section NAME KEY [NEED...]: section NAME (what "== NAME" prints and --filter matches), KEY to the
+# suite; NEED... are the keys of the sections it cannot run without: a filter that selects it runs them too.
 suite_section() {
   suite_names+=("$1")
-  suite_fns+=("$2")
+  suite_keys+=("$2")
   suite_name_of[$2]=$1
   suite_needs[$2]="${*:3}"
 }
-# suite_checks FN CHECK...: the checks section FN prints; a give_up before the section ran counts them failed.
+# suite_checks KEY CHECK...: the checks section KEY prints; a give_up before it ran counts them failed.
 suite_checks() {
-  local fn=$1
+  local key=$1
   shift
-  suite_owed[$fn]=$(printf '%s\n' "$@")
+  suite_owed[$key]=$(printf '%s\n' "$@")
 }
 suite_usage() {
-  local name
+  local key need needs
   echo "usage: lab/$SUITE [--keep] [--restart] [--filter REGEX]"
   echo "  --keep          leave the lab running afterwards"
   echo "  --restart       stop a lab that is already running (maybe someone else's) instead of refusing to start"
   echo "  --filter REGEX  run only the sections whose name matches REGEX (bash =~, default \$LAB_FILTER), with"
   echo "                  the sections they need; every other section prints 'SKIP  <section>' and counts nothing"
   echo "sections:"
-  for name in "${suite_names[@]}"; do echo "  $name"; done
+  for key in "${suite_keys[@]}"; do
+    needs=""
+    for need in ${suite_needs[$key]}; do needs+="${needs:+; }${suite_name_of[$need]}"; done
+    echo "  ${suite_name_of[$key]}${needs:+   (needs: $needs)}"
+  done
 }
 
 # suite_begin NAME ARG...: lab/NAME's options (suite_usage), the sections the filter selects, then, unless no
@@ -201,19 +207,19 @@ suite_begin() {
 }
 # suite_select REGEX: marks the sections whose name matches, and what they need, transitively.
 suite_select() {
-  local i fn need more=1
-  for fn in "${suite_fns[@]}"; do
-    for need in ${suite_needs[$fn]}; do
-      [ -n "${suite_name_of[$need]+set}" ] || lab_die "lab/$SUITE: section $fn needs $need, which is no section"
+  local i key need more=1
+  for key in "${suite_keys[@]}"; do
+    for need in ${suite_needs[$key]}; do
+      [ -n "${suite_name_of[$need]+set}" ] || lab_die "lab/$SUITE: section $key needs $need, which is no section"
     done
   done
-  for i in "${!suite_fns[@]}"; do
-    if [[ ${suite_names[i]} =~ $1 ]]; then suite_on[${suite_fns[i]}]=1; fi
+  for i in "${!suite_keys[@]}"; do
+    if [[ ${suite_names[i]} =~ $1 ]]; then suite_on[${suite_keys[i]}]=1; fi
   done
   while ((more)); do
     more=0
-    for fn in "${!suite_on[@]}"; do
-      for need in ${suite_needs[$fn]}; do
+    for key in "${!suite_on[@]}"; do
+      for need in ${suite_needs[$key]}; do
         if [ -z "${suite_on[$need]:-}" ]; then
           suite_on[$need]=1
           more=1
@@ -222,38 +228,37 @@ suite_select() {
     done
   done
 }
-# suite_selected FN: whether section FN runs (for setup only some sections need).
+# suite_selected KEY: whether section KEY runs (for setup that only some sections need).
 suite_selected() {
   [ -n "${suite_name_of[$1]+set}" ] || lab_die "lab/$SUITE: $1 is no section"
   [ -n "${suite_on[$1]:-}" ]
 }
-# suite_run FN: section FN: "== NAME" and FN when selected, else "SKIP  NAME".
+# suite_run KEY: whether section KEY runs: prints "== NAME" if it does, "SKIP  NAME" if not.
 suite_run() {
-  suite_selected "$1" || {
-    suite_visited[$1]=1
-    echo "SKIP  ${suite_name_of[$1]}"
-    return 0
-  }
   suite_visited[$1]=1
-  echo "== ${suite_name_of[$1]}"
-  "$1"
+  if suite_selected "$1"; then
+    echo "== ${suite_name_of[$1]}"
+  else
+    echo "SKIP  ${suite_name_of[$1]}"
+    return 1
+  fi
 }
 # suite_rest [WHY]: the sections no suite_run reached: SKIP for those not selected; with WHY (a give_up),
 # the checks the others owe count as failed.
 suite_rest() {
-  local why=${1:-} i fn c
-  for i in "${!suite_fns[@]}"; do
-    fn=${suite_fns[i]}
-    [ -z "${suite_visited[$fn]:-}" ] || continue
-    suite_visited[$fn]=1
-    if [ -z "${suite_on[$fn]:-}" ]; then
+  local why=${1:-} i key c
+  for i in "${!suite_keys[@]}"; do
+    key=${suite_keys[i]}
+    [ -z "${suite_visited[$key]:-}" ] || continue
+    suite_visited[$key]=1
+    if [ -z "${suite_on[$key]:-}" ]; then
       echo "SKIP  ${suite_names[i]}"
     elif [ -n "$why" ]; then
       while IFS= read -r c; do
         [ -z "$c" ] || bad "$c" "not run: $why"
-      done <<<"${suite_owed[$fn]:-}"
+      done <<<"${suite_owed[$key]:-}"
     else
-      bad "${suite_names[i]}" "never run (the suite does not call suite_run $fn)"
+      bad "${suite_names[i]}" "never run (the suite has no 'if suite_run $key')"
     fi
   done
 }
@@ -294,6 +299,7 @@ suite_cleanup() {
 # suite_iovm_build [PRODUCT...]: the release build of iovm (static Swift stdlib: it runs in dom0), then of
 # PRODUCT... (for the host), into IOVM_SCRATCH, in the background while the lab images build; its output
 # goes to LAB_VAR/iovm-SUITE-build.log, whose last line is "exit=STATUS". suite_iovm_wait collects it.
+# shellcheck disable=SC2120 # its arguments are optional
 suite_iovm_build() {
   iovm_build_log=$LAB_VAR/iovm-$SUITE_ID-build.log
   iovm_build_t0=$(date +%s)
@@ -361,6 +367,7 @@ suite_image() {
 # boots the lab with Xen's scheduler SCHED if given (LAB_XEN_OPTS still replaces the whole command line),
 # as a stage. QEMU's hard limit is the suite's (LAB_TEST_QEMU_TIMEOUT, 45 min) unless --keep, which gets
 # lab/boot's own (LAB_QEMU_TIMEOUT, 4 h). Returns lab/boot's status: the suite says what failed.
+# shellcheck disable=SC2120 # its arguments are optional
 suite_boot() {
   local t limit=${LAB_TEST_QEMU_TIMEOUT:-2700}
   echo "== boot"
