@@ -23,6 +23,10 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Wait for a running guest's vifs that are still connecting in a running IOVM (an earlier apply
     /// stopped before it saw them connect).
     case waitForNetwork(name: String, domid: UInt32)
+    /// Replace vif `devid` of a running guest, broken or missing (its IOVM died or was recreated under it,
+    /// or an apply stopped between removing and adding it), by one in its planned `backend` with the same
+    /// MAC and bridge; a ``waitForNetwork`` of the guest follows.
+    case reattachVif(name: String, domid: UInt32, devid: Int, staleBackend: UInt32?, backend: String, reason: String)
 
     /// Equality that compares tuples field by field.
     public static func == (lhs: Change, rhs: Change) -> Bool { lhs.description == rhs.description }
@@ -41,6 +45,8 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
         case .replaceIncomplete(let name, let domid): "destroy \(name) (\(domid)), left half-made by an apply that stopped, to create it again"
         case .waitForNetwork(let name, let domid): "wait for the vifs of \(name) (\(domid)) to connect"
+        case .reattachVif(let name, let domid, let devid, _, let backend, let reason):
+            "re-attach vif \(devid) of \(name) (\(domid)) to \(backend): \(reason)"
         }
     }
 
@@ -130,6 +136,7 @@ public enum Reconciler {
         var live: [Change] = []
         var replacements: [Change] = []
         var waits: [Change] = []
+        var reattachments: [Change] = []
         for domain in plan.domains {
             // An rtds reservation needs an rtds pool: Pool-0 must run what the plan assumed.
             if domain.rtds != nil && domain.cpupool == Planner.defaultPool && host.scheduler != "rtds" {
@@ -167,19 +174,35 @@ public enum Reconciler {
             // A guest whose vif lost its backend (the IOVM died, or was recreated under it) is not
             // connected, whatever the rest says: apply must not report success over it.
             // One still connecting in a live backend (an apply stopped before it saw it connect) is waited for.
+            // A broken one, or one missing (an apply stopped between removing and adding it), is replaced by one
+            // in its planned backend once that runs (this apply creates it first when it is gone).
             let vifs = running.vifs ?? []
             let connecting = vifs.filter { $0.problem(on: host) != nil && $0.isConnecting(on: host) }
-            let broken = vifs.filter { !$0.isConnecting(on: host) }.compactMap { $0.problem(on: host) }
-            if domain.role == .guest && broken.isEmpty && !connecting.isEmpty {
-                waits.append(.waitForNetwork(name: domain.name, domid: running.domid))
-            }
-            if domain.role == .guest && !broken.isEmpty {
-                conflicts.append(
-                    Conflict(
-                        message:
-                            "guest \(domain.name) (\(running.domid)): \(broken.joined(separator: "; ")); iovm does not re-attach vifs yet: `iovm destroy` the topology and apply again"
-                    ))
-                continue
+            let broken = vifs.filter { $0.problem(on: host) != nil && !$0.isConnecting(on: host) }
+            var missing: [Int] = []
+            if running.vifs != nil { missing = domain.vifs.indices.filter { devid in !vifs.contains { $0.devid == devid } } }
+            if domain.role == .guest {
+                for vif in broken {
+                    guard domain.vifs.indices.contains(vif.devid) else {
+                        conflicts.append(
+                            Conflict(
+                                message: "guest \(domain.name) (\(running.domid)) has a vif \(vif.devid) the plan does not have: `iovm destroy` it and apply again"))
+                        continue
+                    }
+                    reattachments.append(
+                        .reattachVif(
+                            name: domain.name, domid: running.domid, devid: vif.devid, staleBackend: vif.backendDomid,
+                            backend: domain.vifs[vif.devid].backend ?? "Domain-0", reason: vif.problem(on: host) ?? "broken"))
+                }
+                for devid in missing {
+                    reattachments.append(
+                        .reattachVif(
+                            name: domain.name, domid: running.domid, devid: devid, staleBackend: nil, backend: domain.vifs[devid].backend ?? "Domain-0",
+                            reason: "vif \(devid) is missing"))
+                }
+                if !connecting.isEmpty || !broken.isEmpty || !missing.isEmpty {
+                    waits.append(.waitForNetwork(name: domain.name, domid: running.domid))
+                }
             }
             // "All cores" and "no affinity" are the same thing.
             func normalized(_ set: CPUSet?) -> CPUSet? { set == allCores ? nil : set }
@@ -201,7 +224,7 @@ public enum Reconciler {
         }
         // Moves before pins: a domain can only be pinned to cores of its pool.
         live.sort { rank($0) < rank($1) }
-        changes = replacements + changes + creations.sorted { stageOf($0) < stageOf($1) } + live + waits
+        changes = replacements + changes + creations.sorted { stageOf($0) < stageOf($1) } + live + reattachments + waits
 
         let planned = Set(plan.domains.map(\.name))
         let orphans = host.domains.filter { $0.tag?.topology == plan.topology && !planned.contains($0.name) }.map(\.name)

@@ -32,6 +32,10 @@ public protocol XenBackend: Sendable {
     func waitForGuestNetwork(domid: UInt32, timeout: Double) throws
     /// Destroys a domain iovm created and removes its tag.
     func destroyDomain(domid: UInt32) throws
+    /// Replaces vif `devid` of running guest `domid`, whose backend died or broke, by one with the same MAC,
+    /// bridge and devid in `vif`'s backend: the stale one is removed (libxl cleans up the frontend alone when
+    /// its backend is gone), the new one added. Does not wait for it to connect (``waitForGuestNetwork``).
+    func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws
 
     /// Sets every vCPU's hard affinity (nil: all cores) live.
     func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws

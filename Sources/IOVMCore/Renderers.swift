@@ -89,6 +89,12 @@ public struct PlanRenderer: Sendable {
         try LibXLDomainConfig(domain).jsonString()
     }
 
+    /// One vif of a domain as a libxl `libxl_device_nic`, as JSON for `libxl_device_nic_from_json`:
+    /// what re-attaches vif `devid` of a running guest to its (new) backend, with the same MAC and bridge.
+    public static func libxlNICJSON(_ vif: VifSpec, devid: Int) throws -> String {
+        try JSONText.pretty(LibXLDomainConfig.NIC(vif, devid: devid)) + "\n"
+    }
+
     /// The xl.cfg text of one domain.
     public func xlConfig(_ domain: DomainSpec, plan: Plan) throws -> String {
         var context: [String: Any] = [
@@ -172,6 +178,16 @@ struct LibXLDomainConfig: Encodable {
         var mac: String
         var script: String?
         var nictype = "vif"
+        /// Set only for a vif added to a running domain (`libxl_device_nic_add`), where it keeps the old one's.
+        var devid: Int? = nil
+
+        init(_ vif: VifSpec, devid: Int? = nil) {
+            backend_domname = vif.backend
+            bridge = vif.bridge
+            mac = vif.mac
+            script = vif.script
+            self.devid = devid
+        }
     }
     struct Disk: Encodable {
         var pdev_path: String
@@ -211,7 +227,7 @@ struct LibXLDomainConfig: Encodable {
                 extratime: domain.rtds.map { $0.extratime ? 1 : 0 }),
             kernel: domain.kernel, cmdline: domain.cmdline, ramdisk: domain.ramdisk)
         disks = domain.disks.map { Disk(pdev_path: $0.target, vdev: $0.vdev, format: $0.format, readwrite: $0.readWrite ? 1 : 0) }
-        nics = domain.vifs.map { NIC(backend_domname: $0.backend, bridge: $0.bridge, mac: $0.mac, script: $0.script) }
+        nics = domain.vifs.map { NIC($0) }
         pcidevs = domain.pci.map { PCI(domain: Int($0.domain), bus: Int($0.bus), dev: Int($0.device), func: Int($0.function)) }
     }
 

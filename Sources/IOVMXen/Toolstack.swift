@@ -46,6 +46,10 @@ protocol Toolstack: Sendable {
     func unpauseDomain(_ domid: UInt32, name: String) throws(XenError)
     /// Destroys a domain.
     func destroyDomain(_ domid: UInt32, name: String) throws(XenError)
+    /// Adds a vif to a running domain from its libxl JSON `libxl_device_nic`.
+    func addNIC(to domid: UInt32, configJSON: String, name: String) throws(XenError)
+    /// Removes a domain's vif (its frontend alone when the backend is gone).
+    func removeNIC(devid: Int, of domid: UInt32, backendDomid: UInt32, name: String) throws(XenError)
 }
 
 extension LibXLContext: Toolstack {

@@ -196,3 +196,46 @@ extension LibXLContext {
         }
     }
 }
+
+extension LibXLContext {
+    /// Adds a vif to running domain `domid` from a libxl JSON `libxl_device_nic`
+    /// (`libxl_device_nic_from_json`, then `libxl_device_nic_add`): libxl writes the frontend and the
+    /// backend (in the domain its `backend_domname` names), whose `xl devd` then runs the hotplug script.
+    /// `name` is the domain's name, for messages.
+    public func addNIC(to domid: UInt32, configJSON: String, name: String) throws(XenError) {
+        var nic = libxl_device_nic()
+        libxl_device_nic_init(&nic)
+        defer { libxl_device_nic_dispose(&nic) }
+        try withUnsafeContext { ctx throws(XenError) in
+            try LibXLCalls.check("libxl_device_nic_from_json", operation: "libxl_device_nic_from_json(\(name))") {
+                libxl_device_nic_from_json(ctx, &nic, configJSON)
+            }
+            try LibXLCalls.check("libxl_device_nic_add", operation: "libxl_device_nic_add(\(name), vif \(nic.devid))") {
+                libxl_device_nic_add(ctx, domid, &nic, nil)
+            }
+        }
+    }
+
+    /// Removes vif `devid` of domain `domid`, whose backend is (or was) domain `backendDomid`
+    /// (`libxl_device_nic_remove`; when it fails, `libxl_device_nic_destroy`, which does not wait for the
+    /// backend). When the backend's directory is gone with its domain, libxl cleans up the frontend only.
+    /// `name` is the domain's name, for messages.
+    public func removeNIC(devid: Int, of domid: UInt32, backendDomid: UInt32, name: String) throws(XenError) {
+        var nic = libxl_device_nic()
+        libxl_device_nic_init(&nic)
+        defer { libxl_device_nic_dispose(&nic) }
+        nic.devid = Int32(devid)
+        nic.backend_domid = backendDomid
+        try withUnsafeContext { ctx throws(XenError) in
+            do throws(XenError) {
+                try LibXLCalls.check("libxl_device_nic_remove", operation: "libxl_device_nic_remove(\(name), vif \(devid))") {
+                    libxl_device_nic_remove(ctx, domid, &nic, nil)
+                }
+            } catch {
+                try LibXLCalls.check("libxl_device_nic_destroy", operation: "libxl_device_nic_destroy(\(name), vif \(devid))") {
+                    libxl_device_nic_destroy(ctx, domid, &nic, nil)
+                }
+            }
+        }
+    }
+}

@@ -50,6 +50,20 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         calls.filter { !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleIntents") }
     }
 
+    /// What `xl destroy NAME` does behind iovm's back: the domain is gone, its tag with it, and the vifs it
+    /// backed stay in their guests naming it.
+    func killBehindIOVMsBack(_ name: String) {
+        state.withLock { $0.domains.removeAll { $0.name == name } }
+    }
+
+    /// Removes vif `devid` of domain `name` (an apply stopped between removing and re-adding it).
+    func dropVif(_ devid: Int, of name: String) {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.name == name }) else { return }
+            state.domains[index].vifs?.removeAll { $0.devid == devid }
+        }
+    }
+
     /// Makes every call whose log line starts with `prefix` fail.
     func fail(_ prefix: String) { failures.withLock { _ = $0.insert(prefix) } }
 
@@ -137,11 +151,18 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
             incomplete.uuid = uuid
             incomplete.incomplete = true
             let affinity = spec.hardAffinity ?? CPUSet(0..<cores)
+            // Each vif connected in its backend, as waitForGuestNetwork would have seen it.
+            let vifs = spec.vifs.enumerated().map { devid, vif in
+                ObservedVif(
+                    devid: devid, backendDomid: state.domains.first { $0.name == (vif.backend ?? "Domain-0") }?.domid, backendState: "4",
+                    hotplugStatus: "connected")
+            }
             state.domains.append(
                 ObservedDomain(
                     domid: domid, name: spec.name, uuid: uuid, vcpus: spec.vcpus,
                     hardAffinity: Array(repeating: affinity, count: spec.vcpus),
-                    weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: incomplete, rtds: spec.rtds))
+                    weight: spec.weight, cap: spec.cap, cpupool: spec.cpupool, pci: spec.pci, tag: incomplete, vifs: spec.vifs.isEmpty ? nil : vifs,
+                    rtds: spec.rtds))
             return domid
         }
         crash?("untagged:\(spec.name)")
@@ -176,6 +197,19 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         state.withLock { state in
             if let uuid = state.domains.first(where: { $0.domid == domid })?.uuid { state.intents[uuid] = nil }
             state.domains.removeAll { $0.domid == domid }
+        }
+    }
+
+    func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws {
+        let backend = vif.backend ?? "Domain-0"
+        try call("reattachVif \(name(domid)) \(devid) \(backend)")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            let vif = ObservedVif(
+                devid: devid, backendDomid: state.domains.first { $0.name == backend }?.domid, backendState: "4", hotplugStatus: "connected")
+            var vifs = (state.domains[index].vifs ?? []).filter { $0.devid != devid }
+            vifs.append(vif)
+            state.domains[index].vifs = vifs.sorted { $0.devid < $1.devid }
         }
     }
 

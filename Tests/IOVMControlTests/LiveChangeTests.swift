@@ -162,13 +162,13 @@ struct VifHealthTests {
 
 @Suite("Apply over a broken vif")
 struct BrokenVifTests {
-    @Test("a running guest whose vif lost its backend is a conflict: apply never reports success over it")
-    func conflict() throws {
-        let plan = try ApplyEngineTests().plan(.credit)
+    /// Table 3's hybrid running with every guest's vif backed by domain 2, which is gone.
+    func hostWithDeadBackends(_ plan: Plan) -> ObservedHost {
         var host = ObservedHost(
             cores: 4, scheduler: "credit",
             domains: [ObservedDomain(domid: 0, name: "Domain-0", uuid: "0", vcpus: 1, hardAffinity: [], weight: nil, cap: nil, cpupool: "Pool-0")],
-            pools: [ObservedPool(name: "Pool-0", scheduler: "credit", cpus: CPUSet(0..<4))], nics: [])
+            pools: [ObservedPool(name: "Pool-0", scheduler: "credit", cpus: CPUSet(0..<4))],
+            nics: ApplyEngineTests.nics.map { NICBinding(pci: PCIAddress($0)!, assignable: true) })
         for (index, spec) in plan.guests.enumerated() {
             let domid = UInt32(10 + index)
             host.domains.append(
@@ -178,9 +178,68 @@ struct BrokenVifTests {
                     tag: ManagedTag(topology: plan.topology, name: spec.name, role: .guest, uuid: "u\(index)", specFingerprint: spec.specFingerprint),
                     vifs: [ObservedVif(devid: 0, backendDomid: 2, backendState: "4", hotplugStatus: "connected")]))
         }
+        return host
+    }
+
+    @Test("a running guest whose vif lost its backend gets it re-attached after its IOVM is created, then waited for")
+    func reattach() throws {
+        let plan = try ApplyEngineTests().plan(.credit)
+        let result = Reconciler.reconcile(plan, with: hostWithDeadBackends(plan))
+        #expect(result.conflicts.isEmpty)
+        let lines = result.changes.map(\.description)
+        #expect(lines.contains("re-attach vif 0 of guest1 (10) to iovm0: vif 0 is backed by domain 2, which no longer exists"))
+        #expect(lines.filter { $0.hasPrefix("re-attach vif 0 of guest") }.count == 4)
+        let lastCreate = try #require(lines.lastIndex { $0.hasPrefix("create iovm") })
+        let firstReattach = try #require(lines.firstIndex { $0.hasPrefix("re-attach") })
+        let wait = try #require(lines.firstIndex(of: "wait for the vifs of guest1 (10) to connect"))
+        #expect(lastCreate < firstReattach && firstReattach < wait)
+    }
+
+    @Test("a vif the plan does not have is a conflict, not re-attached")
+    func unknownVif() throws {
+        let plan = try ApplyEngineTests().plan(.credit)
+        var host = hostWithDeadBackends(plan)
+        host.domains[1].vifs = [ObservedVif(devid: 3, backendDomid: 2, backendState: nil, hotplugStatus: nil)]
         let result = Reconciler.reconcile(plan, with: host)
-        let messages = result.conflicts.map(\.message)
-        #expect(messages.contains { $0.hasPrefix("guest guest1 (10): vif 0 is backed by domain 2, which no longer exists; iovm does not re-attach vifs yet") })
-        #expect(messages.filter { $0.contains("no longer exists") }.count == 4)
+        #expect(result.conflicts.map(\.message).contains("guest guest1 (10) has a vif 3 the plan does not have: `iovm destroy` it and apply again"))
+    }
+
+    @Test("after `xl destroy iovm0`, apply makes iovm0 again and re-attaches its guests' vifs; guests keep their domids")
+    func applyAfterAnIOVMDied() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        let first = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        let dead = try #require(first.domids["iovm0"])
+        fake.killBehindIOVMsBack("iovm0")
+        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        #expect(served.count == 2)
+
+        let second = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        let iovm0 = try #require(second.domids["iovm0"])
+        #expect(iovm0 != dead)
+        for guest in plan.guests.map(\.name) { #expect(second.domids[guest] == first.domids[guest], "\(guest) was recreated") }
+        let calls = fake.mutatingCalls
+        let created = try #require(calls.lastIndex(of: "createDomain iovm0"))
+        for guest in served {
+            let reattached = try #require(calls.firstIndex(of: "reattachVif \(guest) 0 iovm0"))
+            #expect(created < reattached)
+            #expect(calls.lastIndex(of: "waitForGuestNetwork \(guest)")! > reattached)
+            #expect(fake.snapshot.domains.first { $0.name == guest }?.vifs?.first?.backendDomid == iovm0)
+        }
+        #expect(!calls.contains { $0.hasPrefix("reattachVif") && !served.contains(String($0.split(separator: " ")[1])) })
+        #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
+    }
+
+    @Test("a vif missing from a running guest (an apply stopped between removing and adding it) is added again")
+    func missingVif() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.dropVif(0, of: "guest3")
+        let report = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(report.done.contains { $0.hasPrefix("re-attach vif 0 of guest3 (") && $0.hasSuffix(": vif 0 is missing") })
+        #expect(fake.snapshot.domains.first { $0.name == "guest3" }?.vifs?.count == 1)
     }
 }

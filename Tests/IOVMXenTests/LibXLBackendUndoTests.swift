@@ -196,4 +196,42 @@ struct LibXLBackendUndoTests {
         #expect(store.values.count == 1)  // the intent is gone
         #expect(toolstack.liveDomains.last?.state.paused == false)
     }
+
+    // MARK: vif re-attach
+
+    @Test func aStaleVifIsRemovedThroughItsRecordedBackendThenAddedWithTheSameMACBridgeAndDevid() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let guest = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        try store.write("/local/domain/\(guest)/device/vif/0/backend-id", "7")  // the dead IOVM
+        let vif = VifSpec(backend: "iovm0", bridge: "br0", mac: "00:16:3e:00:00:01")
+        try backend(toolstack, store).reattachVif(domid: guest, devid: 0, staleBackend: 7, to: vif)
+        #expect(toolstack.calls.suffix(3) == ["domains", "removeNIC \(guest) vif 0 backend 7", "addNIC \(guest)"])
+        let json = try #require(toolstack.addedNICs.first)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["backend_domname"] as? String == "iovm0")
+        #expect(object["mac"] as? String == "00:16:3e:00:00:01")
+        #expect(object["bridge"] as? String == "br0")
+        #expect(object["devid"] as? Int == 0)
+        #expect(object["nictype"] as? String == "vif")
+    }
+
+    @Test func aMissingVifIsOnlyAdded() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let guest = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        try backend(toolstack, store).reattachVif(domid: guest, devid: 0, staleBackend: nil, to: VifSpec(backend: "iovm0", bridge: "br0", mac: "00:16:3e:00:00:01"))
+        #expect(!toolstack.calls.contains { $0.hasPrefix("removeNIC") })
+        #expect(toolstack.calls.last == "addNIC \(guest)")
+    }
+
+    @Test func aVifLibxlRefusesToAddIsAnError() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let guest = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        toolstack.fail("addNIC")
+        #expect(throws: XenError.libxl(code: -3, operation: "libxl_device_nic_add(guest1)")) {
+            try backend(toolstack, store).reattachVif(domid: guest, devid: 0, staleBackend: nil, to: VifSpec(backend: "iovm0", bridge: "br0", mac: "00:16:3e:00:00:01"))
+        }
+    }
 }

@@ -14,6 +14,7 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         var nextDomid: UInt32 = 1
         var log: [String] = []
         var failures: [String: Int32] = [:]
+        var addedNICs: [String] = []
     }
 
     private let state: Mutex<State>
@@ -167,6 +168,18 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
     func destroyDomain(_ domid: UInt32, name: String) throws(XenError) {
         try call("destroyDomain \(domid)", operation: "libxl_domain_destroy(\(name))")
         state.withLock { $0.domains.removeAll { $0.domid == domid } }
+    }
+
+    /// The NIC JSON of every `addNIC`, in order.
+    var addedNICs: [String] { state.withLock { $0.addedNICs } }
+
+    func addNIC(to domid: UInt32, configJSON: String, name: String) throws(XenError) {
+        try call("addNIC \(domid)", operation: "libxl_device_nic_add(\(name))")
+        state.withLock { $0.addedNICs.append(configJSON) }
+    }
+
+    func removeNIC(devid: Int, of domid: UInt32, backendDomid: UInt32, name: String) throws(XenError) {
+        try call("removeNIC \(domid) vif \(devid) backend \(backendDomid)", operation: "libxl_device_nic_remove(\(name), vif \(devid))")
     }
 }
 
