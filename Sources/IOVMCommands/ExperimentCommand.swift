@@ -129,9 +129,9 @@ struct ExperimentTable {
         out +=
             "  measuring   \(plan.cells.count) cells x (\(ExperimentWorkload.seconds(timing.warmUpSeconds)) warm-up + \(ExperimentWorkload.seconds(timing.durationSeconds))) = \(ExperimentWorkload.duration(estimate.measuringSeconds))\n"
         out +=
-            "  recreating  \(recreations) creates and recreates x \(ExperimentWorkload.seconds(ExperimentEstimate.assumedRecreateSeconds)), assumed (destroy and apply; Table 3's hybrid took 73 s to apply in the lab under TCG) = \(ExperimentWorkload.duration(estimate.recreatingSeconds))\n"
+            "  recreating  \(recreations == 1 ? "1 create or recreate" : "\(recreations) creates and recreates") x \(ExperimentWorkload.seconds(ExperimentEstimate.assumedRecreateSeconds)), assumed (destroy and apply; Table 3's hybrid took 73 s to apply in the lab under TCG) = \(ExperimentWorkload.duration(estimate.recreatingSeconds))\n"
         out +=
-            "  live        \(live) live changes x \(ExperimentWorkload.seconds(ExperimentEstimate.assumedLiveSeconds)), assumed (one iovm pin or weight call took 1.0-1.2 s in the lab) = \(ExperimentWorkload.duration(estimate.liveSeconds))\n"
+            "  live        \(live) live change\(live == 1 ? "" : "s") x \(ExperimentWorkload.seconds(ExperimentEstimate.assumedLiveSeconds)), assumed (one iovm pin or weight call took 1.0-1.2 s in the lab) = \(ExperimentWorkload.duration(estimate.liveSeconds))\n"
         if !plan.warnings.isEmpty { out += "\n\(plan.warnings.count) warning\(plan.warnings.count == 1 ? "" : "s") (on stderr)\n" }
         out += "\nDry run: nothing was run. Running the cells is not implemented yet.\n"
         return out

@@ -163,6 +163,12 @@ public struct CellTransition: Sendable, Codable, Equatable {
     public var kind: Kind
     /// What changes, one item each (`iovm0 pin 3 -> 2`, `configuration hybrid(2) -> monolithic`).
     public var changes: [String]
+
+    /// Creates a transition.
+    public init(kind: Kind, changes: [String]) {
+        self.kind = kind
+        self.changes = changes
+    }
 }
 
 /// How long an experiment takes, with the costs it assumes.

@@ -47,7 +47,8 @@ extension CellTransition {
         let (old, new) = settings
         if old.configuration != new.configuration { changes.append("configuration \(old.configuration) -> \(new.configuration)") }
         if old.nics != new.nics { changes.append("NICs \(old.nics) -> \(new.nics)") }
-        if old.image != new.image { changes.append("image \(old.image) -> \(new.image)") }
+        // Without IOVMs ("-") the configuration says it already.
+        if old.image != new.image && old.image != "-" && new.image != "-" { changes.append("image \(old.image) -> \(new.image)") }
         for domain in after.domains {
             guard let earlier = before.domain(domain.name), earlier.memoryMiB != domain.memoryMiB else { continue }
             changes.append("\(domain.name) memory \(earlier.memoryMiB) -> \(domain.memoryMiB) MiB")
