@@ -240,7 +240,12 @@ struct ExperimentRun {
                 choices.insert(rest % factor.values.count, at: 0)
                 rest /= factor.values.count
             }
-            let values = zip(factors, choices).map { $0.values[$1] }
+            // A value written without a place of its own (a NIC count, `.minimal`) is where its Vary is.
+            let values = zip(factors, choices).map { factor, choice in
+                var value = factor.values[choice]
+                value.source = value.source ?? factor.source
+                return value
+            }
             let topology = Self.derive(base, with: values)
             let description = zip(factors, values).map { factor, value in "\(factor.kind.label) \(value.label(of: factor.kind))" }
                 .joined(separator: ", ")

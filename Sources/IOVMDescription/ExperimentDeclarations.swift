@@ -98,8 +98,10 @@ public struct IOVMImageChoice: Sendable {
     let document: IOVMImageDocument
     let source: SourceLocation?
 
-    /// iovm's minimal image (`iovm image build`), with the base's IOVM memory.
-    public static var minimal: IOVMImageChoice { .minimal() }
+    /// iovm's minimal image (`iovm image build`), with the base's IOVM memory; its diagnostics point at its `Vary`.
+    public static var minimal: IOVMImageChoice {
+        IOVMImageChoice(document: IOVMImageDocument(label: "minimal", image: IOVMImage.minimal.rawValue), source: nil)
+    }
 
     /// iovm's minimal image, with `memory` for each IOVM (nil keeps the base's).
     public static func minimal(memory: Memory? = nil, file: String = #filePath, line: Int = #line) -> IOVMImageChoice {

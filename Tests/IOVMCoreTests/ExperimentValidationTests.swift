@@ -167,6 +167,17 @@ struct ExperimentValidationTests {
             "in the cells with weights iovm 70000: credit weight 70000 of IOVM iovm0 is out of range 1-65535")
     }
 
+    @Test("a value written without a place of its own (a NIC count, .minimal) is reported at its Vary")
+    func valueWithoutSourceIsAtItsVary() {
+        var base = Fixture.generated(.monolithic, nics: Fixture.paperNICs3, guests: 3, placement: .credit)
+        base.defaults?.iovmMemoryMiB = 40
+        let minimal = FactorValueDocument(iovmImage: IOVMImageDocument(label: "minimal", image: "minimal"))
+        expectError(
+            experiment(factors: [factor(.iovmImage, line: 110, [minimal])], base: base), line: 110,
+            "in the cells with image minimal: IOVM iovm0 has 40 MiB of memory; the minimal IOVM image needs at least 48 MiB (libxc loads its kernel and unpacks its initramfs into it; the default is 64)"
+        )
+    }
+
     @Test("an unknown schema version is refused, located at the experiment")
     func schemaVersion() {
         var document = experiment()
