@@ -13,13 +13,15 @@ public struct IOVMCommand: ParsableCommand {
             paper's configurations (Monolithic, Multiple Small, Hybrid, or dom0-centralized) and a placement
             (co-locate, separate, IOVM-affinity, credit, hybrid pinning). See Examples/.
 
-            Exit codes: 0 success, 1 failure, 64 usage error, 65 invalid topology (nothing was touched).
+            Exit codes: 0 success, 1 failure, 64 usage error, 65 invalid topology or experiment (nothing was touched),
+            69 not available yet (running an experiment's cells).
             Human output and logs go to stderr; JSON goes to stdout.
             """,
         version: IOVMVersion.current,
         subcommands: [
             SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, ImageCommand.self, HostCommand.self, DoctorCommand.self,
             ApplyCommand.self, DestroyCommand.self, StatusCommand.self, PinCommand.self, UnpinCommand.self, WeightCommand.self, MonitorCommand.self, ReportCommand.self,
+            ExperimentCommand.self,
         ]
     )
 
@@ -27,8 +29,11 @@ public struct IOVMCommand: ParsableCommand {
     public init() {}
 }
 
-/// Exit code for an invalid topology (`EX_DATAERR`).
+/// Exit code for an invalid topology or experiment (`EX_DATAERR`).
 let invalidTopologyExitCode: Int32 = 65
+
+/// Exit code for what this iovm cannot do yet (`EX_UNAVAILABLE`): running an experiment's cells.
+let unavailableExitCode: Int32 = 69
 
 /// Options every command shares.
 struct GlobalOptions: ParsableArguments {

@@ -135,11 +135,14 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// Runs `body`, turning topology errors into their report and exit code 65, other failures into exit code 1.
+/// Runs `body`, turning topology and experiment errors into their report and exit code 65, other failures into exit code 1.
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as TopologyError {
+        printError(relativeToWorkingDirectory(error.description))
+        throw ExitCode(invalidTopologyExitCode)
+    } catch let error as ExperimentError {
         printError(relativeToWorkingDirectory(error.description))
         throw ExitCode(invalidTopologyExitCode)
     } catch let error as ApplyError {

@@ -102,6 +102,7 @@ public struct TopologyLoader: Sendable {
     public static func decode(_ data: Data, file: String) throws(TopologyError) -> TopologyDocument {
         struct Probe: Decodable {
             var schemaVersion: Int?
+            var kind: String?
             var error: String?
         }
         if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
@@ -111,6 +112,9 @@ public struct TopologyLoader: Sendable {
             throw .unreadableDocument(file: file, reason: "not a JSON object: \(describe(error, in: data))")
         }
         if let message = probe.error { throw .evaluationFailed(file: file, reason: message) }
+        if probe.kind == ExperimentDocument.kindName {
+            throw .unreadableDocument(file: file, reason: "it is an experiment document: `iovm experiment \(file)` reads it")
+        }
         guard let version = probe.schemaVersion else { throw .unreadableDocument(file: file, reason: "no schemaVersion") }
         guard version == TopologyDocument.currentSchemaVersion else {
             throw .unreadableDocument(file: file, reason: "schema version \(version); this iovm reads version \(TopologyDocument.currentSchemaVersion)")
@@ -122,6 +126,27 @@ public struct TopologyLoader: Sendable {
 
     /// Compiles and runs a Swift topology file (or takes its document from the cache).
     public func loadSwift(_ url: URL) throws(TopologyError) -> TopologyDocument {
+        try evaluateSwift(url, asking: .topology) { data, file throws(TopologyError) in try Self.decode(data, file: file) }
+    }
+
+    /// Which document a Swift file is run for: the file's `Topology`, or its `Experiment`.
+    enum Declaration: String {
+        case topology
+        case experiment
+
+        /// What the file is run with, after `-fileno 3` (the DSL writes the document asked for).
+        var arguments: [String] { self == .topology ? [] : ["-experiment"] }
+        /// The cache's subdirectory.
+        var cacheDirectory: String { self == .topology ? "topologies" : "experiments" }
+        /// What a file that wrote nothing should declare.
+        var hint: String { self == .topology ? "`let topology = Topology(…) { … }`" : "`let experiment = Experiment(…) { … }`" }
+    }
+
+    /// Compiles and runs a Swift file for the document `declaration` names, and decodes it with `decode`
+    /// (or takes it from the cache): what topology and experiment files share.
+    func evaluateSwift<Document>(
+        _ url: URL, asking declaration: Declaration, decode: (Data, String) throws(TopologyError) -> Document
+    ) throws(TopologyError) -> Document {
         guard let dsl else {
             throw .evaluationFailed(
                 file: url.path,
@@ -138,13 +163,14 @@ public struct TopologyLoader: Sendable {
         }
         let compilerVersion = Self.compilerVersion(swiftc)
         var material = "iovm \(IOVMVersion.current)\ncompiler \(compilerVersion)\npath \(url.path)\ndsl \(Self.fingerprint(dsl.library.appending(path: "libIOVMDescription.a")))\n"
+        if declaration != .topology { material += "declaration \(declaration.rawValue)\n" }
         material += String(decoding: source, as: UTF8.self)
-        let entry = cacheDirectory?.appending(path: "topologies/\(Self.fnv1a(material))")
+        let entry = cacheDirectory?.appending(path: "\(declaration.cacheDirectory)/\(Self.fnv1a(material))")
         if let entry, let cached = try? String(contentsOf: entry.appending(path: "key"), encoding: .utf8), cached == material,
             let data = try? Data(contentsOf: entry.appending(path: "document.json")),
-            let document = try? Self.decode(data, file: url.path)
+            let document = try? decode(data, url.path)
         {
-            logger.debug("topology cache hit", metadata: ["file": "\(url.path)", "entry": "\(entry.path)"])
+            logger.debug("\(declaration.rawValue) cache hit", metadata: ["file": "\(url.path)", "entry": "\(entry.path)"])
             return document
         }
 
@@ -157,7 +183,7 @@ public struct TopologyLoader: Sendable {
         let binary = work.appending(path: "topology").path
         let environment = ["PATH": "/usr/bin:/bin", "HOME": work.path, "LANG": "C.UTF-8"]
 
-        logger.debug("compiling topology", metadata: ["file": "\(url.path)", "swiftc": "\(swiftc)"])
+        logger.debug("compiling \(declaration.rawValue) file", metadata: ["file": "\(url.path)", "swiftc": "\(swiftc)"])
         let compile: ProcessOutcome
         do {
             compile = try ProcessRunner.run(
@@ -180,8 +206,8 @@ public struct TopologyLoader: Sendable {
         let documentFD = open(documentPath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard documentFD >= 0 else { throw .evaluationFailed(file: url.path, reason: "cannot open \(documentPath): \(Errno(rawValue: errno).description)") }
         defer { close(documentFD) }
-        let (executable, arguments) = Self.limited(Self.unprivileged(binary, ["-fileno", "3"]), limits)
-        logger.debug("running topology", metadata: ["command": "\(([executable] + arguments).joined(separator: " "))"])
+        let (executable, arguments) = Self.limited(Self.unprivileged(binary, ["-fileno", "3"] + declaration.arguments), limits)
+        logger.debug("running \(declaration.rawValue) file", metadata: ["command": "\(([executable] + arguments).joined(separator: " "))"])
         let run: ProcessOutcome
         do {
             run = try ProcessRunner.run(
@@ -197,7 +223,7 @@ public struct TopologyLoader: Sendable {
                 : limits.explain(status: run.status) ?? "it exited with status \(run.status)"
             throw .evaluationFailed(file: url.path, reason: "\(why)\n\(run.output.trimmingSuffixNewlines())")
         }
-        if !run.output.isEmpty { logger.notice("topology printed: \(run.output.trimmingSuffixNewlines())") }
+        if !run.output.isEmpty { logger.notice("\(declaration.rawValue) file printed: \(run.output.trimmingSuffixNewlines())") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: documentPath)) } catch {
             throw .evaluationFailed(file: url.path, reason: "no document: \(error)")
@@ -207,9 +233,9 @@ public struct TopologyLoader: Sendable {
             throw .evaluationFailed(file: url.path, reason: "it wrote more than \(limits.fileBytes >> 20) MiB of document and was stopped")
         }
         guard !data.isEmpty else {
-            throw .evaluationFailed(file: url.path, reason: "it wrote no topology document: does it declare `let topology = Topology(…) { … }`?")
+            throw .evaluationFailed(file: url.path, reason: "it wrote no \(declaration.rawValue) document: does it declare \(declaration.hint)?")
         }
-        let document = try Self.decode(data, file: url.path)
+        let document = try decode(data, url.path)
         if let entry {
             try? FileManager.default.createDirectory(at: entry, withIntermediateDirectories: true)
             try? data.write(to: entry.appending(path: "document.json"), options: .atomic)

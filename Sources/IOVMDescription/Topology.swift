@@ -71,13 +71,26 @@ public struct Topology: Sendable {
     }
 }
 
-/// Collects the topology a file declares and writes it when the program exits.
+/// Collects the topology or experiment a file declares and writes it when the program exits.
+///
+/// The tool runs the file with `-fileno N` for a topology, and with `-fileno N -experiment` for an
+/// experiment (whose base topologies are declared too, and are not what it asks for).
 enum TopologyRegistry {
     nonisolated(unsafe) private static var documents: [TopologyDocument] = []
+    nonisolated(unsafe) private static var experiments: [ExperimentDocument] = []
     nonisolated(unsafe) private static var installed = false
 
     static func register(_ document: TopologyDocument) {
         documents.append(document)
+        installOnce()
+    }
+
+    static func register(_ experiment: ExperimentDocument) {
+        experiments.append(experiment)
+        installOnce()
+    }
+
+    private static func installOnce() {
         if !installed {
             installed = true
             atexit { TopologyRegistry.dump() }
@@ -92,24 +105,42 @@ enum TopologyRegistry {
         fdopen(2, "w")
     }
 
+    /// The document the tool asks for, or `{"error": …}` saying why there is none.
+    static func payload(arguments: [String]) -> String {
+        if arguments.contains("-experiment") {
+            if experiments.count == 1 {
+                do {
+                    return try JSONText.line(experiments[0])
+                } catch {
+                    return #"{"error":"cannot encode the experiment: \#(error)"}"#
+                }
+            } else if experiments.isEmpty {
+                return #"{"error":"the file declares no Experiment"}"#
+            }
+            return #"{"error":"the file declares \#(experiments.count) Experiment values; declare exactly one"}"#
+        }
+        if !experiments.isEmpty {
+            return #"{"error":"the file declares an Experiment, not a Topology: run it with `iovm experiment FILE`"}"#
+        }
+        if documents.count == 1 {
+            do {
+                return try JSONText.line(documents[0])
+            } catch {
+                return #"{"error":"cannot encode the topology: \#(error)"}"#
+            }
+        } else if documents.isEmpty {
+            return #"{"error":"the file declares no Topology"}"#
+        }
+        return #"{"error":"the file declares \#(documents.count) Topology values; declare exactly one"}"#
+    }
+
     /// Writes the declared document to the descriptor given as `-fileno N`.
     static func dump() {
         let arguments = CommandLine.arguments
         guard let index = arguments.firstIndex(of: "-fileno"), index + 1 < arguments.count,
             let fd = Int32(arguments[index + 1])
         else { return }
-        let payload: String
-        if documents.count == 1 {
-            do {
-                payload = try JSONText.line(documents[0])
-            } catch {
-                payload = #"{"error":"cannot encode the topology: \#(error)"}"#
-            }
-        } else if documents.isEmpty {
-            payload = #"{"error":"the file declares no Topology"}"#
-        } else {
-            payload = #"{"error":"the file declares \#(documents.count) Topology values; declare exactly one"}"#
-        }
+        let payload = payload(arguments: arguments)
         var bytes = Array(payload.utf8)
         var offset = 0
         while offset < bytes.count {

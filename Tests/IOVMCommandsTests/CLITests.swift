@@ -343,4 +343,125 @@ struct CLITests {
         #expect(absent.status == 65)
         #expect(absent.stderr.contains("absent-nic.swift:6: error: NIC 0000:7f:1f.7 is not on this host and the topology names no driver"), "\(absent.stderr)")
     }
+
+    // MARK: Experiments
+
+    /// `iovm experiment --dry-run` of Table 3, as printed: the order is fixed by the name's seed.
+    static let table3DryRun = """
+        Experiment "paper-table3" (Examples/experiments/table3.swift:21)
+          base        paper-hybrid (Examples/experiments/table3.swift:22)
+          varies      variant: Default, Core Pinning
+          directions  Rx, Tx
+          workload    iperf3 -P 4 -l 1024, one client per NIC
+          timing      60 s measured after 10 s of warm-up, 3 repetitions
+          order       shuffled within each repetition, seed 10738779201496717799 (from the name; --seed N for another)
+          cells       12: 2 combinations x 2 directions x 3 repetitions
+
+        CELL  REP  VARIANT       CONFIGURATION  PLACEMENT      SCHEDULER  NICS  IMAGE    WEIGHTS              DIRECTION  BEFORE IT
+           1    1  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         create
+           2    1  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         live
+           3    1  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         same
+           4    1  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         live
+           5    2  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         live
+           6    2  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         live
+           7    2  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         same
+           8    2  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         live
+           9    3  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         same
+          10    3  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         live
+          11    3  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         same
+          12    3  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         live
+
+        What changes before each cell:
+          1: create: iovm0, iovm1, guest1, guest2, guest3, guest4
+          2: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Rx -> Tx
+          3: same: direction Tx -> Rx
+          4: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1; direction Rx -> Tx
+          5: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Tx -> Rx
+          6: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1
+          7: same: direction Rx -> Tx
+          8: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any
+          9: same: nothing changes
+          10: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1; direction Tx -> Rx
+          11: same: direction Rx -> Tx
+          12: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Tx -> Rx
+
+        Transitions: 1 create, 0 recreate, 7 live, 4 same
+        Estimated time: 16 min
+          measuring   12 cells x (10 s warm-up + 60 s) = 14 min
+          recreating  1 create or recreate x 90 s, assumed (destroy and apply; Table 3's hybrid took 73 s to apply in the lab under TCG) = 2 min
+          live        7 live changes x 2 s, assumed (one iovm pin or weight call took 1.0-1.2 s in the lab) = 14 s
+
+        Dry run: nothing was run. Running the cells is not implemented yet.
+
+        """
+
+    @Test("experiment --dry-run prints the cells of Table 3, what changes before each and the estimated time")
+    func experimentDryRun() throws {
+        let result = try iovm("experiment", "Examples/experiments/table3.swift", "--dry-run")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == Self.table3DryRun)
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+    }
+
+    @Test("experiment --seed reorders the cells; --json carries the same cells")
+    func experimentSeedAndJSON() throws {
+        let json = try iovm("experiment", "Examples/experiments/table3.swift", "--dry-run", "--json", "--seed", "42")
+        #expect(json.status == 0, "\(json.stderr)")
+        let plan = try JSONDecoder().decode(ExperimentPlan.self, from: Data(json.stdout.utf8))
+        #expect(plan.seed == 42 && !plan.seedFromName)
+        #expect(plan.cells.count == 12)
+        #expect(plan.combinations.map(\.settings.variant) == ["Default", "Core Pinning"])
+        #expect(plan.cells.map(\.transition.kind).filter { $0 == .recreate }.isEmpty)
+        let text = try iovm("experiment", "Examples/experiments/table3.swift", "--dry-run", "--seed", "42")
+        #expect(text.stdout.contains("seed 42 (--seed)"))
+        #expect(text.stdout != Self.table3DryRun)
+    }
+
+    @Test("experiment without --dry-run checks the experiment and exits 69: running cells is not implemented yet")
+    func experimentRunIsNotThereYet() throws {
+        let result = try iovm("experiment", "Examples/experiments/figures8and9.swift")
+        #expect(result.status == 69)
+        #expect(result.stdout.isEmpty)
+        #expect(
+            result.stderr.contains(
+                "iovm: error: running an experiment's cells is not implemented yet; the experiment is valid (54 cells): `iovm experiment Examples/experiments/figures8and9.swift --dry-run` lists them"
+            ), "\(result.stderr)")
+        #expect(try iovm("experiment", "Examples/experiments/table3.swift", "--resume").status == 64)
+    }
+
+    @Test("an invalid experiment exits 65 with every error at its line")
+    func invalidExperimentExits65() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-experiment-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appending(path: "bad.swift")
+        try """
+        import IOVMDescription
+
+        let base = Topology("three") {
+            Host(cores: 4, memory: .gib(4), scheduler: "credit")
+            Configuration.monolithic()
+            for index in 0..<3 { NIC("0000:00:1\\(index).0") }
+        }
+
+        let experiment = Experiment("bad") {
+            Base(base)
+            Vary(.nicCount([1, 5]))
+            Vary(.placement([]))
+            Timing(duration: .seconds(5), warmUp: .seconds(10), repetitions: 0)
+        }
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let result = try iovm("experiment", file.path, "--dry-run")
+        #expect(result.status == 65)
+        #expect(result.stdout.isEmpty)
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(
+            lines == [
+                "\(file.path):11: error: NIC count 5 is more than the 3 NICs of the base topology three: declare more NIC(…)s in it",
+                "\(file.path):12: error: Vary(.placement([])) lists no value: give at least one",
+                "\(file.path):13: error: repetitions must be at least 1, not 0",
+                "\(file.path):13: error: the duration (5 s) must be longer than the warm-up (10 s): the measured part would be no longer than the unmeasured one",
+                "4 errors in the experiment; nothing was run.",
+            ], "\(result.stderr)")
+    }
 }

@@ -1,0 +1,146 @@
+public import IOVMWireFormat
+
+// How cells, factors and workloads are named in tables, messages and results.
+
+extension FactorDocument.Kind {
+    /// The factor's name in the cells table and in messages.
+    public var label: String {
+        switch self {
+        case .configuration: "configuration"
+        case .placement: "placement"
+        case .scheduler: "scheduler"
+        case .nicCount: "NIC count"
+        case .iovmImage: "image"
+        case .weights: "weights"
+        case .variants: "variant"
+        }
+    }
+}
+
+extension ConfigurationDocument {
+    /// `centralized`, `monolithic`, `multiple-small`, `hybrid(2)`, `explicit`.
+    public var label: String {
+        switch kind {
+        case .explicit: "explicit"
+        case .centralized: "centralized"
+        case .monolithic: "monolithic"
+        case .multipleSmall: "multiple-small"
+        case .hybrid: "hybrid(\(groups.map(String.init) ?? "?"))"
+        }
+    }
+}
+
+extension PlacementDocument {
+    /// `credit`, `co-locate`, `separate`, `IOVM-affinity` (`+pool` with a dedicated pool), `hybrid-pinned`.
+    public var label: String {
+        switch kind {
+        case .credit: "credit"
+        case .coLocate: "co-locate"
+        case .separate: "separate"
+        case .iovmAffinity: dedicatedPool == true ? "IOVM-affinity+pool" : "IOVM-affinity"
+        case .hybridPinned: "hybrid-pinned"
+        }
+    }
+}
+
+extension WeightsDocument {
+    /// The weights and caps `scheduling` sets.
+    init(of scheduling: SchedulingDocument) {
+        self.init(iovmWeight: scheduling.iovmWeight, iovmCap: scheduling.iovmCap, guestWeight: scheduling.guestWeight, guestCap: scheduling.guestCap)
+    }
+
+    /// `default` (credit's: 256, no cap), or what differs: `iovm 512, guest 256`, `guest cap 50`.
+    public var label: String {
+        let parts = [
+            iovmWeight.map { "iovm \($0)" }, guestWeight.map { "guest \($0)" },
+            iovmCap.map { "iovm cap \($0)" }, guestCap.map { "guest cap \($0)" },
+        ].compactMap { $0 }
+        return parts.isEmpty ? "default" : parts.joined(separator: ", ")
+    }
+}
+
+extension FactorValueDocument {
+    /// How cells name this value of a factor of `kind`.
+    public func label(of kind: FactorDocument.Kind) -> String {
+        switch kind {
+        case .configuration: configuration?.label ?? "?"
+        case .placement: placement?.label ?? "?"
+        case .scheduler:
+            scheduler.map { scheduler in
+                scheduler.iovmRTDS == nil && scheduler.guestRTDS == nil ? scheduler.name : "\(scheduler.name) (reservations)"
+            } ?? "?"
+        case .nicCount: nicCount.map(String.init) ?? "?"
+        case .iovmImage: iovmImage?.label ?? "?"
+        case .weights: weights?.label ?? "?"
+        case .variants: label ?? "?"
+        }
+    }
+
+    /// Whether the value sets `aspect` of the topology.
+    func sets(_ aspect: FactorDocument.Kind) -> Bool {
+        switch aspect {
+        case .configuration: configuration != nil
+        case .placement: placement != nil
+        case .scheduler: scheduler != nil
+        case .nicCount: nicCount != nil
+        case .iovmImage: iovmImage != nil
+        case .weights: weights != nil
+        case .variants: label != nil
+        }
+    }
+
+    /// The value without where it was written, to find one listed twice.
+    var withoutSources: FactorValueDocument {
+        var value = self
+        value.source = nil
+        value.configuration?.source = nil
+        value.placement?.source = nil
+        return value
+    }
+}
+
+/// What runs in a cell, in words, and the template's placeholders.
+public enum ExperimentWorkload {
+    /// The placeholders of `Workload.command`.
+    public static let placeholders = ["guest", "nic", "direction", "duration", "warmup"]
+
+    /// The `{names}` in `template`.
+    static func placeholders(in template: String) -> [String] {
+        var names: [String] = []
+        var current: String?
+        for character in template {
+            if character == "{" {
+                current = ""
+            } else if character == "}", let name = current {
+                names.append(name)
+                current = nil
+            } else if current != nil {
+                current!.append(character)
+            }
+        }
+        return names
+    }
+
+    /// `iperf3 -P 4 -l 1024, one client per NIC`, or the command's template.
+    public static func describe(_ workload: WorkloadDocument) -> String {
+        switch workload.kind {
+        case .iperf3:
+            "iperf3 -P \(workload.parallel ?? WorkloadDocument.paperParallel) -l \(workload.length ?? WorkloadDocument.paperLength), one client per NIC"
+        case .command: "command \(workload.template ?? "")"
+        }
+    }
+
+    /// `60 s`, `1.5 s`.
+    public static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)) s" : "\(value) s"
+    }
+
+    /// `45 s`, `12 min`, `1 h 35 min`: a duration as a person reads it, to the minute past a minute.
+    public static func duration(_ value: Double) -> String {
+        let total = Int(value.rounded())
+        if total < 60 { return "\(total) s" }
+        let minutes = (total + 30) / 60
+        if minutes < 60 { return "\(minutes) min" }
+        return minutes % 60 == 0 ? "\(minutes / 60) h" : "\(minutes / 60) h \(minutes % 60) min"
+    }
+}

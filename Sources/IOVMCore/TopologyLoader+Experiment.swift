@@ -1,0 +1,70 @@
+public import Foundation
+public import IOVMWireFormat
+
+// Experiment files go the way topology files go: compiled against IOVMDescription, run unprivileged
+// under the same limits, their document read back through file descriptor 3 and cached.
+extension TopologyLoader {
+    /// Loads an experiment: `.json` as its document, anything else as a Swift file declaring `let experiment = Experiment(…)`.
+    public func loadExperiment(_ path: String) throws(ExperimentError) -> ExperimentDocument {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        guard FileManager.default.isReadableFile(atPath: url.path) else {
+            throw .unreadableDocument(file: path, reason: "no such readable file")
+        }
+        if url.pathExtension == "json" {
+            guard let handle = FileHandle(forReadingAtPath: url.path) else {
+                throw .unreadableDocument(file: url.path, reason: "cannot open it for reading")
+            }
+            defer { try? handle.close() }
+            let data = (try? handle.read(upToCount: DocumentLimits.maximumBytes + 1)) ?? Data()
+            return try Self.decodeExperiment(data, file: url.path)
+        }
+        do throws(TopologyError) {
+            return try evaluateSwift(url, asking: .experiment) { data, file throws(TopologyError) in
+                do throws(ExperimentError) { return try Self.decodeExperiment(data, file: file) } catch { throw error.asTopologyError }
+            }
+        } catch {
+            throw ExperimentError(error)
+        }
+    }
+
+    /// Decodes an experiment document, with readable errors for another kind of document, a wrong schema
+    /// version or shape.
+    public static func decodeExperiment(_ data: Data, file: String) throws(ExperimentError) -> ExperimentDocument {
+        struct Probe: Decodable {
+            var schemaVersion: Int?
+            var kind: String?
+            var error: String?
+        }
+        if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
+        if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
+        let probe: Probe
+        do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
+            throw .unreadableDocument(file: file, reason: "not a JSON object: \(describe(error, in: data))")
+        }
+        if let message = probe.error { throw .evaluationFailed(file: file, reason: message) }
+        guard probe.kind == ExperimentDocument.kindName else {
+            let what = probe.kind.map { "a document of kind \"\($0)\"" } ?? "a topology document"
+            throw .unreadableDocument(file: file, reason: "it is \(what), not an experiment (`iovm plan` reads topologies)")
+        }
+        guard let version = probe.schemaVersion else { throw .unreadableDocument(file: file, reason: "no schemaVersion") }
+        guard version == ExperimentDocument.currentSchemaVersion else {
+            throw .unreadableDocument(
+                file: file, reason: "experiment schema version \(version); this iovm reads version \(ExperimentDocument.currentSchemaVersion)")
+        }
+        do { return try JSONDecoder().decode(ExperimentDocument.self, from: data) } catch {
+            throw .unreadableDocument(file: file, reason: describe(error, in: data))
+        }
+    }
+}
+
+extension ExperimentError {
+    /// The same failure as the shared machinery carries it (mapped back by ``ExperimentError/init(_:)``).
+    var asTopologyError: TopologyError {
+        switch self {
+        case .invalid(let diagnostics): .invalid(diagnostics)
+        case .compilationFailed(let file, let output): .compilationFailed(file: file, output: output)
+        case .evaluationFailed(let file, let reason): .evaluationFailed(file: file, reason: reason)
+        case .unreadableDocument(let file, let reason): .unreadableDocument(file: file, reason: reason)
+        }
+    }
+}
