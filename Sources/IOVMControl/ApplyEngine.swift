@@ -205,8 +205,8 @@ public struct ApplyEngine: Sendable {
                 try backend.moveToPool(domid: domid, pool: to)
                 journal.record(change.description, undo: .moveToPool(domid: domid, pool: from))
                 crashPoint?("move:\(name)")
-            case .replaceIncomplete(let name, let domid):
-                // Nothing to undo: it was never a working domain.
+            case .replaceIncomplete(let name, let domid), .replaceShutDown(let name, let domid, _):
+                // Nothing to undo: it was never a working domain, or no longer is one.
                 try backend.destroyDomain(domid: domid)
                 journal.record(change.description, undo: nil)
                 crashPoint?("replace:\(name)")
@@ -215,7 +215,9 @@ public struct ApplyEngine: Sendable {
                 try backend.waitForGuestNetwork(domid: domid, timeout: guestNetworkTimeout)
                 logger.info("\(name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(guestNetworkTimeout)) s allowed")
             case .reattachVif(let name, let domid, let devid, let staleBackend, _, _):
-                guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else { throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)") }
+                guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
+                    throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)")
+                }
                 try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
                 // Nothing to undo: the vif it replaced carried nothing.
                 journal.record(change.description, undo: nil)
