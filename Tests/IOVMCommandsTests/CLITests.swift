@@ -343,4 +343,14 @@ struct CLITests {
         #expect(absent.status == 65)
         #expect(absent.stderr.contains("absent-nic.swift:6: error: NIC 0000:7f:1f.7 is not on this host and the topology names no driver"), "\(absent.stderr)")
     }
+
+    @Test("watch refuses a --crash-loop that is not K/N, and lists its flags in its help")
+    func watchFlags() throws {
+        let bad = try iovm("watch", "Examples/hybrid.swift", "--crash-loop", "3")
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--crash-loop wants K/N, e.g. 3/300: K deaths (1 or more) within N seconds"), "\(bad.stderr)")
+        let help = try iovm("watch", "--help")
+        #expect(help.status == 0)
+        for flag in ["--metrics-port", "--crash-loop", "--recheck", "--wait"] { #expect(help.stdout.contains(flag), "\(flag)") }
+    }
 }
