@@ -1,6 +1,6 @@
 import SystemPackage
 
-/// The one funnel every libxl call of XenKit goes through: it records the call in the task's
+/// The one funnel every libxl call of XenKit (and libxenstore's watch calls) goes through: it records the call in the task's
 /// ``LibXLMocking`` trace (when a test installed one), lets that trace force a result instead of
 /// calling libxl, and turns libxl's return conventions into ``XenError``.
 ///
