@@ -329,6 +329,12 @@ public actor Supervisor {
             do {
                 let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json) }
                 let seconds = clock.now().timeIntervalSince(start)
+                if report.nothingToDo {
+                    // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
+                    logger.warning("iovm watch: apply found nothing to change; the next event or re-check looks again")
+                    awaiting.removeAll()
+                    return
+                }
                 for step in report.done { logger.notice("iovm watch: done: \(step)") }
                 for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
                 awaiting.removeAll()
