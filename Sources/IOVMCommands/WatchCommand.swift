@@ -17,15 +17,15 @@ struct WatchCommand: ParsableCommand {
         commandName: "watch",
         abstract: "Keep the topology's IOVMs alive: when one dies, make it again and re-attach its guests' vifs (guests keep running).",
         discussion: """
-            Watches xenstore (@releaseDomain and iovm's tags), and looks again every --recheck seconds. When an IOVM of
-            the topology that iovm created is gone, shut down or crashed, or a guest's vif lost its backend, it runs
-            what `iovm apply` runs, under the same host lock: the dead IOVM is destroyed, made again with its NICs passed
-            through, waited for until its `xl devd` serves (data/iovm/devd), and each guest vif it backed is replaced by
+            Watches xenstore (@releaseDomain and iovm's tags), and looks again every --recheck seconds. When an IOVM of \
+            the topology that iovm created is gone, shut down or crashed, or a guest's vif lost its backend, it runs \
+            what `iovm apply` runs, under the same host lock: the dead IOVM is destroyed, made again with its NICs passed \
+            through, waited for until its `xl devd` serves (data/iovm/devd), and each guest vif it backed is replaced by \
             one with the same MAC, bridge and devid. Guests keep their domids. Domains iovm did not create are never touched.
 
-            A failed recovery is retried after 5 s, 10 s, 20 s, … (at most 300 s). When the same IOVM dies K times within
-            N seconds (--crash-loop K/N, default 3/300) it stops with an error and exit code 69.
-            SIGTERM or SIGINT stop it gracefully: a recovery in progress finishes first.
+            A failed recovery is retried after 5 s, 10 s, 20 s, … (at most 300 s). When the same IOVM dies K times within \
+            N seconds (--crash-loop K/N, default 3/300) it stops with an error and exit code 69. \
+            SIGTERM or SIGINT stop it gracefully: a recovery in progress finishes first. \
             See contrib/iovm-watch.service.
             """)
 
