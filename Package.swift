@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: Topology DSL and its wire format
@@ -89,6 +90,8 @@ let package = Package(
                 "CPUSets", "IOVMCore", "IOVMControl", "IOVMXen", "IOVMWireFormat", "XenKit", "IOVMMonitor", "IOVMImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // `iovm watch` runs as a service: graceful shutdown on SIGTERM/SIGINT.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Release links (issue 16, start-up and size): a non-PIE executable skips ~82,000 relative
@@ -118,7 +121,13 @@ let package = Package(
         .testTarget(name: "CPUSetsTests", dependencies: ["CPUSets"]),
         .testTarget(name: "IOVMCoreTests", dependencies: ["IOVMCore", "IOVMDescription", "IOVMWireFormat", "XenKitTestSupport", "CLibXen"]),
         .testTarget(name: "XenKitTests", dependencies: ["CPUSets", "XenKit", "XenKitTestSupport", "CXenShim"]),
-        .testTarget(name: "IOVMCommandsTests", dependencies: ["IOVMCommands", "IOVMCore"]),
+        .testTarget(
+            name: "IOVMCommandsTests",
+            dependencies: [
+                "CPUSets", "IOVMCommands", "IOVMControl", "IOVMCore", "IOVMWireFormat", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
         .testTarget(
             name: "IOVMXenTests",

@@ -20,6 +20,12 @@ enum HostAccess {
         try LibXLBackend(logger: logger, strictReset: strictReset)
     }
 
+    /// What wakes `iovm watch`: xenstore watches on `@releaseDomain` and iovm's tags, and a re-check
+    /// every `recheck` seconds.
+    static func domainEvents(recheck: Double) throws -> any DomainEvents {
+        try XenStoreDomainEvents(recheck: recheck)
+    }
+
     /// The PCI vendor:device ids of a device on this machine, from sysfs; nil when it is not here.
     static func pciIDs(_ pci: PCIAddress) -> String? {
         queries().pciIDs(pci)

@@ -20,8 +20,8 @@ public struct IOVMCommand: ParsableCommand {
         version: IOVMVersion.current,
         subcommands: [
             SynthCommand.self, PlanCommand.self, RenderCommand.self, KernelConfigCommand.self, ImageCommand.self, HostCommand.self, DoctorCommand.self,
-            ApplyCommand.self, DestroyCommand.self, StatusCommand.self, PinCommand.self, UnpinCommand.self, WeightCommand.self, MonitorCommand.self, ReportCommand.self,
-            ExperimentCommand.self,
+            ApplyCommand.self, DestroyCommand.self, StatusCommand.self, PinCommand.self, UnpinCommand.self, WeightCommand.self, WatchCommand.self, MonitorCommand.self,
+            ReportCommand.self, ExperimentCommand.self,
         ]
     )
 

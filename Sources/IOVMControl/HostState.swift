@@ -57,11 +57,15 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
     public var vifs: [ObservedVif]?
     /// Its rtds reservation, when its cpupool runs rtds.
     public var rtds: RTDSParameters?
+    /// Why it shut down (`crash`, `poweroff`, `reboot`, …, or `dying`) when it no longer runs but is still
+    /// listed; nil while it runs. Nothing restarts a domain libxl created (no `xl create` process watches it).
+    public var shutdownReason: String?
 
     /// Creates an observation.
     public init(
         domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
-        cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil, vifs: [ObservedVif]? = nil, rtds: RTDSParameters? = nil
+        cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil, vifs: [ObservedVif]? = nil, rtds: RTDSParameters? = nil,
+        shutdownReason: String? = nil
     ) {
         self.domid = domid
         self.name = name
@@ -75,6 +79,14 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
         self.tag = tag
         self.vifs = vifs
         self.rtds = rtds
+        self.shutdownReason = shutdownReason
+    }
+
+    /// Whether iovm created it for `topology`: its tag names the topology and its UUID (a reused name or
+    /// domid is not iovm's).
+    public func isManaged(by topology: String) -> Bool {
+        guard let tag else { return false }
+        return tag.topology == topology && tag.uuid == uuid
     }
 }
 

@@ -20,6 +20,9 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Destroy a domain an earlier apply stopped creating (killed between creating and tagging it);
     /// a ``createDomain`` of the same name follows.
     case replaceIncomplete(name: String, domid: UInt32)
+    /// Destroy an IOVM iovm created that shut down or crashed (it serves nothing, and nothing restarts
+    /// it); a ``createDomain`` of the same name follows, and its guests' vifs are re-attached.
+    case replaceShutDown(name: String, domid: UInt32, reason: String)
     /// Wait for a running guest's vifs that are still connecting in a running IOVM (an earlier apply
     /// stopped before it saw them connect).
     case waitForNetwork(name: String, domid: UInt32)
@@ -44,6 +47,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         case .setRTDS(let name, _, let from, let to): "reserve \(name): rtds \(from?.description ?? "?") -> \(to)"
         case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
         case .replaceIncomplete(let name, let domid): "destroy \(name) (\(domid)), left half-made by an apply that stopped, to create it again"
+        case .replaceShutDown(let name, let domid, let reason): "destroy IOVM \(name) (\(domid)), which shut down (\(reason)), to create it again"
         case .waitForNetwork(let name, let domid): "wait for the vifs of \(name) (\(domid)) to connect"
         case .reattachVif(let name, let domid, let devid, _, let backend, let reason):
             "re-attach vif \(devid) of \(name) (\(domid)) to \(backend): \(reason)"
@@ -85,7 +89,15 @@ public struct Reconciliation: Sendable {
 /// A domain that has a planned name but no iovm tag of this topology is never touched.
 public enum Reconciler {
     /// Reconciles `plan` with `host`.
-    public static func reconcile(_ plan: Plan, with host: ObservedHost) -> Reconciliation {
+    public static func reconcile(_ plan: Plan, with observed: ObservedHost) -> Reconciliation {
+        // An IOVM of this topology that shut down or crashed is destroyed first and made again: everything
+        // below sees the host without it, so it is created, and the vifs it backed are re-attached.
+        let iovmNames = Set(plan.iovms.map(\.name))
+        let shutDown = observed.domains.filter {
+            iovmNames.contains($0.name) && $0.shutdownReason != nil && $0.isManaged(by: plan.topology) && $0.tag?.incomplete != true
+        }
+        var host = observed
+        host.domains.removeAll { domain in shutDown.contains { $0.domid == domain.domid } }
         var changes: [Change] = []
         var conflicts: [Conflict] = []
         let allCores = CPUSet(0..<host.cores)
@@ -134,7 +146,7 @@ public enum Reconciler {
         let stages = Dictionary(plan.stages.enumerated().flatMap { stage, names in names.map { ($0, stage) } }, uniquingKeysWith: { a, _ in a })
         var creations: [Change] = []
         var live: [Change] = []
-        var replacements: [Change] = []
+        var replacements: [Change] = shutDown.map { .replaceShutDown(name: $0.name, domid: $0.domid, reason: $0.shutdownReason ?? "shut down") }
         var waits: [Change] = []
         var reattachments: [Change] = []
         for domain in plan.domains {

@@ -145,3 +145,43 @@ public final class MetricsListener: Sendable {
         }
     }
 }
+
+/// The figures of `iovm watch` as Prometheus text exposition, kept for the life of the process.
+///
+/// - `iovm_watch_recoveries_total`: recoveries that brought the topology back (IOVMs made again, vifs re-attached).
+/// - `iovm_watch_failures_total`: recovery attempts that failed (each is tried again after a backoff).
+/// - `iovm_watch_recovery_seconds`: a histogram of how long each successful recovery took.
+/// - `iovm_watch_last_recovery_seconds`: how long the last successful one took.
+public final class WatchMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let recoveries: Counter
+    private let failures: Counter
+    private let durations: ValueHistogram
+    private let last: Gauge
+
+    /// The buckets of `iovm_watch_recovery_seconds`: an IOVM boots and starts `xl devd` in seconds; the
+    /// apply's waits allow minutes.
+    public static let buckets: [Double] = [1, 2, 5, 10, 20, 30, 60, 120, 300]
+
+    /// Creates the metrics at zero (they are exported from the start, before any recovery).
+    public init() {
+        recoveries = registry.makeCounter(name: "iovm_watch_recoveries_total", help: "Recoveries of dead IOVMs and their guests' vifs that succeeded")
+        failures = registry.makeCounter(name: "iovm_watch_failures_total", help: "Recovery attempts that failed (each is retried after a backoff)")
+        durations = registry.makeValueHistogram(
+            name: "iovm_watch_recovery_seconds", buckets: Self.buckets, help: "Seconds each successful recovery took, from seeing the death to the guests' vifs connected")
+        last = registry.makeGauge(name: "iovm_watch_last_recovery_seconds", help: "Seconds the last successful recovery took")
+    }
+
+    /// Counts a successful recovery that took `seconds`.
+    public func recovered(seconds: Double) {
+        recoveries.increment()
+        durations.record(seconds)
+        last.set(seconds)
+    }
+
+    /// Counts a failed recovery attempt.
+    public func failed() { failures.increment() }
+
+    /// The exposition text now.
+    public func text() -> String { registry.emitToString() }
+}

@@ -135,7 +135,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
                     pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag,
-                    vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store), rtds: schedule?.rtds))
+                    vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store), rtds: schedule?.rtds,
+                    shutdownReason: Self.shutdownReason(domain)))
         }
         var bindings: [NICBinding] = []
         for pci in nics {
@@ -148,6 +149,13 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     madeAssignableByIOVM: previous != nil))
         }
         return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings)
+    }
+
+    /// Why `domain` no longer runs though libxl still lists it (`dying`, else libxl's shutdown reason:
+    /// `crash`, `poweroff`, …); nil while it runs.
+    static func shutdownReason(_ domain: DomainInfo) -> String? {
+        if domain.state.dying { return "dying" }
+        return domain.state.shutdown ? domain.shutdownReason ?? "unknown" : nil
     }
 
     /// The domain `nameOrID` if iovm created it (its tag's UUID matches), without observing the whole host:

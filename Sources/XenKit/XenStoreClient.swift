@@ -27,6 +27,8 @@ public final class XenStoreClient {
     }
 
     private let handle: OpaquePointer
+    /// False only for the test handle of ``init(handleForTesting:)``, which is never closed.
+    private let ownsHandle: Bool
 
     /// Connects with `xs_open` (read-only if `readOnly`).
     ///
@@ -38,10 +40,18 @@ public final class XenStoreClient {
             throw XenError.currentErrno(operation: "xs_open")
         }
         self.handle = handle
+        self.ownsHandle = true
+    }
+
+    /// A client over a handle that is never dereferenced: for tests whose every libxenstore call is
+    /// forced through ``LibXLMocking``. It is not closed on deinit.
+    init(handleForTesting handle: OpaquePointer) {
+        self.handle = handle
+        self.ownsHandle = false
     }
 
     deinit {
-        xs_close(handle)
+        if ownsHandle { xs_close(handle) }
     }
 
     /// The value at `path`, or `nil` if it does not exist (`xs_read`).
@@ -131,5 +141,95 @@ public final class XenStoreClient {
             if errno == EAGAIN, attempt < maxAttempts { continue }
             throw XenError.errno(Errno(rawValue: errno), operation: "xs_transaction_end (attempt \(attempt))")
         }
+    }
+
+    // MARK: Watches
+
+    /// A watch that fired: the path that changed (a node at or under the watched path, or the special
+    /// path itself, such as `@releaseDomain`) and the token given to ``watch(_:token:)``.
+    public struct WatchEvent: Sendable, Hashable {
+        /// The path that fired.
+        public var path: String
+        /// The token of the watch.
+        public var token: String
+
+        /// Creates an event.
+        public init(path: String, token: String) {
+            self.path = path
+            self.token = token
+        }
+    }
+
+    /// Watches `path` (and everything under it), or a special path: `@releaseDomain` fires when a
+    /// domain shuts down, crashes or is destroyed, `@introduceDomain` when one is introduced
+    /// (`xs_watch`). xenstored fires every new watch once at once; events are read with
+    /// ``nextWatchEvent(timeout:)``.
+    public func watch(_ path: String, token: String) throws(XenError) {
+        try Self.validate(path, "xs_watch")
+        try Self.validate(token, "xs_watch")
+        try LibXLCalls.xenstore("xs_watch", operation: "xs_watch \(path) (token \(token))") { xs_watch(handle, path, token) }
+    }
+
+    /// Removes a watch set by ``watch(_:token:)`` (`xs_unwatch`); events it already queued may still be read.
+    public func unwatch(_ path: String, token: String) throws(XenError) {
+        try Self.validate(path, "xs_unwatch")
+        try Self.validate(token, "xs_unwatch")
+        try LibXLCalls.xenstore("xs_unwatch", operation: "xs_unwatch \(path) (token \(token))") { xs_unwatch(handle, path, token) }
+    }
+
+    /// The next watch event, waiting at most `timeout` seconds for one (nil when none came).
+    ///
+    /// Never blocks longer than `timeout`: it polls libxenstore's watch descriptor (`xs_fileno`, a pipe
+    /// that holds a byte while events are queued) and takes events with the non-blocking
+    /// `xs_check_watch`, not the blocking `xs_read_watch`. Call it in a loop with a short timeout to
+    /// stay responsive to cancellation.
+    public func nextWatchEvent(timeout: Double) throws(XenError) -> WatchEvent? {
+        if let queued = try checkWatch() { return queued }
+        let fd = LibXLCalls.code("xs_fileno") { xs_fileno(handle) }
+        guard fd >= 0 else { throw XenError.currentErrno(operation: "xs_fileno") }
+        var clock = timespec()
+        func now() -> Double {
+            clock_gettime(CLOCK_MONOTONIC, &clock)
+            return Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9
+        }
+        let deadline = now() + max(0, timeout)
+        while true {
+            let remaining = deadline - now()
+            guard remaining > 0 else { return nil }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(min(remaining * 1000, Double(Int32.max)).rounded(.up)))
+            if ready < 0 {
+                let errno = currentCErrno()
+                if errno == EINTR { continue }
+                throw XenError.errno(Errno(rawValue: errno), operation: "poll on xs_fileno")
+            }
+            if ready == 0 { return nil }
+            if descriptor.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                throw XenError.failed(operation: "poll on xs_fileno", detail: "the watch descriptor failed (revents \(descriptor.revents))")
+            }
+            if let event = try checkWatch() { return event }
+            // Readable yet nothing queued: another reader took the event. Pause briefly so a descriptor
+            // that stays readable cannot make this loop spin.
+            usleep(UInt32(min(remaining, 0.02) * 1_000_000))
+        }
+    }
+
+    /// One queued watch event, or nil when none is (`xs_check_watch` failing with `EAGAIN`).
+    /// A forced code (tests) is the errno it fails with: `EAGAIN` means nothing queued.
+    private func checkWatch() throws(XenError) -> WatchEvent? {
+        if let forced = LibXLMocking.current?.record("xs_check_watch") {
+            if forced == EAGAIN { return nil }
+            throw XenError.errno(Errno(rawValue: forced), operation: "xs_check_watch")
+        }
+        guard let vector = xs_check_watch(handle) else {
+            let errno = currentCErrno()
+            if errno == EAGAIN { return nil }
+            throw XenError.errno(Errno(rawValue: errno), operation: "xs_check_watch")
+        }
+        defer { free(vector) }  // one allocation holds the array and the strings
+        // XS_WATCH_PATH = 0, XS_WATCH_TOKEN = 1 (xs_wire.h).
+        let path = vector[0].map { String(cString: $0) } ?? ""
+        let token = vector[1].map { String(cString: $0) } ?? ""
+        return WatchEvent(path: path, token: token)
     }
 }

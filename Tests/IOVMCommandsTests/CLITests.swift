@@ -464,4 +464,14 @@ struct CLITests {
                 "4 errors in the experiment; nothing was run.",
             ], "\(result.stderr)")
     }
+
+    @Test("watch refuses a --crash-loop that is not K/N, and lists its flags in its help")
+    func watchFlags() throws {
+        let bad = try iovm("watch", "Examples/hybrid.swift", "--crash-loop", "3")
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--crash-loop wants K/N, e.g. 3/300: K deaths (1 or more) within N seconds"), "\(bad.stderr)")
+        let help = try iovm("watch", "--help")
+        #expect(help.status == 0)
+        for flag in ["--metrics-port", "--crash-loop", "--recheck", "--wait"] { #expect(help.stdout.contains(flag), "\(flag)") }
+    }
 }

@@ -56,6 +56,15 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         state.withLock { $0.domains.removeAll { $0.name == name } }
     }
 
+    /// What a crash (or `poweroff`) inside domain `name` does: libxl still lists it, shut down, and nothing
+    /// restarts it; the vifs it backed stay in their guests naming it.
+    func shutDown(_ name: String, reason: String) {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.name == name }) else { return }
+            state.domains[index].shutdownReason = reason
+        }
+    }
+
     /// Removes vif `devid` of domain `name` (an apply stopped between removing and re-adding it).
     func dropVif(_ devid: Int, of name: String) {
         state.withLock { state in
@@ -66,6 +75,9 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     /// Makes every call whose log line starts with `prefix` fail.
     func fail(_ prefix: String) { failures.withLock { _ = $0.insert(prefix) } }
+
+    /// Stops failing the calls `fail(prefix)` made fail.
+    func heal(_ prefix: String) { failures.withLock { _ = $0.remove(prefix) } }
 
     /// Runs on every call after it is logged, outside the fake's locks (to block a call, for concurrency tests).
     private let hook = Mutex<(@Sendable (String) -> Void)?>(nil)

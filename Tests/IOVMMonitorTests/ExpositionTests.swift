@@ -79,3 +79,29 @@ struct ExpositionTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+/// `iovm watch --metrics-port`: recoveries, failures and how long recoveries took, as Prometheus scrapes them.
+@Suite("iovm watch metrics")
+struct WatchMetricsTests {
+    @Test func recoveriesFailuresAndDurations() throws {
+        let metrics = WatchMetrics()
+        let empty = metrics.text()
+        #expect(empty.contains("iovm_watch_recoveries_total 0"), "\(empty)")
+        #expect(empty.contains("iovm_watch_failures_total 0"))
+        metrics.failed()
+        metrics.recovered(seconds: 7.5)
+        metrics.recovered(seconds: 42)
+        let text = metrics.text()
+        #expect(text.contains("# TYPE iovm_watch_recoveries_total counter"), "\(text)")
+        #expect(text.contains("iovm_watch_recoveries_total 2"))
+        #expect(text.contains("iovm_watch_failures_total 1"))
+        #expect(text.contains("# TYPE iovm_watch_recovery_seconds histogram"))
+        #expect(text.contains("iovm_watch_recovery_seconds_bucket{le=\"5.0\"} 0"))
+        #expect(text.contains("iovm_watch_recovery_seconds_bucket{le=\"10.0\"} 1"))
+        #expect(text.contains("iovm_watch_recovery_seconds_bucket{le=\"60.0\"} 2"))
+        #expect(text.contains("iovm_watch_recovery_seconds_bucket{le=\"+Inf\"} 2"))
+        #expect(text.contains("iovm_watch_recovery_seconds_sum 49.5"))
+        #expect(text.contains("iovm_watch_recovery_seconds_count 2"))
+        #expect(text.contains("iovm_watch_last_recovery_seconds 42.0"))
+    }
+}

@@ -1,4 +1,6 @@
-/// The one funnel every libxl call of XenKit goes through: it records the call in the task's
+import SystemPackage
+
+/// The one funnel every libxl call of XenKit (and libxenstore's watch calls) goes through: it records the call in the task's
 /// ``LibXLMocking`` trace (when a test installed one), lets that trace force a result instead of
 /// calling libxl, and turns libxl's return conventions into ``XenError``.
 ///
@@ -50,5 +52,17 @@ enum LibXLCalls {
     static func optionalPointer<T>(_ function: String, _ call: () -> T?) -> T? {
         if LibXLMocking.current?.record(function) != nil { return nil }
         return call()
+    }
+
+    /// Runs a libxenstore call that returns `false` and sets `errno` on failure (`xs_watch`,
+    /// `xs_unwatch`). A forced code is the errno it fails with (0: succeed without calling).
+    ///
+    /// - Throws: ``XenError/errno(_:operation:)``.
+    static func xenstore(_ function: String, operation: @autoclosure () -> String, _ call: () -> Bool) throws(XenError) {
+        if let forced = LibXLMocking.current?.record(function) {
+            guard forced == 0 else { throw XenError.errno(Errno(rawValue: forced), operation: operation()) }
+            return
+        }
+        guard call() else { throw XenError.currentErrno(operation: operation()) }
     }
 }

@@ -1,0 +1,405 @@
+public import Foundation
+public import IOVMCore
+public import Logging
+
+/// What wakes the ``Supervisor`` to look at the host again.
+public enum DomainEvent: Sendable, Equatable, CustomStringConvertible {
+    /// xenstore fired a watch: `@releaseDomain` (a domain shut down, crashed or was destroyed), or a
+    /// change under iovm's tags. `path` is what fired.
+    case fired(path: String)
+    /// The periodic re-check, a safety net for an event that was missed.
+    case recheck
+
+    /// For log lines.
+    public var description: String {
+        switch self {
+        case .fired(let path): "\(path) fired"
+        case .recheck: "periodic re-check"
+        }
+    }
+}
+
+/// Where the ``Supervisor`` gets its events: the real one watches xenstore (`IOVMXen`), tests feed
+/// their own.
+public protocol DomainEvents: Sendable {
+    /// The next event, waiting as long as needed; nil when the source has ended. Throws
+    /// `CancellationError` when the calling task is cancelled.
+    func next() async throws -> DomainEvent?
+}
+
+/// The time and the waits of the ``Supervisor``, injectable so tests need no real time.
+public struct SupervisorClock: Sendable {
+    /// The current time.
+    public var now: @Sendable () -> Date
+    /// Waits `seconds`; throws `CancellationError` when the task is cancelled.
+    public var sleep: @Sendable (_ seconds: Double) async throws -> Void
+
+    /// Creates a clock.
+    public init(now: @escaping @Sendable () -> Date, sleep: @escaping @Sendable (_ seconds: Double) async throws -> Void) {
+        self.now = now
+        self.sleep = sleep
+    }
+
+    /// The wall clock and `Task.sleep`.
+    public static let system = SupervisorClock(now: { Date() }, sleep: { seconds in try await Task.sleep(for: .seconds(seconds)) })
+}
+
+/// When the ``Supervisor`` gives up on an IOVM: `deaths` deaths of the same IOVM within `seconds`.
+public struct CrashLoopPolicy: Sendable, Equatable, CustomStringConvertible {
+    /// Deaths that make a crash loop (K).
+    public var deaths: Int
+    /// The window they must fall in (N seconds).
+    public var seconds: Double
+
+    /// 3 deaths within 300 s.
+    public static let standard = CrashLoopPolicy(deaths: 3, seconds: 300)
+
+    /// Creates a policy.
+    public init(deaths: Int, seconds: Double) {
+        self.deaths = deaths
+        self.seconds = seconds
+    }
+
+    /// Parses `K/N` (`3/300`: 3 deaths within 300 s); nil when it is not two positive numbers.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let deaths = Int(parts[0]), let seconds = Double(parts[1]), deaths >= 1, seconds > 0, seconds.isFinite else { return nil }
+        self.init(deaths: deaths, seconds: seconds)
+    }
+
+    /// `3/300`.
+    public var description: String { "\(deaths)/\(seconds == seconds.rounded() && seconds < 1e15 ? String(Int(seconds)) : String(seconds))" }
+}
+
+/// The deaths of each IOVM, against a ``CrashLoopPolicy``.
+public struct CrashLoopTracker: Sendable {
+    /// The policy.
+    public let policy: CrashLoopPolicy
+    /// Deaths by IOVM, oldest first, only those still inside the window.
+    public private(set) var deaths: [String: [Date]] = [:]
+
+    /// Creates a tracker with no deaths.
+    public init(policy: CrashLoopPolicy) { self.policy = policy }
+
+    /// Records a death of `iovm` at `time`; returns the crash loop when this death completes one.
+    public mutating func record(_ iovm: String, at time: Date) -> CrashLoop? {
+        var times = (deaths[iovm] ?? []).filter { time.timeIntervalSince($0) < policy.seconds }
+        times.append(time)
+        deaths[iovm] = times
+        guard times.count >= policy.deaths else { return nil }
+        return CrashLoop(iovm: iovm, deaths: times, policy: policy)
+    }
+}
+
+/// An IOVM that died too often: the ``Supervisor`` stops with this error.
+public struct CrashLoop: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The IOVM.
+    public var iovm: String
+    /// When it died, oldest first.
+    public var deaths: [Date]
+    /// The policy it broke.
+    public var policy: CrashLoopPolicy
+
+    /// The message, naming the IOVM, its deaths and what to do.
+    public var description: String {
+        let format = ISO8601DateFormatter()
+        let span = (deaths.last ?? .distantPast).timeIntervalSince(deaths.first ?? .distantPast)
+        return "crash loop: IOVM \(iovm) died \(deaths.count) times in \(Int(span.rounded())) s (at \(deaths.map { format.string(from: $0) }.joined(separator: ", "))), "
+            + "the limit being \(policy.deaths) within \(Int(policy.seconds)) s (--crash-loop \(policy)); iovm watch stops recovering it. "
+            + "Find out why it dies (`xl dmesg`, its console), then `iovm apply` and start iovm watch again."
+    }
+}
+
+/// How long to wait before trying a failed recovery again: `initial`, doubling each time, at most `maximum`.
+public struct Backoff: Sendable, Equatable {
+    /// Seconds after the first failure.
+    public var initial: Double
+    /// The longest wait.
+    public var maximum: Double
+
+    /// 5 s, 10 s, 20 s, … at most 300 s.
+    public static let standard = Backoff(initial: 5, maximum: 300)
+
+    /// Creates a backoff.
+    public init(initial: Double, maximum: Double) {
+        self.initial = initial
+        self.maximum = maximum
+    }
+
+    /// Seconds to wait after `failures` failures in a row (1 or more).
+    public func delay(afterFailures failures: Int) -> Double {
+        min(maximum, initial * pow(2, Double(max(0, min(failures - 1, 30)))))
+    }
+}
+
+/// One recovery attempt of the ``Supervisor``: what was wrong, when it started, how long it took, how it ended.
+public struct Recovery: Sendable, Equatable, Codable {
+    /// Whether it worked.
+    public enum Outcome: Sendable, Equatable, Codable {
+        /// The host matches the plan again.
+        case recovered
+        /// The apply failed (and undid what it made); it is tried again after a backoff.
+        case failed(String)
+    }
+
+    /// The IOVMs that died or shut down and were made again (empty when only vifs were broken).
+    public var iovms: [String]
+    /// What was wrong, one line each.
+    public var reasons: [String]
+    /// When it started.
+    public var start: Date
+    /// Seconds it took.
+    public var seconds: Double
+    /// How it ended.
+    public var outcome: Outcome
+    /// The steps the apply ran (when it worked).
+    public var steps: [String]
+
+    /// Creates a record.
+    public init(iovms: [String], reasons: [String], start: Date, seconds: Double, outcome: Outcome, steps: [String] = []) {
+        self.iovms = iovms
+        self.reasons = reasons
+        self.start = start
+        self.seconds = seconds
+        self.outcome = outcome
+        self.steps = steps
+    }
+}
+
+/// What the host looks like to the ``Supervisor``: which of the plan's IOVMs run, which are dead, which
+/// guest vifs are broken. Pure: tests check it on observed hosts directly.
+public struct SupervisedView: Sendable, Equatable {
+    /// IOVMs of the plan that iovm created for its topology and that run: name → domid.
+    public var running: [String: UInt32]
+    /// IOVMs of the plan that iovm created and that shut down, crashed or are dying: name → (domid, reason).
+    public var shutDown: [String: ShutDown]
+    /// Broken vifs of the topology's guests, one line each (`guest1's vif 0 is backed by domain 5, which no longer exists`).
+    public var brokenVifs: [String]
+    /// Planned IOVM names held by a domain iovm did not create for this topology (never touched).
+    public var foreign: [String]
+
+    /// A dead IOVM still listed by libxl.
+    public struct ShutDown: Sendable, Equatable {
+        /// Its domid.
+        public var domid: UInt32
+        /// Why (`crash`, `poweroff`, `dying`, …).
+        public var reason: String
+
+        /// Creates one.
+        public init(domid: UInt32, reason: String) {
+            self.domid = domid
+            self.reason = reason
+        }
+    }
+
+    /// Looks at `host` for `plan`: only domains iovm created for the plan's topology count.
+    public init(plan: Plan, host: ObservedHost) {
+        running = [:]
+        shutDown = [:]
+        foreign = []
+        for iovm in plan.iovms {
+            guard let domain = host.domain(iovm.name) else { continue }
+            guard domain.isManaged(by: plan.topology) else {
+                foreign.append(iovm.name)
+                continue
+            }
+            if domain.tag?.incomplete == true { continue }  // an apply is making it (or stopped while it did)
+            if let reason = domain.shutdownReason {
+                shutDown[iovm.name] = ShutDown(domid: domain.domid, reason: reason)
+            } else {
+                running[iovm.name] = domain.domid
+            }
+        }
+        let dead = Set(shutDown.values.map(\.domid))
+        var broken: [String] = []
+        for guest in plan.guests {
+            guard let domain = host.domain(guest.name), domain.isManaged(by: plan.topology), domain.tag?.incomplete != true, domain.shutdownReason == nil else { continue }
+            for vif in domain.vifs ?? [] {
+                if let backend = vif.backendDomid, dead.contains(backend) {
+                    broken.append("\(guest.name)'s vif \(vif.devid) is backed by domain \(backend), which shut down")
+                } else if let problem = vif.problem(on: host), !vif.isConnecting(on: host) {
+                    broken.append("\(guest.name)'s \(problem)")
+                }
+            }
+        }
+        brokenVifs = broken
+    }
+}
+
+/// `iovm watch`: keeps a topology's IOVMs alive under running guests.
+///
+/// At every ``DomainEvent`` it observes the host through the engine's backend. When an IOVM it saw
+/// running is gone, or shut down, or a guest's vif lost its backend, it runs ``ApplyEngine/apply(_:libxlJSON:)``,
+/// which (under the host lock) destroys a shut-down IOVM, makes it again with its NICs, waits for its
+/// `xl devd`, and re-attaches the guests' vifs with the same MAC, bridge and devid: the guests keep
+/// running with their domids. Only domains iovm created for the plan's topology are considered.
+///
+/// It does not spin: events that arrive during a recovery are read as one afterwards; a failed recovery
+/// is tried again after a ``Backoff``; the same IOVM dying ``CrashLoopPolicy/deaths`` times within
+/// ``CrashLoopPolicy/seconds`` stops ``run()`` with a ``CrashLoop``. Cancelling the task that runs it
+/// ends it (a recovery in progress finishes first: it runs on its own thread).
+public actor Supervisor {
+    /// The plan it keeps.
+    public let plan: Plan
+    private let libxlJSON: [String: String]
+    private let engine: ApplyEngine
+    private let events: any DomainEvents
+    private let clock: SupervisorClock
+    private let logger: Logger
+    private let backoff: Backoff
+    private let onRecovery: @Sendable (Recovery) -> Void
+
+    /// Every recovery attempt so far, oldest first.
+    public private(set) var recoveries: [Recovery] = []
+    /// Failed recovery attempts so far.
+    public private(set) var failures = 0
+    /// Events handled so far.
+    public private(set) var eventsHandled = 0
+    /// The IOVMs seen running, with their domid: one that is gone or has another domid next time died.
+    private var lastSeen: [String: UInt32] = [:]
+    /// IOVMs that died and are not running again yet.
+    private var awaiting: Set<String> = []
+    /// Dead domids already counted as deaths (a shut-down IOVM is seen at every look until destroyed).
+    private var counted: Set<UInt32> = []
+    /// Planned IOVM names already reported as held by a domain iovm did not create.
+    private var reportedForeign: Set<String> = []
+    private var tracker: CrashLoopTracker
+
+    /// Creates a supervisor; `onRecovery` is called after every attempt (metrics).
+    public init(
+        plan: Plan, libxlJSON: [String: String], engine: ApplyEngine, events: any DomainEvents, crashLoop: CrashLoopPolicy = .standard,
+        backoff: Backoff = .standard, clock: SupervisorClock = .system, logger: Logger, onRecovery: @escaping @Sendable (Recovery) -> Void = { _ in }
+    ) {
+        self.plan = plan
+        self.libxlJSON = libxlJSON
+        self.engine = engine
+        self.events = events
+        self.tracker = CrashLoopTracker(policy: crashLoop)
+        self.backoff = backoff
+        self.clock = clock
+        self.logger = logger
+        self.onRecovery = onRecovery
+    }
+
+    /// Looks at the host now, then at every event, until the events end or the task is cancelled.
+    ///
+    /// - Throws: ``CrashLoop`` when an IOVM dies too often; `CancellationError` when cancelled.
+    public func run() async throws {
+        logger.notice(
+            "iovm watch: keeping \(plan.iovms.map(\.name).joined(separator: ", ")) of \(plan.topology) alive; crash loop at \(tracker.policy.deaths) deaths within \(Int(tracker.policy.seconds)) s"
+        )
+        try await examine(because: "start")
+        while let event = try await events.next() {
+            try Task.checkCancellation()
+            eventsHandled += 1
+            try await examine(because: event.description)
+        }
+        logger.notice("iovm watch: the event source ended")
+    }
+
+    /// Observes the host and recovers when needed, retrying failed recoveries after a backoff.
+    func examine(because trigger: String) async throws {
+        var failuresInARow = 0
+        while true {
+            try Task.checkCancellation()
+            let engine = self.engine
+            let nics = plan.iovms.flatMap(\.pci)
+            let host: ObservedHost
+            do {
+                host = try await Self.onThread { try engine.backend.observe(nics: nics) }
+            } catch {
+                // Not a recovery: the next event or re-check looks again.
+                logger.warning("iovm watch: cannot observe the host (\(trigger)): \(error)")
+                return
+            }
+            let view = SupervisedView(plan: plan, host: host)
+            try noteDeaths(view)
+            var reasons = awaiting.sorted().map { "IOVM \($0) died" }
+            reasons += view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map { "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))" }
+            reasons += view.brokenVifs
+            guard !reasons.isEmpty else {
+                logger.debug("iovm watch: \(trigger): nothing to recover")
+                return
+            }
+            let iovms = Array(awaiting.union(view.shutDown.keys)).sorted()
+            let start = clock.now()
+            logger.notice("iovm watch: \(trigger): recovering: \(reasons.joined(separator: "; "))")
+            let plan = self.plan
+            let json = libxlJSON
+            do {
+                let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json) }
+                let seconds = clock.now().timeIntervalSince(start)
+                if report.nothingToDo {
+                    // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
+                    logger.warning("iovm watch: apply found nothing to change; the next event or re-check looks again")
+                    awaiting.removeAll()
+                    return
+                }
+                for step in report.done { logger.notice("iovm watch: done: \(step)") }
+                for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
+                awaiting.removeAll()
+                let recovery = Recovery(iovms: iovms, reasons: reasons, start: start, seconds: seconds, outcome: .recovered, steps: report.done)
+                recoveries.append(recovery)
+                onRecovery(recovery)
+                logger.notice(
+                    "iovm watch: recovered \(iovms.isEmpty ? "the guests' vifs" : iovms.joined(separator: ", ")) in \(String(format: "%.1f", seconds)) s; guests kept their domids"
+                )
+                return
+            } catch {
+                failures += 1
+                failuresInARow += 1
+                let recovery = Recovery(iovms: iovms, reasons: reasons, start: start, seconds: clock.now().timeIntervalSince(start), outcome: .failed("\(error)"))
+                recoveries.append(recovery)
+                onRecovery(recovery)
+                let delay = backoff.delay(afterFailures: failuresInARow)
+                let reason = "\(error)".split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "; ")
+                logger.error("iovm watch: recovery failed (\(failuresInARow) in a row): \(reason); trying again in \(Int(delay)) s")
+                try await clock.sleep(delay)
+            }
+        }
+    }
+
+    /// Records the deaths `view` shows against what was seen before, and stops on a crash loop.
+    private func noteDeaths(_ view: SupervisedView) throws {
+        for name in view.foreign where !reportedForeign.contains(name) {
+            reportedForeign.insert(name)
+            logger.warning("iovm watch: a domain named \(name) runs that iovm did not create for \(plan.topology); it is never touched")
+        }
+        let now = clock.now()
+        for iovm in plan.iovms.map(\.name) {
+            var died: String?
+            if let domid = view.running[iovm] {
+                if let seen = lastSeen[iovm], seen != domid { died = "IOVM \(iovm) (\(seen)) died; it runs again as \(domid), made by someone else" }
+                lastSeen[iovm] = domid
+                awaiting.remove(iovm)
+            } else if let dead = view.shutDown[iovm] {
+                if !counted.contains(dead.domid) {
+                    counted.insert(dead.domid)
+                    died = "IOVM \(iovm) (\(dead.domid)) shut down: \(dead.reason)"
+                }
+                lastSeen[iovm] = nil
+                awaiting.insert(iovm)
+            } else if let seen = lastSeen[iovm] {
+                if !counted.contains(seen) {
+                    counted.insert(seen)
+                    died = "IOVM \(iovm) (\(seen)) is gone"
+                }
+                lastSeen[iovm] = nil
+                awaiting.insert(iovm)
+            }
+            guard let died else { continue }
+            logger.warning("iovm watch: \(died)")
+            if let loop = tracker.record(iovm, at: now) {
+                logger.critical("iovm watch: \(loop)")
+                throw loop
+            }
+        }
+    }
+
+    /// Runs blocking work (libxl calls, waits of minutes) on a thread of its own, off the cooperative pool.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+}
