@@ -307,9 +307,10 @@ suite_boot() {
 # costs ~1 s per command under TCG (0.2 s from tmpfs), which would swamp the suites' timings. dom0's image
 # store is the share's images/, where lab/image puts them.
 suite_install_iovm() {
-  cp "$IOVM" "$LAB_SHARE/bin/iovm.new"
-  "$LAB/run" 'install -m 0755 /mnt/lab/bin/iovm.new /usr/local/bin/iovm && rm -f /mnt/lab/bin/iovm.new /mnt/lab/bin/iovm' >/dev/null
-  "$LAB/run" 'mkdir -p /var/lib/iovm && ln -sfn /mnt/lab/images /var/lib/iovm/images' >/dev/null
+  # One chain, so its status is the first failure's even where errexit is off (`if !`, `||`).
+  cp "$IOVM" "$LAB_SHARE/bin/iovm.new" \
+    && "$LAB/run" 'install -m 0755 /mnt/lab/bin/iovm.new /usr/local/bin/iovm && rm -f /mnt/lab/bin/iovm.new /mnt/lab/bin/iovm' >/dev/null \
+    && "$LAB/run" 'mkdir -p /var/lib/iovm && ln -sfn /mnt/lab/images /var/lib/iovm/images' >/dev/null
 }
 
 # suite_iperf_server PORT SECS LOG [ARG...]: an iperf3 server (iperf3 -s ARG...) on the host's 127.0.0.1:PORT,

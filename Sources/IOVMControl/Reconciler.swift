@@ -102,6 +102,10 @@ public enum Reconciler {
         var conflicts: [Conflict] = []
         let allCores = CPUSet(0..<host.cores)
 
+        for dying in shutDown where dying.shutdownReason == "dying" {
+            conflicts.append(
+                Conflict(message: "IOVM \(dying.name) (\(dying.domid)) is being destroyed (dying): apply again once Xen has released it"))
+        }
         if host.cores < plan.host.cores {
             conflicts.append(Conflict(message: "the plan is for \(plan.host.cores) cores, but this host has \(host.cores)"))
         }

@@ -314,6 +314,21 @@ public actor Supervisor {
             }
             let view = SupervisedView(plan: plan, host: host)
             try noteDeaths(view)
+            // A domain being destroyed (`xl destroy` in progress) is left to finish: its release fires
+            // @releaseDomain again, and recreating it now would race libxl's own teardown.
+            if let dying = view.shutDown.first(where: { $0.value.reason == "dying" }) {
+                logger.info("iovm watch: \(trigger): IOVM \(dying.key) (\(dying.value.domid)) is being destroyed; looking again once it is gone")
+                return
+            }
+            // Nothing of the topology runs any more: it was destroyed (`iovm destroy`), not crashed; making it
+            // all again would undo what a human asked for.
+            if !host.domains.contains(where: { $0.isManaged(by: self.plan.topology) && $0.shutdownReason == nil }) {
+                if !awaiting.isEmpty {
+                    logger.notice("iovm watch: nothing of \(self.plan.topology) runs any more (destroyed?): not making it again; `iovm apply` brings it back")
+                }
+                awaiting.removeAll()
+                return
+            }
             var reasons = awaiting.sorted().map { "IOVM \($0) died" }
             reasons += view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map { "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))" }
             reasons += view.brokenVifs
@@ -338,6 +353,9 @@ public actor Supervisor {
                 for step in report.done { logger.notice("iovm watch: done: \(step)") }
                 for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
                 awaiting.removeAll()
+                // The IOVMs this apply made, also those that died before watch first saw them.
+                let made = plan.iovms.map(\.name).filter { name in report.done.contains { $0.hasPrefix("created \(name) (") } }
+                let iovms = Array(Set(iovms).union(made)).sorted()
                 let recovery = Recovery(iovms: iovms, reasons: reasons, start: start, seconds: seconds, outcome: .recovered, steps: report.done)
                 recoveries.append(recovery)
                 onRecovery(recovery)

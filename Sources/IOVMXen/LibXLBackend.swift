@@ -393,6 +393,12 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     public func destroyDomain(domid: UInt32) throws {
         let store = try openStore(false)
         let tagPath = "\(Self.tagRoot)/managed/\(domid)"
+        // Gone already (an `xl destroy` finished between observing and now): only its tag is left to remove.
+        guard try context.domains().contains(where: { $0.domid == domid }) else {
+            logger.info("domain \(domid) is gone already; removing its tag")
+            _ = try? store.remove(tagPath)
+            return
+        }
         let actual = try context.domainInfo(domid).uuid
         guard
             let tag = try store.read(tagPath).flatMap({ try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) })

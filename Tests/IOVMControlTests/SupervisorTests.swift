@@ -207,6 +207,61 @@ struct SupervisorTests {
         #expect(!log.text.contains("recovering"))
     }
 
+    @Test("an IOVM still dying (xl destroy in progress) is left to finish; once it is gone, it is recovered")
+    func waitsForADyingIOVM() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let events = ScriptedEvents([
+            {
+                fake.shutDown("iovm0", reason: "dying")
+                return .fired(path: "@releaseDomain")
+            },
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+        ])
+        let log = CapturedLog()
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(plan, engine, events, clock: FakeClock(), log: log)
+        try await supervisor.run()
+        #expect(log.text.contains("IOVM iovm0 ("), "\(log.text)")
+        #expect(log.text.contains("is being destroyed; looking again once it is gone"), "\(log.text)")
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        #expect(!calls.contains { $0.hasPrefix("destroyDomain") }, "\(calls)")
+        #expect(calls.contains("createDomain iovm0"))
+        #expect(await supervisor.recoveries.map(\.iovms) == [["iovm0"]])
+    }
+
+    @Test("a topology destroyed by iovm destroy is not made again")
+    func leavesADestroyedTopologyAlone() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let events = ScriptedEvents([
+            {
+                for name in plan.domains.map(\.name) { fake.killBehindIOVMsBack(name) }
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },
+        ])
+        let log = CapturedLog()
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(plan, engine, events, clock: FakeClock(), log: log)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(fake.mutatingCalls.count == before)
+        #expect(log.text.contains("nothing of table3 runs any more (destroyed?): not making it again"), "\(log.text)")
+    }
+
+    @Test("apply refuses while an IOVM of the topology is dying")
+    func applyRefusesWhileDying() throws {
+        let (fake, plan, engine, _) = try applied()
+        fake.shutDown("iovm1", reason: "dying")
+        #expect {
+            try engine.apply(plan, libxlJSON: table3.json(plan))
+        } throws: { error in
+            "\(error)".contains("IOVM iovm1 (") && "\(error)".contains(") is being destroyed (dying): apply again once Xen has released it")
+        }
+    }
+
     @Test("the same IOVM dying 3 times within 300 s stops with a crash-loop error after 2 recoveries")
     func stopsOnACrashLoop() async throws {
         let (fake, plan, engine, _) = try applied()

@@ -234,4 +234,13 @@ struct LibXLBackendUndoTests {
             try backend(toolstack, store).reattachVif(domid: guest, devid: 0, staleBackend: nil, to: VifSpec(backend: "iovm0", bridge: "br0", mac: "00:16:3e:00:00:01"))
         }
     }
+
+    @Test func destroyingADomainThatIsGoneAlreadyOnlyRemovesItsTag() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        try store.write("/local/domain/0/iovm/managed/9", "{}")
+        try backend(toolstack, store).destroyDomain(domid: 9)
+        #expect(store.values["/local/domain/0/iovm/managed/9"] == nil)
+        #expect(!toolstack.calls.contains { $0.hasPrefix("destroyDomain") })
+    }
 }
