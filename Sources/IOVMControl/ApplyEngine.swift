@@ -2,6 +2,7 @@ import CPUSets
 import Foundation
 public import IOVMCore
 public import Logging
+import Synchronization
 
 /// What an apply or destroy did.
 public struct ApplyReport: Sendable {
@@ -110,6 +111,17 @@ public struct ApplyEngine: Sendable {
                     }
                     let created = try createDomains(names, plan: plan, libxlJSON: libxlJSON, running: domids, journal: &journal)
                     domids.merge(created) { _, new in new }
+                    continue
+                }
+                if case .reattachVif = change {
+                    // Every re-attach in a row at once: libxl waits for each new backend, which one after the
+                    // other would add up while the guests have no network.
+                    var batch: [Change] = []
+                    while index < changes.count, case .reattachVif = changes[index] {
+                        batch.append(changes[index])
+                        index += 1
+                    }
+                    try reattachVifs(batch, plan: plan, journal: &journal)
                     continue
                 }
                 try run(change, plan: plan, journal: &journal)
@@ -230,6 +242,32 @@ public struct ApplyEngine: Sendable {
         } catch {
             throw StepFailure(step: change.description, reason: "\(error)")
         }
+    }
+
+    /// Runs `batch` (``Change/reattachVif`` steps) concurrently, then records them in order; the first
+    /// failure, if any, is the step's.
+    private func reattachVifs(_ batch: [Change], plan: Plan, journal: inout Journal) throws {
+        for change in batch { logger.info("\(change.description)") }
+        let backend = self.backend
+        let failures = Mutex<[Int: String]>([:])
+        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
+            guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = batch[index] else { return }
+            do {
+                guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
+                    throw StepFailure(step: batch[index].description, reason: "the plan has no vif \(devid) for \(name)")
+                }
+                try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
+            } catch {
+                failures.withLock { $0[index] = (error as? StepFailure)?.reason ?? "\(error)" }
+            }
+        }
+        let failed = failures.withLock { $0 }
+        for (index, change) in batch.enumerated() where failed[index] == nil {
+            // Nothing to undo: the vif it replaced carried nothing.
+            journal.record(change.description, undo: nil)
+            if case .reattachVif(let name, _, _, _, _, _) = change { crashPoint?("reattach:\(name)") }
+        }
+        if let first = failed.keys.min(), let reason = failed[first] { throw StepFailure(step: batch[first].description, reason: reason) }
     }
 
     /// Creates `names` concurrently, one thread each (the work is blocking libxl calls and waits, so
