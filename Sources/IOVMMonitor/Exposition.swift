@@ -141,6 +141,12 @@ public final class MetricsListener: Sendable {
                 if sent <= 0 { break }
                 bytes = bytes.dropFirst(sent)
             }
+            // A close with request bytes still unread makes the kernel send a reset, which can throw away the
+            // response before the client reads it ("Connection reset by peer", an empty scrape): end our side,
+            // then read what the client still sends until it closes (or the 1 s timeout), then close.
+            shutdown(client, Int32(SHUT_WR))
+            var drain = [UInt8](repeating: 0, count: 512)
+            while recv(client, &drain, drain.count, 0) > 0 {}
             close(client)
         }
     }

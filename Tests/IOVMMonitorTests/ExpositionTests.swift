@@ -58,7 +58,17 @@ struct ExpositionTests {
         #expect(response.hasSuffix("\r\n\r\niovm_sampler_cpu_ratio 0.5\n"))
     }
 
-    static func get(port: UInt16) throws -> String {
+    @Test("a request that arrives in two writes (as bash's printf to /dev/tcp sends it) still gets the whole response")
+    func requestInTwoParts() throws {
+        let listener = try MetricsListener(address: "127.0.0.1:0")
+        listener.update("iovm_watch_recoveries_total 1\n")
+        for _ in 0..<20 {
+            let response = try Self.get(port: listener.port, parts: ["GET /metrics HTTP/1.0\r\n", "Host: 127.0.0.1\r\n\r\n"])
+            #expect(response.hasSuffix("\r\n\r\niovm_watch_recoveries_total 1\n"), "\(response)")
+        }
+    }
+
+    static func get(port: UInt16, parts: [String] = ["GET /metrics HTTP/1.0\r\n\r\n"]) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -67,8 +77,11 @@ struct ExpositionTests {
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard connected == 0 else { throw MonitorError("connect: \(errno)") }
-        let request = Array("GET /metrics HTTP/1.0\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        for (index, part) in parts.enumerated() {
+            if index > 0 { usleep(2_000) }  // after the server's recv woke on the first part, before its close
+            let request = Array(part.utf8)
+            _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
