@@ -124,7 +124,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let poolNames = Dictionary(pools.map { ($0.info.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
         var domains: [ObservedDomain] = []
         for domain in try context.domains() {
-            let affinity = try vcpuAffinity(domain.domid, cores: cores)
+            // A domain half made by a killed create (no name yet, no vCPUs) or being destroyed cannot list its
+            // vCPUs: it is observed without them rather than failing the whole observation.
+            let settling = domain.name == nil || domain.state.dying
+            let affinity = settling ? ((try? vcpuAffinity(domain.domid, cores: cores)) ?? []) : try vcpuAffinity(domain.domid, cores: cores)
             let schedule = try? scheduleParameters(domain.domid)
             let tag =
                 try store.read("\(Self.tagRoot)/managed/\(domain.domid)").flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
@@ -134,7 +137,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
-                    pci: domain.domid == 0 ? [] : try passedThrough(domain.domid), tag: tag,
+                    pci: domain.domid == 0 ? [] : settling ? ((try? passedThrough(domain.domid)) ?? []) : try passedThrough(domain.domid), tag: tag,
                     vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store), rtds: schedule?.rtds,
                     shutdownReason: Self.shutdownReason(domain)))
         }

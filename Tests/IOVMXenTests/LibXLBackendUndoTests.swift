@@ -243,4 +243,17 @@ struct LibXLBackendUndoTests {
         #expect(store.values["/local/domain/0/iovm/managed/9"] == nil)
         #expect(!toolstack.calls.contains { $0.hasPrefix("destroyDomain") })
     }
+
+    @Test func aNamelessHalfMadeDomainWhoseVCPUsCannotBeListedDoesNotFailTheObservation() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        toolstack.addNameless(domid: 31, uuid: "half")
+        toolstack.fail("vcpuAffinities 31")
+        toolstack.fail("pciDevices 31")
+        let host = try backend(toolstack, store).observe(nics: [])
+        let half = try #require(host.domains.first { $0.domid == 31 })
+        #expect(half.name == "domid31" && half.hardAffinity.isEmpty && half.pci.isEmpty)
+        toolstack.fail("vcpuAffinities 0")  // a named domain that cannot list its vCPUs is still an error
+        #expect(throws: XenError.self) { try backend(toolstack, store).observe(nics: []) }
+    }
 }

@@ -170,6 +170,11 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         state.withLock { $0.domains.removeAll { $0.domid == domid } }
     }
 
+    /// Adds a domain as a create killed half-way leaves it: no name yet.
+    func addNameless(domid: UInt32, uuid: String) {
+        state.withLock { $0.domains.append(DomainInfo(domid: domid, name: nil, uuid: uuid, vcpusOnline: 0, state: .init(paused: true))) }
+    }
+
     /// The NIC JSON of every `addNIC`, in order.
     var addedNICs: [String] { state.withLock { $0.addedNICs } }
 
