@@ -45,14 +45,7 @@ public enum TopologyError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalid(let diagnostics):
-            let errors = diagnostics.filter { $0.severity == .error }.count
-            let ordered = diagnostics.enumerated().sorted { a, b in
-                let left = (a.element.location?.file ?? "", a.element.location?.line ?? 0, a.offset)
-                let right = (b.element.location?.file ?? "", b.element.location?.line ?? 0, b.offset)
-                return left < right
-            }.map(\.element)
-            return (ordered.map(\.description) + ["\(errors) error\(errors == 1 ? "" : "s") in the topology; nothing was touched."])
-                .joined(separator: "\n")
+            return Diagnostic.report(diagnostics, summary: "in the topology; nothing was touched.")
         case .compilationFailed(let file, let output):
             return output.trimmingSuffixNewlines() + "\nerror: \(file) does not compile as a topology; nothing was touched."
         case .evaluationFailed(let file, let reason):
@@ -82,4 +75,18 @@ struct DiagnosticCollector {
 
     var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
     var warnings: [Diagnostic] { diagnostics.filter { $0.severity == .warning } }
+}
+
+extension Diagnostic {
+    /// Every diagnostic, ordered by file and line (in emission order within a line), then
+    /// "N error(s) \(summary)": how topology and experiment errors print.
+    static func report(_ diagnostics: [Diagnostic], summary: String) -> String {
+        let errors = diagnostics.filter { $0.severity == .error }.count
+        let ordered = diagnostics.enumerated().sorted { a, b in
+            let left = (a.element.location?.file ?? "", a.element.location?.line ?? 0, a.offset)
+            let right = (b.element.location?.file ?? "", b.element.location?.line ?? 0, b.offset)
+            return left < right
+        }.map(\.element)
+        return (ordered.map(\.description) + ["\(errors) error\(errors == 1 ? "" : "s") \(summary)"]).joined(separator: "\n")
+    }
 }

@@ -25,14 +25,7 @@ public enum ExperimentError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalid(let diagnostics):
-            let errors = diagnostics.filter { $0.severity == .error }.count
-            let ordered = diagnostics.enumerated().sorted { a, b in
-                let left = (a.element.location?.file ?? "", a.element.location?.line ?? 0, a.offset)
-                let right = (b.element.location?.file ?? "", b.element.location?.line ?? 0, b.offset)
-                return left < right
-            }.map(\.element)
-            return (ordered.map(\.description) + ["\(errors) error\(errors == 1 ? "" : "s") in the experiment; nothing was run."])
-                .joined(separator: "\n")
+            return Diagnostic.report(diagnostics, summary: "in the experiment; nothing was run.")
         case .compilationFailed(let file, let output):
             return output.trimmingSuffixNewlines() + "\nerror: \(file) does not compile as an experiment; nothing was run."
         case .evaluationFailed(let file, let reason):
