@@ -22,13 +22,13 @@ public struct ExperimentPlanner: Sendable {
 
     /// Checks `document` and expands it; throws ``ExperimentError/invalid(_:)`` listing every error found.
     public func plan(_ document: ExperimentDocument) throws(ExperimentError) -> ExperimentPlan {
-        var run = ExperimentRun(document: document, planner: self)
+        var run = ExperimentExpansion(document: document, planner: self)
         return try run.plan()
     }
 }
 
 /// One expansion; collects diagnostics as it goes.
-struct ExperimentRun {
+struct ExperimentExpansion {
     let document: ExperimentDocument
     let planner: ExperimentPlanner
     var diagnostics = DiagnosticCollector()

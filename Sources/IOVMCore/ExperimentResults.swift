@@ -1,0 +1,205 @@
+public import IOVMWireFormat
+
+/// The files of an experiment's run directory (`iovm experiment FILE --out DIR`).
+///
+/// ```
+/// DIR/experiment.json     ExperimentRun: the expanded experiment (ExperimentPlan) and where it ran
+/// DIR/cells/0007.json     ExperimentCellResult of cell 7, written once the cell is measured
+/// DIR/report.html|csv|json  what `iovm report DIR` writes
+/// ```
+public enum ExperimentRunLayout {
+    /// The run's description, relative to the run directory.
+    public static let runFile = "experiment.json"
+    /// The directory of the cells' results, relative to the run directory.
+    public static let cellsDirectory = "cells"
+    /// The result file of cell `index`, relative to the run directory.
+    public static func cellFile(_ index: Int) -> String {
+        let digits = String(index)
+        return cellsDirectory + "/" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".json"
+    }
+}
+
+/// An experiment's run: its cells and where and when it ran. Written before the first cell.
+public struct ExperimentRun: Sendable, Codable, Equatable {
+    /// Version of this JSON format.
+    public static let currentFormatVersion = 1
+    /// Version of this JSON format.
+    public var formatVersion: Int
+    /// The expanded experiment: what each cell runs, in which order.
+    public var plan: ExperimentPlan
+    /// The experiment's fingerprint: `--resume` goes on only with the same one.
+    public var fingerprint: String
+    /// When the run began, seconds since 1970 (UTC).
+    public var startedAt: Double
+    /// The host: its name and what Xen reported (`xen 4.17, 4 cores, credit`).
+    public var host: String
+    /// The iovm version that ran it.
+    public var iovmVersion: String
+    /// The iperf3 server each guest's client talks to (`HOST:PORT`), per guest name, when the workload is iperf3.
+    public var servers: [String: String]
+    /// What is done with the topology when the run ends: `keep` (the last cell's) or `destroy`.
+    public var onExit: String
+
+    /// Creates a run.
+    public init(
+        plan: ExperimentPlan, fingerprint: String, startedAt: Double, host: String, iovmVersion: String,
+        servers: [String: String], onExit: String
+    ) {
+        self.formatVersion = Self.currentFormatVersion
+        self.plan = plan
+        self.fingerprint = fingerprint
+        self.startedAt = startedAt
+        self.host = host
+        self.iovmVersion = iovmVersion
+        self.servers = servers
+        self.onExit = onExit
+    }
+}
+
+/// What one cell measured. Written to `cells/NNNN.json` once the cell is done; a cell with a file is never run again
+/// by `--resume`.
+///
+/// Throughput is in Mbit/s (10^6 bit/s, as iperf3 reports). Efficiency follows the paper (Section 4.1): bits moved
+/// per processor cycle the IOVMs used (bits/Hz), computed as the bit rate over the cycle rate in the same window.
+/// ``efficiency`` uses iperf3's payload bits; ``l2Efficiency`` the Ethernet bytes the IOVMs' NICs counted.
+public struct ExperimentCellResult: Sendable, Codable, Equatable {
+    /// Version of this JSON format.
+    public static let currentFormatVersion = 1
+    /// Version of this JSON format.
+    public var formatVersion: Int
+    /// The cell's position in the run (``ExperimentCell/index``).
+    public var cell: Int
+    /// Its repetition, from 1.
+    public var repetition: Int
+    /// The index of its combination in the plan.
+    public var combination: Int
+    /// The direction measured.
+    public var direction: TrafficDirection
+    /// What the combination is (a copy of the plan's, so a report needs only the cell files).
+    public var settings: CellSettings
+    /// When the measured window began, seconds since 1970 (UTC).
+    public var startedAt: Double
+    /// Length of the measured window, seconds (the workload's own interval, after its warm-up).
+    public var windowSeconds: Double
+    /// How long the transition before the cell took (apply or live change), seconds.
+    public var transitionSeconds: Double
+    /// The scheduler the IOVMs actually ran under, read from Xen (their cpupool's), or nil when unknown.
+    public var scheduler: String?
+    /// Each guest's workload.
+    public var guests: [GuestLoadResult]
+    /// Each IOVM's CPU and traffic over the window (`Domain-0` for the centralized configuration).
+    public var iovms: [IOVMCellFigures]
+    /// The guests' payload throughput, summed, Mbit/s.
+    public var payloadMbps: Double
+    /// The IOVMs' NICs' Ethernet throughput in the measured direction(s), summed, Mbit/s.
+    public var l2Mbps: Double
+    /// The IOVMs' CPU use, summed, in percent of one core.
+    public var cpuPercent: Double
+    /// Payload bits per cycle the IOVMs used; nil without cycles.
+    public var efficiency: Double?
+    /// Ethernet bits per cycle the IOVMs used; nil without cycles or counters.
+    public var l2Efficiency: Double?
+    /// What went wrong without failing the cell (a guest's retries, counters missing), one line each.
+    public var notes: [String]
+
+    /// Creates a result; the sums and efficiencies are computed from `guests` and `iovms`.
+    public init(
+        cell: ExperimentCell, settings: CellSettings, startedAt: Double, windowSeconds: Double, transitionSeconds: Double,
+        scheduler: String?, guests: [GuestLoadResult], iovms: [IOVMCellFigures], notes: [String] = []
+    ) {
+        self.formatVersion = Self.currentFormatVersion
+        self.cell = cell.index
+        self.repetition = cell.repetition
+        self.combination = cell.combination
+        self.direction = cell.direction
+        self.settings = settings
+        self.startedAt = startedAt
+        self.windowSeconds = windowSeconds
+        self.transitionSeconds = transitionSeconds
+        self.scheduler = scheduler
+        self.guests = guests
+        self.iovms = iovms
+        self.notes = notes
+        payloadMbps = guests.reduce(0) { $0 + $1.mbps }
+        let l2Bits = iovms.reduce(0.0) { sum, iovm in
+            let bytes: UInt64
+            switch cell.direction {
+            case .rx: bytes = iovm.rxBytes
+            case .tx: bytes = iovm.txBytes
+            case .both: bytes = iovm.rxBytes + iovm.txBytes
+            }
+            return sum + Double(bytes) * 8
+        }
+        l2Mbps = windowSeconds > 0 ? l2Bits / windowSeconds / 1e6 : 0
+        let cycles = iovms.reduce(0.0) { $0 + $1.cycles }
+        cpuPercent = iovms.reduce(0.0) { $0 + $1.cpuPercent }
+        let cyclesPerSecond = windowSeconds > 0 ? cycles / windowSeconds : 0
+        efficiency = cyclesPerSecond > 0 ? payloadMbps * 1e6 / cyclesPerSecond : nil
+        l2Efficiency = cyclesPerSecond > 0 && iovms.allSatisfy(\.countersPublished) ? l2Mbps * 1e6 / cyclesPerSecond : nil
+    }
+}
+
+/// One guest's workload in a cell: what iperf3 (or the user's command) reported.
+public struct GuestLoadResult: Sendable, Codable, Equatable {
+    /// The guest.
+    public var guest: String
+    /// The IOVM that backs its vif.
+    public var iovm: String
+    /// The PCI address of the NIC its traffic crosses.
+    public var nic: String
+    /// Payload bytes the receiving side counted (iperf3's `end.sum_received.bytes`).
+    public var bytes: UInt64
+    /// Over how many seconds (iperf3's `end.sum_received.seconds`, the warm-up omitted).
+    public var seconds: Double
+    /// Payload throughput, Mbit/s.
+    public var mbps: Double
+    /// TCP retransmits the sender counted.
+    public var retransmits: Int
+    /// Creates a guest's result; `mbps` is bytes × 8 / seconds / 1e6.
+    public init(guest: String, iovm: String, nic: String, bytes: UInt64, seconds: Double, retransmits: Int) {
+        self.guest = guest
+        self.iovm = iovm
+        self.nic = nic
+        self.bytes = bytes
+        self.seconds = seconds
+        self.mbps = seconds > 0 ? Double(bytes) * 8 / seconds / 1e6 : 0
+        self.retransmits = retransmits
+    }
+}
+
+/// One IOVM's CPU and traffic over a cell's window.
+public struct IOVMCellFigures: Sendable, Codable, Equatable {
+    /// The IOVM (`Domain-0` for the centralized configuration).
+    public var iovm: String
+    /// CPU time used in the window, nanoseconds.
+    public var cpuNanoseconds: UInt64
+    /// Percent of one core.
+    public var cpuPercent: Double
+    /// Cycles: CPU nanoseconds × nominal Hz / 1e9.
+    public var cycles: Double
+    /// Bytes its NICs received (client → guest), Ethernet frames.
+    public var rxBytes: UInt64
+    /// Bytes its NICs sent (guest → client).
+    public var txBytes: UInt64
+    /// Packets its NICs received.
+    public var rxPackets: UInt64
+    /// Packets its NICs sent.
+    public var txPackets: UInt64
+    /// Whether its counters agent published in the window (false: the bytes are unknown, shown as 0).
+    public var countersPublished: Bool
+    /// Creates an IOVM's figures.
+    public init(
+        iovm: String, cpuNanoseconds: UInt64, windowSeconds: Double, cpuHz: UInt64, rxBytes: UInt64, txBytes: UInt64,
+        rxPackets: UInt64, txPackets: UInt64, countersPublished: Bool
+    ) {
+        self.iovm = iovm
+        self.cpuNanoseconds = cpuNanoseconds
+        self.cpuPercent = windowSeconds > 0 ? Double(cpuNanoseconds) / 1e9 / windowSeconds * 100 : 0
+        self.cycles = Double(cpuNanoseconds) * Double(cpuHz) / 1e9
+        self.rxBytes = rxBytes
+        self.txBytes = txBytes
+        self.rxPackets = rxPackets
+        self.txPackets = txPackets
+        self.countersPublished = countersPublished
+    }
+}
