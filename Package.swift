@@ -134,7 +134,7 @@ let package = Package(
             dependencies: ["CPUSets", "IOVMXen", "IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "IOVMImageTests", dependencies: ["IOVMImage", "IOVMCore", "IOVMWireFormat"]),
-        .testTarget(name: "IOVMControlTests", dependencies: ["CPUSets", "IOVMControl", "IOVMCore", "IOVMWireFormat"]),
+        .testTarget(name: "IOVMControlTests", dependencies: ["CPUSets", "IOVMControl", "IOVMCore", "IOVMDescription", "IOVMWireFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,12 +1,26 @@
 import ArgumentParser
+import Foundation
+import IOVMControl
 import IOVMCore
+import IOVMImage
 import IOVMWireFormat
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Set by SIGINT/SIGTERM: the run cancels the running workload and stops; recorded cells stay.
+private let experimentStopRequested = Atomic<Bool>(false)
 
 /// `iovm experiment FILE`: expands an experiment into its cells; `--dry-run` lists them.
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experiment",
-        abstract: "Expand an experiment into its cells; with --dry-run, list them and what changes between them.",
+        abstract: "Run an experiment's cells and record them; with --dry-run, list the cells and what changes between them.",
         discussion: """
             An experiment file declares a base topology, the factors to vary (configuration, placement, scheduler,
             NIC count, IOVM image, weights, or variants that set several together), the directions (Rx, Tx, both),
@@ -15,18 +29,41 @@ struct ExperimentCommand: ParsableCommand {
             order shuffled with a seed (derived from the experiment's name unless --seed says).
 
             --dry-run lists the cells, what changes on the host before each (live: pinning, weights, pools;
-            recreate: configuration, NICs, image, memory) and an estimate of the time. Running the cells is not
-            implemented yet: without --dry-run the command checks the experiment and exits with 69.
+            recreate: configuration, NICs, image, memory) and an estimate of the time.
+
+            Without --dry-run (on a dom0) each cell is run in order: the host is brought to the cell's combination
+            (destroyed and applied again, or changed live), the guests' load agents (`iovm image load-agent`) and the
+            IOVMs' counters agents are waited for, iperf3 runs in every guest against its server (--server, or
+            Workload.iperf3(server:)), and the IOVMs' CPU time and NIC counters are read over iperf3's own interval,
+            after its warm-up. Each cell's result is written to DIR/cells/NNNN.json as soon as it is measured; `iovm
+            report DIR` draws the figures. Ctrl-C or SIGTERM stops after cancelling the running workload; --resume
+            goes on with the cells not yet recorded. The host is left as --on-exit says.
             """)
 
     @Argument(help: "Experiment file: a Swift DSL file declaring `let experiment = Experiment(…)`, or its JSON document.", completion: .file(extensions: ["swift", "json"]))
     var file: String
 
-    @Option(help: "Directory for the run's results (for running cells, which is not implemented yet).", completion: .directory)
+    @Option(help: "Directory for the run's results (default: ./<experiment>-<UTC date and time>).", completion: .directory)
     var out: String?
 
-    @Flag(help: "Go on with the run recorded in --out (for running cells, which is not implemented yet).")
+    @Flag(help: "Go on with the run recorded in --out: the cells not yet recorded run, in the recorded order.")
     var resume = false
+
+    @Option(
+        name: .customLong("server"),
+        help: ArgumentHelp(
+            "The iperf3 server of the guests' clients: HOST[:PORT] for every guest, or GUEST=HOST[:PORT] for one (repeatable).",
+            valueName: "[GUEST=]HOST[:PORT]"))
+    var servers: [String] = []
+
+    @Option(name: .customLong("on-exit"), help: "What is left on the host when the run ends or is stopped: keep (the last cell's topology) or destroy.")
+    var onExit: String = ExperimentRunner.OnExit.keep.rawValue
+
+    @Option(name: .customLong("ready-timeout"), help: "Seconds to wait after each transition for the guests' load agents and the IOVMs' counters.")
+    var readyTimeout: Double = 180
+
+    @Flag(help: "Print the experiment's JSON document (for a dom0 without a Swift toolchain) and stop.")
+    var document = false
 
     @Flag(name: .customLong("dry-run"), help: "List the cells, their order and what changes between them; run nothing.")
     var dryRun = false
@@ -42,10 +79,18 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Print the expanded experiment (every combination's topology and plan, the cells) as JSON on stdout.")
     var json = false
 
+    @OptionGroup var host: HostChangeOptions
+
+    @Option(
+        name: .customLong("images"), help: "The image store IOVMs boot their minimal image from (default $IOVM_IMAGES, else /var/lib/iovm/images).",
+        completion: .directory)
+    var images: String?
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if resume && out == nil { throw ValidationError("--resume needs --out DIR: the run to go on with") }
+        if ExperimentRunner.OnExit(rawValue: onExit) == nil { throw ValidationError("--on-exit must be keep or destroy") }
         if let hostScheduler, !Planner.schedulers.contains(hostScheduler) {
             throw ValidationError("--host-scheduler must be one of \(Planner.schedulers.joined(separator: ", "))")
         }
@@ -54,14 +99,16 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.experiment")
-            let document = try TopologyLoader(logger: logger).loadExperiment(file)
-            let plan = try ExperimentPlanner(poolZeroScheduler: hostScheduler, seed: seed).plan(document)
+            let loaded = try TopologyLoader(logger: logger).loadExperiment(file)
+            if document {
+                print(try jsonText(loaded))
+                return
+            }
+            let plan = try ExperimentPlanner(poolZeroScheduler: hostScheduler, seed: seed).plan(loaded)
             for warning in plan.warnings { printError(relativeToWorkingDirectory(warning.description)) }
             guard dryRun else {
-                printError(
-                    "iovm: error: running an experiment's cells is not implemented yet; the experiment is valid (\(plan.cells.count) cells): `iovm experiment \(file) --dry-run` lists them"
-                )
-                throw ExitCode(unavailableExitCode)
+                try runCells(plan, logger: logger)
+                return
             }
             if json {
                 print(try jsonText(plan))
@@ -69,6 +116,111 @@ struct ExperimentCommand: ParsableCommand {
                 print(relativeToWorkingDirectory(ExperimentTable(plan).text), terminator: "")
             }
         }
+    }
+}
+
+extension ExperimentCommand {
+    /// The servers from --server and the workload: `*` for every guest, else per guest.
+    func serverMap(_ plan: ExperimentPlan) throws -> [String: String] {
+        var map: [String: String] = [:]
+        if let server = plan.workload.server { map["*"] = server }
+        for entry in servers {
+            if let equals = entry.firstIndex(of: "=") {
+                map[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+            } else {
+                map["*"] = entry
+            }
+        }
+        if plan.workload.kind == .iperf3, map["*"] == nil {
+            let guests = Set(plan.combinations.flatMap { $0.plan.guests.map(\.name) })
+            if let missing = guests.sorted().first(where: { map[$0] == nil }) { throw ExperimentRunError.noServer(guest: missing) }
+        }
+        return map
+    }
+
+    /// Resolves each combination's minimal images and refuses, before anything starts, a combination this host
+    /// cannot run (an image not built, a NIC that is not here, more cores than Xen has), naming its first cell.
+    func resolvedForThisHost(_ plan: ExperimentPlan) throws -> ExperimentPlan {
+        var plan = plan
+        let store = ImageStore(root: TopologyOptions.imageRoot(images))
+        let resolver = ImageResolver(
+            store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) },
+            buildCommand: { _ in "iovm image build \(file)" + (store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)") })
+        let facts = HostAccess.queries().facts()
+        var problems: [String] = []
+        for index in plan.combinations.indices {
+            var combination = plan.combinations[index]
+            let cell = plan.cells.first { $0.combination == index }?.index ?? 0
+            let label = "cell \(cell) (\(combination.settings.configuration), \(combination.settings.placement), \(combination.settings.nics) NICs)"
+            if combination.plan.domains.contains(where: { $0.image != nil }) { combination.plan = resolver.resolve(combination.plan) }
+            for (domain, problem) in combination.plan.unresolvedImages { problems.append("\(label): IOVM \(domain): \(problem)") }
+            for nic in combination.plan.iovms.flatMap(\.pci) where HostAccess.pciIDs(nic) == nil {
+                problems.append("\(label): NIC \(nic) is not on this host")
+            }
+            if let cores = facts.cores {
+                let used = combination.plan.domains.compactMap { $0.hardAffinity?.cores.max() }.max() ?? -1
+                if used >= cores { problems.append("\(label): pins to core \(used), but Xen has \(cores) cores (0-\(cores - 1))") }
+            }
+            plan.combinations[index] = combination
+        }
+        if !problems.isEmpty {
+            for problem in Array(Set(problems)).sorted() { printError("iovm: error: \(problem)") }
+            printError("iovm: error: the experiment cannot run on this host; nothing was started")
+            throw ExitCode(invalidTopologyExitCode)
+        }
+        return plan
+    }
+
+    /// Runs the cells not yet recorded in the output directory.
+    func runCells(_ expanded: ExperimentPlan, logger: Logger) throws {
+        let servers = try serverMap(expanded)
+        let plan = try resolvedForThisHost(expanded)
+        let directory = URL(fileURLWithPath: out ?? Self.defaultDirectory(plan.experiment))
+        let onExit = ExperimentRunner.OnExit(rawValue: onExit)!
+        let facts = HostAccess.queries().facts()
+        let hostLine = [
+            ProcessInfo.processInfo.hostName, facts.version.map { "Xen \($0)" }, facts.cores.map { "\($0) cores" }, facts.scheduler.map { "Pool-0 \($0)" },
+        ].compactMap { $0 }.joined(separator: ", ")
+        let fresh = ExperimentRun(
+            plan: plan, fingerprint: ExperimentRunner.fingerprint(expanded), startedAt: Date().timeIntervalSince1970, host: hostLine,
+            iovmVersion: IOVMVersion.current, servers: servers, onExit: onExit.rawValue)
+        let (run, recorded) = try ExperimentRunner.prepare(directory: directory, run: fresh, resume: resume)
+        let engine = try host.engine(logger: logger)
+        let runner = ExperimentRunner(
+            run: run, directory: directory, host: EngineExperimentHost(engine: engine), load: try HostAccess.loadDriver(),
+            meter: try HostAccess.cellMeter(), logger: logger)
+        runner.timeouts.ready = readyTimeout
+        runner.progress = { printError("iovm experiment: \($0)") }
+        runner.shouldStop = { experimentStopRequested.load(ordering: .relaxed) }
+        signal(SIGINT) { _ in experimentStopRequested.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in experimentStopRequested.store(true, ordering: .relaxed) }
+        printError(
+            "iovm experiment: \(plan.experiment): \(plan.cells.count) cells into \(relativeToWorkingDirectory(directory.path)) (estimated \(ExperimentWorkload.duration(plan.estimate.totalSeconds)))"
+        )
+        do {
+            let summary = try runner.runCells(skipping: recorded, onExit: onExit)
+            printError(
+                "iovm experiment: done: \(summary.measured.count) cells measured\(summary.skipped.isEmpty ? "" : ", \(summary.skipped.count) recorded before") in \(ExperimentWorkload.duration(summary.seconds)); `iovm report \(relativeToWorkingDirectory(directory.path))` draws the figures"
+            )
+            print(directory.path)
+        } catch let error as ExperimentRunError {
+            printError("iovm experiment: error: \(error)")
+            printError(
+                "iovm experiment: the cells recorded so far are in \(relativeToWorkingDirectory(directory.path)); `--out \(relativeToWorkingDirectory(directory.path)) --resume` goes on"
+            )
+            if case .interrupted = error { throw ExitCode(130) }
+            if case .unusableDirectory = error { throw ExitCode(invalidTopologyExitCode) }
+            throw ExitCode.failure
+        }
+    }
+
+    static func defaultDirectory(_ name: String) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let safe = name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }
+        return String(safe) + "-" + formatter.string(from: Date())
     }
 }
 
@@ -133,7 +285,7 @@ struct ExperimentTable {
         out +=
             "  live        \(live) live change\(live == 1 ? "" : "s") x \(ExperimentWorkload.seconds(ExperimentEstimate.assumedLiveSeconds)), assumed (one iovm pin or weight call took 1.0-1.2 s in the lab) = \(ExperimentWorkload.duration(estimate.liveSeconds))\n"
         if !plan.warnings.isEmpty { out += "\n\(plan.warnings.count) warning\(plan.warnings.count == 1 ? "" : "s") (on stderr)\n" }
-        out += "\nDry run: nothing was run. Running the cells is not implemented yet.\n"
+        out += "\nDry run: nothing was run.\n"
         return out
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import IOVMControl
 import IOVMCore
+import IOVMMonitor
 import IOVMXen
 import Logging
 import XenKit
@@ -26,6 +27,16 @@ enum HostAccess {
         try XenStoreDomainEvents(recheck: recheck)
     }
 
+    /// The load agents of this host's guests, over xenstore.
+    static func loadDriver() throws -> any LoadDriver {
+        try XenStoreLoadDriver()
+    }
+
+    /// The IOVMs' CPU time (libxenstat) and NIC counters (their counters agents), for an experiment's cells.
+    static func cellMeter() throws -> any CellMeter {
+        XenCellMeter()
+    }
+
     /// The PCI vendor:device ids of a device on this machine, from sysfs; nil when it is not here.
     static func pciIDs(_ pci: PCIAddress) -> String? {
         queries().pciIDs(pci)
@@ -48,5 +59,29 @@ enum HostAccess {
         engine.lockTimeout = wait
         engine.crashPoint = crash
         return engine
+    }
+}
+
+/// ``CellMeter`` over the monitor's ``XenCounterSource``: one source per set of domains, kept.
+private final class XenCellMeter: CellMeter {
+    private var sources: [[String]: XenCounterSource] = [:]
+
+    func read(_ domains: [String]) throws -> MeterReading {
+        let source: XenCounterSource
+        if let known = sources[domains] {
+            source = known
+        } else {
+            source = try XenCounterSource(selection: .named(domains))
+            sources[domains] = source
+        }
+        let reading = try source.read()
+        var counters: [String: MeterReading.Counters] = [:]
+        for sample in reading.iovms {
+            counters[sample.iovm] = MeterReading.Counters(
+                cpuNanoseconds: sample.cpuNanoseconds, rxBytes: sample.nics.reduce(0) { $0 + $1.rxBytes },
+                txBytes: sample.nics.reduce(0) { $0 + $1.txBytes }, rxPackets: sample.nics.reduce(0) { $0 + ($1.rxPackets ?? 0) },
+                txPackets: sample.nics.reduce(0) { $0 + ($1.txPackets ?? 0) }, published: sample.countersPublished)
+        }
+        return MeterReading(cpuHz: reading.cpuHz, domains: counters)
     }
 }

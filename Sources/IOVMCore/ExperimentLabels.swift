@@ -126,6 +126,7 @@ public enum ExperimentWorkload {
         switch workload.kind {
         case .iperf3:
             "iperf3 -P \(workload.parallel ?? WorkloadDocument.paperParallel) -l \(workload.length ?? WorkloadDocument.paperLength), one client per NIC"
+                + (workload.server.map { ", server \($0)" } ?? "")
         case .command: "command \(workload.template ?? "")"
         }
     }

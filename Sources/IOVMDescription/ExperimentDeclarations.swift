@@ -197,12 +197,16 @@ public struct Workload: ExperimentComponent {
     let document: WorkloadDocument
 
     /// iperf3, one client per NIC, as in the paper (Section 4.1): `-P 4` TCP connections writing `-l 1024`
-    /// byte buffers; Rx runs the client's side as sender, Tx the guest's.
+    /// byte buffers; Rx runs the client's side as sender, Tx the guest's. Each guest's iperf3 connects to `server`
+    /// (`HOST` or `HOST:PORT`, the client machine's iperf3 server; `iovm experiment --server` sets or overrides it,
+    /// per guest too). The guests run it through iovm's load agent (`iovm image load-agent`).
     public static func iperf3(
-        parallel: Int = WorkloadDocument.paperParallel, length: Int = WorkloadDocument.paperLength,
+        parallel: Int = WorkloadDocument.paperParallel, length: Int = WorkloadDocument.paperLength, server: String? = nil,
         file: String = #filePath, line: Int = #line
     ) -> Workload {
-        Workload(document: WorkloadDocument(kind: .iperf3, parallel: parallel, length: length, source: SourceLocation(file: file, line: line)))
+        Workload(
+            document: WorkloadDocument(
+                kind: .iperf3, parallel: parallel, length: length, server: server, source: SourceLocation(file: file, line: line)))
     }
 
     /// A command of your own per guest, from a template: `{guest}` (its name), `{nic}` (the PCI address of

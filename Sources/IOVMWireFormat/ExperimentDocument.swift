@@ -246,15 +246,20 @@ public struct WorkloadDocument: Codable, Sendable, Equatable {
     public var length: Int?
     /// The command's template, with `{placeholders}`.
     public var template: String?
+    /// The iperf3 server every guest's client connects to, `HOST` or `HOST:PORT` (absent: given with `--server`).
+    public var server: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates a workload entry.
-    public init(kind: Kind, parallel: Int? = nil, length: Int? = nil, template: String? = nil, source: SourceLocation? = nil) {
+    public init(
+        kind: Kind, parallel: Int? = nil, length: Int? = nil, template: String? = nil, server: String? = nil, source: SourceLocation? = nil
+    ) {
         self.kind = kind
         self.parallel = parallel
         self.length = length
         self.template = template
+        self.server = server
         self.source = source
     }
 }

@@ -1,0 +1,470 @@
+public import Foundation
+public import IOVMCore
+public import IOVMWireFormat
+public import Logging
+
+/// Why an experiment's run stopped.
+public enum ExperimentRunError: Error, Sendable, CustomStringConvertible {
+    /// The output directory holds another run, or cannot be used.
+    case unusableDirectory(String, reason: String)
+    /// A guest's load agent never said it was up.
+    case noLoadAgent(guest: String, cell: Int, seconds: Double)
+    /// A guest's workload failed in every attempt.
+    case workloadFailed(guest: String, cell: Int, reason: String)
+    /// An IOVM's counters never appeared.
+    case noCounters(iovm: String, cell: Int, seconds: Double)
+    /// A step on the host failed.
+    case hostFailed(cell: Int, step: String, reason: String)
+    /// Ctrl-C or SIGTERM.
+    case interrupted(cell: Int?)
+    /// The workload names no server for a guest.
+    case noServer(guest: String)
+
+    /// The message.
+    public var description: String {
+        switch self {
+        case .unusableDirectory(let path, let reason): "\(path): \(reason)"
+        case .noLoadAgent(let guest, let cell, let seconds):
+            "cell \(cell): guest \(guest) has no load agent: data/iovm/load/ready did not appear in \(Int(seconds)) s (its image needs iovm's load agent: `iovm image load-agent --out FILE`, started at boot)"
+        case .workloadFailed(let guest, let cell, let reason): "cell \(cell): the workload in guest \(guest) failed: \(reason)"
+        case .noCounters(let iovm, let cell, let seconds):
+            "cell \(cell): \(iovm) published no counters in \(Int(seconds)) s (does it run iovm's counters agent?)"
+        case .hostFailed(let cell, let step, let reason): "cell \(cell): \(step) failed: \(reason)"
+        case .interrupted(let cell): cell.map { "interrupted during cell \($0); it was not recorded" } ?? "interrupted"
+        case .noServer(let guest):
+            "the workload names no iperf3 server for guest \(guest): Workload.iperf3(server: \"HOST:PORT\") or --server HOST:PORT (or --server \(guest)=HOST:PORT)"
+        }
+    }
+}
+
+/// What a run did.
+public struct ExperimentRunSummary: Sendable, Equatable {
+    /// Cells measured by this run.
+    public var measured: [Int]
+    /// Cells found recorded already (`--resume`).
+    public var skipped: [Int]
+    /// Seconds the run took.
+    public var seconds: Double
+}
+
+/// Runs an experiment's cells in their order: brings the host to each cell's combination (recreating or changing
+/// live), waits for steady state, runs the workload in every guest through the ``LoadDriver``, measures the IOVMs
+/// over the workload's own interval (after its warm-up) and writes each cell's result as it is done.
+public final class ExperimentRunner {
+    /// What is left on the host when the run ends.
+    public enum OnExit: String, Sendable, CaseIterable {
+        /// The last cell's topology stays.
+        case keep
+        /// The topology is destroyed.
+        case destroy
+    }
+
+    /// How long to wait for things, seconds.
+    public struct Timeouts: Sendable {
+        /// For each guest's load agent and each IOVM's counters after a transition.
+        public var ready: Double = 180
+        /// For the workload's results after its planned end.
+        public var results: Double = 60
+        /// Between asking for the workload and the start of the measured window, on top of the warm-up: the
+        /// time the agents take to start iperf3 and iperf3 to connect.
+        public var startSlack: Double = 1
+        /// Creates the defaults.
+        public init() {}
+    }
+
+    let run: ExperimentRun
+    let directory: URL
+    let host: any ExperimentHost
+    let load: any LoadDriver
+    let meter: any CellMeter
+    let clock: any RunnerClock
+    let logger: Logger
+    /// Called with one line per step of the run.
+    public var progress: (String) -> Void = { _ in }
+    /// Polled during waits; true stops the run after cancelling the running workload.
+    public var shouldStop: () -> Bool = { false }
+    /// The waits.
+    public var timeouts = Timeouts()
+    /// Attempts at a cell's workload before the run stops.
+    public var attempts = 2
+
+    /// Creates a runner for `run`, writing into `directory`.
+    public init(
+        run: ExperimentRun, directory: URL, host: any ExperimentHost, load: any LoadDriver, meter: any CellMeter,
+        clock: any RunnerClock = SystemRunnerClock(), logger: Logger
+    ) {
+        self.run = run
+        self.directory = directory
+        self.host = host
+        self.load = load
+        self.meter = meter
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// The fingerprint of an expanded experiment: the same cells, settings, order and workload.
+    public static func fingerprint(_ plan: ExperimentPlan) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = (try? encoder.encode(plan)).map { String(decoding: $0, as: UTF8.self) } ?? plan.experiment
+        return String(StableHash.fnv1a(text), radix: 16)
+    }
+
+    /// Prepares `directory` for `run`: a new run writes `experiment.json`; `resume` reads the one there and checks
+    /// it is the same experiment. Returns the run to follow (on resume, the recorded one) and the cells recorded.
+    public static func prepare(directory: URL, run: ExperimentRun, resume: Bool) throws -> (ExperimentRun, Set<Int>) {
+        let files = FileManager.default
+        let runFile = directory.appendingPathComponent(ExperimentRunLayout.runFile)
+        let cells = directory.appendingPathComponent(ExperimentRunLayout.cellsDirectory)
+        if files.fileExists(atPath: runFile.path) {
+            guard resume else {
+                throw ExperimentRunError.unusableDirectory(
+                    directory.path, reason: "holds a run already (\(ExperimentRunLayout.runFile)); --resume goes on with it, or choose another --out")
+            }
+            let recorded: ExperimentRun
+            do {
+                recorded = try JSONDecoder().decode(ExperimentRun.self, from: Data(contentsOf: runFile))
+            } catch {
+                throw ExperimentRunError.unusableDirectory(runFile.path, reason: "not a readable run: \(error)")
+            }
+            guard recorded.fingerprint == run.fingerprint else {
+                throw ExperimentRunError.unusableDirectory(
+                    directory.path,
+                    reason:
+                        "holds a run of another experiment (fingerprint \(recorded.fingerprint), this one \(run.fingerprint): the file, the seed or --host-scheduler differ); nothing was run"
+                )
+            }
+            return (recorded, recordedCells(in: cells))
+        }
+        guard !resume else {
+            throw ExperimentRunError.unusableDirectory(directory.path, reason: "holds no run to resume (\(ExperimentRunLayout.runFile) is missing)")
+        }
+        do {
+            try files.createDirectory(at: cells, withIntermediateDirectories: true)
+            try writeAtomically(run, to: runFile)
+        } catch {
+            throw ExperimentRunError.unusableDirectory(directory.path, reason: "cannot write: \(error)")
+        }
+        return (run, [])
+    }
+
+    static func recordedCells(in cells: URL) -> Set<Int> {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: cells.path)) ?? []
+        return Set(names.compactMap { $0.hasSuffix(".json") ? Int($0.dropLast(5)) : nil })
+    }
+
+    static func writeAtomically<T: Encodable>(_ value: T, to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var data = try encoder.encode(value)
+        data.append(0x0A)
+        try data.write(to: url, options: .atomic)
+    }
+
+    /// Runs every cell not in `recorded`, in the plan's order. On an error or an interruption, what was recorded
+    /// stays; the host is left as `onExit` says either way.
+    public func runCells(skipping recorded: Set<Int>, onExit: OnExit) throws -> ExperimentRunSummary {
+        let plan = run.plan
+        let started = clock.now()
+        var measured: [Int] = []
+        var applied: Int?  // the combination the host was brought to by this process
+        var spent: [CellTransition.Kind: (count: Int, seconds: Double)] = [:]
+        let allNICs = Array(Set(plan.combinations.flatMap { $0.plan.iovms.flatMap(\.pci) })).sorted { $0.description < $1.description }
+        defer {
+            if onExit == .destroy, let applied {
+                let topology = plan.combinations[applied].plan.topology
+                progress("destroying \(topology) (--on-exit destroy)")
+                do { try host.destroy(topology: topology, nics: allNICs) } catch { progress("could not destroy \(topology): \(error)") }
+            }
+        }
+        let pending = plan.cells.filter { !recorded.contains($0.index) }
+        if !recorded.isEmpty { progress("resuming: \(recorded.count) of \(plan.cells.count) cells recorded, \(pending.count) to run") }
+        for (position, cell) in pending.enumerated() {
+            if shouldStop() { throw ExperimentRunError.interrupted(cell: nil) }
+            let combination = plan.combination(of: cell)
+            let label = Self.label(combination.settings, cell)
+            progress("cell \(cell.index)/\(plan.cells.count) (repetition \(cell.repetition)): \(label)")
+
+            // The transition: a fresh apply whenever this process has not yet brought the host to a combination.
+            let transitionStart = clock.now()
+            var kind = cell.transition.kind
+            if applied == nil, kind != .create { kind = .recreate }
+            if applied != nil, applied != cell.combination, kind == .same { kind = .live }
+            do {
+                switch kind {
+                case .create, .recreate:
+                    progress("  \(kind.rawValue): \(cell.transition.changes.joined(separator: "; "))")
+                    try host.destroy(topology: combination.plan.topology, nics: allNICs)
+                    applied = nil
+                    try host.apply(combination.plan)
+                case .live:
+                    progress("  live: \(cell.transition.changes.joined(separator: "; "))")
+                    try host.apply(combination.plan)
+                case .same:
+                    break
+                }
+            } catch {
+                throw ExperimentRunError.hostFailed(cell: cell.index, step: kind == .live ? "the live change" : "applying \(label)", reason: "\(error)")
+            }
+            applied = cell.combination
+            let transitionSeconds = clock.now() - transitionStart
+            let previous = spent[kind] ?? (0, 0)
+            spent[kind] = (previous.count + 1, previous.seconds + transitionSeconds)
+
+            let result = try measure(cell, combination, transitionSeconds: transitionSeconds)
+            do {
+                try Self.writeAtomically(result, to: directory.appendingPathComponent(ExperimentRunLayout.cellFile(cell.index)))
+            } catch {
+                throw ExperimentRunError.unusableDirectory(directory.path, reason: "cannot write cell \(cell.index): \(error)")
+            }
+            measured.append(cell.index)
+            let remaining = Array(pending[(position + 1)...])
+            progress(
+                "  " + Self.figures(result) + " | \(measured.count + recorded.count)/\(plan.cells.count) cells, ETA "
+                    + ExperimentWorkload.duration(eta(remaining, spent: spent)))
+        }
+        return ExperimentRunSummary(measured: measured, skipped: recorded.sorted(), seconds: clock.now() - started)
+    }
+
+    /// Seconds the `remaining` cells should take, from the transitions measured so far (else the plan's assumptions).
+    func eta(_ remaining: [ExperimentCell], spent: [CellTransition.Kind: (count: Int, seconds: Double)]) -> Double {
+        let timing = run.plan.timing
+        let perCell = timing.warmUpSeconds + timing.durationSeconds + timeouts.startSlack + 3
+        return remaining.reduce(0.0) { sum, cell in
+            let kind = cell.transition.kind
+            let assumed: Double
+            switch kind {
+            case .create, .recreate: assumed = ExperimentEstimate.assumedRecreateSeconds
+            case .live: assumed = ExperimentEstimate.assumedLiveSeconds
+            case .same: assumed = 0
+            }
+            let measured = spent[kind].flatMap { $0.count > 0 ? $0.seconds / Double($0.count) : nil }
+            return sum + perCell + (measured ?? assumed)
+        }
+    }
+
+    /// Runs the workload of one cell and measures it; retries a failed workload.
+    func measure(_ cell: ExperimentCell, _ combination: ExperimentCombination, transitionSeconds: Double) throws -> ExperimentCellResult {
+        let plan = combination.plan
+        let guests = plan.guests
+        let measuredDomains = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name)
+        try waitReady(cell: cell.index, guests: guests.map(\.name), iovms: plan.iovms.map(\.name))
+        var lastError: Error?
+        for attempt in 1...max(1, attempts) {
+            do {
+                return try attemptCell(cell, combination, measuredDomains: measuredDomains, transitionSeconds: transitionSeconds)
+            } catch let error as ExperimentRunError {
+                if case .interrupted = error { throw error }
+                if case .noServer = error { throw error }
+                lastError = error
+                progress("  attempt \(attempt) failed: \(error)")
+            }
+        }
+        throw lastError ?? ExperimentRunError.interrupted(cell: cell.index)
+    }
+
+    func waitReady(cell: Int, guests: [String], iovms: [String]) throws {
+        let deadline = clock.now() + timeouts.ready
+        var waiting = Set(guests)
+        var silent = Set(iovms)
+        while !waiting.isEmpty || !silent.isEmpty {
+            if shouldStop() { throw ExperimentRunError.interrupted(cell: cell) }
+            for guest in waiting.sorted() where (try? load.isReady(guest: guest)) == true { waiting.remove(guest) }
+            if !silent.isEmpty, let reading = try? meter.read(silent.sorted()) {
+                for (name, counters) in reading.domains where counters.published { silent.remove(name) }
+            }
+            if waiting.isEmpty && silent.isEmpty { break }
+            if clock.now() >= deadline {
+                if let guest = waiting.sorted().first { throw ExperimentRunError.noLoadAgent(guest: guest, cell: cell, seconds: timeouts.ready) }
+                if let iovm = silent.sorted().first { throw ExperimentRunError.noCounters(iovm: iovm, cell: cell, seconds: timeouts.ready) }
+            }
+            clock.sleep(0.5)
+        }
+    }
+
+    func attemptCell(
+        _ cell: ExperimentCell, _ combination: ExperimentCombination, measuredDomains: [String], transitionSeconds: Double
+    ) throws -> ExperimentCellResult {
+        let timing = run.plan.timing
+        let guests = combination.plan.guests
+        let id = Int(clock.wallTime() * 1000) % 2_000_000_000  // unique per attempt; the agents run a new id only
+        var started: [String] = []
+        defer {
+            for guest in started { try? load.cancel(guest: guest, id: id) }
+        }
+        let t0 = clock.now()
+        for guest in guests {
+            let arguments = try workloadArguments(guest: guest.name, direction: cell.direction)
+            do { try load.start(guest: guest.name, id: id, arguments: arguments) } catch {
+                throw ExperimentRunError.workloadFailed(guest: guest.name, cell: cell.index, reason: "could not start: \(error)")
+            }
+            started.append(guest.name)
+        }
+        let windowStart = t0 + timing.warmUpSeconds + timeouts.startSlack
+        let windowEnd = t0 + timing.warmUpSeconds + timing.durationSeconds
+        try sleep(until: windowStart, cell: cell.index)
+        let startedAt = clock.wallTime()
+        let before = try readMeter(measuredDomains, cell: cell.index)
+        let beforeTime = clock.now()
+        try sleep(until: max(windowEnd, beforeTime + 0.1), cell: cell.index)
+        let after = try readMeter(measuredDomains, cell: cell.index)
+        let window = clock.now() - beforeTime
+
+        // The results: every guest's iperf3 ends about `windowEnd` (plus the agent's start-up); wait for all.
+        var outcomes: [String: LoadOutcome] = [:]
+        let deadline = windowEnd + timeouts.startSlack + timeouts.results
+        while outcomes.count < guests.count {
+            if shouldStop() { throw ExperimentRunError.interrupted(cell: cell.index) }
+            for guest in guests where outcomes[guest.name] == nil {
+                if let outcome = try? load.outcome(guest: guest.name, id: id) { outcomes[guest.name] = outcome }
+            }
+            if outcomes.count == guests.count { break }
+            if clock.now() > deadline {
+                let late = guests.map(\.name).filter { outcomes[$0] == nil }.joined(separator: ", ")
+                throw ExperimentRunError.workloadFailed(
+                    guest: late, cell: cell.index, reason: "no result \(Int(timeouts.results)) s after the workload's planned end")
+            }
+            clock.sleep(0.5)
+        }
+        started = []
+
+        var results: [GuestLoadResult] = []
+        for guest in guests {
+            let outcome = outcomes[guest.name]!
+            let summary: IperfSummary
+            do { summary = try IperfSummary(json: outcome.output) } catch {
+                let stderr = outcome.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+                throw ExperimentRunError.workloadFailed(
+                    guest: guest.name, cell: cell.index,
+                    reason: "iperf3 exited \(outcome.status): \(error)\(stderr.isEmpty ? "" : " (stderr: \(stderr.suffix(300)))")")
+            }
+            let vif = guest.vifs.first
+            let iovm = vif?.backend ?? "Domain-0"
+            results.append(
+                GuestLoadResult(
+                    guest: guest.name, iovm: iovm, nic: vif?.nic?.description ?? "-", bytes: summary.bytes, seconds: summary.seconds,
+                    retransmits: summary.retransmits))
+        }
+
+        var figures: [IOVMCellFigures] = []
+        var notes: [String] = []
+        for name in measuredDomains {
+            guard let a = before.domains[name], let b = after.domains[name] else {
+                throw ExperimentRunError.hostFailed(cell: cell.index, step: "reading \(name)'s counters", reason: "\(name) vanished during the cell")
+            }
+            if b.cpuNanoseconds < a.cpuNanoseconds || b.rxBytes < a.rxBytes || b.txBytes < a.txBytes {
+                throw ExperimentRunError.hostFailed(cell: cell.index, step: "reading \(name)'s counters", reason: "its counters went backwards: it restarted")
+            }
+            let published = a.published && b.published
+            if !published { notes.append("\(name): no traffic counters (L2 figures unknown)") }
+            figures.append(
+                IOVMCellFigures(
+                    iovm: name, cpuNanoseconds: b.cpuNanoseconds - a.cpuNanoseconds, windowSeconds: window, cpuHz: after.cpuHz,
+                    rxBytes: b.rxBytes - a.rxBytes, txBytes: b.txBytes - a.txBytes, rxPackets: b.rxPackets &- a.rxPackets,
+                    txPackets: b.txPackets &- a.txPackets, countersPublished: published))
+        }
+        let scheduler = try? host.scheduler(of: measuredDomains == ["Domain-0"] ? guests.map(\.name) : measuredDomains)
+        return ExperimentCellResult(
+            cell: cell, settings: combination.settings, startedAt: startedAt, windowSeconds: window, transitionSeconds: transitionSeconds,
+            scheduler: scheduler ?? nil, guests: results, iovms: figures, notes: notes)
+    }
+
+    func readMeter(_ domains: [String], cell: Int) throws -> MeterReading {
+        do { return try meter.read(domains) } catch {
+            throw ExperimentRunError.hostFailed(cell: cell, step: "reading the counters", reason: "\(error)")
+        }
+    }
+
+    func sleep(until deadline: Double, cell: Int) throws {
+        while clock.now() < deadline {
+            if shouldStop() { throw ExperimentRunError.interrupted(cell: cell) }
+            clock.sleep(min(0.5, deadline - clock.now()))
+        }
+    }
+
+    /// iperf3's arguments for `guest`: `-c HOST [-p PORT] -t D -O W -P 4 -l 1024 -J -i 0`, `-R` for Rx (the client
+    /// machine sends to the guest), `--bidir` for both.
+    public func workloadArguments(guest: String, direction: TrafficDirection) throws -> [String] {
+        guard let server = run.servers[guest] ?? run.servers["*"] else { throw ExperimentRunError.noServer(guest: guest) }
+        let workload = run.plan.workload
+        let timing = run.plan.timing
+        var arguments: [String]
+        if let colon = server.lastIndex(of: ":"), !server.hasSuffix("]"), server.filter({ $0 == ":" }).count == 1 {
+            arguments = ["-c", String(server[..<colon]), "-p", String(server[server.index(after: colon)...])]
+        } else {
+            arguments = ["-c", server]
+        }
+        // iperf3 takes whole seconds; the warm-up (-O) runs before the -t seconds it reports.
+        arguments += [
+            "-t", "\(Int(timing.durationSeconds.rounded(.up)))", "-O", "\(Int(timing.warmUpSeconds.rounded(.up)))",
+            "-P", "\(workload.parallel ?? WorkloadDocument.paperParallel)", "-l", "\(workload.length ?? WorkloadDocument.paperLength)",
+            "-J", "-i", "0",
+        ]
+        switch direction {
+        case .rx: arguments.append("-R")
+        case .tx: break
+        case .both: arguments.append("--bidir")
+        }
+        return arguments
+    }
+
+    static func label(_ settings: CellSettings, _ cell: ExperimentCell) -> String {
+        var parts: [String] = []
+        if let variant = settings.variant { parts.append(variant) }
+        parts += [settings.configuration, settings.placement, settings.scheduler, "\(settings.nics) NIC\(settings.nics == 1 ? "" : "s")"]
+        if settings.image != "-" { parts.append("image \(settings.image)") }
+        if settings.weights != "default" { parts.append(settings.weights) }
+        parts.append(cell.direction.title)
+        return parts.joined(separator: ", ")
+    }
+
+    static func figures(_ result: ExperimentCellResult) -> String {
+        let efficiency = result.efficiency.map { String(format: "%.4f", $0) } ?? "-"
+        return String(
+            format: "%.1f Mbit/s payload, %.1f Mbit/s L2, IOVM CPU %.1f%%, efficiency %@ bits/Hz over %.1f s", result.payloadMbps, result.l2Mbps,
+            result.cpuPercent, efficiency, result.windowSeconds)
+    }
+}
+
+/// The figures of an iperf3 `-J` run that a cell keeps.
+public struct IperfSummary: Sendable, Equatable {
+    /// Payload bytes the receiver counted (both directions' receivers with `--bidir`).
+    public var bytes: UInt64
+    /// Over how many seconds.
+    public var seconds: Double
+    /// The senders' retransmits.
+    public var retransmits: Int
+
+    /// What went wrong reading iperf3's JSON.
+    public struct Unreadable: Error, CustomStringConvertible {
+        /// Why.
+        public var description: String
+    }
+
+    /// Creates a summary.
+    public init(bytes: UInt64, seconds: Double, retransmits: Int) {
+        self.bytes = bytes
+        self.seconds = seconds
+        self.retransmits = retransmits
+    }
+
+    /// Reads iperf3's JSON.
+    public init(json: String) throws {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else {
+            throw Unreadable(description: json.isEmpty ? "no output" : "not iperf3's JSON: \(json.prefix(120))")
+        }
+        if let error = object["error"] as? String { throw Unreadable(description: "iperf3: \(error)") }
+        guard let end = object["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
+            let bytes = (received["bytes"] as? NSNumber)?.uint64Value, let seconds = (received["seconds"] as? NSNumber)?.doubleValue
+        else { throw Unreadable(description: "iperf3's JSON has no end.sum_received") }
+        var total = bytes
+        if let reverse = end["sum_received_bidir_reverse"] as? [String: Any], let more = (reverse["bytes"] as? NSNumber)?.uint64Value {
+            total += more
+        }
+        var retransmits = ((end["sum_sent"] as? [String: Any])?["retransmits"] as? NSNumber)?.intValue ?? 0
+        retransmits += ((end["sum_sent_bidir_reverse"] as? [String: Any])?["retransmits"] as? NSNumber)?.intValue ?? 0
+        self.bytes = total
+        self.seconds = seconds
+        self.retransmits = retransmits
+    }
+}

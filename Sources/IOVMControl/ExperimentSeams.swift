@@ -1,0 +1,135 @@
+import Foundation
+public import IOVMCore
+
+/// The seam between an experiment's runner and the guests' workload: the load agent in each guest
+/// (`Agents/iovm-load.c`, over xenstore), or a command of the user's run from dom0.
+public protocol LoadDriver {
+    /// Whether `guest` can take a request now (its load agent said it is up).
+    func isReady(guest: String) throws -> Bool
+    /// Asks `guest` to run iperf3 with `arguments`, as request `id`.
+    func start(guest: String, id: Int, arguments: [String]) throws
+    /// The outcome of request `id` in `guest`, or nil while it runs.
+    func outcome(guest: String, id: Int) throws -> LoadOutcome?
+    /// Asks `guest` to stop request `id`.
+    func cancel(guest: String, id: Int) throws
+}
+
+/// What a guest's workload printed and how it ended.
+public struct LoadOutcome: Sendable, Equatable {
+    /// Exit status; 128 + N for a signal.
+    public var status: Int
+    /// Standard output: iperf3's JSON.
+    public var output: String
+    /// The end of standard error.
+    public var errorOutput: String
+    /// Whether the output was cut short.
+    public var truncated: Bool
+
+    /// Creates an outcome.
+    public init(status: Int, output: String, errorOutput: String = "", truncated: Bool = false) {
+        self.status = status
+        self.output = output
+        self.errorOutput = errorOutput
+        self.truncated = truncated
+    }
+}
+
+/// One reading of the measured domains' CPU time and NIC counters.
+public struct MeterReading: Sendable, Equatable {
+    /// One domain's counters.
+    public struct Counters: Sendable, Equatable {
+        /// CPU time used since the domain started, nanoseconds.
+        public var cpuNanoseconds: UInt64
+        /// Bytes its NICs received, sent; packets received, sent.
+        public var rxBytes: UInt64, txBytes: UInt64, rxPackets: UInt64, txPackets: UInt64
+        /// Whether its counters agent publishes (false: the traffic is unknown).
+        public var published: Bool
+        /// Creates counters.
+        public init(cpuNanoseconds: UInt64, rxBytes: UInt64 = 0, txBytes: UInt64 = 0, rxPackets: UInt64 = 0, txPackets: UInt64 = 0, published: Bool = true) {
+            self.cpuNanoseconds = cpuNanoseconds
+            self.rxBytes = rxBytes
+            self.txBytes = txBytes
+            self.rxPackets = rxPackets
+            self.txPackets = txPackets
+            self.published = published
+        }
+    }
+    /// Nominal CPU frequency, Hz.
+    public var cpuHz: UInt64
+    /// The domains found, by name (a missing domain is absent).
+    public var domains: [String: Counters]
+    /// Creates a reading.
+    public init(cpuHz: UInt64, domains: [String: Counters]) {
+        self.cpuHz = cpuHz
+        self.domains = domains
+    }
+}
+
+/// The seam between the runner and the host's counters: libxenstat and the IOVMs' counters agents in iovm,
+/// a fake in tests.
+public protocol CellMeter {
+    /// Reads `domains` now.
+    func read(_ domains: [String]) throws -> MeterReading
+}
+
+/// The seam between the runner and the host's domains: apply and destroy through the ``ApplyEngine``.
+public protocol ExperimentHost {
+    /// Makes the host match `plan` (creating, recreating or changing live what differs).
+    func apply(_ plan: Plan) throws
+    /// Destroys what iovm made for `topology` and gives `nics` back to dom0.
+    func destroy(topology: String, nics: [PCIAddress]) throws
+    /// The scheduler `domains` run under, as Xen reports it (their cpupool's); nil when unknown.
+    func scheduler(of domains: [String]) throws -> String?
+}
+
+/// The runner's clock: monotonic seconds and sleeping, faked in tests.
+public protocol RunnerClock {
+    /// Monotonic seconds.
+    func now() -> Double
+    /// Seconds since 1970.
+    func wallTime() -> Double
+    /// Sleeps `seconds`.
+    func sleep(_ seconds: Double)
+}
+
+/// The real clock.
+public struct SystemRunnerClock: RunnerClock {
+    /// Creates the clock.
+    public init() {}
+    /// Monotonic seconds.
+    public func now() -> Double { ProcessInfo.processInfo.systemUptime }
+    /// Seconds since 1970.
+    public func wallTime() -> Double { Date().timeIntervalSince1970 }
+    /// Sleeps `seconds`.
+    public func sleep(_ seconds: Double) { if seconds > 0 { Thread.sleep(forTimeInterval: seconds) } }
+}
+
+/// The real host: apply and destroy through an ``ApplyEngine``, the scheduler read from its backend.
+public struct EngineExperimentHost: ExperimentHost {
+    /// The engine.
+    public var engine: ApplyEngine
+
+    /// Creates the host over `engine`.
+    public init(engine: ApplyEngine) { self.engine = engine }
+
+    /// Applies `plan` with each domain's libxl JSON rendered from it.
+    public func apply(_ plan: Plan) throws {
+        var json: [String: String] = [:]
+        for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
+        let report = try engine.apply(plan, libxlJSON: json)
+        for step in report.done { engine.logger.info("\(step)") }
+    }
+
+    /// Destroys the topology.
+    public func destroy(topology: String, nics: [PCIAddress]) throws {
+        let report = try engine.destroy(topology: topology, nics: nics)
+        for step in report.done { engine.logger.info("\(step)") }
+    }
+
+    /// The scheduler of `domains`' pools: one name, or `a+b` when they differ.
+    public func scheduler(of domains: [String]) throws -> String? {
+        let reading = try engine.backend.observe(nics: []).schedulerReading(of: domains)
+        let names = Array(Set(reading.domains.map(\.scheduler))).sorted()
+        return names.isEmpty ? reading.poolZero : names.joined(separator: "+")
+    }
+}
