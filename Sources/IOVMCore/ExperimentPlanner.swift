@@ -340,14 +340,21 @@ struct ExperimentExpansion {
     // MARK: Order
 
     /// The cells: every combination in every direction, shuffled within each repetition by a generator
-    /// seeded with `seed`, with what changes before each.
+    /// seeded with `seed`, with what changes before each. The combinations are shuffled, then the directions
+    /// of each: a combination's directions run one after the other, so the host changes once per combination
+    /// and repetition, not once per cell (a recreate costs more than a minute in the lab).
     func order(combinations: [ExperimentCombination], directions: [TrafficDirection], repetitions: Int, seed: UInt64) -> [ExperimentCell] {
         var generator = SplitMix64(seed: seed)
         var cells: [ExperimentCell] = []
         var previous: (ExperimentCombination, TrafficDirection)?
         for repetition in 1...max(repetitions, 1) {
-            var round = combinations.flatMap { combination in directions.map { (combination, $0) } }
-            generator.shuffle(&round)
+            var shuffled = combinations
+            generator.shuffle(&shuffled)
+            let round = shuffled.flatMap { combination in
+                var ordered = directions
+                generator.shuffle(&ordered)
+                return ordered.map { (combination, $0) }
+            }
             for (combination, direction) in round {
                 let transition = CellTransition.between(previous, (combination, direction))
                 cells.append(

@@ -358,40 +358,40 @@ struct CLITests {
           cells       12: 2 combinations x 2 directions x 3 repetitions
 
         CELL  REP  VARIANT       CONFIGURATION  PLACEMENT      SCHEDULER  NICS  IMAGE    WEIGHTS              DIRECTION  BEFORE IT
-           1    1  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         create
-           2    1  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         live
-           3    1  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         same
-           4    1  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         live
-           5    2  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         live
-           6    2  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         live
-           7    2  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         same
-           8    2  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         live
-           9    3  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         same
-          10    3  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         live
-          11    3  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         same
-          12    3  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         live
+           1    1  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         create
+           2    1  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         same
+           3    1  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         live
+           4    1  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         same
+           5    2  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         same
+           6    2  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         same
+           7    2  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         live
+           8    2  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         same
+           9    3  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Tx         live
+          10    3  Core Pinning  hybrid(2)      hybrid-pinned  credit     4     minimal  iovm 512, guest 256  Rx         same
+          11    3  Default       hybrid(2)      credit         credit     4     minimal  default              Tx         live
+          12    3  Default       hybrid(2)      credit         credit     4     minimal  default              Rx         same
 
         What changes before each cell:
           1: create: iovm0, iovm1, guest1, guest2, guest3, guest4
-          2: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Rx -> Tx
-          3: same: direction Tx -> Rx
-          4: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1; direction Rx -> Tx
-          5: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Tx -> Rx
-          6: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1
-          7: same: direction Rx -> Tx
-          8: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any
-          9: same: nothing changes
-          10: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1; direction Tx -> Rx
-          11: same: direction Rx -> Tx
-          12: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Tx -> Rx
+          2: same: direction Tx -> Rx
+          3: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1
+          4: same: direction Rx -> Tx
+          5: same: direction Tx -> Rx
+          6: same: direction Rx -> Tx
+          7: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Tx -> Rx
+          8: same: direction Rx -> Tx
+          9: live: iovm0 pin any -> 3; iovm0 weight 256 -> 512; iovm1 pin any -> 2; iovm1 weight 256 -> 512; guest1 pin any -> 0-1; guest2 pin any -> 0-1; guest3 pin any -> 0-1; guest4 pin any -> 0-1
+          10: same: direction Tx -> Rx
+          11: live: iovm0 pin 3 -> any; iovm0 weight 512 -> 256; iovm1 pin 2 -> any; iovm1 weight 512 -> 256; guest1 pin 0-1 -> any; guest2 pin 0-1 -> any; guest3 pin 0-1 -> any; guest4 pin 0-1 -> any; direction Rx -> Tx
+          12: same: direction Tx -> Rx
 
-        Transitions: 1 create, 0 recreate, 7 live, 4 same
+        Transitions: 1 create, 0 recreate, 4 live, 7 same
         Estimated time: 16 min
           measuring   12 cells x (10 s warm-up + 60 s) = 14 min
           recreating  1 create or recreate x 90 s, assumed (destroy and apply; Table 3's hybrid took 73 s to apply in the lab under TCG) = 2 min
-          live        7 live changes x 2 s, assumed (one iovm pin or weight call took 1.0-1.2 s in the lab) = 14 s
+          live        4 live changes x 2 s, assumed (one iovm pin or weight call took 1.0-1.2 s in the lab) = 8 s
 
-        Dry run: nothing was run. Running the cells is not implemented yet.
+        Dry run: nothing was run.
 
         """
 
@@ -417,15 +417,22 @@ struct CLITests {
         #expect(text.stdout != Self.table3DryRun)
     }
 
-    @Test("experiment without --dry-run checks the experiment and exits 69: running cells is not implemented yet")
-    func experimentRunIsNotThereYet() throws {
-        let result = try iovm("experiment", "Examples/experiments/figures8and9.swift")
-        #expect(result.status == 69)
-        #expect(result.stdout.isEmpty)
+    @Test("experiment without --dry-run: a workload without a server, then a host without the NICs, refused before anything starts")
+    func experimentRunRefusals() throws {
+        let noServer = try iovm("experiment", "Examples/experiments/figures8and9.swift")
+        #expect(noServer.status == 1)
+        #expect(noServer.stdout.isEmpty)
         #expect(
-            result.stderr.contains(
-                "iovm: error: running an experiment's cells is not implemented yet; the experiment is valid (54 cells): `iovm experiment Examples/experiments/figures8and9.swift --dry-run` lists them"
-            ), "\(result.stderr)")
+            noServer.stderr.contains(
+                "iovm: error: the workload names no iperf3 server for guest guest1: Workload.iperf3(server: \"HOST:PORT\") or --server HOST:PORT (or --server guest1=HOST:PORT)"
+            ), "\(noServer.stderr)")
+        // Off Xen (and on a host without these NICs) every combination is refused, naming its first cell.
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-run-\(UUID().uuidString)")
+        let elsewhere = try iovm("experiment", "Examples/experiments/table3.swift", "--server", "10.0.0.1:5201", "--out", directory.path)
+        #expect(elsewhere.status == 65)
+        #expect(elsewhere.stderr.contains("NIC 0000:00:13.0 is not on this host"), "\(elsewhere.stderr)")
+        #expect(elsewhere.stderr.contains("iovm: error: the experiment cannot run on this host; nothing was started"))
+        #expect(!FileManager.default.fileExists(atPath: directory.path))
         #expect(try iovm("experiment", "Examples/experiments/table3.swift", "--resume").status == 64)
     }
 

@@ -79,10 +79,22 @@ struct ExperimentPlannerTests {
         let order = plan.cells.map { "\(plan.combination(of: $0).settings.variant ?? "?")/\($0.direction.title)" }
         #expect(
             order == [
-                "Default/Tx", "Core Pinning/Tx", "Default/Rx", "Core Pinning/Rx",
-                "Core Pinning/Rx", "Core Pinning/Tx", "Default/Rx", "Default/Tx",
-                "Default/Tx", "Core Pinning/Tx", "Core Pinning/Rx", "Default/Rx",
+                "Default/Tx", "Default/Rx", "Core Pinning/Tx", "Core Pinning/Rx",
+                "Core Pinning/Tx", "Core Pinning/Rx", "Default/Rx", "Default/Tx",
+                "Core Pinning/Rx", "Core Pinning/Tx", "Default/Tx", "Default/Rx",
             ])
+    }
+
+    @Test("a combination's directions run one after the other: the host changes once per combination and repetition")
+    func directionsTogether() throws {
+        let plan = try plan(Experiment.paper.figures12and13, seed: 7)
+        for pair in stride(from: 0, to: plan.cells.count, by: 2) {
+            #expect(plan.cells[pair].combination == plan.cells[pair + 1].combination)
+            #expect(plan.cells[pair].direction != plan.cells[pair + 1].direction)
+            #expect(plan.cells[pair + 1].transition.kind == .same)
+        }
+        // 3 configurations x 3 repetitions: one create, then at most one recreate per combination and repetition.
+        #expect(plan.cells.filter { $0.transition.kind == .recreate }.count <= 8)
     }
 
     @Test("the generator is SplitMix64 as published (Vigna's splitmix64.c gives these for seeds 0 and 42)")
