@@ -80,9 +80,12 @@ struct LoadAgentTests {
         }
 
         var log: String { (try? String(contentsOfFile: agentLog, encoding: .utf8)) ?? "" }
+        /// For failures: the agent's stderr and the last messages the fake xenstored saw.
+        var diagnosis: String { "agent stderr: \(log.isEmpty ? "(empty)" : log)\nxenstore: \(store.trace.suffix(30).joined(separator: ", "))" }
         var argv: String? { try? String(contentsOfFile: directory + "/argv", encoding: .utf8) }
 
-        /// Waits (polling every 20 ms) until `condition` holds; false after `seconds`.
+        /// Waits (polling every 20 ms) until `condition` holds; false after `seconds` (a bound for a busy machine:
+        /// each step takes milliseconds when it has a core).
         func wait(_ seconds: Double, _ condition: () -> Bool) -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
@@ -123,10 +126,10 @@ struct LoadAgentTests {
     func runsARequest() throws {
         let run = try Run()
         run.store.failResultCommits = 1  // the result's transaction is retried after an EAGAIN
-        #expect(run.wait(5) { run.store.value(LoadKeys.ready) != nil }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.ready) != nil }, "\(run.diagnosis)")
         #expect(run.store.value(LoadKeys.ready) == "1 \(run.agent.processIdentifier)")
         run.store.set(LoadKeys.request, "7 -c 10.0.2.100 -p 5201 -t 1 -J")
-        #expect(run.wait(8) { run.store.value(LoadKeys.status) == "done 7" }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.status) == "done 7" }, "\(run.diagnosis)")
         #expect(run.store.history(LoadKeys.status) == ["running 7", "done 7"])
         #expect(run.argv == "[-c][10.0.2.100][-p][5201][-t][1][-J]\n")
         #expect(run.store.value(LoadKeys.result + "id") == "7")
@@ -138,8 +141,8 @@ struct LoadAgentTests {
         #expect(run.store.value(LoadKeys.result + "truncated") == nil)
         #expect(run.store.value(LoadKeys.result + "stderr") == "fake iperf3: warning\n")
         #expect(run.store.abortedCommits == 1)
-        #expect(run.exitStatus(within: 5) == 0, "\(run.log)")
-        #expect(run.log.isEmpty, "\(run.log)")
+        #expect(run.exitStatus(within: 20) == 0, "\(run.diagnosis)")
+        #expect(run.log.isEmpty, "\(run.diagnosis)")
         // Its output files were unlinked.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: run.directory + "/tmp")) == [])
     }
@@ -149,49 +152,49 @@ struct LoadAgentTests {
         let stdout = (0..<(64 * 2048 + 100)).map { UInt8(ascii: "a") + UInt8($0 % 26) }
         let stderr = (0..<3000).map { UInt8(ascii: "0") + UInt8($0 % 10) }
         let run = try Run(watches: false, stdout: stdout, stderr: stderr, environment: ["FAKE_RC": "3"])
-        #expect(run.wait(5) { run.store.value(LoadKeys.ready) != nil }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.ready) != nil }, "\(run.diagnosis)")
         #expect(run.log == "iovm-load: cannot watch data/iovm/load/request: reading it every 200 ms\n")
         run.store.set(LoadKeys.request, "12 -c 10.0.2.100 -J")
-        #expect(run.wait(8) { run.store.value(LoadKeys.status) == "done 12" }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.status) == "done 12" }, "\(run.diagnosis)")
         #expect(run.store.value(LoadKeys.result + "rc") == "3")
         #expect(run.store.value(LoadKeys.result + "chunks") == "64")
         #expect(run.store.value(LoadKeys.result + "truncated") == "1")
         #expect(try run.stdout().bytes == Array(stdout.prefix(64 * 2048)))
         #expect(run.store.bytes(LoadKeys.result + "stderr") == Array(stderr.suffix(1024)))
-        #expect(run.exitStatus(within: 5) == 0, "\(run.log)")
+        #expect(run.exitStatus(within: 20) == 0, "\(run.diagnosis)")
     }
 
     @Test("a cancel naming the running request stops iperf3 with SIGTERM (rc 143)")
     func cancels() throws {
         let run = try Run(environment: ["FAKE_SLEEP": "30"])
-        #expect(run.wait(5) { run.store.value(LoadKeys.ready) != nil }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.ready) != nil }, "\(run.diagnosis)")
         run.store.set(LoadKeys.request, "9 -c 10.0.2.100 -t 30 -J")
-        #expect(run.wait(5) { run.store.value(LoadKeys.status) == "running 9" && run.argv != nil }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.status) == "running 9" && run.argv != nil }, "\(run.diagnosis)")
         run.store.set(LoadKeys.cancel, "8")  // another request's cancel: no effect
         usleep(500_000)
         #expect(run.store.value(LoadKeys.status) == "running 9")
         let cancelled = Date()
         run.store.set(LoadKeys.cancel, "9")
-        #expect(run.wait(5) { run.store.value(LoadKeys.status) == "done 9" }, "\(run.log)")
-        #expect(Date().timeIntervalSince(cancelled) < 3)
+        #expect(run.wait(20) { run.store.value(LoadKeys.status) == "done 9" }, "\(run.diagnosis)")
+        #expect(Date().timeIntervalSince(cancelled) < 10)  // not the fake's 30 s (about 0.2 s on an idle machine)
         #expect(run.store.value(LoadKeys.result + "rc") == "143")
         #expect(try run.stdout().bytes == Self.jsonText)
-        #expect(run.exitStatus(within: 5) == 0, "\(run.log)")
+        #expect(run.exitStatus(within: 20) == 0, "\(run.diagnosis)")
     }
 
     @Test("an iperf3 that ignores SIGTERM gets SIGKILL 2 s later (rc 137)")
     func killsAfterTwoSeconds() throws {
         let run = try Run(environment: ["FAKE_SLEEP": "30", "FAKE_IGNORE_TERM": "1"])
-        #expect(run.wait(5) { run.store.value(LoadKeys.ready) != nil }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.ready) != nil }, "\(run.diagnosis)")
         run.store.set(LoadKeys.request, "10 -c 10.0.2.100 -t 30")
-        #expect(run.wait(5) { run.store.value(LoadKeys.status) == "running 10" && run.argv != nil }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.status) == "running 10" && run.argv != nil }, "\(run.diagnosis)")
         let cancelled = Date()
         run.store.set(LoadKeys.cancel, "10")
-        #expect(run.wait(6) { run.store.value(LoadKeys.status) == "done 10" }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.status) == "done 10" }, "\(run.diagnosis)")
         let seconds = Date().timeIntervalSince(cancelled)
-        #expect(seconds > 1.8 && seconds < 4, "\(seconds) s")
+        #expect(seconds > 1.8 && seconds < 10, "\(seconds) s")  // 2 s, not the fake's 30
         #expect(run.store.value(LoadKeys.result + "rc") == "137")
-        #expect(run.exitStatus(within: 5) == 0, "\(run.log)")
+        #expect(run.exitStatus(within: 20) == 0, "\(run.diagnosis)")
     }
 
     @Test("a restarted agent does not run again the request its status says is done; it runs the next one")
@@ -199,17 +202,17 @@ struct LoadAgentTests {
         let run = try Run(store: [
             LoadKeys.status: "done 7", LoadKeys.request: "7 -c 10.0.2.100 -J", LoadKeys.result + "id": "7", LoadKeys.result + "rc": "0",
         ])
-        #expect(run.wait(5) { run.store.value(LoadKeys.ready) != nil }, "\(run.log)")
-        #expect(run.wait(5) { run.store.reads.contains(LoadKeys.request) }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.ready) != nil }, "\(run.diagnosis)")
+        #expect(run.wait(20) { run.store.reads.contains(LoadKeys.request) }, "\(run.diagnosis)")
         usleep(500_000)
         #expect(run.argv == nil)
         #expect(run.store.history(LoadKeys.status).isEmpty)
         #expect(run.store.value(LoadKeys.result + "rc") == "0")
         #expect(run.agent.isRunning)
         run.store.set(LoadKeys.request, "8 -c 10.0.2.101 -J")
-        #expect(run.wait(8) { run.store.value(LoadKeys.status) == "done 8" }, "\(run.log)")
+        #expect(run.wait(20) { run.store.value(LoadKeys.status) == "done 8" }, "\(run.diagnosis)")
         #expect(run.argv == "[-c][10.0.2.101][-J]\n")
-        #expect(run.exitStatus(within: 5) == 0, "\(run.log)")
+        #expect(run.exitStatus(within: 20) == 0, "\(run.diagnosis)")
     }
 }
 
@@ -237,6 +240,7 @@ final class FakeXenstored: @unchecked Sendable {
 
     private let lock = NSLock()
     private let listener: Int32
+    private var listening = true
     private var client: Int32 = -1
     private var values: [String: [UInt8]] = [:]
     private var watches: [(path: String, token: String)] = []
@@ -244,29 +248,41 @@ final class FakeXenstored: @unchecked Sendable {
     private var nextTransaction: UInt32 = 1
     private var writes: [(path: String, value: [UInt8])] = []
     private var readPaths: [String] = []
+    private var messages: [String] = []
     private var failures = 0
     private var aborted = 0
     private var refusing = false
 
     /// Listens on `socket` and serves the first client that connects, on a thread of its own.
     init(socket path: String) throws {
-        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard listener >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw POSIXError(.EINVAL) }
+        guard listener >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            if listener >= 0 { close(listener) }
+            throw POSIXError(.EINVAL)
+        }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard bound == 0, listen(listener, 1) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        guard bound == 0, listen(listener, 1) == 0 else {
+            let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            close(listener)
+            throw error
+        }
         Thread { [self] in serve() }.start()
     }
 
     /// Stops listening and hangs up on the client.
+    /// Only the serving thread closes the sockets (and forgets them under the lock first): a descriptor closed here
+    /// could be another test's by the time that thread used it.
     func stop() {
-        shutdown(listener, Int32(SHUT_RDWR))
-        lock.withLock { if client >= 0 { shutdown(client, Int32(SHUT_RDWR)) } }
+        lock.withLock {
+            if listening { shutdown(listener, Int32(SHUT_RDWR)) }
+            if client >= 0 { shutdown(client, Int32(SHUT_RDWR)) }
+        }
     }
 
     /// Commits of a transaction writing `…/result/id` answered EAGAIN (the agent must start it again).
@@ -282,6 +298,8 @@ final class FakeXenstored: @unchecked Sendable {
     }
     /// The paths the client read, in order.
     var reads: [String] { lock.withLock { readPaths } }
+    /// The requests, replies' errors and watch events, in order ("read data/iovm/load/request", "event …").
+    var trace: [String] { lock.withLock { messages } }
 
     func bytes(_ path: String) -> [UInt8]? { lock.withLock { values[path] } }
     func value(_ path: String) -> String? { bytes(path).map { String(decoding: $0, as: UTF8.self) } }
@@ -297,14 +315,22 @@ final class FakeXenstored: @unchecked Sendable {
 
     private func serve() {
         let fd = accept(listener, nil, nil)
+        if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        lock.withLock {
+            listening = false
+            close(listener)
+            client = fd
+        }
         guard fd >= 0 else { return }
-        lock.withLock { client = fd }
         while let header = readExactly(fd, 16) {
-            let field = { (index: Int) in (0..<4).reduce(UInt32(0)) { $0 | UInt32(header[index * 4 + $1]) << (8 * $1) } }
+            func field(_ index: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(header[index * 4 + $1]) << (8 * $1) } }
             guard let body = readExactly(fd, Int(field(3))) else { break }
             lock.withLock { handle(type: field(0), requestID: field(1), transaction: field(2), body: body) }
         }
-        close(fd)
+        lock.withLock {
+            client = -1
+            close(fd)
+        }
     }
 
     /// One request and its reply (called with the lock held).
@@ -313,7 +339,11 @@ final class FakeXenstored: @unchecked Sendable {
         let path = String(decoding: strings.first ?? [], as: UTF8.self)
         let rest = strings.count > 1 ? Array(strings[1]) : []
         func reply(_ payload: [UInt8], as replyType: UInt32 = rawType) { send(replyType, requestID, transaction, payload) }
-        func fail(_ name: String) { reply(Array(name.utf8) + [0], as: MessageType.error.rawValue) }
+        func fail(_ name: String) {
+            messages.append(name)
+            reply(Array(name.utf8) + [0], as: MessageType.error.rawValue)
+        }
+        messages.append("\(MessageType(rawValue: rawType).map { "\($0)" } ?? "type \(rawType)") \(transaction == 0 ? "" : "tx \(transaction) ")\(path)")
         func perform(_ operation: Operation) {
             if transaction != 0 { transactions[transaction, default: []].append(operation) } else { apply(operation, record: true) }
             reply(Array("OK".utf8) + [0])
@@ -332,6 +362,7 @@ final class FakeXenstored: @unchecked Sendable {
             let token = String(decoding: rest.prefix { $0 != 0 }, as: UTF8.self)
             watches.append((path, token))
             reply(Array("OK".utf8) + [0])
+            messages.append("event \(path)")
             send(MessageType.watchEvent.rawValue, 0, 0, Array(path.utf8) + [0] + Array(token.utf8) + [0])  // as xenstored: once up front
         case .unwatch:
             watches.removeAll { $0.path == path }
@@ -367,6 +398,7 @@ final class FakeXenstored: @unchecked Sendable {
             changed = path
         }
         for watch in watches where changed == watch.path || changed.hasPrefix(watch.path + "/") {
+            messages.append("event \(changed)")
             send(MessageType.watchEvent.rawValue, 0, 0, Array(changed.utf8) + [0] + Array(watch.token.utf8) + [0])
         }
     }
