@@ -8,7 +8,7 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Build and list the minimal IOVM images (paper Section 3: a uniprocessor kernel and a runtime in RAM).",
-        subcommands: [ImageBuildCommand.self, ImageListCommand.self])
+        subcommands: [ImageBuildCommand.self, ImageListCommand.self, ImageLoadAgentCommand.self])
 }
 
 /// `iovm image build [FILE] [--nic-driver D ...]`.
@@ -132,5 +132,34 @@ struct ImageListCommand: ParsableCommand {
             ])
         }
         print(images.isEmpty ? "no images in \(TopologyOptions.imageRoot(out))" : TextTable.render(rows), terminator: images.isEmpty ? "\n" : "")
+    }
+}
+
+/// `iovm image load-agent --out FILE`: the guests' load agent as a static program.
+struct ImageLoadAgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load-agent",
+        abstract: "Write the guests' load agent (Agents/iovm-load.c, compiled static with the host's cc) to FILE.",
+        discussion: """
+            `iovm experiment` drives iperf3 inside each guest through xenstore (data/iovm/load/); the agent runs it. \
+            Put FILE in the guest's image (the lab's guests have it at /usr/lib/iovm/iovm-load) and start it at boot \
+            in the background; it needs /dev/xen/xenbus and iperf3 (-b PATH, default /usr/bin/iperf3).
+            """)
+
+    @Option(name: .long, help: "Where to write the program.", completion: .file())
+    var out: String
+
+    func run() throws {
+        try reportingErrors {
+            let program = try AgentCompiler().compile("iovm-load.c")
+            do {
+                try Data(program).write(to: URL(fileURLWithPath: out), options: .atomic)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: out)
+            } catch {
+                let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { String(cString: strerror(Int32(($0 as NSError).code))) }
+                throw ImageError.cannotWrite(out, why: posix ?? "\(error)")
+            }
+            printError("wrote \(out) (\(program.count) bytes, static)")
+        }
     }
 }

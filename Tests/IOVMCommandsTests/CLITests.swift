@@ -344,6 +344,32 @@ struct CLITests {
         #expect(absent.stderr.contains("absent-nic.swift:6: error: NIC 0000:7f:1f.7 is not on this host and the topology names no driver"), "\(absent.stderr)")
     }
 
+    @Test("image load-agent writes the static load agent, executable; it prints its usage")
+    func imageLoadAgent() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-load-agent-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appending(path: "iovm-load").path
+        let result = try iovm("image", "load-agent", "--out", file)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("wrote \(file) ("), "\(result.stderr)")
+        #expect(FileManager.default.isExecutableFile(atPath: file))
+        let bytes = try #require(FileManager.default.contents(atPath: file))
+        #expect(bytes.prefix(4) == Data([0x7f, 0x45, 0x4c, 0x46]))  // an ELF program
+        let usage = Process()
+        usage.executableURL = URL(fileURLWithPath: file)
+        usage.arguments = ["-h"]
+        let out = Pipe()
+        usage.standardOutput = out
+        try usage.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        usage.waitUntilExit()
+        #expect(usage.terminationStatus == 0)
+        #expect(text.contains("[-s SOCKET] [-b IPERF3] [-t TMPDIR] [-1]"), "\(text)")
+        let missing = try iovm("image", "load-agent")
+        #expect(missing.status == 64)
+    }
+
     // MARK: Experiments
 
     /// `iovm experiment --dry-run` of Table 3, as printed: the order is fixed by the name's seed.
