@@ -77,8 +77,8 @@ extension ExperimentReport {
             var fields = [row.label]
             for entry in row.entries {
                 fields += [
-                    HTMLReport.f(entry.throughput, 0), Self.shortDelta(entry.throughputDelta), HTMLReport.f(entry.cpuPercent, 1), Self.shortDelta(entry.cpuDelta),
-                    HTMLReport.f(entry.efficiency, 3), Self.shortDelta(entry.efficiencyDelta),
+                    Self.number(entry.throughput, 0), Self.shortDelta(entry.throughputDelta), Self.number(entry.cpuPercent, 1), Self.shortDelta(entry.cpuDelta),
+                    Self.number(entry.efficiency, 3), Self.shortDelta(entry.efficiencyDelta),
                 ]
             }
             rows.append(fields)
@@ -105,6 +105,9 @@ extension ExperimentReport {
         }
         return lines.joined(separator: "\n") + "\n"
     }
+
+    /// `value` with `digits` decimals, or `-` without one.
+    static func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "-" }
 
     /// `+7.8%`, or `-` without a delta.
     static func shortDelta(_ value: Double?) -> String { value.map { String(format: "%+.1f%%", $0) } ?? "-" }

@@ -203,6 +203,9 @@ public enum SVGChart {
         let yTop = yTicks.last!
         var svg = open(frame, title: title, xLabel: xLabel, yLabel: yLabel, yTicks: yTicks)
         svg += axes(frame)
+        if highest == nil {
+            svg.append("<text x=\"\(n(frame.left + frame.plotWidth / 2))\" y=\"\(n(frame.top + frame.plotHeight / 2))\" text-anchor=\"middle\" fill=\"#888\">no data</text>")
+        }
         let groupWidth = frame.plotWidth / Double(max(groups.count, 1))
         let barWidth = min(48, groupWidth * 0.8 / Double(max(series.count, 1)))
         for (g, group) in groups.enumerated() {
