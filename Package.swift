@@ -128,7 +128,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore"]),
+        .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore", "IOVMDescription", "IOVMWireFormat"]),
         .testTarget(
             name: "IOVMXenTests",
             dependencies: ["CPUSets", "IOVMXen", "IOVMControl", "IOVMCore", "XenKit", .product(name: "Logging", package: "swift-log")]

@@ -221,44 +221,84 @@ struct MonitorCommand: ParsableCommand {
     }
 }
 
-extension ReportFormat: ExpressibleByArgument {}
+extension ExperimentReportFormat: ExpressibleByArgument {}
 
-/// `iovm report DIR... --format json|csv|html`: figures of recorded runs.
+/// `iovm report DIR...`: figures of recorded runs, or of an experiment's run directory.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Report recorded runs (`iovm monitor --record DIR`): mean and peak throughput, CPU, efficiency (bits/Hz), gaps.",
+        abstract: "Report an experiment's run (`iovm experiment FILE --out DIR`) or recorded runs (`iovm monitor --record DIR`).",
         discussion: """
+            An experiment's run directory (it holds experiment.json): the cells' results grouped by combination and
+            direction over the repetitions (mean, min, max of payload and L2 Mbit/s, CPU %, bits/Hz), charts of
+            throughput and efficiency against the NIC count like the paper's figures (one bar per series, error bars
+            min-max), a table like the paper's Table 3 (deltas against the first combination), and the paper's claims
+            each counted in the cells where their series were measured ("held in k of n cells"). Missing cells are
+            reported as missing. Without --format, writes report.html, report.csv (per combination and direction),
+            report.json and cells.csv (one row per cell) into DIR and prints the table and the claims; --format
+            html|csv|json|text prints one format (or writes it to --out).
+
+            Recorded runs (monitor recordings), --format json (default), csv or html:
             json: per run, per IOVM and for all IOVMs: mean/peak Rx and Tx Mbit/s, CPU %, bits/Hz overall and per direction.
             csv: one row per interval per IOVM, plus an aggregate row per interval.
             html: a self-contained page with the topology and placement, tables and SVG charts over time; several runs
             add bar charts comparing them, like the paper's Figs. 6 and 7.
             """)
 
-    @Argument(help: "Recorded run directories.", completion: .directory)
+    @Argument(help: "An experiment's run directory, or recorded run directories.", completion: .directory)
     var directories: [String]
 
-    @Option(help: "Output format: json, csv or html.")
-    var format: ReportFormat = .json
+    @Option(help: "Output format: html, csv, json or text (text: experiments only; recordings default to json).")
+    var format: ExperimentReportFormat?
 
-    @Option(help: "Write to this file instead of stdout.", completion: .file())
+    @Option(help: "Write to this file instead of stdout (its extension names the format when --format is not given).", completion: .file())
     var out: String?
 
     func validate() throws {
-        if directories.isEmpty { throw ValidationError("give at least one recorded run directory") }
+        if directories.isEmpty { throw ValidationError("give at least one recorded run directory, or an experiment's run directory") }
+        if format == nil, let out, directories.contains(where: ExperimentRunDirectory.isRunDirectory), ExperimentReportFormat(fileName: out) == nil {
+            throw ValidationError("--out \(out): give --format, or a file name ending in .html, .csv, .json or .txt")
+        }
     }
 
     func run() throws {
         try reportingErrors {
+            if directories.contains(where: ExperimentRunDirectory.isRunDirectory) {
+                guard directories.count == 1 else { throw ValidationError("an experiment's run directory is reported alone") }
+                try experiment(directories[0])
+                return
+            }
+            let recordingFormat: ReportFormat
+            switch format {
+            case nil: recordingFormat = .json
+            case .text: throw ValidationError("--format text is for an experiment's run directory; recordings take json, csv or html")
+            case let format?: recordingFormat = ReportFormat(rawValue: format.rawValue)!
+            }
             let runs = try directories.map(RecordedRun.load)
             for run in runs where run.intervals.isEmpty { printError("warning: \(run.directory) has no complete interval (fewer than two samples)") }
-            let text = try Report.render(runs, format: format)
-            if let out {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: out))
-                printError("wrote \(out)")
-            } else {
-                print(text, terminator: "")
-            }
+            try emit(try Report.render(runs, format: recordingFormat))
+        }
+    }
+
+    /// An experiment's report: one format to stdout or --out, else every file into the run directory and the text summary.
+    private func experiment(_ directory: String) throws {
+        let files = try ExperimentRunDirectory.load(directory)
+        let report = ExperimentReport(files)
+        if let format = format ?? out.flatMap(ExperimentReportFormat.init(fileName:)) {
+            try emit(try report.render(format))
+            return
+        }
+        let written = try ExperimentReport.write(files)
+        print(report.text(), terminator: "")
+        printError("wrote \(written.joined(separator: ", "))")
+    }
+
+    private func emit(_ text: String) throws {
+        if let out {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+            printError("wrote \(out)")
+        } else {
+            print(text, terminator: "")
         }
     }
 }

@@ -4,7 +4,7 @@ import IOVMCore
 /// The HTML report: one self-contained page (inline CSS and SVG, no script) that is also
 /// well-formed XML, so tests can parse it.
 public enum HTMLReport {
-    private static let css = """
+    static let css = """
         body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1000px; padding: 0 12px; }
         h1 { font-size: 22px; margin-bottom: 4px; }
         h2 { font-size: 18px; border-bottom: 1px solid #ccc; padding-bottom: 4px; margin-top: 32px; }

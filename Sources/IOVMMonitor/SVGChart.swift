@@ -31,12 +31,15 @@ public struct BarSeries: Sendable {
     public var color: String
     /// One value per group; nil draws no bar.
     public var values: [Double?]
+    /// Per group, the range an error bar spans (minimum to maximum over repetitions); empty or nil draws none.
+    public var ranges: [ClosedRange<Double>?]
 
     /// Creates a bar series.
-    public init(name: String, color: String, values: [Double?]) {
+    public init(name: String, color: String, values: [Double?], ranges: [ClosedRange<Double>?] = []) {
         self.name = name
         self.color = color
         self.values = values
+        self.ranges = ranges
     }
 }
 
@@ -187,16 +190,22 @@ public enum SVGChart {
         return svg.joined(separator: "\n")
     }
 
-    /// A grouped bar chart (like the paper's Figs. 6 and 7): one group per configuration, one bar per series, values on top.
+    /// A grouped bar chart (like the paper's Figs. 6 and 7): one group per configuration, one bar per series, values on top,
+    /// and error bars where a series has ``BarSeries/ranges``.
     public static func bars(
-        title: String, yLabel: String, groups: [String], series: [BarSeries], valueFormat: String = "%.0f",
+        title: String, xLabel: String = "", yLabel: String, groups: [String], series: [BarSeries], valueFormat: String = "%.0f",
         width: Double = 980, height: Double = 320
     ) -> String {
         let frame = Frame(width: width, height: height)
-        let yTicks = niceTicks(upTo: series.flatMap { $0.values.compactMap { $0 } }.max() ?? 0)
+        let highest = series.flatMap { $0.values.compactMap { $0 } + $0.ranges.compactMap { $0?.upperBound } }.max()
+        // Headroom for the value labels above the highest bar.
+        let yTicks = niceTicks(upTo: (highest ?? 0) * 1.06)
         let yTop = yTicks.last!
-        var svg = open(frame, title: title, xLabel: "", yLabel: yLabel, yTicks: yTicks)
+        var svg = open(frame, title: title, xLabel: xLabel, yLabel: yLabel, yTicks: yTicks)
         svg += axes(frame)
+        if highest == nil {
+            svg.append("<text x=\"\(n(frame.left + frame.plotWidth / 2))\" y=\"\(n(frame.top + frame.plotHeight / 2))\" text-anchor=\"middle\" fill=\"#888\">no data</text>")
+        }
         let groupWidth = frame.plotWidth / Double(max(groups.count, 1))
         let barWidth = min(48, groupWidth * 0.8 / Double(max(series.count, 1)))
         for (g, group) in groups.enumerated() {
@@ -208,8 +217,19 @@ public enum SVGChart {
                 svg.append(
                     "<rect data-series=\"\(escape(bar.name))\" data-group=\"\(escape(group))\" data-value=\"\(value)\" x=\"\(n(x + 1))\" y=\"\(n(frame.top + frame.plotHeight - h))\" width=\"\(n(barWidth - 2))\" height=\"\(n(h))\" fill=\"\(bar.color)\"/>"
                 )
+                var labelTop = frame.top + frame.plotHeight - h
+                if g < bar.ranges.count, let range = bar.ranges[g] {
+                    let center = x + barWidth / 2
+                    let cap = max(2, barWidth / 6)
+                    let low = frame.top + frame.plotHeight * (1 - range.lowerBound / yTop)
+                    let high = frame.top + frame.plotHeight * (1 - range.upperBound / yTop)
+                    svg.append(
+                        "<path class=\"error-bar\" data-series=\"\(escape(bar.name))\" data-group=\"\(escape(group))\" data-min=\"\(range.lowerBound)\" data-max=\"\(range.upperBound)\" d=\"M\(n(center)) \(n(low)) V\(n(high)) M\(n(center - cap)) \(n(low)) H\(n(center + cap)) M\(n(center - cap)) \(n(high)) H\(n(center + cap))\" stroke=\"#222\" stroke-width=\"1.2\" fill=\"none\"/>"
+                    )
+                    labelTop = min(labelTop, high)
+                }
                 svg.append(
-                    "<text class=\"bar-value\" x=\"\(n(x + barWidth / 2))\" y=\"\(n(frame.top + frame.plotHeight - h - 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#333\">\(String(format: valueFormat, value))</text>"
+                    "<text class=\"bar-value\" x=\"\(n(x + barWidth / 2))\" y=\"\(n(labelTop - 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#333\">\(String(format: valueFormat, value))</text>"
                 )
             }
             // Group labels: split "configuration / placement" over two lines.

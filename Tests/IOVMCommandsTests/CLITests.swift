@@ -443,6 +443,46 @@ struct CLITests {
         #expect(text.stdout != Self.table3DryRun)
     }
 
+    @Test("report DIR of an experiment's run: writes report.html|csv|json and cells.csv, prints the table and the claims; --format prints one")
+    func experimentReport() throws {
+        let json = try iovm("experiment", "Examples/experiments/table3.swift", "--dry-run", "--json")
+        let plan = try JSONDecoder().decode(ExperimentPlan.self, from: Data(json.stdout.utf8))
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-report-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory.appending(path: "cells"), withIntermediateDirectories: true)
+        let run = ExperimentRun(plan: plan, fingerprint: "f", startedAt: 1_764_100_000, host: "lab", iovmVersion: "test", servers: [:], onExit: "keep")
+        try JSONEncoder().encode(run).write(to: directory.appending(path: ExperimentRunLayout.runFile))
+        // Every cell but the last two: Core Pinning moves more and uses fewer cycles.
+        for cell in plan.cells.dropLast(2) {
+            let settings = plan.combination(of: cell).settings
+            let pinned = settings.variant == "Core Pinning"
+            let guest = GuestLoadResult(guest: "guest1", iovm: "iovm0", nic: "0000:00:10.0", bytes: pinned ? 17_000_000_000 : 15_000_000_000, seconds: 60, retransmits: 0)
+            let iovm = IOVMCellFigures(
+                iovm: "iovm0", cpuNanoseconds: 60_000_000_000, windowSeconds: 60, cpuHz: pinned ? 2_000_000_000 : 2_400_000_000, rxBytes: 1, txBytes: 1,
+                rxPackets: 1, txPackets: 1, countersPublished: true)
+            let result = ExperimentCellResult(
+                cell: cell, settings: settings, startedAt: 1_764_100_000, windowSeconds: 60, transitionSeconds: 1, scheduler: "credit", guests: [guest], iovms: [iovm])
+            try JSONEncoder().encode(result).write(to: directory.appending(path: ExperimentRunLayout.cellFile(cell.index)))
+        }
+        let report = try iovm("report", directory.path)
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(report.stdout.hasPrefix("paper-table3: 10 of 12 cells measured; missing: 11, 12\n"))
+        #expect(report.stdout.contains("Table 3  efficiency  Core Pinning > Default:  held in "))
+        for name in ["report.html", "report.csv", "report.json", "cells.csv"] {
+            #expect(FileManager.default.fileExists(atPath: directory.appending(path: name).path), "\(name)")
+        }
+        let csv = try iovm("report", directory.path, "--format", "csv")
+        #expect(csv.status == 0 && csv.stdout.split(separator: "\n").count == 1 + 2 * 2)
+        let html = directory.appending(path: "page.html")
+        #expect(try iovm("report", directory.path, "--out", html.path).status == 0)
+        #expect(try String(contentsOf: html, encoding: .utf8).contains("<svg"))
+        #expect(try iovm("report", directory.path, "--out", directory.appending(path: "x.pdf").path).status == 64)
+        // A cell file that is not a result: the error names it.
+        try Data("{".utf8).write(to: directory.appending(path: ExperimentRunLayout.cellFile(11)))
+        let broken = try iovm("report", directory.path)
+        #expect(broken.status != 0 && broken.stderr.contains("cells/0011.json: error: not a cell result"))
+    }
+
     @Test("experiment without --dry-run: a workload without a server, then a host without the NICs, refused before anything starts")
     func experimentRunRefusals() throws {
         let noServer = try iovm("experiment", "Examples/experiments/figures8and9.swift")
