@@ -11,7 +11,7 @@
  *   data/iovm/load/cancel    "<id>"                     dom0: stop request <id> (SIGTERM, SIGKILL 2 s later)
  *   data/iovm/load/status    "running <id>", then "done <id>"
  *   data/iovm/load/result/   id, rc (exit status, or 128 + signal), chunks (N), 0 .. N-1 (iperf3's stdout in
- *                            pieces of at most 2048 bytes; at most 64, then truncated = 1), stderr (its last
+ *                            pieces of at most 1024 bytes; at most 64, then truncated = 1), stderr (its last
  *                            1024 bytes)
  *
  * A request runs when its id differs from the last one handled. At start the last one handled is the id of
@@ -44,8 +44,9 @@
 #include <unistd.h>
 
 #define LOAD "data/iovm/load/"
-#define CHUNK 2048       /* bytes of stdout per result/<n> (a xenstore value holds at most 4096) */
-#define MAX_CHUNKS 64    /* at most 128 KiB of stdout; iperf3 -J prints a few KB */
+#define CHUNK 1024       /* bytes of stdout per result/<n>: xenstored limits a guest's node (data, permissions and
+                          * children's names) to 2048 bytes (its entry-size quota), whatever the 4096-byte payload */
+#define MAX_CHUNKS 64    /* at most 64 KiB of stdout; iperf3 -J -i 0 prints a few KB */
 #define STDERR_TAIL 1024 /* the last bytes of stderr kept in result/stderr */
 #define MAX_ARGS 64
 #define PAYLOAD_MAX 4096 /* XENSTORE_PAYLOAD_MAX */
@@ -68,6 +69,7 @@ struct xsd_sockmsg {
 static int xenbus = -1;
 static uint32_t req_id;
 static int event_pending; /* a watch event arrived while a reply was awaited */
+static char last_error[32]; /* the name of xenstore's last error reply (ENOSPC, EACCES, ...) */
 
 static void sleep_poll(void) {
   struct timespec poll = {0, 200 * 1000 * 1000};
@@ -120,6 +122,7 @@ static int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t le
       continue;
     }
     if (reply) snprintf(reply, size, "%s", body);
+    if (head.type == XS_ERROR) snprintf(last_error, sizeof last_error, "%s", body);
     return head.type == XS_ERROR ? -1 : 0;
   }
 }
@@ -290,7 +293,8 @@ static void run(const char *iperf, const char *tmpdir, unsigned long long id, ch
   }
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
-  if (in_transaction(write_result, &o) < 0) fprintf(stderr, "iovm-load: cannot write the result of request %llu\n", id);
+  if (in_transaction(write_result, &o) < 0)
+    fprintf(stderr, "iovm-load: cannot write the result of request %llu: xenstore said %s\n", id, last_error[0] ? last_error : "?");
 }
 
 /* wait_for_request: until the request may have changed (a watch event), or 200 ms without the watch. */

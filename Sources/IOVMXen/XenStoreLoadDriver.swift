@@ -9,7 +9,7 @@ import XenKit
 /// data/iovm/load/request       "<id> <arg> <arg> …": dom0 asks for iperf3 with these arguments
 /// data/iovm/load/cancel        "<id>": dom0 asks to stop request <id>
 /// data/iovm/load/status        "running <id>", then "done <id>"
-/// data/iovm/load/result/{id,rc,chunks,0…,stderr,truncated}   iperf3's exit status, stdout in chunks of ≤ 2 KiB
+/// data/iovm/load/result/{id,rc,chunks,0…,stderr,truncated}   iperf3's exit status, stdout in chunks of ≤ 1 KiB
 /// ```
 /// Not `Sendable`: it owns a xenstore connection; use it from one thread.
 public final class XenStoreLoadDriver: LoadDriver {
