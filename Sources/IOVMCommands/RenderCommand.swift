@@ -2,11 +2,19 @@ import ArgumentParser
 import Foundation
 import IOVMCore
 
-/// `iovm render FILE --out DIR`: writes an xl.cfg and a libxl JSON config per domain.
+/// `iovm render FILE --out DIR [--format xl|libvirt]`: writes an xl.cfg and a libxl JSON config per domain, or libvirt XML.
 struct RenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
-        abstract: "Write one xl.cfg (from Templates/) and one libxl JSON domain config per domain, plus cpupool configs and plan.json.")
+        abstract: "Write one xl.cfg (from Templates/) and one libxl JSON domain config per domain, plus cpupool configs and plan.json; or one libvirt XML per domain.")
+
+    /// What render writes.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        /// `<domain>.cfg`, `<domain>.json`, `cpupool-*.cfg`, `plan.json`.
+        case xl
+        /// `<domain>.xml` for libvirt's libxl driver.
+        case libvirt
+    }
 
     @OptionGroup var topology: TopologyOptions
     @OptionGroup var global: GlobalOptions
@@ -14,11 +22,24 @@ struct RenderCommand: ParsableCommand {
     @Option(name: .long, help: "Output directory (created if missing).", completion: .directory)
     var out: String
 
+    @Option(
+        name: .long,
+        help: "xl: xl.cfg, libxl JSON, cpupool configs, plan.json. libvirt: <domain>.xml for libvirt's libxl driver (refuses cpupools and rtds).")
+    var format: Format = .xl
+
     func run() throws {
         try reportingErrors {
             let plan = try topology.plan(logger: global.logger("iovm.render"))
             try TopologyOptions.requireImages(plan)
-            let rendered = try PlanRenderer().render(plan)
+            let rendered: RenderedPlan
+            switch format {
+            case .xl: rendered = try PlanRenderer().render(plan)
+            case .libvirt:
+                rendered = try PlanRenderer.renderLibvirt(plan)
+                for domain in plan.domains {
+                    for note in PlanRenderer.libvirtNotes(domain, plan: plan) { printError("note: \(note)") }
+                }
+            }
             let directory = URL(fileURLWithPath: out)
             try rendered.write(to: directory)
             for file in rendered.files { print(directory.appending(path: file.path).path) }

@@ -195,6 +195,25 @@ struct CLITests {
         #expect(netA.contains("extra = \"console=hvc0 iovm=1\""))
     }
 
+    @Test func renderLibvirtWritesXMLOrRefusesACpupool() throws {
+        let out = FileManager.default.temporaryDirectory.appending(path: "iovm-render-libvirt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try iovm("render", "Examples/explicit.swift", "--format", "libvirt", "--out", out.path)
+        #expect(result.status == 0, "\(result.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+        #expect(files == ["batch.xml", "db.xml", "net-a.xml", "net-b.xml", "web.xml"])
+        #expect(result.stdout.split(separator: "\n").map { URL(fileURLWithPath: String($0)).lastPathComponent }.sorted() == files)
+        let netA = try String(contentsOf: out.appending(path: "net-a.xml"), encoding: .utf8)
+        #expect(netA.contains("<address domain='0x0000' bus='0x00' slot='0x10' function='0x0'/>"))
+        #expect(netA.contains("<cmdline>console=hvc0 iovm=1</cmdline>"))
+        #expect(result.stderr.contains("note: batch: credit cap 50 has no libvirt XML"), "\(result.stderr)")
+        let pooled = out.appending(path: "pooled")
+        let refused = try iovm("render", "Examples/explicit.swift", "--format", "libvirt", "--host-scheduler", "credit2", "--out", pooled.path)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("libvirt's libxl driver has no cpupools: use Placement.iovmAffinity() without dedicatedPool"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: pooled.path))
+    }
+
     @Test func kernelConfigPrintsTheFragment() throws {
         let result = try iovm("kernel-config", "--nic-driver", "e1000")
         #expect(result.status == 0)
