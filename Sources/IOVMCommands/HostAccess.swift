@@ -80,7 +80,8 @@ private final class XenCellMeter: CellMeter {
             counters[sample.iovm] = MeterReading.Counters(
                 cpuNanoseconds: sample.cpuNanoseconds, rxBytes: sample.nics.reduce(0) { $0 + $1.rxBytes },
                 txBytes: sample.nics.reduce(0) { $0 + $1.txBytes }, rxPackets: sample.nics.reduce(0) { $0 + ($1.rxPackets ?? 0) },
-                txPackets: sample.nics.reduce(0) { $0 + ($1.txPackets ?? 0) }, published: sample.countersPublished)
+                txPackets: sample.nics.reduce(0) { $0 + ($1.txPackets ?? 0) }, published: sample.countersPublished,
+                counterTime: sample.counterTime)
         }
         return MeterReading(cpuHz: reading.cpuHz, domains: counters)
     }

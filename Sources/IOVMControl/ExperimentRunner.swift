@@ -303,12 +303,17 @@ public final class ExperimentRunner {
         let windowStart = t0 + timing.warmUpSeconds + timeouts.startSlack
         let windowEnd = t0 + timing.warmUpSeconds + timing.durationSeconds
         try sleep(until: windowStart, cell: cell.index)
+        // The window runs from just before the first read to just before the second: each read takes libxenstat's
+        // snapshot (the CPU times) first, and a starved dom0 can take seconds to finish one under load.
         let startedAt = clock.wallTime()
-        let before = try readMeter(measuredDomains, cell: cell.index)
         let beforeTime = clock.now()
-        try sleep(until: max(windowEnd, beforeTime + 0.1), cell: cell.index)
+        let before = try readMeter(measuredDomains, cell: cell.index)
+        let firstRead = clock.now() - beforeTime
+        try sleep(until: max(windowEnd, clock.now() + 0.1), cell: cell.index)
+        let afterTime = clock.now()
         let after = try readMeter(measuredDomains, cell: cell.index)
-        let window = clock.now() - beforeTime
+        let secondRead = clock.now() - afterTime
+        let window = afterTime - beforeTime
 
         // The results: every guest's iperf3 ends about `windowEnd` (plus the agent's start-up); wait for all.
         var outcomes: [String: LoadOutcome] = [:]
@@ -348,6 +353,9 @@ public final class ExperimentRunner {
 
         var figures: [IOVMCellFigures] = []
         var notes: [String] = []
+        if max(firstRead, secondRead) > 1 {
+            notes.append(String(format: "reading the counters took %.1f s and %.1f s: dom0 was starved", firstRead, secondRead))
+        }
         for name in measuredDomains {
             guard let a = before.domains[name], let b = after.domains[name] else {
                 throw ExperimentRunError.hostFailed(cell: cell.index, step: "reading \(name)'s counters", reason: "\(name) vanished during the cell")
@@ -357,11 +365,13 @@ public final class ExperimentRunner {
             }
             let published = a.published && b.published
             if !published { notes.append("\(name): no traffic counters (L2 figures unknown)") }
-            figures.append(
-                IOVMCellFigures(
-                    iovm: name, cpuNanoseconds: b.cpuNanoseconds - a.cpuNanoseconds, windowSeconds: window, cpuHz: after.cpuHz,
-                    rxBytes: b.rxBytes - a.rxBytes, txBytes: b.txBytes - a.txBytes, rxPackets: b.rxPackets &- a.rxPackets,
-                    txPackets: b.txPackets &- a.txPackets, countersPublished: published))
+            var iovm = IOVMCellFigures(
+                iovm: name, cpuNanoseconds: b.cpuNanoseconds - a.cpuNanoseconds, windowSeconds: window, cpuHz: after.cpuHz,
+                rxBytes: b.rxBytes - a.rxBytes, txBytes: b.txBytes - a.txBytes, rxPackets: b.rxPackets &- a.rxPackets,
+                txPackets: b.txPackets &- a.txPackets, countersPublished: published)
+            // The agent writes its counters once a period with its own clock: their rate is over that clock's span.
+            if let start = a.counterTime, let end = b.counterTime, end > start { iovm.counterSeconds = end - start }
+            figures.append(iovm)
         }
         let scheduler = try? host.scheduler(of: measuredDomains == ["Domain-0"] ? guests.map(\.name) : measuredDomains)
         return ExperimentCellResult(

@@ -44,8 +44,14 @@ public struct MeterReading: Sendable, Equatable {
         public var rxBytes: UInt64, txBytes: UInt64, rxPackets: UInt64, txPackets: UInt64
         /// Whether its counters agent publishes (false: the traffic is unknown).
         public var published: Bool
+        /// When the agent wrote the counters, by the domain's own clock (its uptime), seconds; nil when unknown.
+        public var counterTime: Double?
         /// Creates counters.
-        public init(cpuNanoseconds: UInt64, rxBytes: UInt64 = 0, txBytes: UInt64 = 0, rxPackets: UInt64 = 0, txPackets: UInt64 = 0, published: Bool = true) {
+        public init(
+            cpuNanoseconds: UInt64, rxBytes: UInt64 = 0, txBytes: UInt64 = 0, rxPackets: UInt64 = 0, txPackets: UInt64 = 0, published: Bool = true,
+            counterTime: Double? = nil
+        ) {
+            self.counterTime = counterTime
             self.cpuNanoseconds = cpuNanoseconds
             self.rxBytes = rxBytes
             self.txBytes = txBytes

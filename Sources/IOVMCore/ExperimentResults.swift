@@ -121,16 +121,18 @@ public struct ExperimentCellResult: Sendable, Codable, Equatable {
         self.iovms = iovms
         self.notes = notes
         payloadMbps = guests.reduce(0) { $0 + $1.mbps }
-        let l2Bits = iovms.reduce(0.0) { sum, iovm in
+        // Each IOVM's Ethernet rate over its agent's own span when known (its counters are written once a period), else
+        // over the window.
+        l2Mbps = iovms.reduce(0.0) { sum, iovm in
             let bytes: UInt64
             switch cell.direction {
             case .rx: bytes = iovm.rxBytes
             case .tx: bytes = iovm.txBytes
             case .both: bytes = iovm.rxBytes + iovm.txBytes
             }
-            return sum + Double(bytes) * 8
+            let seconds = iovm.counterSeconds ?? windowSeconds
+            return seconds > 0 ? sum + Double(bytes) * 8 / seconds / 1e6 : sum
         }
-        l2Mbps = windowSeconds > 0 ? l2Bits / windowSeconds / 1e6 : 0
         let cycles = iovms.reduce(0.0) { $0 + $1.cycles }
         cpuPercent = iovms.reduce(0.0) { $0 + $1.cpuPercent }
         let cyclesPerSecond = windowSeconds > 0 ? cycles / windowSeconds : 0
@@ -187,6 +189,9 @@ public struct IOVMCellFigures: Sendable, Codable, Equatable {
     public var txPackets: UInt64
     /// Whether its counters agent published in the window (false: the bytes are unknown, shown as 0).
     public var countersPublished: Bool
+    /// The span of the agent's own clock between the two readings of its counters, seconds; nil when unknown (the
+    /// bytes are then taken over the window).
+    public var counterSeconds: Double?
     /// Creates an IOVM's figures.
     public init(
         iovm: String, cpuNanoseconds: UInt64, windowSeconds: Double, cpuHz: UInt64, rxBytes: UInt64, txBytes: UInt64,

@@ -48,15 +48,19 @@ final class FakeCellMeter: CellMeter {
     var cpuShare = 0.5
     var mbps = 800.0
     var unpublished: Set<String> = []
+    /// Seconds each read takes after it sampled (a starved dom0), and the agents' clock's offset from the runner's.
+    var readCost = 0.0
+    var agentClockOffset = -500.0
     init(clock: FakeRunnerClock) { self.clock = clock }
     func read(_ domains: [String]) throws -> MeterReading {
         let t = clock.time
+        defer { clock.time += readCost }
         var counters: [String: MeterReading.Counters] = [:]
         for name in domains {
             let bytes = UInt64(t * mbps * 1e6 / 8)
             counters[name] = MeterReading.Counters(
                 cpuNanoseconds: UInt64(t * cpuShare * 1e9), rxBytes: bytes, txBytes: bytes / 2, rxPackets: bytes / 1000, txPackets: bytes / 2000,
-                published: !unpublished.contains(name))
+                published: !unpublished.contains(name), counterTime: t + agentClockOffset)
         }
         return MeterReading(cpuHz: 2_000_000_000, domains: counters)
     }
@@ -155,6 +159,22 @@ struct ExperimentRunnerTests {
         let expectedL2 = result.direction == .rx ? 1600.0 : 800.0
         #expect(abs(result.l2Mbps - expectedL2) / expectedL2 < 0.02)
         #expect(result.scheduler == "credit")
+    }
+
+    @Test("a starved dom0 whose reads take seconds: the window runs from before each read; L2 over the agents' own clock")
+    func slowReads() throws {
+        let rig = try Rig()
+        rig.meter.readCost = 3
+        let (run, _) = try ExperimentRunner.prepare(directory: rig.directory, run: rig.run, resume: false)
+        _ = try rig.runner(run).runCells(skipping: [], onExit: .keep)
+        let result = try #require(try rig.results().first)
+        for iovm in result.iovms {
+            #expect(abs(iovm.cpuPercent - 50) < 1, "\(iovm)")
+            #expect(iovm.counterSeconds.map { abs($0 - result.windowSeconds) < 0.01 } == true)
+        }
+        #expect(abs(result.payloadMbps - 1600) < 1)
+        #expect(abs(try #require(result.efficiency) - 0.8) < 0.01)
+        #expect(result.notes.contains { $0.hasPrefix("reading the counters took 3.0 s and 3.0 s") })
     }
 
     @Test("--resume runs only the cells not recorded, starting with a fresh apply; another experiment is refused")
