@@ -90,9 +90,12 @@ extension ExperimentReport {
                 ranges: statistics.map { $0.map { $0.min...$0.max } })
         }
         let title = figure == .throughput ? "Throughput, \(Self.directionTitle(direction))" : "Efficiency, \(Self.directionTitle(direction))"
+        // Whole Mbit/s from 100 up; below, three significant digits (the lab's 0.003 bits/Hz, 4.2 Mbit/s).
+        let largest = bars.flatMap { $0.values.compactMap { $0 } }.max() ?? 0
+        let valueFormat = figure == .throughput && largest >= 100 ? "%.0f" : "%.3g"
         return SVGChart.bars(
             title: title, xLabel: "NICs (test loads)", yLabel: figure == .throughput ? "payload Mbit/s" : "payload bits/Hz", groups: groupsShown,
-            series: bars, valueFormat: figure == .throughput ? "%.0f" : "%.2f", width: nicCounts.count > 1 ? 980 : 480)
+            series: bars, valueFormat: valueFormat, width: nicCounts.count > 1 ? 980 : 480)
     }
 
     private func comparisonTable() -> [String] {
