@@ -248,11 +248,15 @@ public final class ExperimentRunner {
         let plan = combination.plan
         let guests = plan.guests
         let measuredDomains = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name)
+        let readyStart = clock.now()
         try waitReady(cell: cell.index, guests: guests.map(\.name), iovms: plan.iovms.map(\.name))
+        let ready = String(format: "agents ready after %.1f s of the %.0f s allowed", clock.now() - readyStart, timeouts.ready)
         var lastError: Error?
         for attempt in 1...max(1, attempts) {
             do {
-                return try attemptCell(cell, combination, measuredDomains: measuredDomains, transitionSeconds: transitionSeconds)
+                var result = try attemptCell(cell, combination, measuredDomains: measuredDomains, transitionSeconds: transitionSeconds)
+                result.notes.insert(ready, at: 0)
+                return result
             } catch let error as ExperimentRunError {
                 if case .interrupted = error { throw error }
                 if case .noServer = error { throw error }
@@ -332,6 +336,7 @@ public final class ExperimentRunner {
             clock.sleep(0.5)
         }
         started = []
+        let lastResult = clock.now() - windowEnd
 
         var results: [GuestLoadResult] = []
         for guest in guests {
@@ -353,6 +358,9 @@ public final class ExperimentRunner {
 
         var figures: [IOVMCellFigures] = []
         var notes: [String] = []
+        notes.append(
+            String(
+                format: "results %.1f s after the planned end, of the %.0f s allowed", lastResult, timeouts.startSlack + timeouts.results))
         if max(firstRead, secondRead) > 1 {
             notes.append(String(format: "reading the counters took %.1f s and %.1f s: dom0 was starved", firstRead, secondRead))
         }

@@ -159,6 +159,9 @@ struct ExperimentRunnerTests {
         let expectedL2 = result.direction == .rx ? 1600.0 : 800.0
         #expect(abs(result.l2Mbps - expectedL2) / expectedL2 < 0.02)
         #expect(result.scheduler == "credit")
+        // How close the waits came to their limits.
+        #expect(result.notes.first == "agents ready after 0.0 s of the 180 s allowed")
+        #expect(result.notes.contains { $0.hasPrefix("results ") && $0.hasSuffix("after the planned end, of the 61 s allowed") })
     }
 
     @Test("a starved dom0 whose reads take seconds: the window runs from before each read; L2 over the agents' own clock")
