@@ -1,5 +1,6 @@
 // The paper's baseline (Fig. 1): dom0 is the one driver domain; its NICs stay in dom0 and
-// every guest's vif is backed there, on dom0's bridges xenbr0..xenbr2.
+// every guest's vif is backed there, on dom0's bridges xenbr0..xenbr2 (xenbr<k> carries NIC k; apply makes
+// those missing and destroy removes the ones it made).
 import IOVMDescription
 
 let topology = Topology("paper-centralized") {

@@ -93,7 +93,7 @@ struct ApplyCommand: ParsableCommand {
 struct DestroyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "destroy",
-        abstract: "Destroy the domains and cpupools iovm created for the topology and give its NICs back to dom0.")
+        abstract: "Destroy the domains, cpupools and dom0 bridges iovm created for the topology and give its NICs back to dom0.")
 
     @OptionGroup var topology: TopologyOptions
     @OptionGroup var host: HostChangeOptions
@@ -103,7 +103,7 @@ struct DestroyCommand: ParsableCommand {
         try reportingErrors {
             let logger = global.logger("iovm.destroy")
             let plan = try topology.plan(logger: logger)
-            let report = try host.engine(logger: logger).destroy(topology: plan.topology, nics: plan.iovms.flatMap(\.pci))
+            let report = try host.engine(logger: logger).destroy(topology: plan.topology, nics: plan.hostNICs)
             for step in report.done { printError("done: \(step)") }
             if report.done.isEmpty { printError("nothing to destroy: iovm made nothing for \(plan.topology) on this host") }
         }
@@ -114,7 +114,7 @@ struct DestroyCommand: ParsableCommand {
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the domains iovm manages here (NICs, pinning, weights, pools) and their drift from a topology file.")
+        abstract: "Show the domains iovm manages here (NICs, pinning, weights, pools), the bridges it made in dom0, and their drift from a topology file.")
 
     @Argument(help: "Topology file to compare with (optional).", completion: .file(extensions: ["swift", "json"]))
     var file: String?
@@ -127,6 +127,8 @@ struct StatusCommand: ParsableCommand {
     struct Status: Encodable {
         var domains: [ObservedDomain]
         var pools: [ObservedPool]
+        /// The bridges iovm made in dom0 (centralized configuration): name → topology.
+        var bridges: [String: String]
         var drift: [String]?
         var conflicts: [String]?
         /// The scheduler each managed domain runs under, as Xen reports it.
@@ -138,11 +140,14 @@ struct StatusCommand: ParsableCommand {
             let logger = global.logger("iovm.status")
             let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
             let backend = try HostAccess.backend(logger: logger)
-            let host = try backend.observe(nics: plan?.iovms.flatMap(\.pci) ?? [])
+            var host = try backend.observe(nics: plan?.hostNICs ?? [])
+            let network = HostAccess.dom0Network(logger: logger)
+            if let plan, !plan.dom0Bridges.isEmpty { host.dom0Network = try network.observe(for: plan) }
+            let bridges = try network.managedBridges()
             let managed = host.domains.filter { $0.tag != nil }
             let reconciliation = plan.map { Reconciler.reconcile($0, with: host) }
             let status = Status(
-                domains: managed, pools: host.pools.filter { $0.managedBy != nil },
+                domains: managed, pools: host.pools.filter { $0.managedBy != nil }, bridges: bridges,
                 drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message),
                 schedulers: host.schedulerReading(of: managed.map(\.name)))
             if json {
@@ -164,6 +169,9 @@ struct StatusCommand: ParsableCommand {
             }
             print(managed.isEmpty ? "iovm manages no domain on this host" : TextTable.render(rows), terminator: managed.isEmpty ? "\n" : "")
             if !managed.isEmpty { print("scheduler (read from Xen): \(status.schedulers.summary)") }
+            if !bridges.isEmpty {
+                print("bridges iovm made in dom0: " + bridges.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
+            }
             // A vif whose backend died stays up in the guest and carries nothing: say so.
             for domain in managed {
                 for problem in (domain.vifs ?? []).compactMap({ $0.problem(on: host) }) { print("broken: \(domain.name)'s \(problem)") }

@@ -154,7 +154,7 @@ extension ExperimentCommand {
             let label = "cell \(cell) (\(combination.settings.configuration), \(combination.settings.placement), \(combination.settings.nics) NICs)"
             if combination.plan.domains.contains(where: { $0.image != nil }) { combination.plan = resolver.resolve(combination.plan) }
             for (domain, problem) in combination.plan.unresolvedImages { problems.append("\(label): IOVM \(domain): \(problem)") }
-            for nic in combination.plan.iovms.flatMap(\.pci) where HostAccess.pciIDs(nic) == nil {
+            for nic in combination.plan.hostNICs where HostAccess.pciIDs(nic) == nil {
                 problems.append("\(label): NIC \(nic) is not on this host")
             }
             if let cores = facts.cores {

@@ -21,6 +21,11 @@ enum HostAccess {
         try LibXLBackend(logger: logger, strictReset: strictReset)
     }
 
+    /// dom0's bridges (sysfs, `ip`, iovm's tags in xenstore).
+    static func dom0Network(logger: Logger) -> any Dom0Network {
+        IPRouteDom0Network(logger: logger)
+    }
+
     /// What wakes `iovm watch`: xenstore watches on `@releaseDomain` and iovm's tags, and a re-check
     /// every `recheck` seconds.
     static func domainEvents(recheck: Double) throws -> any DomainEvents {
@@ -55,7 +60,7 @@ enum HostAccess {
             }
         }
         backend.crashPoint = crash
-        var engine = ApplyEngine(backend: backend, lock: FileHostLock(), logger: logger)
+        var engine = ApplyEngine(backend: backend, network: IPRouteDom0Network(logger: logger), lock: FileHostLock(), logger: logger)
         engine.lockTimeout = wait
         engine.crashPoint = crash
         return engine

@@ -91,6 +91,14 @@ struct PlanTable {
         if !plan.cpupools.isEmpty {
             out += "\ncpupools: " + plan.cpupools.map { "\($0.name) (\($0.scheduler), cores \($0.cpus))" }.joined(separator: "; ") + "\n"
         }
+        let bridges = plan.dom0Bridges
+        if !bridges.isEmpty {
+            // apply makes a missing one with its NIC (and removes it on destroy); one that exists is used as it is.
+            out +=
+                "\ndom0 bridges (apply makes those missing): "
+                + bridges.map { bridge in "\(bridge.name)" + (bridge.nics.isEmpty ? " (must exist)" : " on " + bridge.nics.map(\.description).joined(separator: ", ")) }
+                .joined(separator: "; ") + "\n"
+        }
         out += "\nCores:\n"
         let unpinned = plan.domains.filter { $0.hardAffinity == nil }.map(\.name)
         for core in (0..<plan.host.cores).reversed() {

@@ -48,13 +48,16 @@ public enum ApplyError: Error, Sendable, CustomStringConvertible {
 
 /// Makes a plan real through a ``XenBackend``, undoing everything it made when a step fails.
 ///
-/// Order: cpupools, NICs made assignable, then the domains to create, all at once on their own
+/// Order: cpupools, NICs made assignable, dom0's bridges (centralized), then the domains to create, all at once on their own
 /// threads: each IOVM is created and waited for until it serves vifs; each guest is created as
 /// soon as the IOVMs that back its vifs are ready (not when every IOVM is), and waited for until
 /// its vifs are connected. Then live changes (cpupool moves, pins, weights) of running domains.
 public struct ApplyEngine: Sendable {
     /// The privileged boundary.
     public var backend: any XenBackend
+    /// dom0's bridges for guests' vifs backed by dom0 (the centralized configuration); nil: they are assumed to
+    /// exist and never changed.
+    public var network: (any Dom0Network)?
     /// Serializes applies on the host.
     public var lock: any HostLock
     /// Logs each step at info level.
@@ -66,22 +69,30 @@ public struct ApplyEngine: Sendable {
     /// Seconds to wait for the host lock.
     public var lockTimeout: Double = 0
     /// Called after each step that changed the host, with the step's name: `assignable:<BDF>`, `pool:<name>`,
-    /// `create:<domain>`, `devd:<IOVM>`, `vifs:<guest>`, `pin:<domain>`, `weight:<domain>`, `move:<domain>`,
-    /// `replace:<domain>`, and in destroy `destroy:<domain>`, `destroy-pool:<name>`, `release:<BDF>`. Tests
+    /// `dom0:<BDF>` (a NIC given back to dom0's driver), `bridge:<name>`, `create:<domain>`, `devd:<IOVM>`, `vifs:<guest>`,
+    /// `pin:<domain>`, `weight:<domain>`, `move:<domain>`, `replace:<domain>`, and in destroy `destroy:<domain>`,
+    /// `destroy-pool:<name>`, `remove-bridge:<name>`, `release:<BDF>`. Tests
     /// stop there as a `kill -9` would (the hidden `--crash-after STEP`), to prove a new apply converges.
     public var crashPoint: CrashPoint?
 
     /// Creates an engine.
-    public init(backend: any XenBackend, lock: any HostLock, logger: Logger) {
+    public init(backend: any XenBackend, network: (any Dom0Network)? = nil, lock: any HostLock, logger: Logger) {
         self.backend = backend
+        self.network = network
         self.lock = lock
         self.logger = logger
     }
 
     /// What `apply` would do, without doing it.
     public func preview(_ plan: Plan) throws -> Reconciliation {
-        let host = try backend.observe(nics: plan.iovms.flatMap(\.pci))
-        return Reconciler.reconcile(plan, with: host)
+        Reconciler.reconcile(plan, with: try observe(plan))
+    }
+
+    /// The host as `plan` needs it: Xen's side, and dom0's bridges when the plan's vifs use some.
+    func observe(_ plan: Plan) throws -> ObservedHost {
+        var host = try backend.observe(nics: plan.hostNICs)
+        if let network, !plan.dom0Bridges.isEmpty { host.dom0Network = try network.observe(for: plan) }
+        return host
     }
 
     /// Reconciles the host with `plan`. `libxlJSON` maps domain names to their libxl domain config.
@@ -91,7 +102,7 @@ public struct ApplyEngine: Sendable {
         let start = Date()
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
         do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
-        let host = try backend.observe(nics: plan.iovms.flatMap(\.pci))
+        let host = try observe(plan)
         let reconciliation = Reconciler.reconcile(plan, with: host)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
 
@@ -128,13 +139,15 @@ public struct ApplyEngine: Sendable {
                 index += 1
             }
         } catch let failure as StepFailure {
-            let (undone, undoFailures) = journal.rollBack(backend: backend, logger: logger)
+            let (undone, undoFailures) = journal.rollBack(backend: backend, network: network, logger: logger)
             throw ApplyError.stepFailed(step: failure.step, reason: failure.reason, undone: undone, undoFailures: undoFailures)
         }
         return ApplyReport(done: journal.done, domids: domids, orphans: reconciliation.orphans, seconds: Date().timeIntervalSince(start))
     }
 
-    /// Destroys the domains iovm made for `topology` (guests first), its pools, and gives its NICs back.
+    /// Destroys the domains iovm made for `topology` (guests first), its pools, the bridges in dom0 it made for it,
+    /// and gives its NICs back. `nics`: the topology's NICs (``IOVMCore/Plan/hostNICs``); the interfaces of those
+    /// behind its bridges are the only ports a bridge may keep and still be removed.
     public func destroy(topology: String, nics: [PCIAddress]) throws -> ApplyReport {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
@@ -160,6 +173,7 @@ public struct ApplyEngine: Sendable {
                 crashPoint?("destroy-pool:\(pool.name)")
             } catch { failures.append("destroy cpupool \(pool.name): \(error)") }
         }
+        if let network { removeBridges(of: topology, nics: nics, network: network, done: &done, failures: &failures) }
         // A NIC still passed through to a domain (one iovm did not make, or one it failed to destroy)
         // stays with pciback: handing it to dom0's driver under a running domain would share the device.
         let holders = Dictionary(
@@ -183,6 +197,33 @@ public struct ApplyEngine: Sendable {
         return ApplyReport(done: done, domids: [:], orphans: [], seconds: Date().timeIntervalSince(start))
     }
 
+    /// Removes the bridges in dom0 iovm made for `topology`, once the guests are gone; a bridge that still has a port
+    /// other than the topology's NICs (a vif of a domain not destroyed, another interface) is left, with its tag.
+    private func removeBridges(of topology: String, nics: [PCIAddress], network: any Dom0Network, done: inout [String], failures: inout [String]) {
+        let tags: [String: String]
+        do { tags = try network.managedBridges() } catch {
+            failures.append("list the bridges iovm made in dom0: \(error)")
+            return
+        }
+        let ours = tags.filter { $0.value == topology }.keys.sorted()
+        guard !ours.isEmpty else { return }
+        let own = Set(nics.compactMap { try? network.interface(of: $0)?.name })
+        for name in ours {
+            do {
+                if let bridge = try network.bridge(named: name), bridge.isBridge {
+                    let others = bridge.ports.filter { !own.contains($0) }
+                    guard others.isEmpty else {
+                        failures.append("bridge \(name) in dom0 still has \(others.joined(separator: ", ")) as ports; it stays, with its tag")
+                        continue
+                    }
+                }
+                try network.removeBridge(named: name)
+                done.append("removed bridge \(name) from dom0")
+                crashPoint?("remove-bridge:\(name)")
+            } catch { failures.append("remove bridge \(name) from dom0: \(error)") }
+        }
+    }
+
     // MARK: Steps
 
     private func run(_ change: Change, plan: Plan, journal: inout Journal) throws {
@@ -197,6 +238,16 @@ public struct ApplyEngine: Sendable {
                 try backend.makeAssignable(pci)
                 journal.record(change.description, undo: .releaseNIC(pci))
                 crashPoint?("assignable:\(pci)")
+            case .giveNICToDom0(let pci, _):
+                // libxl gives it back to the driver it had before iovm made it assignable.
+                try backend.releaseNIC(pci)
+                journal.record(change.description, undo: .makeAssignable(pci))
+                crashPoint?("dom0:\(pci)")
+            case .createBridge(let name, let nic, _):
+                guard let network else { throw StepFailure(step: change.description, reason: "no access to dom0's network") }
+                let interface = try network.createBridge(name, on: nic, topology: plan.topology)
+                journal.record(Change.createBridge(name: name, nic: nic, interface: interface).description, undo: .removeBridge(name))
+                crashPoint?("bridge:\(name)")
             case .setAffinity(let name, let domid, let vcpus, let from, let to):
                 try backend.setAffinity(domid: domid, vcpus: vcpus, hard: to)
                 journal.record(change.description, undo: .setAffinity(domid: domid, vcpus: vcpus, hard: from))
@@ -392,6 +443,8 @@ struct Journal {
     enum Undo {
         case destroyPool(String)
         case releaseNIC(PCIAddress)
+        case makeAssignable(PCIAddress)
+        case removeBridge(String)
         case destroyDomain(domid: UInt32, name: String)
         case setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?)
         case setSchedule(domid: UInt32, weight: Int, cap: Int)
@@ -408,7 +461,7 @@ struct Journal {
     }
 
     /// Undoes everything in reverse order; returns what was undone and what could not be.
-    func rollBack(backend: any XenBackend, logger: Logger) -> (undone: [String], failed: [String]) {
+    func rollBack(backend: any XenBackend, network: (any Dom0Network)?, logger: Logger) -> (undone: [String], failed: [String]) {
         var undone: [String] = []
         var failed: [String] = []
         for (step, undo) in undos.reversed() {
@@ -416,6 +469,8 @@ struct Journal {
                 switch undo {
                 case .destroyPool(let name): try backend.destroyPool(named: name)
                 case .releaseNIC(let pci): try backend.releaseNIC(pci)
+                case .makeAssignable(let pci): try backend.makeAssignable(pci)
+                case .removeBridge(let name): try network?.removeBridge(named: name)
                 case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
                 case .setAffinity(let domid, let vcpus, let hard): try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard)
                 case .setSchedule(let domid, let weight, let cap): try backend.setSchedule(domid: domid, weight: weight, cap: cap)

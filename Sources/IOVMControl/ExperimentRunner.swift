@@ -169,7 +169,7 @@ public final class ExperimentRunner {
         var measured: [Int] = []
         var applied: Int?  // the combination the host was brought to by this process
         var spent: [CellTransition.Kind: (count: Int, seconds: Double)] = [:]
-        let allNICs = Array(Set(plan.combinations.flatMap { $0.plan.iovms.flatMap(\.pci) })).sorted { $0.description < $1.description }
+        let allNICs = Array(Set(plan.combinations.flatMap { $0.plan.hostNICs })).sorted { $0.description < $1.description }
         defer {
             if onExit == .destroy, let applied {
                 let topology = plan.combinations[applied].plan.topology

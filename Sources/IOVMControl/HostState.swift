@@ -120,13 +120,16 @@ public struct NICBinding: Sendable, Codable, Equatable {
     public var previousDriver: String?
     /// Whether iovm made it assignable.
     public var madeAssignableByIOVM: Bool
+    /// The driver bound to it now (`e1000`, `pciback`), nil when none (when the backend reads it).
+    public var driver: String?
 
     /// Creates a binding.
-    public init(pci: PCIAddress, assignable: Bool, previousDriver: String? = nil, madeAssignableByIOVM: Bool = false) {
+    public init(pci: PCIAddress, assignable: Bool, previousDriver: String? = nil, madeAssignableByIOVM: Bool = false, driver: String? = nil) {
         self.pci = pci
         self.assignable = assignable
         self.previousDriver = previousDriver
         self.madeAssignableByIOVM = madeAssignableByIOVM
+        self.driver = driver
     }
 }
 
@@ -142,14 +145,20 @@ public struct ObservedHost: Sendable, Codable, Equatable {
     public var pools: [ObservedPool]
     /// The NICs the plan names, as bound now; a NIC missing here does not exist on the host.
     public var nics: [NICBinding]
+    /// dom0's bridges the plan's vifs use and the interfaces of their NICs (``Dom0Network``); nil when not
+    /// observed (then apply assumes the bridges exist, and changes none).
+    public var dom0Network: ObservedDom0Network?
 
     /// Creates an observation.
-    public init(cores: Int, scheduler: String, domains: [ObservedDomain], pools: [ObservedPool], nics: [NICBinding]) {
+    public init(
+        cores: Int, scheduler: String, domains: [ObservedDomain], pools: [ObservedPool], nics: [NICBinding], dom0Network: ObservedDom0Network? = nil
+    ) {
         self.cores = cores
         self.scheduler = scheduler
         self.domains = domains
         self.pools = pools
         self.nics = nics
+        self.dom0Network = dom0Network
     }
 
     /// The domain named `name`.

@@ -7,6 +7,11 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     case createPool(CPUPoolSpec)
     /// Bind a NIC to pciback.
     case makeAssignable(PCIAddress)
+    /// Give a NIC iovm made assignable (for an IOVM, since gone) back to its dom0 driver, for dom0's `bridge`.
+    case giveNICToDom0(PCIAddress, bridge: String)
+    /// Make bridge `name` in dom0 with NIC `nic`'s interface (`interface`, when known before the NIC is back
+    /// with its driver) and tag it as the topology's; before the guests whose vifs join it.
+    case createBridge(name: String, nic: PCIAddress, interface: String?)
     /// Create a domain; domains of one stage are created concurrently.
     case createDomain(name: String, stage: Int)
     /// Set hard affinity of a running domain (nil: unpin).
@@ -39,6 +44,8 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .createPool(let pool): "create cpupool \(pool.name) (\(pool.scheduler), cores \(pool.cpus))"
         case .makeAssignable(let pci): "make NIC \(pci) assignable (pciback)"
+        case .giveNICToDom0(let pci, let bridge): "give NIC \(pci) back to its dom0 driver, for bridge \(bridge)"
+        case .createBridge(let name, let nic, let interface): "bridge \(name) on \(nic)\(interface.map { " (\($0))" } ?? "")"
         case .createDomain(let name, let stage): "create \(name) (stage \(stage + 1))"
         case .setAffinity(let name, _, _, let from, let to):
             "pin \(name): cores \(from?.description ?? "all") -> \(to?.description ?? "all")"
@@ -146,6 +153,11 @@ public enum Reconciler {
                 if running == nil && !binding.assignable { changes.append(.makeAssignable(pci)) }
             }
         }
+        if let network = host.dom0Network {
+            let (steps, problems) = bridgeChanges(plan, host: host, network: network)
+            changes += steps
+            conflicts += problems
+        }
 
         let stages = Dictionary(plan.stages.enumerated().flatMap { stage, names in names.map { ($0, stage) } }, uniquingKeysWith: { a, _ in a })
         var creations: [Change] = []
@@ -245,6 +257,99 @@ public enum Reconciler {
         let planned = Set(plan.domains.map(\.name))
         let orphans = host.domains.filter { $0.tag?.topology == plan.topology && !planned.contains($0.name) }.map(\.name)
         return Reconciliation(changes: changes, conflicts: conflicts, orphans: orphans)
+    }
+
+    /// The bridges in dom0 the plan's vifs use: one that exists and iovm did not make is used as it is; one iovm
+    /// made for this topology is left alone when its NIC is its port; any other is made with its NIC, which is
+    /// first given back to its dom0 driver when iovm made it assignable (never one a domain holds).
+    static func bridgeChanges(_ plan: Plan, host: ObservedHost, network: ObservedDom0Network) -> (changes: [Change], conflicts: [Conflict]) {
+        var changes: [Change] = []
+        var conflicts: [Conflict] = []
+        let bindings = Dictionary(host.nics.map { ($0.pci, $0) }, uniquingKeysWith: { first, _ in first })
+        var carrying: [PCIAddress: String] = [:]  // NIC -> the bridge this apply makes on it
+        for bridge in plan.dom0Bridges {
+            let users = bridge.guests.joined(separator: ", ")
+            let existing = network.bridge(bridge.name)
+            if let existing {
+                guard existing.isBridge else {
+                    conflicts.append(Conflict(message: "\(bridge.name), the bridge of \(users) in dom0, exists and is not a bridge; refusing to touch it"))
+                    continue
+                }
+                guard let owner = existing.managedBy else { continue }  // not iovm's: used as it is, never changed
+                guard owner == plan.topology else {
+                    conflicts.append(Conflict(message: "bridge \(bridge.name) in dom0 was made by iovm for topology \(owner); refusing to touch it"))
+                    continue
+                }
+            }
+            guard bridge.nics.count == 1, let nic = bridge.nics.first else {
+                if bridge.nics.isEmpty {
+                    conflicts.append(
+                        Conflict(
+                            message:
+                                "bridge \(bridge.name) (of \(users)) does not exist in dom0, and no NIC of the topology leads to it: create it, or give the guests a NIC"
+                        ))
+                } else {
+                    let nics = bridge.nics.map(\.description).joined(separator: " and ")
+                    conflicts.append(Conflict(message: "bridge \(bridge.name) in dom0 would carry NICs \(nics): a bridge iovm makes carries one NIC"))
+                }
+                continue
+            }
+            let interface = network.interface(of: nic)
+            // iovm's own bridge, its NIC a port of it: nothing to do.
+            if existing != nil, let interface, existing?.ports.contains(interface.name) == true { continue }
+            if let other = carrying[nic] {
+                conflicts.append(Conflict(message: "NIC \(nic) would carry both bridge \(other) and bridge \(bridge.name) in dom0"))
+                continue
+            }
+            carrying[nic] = bridge.name
+            guard let binding = bindings[nic] else {
+                conflicts.append(Conflict(message: "NIC \(nic) of bridge \(bridge.name) does not exist on this host"))
+                continue
+            }
+            if let owner = host.domains.first(where: { $0.pci.contains(nic) }) {
+                conflicts.append(
+                    Conflict(message: "NIC \(nic) of bridge \(bridge.name) is passed through to domain \(owner.name) (\(owner.domid)); refusing to touch it"))
+                continue
+            }
+            if binding.assignable {
+                guard binding.madeAssignableByIOVM else {
+                    conflicts.append(
+                        Conflict(
+                            message:
+                                "NIC \(nic) of bridge \(bridge.name) is bound to pciback and iovm did not put it there: give it to its dom0 driver (`xl pci-assignable-remove -r \(nic)`) and apply again"
+                        ))
+                    continue
+                }
+                changes.append(.giveNICToDom0(nic, bridge: bridge.name))
+                changes.append(.createBridge(name: bridge.name, nic: nic, interface: nil))
+                continue
+            }
+            guard let interface else {
+                if let driver = binding.driver {
+                    conflicts.append(
+                        Conflict(message: "NIC \(nic) of bridge \(bridge.name) is bound to \(driver), which gives it no network interface in dom0; refusing to touch it"))
+                    continue
+                }
+                // Bound to no driver (as at boot when dom0 loads none): the bridge is made once its driver is loaded.
+                changes.append(.createBridge(name: bridge.name, nic: nic, interface: nil))
+                continue
+            }
+            if let master = interface.master, master != bridge.name {
+                conflicts.append(
+                    Conflict(message: "interface \(interface.name) of NIC \(nic) is a port of \(master) in dom0; refusing to move it into bridge \(bridge.name)"))
+                continue
+            }
+            if !interface.addresses.isEmpty {
+                conflicts.append(
+                    Conflict(
+                        message:
+                            "interface \(interface.name) of NIC \(nic) has addresses in dom0 (\(interface.addresses.joined(separator: ", "))): dom0 uses it; refusing to put it in bridge \(bridge.name)"
+                    ))
+                continue
+            }
+            changes.append(.createBridge(name: bridge.name, nic: nic, interface: interface.name))
+        }
+        return (changes, conflicts)
     }
 
     private static func rank(_ change: Change) -> Int {

@@ -15,6 +15,13 @@ public struct ProcessOutcome: Sendable {
     public var output: String
     /// Whether it exited 0 in time.
     public var succeeded: Bool { status == 0 && !timedOut }
+
+    /// Creates an outcome (what a stand-in for a process returns in tests).
+    public init(status: Int32, timedOut: Bool = false, output: String) {
+        self.status = status
+        self.timedOut = timedOut
+        self.output = output
+    }
 }
 
 /// Errors from starting a process.

@@ -149,7 +149,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             bindings.append(
                 NICBinding(
                     pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
-                    madeAssignableByIOVM: previous != nil))
+                    madeAssignableByIOVM: previous != nil, driver: device.driver))
         }
         return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings)
     }

@@ -180,6 +180,25 @@ struct ExperimentRunnerTests {
         #expect(result.notes.contains { $0.hasPrefix("reading the counters took 3.0 s and 3.0 s") })
     }
 
+    @Test("the centralized baseline runs: dom0 is what is measured (no counters agent there: L2 unknown), its NICs are the topology's")
+    func centralizedMeasuresDom0() throws {
+        let rig = try Rig(Experiment.paper.figures6and7)
+        rig.meter.unpublished = ["Domain-0"]
+        let (run, recorded) = try ExperimentRunner.prepare(directory: rig.directory, run: rig.run, resume: false)
+        _ = try rig.runner(run).runCells(skipping: recorded, onExit: .keep)
+        // Destroy is told every NIC of every combination: the centralized ones carry dom0's bridges.
+        #expect(rig.host.calls.first == "destroy paper-monolithic 3 NICs")
+        let centralized = try rig.results().filter { $0.settings.configuration == "centralized" }
+        #expect(centralized.count == run.plan.cells.filter { run.plan.combination(of: $0).settings.configuration == "centralized" }.count)
+        for result in centralized {
+            #expect(result.iovms.map(\.iovm) == ["Domain-0"])
+            #expect(result.guests.allSatisfy { $0.iovm == "Domain-0" })
+            #expect(result.efficiency != nil)
+            #expect(result.l2Efficiency == nil)
+            #expect(result.notes.contains("Domain-0: no traffic counters (L2 figures unknown)"))
+        }
+    }
+
     @Test("--resume runs only the cells not recorded, starting with a fresh apply; another experiment is refused")
     func resume() throws {
         let rig = try Rig()

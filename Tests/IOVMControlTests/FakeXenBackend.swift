@@ -83,6 +83,16 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     private let hook = Mutex<(@Sendable (String) -> Void)?>(nil)
     func onCall(_ body: @escaping @Sendable (String) -> Void) { hook.withLock { $0 = body } }
 
+    /// dom0's network, when a test gives it one: dom0-backed vifs join its bridges (as Debian's `vif-bridge` does),
+    /// and a guest whose bridge is missing is not created.
+    private struct NetworkLink { weak var network: FakeDom0Network? }
+    private let networkLink = Mutex(NetworkLink())
+    func attach(_ network: FakeDom0Network) { networkLink.withLock { $0.network = network } }
+    private var network: FakeDom0Network? { networkLink.withLock { $0.network } }
+
+    /// Logs `line` in this fake's call log and fails it when told to (for ``FakeDom0Network``'s calls).
+    func record(_ line: String) throws { try call(line) }
+
     private func call(_ line: String) throws {
         log.withLock { $0.append(line) }
         if let body = hook.withLock({ $0 }) { body(line) }
@@ -142,6 +152,11 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
         try call("createDomain \(spec.name)")
+        if let network {
+            for vif in spec.vifs where vif.backend == nil && !network.hasBridge(vif.bridge) {
+                throw FakeError(message: "vif-bridge: bridge \(vif.bridge) does not exist in dom0")
+            }
+        }
         // As LibXLBackend: the intent first, then the domain (as observe shows it before its tag: the intent,
         // marked incomplete), then the tag.
         let crash = crashPoint.withLock { $0 }
@@ -185,6 +200,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
             state.domains[index].tag = complete
             state.intents[uuid] = nil
         }
+        for (devid, vif) in spec.vifs.enumerated() where vif.backend == nil { network?.plug("vif\(domid).\(devid)", into: vif.bridge) }
         return domid
     }
 
@@ -206,6 +222,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     func destroyDomain(domid: UInt32) throws {
         try call("destroyDomain \(name(domid))")
+        network?.unplug(domid: domid)
         state.withLock { state in
             if let uuid = state.domains.first(where: { $0.domid == domid })?.uuid { state.intents[uuid] = nil }
             state.domains.removeAll { $0.domid == domid }
@@ -284,5 +301,101 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
         guard taken else { throw ApplyError.busy("the fake host is locked") }
         return Hold(backend: self)
+    }
+}
+
+/// dom0's network in memory, for unit tests only: bridges and their ports, iovm's bridge tags, and the NICs'
+/// interfaces (a NIC has its interface only while its FakeXenBackend binding is not pciback). Its calls go
+/// into the backend's log (`observe…` for reads), where `fail(prefix)` makes them fail.
+final class FakeDom0Network: Dom0Network, @unchecked Sendable {
+    struct State: Equatable {
+        /// Bridges by name, with their ports.
+        var bridges: [String: [String]] = [:]
+        /// Devices of dom0 that are not bridges.
+        var devices: Set<String> = []
+        /// iovm's tags: bridge → topology.
+        var tags: [String: String] = [:]
+        /// Addresses of interfaces.
+        var addresses: [String: [String]] = [:]
+        /// NICs bound to no driver (no interface until createBridge loads their driver).
+        var unbound: Set<PCIAddress> = []
+    }
+
+    let backend: FakeXenBackend
+    /// Each NIC's interface while its driver drives it: `eth<k>` for the backend's NIC k unless given.
+    let names: [PCIAddress: String]
+    private let state: Mutex<State>
+
+    init(backend: FakeXenBackend, state: State = State(), names: [PCIAddress: String]? = nil) {
+        self.backend = backend
+        self.names = names ?? Dictionary(uniqueKeysWithValues: backend.snapshot.nics.enumerated().map { ($0.element.pci, "eth\($0.offset)") })
+        self.state = Mutex(state)
+        backend.attach(self)
+    }
+
+    var snapshot: State { state.withLock { $0 } }
+
+    /// A bridge iovm did not make (or made for `tag`), with `ports`.
+    func addBridge(_ name: String, ports: [String] = [], tag: String? = nil) {
+        state.withLock { state in
+            state.bridges[name] = ports
+            state.tags[name] = tag
+        }
+    }
+    func addDevice(_ name: String) { state.withLock { _ = $0.devices.insert(name) } }
+    func setAddresses(_ addresses: [String], of interface: String) { state.withLock { $0.addresses[interface] = addresses } }
+    func unbind(_ pci: String) { state.withLock { _ = $0.unbound.insert(PCIAddress(pci)!) } }
+    func hasBridge(_ name: String) -> Bool { state.withLock { $0.bridges[name] != nil } }
+    func plug(_ port: String, into bridge: String) { state.withLock { $0.bridges[bridge]?.append(port) } }
+    func unplug(domid: UInt32) {
+        state.withLock { state in
+            for name in state.bridges.keys { state.bridges[name]?.removeAll { $0.hasPrefix("vif\(domid).") } }
+        }
+    }
+
+    func interface(of pci: PCIAddress) throws -> Dom0Interface? {
+        try backend.record("observeInterface \(pci)")
+        guard let binding = backend.snapshot.nics.first(where: { $0.pci == pci }), !binding.assignable, let name = names[pci] else { return nil }
+        return state.withLock { state in
+            if state.unbound.contains(pci) { return nil }
+            return Dom0Interface(name: name, master: state.bridges.first { $0.value.contains(name) }?.key, addresses: state.addresses[name] ?? [])
+        }
+    }
+
+    func bridge(named name: String) throws -> ObservedBridge? {
+        try backend.record("observeBridge \(name)")
+        return state.withLock { state in
+            if state.devices.contains(name) { return ObservedBridge(name: name, isBridge: false, managedBy: state.tags[name]) }
+            guard let ports = state.bridges[name] else { return nil }
+            return ObservedBridge(name: name, ports: ports, managedBy: state.tags[name])
+        }
+    }
+
+    func managedBridges() throws -> [String: String] {
+        try backend.record("observeBridgeTags")
+        return snapshot.tags
+    }
+
+    func createBridge(_ name: String, on pci: PCIAddress, topology: String) throws -> String {
+        try backend.record("createBridge \(name) \(pci)")
+        // A NIC bound to no driver gets its own (LibXLBackend's binding then reads it; the fake's does not care).
+        if backend.snapshot.nics.first(where: { $0.pci == pci })?.driver == nil { state.withLock { _ = $0.unbound.remove(pci) } }
+        guard let interface = try interface(of: pci) else { throw FakeXenBackend.FakeError(message: "NIC \(pci) has no interface in dom0") }
+        return try state.withLock { state in
+            if let master = interface.master, master != name { throw FakeXenBackend.FakeError(message: "\(interface.name) is a port of \(master)") }
+            if state.bridges[name] != nil && state.tags[name] != topology { throw FakeXenBackend.FakeError(message: "\(name) is not iovm's") }
+            state.tags[name] = topology
+            if !(state.bridges[name]?.contains(interface.name) ?? false) { state.bridges[name, default: []].append(interface.name) }
+            return interface.name
+        }
+    }
+
+    func removeBridge(named name: String) throws {
+        try backend.record("removeBridge \(name)")
+        try state.withLock { state in
+            guard state.tags[name] != nil else { throw FakeXenBackend.FakeError(message: "iovm did not make \(name)") }
+            state.bridges[name] = nil
+            state.tags[name] = nil
+        }
     }
 }
