@@ -184,7 +184,10 @@ extension ExperimentCommand {
         let fresh = ExperimentRun(
             plan: plan, fingerprint: ExperimentRunner.fingerprint(expanded), startedAt: Date().timeIntervalSince1970, host: hostLine,
             iovmVersion: IOVMVersion.current, servers: servers, onExit: onExit.rawValue)
-        let (run, recorded) = try ExperimentRunner.prepare(directory: directory, run: fresh, resume: resume)
+        var (run, recorded) = try ExperimentRunner.prepare(directory: directory, run: fresh, resume: resume)
+        // On --resume: the same experiment (the fingerprint says so), run with today's servers and today's images.
+        run.servers = servers
+        run.plan = plan
         let engine = try host.engine(logger: logger)
         let runner = ExperimentRunner(
             run: run, directory: directory, host: EngineExperimentHost(engine: engine), load: try HostAccess.loadDriver(),

@@ -87,6 +87,7 @@ public final class ExperimentRunner {
     public var timeouts = Timeouts()
     /// Attempts at a cell's workload before the run stops.
     public var attempts = 2
+    var lastRequestID = 0
 
     /// Creates a runner for `run`, writing into `directory`.
     public init(
@@ -104,10 +105,22 @@ public final class ExperimentRunner {
 
     /// The fingerprint of an expanded experiment: the same cells, settings, order and workload.
     public static func fingerprint(_ plan: ExperimentPlan) -> String {
+        // Without where things were written (`source`, absolute paths and lines): a comment added to the file, or the
+        // same file in another checkout, is the same experiment.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let text = (try? encoder.encode(plan)).map { String(decoding: $0, as: UTF8.self) } ?? plan.experiment
-        return String(StableHash.fnv1a(text), radix: 16)
+        guard let data = try? encoder.encode(plan), let object = try? JSONSerialization.jsonObject(with: data) else { return plan.experiment }
+        func strip(_ value: Any) -> Any {
+            if let dictionary = value as? [String: Any] {
+                var kept: [String: Any] = [:]
+                for (key, item) in dictionary where !(key == "source" || key == "baseSource") { kept[key] = strip(item) }
+                return kept
+            }
+            if let array = value as? [Any] { return array.map(strip) }
+            return value
+        }
+        let stripped = (try? JSONSerialization.data(withJSONObject: strip(object), options: [.sortedKeys])) ?? data
+        return String(StableHash.fnv1a(String(decoding: stripped, as: UTF8.self)), radix: 16)
     }
 
     /// Prepares `directory` for `run`: a new run writes `experiment.json`; `resume` reads the one there and checks
@@ -194,8 +207,9 @@ public final class ExperimentRunner {
                 switch kind {
                 case .create, .recreate:
                     progress("  \(kind.rawValue): \(cell.transition.changes.joined(separator: "; "))")
+                    // Marked applied before: a failed destroy or apply still leaves something --on-exit destroy removes.
+                    applied = cell.combination
                     try host.destroy(topology: combination.plan.topology, nics: allNICs)
-                    applied = nil
                     try host.apply(combination.plan)
                 case .live:
                     progress("  live: \(cell.transition.changes.joined(separator: "; "))")
@@ -291,10 +305,20 @@ public final class ExperimentRunner {
     ) throws -> ExperimentCellResult {
         let timing = run.plan.timing
         let guests = combination.plan.guests
-        let id = Int(clock.wallTime() * 1000) % 2_000_000_000  // unique per attempt; the agents run a new id only
+        // Unique per attempt, and increasing even if the wall clock steps back: an agent runs only an id it has not run.
+        let id = max(lastRequestID + 1, Int(clock.wallTime() * 1000) % 2_000_000_000)
+        lastRequestID = id
         var started: [String] = []
         defer {
             for guest in started { try? load.cancel(guest: guest, id: id) }
+            // The next attempt starts once the cancelled iperf3s are gone (the agents poll every 200 ms and kill after
+            // 2 s): else it would share the servers with them and its warm-up would slip into the window.
+            let settle = clock.now() + 10
+            var pending = started
+            while !pending.isEmpty && clock.now() < settle {
+                pending = pending.filter { (try? load.outcome(guest: $0, id: id)) == nil }
+                if !pending.isEmpty { clock.sleep(0.5) }
+            }
         }
         let t0 = clock.now()
         for guest in guests {

@@ -60,6 +60,8 @@ extension ExperimentReport {
 
     private func e(_ text: String) -> String { HTMLReport.e(text) }
     private func f(_ value: Double?, _ digits: Int) -> String { HTMLReport.f(value, digits) }
+    /// Bits/Hz with three significant digits (the lab's 0.00301 and 0.00352 are not both 0.003).
+    private func g(_ value: Double?) -> String { value.map { String(format: "%.3g", $0) } ?? "–" }
 
     /// `+7.8 %`, `-3.0 %`, or a dash.
     static func delta(_ value: Double?) -> String {
@@ -113,7 +115,7 @@ extension ExperimentReport {
             for entry in row.entries {
                 line += "<td class=\"first\">\(f(entry.throughput, 0))</td><td class=\"delta\">\(Self.delta(entry.throughputDelta))</td>"
                 line += "<td>\(f(entry.cpuPercent, 1))</td><td class=\"delta\">\(Self.delta(entry.cpuDelta))</td>"
-                line += "<td>\(f(entry.efficiency, 3))</td><td class=\"delta\">\(Self.delta(entry.efficiencyDelta))</td>"
+                line += "<td>\(g(entry.efficiency))</td><td class=\"delta\">\(Self.delta(entry.efficiencyDelta))</td>"
             }
             html.append(line + "</tr>")
         }
@@ -153,14 +155,15 @@ extension ExperimentReport {
         ]
         func cell(_ statistics: RepetitionStatistics?, _ digits: Int) -> String {
             guard let statistics else { return "<td>–</td>" }
-            let range = statistics.count > 1 ? " <span class=\"range\">[\(f(statistics.min, digits)) – \(f(statistics.max, digits))]</span>" : ""
-            return "<td>\(f(statistics.mean, digits))\(range)</td>"
+            let show = { (value: Double) in digits < 0 ? g(value) : f(value, digits) }
+            let range = statistics.count > 1 ? " <span class=\"range\">[\(show(statistics.min)) – \(show(statistics.max))]</span>" : ""
+            return "<td>\(show(statistics.mean))\(range)</td>"
         }
         for group in groups {
             let label = combinations[group.combination].label
             html.append(
                 "<tr><td class=\"name\">\(e(label))</td><td class=\"name\">\(e(group.direction.title))</td><td>\(group.measured) of \(group.planned)</td>"
-                    + cell(group.payloadMbps, 0) + cell(group.l2Mbps, 0) + cell(group.cpuPercent, 1) + cell(group.efficiency, 3) + cell(group.l2Efficiency, 3)
+                    + cell(group.payloadMbps, 0) + cell(group.l2Mbps, 0) + cell(group.cpuPercent, 1) + cell(group.efficiency, -1) + cell(group.l2Efficiency, -1)
                     + "</tr>")
         }
         html.append("</table>")

@@ -78,7 +78,7 @@ extension ExperimentReport {
             for entry in row.entries {
                 fields += [
                     Self.number(entry.throughput, 0), Self.shortDelta(entry.throughputDelta), Self.number(entry.cpuPercent, 1), Self.shortDelta(entry.cpuDelta),
-                    Self.number(entry.efficiency, 3), Self.shortDelta(entry.efficiencyDelta),
+                    entry.efficiency.map { String(format: "%.3g", $0) } ?? "-", Self.shortDelta(entry.efficiencyDelta),
                 ]
             }
             rows.append(fields)

@@ -237,7 +237,8 @@ public struct ExperimentGroup: Sendable, Codable, Equatable {
         self.planned = planned
         cells = results.map(\.cell)
         payloadMbps = RepetitionStatistics(results.map(\.payloadMbps))
-        l2Mbps = RepetitionStatistics(results.map(\.l2Mbps))
+        // L2 is unknown in a cell where a measured domain published no counters (dom0 in the centralized baseline).
+        l2Mbps = RepetitionStatistics(results.filter { $0.iovms.allSatisfy(\.countersPublished) }.map(\.l2Mbps))
         cpuPercent = RepetitionStatistics(results.map(\.cpuPercent))
         efficiency = RepetitionStatistics(results.compactMap(\.efficiency))
         l2Efficiency = RepetitionStatistics(results.compactMap(\.l2Efficiency))

@@ -262,6 +262,18 @@ struct ExperimentRunnerTests {
         #expect(rig.load.requests.allSatisfy { $0.guest == "guest1" })
     }
 
+    @Test("the fingerprint ignores where things were written: a comment added, or another checkout, is the same experiment")
+    func fingerprintWithoutSources() throws {
+        let plan = try ExperimentPlanner().plan(Experiment.paper.table3.document)
+        var moved = plan
+        moved.source = SourceLocation(file: "/elsewhere/table3.swift", line: 99)
+        moved.combinations[0].topology.source = SourceLocation(file: "/elsewhere/table3.swift", line: 7)
+        #expect(ExperimentRunner.fingerprint(moved) == ExperimentRunner.fingerprint(plan))
+        var other = plan
+        other.seed &+= 1
+        #expect(ExperimentRunner.fingerprint(other) != ExperimentRunner.fingerprint(plan))
+    }
+
     @Test("iperf3's JSON: sums, --bidir's reverse sums, and its error")
     func iperfSummary() throws {
         let bidir = try IperfSummary(
