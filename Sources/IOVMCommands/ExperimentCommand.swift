@@ -173,6 +173,13 @@ extension ExperimentCommand {
 
     /// Runs the cells not yet recorded in the output directory.
     func runCells(_ expanded: ExperimentPlan, logger: Logger) throws {
+        if expanded.workload.kind == .command {
+            let at = expanded.workload.source.map { "\($0): " } ?? ""
+            printError(
+                "\(at)error: running a Workload.command(…) template is not implemented yet: cells run iperf3 through the guests' load agent (Workload.iperf3()); nothing was started"
+            )
+            throw ExitCode(unavailableExitCode)
+        }
         let servers = try serverMap(expanded)
         let plan = try resolvedForThisHost(expanded)
         let directory = URL(fileURLWithPath: out ?? Self.defaultDirectory(plan.experiment))

@@ -521,6 +521,31 @@ struct CLITests {
         #expect(try iovm("experiment", "Examples/experiments/table3.swift", "--resume").status == 64)
     }
 
+    @Test("experiment with a command workload: not run yet, exit 69 at the workload's line, nothing started")
+    func experimentCommandWorkload() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-command-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appending(path: "ssh.swift")
+        try """
+        import IOVMDescription
+        let experiment = Experiment("ssh-load") {
+            Base(Topology("b") {
+                Host(cores: 4, memory: .gib(4))
+                Defaults(kernel: "/k", ramdisk: "/r")
+                Configuration.monolithic()
+                NIC("0000:00:10.0")
+                Guest("g1")
+            })
+            Workload.command("ssh {guest} iperf3 -c client -t {duration} -J")
+        }
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let result = try iovm("experiment", file.path, "--out", directory.appending(path: "run").path)
+        #expect(result.status == 69, "\(result.stderr)")
+        #expect(result.stderr.contains("ssh.swift:10: error: running a Workload.command(…) template is not implemented yet"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appending(path: "run").path))
+    }
+
     @Test("an invalid experiment exits 65 with every error at its line")
     func invalidExperimentExits65() throws {
         let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-experiment-\(UUID().uuidString)")
