@@ -9,6 +9,16 @@
  *   data/iovm/counters/<key>   "<kind> <if> <rx_bytes> <tx_bytes> <rx_packets> <tx_packets>"
  *   data/iovm/agent/seq, interval, uptime, bits
  *
+ * and, which the shell agent does not, each vif's notifications (for the batch size, packets per notification):
+ *
+ *   data/iovm/notifications/<key>   "<if> <count>"
+ *
+ * <count>: the vif's event-channel interrupts in /proc/interrupts, summed over its queues, its tx and rx channels and
+ * every CPU column. netback names them after the vif (drivers/net/xen-netback): <if>-q<n>-tx and <if>-q<n>-rx with
+ * split event channels, <if>-q<n> with one (xenbus.c:connect names each queue <if>-q<n>, interface.c:xenvif_connect_data
+ * its channels); kernels before multi-queue (3.16) <if>-tx, <if>-rx or <if>. The kernel counts each CPU's column in 32
+ * bits: a count that goes backwards wrapped or the vif reconnected. A vif with no such line has no key (unknown, not 0).
+ *
  * Each period it reads /sys/class/net/<if>/statistics with read(2), the root qdiscs' Sent counters with
  * one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints), and writes everything in one
  * xenstore transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore). The shell agent
@@ -22,7 +32,8 @@
  * xenstore paths do not take with '_'. Interfaces that went away are removed.
  *
  * -p prints the writes ("key=value" lines, "rm key") to stdout instead of xenstore: for tests, with
- * SYSFS_NET (default /sys/class/net) and PROC_UPTIME (default /proc/uptime) pointing at fake trees.
+ * SYSFS_NET (default /sys/class/net), PROC_UPTIME (default /proc/uptime) and PROC_INTERRUPTS (default
+ * /proc/interrupts) pointing at fake trees.
  * XENBUS overrides /dev/xen/xenbus. Built by `iovm image build` with the host's cc, -static.
  */
 #define _GNU_SOURCE
@@ -46,6 +57,8 @@
 
 #define MAX_IFACES 64
 #define PREFIX "data/iovm/counters/"
+#define NOTIFY_PREFIX "data/iovm/notifications/"
+#define KEY_SIZE 96
 
 /* xenstore wire protocol (xen/io/xs_wire.h) */
 enum { XS_READ = 2, XS_TRANSACTION_START = 6, XS_TRANSACTION_END = 7, XS_WRITE = 11, XS_RM = 13, XS_ERROR = 16 };
@@ -67,6 +80,7 @@ struct qdisc {
 
 static const char *net_dir = "/sys/class/net";
 static const char *uptime_path = "/proc/uptime";
+static const char *interrupts_path = "/proc/interrupts";
 static int print_only;
 static int xenbus = -1;
 static uint32_t req_id;
@@ -212,24 +226,25 @@ static int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t le
   return head.type == XS_ERROR ? -1 : 0;
 }
 
+#define MAX_WRITES (2 * MAX_IFACES + 8)
 struct batch {
-  char keys[MAX_IFACES + 8][96];
-  char values[MAX_IFACES + 8][160];
+  char keys[MAX_WRITES][KEY_SIZE];
+  char values[MAX_WRITES][160];
   int count;
 };
 
 static void add(struct batch *b, const char *key, const char *value) {
-  if (b->count >= MAX_IFACES + 8) return;
+  if (b->count >= MAX_WRITES) return;
   snprintf(b->keys[b->count], sizeof b->keys[0], "%s", key);
   snprintf(b->values[b->count], sizeof b->values[0], "%s", value);
   b->count++;
 }
 
-/* publish: the batch's writes and REMOVED's removals, in one transaction (retried on EAGAIN). */
-static int publish(struct batch *b, char removed[][IFNAMSIZ], int nremoved) {
+/* publish: the batch's writes and the removals of REMOVED's keys, in one transaction (retried on EAGAIN). */
+static int publish(struct batch *b, char removed[][KEY_SIZE], int nremoved) {
   if (print_only) {
     for (int i = 0; i < b->count; i++) printf("%s=%s\n", b->keys[i], b->values[i]);
-    for (int i = 0; i < nremoved; i++) printf("rm %s%s\n", PREFIX, removed[i]);
+    for (int i = 0; i < nremoved; i++) printf("rm %s\n", removed[i]);
     fflush(stdout);
     return 0;
   }
@@ -245,7 +260,7 @@ static int publish(struct batch *b, char removed[][IFNAMSIZ], int nremoved) {
       failed = xs_request(XS_WRITE, tx, payload, klen + vlen, NULL, 0) < 0;
     }
     for (int i = 0; i < nremoved && !failed; i++) {
-      snprintf(payload, sizeof payload, "%s%s", PREFIX, removed[i]);
+      snprintf(payload, sizeof payload, "%s", removed[i]);
       xs_request(XS_RM, tx, payload, strlen(payload) + 1, NULL, 0); /* ENOENT is fine */
     }
     char end_reply[32];
@@ -255,6 +270,102 @@ static int publish(struct batch *b, char removed[][IFNAMSIZ], int nremoved) {
     if (strcmp(end_reply, "EAGAIN") != 0) return -1;
   }
   return -1;
+}
+
+/* is_vif_irq: whether the interrupt action NAME (LEN bytes) is one of the event channels netback names after vif IF:
+ * IF, IF-tx, IF-rx, IF-q<n>, IF-q<n>-tx, IF-q<n>-rx. */
+static int is_vif_irq(const char *name, size_t len, const char *ifname) {
+  size_t n = strlen(ifname);
+  if (len < n || memcmp(name, ifname, n) != 0) return 0;
+  const char *s = name + n, *end = name + len;
+  if (end - s >= 3 && s[0] == '-' && s[1] == 'q' && s[2] >= '0' && s[2] <= '9')
+    for (s += 2; s < end && *s >= '0' && *s <= '9'; s++) {}
+  return s == end || (end - s == 3 && (memcmp(s, "-tx", 3) == 0 || memcmp(s, "-rx", 3) == 0));
+}
+
+/* irq_line: one line of /proc/interrupts: `N: <count per CPU> <chip> ... <action>[, <action>]`. Its counts (the first
+ * CPUS numbers, all of them when the header gave none) go to each vif one of its actions belongs to. */
+static void irq_line(char *line, int cpus, struct iface *ifaces, int n, unsigned long long *counts, int *found) {
+  char *s = line + strspn(line, " ");
+  if (*s < '0' || *s > '9') return; /* NMI:, LOC:, ERR: ... are not a device's */
+  s += strspn(s, "0123456789");
+  if (*s != ':' || !strstr(s, "vif")) return;
+  s++;
+  unsigned long long total = 0;
+  for (int column = 0; cpus == 0 || column < cpus; column++) {
+    s += strspn(s, " ");
+    if (*s < '0' || *s > '9') break;
+    char *end;
+    total += strtoull(s, &end, 10);
+    s = end;
+  }
+  while (*s) {
+    s += strspn(s, " ,\t");
+    size_t len = strcspn(s, " ,\t");
+    if (len > 3 && memcmp(s, "vif", 3) == 0)
+      for (int i = 0; i < n; i++)
+        if (!ifaces[i].nic && is_vif_irq(s, len, ifaces[i].name)) {
+          counts[i] += total;
+          found[i] = 1;
+        }
+    s += len;
+  }
+}
+
+/* notifications: each vif's event-channel interrupts (COUNTS, FOUND[i] when it has any) from /proc/interrupts, read
+ * with read(2) a buffer at a time; -1 when it cannot be read. */
+static int notifications(struct iface *ifaces, int n, unsigned long long *counts, int *found) {
+  memset(counts, 0, n * sizeof *counts);
+  memset(found, 0, n * sizeof *found);
+  int fd = open(interrupts_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  static char buf[16384];
+  size_t have = 0;
+  int cpus = -1, skipping = 0, done = 0;
+  while (!done) {
+    ssize_t got = read(fd, buf + have, sizeof buf - 1 - have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) { /* the end: a last line without its newline is a line */
+      done = 1;
+      if (have == 0) break;
+      buf[have++] = '\n';
+    } else {
+      have += got;
+    }
+    char *line = buf, *newline;
+    while ((newline = memchr(line, '\n', buf + have - line))) {
+      *newline = 0;
+      if (skipping) {
+        skipping = 0;
+      } else if (cpus < 0 && !strchr(line, ':')) { /* the header: CPU0 CPU1 ... */
+        cpus = 0;
+        for (char *c = line; (c = strstr(c, "CPU")); c += 3) cpus++;
+      } else {
+        if (cpus < 0) cpus = 0; /* no header: every number after N: is a count */
+        irq_line(line, cpus, ifaces, n, counts, found);
+      }
+      line = newline + 1;
+    }
+    size_t rest = buf + have - line;
+    if (rest == sizeof buf - 1) { /* a line longer than the buffer: left out */
+      skipping = 1;
+      rest = 0;
+    }
+    memmove(buf, line, rest);
+    have = rest;
+  }
+  close(fd);
+  return 0;
+}
+
+/* removals: the keys of PREVIOUS (under PREFIX) not in CURRENT, appended to REMOVED. */
+static void removals(char previous[][IFNAMSIZ], int nprevious, char current[][IFNAMSIZ], int ncurrent, const char *prefix,
+                     char removed[][KEY_SIZE], int *nremoved) {
+  for (int i = 0; i < nprevious; i++) {
+    int still = 0;
+    for (int j = 0; j < ncurrent && !still; j++) still = strcmp(previous[i], current[j]) == 0;
+    if (!still) snprintf(removed[(*nremoved)++], KEY_SIZE, "%s%s", prefix, previous[i]);
+  }
 }
 
 static double uptime_now(void) {
@@ -281,6 +392,7 @@ int main(int argc, char **argv) {
   }
   if (getenv("SYSFS_NET")) net_dir = getenv("SYSFS_NET");
   if (getenv("PROC_UPTIME")) uptime_path = getenv("PROC_UPTIME");
+  if (getenv("PROC_INTERRUPTS")) interrupts_path = getenv("PROC_INTERRUPTS");
   const char *xenbus_path = getenv("XENBUS") ? getenv("XENBUS") : "/dev/xen/xenbus";
   if (!print_only && (xenbus = open(xenbus_path, O_RDWR | O_CLOEXEC)) < 0) {
     fprintf(stderr, "iovm-counters: %s: %s\n", xenbus_path, strerror(errno));
@@ -296,8 +408,10 @@ int main(int argc, char **argv) {
   snprintf(interval_text, sizeof interval_text, "%g", interval);
 
   static struct iface ifaces[MAX_IFACES];
-  static char previous[MAX_IFACES][IFNAMSIZ], removed[MAX_IFACES][IFNAMSIZ];
-  int nprevious = 0;
+  static char previous[MAX_IFACES][IFNAMSIZ], previous_notified[MAX_IFACES][IFNAMSIZ], removed[2 * MAX_IFACES][KEY_SIZE];
+  static unsigned long long counts[MAX_IFACES];
+  static int found[MAX_IFACES];
+  int nprevious = 0, nprevious_notified = 0;
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   for (long seq = 1; !stopping; seq++) {
@@ -307,8 +421,9 @@ int main(int argc, char **argv) {
     int n = scan(ifaces);
     struct qdisc qdiscs[MAX_IFACES];
     int nq = root_qdiscs(nl, qdiscs, MAX_IFACES);
-    char current[MAX_IFACES][IFNAMSIZ];
-    int ncurrent = 0;
+    char current[MAX_IFACES][IFNAMSIZ], notified[MAX_IFACES][IFNAMSIZ];
+    int ncurrent = 0, nnotified = 0;
+    int irqs = notifications(ifaces, n, counts, found) == 0;
     for (int i = 0; i < n; i++) {
       struct iface *it = &ifaces[i];
       unsigned long long rxb, txb, rxp, txp;
@@ -325,6 +440,12 @@ int main(int argc, char **argv) {
       snprintf(value, sizeof value, "%s %s %llu %llu %llu %llu", it->nic ? "nic" : "vif", it->name, rxb, txb, rxp, txp);
       add(&b, key, value);
       memcpy(current[ncurrent++], it->key, IFNAMSIZ);
+      if (irqs && found[i]) {
+        snprintf(key, sizeof key, NOTIFY_PREFIX "%s", it->key);
+        snprintf(value, sizeof value, "%s %llu", it->name, counts[i]);
+        add(&b, key, value);
+        memcpy(notified[nnotified++], it->key, IFNAMSIZ);
+      }
     }
     double after = uptime_now();
     char text[32];
@@ -337,14 +458,13 @@ int main(int argc, char **argv) {
     }
     add(&b, "data/iovm/agent/bits", bits);
     int nremoved = 0;
-    for (int i = 0; i < nprevious; i++) {
-      int still = 0;
-      for (int j = 0; j < ncurrent && !still; j++) still = strcmp(previous[i], current[j]) == 0;
-      if (!still) memcpy(removed[nremoved++], previous[i], IFNAMSIZ);
-    }
+    removals(previous, nprevious, current, ncurrent, PREFIX, removed, &nremoved);
+    removals(previous_notified, nprevious_notified, notified, nnotified, NOTIFY_PREFIX, removed, &nremoved);
     if (publish(&b, removed, nremoved) < 0) fprintf(stderr, "iovm-counters: xenstore write failed\n");
     memcpy(previous, current, sizeof current);
     nprevious = ncurrent;
+    memcpy(previous_notified, notified, sizeof notified);
+    nprevious_notified = nnotified;
     if (count > 0 && seq >= count) break;
     long step = (long)(interval * 1e9);
     next.tv_sec += step / 1000000000L;

@@ -81,13 +81,21 @@ private final class XenCellMeter: CellMeter {
         }
         let reading = try source.read()
         var counters: [String: MeterReading.Counters] = [:]
-        for sample in reading.iovms {
-            counters[sample.iovm] = MeterReading.Counters(
-                cpuNanoseconds: sample.cpuNanoseconds, rxBytes: sample.nics.reduce(0) { $0 + $1.rxBytes },
-                txBytes: sample.nics.reduce(0) { $0 + $1.txBytes }, rxPackets: sample.nics.reduce(0) { $0 + ($1.rxPackets ?? 0) },
-                txPackets: sample.nics.reduce(0) { $0 + ($1.txPackets ?? 0) }, published: sample.countersPublished,
-                counterTime: sample.counterTime)
-        }
+        for sample in reading.iovms { counters[sample.iovm] = MeterReading.Counters(sample) }
         return MeterReading(cpuHz: reading.cpuHz, domains: counters)
+    }
+}
+
+extension MeterReading.Counters {
+    /// The counters of one IOVM's sample: its CPU time, its NICs' traffic summed, and its vifs' notifications with the
+    /// packets of the same vifs (those whose notifications were published; nil when none were).
+    init(_ sample: IOVMSample) {
+        let notified = sample.vifs.filter { $0.notifications != nil }
+        self.init(
+            cpuNanoseconds: sample.cpuNanoseconds, rxBytes: sample.nics.reduce(0) { $0 + $1.rxBytes },
+            txBytes: sample.nics.reduce(0) { $0 + $1.txBytes }, rxPackets: sample.nics.reduce(0) { $0 + ($1.rxPackets ?? 0) },
+            txPackets: sample.nics.reduce(0) { $0 + ($1.txPackets ?? 0) }, published: sample.countersPublished,
+            counterTime: sample.counterTime, notifications: notified.isEmpty ? nil : notified.reduce(0) { $0 &+ ($1.notifications ?? 0) },
+            vifPackets: notified.isEmpty ? nil : notified.reduce(0) { $0 &+ ($1.rxPackets ?? 0) &+ ($1.txPackets ?? 0) })
     }
 }

@@ -397,10 +397,20 @@ public final class ExperimentRunner {
             }
             let published = a.published && b.published
             if !published { notes.append("\(name): no traffic counters (L2 figures unknown)") }
+            // The batch size: the vifs' packets per notification in the window; unknown when either reading lacks them or
+            // they went backwards (a vif reconnected, a CPU's 32-bit interrupt count wrapped).
+            var notifications: UInt64?
+            var vifPackets: UInt64?
+            if let first = a.notifications, let last = b.notifications, let firstPackets = a.vifPackets, let lastPackets = b.vifPackets,
+                last >= first, lastPackets >= firstPackets
+            {
+                notifications = last - first
+                vifPackets = lastPackets - firstPackets
+            }
             var iovm = IOVMCellFigures(
                 iovm: name, cpuNanoseconds: b.cpuNanoseconds - a.cpuNanoseconds, windowSeconds: window, cpuHz: after.cpuHz,
                 rxBytes: b.rxBytes - a.rxBytes, txBytes: b.txBytes - a.txBytes, rxPackets: b.rxPackets &- a.rxPackets,
-                txPackets: b.txPackets &- a.txPackets, countersPublished: published)
+                txPackets: b.txPackets &- a.txPackets, countersPublished: published, notifications: notifications, vifPackets: vifPackets)
             // The agent writes its counters once a period with its own clock: their rate is over that clock's span.
             if let start = a.counterTime, let end = b.counterTime, end > start { iovm.counterSeconds = end - start }
             figures.append(iovm)
@@ -462,9 +472,11 @@ public final class ExperimentRunner {
 
     static func figures(_ result: ExperimentCellResult) -> String {
         let efficiency = result.efficiency.map { String(format: "%.4f", $0) } ?? "-"
+        let batches = result.iovms.compactMap { iovm in iovm.packetsPerNotification.map { iovm.iovm + " " + String(format: "%.1f", $0) } }
         return String(
             format: "%.1f Mbit/s payload, %.1f Mbit/s L2, IOVM CPU %.1f%%, efficiency %@ bits/Hz over %.1f s", result.payloadMbps, result.l2Mbps,
             result.cpuPercent, efficiency, result.windowSeconds)
+            + (batches.isEmpty ? "" : ", packets per notification: " + batches.joined(separator: ", "))
     }
 }
 

@@ -46,12 +46,19 @@ public struct MeterReading: Sendable, Equatable {
         public var published: Bool
         /// When the agent wrote the counters, by the domain's own clock (its uptime), seconds; nil when unknown.
         public var counterTime: Double?
+        /// Its vifs' notifications so far (their event channels' interrupts), summed over the vifs whose agent published
+        /// them; nil when none did.
+        public var notifications: UInt64?
+        /// The packets those same vifs moved so far (rx + tx, as netback counts them); nil with ``notifications``.
+        public var vifPackets: UInt64?
         /// Creates counters.
         public init(
             cpuNanoseconds: UInt64, rxBytes: UInt64 = 0, txBytes: UInt64 = 0, rxPackets: UInt64 = 0, txPackets: UInt64 = 0, published: Bool = true,
-            counterTime: Double? = nil
+            counterTime: Double? = nil, notifications: UInt64? = nil, vifPackets: UInt64? = nil
         ) {
             self.counterTime = counterTime
+            self.notifications = notifications
+            self.vifPackets = vifPackets
             self.cpuNanoseconds = cpuNanoseconds
             self.rxBytes = rxBytes
             self.txBytes = txBytes

@@ -141,6 +141,16 @@ public struct ExperimentCellResult: Sendable, Codable, Equatable {
     }
 }
 
+extension ExperimentCellResult {
+    /// The batch size over all the cell's IOVMs (the paper's Fig. 14): their vifs' packets per notification, pooled over
+    /// the IOVMs that recorded both; nil when none did (a cell recorded before notifications were) or without notifications.
+    public var packetsPerNotification: Double? {
+        let known = iovms.compactMap { iovm in iovm.notifications.flatMap { count in iovm.vifPackets.map { (count, $0) } } }
+        let notifications = known.reduce(0.0) { $0 + Double($1.0) }
+        return known.isEmpty || notifications == 0 ? nil : known.reduce(0.0) { $0 + Double($1.1) } / notifications
+    }
+}
+
 /// One guest's workload in a cell: what iperf3 (or the user's command) reported.
 public struct GuestLoadResult: Sendable, Codable, Equatable {
     /// The guest.
@@ -192,10 +202,18 @@ public struct IOVMCellFigures: Sendable, Codable, Equatable {
     /// The span of the agent's own clock between the two readings of its counters, seconds; nil when unknown (the
     /// bytes are then taken over the window).
     public var counterSeconds: Double?
-    /// Creates an IOVM's figures.
+    /// Notifications its vifs took in the window: the interrupts of their event channels in the IOVM; nil when unknown
+    /// (an agent that does not publish them, a cell recorded before they were, a count that went backwards).
+    public var notifications: UInt64?
+    /// Packets its vifs moved in the window (rx + tx as netback counts them: a GSO packet is one), over the same vifs as
+    /// ``notifications``; nil when unknown.
+    public var vifPackets: UInt64?
+    /// The batch size (the paper's Fig. 14): ``vifPackets`` per notification; nil when unknown or without notifications.
+    public var packetsPerNotification: Double?
+    /// Creates an IOVM's figures; `packetsPerNotification` is computed from `notifications` and `vifPackets`.
     public init(
         iovm: String, cpuNanoseconds: UInt64, windowSeconds: Double, cpuHz: UInt64, rxBytes: UInt64, txBytes: UInt64,
-        rxPackets: UInt64, txPackets: UInt64, countersPublished: Bool
+        rxPackets: UInt64, txPackets: UInt64, countersPublished: Bool, notifications: UInt64? = nil, vifPackets: UInt64? = nil
     ) {
         self.iovm = iovm
         self.cpuNanoseconds = cpuNanoseconds
@@ -206,5 +224,8 @@ public struct IOVMCellFigures: Sendable, Codable, Equatable {
         self.rxPackets = rxPackets
         self.txPackets = txPackets
         self.countersPublished = countersPublished
+        self.notifications = notifications
+        self.vifPackets = vifPackets
+        if let notifications, let vifPackets, notifications > 0 { packetsPerNotification = Double(vifPackets) / Double(notifications) }
     }
 }

@@ -50,6 +50,9 @@ public protocol CounterSource {
 /// data/iovm/agent/uptime       the IOVM's uptime at the write: rates are computed over it
 /// data/iovm/agent/seq          incremented on every write
 /// data/iovm/agent/interval     the agent's interval in seconds
+/// data/iovm/notifications/<key>  "<ifname> <count>": a vif's event-channel interrupts in the IOVM's
+///                              /proc/interrupts (all its queues, tx and rx, all CPUs); only the static
+///                              agent (`Agents/iovm-counters.c`) writes them, in the counters' transaction
 /// ```
 ///
 /// One value per interface keeps a sample at one xenstore request per interface (plus the
@@ -57,6 +60,8 @@ public protocol CounterSource {
 public enum CounterLayout {
     /// The counters directory of domain `domid`.
     public static func countersPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/counters" }
+    /// The vifs' notifications directory of domain `domid`.
+    public static func notificationsPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/notifications" }
     /// The agent's metadata directory of domain `domid`.
     public static func agentPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/agent" }
 
@@ -77,9 +82,21 @@ public enum CounterLayout {
         "\(counters.kind.rawValue) \(counters.name) \(counters.rxBytes) \(counters.txBytes) \(counters.rxPackets ?? 0) \(counters.txPackets ?? 0)"
     }
 
+    /// Parses one vif's notifications, `"<ifname> <count>"` (fields after these are ignored, for a later agent); nil for
+    /// anything else.
+    public static func parseNotifications(_ value: String) -> (name: String, count: UInt64)? {
+        let fields = value.split(whereSeparator: \.isWhitespace)
+        guard fields.count >= 2, let count = UInt64(fields[1]) else { return nil }
+        return (String(fields[0]), count)
+    }
+
+    /// The notifications value the agent writes for vif `name` (the inverse of ``parseNotifications(_:)``).
+    public static func notificationsValue(name: String, count: UInt64) -> String { "\(name) \(count)" }
+
     /// Reads the published interfaces of `domid` through `list` (xs_directory) and `read` (xs_read).
     ///
-    /// Values that do not parse are skipped. `guestName` names the guest of a `vif<domid>.<n>`.
+    /// Values that do not parse are skipped. `guestName` names the guest of a `vif<domid>.<n>`. A vif's
+    /// ``InterfaceCounters/notifications`` come from `data/iovm/notifications` when published (nil otherwise).
     public static func interfaces<E: Error>(
         domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
         guestName: (UInt32) -> String? = { _ in nil }
@@ -98,6 +115,13 @@ public enum CounterLayout {
             } else {
                 nics.append(counters)
             }
+        }
+        if !vifs.isEmpty, let published = try list(notificationsPath(domid: domid)) {
+            var counts: [String: UInt64] = [:]
+            for key in published {
+                if let value = try read("\(notificationsPath(domid: domid))/\(key)").flatMap(parseNotifications) { counts[value.name] = value.count }
+            }
+            for index in vifs.indices { vifs[index].notifications = counts[vifs[index].name] }
         }
         let width = try read("\(agentPath(domid: domid))/bits").flatMap(number).flatMap { CounterWidth(rawValue: Int($0)) }
         let time = try read("\(agentPath(domid: domid))/uptime").flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }

@@ -7,7 +7,10 @@ extension ExperimentReport {
         ([
             "combination", "label", "series", "variant", "configuration", "placement", "scheduler", "nics", "image", "weights", "direction",
             "repetitions_planned", "repetitions_measured",
-        ] + ["payload_mbps", "l2_mbps", "cpu_percent", "efficiency_bits_per_hz", "l2_efficiency_bits_per_hz"].flatMap { ["\($0)_mean", "\($0)_min", "\($0)_max"] })
+        ]
+        + ["payload_mbps", "l2_mbps", "cpu_percent", "efficiency_bits_per_hz", "l2_efficiency_bits_per_hz", "packets_per_notification"].flatMap {
+            ["\($0)_mean", "\($0)_min", "\($0)_max"]
+        })
         .joined(separator: ",")
 
     /// The aggregates: one row per combination and direction, each figure's mean, minimum and maximum over the repetitions
@@ -22,7 +25,7 @@ extension ExperimentReport {
                 Report.csvField(settings.configuration), Report.csvField(settings.placement), Report.csvField(settings.scheduler), "\(settings.nics)",
                 Report.csvField(settings.image), Report.csvField(settings.weights), group.direction.rawValue, "\(group.planned)", "\(group.measured)",
             ]
-            for figure in [ExperimentFigure.throughput, .l2Throughput, .cpu, .efficiency, .l2Efficiency] {
+            for figure in [ExperimentFigure.throughput, .l2Throughput, .cpu, .efficiency, .l2Efficiency, .batchSize] {
                 let statistics = group.statistics(figure)
                 let digits = figure.digits + 3
                 fields += [statistics?.mean, statistics?.min, statistics?.max].map { $0.map { Report.fixed($0, digits) } ?? "" }
@@ -36,12 +39,14 @@ extension ExperimentReport {
     public static let cellsCSVHeader = [
         "cell", "repetition", "combination", "direction", "variant", "configuration", "placement", "scheduler", "nics", "image", "weights",
         "started_at", "window_s", "transition_s", "scheduler_read", "payload_mbps", "l2_mbps", "cpu_percent", "efficiency_bits_per_hz",
-        "l2_efficiency_bits_per_hz", "retransmits", "guests", "iovms", "notes",
+        "l2_efficiency_bits_per_hz", "retransmits", "guests", "iovms", "notes", "packets_per_notification",
     ].joined(separator: ",")
 
     /// The raw cells, one row each in cell order, every field of ``ExperimentCellResult`` flattened. `guests` holds
     /// `guest|iovm|nic|bytes|seconds|mbps|retransmits` and `iovms` holds
-    /// `iovm|cpu_ns|cpu_percent|cycles|rx_bytes|tx_bytes|rx_packets|tx_packets|counters_published`, each `;`-separated.
+    /// `iovm|cpu_ns|cpu_percent|cycles|rx_bytes|tx_bytes|rx_packets|tx_packets|counters_published|notifications|vif_packets`
+    /// (the last two empty when unknown), each `;`-separated. `packets_per_notification` pools the cell's IOVMs (empty
+    /// when unknown).
     public static func cellsCSV(_ results: [ExperimentCellResult]) -> String {
         var lines = [cellsCSVHeader]
         for result in results.sorted(by: { $0.cell < $1.cell }) {
@@ -53,7 +58,8 @@ extension ExperimentReport {
             let iovms = result.iovms.map { iovm in
                 [
                     iovm.iovm, "\(iovm.cpuNanoseconds)", Report.fixed(iovm.cpuPercent, 2), Report.fixed(iovm.cycles, 0), "\(iovm.rxBytes)", "\(iovm.txBytes)",
-                    "\(iovm.rxPackets)", "\(iovm.txPackets)", iovm.countersPublished ? "1" : "0",
+                    "\(iovm.rxPackets)", "\(iovm.txPackets)", iovm.countersPublished ? "1" : "0", iovm.notifications.map { "\($0)" } ?? "",
+                    iovm.vifPackets.map { "\($0)" } ?? "",
                 ].joined(separator: "|")
             }
             let fields = [
@@ -64,7 +70,7 @@ extension ExperimentReport {
                 Report.fixed(result.l2Mbps, 3), Report.fixed(result.cpuPercent, 2), result.efficiency.map { Report.fixed($0, 6) } ?? "",
                 result.l2Efficiency.map { Report.fixed($0, 6) } ?? "", "\(result.guests.reduce(0) { $0 + $1.retransmits })",
                 Report.csvField(guests.joined(separator: ";")), Report.csvField(iovms.joined(separator: ";")),
-                Report.csvField(result.notes.joined(separator: "; ")),
+                Report.csvField(result.notes.joined(separator: "; ")), result.packetsPerNotification.map { Report.fixed($0, 3) } ?? "",
             ]
             lines.append(fields.joined(separator: ","))
         }

@@ -85,6 +85,7 @@ extension ExperimentReport {
         }
         lines += Self.columns(rows)
         lines.append("")
+        lines += batchSizeText()
         if verdicts.isEmpty {
             lines.append("None of the paper's claims compares series this experiment has.")
         } else {
@@ -104,6 +105,17 @@ extension ExperimentReport {
             lines.append("\(notes.count) note\(notes.count == 1 ? "" : "s") from the cells (see report.html)")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The batch size table (packets per notification per IOVM, means over the repetitions) and a blank line; one line
+    /// when no cell recorded notifications.
+    func batchSizeText() -> [String] {
+        guard hasBatchSizes else { return ["Batch size: unknown (no cell recorded its IOVMs' notifications)", ""] }
+        var rows = [["combination", "IOVM"] + directions.map(\.title)]
+        for row in batchSizeRows() {
+            rows.append([row.label, "\(row.iovm) (\(row.nics) NIC\(row.nics == 1 ? "" : "s"))"] + row.entries.map { Self.number($0?.mean, 1) })
+        }
+        return ["Batch size (packets per notification in each IOVM), means over the repetitions:"] + Self.columns(rows, leftAligned: 2) + [""]
     }
 
     /// `value` with `digits` decimals, or `-` without one.

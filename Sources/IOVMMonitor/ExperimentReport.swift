@@ -229,6 +229,11 @@ public struct ExperimentGroup: Sendable, Codable, Equatable {
     public var efficiency: RepetitionStatistics?
     /// Ethernet bits per cycle the IOVMs used (bits/Hz).
     public var l2Efficiency: RepetitionStatistics?
+    /// The batch size: the IOVMs' vifs' packets per notification, pooled over the IOVMs of each cell
+    /// (``ExperimentCellResult/packetsPerNotification``); nil when no cell recorded notifications.
+    public var batchSize: RepetitionStatistics?
+    /// Each IOVM's batch size (Fig. 14), in the order the cells name the IOVMs; empty when no cell recorded notifications.
+    public var iovmBatchSizes: [IOVMBatchSize]
 
     /// The group of `results` (one combination, one direction).
     public init(combination: Int, direction: TrafficDirection, planned: Int, results: [ExperimentCellResult]) {
@@ -242,6 +247,16 @@ public struct ExperimentGroup: Sendable, Codable, Equatable {
         cpuPercent = RepetitionStatistics(results.map(\.cpuPercent))
         efficiency = RepetitionStatistics(results.compactMap(\.efficiency))
         l2Efficiency = RepetitionStatistics(results.compactMap(\.l2Efficiency))
+        batchSize = RepetitionStatistics(results.compactMap(\.packetsPerNotification))
+        var names: [String] = []
+        for result in results { for iovm in result.iovms where !names.contains(iovm.iovm) { names.append(iovm.iovm) } }
+        iovmBatchSizes = names.compactMap { name in
+            let values = results.compactMap { result in result.iovms.first { $0.iovm == name }?.packetsPerNotification }
+            guard let statistics = RepetitionStatistics(values) else { return nil }
+            // The NICs whose traffic crosses it: those of the guests it backs.
+            let nics = results.map { result in Set(result.guests.filter { $0.iovm == name }.map(\.nic)).count }.max() ?? 0
+            return IOVMBatchSize(iovm: name, nics: nics, packetsPerNotification: statistics)
+        }
     }
 
     /// Repetitions measured.
@@ -255,8 +270,19 @@ public struct ExperimentGroup: Sendable, Codable, Equatable {
         case .cpu: cpuPercent
         case .efficiency: efficiency
         case .l2Efficiency: l2Efficiency
+        case .batchSize: batchSize
         }
     }
+}
+
+/// One IOVM's batch size in a group (the paper's Fig. 14): its vifs' packets per notification over the repetitions.
+public struct IOVMBatchSize: Sendable, Codable, Equatable {
+    /// The IOVM (`Domain-0` for the centralized configuration).
+    public var iovm: String
+    /// How many NICs carry its guests' traffic (the distinct NICs of the guests it backs).
+    public var nics: Int
+    /// Packets per notification: mean, minimum and maximum over the repetitions that recorded them.
+    public var packetsPerNotification: RepetitionStatistics
 }
 
 /// The figures a cell measures.
@@ -271,6 +297,8 @@ public enum ExperimentFigure: String, Sendable, Codable, CaseIterable {
     case efficiency
     /// Ethernet bits per cycle (bits/Hz).
     case l2Efficiency
+    /// The IOVMs' vifs' packets per notification (the paper's Fig. 14).
+    case batchSize
 
     /// Its name in tables and verdicts.
     public var title: String {
@@ -280,6 +308,7 @@ public enum ExperimentFigure: String, Sendable, Codable, CaseIterable {
         case .cpu: "CPU"
         case .efficiency: "efficiency"
         case .l2Efficiency: "L2 efficiency"
+        case .batchSize: "batch size"
         }
     }
 
@@ -289,6 +318,7 @@ public enum ExperimentFigure: String, Sendable, Codable, CaseIterable {
         case .throughput, .l2Throughput: "Mbit/s"
         case .cpu: "% of one core"
         case .efficiency, .l2Efficiency: "bits/Hz"
+        case .batchSize: "packets/notification"
         }
     }
 
@@ -296,7 +326,7 @@ public enum ExperimentFigure: String, Sendable, Codable, CaseIterable {
     public var digits: Int {
         switch self {
         case .throughput, .l2Throughput: 0
-        case .cpu: 1
+        case .cpu, .batchSize: 1
         case .efficiency, .l2Efficiency: 3
         }
     }
@@ -380,6 +410,35 @@ extension ExperimentReport {
             return ComparisonRow(combination: combination.index, label: combination.label, baseline: baseline, entries: entries)
         }
     }
+
+    /// Whether any cell recorded its IOVMs' notifications (a batch size to show).
+    public var hasBatchSizes: Bool { groups.contains { !$0.iovmBatchSizes.isEmpty } }
+
+    /// The batch size table's rows: each combination's IOVMs that have a batch size in some direction, with their
+    /// statistics in each of ``directions`` (nil where unknown).
+    func batchSizeRows() -> [(label: String, iovm: String, nics: Int, entries: [RepetitionStatistics?])] {
+        combinations.flatMap { combination in
+            let groups = directions.map { group(combination.index, $0) }
+            var names: [String] = []
+            var nics: [String: Int] = [:]
+            for batch in groups.flatMap({ $0?.iovmBatchSizes ?? [] }) {
+                if !names.contains(batch.iovm) { names.append(batch.iovm) }
+                nics[batch.iovm] = max(nics[batch.iovm] ?? 0, batch.nics)
+            }
+            return names.map { name in
+                (
+                    combination.label, name, nics[name] ?? 0,
+                    groups.map { group in group?.iovmBatchSizes.first { $0.iovm == name }?.packetsPerNotification }
+                )
+            }
+        }
+    }
+
+    /// What the batch size is, one paragraph.
+    public static let batchSizeSource =
+        "Batch size (the paper's Fig. 14) is packets per notification: the packets the IOVM's vifs moved (rx + tx as netback "
+        + "counts them, a GSO packet once) over the interrupts of their event channels in the IOVM (/proc/interrupts, all queues, "
+        + "tx and rx, all CPUs) in the window, as the static counters agent publishes them; each IOVM's mean over the repetitions."
 
     /// `2025-11-25 14:03:07 UTC`.
     public var startedAtText: String {

@@ -26,11 +26,14 @@ public struct InterfaceCounters: Sendable, Codable, Hashable {
     public var txPackets: UInt64?
     /// For a vif: the guest domain it belongs to, when known.
     public var guest: String?
+    /// For a vif: its notifications so far, the interrupts of its event channels in the IOVM (all queues, tx and rx, all
+    /// CPUs), when the agent published them (`data/iovm/notifications/<key>`); nil when unknown.
+    public var notifications: UInt64?
 
     /// Creates interface counters.
     public init(
         name: String, kind: InterfaceKind, rxBytes: UInt64, txBytes: UInt64,
-        rxPackets: UInt64? = nil, txPackets: UInt64? = nil, guest: String? = nil
+        rxPackets: UInt64? = nil, txPackets: UInt64? = nil, guest: String? = nil, notifications: UInt64? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -39,6 +42,7 @@ public struct InterfaceCounters: Sendable, Codable, Hashable {
         self.rxPackets = rxPackets
         self.txPackets = txPackets
         self.guest = guest
+        self.notifications = notifications
     }
 }
 

@@ -51,6 +51,8 @@ final class FakeCellMeter: CellMeter {
     /// Seconds each read takes after it sampled (a starved dom0), and the agents' clock's offset from the runner's.
     var readCost = 0.0
     var agentClockOffset = -500.0
+    /// Each domain's vifs' notifications and packets so far at a time (nil: its agent publishes no notifications).
+    var batches: (String, Double) -> (notifications: UInt64, packets: UInt64)? = { _, _ in nil }
     init(clock: FakeRunnerClock) { self.clock = clock }
     func read(_ domains: [String]) throws -> MeterReading {
         let t = clock.time
@@ -60,7 +62,8 @@ final class FakeCellMeter: CellMeter {
             let bytes = UInt64(t * mbps * 1e6 / 8)
             counters[name] = MeterReading.Counters(
                 cpuNanoseconds: UInt64(t * cpuShare * 1e9), rxBytes: bytes, txBytes: bytes / 2, rxPackets: bytes / 1000, txPackets: bytes / 2000,
-                published: !unpublished.contains(name), counterTime: t + agentClockOffset)
+                published: !unpublished.contains(name), counterTime: t + agentClockOffset, notifications: batches(name, t)?.notifications,
+                vifPackets: batches(name, t)?.packets)
         }
         return MeterReading(cpuHz: 2_000_000_000, domains: counters)
     }
@@ -162,6 +165,60 @@ struct ExperimentRunnerTests {
         // How close the waits came to their limits.
         #expect(result.notes.first == "agents ready after 0.0 s of the 180 s allowed")
         #expect(result.notes.contains { $0.hasPrefix("results ") && $0.hasSuffix("after the planned end, of the 61 s allowed") })
+    }
+
+    @Test("the batch size: each IOVM's vif packets per notification in the window, pooled over the IOVMs for the cell")
+    func batchSize() throws {
+        let rig = try Rig()
+        // iovm0: 16 packets per notification; iovm1: 4 (its notifications twice as frequent, its packets half).
+        rig.meter.batches = { name, t in
+            name == "iovm0" ? (UInt64(t * 1_000), UInt64(t * 16_000)) : (UInt64(t * 2_000), UInt64(t * 8_000))
+        }
+        let (run, _) = try ExperimentRunner.prepare(directory: rig.directory, run: rig.run, resume: false)
+        var lines: [String] = []
+        let runner = rig.runner(run)
+        runner.progress = { lines.append($0) }
+        _ = try runner.runCells(skipping: [], onExit: .keep)
+        let result = try #require(try rig.results().first)
+        let window = result.windowSeconds
+        let iovm0 = try #require(result.iovms.first { $0.iovm == "iovm0" })
+        let iovm1 = try #require(result.iovms.first { $0.iovm == "iovm1" })
+        #expect(abs(Double(try #require(iovm0.notifications)) - window * 1_000) <= 2)
+        #expect(abs(Double(try #require(iovm0.vifPackets)) - window * 16_000) <= 2)
+        #expect(abs(try #require(iovm0.packetsPerNotification) - 16) < 0.01)
+        #expect(abs(try #require(iovm1.packetsPerNotification) - 4) < 0.01)
+        // Pooled: (16 + 8) thousand packets over (1 + 2) thousand notifications a second.
+        #expect(abs(try #require(result.packetsPerNotification) - 8) < 0.01)
+        #expect(lines.contains { $0.contains(", packets per notification: iovm0 16.0, iovm1 4.0 | ") })
+    }
+
+    @Test("the batch size is unknown without notifications, where they went backwards, and where the window saw none")
+    func batchSizeUnknown() throws {
+        let rig = try Rig()
+        rig.meter.batches = { name, t in
+            switch name {
+            case "iovm0": (UInt64(1e9 - t * 1_000), UInt64(t * 16_000))  // backwards: a vif reconnected
+            default: (7, UInt64(t * 100))  // no notification in the window
+            }
+        }
+        let (run, _) = try ExperimentRunner.prepare(directory: rig.directory, run: rig.run, resume: false)
+        _ = try rig.runner(run).runCells(skipping: [], onExit: .keep)
+        let result = try #require(try rig.results().first)
+        let iovm0 = try #require(result.iovms.first { $0.iovm == "iovm0" })
+        let iovm1 = try #require(result.iovms.first { $0.iovm == "iovm1" })
+        #expect(iovm0.notifications == nil && iovm0.vifPackets == nil && iovm0.packetsPerNotification == nil)
+        #expect(iovm1.notifications == 0 && iovm1.packetsPerNotification == nil)
+        #expect(result.packetsPerNotification == nil)
+
+        // No agent publishes notifications: the cell file has none of the new keys, as before.
+        let plain = try Rig()
+        let (plainRun, _) = try ExperimentRunner.prepare(directory: plain.directory, run: plain.run, resume: false)
+        _ = try plain.runner(plainRun).runCells(skipping: [], onExit: .keep)
+        let file = plain.directory.appendingPathComponent(ExperimentRunLayout.cellFile(plainRun.plan.cells[0].index))
+        let text = try String(contentsOf: file, encoding: .utf8)
+        #expect(!text.contains("notifications") && !text.contains("vifPackets") && !text.contains("packetsPerNotification"))
+        let decoded = try #require(try plain.results().first)
+        #expect(decoded.iovms.allSatisfy { $0.notifications == nil && $0.packetsPerNotification == nil } && decoded.packetsPerNotification == nil)
     }
 
     @Test("a starved dom0 whose reads take seconds: the window runs from before each read; L2 over the agents' own clock")

@@ -43,13 +43,51 @@ struct CountersAgentTests {
         try "4242.17 8000.00\n".write(toFile: root + "/uptime", atomically: true, encoding: .utf8)
     }
 
-    /// Starts the agent with `arguments` and `-p`; `onLine` sees each printed line as it comes.
-    static func run(_ arguments: [String], sysfs: String?, uptime: String?, onLine: (String) -> Void = { _ in }) throws -> (status: Int32, lines: [String]) {
+    /// A fake /proc/interrupts of two CPUs at `root/interrupts`: netback's names for vif7.0 (multi-queue, split and one
+    /// channel), vif9.0 (before multi-queue, split) and vif9.1 (before multi-queue, one channel); vif7.10's channel that
+    /// is not vif7.1's; a NIC's and a shared line that name no vif of netback's; lines with no IRQ number.
+    static func makeInterrupts(_ root: String) throws {
+        let text = """
+                       CPU0       CPU1
+              1:         10          0   IO-APIC   1-edge      i8042
+             72:        100         20  xen-dyn-lateeoi    -event     vif7.0-q0-tx
+             73:        300          4  xen-dyn-lateeoi    -event     vif7.0-q0-rx
+             74:         50          0  xen-dyn-lateeoi    -event     vif7.0-q1
+             75:          7          0  xen-dyn-lateeoi    -event     vif7.10-q0-tx
+             76:          3          0  xen-dyn    -event     vif9.0-tx
+             77:          2          1  xen-dyn    -event     vif9.0-rx
+             78:         11          1  xen-dyn    -event     vif9.1
+             79:       1000          0  xen-dyn-lateeoi    -event     eth0-q0, vif7.0-emu
+             80:        500        500  xen-dyn    -event     xen-netback-ctrl
+            NMI:          0          0   Non-maskable interrupts
+            ERR:          0
+
+            """
+        try text.write(toFile: root + "/interrupts", atomically: true, encoding: .utf8)
+    }
+
+    /// Adds interface `name` to the fake sysfs at `root`, its counters `base`, `base + 1`, ...
+    static func addInterface(_ root: String, _ name: String, base: Int) throws {
+        try FileManager.default.createDirectory(atPath: root + "/net/\(name)/statistics", withIntermediateDirectories: true)
+        for (offset, counter) in ["rx_bytes", "tx_bytes", "rx_packets", "tx_packets"].enumerated() {
+            try "\(base + offset)\n".write(toFile: root + "/net/\(name)/statistics/\(counter)", atomically: true, encoding: .utf8)
+        }
+        try "\(95000 + base)\n".write(toFile: root + "/net/\(name)/ifindex", atomically: true, encoding: .utf8)
+    }
+
+    /// Starts the agent with `arguments` and `-p`; `onLine` sees each printed line as it comes. Over a fake sysfs the
+    /// interrupts are `interrupts` (none when nil), never the machine's.
+    static func run(
+        _ arguments: [String], sysfs: String?, uptime: String?, interrupts: String? = nil, onLine: (String) -> Void = { _ in }
+    ) throws -> (status: Int32, lines: [String]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try program.get())
         process.arguments = ["-p"] + arguments
         var environment = ["PATH": "/usr/bin:/bin"]
-        if let sysfs { environment["SYSFS_NET"] = sysfs }
+        if let sysfs {
+            environment["SYSFS_NET"] = sysfs
+            environment["PROC_INTERRUPTS"] = interrupts ?? sysfs + "/no-interrupts"
+        }
         if let uptime { environment["PROC_UPTIME"] = uptime }
         process.environment = environment
         let output = Pipe()
@@ -96,6 +134,36 @@ struct CountersAgentTests {
         #expect(first.keys.filter { $0.hasPrefix("data/iovm/counters/") }.sorted() == ["data/iovm/counters/eth0", "data/iovm/counters/vif7_0"])
         #expect(result.lines.contains("data/iovm/agent/seq=2"))
         #expect(!result.lines.contains { $0.hasPrefix("rm ") })
+        // No /proc/interrupts: no notifications, and nothing else changes.
+        #expect(!result.lines.contains { $0.hasPrefix("data/iovm/notifications/") })
+    }
+
+    @Test("publishes each vif's notifications: its event channels' interrupts over its queues, tx and rx, and every CPU")
+    func notifications() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.makeSysfs(root)
+        try Self.makeInterrupts(root)
+        for (index, name) in ["vif7.1", "vif9.0", "vif9.1"].enumerated() { try Self.addInterface(root, name, base: 10_000 * (index + 1)) }
+        let result = try Self.run(["-i", "0.01", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime", interrupts: root + "/interrupts")
+        #expect(result.status == 0)
+        let firstEnd = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1"))
+        let first = Self.pairs(result.lines[...firstEnd])
+        let published = first.filter { $0.key.hasPrefix("data/iovm/notifications/") }
+        #expect(
+            published == [
+                "data/iovm/notifications/vif7_0": "vif7.0 474",  // 100 + 20 + 300 + 4 + 50: q0-tx, q0-rx, q1 (one channel)
+                "data/iovm/notifications/vif9_0": "vif9.0 6",  // 3 + 2 + 1: -tx, -rx
+                "data/iovm/notifications/vif9_1": "vif9.1 12",  // 11 + 1
+            ])
+        // vif7.1 has no channel (vif7.10-q0-tx is not its): no key, but its counters; the counters are as before.
+        #expect(first["data/iovm/counters/vif7_1"] == "vif vif7.1 10000 10001 10002 10003")
+        #expect(first["data/iovm/counters/vif7_0"] == "vif vif7.0 3000 3001 3002 3003")
+        #expect(first["data/iovm/counters/eth0"] == "nic eth0 1000 1001 1002 1003")
+        // The same transaction as the counters: before the period's agent keys.
+        let index = try #require(result.lines.firstIndex(of: "data/iovm/notifications/vif7_0=vif7.0 474"))
+        #expect(index < firstEnd)
+        #expect(Self.pairs(result.lines[(firstEnd + 1)...])["data/iovm/notifications/vif7_0"] == "vif7.0 474")
     }
 
     @Test("an interface that goes away is removed in the next period")
@@ -103,16 +171,28 @@ struct CountersAgentTests {
         let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         try Self.makeSysfs(root)
-        // The guest is destroyed (its vif disappears) once the first period is out; the second comes 2 s later.
-        let result = try Self.run(["-i", "2", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
-            if line == "data/iovm/agent/seq=1" { try? FileManager.default.removeItem(atPath: root + "/net/vif7.0") }
+        try Self.makeInterrupts(root)
+        try Self.addInterface(root, "vif9.1", base: 10_000)
+        // The guest is destroyed (its vif and its channels disappear) once the first period is out; the second comes 2 s later.
+        let result = try Self.run(["-i", "2", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime", interrupts: root + "/interrupts") { line in
+            if line == "data/iovm/agent/seq=1" {
+                try? FileManager.default.removeItem(atPath: root + "/net/vif7.0")
+                let interrupts = (try? String(contentsOfFile: root + "/interrupts", encoding: .utf8)) ?? ""
+                let kept = interrupts.split(separator: "\n").filter { !$0.contains("vif7.0-q") }.joined(separator: "\n") + "\n"
+                try? kept.write(toFile: root + "/interrupts", atomically: true, encoding: .utf8)
+            }
         }
         #expect(result.status == 0)
-        let second = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1")).advanced(by: 1)
-        let rest = Array(result.lines[second...])
+        let firstEnd = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1"))
+        #expect(result.lines[..<firstEnd].contains("data/iovm/notifications/vif7_0=vif7.0 474"))
+        let rest = Array(result.lines[(firstEnd + 1)...])
         #expect(rest.contains("rm data/iovm/counters/vif7_0"), "\(rest)")
-        #expect(!rest.contains { $0.hasPrefix("data/iovm/counters/vif7_0=") })
+        #expect(rest.contains("rm data/iovm/notifications/vif7_0"), "\(rest)")
+        #expect(!rest.contains { $0.hasPrefix("data/iovm/counters/vif7_0=") || $0.hasPrefix("data/iovm/notifications/vif7_0=") })
         #expect(rest.contains { $0.hasPrefix("data/iovm/counters/eth0=") })
+        // The vif that stays keeps its key.
+        #expect(rest.contains("data/iovm/notifications/vif9_1=vif9.1 12"))
+        #expect(rest.filter { $0.hasPrefix("rm ") }.count == 2)
     }
 
     @Test("a NIC's tx comes from its root qdisc (rtnetlink), as `tc -s qdisc show` prints it, on this machine's interfaces")

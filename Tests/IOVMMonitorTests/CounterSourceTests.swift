@@ -35,6 +35,52 @@ struct CounterSourceTests {
         #expect(result.time == 812.5)
     }
 
+    @Test("a vif's notifications come from data/iovm/notifications, by interface name; absent or malformed: nil")
+    func notifications() throws {
+        let root = "/local/domain/3/data/iovm"
+        let store = Self.store([
+            "\(root)/counters/eth0": "nic eth0 1000 2000 10 20",
+            "\(root)/counters/vif7_0": "vif vif7.0 2000 1000 5 6",
+            "\(root)/counters/vif7_1": "vif vif7.1 2000 1000 5 6",
+            "\(root)/counters/vif8_0": "vif vif8.0 2000 1000 5 6",
+            "\(root)/notifications/vif7_0": "vif7.0 474",
+            "\(root)/notifications/vif7_1": "vif7.1 -3",  // malformed: unknown
+            "\(root)/notifications/vif9_0": "vif9.0 12",  // no such vif counted: ignored
+            "\(root)/notifications/eth0": "eth0",  // torn: ignored
+        ])
+        let result = try CounterLayout.interfaces(domid: 3, list: store.list, read: store.read)
+        #expect(result.vifs.map(\.name) == ["vif7.0", "vif7.1", "vif8.0"])
+        #expect(result.vifs.map(\.notifications) == [474, nil, nil])
+        #expect(result.nics.map(\.notifications) == [nil])
+        // An agent that publishes none (the shell agent, an older static one): every vif's is nil, the rest as before.
+        let old = Self.store(["\(root)/counters/vif7_0": "vif vif7.0 2000 1000 5 6"])
+        let before = try CounterLayout.interfaces(domid: 3, list: old.list, read: old.read)
+        #expect(before.vifs == [InterfaceCounters(name: "vif7.0", kind: .vif, rxBytes: 2000, txBytes: 1000, rxPackets: 5, txPackets: 6)])
+        #expect(CounterLayout.notificationsPath(domid: 3) == "/local/domain/3/data/iovm/notifications")
+    }
+
+    @Test("a notifications value round-trips; later fields are ignored, malformed values refused")
+    func notificationValues() throws {
+        let parsed = try #require(CounterLayout.parseNotifications(CounterLayout.notificationsValue(name: "vif7.0", count: 18_446_744_073_709_551_615)))
+        #expect(parsed.name == "vif7.0" && parsed.count == 18_446_744_073_709_551_615)
+        #expect(CounterLayout.parseNotifications("vif7.0 12 5 7")?.count == 12)
+        #expect(CounterLayout.parseNotifications(" vif7.0  12\n")?.count == 12)
+        #expect(CounterLayout.parseNotifications("vif7.0") == nil)
+        #expect(CounterLayout.parseNotifications("vif7.0 x") == nil)
+        #expect(CounterLayout.parseNotifications("vif7.0 -1") == nil)
+        #expect(CounterLayout.parseNotifications("") == nil)
+    }
+
+    @Test("a sample recorded before notifications decodes with none; one with them round-trips")
+    func sampleCoding() throws {
+        let old = #"{"kind":"vif","name":"vif7.0","rxBytes":1,"txBytes":2}"#
+        let decoded = try JSONDecoder().decode(InterfaceCounters.self, from: Data(old.utf8))
+        #expect(decoded.notifications == nil)
+        #expect(try JSONLines.line(decoded).contains("notifications") == false)
+        let vif = InterfaceCounters(name: "vif7.0", kind: .vif, rxBytes: 1, txBytes: 2, rxPackets: 3, txPackets: 4, notifications: 9)
+        #expect(try JSONDecoder().decode(InterfaceCounters.self, from: Data(try JSONLines.line(vif).utf8)) == vif)
+    }
+
     @Test("an interface value round-trips, and malformed values are refused")
     func values() {
         let eth = InterfaceCounters(name: "eth0", kind: .nic, rxBytes: 18_446_744_073_709_551_615, txBytes: 0, rxPackets: 7, txPackets: 8)

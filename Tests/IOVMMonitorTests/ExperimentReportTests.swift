@@ -290,6 +290,116 @@ struct ExperimentReportTests {
             ])
     }
 
+    /// `results` with Fig. 14's shape where `keep` says: each IOVM's vifs at 10 packets per notification per NIC it carries,
+    /// 10 % more in the second repetition.
+    static func withBatchSizes(_ results: [ExperimentCellResult], keep: (ExperimentCellResult) -> Bool = { _ in true }) -> [ExperimentCellResult] {
+        results.map { result in
+            guard keep(result) else { return result }
+            var result = result
+            for index in result.iovms.indices {
+                let nics = Set(result.guests.filter { $0.iovm == result.iovms[index].iovm }.map(\.nic)).count
+                let notifications: UInt64 = 100_000
+                let packets = UInt64(Double(notifications) * 10 * Double(nics) * (result.repetition == 1 ? 1 : 1.1))
+                result.iovms[index] = IOVMCellFigures(
+                    iovm: result.iovms[index].iovm, cpuNanoseconds: result.iovms[index].cpuNanoseconds, windowSeconds: result.windowSeconds,
+                    cpuHz: Synthetic.cpuHz, rxBytes: result.iovms[index].rxBytes, txBytes: result.iovms[index].txBytes,
+                    rxPackets: result.iovms[index].rxPackets, txPackets: result.iovms[index].txPackets, countersPublished: true,
+                    notifications: notifications, vifPackets: packets)
+            }
+            return result
+        }
+    }
+
+    /// Figs. 12/13's plan (3 NICs: monolithic, multiple-small, hybrid(2)) over 2 repetitions, measured.
+    static func figures12and13() throws -> (ExperimentRun, [ExperimentCellResult]) {
+        let plan = try Synthetic.plan(Experiment.paper.figures12and13, repetitions: 2)
+        let results = Synthetic.measure(plan) { settings, _ in settings.configuration == "monolithic" ? (1_500, 1.1) : (2_100, 0.7) }
+        return (Synthetic.run(plan), results)
+    }
+
+    @Test("the batch size (Fig. 14): each IOVM's packets per notification over the repetitions, in the text, HTML and CSV")
+    func batchSize() throws {
+        let (run, plain) = try Self.figures12and13()
+        let results = Self.withBatchSizes(plain)
+        let report = ExperimentReport(run: run, results: results, directory: "run")
+        #expect(report.hasBatchSizes)
+        let hybrid = try #require(report.combinations.first { $0.label == "hybrid(2)" })
+        let group = try #require(report.group(hybrid.index, .rx))
+        // The hybrid's IOVM with 2 NICs batches twice what the one with 1 does: 20 and 22 (mean 21) against 10 and 11.
+        #expect(group.iovmBatchSizes.map(\.nics) == [2, 1])
+        let two = group.iovmBatchSizes[0].packetsPerNotification
+        #expect(abs(two.mean - 21) < 1e-9 && abs(two.min - 20) < 1e-9 && abs(two.max - 22) < 1e-9 && two.count == 2)
+        #expect(abs(group.iovmBatchSizes[1].packetsPerNotification.mean - 10.5) < 1e-9)
+        // Pooled over the cell's IOVMs: 30 (or 33) packets over 2 notifications.
+        #expect(abs(try #require(group.batchSize).mean - 15.75) < 1e-9)
+        let single = try #require(report.combinations.first { $0.label == "monolithic" })
+        let monolithic = try #require(report.group(single.index, .tx))
+        let pooled = try #require(monolithic.batchSize)
+        #expect(monolithic.iovmBatchSizes.map(\.nics) == [3] && abs(pooled.mean - 31.5) < 1e-9)
+
+        let text = report.text()
+        #expect(text.contains("Batch size (packets per notification in each IOVM), means over the repetitions:"))
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("hybrid(2)") && $0.contains("NIC") }
+        #expect(rows.count == 2)
+        #expect(rows.first.map { $0.contains("(2 NICs)") && $0.hasSuffix("21.0  21.0") } == true, "\(rows)")
+        #expect(rows.last.map { $0.contains("(1 NIC)") && $0.hasSuffix("10.5  10.5") } == true, "\(rows)")
+
+        let page = try XMLCollector.parse(report.html())
+        #expect(page.all("svg").count == 4 + 2)
+        #expect(page.all("title").map(\.text).filter { $0.hasPrefix("Batch size, ") }.count == 2)
+        let cells = page.all("td").map { $0.text.trimmingCharacters(in: .whitespaces) }
+        #expect(cells.contains("21.0") && cells.contains("10.5") && cells.contains("31.5"))
+        #expect(page.all("span", "class", "range").contains { $0.text == "[20.0 – 22.0]" })
+
+        let csv = report.csv().split(separator: "\n").map(String.init)
+        let columns = ExperimentReport.csvHeader.split(separator: ",").map(String.init)
+        let column = try #require(columns.firstIndex(of: "packets_per_notification_mean"))
+        #expect(csv.allSatisfy { Self.csvFields($0).count == columns.count })
+        let hybridRow = try #require(csv.dropFirst().map(Self.csvFields).first { $0[1] == "hybrid(2)" && $0[columns.firstIndex(of: "direction")!] == "rx" })
+        #expect(hybridRow[column] == "15.7500")
+        let cellsCSV = ExperimentReport.cellsCSV(results).split(separator: "\n").map(String.init)
+        let cellColumns = ExperimentReport.cellsCSVHeader.split(separator: ",").map(String.init)
+        #expect(cellsCSV.allSatisfy { Self.csvFields($0).count == cellColumns.count })
+        let first = Self.csvFields(cellsCSV[1])
+        #expect(!first[try #require(cellColumns.firstIndex(of: "packets_per_notification"))].isEmpty)
+        #expect(first[cellColumns.firstIndex(of: "iovms")!].hasSuffix("|1|100000|3000000"))
+
+        let json = try report.render(.json)
+        #expect(try JSONDecoder().decode(ExperimentReport.self, from: Data(json.utf8)) == report)
+    }
+
+    @Test("cells without notifications (recorded before them, or by the shell agent): the batch size is unknown, shown as -")
+    func batchSizeUnknown() throws {
+        let (run, results) = try Self.figures12and13()
+        // Cell files as older iovms wrote them: no notifications keys at all.
+        let (root, keep) = Self.directory("batch-unknown")
+        defer { if !keep { try? FileManager.default.removeItem(at: root) } }
+        try? FileManager.default.removeItem(at: root)
+        try Synthetic.write(run, results, to: root)
+        let cell = try String(contentsOf: root.appendingPathComponent(ExperimentRunLayout.cellFile(1)), encoding: .utf8)
+        #expect(!cell.contains("notifications") && !cell.contains("vifPackets") && !cell.contains("packetsPerNotification"))
+        let report = ExperimentReport(try ExperimentRunDirectory.load(root.path))
+        #expect(!report.hasBatchSizes && report.groups.allSatisfy { $0.batchSize == nil && $0.iovmBatchSizes.isEmpty })
+        #expect(report.text().contains("Batch size: unknown (no cell recorded its IOVMs' notifications)"))
+        let html = report.html()
+        let page = try XMLCollector.parse(html)
+        #expect(page.all("svg").count == 4)
+        #expect(html.contains("Unknown: no cell recorded its IOVMs' notifications"))
+        let columns = ExperimentReport.csvHeader.split(separator: ",").map(String.init)
+        let column = try #require(columns.firstIndex(of: "packets_per_notification_mean"))
+        #expect(report.csv().split(separator: "\n").dropFirst().allSatisfy { Self.csvFields(String($0))[column].isEmpty })
+        _ = try ExperimentReport.write(try ExperimentRunDirectory.load(root.path))
+
+        // Only the Rx cells recorded them: Tx is "-" in the text, "–" in the page.
+        let mixed = ExperimentReport(run: run, results: Self.withBatchSizes(results) { $0.direction == .rx }, directory: "run")
+        #expect(mixed.hasBatchSizes)
+        let rows = mixed.text().split(separator: "\n").filter { $0.hasPrefix("monolithic") && $0.contains("(3 NICs)") }
+        #expect(rows.count == 1 && rows.first.map { $0.contains("  31.5  ") && $0.hasSuffix("  -") } == true, "\(rows)")
+        let mixedPage = try XMLCollector.parse(mixed.html())
+        #expect(mixedPage.all("svg").count == 6)
+        #expect(mixedPage.all("td", "class", "first").contains { $0.text == "–" })
+    }
+
     @Test("a run directory reads back from disk; the report files are written next to it; an unreadable cell names its file")
     func directoryRoundTrip() throws {
         let (run, results) = try Self.figures8and9()
