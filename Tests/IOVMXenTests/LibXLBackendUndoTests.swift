@@ -253,7 +253,9 @@ struct LibXLBackendUndoTests {
         let host = try backend(toolstack, store).observe(nics: [])
         let half = try #require(host.domains.first { $0.domid == 31 })
         #expect(half.name == "domid31" && half.hardAffinity.isEmpty && half.pci.isEmpty)
-        toolstack.fail("vcpuAffinities 0")  // a named domain that cannot list its vCPUs is still an error
-        #expect(throws: XenError.self) { try backend(toolstack, store).observe(nics: []) }
+        // A named domain that cannot list its vCPUs (CI run 15: a kill -9 during guest2's create) is seen without them.
+        toolstack.fail("vcpuAffinities 0")
+        let again = try backend(toolstack, store).observe(nics: [])
+        #expect(again.domains.first { $0.domid == 0 }?.hardAffinity.isEmpty == true)
     }
 }
