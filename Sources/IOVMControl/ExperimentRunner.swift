@@ -167,9 +167,7 @@ public final class ExperimentRunner {
     }
 
     static func writeAtomically<T: Encodable>(_ value: T, to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var data = try encoder.encode(value)
+        var data = try JSONText.encoder(pretty: true).encode(value)
         data.append(0x0A)
         try data.write(to: url, options: .atomic)
     }
