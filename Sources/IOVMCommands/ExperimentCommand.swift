@@ -143,8 +143,8 @@ extension ExperimentCommand {
     func resolvedForThisHost(_ plan: ExperimentPlan) throws -> ExperimentPlan {
         var plan = plan
         let store = ImageStore(root: TopologyOptions.imageRoot(images))
-        let resolver = ImageResolver(
-            store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) },
+        let resolver = TopologyOptions.imageResolver(
+            store: store,
             buildCommand: { _ in "iovm image build \(file)" + (store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)") })
         let facts = HostAccess.queries().facts()
         var problems: [String] = []

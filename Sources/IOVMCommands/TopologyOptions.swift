@@ -92,6 +92,12 @@ struct TopologyOptions: ParsableArguments {
         return try TopologyOptions.parse([file]).plan(logger: logger)
     }
 
+    /// The resolver of minimal images against `store`, this host's NIC drivers and PCI ids; `buildCommand` says how to
+    /// build a missing image.
+    static func imageResolver(store: ImageStore, buildCommand: @escaping @Sendable ([String]) -> String) -> ImageResolver {
+        ImageResolver(store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) }, buildCommand: buildCommand)
+    }
+
     /// Loads and plans, printing warnings to stderr.
     func plan(logger: Logger) throws(TopologyError) -> Plan {
         var document = try loadDocument(logger: logger)
@@ -102,8 +108,8 @@ struct TopologyOptions: ParsableArguments {
             let store = imageStore
             let where_ = store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)"
             let file = self.file
-            let resolver = ImageResolver(
-                store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) },
+            let resolver = Self.imageResolver(
+                store: store,
                 buildCommand: { drivers in
                     // A JSON topology is not a file `image build` reads: name its drivers instead.
                     let what = file ?? drivers.map { "--nic-driver \($0)" }.joined(separator: " ")
