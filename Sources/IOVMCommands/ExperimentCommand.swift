@@ -131,7 +131,11 @@ extension ExperimentCommand {
                 map["*"] = entry
             }
         }
-        if plan.workload.kind == .iperf3, map["*"] == nil {
+        // A command workload needs a server only when its template passes one on ({server} or {iperf3}).
+        let needsServer =
+            plan.workload.kind == .iperf3
+            || ExperimentWorkload.pieces(of: plan.workload.template ?? "").contains { $0 == .placeholder("server") || $0 == .placeholder("iperf3") }
+        if needsServer, map["*"] == nil {
             let guests = Set(plan.combinations.flatMap { $0.plan.guests.map(\.name) })
             if let missing = guests.sorted().first(where: { map[$0] == nil }) { throw ExperimentRunError.noServer(guest: missing) }
         }
@@ -173,13 +177,6 @@ extension ExperimentCommand {
 
     /// Runs the cells not yet recorded in the output directory.
     func runCells(_ expanded: ExperimentPlan, logger: Logger) throws {
-        if expanded.workload.kind == .command {
-            let at = expanded.workload.source.map { "\($0): " } ?? ""
-            printError(
-                "\(at)error: running a Workload.command(…) template is not implemented yet: cells run iperf3 through the guests' load agent (Workload.iperf3()); nothing was started"
-            )
-            throw ExitCode(unavailableExitCode)
-        }
         let servers = try serverMap(expanded)
         let plan = try resolvedForThisHost(expanded)
         let directory = URL(fileURLWithPath: out ?? Self.defaultDirectory(plan.experiment))
@@ -197,7 +194,7 @@ extension ExperimentCommand {
         run.plan = plan
         let engine = try host.engine(logger: logger)
         let runner = ExperimentRunner(
-            run: run, directory: directory, host: EngineExperimentHost(engine: engine), load: try HostAccess.loadDriver(),
+            run: run, directory: directory, host: EngineExperimentHost(engine: engine), load: try HostAccess.loadDriver(plan.workload),
             meter: try HostAccess.cellMeter(), logger: logger)
         runner.timeouts.ready = readyTimeout
         runner.progress = { printError("iovm experiment: \($0)") }

@@ -2,6 +2,7 @@ import Foundation
 import IOVMControl
 import IOVMCore
 import IOVMMonitor
+import IOVMWireFormat
 import IOVMXen
 import Logging
 import XenKit
@@ -32,9 +33,12 @@ enum HostAccess {
         try XenStoreDomainEvents(recheck: recheck)
     }
 
-    /// The load agents of this host's guests, over xenstore.
-    static func loadDriver() throws -> any LoadDriver {
-        try XenStoreLoadDriver()
+    /// The workload's driver: the load agents of this host's guests over xenstore, or a command template run in dom0.
+    static func loadDriver(_ workload: WorkloadDocument) throws -> any LoadDriver {
+        switch workload.kind {
+        case .iperf3: try XenStoreLoadDriver()
+        case .command: CommandLoadDriver(template: workload.template ?? "")
+        }
     }
 
     /// The IOVMs' CPU time (libxenstat) and NIC counters (their counters agents), for an experiment's cells.

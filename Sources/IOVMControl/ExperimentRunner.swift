@@ -320,8 +320,8 @@ public final class ExperimentRunner {
         }
         let t0 = clock.now()
         for guest in guests {
-            let arguments = try workloadArguments(guest: guest.name, direction: cell.direction)
-            do { try load.start(guest: guest.name, id: id, arguments: arguments) } catch {
+            let request = try loadRequest(guest: guest, id: id, direction: cell.direction)
+            do { try load.start(request) } catch {
                 throw ExperimentRunError.workloadFailed(guest: guest.name, cell: cell.index, reason: "could not start: \(error)")
             }
             started.append(guest.name)
@@ -430,6 +430,17 @@ public final class ExperimentRunner {
             if shouldStop() { throw ExperimentRunError.interrupted(cell: cell) }
             clock.sleep(min(0.5, deadline - clock.now()))
         }
+    }
+
+    /// What `guest` runs in a cell: iperf3's arguments, and for a command workload its placeholders' values.
+    func loadRequest(guest: DomainSpec, id: Int, direction: TrafficDirection) throws -> LoadRequest {
+        let server = run.servers[guest.name] ?? run.servers["*"]
+        // A command workload needs a server only when its template says {server} or {iperf3} (checked before the run).
+        let arguments = server == nil && run.plan.workload.kind == .command ? [] : try workloadArguments(guest: guest.name, direction: direction)
+        return LoadRequest(
+            guest: guest.name, id: id, direction: direction, durationSeconds: Int(run.plan.timing.durationSeconds.rounded(.up)),
+            warmUpSeconds: Int(run.plan.timing.warmUpSeconds.rounded(.up)), nic: guest.vifs.first?.nic?.description ?? "-", server: server,
+            iperf3Arguments: arguments)
     }
 
     /// iperf3's arguments for `guest`: `-c HOST [-p PORT] -t D -O W -P 4 -l 1024 -J -i 0`, `-R` for Rx (the client

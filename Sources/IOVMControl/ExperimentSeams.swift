@@ -1,17 +1,54 @@
 import Foundation
 public import IOVMCore
+public import IOVMWireFormat
 
 /// The seam between an experiment's runner and the guests' workload: the load agent in each guest
 /// (`Agents/iovm-load.c`, over xenstore), or a command of the user's run from dom0.
 public protocol LoadDriver {
     /// Whether `guest` can take a request now (its load agent said it is up).
     func isReady(guest: String) throws -> Bool
-    /// Asks `guest` to run iperf3 with `arguments`, as request `id`.
-    func start(guest: String, id: Int, arguments: [String]) throws
+    /// Starts `request`'s workload in its guest.
+    func start(_ request: LoadRequest) throws
     /// The outcome of request `id` in `guest`, or nil while it runs.
     func outcome(guest: String, id: Int) throws -> LoadOutcome?
     /// Asks `guest` to stop request `id`.
     func cancel(guest: String, id: Int) throws
+}
+
+/// One guest's share of a cell's workload.
+public struct LoadRequest: Sendable, Equatable {
+    /// The guest.
+    public var guest: String
+    /// The request's id, unique per attempt.
+    public var id: Int
+    /// The cell's direction.
+    public var direction: TrafficDirection
+    /// Seconds measured, after the warm-up (whole seconds, as iperf3 takes them).
+    public var durationSeconds: Int
+    /// Seconds of warm-up.
+    public var warmUpSeconds: Int
+    /// The PCI address of the NIC the guest's traffic crosses, or `-`.
+    public var nic: String
+    /// The iperf3 server (`HOST` or `HOST:PORT`), when the workload names one.
+    public var server: String?
+    /// iperf3's arguments for this guest (`-c HOST -p PORT -t D -O W -P 4 -l 1024 -J -i 0`, `-R` for Rx); empty
+    /// without a server.
+    public var iperf3Arguments: [String]
+
+    /// Creates a request.
+    public init(
+        guest: String, id: Int, direction: TrafficDirection, durationSeconds: Int, warmUpSeconds: Int, nic: String = "-", server: String? = nil,
+        iperf3Arguments: [String] = []
+    ) {
+        self.guest = guest
+        self.id = id
+        self.direction = direction
+        self.durationSeconds = durationSeconds
+        self.warmUpSeconds = warmUpSeconds
+        self.nic = nic
+        self.server = server
+        self.iperf3Arguments = iperf3Arguments
+    }
 }
 
 /// What a guest's workload printed and how it ended.

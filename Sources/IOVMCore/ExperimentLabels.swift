@@ -1,3 +1,4 @@
+import Foundation
 public import IOVMWireFormat
 
 // How cells, factors and workloads are named in tables, messages and results.
@@ -102,23 +103,66 @@ extension FactorValueDocument {
 /// What runs in a cell, in words, and the template's placeholders.
 public enum ExperimentWorkload {
     /// The placeholders of `Workload.command`.
-    public static let placeholders = ["guest", "nic", "direction", "duration", "warmup"]
+    public static let placeholders = ["guest", "nic", "direction", "duration", "warmup", "server", "iperf3"]
+
+    /// The pieces of a template: literal text and `{name}` placeholders. A placeholder is `{` letters and digits `}`
+    /// not after a `$`; `{{` is a literal `{` (`{{guest}` is the text `{guest}`); every other brace is literal
+    /// (`awk '{print $1}'` and `${HOME}` stay as written).
+    public enum TemplatePiece: Equatable, Sendable {
+        /// Text kept as written.
+        case text(String)
+        /// A `{name}`.
+        case placeholder(String)
+    }
+
+    /// Splits `template` into literal text and placeholders.
+    public static func pieces(of template: String) -> [TemplatePiece] {
+        var pieces: [TemplatePiece] = []
+        var text = ""
+        let characters = Array(template)
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            if character == "{" && index + 1 < characters.count && characters[index + 1] == "{" {
+                text.append(character)
+                index += 2
+                continue
+            }
+            if character == "{", index == 0 || characters[index - 1] != "$", let close = characters[(index + 1)...].firstIndex(of: "}"), close > index + 1,
+                characters[(index + 1)..<close].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
+            {
+                if !text.isEmpty { pieces.append(.text(text)) }
+                text = ""
+                pieces.append(.placeholder(String(characters[(index + 1)..<close])))
+                index = close + 1
+                continue
+            }
+            text.append(character)
+            index += 1
+        }
+        if !text.isEmpty { pieces.append(.text(text)) }
+        return pieces
+    }
 
     /// The `{names}` in `template`.
     static func placeholders(in template: String) -> [String] {
-        var names: [String] = []
-        var current: String?
-        for character in template {
-            if character == "{" {
-                current = ""
-            } else if character == "}", let name = current {
-                names.append(name)
-                current = nil
-            } else if current != nil {
-                current!.append(character)
+        pieces(of: template).compactMap { if case .placeholder(let name) = $0 { name } else { nil } }
+    }
+
+    /// `template` with each placeholder replaced by its value, shell-quoted (a list value, `{iperf3}`, word by word).
+    public static func expand(_ template: String, values: [String: [String]]) -> String {
+        pieces(of: template).map { piece in
+            switch piece {
+            case .text(let text): text
+            case .placeholder(let name): (values[name] ?? []).map(shellQuoted).joined(separator: " ")
             }
-        }
-        return names
+        }.joined()
+    }
+
+    /// `word` as one shell word: as it is when it is plain, else in single quotes.
+    public static func shellQuoted(_ word: String) -> String {
+        let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._:/=@,+-%".unicodeScalars.contains($0)) }
+        return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// `iperf3 -P 4 -l 1024, one client per NIC`, or the command's template.

@@ -82,7 +82,8 @@ extension Diagnostic {
     }
     static func unknownPlaceholder(_ name: String, at location: SourceLocation?) -> Diagnostic {
         .init(
-            .error, "Workload.command uses {\(name)}, which is not a placeholder (known: \(ExperimentWorkload.placeholders.map { "{\($0)}" }.joined(separator: ", ")))",
+            .error,
+            "Workload.command uses {\(name)}, which is not a placeholder (known: \(ExperimentWorkload.placeholders.map { "{\($0)}" }.joined(separator: ", ")); {{ is a literal {)",
             at: location)
     }
     static func repetitionsBelowOne(_ repetitions: Int, at location: SourceLocation?) -> Diagnostic {
@@ -103,9 +104,12 @@ extension Diagnostic {
 
     // MARK: Combinations
 
-    /// A diagnostic of the topology planner about one combination's topology, saying which combination.
+    /// A diagnostic of the topology planner about one combination's topology, saying which combination (nothing to
+    /// say when no factor varies: the base itself is wrong).
     static func inCombination(_ diagnostic: Diagnostic, _ combination: String) -> Diagnostic {
-        .init(diagnostic.severity, "in the cells with \(combination): \(diagnostic.message)", at: diagnostic.location)
+        combination.isEmpty
+            ? .init(diagnostic.severity, "in the base topology: \(diagnostic.message)", at: diagnostic.location)
+            : .init(diagnostic.severity, "in the cells with \(combination): \(diagnostic.message)", at: diagnostic.location)
     }
 }
 

@@ -209,8 +209,12 @@ public struct Workload: ExperimentComponent {
                 kind: .iperf3, parallel: parallel, length: length, server: server, source: SourceLocation(file: file, line: line)))
     }
 
-    /// A command of your own per guest, from a template: `{guest}` (its name), `{nic}` (the PCI address of
-    /// its NIC), `{direction}` (`rx`, `tx` or `both`), `{duration}` and `{warmup}` (seconds).
+    /// A command of your own per guest, run in dom0 with `/bin/sh -c` (your way into the guests: ssh, a script),
+    /// from a template: `{guest}` (its name), `{nic}` (the PCI address of its NIC), `{direction}` (`rx`, `tx` or
+    /// `both`), `{duration}` and `{warmup}` (whole seconds), `{server}` (from `iovm experiment --server`), and
+    /// `{iperf3}`, the arguments iovm would give iperf3 (`-c HOST -p PORT -t D -O W -P 4 -l 1024 -J -i 0`, `-R` for
+    /// Rx). Values are shell-quoted; `{{` is a literal `{`. The command must print iperf3's JSON on stdout, e.g.
+    /// `Workload.command("ssh root@{guest} iperf3 {iperf3}")`.
     public static func command(_ template: String, file: String = #filePath, line: Int = #line) -> Workload {
         Workload(document: WorkloadDocument(kind: .command, template: template, source: SourceLocation(file: file, line: line)))
     }

@@ -42,10 +42,12 @@ public final class XenStoreLoadDriver: LoadDriver {
         return try store.read("\(path)/ready")?.hasPrefix("1 ") == true
     }
 
-    /// Writes the request.
-    public func start(guest: String, id: Int, arguments: [String]) throws {
-        guard let path = try path(guest) else { throw XenError.failed(operation: "find guest \(guest)", detail: "no running domain has that name") }
-        try store.write("\(path)/request", ([String(id)] + arguments).joined(separator: " "))
+    /// Writes the request: iperf3's arguments.
+    public func start(_ request: LoadRequest) throws {
+        guard let path = try path(request.guest) else {
+            throw XenError.failed(operation: "find guest \(request.guest)", detail: "no running domain has that name")
+        }
+        try store.write("\(path)/request", ([String(request.id)] + request.iperf3Arguments).joined(separator: " "))
     }
 
     /// Reads the result once `status` says `done <id>`.

@@ -31,7 +31,11 @@ final class FakeLoadDriver: LoadDriver {
     }
 
     func isReady(guest: String) throws -> Bool { !missing.contains(guest) }
-    func start(guest: String, id: Int, arguments: [String]) throws { requests.append((guest, id, arguments, clock.time)) }
+    var loadRequests: [LoadRequest] = []
+    func start(_ request: LoadRequest) throws {
+        loadRequests.append(request)
+        requests.append((request.guest, request.id, request.iperf3Arguments, clock.time))
+    }
     func outcome(guest: String, id: Int) throws -> LoadOutcome? {
         guard let request = requests.last(where: { $0.guest == guest && $0.id == id }), clock.time >= request.at + seconds else { return nil }
         if let error = failing[guest] { return LoadOutcome(status: 1, output: "{\"error\": \"\(error)\"}") }

@@ -152,7 +152,7 @@ struct ExperimentValidationTests {
         expectError(experiment(workload: WorkloadDocument(kind: .iperf3, parallel: 0)), line: 121, "iperf3 runs 1-128 parallel streams (-P), not 0")
         expectError(
             experiment(workload: WorkloadDocument(kind: .command, template: "ping -c 3 {client}")), line: 121,
-            "Workload.command uses {client}, which is not a placeholder (known: {guest}, {nic}, {direction}, {duration}, {warmup})")
+            "Workload.command uses {client}, which is not a placeholder (known: {guest}, {nic}, {direction}, {duration}, {warmup}, {server}, {iperf3}; {{ is a literal {)")
     }
 
     @Test("a value the base's planner refuses names the cells and points at the value")
@@ -209,5 +209,26 @@ struct ExperimentValidationTests {
             #expect(error.description == "/e.json: error: not a usable topology document: it is an experiment document: `iovm experiment /e.json` reads it")
         }
         #expect(try TopologyLoader.decodeExperiment(Data(experimentJSON.utf8), file: "/e.json") == experiment())
+    }
+}
+
+/// `Workload.command` templates: which braces are placeholders, how values are quoted.
+@Suite("Command templates")
+struct CommandTemplateTests {
+    @Test("{word} is a placeholder; {{ and other braces are literal")
+    func pieces() {
+        #expect(
+            ExperimentWorkload.pieces(of: "awk '{print $1}' {guest}{{x} ${HOME} {} {\"a\": 1}}")
+                == [.text("awk '{print $1}' "), .placeholder("guest"), .text("{x} ${HOME} {} {\"a\": 1}}")])
+        #expect(ExperimentWorkload.pieces(of: "a {b} {d e}") == [.text("a "), .placeholder("b"), .text(" {d e}")])
+    }
+
+    @Test("values are quoted as one shell word each")
+    func quoting() {
+        #expect(ExperimentWorkload.shellQuoted("0000:00:10.0") == "0000:00:10.0")
+        #expect(ExperimentWorkload.shellQuoted("") == "''")
+        #expect(ExperimentWorkload.shellQuoted("a b") == "'a b'")
+        #expect(ExperimentWorkload.shellQuoted("it's") == #"'it'\''s'"#)
+        #expect(ExperimentWorkload.expand("x {a} {b} {missing}", values: ["a": ["1", "2 3"], "b": []]) == "x 1 '2 3'  ")
     }
 }

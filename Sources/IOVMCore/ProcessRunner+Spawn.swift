@@ -1,0 +1,120 @@
+public import Foundation
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A child process started with ``ProcessRunner/spawn(_:_:environment:)``: polled, not waited on, in a process group
+/// of its own so that stopping it stops everything it started.
+///
+/// Its stdout and stderr go to two unlinked temporary files (no pipe to fill up while nobody reads). Not
+/// `Sendable`: use it from one thread.
+public final class ChildProcess {
+    /// Its process id, also its process group's.
+    public let pid: Int32
+    private let outputFD: Int32
+    private let errorFD: Int32
+    private var finished: ProcessOutcome?
+    private var errorText = ""
+
+    init(pid: Int32, outputFD: Int32, errorFD: Int32) {
+        self.pid = pid
+        self.outputFD = outputFD
+        self.errorFD = errorFD
+    }
+
+    deinit {
+        if finished == nil {
+            kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        close(outputFD)
+        close(errorFD)
+    }
+
+    /// The outcome once it has exited (its stdout as ``ProcessOutcome/output``), else nil.
+    public func poll() -> ProcessOutcome? {
+        if let finished { return finished }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        guard result == pid || (result < 0 && errno == ECHILD) else { return nil }
+        if result < 0 { status = 0x7f00 }
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        // Whatever the group's other members still write is not waited for.
+        kill(-pid, SIGKILL)
+        errorText = Self.contents(of: errorFD)
+        finished = ProcessOutcome(status: exitStatus, output: Self.contents(of: outputFD))
+        return finished
+    }
+
+    /// What it wrote to stderr, once it has exited.
+    public var errorOutput: String { errorText }
+
+    /// Sends `signal` to its whole process group.
+    public func signal(_ signal: Int32 = SIGTERM) {
+        guard finished == nil else { return }
+        kill(-pid, signal)
+    }
+
+    static func contents(of fd: Int32) -> String {
+        lseek(fd, 0, SEEK_SET)
+        var bytes = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes.append(contentsOf: buffer[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension ProcessRunner {
+    /// Starts `executable` with `arguments` and returns at once; stdin is /dev/null.
+    /// - Parameter environment: the child's whole environment.
+    public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]) throws(ProcessRunnerError) -> ChildProcess {
+        func scratch() throws(ProcessRunnerError) -> Int32 {
+            let path = FileManager.default.temporaryDirectory.appending(path: "iovm-child-\(getpid())-\(UUID().uuidString)").path
+            let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw ProcessRunnerError(executable: executable, code: errno) }
+            unlink(path)
+            return fd
+        }
+        let outputFD = try scratch()
+        let errorFD: Int32
+        do { errorFD = try scratch() } catch {
+            close(outputFD)
+            throw error
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
+        posix_spawn_file_actions_adddup2(&actions, errorFD, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard spawned == 0 else {
+            close(outputFD)
+            close(errorFD)
+            throw ProcessRunnerError(executable: executable, code: spawned)
+        }
+        return ChildProcess(pid: pid, outputFD: outputFD, errorFD: errorFD)
+    }
+}
