@@ -1,5 +1,5 @@
 /* CLibXen: the Xen 4.17 toolstack C headers (libxenlight, libxlutil, libxenstat, libxenstore,
- * xentoollog) as one Clang module for Swift. Link flags come from pkg-config "xenlight" plus
+ * libxenhypfs, xentoollog) as one Clang module for Swift. Link flags come from pkg-config "xenlight" plus
  * the explicit `link` lines in module.modulemap. */
 #ifndef IOVM_CLIBXEN_SHIM_H
 #define IOVM_CLIBXEN_SHIM_H
@@ -17,5 +17,6 @@
 #include <libxlutil.h>
 #include <xenstat.h>
 #include <xenstore.h>
+#include <xenhypfs.h>
 
 #endif

@@ -33,12 +33,17 @@ struct HostChangeOptions: ParsableArguments {
         return engine
     }
 
-    /// Refuses passthrough without an IOMMU unless allowed.
-    func checkIOMMU(_ plan: Plan) throws {
-        guard !plan.iovms.allSatisfy({ $0.nics.isEmpty }), !allowNoIOMMU else { return }
-        if let refusal = HostAccess.queries().facts().passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
+    /// Refuses, before anything is touched, a plan this Xen cannot run: passthrough without an IOMMU (unless
+    /// allowed), a cpupool under a scheduler Xen was built without.
+    func checkHost(_ plan: Plan) throws {
+        let facts = HostAccess.queries().facts()
+        if !plan.iovms.allSatisfy({ $0.nics.isEmpty }), let refusal = facts.passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
             printError("iovm: error: \(refusal)")
             throw ExitCode.failure
+        }
+        if let refusal = facts.schedulerRefusal(plan) {
+            printError("iovm: error: \(refusal); nothing was changed")
+            throw ExitCode(unavailableExitCode)
         }
     }
 }
@@ -73,7 +78,7 @@ struct ApplyCommand: ParsableCommand {
                 if !reconciliation.conflicts.isEmpty { throw ExitCode.failure }
                 return
             }
-            try host.checkIOMMU(plan)
+            try host.checkHost(plan)
             var json: [String: String] = [:]
             for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
             let report = try engine.apply(plan, libxlJSON: json)

@@ -35,7 +35,7 @@ struct ExperimentCommand: ParsableCommand {
             (destroyed and applied again, or changed live), the guests' load agents (`iovm image load-agent`) and the
             IOVMs' counters agents are waited for, iperf3 runs in every guest against its server (--server, or
             Workload.iperf3(server:)), and the IOVMs' CPU time and NIC counters are read over iperf3's own interval,
-            after its warm-up. Each cell's result is written to DIR/cells/NNNN.json as soon as it is measured; `iovm
+            after its warm-up, and every --sample-interval seconds inside it. Each cell's result is written to DIR/cells/NNNN.json as soon as it is measured; `iovm
             report DIR` draws the figures. Ctrl-C or SIGTERM stops after cancelling the running workload; --resume
             goes on with the cells not yet recorded. The host is left as --on-exit says.
             """)
@@ -61,6 +61,13 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(name: .customLong("ready-timeout"), help: "Seconds to wait after each transition for the guests' load agents and the IOVMs' counters.")
     var readyTimeout: Double = 180
+
+    @Option(
+        name: .customLong("sample-interval"),
+        help:
+            "Seconds between the readings recorded inside each cell's window (cells/NNNN.json `samples`, `iovm report`'s samples.csv); 0 records none. Not for the centralized configuration: dom0's own readings would count in its CPU."
+    )
+    var sampleInterval: Double = 1
 
     @Flag(help: "Print the experiment's JSON document (for a dom0 without a Swift toolchain) and stop.")
     var document = false
@@ -91,6 +98,7 @@ struct ExperimentCommand: ParsableCommand {
     func validate() throws {
         if resume && out == nil { throw ValidationError("--resume needs --out DIR: the run to go on with") }
         if ExperimentRunner.OnExit(rawValue: onExit) == nil { throw ValidationError("--on-exit must be keep or destroy") }
+        if !(sampleInterval >= 0 && sampleInterval <= 3600) { throw ValidationError("--sample-interval must be 0 (off) to 3600 seconds") }
         if let hostScheduler, !Planner.schedulers.contains(hostScheduler) {
             throw ValidationError("--host-scheduler must be one of \(Planner.schedulers.joined(separator: ", "))")
         }
@@ -161,6 +169,7 @@ extension ExperimentCommand {
             for nic in combination.plan.hostNICs where HostAccess.pciIDs(nic) == nil {
                 problems.append("\(label): NIC \(nic) is not on this host")
             }
+            if let refusal = facts.schedulerRefusal(combination.plan) { problems.append("\(label): \(refusal)") }
             if let cores = facts.cores {
                 let used = combination.plan.domains.compactMap { $0.hardAffinity?.cores.max() }.max() ?? -1
                 if used >= cores { problems.append("\(label): pins to core \(used), but Xen has \(cores) cores (0-\(cores - 1))") }
@@ -197,6 +206,7 @@ extension ExperimentCommand {
             run: run, directory: directory, host: EngineExperimentHost(engine: engine), load: try HostAccess.loadDriver(plan.workload),
             meter: try HostAccess.cellMeter(), logger: logger)
         runner.timeouts.ready = readyTimeout
+        runner.sampleInterval = sampleInterval
         runner.progress = { printError("iovm experiment: \($0)") }
         runner.shouldStop = { experimentStopRequested.load(ordering: .relaxed) }
         signal(SIGINT) { _ in experimentStopRequested.store(true, ordering: .relaxed) }

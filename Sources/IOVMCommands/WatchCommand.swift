@@ -53,7 +53,7 @@ struct WatchCommand: ParsableCommand {
             let logger = global.logger("iovm.watch")
             let plan = try topology.plan(logger: logger)
             try TopologyOptions.requireImages(plan)
-            try host.checkIOMMU(plan)
+            try host.checkHost(plan)
             var json: [String: String] = [:]
             for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
             var engine = try host.engine(logger: logger)

@@ -85,6 +85,8 @@ public final class ExperimentRunner {
     public var shouldStop: () -> Bool = { false }
     /// The waits.
     public var timeouts = Timeouts()
+    /// Seconds between the readings recorded inside each window; 0 records none.
+    public var sampleInterval = 1.0
     /// Attempts at a cell's workload before the run stops.
     public var attempts = 2
     var lastRequestID = 0
@@ -335,11 +337,29 @@ public final class ExperimentRunner {
         let beforeTime = clock.now()
         let before = try readMeter(measuredDomains, cell: cell.index)
         let firstRead = clock.now() - beforeTime
+        // The window recorded every `sampleInterval` seconds, as `iovm monitor --record` would; the window's last
+        // reading is the last sample, and no sample starts that could delay it (half an interval, or 1.5 times the
+        // slowest read so far, before the end). Not for dom0 (the centralized configuration): its own readings would
+        // count in the CPU measured.
+        let recording = sampleInterval > 0 && measuredDomains != ["Domain-0"]
+        var samples: [CellSample] = []
+        if recording {
+            var slowest = firstRead
+            var next = beforeTime + sampleInterval
+            while next + max(sampleInterval / 2, slowest * 1.5) < windowEnd {
+                try sleep(until: next, cell: cell.index)
+                let at = clock.now()
+                if let reading = try? meter.read(measuredDomains) { samples.append(Self.sample(reading, since: before, at: at - beforeTime)) }
+                slowest = max(slowest, clock.now() - at)
+                next = max(next + sampleInterval, clock.now() + sampleInterval / 2)
+            }
+        }
         try sleep(until: max(windowEnd, clock.now() + 0.1), cell: cell.index)
         let afterTime = clock.now()
         let after = try readMeter(measuredDomains, cell: cell.index)
         let secondRead = clock.now() - afterTime
         let window = afterTime - beforeTime
+        if recording { samples.append(Self.sample(after, since: before, at: window)) }
 
         // The results: every guest's iperf3 ends about `windowEnd` (plus the agent's start-up); wait for all.
         var outcomes: [String: LoadOutcome] = [:]
@@ -416,7 +436,24 @@ public final class ExperimentRunner {
         let scheduler = try? host.scheduler(of: measuredDomains == ["Domain-0"] ? guests.map(\.name) : measuredDomains)
         return ExperimentCellResult(
             cell: cell, settings: combination.settings, startedAt: startedAt, windowSeconds: window, transitionSeconds: transitionSeconds,
-            scheduler: scheduler ?? nil, guests: results, iovms: figures, notes: notes)
+            scheduler: scheduler ?? nil, guests: results, iovms: figures, notes: notes, samples: recording ? samples : nil)
+    }
+
+    /// `reading` as a sample `at` seconds into the window: each domain's counters since `first` (a domain missing or
+    /// gone backwards in either is left out).
+    static func sample(_ reading: MeterReading, since first: MeterReading, at seconds: Double) -> CellSample {
+        var domains: [String: CellSample.Counters] = [:]
+        for (name, now) in reading.domains {
+            guard let start = first.domains[name], now.cpuNanoseconds >= start.cpuNanoseconds, now.rxBytes >= start.rxBytes,
+                now.txBytes >= start.txBytes
+            else { continue }
+            var span: Double?
+            if let a = start.counterTime, let b = now.counterTime { span = b - a }
+            domains[name] = CellSample.Counters(
+                cpuNanoseconds: now.cpuNanoseconds - start.cpuNanoseconds, rxBytes: now.rxBytes - start.rxBytes, txBytes: now.txBytes - start.txBytes,
+                counterSeconds: span)
+        }
+        return CellSample(seconds: seconds, domains: domains)
     }
 
     func readMeter(_ domains: [String], cell: Int) throws -> MeterReading {

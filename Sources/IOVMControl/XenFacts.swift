@@ -42,12 +42,15 @@ public struct XenFacts: Sendable, Equatable {
     public var cores: Int?
     /// Memory free for new domains, MiB.
     public var freeMemoryMiB: Int?
+    /// The schedulers Xen was built with (its hypfs `/buildinfo/config`), in Kconfig order; nil when unknown.
+    public var schedulers: [String]?
 
     /// Creates facts.
     public init(
         notDom0: String? = nil, xenstoreProblem: String? = nil, version: String? = nil, scheduler: String? = nil,
-        iommu: Bool? = nil, cores: Int? = nil, freeMemoryMiB: Int? = nil
+        iommu: Bool? = nil, cores: Int? = nil, freeMemoryMiB: Int? = nil, schedulers: [String]? = nil
     ) {
+        self.schedulers = schedulers
         self.notDom0 = notDom0
         self.xenstoreProblem = xenstoreProblem
         self.version = version
@@ -61,6 +64,32 @@ public struct XenFacts: Sendable, Equatable {
     public var hostShape: HostShape? {
         guard notDom0 == nil, let cores else { return nil }
         return HostShape(cores: cores, memoryMiB: freeMemoryMiB, scheduler: scheduler ?? "credit2")
+    }
+
+    /// The schedulers a hypervisor's Kconfig (hypfs `/buildinfo/config`) builds in: `CONFIG_SCHED_CREDIT=y` is
+    /// `credit`, `CONFIG_SCHED_RTDS=y` is `rtds`, and so on.
+    public static func schedulers(fromBuildConfig config: String) -> [String] {
+        let names = ["CREDIT": "credit", "CREDIT2": "credit2", "RTDS": "rtds", "ARINC653": "arinc653", "NULL": "null"]
+        return config.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("CONFIG_SCHED_"), line.hasSuffix("=y") else { return nil }
+            return names[String(line.dropFirst("CONFIG_SCHED_".count).dropLast(2))]
+        }
+    }
+
+    /// Why `plan` cannot run on this Xen, which was built without a scheduler one of its cpupools (or Pool-0)
+    /// needs, or nil (also when the schedulers are unknown: apply then finds out from libxl).
+    public func schedulerRefusal(_ plan: Plan) -> String? {
+        guard let schedulers else { return nil }
+        let needed = Set(plan.cpupools.map(\.scheduler))
+        guard let missing = needed.subtracting(schedulers).sorted().first else { return nil }
+        let pool = plan.cpupools.first { $0.scheduler == missing }!.name
+        var hint = ""
+        if missing == "rtds" {
+            hint =
+                "; rtds is an unsupported scheduler Xen builds only in debug builds or with CONFIG_SCHED_RTDS=y (Debian's Xen has none): for a static placement under credit, pin instead (Placement.iovmAffinity() with the credit scheduler)"
+        }
+        return
+            "cpupool \(pool) needs the \(missing) scheduler, but Xen on this host was built without it (its build configuration, hypfs /buildinfo/config, has \(schedulers.joined(separator: ", ")))\(hint)"
     }
 
     /// The IOMMU policy: whether passthrough is refused on this host, which it is without an active

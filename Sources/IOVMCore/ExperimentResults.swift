@@ -101,12 +101,16 @@ public struct ExperimentCellResult: Sendable, Codable, Equatable {
     public var l2Efficiency: Double?
     /// What went wrong without failing the cell (a guest's retries, counters missing), one line each.
     public var notes: [String]
+    /// The window recorded every second (`iovm experiment --sample-interval`), from its first reading; nil when not
+    /// recorded.
+    public var samples: [CellSample]?
 
     /// Creates a result; the sums and efficiencies are computed from `guests` and `iovms`.
     public init(
         cell: ExperimentCell, settings: CellSettings, startedAt: Double, windowSeconds: Double, transitionSeconds: Double,
-        scheduler: String?, guests: [GuestLoadResult], iovms: [IOVMCellFigures], notes: [String] = []
+        scheduler: String?, guests: [GuestLoadResult], iovms: [IOVMCellFigures], notes: [String] = [], samples: [CellSample]? = nil
     ) {
+        self.samples = samples
         self.formatVersion = Self.currentFormatVersion
         self.cell = cell.index
         self.repetition = cell.repetition
@@ -138,6 +142,98 @@ public struct ExperimentCellResult: Sendable, Codable, Equatable {
         let cyclesPerSecond = windowSeconds > 0 ? cycles / windowSeconds : 0
         efficiency = cyclesPerSecond > 0 ? payloadMbps * 1e6 / cyclesPerSecond : nil
         l2Efficiency = cyclesPerSecond > 0 && iovms.allSatisfy(\.countersPublished) ? l2Mbps * 1e6 / cyclesPerSecond : nil
+    }
+}
+
+/// One reading inside a cell's window: each measured domain's counters since the window's first reading.
+public struct CellSample: Sendable, Codable, Equatable {
+    /// One domain's counters since the window's first reading.
+    public struct Counters: Sendable, Codable, Equatable {
+        /// CPU time, nanoseconds.
+        public var cpuNanoseconds: UInt64
+        /// Bytes its NICs received and sent (0 without a counters agent).
+        public var rxBytes: UInt64, txBytes: UInt64
+        /// Seconds by the domain's own clock between the agent's writes of the first reading and of this one; nil when
+        /// unknown.
+        public var counterSeconds: Double?
+        /// Creates counters.
+        public init(cpuNanoseconds: UInt64, rxBytes: UInt64, txBytes: UInt64, counterSeconds: Double? = nil) {
+            self.cpuNanoseconds = cpuNanoseconds
+            self.rxBytes = rxBytes
+            self.txBytes = txBytes
+            self.counterSeconds = counterSeconds
+        }
+    }
+    /// Seconds since the window's first reading.
+    public var seconds: Double
+    /// The measured domains' counters, by name.
+    public var domains: [String: Counters]
+    /// Creates a sample.
+    public init(seconds: Double, domains: [String: Counters]) {
+        self.seconds = seconds
+        self.domains = domains
+    }
+}
+
+/// One interval between two consecutive samples of a cell, for one domain.
+public struct SampleInterval: Sendable, Equatable {
+    /// The domain.
+    public var domain: String
+    /// When the interval ends, seconds since the window's first reading.
+    public var end: Double
+    /// CPU use, percent of one core.
+    public var cpuPercent: Double
+    /// Ethernet throughput in the cell's direction(s), Mbit/s over the agent's own clock; nil when unknown (no
+    /// counters, or the agent wrote nothing new in the interval).
+    public var l2Mbps: Double?
+}
+
+extension ExperimentCellResult {
+    /// The recorded window as intervals between consecutive samples (the window's first reading is the zero sample),
+    /// per domain in name order; empty when not recorded.
+    public var intervals: [SampleInterval] {
+        guard let samples, !samples.isEmpty else { return [] }
+        let zero = CellSample(seconds: 0, domains: [:])
+        var result: [SampleInterval] = []
+        for (previous, sample) in zip([zero] + samples, samples) {
+            let seconds = sample.seconds - previous.seconds
+            guard seconds > 0 else { continue }
+            for name in sample.domains.keys.sorted() {
+                let now = sample.domains[name]!
+                let before = previous.domains[name] ?? CellSample.Counters(cpuNanoseconds: 0, rxBytes: 0, txBytes: 0, counterSeconds: 0)
+                guard now.cpuNanoseconds >= before.cpuNanoseconds else { continue }
+                let cpu = Double(now.cpuNanoseconds - before.cpuNanoseconds) / 1e9 / seconds * 100
+                var l2: Double?
+                if let end = now.counterSeconds, let start = before.counterSeconds, end > start, now.rxBytes >= before.rxBytes,
+                    now.txBytes >= before.txBytes, iovms.first(where: { $0.iovm == name })?.countersPublished ?? false
+                {
+                    let rx = now.rxBytes - before.rxBytes
+                    let tx = now.txBytes - before.txBytes
+                    let bytes: UInt64 =
+                        switch direction {
+                        case .rx: rx
+                        case .tx: tx
+                        case .both: rx + tx
+                        }
+                    l2 = Double(bytes) * 8 / (end - start) / 1e6
+                }
+                result.append(SampleInterval(domain: name, end: sample.seconds, cpuPercent: cpu, l2Mbps: l2))
+            }
+        }
+        return result
+    }
+}
+
+extension ExperimentCellResult {
+    /// The recorded window's intervals summed over the measured domains: CPU percent of one core and L2 Mbit/s (nil
+    /// when any domain's is unknown), by interval end.
+    public var intervalTotals: [(end: Double, cpuPercent: Double, l2Mbps: Double?)] {
+        let byEnd = Dictionary(grouping: intervals, by: \.end)
+        return byEnd.keys.sorted().map { end in
+            let parts = byEnd[end]!
+            let l2 = parts.allSatisfy { $0.l2Mbps != nil } ? parts.reduce(0.0) { $0 + $1.l2Mbps! } : nil
+            return (end, parts.reduce(0.0) { $0 + $1.cpuPercent }, l2)
+        }
     }
 }
 

@@ -65,8 +65,9 @@ public struct PaperExperiments: Sendable {
     /// Figs. 10 and 11 (Section 4.4): a static scheduler against the credit scheduler on the Monolithic
     /// configuration, with 1, 2 and 3 NICs, Rx and Tx. The paper's static scheduler, SEDF, is gone from Xen:
     /// "static" here is rtds, its EDF successor, with every domain on a fixed core (IOVM-affinity), in a
-    /// cpupool of its own on cores 1-3 (core 0 stays with dom0 under Pool-0's credit); "credit" leaves
-    /// every domain unpinned under credit.
+    /// cpupool of its own on cores 1-3 (core 0 stays with dom0 under Pool-0's credit); "pinned credit" keeps the
+    /// same fixed cores under credit (Xen without rtds, such as Debian's, runs this one and "credit" only);
+    /// "credit" leaves every domain unpinned under credit.
     public var figures10and11: Experiment {
         let base = Self.monolithic(reservedCores: [0])
         return Experiment("paper-figures10and11") {
@@ -74,6 +75,7 @@ public struct PaperExperiments: Sendable {
             Vary(
                 .variants([
                     Variant("static", placement: .iovmAffinity(), scheduler: .rtds()),
+                    Variant("pinned credit", placement: .iovmAffinity(), scheduler: .credit()),
                     Variant("credit", placement: .credit(), scheduler: .credit()),
                 ]))
             Vary(.nicCount(1...3))

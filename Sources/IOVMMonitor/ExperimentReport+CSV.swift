@@ -39,7 +39,8 @@ extension ExperimentReport {
     public static let cellsCSVHeader = [
         "cell", "repetition", "combination", "direction", "variant", "configuration", "placement", "scheduler", "nics", "image", "weights",
         "started_at", "window_s", "transition_s", "scheduler_read", "payload_mbps", "l2_mbps", "cpu_percent", "efficiency_bits_per_hz",
-        "l2_efficiency_bits_per_hz", "retransmits", "guests", "iovms", "notes", "packets_per_notification",
+        "l2_efficiency_bits_per_hz", "retransmits", "guests", "iovms", "notes", "packets_per_notification", "samples", "l2_mbps_per_s_min",
+        "l2_mbps_per_s_max", "cpu_percent_per_s_min", "cpu_percent_per_s_max",
     ].joined(separator: ",")
 
     /// The raw cells, one row each in cell order, every field of ``ExperimentCellResult`` flattened. `guests` holds
@@ -62,7 +63,7 @@ extension ExperimentReport {
                     iovm.vifPackets.map { "\($0)" } ?? "",
                 ].joined(separator: "|")
             }
-            let fields = [
+            var fields = [
                 "\(result.cell)", "\(result.repetition)", "\(result.combination)", result.direction.rawValue, Report.csvField(settings.variant ?? ""),
                 Report.csvField(settings.configuration), Report.csvField(settings.placement), Report.csvField(settings.scheduler), "\(settings.nics)",
                 Report.csvField(settings.image), Report.csvField(settings.weights), Report.fixed(result.startedAt, 3), Report.fixed(result.windowSeconds, 3),
@@ -72,7 +73,39 @@ extension ExperimentReport {
                 Report.csvField(guests.joined(separator: ";")), Report.csvField(iovms.joined(separator: ";")),
                 Report.csvField(result.notes.joined(separator: "; ")), result.packetsPerNotification.map { Report.fixed($0, 3) } ?? "",
             ]
+            let totals = result.intervalTotals
+            let l2 = totals.compactMap(\.l2Mbps)
+            let cpu = totals.map(\.cpuPercent)
+            fields += [
+                "\(result.samples?.count ?? 0)", l2.min().map { Report.fixed($0, 3) } ?? "", l2.max().map { Report.fixed($0, 3) } ?? "",
+                cpu.min().map { Report.fixed($0, 2) } ?? "", cpu.max().map { Report.fixed($0, 2) } ?? "",
+            ]
             lines.append(fields.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The header of ``samplesCSV(_:)``.
+    public static let samplesCSVHeader = "cell,repetition,direction,variant,configuration,placement,nics,domain,end_s,cpu_percent,l2_mbps"
+
+    /// The cells' recorded windows (`iovm experiment --sample-interval`): one row per cell, interval and measured
+    /// domain, `end_s` seconds into the window; `l2_mbps` is empty when unknown.
+    public static func samplesCSV(_ results: [ExperimentCellResult]) -> String {
+        var lines = [samplesCSVHeader]
+        for result in results.sorted(by: { $0.cell < $1.cell }) {
+            let settings = result.settings
+            let prefix = [
+                "\(result.cell)", "\(result.repetition)", result.direction.rawValue, Report.csvField(settings.variant ?? ""),
+                Report.csvField(settings.configuration), Report.csvField(settings.placement), "\(settings.nics)",
+            ]
+            for interval in result.intervals {
+                let fields =
+                    prefix + [
+                        Report.csvField(interval.domain), Report.fixed(interval.end, 3), Report.fixed(interval.cpuPercent, 2),
+                        interval.l2Mbps.map { Report.fixed($0, 3) } ?? "",
+                    ]
+                lines.append(fields.joined(separator: ","))
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -38,14 +38,14 @@ extension ExperimentReport {
     }
 
     /// The files ``write(_:)`` writes into the run directory, with their contents' kind.
-    public static let fileNames = ["report.html", "report.csv", "report.json", "cells.csv"]
+    public static let fileNames = ["report.html", "report.csv", "report.json", "cells.csv", "samples.csv"]
 
-    /// Writes `report.html`, `report.csv` (aggregates), `report.json` and `cells.csv` (raw cells) into the run
-    /// directory; returns their paths.
+    /// Writes `report.html`, `report.csv` (aggregates), `report.json`, `cells.csv` (raw cells) and `samples.csv` (the
+    /// windows recorded per second) into the run directory; returns their paths.
     public static func write(_ files: ExperimentRunDirectory) throws -> [String] {
         let report = ExperimentReport(files)
         let root = URL(fileURLWithPath: files.path)
-        let contents = [try report.render(.html), report.csv(), try report.render(.json), cellsCSV(files.results)]
+        let contents = [try report.render(.html), report.csv(), try report.render(.json), cellsCSV(files.results), samplesCSV(files.results)]
         return try zip(fileNames, contents).map { name, text in
             let url = root.appendingPathComponent(name)
             try Data(text.utf8).write(to: url, options: .atomic)

@@ -70,7 +70,9 @@ public struct PaperClaim: Sendable {
     static let separate = Series("separate") { $0.placement == "separate" }
     static let coLocate = Series("co-locate") { $0.placement == "co-locate" }
     static let staticScheduler = Series("static (rtds)") { $0.scheduler == "rtds" || $0.scheduler == "sedf" }
-    static let credit = Series("credit") { $0.scheduler == "credit" }
+    static let credit = Series("credit") { $0.scheduler == "credit" && $0.placement == "credit" }
+    /// Every domain on a fixed core under credit: the static placement where Xen has no rtds (Debian's has none).
+    static let pinnedCredit = Series("pinned credit") { $0.scheduler == "credit" && $0.placement.hasPrefix("IOVM-affinity") }
     static let monolithicConfiguration = Series("Monolithic") { $0.configuration == "monolithic" }
     static let hybrid = Series("Hybrid") { $0.configuration.hasPrefix("hybrid") }
     static let multipleSmall = Series("Multiple Small") { $0.configuration == "multiple-small" }
@@ -111,6 +113,18 @@ public struct PaperClaim: Sendable {
             source: "Fig. 11", statement: "credit > static",
             quote: "when the network IOVM is saturated (3 NICs), the credit-based scheduler results in better efficiency than the static scheduler, especially for receive.",
             figure: .efficiency, series: [credit, staticScheduler], relations: [(0, 1)], nicCounts: 3...Int.max),
+        PaperClaim(
+            source: "Fig. 10", statement: "credit ≥ pinned credit",
+            quote: "using credit-based scheduler can achieve equal or higher throughput than using a static scheduler.",
+            figure: .throughput, series: [credit, pinnedCredit], relations: [(0, 1)], orEqual: true),
+        PaperClaim(
+            source: "Fig. 11", statement: "pinned credit > credit",
+            quote: "the credit-based scheduler is not as efficient as a static scheduler when there are one or two test loads.",
+            figure: .efficiency, series: [pinnedCredit, credit], relations: [(0, 1)], nicCounts: 1...2),
+        PaperClaim(
+            source: "Fig. 11", statement: "credit > pinned credit",
+            quote: "when the network IOVM is saturated (3 NICs), the credit-based scheduler results in better efficiency than the static scheduler, especially for receive.",
+            figure: .efficiency, series: [credit, pinnedCredit], relations: [(0, 1)], nicCounts: 3...Int.max),
         PaperClaim(
             source: "Fig. 12", statement: "Multiple Small > Monolithic, Hybrid",
             quote: "the Multiple Small IOVMs configuration has the highest throughput",

@@ -24,6 +24,9 @@ extension XenFacts {
             facts.scheduler = try? context.schedulerName()
             facts.version = (try? context.versionInfo()).map { "\($0.major).\($0.minor)\($0.extra)" }
         } catch { facts.notDom0 = "\(error)" }
+        if facts.notDom0 == nil, let config = try? XenHypervisorFS.read("/buildinfo/config") {
+            facts.schedulers = XenFacts.schedulers(fromBuildConfig: config)
+        }
         return facts
     }
 }
@@ -57,6 +60,16 @@ public struct Doctor: Sendable {
                         "Pool-0 runs \(name); the paper's results are under credit: boot Xen with sched=credit, or use a placement with a dedicated credit cpupool"))
             case nil: checks.append(DoctorCheck("scheduler", .warning, "unknown"))
             }
+            switch facts.schedulers {
+            case let built? where built.contains("rtds"): checks.append(DoctorCheck("schedulers", .ok, "Xen offers \(built.joined(separator: ", "))"))
+            case let built?:
+                checks.append(
+                    DoctorCheck(
+                        "schedulers", .warning,
+                        "Xen offers \(built.joined(separator: ", ")): no rtds (Figs. 10/11's static scheduler; a Xen built with CONFIG_SCHED_RTDS=y has it)"))
+            case nil: checks.append(DoctorCheck("schedulers", .warning, "unknown: Xen's hypfs /buildinfo/config cannot be read"))
+            }
+            if let plan, let refusal = facts.schedulerRefusal(plan) { checks.append(DoctorCheck("cpupools", .failed, refusal)) }
             checks.append(facts.iommuCheck(allowNoIOMMU: allowNoIOMMU))
             if let plan, let cores = facts.cores, cores < plan.host.cores {
                 checks.append(DoctorCheck("cores", .failed, "the topology is planned for \(plan.host.cores) cores; Xen has \(cores)"))

@@ -487,7 +487,7 @@ struct CLITests {
         #expect(report.status == 0, "\(report.stderr)")
         #expect(report.stdout.hasPrefix("paper-table3: 10 of 12 cells measured; missing: 11, 12\n"))
         #expect(report.stdout.contains("Table 3  efficiency  Core Pinning > Default:  held in "))
-        for name in ["report.html", "report.csv", "report.json", "cells.csv"] {
+        for name in ["report.html", "report.csv", "report.json", "cells.csv", "samples.csv"] {
             #expect(FileManager.default.fileExists(atPath: directory.appending(path: name).path), "\(name)")
         }
         let csv = try iovm("report", directory.path, "--format", "csv")

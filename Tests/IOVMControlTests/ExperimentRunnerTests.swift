@@ -171,6 +171,32 @@ struct ExperimentRunnerTests {
         #expect(result.notes.contains { $0.hasPrefix("results ") && $0.hasSuffix("after the planned end, of the 61 s allowed") })
     }
 
+    @Test("the window is recorded every second: each interval's CPU and L2 as the cell's; the last sample is the window's end")
+    func recording() throws {
+        let rig = try Rig()
+        let (run, _) = try ExperimentRunner.prepare(directory: rig.directory, run: rig.run, resume: false)
+        _ = try rig.runner(run).runCells(skipping: [], onExit: .keep)
+        let result = try #require(try rig.results().first)
+        let samples = try #require(result.samples)
+        #expect(samples.count == Int(result.windowSeconds.rounded(.down)), "\(samples.map(\.seconds))")
+        #expect(samples.last?.seconds == result.windowSeconds)
+        #expect(zip(samples, samples.dropFirst()).allSatisfy { $0.seconds < $1.seconds })
+        let intervals = result.intervals
+        #expect(intervals.count == samples.count * 2)
+        let expectedL2 = result.direction == .rx ? 800.0 : 400.0
+        for interval in intervals {
+            #expect(abs(interval.cpuPercent - 50) < 1, "\(interval)")
+            #expect(abs(try #require(interval.l2Mbps) - expectedL2) / expectedL2 < 0.02, "\(interval)")
+        }
+        // Off: no samples in the file.
+        let off = try Rig()
+        let (offRun, _) = try ExperimentRunner.prepare(directory: off.directory, run: off.run, resume: false)
+        let runner = off.runner(offRun)
+        runner.sampleInterval = 0
+        _ = try runner.runCells(skipping: [], onExit: .keep)
+        #expect(try off.results().allSatisfy { $0.samples == nil && $0.intervals.isEmpty })
+    }
+
     @Test("the batch size: each IOVM's vif packets per notification in the window, pooled over the IOVMs for the cell")
     func batchSize() throws {
         let rig = try Rig()
@@ -239,6 +265,11 @@ struct ExperimentRunnerTests {
         #expect(abs(result.payloadMbps - 1600) < 1)
         #expect(abs(try #require(result.efficiency) - 0.8) < 0.01)
         #expect(result.notes.contains { $0.hasPrefix("reading the counters took 3.0 s and 3.0 s") })
+        // Slow reads inside the window: none started that could delay its last one past the planned end.
+        let timing = run.plan.timing
+        #expect(result.windowSeconds <= timing.durationSeconds - 1 + 0.5, "\(result.windowSeconds)")
+        let samples = try #require(result.samples)
+        #expect(samples.count > 1 && samples.count < Int(timing.durationSeconds) / 3 + 2, "\(samples.map(\.seconds))")
     }
 
     @Test("the centralized baseline runs: dom0 is what is measured (no counters agent there: L2 unknown), its NICs are the topology's")
@@ -257,6 +288,7 @@ struct ExperimentRunnerTests {
             #expect(result.efficiency != nil)
             #expect(result.l2Efficiency == nil)
             #expect(result.notes.contains("Domain-0: no traffic counters (L2 figures unknown)"))
+            #expect(result.samples == nil)
         }
     }
 

@@ -21,7 +21,7 @@ struct ExperimentPlannerTests {
         let expected: [(Experiment, combinations: Int)] = [
             (Experiment.paper.figures6and7, 6),  // centralized, monolithic x 1-3 NICs
             (Experiment.paper.figures8and9, 9),  // co-locate, separate, IOVM-affinity x 1-3 NICs
-            (Experiment.paper.figures10and11, 6),  // static, credit x 1-3 NICs
+            (Experiment.paper.figures10and11, 9),  // static, pinned credit, credit x 1-3 NICs
             (Experiment.paper.figures12and13, 3),  // monolithic, multiple small, hybrid
             (Experiment.paper.table3, 2),  // Default, Core Pinning
         ]

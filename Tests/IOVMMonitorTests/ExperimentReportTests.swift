@@ -121,20 +121,24 @@ struct ExperimentReportTests {
         #expect(report.text().contains("Fig. 9  efficiency  IOVM-affinity > separate > co-locate:  held in 2 of 3 cells; not in 2 NICs Rx"))
     }
 
-    @Test("Figs. 10/11: static (rtds) against credit, the efficiency claims split by NIC count as the paper states them")
+    @Test("Figs. 10/11: static (rtds) and pinned credit against credit, the efficiency claims split by NIC count as the paper states them")
     func schedulerClaims() throws {
         let plan = try Synthetic.plan(Experiment.paper.figures10and11, repetitions: 1)
         let results = Synthetic.measure(plan) { settings, _ in
+            // rtds and pinned credit behave as the paper's static scheduler.
             let isStatic = settings.scheduler == "rtds"
+            let isPinned = settings.scheduler == "credit" && settings.placement.hasPrefix("IOVM-affinity")
+            if isPinned { return (950, settings.nics == 1 ? 1.0 : 0.95) }
             return (isStatic ? 900 : 1_000, isStatic ? 1.0 : (settings.nics == 3 ? 1.1 : 0.9))
         }
         let report = ExperimentReport(run: Synthetic.run(plan), results: results, directory: "run")
-        #expect(report.series.map(\.name) == ["static", "credit"])
+        #expect(report.series.map(\.name) == ["static", "pinned credit", "credit"])
         let claims = report.verdicts.map { "\($0.source) \($0.figure.title) \($0.statement)\($0.nicCounts.map { " (\($0))" } ?? ""): \($0.held)/\($0.cells)" }
         #expect(
             claims == [
                 "Fig. 10 throughput credit ≥ static: 6/6", "Fig. 11 efficiency static > credit (1-2 NICs): 4/4",
-                "Fig. 11 efficiency credit > static (3+ NICs): 2/2",
+                "Fig. 11 efficiency credit > static (3+ NICs): 2/2", "Fig. 10 throughput credit ≥ pinned credit: 6/6",
+                "Fig. 11 efficiency pinned credit > credit (1-2 NICs): 4/4", "Fig. 11 efficiency credit > pinned credit (3+ NICs): 2/2",
             ])
     }
 
@@ -240,6 +244,36 @@ struct ExperimentReportTests {
         #expect(first[0] == "1")
         #expect(first[cellColumns.firstIndex(of: "guests")!].hasPrefix("guest1|"))
         #expect(first[cellColumns.firstIndex(of: "iovms")!].hasPrefix("iovm"))
+    }
+
+    @Test("samples.csv: one row per recorded interval and IOVM; cells.csv gives each cell's per-second range")
+    func samplesCSV() throws {
+        let (_, results) = try Self.figures8and9()
+        var cell = try #require(results.first { $0.iovms.count == 1 && $0.direction == .rx })
+        let iovm = try #require(cell.iovms.first).iovm
+        // 3 samples a second apart: 50% then 100% then 50% of a core; 800, then 400 Mbit/s received, then nothing new
+        // from the agent (its counter time unchanged: L2 unknown for that interval).
+        func counters(_ cpu: Double, _ megabits: Double, _ span: Double) -> CellSample.Counters {
+            CellSample.Counters(cpuNanoseconds: UInt64(cpu * 1e9), rxBytes: UInt64(megabits * 1e6 / 8), txBytes: 0, counterSeconds: span)
+        }
+        cell.samples = [
+            CellSample(seconds: 1, domains: [iovm: counters(0.5, 800, 1)]), CellSample(seconds: 2, domains: [iovm: counters(1.5, 1200, 2)]),
+            CellSample(seconds: 3, domains: [iovm: counters(2.0, 1200, 2)]),
+        ]
+        let rows = ExperimentReport.samplesCSV([cell]).split(separator: "\n").map(String.init)
+        #expect(rows.first == ExperimentReport.samplesCSVHeader)
+        #expect(
+            rows.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).suffix(4).joined(separator: ",") } == [
+                "\(iovm),1.000,50.00,800.000", "\(iovm),2.000,100.00,400.000", "\(iovm),3.000,50.00,",
+            ])
+        let columns = ExperimentReport.cellsCSVHeader.split(separator: ",").map(String.init)
+        let fields = Self.csvFields(ExperimentReport.cellsCSV([cell]).split(separator: "\n").map(String.init)[1])
+        let value = { (name: String) in fields[columns.firstIndex(of: name)!] }
+        #expect(value("samples") == "3")
+        #expect(value("l2_mbps_per_s_min") == "400.000" && value("l2_mbps_per_s_max") == "800.000")
+        #expect(value("cpu_percent_per_s_min") == "50.00" && value("cpu_percent_per_s_max") == "100.00")
+        // Not recorded: no rows, empty ranges.
+        #expect(ExperimentReport.samplesCSV(results) == ExperimentReport.samplesCSVHeader + "\n")
     }
 
     @Test("HTML: well-formed, one <svg> per panel (throughput and efficiency × direction), legends name the series, error bars span min-max")
@@ -414,7 +448,7 @@ struct ExperimentReportTests {
         let report = ExperimentReport(files)
         #expect(report == ExperimentReport(run: run, results: results.filter { $0.cell != 5 }, directory: root.path))
         let written = try ExperimentReport.write(files)
-        #expect(written.map { URL(fileURLWithPath: $0).lastPathComponent } == ["report.html", "report.csv", "report.json", "cells.csv"])
+        #expect(written.map { URL(fileURLWithPath: $0).lastPathComponent } == ["report.html", "report.csv", "report.json", "cells.csv", "samples.csv"])
         let json = try Data(contentsOf: root.appendingPathComponent("report.json"))
         #expect(try JSONDecoder().decode(ExperimentReport.self, from: json) == report)
 
