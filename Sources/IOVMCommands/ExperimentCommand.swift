@@ -163,7 +163,12 @@ extension ExperimentCommand {
         for index in plan.combinations.indices {
             var combination = plan.combinations[index]
             let cell = plan.cells.first { $0.combination == index }?.index ?? 0
-            let label = "cell \(cell) (\(combination.settings.configuration), \(combination.settings.placement), \(combination.settings.nics) NICs)"
+            let settings = combination.settings
+            let what = [
+                settings.variant, settings.configuration, "placement \(settings.placement)", "\(settings.scheduler) scheduler",
+                "\(settings.nics) NIC\(settings.nics == 1 ? "" : "s")",
+            ]
+            let label = "cell \(cell) (\(what.compactMap { $0 }.joined(separator: ", ")))"
             if combination.plan.domains.contains(where: { $0.image != nil }) { combination.plan = resolver.resolve(combination.plan) }
             for (domain, problem) in combination.plan.unresolvedImages { problems.append("\(label): IOVM \(domain): \(problem)") }
             for nic in combination.plan.hostNICs where HostAccess.pciIDs(nic) == nil {
@@ -177,7 +182,8 @@ extension ExperimentCommand {
             plan.combinations[index] = combination
         }
         if !problems.isEmpty {
-            for problem in Array(Set(problems)).sorted() { printError("iovm: error: \(problem)") }
+            var seen: Set<String> = []
+            for problem in problems where seen.insert(problem).inserted { printError("iovm: error: \(problem)") }
             printError("iovm: error: the experiment cannot run on this host; nothing was started")
             throw ExitCode(invalidTopologyExitCode)
         }

@@ -86,7 +86,7 @@ public struct XenFacts: Sendable, Equatable {
         var hint = ""
         if missing == "rtds" {
             hint =
-                "; rtds is an unsupported scheduler Xen builds only in debug builds or with CONFIG_SCHED_RTDS=y (Debian's Xen has none): for a static placement under credit, pin instead (Placement.iovmAffinity() with the credit scheduler)"
+                "; rtds is an unsupported scheduler Xen builds only in debug builds or with CONFIG_SCHED_RTDS=y (Debian's Xen is built without it): for a static placement under credit, pin instead (Placement.iovmAffinity() with the credit scheduler)"
         }
         return
             "cpupool \(pool) needs the \(missing) scheduler, but Xen on this host was built without it (its build configuration, hypfs /buildinfo/config, has \(schedulers.joined(separator: ", ")))\(hint)"

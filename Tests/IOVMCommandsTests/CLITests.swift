@@ -516,6 +516,9 @@ struct CLITests {
         let elsewhere = try iovm("experiment", "Examples/experiments/table3.swift", "--server", "10.0.0.1:5201", "--out", directory.path)
         #expect(elsewhere.status == 65)
         #expect(elsewhere.stderr.contains("NIC 0000:00:13.0 is not on this host"), "\(elsewhere.stderr)")
+        #expect(
+            elsewhere.stderr.contains("iovm: error: cell 1 (Default, hybrid(2), placement credit, credit scheduler, 4 NICs): NIC 0000:00:10.0 is not on this host"),
+            "\(elsewhere.stderr)")
         #expect(elsewhere.stderr.contains("iovm: error: the experiment cannot run on this host; nothing was started"))
         #expect(!FileManager.default.fileExists(atPath: directory.path))
         #expect(try iovm("experiment", "Examples/experiments/table3.swift", "--resume").status == 64)
