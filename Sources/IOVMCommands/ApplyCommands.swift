@@ -43,7 +43,7 @@ struct HostChangeOptions: ParsableArguments {
         }
         if let refusal = facts.schedulerRefusal(plan) {
             printError("iovm: error: \(refusal); nothing was changed")
-            throw ExitCode(unavailableExitCode)
+            throw ExitCode(invalidTopologyExitCode)
         }
     }
 }

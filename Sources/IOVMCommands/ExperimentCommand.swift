@@ -98,7 +98,9 @@ struct ExperimentCommand: ParsableCommand {
     func validate() throws {
         if resume && out == nil { throw ValidationError("--resume needs --out DIR: the run to go on with") }
         if ExperimentRunner.OnExit(rawValue: onExit) == nil { throw ValidationError("--on-exit must be keep or destroy") }
-        if !(sampleInterval >= 0 && sampleInterval <= 3600) { throw ValidationError("--sample-interval must be 0 (off) to 3600 seconds") }
+        if !(sampleInterval == 0 || (sampleInterval >= 0.1 && sampleInterval <= 3600)) {
+            throw ValidationError("--sample-interval must be 0 (off) or 0.1 to 3600 seconds")
+        }
         if let hostScheduler, !Planner.schedulers.contains(hostScheduler) {
             throw ValidationError("--host-scheduler must be one of \(Planner.schedulers.joined(separator: ", "))")
         }
@@ -213,6 +215,9 @@ extension ExperimentCommand {
             meter: try HostAccess.cellMeter(), logger: logger)
         runner.timeouts.ready = readyTimeout
         runner.sampleInterval = sampleInterval
+        // A command (ssh, say) takes longer than the load agent to get iperf3 going: the window starts later after the
+        // warm-up, up to a quarter of the measured time.
+        if plan.workload.kind == .command { runner.timeouts.startSlack = min(3, plan.timing.durationSeconds / 4) }
         runner.progress = { printError("iovm experiment: \($0)") }
         runner.shouldStop = { experimentStopRequested.load(ordering: .relaxed) }
         signal(SIGINT) { _ in experimentStopRequested.store(true, ordering: .relaxed) }

@@ -13,7 +13,9 @@ public import IOVMCore
 /// guests itself (`-c HOST -p PORT -t D -O W -P 4 -l 1024 -J -i 0`, `-R` for Rx). The same values are in the
 /// environment: `IOVM_GUEST`, `IOVM_NIC`, `IOVM_DIRECTION`, `IOVM_DURATION`, `IOVM_WARMUP`, `IOVM_SERVER`,
 /// `IOVM_IPERF3`. The command must print iperf3's JSON (`-J`) on stdout: the payload figure comes from it. Each
-/// command runs in a process group of its own; a cancelled one gets SIGTERM, then SIGKILL 2 s later.
+/// command runs in a session of its own, without a terminal (ssh cannot prompt: use keys and `-o BatchMode=yes`); a
+/// cancelled one gets SIGTERM, then SIGKILL 2 s later. Killing a local ssh does not stop what it started in the
+/// guest: bound the remote side, e.g. `timeout $(({warmup} + {duration} + 10)) iperf3 {iperf3}`.
 public final class CommandLoadDriver: LoadDriver {
     /// The template.
     public let template: String
@@ -23,7 +25,7 @@ public final class CommandLoadDriver: LoadDriver {
     /// How long a cancelled command has between SIGTERM and SIGKILL, seconds.
     public var killAfter = 2.0
     private var running: [String: (id: Int, process: ChildProcess, cancelledAt: Double?)] = [:]
-    /// The stderr a result keeps, in bytes from its end.
+    /// The stderr a result keeps, in characters from its end.
     static let errorTail = 2000
 
     /// Creates the driver for `template`, run by `shell` with `environment` plus the request's `IOVM_*` variables.
@@ -69,6 +71,8 @@ public final class CommandLoadDriver: LoadDriver {
             return nil
         }
         let errorOutput = entry.process.errorOutput
+        // Returned once: the process and its output files go with the entry.
+        running[guest] = nil
         return LoadOutcome(status: Int(finished.status), output: finished.output, errorOutput: String(errorOutput.suffix(Self.errorTail)))
     }
 

@@ -343,6 +343,7 @@ public final class ExperimentRunner {
         // count in the CPU measured.
         let recording = sampleInterval > 0 && measuredDomains != ["Domain-0"]
         var samples: [CellSample] = []
+        var slowestSample = 0.0
         if recording {
             var slowest = firstRead
             var next = beforeTime + sampleInterval
@@ -351,6 +352,7 @@ public final class ExperimentRunner {
                 let at = clock.now()
                 if let reading = try? meter.read(measuredDomains) { samples.append(Self.sample(reading, since: before, at: at - beforeTime)) }
                 slowest = max(slowest, clock.now() - at)
+                slowestSample = max(slowestSample, clock.now() - at)
                 next = max(next + sampleInterval, clock.now() + sampleInterval / 2)
             }
         }
@@ -405,6 +407,14 @@ public final class ExperimentRunner {
                 format: "results %.1f s after the planned end, of the %.0f s allowed", lastResult, timeouts.startSlack + timeouts.results))
         if max(firstRead, secondRead) > 1 {
             notes.append(String(format: "reading the counters took %.1f s and %.1f s: dom0 was starved", firstRead, secondRead))
+        }
+        if slowestSample > 1 { notes.append(String(format: "the slowest reading inside the window took %.1f s", slowestSample)) }
+        // The last reading is due at the planned end, when the workload stops: later, the window holds idle time.
+        if afterTime - windowEnd > timeouts.startSlack {
+            notes.append(
+                String(
+                    format: "the window's last reading came %.1f s after the workload's planned end: its figures include that much idle time",
+                    afterTime - windowEnd))
         }
         for name in measuredDomains {
             guard let a = before.domains[name], let b = after.domains[name] else {

@@ -67,19 +67,21 @@ public struct XenFacts: Sendable, Equatable {
     }
 
     /// The schedulers a hypervisor's Kconfig (hypfs `/buildinfo/config`) builds in: `CONFIG_SCHED_CREDIT=y` is
-    /// `credit`, `CONFIG_SCHED_RTDS=y` is `rtds`, and so on.
-    public static func schedulers(fromBuildConfig config: String) -> [String] {
+    /// `credit`, `CONFIG_SCHED_RTDS=y` is `rtds`, and so on; nil when it names none (Xen always has one: the text is
+    /// not what was expected).
+    public static func schedulers(fromBuildConfig config: String) -> [String]? {
         let names = ["CREDIT": "credit", "CREDIT2": "credit2", "RTDS": "rtds", "ARINC653": "arinc653", "NULL": "null"]
-        return config.split(separator: "\n").compactMap { line in
+        let found = config.split(separator: "\n").compactMap { line -> String? in
             guard line.hasPrefix("CONFIG_SCHED_"), line.hasSuffix("=y") else { return nil }
             return names[String(line.dropFirst("CONFIG_SCHED_".count).dropLast(2))]
         }
+        return found.isEmpty ? nil : found
     }
 
     /// Why `plan` cannot run on this Xen, which was built without a scheduler one of its cpupools (or Pool-0)
     /// needs, or nil (also when the schedulers are unknown: apply then finds out from libxl).
     public func schedulerRefusal(_ plan: Plan) -> String? {
-        guard let schedulers else { return nil }
+        guard let schedulers, !schedulers.isEmpty else { return nil }
         let needed = Set(plan.cpupools.map(\.scheduler))
         guard let missing = needed.subtracting(schedulers).sorted().first else { return nil }
         let pool = plan.cpupools.first { $0.scheduler == missing }!.name

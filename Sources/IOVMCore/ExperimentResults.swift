@@ -190,18 +190,20 @@ public struct SampleInterval: Sendable, Equatable {
 
 extension ExperimentCellResult {
     /// The recorded window as intervals between consecutive samples (the window's first reading is the zero sample),
-    /// per domain in name order; empty when not recorded.
+    /// per domain in name order; empty when not recorded. A domain missing from a sample is measured from its last
+    /// sample before it.
     public var intervals: [SampleInterval] {
         guard let samples, !samples.isEmpty else { return [] }
-        let zero = CellSample(seconds: 0, domains: [:])
+        let zero = CellSample.Counters(cpuNanoseconds: 0, rxBytes: 0, txBytes: 0, counterSeconds: 0)
+        var last: [String: (seconds: Double, counters: CellSample.Counters)] = [:]
         var result: [SampleInterval] = []
-        for (previous, sample) in zip([zero] + samples, samples) {
-            let seconds = sample.seconds - previous.seconds
-            guard seconds > 0 else { continue }
+        for sample in samples {
             for name in sample.domains.keys.sorted() {
                 let now = sample.domains[name]!
-                let before = previous.domains[name] ?? CellSample.Counters(cpuNanoseconds: 0, rxBytes: 0, txBytes: 0, counterSeconds: 0)
-                guard now.cpuNanoseconds >= before.cpuNanoseconds else { continue }
+                let (since, before) = last[name] ?? (0, zero)
+                let seconds = sample.seconds - since
+                guard seconds > 0, now.cpuNanoseconds >= before.cpuNanoseconds else { continue }
+                last[name] = (sample.seconds, now)
                 let cpu = Double(now.cpuNanoseconds - before.cpuNanoseconds) / 1e9 / seconds * 100
                 var l2: Double?
                 if let end = now.counterSeconds, let start = before.counterSeconds, end > start, now.rxBytes >= before.rxBytes,
@@ -226,11 +228,13 @@ extension ExperimentCellResult {
 
 extension ExperimentCellResult {
     /// The recorded window's intervals summed over the measured domains: CPU percent of one core and L2 Mbit/s (nil
-    /// when any domain's is unknown), by interval end.
+    /// when any domain's is unknown), by interval end; an end where some measured domain has no interval is left out.
     public var intervalTotals: [(end: Double, cpuPercent: Double, l2Mbps: Double?)] {
         let byEnd = Dictionary(grouping: intervals, by: \.end)
-        return byEnd.keys.sorted().map { end in
+        let measured = Set(iovms.map(\.iovm))
+        return byEnd.keys.sorted().compactMap { end in
             let parts = byEnd[end]!
+            guard measured.isSubset(of: parts.map(\.domain)) else { return nil }
             let l2 = parts.allSatisfy { $0.l2Mbps != nil } ? parts.reduce(0.0) { $0 + $1.l2Mbps! } : nil
             return (end, parts.reduce(0.0) { $0 + $1.cpuPercent }, l2)
         }

@@ -5,8 +5,8 @@ import SystemPackage
     import Glibc
 #endif
 
-/// A child process started with ``ProcessRunner/spawn(_:_:environment:)``: polled, not waited on, in a process group
-/// of its own so that stopping it stops everything it started.
+/// A child process started with ``ProcessRunner/spawn(_:_:environment:)``: polled, not waited on, in a session (and
+/// process group) of its own, without a controlling terminal, so that stopping it stops everything it started.
 ///
 /// Its stdout and stderr go to two unlinked temporary files (no pipe to fill up while nobody reads). Not
 /// `Sendable`: use it from one thread.
@@ -52,10 +52,11 @@ public final class ChildProcess {
     /// What it wrote to stderr, once it has exited.
     public var errorOutput: String { errorText }
 
-    /// Sends `signal` to its whole process group.
+    /// Sends `signal` to its whole process group (and SIGCONT after it, so that a stopped member gets it too).
     public func signal(_ signal: Int32 = SIGTERM) {
         guard finished == nil else { return }
         kill(-pid, signal)
+        if signal != SIGKILL && signal != SIGCONT { kill(-pid, SIGCONT) }
     }
 
     static func contents(of fd: Int32) -> String {
@@ -99,8 +100,10 @@ extension ProcessRunner {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
+        // A session of its own (so also a process group whose id is its pid): no controlling terminal, so a command
+        // that would prompt (ssh asking about a host key) fails at once with its message instead of stopping on a
+        // read from the terminal. POSIX_SPAWN_SETSID is glibc's 0x80 (spawn.h, _GNU_SOURCE).
+        posix_spawnattr_setflags(&attributes, Int16(0x80))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -214,7 +214,8 @@ public struct Workload: ExperimentComponent {
     /// `both`), `{duration}` and `{warmup}` (whole seconds), `{server}` (from `iovm experiment --server`), and
     /// `{iperf3}`, the arguments iovm would give iperf3 (`-c HOST -p PORT -t D -O W -P 4 -l 1024 -J -i 0`, `-R` for
     /// Rx). Values are shell-quoted; `{{` is a literal `{`. The command must print iperf3's JSON on stdout, e.g.
-    /// `Workload.command("ssh root@{guest} iperf3 {iperf3}")`.
+    /// `Workload.command("ssh -o BatchMode=yes root@{guest} timeout $(({warmup} + {duration} + 10)) iperf3 {iperf3}")`
+    /// (it runs without a terminal, and a killed ssh leaves the remote iperf3 running: bound it).
     public static func command(_ template: String, file: String = #filePath, line: Int = #line) -> Workload {
         Workload(document: WorkloadDocument(kind: .command, template: template, source: SourceLocation(file: file, line: line)))
     }

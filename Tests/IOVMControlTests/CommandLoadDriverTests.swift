@@ -34,6 +34,9 @@ struct CommandLoadDriverTests {
         #expect(
             driver.command(for: Self.request())
                 == "ssh root@guest1 iperf3 -c 10.0.2.100 -p 5201 -t 20 -O 5 -P 4 -l 1024 -J -i 0 -R # 0000:00:10.0 rx 20 5 10.0.2.100:5201 {x}")
+        #expect(
+            CommandLoadDriver(template: "ssh -o BatchMode=yes root@{guest} timeout $(({warmup} + {duration} + 10)) iperf3 -J").command(
+                for: Self.request()) == "ssh -o BatchMode=yes root@guest1 timeout $((5 + 20 + 10)) iperf3 -J")
         var odd = Self.request("it's a guest")
         odd.iperf3Arguments = ["a b", "$(reboot)"]
         #expect(CommandLoadDriver(template: "echo {guest} {iperf3}").command(for: odd) == #"echo 'it'\''s a guest' 'a b' '$(reboot)'"#)

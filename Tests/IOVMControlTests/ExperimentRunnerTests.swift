@@ -270,6 +270,8 @@ struct ExperimentRunnerTests {
         #expect(result.windowSeconds <= timing.durationSeconds - 1 + 0.5, "\(result.windowSeconds)")
         let samples = try #require(result.samples)
         #expect(samples.count > 1 && samples.count < Int(timing.durationSeconds) / 3 + 2, "\(samples.map(\.seconds))")
+        #expect(result.notes.contains("the slowest reading inside the window took 3.0 s"))
+        #expect(!result.notes.contains { $0.contains("after the workload's planned end") }, "\(result.notes)")
     }
 
     @Test("the centralized baseline runs: dom0 is what is measured (no counters agent there: L2 unknown), its NICs are the topology's")

@@ -276,6 +276,21 @@ struct ExperimentReportTests {
         #expect(ExperimentReport.samplesCSV(results) == ExperimentReport.samplesCSVHeader + "\n")
     }
 
+    @Test("a domain missing from one sample is measured from its last sample; the totals skip the end it missed")
+    func samplesWithAGap() throws {
+        let (_, results) = try Self.figures8and9()
+        var cell = try #require(results.first { $0.iovms.count == 2 })
+        let (a, b) = (cell.iovms[0].iovm, cell.iovms[1].iovm)
+        func counters(_ cpu: Double) -> CellSample.Counters { CellSample.Counters(cpuNanoseconds: UInt64(cpu * 1e9), rxBytes: 0, txBytes: 0) }
+        // Both at half a core; b is missing from the second sample.
+        cell.samples = [
+            CellSample(seconds: 1, domains: [a: counters(0.5), b: counters(0.5)]), CellSample(seconds: 2, domains: [a: counters(1.0)]),
+            CellSample(seconds: 3, domains: [a: counters(1.5), b: counters(1.5)]),
+        ]
+        #expect(cell.intervals.map { "\($0.domain)@\(Int($0.end)) \(Int($0.cpuPercent.rounded()))" } == ["\(a)@1 50", "\(b)@1 50", "\(a)@2 50", "\(a)@3 50", "\(b)@3 50"])
+        #expect(cell.intervalTotals.map { "\(Int($0.end)) \(Int($0.cpuPercent.rounded()))" } == ["1 100", "3 100"])
+    }
+
     @Test("HTML: well-formed, one <svg> per panel (throughput and efficiency × direction), legends name the series, error bars span min-max")
     func html() throws {
         let (run, results) = try Self.figures8and9()
