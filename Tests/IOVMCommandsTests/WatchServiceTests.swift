@@ -75,7 +75,11 @@ struct WatchServiceTests {
             await group.triggerGracefulShutdown()
             try await tasks.next()  // the group ends without an error
         }
-        #expect(ContinuousClock.now - started < .seconds(60))
+        // Not a speed check: without the shutdown the group would run for the idle backend's hour. Under a loaded
+        // 2-core machine (a lab under TCG beside the tests) the cooperative pool is slow: it took 84 s once.
+        let took = ContinuousClock.now - started
+        print("graceful shutdown of the watch service group took \(took) (bound 600 s; the idle sleep is 3600 s)")
+        #expect(took < .seconds(600))
         #expect(backend.observations.load(ordering: .relaxed) == 1)  // it looked once, at start, and found nothing to do
         #expect(await supervisor.recoveries.isEmpty)
     }
