@@ -41,11 +41,10 @@ public final class ChildProcess {
         let result = waitpid(pid, &status, WNOHANG)
         guard result == pid || (result < 0 && errno == ECHILD) else { return nil }
         if result < 0 { status = 0x7f00 }
-        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         // Whatever the group's other members still write is not waited for.
         kill(-pid, SIGKILL)
-        errorText = Self.contents(of: errorFD)
-        finished = ProcessOutcome(status: exitStatus, output: Self.contents(of: outputFD))
+        errorText = ProcessRunner.contents(of: errorFD)
+        finished = ProcessOutcome(status: ProcessRunner.exitStatus(status), output: ProcessRunner.contents(of: outputFD))
         return finished
     }
 
@@ -57,18 +56,6 @@ public final class ChildProcess {
         guard finished == nil else { return }
         kill(-pid, signal)
         if signal != SIGKILL && signal != SIGCONT { kill(-pid, SIGCONT) }
-    }
-
-    static func contents(of fd: Int32) -> String {
-        lseek(fd, 0, SEEK_SET)
-        var bytes = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

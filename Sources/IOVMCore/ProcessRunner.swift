@@ -96,17 +96,25 @@ public enum ProcessRunner {
             }
             usleep(timedOut ? 1_000 : 5_000)
         }
-        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ProcessOutcome(status: exitStatus(status), timedOut: timedOut, output: contents(of: logFD))
+    }
 
-        lseek(logFD, 0, SEEK_SET)
-        var output = [UInt8]()
+    /// A `waitpid` status as a shell reports it: the exit code, or 128 + the signal that killed it.
+    static func exitStatus(_ status: Int32) -> Int32 {
+        (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// Everything in the file `fd`, from its start, as UTF-8 text.
+    static func contents(of fd: Int32) -> String {
+        lseek(fd, 0, SEEK_SET)
+        var bytes = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(logFD, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count <= 0 { break }
-            output.append(contentsOf: buffer[0..<count])
+            bytes.append(contentsOf: buffer[0..<count])
         }
-        return ProcessOutcome(status: exitStatus, timedOut: timedOut, output: String(decoding: output, as: UTF8.self))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The full path of `name` on `PATH`, if any.
