@@ -46,10 +46,12 @@ let package = Package(
             providers: [.apt(["libxen-dev"])]
         ),
         .target(name: "CXenShim", dependencies: ["CLibXen"]),
+        // libvirt (libvirt-dev's headers), loaded with dlopen when a command connects: never linked.
+        .target(name: "CVirtShim"),
         .target(
             name: "XenKit",
             dependencies: [
-                "CLibXen", "CXenShim", "CPUSets",
+                "CLibXen", "CXenShim", "CPUSets", "CVirtShim",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

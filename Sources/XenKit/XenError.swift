@@ -35,6 +35,10 @@ public enum XenError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A CPU set could not become a `libxl_bitmap` (a CPU the host or the bitmap cannot hold).
     case invalidCPUMap(String, reason: String)
 
+    /// A libvirt call failed; `code` is libvirt's `virErrorNumber`, `name` its enumerator
+    /// (``LibvirtErrorCode``), `message` what libvirt said (it names the host or the domain).
+    case libvirt(code: Int32, name: String, operation: String, message: String)
+
     /// Makes a `.libxl` error from a libxl return code, filling in the enumerator name.
     public static func libxl(code: Int32, operation: String) -> XenError {
         .libxl(code: code, name: libxlErrorName(code), operation: operation)
@@ -104,6 +108,8 @@ public enum XenError: Error, Sendable, Hashable, CustomStringConvertible {
             return "xl config \(name) does not parse: \(message)"
         case .invalidCPUMap(let text, let reason):
             return "invalid CPU list \"\(text)\": \(reason)"
+        case .libvirt(_, let name, let operation, let message):
+            return "\(operation) failed: \(message.isEmpty ? "libvirt error" : message) (libvirt \(name))"
         }
     }
 }
