@@ -35,6 +35,7 @@
     X(virDomainPinVcpuFlags)                                                                       \
     X(virDomainGetVcpuPinInfo)                                                                     \
     X(virDomainGetSchedulerParameters)                                                             \
+    X(virDomainGetSchedulerType)                                                                   \
     X(virDomainSetSchedulerParametersFlags)                                                        \
     X(virNodeDeviceLookupByName)                                                                   \
     X(virNodeDeviceFree)                                                                           \
@@ -196,6 +197,12 @@ int cvirt_domain_get_credit(virDomainPtr domain, int *weight, int *cap, unsigned
         if (strcmp(params[i].field, VIR_DOMAIN_SCHEDULER_CAP) == 0) *cap = value;
     }
     return 0;
+}
+
+char *cvirt_domain_scheduler_type(virDomainPtr domain) {
+    CVIRT_NEEDS(NULL)
+    int count = 0;
+    return api.virDomainGetSchedulerType(domain, &count);
 }
 
 int cvirt_domain_set_credit(virDomainPtr domain, int weight, int cap, unsigned int flags) {

@@ -25,9 +25,14 @@ struct HostChangeOptions: ParsableArguments {
     @Option(name: .customLong("crash-after"), help: .hidden)
     var crashAfter: String?
 
+    @Option(
+        name: .long,
+        help: "Manage the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) through libvirt's libxl driver, instead of this dom0.")
+    var connect: String?
+
     /// An engine over the real libxl backend and the host lock.
     func engine(logger: Logger) throws -> ApplyEngine {
-        var engine = try HostAccess.engine(logger: logger, strictReset: !allowUnresettableNICs, wait: wait, crashAfter: crashAfter)
+        var engine = try HostAccess.engine(logger: logger, strictReset: !allowUnresettableNICs, wait: wait, crashAfter: crashAfter, connect: connect)
         engine.driverDomainTimeout = driverDomainTimeout
         engine.guestNetworkTimeout = guestNetworkTimeout
         return engine
@@ -36,6 +41,9 @@ struct HostChangeOptions: ParsableArguments {
     /// Refuses, before anything is touched, a plan this Xen cannot run: passthrough without an IOMMU (unless
     /// allowed), a cpupool under a scheduler Xen was built without.
     func checkHost(_ plan: Plan) throws {
+        // A libvirt host: its IOMMU and schedulers are Xen's facts libvirt does not report; the backend refuses
+        // what its driver cannot do (cpupools, rtds) before anything is touched.
+        if connect != nil { return }
         let facts = HostAccess.queries().facts()
         if !plan.iovms.allSatisfy({ $0.nics.isEmpty }), let refusal = facts.passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
             printError("iovm: error: \(refusal)")
@@ -127,6 +135,11 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Option(
+        name: .long,
+        help: "Manage the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) through libvirt's libxl driver, instead of this dom0.")
+    var connect: String?
+
     @OptionGroup var global: GlobalOptions
 
     struct Status: Encodable {
@@ -144,9 +157,9 @@ struct StatusCommand: ParsableCommand {
         try reportingErrors {
             let logger = global.logger("iovm.status")
             let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
-            let backend = try HostAccess.backend(logger: logger)
+            let backend = try HostAccess.backend(logger: logger, connect: connect)
             var host = try backend.observe(nics: plan?.hostNICs ?? [])
-            let network = HostAccess.dom0Network(logger: logger)
+            let network = HostAccess.dom0Network(logger: logger, connect: connect)
             if let plan, !plan.dom0Bridges.isEmpty { host.dom0Network = try network.observe(for: plan) }
             let bridges = try network.managedBridges()
             let managed = host.domains.filter { $0.tag != nil }
@@ -197,6 +210,11 @@ struct StatusCommand: ParsableCommand {
 struct LiveChangeOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds to wait for a running iovm apply to finish (default: refuse at once).")
     var wait: Double = 0
+
+    @Option(
+        name: .long,
+        help: "Manage the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) through libvirt's libxl driver, instead of this dom0.")
+    var connect: String?
 }
 
 /// `iovm pin DOMAIN... --cpus 2,3` or `iovm pin iovm0=2 iovm1=3`: live hard affinity, several domains in one call.
@@ -231,7 +249,7 @@ struct PinCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let targets = try targets()
-            let engine = try HostAccess.engine(logger: global.logger("iovm.pin"), wait: live.wait)
+            let engine = try HostAccess.engine(logger: global.logger("iovm.pin"), wait: live.wait, connect: live.connect)
             for change in try engine.pin(targets) { printError("\(change)") }
         }
     }
@@ -251,7 +269,7 @@ struct UnpinCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let engine = try HostAccess.engine(logger: global.logger("iovm.unpin"), wait: live.wait)
+            let engine = try HostAccess.engine(logger: global.logger("iovm.unpin"), wait: live.wait, connect: live.connect)
             for change in try engine.pin(domains.map { ($0, nil) }) { printError("\(change)") }
         }
     }
@@ -303,7 +321,7 @@ struct WeightCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let targets = try targets()
-            let engine = try HostAccess.engine(logger: global.logger("iovm.weight"), wait: live.wait)
+            let engine = try HostAccess.engine(logger: global.logger("iovm.weight"), wait: live.wait, connect: live.connect)
             for change in try engine.setWeight(targets, cap: cap) { printError("\(change)") }
         }
     }

@@ -17,14 +17,16 @@ enum HostAccess {
         XenHostQueries()
     }
 
-    /// The backend of this dom0.
-    static func backend(logger: Logger, strictReset: Bool = true) throws -> any XenBackend {
-        try LibXLBackend(logger: logger, strictReset: strictReset)
+    /// The backend of this dom0, or of the libvirt host at `connect` (`xen+ssh://root@host/system`).
+    static func backend(logger: Logger, strictReset: Bool = true, connect: String? = nil) throws -> any XenBackend {
+        if let connect { return try LibvirtBackend(uri: connect, logger: logger) }
+        return try LibXLBackend(logger: logger, strictReset: strictReset)
     }
 
     /// dom0's bridges (sysfs, `ip`, iovm's tags in xenstore).
-    static func dom0Network(logger: Logger) -> any Dom0Network {
-        IPRouteDom0Network(logger: logger)
+    static func dom0Network(logger: Logger, connect: String? = nil) -> any Dom0Network {
+        if let connect { return RemoteDom0Network(uri: connect) }
+        return IPRouteDom0Network(logger: logger)
     }
 
     /// What wakes `iovm watch`: xenstore watches on `@releaseDomain` and iovm's tags, and a re-check
@@ -54,7 +56,19 @@ enum HostAccess {
     /// An engine over this dom0's backend and the host lock, waiting `wait` seconds for the lock.
     /// `crashAfter` (the hidden `--crash-after STEP`, for the crash tests) kills the process with SIGKILL
     /// right after the step of that name (`create:iovm0`) or any step of that kind (`create`).
-    static func engine(logger: Logger, strictReset: Bool = true, wait: Double = 0, crashAfter: String? = nil) throws -> ApplyEngine {
+    ///
+    /// With `connect`, the engine drives that libvirt host (``LibvirtBackend``): its lock is this machine's lock for
+    /// that URI (applies from other machines are not serialized with it), and it makes no dom0 bridges.
+    static func engine(logger: Logger, strictReset: Bool = true, wait: Double = 0, crashAfter: String? = nil, connect: String? = nil) throws
+        -> ApplyEngine
+    {
+        if let connect {
+            let backend = try LibvirtBackend(uri: connect, logger: logger)
+            var engine = ApplyEngine(
+                backend: backend, network: RemoteDom0Network(uri: connect), lock: FileHostLock(path: FileHostLock.path(for: connect)), logger: logger)
+            engine.lockTimeout = wait
+            return engine
+        }
         let backend = try LibXLBackend(logger: logger, strictReset: strictReset)
         let crash: CrashPoint? = crashAfter.map { wanted in
             { @Sendable step in

@@ -151,6 +151,9 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as ExperimentError {
         printError(relativeToWorkingDirectory(error.description))
         throw ExitCode(invalidTopologyExitCode)
+    } catch let error as LibvirtRenderError {
+        printError("iovm: error: \(error); nothing was changed")
+        throw ExitCode(invalidTopologyExitCode)
     } catch let error as ApplyError {
         printError(error.description)  // its lines carry their own "error:" prefixes
         throw ExitCode.failure

@@ -97,6 +97,7 @@ public struct ApplyEngine: Sendable {
 
     /// Reconciles the host with `plan`. `libxlJSON` maps domain names to their libxl domain config.
     public func apply(_ plan: Plan, libxlJSON: [String: String]) throws -> ApplyReport {
+        try backend.prepare(plan)
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
         let start = Date()

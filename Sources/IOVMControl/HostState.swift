@@ -165,16 +165,6 @@ public struct ObservedHost: Sendable, Codable, Equatable {
     public func domain(_ name: String) -> ObservedDomain? { domains.first { $0.name == name } }
 }
 
-extension DomainSpec {
-    /// Fingerprint of the parts that only a new domain can change.
-    public var specFingerprint: String {
-        var text = "\(type)|\(memoryMiB)|\(vcpus)|\(kernel)|\(ramdisk ?? "")|\(cmdline)|\(driverDomain)|" + disks.map(\.spec).joined(separator: ";")
-        text += "|" + pci.map(\.description).joined(separator: ",")
-        text += "|" + vifs.map { "\($0.backend ?? "0")/\($0.bridge)/\($0.mac)" }.joined(separator: ",")
-        return String(StableHash.fnv1a(text), radix: 16)
-    }
-}
-
 extension ObservedHost {
     /// The scheduler each of `names` runs under, as observed (all domains but dom0 when nil); a name
     /// not running is left out.

@@ -6,6 +6,9 @@ public import IOVMCore
 /// `LibXLBackend` (in the `IOVMXen` target) is the real one, over libxl, libxenstore and sysfs;
 /// unit tests use `FakeXenBackend`, an in-memory stand-in that is named as a fake.
 public protocol XenBackend: Sendable {
+    /// Takes the plan an apply is about to carry out, before anything is touched; throws when this backend
+    /// cannot carry it out at all (libvirt: cpupools, rtds). The libxl backend needs nothing.
+    func prepare(_ plan: Plan) throws
     /// The host now: domains with their tags, pools, and the bindings of `nics`.
     func observe(nics: [PCIAddress]) throws -> ObservedHost
     /// The domain named `nameOrID` (a name or a domid), without observing the whole host; nil when
@@ -48,6 +51,11 @@ public protocol XenBackend: Sendable {
     /// Removes the creation intents whose domain does not exist (an apply was killed after recording one).
     /// Called under the host lock, when no creation is in flight.
     func removeStaleIntents() throws
+}
+
+extension XenBackend {
+    /// Needs nothing.
+    public func prepare(_ plan: Plan) throws {}
 }
 
 /// A named point after a step that changed the host (see ``ApplyEngine/crashPoint``).

@@ -146,7 +146,10 @@ extension PlanRenderer {
         xml.open("metadata")
         xml.open("iovm:managed", ["xmlns:iovm": libvirtNamespace])
         xml.leaf("iovm:topology", text: plan.topology)
+        xml.leaf("iovm:name", text: domain.name)
         xml.leaf("iovm:role", text: domain.role.rawValue)
+        // What only a recreate changes (kernel, memory, vCPUs, NICs, vifs): apply compares it, as the libxl tag's.
+        xml.leaf("iovm:spec", ["fingerprint": domain.specFingerprint])
         xml.leaf("iovm:plan", ["fingerprint": plan.fingerprint])
         if let uuid { xml.leaf("iovm:uuid", text: uuid.uuidString.lowercased()) }
         xml.close("iovm:managed")

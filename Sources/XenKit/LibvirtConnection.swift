@@ -16,6 +16,16 @@ public struct LibvirtDomain: Sendable, Hashable {
     /// Maximum memory in KiB.
     public var maxMemoryKiB: UInt64
 
+    /// Creates a description (what a stand-in for libvirt returns in tests).
+    public init(name: String, id: UInt32?, uuid: String, state: Int32, vcpus: Int, maxMemoryKiB: UInt64) {
+        self.name = name
+        self.id = id
+        self.uuid = uuid
+        self.state = state
+        self.vcpus = vcpus
+        self.maxMemoryKiB = maxMemoryKiB
+    }
+
     /// Whether libvirt says it stopped or crashed.
     public var stopped: Bool { state == 5 || state == 6 }
 }
@@ -121,6 +131,13 @@ public final class LibvirtConnection: @unchecked Sendable {
         }
     }
 
+    /// Unpauses `name`.
+    public func resumeDomain(_ name: String) throws(XenError) {
+        try withDomain(name) { (handle) throws(XenError) in
+            try LibvirtCalls.check("virDomainResume", operation: "resume \(name) on \(uri)") { cvirt_domain_resume(handle) }
+        }
+    }
+
     /// Attaches a device (`<interface>…`) to running `name`.
     public func attachDevice(_ name: String, xml: String) throws(XenError) {
         try withDomain(name) { (handle) throws(XenError) in
@@ -174,6 +191,13 @@ public final class LibvirtConnection: @unchecked Sendable {
             }
         }
         return (weight < 0 ? nil : Int(weight), cap < 0 ? nil : Int(cap))
+    }
+
+    /// The scheduler `name` runs under (`credit`, `credit2`; for Domain-0: Pool-0's).
+    public func scheduler(of name: String) throws(XenError) -> String {
+        try withDomain(name) { (handle) throws(XenError) in
+            LibvirtCalls.take(try LibvirtCalls.pointer("virDomainGetSchedulerType", operation: "read the scheduler of \(name) on \(uri)") { cvirt_domain_scheduler_type(handle) })
+        }
     }
 
     /// Sets the credit weight and/or cap of running `name` live (nil leaves a field alone).

@@ -60,6 +60,8 @@ int cvirt_domain_pin_vcpu(virDomainPtr domain, unsigned int vcpu, unsigned char 
 int cvirt_domain_vcpu_pin_info(virDomainPtr domain, int vcpus, unsigned char *maps, int maplen, unsigned int flags);
 /** The credit weight and cap (-1 for a field the scheduler does not report). */
 int cvirt_domain_get_credit(virDomainPtr domain, int *weight, int *cap, unsigned int flags);
+/** The scheduler the domain runs under (`credit`, `credit2`, …). */
+char *cvirt_domain_scheduler_type(virDomainPtr domain);
 /** Sets the credit weight and/or cap (a negative value leaves the field alone). */
 int cvirt_domain_set_credit(virDomainPtr domain, int weight, int cap, unsigned int flags);
 

@@ -1,0 +1,368 @@
+public import CPUSets
+import Foundation
+public import IOVMControl
+public import IOVMCore
+public import Logging
+import XenKit
+
+/// What ``LibvirtBackend`` asks of a libvirt connection: XenKit's ``LibvirtConnection``, or a recording fake in tests.
+protocol LibvirtHost: Sendable {
+    var uri: String { get }
+    func hostCPUCount() throws(XenError) -> Int
+    func domains() throws(XenError) -> [LibvirtDomain]
+    func domain(named name: String) throws(XenError) -> LibvirtDomain?
+    func metadata(of name: String, namespace: String) throws(XenError) -> String?
+    func xml(of name: String) throws(XenError) -> String
+    func createDomain(xml: String, name: String, paused: Bool) throws(XenError) -> LibvirtDomain
+    func destroyDomain(_ name: String) throws(XenError)
+    func resumeDomain(_ name: String) throws(XenError)
+    func attachDevice(_ name: String, xml: String) throws(XenError)
+    func detachDevice(_ name: String, xml: String) throws(XenError)
+    func vcpuAffinity(of name: String, vcpus: Int, cores: Int) throws(XenError) -> [CPUSet]
+    func pinVCPU(_ name: String, vcpu: Int, to cpus: CPUSet, cores: Int) throws(XenError)
+    func credit(of name: String) throws(XenError) -> (weight: Int?, cap: Int?)
+    func scheduler(of name: String) throws(XenError) -> String
+    func setCredit(of name: String, weight: Int?, cap: Int?) throws(XenError)
+    func nodeDeviceXML(_ name: String) throws(XenError) -> String?
+    func detachNodeDevice(_ name: String, driver: String) throws(XenError)
+    func reattachNodeDevice(_ name: String) throws(XenError)
+}
+
+extension LibvirtConnection: LibvirtHost {}
+
+/// A ``XenBackend`` over libvirt's libxl driver (`--connect xen+ssh://root@host/system`): a Xen host that
+/// is not this dom0, managed as operators already manage it.
+///
+/// - Domains are transient (`virDomainCreateXML`) from ``PlanRenderer/libvirtXML(_:plan:uuid:)``; iovm's tag
+///   is the `<metadata>` element in its namespace, part of the XML libvirt creates the domain from, so no
+///   moment exists when a domain iovm made is untagged. A domain without it is never changed.
+/// - The credit cap has no XML: it is set through `virDomainSetSchedulerParametersFlags` after every start.
+/// - NICs go to pciback with `virNodeDeviceDetachFlags(…, "xen")` and back with `virNodeDeviceReAttach`.
+/// - libvirt cannot read xenstore. An IOVM's `data/iovm/devd`, the vif backends' states and the record of
+///   which NICs iovm detached are read and written through ``SSHXenStore`` (the same ssh access as a
+///   `xen+ssh://` URI); on another transport they are not available and the waits are refused.
+/// - No cpupools (the driver has none: such plans are refused before anything starts) and no rtds.
+public final class LibvirtBackend: XenBackend, @unchecked Sendable {
+    let host: any LibvirtHost
+    /// The host's xenstore, when the transport reaches it (ssh); nil otherwise.
+    let store: (any TagStore)?
+    let logger: Logger
+    /// Makes a new driver domain's xenstore `libxl/` and `device-model/` directories its own, while it is paused
+    /// (what libxl does for driver_domain=1, which libvirt never sets); nil when the host's xenstore is out of reach.
+    let prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?
+    /// The plan the domains are created from (their XML needs it); set by ``prepare(_:)``.
+    private let plans = NSLock()
+    nonisolated(unsafe) private var plan: Plan?
+
+    /// Where iovm records the driver a NIC had before it detached it: `/local/domain/0/iovm/nics/<key>`, as the libxl backend.
+    static let nicRoot = "/local/domain/0/iovm/nics"
+
+    /// Connects to `uri`; refuses a connection whose driver is not Xen's.
+    public convenience init(uri: String, logger: Logger) throws {
+        let connection = try LibvirtConnection(uri: uri)
+        let driver = try connection.driverName()
+        guard driver.lowercased() == "xen" else {
+            throw XenError.failed(operation: "connect to \(uri)", detail: "its libvirt driver is \(driver), not Xen's libxl driver: iovm manages Xen hosts only")
+        }
+        let store = SSHXenStore(uri: uri)
+        var prepare: (@Sendable (UInt32) throws -> Void)?
+        if let store { prepare = { domid in try store.makeDriverDomainNodes(domid) } }
+        self.init(host: connection, store: store, logger: logger, prepareDriverDomain: prepare)
+    }
+
+    init(host: any LibvirtHost, store: (any TagStore)?, logger: Logger, prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?) {
+        self.host = host
+        self.store = store
+        self.logger = logger
+        self.prepareDriverDomain = prepareDriverDomain
+    }
+
+    /// Gives the backend the plan whose domains it will create (their XML is rendered from it).
+    public func prepare(_ plan: Plan) throws {
+        try PlanRenderer.checkLibvirt(plan)
+        plans.withLock { self.plan = plan }
+    }
+
+    /// The node device name of a PCI address (`pci_0000_00_10_0`).
+    static func nodeDevice(_ pci: PCIAddress) -> String {
+        "pci_" + pci.description.map { $0 == ":" || $0 == "." ? "_" : $0 }.map(String.init).joined()
+    }
+
+    private func requireStore(_ what: String) throws -> any TagStore {
+        guard let store else {
+            throw XenError.failed(
+                operation: what, detail: "libvirt cannot read xenstore, and \(host.uri) is not an ssh connection iovm can reach it through (use xen+ssh://)")
+        }
+        return store
+    }
+
+    // MARK: Observe
+
+    public func observe(nics: [PCIAddress]) throws -> ObservedHost {
+        let cores = try host.hostCPUCount()
+        let scheduler = (try? host.scheduler(of: "Domain-0")) ?? "unknown"
+        var domains: [ObservedDomain] = []
+        for domain in try host.domains() {
+            guard let domid = domain.id else { continue }  // defined but not running: not a Xen domain now
+            let tag = domid == 0 ? nil : try tag(of: domain)
+            let affinity = (try? host.vcpuAffinity(of: domain.name, vcpus: domain.vcpus, cores: cores)) ?? []
+            let credit = try? host.credit(of: domain.name)
+            let pci = domid == 0 ? [] : ((try? host.xml(of: domain.name)).map(Self.hostdevs) ?? [])
+            domains.append(
+                ObservedDomain(
+                    domid: domid, name: domain.name, uuid: domain.uuid, vcpus: domain.vcpus, hardAffinity: affinity, weight: credit?.weight,
+                    cap: credit?.cap, cpupool: Planner.defaultPool, pci: pci, tag: tag,
+                    vifs: domid == 0 || store == nil ? nil : LibXLBackend.vifs(of: domid, store: store!),
+                    shutdownReason: domain.state == 6 ? "crash" : domain.state == 5 ? "poweroff" : domain.state == 4 ? "shutdown" : nil))
+        }
+        var bindings: [NICBinding] = []
+        for pci in nics {
+            guard let xml = try host.nodeDeviceXML(Self.nodeDevice(pci)) else { continue }
+            let driver = Self.driver(inNodeDeviceXML: xml)
+            let previous = try store?.read("\(Self.nicRoot)/\(LibXLBackend.key(pci))")
+            bindings.append(
+                NICBinding(
+                    pci: pci, assignable: driver == "pciback" || driver == "xen-pciback", previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
+                    madeAssignableByIOVM: previous != nil, driver: driver))
+        }
+        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: [], nics: bindings)
+    }
+
+    /// iovm's tag of a libvirt domain, from its `<metadata>` (nil without iovm's element).
+    func tag(of domain: LibvirtDomain) throws -> ManagedTag? {
+        guard let text = try host.metadata(of: domain.name, namespace: PlanRenderer.libvirtNamespace) else { return nil }
+        return Self.tag(fromMetadata: text, name: domain.name, uuid: domain.uuid)
+    }
+
+    /// A ``ManagedTag`` from iovm's metadata element (the UUID is the domain's own: the tag travels with it).
+    static func tag(fromMetadata text: String, name: String, uuid: String) -> ManagedTag? {
+        guard let topology = element("topology", in: text), let role = element("role", in: text).flatMap(DomainRole.init(rawValue:)) else { return nil }
+        return ManagedTag(
+            topology: topology, name: element("name", in: text) ?? name, role: role, uuid: uuid,
+            specFingerprint: attribute("fingerprint", of: "spec", in: text) ?? "")
+    }
+
+    /// The text of `<name>` or `<prefix:name>` in `xml` (one level of entities undone).
+    static func element(_ name: String, in xml: String) -> String? {
+        guard let match = xml.firstMatch(of: try! Regex("<(?:[A-Za-z0-9_]+:)?\(name)(?:\\s[^>]*)?>([^<]*)</")) else { return nil }
+        return unescape(String(match.output[1].substring ?? ""))
+    }
+
+    /// The value of `attribute` on the first `<element …>` or `<prefix:element …>` in `xml`.
+    static func attribute(_ attribute: String, of element: String, in xml: String) -> String? {
+        guard let match = xml.firstMatch(of: try! Regex("<(?:[A-Za-z0-9_]+:)?\(element)\\s[^>]*\(attribute)=['\"]([^'\"]*)['\"]")) else { return nil }
+        return unescape(String(match.output[1].substring ?? ""))
+    }
+
+    static func unescape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    /// The PCI addresses of a domain XML's `<hostdev type='pci'>` sources.
+    static func hostdevs(_ xml: String) -> [PCIAddress] {
+        var found: [PCIAddress] = []
+        for block in xml.split(separator: "<hostdev").dropFirst() {
+            let body = String(block.prefix { _ in true }).components(separatedBy: "</hostdev>").first ?? ""
+            guard body.contains("type='pci'") || body.contains("type=\"pci\"") else { continue }
+            guard let domain = attribute("domain", of: "address", in: body), let bus = attribute("bus", of: "address", in: body),
+                let slot = attribute("slot", of: "address", in: body), let function = attribute("function", of: "address", in: body),
+                let pci = PCIAddress("\(hex4(domain)):\(hex2(bus)):\(hex2(slot)).\(function.replacingOccurrences(of: "0x", with: ""))")
+            else { continue }
+            found.append(pci)
+        }
+        return found
+    }
+
+    private static func hex4(_ text: String) -> String { pad(text.replacingOccurrences(of: "0x", with: ""), 4) }
+    private static func hex2(_ text: String) -> String { pad(text.replacingOccurrences(of: "0x", with: ""), 2) }
+    private static func pad(_ text: String, _ width: Int) -> String { String(repeating: "0", count: max(0, width - text.count)) + text }
+
+    /// The driver a node device XML names (`<driver><name>e1000</name></driver>`), nil when unbound.
+    static func driver(inNodeDeviceXML xml: String) -> String? {
+        guard let range = xml.range(of: "<driver>"), let end = xml.range(of: "</driver>", range: range.upperBound..<xml.endIndex) else { return nil }
+        return element("name", in: String(xml[range.lowerBound..<end.upperBound]))
+    }
+
+    public func managedDomain(_ nameOrID: String) throws -> ManagedDomain? {
+        guard let domain = try host.domains().first(where: { $0.name == nameOrID || $0.id.map(String.init) == nameOrID }), let domid = domain.id else {
+            return nil
+        }
+        guard try tag(of: domain) != nil else {
+            throw XenError.failed(operation: "change \(domain.name) (\(domid)) on \(host.uri)", detail: "iovm did not create it; iovm never changes it")
+        }
+        return ManagedDomain(domid: domid, name: domain.name, vcpus: domain.vcpus, cap: try? host.credit(of: domain.name).cap)
+    }
+
+    // MARK: Pools: the libxl driver has none
+
+    public func createPool(_ pool: CPUPoolSpec, topology: String) throws {
+        throw XenError.failed(operation: "create cpupool \(pool.name) on \(host.uri)", detail: "libvirt's libxl driver has no cpupools")
+    }
+
+    public func destroyPool(named name: String) throws {
+        throw XenError.failed(operation: "destroy cpupool \(name) on \(host.uri)", detail: "libvirt's libxl driver has no cpupools")
+    }
+
+    // MARK: NICs
+
+    public func makeAssignable(_ pci: PCIAddress) throws {
+        let device = Self.nodeDevice(pci)
+        let previous = try host.nodeDeviceXML(device).flatMap(Self.driver(inNodeDeviceXML:)) ?? ""
+        try requireStore("record the driver of \(pci) before detaching it").write("\(Self.nicRoot)/\(LibXLBackend.key(pci))", previous)
+        do {
+            try host.detachNodeDevice(device, driver: "xen")
+        } catch {
+            try? store?.remove("\(Self.nicRoot)/\(LibXLBackend.key(pci))")
+            throw error
+        }
+    }
+
+    public func releaseNIC(_ pci: PCIAddress) throws {
+        // Never released while a domain holds it.
+        for domain in try host.domains() where domain.id != nil && domain.id != 0 {
+            if let xml = try? host.xml(of: domain.name), Self.hostdevs(xml).contains(pci) {
+                throw XenError.failed(operation: "give \(pci) back to dom0 on \(host.uri)", detail: "\(domain.name) holds it")
+            }
+        }
+        try host.reattachNodeDevice(Self.nodeDevice(pci))
+        try store?.remove("\(Self.nicRoot)/\(LibXLBackend.key(pci))")
+    }
+
+    // MARK: Domains
+
+    public func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
+        guard let plan = plans.withLock({ self.plan }) else {
+            throw XenError.failed(operation: "create \(spec.name) on \(host.uri)", detail: "no plan was given to the libvirt backend (prepare)")
+        }
+        let xml = try PlanRenderer.libvirtXML(spec, plan: plan)
+        // A driver domain starts paused: its xenstore libxl/ directory, which `xl devd` in it needs and which libxl makes
+        // only for driver_domain=1 (libvirt never sets it), is made first, through the host's xenstore.
+        let paused = spec.driverDomain && prepareDriverDomain != nil
+        let created = try host.createDomain(xml: xml, name: spec.name, paused: paused)
+        guard let domid = created.id else {
+            throw XenError.failed(operation: "create \(spec.name) on \(host.uri)", detail: "libvirt created it but it does not run")
+        }
+        do {
+            if paused, let prepareDriverDomain {
+                try prepareDriverDomain(domid)
+                try host.resumeDomain(spec.name)
+            }
+            if spec.cap > 0 { try host.setCredit(of: spec.name, weight: nil, cap: spec.cap) }
+        } catch {
+            try? host.destroyDomain(spec.name)
+            throw error
+        }
+        logger.info("created \(spec.name) as domain \(domid) on \(host.uri)")
+        return domid
+    }
+
+    public func removeStaleIntents() throws {}
+
+    public func waitForDriverDomain(domid: UInt32, timeout: Double) throws {
+        let store = try requireStore("wait for driver domain \(domid)")
+        let path = "/local/domain/\(domid)/\(LibXLBackend.devdReadyKey)"
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let value = try store.read(path), !value.isEmpty { return }
+            usleep(500_000)
+        }
+        throw XenError.failed(operation: "wait for driver domain \(domid) on \(host.uri)", detail: "\(path) was not written within \(Int(timeout)) s")
+    }
+
+    public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
+        let store = try requireStore("wait for the vifs of domain \(domid)")
+        let deadline = Date().addingTimeInterval(timeout)
+        var waiting: [String] = []
+        repeat {
+            let vifs = LibXLBackend.vifs(of: domid, store: store)
+            if let broken = vifs.first(where: { $0.hotplugStatus == "error" }) {
+                throw XenError.failed(operation: "connect vif \(broken.devid) of domain \(domid) on \(host.uri)", detail: "the backend's hotplug script failed")
+            }
+            waiting = vifs.filter { $0.backendState != "4" }.map { "vif \($0.devid): backend state \($0.backendState ?? "none")" }
+            if waiting.isEmpty { return }
+            usleep(500_000)
+        } while Date() < deadline
+        throw XenError.failed(
+            operation: "connect the vifs of domain \(domid) on \(host.uri)", detail: "not connected after \(Int(timeout)) s: \(waiting.joined(separator: "; "))")
+    }
+
+    /// The libvirt name of running domain `domid`.
+    private func name(of domid: UInt32) throws -> String? {
+        try host.domains().first { $0.id == domid }?.name
+    }
+
+    public func destroyDomain(domid: UInt32) throws {
+        guard let domain = try host.domains().first(where: { $0.id == domid }) else {
+            logger.info("domain \(domid) is gone already on \(host.uri)")
+            return
+        }
+        guard try tag(of: domain) != nil else {
+            throw XenError.failed(operation: "destroy \(domain.name) (\(domid)) on \(host.uri)", detail: "iovm did not create it; refusing")
+        }
+        try host.destroyDomain(domain.name)
+    }
+
+    public func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws {
+        guard let name = try name(of: domid) else { throw XenError.failed(operation: "re-attach a vif of domain \(domid)", detail: "it does not run") }
+        let device = Self.interfaceXML(vif)
+        try? host.detachDevice(name, xml: device)
+        try host.attachDevice(name, xml: device)
+        logger.info("re-attached \(name)'s vif to \(vif.backend ?? "Domain-0") (mac \(vif.mac), bridge \(vif.bridge)) on \(host.uri)")
+    }
+
+    /// A guest vif as a libvirt `<interface>` (as in the domain XML).
+    static func interfaceXML(_ vif: VifSpec) -> String {
+        var xml = "<interface type='bridge'><mac address='\(vif.mac)'/><source bridge='\(vif.bridge)'/>"
+        if let backend = vif.backend { xml += "<backenddomain name='\(backend)'/>" }
+        if let script = vif.script { xml += "<script path='\(script)'/>" }
+        return xml + "<model type='netfront'/></interface>"
+    }
+
+    // MARK: Live changes
+
+    public func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws {
+        guard let name = try name(of: domid) else { throw XenError.failed(operation: "pin domain \(domid) on \(host.uri)", detail: "it does not run") }
+        let cores = try host.hostCPUCount()
+        let cpus = hard ?? CPUSet(0..<cores)
+        for vcpu in 0..<vcpus { try host.pinVCPU(name, vcpu: vcpu, to: cpus, cores: cores) }
+    }
+
+    public func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {
+        guard let name = try name(of: domid) else { throw XenError.failed(operation: "weigh domain \(domid) on \(host.uri)", detail: "it does not run") }
+        try host.setCredit(of: name, weight: weight, cap: cap)
+    }
+
+    public func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws {
+        throw XenError.failed(operation: "set an rtds reservation on \(host.uri)", detail: "libvirt's libxl driver sets only credit's weight and cap")
+    }
+
+    public func moveToPool(domid: UInt32, pool: String) throws {
+        throw XenError.failed(operation: "move domain \(domid) to cpupool \(pool) on \(host.uri)", detail: "libvirt's libxl driver has no cpupools")
+    }
+}
+
+/// dom0's network on a libvirt host: iovm makes no bridges there (the centralized baseline runs through libxl only).
+public struct RemoteDom0Network: Dom0Network {
+    /// The host.
+    public let uri: String
+
+    /// The network of the host at `uri`.
+    public init(uri: String) { self.uri = uri }
+
+    public func interface(of pci: PCIAddress) throws -> Dom0Interface? { nil }
+    public func bridge(named name: String) throws -> ObservedBridge? { nil }
+    public func managedBridges() throws -> [String: String] { [:] }
+    public func createBridge(_ name: String, on pci: PCIAddress, topology: String) throws -> String {
+        throw XenError.failed(
+            operation: "make dom0 bridge \(name) on \(uri)", detail: "iovm makes dom0's bridges (the centralized configuration) only through libxl (iovm apply without --connect)")
+    }
+    public func removeBridge(named name: String) throws {}
+}
+
+extension FileHostLock {
+    /// This machine's lock for the libvirt host at `uri`: `/run/lock/iovm-<hash of the URI>.lock`.
+    public static func path(for uri: String) -> String {
+        "/run/lock/iovm-\(String(StableHash.fnv1a(uri), radix: 16)).lock"
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import IOVMCore
+import XenKit
+
+/// A ``TagStore`` on another host's xenstore, through `ssh` and its `xenstore-*` commands.
+///
+/// libvirt cannot read or write xenstore: an IOVM's `data/iovm/devd`, a vif backend's state and the
+/// counters agents' nodes are only there. For a `xen+ssh://` connection iovm reaches them over the
+/// same ssh access libvirt uses (user, host, port and `keyfile`/`no_verify` from the URI), one
+/// multiplexed connection (`ControlMaster`) for all calls. Other transports have no such store.
+struct SSHXenStore: TagStore {
+    /// The `ssh` arguments before the remote command.
+    let sshArguments: [String]
+    /// `user@host:port`, for messages.
+    let target: String
+
+    /// The store behind a `xen+ssh://` URI; nil for any other transport.
+    init?(uri: String) {
+        guard let url = URLComponents(string: uri), url.scheme == "xen+ssh", let host = url.host, !host.isEmpty else { return nil }
+        let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
+        var arguments = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "ControlMaster=auto", "-o", "ControlPersist=60"]
+        arguments += ["-o", "ControlPath=\(NSTemporaryDirectory())iovm-ssh-%C"]
+        if let port = url.port { arguments += ["-p", String(port)] }
+        if let user = url.user { arguments += ["-l", user] }
+        if let key = query["keyfile"], !key.isEmpty { arguments += ["-i", key] }
+        if query["no_verify"] == "1" { arguments += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"] }
+        if let known = query["known_hosts"], !known.isEmpty { arguments += ["-o", "UserKnownHostsFile=\(known)"] }
+        sshArguments = arguments + [host, "--"]
+        target = "\(url.user.map { "\($0)@" } ?? "")\(host)\(url.port.map { ":\($0)" } ?? "")"
+    }
+
+    /// Runs `command` (words, quoted for the remote shell) on the host; its outcome.
+    func run(_ words: [String], timeout: Double = 60) throws(XenError) -> ProcessOutcome {
+        let command = words.map(Self.quoted).joined(separator: " ")
+        do {
+            return try ProcessRunner.run(
+                "/usr/bin/ssh", sshArguments + [command], environment: ["PATH": "/usr/bin:/bin", "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/root"], timeout: timeout)
+        } catch {
+            throw XenError.failed(operation: "ssh \(target) \(command)", detail: "\(error)")
+        }
+    }
+
+    func read(_ path: String) throws(XenError) -> String? {
+        let outcome = try run(["xenstore-read", path])
+        if outcome.succeeded { return outcome.output.hasSuffix("\n") ? String(outcome.output.dropLast()) : outcome.output }
+        if outcome.status == 255 { throw XenError.failed(operation: "ssh \(target) xenstore-read \(path)", detail: outcome.output) }
+        return nil
+    }
+
+    func directory(_ path: String) throws(XenError) -> [String]? {
+        let outcome = try run(["xenstore-list", path])
+        if outcome.succeeded { return outcome.output.split(separator: "\n").map(String.init) }
+        if outcome.status == 255 { throw XenError.failed(operation: "ssh \(target) xenstore-list \(path)", detail: outcome.output) }
+        return nil
+    }
+
+    func write(_ path: String, _ value: String) throws(XenError) {
+        let outcome = try run(["xenstore-write", path, value])
+        guard outcome.succeeded else { throw XenError.failed(operation: "ssh \(target) xenstore-write \(path)", detail: outcome.output) }
+    }
+
+    func remove(_ path: String) throws(XenError) {
+        _ = try run(["xenstore-rm", path])
+    }
+
+    /// Makes `/local/domain/<domid>/libxl` and `device-model` exist and belong to the domain, as libxl does for
+    /// driver_domain=1 (libxl_create.c, libxl__domain_make: `rwperm`, the domain owning them).
+    func makeDriverDomainNodes(_ domid: UInt32) throws(XenError) {
+        let home = "/local/domain/\(domid)"
+        let outcome = try run([
+            "sh", "-c",
+            "xenstore-write \(home)/libxl '' \(home)/device-model '' && xenstore-chmod \(home)/libxl n\(domid) && xenstore-chmod \(home)/device-model n\(domid)",
+        ])
+        guard outcome.succeeded else { throw XenError.failed(operation: "make \(home)/libxl the driver domain's own on \(target)", detail: outcome.output) }
+    }
+
+    /// `word` for a POSIX shell: as is when it is plain, else in single quotes.
+    static func quoted(_ word: String) -> String {
+        if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@,%+".contains($0) }) { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}

@@ -1,0 +1,146 @@
+import CPUSets
+import Foundation
+import IOVMControl
+import IOVMCore
+import IOVMWireFormat
+import Logging
+import Synchronization
+import Testing
+import XenKit
+
+@testable import IOVMXen
+
+/// Apply, re-apply, live changes and destroy through ``LibvirtBackend`` against a recording libvirt host.
+@Suite struct LibvirtBackendTests {
+    static let nics = ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0", "0000:00:13.0"]
+
+    func plan(_ placement: PlacementKind = .hybridPinned, dedicatedPool: Bool? = nil, iovmCap: Int? = nil) throws -> Plan {
+        try Planner().plan(
+            TopologyDocument(
+                name: "table3", host: HostDocument(cores: 4, memoryMiB: 8192, scheduler: "credit"),
+                defaults: DefaultsDocument(kernel: "/lab/vmlinux", guestMemoryMiB: 256),
+                configuration: ConfigurationDocument(kind: .hybrid, groups: 2), nics: Self.nics.map { NICDocument(pci: $0) },
+                guests: (1...4).map { GuestDocument(name: "guest\($0)") }, placement: PlacementDocument(kind: placement, dedicatedPool: dedicatedPool),
+                scheduling: SchedulingDocument(iovmWeight: 512, iovmCap: iovmCap)))
+    }
+
+    struct Setup {
+        let host: RecordingLibvirtHost
+        let store: MemoryTagStore
+        let backend: LibvirtBackend
+        let prepared: PreparedDomains
+        var engine: ApplyEngine { ApplyEngine(backend: backend, network: RemoteDom0Network(uri: host.uri), lock: NoLock(), logger: Logger(label: "test")) }
+    }
+
+    func setup() -> Setup {
+        let store = MemoryTagStore()
+        let host = RecordingLibvirtHost(nics: Self.nics, store: store)
+        let prepared = PreparedDomains()
+        let backend = LibvirtBackend(
+            host: host, store: store, logger: Logger(label: "test"), prepareDriverDomain: { domid in prepared.ids.withLock { $0.append(domid) } })
+        return Setup(host: host, store: store, backend: backend, prepared: prepared)
+    }
+
+    func configs(_ plan: Plan) -> [String: String] { Dictionary(uniqueKeysWithValues: plan.domains.map { ($0.name, "{}") }) }
+
+    @Test func applyCreatesTaggedDomainsAndAReapplyChangesNothing() throws {
+        let setup = setup()
+        let plan = try plan(iovmCap: 50)
+        let report = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        #expect(report.domids.count == 6)
+        let calls = setup.host.calls
+        // NICs to pciback first, their drivers recorded in the host's xenstore.
+        #expect(calls.prefix(4).sorted() == Self.nics.map { "detach \(LibvirtBackend.nodeDevice(PCIAddressForTests($0))) xen" }.sorted())
+        #expect(setup.store.values["/local/domain/0/iovm/nics/0000_00_10_0"] == "e1000")
+        // IOVMs start paused, get their libxl/ directory, then run; their cap is set after the start (no XML has it).
+        #expect(calls.contains("create iovm0 paused") && calls.contains("resume iovm0"))
+        #expect(calls.contains("credit iovm0 - 50"))
+        #expect(calls.contains("create guest1"))
+        #expect(setup.prepared.ids.withLock { $0.count } == 2)
+        let iovm0 = try #require(setup.host.domainState("iovm0"))
+        #expect(iovm0.pins == [[3]])
+        #expect(iovm0.weight == 512)
+        #expect(iovm0.metadata?.contains("<iovm:topology>table3</iovm:topology>") == true)
+        #expect(setup.host.driver("pci_0000_00_10_0") == "pciback")
+
+        let observed = try setup.backend.observe(nics: plan.hostNICs)
+        let tagged = observed.domains.filter { $0.isManaged(by: "table3") }
+        #expect(tagged.count == 6)
+        #expect(observed.domain("iovm0")?.pci == [PCIAddressForTests("0000:00:10.0"), PCIAddressForTests("0000:00:11.0")])
+        #expect(observed.domain("guest1")?.vifs?.first?.backendState == "4")
+
+        let again = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        #expect(again.nothingToDo, "re-apply changed \(again.done)")
+    }
+
+    @Test func aDomainWithoutTheTagIsNeverTouched() throws {
+        let setup = setup()
+        setup.host.addForeign("iovm0")
+        let plan = try plan()
+        #expect(throws: ApplyError.self) { try setup.engine.apply(plan, libxlJSON: configs(plan)) }
+        #expect(setup.host.calls.isEmpty)
+        #expect(throws: XenError.self) { try setup.backend.managedDomain("iovm0") }
+        let foreign = try #require(setup.host.domainState("iovm0"))
+        #expect(throws: XenError.self) { try setup.backend.destroyDomain(domid: foreign.id) }
+        #expect(setup.host.domainState("iovm0") != nil)
+    }
+
+    @Test func aPlanWithACpupoolIsRefusedBeforeAnythingIsTouched() throws {
+        let setup = setup()
+        let plan = try plan(.iovmAffinity, dedicatedPool: true)
+        #expect(throws: LibvirtRenderError.self) { try setup.engine.apply(plan, libxlJSON: configs(plan)) }
+        #expect(setup.host.calls.isEmpty)
+    }
+
+    @Test func livePinAndWeightGoThroughLibvirt() throws {
+        let setup = setup()
+        let plan = try plan()
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        _ = try setup.engine.pin([("iovm0", [1]), ("iovm1", nil)])
+        #expect(setup.host.domainState("iovm0")?.pins == [[1]])
+        #expect(setup.host.domainState("iovm1")?.pins == [[0, 1, 2, 3]])
+        _ = try setup.engine.setWeight([("iovm0", 768)], cap: nil)
+        #expect(setup.host.domainState("iovm0")?.weight == 768)
+    }
+
+    @Test func destroyRemovesOnlyWhatIovmMadeAndGivesTheNICsBack() throws {
+        let setup = setup()
+        let plan = try plan()
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        setup.host.addForeign("other")
+        let report = try setup.engine.destroy(topology: plan.topology, nics: plan.hostNICs)
+        #expect(!report.done.isEmpty)
+        #expect(setup.host.domainState("other") != nil)
+        #expect(try setup.host.domains().map(\.name).sorted() == ["Domain-0", "other"])
+        for nic in Self.nics { #expect(setup.host.driver(LibvirtBackend.nodeDevice(PCIAddressForTests(nic))) == "e1000") }
+        #expect(setup.store.values.keys.filter { $0.hasPrefix("/local/domain/0/iovm/nics") }.isEmpty)
+    }
+
+    @Test func aNICADomainHoldsIsNeverGivenBack() throws {
+        let setup = setup()
+        let plan = try plan()
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        #expect(throws: XenError.self) { try setup.backend.releaseNIC(PCIAddressForTests("0000:00:10.0")) }
+        #expect(setup.host.driver("pci_0000_00_10_0") == "pciback")
+    }
+
+    @Test func theTagRoundTripsThroughTheRenderedXML() throws {
+        let plan = try plan()
+        let spec = try #require(plan.domain("iovm1"))
+        let xml = try PlanRenderer.libvirtXML(spec, plan: plan)
+        let tag = try #require(LibvirtBackend.tag(fromMetadata: xml, name: "x", uuid: "u"))
+        #expect(tag == ManagedTag(topology: "table3", name: "iovm1", role: .iovm, uuid: "u", specFingerprint: spec.specFingerprint))
+        #expect(LibvirtBackend.hostdevs(xml) == spec.pci)
+    }
+}
+
+/// A lock that is always free.
+struct NoLock: HostLock, HostLockHold {
+    func acquire(timeout: Double) throws -> any HostLockHold { self }
+    func release() {}
+}
+
+/// The driver domains the backend prepared.
+final class PreparedDomains: Sendable {
+    let ids = Mutex<[UInt32]>([])
+}
