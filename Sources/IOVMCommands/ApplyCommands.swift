@@ -76,7 +76,7 @@ struct ApplyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.apply")
-            let plan = try topology.plan(logger: logger)
+            let plan = try topology.plan(logger: logger, connect: host.connect)
             try TopologyOptions.requireImages(plan)
             let engine = try host.engine(logger: logger)
             if dryRun {
@@ -115,7 +115,7 @@ struct DestroyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.destroy")
-            let plan = try topology.plan(logger: logger)
+            let plan = try topology.plan(logger: logger, connect: host.connect)
             let report = try host.engine(logger: logger).destroy(topology: plan.topology, nics: plan.hostNICs)
             for step in report.done { printError("done: \(step)") }
             if report.done.isEmpty { printError("nothing to destroy: iovm made nothing for \(plan.topology) on this host") }
@@ -156,7 +156,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.status")
-            let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
+            let plan = try TopologyOptions.plan(optionalFile: file, logger: logger, connect: connect)
             let backend = try HostAccess.backend(logger: logger, connect: connect)
             var host = try backend.observe(nics: plan?.hostNICs ?? [])
             let network = HostAccess.dom0Network(logger: logger, connect: connect)

@@ -18,12 +18,15 @@ struct DoctorCommand: ParsableCommand {
     @Flag(help: "Print the checks as JSON.")
     var json = false
 
+    @Option(name: .long, help: "Check the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) instead of this dom0.")
+    var connect: String?
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try reportingErrors {
-            let plan = try TopologyOptions.plan(optionalFile: file, logger: global.logger("iovm.doctor"))
-            var checks = HostAccess.queries().doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU)
+            let plan = try TopologyOptions.plan(optionalFile: file, logger: global.logger("iovm.doctor"), connect: connect)
+            var checks = HostAccess.doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU, connect: connect)
             // The image each IOVM boots: built for its NICs' drivers, or what to run.
             for domain in plan?.domains ?? [] {
                 guard let image = domain.image else { continue }

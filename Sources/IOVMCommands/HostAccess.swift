@@ -17,6 +17,24 @@ enum HostAccess {
         XenHostQueries()
     }
 
+    /// What Xen says of this dom0, or of the libvirt host at `connect`: its cores and Pool-0's scheduler (Domain-0's),
+    /// read through libvirt; `notDom0` says why when it cannot be reached.
+    static func facts(connect: String?) -> XenFacts {
+        guard let connect else { return queries().facts() }
+        do {
+            let (cores, scheduler) = try LibvirtBackend.hostFacts(uri: connect)
+            return XenFacts(scheduler: scheduler, cores: cores)
+        } catch {
+            return XenFacts(notDom0: "\(error)")
+        }
+    }
+
+    /// `iovm doctor`'s checks of this dom0, or of the libvirt host at `connect`.
+    static func doctorChecks(plan: Plan?, allowNoIOMMU: Bool, connect: String?) -> [DoctorCheck] {
+        guard let connect else { return queries().doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU) }
+        return LibvirtBackend.doctorChecks(uri: connect, plan: plan)
+    }
+
     /// The backend of this dom0, or of the libvirt host at `connect` (`xen+ssh://root@host/system`).
     static func backend(logger: Logger, strictReset: Bool = true, connect: String? = nil) throws -> any XenBackend {
         if let connect { return try LibvirtBackend(uri: connect, logger: logger) }

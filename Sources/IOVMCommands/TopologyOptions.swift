@@ -66,8 +66,8 @@ struct TopologyOptions: ParsableArguments {
     var hostOverride: HostOverride { HostOverride(cores: hostCores, memoryMiB: hostMemory) }
 
     /// What Xen reports, when this is a dom0: cores, free memory and Pool-0's scheduler.
-    static func hostFromXen(logger: Logger) -> HostShape? {
-        let facts = HostAccess.queries().facts()
+    static func hostFromXen(logger: Logger, connect: String? = nil) -> HostShape? {
+        let facts = HostAccess.facts(connect: connect)
         guard let shape = facts.hostShape else {
             logger.debug("no host shape from Xen: \(facts.notDom0 ?? "no core count")")
             return nil
@@ -78,18 +78,18 @@ struct TopologyOptions: ParsableArguments {
 
     /// The scheduler Pool-0 runs: `--host-scheduler`, else what Xen reports when the topology asks for a
     /// scheduler (nil off Xen, or when it asks for none: then nothing depends on it).
-    func poolZeroScheduler(for document: TopologyDocument, logger: Logger) -> String? {
+    func poolZeroScheduler(for document: TopologyDocument, logger: Logger, connect: String? = nil) -> String? {
         if let hostScheduler { return hostScheduler }
         guard document.host?.scheduler != nil else { return nil }
-        let facts = HostAccess.queries().facts()
+        let facts = HostAccess.facts(connect: connect)
         if let scheduler = facts.scheduler { logger.debug("Pool-0 runs \(scheduler)") }
         return facts.notDom0 == nil ? facts.scheduler : nil
     }
 
     /// Plans `file` when a command takes the topology as an optional argument (status, doctor).
-    static func plan(optionalFile file: String?, logger: Logger) throws -> Plan? {
+    static func plan(optionalFile file: String?, logger: Logger, connect: String? = nil) throws -> Plan? {
         guard let file else { return nil }
-        return try TopologyOptions.parse([file]).plan(logger: logger)
+        return try TopologyOptions.parse([file]).plan(logger: logger, connect: connect)
     }
 
     /// The resolver of minimal images against `store`, this host's NIC drivers and PCI ids; `buildCommand` says how to
@@ -98,11 +98,12 @@ struct TopologyOptions: ParsableArguments {
         ImageResolver(store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) }, buildCommand: buildCommand)
     }
 
-    /// Loads and plans, printing warnings to stderr.
-    func plan(logger: Logger) throws(TopologyError) -> Plan {
+    /// Loads and plans, printing warnings to stderr; for the Xen host behind libvirt URI `connect` when given
+    /// (its cores and scheduler read through libvirt), else for this dom0.
+    func plan(logger: Logger, connect: String? = nil) throws(TopologyError) -> Plan {
         var document = try loadDocument(logger: logger)
-        let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger) }
-        var plan = try Planner(hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger)).plan(document)
+        let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger, connect: connect) }
+        var plan = try Planner(hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger, connect: connect)).plan(document)
         for warning in plan.warnings { printError(warning.description) }
         if plan.domains.contains(where: { $0.image != nil }) {
             let store = imageStore

@@ -70,6 +70,12 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         self.init(host: connection, store: store, logger: logger, prepareDriverDomain: prepare)
     }
 
+    /// The host's CPU count and Pool-0's scheduler (Domain-0's), through libvirt.
+    public static func hostFacts(uri: String) throws -> (cores: Int, scheduler: String) {
+        let connection = try LibvirtConnection(uri: uri, readOnly: true)
+        return (try connection.hostCPUCount(), try connection.scheduler(of: "Domain-0"))
+    }
+
     init(host: any LibvirtHost, store: (any TagStore)?, logger: Logger, prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?) {
         self.host = host
         self.store = store
@@ -364,5 +370,60 @@ extension FileHostLock {
     /// This machine's lock for the libvirt host at `uri`: `/run/lock/iovm-<hash of the URI>.lock`.
     public static func path(for uri: String) -> String {
         "/run/lock/iovm-\(String(StableHash.fnv1a(uri), radix: 16)).lock"
+    }
+}
+
+extension LibvirtBackend {
+    /// `iovm doctor --connect URI`: can iovm drive the Xen host behind `uri` through libvirt, and can `plan` run there?
+    public static func doctorChecks(uri: String, plan: Plan?) -> [DoctorCheck] {
+        var checks: [DoctorCheck] = []
+        let connection: LibvirtConnection
+        do {
+            connection = try LibvirtConnection(uri: uri)
+            let version = (try? connection.libraryVersion()) ?? "?"
+            let name = (try? connection.hostname()) ?? "?"
+            checks.append(DoctorCheck("libvirt", .ok, "connected to \(uri): host \(name), libvirt \(version)"))
+        } catch {
+            return [DoctorCheck("libvirt", .failed, "\(error)")]
+        }
+        let driver = (try? connection.driverName()) ?? "unknown"
+        guard driver.lowercased() == "xen" else {
+            return checks + [DoctorCheck("libvirt driver", .failed, "\(uri) runs libvirt's \(driver) driver, not Xen's libxl driver")]
+        }
+        checks.append(DoctorCheck("libvirt driver", .ok, "libxl (Xen)"))
+        if let cores = try? connection.hostCPUCount(), let scheduler = try? connection.scheduler(of: "Domain-0") {
+            checks.append(DoctorCheck("host", .ok, "\(cores) CPUs; Pool-0 runs \(scheduler)"))
+        }
+        if let store = SSHXenStore(uri: uri) {
+            do {
+                let name = try store.read("/local/domain/0/name") ?? "nothing"
+                checks.append(DoctorCheck("xenstore", .ok, "reached over ssh (\(store.target)): /local/domain/0/name is \(name)"))
+            } catch {
+                checks.append(DoctorCheck("xenstore", .failed, "over ssh: \(error)"))
+            }
+        } else {
+            checks.append(
+                DoctorCheck(
+                    "xenstore", .failed,
+                    "libvirt cannot read xenstore and \(uri) is not xen+ssh://: iovm cannot wait for an IOVM's xl devd or a vif's backend state"))
+        }
+        guard let plan else { return checks }
+        do {
+            try PlanRenderer.checkLibvirt(plan)
+            checks.append(DoctorCheck("plan", .ok, "\(plan.topology): every domain has libvirt XML for the libxl driver"))
+        } catch {
+            checks.append(DoctorCheck("plan", .failed, "\(error)"))
+        }
+        for pci in plan.hostNICs {
+            switch Result(catching: { try connection.nodeDeviceXML(nodeDevice(pci)) }) {
+            case .success(let xml?):
+                checks.append(DoctorCheck("NIC \(pci)", .ok, "\(nodeDevice(pci)), driver \(Self.driver(inNodeDeviceXML: xml) ?? "none")"))
+            case .success(nil):
+                checks.append(DoctorCheck("NIC \(pci)", .failed, "\(uri) has no node device \(nodeDevice(pci))"))
+            case .failure(let error):
+                checks.append(DoctorCheck("NIC \(pci)", .failed, "\(error)"))
+            }
+        }
+        return checks
     }
 }

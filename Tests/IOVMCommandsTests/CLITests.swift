@@ -195,6 +195,26 @@ struct CLITests {
         #expect(netA.contains("extra = \"console=hvc0 iovm=1\""))
     }
 
+    @Test func connectRefusesAHostItCannotDriveNamingIt() throws {
+        // A libvirt without the Xen driver (libvirt's own test driver, no daemon needed).
+        let test = try iovm("status", "--connect", "test:///default")
+        #expect(test.status == 1)
+        #expect(test.stderr.contains("connect to test:///default failed: its libvirt driver is TEST, not Xen's libxl driver"), "\(test.stderr)")
+        // An unreachable host: the error names it; the plan is never applied anywhere.
+        let unreachable = try iovm("apply", "Examples/explicit.swift", "--connect", "xen+ssh://root@127.0.0.1:1/system?no_verify=1", "--host-cores", "8")
+        #expect(unreachable.status == 1)
+        #expect(unreachable.stderr.contains("connect to xen+ssh://root@127.0.0.1:1/system?no_verify=1 failed"), "\(unreachable.stderr)")
+        #expect(unreachable.stderr.contains("127.0.0.1 port 1"), "\(unreachable.stderr)")
+        for verb in ["pin", "weight"] {
+            let live = try iovm(verb, "iovm0=1", "--connect", "test:///default")
+            #expect(live.status == 1, "\(verb): \(live.stderr)")
+            #expect(live.stderr.contains("its libvirt driver is TEST"), "\(verb): \(live.stderr)")
+        }
+        let doctor = try iovm("doctor", "--connect", "test:///default")
+        #expect(doctor.status == 1)
+        #expect(doctor.stdout.contains("libvirt driver  FAILED  test:///default runs libvirt's TEST driver"), "\(doctor.stdout)")
+    }
+
     @Test func renderLibvirtWritesXMLOrRefusesACpupool() throws {
         let out = FileManager.default.temporaryDirectory.appending(path: "iovm-render-libvirt-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
