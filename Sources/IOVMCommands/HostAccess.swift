@@ -67,8 +67,9 @@ enum HostAccess {
     }
 
     /// The PCI vendor:device ids of a device on this machine, from sysfs; nil when it is not here.
-    static func pciIDs(_ pci: PCIAddress) -> String? {
-        queries().pciIDs(pci)
+    static func pciIDs(_ pci: PCIAddress, connect: String? = nil) -> String? {
+        if let connect { return LibvirtBackend.pciIDs(pci, uri: connect) }
+        return queries().pciIDs(pci)
     }
 
     /// An engine over this dom0's backend and the host lock, waiting `wait` seconds for the lock.

@@ -65,7 +65,7 @@ struct ImageBuildCommand: ParsableCommand {
                 // The drivers of the IOVMs that boot the image: declared, else from the NICs' PCI ids here.
                 plan.domains.removeAll { $0.role == .iovm && $0.image == nil }
                 do {
-                    drivers = try KernelConfig.nicDrivers(for: plan, table: NICDriverTable.installed() ?? NICDriverTable(modulesAlias: ""), ids: HostAccess.pciIDs)
+                    drivers = try KernelConfig.nicDrivers(for: plan, table: NICDriverTable.installed() ?? NICDriverTable(modulesAlias: ""), ids: { HostAccess.pciIDs($0) })
                 } catch let error as KernelConfig.Error {
                     printError(relativeToWorkingDirectory("\(error.location.map { "\($0): " } ?? "")error: \(error)"))
                     throw ExitCode(invalidTopologyExitCode)

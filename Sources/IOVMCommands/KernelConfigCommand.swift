@@ -44,7 +44,7 @@ struct KernelConfigCommand: ParsableCommand {
                     printError("iovm: error: no /lib/modules/*/modules.alias to map the NICs' PCI ids to drivers: name them with NIC(…, driver:)")
                     throw ExitCode.failure
                 }
-                do { drivers = try KernelConfig.nicDrivers(for: plan, table: table, ids: HostAccess.pciIDs) } catch let error as KernelConfig.Error {
+                do { drivers = try KernelConfig.nicDrivers(for: plan, table: table, ids: { HostAccess.pciIDs($0) }) } catch let error as KernelConfig.Error {
                     printError(relativeToWorkingDirectory("\(error.location.map { "\($0): " } ?? "")error: \(error)"))
                     throw ExitCode(invalidTopologyExitCode)
                 }

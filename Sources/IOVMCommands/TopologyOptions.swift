@@ -94,8 +94,9 @@ struct TopologyOptions: ParsableArguments {
 
     /// The resolver of minimal images against `store`, this host's NIC drivers and PCI ids; `buildCommand` says how to
     /// build a missing image.
-    static func imageResolver(store: ImageStore, buildCommand: @escaping @Sendable ([String]) -> String) -> ImageResolver {
-        ImageResolver(store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) }, buildCommand: buildCommand)
+    /// With `connect`, the PCI ids are the libvirt host's (the store's paths must be the same there: iovm copies no image).
+    static func imageResolver(store: ImageStore, connect: String? = nil, buildCommand: @escaping @Sendable ([String]) -> String) -> ImageResolver {
+        ImageResolver(store: store, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0, connect: connect) }, buildCommand: buildCommand)
     }
 
     /// Loads and plans, printing warnings to stderr; for the Xen host behind libvirt URI `connect` when given
@@ -110,7 +111,7 @@ struct TopologyOptions: ParsableArguments {
             let where_ = store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)"
             let file = self.file
             let resolver = Self.imageResolver(
-                store: store,
+                store: store, connect: connect,
                 buildCommand: { drivers in
                     // A JSON topology is not a file `image build` reads: name its drivers instead.
                     let what = file ?? drivers.map { "--nic-driver \($0)" }.joined(separator: " ")

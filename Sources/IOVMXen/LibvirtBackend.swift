@@ -190,6 +190,21 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         return element("name", in: String(xml[range.lowerBound..<end.upperBound]))
     }
 
+    /// `vendor:device` (`8086:100e`) from a PCI node device's XML (`<vendor id='0x8086'>`, `<product id='0x100e'>`).
+    static func pciIDs(inNodeDeviceXML xml: String) -> String? {
+        guard let vendor = attribute("id", of: "vendor", in: xml), let product = attribute("id", of: "product", in: xml) else { return nil }
+        let strip = { (text: String) in text.hasPrefix("0x") ? String(text.dropFirst(2)) : text }
+        return "\(strip(vendor)):\(strip(product))"
+    }
+
+    /// The vendor:device ids of a PCI device of the host at `uri`, through libvirt; nil when it has none there.
+    public static func pciIDs(_ pci: PCIAddress, uri: String) -> String? {
+        guard let connection = try? LibvirtConnection(uri: uri, readOnly: true), let xml = (try? connection.nodeDeviceXML(nodeDevice(pci))) ?? nil else {
+            return nil
+        }
+        return pciIDs(inNodeDeviceXML: xml)
+    }
+
     public func managedDomain(_ nameOrID: String) throws -> ManagedDomain? {
         guard let domain = try host.domains().first(where: { $0.name == nameOrID || $0.id.map(String.init) == nameOrID }), let domid = domain.id else {
             return nil

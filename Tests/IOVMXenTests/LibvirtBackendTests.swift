@@ -124,6 +124,33 @@ import XenKit
         #expect(setup.host.driver("pci_0000_00_10_0") == "pciback")
     }
 
+    @Test func aNodeDeviceGivesItsDriverAndPCIIDs() {
+        // The shape of `virsh nodedev-dumpxml pci_0000_00_10_0` (libvirt 9.0, node_device_conf.c: virPCIDeviceCapFormat).
+        let xml = """
+            <device>
+              <name>pci_0000_00_10_0</name>
+              <path>/sys/devices/pci0000:00/0000:00:10.0</path>
+              <parent>computer</parent>
+              <driver>
+                <name>e1000</name>
+              </driver>
+              <capability type='pci'>
+                <class>0x020000</class>
+                <domain>0</domain>
+                <bus>0</bus>
+                <slot>16</slot>
+                <function>0</function>
+                <product id='0x100e'>82540EM Gigabit Ethernet Controller</product>
+                <vendor id='0x8086'>Intel Corporation</vendor>
+              </capability>
+            </device>
+            """
+        #expect(LibvirtBackend.driver(inNodeDeviceXML: xml) == "e1000")
+        #expect(LibvirtBackend.pciIDs(inNodeDeviceXML: xml) == "8086:100e")
+        #expect(LibvirtBackend.driver(inNodeDeviceXML: "<device><name>pci_0000_00_11_0</name><capability type='pci'/></device>") == nil)
+        #expect(LibvirtBackend.nodeDevice(PCIAddressForTests("0000:00:10.0")) == "pci_0000_00_10_0")
+    }
+
     @Test func theTagRoundTripsThroughTheRenderedXML() throws {
         let plan = try plan()
         let spec = try #require(plan.domain("iovm1"))
