@@ -11,10 +11,11 @@ LAB_SHARE=$LAB_VAR/share                             # 9p share, mounted in dom0
 LAB_PIDFILE=$LAB_VAR/qemu.pid
 LAB_SERIAL=$LAB_VAR/serial.log # Xen + dom0 console (com1 / hvc0)
 LAB_READY_MSG="xenstored running, agent ready"
+LAB_SSH_KEY=$LAB_VAR/ssh/id_ed25519 # the host's key into dom0 (made by lab/boot, never committed)
 
 # Host-side packages the lab needs (installed by lab_need_packages).
 LAB_HOST_PACKAGES="qemu-system-x86 qemu-utils xen-hypervisor-4.17-amd64 linux-image-amd64 debootstrap
-  busybox-static cpio e2fsprogs xz-utils iperf3 socat kmod procps"
+  busybox-static cpio e2fsprogs xz-utils iperf3 socat kmod procps openssh-client"
 
 # shellcheck source=hostshape.env
 . "$LAB_DIR/hostshape.env"
@@ -81,4 +82,41 @@ lab_qemu_pid() {
   if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "qemu-system-x86_64 .*$LAB_PIDFILE"; then
     echo "$pid"
   fi
+}
+
+# ---- the host -> dom0 path for libvirt (xen+ssh://) ------------------------------------------------
+# dom0 runs sshd on its management NIC (hostshape.env LAB_MGMT_*), reached at 127.0.0.1:LAB_SSH_HOSTPORT;
+# lab/boot makes LAB_SSH_KEY when missing and dom0 takes its public key from the share at boot.
+# libvirtd does not run at boot (nothing changes for xl/libxl users): start it on demand with
+# `lab/run 'lab-libvirt start'` (lab/files/lab-libvirt; or lab_libvirt_start), then:
+#   virsh -c "$(lab_libvirt_uri)" list --all
+
+# Make LAB_SSH_KEY when missing and put its public key into the share (dom0: /mnt/lab/ssh/authorized_keys).
+lab_ssh_key() {
+  mkdir -p "$(dirname "$LAB_SSH_KEY")" "$LAB_SHARE/ssh"
+  chmod 700 "$(dirname "$LAB_SSH_KEY")"
+  if [ ! -s "$LAB_SSH_KEY" ] || [ ! -s "$LAB_SSH_KEY.pub" ]; then
+    rm -f "$LAB_SSH_KEY" "$LAB_SSH_KEY.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "iovm-lab@$(hostname)" -f "$LAB_SSH_KEY" >/dev/null
+  fi
+  cp "$LAB_SSH_KEY.pub" "$LAB_SHARE/ssh/authorized_keys"
+}
+
+# The libvirt URI of dom0's libxl driver, from the host: ssh with the lab's key, as root, the host key
+# not checked (it is the image's, new at each lab/build), no tty (fails instead of prompting).
+lab_libvirt_uri() {
+  printf 'xen+ssh://root@127.0.0.1:%s/system?keyfile=%s&no_verify=1&no_tty=1\n' "$LAB_SSH_HOSTPORT" "$LAB_SSH_KEY"
+}
+
+# ssh into dom0 as root (lab_ssh 'CMD'); host keys go to lab/var/ssh/known_hosts, not ~/.ssh.
+lab_ssh() {
+  ssh -i "$LAB_SSH_KEY" -p "$LAB_SSH_HOSTPORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile="$(dirname "$LAB_SSH_KEY")/known_hosts" -o LogLevel=ERROR root@127.0.0.1 "$@"
+}
+
+# Start libvirtd in the running lab's dom0 (idempotent) and wait until the host's virsh reaches it.
+lab_libvirt_start() {
+  lab_need_packages libvirt-clients
+  "$LAB_DIR/run" --timeout 300 'lab-libvirt start' >&2 || return 1
+  virsh -c "$(lab_libvirt_uri)" version >/dev/null
 }
