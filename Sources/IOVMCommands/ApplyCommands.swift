@@ -30,9 +30,10 @@ struct HostChangeOptions: ParsableArguments {
         help: "Manage the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) through libvirt's libxl driver, instead of this dom0.")
     var connect: String?
 
-    /// An engine over the real libxl backend and the host lock.
-    func engine(logger: Logger) throws -> ApplyEngine {
-        var engine = try HostAccess.engine(logger: logger, strictReset: !allowUnresettableNICs, wait: wait, crashAfter: crashAfter, connect: connect)
+    /// An engine over the real libxl backend and the host lock, or over the libvirt host at `connect` (default `--connect`).
+    func engine(logger: Logger, connect override: String?? = nil) throws -> ApplyEngine {
+        let uri = override ?? connect
+        var engine = try HostAccess.engine(logger: logger, strictReset: !allowUnresettableNICs, wait: wait, crashAfter: crashAfter, connect: uri)
         engine.driverDomainTimeout = driverDomainTimeout
         engine.guestNetworkTimeout = guestNetworkTimeout
         return engine
@@ -76,7 +77,11 @@ struct ApplyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.apply")
-            let plan = try topology.plan(logger: logger, connect: host.connect)
+            let plan: Plan
+            switch try topology.plans(logger: logger, connect: host.connect, whole: true) {
+            case .single(let single): plan = single
+            case .hosts(let shares): return try applyHosts(shares, logger: logger)
+            }
             try TopologyOptions.requireImages(plan)
             let engine = try host.engine(logger: logger)
             if dryRun {
@@ -100,6 +105,39 @@ struct ApplyCommand: ParsableCommand {
             print(try jsonText(report.domids))
         }
     }
+
+    /// Applies every host's share at once (one lock per host); a failure anywhere rolls back every host.
+    private func applyHosts(_ shares: [HostPlan], logger: Logger) throws {
+        for share in shares { try TopologyOptions.requireImages(share.plan) }
+        // Every host is connected to (and refused if unreachable) before anything is touched anywhere.
+        var targets: [HostTarget] = []
+        for share in shares {
+            let engine = try host.engine(logger: logger, connect: share.connect)
+            var json: [String: String] = [:]
+            for domain in share.plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
+            targets.append(HostTarget(host: share.host, plan: share.plan, engine: engine, configs: json))
+        }
+        if dryRun {
+            for target in targets {
+                let reconciliation = try target.engine.preview(target.plan)
+                for conflict in reconciliation.conflicts { printError("conflict on \(target.host): \(conflict)") }
+                print("host \(target.host):")
+                print(reconciliation.changes.isEmpty ? "  nothing to change" : reconciliation.changes.map { "  \($0.description)" }.joined(separator: "\n"))
+            }
+            return
+        }
+        let started = Date()
+        let reports = try MultiHostApply.apply(targets)
+        var domids: [String: [String: UInt32]] = [:]
+        for target in targets {
+            guard let report = reports[target.host] else { continue }
+            domids[target.host] = report.domids
+            if report.nothingToDo { printError("\(target.host): nothing to change") }
+            for step in report.done { printError("done on \(target.host): \(step)") }
+        }
+        printError(String(format: "applied %@ to %d hosts in %.1f s", shares[0].plan.topology, shares.count, Date().timeIntervalSince(started)))
+        print(try jsonText(domids))
+    }
 }
 
 /// `iovm destroy FILE`: remove what iovm made for the topology.
@@ -115,7 +153,25 @@ struct DestroyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.destroy")
-            let plan = try topology.plan(logger: logger, connect: host.connect)
+            let plan: Plan
+            switch try topology.plans(logger: logger, connect: host.connect, whole: true) {
+            case .single(let single): plan = single
+            case .hosts(let shares):
+                let engines = try shares.map { try host.engine(logger: logger, connect: $0.connect) }
+                var failed = false
+                for (share, engine) in zip(shares, engines) {
+                    do {
+                        let report = try engine.destroy(topology: share.plan.topology, nics: share.plan.hostNICs)
+                        for step in report.done { printError("done on \(share.host): \(step)") }
+                        if report.done.isEmpty { printError("nothing to destroy on \(share.host)") }
+                    } catch {
+                        printError("iovm: error: on host \(share.host): \(error)")
+                        failed = true
+                    }
+                }
+                if failed { throw ExitCode.failure }
+                return
+            }
             let report = try host.engine(logger: logger).destroy(topology: plan.topology, nics: plan.hostNICs)
             for step in report.done { printError("done: \(step)") }
             if report.done.isEmpty { printError("nothing to destroy: iovm made nothing for \(plan.topology) on this host") }

@@ -15,11 +15,26 @@ struct PlanCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let plan = try topology.plan(logger: global.logger("iovm.plan"))
-            if json {
-                print(try jsonText(plan))
-            } else {
-                print(PlanTable(plan).text, terminator: "")
+            switch try topology.plans(logger: global.logger("iovm.plan"), connect: nil, whole: true) {
+            case .single(let plan):
+                if json {
+                    print(try jsonText(plan))
+                } else {
+                    print(PlanTable(plan).text, terminator: "")
+                }
+            case .hosts(let plans):
+                if json {
+                    print(try jsonText(plans))
+                } else {
+                    // Grouped by host, in declaration order: each share is planned as a topology of its own.
+                    for (index, share) in plans.enumerated() {
+                        if index > 0 { print("") }
+                        print("Host \(share.host) (\(share.connect.map { "libvirt: \($0)" } ?? "libxl in this dom0"))")
+                        print(
+                            PlanTable(share.plan).text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n"),
+                            terminator: "")
+                    }
+                }
             }
         }
     }

@@ -27,6 +27,9 @@ struct TopologyOptions: ParsableArguments {
         help: "Plan for a host whose Pool-0 runs this scheduler (default: what Xen reports on a dom0, else the file's Host(scheduler:)).")
     var hostScheduler: String?
 
+    @Option(name: .customLong("on-host"), help: "Of a topology that spans several hosts, take only this host's share.")
+    var onHost: String?
+
     @Option(
         name: .customLong("images"), help: "The image store IOVMs boot their minimal image from (default $IOVM_IMAGES, else /var/lib/iovm/images).",
         completion: .directory)
@@ -100,11 +103,56 @@ struct TopologyOptions: ParsableArguments {
     }
 
     /// Loads and plans, printing warnings to stderr; for the Xen host behind libvirt URI `connect` when given
-    /// (its cores and scheduler read through libvirt), else for this dom0.
+    /// (its cores and scheduler read through libvirt), else for this dom0. A topology over several hosts gives the
+    /// share of `--on-host` (planned for that host's URI unless `connect` names another), and is refused without it.
     func plan(logger: Logger, connect: String? = nil) throws(TopologyError) -> Plan {
-        var document = try loadDocument(logger: logger)
+        switch try plans(logger: logger, connect: connect, whole: false) {
+        case .single(let plan): return plan
+        case .hosts(let plans): return plans[0].plan
+        }
+    }
+
+    /// A topology as planned: one host's, or every host's share of one that spans several.
+    enum Planned {
+        /// A single-host topology (or one host's share, `--on-host`).
+        case single(Plan)
+        /// Every named host's share (or just `--on-host`'s), with the URI each is applied through.
+        case hosts([HostPlan])
+    }
+
+    /// Loads and plans a topology; one that spans hosts is planned per host (`whole`: every host unless `--on-host`
+    /// names one; otherwise `--on-host` is required).
+    func plans(logger: Logger, connect: String?, whole: Bool) throws(TopologyError) -> Planned {
+        let document = try loadDocument(logger: logger)
+        guard document.spansHosts else { return .single(try planShare(document, logger: logger, connect: connect)) }
+        let shares = try Planner.splitByHost(document)
+        if let onHost {
+            if !shares.contains(where: { $0.host.name == onHost }) {
+                let names = (document.hosts ?? []).compactMap(\.name).joined(separator: ", ")
+                throw .invalid([Diagnostic(.error, "--on-host \(onHost): the topology has no such host (hosts: \(names))", at: document.source)])
+            }
+        } else if !whole {
+            throw .invalid([.spansHosts((document.hosts ?? []).compactMap(\.name), at: document.source)])
+        }
+        var plans: [HostPlan] = []
+        var generated = 0  // generated IOVMs are numbered across hosts: iovm0 on the first, iovm1 on the next, ...
+        for share in shares {
+            let uri = connect ?? share.host.connect
+            let plan = try planShare(share.document, logger: logger, connect: uri, firstGeneratedIOVM: generated)
+            generated += plan.iovms.count
+            plans.append(HostPlan(host: share.host.name ?? "", connect: uri, plan: plan))
+        }
+        if let onHost { plans = plans.filter { $0.host == onHost } }
+        return .hosts(plans)
+    }
+
+    /// Plans one host's document (hosts merged from the command line, Xen or libvirt; images resolved).
+    private func planShare(_ loaded: TopologyDocument, logger: Logger, connect: String?, firstGeneratedIOVM: Int = 0) throws(TopologyError) -> Plan {
+        var document = loaded
         let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger, connect: connect) }
-        var plan = try Planner(hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger, connect: connect)).plan(document)
+        var plan = try Planner(
+            hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger, connect: connect), firstGeneratedIOVM: firstGeneratedIOVM
+        ).plan(document)
         for warning in plan.warnings { printError(warning.description) }
         if plan.domains.contains(where: { $0.image != nil }) {
             let store = imageStore
@@ -156,6 +204,9 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as LibvirtRenderError {
         printError("iovm: error: \(error); nothing was changed")
         throw ExitCode(invalidTopologyExitCode)
+    } catch let error as MultiHostApplyError {
+        printError(error.description)
+        throw ExitCode.failure
     } catch let error as ApplyError {
         printError(error.description)  // its lines carry their own "error:" prefixes
         throw ExitCode.failure

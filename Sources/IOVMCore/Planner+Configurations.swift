@@ -95,7 +95,7 @@ extension PlanningRun {
         }
         let iovms = groups.enumerated().map { index, group in
             IOVMDraft(
-                name: "iovm\(index)",
+                name: "iovm\(firstGeneratedIOVM + index)",
                 resources: DomainResources(),
                 nics: group.enumerated().map { slot, nic in
                     PlacedNIC(pci: nic.pci, bridge: nic.bridge.isEmpty ? "br\(slot)" : nic.bridge, driver: nic.driver, source: nic.source)

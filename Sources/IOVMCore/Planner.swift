@@ -33,15 +33,24 @@ public struct Planner: Sendable {
     /// unknown, and the planner assumes the topology's `Host(scheduler:)`.
     public var poolZeroScheduler: String?
 
+    /// The number the first IOVM a Configuration generates is named with (`iovm<N>`): a host's share of a
+    /// topology over several hosts continues the numbering of the hosts before it, so names stay the topology's.
+    public var firstGeneratedIOVM = 0
+
     /// Creates a planner.
-    public init(hostOverride: HostShape? = nil, poolZeroScheduler: String? = nil) {
+    public init(hostOverride: HostShape? = nil, poolZeroScheduler: String? = nil, firstGeneratedIOVM: Int = 0) {
         self.hostOverride = hostOverride
         self.poolZeroScheduler = poolZeroScheduler
+        self.firstGeneratedIOVM = firstGeneratedIOVM
     }
 
     /// Checks `document` and plans it; throws ``TopologyError/invalid(_:)`` listing every error found.
     public func plan(_ document: TopologyDocument) throws(TopologyError) -> Plan {
+        if document.spansHosts {
+            throw .invalid([.spansHosts((document.hosts ?? []).compactMap(\.name), at: document.source)])
+        }
         var run = PlanningRun(document: document, hostOverride: hostOverride, poolZeroScheduler: poolZeroScheduler)
+        run.firstGeneratedIOVM = firstGeneratedIOVM
         return try run.plan()
     }
 }
@@ -53,6 +62,7 @@ struct PlanningRun {
     let document: TopologyDocument
     let hostOverride: HostShape?
     let poolZeroScheduler: String?
+    var firstGeneratedIOVM = 0
     var diagnostics = DiagnosticCollector()
 
     init(document: TopologyDocument, hostOverride: HostShape?, poolZeroScheduler: String? = nil) {

@@ -36,6 +36,18 @@ public struct Host: TopologyComponent {
             reservedCores: reservedCores.isEmpty ? nil : reservedCores, scheduler: scheduler,
             schedulerPool: schedulerPool, source: SourceLocation(file: file, line: line))
     }
+    /// Describes one of several hosts a topology spans: the NICs, IOVMs and guests that name it (`host: "xen-a"`)
+    /// are planned and applied there, through libvirt at `connect` (`xen+ssh://root@a/system`), or through libxl
+    /// in the local dom0 when `connect` is nil. The other parameters are as for a single host.
+    public init(
+        _ name: String, connect: String? = nil, cores: Int, memory: Memory? = nil, dom0Memory: Memory? = nil, reservedCores: [Int] = [],
+        scheduler: String? = nil, schedulerPool: String? = nil, file: String = #filePath, line: Int = #line
+    ) {
+        document = HostDocument(
+            cores: cores, memoryMiB: memory?.mebibytes, dom0MemoryMiB: dom0Memory?.mebibytes,
+            reservedCores: reservedCores.isEmpty ? nil : reservedCores, scheduler: scheduler,
+            schedulerPool: schedulerPool, name: name, connect: connect, source: SourceLocation(file: file, line: line))
+    }
     /// The element.
     public var topologyElement: TopologyElement { TopologyElement(storage: .host(document)) }
 }
@@ -117,8 +129,9 @@ public struct NIC: TopologyComponent {
     ///   - bridge: Bridge in the IOVM that joins this NIC and its guests' vifs (default `br<index>`).
     ///   - driver: Its Linux driver (`e1000`, `e1000e`, `igb`, `ixgbe`, `virtio`), for the IOVM kernel when
     ///     iovm cannot read the NIC's PCI ids (planning on another machine).
-    public init(_ pci: String, bridge: String? = nil, driver: String? = nil, file: String = #filePath, line: Int = #line) {
-        document = NICDocument(pci: pci, bridge: bridge, driver: driver, source: SourceLocation(file: file, line: line))
+    ///   - host: The named ``Host`` it is in, when the topology spans several.
+    public init(_ pci: String, bridge: String? = nil, driver: String? = nil, host: String? = nil, file: String = #filePath, line: Int = #line) {
+        document = NICDocument(pci: pci, bridge: bridge, driver: driver, host: host, source: SourceLocation(file: file, line: line))
     }
     /// The element (a NIC for a configuration generator to place).
     public var topologyElement: TopologyElement { TopologyElement(storage: .nic(document)) }
@@ -135,9 +148,10 @@ public struct IOVM: TopologyComponent {
     ///   - weight: Credit weight, overriding ``Scheduling``.
     ///   - cap: Credit cap in percent of a pCPU.
     ///   - cpus: Hard affinity, overriding the placement scheme.
+    ///   - host: The named ``Host`` it runs on, when the topology spans several.
     ///   - nics: The NICs it owns.
     public init(
-        _ name: String, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
+        _ name: String, host: String? = nil, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
         ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
         cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line,
         @NICBuilder nics: () -> [NIC] = { [] }
@@ -147,7 +161,7 @@ public struct IOVM: TopologyComponent {
             resources: DomainResources(
                 memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
                 cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
-            nics: nics().map(\.document),
+            nics: nics().map(\.document), host: host,
             source: SourceLocation(file: file, line: line))
     }
     /// The element.
@@ -165,8 +179,9 @@ public struct Guest: TopologyComponent {
     ///     Without `backend` or `nic`, guest *i* uses NIC *i* (mod the NIC count), as in the paper.
     ///   - bridge: Bridge its vif joins (default: its NIC's bridge).
     ///   - mac: MAC of its vif (default: a stable address in Xen's 00:16:3e range).
+    ///   - host: The named ``Host`` it runs on, when the topology spans several.
     public init(
-        _ name: String, backend: String? = nil, nic: String? = nil, bridge: String? = nil,
+        _ name: String, host: String? = nil, backend: String? = nil, nic: String? = nil, bridge: String? = nil,
         mac: String? = nil, memory: Memory? = nil, vcpus: Int? = nil, kernel: String? = nil,
         ramdisk: String? = nil, cmdline: String? = nil, weight: Int? = nil, cap: Int? = nil,
         cpus: [Int]? = nil, disks: [String]? = nil, file: String = #filePath, line: Int = #line
@@ -176,7 +191,7 @@ public struct Guest: TopologyComponent {
             resources: DomainResources(
                 memoryMiB: memory?.mebibytes, vcpus: vcpus, kernel: kernel, ramdisk: ramdisk,
                 cmdline: cmdline, weight: weight, cap: cap, cpus: cpus, disks: disks),
-            backend: backend, nic: nic, bridge: bridge, mac: mac,
+            backend: backend, nic: nic, bridge: bridge, mac: mac, host: host,
             source: SourceLocation(file: file, line: line))
     }
     /// The element.

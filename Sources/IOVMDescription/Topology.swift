@@ -45,7 +45,12 @@ public struct Topology: Sendable {
         var placementSet = false
         for element in content() {
             switch element.storage {
-            case .host(let host): document.host = host
+            case .host(let host):
+                if host.name != nil {
+                    document.hosts = (document.hosts ?? []) + [host]
+                } else {
+                    document.host = host
+                }
             case .defaults(let defaults): document.defaults = defaults
             case .configuration(let configuration):
                 if configurationSet { Topology.note(duplicate: "Configuration", at: configuration.source) }

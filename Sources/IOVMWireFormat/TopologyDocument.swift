@@ -32,6 +32,9 @@ public struct TopologyDocument: Codable, Sendable, Equatable {
     public var placement: PlacementDocument
     /// Credit scheduler weights and caps.
     public var scheduling: SchedulingDocument?
+    /// The named hosts of a topology that spans several (`Host("xen-a", connect: …)`), in declaration order;
+    /// nil or empty for a single-host topology. Each NIC, IOVM and guest names one (`host:`).
+    public var hosts: [HostDocument]?
 
     /// Creates a document; every collection defaults to empty.
     public init(
@@ -45,8 +48,10 @@ public struct TopologyDocument: Codable, Sendable, Equatable {
         nics: [NICDocument] = [],
         guests: [GuestDocument] = [],
         placement: PlacementDocument = .init(kind: .credit),
-        scheduling: SchedulingDocument? = nil
+        scheduling: SchedulingDocument? = nil,
+        hosts: [HostDocument]? = nil
     ) {
+        self.hosts = hosts
         self.schemaVersion = schemaVersion
         self.name = name
         self.source = source
@@ -93,14 +98,22 @@ public struct HostDocument: Codable, Sendable, Equatable {
     public var scheduler: String?
     /// Name of that cpupool (default `iovm-<scheduler>`); absent in documents written before it existed.
     public var schedulerPool: String?
+    /// The host's name in a topology that spans several hosts (`Host("xen-a", …)`); nil for the one host of a
+    /// single-host topology.
+    public var name: String?
+    /// The libvirt URI iovm drives the host through (`xen+ssh://root@a/system`); nil: libxl in the local dom0.
+    public var connect: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates a host description.
     public init(
         cores: Int? = nil, memoryMiB: Int? = nil, dom0MemoryMiB: Int? = nil,
-        reservedCores: [Int]? = nil, scheduler: String? = nil, schedulerPool: String? = nil, source: SourceLocation? = nil
+        reservedCores: [Int]? = nil, scheduler: String? = nil, schedulerPool: String? = nil, name: String? = nil, connect: String? = nil,
+        source: SourceLocation? = nil
     ) {
+        self.name = name
+        self.connect = connect
         self.cores = cores
         self.memoryMiB = memoryMiB
         self.dom0MemoryMiB = dom0MemoryMiB
@@ -210,11 +223,14 @@ public struct NICDocument: Codable, Sendable, Equatable {
     /// The Linux driver of this NIC (`e1000`, `e1000e`, `igb`, `ixgbe`, `virtio`), for building the IOVM
     /// kernel where the NIC is not present to be asked.
     public var driver: String?
+    /// The named host it is in (multi-host topologies).
+    public var host: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates a NIC entry.
-    public init(pci: String, bridge: String? = nil, driver: String? = nil, source: SourceLocation? = nil) {
+    public init(pci: String, bridge: String? = nil, driver: String? = nil, host: String? = nil, source: SourceLocation? = nil) {
+        self.host = host
         self.pci = pci
         self.bridge = bridge
         self.driver = driver
@@ -268,11 +284,14 @@ public struct IOVMDocument: Codable, Sendable, Equatable {
     public var resources: DomainResources
     /// The NICs it owns (passed through by PCI).
     public var nics: [NICDocument]
+    /// The named host it runs on (multi-host topologies).
+    public var host: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates an IOVM entry.
-    public init(name: String, resources: DomainResources = .init(), nics: [NICDocument] = [], source: SourceLocation? = nil) {
+    public init(name: String, resources: DomainResources = .init(), nics: [NICDocument] = [], host: String? = nil, source: SourceLocation? = nil) {
+        self.host = host
         self.name = name
         self.resources = resources
         self.nics = nics
@@ -294,14 +313,17 @@ public struct GuestDocument: Codable, Sendable, Equatable {
     public var bridge: String?
     /// MAC address of its vif.
     public var mac: String?
+    /// The named host it runs on (multi-host topologies).
+    public var host: String?
     /// Where it was declared.
     public var source: SourceLocation?
 
     /// Creates a guest entry.
     public init(
         name: String, resources: DomainResources = .init(), backend: String? = nil, nic: String? = nil,
-        bridge: String? = nil, mac: String? = nil, source: SourceLocation? = nil
+        bridge: String? = nil, mac: String? = nil, host: String? = nil, source: SourceLocation? = nil
     ) {
+        self.host = host
         self.name = name
         self.resources = resources
         self.backend = backend

@@ -51,4 +51,22 @@ struct DSLTests {
         #expect(topology.document.placement.kind == .hybridPinned)
         #expect(topology.document.guests.map(\.name) == ["a"])
     }
+
+    @Test func namedHostsAndWhatIsOnThem() throws {
+        let topology = Topology("fleet") {
+            Host("xen-a", connect: "xen+ssh://root@a/system", cores: 8)
+            Host("xen-b", cores: 4, scheduler: "credit")
+            IOVM("net-a", host: "xen-a") { NIC("0000:03:00.0") }
+            NIC("0000:04:00.0", host: "xen-b")
+            Guest("web", host: "xen-a", backend: "net-a")
+        }
+        let document = topology.document
+        #expect(document.host == nil)
+        #expect(document.hosts?.map(\.name) == ["xen-a", "xen-b"])
+        #expect(document.hosts?.map(\.connect) == ["xen+ssh://root@a/system", nil])
+        #expect(document.hosts?.map(\.cores) == [8, 4])
+        #expect(document.iovms.first?.host == "xen-a")
+        #expect(document.nics.first?.host == "xen-b")
+        #expect(document.guests.first?.host == "xen-a")
+    }
 }

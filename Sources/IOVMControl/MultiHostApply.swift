@@ -1,0 +1,143 @@
+import Foundation
+public import IOVMCore
+
+/// One host's part in an apply that spans several.
+public struct HostTarget: Sendable {
+    /// The host's name in the topology.
+    public var host: String
+    /// Its share of the topology.
+    public var plan: Plan
+    /// An engine over its backend and its lock.
+    public var engine: ApplyEngine
+    /// Its domains' configs, in its backend's format.
+    public var configs: [String: String]
+
+    /// Creates a target.
+    public init(host: String, plan: Plan, engine: ApplyEngine, configs: [String: String]) {
+        self.host = host
+        self.plan = plan
+        self.engine = engine
+        self.configs = configs
+    }
+}
+
+/// Why an apply over several hosts failed, and what was rolled back where.
+public struct MultiHostApplyError: Error, Sendable, CustomStringConvertible {
+    /// The host whose apply failed first (in declaration order), and its error.
+    public var host: String
+    /// Its error (a step and what went wrong, or conflicts).
+    public var error: String
+    /// Every other host that failed too, with its error.
+    public var others: [(host: String, error: String)]
+    /// Per host that had succeeded: what its rollback undid, or why it could not.
+    public var rolledBack: [(host: String, steps: [String], failures: [String])]
+
+    /// Human-readable text.
+    public var description: String {
+        var lines = ["error: on host \(host): " + error.replacingOccurrences(of: "\n", with: "\n  ")]
+        for other in others { lines.append("error: on host \(other.host): " + other.error.replacingOccurrences(of: "\n", with: "\n  ")) }
+        for entry in rolledBack {
+            lines += entry.steps.map { "  rolled back on \(entry.host): \($0)" }
+            lines += entry.failures.map { "  ROLLBACK FAILED on \(entry.host): \($0)" }
+        }
+        let clean = rolledBack.allSatisfy { $0.failures.isEmpty }
+        lines.append(clean ? "Every host is as it was before this apply." : "Some host may keep what this apply made: see above.")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Applies a topology's shares to their hosts at once, each under its own host lock; if any host fails, what this
+/// apply made on every other host is undone. No cluster manager: each host is reached as `iovm apply --connect` would.
+public enum MultiHostApply {
+    /// Checks every host first (conflicts refuse the whole apply before anything is touched), then applies all at
+    /// once. Returns each host's report, by host name.
+    public static func apply(_ targets: [HostTarget]) throws -> [String: ApplyReport] {
+        // Nothing is touched anywhere while any host conflicts or cannot be observed.
+        var failures: [(String, String)] = []
+        var before: [String: ObservedHost] = [:]
+        for target in targets {
+            do {
+                let preview = try target.engine.preview(target.plan)
+                if !preview.conflicts.isEmpty { failures.append((target.host, ApplyError.conflicts(preview.conflicts).description)) }
+                before[target.host] = try target.engine.backend.observe(nics: target.plan.hostNICs)
+            } catch {
+                failures.append((target.host, "\(error)"))
+            }
+        }
+        if let first = failures.first {
+            throw MultiHostApplyError(
+                host: first.0, error: first.1 + "\nnothing was touched on any host", others: failures.dropFirst().map { ($0.0, $0.1) }, rolledBack: [])
+        }
+
+        let results = runConcurrently(targets) { target in try target.engine.apply(target.plan, libxlJSON: target.configs) }
+        let failed = targets.indices.compactMap { index -> (String, String)? in
+            guard case .failure(let error) = results[index] else { return nil }
+            return (targets[index].host, "\(error)")
+        }
+        guard let first = failed.first else {
+            var reports: [String: ApplyReport] = [:]
+            for (index, target) in targets.enumerated() { if case .success(let report) = results[index] { reports[target.host] = report } }
+            return reports
+        }
+        var rolledBack: [(host: String, steps: [String], failures: [String])] = []
+        for (index, target) in targets.enumerated() {
+            guard case .success = results[index], let observed = before[target.host] else { continue }
+            let undo = rollback(target, before: observed)
+            rolledBack.append((target.host, undo.steps, undo.failures))
+        }
+        throw MultiHostApplyError(host: first.0, error: first.1, others: failed.dropFirst().map { ($0.0, $0.1) }, rolledBack: rolledBack)
+    }
+
+    /// Undoes on a host what an apply made there since `before`: the topology's domains that were not there
+    /// (guests first), then the NICs iovm made assignable that were not. Live changes to domains that were there
+    /// stay (a re-apply of the old topology puts them back).
+    static func rollback(_ target: HostTarget, before: ObservedHost) -> (steps: [String], failures: [String]) {
+        var steps: [String] = []
+        var failures: [String] = []
+        do {
+            let hold = try target.engine.lock.acquire(timeout: 60)
+            defer { hold.release() }
+            let now = try target.engine.backend.observe(nics: target.plan.hostNICs)
+            let existed = Set(before.domains.map(\.uuid))
+            let made = now.domains.filter { $0.isManaged(by: target.plan.topology) && !existed.contains($0.uuid) }
+            for domain in made.sorted(by: { ($0.tag?.role == .guest ? 0 : 1, $0.name) < ($1.tag?.role == .guest ? 0 : 1, $1.name) }) {
+                do {
+                    try target.engine.backend.destroyDomain(domid: domain.domid)
+                    steps.append("destroy \(domain.name)")
+                } catch { failures.append("destroy \(domain.name): \(error)") }
+            }
+            let assignableBefore = Set(before.nics.filter(\.assignable).map(\.pci))
+            for nic in now.nics where nic.assignable && nic.madeAssignableByIOVM && !assignableBefore.contains(nic.pci) {
+                do {
+                    try target.engine.backend.releaseNIC(nic.pci)
+                    steps.append("give NIC \(nic.pci) back to dom0")
+                } catch { failures.append("give NIC \(nic.pci) back: \(error)") }
+            }
+        } catch {
+            failures.append("\(error)")
+        }
+        return (steps, failures)
+    }
+
+    /// Runs `body` for every target on a thread of its own; the results in target order.
+    static func runConcurrently<T: Sendable>(_ targets: [HostTarget], _ body: @escaping @Sendable (HostTarget) throws -> T) -> [Result<T, any Error>] {
+        let done = NSCondition()
+        nonisolated(unsafe) var results: [Int: Result<T, any Error>] = [:]
+        for (index, target) in targets.enumerated() {
+            let thread = Thread {
+                let result = Result { try body(target) }
+                done.lock()
+                results[index] = result
+                done.broadcast()
+                done.unlock()
+            }
+            thread.name = "iovm-apply-\(target.host)"
+            thread.start()
+        }
+        done.lock()
+        while results.count < targets.count { done.wait() }
+        let collected = results
+        done.unlock()
+        return targets.indices.map { collected[$0]! }
+    }
+}
