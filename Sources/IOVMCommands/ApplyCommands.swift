@@ -212,7 +212,22 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.status")
-            let plan = try TopologyOptions.plan(optionalFile: file, logger: logger, connect: connect)
+            guard let file else { return try show(plan: nil, connect: connect, logger: logger) }
+            switch try TopologyOptions.parse([file]).plans(logger: logger, connect: connect, whole: true) {
+            case .single(let plan): try show(plan: plan, connect: connect, logger: logger)
+            case .hosts(let shares):
+                // Each host of a topology over several, in declaration order.
+                for (index, share) in shares.enumerated() {
+                    if !json { print((index > 0 ? "\n" : "") + "Host \(share.host) (\(share.connect.map { "libvirt: \($0)" } ?? "libxl in this dom0"))") }
+                    try show(plan: share.plan, connect: share.connect, logger: logger)
+                }
+            }
+        }
+    }
+
+    /// Prints the status of the host at `connect` (this dom0 when nil), against `plan` when given.
+    private func show(plan: Plan?, connect: String?, logger: Logger) throws {
+        do {
             let backend = try HostAccess.backend(logger: logger, connect: connect)
             var host = try backend.observe(nics: plan?.hostNICs ?? [])
             let network = HostAccess.dom0Network(logger: logger, connect: connect)
