@@ -50,6 +50,10 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     /// Makes a new driver domain's xenstore `libxl/` and `device-model/` directories its own, while it is paused
     /// (what libxl does for driver_domain=1, which libvirt never sets); nil when the host's xenstore is out of reach.
     let prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?
+    /// Every domain Xen runs (domid → name), libvirt's or not; nil when the host's xenstore is out of reach.
+    let xenDomains: (@Sendable () throws -> [UInt32: String])?
+    /// Gives a NIC libvirt reattached but pciback kept back to dom0's drivers; nil when out of reach.
+    let releaseFromPciback: (@Sendable (PCIAddress) throws -> Void)?
     /// The plan the domains are created from (their XML needs it); set by ``prepare(_:)``.
     private let plans = NSLock()
     nonisolated(unsafe) private var plan: Plan?
@@ -66,8 +70,14 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         }
         let store = SSHXenStore(uri: uri)
         var prepare: (@Sendable (UInt32) throws -> Void)?
-        if let store { prepare = { domid in try store.makeDriverDomainNodes(domid) } }
-        self.init(host: connection, store: store, logger: logger, prepareDriverDomain: prepare)
+        var domains: (@Sendable () throws -> [UInt32: String])?
+        var release: (@Sendable (PCIAddress) throws -> Void)?
+        if let store {
+            prepare = { domid in try store.makeDriverDomainNodes(domid) }
+            domains = { try store.domainNames() }
+            release = { pci in try store.releaseFromPciback(pci) }
+        }
+        self.init(host: connection, store: store, logger: logger, prepareDriverDomain: prepare, xenDomains: domains, releaseFromPciback: release)
     }
 
     /// The host's CPU count and Pool-0's scheduler (Domain-0's), through libvirt.
@@ -76,11 +86,16 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         return (try connection.hostCPUCount(), try connection.scheduler(of: "Domain-0"))
     }
 
-    init(host: any LibvirtHost, store: (any TagStore)?, logger: Logger, prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?) {
+    init(
+        host: any LibvirtHost, store: (any TagStore)?, logger: Logger, prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?,
+        xenDomains: (@Sendable () throws -> [UInt32: String])? = nil, releaseFromPciback: (@Sendable (PCIAddress) throws -> Void)? = nil
+    ) {
         self.host = host
         self.store = store
         self.logger = logger
         self.prepareDriverDomain = prepareDriverDomain
+        self.xenDomains = xenDomains
+        self.releaseFromPciback = releaseFromPciback
     }
 
     /// Gives the backend the plan whose domains it will create (their XML is rendered from it).
@@ -120,6 +135,15 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                     cap: credit?.cap, cpupool: Planner.defaultPool, pci: pci, tag: tag,
                     vifs: domid == 0 || store == nil ? nil : LibXLBackend.vifs(of: domid, store: store!),
                     shutdownReason: domain.state == 6 ? "crash" : domain.state == 5 ? "poweroff" : domain.state == 4 ? "shutdown" : nil))
+        }
+        // Domains libvirt did not start (xl's, another toolstack's) are invisible to it: seen from xenstore, untagged,
+        // so a planned name one of them holds is a conflict before anything is touched.
+        let known = Set(domains.map(\.domid))
+        for (domid, name) in try xenDomains?() ?? [:] where !known.contains(domid) {
+            domains.append(
+                ObservedDomain(
+                    domid: domid, name: name.isEmpty ? "domid\(domid)" : name, uuid: "xen-domid-\(domid)", vcpus: 0, hardAffinity: [], weight: nil,
+                    cap: nil, cpupool: Planner.defaultPool))
         }
         var bindings: [NICBinding] = []
         for pci in nics {
@@ -246,7 +270,18 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                 throw XenError.failed(operation: "give \(pci) back to dom0 on \(host.uri)", detail: "\(domain.name) holds it")
             }
         }
-        try host.reattachNodeDevice(Self.nodeDevice(pci))
+        // A domain libvirt does not know may hold it too: libxl marks each assignment in xenstore.
+        if let store, let holder = try store.read(LibXLBackend.libxlAssignmentPath(pci)).flatMap({ UInt32($0.trimmingCharacters(in: .whitespaces)) }),
+            try xenDomains?()[holder] != nil
+        {
+            throw XenError.failed(operation: "give \(pci) back to dom0 on \(host.uri)", detail: "domain \(holder) holds it")
+        }
+        let device = Self.nodeDevice(pci)
+        try host.reattachNodeDevice(device)
+        if let xml = try host.nodeDeviceXML(device), let driver = Self.driver(inNodeDeviceXML: xml), driver.hasSuffix("pciback"), let releaseFromPciback {
+            try releaseFromPciback(pci)
+            logger.info("\(pci): libvirt reattached it but pciback kept it; given back to dom0's drivers")
+        }
         try store?.remove("\(Self.nicRoot)/\(LibXLBackend.key(pci))")
     }
 

@@ -74,6 +74,34 @@ struct SSHXenStore: TagStore {
         guard outcome.succeeded else { throw XenError.failed(operation: "make \(home)/libxl the driver domain's own on \(target)", detail: outcome.output) }
     }
 
+    /// Every domain Xen runs, by domid, with its name (from `/local/domain/<id>/name`), in one ssh call: libvirt's
+    /// libxl driver lists only the domains libvirt itself started.
+    func domainNames() throws(XenError) -> [UInt32: String] {
+        let outcome = try run(["sh", "-c", "for d in $(xenstore-list /local/domain); do echo \"$d $(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"])
+        guard outcome.succeeded else { throw XenError.failed(operation: "list the domains of \(target) from xenstore", detail: outcome.output) }
+        var names: [UInt32: String] = [:]
+        for line in outcome.output.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard let domid = parts.first.flatMap({ UInt32($0) }) else { continue }
+            names[domid] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        return names
+    }
+
+    /// Gives NIC `pci` back to dom0's drivers when pciback still holds it after libvirt's `virNodeDeviceReAttach`
+    /// (libvirt 9.0 with Linux 6.1: the NIC stays in pciback's `slots` and pciback takes it again at the probe):
+    /// removes its slot, unbinds it and probes drivers for it.
+    func releaseFromPciback(_ pci: PCIAddress) throws(XenError) {
+        let bdf = pci.description
+        let pciback = "/sys/bus/pci/drivers/pciback"
+        let script =
+            "if [ -e \(pciback)/\(bdf) ]; then echo \(bdf) >\(pciback)/remove_slot 2>/dev/null; echo \(bdf) >\(pciback)/unbind || exit 1; fi; "
+            + "echo >/sys/bus/pci/devices/\(bdf)/driver_override 2>/dev/null; echo \(bdf) >/sys/bus/pci/drivers_probe 2>/dev/null; "
+            + "[ ! -e \(pciback)/\(bdf) ]"
+        let outcome = try run(["sh", "-c", script])
+        guard outcome.succeeded else { throw XenError.failed(operation: "give \(bdf) back to dom0's drivers on \(target)", detail: "pciback keeps it \(outcome.output)") }
+    }
+
     /// `word` for a POSIX shell: as is when it is plain, else in single quotes.
     static func quoted(_ word: String) -> String {
         if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@,%+".contains($0) }) { return word }

@@ -32,12 +32,13 @@ import XenKit
         var engine: ApplyEngine { ApplyEngine(backend: backend, network: RemoteDom0Network(uri: host.uri), lock: NoLock(), logger: Logger(label: "test")) }
     }
 
-    func setup() -> Setup {
+    func setup(xenDomains: [UInt32: String] = [:]) -> Setup {
         let store = MemoryTagStore()
         let host = RecordingLibvirtHost(nics: Self.nics, store: store)
         let prepared = PreparedDomains()
         let backend = LibvirtBackend(
-            host: host, store: store, logger: Logger(label: "test"), prepareDriverDomain: { domid in prepared.ids.withLock { $0.append(domid) } })
+            host: host, store: store, logger: Logger(label: "test"), prepareDriverDomain: { domid in prepared.ids.withLock { $0.append(domid) } },
+            xenDomains: { xenDomains }, releaseFromPciback: { pci in host.releaseFromPciback(pci) })
         return Setup(host: host, store: store, backend: backend, prepared: prepared)
     }
 
@@ -83,6 +84,24 @@ import XenKit
         let foreign = try #require(setup.host.domainState("iovm0"))
         #expect(throws: XenError.self) { try setup.backend.destroyDomain(domid: foreign.id) }
         #expect(setup.host.domainState("iovm0") != nil)
+    }
+
+    @Test func aDomainLibvirtDoesNotKnowStillConflicts() throws {
+        // xl made "iovm1": libvirt's libxl driver does not list it; xenstore (over ssh) does.
+        let setup = setup(xenDomains: [0: "Domain-0", 9: "iovm1"])
+        let plan = try plan()
+        #expect(throws: ApplyError.self) { try setup.engine.apply(plan, libxlJSON: configs(plan)) }
+        #expect(setup.host.calls.isEmpty)
+    }
+
+    @Test func aNICPcibackKeepsAfterLibvirtsReattachIsGivenBack() throws {
+        let setup = setup()
+        let plan = try plan()
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        setup.host.reattachKeepsPciback.withLock { $0 = true }
+        _ = try setup.engine.destroy(topology: plan.topology, nics: plan.hostNICs)
+        #expect(setup.host.calls.contains("pciback release 0000:00:10.0"))
+        for nic in Self.nics { #expect(setup.host.driver(LibvirtBackend.nodeDevice(PCIAddressForTests(nic))) == "e1000") }
     }
 
     @Test func aPlanWithACpupoolIsRefusedBeforeAnythingIsTouched() throws {

@@ -168,9 +168,19 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
         state.withLock { $0.drivers[name] = "pciback" }
     }
 
+    /// Whether reattach leaves the NIC on pciback, as libvirt 9.0 did in the lab (it stayed in pciback's slots).
+    let reattachKeepsPciback = Mutex(false)
+
     func reattachNodeDevice(_ name: String) throws(XenError) {
         record("reattach \(name)")
-        state.withLock { $0.drivers[name] = "e1000" }
+        let keeps = reattachKeepsPciback.withLock { $0 }
+        if !keeps { state.withLock { $0.drivers[name] = "e1000" } }
+    }
+
+    /// What giving a NIC back from pciback over ssh does.
+    func releaseFromPciback(_ pci: PCIAddress) {
+        record("pciback release \(pci)")
+        state.withLock { $0.drivers[LibvirtBackend.nodeDevice(pci)] = "e1000" }
     }
 }
 
