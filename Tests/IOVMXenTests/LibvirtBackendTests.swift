@@ -190,3 +190,29 @@ struct NoLock: HostLock, HostLockHold {
 final class PreparedDomains: Sendable {
     let ids = Mutex<[UInt32]>([])
 }
+
+/// How iovm reaches a libvirt host's xenstore: the ssh of its `xen+ssh://` URI.
+@Suite struct SSHXenStoreTests {
+    @Test func theURIsSSHAccessBecomesSSHArguments() throws {
+        let store = try #require(SSHXenStore(uri: "xen+ssh://root@127.0.0.1:2222/system?keyfile=/lab/key&no_verify=1&no_tty=1"))
+        #expect(store.target == "root@127.0.0.1:2222")
+        let arguments = store.sshArguments
+        #expect(arguments.suffix(2) == ["127.0.0.1", "--"])
+        for pair in [["-p", "2222"], ["-l", "root"], ["-i", "/lab/key"], ["-o", "StrictHostKeyChecking=no"], ["-o", "BatchMode=yes"]] {
+            #expect(arguments.indices.contains { arguments[$0] == pair[0] && $0 + 1 < arguments.count && arguments[$0 + 1] == pair[1] }, "\(pair) in \(arguments)")
+        }
+        let plain = try #require(SSHXenStore(uri: "xen+ssh://a.example.org/system"))
+        #expect(plain.target == "a.example.org")
+        #expect(!plain.sshArguments.contains("-p") && !plain.sshArguments.contains("StrictHostKeyChecking=no"))
+        #expect(SSHXenStore(uri: "xen:///system") == nil)
+        #expect(SSHXenStore(uri: "xen+tls://a/system") == nil)
+    }
+
+    @Test func wordsAreQuotedForTheRemoteShell() {
+        #expect(SSHXenStore.quoted("/local/domain/0/name") == "/local/domain/0/name")
+        #expect(SSHXenStore.quoted("") == "''")
+        #expect(SSHXenStore.quoted("a b") == "'a b'")
+        #expect(SSHXenStore.quoted("it's") == "'it'\\''s'")
+        #expect(SSHXenStore.quoted("$(reboot)") == "'$(reboot)'")
+    }
+}
