@@ -20,6 +20,27 @@ LAB_HOST_PACKAGES="qemu-system-x86 qemu-utils xen-hypervisor-4.17-amd64 linux-im
 # shellcheck source=hostshape.env
 . "$LAB_DIR/hostshape.env"
 
+# The NICs' mode (hostshape.env): LAB_NIC_ROOT_PORTS=1 puts each e1000 behind its own pcie-root-port. Set it
+# for lab/boot and for every script that uses the BDFs. lab/boot records the mode it booted in (LAB_VAR/
+# nic-root-ports; lab_nic_root_ports_running) and refuses a running lab of the other mode. LAB_NIC<n>_SLOT (hex)
+# is NIC n's slot on the root bus in both modes: the NIC's own by default, its root port's in root-port mode.
+LAB_NIC_ROOT_PORTS=${LAB_NIC_ROOT_PORTS:-0}
+case "$LAB_NIC_ROOT_PORTS" in
+  0 | 1) ;;
+  *)
+    printf '[lab] ERROR: LAB_NIC_ROOT_PORTS=%s: 0 or 1\n' "$LAB_NIC_ROOT_PORTS" >&2
+    exit 2
+    ;;
+esac
+for _n in $(seq "$LAB_NIC_COUNT"); do
+  _bdf=LAB_NIC${_n}_BDF _port=LAB_NIC${_n}_PORT_BDF
+  _slot=${!_bdf#*:*:}
+  declare -g "LAB_NIC${_n}_SLOT=${_slot%.*}"
+  if [ "$LAB_NIC_ROOT_PORTS" = 1 ]; then declare -g "$_bdf=${!_port}"; fi
+done
+if [ "$LAB_NIC_ROOT_PORTS" = 1 ]; then LAB_NIC_BDFS=$LAB_NIC_PORT_BDFS; fi
+unset _n _bdf _port _slot
+
 # Xen's command line (lab/boot; LAB_XEN_OPTS replaces it): serial console, dom0 with its memory and 2 vCPUs.
 # Xen's default scheduler is credit2; suites 2 and 3 add sched=credit (suite_boot credit), the paper's.
 # bootscrub=0: background scrubbing of free RAM slowed every step of a fresh boot 3-10x under TCG.
@@ -82,6 +103,12 @@ lab_qemu_pid() {
   if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "qemu-system-x86_64 .*$LAB_PIDFILE"; then
     echo "$pid"
   fi
+}
+
+# The NIC mode the running lab booted in (0 or 1, LAB_NIC_ROOT_PORTS), or nothing when no lab runs.
+lab_nic_root_ports_running() {
+  [ -n "$(lab_qemu_pid)" ] || return 0
+  cat "$LAB_VAR/nic-root-ports" 2>/dev/null || echo 0
 }
 
 # ---- the host -> dom0 path for libvirt (xen+ssh://) ------------------------------------------------
