@@ -54,6 +54,8 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     let xenDomains: (@Sendable () throws -> [UInt32: String])?
     /// Gives a NIC libvirt reattached but pciback kept back to dom0's drivers; nil when out of reach.
     let releaseFromPciback: (@Sendable (PCIAddress) throws -> Void)?
+    /// The vifs of several domains at once (one round trip); nil: read one value at a time from `store`.
+    let vifStates: (@Sendable ([UInt32]) throws -> [UInt32: [ObservedVif]])?
     /// The plan the domains are created from (their XML needs it); set by ``prepare(_:)``.
     private let plans = NSLock()
     nonisolated(unsafe) private var plan: Plan?
@@ -72,12 +74,16 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         var prepare: (@Sendable (UInt32) throws -> Void)?
         var domains: (@Sendable () throws -> [UInt32: String])?
         var release: (@Sendable (PCIAddress) throws -> Void)?
+        var vifs: (@Sendable ([UInt32]) throws -> [UInt32: [ObservedVif]])?
         if let store {
             prepare = { domid in try store.makeDriverDomainNodes(domid) }
             domains = { try store.domainNames() }
             release = { pci in try store.releaseFromPciback(pci) }
+            vifs = { domids in try store.vifs(of: domids) }
         }
-        self.init(host: connection, store: store, logger: logger, prepareDriverDomain: prepare, xenDomains: domains, releaseFromPciback: release)
+        self.init(
+            host: connection, store: store, logger: logger, prepareDriverDomain: prepare, xenDomains: domains, releaseFromPciback: release,
+            vifStates: vifs)
     }
 
     /// The host's CPU count and Pool-0's scheduler (Domain-0's), through libvirt.
@@ -88,8 +94,10 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
 
     init(
         host: any LibvirtHost, store: (any TagStore)?, logger: Logger, prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?,
-        xenDomains: (@Sendable () throws -> [UInt32: String])? = nil, releaseFromPciback: (@Sendable (PCIAddress) throws -> Void)? = nil
+        xenDomains: (@Sendable () throws -> [UInt32: String])? = nil, releaseFromPciback: (@Sendable (PCIAddress) throws -> Void)? = nil,
+        vifStates: (@Sendable ([UInt32]) throws -> [UInt32: [ObservedVif]])? = nil
     ) {
+        self.vifStates = vifStates
         self.host = host
         self.store = store
         self.logger = logger
@@ -123,7 +131,9 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         let cores = try host.hostCPUCount()
         let scheduler = (try? host.scheduler(of: "Domain-0")) ?? "unknown"
         var domains: [ObservedDomain] = []
-        for domain in try host.domains() {
+        let listed = try host.domains()
+        let batched = try vifStates?(listed.compactMap(\.id).filter { $0 != 0 })
+        for domain in listed {
             guard let domid = domain.id else { continue }  // defined but not running: not a Xen domain now
             let tag = domid == 0 ? nil : try tag(of: domain)
             let affinity = (try? host.vcpuAffinity(of: domain.name, vcpus: domain.vcpus, cores: cores)) ?? []
@@ -133,7 +143,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                 ObservedDomain(
                     domid: domid, name: domain.name, uuid: domain.uuid, vcpus: domain.vcpus, hardAffinity: affinity, weight: credit?.weight,
                     cap: credit?.cap, cpupool: Planner.defaultPool, pci: pci, tag: tag,
-                    vifs: domid == 0 || store == nil ? nil : LibXLBackend.vifs(of: domid, store: store!),
+                    vifs: domid == 0 || store == nil ? nil : batched?[domid] ?? LibXLBackend.vifs(of: domid, store: store!),
                     shutdownReason: domain.state == 6 ? "crash" : domain.state == 5 ? "poweroff" : domain.state == 4 ? "shutdown" : nil))
         }
         // Domains libvirt did not start (xl's, another toolstack's) are invisible to it: seen from xenstore, untagged,
@@ -331,7 +341,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         var waiting: [String] = []
         repeat {
-            let vifs = LibXLBackend.vifs(of: domid, store: store)
+            let vifs = try vifStates?([domid])[domid] ?? LibXLBackend.vifs(of: domid, store: store)
             if let broken = vifs.first(where: { $0.hotplugStatus == "error" }) {
                 throw XenError.failed(operation: "connect vif \(broken.devid) of domain \(domid) on \(host.uri)", detail: "the backend's hotplug script failed")
             }

@@ -1,4 +1,5 @@
 import Foundation
+import IOVMControl
 import IOVMCore
 import XenKit
 
@@ -86,6 +87,32 @@ struct SSHXenStore: TagStore {
             names[domid] = parts.count > 1 ? String(parts[1]) : ""
         }
         return names
+    }
+
+    /// The vifs of `domids` and their backends' states, in one ssh call (reading them one by one costs a round trip
+    /// each); a domain without vifs has none.
+    func vifs(of domids: [UInt32]) throws(XenError) -> [UInt32: [ObservedVif]] {
+        guard !domids.isEmpty else { return [:] }
+        let list = domids.map(String.init).joined(separator: " ")
+        let script =
+            "r() { xenstore-read \"$1\" 2>/dev/null || echo -; }; for d in \(list); do for v in $(xenstore-list /local/domain/$d/device/vif 2>/dev/null); do "
+            + "f=/local/domain/$d/device/vif/$v; b=$(r $f/backend); echo \"$d $v $(r $f/backend-id) $(r $b/state) $(r $b/hotplug-status)\"; done; done"
+        let outcome = try run(["sh", "-c", script])
+        guard outcome.succeeded else { throw XenError.failed(operation: "read the vifs of domains \(list) on \(target)", detail: outcome.output) }
+        return Self.parseVifs(outcome.output, domids: domids)
+    }
+
+    /// Lines `domid devid backend-id state hotplug-status` (`-` for a missing value) as vifs by domain.
+    static func parseVifs(_ text: String, domids: [UInt32]) -> [UInt32: [ObservedVif]] {
+        var vifs = Dictionary(uniqueKeysWithValues: domids.map { ($0, [ObservedVif]()) })
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 5, let domid = UInt32(fields[0]), let devid = Int(fields[1]) else { continue }
+            let value = { (field: String) -> String? in field == "-" || field.isEmpty ? nil : field }
+            vifs[domid, default: []].append(
+                ObservedVif(devid: devid, backendDomid: value(fields[2]).flatMap { UInt32($0) }, backendState: value(fields[3]), hotplugStatus: value(fields[4])))
+        }
+        return vifs.mapValues { $0.sorted { $0.devid < $1.devid } }
     }
 
     /// Gives NIC `pci` back to dom0's drivers when pciback still holds it after libvirt's `virNodeDeviceReAttach`

@@ -208,6 +208,18 @@ final class PreparedDomains: Sendable {
         #expect(SSHXenStore(uri: "xen+tls://a/system") == nil)
     }
 
+    @Test func vifLinesFromOneRoundTripBecomeVifs() {
+        let text = "5 0 2 4 connected\n5 1 2 2 -\n7 0 - - -\ngarbage\n"
+        let vifs = SSHXenStore.parseVifs(text, domids: [5, 6, 7])
+        #expect(
+            vifs[5] == [
+                ObservedVif(devid: 0, backendDomid: 2, backendState: "4", hotplugStatus: "connected"),
+                ObservedVif(devid: 1, backendDomid: 2, backendState: "2", hotplugStatus: nil),
+            ])
+        #expect(vifs[6] == [])
+        #expect(vifs[7] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])
+    }
+
     @Test func wordsAreQuotedForTheRemoteShell() {
         #expect(SSHXenStore.quoted("/local/domain/0/name") == "/local/domain/0/name")
         #expect(SSHXenStore.quoted("") == "''")
