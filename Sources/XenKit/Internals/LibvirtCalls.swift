@@ -54,7 +54,7 @@ enum LibvirtCalls {
     static func lastError(operation: String) -> XenError {
         var code: Int32 = 0
         var domain: Int32 = 0
-        var buffer = [CChar](repeating: 0, count: 1024)
+        var buffer = [CChar](repeating: 0, count: 4096)
         guard cvirt_last_error(&code, &domain, &buffer, buffer.count) != 0 else {
             return .libvirt(code: LibvirtErrorCode.internalError.rawValue, name: "VIR_ERR_INTERNAL_ERROR", operation: operation, message: "")
         }
