@@ -201,22 +201,20 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
 
     /// The PCI addresses of a domain XML's `<hostdev type='pci'>` sources.
     static func hostdevs(_ xml: String) -> [PCIAddress] {
-        var found: [PCIAddress] = []
-        for block in xml.split(separator: "<hostdev").dropFirst() {
-            let body = String(block.prefix { _ in true }).components(separatedBy: "</hostdev>").first ?? ""
-            guard body.contains("type='pci'") || body.contains("type=\"pci\"") else { continue }
-            guard let domain = attribute("domain", of: "address", in: body), let bus = attribute("bus", of: "address", in: body),
-                let slot = attribute("slot", of: "address", in: body), let function = attribute("function", of: "address", in: body),
-                let pci = PCIAddress("\(hex4(domain)):\(hex2(bus)):\(hex2(slot)).\(function.replacingOccurrences(of: "0x", with: ""))")
-            else { continue }
-            found.append(pci)
+        xml.split(separator: "<hostdev").dropFirst().compactMap { block -> PCIAddress? in
+            let body = block.components(separatedBy: "</hostdev>")[0]
+            guard body.contains("type='pci'") || body.contains("type=\"pci\"") else { return nil }
+            /// An `<address>` attribute, `0x10` or `16`, as a number.
+            func number<T: FixedWidthInteger>(_ name: String) -> T? {
+                guard let text = attribute(name, of: "address", in: body) else { return nil }
+                return text.hasPrefix("0x") ? T(text.dropFirst(2), radix: 16) : T(text)
+            }
+            guard let domain: UInt16 = number("domain"), let bus: UInt8 = number("bus"), let slot: UInt8 = number("slot"),
+                let function: UInt8 = number("function")
+            else { return nil }
+            return PCIAddress(domain: domain, bus: bus, device: slot, function: function)
         }
-        return found
     }
-
-    private static func hex4(_ text: String) -> String { pad(text.replacingOccurrences(of: "0x", with: ""), 4) }
-    private static func hex2(_ text: String) -> String { pad(text.replacingOccurrences(of: "0x", with: ""), 2) }
-    private static func pad(_ text: String, _ width: Int) -> String { String(repeating: "0", count: max(0, width - text.count)) + text }
 
     /// The driver a node device XML names (`<driver><name>e1000</name></driver>`), nil when unbound.
     static func driver(inNodeDeviceXML xml: String) -> String? {
