@@ -6,8 +6,22 @@ LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The directories are named apart from the commands lab/build and lab/run. LAB_BUILD and LAB_RUN, their
 # names before, are still read for one release.
 LAB_CACHE=${LAB_CACHE:-${LAB_BUILD:-$LAB_DIR/cache}} # build cache (lab/cache)
-LAB_VAR=${LAB_VAR:-${LAB_RUN:-$LAB_DIR/var}}         # runtime state (lab/var)
-LAB_SHARE=$LAB_VAR/share                             # 9p share, mounted in dom0 at /mnt/lab
+# A second lab beside the first (two Xen hosts for a topology that spans them): LAB_INSTANCE=2 gives it its own
+# runtime directory (lab/var-2), dom0 ssh port and NIC host ports (below). Instance 1, the default, is the lab.
+LAB_INSTANCE=${LAB_INSTANCE:-1}
+case "$LAB_INSTANCE" in
+  [1-9]) ;;
+  *)
+    printf '[lab] ERROR: LAB_INSTANCE=%s: 1 to 9\n' "$LAB_INSTANCE" >&2
+    exit 2
+    ;;
+esac
+if [ "$LAB_INSTANCE" = 1 ]; then _var=$LAB_DIR/var; else _var=$LAB_DIR/var-$LAB_INSTANCE; fi
+LAB_VAR=${LAB_VAR:-${LAB_RUN:-$_var}} # runtime state (lab/var; lab/var-N for LAB_INSTANCE=N)
+unset _var
+LAB_QEMU_NAME=iovm-lab # QEMU's -name: iovm-lab, iovm-lab-N for LAB_INSTANCE=N
+[ "$LAB_INSTANCE" = 1 ] || LAB_QEMU_NAME=iovm-lab-$LAB_INSTANCE
+LAB_SHARE=$LAB_VAR/share # 9p share, mounted in dom0 at /mnt/lab
 LAB_PIDFILE=$LAB_VAR/qemu.pid
 LAB_SERIAL=$LAB_VAR/serial.log # Xen + dom0 console (com1 / hvc0)
 LAB_READY_MSG="xenstored running, agent ready"
@@ -19,6 +33,16 @@ LAB_HOST_PACKAGES="qemu-system-x86 qemu-utils xen-hypervisor-4.17-amd64 linux-im
 
 # shellcheck source=hostshape.env
 . "$LAB_DIR/hostshape.env"
+# Instance N > 1 (LAB_INSTANCE) forwards dom0's ssh from LAB_SSH_HOSTPORT + N - 1 and NIC n's traffic to
+# LAB_NIC<n>_HOSTPORT + 10 (N - 1), so two labs run side by side.
+if [ "$LAB_INSTANCE" != 1 ]; then
+  LAB_SSH_HOSTPORT=$((LAB_SSH_HOSTPORT + LAB_INSTANCE - 1))
+  for _n in $(seq "$LAB_NIC_COUNT"); do
+    _port=LAB_NIC${_n}_HOSTPORT
+    declare -g "$_port=$((${!_port} + 10 * (LAB_INSTANCE - 1)))"
+  done
+  unset _n _port
+fi
 
 # The NICs' mode (hostshape.env): LAB_NIC_ROOT_PORTS=1 puts each e1000 behind its own pcie-root-port. Set it
 # for lab/boot and for every script that uses the BDFs. lab/boot records the mode it booted in (LAB_VAR/

@@ -52,7 +52,9 @@ extension Planner {
             diagnostics.append(.componentWithoutHost(what, hosts: listed, at: location))
             return nil
         }
-        var nicHost: [String: String] = [:]
+        // A NIC is a PCI address on one host: identical hosts have the same addresses, so NICs are keyed by both.
+        var nicHosts: [String: Set<String>] = [:]
+        var declaredNICHost: [String?] = []
         var iovmHost: [String: String] = [:]
         var domainHost: [String: (host: String, location: SourceLocation?)] = [:]
         func claim(_ name: String, _ what: String, on host: String, at location: SourceLocation?) {
@@ -62,7 +64,9 @@ extension Planner {
             domainHost[name] = domainHost[name] ?? (host, location)
         }
         for nic in document.nics {
-            if let host = host(of: nic.host, "NIC \(nic.pci)", at: nic.source) { nicHost[nic.pci] = host }
+            let host = host(of: nic.host, "NIC \(nic.pci)", at: nic.source)
+            declaredNICHost.append(host)
+            if let host { nicHosts[nic.pci, default: []].insert(host) }
         }
         for iovm in document.iovms {
             guard let host = host(of: iovm.host, "IOVM \(iovm.name)", at: iovm.source) else { continue }
@@ -70,7 +74,7 @@ extension Planner {
             claim(iovm.name, "IOVM \(iovm.name)", on: host, at: iovm.source)
             for nic in iovm.nics {
                 if let other = nic.host, other != host { diagnostics.append(.nicOnOtherHost(nic.pci, of: "IOVM \(iovm.name)", host: host, nicHost: other, at: nic.source)) }
-                nicHost[nic.pci] = host
+                nicHosts[nic.pci, default: []].insert(host)
             }
         }
         var guestHost: [String: String] = [:]
@@ -81,7 +85,7 @@ extension Planner {
             if let backend = guest.backend, let other = iovmHost[backend], other != host {
                 diagnostics.append(.iovmOnOtherHost(guest: guest.name, host: host, iovm: backend, iovmHost: other, at: guest.source))
             }
-            if let nic = guest.nic, let other = nicHost[nic], other != host {
+            if let nic = guest.nic, let hosts = nicHosts[nic], !hosts.contains(host), let other = hosts.sorted().first {
                 diagnostics.append(.nicOnOtherHost(nic, of: "guest \(guest.name)", host: host, nicHost: other, at: guest.source))
             }
         }
@@ -91,7 +95,7 @@ extension Planner {
             var share = document
             share.hosts = nil
             share.host = host
-            share.nics = document.nics.filter { nicHost[$0.pci] == name }
+            share.nics = zip(document.nics, declaredNICHost).filter { $0.1 == name }.map(\.0)
             share.iovms = document.iovms.filter { iovmHost[$0.name] == name }
             share.guests = document.guests.filter { guestHost[$0.name] == name }
             return (host, share)

@@ -73,6 +73,29 @@ import Testing
         }
     }
 
+    /// Identical hosts have identical PCI addresses: each host gets its own NIC of that address (seen in the lab's
+    /// two hosts, whose NICs are all at 0000:01:00.0 to 0000:04:00.0).
+    @Test func identicalHostsEachGetTheirOwnNICOfOneAddress() throws {
+        var document = document()
+        let pci = "0000:01:00.0"
+        document.nics = [NICDocument(pci: pci, host: "xen-a"), NICDocument(pci: pci, host: "xen-b")]
+        document.guests = [
+            GuestDocument(name: "a1", nic: pci, host: "xen-a"), GuestDocument(name: "b1", nic: pci, host: "xen-b"),
+        ]
+        let plans = try Planner().planHosts(document)
+        #expect(plans.map { $0.plan.hostNICs.map(\.description) } == [[pci], [pci]])
+        #expect(plans.map { $0.plan.domains.map(\.name) } == [["iovm0", "a1"], ["iovm1", "b1"]])
+        #expect(plans.map { $0.plan.iovms.flatMap(\.pci).map(\.description) } == [[pci], [pci]])
+        document.nics = [NICDocument(pci: pci, host: "xen-a")]
+        document.guests[1].source = SourceLocation(file: "f.swift", line: 7)
+        #expect {
+            try Planner().planHosts(document)
+        } throws: { error in
+            guard case .invalid(let diagnostics)? = error as? TopologyError else { return false }
+            return diagnostics.map { "\($0.location?.line ?? 0): \($0.message)" }.contains("7: guest b1 is on host xen-b, but NIC \(pci) is on host xen-a")
+        }
+    }
+
     @Test func bothHostsAreAppliedAndAReapplyChangesNothing() throws {
         let plans = try Planner().planHosts(document())
         let fakes = [FakeXenBackend(nics: plans[0].plan.hostNICs.map(\.description)), FakeXenBackend(nics: plans[1].plan.hostNICs.map(\.description))]
