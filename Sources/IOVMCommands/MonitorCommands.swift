@@ -51,6 +51,9 @@ struct MonitorCommand: ParsableCommand {
     @Option(help: "A label for the recorded run in reports (default: configuration / placement).")
     var label: String?
 
+    @Option(help: "This host's name in the recording (default: its hostname); `iovm report --merge` tells the hosts of a fleet apart by it.")
+    var host: String?
+
     @Option(
         name: .customLong("prometheus-file"), help: "Write Prometheus text exposition here after every interval (atomically), for node_exporter's textfile collector.",
         completion: .file())
@@ -104,10 +107,12 @@ struct MonitorCommand: ParsableCommand {
             var watched = iovms
             if let plan { watched = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name) }
             let source: any CounterSource
+            var recordedHost = host
             if let replay {
                 let run = try RecordedRun.load(replay)
                 source = ReplayCounterSource(run)
                 if watched.isEmpty { watched = run.meta.iovms }
+                recordedHost = recordedHost ?? run.meta.host
             } else {
                 do {
                     source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
@@ -142,7 +147,8 @@ struct MonitorCommand: ParsableCommand {
                     if recorder == nil {
                         let meta = RunMeta(
                             interval: seconds, cpuHz: output.record.cpuHz, frequencyWarning: frequencyWarning,
-                            started: output.record.time, label: label, plan: plan, iovms: watched, schedulers: schedulers)
+                            started: output.record.time, label: label, plan: plan, iovms: watched, schedulers: schedulers,
+                            host: recordedHost ?? ProcessInfo.processInfo.hostName)
                         let topologyJSON = file.flatMap { $0.hasSuffix(".json") ? FileManager.default.contents(atPath: $0) : nil }
                         recorder = try RunRecorder(directory: URL(fileURLWithPath: record), meta: meta, plan: plan, topologyJSON: topologyJSON)
                     }
