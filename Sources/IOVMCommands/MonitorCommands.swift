@@ -249,10 +249,21 @@ struct ReportCommand: ParsableCommand {
             csv: one row per interval per IOVM, plus an aggregate row per interval.
             html: a self-contained page with the topology and placement, tables and SVG charts over time; several runs
             add bar charts comparing them, like the paper's Figs. 6 and 7.
+
+            --merge: the recordings are of one fleet over the same period, one per host (a topology over several hosts,
+            `iovm monitor --record DIR` on each): they are merged into one run, restricted to the period all of them
+            cover (hosts' clocks are taken as synchronized). json: per host its IOVMs and their aggregate, every IOVM
+            named HOST/IOVM, and the fleet (traffic, CPU and cycles added up; bits/Hz = all bits / all cycles); csv:
+            each host's intervals (run = host), then the fleet's; html: the fleet's table and charts, then each host.
+            A recording's host is the one `iovm monitor` wrote (--host, default its hostname), else its directory's
+            name. Refused: recordings that do not overlap, and two recordings of one host.
             """)
 
     @Argument(help: "An experiment's run directory, or recorded run directories.", completion: .directory)
     var directories: [String]
+
+    @Flag(help: "Merge recordings of the same period from several hosts (one per host) into one report of the fleet.")
+    var merge = false
 
     @Option(help: "Output format: html, csv, json or text (text: experiments only; recordings default to json).")
     var format: ExperimentReportFormat?
@@ -262,6 +273,7 @@ struct ReportCommand: ParsableCommand {
 
     func validate() throws {
         if directories.isEmpty { throw ValidationError("give at least one recorded run directory, or an experiment's run directory") }
+        if merge && directories.count < 2 { throw ValidationError("--merge takes the recordings of at least two hosts, one directory per host") }
         if format == nil, let out, directories.contains(where: ExperimentRunDirectory.isRunDirectory), ExperimentReportFormat(fileName: out) == nil {
             throw ValidationError("--out \(out): give --format, or a file name ending in .html, .csv, .json or .txt")
         }
@@ -270,6 +282,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if directories.contains(where: ExperimentRunDirectory.isRunDirectory) {
+                if merge { throw ValidationError("--merge takes recordings of `iovm monitor --record`, not an experiment's run directory") }
                 guard directories.count == 1 else { throw ValidationError("an experiment's run directory is reported alone") }
                 try experiment(directories[0])
                 return
@@ -281,6 +294,14 @@ struct ReportCommand: ParsableCommand {
             case let format?: recordingFormat = ReportFormat(rawValue: format.rawValue)!
             }
             let runs = try directories.map(RecordedRun.load)
+            if merge {
+                let merged = try MergedRun.merge(runs)
+                printError(
+                    String(format: "iovm report: merged %d hosts (%@) over %.1f s", merged.hosts.count, merged.hosts.map(\.host).joined(separator: ", "), merged.end - merged.start)
+                )
+                try emit(try Report.render(merged, format: recordingFormat))
+                return
+            }
             for run in runs where run.intervals.isEmpty { printError("warning: \(run.directory) has no complete interval (fewer than two samples)") }
             try emit(try Report.render(runs, format: recordingFormat))
         }
