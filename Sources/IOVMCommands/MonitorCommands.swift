@@ -51,6 +51,9 @@ struct MonitorCommand: ParsableCommand {
     @Option(help: "A label for the recorded run in reports (default: configuration / placement).")
     var label: String?
 
+    @Option(help: "This host's name in the recording (default: its hostname); `iovm report --merge` tells the hosts of a fleet apart by it.")
+    var host: String?
+
     @Option(
         name: .customLong("prometheus-file"), help: "Write Prometheus text exposition here after every interval (atomically), for node_exporter's textfile collector.",
         completion: .file())
@@ -104,10 +107,12 @@ struct MonitorCommand: ParsableCommand {
             var watched = iovms
             if let plan { watched = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name) }
             let source: any CounterSource
+            var recordedHost = host
             if let replay {
                 let run = try RecordedRun.load(replay)
                 source = ReplayCounterSource(run)
                 if watched.isEmpty { watched = run.meta.iovms }
+                recordedHost = recordedHost ?? run.meta.host
             } else {
                 do {
                     source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
@@ -142,7 +147,8 @@ struct MonitorCommand: ParsableCommand {
                     if recorder == nil {
                         let meta = RunMeta(
                             interval: seconds, cpuHz: output.record.cpuHz, frequencyWarning: frequencyWarning,
-                            started: output.record.time, label: label, plan: plan, iovms: watched, schedulers: schedulers)
+                            started: output.record.time, label: label, plan: plan, iovms: watched, schedulers: schedulers,
+                            host: recordedHost ?? ProcessInfo.processInfo.hostName)
                         let topologyJSON = file.flatMap { $0.hasSuffix(".json") ? FileManager.default.contents(atPath: $0) : nil }
                         recorder = try RunRecorder(directory: URL(fileURLWithPath: record), meta: meta, plan: plan, topologyJSON: topologyJSON)
                     }
@@ -243,10 +249,21 @@ struct ReportCommand: ParsableCommand {
             csv: one row per interval per IOVM, plus an aggregate row per interval.
             html: a self-contained page with the topology and placement, tables and SVG charts over time; several runs
             add bar charts comparing them, like the paper's Figs. 6 and 7.
+
+            --merge: the recordings are of one fleet over the same period, one per host (a topology over several hosts,
+            `iovm monitor --record DIR` on each): they are merged into one run, restricted to the period all of them
+            cover (hosts' clocks are taken as synchronized). json: per host its IOVMs and their aggregate, every IOVM
+            named HOST/IOVM, and the fleet (traffic, CPU and cycles added up; bits/Hz = all bits / all cycles); csv:
+            each host's intervals (run = host), then the fleet's; html: the fleet's table and charts, then each host.
+            A recording's host is the one `iovm monitor` wrote (--host, default its hostname), else its directory's
+            name. Refused: recordings that do not overlap, and two recordings of one host.
             """)
 
     @Argument(help: "An experiment's run directory, or recorded run directories.", completion: .directory)
     var directories: [String]
+
+    @Flag(help: "Merge recordings of the same period from several hosts (one per host) into one report of the fleet.")
+    var merge = false
 
     @Option(help: "Output format: html, csv, json or text (text: experiments only; recordings default to json).")
     var format: ExperimentReportFormat?
@@ -256,6 +273,7 @@ struct ReportCommand: ParsableCommand {
 
     func validate() throws {
         if directories.isEmpty { throw ValidationError("give at least one recorded run directory, or an experiment's run directory") }
+        if merge && directories.count < 2 { throw ValidationError("--merge takes the recordings of at least two hosts, one directory per host") }
         if format == nil, let out, directories.contains(where: ExperimentRunDirectory.isRunDirectory), ExperimentReportFormat(fileName: out) == nil {
             throw ValidationError("--out \(out): give --format, or a file name ending in .html, .csv, .json or .txt")
         }
@@ -264,6 +282,7 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if directories.contains(where: ExperimentRunDirectory.isRunDirectory) {
+                if merge { throw ValidationError("--merge takes recordings of `iovm monitor --record`, not an experiment's run directory") }
                 guard directories.count == 1 else { throw ValidationError("an experiment's run directory is reported alone") }
                 try experiment(directories[0])
                 return
@@ -275,6 +294,14 @@ struct ReportCommand: ParsableCommand {
             case let format?: recordingFormat = ReportFormat(rawValue: format.rawValue)!
             }
             let runs = try directories.map(RecordedRun.load)
+            if merge {
+                let merged = try MergedRun.merge(runs)
+                printError(
+                    String(format: "iovm report: merged %d hosts (%@) over %.1f s", merged.hosts.count, merged.hosts.map(\.host).joined(separator: ", "), merged.end - merged.start)
+                )
+                try emit(try Report.render(merged, format: recordingFormat))
+                return
+            }
             for run in runs where run.intervals.isEmpty { printError("warning: \(run.directory) has no complete interval (fewer than two samples)") }
             try emit(try Report.render(runs, format: recordingFormat))
         }

@@ -26,16 +26,54 @@ public enum HTMLReport {
     /// The page for `runs` (several runs add a comparison like the paper's Figs. 6 and 7).
     public static func page(_ runs: [RecordedRun]) -> String {
         let summaries = runs.map(RunSummary.init)
-        var html = [
-            "<!DOCTYPE html>", "<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">", "<head>", "<meta charset=\"utf-8\"/>",
-            "<title>\(e(runs.count == 1 ? "IOVM efficiency: \(summaries[0].label)" : "IOVM efficiency: \(runs.count) runs"))</title>",
-            "<style>\n\(css)\n</style>", "</head>", "<body>", "<h1>IOVM throughput and efficiency</h1>",
-            "<p class=\"note\">Rx = client → guest, Tx = guest → client, both counted on the physical NICs inside the IOVMs. Efficiency = bits moved through the IOVM(s) ÷ processor cycles the IOVM(s) used (bits/Hz), as in the paper's Section 4.1. \(e(FrequencyScalingCheck.nominalNote)).</p>",
-        ]
+        var html = head(runs.count == 1 ? "IOVM efficiency: \(summaries[0].label)" : "IOVM efficiency: \(runs.count) runs")
         if runs.count > 1 { html += comparison(summaries) }
         for (run, summary) in zip(runs, summaries) { html += section(run, summary) }
         html += ["</body>", "</html>"]
         return html.joined(separator: "\n") + "\n"
+    }
+
+    /// The page of a merged run of several hosts (`iovm report --merge`): the fleet's figures per host and in all,
+    /// its charts over the common period (one line per host, and the fleet), then each host's section.
+    public static func page(_ merged: MergedRun) -> String {
+        let fleet = FleetSummary(merged)
+        var html = head("IOVM efficiency: fleet of \(fleet.hosts.count) hosts")
+        let format = ISO8601DateFormatter()
+        html += [
+            "<h2>Fleet: \(e(fleet.hosts.map(\.host).joined(separator: ", ")))</h2>", "<dl>",
+            "<dt>period</dt><dd>\(e(format.string(from: Date(timeIntervalSince1970: fleet.start)))) – \(e(format.string(from: Date(timeIntervalSince1970: fleet.end)))) (\(f(fleet.end - fleet.start, 1)) s, every recording restricted to it)</dd>",
+            "</dl>",
+            "<p class=\"note\">Fleet = every host's IOVMs together: throughput, CPU and cycles add up; bits/Hz = all bits ÷ all cycles. Peaks are over the period cut at every host's sample times, each host's rate held over its interval.</p>",
+            "<table><tr><th class=\"name\">host</th><th>IOVMs</th><th>Rx Mbit/s mean</th><th>Rx peak</th><th>Tx Mbit/s mean</th><th>Tx peak</th><th>CPU % mean</th><th>CPU % peak</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th></tr>",
+        ]
+        let rows =
+            fleet.hosts.map { (name: $0.host, iovms: $0.run.iovms.count, figures: $0.run.aggregate) } + [
+                (name: IOVMSummary.fleetName, iovms: fleet.iovms.count, figures: fleet.fleet)
+            ]
+        for row in rows {
+            let s = row.figures
+            html.append(
+                "<tr\(row.name == IOVMSummary.fleetName ? " class=\"aggregate\"" : "")><td class=\"name\">\(e(row.name))</td><td>\(row.iovms)</td><td>\(f(s.meanRxMbps, 1))</td><td>\(f(s.peakRxMbps, 1))</td><td>\(f(s.meanTxMbps, 1))</td><td>\(f(s.peakTxMbps, 1))</td><td>\(f(s.meanCPUPercent, 1))</td><td>\(f(s.peakCPUPercent, 1))</td><td>\(f(s.efficiency, 3))</td><td>\(f(s.rxEfficiency, 3))</td><td>\(f(s.txEfficiency, 3))</td></tr>"
+            )
+        }
+        html.append("</table>")
+        var run = RecordedRun(directory: IOVMSummary.fleetName, meta: merged.hosts[0].run.meta, plan: nil, records: [])
+        run.meta.iovms = merged.hosts.map(\.host)
+        run.intervals = merged.intervals
+        html += charts(run, total: IOVMSummary.fleetName)
+        for run in merged.hostRuns { html += section(run, RunSummary(run)) }
+        html += ["</body>", "</html>"]
+        return html.joined(separator: "\n") + "\n"
+    }
+
+    /// The page's head, up to the introduction.
+    private static func head(_ title: String) -> [String] {
+        [
+            "<!DOCTYPE html>", "<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">", "<head>", "<meta charset=\"utf-8\"/>",
+            "<title>\(e(title))</title>",
+            "<style>\n\(css)\n</style>", "</head>", "<body>", "<h1>IOVM throughput and efficiency</h1>",
+            "<p class=\"note\">Rx = client → guest, Tx = guest → client, both counted on the physical NICs inside the IOVMs. Efficiency = bits moved through the IOVM(s) ÷ processor cycles the IOVM(s) used (bits/Hz), as in the paper's Section 4.1. \(e(FrequencyScalingCheck.nominalNote)).</p>",
+        ]
     }
 
     static func e(_ text: String) -> String { SVGChart.escape(text) }
@@ -123,7 +161,8 @@ public enum HTMLReport {
         return html
     }
 
-    private static func charts(_ run: RecordedRun) -> [String] {
+    /// Charts of `run` over time; `total` names the line of all its IOVMs together.
+    private static func charts(_ run: RecordedRun, total: String = EfficiencyFigures.aggregateName) -> [String] {
         let names = Report.iovmNames(run)
         let color = { (index: Int) in SVGChart.palette[index % SVGChart.palette.count] }
         func points(_ name: String?, _ value: (EfficiencyFigures) -> Double?) -> [(x: Double, y: Double)?] {
@@ -143,10 +182,10 @@ public enum HTMLReport {
             cpu.append(ChartSeries(name: name, color: color(index), points: points(name) { $0.cpuPercent }))
         }
         if many || names.isEmpty {
-            throughput.append(ChartSeries(name: "aggregate Rx", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.rxMbps : nil }))
+            throughput.append(ChartSeries(name: "\(total) Rx", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.rxMbps : nil }))
             throughput.append(
-                ChartSeries(name: "aggregate Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.txMbps : nil }))
-            efficiency.append(ChartSeries(name: "aggregate", color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.efficiency : nil }))
+                ChartSeries(name: "\(total) Tx", color: SVGChart.aggregateColor, dashed: true, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.txMbps : nil }))
+            efficiency.append(ChartSeries(name: total, color: SVGChart.aggregateColor, width: 2.4, points: points(nil) { $0.trafficKnown ? $0.efficiency : nil }))
         }
         let gaps = gapBands(run, names)
         return [

@@ -29,11 +29,14 @@ public struct RunMeta: Sendable, Codable, Hashable {
     /// The schedulers Xen ran at the start: Pool-0's and each watched or planned domain's pool's (nil in
     /// runs recorded before iovm read them, and in replays).
     public var schedulers: SchedulerReading?
+    /// The host the run was recorded on (`iovm monitor --host`, default its hostname); nil in runs recorded
+    /// before iovm wrote it. `iovm report --merge` tells the recordings of a fleet apart by it.
+    public var host: String?
 
     /// Creates the metadata of a run.
     public init(
         interval: Double, cpuHz: UInt64, frequencyWarning: String?, started: Double, label: String? = nil,
-        plan: Plan? = nil, iovms: [String], schedulers: SchedulerReading? = nil
+        plan: Plan? = nil, iovms: [String], schedulers: SchedulerReading? = nil, host: String? = nil
     ) {
         self.interval = interval
         self.cpuHz = cpuHz
@@ -45,6 +48,7 @@ public struct RunMeta: Sendable, Codable, Hashable {
         self.placement = plan?.placement.title
         self.iovms = iovms
         self.schedulers = schedulers
+        self.host = host
     }
 }
 
@@ -102,6 +106,12 @@ public struct RecordedRun: Sendable {
             return [configuration, meta.placement].compactMap { $0 }.joined(separator: " / ")
         }
         return URL(fileURLWithPath: directory).lastPathComponent
+    }
+
+    /// The host it was recorded on: ``RunMeta/host``, else (runs recorded before iovm wrote it) the directory's name.
+    public var host: String {
+        if let host = meta.host, !host.isEmpty { return host }
+        return URL(fileURLWithPath: directory).standardizedFileURL.lastPathComponent
     }
 
     /// Computes intervals and events from records, as the live sampler did.

@@ -85,7 +85,11 @@ public struct IOVMSummary: Sendable, Codable, Hashable {
 
     /// Efficiency from the means: bits per second over cycles per second.
     private mutating func setEfficiency() {
-        let cyclesPerSecond = seconds > 0 ? cycles / seconds : 0
+        setEfficiency(cyclesPerSecond: seconds > 0 ? cycles / seconds : 0)
+    }
+
+    /// Efficiency from the means: bits per second over `cyclesPerSecond`.
+    private mutating func setEfficiency(cyclesPerSecond: Double) {
         let known = trafficSeconds > 0
         efficiency = cyclesPerSecond > 0 && known ? (meanRxMbps + meanTxMbps) * 1e6 / cyclesPerSecond : nil
         rxEfficiency = cyclesPerSecond > 0 && known ? meanRxMbps * 1e6 / cyclesPerSecond : nil
@@ -105,6 +109,29 @@ public struct IOVMSummary: Sendable, Codable, Hashable {
         summary.meanRxMbps = parts.reduce(0) { $0 + $1.meanRxMbps }
         summary.meanTxMbps = parts.reduce(0) { $0 + $1.meanTxMbps }
         summary.setEfficiency()
+        return summary
+    }
+
+    /// The name of the whole fleet's figures in a merged report.
+    public static let fleetName = "fleet"
+
+    /// The fleet total of several hosts' aggregates `hosts` over one period, as ``aggregate(_:figures:gaps:)`` adds
+    /// IOVMs up: means, bytes, CPU % and cycles add up (each host's over its own intervals), efficiency is the
+    /// summed bit rate over the summed cycle rate (total bits / total Hz). Peaks, intervals and seconds come from
+    /// `figures`, the fleet's intervals (every host's rate summed where all hosts have one).
+    public static func fleet(_ hosts: [IOVMSummary], figures: [EfficiencyFigures]) -> IOVMSummary {
+        var summary = IOVMSummary(iovm: fleetName, figures: figures, gaps: hosts.reduce(0) { $0 + $1.gaps })
+        summary.trafficSeconds = hosts.map(\.trafficSeconds).max() ?? 0
+        summary.rxBytes = hosts.reduce(0) { $0 + $1.rxBytes }
+        summary.txBytes = hosts.reduce(0) { $0 + $1.txBytes }
+        summary.rxPackets = hosts.reduce(0) { $0 + $1.rxPackets }
+        summary.txPackets = hosts.reduce(0) { $0 + $1.txPackets }
+        summary.meanRxMbps = hosts.reduce(0) { $0 + $1.meanRxMbps }
+        summary.meanTxMbps = hosts.reduce(0) { $0 + $1.meanTxMbps }
+        summary.meanCPUPercent = hosts.reduce(0) { $0 + $1.meanCPUPercent }
+        summary.cycles = hosts.reduce(0) { $0 + $1.cycles }
+        summary.newEpochs = hosts.reduce(0) { $0 + $1.newEpochs }
+        summary.setEfficiency(cyclesPerSecond: hosts.reduce(0) { $0 + ($1.seconds > 0 ? $1.cycles / $1.seconds : 0) })
         return summary
     }
 }

@@ -293,6 +293,52 @@ struct CLITests {
         #expect(csv.stdout.split(separator: "\n").first?.hasSuffix("traffic_known,rx_packets,tx_packets") == true)
     }
 
+    @Test func reportMergesTheRecordingsOfSeveralHosts() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-merge-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        // xen-a's recording has no host in meta.json (as before iovm wrote one): its directory names the host.
+        let a = root.appending(path: "xen-a")
+        try Self.writeRun(a)
+        // xen-b's: the same samples (so the same period, and an IOVM of the same name) recorded by monitor with --host.
+        let b = root.appending(path: "run-b")
+        let recorded = try iovm("monitor", "--replay", a.path, "--interval", "10ms", "--count", "5", "--json", "--record", b.path, "--host", "xen-b")
+        #expect(recorded.status == 0, "\(recorded.stderr)")
+        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: b.appending(path: "meta.json"))) as? [String: Any])
+        #expect(meta["host"] as? String == "xen-b")
+
+        let report = try iovm("report", "--merge", a.path, b.path, "--format", "json")
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(report.stderr.contains("merged 2 hosts (xen-a, xen-b) over 5.0 s"))
+        let merged = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
+        let hosts = try #require(merged["hosts"] as? [[String: Any]])
+        #expect(hosts.map { $0["host"] as? String } == ["xen-a", "xen-b"])
+        let iovms = try #require(merged["iovms"] as? [[String: Any]])
+        #expect(iovms.map { $0["iovm"] as? String } == ["xen-a/iovm0", "xen-b/iovm0"])
+        #expect(iovms.map { $0["meanRxMbps"] as? Double } == [8, 8])
+        // Each host: Rx 8 + Tx 2 Mbit/s at half a 2 GHz core (1e9 cycles/s). The fleet: 20 Mbit/s over 2e9 cycles/s.
+        let fleet = try #require(merged["fleet"] as? [String: Any])
+        #expect(fleet["meanRxMbps"] as? Double == 16)
+        #expect(fleet["meanTxMbps"] as? Double == 4)
+        #expect(abs((fleet["meanCPUPercent"] as? Double ?? 0) - 100) < 1e-9)
+        #expect(abs((fleet["efficiency"] as? Double ?? 0) - 0.01) < 1e-12)
+
+        // Refused, naming the directories: two recordings of one host; recordings of different periods; one recording.
+        let c = root.appending(path: "run-c")
+        try FileManager.default.copyItem(at: b, to: c)
+        let twice = try iovm("report", "--merge", a.path, b.path, c.path)
+        #expect(twice.status == 1)
+        #expect(twice.stderr.contains("iovm: error: \(b.path) and \(c.path) were both recorded on host xen-b"), "\(twice.stderr)")
+        let later = root.appending(path: "xen-d")
+        try Self.writeRun(later)
+        let samples = later.appending(path: "samples.jsonl")
+        try Data(try String(contentsOf: samples, encoding: .utf8).replacingOccurrences(of: #""time":17641"#, with: #""time":17642"#).utf8).write(to: samples)
+        let apart = try iovm("report", "--merge", a.path, later.path)
+        #expect(apart.status == 1)
+        #expect(apart.stderr.contains("the recordings do not overlap in time"), "\(apart.stderr)")
+        #expect(apart.stderr.contains("\(a.path) (host xen-a) 2025-11-25T19:46:40Z") && apart.stderr.contains("\(later.path) (host xen-d)"), "\(apart.stderr)")
+        #expect(try iovm("report", "--merge", a.path).status == 64)
+    }
+
     @Test func helpAndCompletions() throws {
         let help = try iovm("--help")
         #expect(help.status == 0)
