@@ -39,23 +39,19 @@ extension LibvirtConnection: LibvirtHost {}
 /// - The credit cap has no XML: it is set through `virDomainSetSchedulerParametersFlags` after every start.
 /// - NICs go to pciback with `virNodeDeviceDetachFlags(…, "xen")` and back with `virNodeDeviceReAttach`.
 /// - libvirt cannot read xenstore. An IOVM's `data/iovm/devd`, the vif backends' states and the record of
-///   which NICs iovm detached are read and written through ``SSHXenStore`` (the same ssh access as a
-///   `xen+ssh://` URI); on another transport they are not available and the waits are refused.
+///   which NICs iovm detached are read and written through the host's ``RemoteDom0`` (``SSHXenStore``: the same
+///   ssh access as a `xen+ssh://` URI); on another transport they are not available and the waits are refused.
+/// - An IOVM's image (kernel and initrd from this machine's image store) is copied to the same paths on the host
+///   when it lacks them; any other missing kernel or ramdisk is refused before anything is touched.
 /// - No cpupools (the driver has none: such plans are refused before anything starts) and no rtds.
 public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     let host: any LibvirtHost
-    /// The host's xenstore, when the transport reaches it (ssh); nil otherwise.
-    let store: (any TagStore)?
+    /// The host's dom0 for what libvirt cannot do (xenstore, Xen's own domain list, pciback, files), when the transport
+    /// reaches it (ssh); nil otherwise.
+    let dom0: (any RemoteDom0)?
+    /// The host's xenstore, when the transport reaches it.
+    var store: (any TagStore)? { dom0 }
     let logger: Logger
-    /// Makes a new driver domain's xenstore `libxl/` and `device-model/` directories its own, while it is paused
-    /// (what libxl does for driver_domain=1, which libvirt never sets); nil when the host's xenstore is out of reach.
-    let prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?
-    /// Every domain Xen runs (domid → name), libvirt's or not; nil when the host's xenstore is out of reach.
-    let xenDomains: (@Sendable () throws -> [UInt32: String])?
-    /// Gives a NIC libvirt reattached but pciback kept back to dom0's drivers; nil when out of reach.
-    let releaseFromPciback: (@Sendable (PCIAddress) throws -> Void)?
-    /// The vifs of several domains at once (one round trip); nil: read one value at a time from `store`.
-    let vifStates: (@Sendable ([UInt32]) throws -> [UInt32: [ObservedVif]])?
     /// The plan the domains are created from (their XML needs it); set by ``prepare(_:)``.
     private let plans = NSLock()
     nonisolated(unsafe) private var plan: Plan?
@@ -70,20 +66,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         guard driver.lowercased() == "xen" else {
             throw XenError.failed(operation: "connect to \(uri)", detail: "its libvirt driver is \(driver), not Xen's libxl driver: iovm manages Xen hosts only")
         }
-        let store = SSHXenStore(uri: uri)
-        var prepare: (@Sendable (UInt32) throws -> Void)?
-        var domains: (@Sendable () throws -> [UInt32: String])?
-        var release: (@Sendable (PCIAddress) throws -> Void)?
-        var vifs: (@Sendable ([UInt32]) throws -> [UInt32: [ObservedVif]])?
-        if let store {
-            prepare = { domid in try store.makeDriverDomainNodes(domid) }
-            domains = { try store.domainNames() }
-            release = { pci in try store.releaseFromPciback(pci) }
-            vifs = { domids in try store.vifs(of: domids) }
-        }
-        self.init(
-            host: connection, store: store, logger: logger, prepareDriverDomain: prepare, xenDomains: domains, releaseFromPciback: release,
-            vifStates: vifs)
+        self.init(host: connection, dom0: SSHXenStore(uri: uri), logger: logger)
     }
 
     /// The host's CPU count and Pool-0's scheduler (Domain-0's), through libvirt.
@@ -92,24 +75,40 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         return (try connection.hostCPUCount(), try connection.scheduler(of: "Domain-0"))
     }
 
-    init(
-        host: any LibvirtHost, store: (any TagStore)?, logger: Logger, prepareDriverDomain: (@Sendable (UInt32) throws -> Void)?,
-        xenDomains: (@Sendable () throws -> [UInt32: String])? = nil, releaseFromPciback: (@Sendable (PCIAddress) throws -> Void)? = nil,
-        vifStates: (@Sendable ([UInt32]) throws -> [UInt32: [ObservedVif]])? = nil
-    ) {
-        self.vifStates = vifStates
+    init(host: any LibvirtHost, dom0: (any RemoteDom0)?, logger: Logger) {
         self.host = host
-        self.store = store
+        self.dom0 = dom0
         self.logger = logger
-        self.prepareDriverDomain = prepareDriverDomain
-        self.xenDomains = xenDomains
-        self.releaseFromPciback = releaseFromPciback
     }
 
-    /// Gives the backend the plan whose domains it will create (their XML is rendered from it).
+    /// Gives the backend the plan whose domains it will create (their XML is rendered from it). Refuses, before
+    /// anything is touched, a kernel or ramdisk the host lacks that is not an IOVM image iovm can copy there.
     public func prepare(_ plan: Plan) throws {
         try PlanRenderer.checkLibvirt(plan)
+        if let dom0 {
+            let missing = Set(try dom0.missingFiles(Array(Set(plan.domains.flatMap(Self.bootFiles))).sorted()))
+            let lacking = plan.domains.filter { $0.image?.hash == nil }.flatMap { spec in Self.bootFiles(spec).filter(missing.contains).map { (spec.name, $0) } }
+            if let (name, path) = lacking.first {
+                throw XenError.failed(
+                    operation: "create \(name) on \(host.uri)",
+                    detail: "\(path) is not on \(dom0.target)\(lacking.count > 1 ? " (nor \(lacking.dropFirst().map(\.1).joined(separator: ", ")))" : ""): "
+                        + "iovm copies only the IOVM images it built; put the others there first")
+            }
+        }
         plans.withLock { self.plan = plan }
+    }
+
+    /// The files a domain boots from on the host: its kernel and ramdisk.
+    static func bootFiles(_ spec: DomainSpec) -> [String] { [spec.kernel] + (spec.ramdisk.map { [$0] } ?? []) }
+
+    /// Copies an IOVM's image files from this machine's image store to the same paths on the host when it lacks them.
+    func copyImage(of spec: DomainSpec) throws {
+        guard spec.image?.hash != nil, let dom0 else { return }
+        for path in try dom0.missingFiles(Self.bootFiles(spec)) {
+            let started = Date()
+            try dom0.copy(path)
+            logger.notice("copied \(path) to \(dom0.target) for \(spec.name) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        }
     }
 
     /// The node device name of a PCI address (`pci_0000_00_10_0`).
@@ -132,7 +131,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         let scheduler = (try? host.scheduler(of: "Domain-0")) ?? "unknown"
         var domains: [ObservedDomain] = []
         let listed = try host.domains()
-        let batched = try vifStates?(listed.compactMap(\.id).filter { $0 != 0 })
+        let batched = try dom0?.vifs(of: listed.compactMap(\.id).filter { $0 != 0 })
         for domain in listed {
             guard let domid = domain.id else { continue }  // defined but not running: not a Xen domain now
             let tag = domid == 0 ? nil : try tag(of: domain)
@@ -143,13 +142,13 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                 ObservedDomain(
                     domid: domid, name: domain.name, uuid: domain.uuid, vcpus: domain.vcpus, hardAffinity: affinity, weight: credit?.weight,
                     cap: credit?.cap, cpupool: Planner.defaultPool, pci: pci, tag: tag,
-                    vifs: domid == 0 || store == nil ? nil : batched?[domid] ?? LibXLBackend.vifs(of: domid, store: store!),
+                    vifs: domid == 0 ? nil : batched?[domid],
                     shutdownReason: domain.state == 6 ? "crash" : domain.state == 5 ? "poweroff" : domain.state == 4 ? "shutdown" : nil))
         }
         // Domains libvirt did not start (xl's, another toolstack's) are invisible to it: seen from xenstore, untagged,
         // so a planned name one of them holds is a conflict before anything is touched.
         let known = Set(domains.map(\.domid))
-        for (domid, name) in try xenDomains?() ?? [:] where !known.contains(domid) {
+        for (domid, name) in try dom0?.domainNames() ?? [:] where !known.contains(domid) {
             domains.append(
                 ObservedDomain(
                     domid: domid, name: name.isEmpty ? "domid\(domid)" : name, uuid: "xen-domid-\(domid)", vcpus: 0, hardAffinity: [], weight: nil,
@@ -280,14 +279,14 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         }
         // A domain libvirt does not know may hold it too: libxl marks each assignment in xenstore.
         if let store, let holder = try store.read(LibXLBackend.libxlAssignmentPath(pci)).flatMap({ UInt32($0.trimmingCharacters(in: .whitespaces)) }),
-            try xenDomains?()[holder] != nil
+            try dom0?.domainNames()[holder] != nil
         {
             throw XenError.failed(operation: "give \(pci) back to dom0 on \(host.uri)", detail: "domain \(holder) holds it")
         }
         let device = Self.nodeDevice(pci)
         try host.reattachNodeDevice(device)
-        if let xml = try host.nodeDeviceXML(device), let driver = Self.driver(inNodeDeviceXML: xml), driver.hasSuffix("pciback"), let releaseFromPciback {
-            try releaseFromPciback(pci)
+        if let xml = try host.nodeDeviceXML(device), let driver = Self.driver(inNodeDeviceXML: xml), driver.hasSuffix("pciback"), let dom0 {
+            try dom0.releaseFromPciback(pci)
             logger.info("\(pci): libvirt reattached it but pciback kept it; given back to dom0's drivers")
         }
         try store?.remove("\(Self.nicRoot)/\(LibXLBackend.key(pci))")
@@ -300,16 +299,17 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
             throw XenError.failed(operation: "create \(spec.name) on \(host.uri)", detail: "no plan was given to the libvirt backend (prepare)")
         }
         let xml = try PlanRenderer.libvirtXML(spec, plan: plan)
+        try copyImage(of: spec)
         // A driver domain starts paused: its xenstore libxl/ directory, which `xl devd` in it needs and which libxl makes
         // only for driver_domain=1 (libvirt never sets it), is made first, through the host's xenstore.
-        let paused = spec.driverDomain && prepareDriverDomain != nil
+        let paused = spec.driverDomain && dom0 != nil
         let created = try host.createDomain(xml: xml, name: spec.name, paused: paused)
         guard let domid = created.id else {
             throw XenError.failed(operation: "create \(spec.name) on \(host.uri)", detail: "libvirt created it but it does not run")
         }
         do {
-            if paused, let prepareDriverDomain {
-                try prepareDriverDomain(domid)
+            if paused, let dom0 {
+                try dom0.makeDriverDomainNodes(domid)
                 try host.resumeDomain(spec.name)
             }
             if spec.cap > 0 { try host.setCredit(of: spec.name, weight: nil, cap: spec.cap) }
@@ -339,7 +339,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         var waiting: [String] = []
         repeat {
-            let vifs = try vifStates?([domid])[domid] ?? LibXLBackend.vifs(of: domid, store: store)
+            let vifs = try dom0?.vifs(of: [domid])[domid] ?? LibXLBackend.vifs(of: domid, store: store)
             if let broken = vifs.first(where: { $0.hotplugStatus == "error" }) {
                 throw XenError.failed(operation: "connect vif \(broken.devid) of domain \(domid) on \(host.uri)", detail: "the backend's hotplug script failed")
             }

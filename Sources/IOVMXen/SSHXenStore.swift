@@ -9,7 +9,7 @@ import XenKit
 /// counters agents' nodes are only there. For a `xen+ssh://` connection iovm reaches them over the
 /// same ssh access libvirt uses (user, host, port and `keyfile`/`no_verify` from the URI), one
 /// multiplexed connection (`ControlMaster`) for all calls. Other transports have no such store.
-struct SSHXenStore: TagStore {
+struct SSHXenStore: RemoteDom0 {
     /// The `ssh` arguments before the remote command.
     let sshArguments: [String]
     /// `user@host:port`, for messages.
@@ -30,12 +30,14 @@ struct SSHXenStore: TagStore {
         target = "\(url.user.map { "\($0)@" } ?? "")\(host)\(url.port.map { ":\($0)" } ?? "")"
     }
 
-    /// Runs `command` (words, quoted for the remote shell) on the host; its outcome.
-    func run(_ words: [String], timeout: Double = 60) throws(XenError) -> ProcessOutcome {
+    /// Runs `command` (words, quoted for the remote shell) on the host, its standard input `input` (a descriptor of
+    /// this process) or nothing; its outcome.
+    func run(_ words: [String], input: Int32? = nil, timeout: Double = 60) throws(XenError) -> ProcessOutcome {
         let command = words.map(Self.quoted).joined(separator: " ")
         do {
             return try ProcessRunner.run(
-                "/usr/bin/ssh", sshArguments + [command], environment: ["PATH": "/usr/bin:/bin", "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/root"], timeout: timeout)
+                "/usr/bin/ssh", sshArguments + [command], environment: ["PATH": "/usr/bin:/bin", "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/root"],
+                extraDescriptors: input.map { [0: $0] } ?? [:], timeout: timeout)
         } catch {
             throw XenError.failed(operation: "ssh \(target) \(command)", detail: "\(error)")
         }
@@ -127,6 +129,26 @@ struct SSHXenStore: TagStore {
             + "[ ! -e \(pciback)/\(bdf) ]"
         let outcome = try run(["sh", "-c", script])
         guard outcome.succeeded else { throw XenError.failed(operation: "give \(bdf) back to dom0's drivers on \(target)", detail: "pciback keeps it \(outcome.output)") }
+    }
+
+    func missingFiles(_ paths: [String]) throws(XenError) -> [String] {
+        guard !paths.isEmpty else { return [] }
+        let outcome = try run(["sh", "-c", "for f in \(paths.map(Self.quoted).joined(separator: " ")); do [ -f \"$f\" ] && [ -s \"$f\" ] || echo \"$f\"; done"])
+        guard outcome.succeeded else { throw XenError.failed(operation: "look for \(paths.joined(separator: ", ")) on \(target)", detail: outcome.output) }
+        return outcome.output.split(separator: "\n").map(String.init)
+    }
+
+    /// Streams the file over the ssh connection into a name of its own beside `path`, then renames it: two copies at
+    /// once (two IOVMs of one image) both end well, and one cut short leaves no file at `path`.
+    func copy(_ path: String) throws(XenError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: "it cannot be read here: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let directory = (path as NSString).deletingLastPathComponent
+        let partial = "\(path).iovm-\(UUID().uuidString.prefix(8))"
+        let script = "mkdir -p \(Self.quoted(directory)) && cat >\(Self.quoted(partial)) && mv -f \(Self.quoted(partial)) \(Self.quoted(path)) || { rm -f \(Self.quoted(partial)); exit 1; }"
+        let outcome = try run(["sh", "-c", script], input: fd, timeout: 600)
+        guard outcome.succeeded else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: outcome.output) }
     }
 
     /// `word` for a POSIX shell: as is when it is plain, else in single quotes.

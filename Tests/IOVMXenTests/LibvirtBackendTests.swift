@@ -28,18 +28,16 @@ import XenKit
         let host: RecordingLibvirtHost
         let store: MemoryTagStore
         let backend: LibvirtBackend
-        let prepared: PreparedDomains
+        let dom0: RecordingRemoteDom0
         var engine: ApplyEngine { ApplyEngine(backend: backend, network: RemoteDom0Network(uri: host.uri), lock: NoLock(), logger: Logger(label: "test")) }
     }
 
-    func setup(xenDomains: [UInt32: String] = [:]) -> Setup {
+    func setup(xenDomains: [UInt32: String] = [:], files: Set<String> = ["/lab/vmlinux"]) -> Setup {
         let store = MemoryTagStore()
         let host = RecordingLibvirtHost(nics: Self.nics, store: store)
-        let prepared = PreparedDomains()
-        let backend = LibvirtBackend(
-            host: host, store: store, logger: Logger(label: "test"), prepareDriverDomain: { domid in prepared.ids.withLock { $0.append(domid) } },
-            xenDomains: { xenDomains }, releaseFromPciback: { pci in host.releaseFromPciback(pci) })
-        return Setup(host: host, store: store, backend: backend, prepared: prepared)
+        let dom0 = RecordingRemoteDom0(store: store, files: files, xenDomains: xenDomains, onRelease: { pci in host.releaseFromPciback(pci) })
+        let backend = LibvirtBackend(host: host, dom0: dom0, logger: Logger(label: "test"))
+        return Setup(host: host, store: store, backend: backend, dom0: dom0)
     }
 
     func configs(_ plan: Plan) -> [String: String] { Dictionary(uniqueKeysWithValues: plan.domains.map { ($0.name, "{}") }) }
@@ -57,7 +55,7 @@ import XenKit
         #expect(calls.contains("create iovm0 paused") && calls.contains("resume iovm0"))
         #expect(calls.contains("credit iovm0 - 50"))
         #expect(calls.contains("create guest1"))
-        #expect(setup.prepared.ids.withLock { $0.count } == 2)
+        #expect(setup.dom0.calls.filter { $0.hasPrefix("driver-domain ") }.count == 2)
         let iovm0 = try #require(setup.host.domainState("iovm0"))
         #expect(iovm0.pins == [[3]])
         #expect(iovm0.weight == 512)
@@ -109,6 +107,49 @@ import XenKit
         let plan = try plan(.iovmAffinity, dedicatedPool: true)
         #expect(throws: LibvirtRenderError.self) { try setup.engine.apply(plan, libxlJSON: configs(plan)) }
         #expect(setup.host.calls.isEmpty)
+    }
+
+    /// An IOVM's image (this machine's image store) is copied to the host that lacks it, before the IOVM is created.
+    @Test func anIOVMImageTheHostLacksIsCopiedThere() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-images-\(UUID().uuidString)/c395ae9eda49fe70")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory.deletingLastPathComponent()) }
+        let kernel = directory.appending(path: "bzImage").path
+        let initrd = directory.appending(path: "initrd.img").path
+        try Data("kernel".utf8).write(to: URL(fileURLWithPath: kernel))
+        try Data("initrd".utf8).write(to: URL(fileURLWithPath: initrd))
+        var plan = try plan()
+        for index in plan.domains.indices where plan.domains[index].role == .iovm {
+            plan.domains[index].image = ImageUse(kind: "minimal", nicDrivers: ["e1000"], hash: "c395ae9eda49fe70")
+            plan.domains[index].kernel = kernel
+            plan.domains[index].ramdisk = initrd
+        }
+        let setup = setup()
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        let copies = setup.dom0.calls.filter { $0.hasPrefix("copy ") }
+        #expect(Set(copies) == ["copy \(kernel)", "copy \(initrd)"])
+        #expect(setup.dom0.files.isSuperset(of: [kernel, initrd]))
+        // Copied before the IOVMs were created.
+        #expect(setup.host.calls.contains("create iovm0 paused"))
+        // A re-apply finds them there and copies nothing.
+        let before = setup.dom0.calls.count
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        #expect(setup.dom0.calls.count == before)
+    }
+
+    /// A kernel the host lacks that is not iovm's own image is refused, naming it, before anything is touched.
+    @Test func aGuestKernelTheHostLacksIsRefusedBeforeAnythingIsTouched() throws {
+        var plan = try plan()
+        let guest = try #require(plan.domains.firstIndex { $0.name == "guest3" })
+        plan.domains[guest].kernel = "/boot/guest-kernel"
+        let setup = setup()
+        #expect {
+            try setup.engine.apply(plan, libxlJSON: configs(plan))
+        } throws: { error in
+            "\(error)".contains("/boot/guest-kernel is not on root@xen-test:22") && "\(error)".contains("create guest3")
+        }
+        #expect(setup.host.calls.isEmpty)
+        #expect(setup.dom0.calls.isEmpty)
     }
 
     @Test func livePinAndWeightGoThroughLibvirt() throws {
@@ -184,11 +225,6 @@ import XenKit
 struct NoLock: HostLock, HostLockHold {
     func acquire(timeout: Double) throws -> any HostLockHold { self }
     func release() {}
-}
-
-/// The driver domains the backend prepared.
-final class PreparedDomains: Sendable {
-    let ids = Mutex<[UInt32]>([])
 }
 
 /// How iovm reaches a libvirt host's xenstore: the ssh of its `xen+ssh://` URI.

@@ -1,0 +1,25 @@
+import IOVMControl
+import IOVMCore
+import XenKit
+
+/// A remote dom0, for what libvirt cannot do: its xenstore, Xen's own list of domains, pciback, and files.
+///
+/// ``LibvirtBackend`` reaches it through ``SSHXenStore`` (the ssh access of a `xen+ssh://` URI); tests use a
+/// recording fake. Every call is one round trip.
+protocol RemoteDom0: TagStore, Sendable {
+    /// `user@host:port`, for messages.
+    var target: String { get }
+    /// Makes a paused driver domain's xenstore `libxl/` and `device-model/` directories its own (what libxl does
+    /// for driver_domain=1, which libvirt never sets).
+    func makeDriverDomainNodes(_ domid: UInt32) throws(XenError)
+    /// Every domain Xen runs (domid → name), libvirt's or not: libvirt lists only the domains it started.
+    func domainNames() throws(XenError) -> [UInt32: String]
+    /// The vifs of `domids` with their backends' states.
+    func vifs(of domids: [UInt32]) throws(XenError) -> [UInt32: [ObservedVif]]
+    /// Gives a NIC that pciback kept after libvirt's reattach back to dom0's drivers.
+    func releaseFromPciback(_ pci: PCIAddress) throws(XenError)
+    /// Of `paths`, those the host has no non-empty regular file at.
+    func missingFiles(_ paths: [String]) throws(XenError) -> [String]
+    /// Copies this machine's file at `path` to the same path on the host; a copy cut short never stands as the file.
+    func copy(_ path: String) throws(XenError)
+}
