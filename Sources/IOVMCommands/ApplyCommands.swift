@@ -196,6 +196,9 @@ struct StatusCommand: ParsableCommand {
         help: "Manage the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) through libvirt's libxl driver, instead of this dom0.")
     var connect: String?
 
+    @Option(name: .customLong("on-host"), help: "Of a topology that spans several hosts, show only this host's share.")
+    var onHost: String?
+
     @OptionGroup var global: GlobalOptions
 
     struct Status: Encodable {
@@ -212,8 +215,11 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.status")
-            guard let file else { return try show(plan: nil, connect: connect, logger: logger) }
-            switch try TopologyOptions.parse([file]).plans(logger: logger, connect: connect, whole: true) {
+            guard let file else {
+                if onHost != nil { throw ValidationError("--on-host names a host of a topology file: give the file") }
+                return try show(plan: nil, connect: connect, logger: logger)
+            }
+            switch try TopologyOptions.parse([file] + (onHost.map { ["--on-host", $0] } ?? [])).plans(logger: logger, connect: connect, whole: true) {
             case .single(let plan): try show(plan: plan, connect: connect, logger: logger)
             case .hosts(let shares):
                 // Each host of a topology over several, in declaration order.

@@ -52,15 +52,18 @@ public enum MultiHostApply {
     /// Checks every host first (conflicts refuse the whole apply before anything is touched), then applies all at
     /// once. Returns each host's report, by host name.
     public static func apply(_ targets: [HostTarget]) throws -> [String: ApplyReport] {
-        // Nothing is touched anywhere while any host conflicts or cannot be observed.
+        // Nothing is touched anywhere while any host conflicts or cannot be observed. Every host is observed at once,
+        // once: what it holds is both the preview's and the rollback's starting point.
         var failures: [(String, String)] = []
         var before: [String: ObservedHost] = [:]
-        for target in targets {
-            do {
-                let preview = try target.engine.preview(target.plan)
-                if !preview.conflicts.isEmpty { failures.append((target.host, ApplyError.conflicts(preview.conflicts).description)) }
-                before[target.host] = try target.engine.backend.observe(nics: target.plan.hostNICs)
-            } catch {
+        let observed = runConcurrently(targets) { target in try target.engine.observe(target.plan) }
+        for (target, result) in zip(targets, observed) {
+            switch result {
+            case .success(let host):
+                let conflicts = Reconciler.reconcile(target.plan, with: host).conflicts
+                if !conflicts.isEmpty { failures.append((target.host, ApplyError.conflicts(conflicts).description)) }
+                before[target.host] = host
+            case .failure(let error):
                 failures.append((target.host, "\(error)"))
             }
         }

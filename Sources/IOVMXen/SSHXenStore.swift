@@ -146,7 +146,8 @@ struct SSHXenStore: RemoteDom0 {
         defer { close(fd) }
         let directory = (path as NSString).deletingLastPathComponent
         let partial = "\(path).iovm-\(UUID().uuidString.prefix(8))"
-        let script = "mkdir -p \(Self.quoted(directory)) && cat >\(Self.quoted(partial)) && mv -f \(Self.quoted(partial)) \(Self.quoted(path)) || { rm -f \(Self.quoted(partial)); exit 1; }"
+        let (part, file) = (Self.quoted(partial), Self.quoted(path))
+        let script = "mkdir -p \(Self.quoted(directory)) && cat >\(part) && mv -f \(part) \(file) || { rm -f \(part); exit 1; }"
         let outcome = try run(["sh", "-c", script], input: fd, timeout: 600)
         guard outcome.succeeded else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: outcome.output) }
     }

@@ -215,6 +215,28 @@ struct CLITests {
         #expect(doctor.stdout.contains("libvirt driver  FAILED  test:///default runs libvirt's TEST driver"), "\(doctor.stdout)")
     }
 
+    /// A topology over two hosts: `plan` prints each host's share; `status --on-host` takes one, and only with a file.
+    @Test func aTopologyOverTwoHostsIsPlannedPerHostAndStatusTakesOneHost() throws {
+        let plan = try iovm("plan", "Examples/two-hosts.swift", "--images", "/nonexistent")
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let lines = plan.stdout.split(separator: "\n").map(String.init)
+        let hosts = lines.filter { $0.hasPrefix("Host ") }
+        #expect(
+            hosts == [
+                "Host xen-a (libvirt: xen+ssh://root@xen-a.example.org/system?keyfile=/root/.ssh/iovm)",
+                "Host xen-b (libvirt: xen+ssh://root@xen-b.example.org/system?keyfile=/root/.ssh/iovm)",
+            ])
+        // Each host's IOVM has that host's two NICs (the same addresses on both).
+        #expect(lines.contains { $0.contains("iovm0   IOVM") && $0.contains("0000:03:00.0 (br0), 0000:04:00.0 (br1)") }, "\(plan.stdout)")
+        #expect(lines.contains { $0.contains("iovm1   IOVM") && $0.contains("0000:03:00.0 (br0), 0000:04:00.0 (br1)") }, "\(plan.stdout)")
+        let unknown = try iovm("status", "Examples/two-hosts.swift", "--on-host", "xen-z")
+        #expect(unknown.status == 65)
+        #expect(unknown.stderr.contains("--on-host xen-z: the topology has no such host (hosts: xen-a, xen-b)"), "\(unknown.stderr)")
+        let noFile = try iovm("status", "--on-host", "xen-b")
+        #expect(noFile.status == 64)
+        #expect(noFile.stderr.contains("--on-host names a host of a topology file"), "\(noFile.stderr)")
+    }
+
     @Test func renderLibvirtWritesXMLOrRefusesACpupool() throws {
         let out = FileManager.default.temporaryDirectory.appending(path: "iovm-render-libvirt-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }

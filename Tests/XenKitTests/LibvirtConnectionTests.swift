@@ -34,6 +34,15 @@ import Testing
         #expect(test.uuid.count == 36)
     }
 
+    /// A host that dies under an open connection returns an error instead of killing the process with SIGPIPE
+    /// (libvirt leaves SIGPIPE to the application: the lab's killed host ended an apply with exit 141).
+    @Test func aDeadTransportCannotKillTheProcessWithSIGPIPE() throws {
+        _ = try LibvirtConnection(uri: "test:///default")
+        var action = sigaction()
+        #expect(sigaction(SIGPIPE, nil, &action) == 0)
+        #expect(unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == 1)  // SIG_IGN
+    }
+
     @Test func createsReadsMetadataAndDestroysATransientDomain() throws {
         let connection = try LibvirtConnection(uri: "test:///default")
         let created = try connection.createDomain(xml: Self.xml("lvtest-tagged", metadata: true), name: "lvtest-tagged")
