@@ -31,6 +31,8 @@ public struct MultiHostApplyError: Error, Sendable, CustomStringConvertible {
     public var others: [(host: String, error: String)]
     /// Per host that had succeeded: what its rollback undid, or why it could not.
     public var rolledBack: [(host: String, steps: [String], failures: [String])]
+    /// The failed hosts whose own rollback did not finish (a host that died cannot be reached to undo anything).
+    public var notUndone: [String] = []
 
     /// Human-readable text.
     public var description: String {
@@ -40,8 +42,14 @@ public struct MultiHostApplyError: Error, Sendable, CustomStringConvertible {
             lines += entry.steps.map { "  rolled back on \(entry.host): \($0)" }
             lines += entry.failures.map { "  ROLLBACK FAILED on \(entry.host): \($0)" }
         }
-        let clean = rolledBack.allSatisfy { $0.failures.isEmpty }
-        lines.append(clean ? "Every host is as it was before this apply." : "Some host may keep what this apply made: see above.")
+        let unclean = rolledBack.filter { !$0.failures.isEmpty }.map(\.host) + notUndone
+        let clean = rolledBack.map(\.host).filter { !unclean.contains($0) }
+        if unclean.isEmpty {
+            lines.append("Every host is as it was before this apply.")
+        } else {
+            let rest = clean.isEmpty ? "" : "; \(clean.joined(separator: ", ")) is as it was"
+            lines.append("Not every host is as it was: \(unclean.joined(separator: ", ")) may keep what this apply made there (see above)\(rest).")
+        }
         return lines.joined(separator: "\n")
     }
 }
@@ -88,7 +96,12 @@ public enum MultiHostApply {
             let undo = rollback(target, before: observed)
             rolledBack.append((target.host, undo.steps, undo.failures))
         }
-        throw MultiHostApplyError(host: first.0, error: first.1, others: failed.dropFirst().map { ($0.0, $0.1) }, rolledBack: rolledBack)
+        let notUndone = targets.indices.compactMap { index -> String? in
+            guard case .failure(let error) = results[index], case .stepFailed(_, _, _, let undoFailures)? = error as? ApplyError, !undoFailures.isEmpty else { return nil }
+            return targets[index].host
+        }
+        throw MultiHostApplyError(
+            host: first.0, error: first.1, others: failed.dropFirst().map { ($0.0, $0.1) }, rolledBack: rolledBack, notUndone: notUndone)
     }
 
     /// Undoes on a host what an apply made there since `before`: the topology's domains that were not there

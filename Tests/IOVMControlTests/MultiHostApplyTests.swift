@@ -126,6 +126,24 @@ import Testing
         #expect(fakes[1].snapshot.domains.map(\.name) == before[1].domains.map(\.name))
     }
 
+    /// A host that dies mid-apply cannot be rolled back: the error says so, naming it, and not that every host is as
+    /// it was (the lab's killed host: its own rollback failed, the other host's succeeded).
+    @Test func aHostThatCannotBeRolledBackIsNamedAsNotAsItWas() throws {
+        let plans = try Planner().planHosts(document())
+        let fakes = [FakeXenBackend(nics: plans[0].plan.hostNICs.map(\.description)), FakeXenBackend(nics: plans[1].plan.hostNICs.map(\.description))]
+        fakes[1].fail("createDomain b2")
+        fakes[1].fail("destroyDomain")
+        fakes[1].fail("releaseNIC")
+        #expect {
+            try MultiHostApply.apply(targets(plans, fakes))
+        } throws: { error in
+            guard let error = error as? MultiHostApplyError else { return false }
+            return error.notUndone == ["xen-b"] && error.description.contains("rolled back on xen-a: destroy a1")
+                && error.description.hasSuffix("Not every host is as it was: xen-b may keep what this apply made there (see above); xen-a is as it was.")
+        }
+        #expect(fakes[0].snapshot.domains.allSatisfy { $0.tag == nil })
+    }
+
     @Test func aConflictOnOneHostTouchesNoHost() throws {
         let plans = try Planner().planHosts(document())
         let squatter = ObservedDomain(domid: 7, name: "iovm1", uuid: "u-7", vcpus: 1, hardAffinity: [], weight: 256, cap: 0, cpupool: "Pool-0")
