@@ -46,6 +46,7 @@ figure() {
 dom0() { "$LAB_DIR/run" --timeout "${DOM0_TIMEOUT:-600}" "$@"; }
 # host_snapshot [RUN]: what "the host as it was" means to the suites: xl list's names, the assignable NICs, the cpupools
 # and iovm's xenstore tags (without the empty directories any apply leaves); RUN (default dom0) runs it in a dom0.
+# shellcheck disable=SC2120 # its argument is optional
 host_snapshot() {
   # shellcheck disable=SC2016 # expanded in dom0
   "${1:-dom0}" 'xl list | awk "NR>1 {print \$1}" | sort; echo --; xl pci-assignable-list | sort; echo --; xl cpupool-list -c | sort; echo --; xenstore-ls -f /local/domain/0/iovm 2>/dev/null | grep -v " = \"\"\$" | sort'
