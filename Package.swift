@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "IOVMXen",
             dependencies: [
-                "CPUSets", "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit",
+                "CPUSets", "IOVMControl", "IOVMCore", "IOVMMonitor", "IOVMWireFormat", "XenKit",
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -133,7 +133,9 @@ let package = Package(
         .testTarget(name: "IOVMMonitorTests", dependencies: ["IOVMMonitor", "IOVMCore", "IOVMDescription", "IOVMWireFormat"]),
         .testTarget(
             name: "IOVMXenTests",
-            dependencies: ["CPUSets", "IOVMXen", "IOVMControl", "IOVMCore", "IOVMWireFormat", "XenKit", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CPUSets", "IOVMXen", "IOVMControl", "IOVMCore", "IOVMMonitor", "IOVMWireFormat", "XenKit", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "IOVMImageTests", dependencies: ["IOVMImage", "IOVMCore", "IOVMWireFormat"]),
         .testTarget(name: "IOVMControlTests", dependencies: ["CPUSets", "IOVMControl", "IOVMCore", "IOVMDescription", "IOVMWireFormat"]),

@@ -126,6 +126,13 @@ int cvirt_node_cpus(virConnectPtr conn) {
     return (int)info.cpus;
 }
 
+int cvirt_node_mhz(virConnectPtr conn) {
+    CVIRT_NEEDS(-1)
+    virNodeInfo info;
+    if (api.virNodeGetInfo(conn, &info) < 0) return -1;
+    return (int)info.mhz;
+}
+
 int cvirt_list_domains(virConnectPtr conn, virDomainPtr **domains) {
     CVIRT_NEEDS(-1)
     return api.virConnectListAllDomains(conn, domains, 0);
@@ -152,13 +159,14 @@ long cvirt_domain_id(virDomainPtr domain) {
     return id == (unsigned int)-1 ? -1 : (long)id;
 }
 int cvirt_domain_uuid(virDomainPtr domain, char *uuid) { CVIRT_NEEDS(-1) return api.virDomainGetUUIDString(domain, uuid); }
-int cvirt_domain_info(virDomainPtr domain, int *state, unsigned int *vcpus, unsigned long *max_memory_kib) {
+int cvirt_domain_info(virDomainPtr domain, int *state, unsigned int *vcpus, unsigned long *max_memory_kib, unsigned long long *cpu_time_ns) {
     CVIRT_NEEDS(-1)
     virDomainInfo info;
     if (api.virDomainGetInfo(domain, &info) < 0) return -1;
     *state = info.state;
     *vcpus = info.nrVirtCpu;
     *max_memory_kib = info.maxMem;
+    *cpu_time_ns = info.cpuTime;
     return 0;
 }
 char *cvirt_domain_xml(virDomainPtr domain, unsigned int flags) { CVIRT_NEEDS(NULL) return api.virDomainGetXMLDesc(domain, flags); }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IOVMCore
 import IOVMMonitor
+import IOVMXen
 import Logging
 import Synchronization
 
@@ -65,6 +66,13 @@ struct MonitorCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Replay a recorded run's samples instead of reading Xen (off-Xen trials).", visibility: .hidden), completion: .directory)
     var replay: String?
 
+    @Option(
+        help: """
+            Watch the IOVMs of the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY): CPU time and Hz \
+            through libvirt, the agents' counters from that host's xenstore over the URI's ssh (one round trip per sample).
+            """)
+    var connect: String?
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -72,6 +80,7 @@ struct MonitorCommand: ParsableCommand {
         if seconds < 0.01 { throw ValidationError("--interval must be at least 10ms") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if file != nil && !iovms.isEmpty { throw ValidationError("give a topology file or --iovm names, not both") }
+        if connect != nil && replay != nil { throw ValidationError("--replay reads a recording, not a host: drop --connect") }
     }
 
     /// Parses `1s`, `100ms`, `2.5` into seconds.
@@ -103,7 +112,7 @@ struct MonitorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.monitor")
-            let plan = try TopologyOptions.plan(optionalFile: file, logger: logger)
+            let plan = try TopologyOptions.plan(optionalFile: file, logger: logger, connect: connect)
             var watched = iovms
             if let plan { watched = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name) }
             let source: any CounterSource
@@ -113,6 +122,9 @@ struct MonitorCommand: ParsableCommand {
                 source = ReplayCounterSource(run)
                 if watched.isEmpty { watched = run.meta.iovms }
                 recordedHost = recordedHost ?? run.meta.host
+            } else if let connect {
+                source = try LibvirtCounterSource(uri: connect, selection: watched.isEmpty ? .publishing : .named(watched))
+                recordedHost = recordedHost ?? URLComponents(string: connect)?.host
             } else {
                 do {
                     source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
@@ -122,17 +134,18 @@ struct MonitorCommand: ParsableCommand {
                 }
             }
             let seconds = Self.seconds(interval)!
-            let frequencyWarning = FrequencyScalingCheck().warning()
+            // This machine's cpufreq says nothing of a host behind --connect.
+            let frequencyWarning = connect == nil ? FrequencyScalingCheck().warning() : nil
             let listener = try listen.map { try MetricsListener(address: $0) }
             signal(SIGINT) { _ in monitorStopRequested.store(true, ordering: .relaxed) }
             signal(SIGTERM) { _ in monitorStopRequested.store(true, ordering: .relaxed) }
 
             printError(
                 "iovm monitor: \(watched.isEmpty ? "every domain publishing data/iovm/counters" : watched.joined(separator: ", ")), every \(interval); "
-                    + "cycles at nominal Hz (libxenstat)" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
+                    + "cycles at nominal Hz (\(connect.map { "libvirt, \($0)" } ?? "libxenstat"))" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
             if let frequencyWarning { printError("warning: \(frequencyWarning)") }
             // The schedulers Xen really runs, kept with the recording (not what the plan assumed).
-            let schedulers = replay == nil ? Self.schedulers(of: plan.map { $0.domains.map(\.name) } ?? watched, logger: logger) : nil
+            let schedulers = replay == nil ? Self.schedulers(of: plan.map { $0.domains.map(\.name) } ?? watched, logger: logger, connect: connect) : nil
             if let schedulers { printError("iovm monitor: scheduler (read from Xen): \(schedulers.summary)") }
             if json {
                 print(try JSONLines.line(Line(type: "start", nominalHzNote: FrequencyScalingCheck.nominalNote, frequencyWarning: frequencyWarning)))
@@ -200,9 +213,9 @@ struct MonitorCommand: ParsableCommand {
 
     /// Pool-0's scheduler and that of the pool of each of `names` (every domain but dom0 when empty), as
     /// Xen reports them; nil when the host cannot be read.
-    static func schedulers(of names: [String], logger: Logger) -> SchedulerReading? {
+    static func schedulers(of names: [String], logger: Logger, connect: String? = nil) -> SchedulerReading? {
         do {
-            let host = try HostAccess.backend(logger: logger).observe(nics: [])
+            let host = try HostAccess.backend(logger: logger, connect: connect).observe(nics: [])
             return host.schedulerReading(of: names.isEmpty ? nil : names)
         } catch {
             logger.debug("schedulers not read: \(error)")

@@ -9,6 +9,7 @@ import XenKit
 protocol LibvirtHost: Sendable {
     var uri: String { get }
     func hostCPUCount() throws(XenError) -> Int
+    func nodeCPUHz() throws(XenError) -> UInt64
     func domains() throws(XenError) -> [LibvirtDomain]
     func domain(named name: String) throws(XenError) -> LibvirtDomain?
     func metadata(of name: String, namespace: String) throws(XenError) -> String?

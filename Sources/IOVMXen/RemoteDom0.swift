@@ -22,4 +22,34 @@ protocol RemoteDom0: TagStore, Sendable {
     func missingFiles(_ paths: [String]) throws(XenError) -> [String]
     /// Copies this machine's file at `path` to the same path on the host; a copy cut short never stands as the file.
     func copy(_ path: String) throws(XenError)
+    /// What the counters agents publish in the xenstore of `domids` (their `data/iovm` as ``CounterLayout`` reads it),
+    /// and every domain's name.
+    func iovmData(of domids: [UInt32]) throws(XenError) -> IOVMData
+}
+
+/// A remote host's counters nodes as ``CounterLayout/interfaces(domid:list:read:guestName:)`` reads them.
+struct IOVMData: Sendable, Equatable {
+    /// Directory → its children.
+    var lists: [String: [String]] = [:]
+    /// Path → value.
+    var values: [String: String] = [:]
+    /// Every domain Xen runs: domid → name.
+    var names: [UInt32: String] = [:]
+
+    /// Parses lines `L <dir> <child>...`, `V <path> <value>` and `N <domid> <name>`.
+    static func parse(_ text: String) -> IOVMData {
+        var data = IOVMData()
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 2 else { continue }
+            let rest = fields.count > 2 ? fields[2] : ""
+            switch fields[0] {
+            case "L": data.lists[fields[1]] = rest.split(separator: " ").map(String.init)
+            case "V": data.values[fields[1]] = rest
+            case "N": if let domid = UInt32(fields[1]) { data.names[domid] = rest }
+            default: continue
+            }
+        }
+        return data
+    }
 }

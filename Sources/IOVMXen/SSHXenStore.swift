@@ -152,6 +152,19 @@ struct SSHXenStore: RemoteDom0 {
         guard outcome.succeeded else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: outcome.output) }
     }
 
+    /// One ssh call: each of `domids`' counters and notifications directories (`L`), their values and the agent's
+    /// `bits` and `uptime` (`V`), and every domain's name (`N`).
+    func iovmData(of domids: [UInt32]) throws(XenError) -> IOVMData {
+        let list = domids.map(String.init).joined(separator: " ")
+        let script =
+            "v() { x=$(xenstore-read \"$1\" 2>/dev/null) && echo \"V $1 $x\"; }; for d in \(list); do r=/local/domain/$d/data/iovm; "
+            + "for s in counters notifications; do if k=$(xenstore-list $r/$s 2>/dev/null); then echo L $r/$s $k; for n in $k; do v $r/$s/$n; done; fi; done; "
+            + "v $r/agent/bits; v $r/agent/uptime; done; for d in $(xenstore-list /local/domain); do echo \"N $d $(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"
+        let outcome = try run(["sh", "-c", script])
+        guard outcome.succeeded else { throw XenError.failed(operation: "read the IOVMs' counters on \(target)", detail: outcome.output) }
+        return IOVMData.parse(outcome.output)
+    }
+
     /// `word` for a POSIX shell: as is when it is plain, else in single quotes.
     static func quoted(_ word: String) -> String {
         if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@,%+".contains($0) }) { return word }

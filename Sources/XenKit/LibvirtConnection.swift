@@ -15,15 +15,18 @@ public struct LibvirtDomain: Sendable, Hashable {
     public var vcpus: Int
     /// Maximum memory in KiB.
     public var maxMemoryKiB: UInt64
+    /// The CPU time it has used, in nanoseconds (Xen's count, as libxenstat reads it).
+    public var cpuNanoseconds: UInt64
 
     /// Creates a description (what a stand-in for libvirt returns in tests).
-    public init(name: String, id: UInt32?, uuid: String, state: Int32, vcpus: Int, maxMemoryKiB: UInt64) {
+    public init(name: String, id: UInt32?, uuid: String, state: Int32, vcpus: Int, maxMemoryKiB: UInt64, cpuNanoseconds: UInt64 = 0) {
         self.name = name
         self.id = id
         self.uuid = uuid
         self.state = state
         self.vcpus = vcpus
         self.maxMemoryKiB = maxMemoryKiB
+        self.cpuNanoseconds = cpuNanoseconds
     }
 
     /// Whether libvirt says it stopped or crashed.
@@ -72,6 +75,12 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// The host's CPU count (`virNodeGetInfo`).
     public func hostCPUCount() throws(XenError) -> Int {
         Int(try LibvirtCalls.check("virNodeGetInfo", operation: "read the CPUs of \(uri)") { cvirt_node_cpus(pointer) })
+    }
+
+    /// The host CPUs' nominal frequency in Hz (`virNodeGetInfo`'s MHz: Xen's `cpu_khz`, as libxenstat's `cpu_hz`
+    /// to the MHz).
+    public func nodeCPUHz() throws(XenError) -> UInt64 {
+        UInt64(try LibvirtCalls.check("virNodeGetInfo", operation: "read the CPU frequency of \(uri)") { cvirt_node_mhz(pointer) }) * 1_000_000
     }
 
     // MARK: Domains
@@ -268,10 +277,11 @@ public final class LibvirtConnection: @unchecked Sendable {
         var state: Int32 = 0
         var vcpus: UInt32 = 0
         var memory: UInt = 0
-        try LibvirtCalls.check("virDomainGetInfo", operation: "read \(name) on \(uri)") { cvirt_domain_info(handle, &state, &vcpus, &memory) }
+        var cpu: UInt64 = 0
+        try LibvirtCalls.check("virDomainGetInfo", operation: "read \(name) on \(uri)") { cvirt_domain_info(handle, &state, &vcpus, &memory, &cpu) }
         let id = cvirt_domain_id(handle)
         return LibvirtDomain(
             name: name, id: id < 0 ? nil : UInt32(id), uuid: String(decoding: uuid.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).lowercased(),
-            state: state, vcpus: Int(vcpus), maxMemoryKiB: UInt64(memory))
+            state: state, vcpus: Int(vcpus), maxMemoryKiB: UInt64(memory), cpuNanoseconds: cpu)
     }
 }

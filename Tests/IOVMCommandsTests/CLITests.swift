@@ -210,6 +210,12 @@ struct CLITests {
             #expect(live.status == 1, "\(verb): \(live.stderr)")
             #expect(live.stderr.contains("its libvirt driver is TEST"), "\(verb): \(live.stderr)")
         }
+        let monitor = try iovm("monitor", "--connect", "test:///default", "--iovm", "iovm0", "--count", "1")
+        #expect(monitor.status == 1)
+        #expect(monitor.stderr.contains("its libvirt driver is TEST"), "\(monitor.stderr)")
+        let replay = try iovm("monitor", "--connect", "test:///default", "--replay", "/nonexistent")
+        #expect(replay.status == 64)
+        #expect(replay.stderr.contains("--replay reads a recording, not a host"), "\(replay.stderr)")
         let doctor = try iovm("doctor", "--connect", "test:///default")
         #expect(doctor.status == 1)
         #expect(doctor.stdout.contains("libvirt driver  FAILED  test:///default runs libvirt's TEST driver"), "\(doctor.stdout)")

@@ -21,6 +21,7 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
         var weight: Int
         var cap: Int
         var paused: Bool
+        var cpuNanoseconds: UInt64 = 0
     }
 
     private struct State {
@@ -60,6 +61,11 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
         }
     }
 
+    /// Sets the CPU time a domain has used.
+    func setCPU(_ name: String, nanoseconds: UInt64) { state.withLock { $0.domains[name]?.cpuNanoseconds = nanoseconds } }
+
+    func nodeCPUHz() throws(XenError) -> UInt64 { 2_400_000_000 }
+
     private func record(_ call: String) { state.withLock { $0.calls.append(call) } }
 
     private func missing(_ name: String) -> XenError {
@@ -67,7 +73,9 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
     }
 
     private func describe(_ name: String, _ domain: Domain) -> LibvirtDomain {
-        LibvirtDomain(name: name, id: domain.id, uuid: domain.uuid, state: domain.paused ? 3 : 1, vcpus: domain.vcpus, maxMemoryKiB: 262_144)
+        LibvirtDomain(
+            name: name, id: domain.id, uuid: domain.uuid, state: domain.paused ? 3 : 1, vcpus: domain.vcpus, maxMemoryKiB: 262_144,
+            cpuNanoseconds: domain.cpuNanoseconds)
     }
 
     func hostCPUCount() throws(XenError) -> Int { cores }

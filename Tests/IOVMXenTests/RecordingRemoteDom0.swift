@@ -53,6 +53,24 @@ final class RecordingRemoteDom0: RemoteDom0, @unchecked Sendable {
             return paths.filter { !state.files.contains($0) }
         }
     }
+    func iovmData(of domids: [UInt32]) throws(XenError) -> IOVMData {
+        var data = IOVMData()
+        state.withLock { $0.calls.append("iovm-data \(domids.map(String.init).joined(separator: " "))") }
+        for domid in domids {
+            let root = "/local/domain/\(domid)/data/iovm"
+            for directory in ["\(root)/counters", "\(root)/notifications"] {
+                guard let children = try store.directory(directory) else { continue }
+                data.lists[directory] = children
+                for child in children { data.values["\(directory)/\(child)"] = try store.read("\(directory)/\(child)") }
+            }
+            for key in ["bits", "uptime"] { data.values["\(root)/agent/\(key)"] = try store.read("\(root)/agent/\(key)") }
+        }
+        for domid in try store.directory("/local/domain") ?? [] {
+            if let id = UInt32(domid) { data.names[id] = try store.read("/local/domain/\(domid)/name") ?? "" }
+        }
+        return data
+    }
+
     func copy(_ path: String) throws(XenError) {
         guard FileManager.default.isReadableFile(atPath: path) else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: "it cannot be read here") }
         state.withLock {

@@ -36,6 +36,8 @@ char *cvirt_connect_get_hostname(virConnectPtr conn);
 int cvirt_connect_get_lib_version(virConnectPtr conn, unsigned long *version);
 /** Number of host CPUs (virNodeGetInfo's cpus), -1 on failure. */
 int cvirt_node_cpus(virConnectPtr conn);
+/** The host CPUs' nominal frequency in MHz (virNodeGetInfo's mhz; Xen's cpu_khz / 1000), -1 on failure. */
+int cvirt_node_mhz(virConnectPtr conn);
 
 /* MARK: domains */
 int cvirt_list_domains(virConnectPtr conn, virDomainPtr **domains);
@@ -49,7 +51,8 @@ const char *cvirt_domain_name(virDomainPtr domain);
 long cvirt_domain_id(virDomainPtr domain);
 /** The UUID as text into `uuid` (at least VIR_UUID_STRING_BUFLEN bytes). */
 int cvirt_domain_uuid(virDomainPtr domain, char *uuid);
-int cvirt_domain_info(virDomainPtr domain, int *state, unsigned int *vcpus, unsigned long *max_memory_kib);
+/** State, vCPUs, maximum memory and the CPU time the domain has used (ns, as Xen counts it). */
+int cvirt_domain_info(virDomainPtr domain, int *state, unsigned int *vcpus, unsigned long *max_memory_kib, unsigned long long *cpu_time_ns);
 char *cvirt_domain_xml(virDomainPtr domain, unsigned int flags);
 char *cvirt_domain_metadata(virDomainPtr domain, const char *uri);
 int cvirt_domain_destroy(virDomainPtr domain);
