@@ -29,10 +29,11 @@ public struct MultiHostApplyError: Error, Sendable, CustomStringConvertible {
     public var error: String
     /// Every other host that failed too, with its error.
     public var others: [(host: String, error: String)]
-    /// Per host that had succeeded: what its rollback undid, or why it could not.
+    /// Per host: what the rollback undid there, or why it could not (the failed host too: after its own rollback,
+    /// whatever it left).
     public var rolledBack: [(host: String, steps: [String], failures: [String])]
-    /// The failed hosts whose own rollback did not finish (a host that died cannot be reached to undo anything).
-    public var notUndone: [String] = []
+    /// The hosts where the rollback did not finish (a host that died cannot be reached to undo anything).
+    public var notUndone: [String] { rolledBack.filter { !$0.failures.isEmpty }.map(\.host) }
 
     /// Human-readable text.
     public var description: String {
@@ -42,13 +43,15 @@ public struct MultiHostApplyError: Error, Sendable, CustomStringConvertible {
             lines += entry.steps.map { "  rolled back on \(entry.host): \($0)" }
             lines += entry.failures.map { "  ROLLBACK FAILED on \(entry.host): \($0)" }
         }
-        let unclean = rolledBack.filter { !$0.failures.isEmpty }.map(\.host) + notUndone
+        let unclean = notUndone
         let clean = rolledBack.map(\.host).filter { !unclean.contains($0) }
-        if unclean.isEmpty {
-            lines.append("Every host is as it was before this apply.")
+        if rolledBack.isEmpty {
+            // Refused before anything was touched: the error says so.
+        } else if unclean.isEmpty {
+            lines.append("This apply's domains, NICs and cpupools are undone on every host (live changes to domains that were already there stay).")
         } else {
-            let rest = clean.isEmpty ? "" : "; \(clean.joined(separator: ", ")) is as it was"
-            lines.append("Not every host is as it was: \(unclean.joined(separator: ", ")) may keep what this apply made there (see above)\(rest).")
+            let rest = clean.isEmpty ? "" : "; undone on \(clean.joined(separator: ", "))"
+            lines.append("Not undone everywhere: \(unclean.joined(separator: ", ")) may keep what this apply made there (see above)\(rest).")
         }
         return lines.joined(separator: "\n")
     }
@@ -64,7 +67,10 @@ public enum MultiHostApply {
         // once: what it holds is both the preview's and the rollback's starting point.
         var failures: [(String, String)] = []
         var before: [String: ObservedHost] = [:]
-        let observed = runConcurrently(targets) { target in try target.engine.observe(target.plan) }
+        let observed = runConcurrently(targets) { target in
+            try target.engine.backend.prepare(target.plan)  // what a backend refuses outright (a missing kernel, a cpupool on libvirt)
+            return try target.engine.observe(target.plan)
+        }
         for (target, result) in zip(targets, observed) {
             switch result {
             case .success(let host):
@@ -90,23 +96,20 @@ public enum MultiHostApply {
             for (index, target) in targets.enumerated() { if case .success(let report) = results[index] { reports[target.host] = report } }
             return reports
         }
+        // Every host, the failed ones too: a failed host's own rollback undoes what its journal recorded, this undoes
+        // whatever is left (a domain whose cleanup failed before it was journaled) or says the host cannot be reached.
         var rolledBack: [(host: String, steps: [String], failures: [String])] = []
-        for (index, target) in targets.enumerated() {
-            guard case .success = results[index], let observed = before[target.host] else { continue }
+        for target in targets {
+            guard let observed = before[target.host] else { continue }
             let undo = rollback(target, before: observed)
             rolledBack.append((target.host, undo.steps, undo.failures))
         }
-        let notUndone = targets.indices.compactMap { index -> String? in
-            guard case .failure(let error) = results[index], case .stepFailed(_, _, _, let undoFailures)? = error as? ApplyError, !undoFailures.isEmpty else { return nil }
-            return targets[index].host
-        }
-        throw MultiHostApplyError(
-            host: first.0, error: first.1, others: failed.dropFirst().map { ($0.0, $0.1) }, rolledBack: rolledBack, notUndone: notUndone)
+        throw MultiHostApplyError(host: first.0, error: first.1, others: failed.dropFirst().map { ($0.0, $0.1) }, rolledBack: rolledBack)
     }
 
     /// Undoes on a host what an apply made there since `before`: the topology's domains that were not there
-    /// (guests first), then the NICs iovm made assignable that were not. Live changes to domains that were there
-    /// stay (a re-apply of the old topology puts them back).
+    /// (guests first), its cpupools that were not there, then the NICs iovm made assignable that were not. Live changes
+    /// to domains that were there stay (a re-apply of the old topology puts them back).
     static func rollback(_ target: HostTarget, before: ObservedHost) -> (steps: [String], failures: [String]) {
         var steps: [String] = []
         var failures: [String] = []
@@ -121,6 +124,13 @@ public enum MultiHostApply {
                     try target.engine.backend.destroyDomain(domid: domain.domid)
                     steps.append("destroy \(domain.name)")
                 } catch { failures.append("destroy \(domain.name): \(error)") }
+            }
+            let poolsBefore = Set(before.pools.map(\.name))
+            for pool in now.pools where pool.managedBy == target.plan.topology && !poolsBefore.contains(pool.name) {
+                do {
+                    try target.engine.backend.destroyPool(named: pool.name)
+                    steps.append("destroy cpupool \(pool.name)")
+                } catch { failures.append("destroy cpupool \(pool.name): \(error)") }
             }
             let assignableBefore = Set(before.nics.filter(\.assignable).map(\.pci))
             for nic in now.nics where nic.assignable && nic.madeAssignableByIOVM && !assignableBefore.contains(nic.pci) {

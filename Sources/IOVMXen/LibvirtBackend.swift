@@ -86,6 +86,11 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     /// anything is touched, a kernel or ramdisk the host lacks that is not an IOVM image iovm can copy there.
     public func prepare(_ plan: Plan) throws {
         try PlanRenderer.checkLibvirt(plan)
+        for spec in plan.domains where spec.image?.hash != nil {
+            for path in Self.bootFiles(spec) where access(path, R_OK) != 0 {
+                throw XenError.failed(operation: "create \(spec.name) on \(host.uri)", detail: "its image file \(path) cannot be read on this machine, to copy it there")
+            }
+        }
         if let dom0 {
             let missing = Set(try dom0.missingFiles(Array(Set(plan.domains.flatMap(Self.bootFiles))).sorted()))
             let lacking = plan.domains.filter { $0.image?.hash == nil }.flatMap { spec in Self.bootFiles(spec).filter(missing.contains).map { (spec.name, $0) } }
@@ -105,7 +110,10 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     /// Copies an IOVM's image files from this machine's image store to the same paths on the host when it lacks them.
     func copyImage(of spec: DomainSpec) throws {
         guard spec.image?.hash != nil, let dom0 else { return }
-        for path in try dom0.missingFiles(Self.bootFiles(spec)) {
+        let files = Self.bootFiles(spec)
+        var sizes: [String: UInt64] = [:]
+        for path in files { sizes[path] = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value }
+        for path in try dom0.missingFiles(files, sizes: sizes) {
             let started = Date()
             try dom0.copy(path)
             logger.notice("copied \(path) to \(dom0.target) for \(spec.name) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")

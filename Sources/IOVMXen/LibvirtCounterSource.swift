@@ -44,7 +44,7 @@ public final class LibvirtCounterSource: CounterSource {
         let watched: [LibvirtDomain]
         switch selection {
         case .named(let names): watched = names.compactMap { name in running.first { $0.name == name } }
-        case .publishing: watched = running.filter { $0.id != 0 }
+        case .publishing: watched = running  // Domain-0 too: it is the IOVM of the centralized configuration
         }
         let data = try dom0.iovmData(of: watched.compactMap(\.id))
         var samples: [IOVMSample] = []

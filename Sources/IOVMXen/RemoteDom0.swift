@@ -18,13 +18,18 @@ protocol RemoteDom0: TagStore, Sendable {
     func vifs(of domids: [UInt32]) throws(XenError) -> [UInt32: [ObservedVif]]
     /// Gives a NIC that pciback kept after libvirt's reattach back to dom0's drivers.
     func releaseFromPciback(_ pci: PCIAddress) throws(XenError)
-    /// Of `paths`, those the host has no non-empty regular file at.
-    func missingFiles(_ paths: [String]) throws(XenError) -> [String]
+    /// Of `paths`, those the host has no non-empty regular file at, or (for a path in `sizes`) none of that size.
+    func missingFiles(_ paths: [String], sizes: [String: UInt64]) throws(XenError) -> [String]
     /// Copies this machine's file at `path` to the same path on the host; a copy cut short never stands as the file.
     func copy(_ path: String) throws(XenError)
     /// What the counters agents publish in the xenstore of `domids` (their `data/iovm` as ``CounterLayout`` reads it),
     /// and every domain's name.
     func iovmData(of domids: [UInt32]) throws(XenError) -> IOVMData
+}
+
+extension RemoteDom0 {
+    /// Of `paths`, those the host has no non-empty regular file at.
+    func missingFiles(_ paths: [String]) throws(XenError) -> [String] { try missingFiles(paths, sizes: [:]) }
 }
 
 /// A remote host's counters nodes as ``CounterLayout/interfaces(domid:list:read:guestName:)`` reads them.

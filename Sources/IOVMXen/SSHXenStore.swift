@@ -131,23 +131,34 @@ struct SSHXenStore: RemoteDom0 {
         guard outcome.succeeded else { throw XenError.failed(operation: "give \(bdf) back to dom0's drivers on \(target)", detail: "pciback keeps it \(outcome.output)") }
     }
 
-    func missingFiles(_ paths: [String]) throws(XenError) -> [String] {
+    func missingFiles(_ paths: [String], sizes: [String: UInt64]) throws(XenError) -> [String] {
         guard !paths.isEmpty else { return [] }
-        let outcome = try run(["sh", "-c", "for f in \(paths.map(Self.quoted).joined(separator: " ")); do [ -f \"$f\" ] && [ -s \"$f\" ] || echo \"$f\"; done"])
+        // One `f size` pair per path (size - when any size will do); a path is printed when it is not there as wanted.
+        let pairs = paths.map { "\(Self.quoted($0)) \(sizes[$0].map(String.init) ?? "-")" }.joined(separator: " ")
+        let script =
+            "set -- \(pairs); while [ $# -gt 1 ]; do f=$1; n=$2; shift 2; "
+            + "if [ -f \"$f\" ] && [ -s \"$f\" ] && { [ \"$n\" = - ] || [ \"$(wc -c <\"$f\")\" = \"$n\" ]; }; then :; else printf '%s\\n' \"$f\"; fi; done"
+        let outcome = try run(["sh", "-c", script])
         guard outcome.succeeded else { throw XenError.failed(operation: "look for \(paths.joined(separator: ", ")) on \(target)", detail: outcome.output) }
-        return outcome.output.split(separator: "\n").map(String.init)
+        // Only the paths asked about: ssh may print its own lines (a ControlSocket race) into the same output.
+        let asked = Set(paths)
+        return outcome.output.split(separator: "\n").map(String.init).filter(asked.contains)
     }
 
-    /// Streams the file over the ssh connection into a name of its own beside `path`, then renames it: two copies at
-    /// once (two IOVMs of one image) both end well, and one cut short leaves no file at `path`.
+    /// Streams the file over the ssh connection into a name of its own beside `path`, then renames it once it has the
+    /// whole size: two copies at once (two IOVMs of one image) both end well, and one cut short (the remote `cat` sees
+    /// only an early end of input) leaves no file at `path`.
     func copy(_ path: String) throws(XenError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: "it cannot be read here: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: "its size cannot be read here") }
+        let size = UInt64(status.st_size)
         let directory = (path as NSString).deletingLastPathComponent
         let partial = "\(path).iovm-\(UUID().uuidString.prefix(8))"
         let (part, file) = (Self.quoted(partial), Self.quoted(path))
-        let script = "mkdir -p \(Self.quoted(directory)) && cat >\(part) && mv -f \(part) \(file) || { rm -f \(part); exit 1; }"
+        let script = "mkdir -p \(Self.quoted(directory)) && cat >\(part) && [ \"$(wc -c <\(part))\" = \(size) ] && mv -f \(part) \(file) || { rm -f \(part); exit 1; }"
         let outcome = try run(["sh", "-c", script], input: fd, timeout: 600)
         guard outcome.succeeded else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: outcome.output) }
     }

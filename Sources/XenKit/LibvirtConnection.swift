@@ -80,7 +80,9 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// The host CPUs' nominal frequency in Hz (`virNodeGetInfo`'s MHz: Xen's `cpu_khz`, as libxenstat's `cpu_hz`
     /// to the MHz).
     public func nodeCPUHz() throws(XenError) -> UInt64 {
-        UInt64(try LibvirtCalls.check("virNodeGetInfo", operation: "read the CPU frequency of \(uri)") { cvirt_node_mhz(pointer) }) * 1_000_000
+        let mhz = try LibvirtCalls.check("virNodeGetInfo", operation: "read the CPU frequency of \(uri)") { cvirt_node_mhz(pointer) }
+        guard mhz > 0 else { throw XenError.failed(operation: "read the CPU frequency of \(uri)", detail: "libvirt reports \(mhz) MHz") }
+        return UInt64(mhz) * 1_000_000
     }
 
     // MARK: Domains

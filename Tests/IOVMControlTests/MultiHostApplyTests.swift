@@ -119,7 +119,7 @@ import Testing
             let text = error.description
             return error.host == "xen-b" && text.contains("error: on host xen-b: error: create b2 failed")
                 && text.contains("rolled back on xen-a: destroy a1") && text.contains("rolled back on xen-a: give NIC 0000:00:10.0 back to dom0")
-                && text.hasSuffix("Every host is as it was before this apply.")
+                && text.hasSuffix("This apply's domains, NICs and cpupools are undone on every host (live changes to domains that were already there stay).")
         }
         #expect(fakes[0].snapshot.domains.map(\.name) == before[0].domains.map(\.name))
         #expect(fakes[0].snapshot.nics.allSatisfy { !$0.assignable })
@@ -139,7 +139,7 @@ import Testing
         } throws: { error in
             guard let error = error as? MultiHostApplyError else { return false }
             return error.notUndone == ["xen-b"] && error.description.contains("rolled back on xen-a: destroy a1")
-                && error.description.hasSuffix("Not every host is as it was: xen-b may keep what this apply made there (see above); xen-a is as it was.")
+                && error.description.hasSuffix("Not undone everywhere: xen-b may keep what this apply made there (see above); undone on xen-a.")
         }
         #expect(fakes[0].snapshot.domains.allSatisfy { $0.tag == nil })
     }

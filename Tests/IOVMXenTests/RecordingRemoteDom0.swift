@@ -47,7 +47,7 @@ final class RecordingRemoteDom0: RemoteDom0, @unchecked Sendable {
         state.withLock { $0.calls.append("pciback release \(pci)") }
         onRelease(pci)
     }
-    func missingFiles(_ paths: [String]) throws(XenError) -> [String] {
+    func missingFiles(_ paths: [String], sizes: [String: UInt64]) throws(XenError) -> [String] {
         state.withLock { state in
             state.lookups += 1
             return paths.filter { !state.files.contains($0) }
