@@ -82,8 +82,9 @@ struct ApplyCommand: ParsableCommand {
             case .single(let single): plan = single
             case .hosts(let shares): return try applyHosts(shares, logger: logger)
             }
-            try TopologyOptions.requireImages(plan)
             let engine = try host.engine(logger: logger)
+            try TopologyOptions.requireHostNICs(plan, connect: host.connect)
+            try TopologyOptions.requireImages(plan)
             if dryRun {
                 let reconciliation = try engine.preview(plan)
                 for conflict in reconciliation.conflicts { printError("conflict: \(conflict)") }
@@ -108,11 +109,18 @@ struct ApplyCommand: ParsableCommand {
 
     /// Applies every host's share at once (one lock per host); a failure anywhere rolls back every host.
     private func applyHosts(_ shares: [HostPlan], logger: Logger) throws {
-        for share in shares { try TopologyOptions.requireImages(share.plan) }
         // Every host is connected to (and refused if unreachable) before anything is touched anywhere.
+        var engines: [ApplyEngine] = []
+        for share in shares { engines.append(try host.engine(logger: logger, connect: share.connect)) }
+        // Every host's missing NICs at once, each named with its host.
+        let absent = shares.flatMap { share in
+            HostValidation.missingNICs(share.plan) { HostAccess.pciIDs($0, connect: share.connect) != nil }
+                .map { Diagnostic($0.severity, "on host \(share.host): \($0.message)", at: $0.location) }
+        }
+        if !absent.isEmpty { throw TopologyError.invalid(absent) }
+        for share in shares { try TopologyOptions.requireImages(share.plan) }
         var targets: [HostTarget] = []
-        for share in shares {
-            let engine = try host.engine(logger: logger, connect: share.connect)
+        for (share, engine) in zip(shares, engines) {
             var json: [String: String] = [:]
             for domain in share.plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
             targets.append(HostTarget(host: share.host, plan: share.plan, engine: engine, configs: json))

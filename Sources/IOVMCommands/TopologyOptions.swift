@@ -171,6 +171,12 @@ struct TopologyOptions: ParsableArguments {
     }
 
     /// Refuses, before anything is touched, a plan whose IOVM images are not there.
+    /// Refuses the IOVMs' NICs the host at `connect` (this dom0 when nil) lacks, as bad input at the lines that
+    /// declared them (exit 65), before the minimal image is chosen by their PCI ids.
+    static func requireHostNICs(_ plan: Plan, connect: String? = nil) throws(TopologyError) {
+        try HostValidation.requireNICs(plan) { HostAccess.pciIDs($0, connect: connect) != nil }
+    }
+
     static func requireImages(_ plan: Plan) throws {
         let missing = plan.unresolvedImages
         guard !missing.isEmpty else { return }

@@ -52,11 +52,12 @@ struct WatchCommand: ParsableCommand {
         try reportingErrors {
             let logger = global.logger("iovm.watch")
             let plan = try topology.plan(logger: logger)
+            var engine = try host.engine(logger: logger)
+            try TopologyOptions.requireHostNICs(plan)
             try TopologyOptions.requireImages(plan)
             try host.checkHost(plan)
             var json: [String: String] = [:]
             for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
-            var engine = try host.engine(logger: logger)
             // A recovery waits for an `iovm apply` that holds the host lock rather than failing at once.
             if host.wait == 0 { engine.lockTimeout = 300 }
             let metrics = WatchMetrics()

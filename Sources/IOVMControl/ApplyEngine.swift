@@ -83,15 +83,22 @@ public struct ApplyEngine: Sendable {
         self.logger = logger
     }
 
-    /// What `apply` would do, without doing it.
+    /// What `apply` would do, without doing it. Throws ``TopologyError`` for what the host refuses outright
+    /// (``HostValidation``).
     public func preview(_ plan: Plan) throws -> Reconciliation {
-        Reconciler.reconcile(plan, with: try observe(plan))
+        let host = try observe(plan)
+        try HostValidation(plan: plan, host: host).check()
+        return Reconciler.reconcile(plan, with: host)
     }
 
-    /// The host as `plan` needs it: Xen's side, and dom0's bridges when the plan's vifs use some.
+    /// The host as `plan` needs it: Xen's side, dom0's bridges when the plan's vifs use some, and the interfaces
+    /// of the IOVMs' NICs that dom0 drives now.
     func observe(_ plan: Plan) throws -> ObservedHost {
         var host = try backend.observe(nics: plan.hostNICs)
-        if let network, !plan.dom0Bridges.isEmpty { host.dom0Network = try network.observe(for: plan) }
+        if let network {
+            let nics = HostValidation.nicsToObserve(plan, on: host)
+            if !plan.dom0Bridges.isEmpty || !nics.isEmpty { host.dom0Network = try network.observe(for: plan, nics: nics) }
+        }
         return host
     }
 
@@ -104,6 +111,7 @@ public struct ApplyEngine: Sendable {
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
         do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
         let host = try observe(plan)
+        try HostValidation(plan: plan, host: host).check()
         let reconciliation = Reconciler.reconcile(plan, with: host)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
 

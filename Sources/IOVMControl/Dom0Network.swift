@@ -83,8 +83,9 @@ public struct ObservedDom0Network: Sendable, Codable, Equatable {
 }
 
 extension Dom0Network {
-    /// What `plan`'s bridges need to know of dom0's network now.
-    public func observe(for plan: Plan) throws -> ObservedDom0Network {
+    /// What `plan`'s bridges need to know of dom0's network now, and the interfaces of `nics` (the IOVMs' NICs
+    /// dom0 drives, which ``HostValidation`` refuses to take from dom0 while it uses them).
+    public func observe(for plan: Plan, nics: [PCIAddress] = []) throws -> ObservedDom0Network {
         let bridges = plan.dom0Bridges
         var observed: [ObservedBridge] = []
         var interfaces: [String: Dom0Interface] = [:]
@@ -93,6 +94,9 @@ extension Dom0Network {
             for nic in bridge.nics where interfaces[nic.description] == nil {
                 if let interface = try interface(of: nic) { interfaces[nic.description] = interface }
             }
+        }
+        for nic in nics where interfaces[nic.description] == nil {
+            if let interface = try interface(of: nic) { interfaces[nic.description] = interface }
         }
         return ObservedDom0Network(bridges: observed, interfaces: interfaces)
     }

@@ -71,15 +71,26 @@ public enum MultiHostApply {
             try target.engine.backend.prepare(target.plan)  // what a backend refuses outright (a missing kernel, a cpupool on libvirt)
             return try target.engine.observe(target.plan)
         }
+        var findings: [Diagnostic] = []
+        var flagged: Set<String> = []
         for (target, result) in zip(targets, observed) {
             switch result {
             case .success(let host):
+                // What the host refuses outright is bad input (exit 65), named with its host.
+                let found = HostValidation(plan: target.plan, host: host).diagnostics
+                findings += found.map { Diagnostic($0.severity, "on host \(target.host): \($0.message)", at: $0.location) }
+                if !found.isEmpty { flagged.insert(target.host) }
                 let conflicts = Reconciler.reconcile(target.plan, with: host).conflicts
                 if !conflicts.isEmpty { failures.append((target.host, ApplyError.conflicts(conflicts).description)) }
                 before[target.host] = host
             case .failure(let error):
                 failures.append((target.host, "\(error)"))
             }
+        }
+        if !findings.isEmpty {
+            // The bad input first; another host's trouble is told beside it (a flagged host's own conflicts repeat it).
+            let others = failures.filter { !flagged.contains($0.0) }
+            throw TopologyError.invalid(findings + others.map { Diagnostic(.error, "on host \($0.0): \($0.1)", at: nil) })
         }
         if let first = failures.first {
             throw MultiHostApplyError(

@@ -77,9 +77,11 @@ public final class IPRouteDom0Network: Dom0Network, @unchecked Sendable {
 
     public func interface(of pci: PCIAddress) throws -> Dom0Interface? {
         let manager = FileManager.default
-        guard let names = try? manager.contentsOfDirectory(atPath: "\(root)/bus/pci/devices/\(pci)/net"), let name = names.sorted().first else {
-            return nil
-        }
+        let device = "\(root)/bus/pci/devices/\(pci)"
+        // A virtio NIC's interface hangs below its virtio device (`<bdf>/virtio0/net/eth0`), others' below the PCI one.
+        let virtio = ((try? manager.contentsOfDirectory(atPath: device)) ?? []).filter { $0.hasPrefix("virtio") }.sorted().map { "\(device)/\($0)/net" }
+        let names = (["\(device)/net"] + virtio).lazy.compactMap { try? manager.contentsOfDirectory(atPath: $0) }.first { !$0.isEmpty }
+        guard let name = names?.sorted().first else { return nil }
         let master = (try? manager.destinationOfSymbolicLink(atPath: "\(root)/class/net/\(name)/master")).map { ($0 as NSString).lastPathComponent }
         return Dom0Interface(name: name, master: master, addresses: try addresses(of: name))
     }

@@ -228,20 +228,30 @@ struct ApplyEngineTests {
         #expect(fake.snapshot.domains.contains { $0.name == "guest2" && $0.domid == 7 })
     }
 
-    @Test func missingOrBusyNICsAreConflicts() throws {
+    /// A NIC the host lacks is bad input (``HostValidation``: exit 65, before the reconciler); one another domain holds
+    /// is a conflict. Neither touches anything.
+    @Test func missingNICsAreBadInputAndBusyOnesConflicts() throws {
         let owner = ObservedDomain(
             domid: 9, name: "other", uuid: "u9", vcpus: 1, hardAffinity: [[0]], weight: 256, cap: 0,
             cpupool: "Pool-0", pci: [PCIAddress("0000:00:12.0")!])
-        let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)), extraDomains: [owner])
         let plan = try plan(.credit)
+        let lacking = FakeXenBackend(nics: Array(Self.nics.prefix(3)), extraDomains: [owner])
         do {
-            _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+            _ = try engine(lacking).apply(plan, libxlJSON: json(plan))
+            Issue.record("apply went ahead")
+        } catch let error as TopologyError {
+            #expect(error.description.contains("NIC 0000:00:13.0 of IOVM iovm1 does not exist on this host"))
+        }
+        #expect(lacking.mutatingCalls.isEmpty)
+
+        let busy = FakeXenBackend(nics: Self.nics, extraDomains: [owner])
+        do {
+            _ = try engine(busy).apply(plan, libxlJSON: json(plan))
             Issue.record("apply went ahead")
         } catch let error as ApplyError {
-            #expect(error.description.contains("NIC 0000:00:13.0 of IOVM iovm1 does not exist on this host"))
             #expect(error.description.contains("NIC 0000:00:12.0 of IOVM iovm1 is passed through to domain other (9)"))
         }
-        #expect(fake.mutatingCalls.isEmpty)
+        #expect(busy.mutatingCalls.isEmpty)
     }
 
     @Test func changesThatNeedANewDomainAreRefused() throws {

@@ -155,4 +155,26 @@ import Testing
         #expect(fakes[0].mutatingCalls.isEmpty)
         #expect(fakes[1].mutatingCalls.isEmpty)
     }
+
+    /// A NIC one host lacks is bad input (exit 65), named with its host; a conflict on the other host is told beside
+    /// it; no host is touched.
+    @Test func aNICOneHostLacksIsRefusedAsBadInputNamingTheHost() throws {
+        let plans = try Planner().planHosts(document())
+        let squatter = ObservedDomain(domid: 7, name: "iovm1", uuid: "u-7", vcpus: 1, hardAffinity: [], weight: 256, cap: 0, cpupool: "Pool-0")
+        let fakes = [
+            FakeXenBackend(nics: ["0000:00:10.0"]),
+            FakeXenBackend(nics: plans[1].plan.hostNICs.map(\.description), extraDomains: [squatter]),
+        ]
+        #expect {
+            try MultiHostApply.apply(targets(plans, fakes))
+        } throws: { error in
+            guard case .invalid(let diagnostics)? = error as? TopologyError else { return false }
+            let messages = diagnostics.map(\.message)
+            return messages.count == 2
+                && messages[0] == "on host xen-a: NIC 0000:00:11.0 of IOVM iovm0 does not exist on this host (`lspci -D` lists its PCI devices)"
+                && messages[1].hasPrefix("on host xen-b: ") && messages[1].contains("iovm1")
+        }
+        #expect(fakes[0].mutatingCalls.isEmpty)
+        #expect(fakes[1].mutatingCalls.isEmpty)
+    }
 }

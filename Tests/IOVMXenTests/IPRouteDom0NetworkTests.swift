@@ -65,6 +65,18 @@ struct IPRouteDom0NetworkTests {
         #expect(try network.bridge(named: "xenbr0") == nil)
     }
 
+    /// The lab's dom0 reaches the world through a virtio NIC, whose interface sysfs keeps below its virtio device: iovm
+    /// must see it there, or it would pass dom0's own network through to an IOVM.
+    @Test func findsAVirtioNICsInterfaceBelowItsVirtioDevice() throws {
+        let root = try sysfs()
+        try FileManager.default.createDirectory(
+            atPath: "\(root)/bus/pci/devices/0000:00:07.0/virtio0/net/eth0", withIntermediateDirectories: true)
+        let ip = RecordingIP()
+        ip.addresses.withLock { $0["eth0"] = "2: eth0    inet 10.0.4.15/24 brd 10.0.4.255 scope global eth0\\ valid_lft forever\n" }
+        let network = network(root, ip, MemoryTagStore())
+        #expect(try network.interface(of: PCIAddress("0000:00:07.0")!) == Dom0Interface(name: "eth0", addresses: ["10.0.4.15/24"]))
+    }
+
     @Test func makesATaggedBridgeWithTheNICsInterface() throws {
         let root = try sysfs()
         let ip = RecordingIP()
