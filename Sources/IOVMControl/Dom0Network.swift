@@ -16,6 +16,8 @@ public protocol Dom0Network: Sendable {
     func bridge(named name: String) throws -> ObservedBridge?
     /// The bridges iovm made, by their tags: name → the topology it made each for (whether it exists or not).
     func managedBridges() throws -> [String: String]
+    /// The interfaces dom0's default routes (IPv4 and IPv6) leave through.
+    func defaultRouteInterfaces() throws -> Set<String>
     /// Tags bridge `name` as `topology`'s, then makes it (up, no STP) with NIC `pci`'s interface as its port (up).
     /// A NIC bound to no driver first gets the one its PCI ids name (it keeps it afterwards). A bridge of that name
     /// iovm made already is completed (an apply stopped halfway). Refuses an interface that is a port of another
@@ -69,11 +71,14 @@ public struct ObservedDom0Network: Sendable, Codable, Equatable {
     public var bridges: [ObservedBridge]
     /// The NICs behind the plan's bridges that a dom0 network driver drives, by PCI address.
     public var interfaces: [String: Dom0Interface]
+    /// The interfaces dom0's default routes leave through (read only when the IOVMs' NICs are looked at).
+    public var defaultRouteInterfaces: Set<String>
 
     /// Creates one.
-    public init(bridges: [ObservedBridge], interfaces: [String: Dom0Interface]) {
+    public init(bridges: [ObservedBridge], interfaces: [String: Dom0Interface], defaultRouteInterfaces: Set<String> = []) {
         self.bridges = bridges
         self.interfaces = interfaces
+        self.defaultRouteInterfaces = defaultRouteInterfaces
     }
 
     /// The device named `name`.
@@ -95,9 +100,11 @@ extension Dom0Network {
                 if let interface = try interface(of: nic) { interfaces[nic.description] = interface }
             }
         }
+        var routed: Set<String> = []
         for nic in nics where interfaces[nic.description] == nil {
             if let interface = try interface(of: nic) { interfaces[nic.description] = interface }
         }
-        return ObservedDom0Network(bridges: observed, interfaces: interfaces)
+        if nics.contains(where: { interfaces[$0.description] != nil }) { routed = try defaultRouteInterfaces() }
+        return ObservedDom0Network(bridges: observed, interfaces: interfaces, defaultRouteInterfaces: routed)
     }
 }

@@ -5,7 +5,8 @@ public import IOVMWireFormat
 /// the planner reports its own findings, at the line that declared the thing, before anything is touched.
 ///
 /// Today that is the IOVMs' NICs: each must exist, and one that a dom0 network driver drives must not be in use
-/// there (an address, or a port of a bridge): passing it through would take dom0's own network away.
+/// there (an IPv4 address, dom0's default route, or a port of a bridge): passing it through would take dom0's own
+/// network away.
 public struct HostValidation: Sendable {
     /// The plan to check.
     public let plan: Plan
@@ -31,9 +32,12 @@ public struct HostValidation: Sendable {
                 }
                 // Passed through already (to this IOVM, or to another domain: the reconciler names that one).
                 if binding.assignable || host.domains.contains(where: { $0.pci.contains(nic.pci) }) { continue }
-                guard let interface = host.dom0Network?.interface(of: nic.pci) else { continue }
-                if !interface.addresses.isEmpty {
-                    found.append(.nicInUseInDom0(nic.pci, of: iovm.name, interface: interface, driver: binding.driver, at: location))
+                guard let network = host.dom0Network, let interface = network.interface(of: nic.pci) else { continue }
+                // IPv6 addresses alone do not count: SLAAC gives one to any interface that is up on a network with
+                // router advertisements. A default route does (an IPv6-only dom0's own NIC has one).
+                let routed = network.defaultRouteInterfaces.contains(interface.name)
+                if routed || interface.addresses.contains(where: { !$0.contains(":") }) {
+                    found.append(.nicInUseInDom0(nic.pci, of: iovm.name, interface: interface, driver: binding.driver, defaultRoute: routed, at: location))
                 } else if let master = interface.master {
                     found.append(.nicPortInDom0(nic.pci, of: iovm.name, interface: interface.name, master: master, at: location))
                 }
@@ -77,11 +81,16 @@ extension Diagnostic {
     public static func nicNotOnHost(_ pci: PCIAddress, of iovm: String, at location: SourceLocation?) -> Diagnostic {
         Diagnostic(.error, "NIC \(pci) of IOVM \(iovm) does not exist on this host (`lspci -D` lists its PCI devices)", at: location)
     }
-    static func nicInUseInDom0(_ pci: PCIAddress, of iovm: String, interface: Dom0Interface, driver: String?, at location: SourceLocation?) -> Diagnostic {
+    static func nicInUseInDom0(
+        _ pci: PCIAddress, of iovm: String, interface: Dom0Interface, driver: String?, defaultRoute: Bool, at location: SourceLocation?
+    ) -> Diagnostic {
         let by = driver.map { " (driven by \($0))" } ?? ""
+        var uses: [String] = []
+        if !interface.addresses.isEmpty { uses.append("has addresses \(interface.addresses.joined(separator: ", "))") }
+        if defaultRoute { uses.append("carries dom0's default route") }
         return Diagnostic(
             .error,
-            "NIC \(pci) of IOVM \(iovm) is in use in dom0: its interface \(interface.name)\(by) has addresses \(interface.addresses.joined(separator: ", ")); passing it through would take them away. Name another NIC, or take its addresses off first",
+            "NIC \(pci) of IOVM \(iovm) is in use in dom0: its interface \(interface.name)\(by) \(uses.joined(separator: " and ")); passing it through would cut dom0 off that network. Name another NIC, or stop using it in dom0 first",
             at: location)
     }
     static func nicPortInDom0(_ pci: PCIAddress, of iovm: String, interface: String, master: String, at location: SourceLocation?) -> Diagnostic {

@@ -86,6 +86,26 @@ public final class IPRouteDom0Network: Dom0Network, @unchecked Sendable {
         return Dom0Interface(name: name, master: master, addresses: try addresses(of: name))
     }
 
+    public func defaultRouteInterfaces() throws -> Set<String> {
+        var found: Set<String> = []
+        for family in [["-4"], ["-6"]] {
+            let outcome = try ip(["-o"] + family + ["route", "show", "default"])
+            guard outcome.succeeded else { throw XenError.failed(operation: "ip \(family[0]) route show default", detail: outcome.output) }
+            found.formUnion(Self.devices(inRouteOutput: outcome.output))
+        }
+        return found
+    }
+
+    /// The devices in `ip route` lines: the word after each `dev`.
+    static func devices(inRouteOutput output: String) -> Set<String> {
+        Set(
+            output.split(separator: "\n").compactMap { line in
+                let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                guard let index = words.firstIndex(of: "dev"), index + 1 < words.count else { return nil }
+                return String(words[index + 1])
+            })
+    }
+
     /// The global IPv4 and IPv6 addresses of interface `name` (`ip -o address show dev NAME scope global`).
     func addresses(of name: String) throws -> [String] {
         let outcome = try ip(["-o", "address", "show", "dev", name, "scope", "global"])

@@ -426,6 +426,7 @@ public struct RemoteDom0Network: Dom0Network {
     public func interface(of pci: PCIAddress) throws -> Dom0Interface? { nil }
     public func bridge(named name: String) throws -> ObservedBridge? { nil }
     public func managedBridges() throws -> [String: String] { [:] }
+    public func defaultRouteInterfaces() throws -> Set<String> { [] }
     public func createBridge(_ name: String, on pci: PCIAddress, topology: String) throws -> String {
         throw XenError.failed(
             operation: "make dom0 bridge \(name) on \(uri)", detail: "iovm makes dom0's bridges (the centralized configuration) only through libxl (iovm apply without --connect)")

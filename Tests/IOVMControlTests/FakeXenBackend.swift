@@ -319,6 +319,8 @@ final class FakeDom0Network: Dom0Network, @unchecked Sendable {
         var addresses: [String: [String]] = [:]
         /// NICs bound to no driver (no interface until createBridge loads their driver).
         var unbound: Set<PCIAddress> = []
+        /// The interfaces dom0's default routes leave through.
+        var routed: Set<String> = []
     }
 
     let backend: FakeXenBackend
@@ -375,6 +377,12 @@ final class FakeDom0Network: Dom0Network, @unchecked Sendable {
         try backend.record("observeBridgeTags")
         return snapshot.tags
     }
+
+    func defaultRouteInterfaces() throws -> Set<String> {
+        try backend.record("observeDefaultRoutes")
+        return snapshot.routed
+    }
+    func route(through interface: String) { state.withLock { _ = $0.routed.insert(interface) } }
 
     func createBridge(_ name: String, on pci: PCIAddress, topology: String) throws -> String {
         try backend.record("createBridge \(name) \(pci)")

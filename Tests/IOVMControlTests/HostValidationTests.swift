@@ -63,7 +63,7 @@ struct HostValidationTests {
         #expect(throws: TopologyError.self) { try engine.preview(plan) }
     }
 
-    @Test("a NIC dom0 uses (it has addresses) is refused, naming its interface and addresses")
+    @Test("a NIC dom0 uses (it has an IPv4 address) is refused, naming its interface and addresses")
     func nicWithAddressesIsRefused() throws {
         let (backend, network, engine) = host()
         network.setAddresses(["10.0.2.15/24", "fec0::5054:ff:fe12:3456/64"], of: "enp0s17")
@@ -71,7 +71,28 @@ struct HostValidationTests {
         #expect(diagnostics.count == 1)
         let text = try #require(diagnostics.first?.description)
         #expect(text.hasPrefix("hybrid.swift:11: error: NIC 0000:00:11.0 of IOVM iovm0 is in use in dom0: its interface enp0s17"))
-        #expect(text.contains("has addresses 10.0.2.15/24, fec0::5054:ff:fe12:3456/64"))
+        #expect(text.contains("has addresses 10.0.2.15/24, fec0::5054:ff:fe12:3456/64;"))
+    }
+
+    @Test("a NIC that carries dom0's default route is refused even without an IPv4 address")
+    func nicWithTheDefaultRouteIsRefused() throws {
+        let (backend, network, engine) = host()
+        network.setAddresses(["2001:db8::2/64"], of: "enp0s16")
+        network.route(through: "enp0s16")
+        let diagnostics = try refusal(try plan(), backend, engine)
+        #expect(diagnostics.map { $0.location?.line } == [10])
+        #expect(diagnostics.first?.message.contains("has addresses 2001:db8::2/64 and carries dom0's default route") == true)
+    }
+
+    /// SLAAC gives an IPv6 address to any interface that is up on a network with router advertisements: alone it
+    /// does not say dom0 uses the NIC.
+    @Test("an IPv6 address alone (SLAAC) does not make a NIC dom0's")
+    func anIPv6AddressAloneIsNoUse() throws {
+        let (backend, network, engine) = host()
+        network.setAddresses(["fec0::5054:ff:fe12:3456/64"], of: "enp0s18")
+        let plan = try plan()
+        _ = try engine.apply(plan, libxlJSON: json(plan))
+        #expect(backend.snapshot.nics.allSatisfy { $0.assignable })
     }
 
     @Test("a NIC whose interface is a port of a dom0 bridge is refused, naming the bridge")

@@ -77,6 +77,15 @@ struct IPRouteDom0NetworkTests {
         #expect(try network.interface(of: PCIAddress("0000:00:07.0")!) == Dom0Interface(name: "eth0", addresses: ["10.0.4.15/24"]))
     }
 
+    @Test func readsTheInterfacesOfTheDefaultRoutes() throws {
+        #expect(
+            IPRouteDom0Network.devices(
+                inRouteOutput: "default via 10.0.3.2 dev eth0 \ndefault via 10.9.0.1 dev wlan0 proto dhcp src 10.9.0.7 metric 600 \n")
+                == ["eth0", "wlan0"])
+        #expect(IPRouteDom0Network.devices(inRouteOutput: "default via fe80::1 dev enp0s16 proto ra metric 1024 expires 1798sec pref medium\n") == ["enp0s16"])
+        #expect(IPRouteDom0Network.devices(inRouteOutput: "").isEmpty)
+    }
+
     @Test func makesATaggedBridgeWithTheNICsInterface() throws {
         let root = try sysfs()
         let ip = RecordingIP()
