@@ -144,6 +144,17 @@ public struct ApplyEngine: Sendable {
                     try reattachVifs(batch, plan: plan, journal: &journal)
                     continue
                 }
+                if case .waitForNetwork = change {
+                    // Every wait in a row at once: each guest's netfront reconnects on its own, and one after the
+                    // other the waits would add up while the guests have no network (the re-attached ones).
+                    var batch: [Change] = []
+                    while index < changes.count, case .waitForNetwork = changes[index] {
+                        batch.append(changes[index])
+                        index += 1
+                    }
+                    if batch.count == 1 { try run(batch[0], plan: plan, journal: &journal) } else { try waitForNetworks(batch) }
+                    continue
+                }
                 try run(change, plan: plan, journal: &journal)
                 index += 1
             }
@@ -330,13 +341,33 @@ public struct ApplyEngine: Sendable {
         if let first = failed.keys.min(), let reason = failed[first] { throw StepFailure(step: batch[first].description, reason: reason) }
     }
 
+    /// Runs `batch` (``Change/waitForNetwork`` steps) concurrently, one thread each; the first failure in plan order,
+    /// if any, is the step's. Waits have nothing to undo.
+    private func waitForNetworks(_ batch: [Change]) throws {
+        for change in batch { logger.info("\(change.description)") }
+        let (backend, logger, timeout) = (self.backend, self.logger, guestNetworkTimeout)
+        let failures = Mutex<[Int: String]>([:])
+        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
+            guard case .waitForNetwork(let name, let domid) = batch[index] else { return }
+            let started = Date()
+            do {
+                try backend.waitForGuestNetwork(domid: domid, timeout: timeout)
+                logger.info("\(name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(timeout)) s allowed")
+            } catch {
+                failures.withLock { $0[index] = "\(error)" }
+            }
+        }
+        let failed = failures.withLock { $0 }
+        if let first = failed.keys.min(), let reason = failed[first] { throw StepFailure(step: batch[first].description, reason: reason) }
+    }
+
+    /// Seconds since `start`, with one decimal, for log lines.
+    static func seconds(since start: Date) -> String { String(format: "%.1f", Date().timeIntervalSince(start)) }
+
     /// Creates `names` concurrently, one thread each (the work is blocking libxl calls and waits, so
     /// a pool as wide as dom0's CPUs would create only that many at a time). A domain whose vifs
     /// are backed by IOVMs created in this batch starts once those are ready; if one of them
     /// failed, it is not created.
-    /// Seconds since `start`, with one decimal, for log lines.
-    static func seconds(since start: Date) -> String { String(format: "%.1f", Date().timeIntervalSince(start)) }
-
     private func createDomains(
         _ names: [String], plan: Plan, libxlJSON: [String: String], running: [String: UInt32], journal: inout Journal
     ) throws -> [String: UInt32] {

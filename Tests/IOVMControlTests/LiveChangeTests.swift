@@ -3,6 +3,7 @@ import Foundation
 import IOVMControl
 import IOVMCore
 import Logging
+import Synchronization
 import Testing
 
 /// `iovm pin`, `unpin` and `weight` through the engine: host lock, seam, managed domains only.
@@ -229,6 +230,45 @@ struct BrokenVifTests {
         }
         #expect(!calls.contains { $0.hasPrefix("reattachVif") && !served.contains(String($0.split(separator: " ")[1])) })
         #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
+    }
+
+    /// Seen in the lab (watch under traffic): the two re-attached guests were waited for one after the other, 3.4 s
+    /// then 2.7 s, while they had no network.
+    @Test("the re-attached guests are waited for at once")
+    func reattachedGuestsAreWaitedForAtOnce() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.killBehindIOVMsBack("iovm0")
+        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        let before = fake.calls.count
+        let allWaiting = Mutex(true)
+        // Each wait returns only once every re-attached guest is being waited for.
+        fake.onCall { [fake] line in
+            guard line.hasPrefix("waitForGuestNetwork ") else { return }
+            let all = ApplyEngineTests.eventually { fake.calls.dropFirst(before).filter { $0.hasPrefix("waitForGuestNetwork ") }.count == served.count }
+            if !all { allWaiting.withLock { $0 = false } }
+        }
+        let report = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(served.allSatisfy { guest in report.done.contains { $0.hasPrefix("re-attach vif 0 of \(guest) (") } })
+        #expect(allWaiting.withLock { $0 }, "\(fake.calls.dropFirst(before))")
+    }
+
+    @Test("a re-attached guest whose vif never connects fails the apply, naming it")
+    func aReattachedGuestThatNeverConnectsIsNamed() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.killBehindIOVMsBack("iovm0")
+        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        fake.fail("waitForGuestNetwork \(served[1])")
+        #expect {
+            try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        } throws: { error in
+            "\(error)".contains("wait for the vifs of \(served[1]) (")
+        }
     }
 
     @Test("a vif missing from a running guest (an apply stopped between removing and adding it) is added again")
