@@ -2,7 +2,6 @@ import CPUSets
 import Foundation
 public import IOVMCore
 public import Logging
-import Synchronization
 
 /// What an apply or destroy did.
 public struct ApplyReport: Sendable {
@@ -315,24 +314,22 @@ public struct ApplyEngine: Sendable {
         }
     }
 
-    /// Runs `batch` (``Change/reattachVif`` steps) concurrently, then records them in order; the first
+    /// Runs `batch` (``Change/reattachVif`` steps) at once, one thread each, then records them in order; the first
     /// failure, if any, is the step's.
     private func reattachVifs(_ batch: [Change], plan: Plan, journal: inout Journal) throws {
         for change in batch { logger.info("\(change.description)") }
         let backend = self.backend
-        let failures = Mutex<[Int: String]>([:])
-        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
-            guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = batch[index] else { return }
-            do {
-                guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
-                    throw StepFailure(step: batch[index].description, reason: "the plan has no vif \(devid) for \(name)")
-                }
-                try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
-            } catch {
-                failures.withLock { $0[index] = (error as? StepFailure)?.reason ?? "\(error)" }
+        let results = onThreads(batch, name: "iovm-reattach") { change in
+            guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = change else { return }
+            guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
+                throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)")
             }
+            try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
         }
-        let failed = failures.withLock { $0 }
+        var failed: [Int: String] = [:]
+        for (index, result) in results.enumerated() {
+            if case .failure(let error) = result { failed[index] = (error as? StepFailure)?.reason ?? "\(error)" }
+        }
         for (index, change) in batch.enumerated() where failed[index] == nil {
             // Nothing to undo: the vif it replaced carried nothing.
             journal.record(change.description, undo: nil)
@@ -341,24 +338,20 @@ public struct ApplyEngine: Sendable {
         if let first = failed.keys.min(), let reason = failed[first] { throw StepFailure(step: batch[first].description, reason: reason) }
     }
 
-    /// Runs `batch` (``Change/waitForNetwork`` steps) concurrently, one thread each; the first failure in plan order,
+    /// Runs `batch` (``Change/waitForNetwork`` steps) at once, one thread each; the first failure in plan order,
     /// if any, is the step's. Waits have nothing to undo.
     private func waitForNetworks(_ batch: [Change]) throws {
         for change in batch { logger.info("\(change.description)") }
         let (backend, logger, timeout) = (self.backend, self.logger, guestNetworkTimeout)
-        let failures = Mutex<[Int: String]>([:])
-        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
-            guard case .waitForNetwork(let name, let domid) = batch[index] else { return }
+        let results = onThreads(batch, name: "iovm-wait-network") { change in
+            guard case .waitForNetwork(let name, let domid) = change else { return }
             let started = Date()
-            do {
-                try backend.waitForGuestNetwork(domid: domid, timeout: timeout)
-                logger.info("\(name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(timeout)) s allowed")
-            } catch {
-                failures.withLock { $0[index] = "\(error)" }
-            }
+            try backend.waitForGuestNetwork(domid: domid, timeout: timeout)
+            logger.info("\(name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(timeout)) s allowed")
         }
-        let failed = failures.withLock { $0 }
-        if let first = failed.keys.min(), let reason = failed[first] { throw StepFailure(step: batch[first].description, reason: reason) }
+        for (change, result) in zip(batch, results) {
+            if case .failure(let error) = result { throw StepFailure(step: change.description, reason: "\(error)") }
+        }
     }
 
     /// Seconds since `start`, with one decimal, for log lines.

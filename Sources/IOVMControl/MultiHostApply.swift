@@ -158,23 +158,6 @@ public enum MultiHostApply {
 
     /// Runs `body` for every target on a thread of its own; the results in target order.
     static func runConcurrently<T: Sendable>(_ targets: [HostTarget], _ body: @escaping @Sendable (HostTarget) throws -> T) -> [Result<T, any Error>] {
-        let done = NSCondition()
-        nonisolated(unsafe) var results: [Int: Result<T, any Error>] = [:]
-        for (index, target) in targets.enumerated() {
-            let thread = Thread {
-                let result = Result { try body(target) }
-                done.lock()
-                results[index] = result
-                done.broadcast()
-                done.unlock()
-            }
-            thread.name = "iovm-apply-\(target.host)"
-            thread.start()
-        }
-        done.lock()
-        while results.count < targets.count { done.wait() }
-        let collected = results
-        done.unlock()
-        return targets.indices.map { collected[$0]! }
+        onThreads(targets, name: "iovm-apply-host", body)
     }
 }
