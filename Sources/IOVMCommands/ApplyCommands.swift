@@ -112,9 +112,9 @@ struct ApplyCommand: ParsableCommand {
         // Every host is connected to (and refused if unreachable) before anything is touched anywhere.
         var engines: [ApplyEngine] = []
         for share in shares { engines.append(try host.engine(logger: logger, connect: share.connect)) }
-        // Every host's missing NICs at once, each named with its host.
-        let absent = shares.flatMap { share in
-            HostValidation.missingNICs(share.plan) { HostAccess.pciIDs($0, connect: share.connect) != nil }
+        // The missing NICs of a share in this dom0, each named with its host (libvirt hosts' are the pre-check's).
+        let absent = shares.filter { $0.connect == nil }.flatMap { share in
+            HostValidation.missingNICs(share.plan) { HostAccess.pciIDs($0) != nil }
                 .map { Diagnostic($0.severity, "on host \(share.host): \($0.message)", at: $0.location) }
         }
         if !absent.isEmpty { throw TopologyError.invalid(absent) }

@@ -170,13 +170,16 @@ struct TopologyOptions: ParsableArguments {
         return plan
     }
 
-    /// Refuses, before anything is touched, a plan whose IOVM images are not there.
-    /// Refuses the IOVMs' NICs the host at `connect` (this dom0 when nil) lacks, as bad input at the lines that
-    /// declared them (exit 65), before the minimal image is chosen by their PCI ids.
-    static func requireHostNICs(_ plan: Plan, connect: String? = nil) throws(TopologyError) {
-        try HostValidation.requireNICs(plan) { HostAccess.pciIDs($0, connect: connect) != nil }
+    /// Refuses the IOVMs' NICs this dom0 lacks, as bad input at the lines that declared them (exit 65), before the
+    /// minimal image is chosen by their PCI ids. A libvirt host's (`connect`) are checked by the apply itself
+    /// (``HostValidation``, over what its backend observes): asking libvirt here would open a connection per NIC, and
+    /// an unreachable host would read as NICs it lacks.
+    static func requireHostNICs(_ plan: Plan, connect: String?) throws(TopologyError) {
+        guard connect == nil else { return }
+        try HostValidation.requireNICs(plan) { HostAccess.pciIDs($0) != nil }
     }
 
+    /// Refuses, before anything is touched, a plan whose IOVM images are not there.
     static func requireImages(_ plan: Plan) throws {
         let missing = plan.unresolvedImages
         guard !missing.isEmpty else { return }

@@ -53,7 +53,7 @@ struct WatchCommand: ParsableCommand {
             let logger = global.logger("iovm.watch")
             let plan = try topology.plan(logger: logger)
             var engine = try host.engine(logger: logger)
-            try TopologyOptions.requireHostNICs(plan)
+            try TopologyOptions.requireHostNICs(plan, connect: nil)
             try TopologyOptions.requireImages(plan)
             try host.checkHost(plan)
             var json: [String: String] = [:]
