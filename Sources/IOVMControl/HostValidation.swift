@@ -21,7 +21,7 @@ public struct HostValidation: Sendable {
 
     /// Every finding, in the plan's order of IOVMs and NICs.
     public var diagnostics: [Diagnostic] {
-        let bindings = Dictionary(host.nics.map { ($0.pci, $0) }, uniquingKeysWith: { first, _ in first })
+        let bindings = Self.bindings(host)
         var found: [Diagnostic] = []
         for iovm in plan.iovms {
             for nic in iovm.nics {
@@ -31,7 +31,7 @@ public struct HostValidation: Sendable {
                     continue
                 }
                 // Passed through already (to this IOVM, or to another domain: the reconciler names that one).
-                if binding.assignable || host.domains.contains(where: { $0.pci.contains(nic.pci) }) { continue }
+                guard Self.dom0Drives(binding, on: host) else { continue }
                 guard let network = host.dom0Network, let interface = network.interface(of: nic.pci) else { continue }
                 // IPv6 addresses alone do not count: SLAAC gives one to any interface that is up on a network with
                 // router advertisements. A default route does (an IPv6-only dom0's own NIC has one).
@@ -69,11 +69,18 @@ public struct HostValidation: Sendable {
     /// The NICs whose interfaces in dom0 the validation needs: the IOVMs' NICs that exist, are not assignable, and no
     /// domain holds.
     public static func nicsToObserve(_ plan: Plan, on host: ObservedHost) -> [PCIAddress] {
-        let bindings = Dictionary(host.nics.map { ($0.pci, $0) }, uniquingKeysWith: { first, _ in first })
-        return plan.iovms.flatMap(\.pci).filter { pci in
-            guard let binding = bindings[pci], !binding.assignable else { return false }
-            return !host.domains.contains { $0.pci.contains(pci) }
-        }
+        let bindings = Self.bindings(host)
+        return plan.iovms.flatMap(\.pci).filter { pci in bindings[pci].map { dom0Drives($0, on: host) } ?? false }
+    }
+
+    /// The host's NICs by address.
+    private static func bindings(_ host: ObservedHost) -> [PCIAddress: NICBinding] {
+        Dictionary(host.nics.map { ($0.pci, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Whether a driver of dom0 may drive the NIC: it is not assignable, and no domain holds it.
+    private static func dom0Drives(_ binding: NICBinding, on host: ObservedHost) -> Bool {
+        !binding.assignable && !host.domains.contains { $0.pci.contains(binding.pci) }
     }
 }
 
