@@ -40,9 +40,10 @@ let package = Package(
         ),
 
         // MARK: Xen C libraries (libxl, libxenstat, libxenstore, libxlutil) and their Swift layer
+        // Headers only: nothing links Xen's libraries. CXenShim's trampolines dlopen each on the first call of one of
+        // its functions (issue 16: a command that never talks to Xen starts without libxenlight and its dependencies).
         .systemLibrary(
             name: "CLibXen",
-            pkgConfig: "xenlight",
             providers: [.apt(["libxen-dev"])]
         ),
         .target(name: "CXenShim", dependencies: ["CLibXen"]),
@@ -116,7 +117,8 @@ let package = Package(
         .target(
             name: "XenKitTestSupport",
             dependencies: ["XenKit", "CLibXen", .product(name: "SystemPackage", package: "swift-system")],
-            path: "Tests/XenKitTestSupport"
+            path: "Tests/XenKitTestSupport",
+            linkerSettings: [.linkedLibrary("xlutil")]
         ),
 
         // MARK: Tests (the fast unit suite; the lab suite lives in lab/)

@@ -1,6 +1,6 @@
 /* CLibXen: the Xen 4.17 toolstack C headers (libxenlight, libxlutil, libxenstat, libxenstore,
- * libxenhypfs, xentoollog) as one Clang module for Swift. Link flags come from pkg-config "xenlight" plus
- * the explicit `link` lines in module.modulemap. */
+ * libxenhypfs, xentoollog) as one Clang module for Swift. Nothing is linked: CXenShim's trampolines load each
+ * library on first use (CXenShim/XenLibraries.c); only the tests' XenKitTestSupport links libxlutil. */
 #ifndef IOVM_CLIBXEN_SHIM_H
 #define IOVM_CLIBXEN_SHIM_H
 

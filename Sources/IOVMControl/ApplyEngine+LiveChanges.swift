@@ -68,7 +68,7 @@ extension ApplyEngine {
     /// under one hold of the lock. Every domain is looked up before any is changed: one unknown or
     /// foreign domain refuses them all.
     public func pin(_ targets: [(domain: String, cores: CPUSet?)]) throws -> [LiveChange] {
-        try live(targets.map(\.domain)) { index, domain in
+        try live(targets.map(\.domain), withCap: false) { index, domain in
             let cores = targets[index].cores
             try backend.setAffinity(domid: domain.domid, vcpus: domain.vcpus, hard: cores)
             return cores.map { "pinned to cores \($0)" } ?? "unpinned (every core)"
@@ -83,7 +83,7 @@ extension ApplyEngine {
     /// Sets the credit weight of each domain of `targets`, and the cap of all (nil keeps each one's), live,
     /// in one call under one hold of the lock; every domain is looked up before any is changed.
     public func setWeight(_ targets: [(domain: String, weight: Int)], cap: Int?) throws -> [LiveChange] {
-        try live(targets.map(\.domain)) { index, domain in
+        try live(targets.map(\.domain), withCap: cap == nil) { index, domain in
             let weight = targets[index].weight
             let newCap = cap ?? domain.cap ?? 0
             try backend.setSchedule(domid: domain.domid, weight: weight, cap: newCap)
@@ -91,12 +91,13 @@ extension ApplyEngine {
         }
     }
 
-    private func live(_ names: [String], _ change: (Int, ManagedDomain) throws -> String) throws -> [LiveChange] {
+    /// Looks every domain of `names` up in one call (`withCap`: with its credit cap), then makes each `change`.
+    private func live(_ names: [String], withCap: Bool, _ change: (Int, ManagedDomain) throws -> String) throws -> [LiveChange] {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
         var domains: [ManagedDomain] = []
-        for name in names {
-            guard let domain = try backend.managedDomain(name) else { throw LiveChangeError.noSuchDomain(name) }
+        for (name, found) in zip(names, try backend.managedDomains(names, withCap: withCap)) {
+            guard let domain = found else { throw LiveChangeError.noSuchDomain(name) }
             guard !domains.contains(where: { $0.domid == domain.domid }) else { throw LiveChangeError.namedTwice(name) }
             domains.append(domain)
         }

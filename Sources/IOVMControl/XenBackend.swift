@@ -14,6 +14,9 @@ public protocol XenBackend: Sendable {
     /// The domain named `nameOrID` (a name or a domid), without observing the whole host; nil when
     /// there is none, an error when it exists but iovm did not create it.
     func managedDomain(_ nameOrID: String) throws -> ManagedDomain?
+    /// The domains named `namesOrIDs`, in order, looked up together (the live verbs' one lookup): nil for a name no
+    /// domain has, an error for one iovm did not create. Each one's credit cap is read only `withCap`.
+    func managedDomains(_ namesOrIDs: [String], withCap: Bool) throws -> [ManagedDomain?]
 
     /// Creates a cpupool (moving its cores out of Pool-0 first) and tags it as the topology's.
     func createPool(_ pool: CPUPoolSpec, topology: String) throws
@@ -56,6 +59,11 @@ public protocol XenBackend: Sendable {
 extension XenBackend {
     /// Needs nothing.
     public func prepare(_ plan: Plan) throws {}
+
+    /// ``managedDomain(_:)`` of each name, one after the other.
+    public func managedDomains(_ namesOrIDs: [String], withCap: Bool) throws -> [ManagedDomain?] {
+        try namesOrIDs.map { try managedDomain($0) }
+    }
 }
 
 /// A named point after a step that changed the host (see ``ApplyEngine/crashPoint``).

@@ -170,14 +170,26 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// The domain `nameOrID` if iovm created it (its tag's UUID matches), without observing the whole host:
     /// what `iovm pin`, `unpin` and `weight` need, fast.
     public func managedDomain(_ nameOrID: String) throws -> ManagedDomain? {
-        guard let domain = try context.domains().first(where: { $0.name == nameOrID || "\($0.domid)" == nameOrID }) else { return nil }
-        let store = try openStore(true)
-        guard let text = try store.read("\(Self.tagRoot)/managed/\(domain.domid)"),
-            let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)), tag.uuid == domain.uuid
-        else {
-            throw XenError.failed(operation: "change \(domain.name ?? nameOrID) (\(domain.domid))", detail: "iovm did not create it; iovm never changes it")
+        try managedDomains([nameOrID], withCap: true)[0]
+    }
+
+    /// One domain listing and one read-only xenstore connection for all of `namesOrIDs`; the scheduler is asked
+    /// only `withCap` (`iovm pin` needs no cap).
+    public func managedDomains(_ namesOrIDs: [String], withCap: Bool) throws -> [ManagedDomain?] {
+        let domains = try context.domains()
+        var store: (any TagStore)?
+        return try namesOrIDs.map { nameOrID in
+            guard let domain = domains.first(where: { $0.name == nameOrID || "\($0.domid)" == nameOrID }) else { return nil }
+            if store == nil { store = try openStore(true) }
+            guard let text = try store?.read("\(Self.tagRoot)/managed/\(domain.domid)"),
+                let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)), tag.uuid == domain.uuid
+            else {
+                throw XenError.failed(operation: "change \(domain.name ?? nameOrID) (\(domain.domid))", detail: "iovm did not create it; iovm never changes it")
+            }
+            return ManagedDomain(
+                domid: domain.domid, name: domain.name ?? nameOrID, vcpus: Int(domain.vcpusOnline),
+                cap: withCap ? try? scheduleParameters(domain.domid).cap : nil)
         }
-        return ManagedDomain(domid: domain.domid, name: domain.name ?? nameOrID, vcpus: Int(domain.vcpusOnline), cap: try? scheduleParameters(domain.domid).cap)
     }
 
     private func vcpuAffinity(_ domid: UInt32, cores: Int) throws -> [CPUSet] {

@@ -85,6 +85,7 @@ public final class LibXLContext: @unchecked Sendable {
     /// `libxl_ctx_alloc` (tests use it to prove that path also fails cleanly).
     init(logLevel: LogLevel, checkHost: Bool) throws(XenError) {
         if checkHost { try XenHost.requireDom0() }
+        try XenLibraries.load(.xentoollog, .xenlight)
         guard let stream = cxenshim_stderr() else {
             throw XenError.currentErrno(operation: "fdopen(dup(2)) for the libxl logger")
         }

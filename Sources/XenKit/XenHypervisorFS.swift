@@ -12,6 +12,7 @@ public enum XenHypervisorFS {
     ///
     /// - Throws: ``XenError`` when hypfs cannot be opened (no privcmd, or a Xen without hypfs) or has no `path`.
     public static func read(_ path: String) throws(XenError) -> String {
+        try XenLibraries.load(.xenhypfs)
         let handle = try LibXLCalls.pointer("xenhypfs_open", operation: "xenhypfs_open", detail: "Xen's hypervisor file system cannot be opened") {
             xenhypfs_open(nil, 0)
         }

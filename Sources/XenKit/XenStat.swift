@@ -126,6 +126,7 @@ public final class XenStat: @unchecked Sendable {
 
     init(checkHost: Bool) throws(XenError) {
         if checkHost { try XenHost.requireDom0() }
+        try XenLibraries.load(.xenstat)
         guard let handle = xenstat_init() else {
             let errno = currentCErrno()
             throw XenError.notXenDom0(reason: "xenstat_init returned NULL (errno \(errno))")

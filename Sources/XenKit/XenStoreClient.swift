@@ -36,6 +36,7 @@ public final class XenStoreClient {
     ///   ``XenError/errno(_:operation:)`` when `xs_open` fails (no xenstored, no permission).
     public init(readOnly: Bool = false) throws(XenError) {
         try XenHost.requireXen()
+        try XenLibraries.load(.xenstore)
         guard let handle = xs_open(readOnly ? cxenshim_xs_open_readonly() : 0) else {
             throw XenError.currentErrno(operation: "xs_open")
         }

@@ -24,6 +24,10 @@ struct CLITests {
     }
 
     func iovm(_ arguments: String..., stdin: String? = nil) throws -> Result {
+        try iovm(arguments, stdin: stdin)
+    }
+
+    func iovm(_ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:]) throws -> Result {
         let binary = try #require(Self.binary, "build the iovm product first (`swift build`; scripts/test does)")
         let process = Process()
         process.executableURL = binary
@@ -31,6 +35,7 @@ struct CLITests {
         process.currentDirectoryURL = Self.root
         var environment = ProcessInfo.processInfo.environment
         environment["IOVM_CACHE_DIR"] = FileManager.default.temporaryDirectory.appending(path: "iovm-cli-test-cache").path
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let out = Pipe()
         let err = Pipe()
@@ -47,6 +52,21 @@ struct CLITests {
         return Result(
             status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
             stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Xen's libraries are loaded on first use (CXenShim's trampolines), not at start-up: the dynamic loader's own
+    /// trace of a command that never talks to Xen names libc and no Xen library (issue 16).
+    @Test func commandsThatNeverTalkToXenLoadNoXenLibrary() throws {
+        let synth = try iovm("synth", "Examples/hybrid.swift")
+        #expect(synth.status == 0, "\(synth.stderr)")
+        for arguments in [["--version"], ["plan", "--topology-json", "-", "--host-cores", "8", "--json"]] {
+            let result = try iovm(arguments, stdin: synth.stdout, environment: ["LD_DEBUG": "files"])
+            #expect(result.status == 0, "\(arguments): \(result.stderr.suffix(2000))")
+            let ownLines = result.stderr.split(separator: "\n").filter { $0.contains("file=") }
+            #expect(ownLines.contains { $0.contains("file=libc.so.6") }, "\(arguments): LD_DEBUG printed no libc: \(result.stderr.prefix(2000))")
+            let xen = ownLines.filter { $0.contains("libxen") || $0.contains("libxl") }
+            #expect(xen.isEmpty, "\(arguments) loaded \(xen)")
+        }
     }
 
     @Test func planJSONOfTheHybridExample() throws {

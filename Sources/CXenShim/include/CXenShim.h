@@ -5,6 +5,11 @@
  * LIBXL_API_VERSION), a FILE* for fd 2 (the global `stderr` is rejected under Swift 6 strict
  * concurrency), a xentoollog logger constructor that hides the "derived struct to base struct"
  * pointer cast, a ctx-free libxl_bitmap allocator, and the SIGCHLD policy iovm uses with libxl.
+ *
+ * Xen's libraries are not linked: each is loaded on the first call of one of its functions (XenLibraries.c), so a
+ * command that never talks to Xen (`iovm --version`, plan, render, report) starts without loading libxenlight and
+ * its dozen dependencies. XenKit loads a library explicitly before first use (cxenshim_load) to turn a missing one
+ * into an error it can report.
  */
 #ifndef IOVM_CXENSHIM_H
 #define IOVM_CXENSHIM_H
@@ -16,6 +21,30 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* MARK: Xen's libraries, loaded on first use */
+
+/** The libraries iovm calls into. */
+typedef enum {
+    CXEN_XENLIGHT,   /**< libxenlight.so.4.17 (libxl) */
+    CXEN_XENSTAT,    /**< libxenstat.so.4.17 */
+    CXEN_XENSTORE,   /**< libxenstore.so.4 */
+    CXEN_XENHYPFS,   /**< libxenhypfs.so.1 */
+    CXEN_XENTOOLLOG, /**< libxentoollog.so.1 */
+    CXEN_LIBRARY_COUNT
+} cxenshim_library;
+
+/** The file name dlopen is given for `library` ("libxenlight.so.4.17"). */
+const char *cxenshim_library_file(cxenshim_library library);
+/** The Debian package that ships `library` ("libxenmisc4.17"). */
+const char *cxenshim_library_package(cxenshim_library library);
+/** Loads `library` once per process. Returns 0, or -1 with dlerror's text in `error`. Thread-safe. */
+int cxenshim_load(cxenshim_library library, char *error, size_t size);
+/** 1 when `library` is loaded in this process (by cxenshim_load or a first call), else 0. */
+int cxenshim_loaded(cxenshim_library library);
+/** Resolves every function of every library now (tests: the table names only functions that exist).
+ *  Returns the number resolved, or -1 with "library: function: why" of the first failure in `error`. */
+int cxenshim_resolve_all(char *error, size_t size);
 
 /* MARK: constants behind macros */
 
