@@ -1,4 +1,4 @@
-/* The Xen toolstack functions iovm calls, each with the library that defines it (XenLibraries.c).
+/* The Xen toolstack functions iovm and its tests call, each with the library that defines it (XenLibraries.c).
  * Every one gets a trampoline of its own name, so XenKit calls them as declared in CLibXen's headers while the
  * library is loaded only on the first call. A call to a function missing here fails at link time with an
  * undefined symbol: add it here, with its library. Private to CXenShim. */
@@ -6,6 +6,7 @@
 #define IOVM_CXENSHIM_XEN_FUNCTIONS_H
 
 #define CXEN_FUNCTIONS(X) \
+    X(CXEN_XENLIGHT, libxl_bitmap_count_set) \
     X(CXEN_XENLIGHT, libxl_bitmap_dispose) \
     X(CXEN_XENLIGHT, libxl_bitmap_init) \
     X(CXEN_XENLIGHT, libxl_bitmap_set) \
@@ -20,6 +21,8 @@
     X(CXEN_XENLIGHT, libxl_cpupoolinfo_list_free) \
     X(CXEN_XENLIGHT, libxl_ctx_alloc) \
     X(CXEN_XENLIGHT, libxl_ctx_free) \
+    X(CXEN_XENLIGHT, libxl_device_disk_dispose) \
+    X(CXEN_XENLIGHT, libxl_device_disk_init) \
     X(CXEN_XENLIGHT, libxl_device_nic_add) \
     X(CXEN_XENLIGHT, libxl_device_nic_destroy) \
     X(CXEN_XENLIGHT, libxl_device_nic_dispose) \
@@ -32,6 +35,8 @@
     X(CXEN_XENLIGHT, libxl_device_pci_init) \
     X(CXEN_XENLIGHT, libxl_device_pci_list) \
     X(CXEN_XENLIGHT, libxl_device_pci_list_free) \
+    X(CXEN_XENLIGHT, libxl_disk_backend_to_string) \
+    X(CXEN_XENLIGHT, libxl_disk_format_to_string) \
     X(CXEN_XENLIGHT, libxl_domain_config_dispose) \
     X(CXEN_XENLIGHT, libxl_domain_config_from_json) \
     X(CXEN_XENLIGHT, libxl_domain_config_init) \
@@ -48,6 +53,7 @@
     X(CXEN_XENLIGHT, libxl_dominfo_dispose) \
     X(CXEN_XENLIGHT, libxl_dominfo_init) \
     X(CXEN_XENLIGHT, libxl_dominfo_list_free) \
+    X(CXEN_XENLIGHT, libxl_error_to_string) \
     X(CXEN_XENLIGHT, libxl_get_max_cpus) \
     X(CXEN_XENLIGHT, libxl_get_physinfo) \
     X(CXEN_XENLIGHT, libxl_get_scheduler) \

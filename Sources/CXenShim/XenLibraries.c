@@ -35,20 +35,30 @@ static const char *const library_packages[CXEN_LIBRARY_COUNT] = {
     [CXEN_XENTOOLLOG] = "libxentoollog1",
 };
 
-/* Each function's trampoline, the stub its slot starts at, and the slot. The slots are global symbols only so
- * that the assembly can name them; they are hidden from other objects. */
+/* Each function's trampoline, the stub its slot starts at, and the slot. Trampolines and stubs are global but hidden:
+ * other objects of iovm (XenKit's Swift code) link to them, while a Xen library's own calls never bind to them (a
+ * debug build exports its symbols; libxenlight calling back into a trampoline would run iovm's binding from inside
+ * libxl). The slots are global only so that the assembly can name them. */
 #define CXEN_TRAMPOLINE(library, name)                                                                                 \
-    __asm__(".text\n"                                                                                                  \
+    __asm__(".pushsection .text\n"                                                                                    \
             ".globl " #name "\n"                                                                                       \
+            ".hidden " #name "\n"                                                                                      \
             ".type " #name ", @function\n" #name ":\n"                                                                 \
+            "    .cfi_startproc\n"                                                                                     \
             "    jmp *cxen_slot_" #name "(%rip)\n"                                                                     \
+            "    .cfi_endproc\n"                                                                                       \
             ".size " #name ", .-" #name "\n"                                                                           \
+            ".globl cxen_stub_" #name "\n"                                                                             \
+            ".hidden cxen_stub_" #name "\n"                                                                            \
             ".type cxen_stub_" #name ", @function\n"                                                                   \
             "cxen_stub_" #name ":\n"                                                                                   \
+            "    .cfi_startproc\n"                                                                                     \
             "    lea cxen_slot_" #name "(%rip), %r11\n"                                                                \
             "    jmp cxen_lazy_common\n"                                                                               \
-            ".size cxen_stub_" #name ", .-cxen_stub_" #name "\n");                                                    \
-    extern char cxen_stub_##name[];                                                                                    \
+            "    .cfi_endproc\n"                                                                                       \
+            ".size cxen_stub_" #name ", .-cxen_stub_" #name "\n"                                                       \
+            ".popsection\n");                                                                                         \
+    extern char cxen_stub_##name[] __attribute__((visibility("hidden")));                                              \
     __attribute__((visibility("hidden"), used)) void *cxen_slot_##name = cxen_stub_##name;
 CXEN_FUNCTIONS(CXEN_TRAMPOLINE)
 #undef CXEN_TRAMPOLINE
@@ -137,11 +147,15 @@ __attribute__((visibility("hidden"), used)) void *cxen_lazy_bind(void **slot) {
  * restores them and tail-jumps to the function with the caller's return address still on the stack. On entry %rsp
  * is 8 mod 16 (the call pushed the return address); rbp and eight registers make it 0 again; the 128 bytes of
  * vector registers keep it there for the call. */
-__asm__(".text\n"
+__asm__(".pushsection .text\n"
         ".type cxen_lazy_common, @function\n"
         "cxen_lazy_common:\n"
+        "    .cfi_startproc\n"
         "    push %rbp\n"
+        "    .cfi_def_cfa_offset 16\n"
+        "    .cfi_offset %rbp, -16\n"
         "    mov %rsp, %rbp\n"
+        "    .cfi_def_cfa_register %rbp\n"
         "    push %rdi\n"
         "    push %rsi\n"
         "    push %rdx\n"
@@ -180,8 +194,11 @@ __asm__(".text\n"
         "    pop %rsi\n"
         "    pop %rdi\n"
         "    pop %rbp\n"
+        "    .cfi_def_cfa %rsp, 8\n"
         "    jmp *%r11\n"
-        ".size cxen_lazy_common, .-cxen_lazy_common\n");
+        "    .cfi_endproc\n"
+        ".size cxen_lazy_common, .-cxen_lazy_common\n"
+        ".popsection\n");
 
 int cxenshim_resolve_all(char *error, size_t size) {
     int resolved = 0;

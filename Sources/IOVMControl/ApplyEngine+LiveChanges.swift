@@ -96,7 +96,9 @@ extension ApplyEngine {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
         var domains: [ManagedDomain] = []
-        for (name, found) in zip(names, try backend.managedDomains(names, withCap: withCap)) {
+        let answers = try backend.managedDomains(names, withCap: withCap)
+        precondition(answers.count == names.count, "managedDomains answered \(answers.count) of \(names.count) names")
+        for (name, found) in zip(names, answers) {
             guard let domain = found else { throw LiveChangeError.noSuchDomain(name) }
             guard !domains.contains(where: { $0.domid == domain.domid }) else { throw LiveChangeError.namedTwice(name) }
             domains.append(domain)

@@ -76,7 +76,8 @@ public final class LibXLContext: @unchecked Sendable {
     ///
     /// - Throws: ``XenError/notXenDom0(reason:)`` when this is not a Xen dom0 (no `/proc/xen`
     ///   or privcmd, a domU, or `libxl_ctx_alloc` fails, e.g. with `ERROR_FAIL` (-3) off Xen or
-    ///   when not root); ``XenError/errno(_:operation:)`` when the logger cannot be created.
+    ///   when not root); ``XenError/errno(_:operation:)`` when the logger cannot be created;
+    ///   ``XenError/failed(operation:detail:)`` when libxenlight or libxentoollog cannot be loaded.
     public convenience init(logLevel: LogLevel = .error) throws(XenError) {
         try self.init(logLevel: logLevel, checkHost: true)
     }

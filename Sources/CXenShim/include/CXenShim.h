@@ -43,7 +43,8 @@ int cxenshim_load(cxenshim_library library, char *error, size_t size);
 /** 1 when `library` is loaded in this process (by cxenshim_load or a first call), else 0. */
 int cxenshim_loaded(cxenshim_library library);
 /** Resolves every function of every library now (tests: the table names only functions that exist).
- *  Returns the number resolved, or -1 with "library: function: why" of the first failure in `error`. */
+ *  Returns the number resolved, or -1 with why the first one failed in `error` ("cannot load FILE (Debian
+ *  package P): ..." or "FILE has no FUNCTION"). */
 int cxenshim_resolve_all(char *error, size_t size);
 
 /* MARK: constants behind macros */
