@@ -246,13 +246,21 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     }
 
     public func managedDomain(_ nameOrID: String) throws -> ManagedDomain? {
-        guard let domain = try host.domains().first(where: { $0.name == nameOrID || $0.id.map(String.init) == nameOrID }), let domid = domain.id else {
-            return nil
+        try managedDomains([nameOrID], withCap: true)[0]
+    }
+
+    /// One domain listing through libvirt for all of `namesOrIDs`; each credit cap is read only `withCap`.
+    public func managedDomains(_ namesOrIDs: [String], withCap: Bool) throws -> [ManagedDomain?] {
+        let domains = try host.domains()
+        return try namesOrIDs.map { nameOrID in
+            guard let domain = domains.first(where: { $0.name == nameOrID || $0.id.map(String.init) == nameOrID }), let domid = domain.id else {
+                return nil
+            }
+            guard try tag(of: domain) != nil else {
+                throw XenError.failed(operation: "change \(domain.name) (\(domid)) on \(host.uri)", detail: "iovm did not create it; iovm never changes it")
+            }
+            return ManagedDomain(domid: domid, name: domain.name, vcpus: domain.vcpus, cap: withCap ? try? host.credit(of: domain.name).cap : nil)
         }
-        guard try tag(of: domain) != nil else {
-            throw XenError.failed(operation: "change \(domain.name) (\(domid)) on \(host.uri)", detail: "iovm did not create it; iovm never changes it")
-        }
-        return ManagedDomain(domid: domid, name: domain.name, vcpus: domain.vcpus, cap: try? host.credit(of: domain.name).cap)
     }
 
     // MARK: Pools: the libxl driver has none

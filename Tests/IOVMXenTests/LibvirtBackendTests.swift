@@ -72,6 +72,20 @@ import XenKit
         #expect(again.nothingToDo, "re-apply changed \(again.done)")
     }
 
+    /// The live verbs' lookup through libvirt: one listing for every name, credit read only when a cap is needed.
+    @Test func liveVerbsLookTheirDomainsUpWithOneListing() throws {
+        let setup = setup()
+        let plan = try plan()
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        let before = setup.host.reads.count
+        let found = try setup.backend.managedDomains(["iovm0", "iovm1"], withCap: false)
+        #expect(found.map { $0?.name } == ["iovm0", "iovm1"])
+        #expect(Array(setup.host.reads.dropFirst(before)) == ["domains"])
+        let again = setup.host.reads.count
+        #expect(try setup.backend.managedDomains(["iovm0", "nope"], withCap: true).map { $0?.cap } == [0, nil])
+        #expect(Array(setup.host.reads.dropFirst(again)) == ["domains", "credit iovm0"])
+    }
+
     @Test func aDomainWithoutTheTagIsNeverTouched() throws {
         let setup = setup()
         setup.host.addForeign("iovm0")

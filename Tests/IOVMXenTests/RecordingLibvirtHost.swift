@@ -29,6 +29,7 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
         var drivers: [String: String] = [:]
         var nextID: UInt32 = 1
         var calls: [String] = []
+        var reads: [String] = []
     }
 
     let uri = "xen+ssh://root@fake/system"
@@ -46,6 +47,8 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
 
     /// Every call that changed the host, in order (`create iovm0`, `detach pci_0000_00_10_0 xen`, …).
     var calls: [String] { state.withLock { $0.calls } }
+    /// The domain listings and credit reads, in order (`domains`, `credit iovm0`): the round trips a lookup costs.
+    var reads: [String] { state.withLock { $0.reads } }
     /// A domain now.
     func domainState(_ name: String) -> Domain? { state.withLock { $0.domains[name] } }
     /// The driver a node device is bound to now.
@@ -81,7 +84,10 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
     func hostCPUCount() throws(XenError) -> Int { cores }
 
     func domains() throws(XenError) -> [LibvirtDomain] {
-        state.withLock { state in state.domains.sorted { $0.value.id < $1.value.id }.map { describe($0.key, $0.value) } }
+        state.withLock { state in
+            state.reads.append("domains")
+            return state.domains.sorted { $0.value.id < $1.value.id }.map { describe($0.key, $0.value) }
+        }
     }
 
     func domain(named name: String) throws(XenError) -> LibvirtDomain? {
@@ -152,6 +158,7 @@ final class RecordingLibvirtHost: LibvirtHost, @unchecked Sendable {
     }
 
     func credit(of name: String) throws(XenError) -> (weight: Int?, cap: Int?) {
+        state.withLock { $0.reads.append("credit \(name)") }
         guard let domain = state.withLock({ $0.domains[name] }) else { throw missing(name) }
         return (domain.weight, domain.cap)
     }
