@@ -19,20 +19,16 @@
 #error "XenLibraries.c: the trampolines are written for x86-64"
 #endif
 
-static const char *const library_files[CXEN_LIBRARY_COUNT] = {
-    [CXEN_XENLIGHT] = "libxenlight.so.4.17",
-    [CXEN_XENSTAT] = "libxenstat.so.4.17",
-    [CXEN_XENSTORE] = "libxenstore.so.4",
-    [CXEN_XENHYPFS] = "libxenhypfs.so.1",
-    [CXEN_XENTOOLLOG] = "libxentoollog.so.1",
-};
-
-static const char *const library_packages[CXEN_LIBRARY_COUNT] = {
-    [CXEN_XENLIGHT] = "libxenmisc4.17",
-    [CXEN_XENSTAT] = "libxenmisc4.17",
-    [CXEN_XENSTORE] = "libxenstore4",
-    [CXEN_XENHYPFS] = "libxenhypfs1",
-    [CXEN_XENTOOLLOG] = "libxentoollog1",
+/* Each library: the file dlopen is given and the Debian package that ships it. */
+static const struct {
+    const char *file;
+    const char *package;
+} libraries[CXEN_LIBRARY_COUNT] = {
+    [CXEN_XENLIGHT] = {"libxenlight.so.4.17", "libxenmisc4.17"},
+    [CXEN_XENSTAT] = {"libxenstat.so.4.17", "libxenmisc4.17"},
+    [CXEN_XENSTORE] = {"libxenstore.so.4", "libxenstore4"},
+    [CXEN_XENHYPFS] = {"libxenhypfs.so.1", "libxenhypfs1"},
+    [CXEN_XENTOOLLOG] = {"libxentoollog.so.1", "libxentoollog1"},
 };
 
 /* Each function's trampoline, the stub its slot starts at, and the slot. Trampolines and stubs are global but hidden:
@@ -78,11 +74,11 @@ static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *handles[CXEN_LIBRARY_COUNT];
 
 const char *cxenshim_library_file(cxenshim_library library) {
-    return library < CXEN_LIBRARY_COUNT ? library_files[library] : "?";
+    return library < CXEN_LIBRARY_COUNT ? libraries[library].file : "?";
 }
 
 const char *cxenshim_library_package(cxenshim_library library) {
-    return library < CXEN_LIBRARY_COUNT ? library_packages[library] : "?";
+    return library < CXEN_LIBRARY_COUNT ? libraries[library].package : "?";
 }
 
 int cxenshim_load(cxenshim_library library, char *error, size_t size) {
@@ -94,7 +90,7 @@ int cxenshim_load(cxenshim_library library, char *error, size_t size) {
     pthread_mutex_lock(&load_lock);
     void *handle = handles[library];
     if (!handle) {
-        handle = dlopen(library_files[library], RTLD_LAZY | RTLD_LOCAL);
+        handle = dlopen(libraries[library].file, RTLD_LAZY | RTLD_LOCAL);
         if (handle) {
             __atomic_store_n(&handles[library], handle, __ATOMIC_RELEASE);
         } else if (error && size) {
@@ -115,12 +111,12 @@ static void *resolve(size_t index, char *error, size_t size) {
     cxenshim_library library = functions[index].library;
     char why[512];
     if (cxenshim_load(library, why, sizeof why) != 0) {
-        snprintf(error, size, "cannot load %s (Debian package %s): %s", library_files[library], library_packages[library], why);
+        snprintf(error, size, "cannot load %s (Debian package %s): %s", libraries[library].file, libraries[library].package, why);
         return NULL;
     }
     void *function = dlsym(handles[library], functions[index].name);
     if (!function) {
-        snprintf(error, size, "%s has no %s", library_files[library], functions[index].name);
+        snprintf(error, size, "%s has no %s", libraries[library].file, functions[index].name);
         return NULL;
     }
     __atomic_store_n(functions[index].slot, function, __ATOMIC_RELEASE);

@@ -15,7 +15,7 @@ enum LibvirtCalls {
     static func load() throws(XenError) {
         var buffer = [CChar](repeating: 0, count: 512)
         guard cvirt_load(&buffer, buffer.count) == 0 else {
-            throw XenError.failed(operation: "load libvirt", detail: String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw XenError.failed(operation: "load libvirt", detail: String(cBuffer: buffer))
         }
     }
 
@@ -58,7 +58,7 @@ enum LibvirtCalls {
         guard cvirt_last_error(&code, &domain, &buffer, buffer.count) != 0 else {
             return .libvirt(code: LibvirtErrorCode.internalError.rawValue, name: "VIR_ERR_INTERNAL_ERROR", operation: operation, message: "")
         }
-        let message = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let message = String(cBuffer: buffer)
         return .libvirt(code: code, name: LibvirtErrorCode.name(of: code), operation: operation, message: message)
     }
 

@@ -38,7 +38,7 @@ package enum XenLibraries {
         for library in libraries where !library.isLoaded {
             var buffer = [CChar](repeating: 0, count: 512)
             guard cxenshim_load(library.c, &buffer, buffer.count) == 0 else {
-                let why = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                let why = String(cBuffer: buffer)
                 throw XenError.failed(operation: "load \(library.file)", detail: "\(why) (install Debian's \(library.package))")
             }
         }
@@ -51,7 +51,7 @@ package enum XenLibraries {
         var buffer = [CChar](repeating: 0, count: 768)
         let count = cxenshim_resolve_all(&buffer, buffer.count)
         guard count >= 0 else {
-            let why = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let why = String(cBuffer: buffer)
             throw XenError.failed(operation: "resolve Xen's functions", detail: why)
         }
         return Int(count)
