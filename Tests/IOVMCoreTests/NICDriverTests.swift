@@ -29,6 +29,22 @@ struct NICDriverTests {
         #expect(table.drivers.count == 6)  // the wildcard line is not an exact id
     }
 
+    @Test("lines that are not one exact PCI alias of a module with a fragment are skipped, wherever they are")
+    func oddLines() {
+        let text = """
+            alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000 extra
+            alias pci:v0000808*d0000100Esv*sd*bc*sc*i* e1000
+            alias pci:v00008086d000010*3sv*sd*bc*sc*i* e1000e
+            alias  pci:v00008086d00001533sv*sd*bc*sc*i* igb
+            alias pci:v00008086d00001533
+            softdep e1000 pre: crc32
+            alias pci:v00008086d000010FBsv*sd*bc*sc*i* ixgbe
+            """
+        let table = NICDriverTable(modulesAlias: text)
+        #expect(table.drivers == ["1af4:1000": "virtio", "1af4:1041": "virtio", "8086:10fb": "ixgbe"])
+        #expect(NICDriverTable(modulesAlias: "").drivers.count == 2)
+    }
+
     @Test("this machine's kernel knows the lab's e1000 (8086:100e)", .enabled(if: NICDriverTable.installed() != nil))
     func installedTable() throws {
         #expect(try #require(NICDriverTable.installed()).driver(for: "8086:100e") == "e1000")
