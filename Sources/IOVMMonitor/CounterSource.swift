@@ -97,9 +97,10 @@ public enum CounterLayout {
     ///
     /// Values that do not parse are skipped. `guestName` names the guest of a `vif<domid>.<n>`. A vif's
     /// ``InterfaceCounters/notifications`` come from `data/iovm/notifications` when published (nil otherwise).
+    /// A known `width` is returned as is, without reading `data/iovm/agent/bits`.
     public static func interfaces<E: Error>(
         domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
-        guestName: (UInt32) -> String? = { _ in nil }
+        guestName: (UInt32) -> String? = { _ in nil }, width knownWidth: CounterWidth? = nil
     ) throws(E)
         -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
     {
@@ -123,7 +124,9 @@ public enum CounterLayout {
             }
             for index in vifs.indices { vifs[index].notifications = counts[vifs[index].name] }
         }
-        let width = try read("\(agentPath(domid: domid))/bits").flatMap(number).flatMap { CounterWidth(rawValue: Int($0)) }
+        // A domain's long width never changes: a caller that knows it saves the request.
+        var width = knownWidth
+        if width == nil { width = try read("\(agentPath(domid: domid))/bits").flatMap(number).flatMap { CounterWidth(rawValue: Int($0)) } }
         let time = try read("\(agentPath(domid: domid))/uptime").flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         return (true, nics, vifs, width, time)
     }
@@ -137,52 +140,95 @@ public enum CounterLayout {
     private static func number(_ text: String) -> UInt64? { UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
-/// The real counter source: libxenstat for each IOVM's CPU time and the nominal Hz, libxenstore
-/// for the traffic counters the agent inside each IOVM publishes (see ``CounterLayout``).
+/// Domain names by domid, read once per domain rather than at every sample.
+///
+/// A name is one xenstore request; a sampler at 10 Hz over a host of seven domains made seventy a
+/// second just to find two IOVMs. All names are read again whenever a domid appears that was not
+/// listed before, so a domain renamed and another created under its old name are both seen right (a
+/// rename alone is seen at the next new domid); a listed domain without a name yet (one being
+/// created) is asked again at every update until it has one.
+public struct DomainNameCache: Sendable {
+    /// The names known, by domid.
+    public private(set) var names: [UInt32: String] = [:]
+    private var listed: Set<UInt32> = []
+
+    /// Creates an empty cache.
+    public init() {}
+
+    /// The names of `domids` (the domains listed now), read through `read` as described above.
+    /// Domids no longer listed are forgotten.
+    public mutating func update<E: Error>(_ domids: [UInt32], read: (UInt32) throws(E) -> String?) throws(E) -> [UInt32: String] {
+        let now = Set(domids)
+        if !now.isSubset(of: listed) {
+            names = [:]
+        } else if now.count != listed.count {
+            names = names.filter { now.contains($0.key) }
+        }
+        listed = now
+        for domid in domids where names[domid] == nil {
+            if let name = try read(domid) { names[domid] = name }
+        }
+        return names
+    }
+}
+
+/// The real counter source: libxl's domain list for each IOVM's CPU time and online vCPUs, libxl's
+/// physical info for the nominal Hz, libxenstore for the traffic counters the agent inside each IOVM
+/// publishes (see ``CounterLayout``).
+///
+/// One sample costs one domain-list hypercall and one xenstore transaction per IOVM: names are
+/// cached by domid (``DomainNameCache``), the Hz and each agent's counter width are read once.
+/// (libxenstat read every domain's name from xenstore and every vCPU's info at every sample.)
 ///
 /// Not `Sendable`: it owns a xenstore connection; use it from one task or thread.
 public final class XenCounterSource: CounterSource {
-    private let stat: XenStat
+    private let libxl: LibXLContext
     private let store: XenStoreClient
+    private let cpuHz: UInt64
+    private var names = DomainNameCache()
+    private var widths: [UInt32: CounterWidth] = [:]
     /// The domains watched.
     public let selection: IOVMSelection
 
-    /// Opens libxenstat and a read-only xenstore connection.
+    /// Opens libxl and a read-only xenstore connection, and reads the nominal Hz.
     ///
     /// - Throws: `XenError.notXenDom0` when this is not a Xen dom0.
     public init(selection: IOVMSelection) throws(XenError) {
-        stat = try XenStat()
+        libxl = try LibXLContext()
         store = try XenStoreClient(readOnly: true)
+        cpuHz = UInt64(try libxl.physicalInfo().cpuKHz) * 1000
         self.selection = selection
     }
 
-    /// Reads CPU time from libxenstat and counters from xenstore, for every watched IOVM present.
+    /// Reads CPU time from libxl and counters from xenstore, for every watched IOVM present.
     public func read() throws -> CounterReading {
-        // Only what the figures use: CPU time and online vCPUs (no /proc/net/dev parse, no VBD sysfs walk).
-        let snapshot = try stat.snapshot(.vcpus)
-        let names = Dictionary(snapshot.domains.map { ($0.domid, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let listed = try libxl.domains(names: false).filter { !$0.state.dying }
+        let store = self.store
+        let names = try self.names.update(listed.map(\.domid)) { (domid) throws(XenError) in try store.read("/local/domain/\(domid)/name") }
         var samples: [IOVMSample] = []
-        let domains: [XenStatSnapshot.Domain]
+        let domains: [DomainInfo]
         switch selection {
         case .named(let wanted):
-            domains = wanted.compactMap { name in snapshot.domains.first { $0.name == name && !$0.dying } }
+            domains = wanted.compactMap { name in listed.first { names[$0.domid] == name } }
         case .publishing:
-            domains = try snapshot.domains.filter { try !$0.dying && store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
+            domains = try listed.filter { try store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
         }
+        widths = widths.filter { domid, _ in listed.contains { $0.domid == domid } }
         for domain in domains {
-            let store = self.store
+            let known = widths[domain.domid]
             let counters = try store.withTransaction { (t) throws(XenError) in
                 try CounterLayout.interfaces(
                     domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
-                    read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] })
+                    read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] }, width: known)
             }
+            if let width = counters.width { widths[domain.domid] = width }
             samples.append(
                 IOVMSample(
-                    iovm: domain.name, domid: domain.domid, cpuNanoseconds: domain.cpuNanoseconds,
-                    vcpus: max(1, domain.vcpus.filter(\.online).count), nics: counters.nics, vifs: counters.vifs,
+                    iovm: names[domain.domid] ?? "", domid: domain.domid, cpuNanoseconds: domain.cpuTimeNanoseconds,
+                    vcpus: max(1, Int(domain.vcpusOnline)), nics: counters.nics, vifs: counters.vifs,
                     counterWidth: counters.width, countersPublished: counters.published, counterTime: counters.time))
         }
-        return CounterReading(cpuHz: snapshot.cpuHz, iovms: samples)
+        return CounterReading(cpuHz: cpuHz, iovms: samples)
     }
 }
 

@@ -189,7 +189,12 @@ public final class LibXLContext: @unchecked Sendable {
     }
 
     /// Every domain, dom0 first (`libxl_list_domain`), with names from `libxl_domid_to_name`.
-    public func domains() throws(XenError) -> [DomainInfo] {
+    public func domains() throws(XenError) -> [DomainInfo] { try domains(names: true) }
+
+    /// Every domain, dom0 first (`libxl_list_domain`), with names from `libxl_domid_to_name` unless
+    /// `names` is false (a name is one xenstore request per domain; a sampler that caches names by
+    /// domid lists without them).
+    public func domains(names: Bool) throws(XenError) -> [DomainInfo] {
         try withUnsafeContext { ctx throws(XenError) in
             var count: Int32 = 0
             let list = try LibXLCalls.pointer("libxl_list_domain", operation: "libxl_list_domain", detail: "returned NULL (see libxl's log)") {
@@ -200,7 +205,7 @@ public final class LibXLContext: @unchecked Sendable {
             result.reserveCapacity(Int(count))
             for index in 0..<Int(count) {
                 let entry = list[index]
-                result.append(DomainInfo(entry, name: Self.name(ctx, entry.domid)))
+                result.append(DomainInfo(entry, name: names ? Self.name(ctx, entry.domid) : nil))
             }
             return result
         }

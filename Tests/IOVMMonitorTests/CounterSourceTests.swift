@@ -33,6 +33,16 @@ struct CounterSourceTests {
         #expect(result.vifs == [InterfaceCounters(name: "vif7.0", kind: .vif, rxBytes: 2000, txBytes: 1000, rxPackets: 5, txPackets: 6, guest: "guest1")])
         #expect(result.width == .bits32)
         #expect(result.time == 812.5)
+        // A width the caller already knows is not read again.
+        var paths: [String] = []
+        let known = try CounterLayout.interfaces(
+            domid: 3, list: store.list,
+            read: { (path: String) throws(StoreError) -> String? in
+                paths.append(path)
+                return try store.read(path)
+            }, width: .bits64)
+        #expect(known.width == .bits64 && known.nics == result.nics)
+        #expect(!paths.contains { $0.hasSuffix("/agent/bits") } && paths.contains { $0.hasSuffix("/agent/uptime") })
     }
 
     @Test("a vif's notifications come from data/iovm/notifications, by interface name; absent or malformed: nil")
@@ -110,5 +120,46 @@ struct CounterSourceTests {
     func realSourceOffXen() throws {
         guard !FileManager.default.fileExists(atPath: "/proc/xen"), !FileManager.default.fileExists(atPath: "/dev/xen") else { return }
         #expect(throws: (any Error).self) { _ = try XenCounterSource(selection: .publishing) }
+    }
+}
+
+@Suite("Domain names cached by domid")
+struct DomainNameCacheTests {
+    /// A host's names and a record of the domids asked.
+    final class Host {
+        var names: [UInt32: String]
+        var asked: [UInt32] = []
+        init(_ names: [UInt32: String]) { self.names = names }
+        func read(_ domid: UInt32) -> String? {
+            asked.append(domid)
+            return names[domid]
+        }
+    }
+
+    @Test("names are read once; a new domid reads all again; a nameless domain is asked until it has one; gone domids are forgotten")
+    func cache() {
+        let host = Host([0: "Domain-0", 1: "iovm0", 2: "guest1"])
+        var cache = DomainNameCache()
+        #expect(cache.update([0, 1, 2], read: host.read) == [0: "Domain-0", 1: "iovm0", 2: "guest1"])
+        #expect(host.asked == [0, 1, 2])
+        host.asked = []
+        #expect(cache.update([0, 1, 2], read: host.read).count == 3)
+        #expect(host.asked.isEmpty)
+        // iovm0 renamed and a new iovm0 created as domain 3: every name is read again.
+        host.names = [0: "Domain-0", 1: "iovm0-old", 2: "guest1", 4: "iovm0"]
+        #expect(cache.update([0, 1, 2, 4], read: host.read) == [0: "Domain-0", 1: "iovm0-old", 2: "guest1", 4: "iovm0"])
+        #expect(host.asked == [0, 1, 2, 4])
+        host.asked = []
+        // Domain 5 is being created and has no name yet: asked at every update, and only it.
+        #expect(cache.update([0, 1, 2, 4, 5], read: host.read)[5] == nil)
+        host.asked = []
+        #expect(cache.update([0, 1, 2, 4, 5], read: host.read)[5] == nil)
+        #expect(host.asked == [5])
+        host.names[5] = "iovm1"
+        #expect(cache.update([0, 1, 2, 4, 5], read: host.read)[5] == "iovm1")
+        host.asked = []
+        // Domain 1 destroyed: forgotten without a read.
+        #expect(cache.update([0, 2, 4, 5], read: host.read) == [0: "Domain-0", 2: "guest1", 4: "iovm0", 5: "iovm1"])
+        #expect(host.asked.isEmpty)
     }
 }
