@@ -283,7 +283,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let store = try openStore(false)
         let path = Self.libxlAssignmentPath(pci)
         guard let text = try store.read(path), let domid = UInt32(text.trimmingCharacters(in: .whitespaces)) else { return }
-        guard !(try context.domains().contains { $0.domid == domid }) else { return }
+        guard !(try context.domains(names: false).contains { $0.domid == domid }) else { return }
         logger.notice("NIC \(pci) is marked assigned to domain \(domid), which no longer exists (an apply killed inside libxl's create): clearing \(path)")
         try store.remove(path)
     }
@@ -349,7 +349,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     public func removeStaleIntents() throws {
         let store = try openStore(false)
-        let uuids = Set(try context.domains().map(\.uuid))
+        let uuids = Set(try context.domains(names: false).map(\.uuid))
         for uuid in try store.directory(Self.intentRoot) ?? [] where !uuids.contains(uuid) {
             logger.notice("removing the creation intent \(uuid): its domain does not exist (an apply stopped before creating it)")
             try store.remove("\(Self.intentRoot)/\(uuid)")
@@ -415,7 +415,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let store = try openStore(false)
         let tagPath = "\(Self.tagRoot)/managed/\(domid)"
         // Gone already (an `xl destroy` finished between observing and now): only its tag is left to remove.
-        guard try context.domains().contains(where: { $0.domid == domid }) else {
+        guard try context.domains(names: false).contains(where: { $0.domid == domid }) else {
             logger.info("domain \(domid) is gone already; removing its tag")
             _ = try? store.remove(tagPath)
             return
@@ -436,7 +436,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws {
-        let name = try context.domains().first { $0.domid == domid }?.name ?? "domid\(domid)"
+        let name = try context.domainName(domid) ?? "domid\(domid)"
         let store = try openStore(false)
         let own = try openToolstack()  // its own context: the re-attaches of one apply run concurrently
         let frontend = "/local/domain/\(domid)/device/vif/\(devid)"

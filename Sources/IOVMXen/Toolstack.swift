@@ -10,6 +10,10 @@ protocol Toolstack: Sendable {
     func schedulerName() throws(XenError) -> String
     /// Every domain, dom0 first.
     func domains() throws(XenError) -> [DomainInfo]
+    /// Every domain, dom0 first, without names when `names` is false (a name is a xenstore request each).
+    func domains(names: Bool) throws(XenError) -> [DomainInfo]
+    /// The name of one domain; nil when it has none or does not exist.
+    func domainName(_ domid: UInt32) throws(XenError) -> String?
     /// One domain, without its name.
     func domainInfo(_ domid: UInt32) throws(XenError) -> DomainInfo
     /// The hard affinity of each vCPU of a domain.
@@ -50,6 +54,13 @@ protocol Toolstack: Sendable {
     func addNIC(to domid: UInt32, configJSON: String, name: String) throws(XenError)
     /// Removes a domain's vif (its frontend alone when the backend is gone).
     func removeNIC(devid: Int, of domid: UInt32, backendDomid: UInt32, name: String) throws(XenError)
+}
+
+extension Toolstack {
+    /// The whole listing, names included (mocks need not tell the two apart).
+    func domains(names: Bool) throws(XenError) -> [DomainInfo] { try domains() }
+    /// From the whole listing.
+    func domainName(_ domid: UInt32) throws(XenError) -> String? { try domains().first { $0.domid == domid }?.name }
 }
 
 extension LibXLContext: Toolstack {
