@@ -116,6 +116,10 @@ public struct ApplyEngine: Sendable {
 
         var journal = Journal()
         var domids = Dictionary(host.domains.filter { $0.tag?.topology == plan.topology }.map { ($0.name, $0.domid) }, uniquingKeysWith: { a, _ in a })
+        // A vif whose backend domain is gone is removed now, while that IOVM is made again, rather than once it
+        // serves vifs: the re-attach then only adds (issue 13's order: remove, recreate, wait, re-add).
+        let removing = removeDeadVifs(reconciliation.changes, host: host)
+        defer { removing.wait() }
         do {
             var index = 0
             let changes = reconciliation.changes
@@ -140,6 +144,7 @@ public struct ApplyEngine: Sendable {
                         batch.append(changes[index])
                         index += 1
                     }
+                    removing.wait()
                     try reattachVifs(batch, plan: plan, journal: &journal)
                     continue
                 }
@@ -312,6 +317,34 @@ public struct ApplyEngine: Sendable {
         } catch {
             throw StepFailure(step: change.description, reason: "\(error)")
         }
+    }
+
+    /// Starts removing, on threads of their own, the vifs `changes` re-attach whose stale backend domain no longer
+    /// exists; wait on the group before re-attaching. A removal that fails is logged: the re-attach tries again.
+    private func removeDeadVifs(_ changes: [Change], host: ObservedHost) -> DispatchGroup {
+        let group = DispatchGroup()
+        let dead = changes.compactMap { change -> (name: String, domid: UInt32, devid: Int, stale: UInt32)? in
+            guard case .reattachVif(let name, let domid, let devid, let stale?, _, _) = change, !host.domains.contains(where: { $0.domid == stale }) else {
+                return nil
+            }
+            return (name, domid, devid, stale)
+        }
+        guard !dead.isEmpty else { return group }
+        let (backend, logger) = (self.backend, self.logger)
+        group.enter()
+        let thread = Thread {
+            let results = onThreads(dead, name: "iovm-remove-dead-vif") { vif in
+                try backend.removeDeadVif(domid: vif.domid, devid: vif.devid, staleBackend: vif.stale)
+            }
+            for (vif, result) in zip(dead, results) {
+                if case .failure(let error) = result {
+                    logger.warning("could not remove \(vif.name)'s vif \(vif.devid) of the dead domain \(vif.stale) ahead of its re-attach (which tries again): \(error)")
+                }
+            }
+            group.leave()
+        }
+        thread.start()
+        return group
     }
 
     /// Runs `batch` (``Change/reattachVif`` steps) at once, one thread each, then records them in order; the first

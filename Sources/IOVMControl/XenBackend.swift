@@ -42,6 +42,10 @@ public protocol XenBackend: Sendable {
     /// bridge and devid in `vif`'s backend: the stale one is removed (libxl cleans up the frontend alone when
     /// its backend is gone), the new one added. Does not wait for it to connect (``waitForGuestNetwork``).
     func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws
+    /// Removes vif `devid` of running guest `domid` whose backend domain `staleBackend` no longer exists
+    /// (libxl cleans up the frontend alone), ahead of ``reattachVif(domid:devid:staleBackend:to:)``, which
+    /// then only adds; nothing when the vif is gone already. Apply runs it while the dead IOVM is made again.
+    func removeDeadVif(domid: UInt32, devid: Int, staleBackend: UInt32) throws
 
     /// Sets every vCPU's hard affinity (nil: all cores) live.
     func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws
@@ -59,6 +63,9 @@ public protocol XenBackend: Sendable {
 extension XenBackend {
     /// Needs nothing.
     public func prepare(_ plan: Plan) throws {}
+
+    /// Nothing: ``reattachVif(domid:devid:staleBackend:to:)`` removes the stale vif itself.
+    public func removeDeadVif(domid: UInt32, devid: Int, staleBackend: UInt32) throws {}
 
     /// ``managedDomain(_:)`` of each name, one after the other.
     public func managedDomains(_ namesOrIDs: [String], withCap: Bool) throws -> [ManagedDomain?] {

@@ -2,7 +2,7 @@ import Foundation
 
 /// Whether the nominal CPU frequency can be trusted for turning CPU time into cycles.
 ///
-/// libxenstat reports the nominal frequency; with frequency scaling the cores may run slower
+/// Xen reports the nominal frequency; with frequency scaling the cores may run slower
 /// (or faster, with turbo), and cycles = CPU time × nominal Hz is then wrong by that ratio. The
 /// check looks for dom0's cpufreq governors; a governor other than `performance` earns a warning.
 /// (When Xen itself manages frequency, dom0 has no cpufreq directory: check `xenpm get-cpufreq-para`.)
@@ -11,7 +11,7 @@ public struct FrequencyScalingCheck: Sendable {
     public var cpuRoot: String
 
     /// The note every report carries.
-    public static let nominalNote = "cycles = CPU time × nominal Hz (libxenstat xenstat_node_cpu_hz); with frequency scaling or turbo the true cycle count differs"
+    public static let nominalNote = "cycles = CPU time × nominal Hz (libxl_get_physinfo cpu_khz); with frequency scaling or turbo the true cycle count differs"
 
     /// Creates a check over `cpuRoot`.
     public init(cpuRoot: String = "/sys/devices/system/cpu") {

@@ -437,17 +437,26 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     public func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws {
         let name = try context.domainName(domid) ?? "domid\(domid)"
-        let store = try openStore(false)
         let own = try openToolstack()  // its own context: the re-attaches of one apply run concurrently
-        let frontend = "/local/domain/\(domid)/device/vif/\(devid)"
-        if try store.directory(frontend) != nil {
-            // The backend-id xenstore has; libxl finds the backend directory from it.
-            let backend = try store.read("\(frontend)/backend-id").flatMap { UInt32($0) } ?? staleBackend ?? 0
-            try own.removeNIC(devid: devid, of: domid, backendDomid: backend, name: name)
-            logger.info("removed \(name)'s stale vif \(devid) (backend domain \(backend))")
-        }
+        try removeVif(domid: domid, devid: devid, staleBackend: staleBackend, name: name, toolstack: own)
         try own.addNIC(to: domid, configJSON: try PlanRenderer.libxlNICJSON(vif, devid: devid), name: name)
         logger.info("re-attached \(name)'s vif \(devid) to \(vif.backend ?? "Domain-0") (mac \(vif.mac), bridge \(vif.bridge))")
+    }
+
+    public func removeDeadVif(domid: UInt32, devid: Int, staleBackend: UInt32) throws {
+        let name = try context.domainName(domid) ?? "domid\(domid)"
+        try removeVif(domid: domid, devid: devid, staleBackend: staleBackend, name: name, toolstack: try openToolstack())
+    }
+
+    /// Removes vif `devid` of `domid` if its frontend is still in xenstore.
+    private func removeVif(domid: UInt32, devid: Int, staleBackend: UInt32?, name: String, toolstack: any Toolstack) throws {
+        let store = try openStore(false)
+        let frontend = "/local/domain/\(domid)/device/vif/\(devid)"
+        guard try store.directory(frontend) != nil else { return }
+        // The backend-id xenstore has; libxl finds the backend directory from it.
+        let backend = try store.read("\(frontend)/backend-id").flatMap { UInt32($0) } ?? staleBackend ?? 0
+        try toolstack.removeNIC(devid: devid, of: domid, backendDomid: backend, name: name)
+        logger.info("removed \(name)'s stale vif \(devid) (backend domain \(backend))")
     }
 
     // MARK: Live changes

@@ -229,6 +229,14 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
+    func removeDeadVif(domid: UInt32, devid: Int, staleBackend: UInt32) throws {
+        try call("removeDeadVif \(name(domid)) \(devid)")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].vifs?.removeAll { $0.devid == devid }
+        }
+    }
+
     func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws {
         let backend = vif.backend ?? "Domain-0"
         try call("reattachVif \(name(domid)) \(devid) \(backend)")

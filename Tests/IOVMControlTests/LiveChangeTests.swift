@@ -232,6 +232,36 @@ struct BrokenVifTests {
         #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
     }
 
+    @Test("the vifs a dead IOVM backed are removed while it is made again, then re-attached once it serves vifs")
+    func deadVifsRemovedDuringTheCreation() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.killBehindIOVMsBack("iovm0")
+        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        // iovm0's creation waits up to 5 s for both removals: they arrive only if they run while it does.
+        let arrived = Mutex(false)
+        fake.onCall { line in
+            guard line == "createDomain iovm0" else { return }
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline, fake.calls.filter({ $0.hasPrefix("removeDeadVif") }).count < served.count { usleep(1000) }
+            arrived.withLock { $0 = fake.calls.filter { $0.hasPrefix("removeDeadVif") }.count == served.count }
+        }
+        let before = fake.mutatingCalls.count
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(arrived.withLock { $0 }, "the dead vifs were not removed while iovm0 was created")
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        let ready = try #require(calls.firstIndex(of: "waitForDriverDomain iovm0"))
+        for guest in served {
+            let removed = try #require(calls.firstIndex(of: "removeDeadVif \(guest) 0"))
+            let reattached = try #require(calls.firstIndex(of: "reattachVif \(guest) 0 iovm0"))
+            #expect(removed < ready && ready < reattached)
+        }
+        #expect(calls.filter { $0.hasPrefix("removeDeadVif") }.count == served.count)
+        #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
+    }
+
     /// Table 3's hybrid applied to a fake host, then iovm0 destroyed behind iovm's back; `served` are its guests.
     func appliedThenIOVM0Died() throws -> (fake: FakeXenBackend, plan: Plan, engine: ApplyEngine, served: [String]) {
         let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
