@@ -1,4 +1,4 @@
-/* CLibXen: the Xen 4.17 toolstack C headers (libxenlight, libxlutil, libxenstat, libxenstore,
+/* CLibXen: the Xen 4.17 toolstack C headers (libxenlight, libxlutil, libxenctrl, libxenstat, libxenstore,
  * libxenhypfs, xentoollog) as one Clang module for Swift. Nothing is linked: CXenShim's trampolines load each
  * library on first use (CXenShim/XenLibraries.c); only the tests' XenKitTestSupport links libxlutil. */
 #ifndef IOVM_CLIBXEN_SHIM_H
@@ -15,6 +15,7 @@
 #include <libxl.h>
 #include <libxl_utils.h>
 #include <libxlutil.h>
+#include <xenctrl.h>
 #include <xenstat.h>
 #include <xenstore.h>
 #include <xenhypfs.h>

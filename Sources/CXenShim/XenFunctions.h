@@ -71,6 +71,10 @@
     X(CXEN_XENLIGHT, libxl_uuid_from_string) \
     X(CXEN_XENLIGHT, libxl_uuid_generate) \
     X(CXEN_XENLIGHT, libxl_vcpuinfo_list_free) \
+    X(CXEN_XENCTRL, xc_domain_getinfolist) \
+    X(CXEN_XENCTRL, xc_interface_close) \
+    X(CXEN_XENCTRL, xc_interface_open) \
+    X(CXEN_XENCTRL, xc_physinfo) \
     X(CXEN_XENSTAT, xenstat_domain_blocked) \
     X(CXEN_XENSTAT, xenstat_domain_cpu_ns) \
     X(CXEN_XENSTAT, xenstat_domain_crashed) \

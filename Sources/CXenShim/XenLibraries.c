@@ -29,6 +29,7 @@ static const struct {
     [CXEN_XENSTORE] = {"libxenstore.so.4", "libxenstore4"},
     [CXEN_XENHYPFS] = {"libxenhypfs.so.1", "libxenhypfs1"},
     [CXEN_XENTOOLLOG] = {"libxentoollog.so.1", "libxentoollog1"},
+    [CXEN_XENCTRL] = {"libxenctrl.so.4.17", "libxenmisc4.17"},
 };
 
 /* Each function's trampoline, the stub its slot starts at, and the slot. Trampolines and stubs are global but hidden:

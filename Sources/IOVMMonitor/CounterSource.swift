@@ -172,17 +172,17 @@ public struct DomainNameCache: Sendable {
     }
 }
 
-/// The real counter source: libxl's domain list for each IOVM's CPU time and online vCPUs, libxl's
-/// physical info for the nominal Hz, libxenstore for the traffic counters the agent inside each IOVM
-/// publishes (see ``CounterLayout``).
+/// The real counter source: libxenctrl's domain list for each IOVM's CPU time and online vCPUs and for the
+/// nominal Hz, libxenstore for the traffic counters the agent inside each IOVM publishes (see ``CounterLayout``).
 ///
-/// One sample costs one domain-list hypercall and one xenstore transaction per IOVM: names are
-/// cached by domid (``DomainNameCache``), the Hz and each agent's counter width are read once.
-/// (libxenstat read every domain's name from xenstore and every vCPU's info at every sample.)
+/// One sample costs one hypercall (per 32 domains, ``XenControl``) and one xenstore transaction per IOVM: names
+/// are cached by domid (``DomainNameCache``), the Hz and each agent's counter width are read once. libxenstat
+/// read every domain's name and every vCPU's info at every sample; `libxl_list_domain` mapped two fresh 128 KiB
+/// buffers and asked the security module about every domain.
 ///
 /// Not `Sendable`: it owns a xenstore connection; use it from one task or thread.
 public final class XenCounterSource: CounterSource {
-    private let libxl: LibXLContext
+    private let control: XenControl
     private let store: XenStoreClient
     private let cpuHz: UInt64
     private var names = DomainNameCache()
@@ -190,23 +190,23 @@ public final class XenCounterSource: CounterSource {
     /// The domains watched.
     public let selection: IOVMSelection
 
-    /// Opens libxl and a read-only xenstore connection, and reads the nominal Hz.
+    /// Opens libxenctrl and a read-only xenstore connection, and reads the nominal Hz.
     ///
     /// - Throws: `XenError.notXenDom0` when this is not a Xen dom0.
     public init(selection: IOVMSelection) throws(XenError) {
-        libxl = try LibXLContext()
+        control = try XenControl()
         store = try XenStoreClient(readOnly: true)
-        cpuHz = UInt64(try libxl.physicalInfo().cpuKHz) * 1000
+        cpuHz = try control.cpuHz()
         self.selection = selection
     }
 
-    /// Reads CPU time from libxl and counters from xenstore, for every watched IOVM present.
+    /// Reads CPU time from the hypervisor and counters from xenstore, for every watched IOVM present.
     public func read() throws -> CounterReading {
-        let listed = try libxl.domains(names: false).filter { !$0.state.dying }
+        let listed = try control.domains().filter { !$0.dying }
         let store = self.store
         let names = try self.names.update(listed.map(\.domid)) { (domid) throws(XenError) in try store.read("/local/domain/\(domid)/name") }
         var samples: [IOVMSample] = []
-        let domains: [DomainInfo]
+        let domains: [DomainRuntime]
         switch selection {
         case .named(let wanted):
             domains = wanted.compactMap { name in listed.first { names[$0.domid] == name } }
@@ -224,8 +224,8 @@ public final class XenCounterSource: CounterSource {
             if let width = counters.width { widths[domain.domid] = width }
             samples.append(
                 IOVMSample(
-                    iovm: names[domain.domid] ?? "", domid: domain.domid, cpuNanoseconds: domain.cpuTimeNanoseconds,
-                    vcpus: max(1, Int(domain.vcpusOnline)), nics: counters.nics, vifs: counters.vifs,
+                    iovm: names[domain.domid] ?? "", domid: domain.domid, cpuNanoseconds: domain.cpuNanoseconds,
+                    vcpus: max(1, Int(domain.onlineVCPUs)), nics: counters.nics, vifs: counters.vifs,
                     counterWidth: counters.width, countersPublished: counters.published, counterTime: counters.time))
         }
         return CounterReading(cpuHz: cpuHz, iovms: samples)

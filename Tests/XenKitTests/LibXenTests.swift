@@ -57,6 +57,27 @@ struct LibXenTests {
         }
     }
 
+    @Test(.enabled(if: !onXen, "this machine runs Xen"))
+    func xenctrlThrowsNotXenDom0() {
+        #expect(throws: XenError.self) { try XenControl() }
+        do {
+            _ = try XenControl(checkHost: false)  // the real xc_interface_open: NULL without /dev/xen/privcmd
+            Issue.record("xc_interface_open succeeded without Xen")
+        } catch {
+            guard case .notXenDom0(let reason) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
+            #expect(reason.contains("xc_interface_open returned NULL"), "reason: \(reason)")
+        }
+    }
+
+    /// One hypercall's buffer is one page, which libxencall keeps between calls (a bigger one is mapped afresh).
+    @Test func xenctrlChunkFitsOnePage() {
+        #expect(XenControl.chunk * MemoryLayout<xc_domaininfo_t>.stride <= 4096)
+        #expect(XenControl.chunk >= 16)
+    }
+
     /// The sampler asks libxenstat for vCPUs only; the flags must be libxenstat's own.
     @Test func xenstatPartsAreLibxenstatsFlags() {
         #expect(XenStatSnapshot.Parts.vcpus.rawValue == 0x1)

@@ -31,6 +31,7 @@ typedef enum {
     CXEN_XENSTORE,   /**< libxenstore.so.4 */
     CXEN_XENHYPFS,   /**< libxenhypfs.so.1 */
     CXEN_XENTOOLLOG, /**< libxentoollog.so.1 */
+    CXEN_XENCTRL,    /**< libxenctrl.so.4.17 */
     CXEN_LIBRARY_COUNT
 } cxenshim_library;
 

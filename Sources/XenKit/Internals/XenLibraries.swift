@@ -4,12 +4,12 @@ import CXenShim
 /// one funnel that loads them and turns a missing library into a ``XenError``.
 ///
 /// Each XenKit type loads what it calls before its first call (``LibXLContext`` libxenlight and libxentoollog,
-/// ``XenStoreClient`` libxenstore, ``XenStat`` libxenstat, ``XenHypervisorFS`` libxenhypfs). A function called
+/// ``XenStoreClient`` libxenstore, ``XenStat`` libxenstat, ``XenControl`` libxenctrl, ``XenHypervisorFS`` libxenhypfs). A function called
 /// without that would load its library itself, and end the process if it could not.
 package enum XenLibraries {
     /// One of the libraries.
     package enum Library: CaseIterable, Sendable {
-        case xenlight, xenstat, xenstore, xenhypfs, xentoollog
+        case xenlight, xenstat, xenstore, xenhypfs, xentoollog, xenctrl
 
         var c: cxenshim_library {
             switch self {
@@ -18,6 +18,7 @@ package enum XenLibraries {
             case .xenstore: CXEN_XENSTORE
             case .xenhypfs: CXEN_XENHYPFS
             case .xentoollog: CXEN_XENTOOLLOG
+            case .xenctrl: CXEN_XENCTRL
             }
         }
 

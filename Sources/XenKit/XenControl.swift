@@ -1,0 +1,91 @@
+import CLibXen
+import CXenShim
+import Synchronization
+
+/// One domain as the hypervisor lists it (`xc_domaininfo_t`): no name, which lives in xenstore.
+public struct DomainRuntime: Sendable, Hashable {
+    /// Domain id.
+    public var domid: UInt32
+    /// CPU time used, in nanoseconds.
+    public var cpuNanoseconds: UInt64
+    /// vCPUs online.
+    public var onlineVCPUs: UInt32
+    /// Being destroyed.
+    public var dying: Bool
+    /// Shut down (crashed, powered off, …) but not yet destroyed.
+    public var shutdown: Bool
+
+    /// Creates a domain's runtime figures.
+    public init(domid: UInt32, cpuNanoseconds: UInt64, onlineVCPUs: UInt32, dying: Bool = false, shutdown: Bool = false) {
+        self.domid = domid
+        self.cpuNanoseconds = cpuNanoseconds
+        self.onlineVCPUs = onlineVCPUs
+        self.dying = dying
+        self.shutdown = shutdown
+    }
+}
+
+/// An open libxenctrl handle (`xc_interface`) for the cheapest whole-host reading: every domain's CPU time and
+/// state in one hypercall per 32 domains (`xc_domain_getinfolist`).
+///
+/// What a sampler needs at 10 Hz. `libxl_list_domain` makes the same hypercall with a 128 KiB buffer (two fresh
+/// mappings each time) and then asks the security module about every domain; libxenstat also reads every
+/// domain's name from xenstore. Here the buffer fits one page, which libxencall keeps between calls.
+///
+/// `@unchecked Sendable`: the handle and the buffer are only used with `lock` held.
+public final class XenControl: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let lock = Mutex(())
+    /// Domains per hypercall: 32 entries of `xc_domaininfo_t` fit one 4 KiB page.
+    static let chunk = 4096 / MemoryLayout<xc_domaininfo_t>.stride
+    nonisolated(unsafe) private var buffer = [xc_domaininfo_t](repeating: xc_domaininfo_t(), count: XenControl.chunk)
+
+    /// Opens libxenctrl (`xc_interface_open`).
+    ///
+    /// - Throws: ``XenError/notXenDom0(reason:)`` when this is not a Xen dom0 or the interface does not open.
+    public convenience init() throws(XenError) {
+        try self.init(checkHost: true)
+    }
+
+    init(checkHost: Bool) throws(XenError) {
+        if checkHost { try XenHost.requireDom0() }
+        try XenLibraries.load(.xenctrl)
+        guard let handle = xc_interface_open(nil, nil, 0) else {
+            throw XenError.notXenDom0(reason: "xc_interface_open returned NULL (errno \(currentCErrno()))")
+        }
+        self.handle = handle
+    }
+
+    deinit {
+        xc_interface_close(handle)
+    }
+
+    /// The nominal CPU frequency in Hz (`xc_physinfo`'s `cpu_khz`).
+    public func cpuHz() throws(XenError) -> UInt64 {
+        try lock.withLock { _ throws(XenError) -> UInt64 in
+            var info = xc_physinfo_t()
+            guard xc_physinfo(handle, &info) == 0 else { throw XenError.currentErrno(operation: "xc_physinfo") }
+            return UInt64(info.cpu_khz) * 1000
+        }
+    }
+
+    /// Every domain, in domid order (`xc_domain_getinfolist`, one call per ``chunk`` domains).
+    public func domains() throws(XenError) -> [DomainRuntime] {
+        try lock.withLock { _ throws(XenError) -> [DomainRuntime] in
+            var result: [DomainRuntime] = []
+            var first: UInt32 = 0
+            while true {
+                let count = buffer.withUnsafeMutableBufferPointer { xc_domain_getinfolist(handle, first, UInt32($0.count), $0.baseAddress) }
+                guard count >= 0 else { throw XenError.currentErrno(operation: "xc_domain_getinfolist(\(first), \(Self.chunk))") }
+                for info in buffer.prefix(Int(count)) {
+                    result.append(
+                        DomainRuntime(
+                            domid: UInt32(info.domain), cpuNanoseconds: info.cpu_time, onlineVCPUs: info.nr_online_vcpus,
+                            dying: info.flags & UInt32(XEN_DOMINF_dying) != 0, shutdown: info.flags & UInt32(XEN_DOMINF_shutdown) != 0))
+                }
+                guard Int(count) == Self.chunk, let last = buffer.last else { return result }
+                first = UInt32(last.domain) + 1
+            }
+        }
+    }
+}
