@@ -61,7 +61,7 @@ enum HostAccess {
         }
     }
 
-    /// The IOVMs' CPU time (libxl) and NIC counters (their counters agents), for an experiment's cells.
+    /// The IOVMs' CPU time (libxenctrl) and NIC counters (their counters agents), for an experiment's cells.
     static func cellMeter() throws -> any CellMeter {
         XenCellMeter()
     }

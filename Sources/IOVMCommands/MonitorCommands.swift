@@ -23,7 +23,7 @@ struct MonitorCommand: ParsableCommand {
         discussion: """
             Rx = client → guest and Tx = guest → client, counted on the physical NICs inside each IOVM by the agent
             Agents/iovm-counters-agent.sh (run it inside every IOVM; it publishes to the IOVM's xenstore
-            data/iovm/counters). CPU time and the nominal CPU frequency come from libxl (the hypervisor figures xentop shows);
+            data/iovm/counters). CPU time and the nominal CPU frequency come from libxenctrl (the hypervisor figures xentop shows);
             cycles = CPU time × nominal Hz, so frequency scaling makes them approximate (a warning says so).
             Efficiency = (Rx + Tx bits) / cycles, per IOVM and for all IOVMs together, as in the paper's Section 4.1.
 
@@ -129,7 +129,7 @@ struct MonitorCommand: ParsableCommand {
                 do {
                     source = try XenCounterSource(selection: watched.isEmpty ? .publishing : .named(watched))
                 } catch {  // XenCounterSource throws only XenError
-                    printError("iovm: error: iovm monitor needs a Xen dom0 (libxl, xenstore): \(error)")
+                    printError("iovm: error: iovm monitor needs a Xen dom0 (libxenctrl, xenstore): \(error)")
                     throw ExitCode.failure
                 }
             }
@@ -142,7 +142,7 @@ struct MonitorCommand: ParsableCommand {
 
             printError(
                 "iovm monitor: \(watched.isEmpty ? "every domain publishing data/iovm/counters" : watched.joined(separator: ", ")), every \(interval); "
-                    + "cycles at nominal Hz (\(connect.map { "libvirt, \($0)" } ?? "libxl"))" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
+                    + "cycles at nominal Hz (\(connect.map { "libvirt, \($0)" } ?? "libxenctrl"))" + (listener.map { "; serving http://127.0.0.1:\($0.port)/metrics" } ?? ""))
             if let frequencyWarning { printError("warning: \(frequencyWarning)") }
             // The schedulers Xen really runs, kept with the recording (not what the plan assumed).
             let schedulers = replay == nil ? Self.schedulers(of: plan.map { $0.domains.map(\.name) } ?? watched, logger: logger, connect: connect) : nil

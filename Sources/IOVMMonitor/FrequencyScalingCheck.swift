@@ -11,7 +11,7 @@ public struct FrequencyScalingCheck: Sendable {
     public var cpuRoot: String
 
     /// The note every report carries.
-    public static let nominalNote = "cycles = CPU time × nominal Hz (libxl_get_physinfo cpu_khz); with frequency scaling or turbo the true cycle count differs"
+    public static let nominalNote = "cycles = CPU time × nominal Hz (xc_physinfo cpu_khz); with frequency scaling or turbo the true cycle count differs"
 
     /// Creates a check over `cpuRoot`.
     public init(cpuRoot: String = "/sys/devices/system/cpu") {
