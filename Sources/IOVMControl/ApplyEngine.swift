@@ -163,6 +163,9 @@ public struct ApplyEngine: Sendable {
                 index += 1
             }
         } catch let failure as StepFailure {
+            // The rollback starts once the early removals are done (their vifs carried nothing and are not put back:
+            // the next apply re-attaches them as missing).
+            removing.wait()
             let (undone, undoFailures) = journal.rollBack(backend: backend, network: network, logger: logger)
             throw ApplyError.stepFailed(step: failure.step, reason: failure.reason, undone: undone, undoFailures: undoFailures)
         }

@@ -34,12 +34,14 @@ public struct NICDriverTable: Sendable, Equatable {
         self.drivers = drivers
     }
 
+    /// The start of an exact PCI alias line.
+    private static let aliasPrefix = Array("alias pci:v".utf8)
+
     /// `alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000` → ("8086:100e", "e1000") when the module
     /// has a fragment and the vendor and device ids are exact (no `*`).
     private static func entry(_ line: UnsafeBufferPointer<UInt8>) -> (String, String)? {
-        let prefix = Array("alias pci:v".utf8)
         // "alias pci:v" + 8 vendor digits + "d" + 8 device digits + "sv" ... " " + module
-        guard line.count > prefix.count + 19, line.starts(with: prefix) else { return nil }
+        guard line.count > aliasPrefix.count + 19, line.starts(with: aliasPrefix) else { return nil }
         let vendor = line[11..<19]
         let device = line[20..<28]
         guard line[19] == UInt8(ascii: "d"), line[28] == UInt8(ascii: "s"), line[29] == UInt8(ascii: "v"),

@@ -144,27 +144,33 @@ public enum CounterLayout {
 ///
 /// A name is one xenstore request; a sampler at 10 Hz over a host of seven domains made seventy a
 /// second just to find two IOVMs. All names are read again whenever a domid appears that was not
-/// listed before, so a domain renamed and another created under its old name are both seen right (a
-/// rename alone is seen at the next new domid); a listed domain without a name yet (one being
-/// created) is asked again at every update until it has one.
+/// listed before (a domain renamed and another created under its old name are both seen right), and
+/// at least every ``refreshSeconds`` (a rename alone: `xl rename`, a migration's `NAME--incoming`); a
+/// listed domain without a name yet (one being created) is asked again at every update until it has one.
 public struct DomainNameCache: Sendable {
     /// The names known, by domid.
     public private(set) var names: [UInt32: String] = [:]
+    /// The longest a name is trusted without reading it again.
+    public let refreshSeconds: Double
     private var listed: Set<UInt32> = []
+    private var readAt: Double?
 
     /// Creates an empty cache.
-    public init() {}
+    public init(refreshSeconds: Double = 10) {
+        self.refreshSeconds = refreshSeconds
+    }
 
-    /// The names of `domids` (the domains listed now), read through `read` as described above.
-    /// Domids no longer listed are forgotten.
-    public mutating func update<E: Error>(_ domids: [UInt32], read: (UInt32) throws(E) -> String?) throws(E) -> [UInt32: String] {
-        let now = Set(domids)
-        if !now.isSubset(of: listed) {
+    /// The names of `domids` (the domains listed at monotonic time `now`, in seconds), read through `read` as
+    /// described above. Domids no longer listed are forgotten.
+    public mutating func update<E: Error>(_ domids: [UInt32], now: Double, read: (UInt32) throws(E) -> String?) throws(E) -> [UInt32: String] {
+        let current = Set(domids)
+        if !current.isSubset(of: listed) || readAt.map({ now - $0 >= refreshSeconds }) ?? true {
             names = [:]
-        } else if now.count != listed.count {
-            names = names.filter { now.contains($0.key) }
+            readAt = now
+        } else if current.count != listed.count {
+            names = names.filter { current.contains($0.key) }
         }
-        listed = now
+        listed = current
         for domid in domids where names[domid] == nil {
             if let name = try read(domid) { names[domid] = name }
         }
@@ -175,7 +181,7 @@ public struct DomainNameCache: Sendable {
 /// The real counter source: libxenctrl's domain list for each IOVM's CPU time and online vCPUs and for the
 /// nominal Hz, libxenstore for the traffic counters the agent inside each IOVM publishes (see ``CounterLayout``).
 ///
-/// One sample costs one hypercall (per 32 domains, ``XenControl``) and one xenstore transaction per IOVM: names
+/// One sample costs one hypercall (per page of domains, ``XenControl``) and one xenstore transaction per IOVM: names
 /// are cached by domid (``DomainNameCache``), the Hz and each agent's counter width are read once. libxenstat
 /// read every domain's name and every vCPU's info at every sample; `libxl_list_domain` mapped two fresh 128 KiB
 /// buffers and asked the security module about every domain.
@@ -204,7 +210,10 @@ public final class XenCounterSource: CounterSource {
     public func read() throws -> CounterReading {
         let listed = try control.domains().filter { !$0.dying }
         let store = self.store
-        let names = try self.names.update(listed.map(\.domid)) { (domid) throws(XenError) in try store.read("/local/domain/\(domid)/name") }
+        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        let names = try self.names.update(listed.map(\.domid), now: now) { (domid) throws(XenError) in
+            try store.read("/local/domain/\(domid)/name")
+        }
         var samples: [IOVMSample] = []
         let domains: [DomainRuntime]
         switch selection {

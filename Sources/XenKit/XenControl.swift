@@ -26,7 +26,7 @@ public struct DomainRuntime: Sendable, Hashable {
 }
 
 /// An open libxenctrl handle (`xc_interface`) for the cheapest whole-host reading: every domain's CPU time and
-/// state in one hypercall per 32 domains (`xc_domain_getinfolist`).
+/// state in one hypercall per page of domains (`xc_domain_getinfolist`; 36 domains with 4.17's 112-byte entries).
 ///
 /// What a sampler needs at 10 Hz. `libxl_list_domain` makes the same hypercall with a 128 KiB buffer (two fresh
 /// mappings each time) and then asks the security module about every domain; libxenstat also reads every
@@ -36,7 +36,7 @@ public struct DomainRuntime: Sendable, Hashable {
 public final class XenControl: @unchecked Sendable {
     private let handle: OpaquePointer
     private let lock = Mutex(())
-    /// Domains per hypercall: 32 entries of `xc_domaininfo_t` fit one 4 KiB page.
+    /// Domains per hypercall: as many entries of `xc_domaininfo_t` as fit one 4 KiB page.
     static let chunk = 4096 / MemoryLayout<xc_domaininfo_t>.stride
     nonisolated(unsafe) private var buffer = [xc_domaininfo_t](repeating: xc_domaininfo_t(), count: XenControl.chunk)
 

@@ -136,30 +136,36 @@ struct DomainNameCacheTests {
         }
     }
 
-    @Test("names are read once; a new domid reads all again; a nameless domain is asked until it has one; gone domids are forgotten")
+    @Test("names are read once; a new domid, or 10 s, reads all again; a nameless domain is asked until it has one; gone domids are forgotten")
     func cache() {
         let host = Host([0: "Domain-0", 1: "iovm0", 2: "guest1"])
         var cache = DomainNameCache()
-        #expect(cache.update([0, 1, 2], read: host.read) == [0: "Domain-0", 1: "iovm0", 2: "guest1"])
+        #expect(cache.update([0, 1, 2], now: 1, read: host.read) == [0: "Domain-0", 1: "iovm0", 2: "guest1"])
         #expect(host.asked == [0, 1, 2])
         host.asked = []
-        #expect(cache.update([0, 1, 2], read: host.read).count == 3)
+        #expect(cache.update([0, 1, 2], now: 1, read: host.read).count == 3)
         #expect(host.asked.isEmpty)
         // iovm0 renamed and a new iovm0 created as domain 3: every name is read again.
         host.names = [0: "Domain-0", 1: "iovm0-old", 2: "guest1", 4: "iovm0"]
-        #expect(cache.update([0, 1, 2, 4], read: host.read) == [0: "Domain-0", 1: "iovm0-old", 2: "guest1", 4: "iovm0"])
+        #expect(cache.update([0, 1, 2, 4], now: 2, read: host.read) == [0: "Domain-0", 1: "iovm0-old", 2: "guest1", 4: "iovm0"])
         #expect(host.asked == [0, 1, 2, 4])
         host.asked = []
         // Domain 5 is being created and has no name yet: asked at every update, and only it.
-        #expect(cache.update([0, 1, 2, 4, 5], read: host.read)[5] == nil)
+        #expect(cache.update([0, 1, 2, 4, 5], now: 3, read: host.read)[5] == nil)
         host.asked = []
-        #expect(cache.update([0, 1, 2, 4, 5], read: host.read)[5] == nil)
+        #expect(cache.update([0, 1, 2, 4, 5], now: 3, read: host.read)[5] == nil)
         #expect(host.asked == [5])
         host.names[5] = "iovm1"
-        #expect(cache.update([0, 1, 2, 4, 5], read: host.read)[5] == "iovm1")
+        #expect(cache.update([0, 1, 2, 4, 5], now: 3, read: host.read)[5] == "iovm1")
         host.asked = []
         // Domain 1 destroyed: forgotten without a read.
-        #expect(cache.update([0, 2, 4, 5], read: host.read) == [0: "Domain-0", 2: "guest1", 4: "iovm0", 5: "iovm1"])
+        #expect(cache.update([0, 2, 4, 5], now: 4, read: host.read) == [0: "Domain-0", 2: "guest1", 4: "iovm0", 5: "iovm1"])
         #expect(host.asked.isEmpty)
+        // Renamed in place (no new domid): seen at the next refresh, 10 s after the last full read (at 3 s, domid 5 new).
+        host.names[4] = "iovm0-renamed"
+        #expect(cache.update([0, 2, 4, 5], now: 12.9, read: host.read)[4] == "iovm0")
+        #expect(host.asked.isEmpty)
+        #expect(cache.update([0, 2, 4, 5], now: 13, read: host.read)[4] == "iovm0-renamed")
+        #expect(host.asked == [0, 2, 4, 5])
     }
 }
