@@ -120,6 +120,8 @@ public struct ApplyEngine: Sendable {
         // serves vifs: the re-attach then only adds (issue 13's order: remove, recreate, wait, re-add).
         let removing = removeDeadVifs(reconciliation.changes, host: host)
         defer { removing.wait() }
+        /// The re-attaches made while their IOVM was created (``createDomains``), not to be made again.
+        var reattachedEarly: Set<String> = []
         do {
             var index = 0
             let changes = reconciliation.changes
@@ -132,8 +134,21 @@ public struct ApplyEngine: Sendable {
                         names.append(name)
                         index += 1
                     }
-                    let created = try createDomains(names, plan: plan, libxlJSON: libxlJSON, running: domids, journal: &journal)
+                    // Re-attaches to an IOVM of this batch are made as soon as it takes vif backends.
+                    let early = changes[index...].filter { change in
+                        if case .reattachVif(_, _, _, _, let backend, _) = change { return names.contains(backend) }
+                        return false
+                    }
+                    let (created, reattached) = try createDomains(
+                        names, plan: plan, libxlJSON: libxlJSON, running: domids, reattaches: early, removing: removing, journal: &journal)
                     domids.merge(created) { _, new in new }
+                    for (change, failure) in reattached {
+                        if let failure { throw failure }
+                        // Nothing to undo: the vif it replaced carried nothing.
+                        journal.record(change.description, undo: nil)
+                        if case .reattachVif(let name, _, _, _, _, _) = change { crashPoint?("reattach:\(name)") }
+                        reattachedEarly.insert(change.description)
+                    }
                     continue
                 }
                 if case .reattachVif = change {
@@ -141,9 +156,10 @@ public struct ApplyEngine: Sendable {
                     // other would add up while the guests have no network.
                     var batch: [Change] = []
                     while index < changes.count, case .reattachVif = changes[index] {
-                        batch.append(changes[index])
+                        if !reattachedEarly.contains(changes[index].description) { batch.append(changes[index]) }
                         index += 1
                     }
+                    guard !batch.isEmpty else { continue }
                     removing.wait()
                     try reattachVifs(batch, plan: plan, journal: &journal)
                     continue
@@ -394,12 +410,19 @@ public struct ApplyEngine: Sendable {
     static func seconds(since start: Date) -> String { String(format: "%.1f", Date().timeIntervalSince(start)) }
 
     /// Creates `names` concurrently, one thread each (the work is blocking libxl calls and waits, so
-    /// a pool as wide as dom0's CPUs would create only that many at a time). A domain whose vifs
-    /// are backed by IOVMs created in this batch starts once those are ready; if one of them
-    /// failed, it is not created.
+    /// a pool as wide as dom0's CPUs would create only that many at a time).
+    ///
+    /// An IOVM is ready in two steps: it takes vif backends (``XenBackend/waitForVifBackends(domid:timeout:)``: its
+    /// kernel is up, its bridges exist), then it serves them (`xl devd`, ``XenBackend/waitForDriverDomain(domid:timeout:)``).
+    /// A domain whose vifs it backs is created at the first step, and its vifs are waited for after the second; so
+    /// the guest's creation overlaps `xl devd`'s start in the IOVM. If one of its IOVMs failed, it is not created, or
+    /// not waited for. `reattaches` (``Change/reattachVif`` of running guests to IOVMs of this batch) are made at the
+    /// first step too, once `removing` (the dead vifs' removals) is done. Returns the domids made and the re-attaches
+    /// that were made, each with its failure if it had one.
     private func createDomains(
-        _ names: [String], plan: Plan, libxlJSON: [String: String], running: [String: UInt32], journal: inout Journal
-    ) throws -> [String: UInt32] {
+        _ names: [String], plan: Plan, libxlJSON: [String: String], running: [String: UInt32], reattaches: [Change],
+        removing: DispatchGroup, journal: inout Journal
+    ) throws -> (created: [String: UInt32], reattached: [(change: Change, failure: StepFailure?)]) {
         /// What one creation left behind: a domain (even if a later wait failed) and/or a failure.
         struct Outcome: Sendable {
             var domid: UInt32?
@@ -408,17 +431,52 @@ public struct ApplyEngine: Sendable {
         let specs = names.compactMap { plan.domain($0) }
         let batch = Set(specs.map(\.name))
         logger.info("create \(names.joined(separator: ", "))\(names.count > 1 ? " concurrently" : "")")
-        /// The outcome of each finished creation, guarded by `finished` (signalled at every finish).
-        /// A domain is ready when its outcome has no failure; once any has one, creations not
-        /// started yet are not started (everything will be rolled back).
+        /// The outcome of each finished creation, the IOVMs that take vif backends already and the early re-attaches'
+        /// results (by index in `reattaches`), guarded by `finished` (signalled at every change). Once any creation
+        /// failed, creations not started yet are not started (everything will be rolled back).
         let finished = NSCondition()
         nonisolated(unsafe) var outcomes: [String: Outcome] = [:]
+        nonisolated(unsafe) var accepting: Set<String> = []
+        nonisolated(unsafe) var reattachResults: [Int: StepFailure?] = [:]
+        let reattaching = DispatchGroup()
         let backend = self.backend
         let logger = self.logger
         let timeout = driverDomainTimeout
         let networkTimeout = guestNetworkTimeout
         let dependencies = plan.creationDependencies
         let crashPoint = self.crashPoint
+        /// Re-attaches the vifs of `reattaches` backed by `iovm` on threads of their own (it takes backends now).
+        @Sendable func startReattaches(to iovm: String) {
+            let mine = reattaches.enumerated().filter { _, change in
+                if case .reattachVif(_, _, _, _, let backend, _) = change { return backend == iovm }
+                return false
+            }
+            guard !mine.isEmpty else { return }
+            reattaching.enter()
+            let thread = Thread {
+                removing.wait()
+                for (_, change) in mine { logger.info("\(change.description)") }
+                let results = onThreads(mine.map(\.element), name: "iovm-reattach") { change in
+                    guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = change else { return }
+                    guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
+                        throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)")
+                    }
+                    try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
+                }
+                finished.lock()
+                for ((index, change), result) in zip(mine, results) {
+                    if case .failure(let error) = result {
+                        reattachResults[index] = StepFailure(step: change.description, reason: (error as? StepFailure)?.reason ?? "\(error)")
+                    } else {
+                        reattachResults[index] = .some(nil)
+                    }
+                }
+                finished.unlock()
+                reattaching.leave()
+            }
+            thread.name = "iovm-reattach-\(iovm)"
+            thread.start()
+        }
         for spec in specs {
             // The backends this apply creates are waited for as they come up; a running one is asked once
             // (it serves already, unless an apply that created it stopped before it did).
@@ -429,7 +487,7 @@ public struct ApplyEngine: Sendable {
                 do {
                     finished.lock()
                     func abandoned() -> Bool { outcomes.values.contains { $0.failure != nil } }
-                    while !abandoned() && needs.contains(where: { outcomes[$0] == nil }) { finished.wait() }
+                    while !abandoned() && needs.contains(where: { !accepting.contains($0) && outcomes[$0] == nil }) { finished.wait() }
                     let failed = needs.filter { outcomes[$0]?.failure != nil }
                     let stop = abandoned()
                     finished.unlock()
@@ -437,7 +495,7 @@ public struct ApplyEngine: Sendable {
                         throw StepFailure(step: "create \(spec.name)", reason: "not created: its backend \(failed.joined(separator: ", ")) failed")
                     }
                     guard !stop else { throw StepFailure(step: "create \(spec.name)", reason: "not created: another creation of this apply failed") }
-                    if !needs.isEmpty { logger.debug("\(needs.joined(separator: ", ")) ready: creating \(spec.name)") }
+                    if !needs.isEmpty { logger.debug("\(needs.joined(separator: ", ")) take vif backends: creating \(spec.name)") }
                     for (name, domid) in runningNeeds {
                         do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
                             throw StepFailure(step: "wait for driver domain \(name) (\(domid))", reason: "\(error)")
@@ -454,6 +512,15 @@ public struct ApplyEngine: Sendable {
                     // Each wait says how much of its limit it used: a step that races a timeout shows it.
                     if spec.driverDomain, let domid = outcome.domid {
                         let started = Date()
+                        do { try backend.waitForVifBackends(domid: domid, timeout: timeout) } catch {
+                            throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
+                        }
+                        logger.info("\(spec.name) takes vif backends after \(Self.seconds(since: started)) s of the \(Int(timeout)) s allowed")
+                        finished.lock()
+                        accepting.insert(spec.name)
+                        finished.broadcast()
+                        finished.unlock()
+                        startReattaches(to: spec.name)
                         do { try backend.waitForDriverDomain(domid: domid, timeout: timeout) } catch {
                             throw StepFailure(step: "wait for driver domain \(spec.name) (\(domid))", reason: "\(error)")
                         }
@@ -461,9 +528,18 @@ public struct ApplyEngine: Sendable {
                         crashPoint?("devd:\(spec.name)")
                     }
                     if !spec.vifs.isEmpty, let domid = outcome.domid {
+                        // Its vifs connect once the IOVMs of this batch that back them serve.
+                        finished.lock()
+                        while needs.contains(where: { outcomes[$0] == nil }) { finished.wait() }
+                        let failedLater = needs.filter { outcomes[$0]?.failure != nil }
+                        finished.unlock()
+                        let backends = spec.vifs.map { $0.backend ?? "Domain-0" }.joined(separator: ", ")
+                        guard failedLater.isEmpty else {
+                            throw StepFailure(
+                                step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "its backend \(failedLater.joined(separator: ", ")) failed")
+                        }
                         let started = Date()
                         do { try backend.waitForGuestNetwork(domid: domid, timeout: networkTimeout) } catch {
-                            let backends = spec.vifs.map { $0.backend ?? "Domain-0" }.joined(separator: ", ")
                             throw StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
                         }
                         logger.info("\(spec.name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(networkTimeout)) s allowed")
@@ -483,7 +559,11 @@ public struct ApplyEngine: Sendable {
         }
         finished.lock()
         while outcomes.count < specs.count { finished.wait() }
+        finished.unlock()
+        reattaching.wait()
+        finished.lock()
         let collected = outcomes
+        let reattached = reattachResults.keys.sorted().map { (change: reattaches[$0], failure: reattachResults[$0] ?? nil) }
         finished.unlock()
         var created: [String: UInt32] = [:]
         var failures: [StepFailure] = []
@@ -496,8 +576,10 @@ public struct ApplyEngine: Sendable {
             if let failure = outcome.failure { failures.append(failure) }
         }
         // The root cause first: a domain not created because another failed is only a consequence.
-        if let failure = failures.first(where: { !$0.reason.hasPrefix("not created: ") }) ?? failures.first { throw failure }
-        return created
+        if let failure = failures.first(where: { !$0.reason.hasPrefix("not created: ") && !$0.reason.hasPrefix("its backend ") }) ?? failures.first {
+            throw failure
+        }
+        return (created, reattached)
     }
 }
 

@@ -32,6 +32,13 @@ public protocol XenBackend: Sendable {
     func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32
     /// Waits until a driver domain serves vif backends (its `xl devd` has started), or throws after `timeout` seconds.
     func waitForDriverDomain(domid: UInt32, timeout: Double) throws
+    /// Waits until a driver domain's kernel takes vif backends and its bridges exist, which may be before its
+    /// `xl devd` serves them (``waitForDriverDomain(domid:timeout:)``), or throws after `timeout` seconds.
+    ///
+    /// A vif added from then on waits in its backend until `xl devd` starts and runs its hotplug script (libxl's
+    /// `libxl_device_events_handler` takes the backends already there), so guests and re-attached vifs need not
+    /// wait for `xl devd`. The default waits for `xl devd`.
+    func waitForVifBackends(domid: UInt32, timeout: Double) throws
     /// Waits until every vif of a guest is connected in its backend (state 4), or throws after `timeout` seconds.
     /// libxl returns from creating a guest once its backend exists; the driver domain's hotplug script
     /// may still fail afterwards, leaving the guest without network.
@@ -63,6 +70,11 @@ public protocol XenBackend: Sendable {
 extension XenBackend {
     /// Needs nothing.
     public func prepare(_ plan: Plan) throws {}
+
+    /// ``waitForDriverDomain(domid:timeout:)``: without a sign from the image, only `xl devd` tells.
+    public func waitForVifBackends(domid: UInt32, timeout: Double) throws {
+        try waitForDriverDomain(domid: domid, timeout: timeout)
+    }
 
     /// Nothing: ``reattachVif(domid:devid:staleBackend:to:)`` removes the stale vif itself.
     public func removeDeadVif(domid: UInt32, devid: Int, staleBackend: UInt32) throws {}

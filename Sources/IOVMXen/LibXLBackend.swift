@@ -32,6 +32,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     let logger: Logger
     /// Where an IOVM says its `xl devd` runs: `/local/domain/<domid>/` + this (written by the IOVM image).
     public static let devdReadyKey = "data/iovm/devd"
+    /// Where iovm's minimal IOVM says its start-up is done (kernel up, bridges made, before `xl devd` starts):
+    /// `/local/domain/<domid>/` + this (`Agents/iovm-init`).
+    public static let runtimeKey = "data/iovm/runtime"
 
     static let tagRoot = "/local/domain/0/iovm"
     /// Where createDomain records a domain before libxl creates it (`<uuid>` = its tag): a domain
@@ -367,6 +370,21 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         throw XenError.failed(
             operation: "wait for driver domain \(domid)",
             detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
+    }
+
+    /// Returns once the IOVM wrote ``runtimeKey`` (iovm's image: its kernel's netback takes backends and its bridges
+    /// exist) or ``devdReadyKey`` (any image that runs `xl devd`).
+    public func waitForVifBackends(domid: UInt32, timeout: Double) throws {
+        let store = try openStore(true)
+        let paths = [Self.runtimeKey, Self.devdReadyKey].map { "/local/domain/\(domid)/\($0)" }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            for path in paths { if let value = try store.read(path), !value.isEmpty { return } }
+            usleep(200_000)
+        }
+        throw XenError.failed(
+            operation: "wait for driver domain \(domid)",
+            detail: "neither \(paths.joined(separator: " nor ")) was written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write the latter")
     }
 
     public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {

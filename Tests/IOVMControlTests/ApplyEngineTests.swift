@@ -44,12 +44,16 @@ struct ApplyEngineTests {
 
         let calls = fake.mutatingCalls
         #expect(calls.prefix(4).allSatisfy { $0.hasPrefix("makeAssignable") })
-        // Each guest is created after the IOVM that backs it is ready (not necessarily after every IOVM).
+        // Each guest is created once the IOVM that backs it takes vif backends (not necessarily after every IOVM),
+        // and its vifs are waited for once that IOVM serves them.
         for guest in plan.guests {
             let backend = try #require(guest.vifs.first?.backend)
-            let ready = try #require(calls.firstIndex(of: "waitForDriverDomain \(backend)"))
+            let takes = try #require(calls.firstIndex(of: "waitForVifBackends \(backend)"))
+            let serves = try #require(calls.firstIndex(of: "waitForDriverDomain \(backend)"))
             let created = try #require(calls.firstIndex(of: "createDomain \(guest.name)"))
-            #expect(ready < created, "\(guest.name) was created before \(backend) was ready: \(calls)")
+            let waited = try #require(calls.firstIndex(of: "waitForGuestNetwork \(guest.name)"))
+            #expect(takes < created, "\(guest.name) was created before \(backend) took vif backends: \(calls)")
+            #expect(serves < waited, "\(guest.name)'s vifs were waited for before \(backend) served them: \(calls)")
         }
         #expect(calls.contains("waitForDriverDomain iovm0"))
         #expect(calls.contains("waitForDriverDomain iovm1"))
@@ -165,16 +169,53 @@ struct ApplyEngineTests {
         #expect(allWaiting.withLock { $0 }, "\(fake.calls)")
     }
 
-    @Test func aDriverDomainThatNeverServesVifsIsRolledBack() throws {
+    /// An IOVM's `xl devd` takes seconds to start under emulation after its kernel took the backends: its guests are
+    /// created meanwhile.
+    @Test func guestsAreCreatedWhileTheirIOVMsDevdStarts() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let plan = try plan(.credit)
+        let served = plan.guests.filter { $0.vifs.first?.backend == "iovm0" }.map(\.name)
+        let created = Mutex(false)
+        // iovm0's xl devd "starts" only once its guests exist: waiting for it before creating them would time out.
+        fake.onCall { [fake] line in
+            guard line == "waitForDriverDomain iovm0" else { return }
+            let seen = Self.eventually { served.allSatisfy { fake.calls.contains("createDomain \($0)") } }
+            created.withLock { $0 = seen }
+        }
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(created.withLock { $0 }, "\(fake.calls)")
+        #expect(served.count == 2)
+    }
+
+    @Test func aDriverDomainThatNeverTakesVifsIsRolledBack() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let initial = fake.snapshot
-        fake.fail("waitForDriverDomain iovm1")
+        fake.fail("waitForVifBackends iovm1")
         let plan = try plan(.credit)
         #expect(throws: ApplyError.self) { try engine(fake).apply(plan, libxlJSON: json(plan)) }
         // iovm1's guests are never created; iovm0's may have been (they do not wait for iovm1), and are rolled back.
         let backedByIOVM1 = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm1" } }.map(\.name)
         #expect(backedByIOVM1.count == 2)
         #expect(!fake.calls.contains { call in backedByIOVM1.contains { call == "createDomain \($0)" } }, "\(fake.calls)")
+        #expect(fake.snapshot.domains == initial.domains)
+        #expect(fake.snapshot.nics == initial.nics)
+    }
+
+    /// Its kernel took the backends, so its guests may exist, but its `xl devd` never serves: the error is the IOVM's,
+    /// its guests are not waited for (120 s each), and everything is rolled back.
+    @Test func aDriverDomainWhoseDevdNeverServesIsRolledBack() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let initial = fake.snapshot
+        fake.fail("waitForDriverDomain iovm1")
+        let plan = try plan(.credit)
+        do {
+            _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+            Issue.record("apply succeeded although iovm1 never served")
+        } catch let error as ApplyError {
+            #expect(error.description.contains("error: wait for driver domain iovm1"), "\(error)")
+        }
+        let backedByIOVM1 = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm1" } }.map(\.name)
+        #expect(!fake.calls.contains { call in backedByIOVM1.contains { call == "waitForGuestNetwork \($0)" } }, "\(fake.calls)")
         #expect(fake.snapshot.domains == initial.domains)
         #expect(fake.snapshot.nics == initial.nics)
     }

@@ -216,6 +216,10 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         try call("waitForDriverDomain \(name(domid))")
     }
 
+    func waitForVifBackends(domid: UInt32, timeout: Double) throws {
+        try call("waitForVifBackends \(name(domid))")
+    }
+
     func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
         try call("waitForGuestNetwork \(name(domid))")
     }

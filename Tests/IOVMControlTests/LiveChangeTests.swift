@@ -252,13 +252,42 @@ struct BrokenVifTests {
         _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
         #expect(arrived.withLock { $0 }, "the dead vifs were not removed while iovm0 was created")
         let calls = Array(fake.mutatingCalls.dropFirst(before))
-        let ready = try #require(calls.firstIndex(of: "waitForDriverDomain iovm0"))
+        let ready = try #require(calls.firstIndex(of: "waitForVifBackends iovm0"))
         for guest in served {
             let removed = try #require(calls.firstIndex(of: "removeDeadVif \(guest) 0"))
             let reattached = try #require(calls.firstIndex(of: "reattachVif \(guest) 0 iovm0"))
             #expect(removed < ready && ready < reattached)
         }
         #expect(calls.filter { $0.hasPrefix("removeDeadVif") }.count == served.count)
+        #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
+    }
+
+    /// Seen in the lab (watch under traffic): 16 s from iovm0's creation to its `xl devd` serving, then 5-8 s of
+    /// re-attaches. They are made once its kernel takes vif backends, while its `xl devd` starts.
+    @Test("the vifs are re-attached while the new IOVM's xl devd starts")
+    func vifsReattachedWhileDevdStarts() throws {
+        let (fake, plan, engine, served) = try appliedThenIOVM0Died()
+        let before = fake.calls.count
+        let reattached = Mutex(false)
+        // iovm0's xl devd "starts" only once both vifs were re-attached.
+        fake.onCall { [fake] line in
+            guard line == "waitForDriverDomain iovm0" else { return }
+            let all = ApplyEngineTests.eventually {
+                served.allSatisfy { guest in fake.calls.dropFirst(before).contains("reattachVif \(guest) 0 iovm0") }
+            }
+            reattached.withLock { $0 = all }
+        }
+        let report = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(reattached.withLock { $0 }, "\(fake.calls.dropFirst(before))")
+        let calls = Array(fake.calls.dropFirst(before))
+        // Each exactly once, each guest waited for after iovm0 served.
+        for guest in served {
+            #expect(calls.filter { $0 == "reattachVif \(guest) 0 iovm0" }.count == 1)
+            let serves = try #require(calls.firstIndex(of: "waitForDriverDomain iovm0"))
+            let waited = try #require(calls.firstIndex(of: "waitForGuestNetwork \(guest)"))
+            #expect(serves < waited)
+            #expect(report.done.contains { $0.hasPrefix("re-attach vif 0 of \(guest)") }, "\(report.done)")
+        }
         #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
     }
 
