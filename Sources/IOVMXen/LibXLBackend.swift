@@ -32,8 +32,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     let logger: Logger
     /// Where an IOVM says its `xl devd` runs: `/local/domain/<domid>/` + this (written by the IOVM image).
     public static let devdReadyKey = "data/iovm/devd"
-    /// Where iovm's minimal IOVM says its start-up is done (kernel up, bridges made, before `xl devd` starts):
+    /// Where iovm's minimal IOVM says, first thing in its start-up, that its kernel's netback takes vif backends:
     /// `/local/domain/<domid>/` + this (`Agents/iovm-init`).
+    public static let netbackKey = "data/iovm/netback"
+    /// Where iovm's minimal IOVM says its start-up is done (bridges made, before `xl devd` starts); images built
+    /// before ``netbackKey`` write only this.
     public static let runtimeKey = "data/iovm/runtime"
 
     static let tagRoot = "/local/domain/0/iovm"
@@ -372,11 +375,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
     }
 
-    /// Returns once the IOVM wrote ``runtimeKey`` (iovm's image: its kernel's netback takes backends and its bridges
-    /// exist) or ``devdReadyKey`` (any image that runs `xl devd`).
+    /// Returns once the IOVM wrote ``netbackKey`` or ``runtimeKey`` (iovm's image) or ``devdReadyKey`` (any image that
+    /// runs `xl devd`).
     public func waitForVifBackends(domid: UInt32, timeout: Double) throws {
         let store = try openStore(true)
-        let paths = [Self.runtimeKey, Self.devdReadyKey].map { "/local/domain/\(domid)/\($0)" }
+        let paths = [Self.netbackKey, Self.runtimeKey, Self.devdReadyKey].map { "/local/domain/\(domid)/\($0)" }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             for path in paths { if let value = try store.read(path), !value.isEmpty { return } }
@@ -384,7 +387,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
         throw XenError.failed(
             operation: "wait for driver domain \(domid)",
-            detail: "neither \(paths.joined(separator: " nor ")) was written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write the latter")
+            detail: "none of \(paths.joined(separator: ", ")) was written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write the last")
     }
 
     public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {

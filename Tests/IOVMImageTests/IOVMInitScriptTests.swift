@@ -42,8 +42,10 @@ struct IOVMInitScriptTests {
     @Test("each NIC goes into the bridge the command line names, custom names included")
     func bridgesFromTheCommandLine() throws {
         let calls = try Self.run(devices: Self.lab, cmdline: "console=hvc0 iovm.nics=0000:00:11.0=uplink0,0000:00:10.0=br0")
+        // dom0 may add vifs from the first write on: it comes before the bridges.
+        #expect(calls.first == "xenstore-write data/iovm/netback ready")
         #expect(
-            Array(calls.prefix(6)) == [
+            Array(calls.filter { $0.hasPrefix("ip ") }.prefix(6)) == [
                 "ip link add uplink0 type bridge stp_state 0 forward_delay 0", "ip link set dev eth1 master uplink0 up", "ip link set dev uplink0 up",
                 "ip link add br0 type bridge stp_state 0 forward_delay 0", "ip link set dev eth0 master br0 up", "ip link set dev br0 up",
             ])
