@@ -339,13 +339,15 @@ public struct ApplyEngine: Sendable {
     }
 
     /// Starts removing, on threads of their own, the vifs `changes` re-attach whose stale backend domain no longer
-    /// exists; wait on the group before re-attaching. A removal that fails is logged: the re-attach tries again.
+    /// exists or no longer has their backend directory (an `xl destroy` of it in progress); wait on the group before
+    /// re-attaching. A removal that fails is logged: the re-attach tries again.
     private func removeDeadVifs(_ changes: [Change], host: ObservedHost) -> DispatchGroup {
         let group = DispatchGroup()
         let dead = changes.compactMap { change -> (name: String, domid: UInt32, devid: Int, stale: UInt32)? in
-            guard case .reattachVif(let name, let domid, let devid, let stale?, _, _) = change, !host.domains.contains(where: { $0.domid == stale }) else {
-                return nil
-            }
+            guard case .reattachVif(let name, let domid, let devid, let stale?, _, _) = change else { return nil }
+            let gone = !host.domains.contains { $0.domid == stale }
+            let observed = host.domains.first { $0.domid == domid }?.vifs?.first { $0.devid == devid }
+            guard gone || (observed != nil && observed?.backendDomid == stale && observed?.backendState == nil) else { return nil }
             return (name, domid, devid, stale)
         }
         guard !dead.isEmpty else { return group }

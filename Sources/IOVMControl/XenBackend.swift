@@ -49,8 +49,8 @@ public protocol XenBackend: Sendable {
     /// bridge and devid in `vif`'s backend: the stale one is removed (libxl cleans up the frontend alone when
     /// its backend is gone), the new one added. Does not wait for it to connect (``waitForGuestNetwork``).
     func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws
-    /// Removes vif `devid` of running guest `domid` whose backend domain `staleBackend` no longer exists
-    /// (libxl cleans up the frontend alone), ahead of ``reattachVif(domid:devid:staleBackend:to:)``, which
+    /// Removes vif `devid` of running guest `domid` whose backend domain `staleBackend` no longer exists, or no longer
+    /// has its backend directory (libxl cleans up the frontend alone), ahead of ``reattachVif(domid:devid:staleBackend:to:)``, which
     /// then only adds; nothing when the vif is gone already. Apply runs it while the dead IOVM is made again.
     func removeDeadVif(domid: UInt32, devid: Int, staleBackend: UInt32) throws
 

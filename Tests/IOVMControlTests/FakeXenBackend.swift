@@ -56,6 +56,24 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         state.withLock { $0.domains.removeAll { $0.name == name } }
     }
 
+    /// What `xl destroy NAME` looks like half-way: the domain is still listed, without its name, tag and devices,
+    /// and the backend directories of the vifs it backed are gone (the guests' frontends stay).
+    func destroyInProgress(_ name: String) {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.name == name }) else { return }
+            let domid = state.domains[index].domid
+            state.domains[index].name = "domid\(domid)"
+            state.domains[index].tag = nil
+            state.domains[index].pci = []
+            for guest in state.domains.indices {
+                state.domains[guest].vifs = state.domains[guest].vifs?.map { vif in
+                    guard vif.backendDomid == domid else { return vif }
+                    return ObservedVif(devid: vif.devid, backendDomid: domid, backendState: nil, hotplugStatus: nil)
+                }
+            }
+        }
+    }
+
     /// What a crash (or `poweroff`) inside domain `name` does: libxl still lists it, shut down, and nothing
     /// restarts it; the vifs it backed stay in their guests naming it.
     func shutDown(_ name: String, reason: String) {

@@ -262,6 +262,28 @@ struct BrokenVifTests {
         #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
     }
 
+    /// Seen in the lab: the watch's periodic re-check began a recovery while `xl destroy iovm0` was finishing (the old
+    /// domain listed without a name, the vifs' backend directories gone); the vifs were removed only at the re-attach.
+    @Test("vifs whose backend directory is gone are removed during the creation, the old IOVM still being destroyed")
+    func vifsOfAHalfDestroyedIOVMRemovedDuringTheCreation() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.destroyInProgress("iovm0")
+        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        let arrived = Mutex(false)
+        fake.onCall { line in
+            guard line == "createDomain iovm0" else { return }
+            let all = ApplyEngineTests.eventually { fake.calls.filter { $0.hasPrefix("removeDeadVif") }.count == served.count }
+            arrived.withLock { $0 = all }
+        }
+        let before = fake.mutatingCalls.count
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(arrived.withLock { $0 }, "\(fake.mutatingCalls.dropFirst(before))")
+        for guest in served { #expect(fake.mutatingCalls.dropFirst(before).contains("reattachVif \(guest) 0 iovm0")) }
+    }
+
     /// Seen in the lab (watch under traffic): 16 s from iovm0's creation to its `xl devd` serving, then 5-8 s of
     /// re-attaches. They are made once its kernel takes vif backends, while its `xl devd` starts.
     @Test("the vifs are re-attached while the new IOVM's xl devd starts")
