@@ -13,6 +13,15 @@
  *
  *   data/iovm/notifications/<key>   "<if> <count>"
  *
+ * and all of the above again in one node, so that a reader needs one request per IOVM rather than one per key
+ * (`iovm monitor` samples at up to 10 Hz):
+ *
+ *   data/iovm/sample   "iovm-sample 1\nseq <n>\ninterval <s>\nuptime <u>\nbits <b>\n"
+ *                      + "c <key> <counters value>\n" per interface + "n <key> <notifications value>\n" per vif
+ *
+ * (uptime only when known). Over SAMPLE_MAX bytes (about 40 interfaces) it is removed instead: readers fall back to
+ * the keys above. -p prints its newlines as the two characters \n.
+ *
  * <count>: the vif's event-channel interrupts in /proc/interrupts, summed over its queues, its tx and rx channels and
  * every CPU column. netback names them after the vif (drivers/net/xen-netback): <if>-q<n>-tx and <if>-q<n>-rx with
  * split event channels, <if>-q<n> with one (xenbus.c:connect names each queue <if>-q<n>, interface.c:xenvif_connect_data
@@ -59,6 +68,8 @@
 #define PREFIX "data/iovm/counters/"
 #define NOTIFY_PREFIX "data/iovm/notifications/"
 #define KEY_SIZE 96
+#define SAMPLE_KEY "data/iovm/sample"
+#define SAMPLE_MAX 3072 /* xenstore takes 4096 bytes of path and value in one request */
 
 /* xenstore wire protocol (xen/io/xs_wire.h) */
 enum { XS_READ = 2, XS_TRANSACTION_START = 6, XS_TRANSACTION_END = 7, XS_WRITE = 11, XS_RM = 13, XS_ERROR = 16 };
@@ -240,10 +251,16 @@ static void add(struct batch *b, const char *key, const char *value) {
   b->count++;
 }
 
-/* publish: the batch's writes and the removals of REMOVED's keys, in one transaction (retried on EAGAIN). */
-static int publish(struct batch *b, char removed[][KEY_SIZE], int nremoved) {
+/* publish: the batch's writes, SAMPLE (when not NULL) as SAMPLE_KEY, and the removals of REMOVED's keys, in one
+ * transaction (retried on EAGAIN). */
+static int publish(struct batch *b, const char *sample, char removed[][KEY_SIZE], int nremoved) {
   if (print_only) {
     for (int i = 0; i < b->count; i++) printf("%s=%s\n", b->keys[i], b->values[i]);
+    if (sample) {
+      printf("%s=", SAMPLE_KEY);
+      for (const char *c = sample; *c; c++) fputs(*c == '\n' ? "\\n" : (char[]){*c, 0}, stdout);
+      printf("\n");
+    }
     for (int i = 0; i < nremoved; i++) printf("rm %s\n", removed[i]);
     fflush(stdout);
     return 0;
@@ -258,6 +275,13 @@ static int publish(struct batch *b, char removed[][KEY_SIZE], int nremoved) {
       memcpy(payload, b->keys[i], klen);
       memcpy(payload + klen, b->values[i], vlen);
       failed = xs_request(XS_WRITE, tx, payload, klen + vlen, NULL, 0) < 0;
+    }
+    if (sample && !failed) {
+      static char big[sizeof SAMPLE_KEY + SAMPLE_MAX + 1];
+      size_t vlen = strlen(sample);
+      memcpy(big, SAMPLE_KEY, sizeof SAMPLE_KEY);
+      memcpy(big + sizeof SAMPLE_KEY, sample, vlen);
+      failed = xs_request(XS_WRITE, tx, big, sizeof SAMPLE_KEY + vlen, NULL, 0) < 0;
     }
     for (int i = 0; i < nremoved && !failed; i++) {
       snprintf(payload, sizeof payload, "%s", removed[i]);
@@ -408,7 +432,7 @@ int main(int argc, char **argv) {
   snprintf(interval_text, sizeof interval_text, "%g", interval);
 
   static struct iface ifaces[MAX_IFACES];
-  static char previous[MAX_IFACES][IFNAMSIZ], previous_notified[MAX_IFACES][IFNAMSIZ], removed[2 * MAX_IFACES][KEY_SIZE];
+  static char previous[MAX_IFACES][IFNAMSIZ], previous_notified[MAX_IFACES][IFNAMSIZ], removed[2 * MAX_IFACES + 1][KEY_SIZE];
   static unsigned long long counts[MAX_IFACES];
   static int found[MAX_IFACES];
   int nprevious = 0, nprevious_notified = 0;
@@ -424,6 +448,10 @@ int main(int argc, char **argv) {
     char current[MAX_IFACES][IFNAMSIZ], notified[MAX_IFACES][IFNAMSIZ];
     int ncurrent = 0, nnotified = 0;
     int irqs = notifications(ifaces, n, counts, found) == 0;
+    /* The sample's interface lines, appended as the keys are added; the header goes in front at the end. */
+    static char lines[SAMPLE_MAX + 1];
+    size_t nlines = 0;
+    int overflow = 0;
     for (int i = 0; i < n; i++) {
       struct iface *it = &ifaces[i];
       unsigned long long rxb, txb, rxp, txp;
@@ -440,11 +468,15 @@ int main(int argc, char **argv) {
       snprintf(value, sizeof value, "%s %s %llu %llu %llu %llu", it->nic ? "nic" : "vif", it->name, rxb, txb, rxp, txp);
       add(&b, key, value);
       memcpy(current[ncurrent++], it->key, IFNAMSIZ);
+      int w = snprintf(lines + nlines, sizeof lines - nlines, "c %s %s\n", it->key, value);
+      if (w < 0 || (size_t)w >= sizeof lines - nlines) overflow = 1; else nlines += w;
       if (irqs && found[i]) {
         snprintf(key, sizeof key, NOTIFY_PREFIX "%s", it->key);
         snprintf(value, sizeof value, "%s %llu", it->name, counts[i]);
         add(&b, key, value);
         memcpy(notified[nnotified++], it->key, IFNAMSIZ);
+        w = overflow ? -1 : snprintf(lines + nlines, sizeof lines - nlines, "n %s %s\n", it->key, value);
+        if (w < 0 || (size_t)w >= sizeof lines - nlines) overflow = 1; else nlines += w;
       }
     }
     double after = uptime_now();
@@ -457,10 +489,21 @@ int main(int argc, char **argv) {
       add(&b, "data/iovm/agent/uptime", text);
     }
     add(&b, "data/iovm/agent/bits", bits);
+    static char sample[SAMPLE_MAX + 1];
+    int head = snprintf(sample, sizeof sample, "iovm-sample 1\nseq %ld\ninterval %s\n", seq, interval_text);
+    if (before >= 0 && after >= 0) head += snprintf(sample + head, sizeof sample - head, "uptime %.2f\n", (before + after) / 2);
+    head += snprintf(sample + head, sizeof sample - head, "bits %s\n", bits);
+    if (!overflow && (size_t)head + nlines < sizeof sample) {
+      memcpy(sample + head, lines, nlines);
+      sample[head + nlines] = 0;
+    } else {
+      overflow = 1;
+    }
     int nremoved = 0;
     removals(previous, nprevious, current, ncurrent, PREFIX, removed, &nremoved);
     removals(previous_notified, nprevious_notified, notified, nnotified, NOTIFY_PREFIX, removed, &nremoved);
-    if (publish(&b, removed, nremoved) < 0) fprintf(stderr, "iovm-counters: xenstore write failed\n");
+    if (overflow) snprintf(removed[nremoved++], KEY_SIZE, "%s", SAMPLE_KEY);
+    if (publish(&b, overflow ? NULL : sample, removed, nremoved) < 0) fprintf(stderr, "iovm-counters: xenstore write failed\n");
     memcpy(previous, current, sizeof current);
     nprevious = ncurrent;
     memcpy(previous_notified, notified, sizeof notified);

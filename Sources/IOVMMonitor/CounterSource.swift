@@ -53,10 +53,15 @@ public protocol CounterSource {
 /// data/iovm/notifications/<key>  "<ifname> <count>": a vif's event-channel interrupts in the IOVM's
 ///                              /proc/interrupts (all its queues, tx and rx, all CPUs); only the static
 ///                              agent (`Agents/iovm-counters.c`) writes them, in the counters' transaction
+/// data/iovm/sample             all of the above in one node (only the static agent, in the same transaction):
+///                              "iovm-sample 1", "seq <n>", "interval <s>", "uptime <u>", "bits <b>", then
+///                              "c <key> <counters value>" per interface and "n <key> <notifications value>"
+///                              per vif, one per line; removed when it would pass 3072 bytes
 /// ```
 ///
-/// One value per interface keeps a sample at one xenstore request per interface (plus the
-/// directory and two agent keys), all inside one transaction so they come from the same write.
+/// A reader of `data/iovm/sample` needs one xenstore request per IOVM. Without it, one value per interface
+/// costs one request per interface (plus the directories and the agent keys), all inside one transaction so they
+/// come from the same write.
 public enum CounterLayout {
     /// The counters directory of domain `domid`.
     public static func countersPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/counters" }
@@ -64,6 +69,54 @@ public enum CounterLayout {
     public static func notificationsPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/notifications" }
     /// The agent's metadata directory of domain `domid`.
     public static func agentPath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/agent" }
+    /// The one-node sample of domain `domid`.
+    public static func samplePath(domid: UInt32) -> String { "/local/domain/\(domid)/data/iovm/sample" }
+
+    /// Parses a one-node sample (`data/iovm/sample`): its interfaces, as ``interfaces(domid:list:read:guestName:width:)``
+    /// returns them, and the agent's width and uptime. nil when it is not one (another format version, no header).
+    /// Lines that do not parse are skipped, as values that do not parse are.
+    public static func parseSample(_ text: String, guestName: (UInt32) -> String? = { _ in nil }) -> (
+        nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?
+    )? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard lines.first == "iovm-sample 1" else { return nil }
+        var counters: [(key: Substring, value: InterfaceCounters)] = []
+        var notifications: [String: UInt64] = [:]
+        var width: CounterWidth?
+        var time: Double?
+        for line in lines.dropFirst() {
+            guard let space = line.firstIndex(of: " ") else { continue }
+            let tag = line[..<space]
+            let rest = line[line.index(after: space)...]
+            switch tag {
+            case "c", "n":
+                guard let gap = rest.firstIndex(of: " ") else { continue }
+                let value = String(rest[rest.index(after: gap)...])
+                if tag == "c" {
+                    if let parsed = parse(value) { counters.append((rest[..<gap], parsed)) }
+                } else if let parsed = parseNotifications(value) {
+                    notifications[parsed.name] = parsed.count
+                }
+            case "bits": width = UInt64(rest).flatMap { CounterWidth(rawValue: Int($0)) }
+            case "uptime": time = Double(rest)
+            default: continue
+            }
+        }
+        var nics: [InterfaceCounters] = []
+        var vifs: [InterfaceCounters] = []
+        // In key order, as the per-key layout is read.
+        for (_, value) in counters.sorted(by: { $0.key < $1.key }) {
+            var interface = value
+            if interface.kind == .vif {
+                interface.guest = vifDomid(interface.name).flatMap(guestName)
+                interface.notifications = notifications[interface.name]
+                vifs.append(interface)
+            } else {
+                nics.append(interface)
+            }
+        }
+        return (nics, vifs, width, time)
+    }
 
     /// Parses one interface's value, `"<kind> <ifname> <rx_bytes> <tx_bytes> <rx_packets> <tx_packets>"`;
     /// nil for anything else (an unknown kind, a value being replaced by an older agent, foreign keys).
@@ -181,7 +234,8 @@ public struct DomainNameCache: Sendable {
 /// The real counter source: libxenctrl's domain list for each IOVM's CPU time and online vCPUs and for the
 /// nominal Hz, libxenstore for the traffic counters the agent inside each IOVM publishes (see ``CounterLayout``).
 ///
-/// One sample costs one hypercall (per page of domains, ``XenControl``) and one xenstore transaction per IOVM: names
+/// One sample costs one hypercall (per page of domains, ``XenControl``) and one xenstore request per IOVM whose agent
+/// publishes `data/iovm/sample` (else one transaction of several): names
 /// are cached by domid (``DomainNameCache``), the Hz and each agent's counter width are read once. libxenstat
 /// read every domain's name and every vCPU's info at every sample; `libxl_list_domain` mapped two fresh 128 KiB
 /// buffers and asked the security module about every domain.
@@ -193,6 +247,8 @@ public final class XenCounterSource: CounterSource {
     private let cpuHz: UInt64
     private var names = DomainNameCache()
     private var widths: [UInt32: CounterWidth] = [:]
+    /// Domains whose agent publishes counters but no one-node sample: read per key.
+    private var perKey: Set<UInt32> = []
     /// The domains watched.
     public let selection: IOVMSelection
 
@@ -223,12 +279,22 @@ public final class XenCounterSource: CounterSource {
             domains = try listed.filter { try store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
         }
         widths = widths.filter { domid, _ in listed.contains { $0.domid == domid } }
+        perKey = perKey.filter { domid in listed.contains { $0.domid == domid } }
         for domain in domains {
             let known = widths[domain.domid]
-            let counters = try store.withTransaction { (t) throws(XenError) in
-                try CounterLayout.interfaces(
-                    domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
-                    read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] }, width: known)
+            var counters: (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
+            if !perKey.contains(domain.domid), let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
+                let sample = CounterLayout.parseSample(text, guestName: { names[$0] })
+            {
+                counters = (true, sample.nics, sample.vifs, sample.width ?? known, sample.time)
+            } else {
+                counters = try store.withTransaction { (t) throws(XenError) in
+                    try CounterLayout.interfaces(
+                        domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
+                        read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] }, width: known)
+                }
+                // An agent that publishes counters but no sample (the shell agent, an older image) is read per key from now on.
+                if counters.published { perKey.insert(domain.domid) }
             }
             if let width = counters.width { widths[domain.domid] = width }
             samples.append(

@@ -166,6 +166,32 @@ struct CountersAgentTests {
         #expect(Self.pairs(result.lines[(firstEnd + 1)...])["data/iovm/notifications/vif7_0"] == "vif7.0 474")
     }
 
+    /// `iovm monitor` reads `data/iovm/sample` in one request; it must say what the keys say, in the same transaction.
+    @Test("publishes everything again in one node, data/iovm/sample, after the keys of its period")
+    func sample() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.makeSysfs(root)
+        try Self.makeInterrupts(root)
+        let result = try Self.run(["-i", "0.01", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime", interrupts: root + "/interrupts")
+        #expect(result.status == 0)
+        let firstEnd = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1"))
+        let secondStart = try #require(result.lines.dropFirst(firstEnd).firstIndex { $0.hasPrefix("data/iovm/counters/") })
+        let period = Self.pairs(result.lines[..<secondStart])
+        let text = try #require(period["data/iovm/sample"]).replacingOccurrences(of: "\\n", with: "\n")
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(Array(lines.prefix(5)) == ["iovm-sample 1", "seq 1", "interval 0.01", "uptime 4242.17", "bits \(period["data/iovm/agent/bits"] ?? "?")"])
+        // Every key of the period, once, with its value.
+        var expected: [String] = []
+        for (key, value) in period {
+            if key.hasPrefix("data/iovm/counters/") { expected.append("c \(key.dropFirst("data/iovm/counters/".count)) \(value)") }
+            if key.hasPrefix("data/iovm/notifications/") { expected.append("n \(key.dropFirst("data/iovm/notifications/".count)) \(value)") }
+        }
+        #expect(lines.dropFirst(5).sorted() == expected.sorted())
+        #expect(lines.contains("c eth0 nic eth0 1000 1001 1002 1003") && lines.contains("n vif7_0 vif7.0 474"), "\(lines)")
+        #expect(text.hasSuffix("\n"))
+    }
+
     @Test("an interface that goes away is removed in the next period")
     func removesGoneInterfaces() throws {
         let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path

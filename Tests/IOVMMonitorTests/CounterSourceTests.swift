@@ -45,6 +45,41 @@ struct CounterSourceTests {
         #expect(!paths.contains { $0.hasSuffix("/agent/bits") } && paths.contains { $0.hasSuffix("/agent/uptime") })
     }
 
+    @Test("the one-node sample reads as the per-key layout does; another format or torn lines are not taken")
+    func sample() throws {
+        let root = "/local/domain/3/data/iovm"
+        let keys = Self.store([
+            "\(root)/counters/vif7_0": "vif vif7.0 2000 1000 5 6",
+            "\(root)/counters/eth0": "nic eth0 1000 2000 10 20",
+            "\(root)/counters/vif7_1": "vif vif7.1 3000 1000 5 6",
+            "\(root)/notifications/vif7_0": "vif7.0 474",
+            "\(root)/agent/bits": "32",
+            "\(root)/agent/uptime": "812.50",
+        ])
+        let perKey = try CounterLayout.interfaces(domid: 3, list: keys.list, read: keys.read, guestName: { $0 == 7 ? "guest1" : nil })
+        let text = """
+            iovm-sample 1
+            seq 9
+            interval 1
+            uptime 812.50
+            bits 32
+            c vif7_0 vif vif7.0 2000 1000 5 6
+            c eth0 nic eth0 1000 2000 10 20
+            c half nic eth1 1000
+            c vif7_1 vif vif7.1 3000 1000 5 6
+            n vif7_0 vif7.0 474
+            n odd
+            later something a newer agent adds
+
+            """
+        let sample = try #require(CounterLayout.parseSample(text, guestName: { $0 == 7 ? "guest1" : nil }))
+        #expect(sample.nics == perKey.nics && sample.vifs == perKey.vifs, "\(sample)")
+        #expect(sample.vifs.first?.notifications == 474 && sample.vifs.last?.notifications == nil)
+        #expect(sample.width == .bits32 && sample.time == 812.5)
+        #expect(CounterLayout.parseSample("iovm-sample 2\nc eth0 nic eth0 1 2 3 4\n") == nil)
+        #expect(CounterLayout.parseSample("") == nil)
+    }
+
     @Test("a vif's notifications come from data/iovm/notifications, by interface name; absent or malformed: nil")
     func notifications() throws {
         let root = "/local/domain/3/data/iovm"
