@@ -144,9 +144,7 @@ public struct ApplyEngine: Sendable {
                     domids.merge(created) { _, new in new }
                     for (change, failure) in reattached {
                         if let failure { throw failure }
-                        // Nothing to undo: the vif it replaced carried nothing.
-                        journal.record(change.description, undo: nil)
-                        if case .reattachVif(let name, _, _, _, _, _) = change { crashPoint?("reattach:\(name)") }
+                        recordReattach(change, journal: &journal)
                         reattachedEarly.insert(change.description)
                     }
                     continue
@@ -320,14 +318,9 @@ public struct ApplyEngine: Sendable {
                 let started = Date()
                 try backend.waitForGuestNetwork(domid: domid, timeout: guestNetworkTimeout)
                 logger.info("\(name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(guestNetworkTimeout)) s allowed")
-            case .reattachVif(let name, let domid, let devid, let staleBackend, _, _):
-                guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
-                    throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)")
-                }
-                try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
-                // Nothing to undo: the vif it replaced carried nothing.
-                journal.record(change.description, undo: nil)
-                crashPoint?("reattach:\(name)")
+            case .reattachVif:
+                try Self.reattach(change, plan: plan, backend: backend)
+                recordReattach(change, journal: &journal)
             case .createDomain:
                 preconditionFailure("stages are created by createStage")
             }
@@ -347,7 +340,8 @@ public struct ApplyEngine: Sendable {
             guard case .reattachVif(let name, let domid, let devid, let stale?, _, _) = change else { return nil }
             let gone = !host.domains.contains { $0.domid == stale }
             let observed = host.domains.first { $0.domid == domid }?.vifs?.first { $0.devid == devid }
-            guard gone || (observed != nil && observed?.backendDomid == stale && observed?.backendState == nil) else { return nil }
+            let directoryGone = observed.map { $0.backendDomid == stale && $0.backendState == nil } ?? false
+            guard gone || directoryGone else { return nil }
             return (name, domid, devid, stale)
         }
         guard !dead.isEmpty else { return group }
@@ -368,27 +362,33 @@ public struct ApplyEngine: Sendable {
         return group
     }
 
+    /// Re-attaches the vif of `change` (a ``Change/reattachVif``) to the backend `plan` gives it.
+    static func reattach(_ change: Change, plan: Plan, backend: any XenBackend) throws {
+        guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = change else { return }
+        guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
+            throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)")
+        }
+        try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
+    }
+
+    /// Records a re-attach that was made, and stops there when a test asks it to.
+    private func recordReattach(_ change: Change, journal: inout Journal) {
+        // Nothing to undo: the vif it replaced carried nothing.
+        journal.record(change.description, undo: nil)
+        if case .reattachVif(let name, _, _, _, _, _) = change { crashPoint?("reattach:\(name)") }
+    }
+
     /// Runs `batch` (``Change/reattachVif`` steps) at once, one thread each, then records them in order; the first
     /// failure, if any, is the step's.
     private func reattachVifs(_ batch: [Change], plan: Plan, journal: inout Journal) throws {
         for change in batch { logger.info("\(change.description)") }
         let backend = self.backend
-        let results = onThreads(batch, name: "iovm-reattach") { change in
-            guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = change else { return }
-            guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
-                throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)")
-            }
-            try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
-        }
+        let results = onThreads(batch, name: "iovm-reattach") { try Self.reattach($0, plan: plan, backend: backend) }
         var failed: [Int: String] = [:]
         for (index, result) in results.enumerated() {
             if case .failure(let error) = result { failed[index] = (error as? StepFailure)?.reason ?? "\(error)" }
         }
-        for (index, change) in batch.enumerated() where failed[index] == nil {
-            // Nothing to undo: the vif it replaced carried nothing.
-            journal.record(change.description, undo: nil)
-            if case .reattachVif(let name, _, _, _, _, _) = change { crashPoint?("reattach:\(name)") }
-        }
+        for (index, change) in batch.enumerated() where failed[index] == nil { recordReattach(change, journal: &journal) }
         if let first = failed.keys.min(), let reason = failed[first] { throw StepFailure(step: batch[first].description, reason: reason) }
     }
 
@@ -415,7 +415,7 @@ public struct ApplyEngine: Sendable {
     /// a pool as wide as dom0's CPUs would create only that many at a time).
     ///
     /// An IOVM is ready in two steps: it takes vif backends (``XenBackend/waitForVifBackends(domid:timeout:)``: its
-    /// kernel is up, its bridges exist), then it serves them (`xl devd`, ``XenBackend/waitForDriverDomain(domid:timeout:)``).
+    /// kernel's netback probes them), then it serves them (`xl devd`, ``XenBackend/waitForDriverDomain(domid:timeout:)``).
     /// A domain whose vifs it backs is created at the first step, and its vifs are waited for after the second; so
     /// the guest's creation overlaps `xl devd`'s start in the IOVM. If one of its IOVMs failed, it is not created, or
     /// not waited for. `reattaches` (``Change/reattachVif`` of running guests to IOVMs of this batch) are made at the
@@ -458,13 +458,7 @@ public struct ApplyEngine: Sendable {
             let thread = Thread {
                 removing.wait()
                 for (_, change) in mine { logger.info("\(change.description)") }
-                let results = onThreads(mine.map(\.element), name: "iovm-reattach") { change in
-                    guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = change else { return }
-                    guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
-                        throw StepFailure(step: change.description, reason: "the plan has no vif \(devid) for \(name)")
-                    }
-                    try backend.reattachVif(domid: domid, devid: devid, staleBackend: staleBackend, to: vifs[devid])
-                }
+                let results = onThreads(mine.map(\.element), name: "iovm-reattach") { try Self.reattach($0, plan: plan, backend: backend) }
                 finished.lock()
                 for ((index, change), result) in zip(mine, results) {
                     if case .failure(let error) = result {

@@ -32,7 +32,7 @@ public protocol XenBackend: Sendable {
     func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32
     /// Waits until a driver domain serves vif backends (its `xl devd` has started), or throws after `timeout` seconds.
     func waitForDriverDomain(domid: UInt32, timeout: Double) throws
-    /// Waits until a driver domain's kernel takes vif backends and its bridges exist, which may be before its
+    /// Waits until a driver domain's kernel takes vif backends (its netback probes them), which may be before its
     /// `xl devd` serves them (``waitForDriverDomain(domid:timeout:)``), or throws after `timeout` seconds.
     ///
     /// A vif added from then on waits in its backend until `xl devd` starts and runs its hotplug script (libxl's

@@ -363,31 +363,33 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func waitForDriverDomain(domid: UInt32, timeout: Double) throws {
-        let store = try openStore(true)
         let path = "/local/domain/\(domid)/\(Self.devdReadyKey)"
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let value = try store.read(path), !value.isEmpty { return }
-            usleep(200_000)
+        guard try waitForAny(of: [path], timeout: timeout) else {
+            throw XenError.failed(
+                operation: "wait for driver domain \(domid)", detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
         }
-        throw XenError.failed(
-            operation: "wait for driver domain \(domid)",
-            detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
     }
 
     /// Returns once the IOVM wrote ``netbackKey`` or ``runtimeKey`` (iovm's image) or ``devdReadyKey`` (any image that
     /// runs `xl devd`).
     public func waitForVifBackends(domid: UInt32, timeout: Double) throws {
-        let store = try openStore(true)
         let paths = [Self.netbackKey, Self.runtimeKey, Self.devdReadyKey].map { "/local/domain/\(domid)/\($0)" }
+        guard try waitForAny(of: paths, timeout: timeout) else {
+            throw XenError.failed(
+                operation: "wait for driver domain \(domid)",
+                detail: "none of \(paths.joined(separator: ", ")) was written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write the last")
+        }
+    }
+
+    /// Polls `paths` every 200 ms until one has a non-empty value (true) or `timeout` seconds passed (false).
+    private func waitForAny(of paths: [String], timeout: Double) throws -> Bool {
+        let store = try openStore(true)
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            for path in paths { if let value = try store.read(path), !value.isEmpty { return } }
+            for path in paths { if let value = try store.read(path), !value.isEmpty { return true } }
             usleep(200_000)
         }
-        throw XenError.failed(
-            operation: "wait for driver domain \(domid)",
-            detail: "none of \(paths.joined(separator: ", ")) was written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write the last")
+        return false
     }
 
     public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
