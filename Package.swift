@@ -14,7 +14,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -32,7 +31,6 @@ let package = Package(
             name: "IOVMCore",
             dependencies: [
                 "CPUSets", "IOVMWireFormat",
-                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -84,7 +82,7 @@ let package = Package(
         ),
 
         // MARK: The IOVM itself: the minimal kernel and runtime, built into a content-addressed store
-        .target(name: "IOVMImage", dependencies: ["IOVMCore", "IOVMWireFormat"]),
+        .target(name: "IOVMImage", dependencies: ["IOVMCore", "IOVMWireFormat", .product(name: "SystemPackage", package: "swift-system")]),
 
         // MARK: Command line
         .target(

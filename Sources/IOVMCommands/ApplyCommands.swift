@@ -1,6 +1,6 @@
 import ArgumentParser
 import CPUSets
-import Foundation
+import FoundationEssentials
 import IOVMControl
 import IOVMCore
 import Logging
@@ -100,7 +100,7 @@ struct ApplyCommand: ParsableCommand {
                 printError("nothing to change: the host matches \(plan.topology)")
             } else {
                 for step in report.done { printError("done: \(step)") }
-                printError(String(format: "applied %@ in %.1f s", plan.topology, report.seconds))
+                printError("applied \(plan.topology) in " + String(cFormat: "%.1f", report.seconds) + " s")
             }
             for orphan in report.orphans { printError("note: \(orphan) was made for \(plan.topology) but is no longer in it; `iovm destroy` removes it") }
             print(try jsonText(report.domids))
@@ -143,7 +143,7 @@ struct ApplyCommand: ParsableCommand {
             if report.nothingToDo { printError("\(target.host): nothing to change") }
             for step in report.done { printError("done on \(target.host): \(step)") }
         }
-        printError(String(format: "applied %@ to %d hosts in %.1f s", shares[0].plan.topology, shares.count, Date().timeIntervalSince(started)))
+        printError("applied \(shares[0].plan.topology) to \(shares.count) hosts in " + String(cFormat: "%.1f", Date().timeIntervalSince(started)) + " s")
         print(try jsonText(domids))
     }
 }

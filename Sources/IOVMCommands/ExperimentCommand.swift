@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import IOVMControl
 import IOVMCore
 import IOVMImage
@@ -243,12 +243,10 @@ extension ExperimentCommand {
     }
 
     static func defaultDirectory(_ name: String) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
         let safe = name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" }
-        return String(safe) + "-" + formatter.string(from: Date())
+        // `20251125-140307`, in UTC: ISO 8601's digits without its separators.
+        let stamp = Date().formatted(.iso8601).filter { $0.isNumber || $0 == "T" }.replacing("T", with: "-")
+        return String(safe) + "-" + stamp
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IOVMControl
 import IOVMCore
 import IOVMMonitor
@@ -6,6 +6,10 @@ import IOVMWireFormat
 import IOVMXen
 import Logging
 import XenKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The one place commands get the host: the real backend (libxl, xenstore, sysfs) behind the
 /// `XenBackend` seam, engines over it with the host lock, and the read-only `HostQueries`.
@@ -92,7 +96,7 @@ enum HostAccess {
         let crash: CrashPoint? = crashAfter.map { wanted in
             { @Sendable step in
                 guard step == wanted || step.hasPrefix(wanted + ":") else { return }
-                FileHandle.standardError.write(Data("iovm: crash point \(step): killing this process (--crash-after)\n".utf8))
+                FileBytes.writeStandardError("iovm: crash point \(step): killing this process (--crash-after)\n")
                 kill(getpid(), SIGKILL)
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import IOVMControl
+import IOVMCore
 import IOVMWireFormat
 
 /// `iovm host`: what Xen reports about this machine, from libxl and one libxenstat sample.
@@ -27,11 +28,11 @@ public struct HostCommand: ParsableCommand {
         do {
             report = try HostAccess.queries().hostReport()
         } catch {
-            FileHandle.standardError.write(Data("iovm: \(error)\n".utf8))
+            FileBytes.writeStandardError("iovm: \(error)\n")
             throw ExitCode(1)
         }
         if json {
-            FileHandle.standardOutput.write(Data((try JSONText.line(report) + "\n").utf8))
+            try FileBytes.writeStandardOutput(try JSONText.line(report) + "\n")
         } else {
             print(report.table(), terminator: "")
         }
@@ -63,7 +64,7 @@ extension HostReport {
     }
 
     private static func fixed(_ value: Double, _ places: Int) -> String {
-        String(format: "%.\(places)f", value)
+        String(cFormat: "%.\(places)f", value)
     }
 
     private static func columns(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> String {

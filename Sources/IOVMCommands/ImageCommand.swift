@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import IOVMCore
 import IOVMImage
 
@@ -102,7 +102,7 @@ struct ImageBuildCommand: ParsableCommand {
             printError(
                 "\(result.cached ? "found" : "built") image \(manifest.hash): bzImage \(formatMiB(manifest.sizes.bzImage)), vmlinux \(formatMiB(manifest.sizes.vmlinux)), "
                     + "initrd \(formatMiB(manifest.sizes.initrd)) (\(formatMiB(manifest.sizes.initrdUnpacked)) unpacked), kernel \(manifest.kernelRelease)"
-                    + (result.cached ? "" : String(format: ", in %.0f s", manifest.buildSeconds)))
+                    + (result.cached ? "" : String(cFormat: ", in %.0f s", manifest.buildSeconds)))
         }
     }
 }
@@ -156,8 +156,7 @@ struct ImageLoadAgentCommand: ParsableCommand {
                 try Data(program).write(to: URL(fileURLWithPath: out), options: .atomic)
                 try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: out)
             } catch {
-                let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { String(cString: strerror(Int32(($0 as NSError).code))) }
-                throw ImageError.cannotWrite(out, why: posix ?? "\(error)")
+                throw ImageError.cannotWrite(out, why: FileBytes.reason(error))
             }
             printError("wrote \(out) (\(program.count) bytes, static)")
         }

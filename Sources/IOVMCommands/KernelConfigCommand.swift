@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import IOVMCore
 
 /// `iovm kernel-config`: prints the minimal network IOVM kernel fragment (paper Table 1).

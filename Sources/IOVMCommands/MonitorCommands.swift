@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import IOVMCore
 import IOVMMonitor
 import IOVMXen
@@ -85,7 +85,7 @@ struct MonitorCommand: ParsableCommand {
 
     /// Parses `1s`, `100ms`, `2.5` into seconds.
     static func seconds(_ text: String) -> Double? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let trimmed = text.trimmingWhitespace().lowercased()
         if trimmed.hasSuffix("ms") { return Double(trimmed.dropLast(2)).map { $0 / 1000 } }
         if trimmed.hasSuffix("s") { return Double(trimmed.dropLast()) }
         return Double(trimmed)
@@ -196,12 +196,13 @@ struct MonitorCommand: ParsableCommand {
             if json {
                 print(try JSONLines.line(Line(type: "summary", samplerCPURatio: total, intervals: intervals, totals: sampler.totals)))
             } else {
-                if let total { printError(String(format: "iovm monitor: %d intervals; the sampler used %.2f%% of one core", intervals, total * 100)) }
+                if let total { printError("iovm monitor: \(intervals) intervals; the sampler used " + String(cFormat: "%.2f", total * 100) + "% of one core") }
                 for (name, t) in sampler.totals.sorted(by: { $0.key < $1.key }) where t.seconds > 0 {
                     printError(
-                        String(
-                            format: "%@: Rx %.2f Mbit/s, Tx %.2f Mbit/s over %.1f s (exact counter totals: %llu / %llu bytes, %llu / %llu packets)",
-                            name, t.rxMbps, t.txMbps, t.seconds, t.rxBytes, t.txBytes, t.rxPackets, t.txPackets))
+                        "\(name): "
+                            + String(
+                                cFormat: "Rx %.2f Mbit/s, Tx %.2f Mbit/s over %.1f s (exact counter totals: %llu / %llu bytes, %llu / %llu packets)",
+                                t.rxMbps, t.txMbps, t.seconds, t.rxBytes, t.txBytes, t.rxPackets, t.txPackets))
                 }
             }
             if let record { printError("recorded in \(record); `iovm report \(record) --format html` draws it") }
@@ -232,12 +233,12 @@ struct MonitorCommand: ParsableCommand {
     ].joined(separator: " ")
 
     static func row(_ end: Double, _ f: EfficiencyFigures) -> String {
-        func e(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
+        func e(_ value: Double?) -> String { value.map { String(cFormat: "%.3f", $0) } ?? "-" }
         let name = f.iovm.count > 16 ? String(f.iovm.prefix(15)) + "…" : f.iovm
-        let rx = f.trafficKnown ? String(format: "%.1f", f.rxMbps) : "?"
-        let tx = f.trafficKnown ? String(format: "%.1f", f.txMbps) : "?"
+        let rx = f.trafficKnown ? String(cFormat: "%.1f", f.rxMbps) : "?"
+        let tx = f.trafficKnown ? String(cFormat: "%.1f", f.txMbps) : "?"
         return [
-            pad(String(format: "%.2fs", end), 9), pad(name, -16), pad(rx, 10), pad(tx, 10), pad(String(format: "%.1f", f.cpuPercent), 7),
+            pad(String(cFormat: "%.2fs", end), 9), pad(name, -16), pad(rx, 10), pad(tx, 10), pad(String(cFormat: "%.1f", f.cpuPercent), 7),
             pad(e(f.efficiency), 8), pad(e(f.rxEfficiency), 8), pad(e(f.txEfficiency), 8),
         ].joined(separator: " ")
     }
@@ -313,7 +314,8 @@ struct ReportCommand: ParsableCommand {
             if merge {
                 let merged = try MergedRun.merge(runs)
                 printError(
-                    String(format: "iovm report: merged %d hosts (%@) over %.1f s", merged.hosts.count, merged.hosts.map(\.host).joined(separator: ", "), merged.end - merged.start)
+                    "iovm report: merged \(merged.hosts.count) hosts (\(merged.hosts.map(\.host).joined(separator: ", "))) over "
+                        + String(cFormat: "%.1f", merged.end - merged.start) + " s"
                 )
                 try emit(try Report.render(merged, format: recordingFormat))
                 return

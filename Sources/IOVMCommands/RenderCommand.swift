@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import IOVMCore
 
 /// `iovm render FILE --out DIR [--format xl|libvirt]`: writes an xl.cfg and a libxl JSON config per domain, or libvirt XML.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import IOVMControl
 import IOVMCore
 import IOVMImage
@@ -57,7 +57,7 @@ struct TopologyOptions: ParsableArguments {
         let loader = TopologyLoader(logger: logger)
         if let json = topologyJSON {
             if json == "-" {
-                let data = FileHandle.standardInput.readDataToEndOfFile()
+                let data = (try? FileBytes.read(.standardInput, upTo: DocumentLimits.maximumBytes + 1)) ?? Data()
                 return try TopologyLoader.decode(data, file: "<stdin>")
             }
             return try loader.loadJSON(URL(fileURLWithPath: json))
@@ -192,12 +192,12 @@ struct TopologyOptions: ParsableArguments {
 func relativeToWorkingDirectory(_ text: String) -> String {
     let directory = FileManager.default.currentDirectoryPath
     guard directory != "/" else { return text }
-    return text.replacingOccurrences(of: directory + "/", with: "")
+    return text.replacing(directory + "/", with: "")
 }
 
 /// Prints a line to stderr.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileBytes.writeStandardError(text + "\n")
 }
 
 /// Runs `body`, turning topology and experiment errors into their report and exit code 65, other failures into exit code 1.

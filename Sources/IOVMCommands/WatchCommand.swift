@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
 import IOVMControl
 import IOVMCore
 import IOVMMonitor

@@ -1,5 +1,5 @@
 public import CPUSets
-import Foundation
+import FoundationEssentials
 import IOVMCore
 
 /// A domain iovm manages, as the live verbs need it.
@@ -33,7 +33,7 @@ public struct LiveChange: Sendable, CustomStringConvertible {
 
     /// `iovm0 (3): pinned to cores 2-3 in 4.1 ms`.
     public var description: String {
-        String(format: "%@ (%u): %@ in %.1f ms", domain.name, domain.domid, change, seconds * 1000)
+        "\(domain.name) (\(domain.domid)): \(change) in " + String(cFormat: "%.1f", seconds * 1000) + " ms"
     }
 }
 

@@ -1,5 +1,6 @@
 import CPUSets
-import Foundation
+import Dispatch
+import FoundationEssentials
 public import IOVMCore
 public import Logging
 
@@ -347,7 +348,7 @@ public struct ApplyEngine: Sendable {
         guard !dead.isEmpty else { return group }
         let (backend, logger) = (self.backend, self.logger)
         group.enter()
-        let thread = Thread {
+        let thread = PThread {
             let results = onThreads(dead, name: "iovm-remove-dead-vif") { vif in
                 try backend.removeDeadVif(domid: vif.domid, devid: vif.devid, staleBackend: vif.stale)
             }
@@ -409,7 +410,7 @@ public struct ApplyEngine: Sendable {
     }
 
     /// Seconds since `start`, with one decimal, for log lines.
-    static func seconds(since start: Date) -> String { String(format: "%.1f", Date().timeIntervalSince(start)) }
+    static func seconds(since start: Date) -> String { String(cFormat: "%.1f", Date().timeIntervalSince(start)) }
 
     /// Creates `names` concurrently, one thread each (the work is blocking libxl calls and waits, so
     /// a pool as wide as dom0's CPUs would create only that many at a time).
@@ -436,7 +437,7 @@ public struct ApplyEngine: Sendable {
         /// The outcome of each finished creation, the IOVMs that take vif backends already and the early re-attaches'
         /// results (by index in `reattaches`), guarded by `finished` (signalled at every change). Once any creation
         /// failed, creations not started yet are not started (everything will be rolled back).
-        let finished = NSCondition()
+        let finished = PThreadCondition()
         nonisolated(unsafe) var outcomes: [String: Outcome] = [:]
         nonisolated(unsafe) var accepting: Set<String> = []
         nonisolated(unsafe) var reattachResults: [Int: StepFailure?] = [:]
@@ -455,7 +456,7 @@ public struct ApplyEngine: Sendable {
             }
             guard !mine.isEmpty else { return }
             reattaching.enter()
-            let thread = Thread {
+            let thread = PThread {
                 removing.wait()
                 for (_, change) in mine { logger.info("\(change.description)") }
                 let results = onThreads(mine.map(\.element), name: "iovm-reattach") { try Self.reattach($0, plan: plan, backend: backend) }
@@ -478,7 +479,7 @@ public struct ApplyEngine: Sendable {
             // (it serves already, unless an apply that created it stopped before it did).
             let needs = (dependencies[spec.name] ?? []).filter { batch.contains($0) }
             let runningNeeds = (dependencies[spec.name] ?? []).filter { !batch.contains($0) }.compactMap { name in running[name].map { (name, $0) } }
-            let thread = Thread {
+            let thread = PThread {
                 var outcome = Outcome()
                 do {
                     finished.lock()

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import IOVMCore
 public import IOVMWireFormat
 public import Logging
@@ -111,17 +111,8 @@ public final class ExperimentRunner {
         // same file in another checkout, is the same experiment.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(plan), let object = try? JSONSerialization.jsonObject(with: data) else { return plan.experiment }
-        func strip(_ value: Any) -> Any {
-            if let dictionary = value as? [String: Any] {
-                var kept: [String: Any] = [:]
-                for (key, item) in dictionary where !(key == "source" || key == "baseSource") { kept[key] = strip(item) }
-                return kept
-            }
-            if let array = value as? [Any] { return array.map(strip) }
-            return value
-        }
-        let stripped = (try? JSONSerialization.data(withJSONObject: strip(object), options: [.sortedKeys])) ?? data
+        guard let data = try? encoder.encode(plan), let object = try? JSONDecoder().decode(JSONValue.self, from: data) else { return plan.experiment }
+        let stripped = (try? encoder.encode(object.removingMembers(["source", "baseSource"]))) ?? data
         return String(StableHash.fnv1a(String(decoding: stripped, as: UTF8.self)), radix: 16)
     }
 
@@ -264,7 +255,7 @@ public final class ExperimentRunner {
         let measuredDomains = plan.iovms.isEmpty ? ["Domain-0"] : plan.iovms.map(\.name)
         let readyStart = clock.now()
         try waitReady(cell: cell.index, guests: guests.map(\.name), iovms: plan.iovms.map(\.name))
-        let ready = String(format: "agents ready after %.1f s of the %.0f s allowed", clock.now() - readyStart, timeouts.ready)
+        let ready = String(cFormat: "agents ready after %.1f s of the %.0f s allowed", clock.now() - readyStart, timeouts.ready)
         var lastError: Error?
         for attempt in 1...max(1, attempts) {
             do {
@@ -387,7 +378,7 @@ public final class ExperimentRunner {
             let outcome = outcomes[guest.name]!
             let summary: IperfSummary
             do { summary = try IperfSummary(json: outcome.output) } catch {
-                let stderr = outcome.errorOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+                let stderr = outcome.errorOutput.trimmingWhitespace()
                 throw ExperimentRunError.workloadFailed(
                     guest: guest.name, cell: cell.index,
                     reason: "iperf3 exited \(outcome.status): \(error)\(stderr.isEmpty ? "" : " (stderr: \(stderr.suffix(300)))")")
@@ -404,16 +395,16 @@ public final class ExperimentRunner {
         var notes: [String] = []
         notes.append(
             String(
-                format: "results %.1f s after the planned end, of the %.0f s allowed", lastResult, timeouts.startSlack + timeouts.results))
+                cFormat: "results %.1f s after the planned end, of the %.0f s allowed", lastResult, timeouts.startSlack + timeouts.results))
         if max(firstRead, secondRead) > 1 {
-            notes.append(String(format: "reading the counters took %.1f s and %.1f s: dom0 was starved", firstRead, secondRead))
+            notes.append(String(cFormat: "reading the counters took %.1f s and %.1f s: dom0 was starved", firstRead, secondRead))
         }
-        if slowestSample > 1 { notes.append(String(format: "the slowest reading inside the window took %.1f s", slowestSample)) }
+        if slowestSample > 1 { notes.append(String(cFormat: "the slowest reading inside the window took %.1f s", slowestSample)) }
         // The last reading is due at the planned end, when the workload stops: later, the window holds idle time.
         if afterTime - windowEnd > timeouts.startSlack {
             notes.append(
                 String(
-                    format: "the window's last reading came %.1f s after the workload's planned end: its figures include that much idle time",
+                    cFormat: "the window's last reading came %.1f s after the workload's planned end: its figures include that much idle time",
                     afterTime - windowEnd))
         }
         for name in measuredDomains {
@@ -527,11 +518,10 @@ public final class ExperimentRunner {
     }
 
     static func figures(_ result: ExperimentCellResult) -> String {
-        let efficiency = result.efficiency.map { String(format: "%.4f", $0) } ?? "-"
-        let batches = result.iovms.compactMap { iovm in iovm.packetsPerNotification.map { iovm.iovm + " " + String(format: "%.1f", $0) } }
-        return String(
-            format: "%.1f Mbit/s payload, %.1f Mbit/s L2, IOVM CPU %.1f%%, efficiency %@ bits/Hz over %.1f s", result.payloadMbps, result.l2Mbps,
-            result.cpuPercent, efficiency, result.windowSeconds)
+        let efficiency = result.efficiency.map { String(cFormat: "%.4f", $0) } ?? "-"
+        let batches = result.iovms.compactMap { iovm in iovm.packetsPerNotification.map { iovm.iovm + " " + String(cFormat: "%.1f", $0) } }
+        return String(cFormat: "%.1f Mbit/s payload, %.1f Mbit/s L2, IOVM CPU %.1f%%, ", result.payloadMbps, result.l2Mbps, result.cpuPercent)
+            + "efficiency \(efficiency) bits/Hz over " + String(cFormat: "%.1f s", result.windowSeconds)
             + (batches.isEmpty ? "" : ", packets per notification: " + batches.joined(separator: ", "))
     }
 }
@@ -560,19 +550,15 @@ public struct IperfSummary: Sendable, Equatable {
 
     /// Reads iperf3's JSON.
     public init(json: String) throws {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else {
+        guard let object = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)), case .object = object else {
             throw Unreadable(description: json.isEmpty ? "no output" : "not iperf3's JSON: \(json.prefix(120))")
         }
-        if let error = object["error"] as? String { throw Unreadable(description: "iperf3: \(error)") }
-        guard let end = object["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
-            let bytes = (received["bytes"] as? NSNumber)?.uint64Value, let seconds = (received["seconds"] as? NSNumber)?.doubleValue
+        if let error = object["error"]?.string { throw Unreadable(description: "iperf3: \(error)") }
+        guard let end = object["end"], let received = end["sum_received"], let bytes = received["bytes"]?.double, let seconds = received["seconds"]?.double
         else { throw Unreadable(description: "iperf3's JSON has no end.sum_received") }
-        var total = bytes
-        if let reverse = end["sum_received_bidir_reverse"] as? [String: Any], let more = (reverse["bytes"] as? NSNumber)?.uint64Value {
-            total += more
-        }
-        var retransmits = ((end["sum_sent"] as? [String: Any])?["retransmits"] as? NSNumber)?.intValue ?? 0
-        retransmits += ((end["sum_sent_bidir_reverse"] as? [String: Any])?["retransmits"] as? NSNumber)?.intValue ?? 0
+        var total = UInt64(max(bytes, 0))
+        if let more = end["sum_received_bidir_reverse"]?["bytes"]?.double { total += UInt64(max(more, 0)) }
+        let retransmits = ["sum_sent", "sum_sent_bidir_reverse"].reduce(0) { $0 + Int(end[$1]?["retransmits"]?.double ?? 0) }
         self.bytes = total
         self.seconds = seconds
         self.retransmits = retransmits

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import IOVMCore
 public import IOVMWireFormat
 
@@ -151,7 +151,7 @@ public struct SystemRunnerClock: RunnerClock {
     /// Seconds since 1970.
     public func wallTime() -> Double { Date().timeIntervalSince1970 }
     /// Sleeps `seconds`.
-    public func sleep(_ seconds: Double) { if seconds > 0 { Thread.sleep(forTimeInterval: seconds) } }
+    public func sleep(_ seconds: Double) { if seconds > 0 { PThread.sleep(seconds: seconds) } }
 }
 
 /// The real host: apply and destroy through an ``ApplyEngine``, the scheduler read from its backend.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import IOVMCore
 
 /// One host's part in an apply that spans several.
@@ -37,8 +37,8 @@ public struct MultiHostApplyError: Error, Sendable, CustomStringConvertible {
 
     /// Human-readable text.
     public var description: String {
-        var lines = ["error: on host \(host): " + error.replacingOccurrences(of: "\n", with: "\n  ")]
-        for other in others { lines.append("error: on host \(other.host): " + other.error.replacingOccurrences(of: "\n", with: "\n  ")) }
+        var lines = ["error: on host \(host): " + error.replacing("\n", with: "\n  ")]
+        for other in others { lines.append("error: on host \(other.host): " + other.error.replacing("\n", with: "\n  ")) }
         for entry in rolledBack {
             lines += entry.steps.map { "  rolled back on \(entry.host): \($0)" }
             lines += entry.failures.map { "  ROLLBACK FAILED on \(entry.host): \($0)" }

@@ -1,6 +1,10 @@
-public import Foundation
+public import FoundationEssentials
 public import IOVMCore
 public import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What wakes the ``Supervisor`` to look at the host again.
 public enum DomainEvent: Sendable, Equatable, CustomStringConvertible {
@@ -102,9 +106,8 @@ public struct CrashLoop: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// The message, naming the IOVM, its deaths and what to do.
     public var description: String {
-        let format = ISO8601DateFormatter()
         let span = (deaths.last ?? .distantPast).timeIntervalSince(deaths.first ?? .distantPast)
-        return "crash loop: IOVM \(iovm) died \(deaths.count) times in \(Int(span.rounded())) s (at \(deaths.map { format.string(from: $0) }.joined(separator: ", "))), "
+        return "crash loop: IOVM \(iovm) died \(deaths.count) times in \(Int(span.rounded())) s (at \(deaths.map { $0.formatted(.iso8601) }.joined(separator: ", "))), "
             + "the limit being \(policy.deaths) within \(Int(policy.seconds)) s (--crash-loop \(policy)); iovm watch stops recovering it. "
             + "Find out why it dies (`xl dmesg`, its console), then `iovm apply` and start iovm watch again."
     }
@@ -360,7 +363,7 @@ public actor Supervisor {
                 recoveries.append(recovery)
                 onRecovery(recovery)
                 logger.notice(
-                    "iovm watch: recovered \(iovms.isEmpty ? "the guests' vifs" : iovms.joined(separator: ", ")) in \(String(format: "%.1f", seconds)) s; guests kept their domids"
+                    "iovm watch: recovered \(iovms.isEmpty ? "the guests' vifs" : iovms.joined(separator: ", ")) in \(String(cFormat: "%.1f", seconds)) s; guests kept their domids"
                 )
                 return
             } catch {
@@ -370,7 +373,7 @@ public actor Supervisor {
                 recoveries.append(recovery)
                 onRecovery(recovery)
                 let delay = backoff.delay(afterFailures: failuresInARow)
-                let reason = "\(error)".split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "; ")
+                let reason = "\(error)".split(separator: "\n").map { $0.trimmingWhitespace() }.joined(separator: "; ")
                 logger.error("iovm watch: recovery failed (\(failuresInARow) in a row): \(reason); trying again in \(Int(delay)) s")
                 try await clock.sleep(delay)
             }
@@ -417,7 +420,7 @@ public actor Supervisor {
     /// Runs blocking work (libxl calls, waits of minutes) on a thread of its own, off the cooperative pool.
     static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
+            PThread { continuation.resume(with: Result { try body() }) }.start()
         }
     }
 }

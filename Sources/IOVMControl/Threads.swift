@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import IOVMCore
 
 /// Runs `body` for every element at once, one thread each, and returns the results in the elements' order.
 ///
@@ -7,10 +9,10 @@ import Foundation
 func onThreads<Element: Sendable, T: Sendable>(
     _ elements: [Element], name: String, _ body: @escaping @Sendable (Element) throws -> T
 ) -> [Result<T, any Error>] {
-    let done = NSCondition()
+    let done = PThreadCondition()
     nonisolated(unsafe) var results: [Int: Result<T, any Error>] = [:]
     for (index, element) in elements.enumerated() {
-        let thread = Thread {
+        let thread = PThread {
             let result = Result { try body(element) }
             done.lock()
             results[index] = result

@@ -13,7 +13,7 @@ public struct DiskSpec: Sendable, Codable, Equatable, CustomStringConvertible {
 
     /// Parses `spec`; nil when it is not one of the positional forms above.
     public init?(_ spec: String) {
-        let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+        let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingWhitespace() }
         var target: String
         var format = "raw"
         let vdev: String

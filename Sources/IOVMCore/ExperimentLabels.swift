@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import IOVMWireFormat
 
 // How cells, factors and workloads are named in tables, messages and results.
@@ -161,8 +161,10 @@ public enum ExperimentWorkload {
 
     /// `word` as one shell word: as it is when it is plain, else in single quotes.
     public static func shellQuoted(_ word: String) -> String {
-        let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._:/=@,+-%".unicodeScalars.contains($0)) }
-        return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        let plain =
+            !word.isEmpty
+            && word.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "._:/=@,+-%".unicodeScalars.contains($0)) }
+        return plain ? word : "'" + word.replacing("'", with: "'\\''") + "'"
     }
 
     /// `iperf3 -P 4 -l 1024, one client per NIC`, or the command's template.

@@ -1,4 +1,8 @@
-public import Foundation
+public import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Which IOVM kernel fragment (`Kernels/nic/<driver>.config`) drives a NIC, by its PCI vendor:device
 /// ids, as the kernel's own `modules.alias` says.

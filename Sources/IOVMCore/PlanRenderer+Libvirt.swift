@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 import IOVMWireFormat
 
 // libvirt domain XML for a plan's domains, for libvirt's libxl driver as Debian 12 ships it (libvirt 9.0).
@@ -261,7 +261,7 @@ private struct XMLLines {
     /// `<!-- text -->`; a comment cannot hold "--".
     mutating func comment(_ text: String) {
         var body = text
-        while body.contains("--") { body = body.replacingOccurrences(of: "--", with: "- -") }
+        while body.contains("--") { body = body.replacing("--", with: "- -") }
         lines.append(indent + "<!-- " + body + " -->")
     }
 

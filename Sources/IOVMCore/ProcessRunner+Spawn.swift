@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 import SystemPackage
 
 #if canImport(Glibc)
@@ -61,8 +61,13 @@ public final class ChildProcess {
 
 extension ProcessRunner {
     /// Starts `executable` with `arguments` and returns at once; stdin is /dev/null.
-    /// - Parameter environment: the child's whole environment.
-    public static func spawn(_ executable: String, _ arguments: [String], environment: [String: String]) throws(ProcessRunnerError) -> ChildProcess {
+    /// - Parameters:
+    ///   - environment: the child's whole environment.
+    ///   - log: a file both stdout and stderr are appended to (created when missing), instead of the two temporary
+    ///     files; the outcome's ``ProcessOutcome/output`` is then the whole file.
+    public static func spawn(
+        _ executable: String, _ arguments: [String], environment: [String: String], log: String? = nil
+    ) throws(ProcessRunnerError) -> ChildProcess {
         func scratch() throws(ProcessRunnerError) -> Int32 {
             let path = FileManager.default.temporaryDirectory.appending(path: "iovm-child-\(getpid())-\(UUID().uuidString)").path
             let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -70,13 +75,30 @@ extension ProcessRunner {
             unlink(path)
             return fd
         }
+        if let log {
+            // Opened twice, for stdout and stderr, each descriptor closed on exec (a dup would not be).
+            let outputFD = open(log, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+            guard outputFD >= 0 else { throw ProcessRunnerError(executable: log, code: errno) }
+            let errorFD = open(log, O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard errorFD >= 0 else {
+                close(outputFD)
+                throw ProcessRunnerError(executable: log, code: errno)
+            }
+            return try spawn(executable, arguments, environment: environment, outputFD: outputFD, errorFD: errorFD)
+        }
         let outputFD = try scratch()
         let errorFD: Int32
         do { errorFD = try scratch() } catch {
             close(outputFD)
             throw error
         }
+        return try spawn(executable, arguments, environment: environment, outputFD: outputFD, errorFD: errorFD)
+    }
 
+    /// Starts `executable` with stdout on `outputFD` and stderr on `errorFD`, which the child process owns from here on.
+    private static func spawn(
+        _ executable: String, _ arguments: [String], environment: [String: String], outputFD: Int32, errorFD: Int32
+    ) throws(ProcessRunnerError) -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -1,6 +1,5 @@
-public import Foundation
+public import FoundationEssentials
 import IOVMWireFormat
-import Mustache
 
 /// Files rendered for one plan: xl.cfg per domain, libxl JSON per domain, cpupool configs.
 public struct RenderedPlan: Sendable {
@@ -44,17 +43,17 @@ public enum RenderError: Error, CustomStringConvertible {
     }
 }
 
-/// Renders a ``Plan`` into xl.cfg files (from `Templates/`, with swift-mustache) and libxl JSON domain configs.
+/// Renders a ``Plan`` into xl.cfg files (from `Templates/`, Mustache templates) and libxl JSON domain configs.
 public struct PlanRenderer: Sendable {
-    private let library: MustacheLibrary
+    private let library: [String: TextTemplate]
 
     /// Loads the templates embedded from `Templates/`.
     public init() throws {
-        var library = MustacheLibrary()
+        var library: [String: TextTemplate] = [:]
         for (key, text) in EmbeddedResources.files where key.hasPrefix("Templates/") && key.hasSuffix(".mustache") {
             let name = String(key.dropFirst("Templates/".count).dropLast(".mustache".count))
             do {
-                try library.register(text, named: name)
+                library[name] = try TextTemplate(text)
             } catch {
                 throw RenderError.badTemplate(name, "\(error)")
             }
@@ -97,7 +96,7 @@ public struct PlanRenderer: Sendable {
 
     /// The xl.cfg text of one domain.
     public func xlConfig(_ domain: DomainSpec, plan: Plan) throws -> String {
-        var context: [String: Any] = [
+        var context: [String: any Sendable] = [
             "name": domain.name,
             "roleTitle": domain.role == .iovm ? "IOVM" : "Guest",
             "topology": plan.topology,
@@ -131,9 +130,9 @@ public struct PlanRenderer: Sendable {
         return try render(template: "xl-domain.cfg", context)
     }
 
-    private func render(template name: String, _ context: [String: Any]) throws -> String {
-        guard let text = library.render(context, withTemplate: name) else { throw RenderError.missingTemplate(name) }
-        return text
+    private func render(template name: String, _ context: [String: any Sendable]) throws -> String {
+        guard let template = library[name] else { throw RenderError.missingTemplate(name) }
+        return template.render(context)
     }
 }
 

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 extension TopologyLoader {
     /// A decoding error in the words of the document: the JSON path where it went wrong and what was
@@ -17,37 +17,10 @@ extension TopologyLoader {
         case .keyNotFound(let key, let context):
             return "at \(path(context)): the key \"\(key.stringValue)\" is missing"
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty, let syntax = Self.syntaxError(in: data) { return syntax }
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            let reason = underlying ?? context.debugDescription
-            return context.codingPath.isEmpty ? reason : "at \(path(context)): \(reason)"
+            if context.codingPath.isEmpty, let syntax = JSONSyntax.check(data) { return syntax.description }
+            return context.codingPath.isEmpty ? context.debugDescription : "at \(path(context)): \(context.debugDescription)"
         @unknown default:
             return "\(error)"
-        }
-    }
-
-    /// Where text that is not JSON goes wrong, as `line L, column C: <the parser's words>`
-    /// (JSONDecoder says only "not valid JSON"; JSONSerialization names the character).
-    static func syntaxError(in data: Data) -> String? {
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            return nil
-        } catch {
-            let message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            guard let range = message.range(of: #"character (\d+)"#, options: .regularExpression),
-                let offset = Int(message[range].dropFirst("character ".count))
-            else { return message }
-            var line = 1
-            var column = 1
-            for byte in data.prefix(offset) {
-                if byte == UInt8(ascii: "\n") {
-                    line += 1
-                    column = 1
-                } else {
-                    column += 1
-                }
-            }
-            return "line \(line), column \(column): \(message)"
         }
     }
 

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import IOVMWireFormat
 
 // Experiment files go the way topology files go: compiled against IOVMDescription, run unprivileged
@@ -11,11 +11,9 @@ extension TopologyLoader {
             throw .unreadableDocument(file: path, reason: "no such readable file")
         }
         if url.pathExtension == "json" {
-            guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            guard let data = FileBytes.read(url.path, upTo: DocumentLimits.maximumBytes + 1) else {
                 throw .unreadableDocument(file: url.path, reason: "cannot open it for reading")
             }
-            defer { try? handle.close() }
-            let data = (try? handle.read(upToCount: DocumentLimits.maximumBytes + 1)) ?? Data()
             return try Self.decodeExperiment(data, file: url.path)
         }
         do throws(TopologyError) {

@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 public import IOVMWireFormat
 import Logging
 import SystemPackage
@@ -40,7 +40,8 @@ public struct TopologyLoader: Sendable {
             var candidates: [URL] = []
             if let explicit = environment["IOVM_DSL_DIR"] { candidates.append(URL(fileURLWithPath: explicit)) }
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            let directory = URL(fileURLWithPath: Bundle.main.executablePath ?? executable.path).resolvingSymlinksInPath().deletingLastPathComponent()
+            let running = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? executable.path
+            let directory = URL(fileURLWithPath: running).resolvingSymlinksInPath().deletingLastPathComponent()
             candidates.append(directory)
             candidates.append(executable.deletingLastPathComponent())
             candidates.append(directory.deletingLastPathComponent().appending(path: "lib/iovm"))
@@ -88,13 +89,11 @@ public struct TopologyLoader: Sendable {
 
     /// Decodes a JSON topology document, checking its schema version.
     public func loadJSON(_ url: URL) throws(TopologyError) -> TopologyDocument {
-        // FileHandle reads pipes too (`--topology-json <(iovm synth …)`).
-        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+        // Pipes too (`--topology-json <(iovm synth …)`). One byte past the limit is enough to refuse it,
+        // without reading a huge file whole.
+        guard let data = FileBytes.read(url.path, upTo: DocumentLimits.maximumBytes + 1) else {
             throw .unreadableDocument(file: url.path, reason: "cannot open it for reading")
         }
-        defer { try? handle.close() }
-        // One byte past the limit is enough to refuse it, without reading a huge file whole.
-        let data = (try? handle.read(upToCount: DocumentLimits.maximumBytes + 1)) ?? Data()
         return try Self.decode(data, file: url.path)
     }
 
@@ -159,7 +158,7 @@ public struct TopologyLoader: Sendable {
         }
         let source: Data
         do { source = try Data(contentsOf: url) } catch {
-            throw .unreadableDocument(file: url.path, reason: error.localizedDescription)
+            throw .unreadableDocument(file: url.path, reason: FileBytes.reason(error))
         }
         let compilerVersion = Self.compilerVersion(swiftc)
         var material = "iovm \(IOVMVersion.current)\ncompiler \(compilerVersion)\npath \(url.path)\ndsl \(Self.fingerprint(dsl.library.appending(path: "libIOVMDescription.a")))\n"
@@ -192,10 +191,10 @@ public struct TopologyLoader: Sendable {
                     "-swift-version", "6", "-Onone", "-module-name", "TopologyFile",
                     "-I", dsl.modules.path, "-L", dsl.library.path, "-lIOVMDescription",
                     url.path, "-o", binary,
-                ], environment: ["PATH": (swiftc as NSString).deletingLastPathComponent + ":/usr/bin:/bin", "HOME": work.path, "TMPDIR": work.path],
+                ], environment: ["PATH": URL(fileURLWithPath: swiftc).deletingLastPathComponent().path + ":/usr/bin:/bin", "HOME": work.path, "TMPDIR": work.path],
                 timeout: compileTimeout)
         } catch {
-            throw .evaluationFailed(file: url.path, reason: error.description)
+            throw .evaluationFailed(file: url.path, reason: "\(error)")
         }
         guard compile.succeeded else {
             let output = compile.timedOut ? "swiftc ran past \(Int(compileTimeout)) s and was stopped" : compile.output
@@ -214,7 +213,7 @@ public struct TopologyLoader: Sendable {
                 executable, arguments, environment: environment,
                 extraDescriptors: [3: documentFD], timeout: limits.wallSeconds)
         } catch {
-            throw .evaluationFailed(file: url.path, reason: error.description)
+            throw .evaluationFailed(file: url.path, reason: "\(error)")
         }
         guard run.succeeded else {
             let why =

@@ -1,5 +1,10 @@
-import Foundation
+import FoundationEssentials
 import IOVMCore
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Compiles iovm's C agents (`Agents/*.c`, embedded in the binary) into static programs for the image.
 ///
@@ -29,7 +34,7 @@ public struct AgentCompiler: Sendable {
         try makeDirectory(directory)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let sourcePath = directory + "/" + name
-        let output = directory + "/" + (name as NSString).deletingPathExtension
+        let output = directory + "/" + (FilePath(name).stem ?? name)
         do { try Data(source.utf8).write(to: URL(fileURLWithPath: sourcePath)) } catch { throw .cannotWrite(sourcePath, why: "\(error)") }
         let outcome: ProcessOutcome
         do {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What the dynamic loader needs to start an ELF64 program or library: its interpreter, the
 /// libraries it names (`DT_NEEDED`) and where it asks to find them (`DT_RUNPATH`/`DT_RPATH`).

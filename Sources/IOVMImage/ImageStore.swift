@@ -1,6 +1,10 @@
-import Foundation
+import FoundationEssentials
 import IOVMCore
 import IOVMWireFormat
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The images iovm has built, content-addressed: `<root>/<hash>/{vmlinux,bzImage,initrd.img,config,manifest.json}`.
 /// A build writes into a temporary directory and renames it into place, so a half-written image is never found.
@@ -117,7 +121,7 @@ public struct ImageStore: Sendable {
                 vmlinux: size(temporary + "/vmlinux"), bzImage: size(temporary + "/bzImage"), initrd: size(temporary + "/initrd.img"),
                 initrdUnpacked: cpio.count),
             buildSeconds: (Date().timeIntervalSince(started) * 10).rounded() / 10,
-            builtAt: ISO8601DateFormatter().string(from: Date()),
+            builtAt: Date().formatted(.iso8601),
             enabledSymbols: LinuxKernelBuild.enabledSymbols(config: config))
         let json: String
         do { json = try JSONText.pretty(manifest) } catch { throw .cannotWrite(temporary + "/manifest.json", why: "\(error)") }
@@ -170,5 +174,5 @@ public struct ImageStore: Sendable {
 
 /// `12.3 MiB`.
 public func formatMiB(_ bytes: Int) -> String {
-    String(format: "%.1f MiB", Double(bytes) / 1_048_576)
+    String(cFormat: "%.1f MiB", Double(bytes) / 1_048_576)
 }

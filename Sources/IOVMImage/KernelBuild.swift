@@ -1,5 +1,10 @@
-import Foundation
+import FoundationEssentials
 import IOVMCore
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a kernel build leaves for the image.
 public struct KernelArtifacts: Sendable {
@@ -56,7 +61,7 @@ public struct LinuxKernelBuild: KernelBuilding {
             if let tree {
                 guard let makefile = try? String(contentsOfFile: tree + "/Makefile", encoding: .utf8) else { throw .kernelSourceMissing(tree + "/Makefile") }
                 let fields = makefile.split(separator: "\n").prefix(6).compactMap { line -> String? in
-                    let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                    let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace() }
                     return parts.count == 2 && ["VERSION", "PATCHLEVEL", "SUBLEVEL"].contains(parts[0]) ? parts[1] : nil
                 }
                 return "linux \(fields.joined(separator: ".")) (tree)"
@@ -101,11 +106,11 @@ public struct LinuxKernelBuild: KernelBuilding {
                     lastReport = Date()
                     let elapsed = Int(Date().timeIntervalSince(started))
                     progress(
-                        "kernel: \(compiled) files compiled, \(elapsed / 60)m\(String(format: "%02d", elapsed % 60))s"
-                            + (stage ? ": " + line.trimmingCharacters(in: .whitespaces) : ""))
+                        "kernel: \(compiled) files compiled, \(elapsed / 60)m\(String(cFormat: "%02ld", elapsed % 60))s"
+                            + (stage ? ": " + line.trimmingWhitespace() : ""))
                 }
             })
-        let release = (try? String(contentsOfFile: out + "/include/config/kernel.release", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        let release = (try? String(contentsOfFile: out + "/include/config/kernel.release", encoding: .utf8))?.trimmingWhitespace() ?? "?"
         for path in [out + "/vmlinux", out + "/arch/x86/boot/bzImage"] where !files.fileExists(atPath: path) {
             throw .stepFailed("make bzImage", status: 0, logTail: "\(path) is missing after a successful make", log: out + "/build.log")
         }
@@ -163,39 +168,34 @@ func makeDirectory(_ path: String) throws(ImageError) {
 /// Runs `arguments` (looked up on PATH) with stdout and stderr into `log`, handing each new line to `progress`.
 func run(_ step: String, _ arguments: [String], log: String, progress: (String) -> Void) throws(ImageError) {
     _ = FileManager.default.createFile(atPath: log, contents: nil)
-    guard let output = FileHandle(forWritingAtPath: log), let reader = FileHandle(forReadingAtPath: log) else {
-        throw .cannotWrite(log, why: "cannot open")
+    guard let reader = try? FileDescriptor.open(FilePath(log), .readOnly, options: [.closeOnExec]) else { throw .cannotWrite(log, why: "cannot open") }
+    defer { try? reader.close() }
+    let process: ChildProcess
+    do {
+        process = try ProcessRunner.spawn("/usr/bin/env", arguments, environment: ProcessInfo.processInfo.environment, log: log)
+    } catch {
+        throw .stepFailed(step, status: 127, logTail: "\(error)", log: log)
     }
-    defer {
-        try? output.close()
-        try? reader.close()
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.standardOutput = output
-    process.standardError = output
-    process.standardInput = FileHandle.nullDevice
-    do { try process.run() } catch { throw .stepFailed(step, status: 127, logTail: "\(error)", log: log) }
     var pending = ""
     func drain() {
-        let data = reader.readDataToEndOfFile()
-        guard !data.isEmpty else { return }
+        guard let data = try? FileBytes.read(reader), !data.isEmpty else { return }
         pending += String(decoding: data, as: UTF8.self)
         while let newline = pending.firstIndex(of: "\n") {
             progress(String(pending[..<newline]))
             pending = String(pending[pending.index(after: newline)...])
         }
     }
-    while process.isRunning {
+    var outcome = process.poll()
+    while outcome == nil {
         drain()
-        usleep(200_000)
+        PThread.sleep(seconds: 0.2)
+        outcome = process.poll()
     }
-    process.waitUntilExit()
     drain()
-    guard process.terminationStatus == 0 else {
+    let status = outcome?.status ?? 127
+    guard status == 0 else {
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         let tail = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(25).joined(separator: "\n")
-        throw .stepFailed(step, status: process.terminationStatus, logTail: tail, log: log)
+        throw .stepFailed(step, status: status, logTail: tail, log: log)
     }
 }

@@ -37,7 +37,7 @@ public struct LibraryClosure: Sendable, Equatable {
             for name in elf.needed where !seen.contains(name) {
                 seen.insert(name)
                 let origin = path.split(separator: "/").dropLast().joined(separator: "/")
-                let directories = elf.runpath.map { $0.replacingOccurrences(of: "$ORIGIN", with: "/" + origin) } + Self.searchPath
+                let directories = elf.runpath.map { $0.replacing("$ORIGIN", with: "/" + origin) } + Self.searchPath
                 guard let real = directories.lazy.compactMap({ sysroot.resolve($0 + "/" + name) }).first else {
                     throw .libraryNotFound(name, neededBy: path, searched: directories)
                 }

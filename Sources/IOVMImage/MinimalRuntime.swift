@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IOVMCore
 
 /// The paper's minimal IOVM runtime ("only network, syslog and possibly sshd") as an initramfs: busybox

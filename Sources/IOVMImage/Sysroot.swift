@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A root directory whose programs go into an image: `/` on a dom0, or a Debian tree such as
 /// the lab's debootstrap root. Paths inside it are absolute ("/usr/sbin/xl"); symbolic links are

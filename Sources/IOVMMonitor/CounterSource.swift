@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import XenKit
 
 /// What one read of the counters returns: the nominal CPU frequency and the IOVMs found.
@@ -180,7 +181,7 @@ public enum CounterLayout {
         // A domain's long width never changes: a caller that knows it saves the request.
         var width = knownWidth
         if width == nil { width = try read("\(agentPath(domid: domid))/bits").flatMap(number).flatMap { CounterWidth(rawValue: Int($0)) } }
-        let time = try read("\(agentPath(domid: domid))/uptime").flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let time = try read("\(agentPath(domid: domid))/uptime").flatMap { Double($0.trimmingWhitespace()) }
         return (true, nics, vifs, width, time)
     }
 
@@ -190,7 +191,7 @@ public enum CounterLayout {
         return UInt32(name[name.index(name.startIndex, offsetBy: 3)..<dot])
     }
 
-    private static func number(_ text: String) -> UInt64? { UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    private static func number(_ text: String) -> UInt64? { UInt64(text.trimmingWhitespace()) }
 }
 
 /// Domain names by domid, read once per domain rather than at every sample.

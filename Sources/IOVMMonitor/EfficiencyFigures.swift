@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Throughput, CPU and efficiency of one IOVM (or the aggregate of all) over one interval, in the
 /// paper's terms (Section 4.1).

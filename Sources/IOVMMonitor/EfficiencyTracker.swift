@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Turns a sequence of ``SampleRecord``s into ``IntervalFigures`` and ``MonitorEvent``s, keeping
 /// the previous sample of each IOVM as the baseline. The live sampler and the offline report use

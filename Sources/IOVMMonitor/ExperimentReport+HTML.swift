@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IOVMCore
 import IOVMWireFormat
 
@@ -62,12 +62,12 @@ extension ExperimentReport {
     private func e(_ text: String) -> String { HTMLReport.e(text) }
     private func f(_ value: Double?, _ digits: Int) -> String { HTMLReport.f(value, digits) }
     /// Bits/Hz with three significant digits (the lab's 0.00301 and 0.00352 are not both 0.003).
-    private func g(_ value: Double?) -> String { value.map { String(format: "%.3g", $0) } ?? "–" }
+    private func g(_ value: Double?) -> String { value.map { String(cFormat: "%.3g", $0) } ?? "–" }
 
     /// `+7.8 %`, `-3.0 %`, or a dash.
     static func delta(_ value: Double?) -> String {
         guard let value else { return "–" }
-        return String(format: "%+.1f%%", value)
+        return String(cFormat: "%+.1f%%", value)
     }
 
     /// Words for a direction in a chart's title.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IOVMCore
 import IOVMWireFormat
 
@@ -78,7 +78,7 @@ extension ExperimentReport {
             for entry in row.entries {
                 fields += [
                     Self.number(entry.throughput, 0), Self.shortDelta(entry.throughputDelta), Self.number(entry.cpuPercent, 1), Self.shortDelta(entry.cpuDelta),
-                    entry.efficiency.map { String(format: "%.3g", $0) } ?? "-", Self.shortDelta(entry.efficiencyDelta),
+                    entry.efficiency.map { String(cFormat: "%.3g", $0) } ?? "-", Self.shortDelta(entry.efficiencyDelta),
                 ]
             }
             rows.append(fields)
@@ -119,10 +119,10 @@ extension ExperimentReport {
     }
 
     /// `value` with `digits` decimals, or `-` without one.
-    static func number(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "-" }
+    static func number(_ value: Double?, _ digits: Int) -> String { value.map { String(cFormat: "%.\(digits)f", $0) } ?? "-" }
 
     /// `+7.8%`, or `-` without a delta.
-    static func shortDelta(_ value: Double?) -> String { value.map { String(format: "%+.1f%%", $0) } ?? "-" }
+    static func shortDelta(_ value: Double?) -> String { value.map { String(cFormat: "%+.1f%%", $0) } ?? "-" }
 
     /// `rows` in columns: the first `leftAligned` columns left-aligned, the rest right-aligned, two spaces apart.
     static func columns(_ rows: [[String]], leftAligned: Int = 1) -> [String] {

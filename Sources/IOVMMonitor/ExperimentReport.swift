@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import IOVMCore
 public import IOVMWireFormat
 
@@ -178,7 +178,7 @@ public struct ExperimentRunDirectory: Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw MonitorError("\(url.path): error: cannot read \(what): \((error as NSError).localizedDescription)")
+            throw MonitorError("\(url.path): error: cannot read \(what): \(FileBytes.reason(error))")
         }
         do {
             return try JSONDecoder().decode(T.self, from: data)
@@ -442,11 +442,9 @@ extension ExperimentReport {
 
     /// `2025-11-25 14:03:07 UTC`.
     public var startedAtText: String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: startedAt)) + " UTC"
+        // ISO 8601 in UTC, `2025-11-25T14:03:07Z`, with a space for the T and the zone spelled out.
+        let iso = Date(timeIntervalSince1970: startedAt).formatted(.iso8601)
+        return iso.replacing("T", with: " ").replacing("Z", with: "") + " UTC"
     }
 
     /// `7 of 12 cells measured` (`, missing: 3, 8, …`).

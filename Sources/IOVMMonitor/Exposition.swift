@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import IOVMCore
 import Prometheus
 import Synchronization
 import SystemPackage
@@ -119,7 +120,7 @@ public final class MetricsListener: Sendable {
         _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         self.port = UInt16(bigEndian: actual.sin_port)
         self.socket = fd
-        Thread.detachNewThread { [self] in serve() }
+        PThread.detach { [self] in serve() }
     }
 
     /// Replaces the text served.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Whether the nominal CPU frequency can be trusted for turning CPU time into cycles.
 ///
@@ -26,7 +26,7 @@ public struct FrequencyScalingCheck: Sendable {
         for cpu in entries.sorted() where cpu.hasPrefix("cpu") && cpu.dropFirst(3).allSatisfy(\.isNumber) && cpu.count > 3 {
             let path = "\(cpuRoot)/\(cpu)/cpufreq/scaling_governor"
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-            governors[text.trimmingCharacters(in: .whitespacesAndNewlines), default: []].append(cpu)
+            governors[text.trimmingWhitespace(), default: []].append(cpu)
         }
         let others = governors.filter { $0.key != "performance" }
         guard !others.isEmpty else { return nil }

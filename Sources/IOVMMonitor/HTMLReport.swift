@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IOVMCore
 
 /// The HTML report: one self-contained page (inline CSS and SVG, no script) that is also
@@ -38,10 +38,9 @@ public enum HTMLReport {
     public static func page(_ merged: MergedRun) -> String {
         let fleet = FleetSummary(merged)
         var html = head("IOVM efficiency: fleet of \(fleet.hosts.count) hosts")
-        let format = ISO8601DateFormatter()
         html += [
             "<h2>Fleet: \(e(fleet.hosts.map(\.host).joined(separator: ", ")))</h2>", "<dl>",
-            "<dt>period</dt><dd>\(e(format.string(from: Date(timeIntervalSince1970: fleet.start)))) – \(e(format.string(from: Date(timeIntervalSince1970: fleet.end)))) (\(f(fleet.end - fleet.start, 1)) s, every recording restricted to it)</dd>",
+            "<dt>period</dt><dd>\(e(Date(timeIntervalSince1970: fleet.start).formatted(.iso8601))) – \(e(Date(timeIntervalSince1970: fleet.end).formatted(.iso8601))) (\(f(fleet.end - fleet.start, 1)) s, every recording restricted to it)</dd>",
             "</dl>",
             "<p class=\"note\">Fleet = every host's IOVMs together: throughput, CPU and cycles add up; bits/Hz = all bits ÷ all cycles. Peaks are over the period cut at every host's sample times, each host's rate held over its interval.</p>",
             "<table><tr><th class=\"name\">host</th><th>IOVMs</th><th>Rx Mbit/s mean</th><th>Rx peak</th><th>Tx Mbit/s mean</th><th>Tx peak</th><th>CPU % mean</th><th>CPU % peak</th><th>bits/Hz</th><th>Rx bits/Hz</th><th>Tx bits/Hz</th></tr>",
@@ -77,7 +76,7 @@ public enum HTMLReport {
     }
 
     static func e(_ text: String) -> String { SVGChart.escape(text) }
-    static func f(_ value: Double?, _ digits: Int) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "–" }
+    static func f(_ value: Double?, _ digits: Int) -> String { value.map { String(cFormat: "%.\(digits)f", $0) } ?? "–" }
 
     private static func comparison(_ summaries: [RunSummary]) -> [String] {
         let groups = summaries.map(\.label)
@@ -113,14 +112,14 @@ public enum HTMLReport {
         var html = ["<h2>\(e(summary.label))</h2>", "<dl>"]
         func item(_ name: String, _ value: String?) { if let value { html.append("<dt>\(e(name))</dt><dd>\(e(value))</dd>") } }
         item("recorded in", run.directory)
-        item("started", ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: run.meta.started)))
+        item("started", Date(timeIntervalSince1970: run.meta.started).formatted(.iso8601))
         item("topology", summary.topology)
         item("configuration", summary.configuration)
         item("placement", summary.placement)
         if let host = run.plan?.host { item("host", "\(host.cores) cores, scheduler \(host.scheduler)") }
         item("schedulers read from Xen", run.meta.schedulers?.summary)
-        item("interval", String(format: "%g s, %d intervals", summary.interval, run.intervals.count))
-        item("nominal frequency", String(format: "%.3f GHz (cycles = CPU time × nominal Hz)", Double(summary.cpuHz) / 1e9))
+        item("interval", String(cFormat: "%g s, %ld intervals", summary.interval, run.intervals.count))
+        item("nominal frequency", String(cFormat: "%.3f GHz (cycles = CPU time × nominal Hz)", Double(summary.cpuHz) / 1e9))
         html.append("</dl>")
         if let warning = summary.frequencyWarning { html.append("<p class=\"warning\">\(e(warning))</p>") }
         if let plan = run.plan { html += placement(plan) }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The figures of one interval between two sample records: per IOVM and the aggregate.
 public struct IntervalFigures: Sendable, Codable, Hashable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IOVMWireFormat
 
 /// Why recordings cannot be merged into one report of a fleet (`iovm report --merge`).
@@ -46,9 +46,8 @@ public struct RecordingSpan: Sendable, Equatable, CustomStringConvertible {
 
     /// `DIR (host H) FROM – TO`, times in UTC.
     public var description: String {
-        let format = ISO8601DateFormatter()
         guard let first, let last else { return "\(directory) (host \(host)) has no sample" }
-        return "\(directory) (host \(host)) \(format.string(from: Date(timeIntervalSince1970: first))) – \(format.string(from: Date(timeIntervalSince1970: last)))"
+        return "\(directory) (host \(host)) \(Date(timeIntervalSince1970: first).formatted(.iso8601)) – \(Date(timeIntervalSince1970: last).formatted(.iso8601))"
     }
 }
 

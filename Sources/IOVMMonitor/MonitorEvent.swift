@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Something that happened to an IOVM during a run, reported instead of wrong numbers.
 public struct MonitorEvent: Sendable, Codable, Hashable, CustomStringConvertible {
@@ -41,6 +41,6 @@ public struct MonitorEvent: Sendable, Codable, Hashable, CustomStringConvertible
 
     /// One line for people.
     public var description: String {
-        String(format: "%.1fs %@ %@", elapsed, iovm, kind.rawValue) + (detail.isEmpty ? "" : ": \(detail)")
+        String(cFormat: "%.1fs ", elapsed) + "\(iovm) \(kind.rawValue)" + (detail.isEmpty ? "" : ": \(detail)")
     }
 }

@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 public import IOVMCore
 import IOVMWireFormat
+import SystemPackage
 
 /// `meta.json` of a recorded run.
 public struct RunMeta: Sendable, Codable, Hashable {
@@ -58,7 +59,7 @@ public struct RunMeta: Sendable, Codable, Hashable {
 public final class RunRecorder {
     /// The directory.
     public let directory: URL
-    private let samples: FileHandle
+    private let samples: FileDescriptor
 
     /// Creates `directory` (if needed) and writes the run's metadata.
     public init(directory: URL, meta: RunMeta, plan: Plan? = nil, topologyJSON: Data? = nil) throws {
@@ -70,15 +71,15 @@ public final class RunRecorder {
         if let plan { try encoder.encode(plan).write(to: directory.appendingPathComponent("plan.json")) }
         if let topologyJSON { try topologyJSON.write(to: directory.appendingPathComponent("topology.json")) }
         let path = directory.appendingPathComponent("samples.jsonl")
-        try Data().write(to: path)
-        samples = try FileHandle(forWritingTo: path)
+        samples = try FileDescriptor.open(
+            FilePath(path.path), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
     }
 
     deinit { try? samples.close() }
 
     /// Appends one record as a line.
     public func append(_ record: SampleRecord) throws {
-        try samples.write(contentsOf: Data((try JSONLines.line(record) + "\n").utf8))
+        _ = try samples.writeAll(Array((try JSONLines.line(record) + "\n").utf8))
     }
 }
 

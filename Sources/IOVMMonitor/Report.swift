@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import IOVMCore
 import IOVMWireFormat
 
@@ -249,8 +249,8 @@ public enum Report {
     }
 
     static func csvField(_ text: String) -> String {
-        text.contains { $0 == "," || $0 == "\"" || $0 == "\n" } ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        text.contains { $0 == "," || $0 == "\"" || $0 == "\n" } ? "\"" + text.replacing("\"", with: "\"\"") + "\"" : text
     }
 
-    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+    static func fixed(_ value: Double, _ digits: Int) -> String { String(cFormat: "%.\(digits)f", value) }
 }

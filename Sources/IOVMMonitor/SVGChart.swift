@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One line of a line chart: points in data units; `nil` breaks the line (a gap).
 public struct ChartSeries: Sendable {
@@ -72,16 +76,26 @@ public enum SVGChart {
             if abs(scaled - scaled.rounded()) < 1e-6 * max(1, scaled) { break }
             decimals += 1
         }
-        return String(format: "%.\(decimals)f", value)
+        return String(cFormat: "%.\(decimals)f", value)
     }
 
     /// Escapes text for XML content and attributes.
     public static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        // By scalar: a '<' with a combining mark after it is one Character, which a Character match would miss.
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
     }
 
-    static func n(_ value: Double) -> String { String(format: "%.1f", value) }
+    static func n(_ value: Double) -> String { String(cFormat: "%.1f", value) }
 
     private struct Frame {
         let width: Double, height: Double
@@ -229,7 +243,7 @@ public enum SVGChart {
                     labelTop = min(labelTop, high)
                 }
                 svg.append(
-                    "<text class=\"bar-value\" x=\"\(n(x + barWidth / 2))\" y=\"\(n(labelTop - 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#333\">\(String(format: valueFormat, value))</text>"
+                    "<text class=\"bar-value\" x=\"\(n(x + barWidth / 2))\" y=\"\(n(labelTop - 4))\" text-anchor=\"middle\" font-size=\"10\" fill=\"#333\">\(String(cFormat: valueFormat, value))</text>"
                 )
             }
             // Group labels: split "configuration / placement" over two lines.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IOVMWireFormat
 
 /// Which side of an IOVM an interface is on.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The traffic one IOVM's counters moved over a whole run, counted exactly: the sum of the counter
 /// deltas between consecutive agent writes, over the agent's own clock (its uptime at each write).

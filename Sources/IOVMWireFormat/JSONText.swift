@@ -1,4 +1,4 @@
-public import Foundation
+public import FoundationEssentials
 
 /// The one way iovm writes JSON: keys sorted, slashes unescaped; pretty for files and terminals,
 /// one line for streams (JSON lines, xenstore values, the document a topology file writes).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import IOVMControl
 public import IOVMCore
 import XenKit

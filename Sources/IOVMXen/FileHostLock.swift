@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 public import IOVMControl
 import SystemPackage
 
@@ -27,7 +27,7 @@ public struct FileHostLock: HostLock {
 
     /// Takes the lock, polling until `timeout` seconds have passed.
     public func acquire(timeout: Double) throws -> any HostLockHold {
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: FilePath(path).removingLastComponent().string, withIntermediateDirectories: true)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ApplyError.busy("cannot open \(path): \(Errno(rawValue: errno).description)") }
         let deadline = Date().addingTimeInterval(timeout)

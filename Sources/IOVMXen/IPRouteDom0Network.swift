@@ -1,7 +1,8 @@
-import Foundation
+import FoundationEssentials
 public import IOVMControl
 public import IOVMCore
 public import Logging
+import SystemPackage
 import XenKit
 
 #if canImport(Glibc)
@@ -67,9 +68,9 @@ public final class IPRouteDom0Network: Dom0Network, @unchecked Sendable {
 
     /// A bridge name as a xenstore path element (xenstore allows letters, digits and `-/_@`; bridge names
     /// letters, digits and `_.-`).
-    static func key(_ bridge: String) -> String { bridge.replacingOccurrences(of: ".", with: "@") }
+    static func key(_ bridge: String) -> String { bridge.replacing(".", with: "@") }
     /// The bridge name of a tag's path element.
-    static func name(ofKey key: String) -> String { key.replacingOccurrences(of: "@", with: ".") }
+    static func name(ofKey key: String) -> String { key.replacing("@", with: ".") }
 
     static func tagPath(_ bridge: String) -> String { "\(tagRoot)/\(key(bridge))" }
 
@@ -82,7 +83,7 @@ public final class IPRouteDom0Network: Dom0Network, @unchecked Sendable {
         let virtio = ((try? manager.contentsOfDirectory(atPath: device)) ?? []).filter { $0.hasPrefix("virtio") }.sorted().map { "\(device)/\($0)/net" }
         let names = (["\(device)/net"] + virtio).lazy.compactMap { try? manager.contentsOfDirectory(atPath: $0) }.first { !$0.isEmpty }
         guard let name = names?.sorted().first else { return nil }
-        let master = (try? manager.destinationOfSymbolicLink(atPath: "\(root)/class/net/\(name)/master")).map { ($0 as NSString).lastPathComponent }
+        let master = (try? manager.destinationOfSymbolicLink(atPath: "\(root)/class/net/\(name)/master")).map { FilePath($0).lastComponent?.string ?? $0 }
         return Dom0Interface(name: name, master: master, addresses: try addresses(of: name))
     }
 
@@ -195,19 +196,19 @@ public final class IPRouteDom0Network: Dom0Network, @unchecked Sendable {
 
     /// The driver bound to NIC `pci` now; nil when none.
     func driver(of pci: PCIAddress) -> String? {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/bus/pci/devices/\(pci)/driver")).map { ($0 as NSString).lastPathComponent }
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/bus/pci/devices/\(pci)/driver")).map { FilePath($0).lastComponent?.string ?? $0 }
     }
 
     /// Gives NIC `pci`, bound to no driver, the one its PCI ids name: `modprobe` of its modalias (which respects
     /// dom0's blacklists), then `drivers_probe` (the module may be loaded already); waits for its interface.
     func loadDriver(of pci: PCIAddress) throws -> Dom0Interface? {
         let device = "\(root)/bus/pci/devices/\(pci)"
-        guard let alias = try? String(contentsOfFile: "\(device)/modalias", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !alias.isEmpty else {
+        guard let alias = try? String(contentsOfFile: "\(device)/modalias", encoding: .utf8).trimmingWhitespace(), !alias.isEmpty else {
             return nil
         }
         logger.info("NIC \(pci) is bound to no driver: loading the one its ids name (\(alias))")
         let outcome = try modprobe(["-q", alias])
-        if !outcome.succeeded { logger.warning("modprobe \(alias): \(outcome.output.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        if !outcome.succeeded { logger.warning("modprobe \(alias): \(outcome.output.trimmingWhitespace())") }
         if driver(of: pci) == nil {
             let probe = "\(root)/bus/pci/drivers_probe"
             let fd = open(probe, O_WRONLY | O_CLOEXEC)
@@ -229,7 +230,7 @@ public final class IPRouteDom0Network: Dom0Network, @unchecked Sendable {
     private func run(_ arguments: [String]) throws {
         let outcome = try ip(arguments)
         guard outcome.succeeded else {
-            throw XenError.failed(operation: "ip " + arguments.joined(separator: " "), detail: outcome.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            throw XenError.failed(operation: "ip " + arguments.joined(separator: " "), detail: outcome.output.trimmingWhitespace())
         }
     }
 }

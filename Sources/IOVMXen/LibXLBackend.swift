@@ -1,5 +1,5 @@
 public import CPUSets
-import Foundation
+import FoundationEssentials
 public import IOVMControl
 public import IOVMCore
 import IOVMWireFormat
@@ -74,7 +74,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     /// A cpupool name as a xenstore path element.
-    static func key(pool name: String) -> String { name.replacingOccurrences(of: ".", with: "_") }
+    static func key(pool name: String) -> String { name.replacing(".", with: "_") }
 
     /// Whether a NIC that cannot be reset through sysfs is refused (libxl itself only logs a failed reset).
     let strictReset: Bool
@@ -288,7 +288,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     func releaseDeadAssignment(_ pci: PCIAddress) throws {
         let store = try openStore(false)
         let path = Self.libxlAssignmentPath(pci)
-        guard let text = try store.read(path), let domid = UInt32(text.trimmingCharacters(in: .whitespaces)) else { return }
+        guard let text = try store.read(path), let domid = UInt32(text.trimmingWhitespace()) else { return }
         guard !(try context.domains(names: false).contains { $0.domid == domid }) else { return }
         logger.notice("NIC \(pci) is marked assigned to domain \(domid), which no longer exists (an apply killed inside libxl's create): clearing \(path)")
         try store.remove(path)

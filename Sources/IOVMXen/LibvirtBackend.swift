@@ -1,9 +1,14 @@
 public import CPUSets
-import Foundation
+import FoundationEssentials
 public import IOVMControl
 public import IOVMCore
 public import Logging
+import Synchronization
 import XenKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What ``LibvirtBackend`` asks of a libvirt connection: XenKit's ``LibvirtConnection``, or a recording fake in tests.
 protocol LibvirtHost: Sendable {
@@ -54,7 +59,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     var store: (any TagStore)? { dom0 }
     let logger: Logger
     /// The plan the domains are created from (their XML needs it); set by ``prepare(_:)``.
-    private let plans = NSLock()
+    private let plans = Mutex<Void>(())
     nonisolated(unsafe) private var plan: Plan?
 
     /// Where iovm records the driver a NIC had before it detached it: `/local/domain/0/iovm/nics/<key>`, as the libxl backend.
@@ -101,7 +106,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                         + "iovm copies only the IOVM images it built; put the others there first")
             }
         }
-        plans.withLock { self.plan = plan }
+        plans.withLock { _ in self.plan = plan }
     }
 
     /// The files a domain boots from on the host: its kernel and ramdisk.
@@ -112,11 +117,11 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         guard spec.image?.hash != nil, let dom0 else { return }
         let files = Self.bootFiles(spec)
         var sizes: [String: UInt64] = [:]
-        for path in files { sizes[path] = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.uint64Value }
+        for path in files { sizes[path] = (try? FileManager.default.attributesOfItem(atPath: path)).flatMap { ($0[.size] as? UInt64) ?? ($0[.size] as? Int).map(UInt64.init) } }
         for path in try dom0.missingFiles(files, sizes: sizes) {
             let started = Date()
             try dom0.copy(path)
-            logger.notice("copied \(path) to \(dom0.target) for \(spec.name) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+            logger.notice("copied \(path) to \(dom0.target) for \(spec.name) in \(String(cFormat: "%.1f", Date().timeIntervalSince(started))) s")
         }
     }
 
@@ -203,8 +208,8 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     }
 
     static func unescape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&apos;", with: "'")
-            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
+        text.replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&apos;", with: "'")
+            .replacing("&quot;", with: "\"").replacing("&amp;", with: "&")
     }
 
     /// The PCI addresses of a domain XML's `<hostdev type='pci'>` sources.
@@ -226,7 +231,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
 
     /// The driver a node device XML names (`<driver><name>e1000</name></driver>`), nil when unbound.
     static func driver(inNodeDeviceXML xml: String) -> String? {
-        guard let range = xml.range(of: "<driver>"), let end = xml.range(of: "</driver>", range: range.upperBound..<xml.endIndex) else { return nil }
+        guard let range = xml.firstRange(of: "<driver>"), let end = xml[range.upperBound...].firstRange(of: "</driver>") else { return nil }
         return element("name", in: String(xml[range.lowerBound..<end.upperBound]))
     }
 
@@ -295,7 +300,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
             }
         }
         // A domain libvirt does not know may hold it too: libxl marks each assignment in xenstore.
-        if let store, let holder = try store.read(LibXLBackend.libxlAssignmentPath(pci)).flatMap({ UInt32($0.trimmingCharacters(in: .whitespaces)) }),
+        if let store, let holder = try store.read(LibXLBackend.libxlAssignmentPath(pci)).flatMap({ UInt32($0.trimmingWhitespace()) }),
             try dom0?.domainNames()[holder] != nil
         {
             throw XenError.failed(operation: "give \(pci) back to dom0 on \(host.uri)", detail: "domain \(holder) holds it")
@@ -312,7 +317,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     // MARK: Domains
 
     public func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 {
-        guard let plan = plans.withLock({ self.plan }) else {
+        guard let plan = plans.withLock({ _ in self.plan }) else {
             throw XenError.failed(operation: "create \(spec.name) on \(host.uri)", detail: "no plan was given to the libvirt backend (prepare)")
         }
         let xml = try PlanRenderer.libvirtXML(spec, plan: plan)

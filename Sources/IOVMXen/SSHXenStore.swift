@@ -1,7 +1,12 @@
-import Foundation
+import FoundationEssentials
 import IOVMControl
 import IOVMCore
+import SystemPackage
 import XenKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A ``TagStore`` on another host's xenstore, through `ssh` and its `xenstore-*` commands.
 ///
@@ -20,7 +25,7 @@ struct SSHXenStore: RemoteDom0 {
         guard let url = URLComponents(string: uri), url.scheme == "xen+ssh", let host = url.host, !host.isEmpty else { return nil }
         let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
         var arguments = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "ControlMaster=auto", "-o", "ControlPersist=60"]
-        arguments += ["-o", "ControlPath=\(NSTemporaryDirectory())iovm-ssh-%C"]
+        arguments += ["-o", "ControlPath=\(FileManager.default.temporaryDirectory.path)/iovm-ssh-%C"]
         if let port = url.port { arguments += ["-p", String(port)] }
         if let user = url.user { arguments += ["-l", user] }
         if let key = query["keyfile"], !key.isEmpty { arguments += ["-i", key] }
@@ -155,7 +160,7 @@ struct SSHXenStore: RemoteDom0 {
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: "its size cannot be read here") }
         let size = UInt64(status.st_size)
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = FilePath(path).removingLastComponent().string
         let partial = "\(path).iovm-\(UUID().uuidString.prefix(8))"
         let (part, file) = (Self.quoted(partial), Self.quoted(path))
         let script = "mkdir -p \(Self.quoted(directory)) && cat >\(part) && [ \"$(wc -c <\(part))\" = \(size) ] && mv -f \(part) \(file) || { rm -f \(part); exit 1; }"
@@ -179,6 +184,6 @@ struct SSHXenStore: RemoteDom0 {
     /// `word` for a POSIX shell: as is when it is plain, else in single quotes.
     static func quoted(_ word: String) -> String {
         if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@,%+".contains($0) }) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "'" + word.replacing("'", with: "'\\''") + "'"
     }
 }

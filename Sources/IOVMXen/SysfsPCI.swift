@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 public import IOVMCore
+import SystemPackage
 
 /// A PCI device as Linux's sysfs shows it in dom0.
 public struct PCIDeviceState: Sendable, Codable, Equatable {
@@ -56,14 +57,14 @@ public struct SysfsPCI: Sendable {
             return PCIDeviceState(address: address, present: false, resetMethods: [])
         }
         let driverLink = try? manager.destinationOfSymbolicLink(atPath: "\(directory)/driver")
-        let vendor = read("\(directory)/vendor").map { $0.replacingOccurrences(of: "0x", with: "") }
-        let device = read("\(directory)/device").map { $0.replacingOccurrences(of: "0x", with: "") }
-        let group = (try? manager.destinationOfSymbolicLink(atPath: "\(directory)/iommu_group")).flatMap { Int(($0 as NSString).lastPathComponent) }
+        let vendor = read("\(directory)/vendor").map { $0.replacing("0x", with: "") }
+        let device = read("\(directory)/device").map { $0.replacing("0x", with: "") }
+        let group = (try? manager.destinationOfSymbolicLink(atPath: "\(directory)/iommu_group")).flatMap { FilePath($0).lastComponent.flatMap { Int($0.string) } }
         var reset = read("\(directory)/reset_method")?.split(separator: " ").map(String.init) ?? []
         if reset.isEmpty && manager.fileExists(atPath: "\(directory)/reset") { reset = ["unknown"] }
         return PCIDeviceState(
             address: address, present: true,
-            driver: driverLink.map { ($0 as NSString).lastPathComponent },
+            driver: driverLink.map { FilePath($0).lastComponent?.string ?? $0 },
             ids: vendor.flatMap { v in device.map { "\(v):\($0)" } },
             deviceClass: read("\(directory)/class"),
             resetMethods: reset,
@@ -77,6 +78,6 @@ public struct SysfsPCI: Sendable {
 
     private func read(_ path: String) -> String? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.trimmingWhitespace()
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import IOVMCore
+import SystemPackage
 
 /// What dom0 can tell about a guest vif that did not connect: its backend's xenstore state, what the
 /// IOVM's hotplug script and `xl devd` published, and the end of the IOVM's console log.
@@ -68,13 +70,12 @@ public struct VifDiagnosis: Sendable, Equatable {
 
     /// The last `count` non-empty lines of a text file (carriage returns dropped), or nothing.
     public static func tail(of path: String, lines count: Int = 8) -> [String] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        let start = size > 16_384 ? size - 16_384 : 0
-        try? handle.seek(toOffset: start)
-        let data = (try? handle.readToEnd()) ?? Data()
-        let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\r", with: "")
-        return Array(text.split(separator: "\n").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.suffix(count))
+        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return [] }
+        defer { try? fd.close() }
+        let size = (try? fd.seek(offset: 0, from: .end)) ?? 0
+        _ = try? fd.seek(offset: max(0, size - 16_384), from: .start)
+        let data = (try? FileBytes.read(fd)) ?? Data()
+        let text = String(decoding: data.filter { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
+        return Array(text.split(separator: "\n").map(String.init).filter { !$0.trimmingWhitespace().isEmpty }.suffix(count))
     }
 }

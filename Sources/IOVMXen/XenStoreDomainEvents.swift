@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 public import IOVMControl
+import IOVMCore
 import Synchronization
 import XenKit
 
@@ -34,7 +35,7 @@ public final class XenStoreDomainEvents: DomainEvents, @unchecked Sendable {
         let (stream, continuation) = AsyncThrowingStream<DomainEvent, any Error>.makeStream(bufferingPolicy: .bufferingNewest(1))
         continuation.onTermination = { _ in stop.value.store(true, ordering: .relaxed) }
         nonisolated(unsafe) let owned = client  // from here on, only the reader thread uses it
-        let thread = Thread {
+        let thread = PThread {
             var quietSince = Date()
             while !stop.value.load(ordering: .relaxed) {
                 do {

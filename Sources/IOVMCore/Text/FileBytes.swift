@@ -1,0 +1,50 @@
+public import FoundationEssentials
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reads files and pipes with swift-system, where Foundation's `FileHandle` is not at hand (it lives in
+/// swift-corelibs-foundation, which iovm does not link: issue 16).
+package enum FileBytes {
+    /// At most `limit` bytes of `path` (a regular file or a pipe such as `<(iovm synth …)`), read to its
+    /// end or to the limit; nil when it cannot be opened.
+    package static func read(_ path: String, upTo limit: Int) -> Data? {
+        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return nil }
+        defer { try? fd.close() }
+        return try? read(fd, upTo: limit)
+    }
+
+    /// At most `limit` bytes from `fd`, read to its end or to the limit.
+    package static func read(_ fd: FileDescriptor, upTo limit: Int = .max) throws -> Data {
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while data.count < limit {
+            let wanted = min(chunk.count, limit - data.count)
+            let count = try chunk.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]), retryOnInterrupt: true) }
+            if count == 0 { break }
+            data.append(contentsOf: chunk[..<count])
+        }
+        return data
+    }
+
+    /// Writes `text` to standard error, whole (a diagnostic line; errors writing it are ignored).
+    package static func writeStandardError(_ text: String) {
+        _ = try? FileDescriptor.standardError.writeAll(Array(text.utf8))
+    }
+
+    /// Writes `text` to standard output, whole.
+    package static func writeStandardOutput(_ text: String) throws {
+        _ = try FileDescriptor.standardOutput.writeAll(Array(text.utf8))
+    }
+
+    /// A file operation's error as the C library words it (`No such file or directory`), else as Swift
+    /// prints it.
+    package static func reason(_ error: any Error) -> String {
+        if let cocoa = error as? CocoaError, let posix = cocoa.underlying as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+        if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+        if let errno = error as? Errno { return String(cString: strerror(errno.rawValue)) }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+@testable import IOVMCore
+
+/// The Foundation-free text pieces the iovm binary uses instead of swift-corelibs-foundation (issue 16).
+@Suite("Text without Foundation")
+struct TextTests {
+    @Test("a template fills variables, drops a standalone section line (not a line of two tags), renders a section by its value")
+    func template() throws {
+        let template = try TextTemplate(
+            """
+            {{% CONTENT_TYPE: TEXT}}
+            name = "{{name}}"
+            {{#pool}}
+            pool = "{{pool}}"
+            {{/pool}}
+            {{#driverDomain}}
+            driver_domain = 1
+            {{/driverDomain}}
+            {{^driverDomain}}
+            # a guest
+            {{/driverDomain}}
+            memory = {{memory}}{{! no unit}}
+              {{#empty}}never{{/empty}}
+            end
+
+            """)
+        #expect(
+            template.render(["name": "iovm0", "pool": "iovms", "driverDomain": true, "memory": 256, "empty": ""])
+                == "name = \"iovm0\"\npool = \"iovms\"\ndriver_domain = 1\nmemory = 256\n  \nend\n")
+        #expect(template.render(["name": "g<1>", "driverDomain": false]) == "name = \"g<1>\"\n# a guest\nmemory = \n  \nend\n")
+    }
+
+    @Test("a template with an unclosed, a stray or an unsupported tag does not parse", arguments: ["{{#a}}x", "x{{/a}}", "{{#a}}{{/b}}", "{{>partial}}", "{{{raw}}}"])
+    func badTemplate(text: String) {
+        #expect(throws: TextTemplate.ParseError.self) { try TextTemplate(text) }
+    }
+
+    @Test("the embedded templates render an IOVM's xl.cfg without blank lines from empty sections")
+    func embeddedTemplates() throws {
+        let plan = try Fixture.plan(Fixture.generated(.hybrid, groups: 2, nics: Fixture.paperNICs4, guests: 4, placement: .hybridPinned))
+        let rendered = try PlanRenderer().render(plan)
+        let iovm = try #require(rendered.file("iovm0.cfg")).contents
+        #expect(!iovm.contains("\n\n") && !iovm.contains("{{") && iovm.hasPrefix("# IOVM \"iovm0\""))
+        #expect(iovm.contains("driver_domain = 1\n") && iovm.contains("pci = [ '"))
+    }
+
+    @Test(
+        "JSON syntax errors name their line and column",
+        arguments: [
+            ("{\"a\": 1,\n \"b\": x}", "line 2, column 7: unexpected character 'x' where a value was expected"),
+            ("{\"a\": 1", "line 1, column 8: unexpected end of file inside an object"),
+            ("{\"a\": 1} x", "line 1, column 10: unexpected character 'x' after the document's value"),
+            ("[1, 2,]", "line 1, column 7: unexpected character ']' where a value was expected"),
+            ("{\"a\" 1}", "line 1, column 6: unexpected character '1' where ':' was expected after a key"),
+            ("\"tab\there\"", "line 1, column 5: unexpected byte 0x9 (a control character) inside a string"),
+            ("01", "line 1, column 2: unexpected character '1' after the document's value"),
+            ("", "line 1, column 1: unexpected end of file where a value was expected"),
+        ])
+    func jsonSyntax(text: String, expected: String) {
+        #expect(JSONSyntax.check(Data(text.utf8))?.description == expected)
+    }
+
+    @Test("valid JSON has no syntax error", arguments: ["{}", " [1, -2.5e3, true, false, null, \"\\u00e9\\n\"] ", "{\"a\": {\"b\": [[]]}}", "0"])
+    func jsonValid(text: String) {
+        #expect(JSONSyntax.check(Data(text.utf8)) == nil)
+        // Foundation's parser agrees.
+        #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil)
+    }
+
+    @Test("cFormat formats as printf does, past its first buffer too")
+    func cFormat() {
+        #expect(String(cFormat: "%.1f s", 2.25) == String(format: "%.1f s", 2.25))
+        #expect(String(cFormat: "%+.1f%%", -3.06) == "-3.1%")
+        #expect(String(cFormat: "%02ld:%llu", 7, UInt64.max) == "07:18446744073709551615")
+        let long = String(repeating: "x", count: 300)
+        #expect(String(cFormat: "%.3f " + long, 1.0) == "1.000 " + long)
+    }
+
+    @Test("whitespace trimming keeps inner spaces and drops CR LF")
+    func trimming() {
+        #expect(" \t a b \r\n".trimmingWhitespace() == "a b")
+        #expect("   ".trimmingWhitespace() == "")
+    }
+
+    @Test("JSONValue keeps integers past Int64 exact and drops members at every depth")
+    func jsonValue() throws {
+        let data = Data(#"{"seed": 18446744073709551615, "source": "x", "a": [{"source": 1, "b": 2.5}]}"#.utf8)
+        let value = try JSONDecoder().decode(JSONValue.self, from: data)
+        #expect(value["seed"] == .unsigned(.max))
+        #expect(value.removingMembers(["source"]) == .object(["seed": .unsigned(.max), "a": .array([.object(["b": .number(2.5)])])]))
+    }
+
+    @Test("a PThread runs its body with its name; PThreadCondition wakes the waiter")
+    func threads() {
+        let condition = PThreadCondition()
+        nonisolated(unsafe) var name = ""
+        nonisolated(unsafe) var done = false
+        let thread = PThread {
+            let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+            condition.lock()
+            name = comm
+            done = true
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.name = "iovm-test-thread-long-name"
+        thread.stackSize = 1 << 20
+        thread.start()
+        condition.lock()
+        while !done { condition.wait() }
+        condition.unlock()
+        #expect(name == "iovm-test-threa\n")
+    }
+}
