@@ -41,8 +41,14 @@ public struct ImageStore: Sendable {
     /// the one with exactly those drivers, else the smallest set that holds them (`iovm image build FILE`
     /// builds one image for all the drivers of a topology's IOVMs), newest first.
     public func find(nicDrivers: [String]) -> StoredImage? {
+        find(nicDrivers: nicDrivers, among: images())
+    }
+
+    /// ``find(nicDrivers:)`` among `images` (this store's ``images()``, listed once for several lookups: each
+    /// manifest is about 19 KB of JSON, read from disk and decoded).
+    public func find(nicDrivers: [String], among images: [StoredImage]) -> StoredImage? {
         let needed = Set(nicDrivers)
-        let candidates = images().filter { image in
+        let candidates = images.filter { image in
             let manifest = image.manifest
             guard manifest.iovmVersion == IOVMVersion.current, needed.isSubset(of: manifest.nicDrivers),
                 let fragment = try? KernelConfig.fragment(nicDrivers: manifest.nicDrivers)
