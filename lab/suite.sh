@@ -310,7 +310,7 @@ suite_boot() {
   "$LAB/boot" --wait "${LAB_BOOT_WAIT:-600}" --timeout-qemu "$limit" || return
   stage_time "boot to ready" "$(($(date +%s) - t)) s"
 }
-# suite_install_iovm: iovm into dom0's own (tmpfs) file system: exec of the 85 MB binary over the 9p share
+# suite_install_iovm: iovm into dom0's own (tmpfs) file system: exec of the binary (85 MB once, 21 MB now) over the 9p share
 # costs ~1 s per command under TCG (0.2 s from tmpfs), which would swamp the suites' timings. dom0's image
 # store is the share's images/, where lab/image puts them.
 suite_install_iovm() {
