@@ -160,12 +160,7 @@ public enum ExperimentWorkload {
     }
 
     /// `word` as one shell word: as it is when it is plain, else in single quotes.
-    public static func shellQuoted(_ word: String) -> String {
-        let plain =
-            !word.isEmpty
-            && word.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "._:/=@,+-%".unicodeScalars.contains($0)) }
-        return plain ? word : "'" + word.replacing("'", with: "'\\''") + "'"
-    }
+    public static func shellQuoted(_ word: String) -> String { ShellWord.quoted(word) }
 
     /// `iperf3 -P 4 -l 1024, one client per NIC`, or the command's template.
     public static func describe(_ workload: WorkloadDocument) -> String {

@@ -156,7 +156,7 @@ public struct ImageStore: Sendable {
     }
 
     private func size(_ path: String) -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        FileBytes.size(path) ?? 0
     }
 
     private func sha256(_ paths: [String]) throws(ImageError) -> [String] {

@@ -66,8 +66,7 @@ public struct LinuxKernelBuild: KernelBuilding {
                 }
                 return "linux \(fields.joined(separator: ".")) (tree)"
             }
-            let attributes = try? FileManager.default.attributesOfItem(atPath: tarball)
-            return "tarball \(tarball) \((attributes?[.size] as? Int) ?? 0)"
+            return "tarball \(tarball) \(FileBytes.size(tarball) ?? 0)"
         }
     }
 

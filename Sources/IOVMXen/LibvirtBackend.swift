@@ -117,7 +117,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         guard spec.image?.hash != nil, let dom0 else { return }
         let files = Self.bootFiles(spec)
         var sizes: [String: UInt64] = [:]
-        for path in files { sizes[path] = (try? FileManager.default.attributesOfItem(atPath: path)).flatMap { ($0[.size] as? UInt64) ?? ($0[.size] as? Int).map(UInt64.init) } }
+        for path in files { sizes[path] = FileBytes.size(path).map(UInt64.init) }
         for path in try dom0.missingFiles(files, sizes: sizes) {
             let started = Date()
             try dom0.copy(path)

@@ -182,8 +182,5 @@ struct SSHXenStore: RemoteDom0 {
     }
 
     /// `word` for a POSIX shell: as is when it is plain, else in single quotes.
-    static func quoted(_ word: String) -> String {
-        if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@,%+".contains($0) }) { return word }
-        return "'" + word.replacing("'", with: "'\\''") + "'"
-    }
+    static func quoted(_ word: String) -> String { ShellWord.quoted(word) }
 }

@@ -28,7 +28,7 @@ struct TextTests {
             """)
         #expect(
             template.render(["name": "iovm0", "pool": "iovms", "driverDomain": true, "memory": 256, "empty": ""])
-                == "name = \"iovm0\"\npool = \"iovms\"\ndriver_domain = 1\nmemory = 256\n  \nend\n")
+                == "name = \"iovm0\"\npool = \"iovms\"\ndriver_domain = 1\nmemory = 256\n  never\nend\n")
         #expect(template.render(["name": "g<1>", "driverDomain": false]) == "name = \"g<1>\"\n# a guest\nmemory = \n  \nend\n")
     }
 
@@ -76,6 +76,25 @@ struct TextTests {
         #expect(String(cFormat: "%02ld:%llu", 7, UInt64.max) == "07:18446744073709551615")
         let long = String(repeating: "x", count: 300)
         #expect(String(cFormat: "%.3f " + long, 1.0) == "1.000 " + long)
+    }
+
+    @Test("a shell word is quoted by scalar: a quote with a combining mark after it is escaped too")
+    func shellWord() {
+        #expect(ShellWord.quoted("iovm0") == "iovm0")
+        #expect(ShellWord.quoted("a b") == "'a b'")
+        #expect(ShellWord.quoted("it's") == "'it'\\''s'")
+        // "'\u{301}" is one Character; unescaped, it would end the quotes and run `touch`.
+        #expect(ShellWord.quoted("x'\u{301};touch p") == "'x'\\''\u{301};touch p'")
+        #expect(ShellWord.quoted("é") == "'é'")
+    }
+
+    @Test("a file's size reads with or without swift-corelibs-foundation")
+    func fileSize() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "iovm-size-\(UUID().uuidString)").path
+        try Data(repeating: 7, count: 1234).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(FileBytes.size(path) == 1234)
+        #expect(FileBytes.size(path + ".missing") == nil)
     }
 
     @Test("whitespace trimming keeps inner spaces and drops CR LF")

@@ -39,6 +39,16 @@ package enum FileBytes {
         _ = try FileDescriptor.standardOutput.writeAll(Array(text.utf8))
     }
 
+    /// The size in bytes of the file at `path`; nil when it cannot be read.
+    ///
+    /// FoundationEssentials' `attributesOfItem` gives the size as a `UInt` when swift-corelibs-foundation is not
+    /// linked (the iovm binary), and as an `NSNumber` when it is (the test binaries): `as? Int` reads only the second,
+    /// `as? any BinaryInteger` only the first.
+    package static func size(_ path: String) -> Int? {
+        guard let value = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] else { return nil }
+        return (value as? any BinaryInteger).map { Int($0) } ?? (value as? Int)
+    }
+
     /// A file operation's error as the C library words it (`No such file or directory`), else as Swift
     /// prints it.
     package static func reason(_ error: any Error) -> String {

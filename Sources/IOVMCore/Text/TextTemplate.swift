@@ -53,7 +53,8 @@ package struct TextTemplate: Sendable {
     }
 
     /// The text with `context`'s values: a missing key renders as nothing; a section renders once when its
-    /// value is present and not `false` or empty text, an inverted section when it is not.
+    /// value is present and not `false` (an empty string too, as swift-mustache had it), an inverted section when
+    /// it is not.
     package func render(_ context: [String: any Sendable]) -> String {
         var output = ""
         Self.render(nodes, context, into: &output)
@@ -75,7 +76,6 @@ package struct TextTemplate: Sendable {
         switch value {
         case nil: false
         case let flag as Bool: flag
-        case let text as String: !text.isEmpty
         default: true
         }
     }
