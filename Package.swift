@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "IOVMCommandsTests",
             dependencies: [
-                "CPUSets", "IOVMCommands", "IOVMControl", "IOVMCore", "IOVMMonitor", "IOVMWireFormat", .product(name: "Logging", package: "swift-log"),
+                "CPUSets", "IOVMCommands", "IOVMControl", "IOVMCore", "IOVMMonitor", "IOVMWireFormat", "IOVMXen", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

@@ -3,6 +3,7 @@ import CPUSets
 import FoundationEssentials
 import IOVMControl
 import IOVMCore
+import IOVMWireFormat
 import Logging
 
 /// Options of the commands that change the host.
@@ -300,6 +301,26 @@ struct LiveChangeOptions: ParsableArguments {
         name: .long,
         help: "Manage the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) through libvirt's libxl driver, instead of this dom0.")
     var connect: String?
+
+    @Option(name: .customLong("control-socket"), help: "The control socket of a running iovm watch, which makes the change if it serves one.")
+    var controlSocket: String = HostAccess.defaultControlSocket
+
+    @Flag(name: .customLong("in-process"), help: "Make the change in this process even when an iovm watch serves the control socket.")
+    var inProcess = false
+
+    /// Has the `iovm watch` serving the control socket carry `request` out, printing what it says; false when
+    /// none serves it (nothing was sent: make the change in this process).
+    func throughWatch(_ request: LiveVerbRequest, logger: Logger) throws -> Bool {
+        guard connect == nil, !inProcess else { return false }
+        guard let reply = try HostAccess.liveVerbThroughWatch(request, socket: controlSocket) else { return false }
+        logger.debug("made by iovm watch (pid \(reply.pid)) through \(controlSocket)")
+        for change in reply.changes { printError(change.line) }
+        if let error = reply.error {
+            printError(error)
+            throw ExitCode.failure
+        }
+        return true
+    }
 }
 
 /// `iovm pin DOMAIN... --cpus 2,3` or `iovm pin iovm0=2 iovm1=3`: live hard affinity, several domains in one call.
@@ -334,7 +355,10 @@ struct PinCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let targets = try targets()
-            let engine = try HostAccess.engine(logger: global.logger("iovm.pin"), wait: live.wait, connect: live.connect)
+            let logger = global.logger("iovm.pin")
+            let request = LiveVerbRequest(verb: .pin, targets: targets.map { .init(domain: $0.domain, cores: $0.cores.map { "\($0)" }) }, wait: live.wait)
+            if try live.throughWatch(request, logger: logger) { return }
+            let engine = try HostAccess.engine(logger: logger, wait: live.wait, connect: live.connect)
             for change in try engine.pin(targets) { printError("\(change)") }
         }
     }
@@ -354,7 +378,9 @@ struct UnpinCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let engine = try HostAccess.engine(logger: global.logger("iovm.unpin"), wait: live.wait, connect: live.connect)
+            let logger = global.logger("iovm.unpin")
+            if try live.throughWatch(LiveVerbRequest(verb: .pin, targets: domains.map { .init(domain: $0) }, wait: live.wait), logger: logger) { return }
+            let engine = try HostAccess.engine(logger: logger, wait: live.wait, connect: live.connect)
             for change in try engine.pin(domains.map { ($0, nil) }) { printError("\(change)") }
         }
     }
@@ -406,7 +432,10 @@ struct WeightCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let targets = try targets()
-            let engine = try HostAccess.engine(logger: global.logger("iovm.weight"), wait: live.wait, connect: live.connect)
+            let logger = global.logger("iovm.weight")
+            let request = LiveVerbRequest(verb: .weight, targets: targets.map { .init(domain: $0.domain, weight: $0.weight) }, cap: cap, wait: live.wait)
+            if try live.throughWatch(request, logger: logger) { return }
+            let engine = try HostAccess.engine(logger: logger, wait: live.wait, connect: live.connect)
             for change in try engine.setWeight(targets, cap: cap) { printError("\(change)") }
         }
     }

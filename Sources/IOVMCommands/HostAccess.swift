@@ -76,6 +76,35 @@ enum HostAccess {
         return queries().pciIDs(pci)
     }
 
+    /// Where `iovm watch` serves the live verbs unless told otherwise.
+    static let defaultControlSocket = ControlSocket.defaultPath
+
+    /// Sends a live verb to the process serving the control socket at `socket` (`iovm watch`) and returns its reply;
+    /// nil when nothing serves it (nothing was sent).
+    static func liveVerbThroughWatch(_ request: LiveVerbRequest, socket: String) throws -> LiveVerbReply? {
+        let bytes = Array(try JSONText.line(request).utf8)
+        guard let reply = try ControlSocket.exchange(bytes, path: socket, timeout: request.wait + 120) else { return nil }
+        do {
+            return try JSONDecoder().decode(LiveVerbReply.self, from: Data(reply))
+        } catch {
+            throw ControlSocketError("\(socket): a reply this iovm cannot read (\(error)); whether the change was made is not known")
+        }
+    }
+
+    /// Serves the live verbs on the control socket at `socket` with an engine of its own (its own libxl context,
+    /// opened now), logging each request; returns what stops it and removes the socket.
+    static func serveLiveVerbs(socket: String, logger: Logger) throws -> @Sendable () -> Void {
+        let engine = try engine(logger: logger)
+        let server = try ControlSocketServer(path: socket) { bytes, client in
+            let reply = engine.serve(requestDocument: bytes, pid: getpid())
+            let decoded = try? JSONDecoder().decode(LiveVerbReply.self, from: Data(reply))
+            let lines = decoded.map { $0.error ?? $0.changes.map(\.line).joined(separator: "; ") } ?? "?"
+            logger.notice("control socket: request of pid \(client): \(lines)")
+            return reply
+        }
+        return { server.stop() }
+    }
+
     /// An engine over this dom0's backend and the host lock, waiting `wait` seconds for the lock.
     /// `crashAfter` (the hidden `--crash-after STEP`, for the crash tests) kills the process with SIGKILL
     /// right after the step of that name (`create:iovm0`) or any step of that kind (`create`).

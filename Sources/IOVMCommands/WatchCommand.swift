@@ -28,6 +28,10 @@ struct WatchCommand: ParsableCommand {
             N seconds (--crash-loop K/N, default 3/300) it stops with an error and exit code 69. \
             SIGTERM or SIGINT stop it gracefully: a recovery in progress finishes first. \
             See contrib/iovm-watch.service.
+
+            While it runs, `iovm pin`, `unpin` and `weight` are carried out by it, through --control-socket (default \
+            /run/iovm/control.sock, root only): the same checks, the same host lock, but no new libxl context per call. \
+            When the socket cannot be served, the watch says so and goes on; the verbs then run in their own process.
             """)
 
     @OptionGroup var topology: TopologyOptions
@@ -40,6 +44,12 @@ struct WatchCommand: ParsableCommand {
 
     @Option(help: "Seconds without an event after which the host is looked at anyway.")
     var recheck: Double = 5
+
+    @Option(name: .customLong("control-socket"), help: "Serve `iovm pin`, `unpin` and `weight` on this Unix socket (mode 0600), with a libxl context kept open.")
+    var controlSocket: String = HostAccess.defaultControlSocket
+
+    @Flag(name: .customLong("no-control-socket"), help: "Do not serve the live verbs; each runs in its own process.")
+    var noControlSocket = false
 
     @OptionGroup var host: HostChangeOptions
     @OptionGroup var global: GlobalOptions
@@ -66,6 +76,16 @@ struct WatchCommand: ParsableCommand {
             listener?.update(metrics.text())
             if let listener { logger.notice("iovm watch: serving metrics on http://127.0.0.1:\(listener.port)/metrics") }
             let events = try HostAccess.domainEvents(recheck: recheck)
+            var stopServing: (@Sendable () -> Void)?
+            if !noControlSocket {
+                do {
+                    stopServing = try HostAccess.serveLiveVerbs(socket: controlSocket, logger: logger)
+                    logger.notice("iovm watch: serving pin, unpin and weight on \(controlSocket)")
+                } catch {
+                    logger.warning("iovm watch: not serving pin, unpin and weight (they run in their own process): \(error)")
+                }
+            }
+            defer { stopServing?() }
             let supervisor = Supervisor(
                 plan: plan, libxlJSON: json, engine: engine, events: events, crashLoop: CrashLoopPolicy(parsing: crashLoop)!, logger: logger,
                 onRecovery: { recovery in

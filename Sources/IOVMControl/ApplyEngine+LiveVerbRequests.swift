@@ -1,0 +1,74 @@
+import CPUSets
+import FoundationEssentials
+import IOVMCore
+public import IOVMWireFormat
+
+/// The live verbs as `iovm watch` serves them on its control socket: a request in the wire format, carried out by
+/// this engine (its own libxl context, already open) under the host lock like the command's own.
+extension ApplyEngine {
+    /// Most domains one request may name.
+    public static let liveVerbTargetLimit = 4096
+
+    /// Carries `request` out and says what changed, or the error as the verb would print it.
+    ///
+    /// Checks what the command checks (weights in range, a cap not negative, core lists that parse) before
+    /// anything is touched; `wait` is this request's lock timeout (at most 600 s).
+    public func serve(_ request: LiveVerbRequest, pid: Int32) -> LiveVerbReply {
+        func refused(_ text: String) -> LiveVerbReply { LiveVerbReply(changes: [], error: "iovm: error: \(text)", pid: pid) }
+        guard request.version == LiveVerbRequest.currentVersion else {
+            return refused("control socket request version \(request.version); this iovm speaks version \(LiveVerbRequest.currentVersion)")
+        }
+        guard !request.targets.isEmpty else { return refused("name at least one domain") }
+        guard request.targets.count <= Self.liveVerbTargetLimit else { return refused("more than \(Self.liveVerbTargetLimit) domains in one request") }
+        guard request.wait.isFinite, request.wait >= 0 else { return refused("wait must be 0 or more seconds") }
+        var engine = self
+        engine.lockTimeout = min(request.wait, 600)
+        do {
+            let changes: [LiveChange]
+            switch request.verb {
+            case .pin:
+                let targets: [(domain: String, cores: CPUSet?)] = try request.targets.map { target in
+                    guard let list = target.cores else { return (target.domain, nil) }
+                    guard let cores = try CPUSet(xlList: list) else { throw LiveVerbRefusal("\(target.domain): cores must be listed; use `iovm unpin` for all") }
+                    return (target.domain, cores)
+                }
+                changes = try engine.pin(targets)
+            case .weight:
+                let targets: [(domain: String, weight: Int)] = try request.targets.map { target in
+                    guard let weight = target.weight, Planner.weightRange.contains(weight) else {
+                        throw LiveVerbRefusal("\(target.domain): weight must be \(Planner.weightRange.lowerBound)-\(Planner.weightRange.upperBound)")
+                    }
+                    return (target.domain, weight)
+                }
+                if let cap = request.cap, cap < 0 { throw LiveVerbRefusal("cap must be 0 or more") }
+                changes = try engine.setWeight(targets, cap: request.cap)
+            }
+            return LiveVerbReply(changes: changes.map { LiveVerbReply.Change(line: $0.description, domid: $0.domain.domid) }, pid: pid)
+        } catch let error as ApplyError {
+            return LiveVerbReply(changes: [], error: error.description, pid: pid)
+        } catch {
+            return refused("\(error)")
+        }
+    }
+
+    /// ``serve(_:pid:)`` of one request document; the reply's JSON. A document that does not decode gets an error
+    /// reply naming the JSON's fault.
+    public func serve(requestDocument bytes: [UInt8], pid: Int32) -> [UInt8] {
+        let reply: LiveVerbReply
+        do {
+            let request = try JSONDecoder().decode(LiveVerbRequest.self, from: Data(bytes))
+            reply = serve(request, pid: pid)
+        } catch {
+            let located = JSONSyntax.check(bytes).map { "\($0)" } ?? "\(error)"
+            reply = LiveVerbReply(changes: [], error: "iovm: error: control socket request: \(located)", pid: pid)
+        }
+        let text = (try? JSONText.line(reply)) ?? #"{"changes":[],"error":"iovm: error: cannot encode the reply","pid":0,"version":1}"#
+        return Array(text.utf8)
+    }
+}
+
+/// A live verb request refused before anything was touched.
+struct LiveVerbRefusal: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import IOVMXen
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `iovm watch`'s control socket: a real Unix socket, served on a thread, asked by a client that falls back when
+/// nothing serves it.
+@Suite("Control socket")
+struct ControlSocketTests {
+    func scratch() -> String {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-cs-\(UUID().uuidString.prefix(8))").path
+        return directory + "/control.sock"
+    }
+
+    @Test("a request reaches the handler with the client's pid, and its answer comes back; stop removes the socket")
+    func exchanges() throws {
+        let path = scratch()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let seen = Mutex<[Int32]>([])
+        let server = try ControlSocketServer(path: path) { request, client in
+            seen.withLock { $0.append(client) }
+            return Array("echo:".utf8) + request
+        }
+        let reply = try ControlSocket.exchange(Array("hello".utf8), path: path, timeout: 5)
+        #expect(reply.map { String(decoding: $0, as: UTF8.self) } == "echo:hello")
+        #expect(seen.withLock { $0 } == [getpid()])
+        let big = [UInt8](repeating: 65, count: 40_000)
+        #expect(try ControlSocket.exchange(big, path: path, timeout: 5) == Array("echo:".utf8) + big)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let directory = try FileManager.default.attributesOfItem(atPath: (path as NSString).deletingLastPathComponent)
+        #expect((directory[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+        server.stop()
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(try ControlSocket.exchange(Array("again".utf8), path: path, timeout: 5) == nil)
+    }
+
+    @Test("nothing serving: no socket, or one left by a process that ended, answers nil (the verb runs in-process)")
+    func nothingServes() throws {
+        let path = scratch()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 1) == nil)
+        // A stale socket: bound, never listened on, its descriptor closed (as after kill -9).
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8))
+            raw[path.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0)
+        close(fd)
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 1) == nil)
+        // A new server replaces it.
+        let server = try ControlSocketServer(path: path) { _, _ in Array("ok".utf8) }
+        defer { server.stop() }
+        #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 5) == Array("ok".utf8))
+    }
+
+    @Test("a second server refuses a socket a live one serves, and no server takes a path that is not a socket")
+    func refusesToTakeOver() throws {
+        let path = scratch()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let first = try ControlSocketServer(path: path) { _, _ in Array("first".utf8) }
+        defer { first.stop() }
+        #expect { _ = try ControlSocketServer(path: path) { _, _ in [] } } throws: { "\($0)".contains("already serves \(path)") }
+        #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 5) == Array("first".utf8))
+        let file = (path as NSString).deletingLastPathComponent + "/plain"
+        FileManager.default.createFile(atPath: file, contents: Data("keep".utf8))
+        #expect { _ = try ControlSocketServer(path: file) { _, _ in [] } } throws: { "\($0)".contains("is not a socket") }
+        #expect(FileManager.default.contents(atPath: file) == Data("keep".utf8))
+        let long = "/tmp/" + String(repeating: "x", count: 120)
+        #expect { _ = try ControlSocket.exchange([], path: long, timeout: 1) } throws: { "\($0)".contains("must be 1-107 bytes") }
+    }
+
+    @Test("a request over the limit gets an error reply; a server that closes without a reply is an error, not a fallback")
+    func limitsAndCutReplies() throws {
+        let path = scratch()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let server = try ControlSocketServer(path: path) { request, _ in request.first == 0x71 ? [] : Array("fine".utf8) }
+        defer { server.stop() }
+        let over = try #require(try ControlSocket.exchange([UInt8](repeating: 65, count: ControlSocket.requestLimit + 1), path: path, timeout: 5))
+        #expect(String(decoding: over, as: UTF8.self).contains("request over 65536 bytes"))
+        #expect { _ = try ControlSocket.exchange(Array("q".utf8), path: path, timeout: 5) } throws: { "\($0)".contains("closed without a reply") }
+        #expect(try ControlSocket.exchange(Array("a".utf8), path: path, timeout: 5) == Array("fine".utf8))
+    }
+}
