@@ -62,3 +62,26 @@ enum LoggingBootstrap {
 
     static func once() { _ = done }
 }
+
+extension IOVMCommand {
+    /// The commands whose start-up is a goal of its own (issue 16: they race `xl`), parsed without the root's tree.
+    static let liveVerbs: [String: any ParsableCommand.Type] = ["pin": PinCommand.self, "unpin": UnpinCommand.self, "weight": WeightCommand.self]
+
+    /// Runs `iovm` with `arguments` (the process's, without its name) and exits.
+    ///
+    /// `iovm pin`, `unpin` and `weight` are parsed by their own command when that succeeds: the same parser, options
+    /// and validation, without the root walking every subcommand's options first (about half of their start-up). Help,
+    /// `--version`, and every parse error go through the whole tree, so that they read as they always have.
+    public static func run(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        if let verb = arguments.first.flatMap({ liveVerbs[$0] }), var command = try? verb.parse(Array(arguments.dropFirst())) {
+            do {
+                try command.run()
+                exit()
+            } catch {
+                exit(withError: error)
+            }
+        }
+        main(arguments)
+        exit()
+    }
+}

@@ -4,6 +4,6 @@ import IOVMCommands
 @main
 struct Entrypoint {
     static func main() {
-        IOVMCommand.main()
+        IOVMCommand.run()
     }
 }

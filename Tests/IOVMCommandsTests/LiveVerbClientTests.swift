@@ -69,3 +69,27 @@ struct LiveVerbClientTests {
         #expect(none.stderr == local.stderr)
     }
 }
+
+/// The live verbs are parsed by their own command when that succeeds; help, `--version` and parse errors still go
+/// through the whole tree and read as the other commands' do.
+@Suite("Live verbs' own parse")
+struct LiveVerbParseTests {
+    let cli = CLITests()
+
+    @Test("help, a bad argument and --version after a verb read as through the root")
+    func fallsBackToTheTree() throws {
+        for verb in ["pin", "unpin", "weight"] {
+            let help = try cli.iovm(verb, "--help")
+            #expect(help.status == 0)
+            #expect(help.stdout.contains("USAGE: iovm \(verb)"), "\(help.stdout)")
+            #expect(help.stdout.contains("--control-socket") && help.stdout.contains("--in-process"), "\(help.stdout)")
+        }
+        let bad = try cli.iovm("weight", "iovm0", "0")
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("Error: iovm0: weight must be 1-65535"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("Usage: iovm weight"), "\(bad.stderr)")
+        let unknown = try cli.iovm("pin", "iovm0=1", "--bogus")
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.contains("Unknown option '--bogus'") && unknown.stderr.contains("Usage: iovm pin"), "\(unknown.stderr)")
+    }
+}
