@@ -308,6 +308,10 @@ struct LiveChangeOptions: ParsableArguments {
     @Flag(name: .customLong("in-process"), help: "Make the change in this process even when an iovm watch serves the control socket.")
     var inProcess = false
 
+    func validate() throws {
+        guard ApplyEngine.liveVerbWaitRange.contains(wait) else { throw ValidationError(ApplyEngine.liveVerbWaitRefusal) }
+    }
+
     /// Has the `iovm watch` serving the control socket carry `request` out, printing what it says; false when
     /// none serves it (nothing was sent: make the change in this process).
     func throughWatch(_ request: LiveVerbRequest, logger: Logger) throws -> Bool {

@@ -83,6 +83,7 @@ enum HostAccess {
     /// nil when nothing serves it (nothing was sent).
     static func liveVerbThroughWatch(_ request: LiveVerbRequest, socket: String) throws -> LiveVerbReply? {
         let bytes = Array(try JSONText.line(request).utf8)
+        guard bytes.count <= ControlSocket.requestLimit else { return nil }  // too big to send: made in this process
         guard let reply = try ControlSocket.exchange(bytes, path: socket, timeout: request.wait + 120) else { return nil }
         do {
             return try JSONDecoder().decode(LiveVerbReply.self, from: Data(reply))

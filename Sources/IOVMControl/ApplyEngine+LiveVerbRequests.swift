@@ -8,11 +8,15 @@ public import IOVMWireFormat
 extension ApplyEngine {
     /// Most domains one request may name.
     public static let liveVerbTargetLimit = 4096
+    /// The seconds a live verb may wait for the host lock (`--wait`), in its own process and served alike.
+    public static let liveVerbWaitRange = 0.0...86_400.0
+    /// Why a wait outside ``liveVerbWaitRange`` is refused.
+    public static let liveVerbWaitRefusal = "--wait must be 0 to 86400 seconds"
 
     /// Carries `request` out and says what changed, or the error as the verb would print it.
     ///
     /// Checks what the command checks (weights in range, a cap not negative, core lists that parse) before
-    /// anything is touched; `wait` is this request's lock timeout (at most 600 s).
+    /// anything is touched; `wait` is this request's lock timeout.
     public func serve(_ request: LiveVerbRequest, pid: Int32) -> LiveVerbReply {
         func refused(_ text: String) -> LiveVerbReply { LiveVerbReply(changes: [], error: "iovm: error: \(text)", pid: pid) }
         guard request.version == LiveVerbRequest.currentVersion else {
@@ -20,9 +24,9 @@ extension ApplyEngine {
         }
         guard !request.targets.isEmpty else { return refused("name at least one domain") }
         guard request.targets.count <= Self.liveVerbTargetLimit else { return refused("more than \(Self.liveVerbTargetLimit) domains in one request") }
-        guard request.wait.isFinite, request.wait >= 0 else { return refused("wait must be 0 or more seconds") }
+        guard Self.liveVerbWaitRange.contains(request.wait) else { return refused(Self.liveVerbWaitRefusal) }
         var engine = self
-        engine.lockTimeout = min(request.wait, 600)
+        engine.lockTimeout = request.wait
         do {
             let changes: [LiveChange]
             switch request.verb {

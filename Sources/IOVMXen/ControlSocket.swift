@@ -18,21 +18,22 @@ public struct ControlSocketError: Error, Sendable, CustomStringConvertible {
 /// `iovm watch`'s control socket: a Unix stream socket on which the live verbs (`pin`, `unpin`, `weight`) are
 /// carried out by the resident process, whose libxl context is already open, instead of a new process opening one.
 ///
-/// One request document per connection, the client ending its side; one reply document, then the server closes.
-/// The socket is created mode 0600 in a directory of mode 0700, and the server answers only root and its own user
-/// (`SO_PEERCRED`).
+/// One request document per connection, the client ending its side; one reply line (a JSON document and `\n`), then
+/// the server closes. The socket is made mode 0600 before it listens, in a directory made mode 0700 when missing; the
+/// server answers only root and its own user, and the client talks only to a server run by root or by itself
+/// (`SO_PEERCRED` both ways).
 public enum ControlSocket {
     /// Where `iovm watch` serves it unless told otherwise.
     public static let defaultPath = "/run/iovm/control.sock"
     /// Largest request read, in bytes.
-    public static let requestLimit = 1 << 16
+    public static let requestLimit = 1 << 20
     /// Largest reply read, in bytes.
-    public static let replyLimit = 1 << 20
+    public static let replyLimit = 1 << 22
 
     /// Sends `request` to the process serving `path` and returns its reply, waiting at most `timeout` seconds for it.
     ///
-    /// - Returns: nil when nothing serves `path` (no socket there, a stale one, or one this user may not open): the
-    ///   caller does the work itself.
+    /// - Returns: nil when nothing serves `path` (no socket there, a stale one, one this user may not open, a full
+    ///   queue, or a server run by another user): nothing was sent, and the caller does the work itself.
     /// - Throws: ``ControlSocketError`` when the server took the request but gave no whole reply (what it did is not
     ///   known, so the caller must not do it again).
     public static func exchange(_ request: [UInt8], path: String, timeout: Double) throws(ControlSocketError) -> [UInt8]? {
@@ -40,20 +41,22 @@ public enum ControlSocket {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlSocketError("socket: \(Errno(rawValue: errno).description)") }
         defer { close(fd) }
+        setTimeout(fd, seconds: min(timeout, 5))  // connect and send
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         if connected != 0 {
             let code = errno
-            if [ENOENT, ECONNREFUSED, EACCES, ENOTDIR, EPERM].contains(code) { return nil }
+            if [ENOENT, ECONNREFUSED, EACCES, ENOTDIR, EPERM, EAGAIN, ETIMEDOUT, EPROTOTYPE].contains(code) { return nil }
             throw ControlSocketError("cannot connect to \(path): \(Errno(rawValue: code).description)")
         }
-        guard sendAll(fd, request[...]) else { throw ControlSocketError("\(path): the request was not sent: \(Errno(rawValue: errno).description)") }
+        guard let server = peerCredentials(fd), server.uid == 0 || server.uid == geteuid() else { return nil }
+        guard sendAll(fd, request[...]) else { throw ControlSocketError("\(path): the request was not sent whole: \(Errno(rawValue: errno).description)") }
         shutdown(fd, Int32(SHUT_WR))
         setTimeout(fd, seconds: timeout)
-        let (reply, complete) = receiveAll(fd, limit: replyLimit)
+        let (reply, complete) = receiveLine(fd, limit: replyLimit)
         guard complete else {
-            let why = errno == EAGAIN || errno == EWOULDBLOCK ? "no reply within \(Int(timeout)) s" : "the reply was cut short"
+            let why = errno == EAGAIN || errno == EWOULDBLOCK ? "no reply within \(Int(min(timeout, 1e9))) s" : "the reply was cut short"
             throw ControlSocketError("\(path): \(why); whether the change was made is not known (see the serving process's log)")
         }
         guard !reply.isEmpty else {
@@ -78,8 +81,16 @@ public enum ControlSocket {
         return address
     }
 
+    /// The process at the other end of `fd`: `struct ucred` (pid, uid, gid).
+    static func peerCredentials(_ fd: Int32) -> (pid: Int32, uid: UInt32)? {
+        var credentials: (Int32, UInt32, UInt32) = (0, UInt32.max, UInt32.max)
+        var length = socklen_t(MemoryLayout.size(ofValue: credentials))
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+        return (credentials.0, credentials.1)
+    }
+
     static func setTimeout(_ fd: Int32, seconds: Double) {
-        let clamped = max(0.001, min(seconds, 86_400))
+        let clamped = seconds.isFinite ? max(0.001, min(seconds, 86_400 * 7)) : 86_400 * 7
         var timeout = timeval(tv_sec: Int(clamped), tv_usec: Int((clamped - clamped.rounded(.down)) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -98,6 +109,16 @@ public enum ControlSocket {
 
     /// Reads until the peer ends its side; `complete` is false on an error, a timeout, or more than `limit` bytes.
     static func receiveAll(_ fd: Int32, limit: Int) -> (bytes: [UInt8], complete: Bool) {
+        receive(fd, limit: limit, stopAtNewline: false)
+    }
+
+    /// Reads one line (without its `\n`): until the first `\n`, or until the peer ends its side. Stopping at the line
+    /// does not depend on the server's descriptor being closed, which a child process of the server may hold.
+    static func receiveLine(_ fd: Int32, limit: Int) -> (bytes: [UInt8], complete: Bool) {
+        receive(fd, limit: limit, stopAtNewline: true)
+    }
+
+    private static func receive(_ fd: Int32, limit: Int, stopAtNewline: Bool) -> (bytes: [UInt8], complete: Bool) {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
         while true {
@@ -106,26 +127,31 @@ public enum ControlSocket {
             if count < 0 { return (bytes, false) }
             if count == 0 { return (bytes, true) }
             bytes += chunk[..<count]
+            if stopAtNewline, let end = bytes.firstIndex(of: 0x0A) { return (Array(bytes[..<end]), true) }
             if bytes.count > limit { return (bytes, false) }
         }
     }
 }
 
-/// Serves the control socket on a thread of its own: each request, one at a time, goes to `handler`, whose answer is
-/// sent back.
+/// Serves the control socket: a thread accepts connections, and each request is handled on a thread of its own (the
+/// host lock orders the changes, so a request that may not wait is refused at once, as in its own process).
 public final class ControlSocketServer: Sendable {
     /// The socket's path.
     public let path: String
     private let fd: Int32
-    private let inode: UInt64
+    private let identity: (device: UInt64, inode: UInt64)
     private let stopped = Atomic<Bool>(false)
+    /// Requests being handled, and the accept thread while it runs; `stop()` waits for them.
+    private let running = PThreadCondition()
+    nonisolated(unsafe) private var active = 0
 
     /// Binds `path` (its directory made mode 0700 when missing) and starts serving.
     ///
-    /// A socket left at `path` by a process that ended is replaced; one that a live process serves is not.
-    /// `handler` gets the request's bytes and the client's process id.
+    /// A socket left at `path` by a process of this user that ended is replaced; one that a live process serves, and
+    /// one of another user, are not. `handler` gets the request's bytes and the client's process id, and answers one
+    /// line of JSON.
     ///
-    /// - Throws: ``ControlSocketError`` when another process serves `path`, or `path` is not a socket, or binding fails.
+    /// - Throws: ``ControlSocketError`` when another process serves `path`, or `path` is not such a socket, or binding fails.
     public init(path: String, handler: @escaping @Sendable (_ request: [UInt8], _ client: Int32) -> [UInt8]) throws(ControlSocketError) {
         var address = try ControlSocket.socketAddress(path)
         let directory = FilePath(path).removingLastComponent().string
@@ -135,79 +161,113 @@ public final class ControlSocketServer: Sendable {
         var status = stat()
         if lstat(path, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFSOCK else { throw ControlSocketError("\(path) exists and is not a socket: remove it or choose another path") }
-            if (try? ControlSocket.probe(path)) == true {
-                throw ControlSocketError("another process (an iovm watch) already serves \(path)")
+            switch ControlSocket.probe(path) {
+            case 0, EAGAIN: throw ControlSocketError("another process (an iovm watch) already serves \(path)")
+            case ECONNREFUSED where status.st_uid == geteuid(): unlink(path)  // left by a process that ended
+            default: throw ControlSocketError("\(path) is a socket this iovm did not leave: remove it or choose another path")
             }
-            unlink(path)
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlSocketError("socket: \(Errno(rawValue: errno).description)") }
-        let mask = umask(0o177)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        umask(mask)
-        guard bound == 0, listen(fd, 16) == 0, lstat(path, &status) == 0 else {
+        // Mode 0600 before listen: until then no one can connect.
+        guard bound == 0, chmod(path, 0o600) == 0, listen(fd, 64) == 0, lstat(path, &status) == 0 else {
             let reason = Errno(rawValue: errno).description
             close(fd)
             throw ControlSocketError("cannot serve \(path): \(reason)")
         }
         self.path = path
         self.fd = fd
-        self.inode = UInt64(status.st_ino)
-        PThread.detach { [self] in serve(handler) }
+        self.identity = (UInt64(status.st_dev), UInt64(status.st_ino))
+        enter()
+        PThread.detach { [self] in
+            defer { leave() }
+            accepting(handler)
+        }
     }
 
-    /// Stops serving and removes the socket (when it is still this server's).
+    /// Stops accepting, removes the socket (when it is still this server's), and waits for the requests being
+    /// handled to be answered.
     public func stop() {
         guard !stopped.exchange(true, ordering: .sequentiallyConsistent) else { return }
         var status = stat()
-        if lstat(path, &status) == 0, UInt64(status.st_ino) == inode { unlink(path) }
-        shutdown(fd, Int32(SHUT_RDWR))
+        if lstat(path, &status) == 0, UInt64(status.st_dev) == identity.device, UInt64(status.st_ino) == identity.inode { unlink(path) }
+        shutdown(fd, Int32(SHUT_RDWR))  // wakes accept; the accept thread closes the descriptor
+        running.lock()
+        while active > 0 { running.wait() }
+        running.unlock()
     }
 
-    private func serve(_ handler: @Sendable ([UInt8], Int32) -> [UInt8]) {
+    private func enter() {
+        running.lock()
+        active += 1
+        running.unlock()
+    }
+
+    private func leave() {
+        running.lock()
+        active -= 1
+        running.broadcast()
+        running.unlock()
+    }
+
+    private func accepting(_ handler: @escaping @Sendable ([UInt8], Int32) -> [UInt8]) {
         defer { close(fd) }
-        while !stopped.load(ordering: .sequentiallyConsistent) {
+        while true {
             let client = accept(fd, nil, nil)
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
+            if stopped.load(ordering: .sequentiallyConsistent) {
+                if client >= 0 { close(client) }
                 return
             }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            defer { close(client) }
-            // struct ucred: pid, uid, gid.
-            var credentials: (Int32, UInt32, UInt32) = (0, UInt32.max, UInt32.max)
-            var length = socklen_t(MemoryLayout.size(ofValue: credentials))
-            guard getsockopt(client, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0,
-                credentials.1 == 0 || credentials.1 == geteuid()
-            else { continue }
-            ControlSocket.setTimeout(client, seconds: 5)
-            let (request, complete) = ControlSocket.receiveAll(client, limit: ControlSocket.requestLimit)
-            let reply: [UInt8]
-            if complete, request.isEmpty {
-                continue  // a probe: connected and closed
-            } else if complete {
-                reply = handler(request, credentials.0)
-            } else if request.count > ControlSocket.requestLimit {
-                reply = Array(#"{"changes":[],"error":"iovm: error: control socket request over \#(ControlSocket.requestLimit) bytes","pid":\#(getpid()),"version":1}"#.utf8)
-            } else {
+            if client < 0 {
+                if errno != EINTR, errno != ECONNABORTED { PThread.sleep(seconds: 0.1) }  // EMFILE, ENOBUFS: try again
                 continue
             }
-            _ = ControlSocket.sendAll(client, reply[...])
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            enter()
+            PThread.detach { [self] in
+                defer {
+                    close(client)
+                    leave()
+                }
+                answer(client, handler)
+            }
         }
+    }
+
+    private func answer(_ client: Int32, _ handler: @Sendable ([UInt8], Int32) -> [UInt8]) {
+        guard let peer = ControlSocket.peerCredentials(client) else { return }
+        func refuse(_ text: String) {
+            _ = ControlSocket.sendAll(client, Array(#"{"changes":[],"error":"iovm: error: \#(text)","pid":\#(getpid()),"version":1}"#.utf8 + [0x0A])[...])
+        }
+        guard peer.uid == 0 || peer.uid == geteuid() else { return refuse("the control socket answers root and its own user only") }
+        ControlSocket.setTimeout(client, seconds: 5)
+        let (request, complete) = ControlSocket.receiveAll(client, limit: ControlSocket.requestLimit)
+        guard complete else {
+            if request.count > ControlSocket.requestLimit { refuse("control socket request over \(ControlSocket.requestLimit) bytes") }
+            return
+        }
+        if request.isEmpty { return }  // a probe: connected and closed
+        // A client that gave up (closed its end) is not acted for.
+        var events = pollfd(fd: client, events: 0, revents: 0)
+        if poll(&events, 1, 0) > 0, events.revents & Int16(POLLHUP) != 0 { return }
+        _ = ControlSocket.sendAll(client, (handler(request, peer.pid) + [0x0A])[...])
     }
 }
 
 extension ControlSocket {
-    /// Whether a process accepts connections on `path` now.
-    static func probe(_ path: String) throws(ControlSocketError) -> Bool {
-        var address = try socketAddress(path)
+    /// 0 when a process accepts connections on `path` now, else connect's errno.
+    static func probe(_ path: String) -> Int32 {
+        guard var address = try? socketAddress(path) else { return EINVAL }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return errno }
         defer { close(fd) }
-        return withUnsafePointer(to: &address) {
+        setTimeout(fd, seconds: 2)
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        }
+        return connected == 0 ? 0 : errno
     }
 }

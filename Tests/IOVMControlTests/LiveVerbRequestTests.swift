@@ -50,7 +50,7 @@ struct LiveVerbRequestTests {
             (#"{"version":1,"verb":"weight","targets":[{"domain":"iovm0","weight":0}],"wait":0}"#, "iovm0: weight must be 1-65535"),
             (#"{"version":1,"verb":"weight","targets":[{"domain":"iovm0"}],"wait":0}"#, "iovm0: weight must be 1-65535"),
             (#"{"version":1,"verb":"weight","targets":[{"domain":"iovm0","weight":9}],"cap":-1,"wait":0}"#, "cap must be 0 or more"),
-            (#"{"version":1,"verb":"pin","targets":[{"domain":"iovm0","cores":"2"}],"wait":-1}"#, "wait must be 0 or more"),
+            (#"{"version":1,"verb":"pin","targets":[{"domain":"iovm0","cores":"2"}],"wait":-1}"#, "--wait must be 0 to 86400 seconds"),
             (#"{"version":1,"verb":"pin","targets":[{"domain":"nosuch","cores":"2"}],"wait":0}"#, "iovm: error: no domain nosuch"),
             (#"{"version":1,"verb":"pin","targets":[{"domain":"Domain-0","cores":"2"}],"wait":0}"#, "iovm did not create"),
             (#"{"version":1,"verb":"reboot","targets":[{"domain":"iovm0"}],"wait":0}"#, "control socket request"),

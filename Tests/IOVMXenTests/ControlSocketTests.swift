@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import IOVMXen
 import Synchronization
@@ -87,8 +88,61 @@ struct ControlSocketTests {
         let server = try ControlSocketServer(path: path) { request, _ in request.first == 0x71 ? [] : Array("fine".utf8) }
         defer { server.stop() }
         let over = try #require(try ControlSocket.exchange([UInt8](repeating: 65, count: ControlSocket.requestLimit + 1), path: path, timeout: 5))
-        #expect(String(decoding: over, as: UTF8.self).contains("request over 65536 bytes"))
+        #expect(String(decoding: over, as: UTF8.self).contains("request over \(ControlSocket.requestLimit) bytes"))
         #expect { _ = try ControlSocket.exchange(Array("q".utf8), path: path, timeout: 5) } throws: { "\($0)".contains("closed without a reply") }
         #expect(try ControlSocket.exchange(Array("a".utf8), path: path, timeout: 5) == Array("fine".utf8))
+    }
+
+    @Test("requests are answered at once side by side, and stop waits for the ones being answered")
+    func concurrentAndStop() throws {
+        let path = scratch()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let second = DispatchSemaphore(value: 0)
+        let server = try ControlSocketServer(path: path) { request, _ in
+            if request == Array("first".utf8) {
+                // Answered only once the second request has been: a server taking one at a time would time out here.
+                return second.wait(timeout: .now() + 10) == .success ? Array("first done".utf8) : Array("first alone".utf8)
+            }
+            if request == Array("slow".utf8) { Thread.sleep(forTimeInterval: 0.5) }
+            second.signal()
+            return request
+        }
+        let first = Mutex<[UInt8]?>(nil)
+        let thread = Thread { first.withLock { $0 = try? ControlSocket.exchange(Array("first".utf8), path: path, timeout: 20) } }
+        thread.start()
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(try ControlSocket.exchange(Array("second".utf8), path: path, timeout: 5) == Array("second".utf8))
+        for _ in 0..<100 where first.withLock({ $0 }) == nil { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(first.withLock { $0 } == Array("first done".utf8))
+        // stop() while a request is being answered: it returns once the answer is sent.
+        let slow = Mutex<[UInt8]?>(nil)
+        let slowThread = Thread { slow.withLock { $0 = try? ControlSocket.exchange(Array("slow".utf8), path: path, timeout: 20) } }
+        slowThread.start()
+        Thread.sleep(forTimeInterval: 0.2)
+        server.stop()
+        for _ in 0..<40 where slow.withLock({ $0 }) == nil { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(slow.withLock { $0 } == Array("slow".utf8))
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("a socket that is not a stale one of this iovm (a datagram socket) is never removed")
+    func otherSocketsAreKept() throws {
+        let path = scratch()
+        let directory = (path as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8))
+            raw[path.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        #expect(bound == 0)
+        #expect { _ = try ControlSocketServer(path: path) { _, _ in [] } } throws: { "\($0)".contains("a socket this iovm did not leave") }
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 1) == nil)
     }
 }
