@@ -98,10 +98,8 @@ enum HostAccess {
         let engine = try engine(logger: logger)
         let server = try ControlSocketServer(path: socket) { bytes, client in
             let reply = engine.serve(requestDocument: bytes, pid: getpid())
-            let decoded = try? JSONDecoder().decode(LiveVerbReply.self, from: Data(reply))
-            let lines = decoded.map { $0.error ?? $0.changes.map(\.line).joined(separator: "; ") } ?? "?"
-            logger.notice("control socket: request of pid \(client): \(lines)")
-            return reply
+            logger.notice("control socket: request of pid \(client): \(reply.error ?? reply.changes.map(\.line).joined(separator: "; "))")
+            return reply.document()
         }
         return { server.stop() }
     }

@@ -55,19 +55,16 @@ extension ApplyEngine {
         }
     }
 
-    /// ``serve(_:pid:)`` of one request document; the reply's JSON. A document that does not decode gets an error
-    /// reply naming the JSON's fault.
-    public func serve(requestDocument bytes: [UInt8], pid: Int32) -> [UInt8] {
-        let reply: LiveVerbReply
+    /// ``serve(_:pid:)`` of one request document. A document that does not decode gets an error reply naming the
+    /// JSON's fault.
+    public func serve(requestDocument bytes: [UInt8], pid: Int32) -> LiveVerbReply {
         do {
             let request = try JSONDecoder().decode(LiveVerbRequest.self, from: Data(bytes))
-            reply = serve(request, pid: pid)
+            return serve(request, pid: pid)
         } catch {
             let located = JSONSyntax.check(bytes).map { "\($0)" } ?? "\(error)"
-            reply = LiveVerbReply(changes: [], error: "iovm: error: control socket request: \(located)", pid: pid)
+            return LiveVerbReply(changes: [], error: "iovm: error: control socket request: \(located)", pid: pid)
         }
-        let text = (try? JSONText.line(reply)) ?? #"{"changes":[],"error":"iovm: error: cannot encode the reply","pid":0,"version":1}"#
-        return Array(text.utf8)
     }
 }
 

@@ -85,4 +85,9 @@ public struct LiveVerbReply: Codable, Sendable, Equatable {
         self.error = error
         self.pid = pid
     }
+    /// The reply as its one line of JSON, without the newline.
+    public func document() -> [UInt8] {
+        let text = (try? JSONText.line(self)) ?? #"{"changes":[],"error":"iovm: error: cannot encode the reply","pid":0,"version":1}"#
+        return Array(text.utf8)
+    }
 }

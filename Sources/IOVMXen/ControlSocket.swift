@@ -37,19 +37,12 @@ public enum ControlSocket {
     /// - Throws: ``ControlSocketError`` when the server took the request but gave no whole reply (what it did is not
     ///   known, so the caller must not do it again).
     public static func exchange(_ request: [UInt8], path: String, timeout: Double) throws(ControlSocketError) -> [UInt8]? {
-        var address = try socketAddress(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlSocketError("socket: \(Errno(rawValue: errno).description)") }
-        defer { close(fd) }
-        setTimeout(fd, seconds: min(timeout, 5))  // connect and send
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if connected != 0 {
-            let code = errno
+        let (socket, code) = try connected(to: path, timeout: min(timeout, 5))  // the timeout of connect and send
+        guard let fd = socket else {
             if [ENOENT, ECONNREFUSED, EACCES, ENOTDIR, EPERM, EAGAIN, ETIMEDOUT, EPROTOTYPE].contains(code) { return nil }
             throw ControlSocketError("cannot connect to \(path): \(Errno(rawValue: code).description)")
         }
+        defer { close(fd) }
         guard let server = peerCredentials(fd), server.uid == 0 || server.uid == geteuid() else { return nil }
         guard sendAll(fd, request[...]) else { throw ControlSocketError("\(path): the request was not sent whole: \(Errno(rawValue: errno).description)") }
         shutdown(fd, Int32(SHUT_WR))
@@ -258,16 +251,28 @@ public final class ControlSocketServer: Sendable {
 }
 
 extension ControlSocket {
-    /// 0 when a process accepts connections on `path` now, else connect's errno.
-    static func probe(_ path: String) -> Int32 {
-        guard var address = try? socketAddress(path) else { return EINVAL }
+    /// A stream socket connected to `path`, its send and receive timeouts `timeout`; nil and connect's (or socket's)
+    /// errno when it could not connect.
+    static func connected(to path: String, timeout: Double) throws(ControlSocketError) -> (fd: Int32?, errno: Int32) {
+        var address = try socketAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return errno }
-        defer { close(fd) }
-        setTimeout(fd, seconds: 2)
-        let connected = withUnsafePointer(to: &address) {
+        guard fd >= 0 else { throw ControlSocketError("socket: \(Errno(rawValue: errno).description)") }
+        setTimeout(fd, seconds: timeout)
+        let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        return connected == 0 ? 0 : errno
+        guard result == 0 else {
+            let code = errno
+            close(fd)
+            return (nil, code)
+        }
+        return (fd, 0)
+    }
+
+    /// 0 when a process accepts connections on `path` now, else connect's errno.
+    static func probe(_ path: String) -> Int32 {
+        guard let (fd, code) = try? connected(to: path, timeout: 2) else { return EINVAL }
+        if let fd { close(fd) }
+        return code
     }
 }

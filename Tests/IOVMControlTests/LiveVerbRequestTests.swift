@@ -12,7 +12,7 @@ struct LiveVerbRequestTests {
     let live = LiveChangeTests()
 
     func reply(_ engine: ApplyEngine, _ json: String) throws -> LiveVerbReply {
-        let bytes = engine.serve(requestDocument: Array(json.utf8), pid: 42)
+        let bytes = engine.serve(requestDocument: Array(json.utf8), pid: 42).document()
         return try JSONDecoder().decode(LiveVerbReply.self, from: Data(bytes))
     }
 

@@ -17,6 +17,20 @@ struct ControlSocketTests {
         return directory + "/control.sock"
     }
 
+    /// A Unix socket of `type` bound at `path` and never listened on.
+    func bound(_ path: String, type: __socket_type) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(type.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8))
+            raw[path.utf8.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        try #require(result == 0)
+        return fd
+    }
+
     @Test("a request reaches the handler with the client's pid, and its answer comes back; stop removes the socket")
     func exchanges() throws {
         let path = scratch()
@@ -47,16 +61,7 @@ struct ControlSocketTests {
         #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 1) == nil)
         // A stale socket: bound, never listened on, its descriptor closed (as after kill -9).
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8))
-            raw[path.utf8.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        #expect(bound == 0)
-        close(fd)
+        close(try bound(path, type: SOCK_STREAM))
         #expect(FileManager.default.fileExists(atPath: path))
         #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 1) == nil)
         // A new server replaces it.
@@ -131,16 +136,8 @@ struct ControlSocketTests {
         let directory = (path as NSString).deletingLastPathComponent
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = try bound(path, type: SOCK_DGRAM)
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: Array(path.utf8))
-            raw[path.utf8.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        #expect(bound == 0)
         #expect { _ = try ControlSocketServer(path: path) { _, _ in [] } } throws: { "\($0)".contains("a socket this iovm did not leave") }
         #expect(FileManager.default.fileExists(atPath: path))
         #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 1) == nil)
