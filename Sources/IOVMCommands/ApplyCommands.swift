@@ -42,11 +42,11 @@ struct HostChangeOptions: ParsableArguments {
 
     /// Refuses, before anything is touched, a plan this Xen cannot run: passthrough without an IOMMU (unless
     /// allowed), a cpupool under a scheduler Xen was built without.
-    func checkHost(_ plan: Plan) throws {
+    func checkHost(_ plan: Plan, engine: ApplyEngine? = nil) throws {
         // A libvirt host: its IOMMU and schedulers are Xen's facts libvirt does not report; the backend refuses
         // what its driver cannot do (cpupools, rtds) before anything is touched.
         if connect != nil { return }
-        let facts = HostAccess.queries().facts()
+        let facts = HostAccess.facts(of: engine)
         if !plan.iovms.allSatisfy({ $0.nics.isEmpty }), let refusal = facts.passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
             printError("iovm: error: \(refusal)")
             throw ExitCode.failure
@@ -93,7 +93,7 @@ struct ApplyCommand: ParsableCommand {
                 if !reconciliation.conflicts.isEmpty { throw ExitCode.failure }
                 return
             }
-            try host.checkHost(plan)
+            try host.checkHost(plan, engine: engine)
             var json: [String: String] = [:]
             for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
             let report = try engine.apply(plan, libxlJSON: json)
@@ -309,7 +309,7 @@ struct LiveChangeOptions: ParsableArguments {
     var inProcess = false
 
     func validate() throws {
-        guard ApplyEngine.liveVerbWaitRange.contains(wait) else { throw ValidationError(ApplyEngine.liveVerbWaitRefusal) }
+        if let refusal = LiveVerbRefusal.wait(wait) { throw ValidationError("\(refusal)") }
     }
 
     /// Has the `iovm watch` serving the control socket carry `request` out, printing what it says; false when
@@ -349,7 +349,7 @@ struct PinCommand: ParsableCommand {
             }
             let parsed: CPUSet?
             do { parsed = try CPUSet(xlList: list) } catch { throw ValidationError("\(argument): \(error)") }
-            guard let explicit = parsed else { throw ValidationError("\(argument): cores must be listed; use `iovm unpin` for all") }
+            guard let explicit = parsed else { throw ValidationError("\(LiveVerbRefusal.coresNotListed(argument))") }
             return (parts[0], explicit)
         }
     }
@@ -422,15 +422,15 @@ struct WeightCommand: ParsableCommand {
             return (argument, shared)
         }
         if let shared, !rest.contains(where: { !$0.contains("=") }) { throw ValidationError("weight \(shared) is for no domain: every one has its own") }
-        for target in targets where !Planner.weightRange.contains(target.weight) {
-            throw ValidationError("\(target.domain): weight must be \(Planner.weightRange.lowerBound)-\(Planner.weightRange.upperBound)")
+        for target in targets {
+            if let refusal = LiveVerbRefusal.weight(target.weight, of: target.domain) { throw ValidationError("\(refusal)") }
         }
         return targets
     }
 
     func validate() throws {
         _ = try targets()
-        if let cap, cap < 0 { throw ValidationError("cap must be 0 or more") }
+        if let refusal = cap.flatMap(LiveVerbRefusal.cap) { throw ValidationError("\(refusal)") }
     }
 
     func run() throws {

@@ -33,6 +33,11 @@ enum HostAccess {
         }
     }
 
+    /// Xen's facts of this dom0, through `engine`'s open libxl context when it has one.
+    static func facts(of engine: ApplyEngine?) -> XenFacts {
+        (engine?.backend as? LibXLBackend)?.facts() ?? queries().facts()
+    }
+
     /// `iovm doctor`'s checks of this dom0, or of the libvirt host at `connect`.
     static func doctorChecks(plan: Plan?, allowNoIOMMU: Bool, connect: String?) -> [DoctorCheck] {
         guard let connect else { return queries().doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU) }
@@ -96,9 +101,13 @@ enum HostAccess {
     /// opened now), logging each request; returns what stops it and removes the socket.
     static func serveLiveVerbs(socket: String, logger: Logger) throws -> @Sendable () -> Void {
         let engine = try engine(logger: logger)
-        let server = try ControlSocketServer(path: socket) { bytes, client in
-            let reply = engine.serve(requestDocument: bytes, pid: getpid())
-            logger.notice("control socket: request of pid \(client): \(reply.error ?? reply.changes.map(\.line).joined(separator: "; "))")
+        let server = try ControlSocketServer(path: socket) { request, client in
+            let reply: LiveVerbReply
+            switch request {
+            case .document(let bytes): reply = engine.serve(requestDocument: bytes, pid: getpid(), abandoned: { client.hungUp })
+            case .refused(let why): reply = LiveVerbReply(changes: [], error: "iovm: error: \(why)", pid: getpid())
+            }
+            logger.notice("control socket: request of pid \(client.pid): \(reply.error ?? reply.changes.map(\.line).joined(separator: "; "))")
             return reply.document()
         }
         return { server.stop() }

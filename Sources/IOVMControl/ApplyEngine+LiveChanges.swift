@@ -45,6 +45,8 @@ public enum LiveChangeError: Error, Sendable, CustomStringConvertible {
     case namedTwice(String)
     /// A change failed after others of the same call were made.
     case partlyDone([String], failed: String, why: String)
+    /// The caller gave up (a control socket client that hung up) while the change waited for the host lock.
+    case abandoned
 
     /// Human-readable text.
     public var description: String {
@@ -52,6 +54,7 @@ public enum LiveChangeError: Error, Sendable, CustomStringConvertible {
         case .noSuchDomain(let name): "no domain \(name)"
         case .namedTwice(let name): "\(name) is named twice: give each domain once"
         case .partlyDone(let done, let failed, let why): "\(failed): \(why) (already changed: \(done.joined(separator: "; ")))"
+        case .abandoned: "the caller hung up while the change waited for the host lock; nothing was changed"
         }
     }
 }
@@ -95,6 +98,7 @@ extension ApplyEngine {
     private func live(_ names: [String], withCap: Bool, _ change: (Int, ManagedDomain) throws -> String) throws -> [LiveChange] {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
+        if let abandoned, abandoned() { throw LiveChangeError.abandoned }
         var domains: [ManagedDomain] = []
         let answers = try backend.managedDomains(names, withCap: withCap)
         precondition(answers.count == names.count, "managedDomains answered \(answers.count) of \(names.count) names")

@@ -74,6 +74,9 @@ public struct ApplyEngine: Sendable {
     /// `destroy-pool:<name>`, `remove-bridge:<name>`, `release:<BDF>`. Tests
     /// stop there as a `kill -9` would (the hidden `--crash-after STEP`), to prove a new apply converges.
     public var crashPoint: CrashPoint?
+    /// Asked once the live verbs hold the host lock: true when whoever asked for the change has gone (a control
+    /// socket client that hung up while it waited), and the change is not made.
+    public var abandoned: (@Sendable () -> Bool)?
 
     /// Creates an engine.
     public init(backend: any XenBackend, network: (any Dom0Network)? = nil, lock: any HostLock, logger: Logger) {

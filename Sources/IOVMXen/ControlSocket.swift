@@ -126,12 +126,45 @@ public enum ControlSocket {
     }
 }
 
+/// What the control socket hands its handler.
+public enum ControlSocketRequest: Sendable, Equatable {
+    /// A request document, read whole.
+    case document([UInt8])
+    /// A request the transport refused (a client of another user, one over ``ControlSocket/requestLimit``), and why:
+    /// the handler answers it in the wire format.
+    case refused(String)
+}
+
+/// The process at the other end of one request.
+public struct ControlSocketClient: Sendable {
+    /// Its process id (`SO_PEERCRED`).
+    public let pid: Int32
+    private let fd: Int32
+
+    init(pid: Int32, fd: Int32) {
+        self.pid = pid
+        self.fd = fd
+    }
+
+    /// Whether it has closed its end (it gave up waiting): what is asked before acting for it.
+    public var hungUp: Bool {
+        var events = pollfd(fd: fd, events: 0, revents: 0)
+        return poll(&events, 1, 0) > 0 && events.revents & Int16(POLLHUP) != 0
+    }
+}
+
 /// Serves the control socket: a thread accepts connections, and each request is handled on a thread of its own (the
 /// host lock orders the changes, so a request that may not wait is refused at once, as in its own process).
 public final class ControlSocketServer: Sendable {
+    /// Answers one request with one line of the wire format (without its `\n`).
+    public typealias Handler = @Sendable (_ request: ControlSocketRequest, _ client: ControlSocketClient) -> [UInt8]
+
     /// The socket's path.
     public let path: String
     private let fd: Int32
+    /// The lock file beside the socket (`PATH.lock`), held while this server runs: two servers starting at once cannot
+    /// both take the path.
+    private let lockFD: Int32
     private let identity: (device: UInt64, inode: UInt64)
     private let stopped = Atomic<Bool>(false)
     /// Requests being handled, and the accept thread while it runs; `stop()` waits for them.
@@ -140,28 +173,40 @@ public final class ControlSocketServer: Sendable {
 
     /// Binds `path` (its directory made mode 0700 when missing) and starts serving.
     ///
-    /// A socket left at `path` by a process of this user that ended is replaced; one that a live process serves, and
-    /// one of another user, are not. `handler` gets the request's bytes and the client's process id, and answers one
-    /// line of JSON.
+    /// The lock file `PATH.lock` is held while it serves (and left behind, empty, when it stops). A socket left at
+    /// `path` by a process of this user that ended is replaced; one that a live process serves, and one of another
+    /// user, are not.
     ///
     /// - Throws: ``ControlSocketError`` when another process serves `path`, or `path` is not such a socket, or binding fails.
-    public init(path: String, handler: @escaping @Sendable (_ request: [UInt8], _ client: Int32) -> [UInt8]) throws(ControlSocketError) {
+    public init(path: String, handler: @escaping Handler) throws(ControlSocketError) {
         var address = try ControlSocket.socketAddress(path)
         let directory = FilePath(path).removingLastComponent().string
         if !directory.isEmpty, mkdir(directory, 0o700) != 0, errno != EEXIST {
             throw ControlSocketError("cannot make \(directory): \(Errno(rawValue: errno).description)")
         }
+        let lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard lockFD >= 0 else { throw ControlSocketError("cannot open \(path).lock: \(Errno(rawValue: errno).description)") }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(lockFD)
+            throw ControlSocketError(
+                code == EWOULDBLOCK ? "another process (an iovm watch) already serves \(path)" : "cannot lock \(path).lock: \(Errno(rawValue: code).description)")
+        }
+        func failing(_ error: ControlSocketError) -> ControlSocketError {
+            close(lockFD)
+            return error
+        }
         var status = stat()
         if lstat(path, &status) == 0 {
-            guard status.st_mode & S_IFMT == S_IFSOCK else { throw ControlSocketError("\(path) exists and is not a socket: remove it or choose another path") }
+            guard status.st_mode & S_IFMT == S_IFSOCK else { throw failing(ControlSocketError("\(path) exists and is not a socket: remove it or choose another path")) }
             switch ControlSocket.probe(path) {
-            case 0, EAGAIN: throw ControlSocketError("another process (an iovm watch) already serves \(path)")
+            case 0, EAGAIN: throw failing(ControlSocketError("another process (an iovm watch) already serves \(path)"))
             case ECONNREFUSED where status.st_uid == geteuid(): unlink(path)  // left by a process that ended
-            default: throw ControlSocketError("\(path) is a socket this iovm did not leave: remove it or choose another path")
+            default: throw failing(ControlSocketError("\(path) is a socket this iovm did not leave: remove it or choose another path"))
             }
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlSocketError("socket: \(Errno(rawValue: errno).description)") }
+        guard fd >= 0 else { throw failing(ControlSocketError("socket: \(Errno(rawValue: errno).description)")) }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
@@ -169,10 +214,11 @@ public final class ControlSocketServer: Sendable {
         guard bound == 0, chmod(path, 0o600) == 0, listen(fd, 64) == 0, lstat(path, &status) == 0 else {
             let reason = Errno(rawValue: errno).description
             close(fd)
-            throw ControlSocketError("cannot serve \(path): \(reason)")
+            throw failing(ControlSocketError("cannot serve \(path): \(reason)"))
         }
         self.path = path
         self.fd = fd
+        self.lockFD = lockFD
         self.identity = (UInt64(status.st_dev), UInt64(status.st_ino))
         enter()
         PThread.detach { [self] in
@@ -181,8 +227,8 @@ public final class ControlSocketServer: Sendable {
         }
     }
 
-    /// Stops accepting, removes the socket (when it is still this server's), and waits for the requests being
-    /// handled to be answered.
+    /// Stops accepting, removes the socket (when it is still this server's), waits for the requests being handled to
+    /// be answered, and lets go of the lock file.
     public func stop() {
         guard !stopped.exchange(true, ordering: .sequentiallyConsistent) else { return }
         var status = stat()
@@ -191,6 +237,7 @@ public final class ControlSocketServer: Sendable {
         running.lock()
         while active > 0 { running.wait() }
         running.unlock()
+        close(lockFD)
     }
 
     private func enter() {
@@ -206,7 +253,7 @@ public final class ControlSocketServer: Sendable {
         running.unlock()
     }
 
-    private func accepting(_ handler: @escaping @Sendable ([UInt8], Int32) -> [UInt8]) {
+    private func accepting(_ handler: @escaping Handler) {
         defer { close(fd) }
         while true {
             let client = accept(fd, nil, nil)
@@ -230,23 +277,20 @@ public final class ControlSocketServer: Sendable {
         }
     }
 
-    private func answer(_ client: Int32, _ handler: @Sendable ([UInt8], Int32) -> [UInt8]) {
-        guard let peer = ControlSocket.peerCredentials(client) else { return }
-        func refuse(_ text: String) {
-            _ = ControlSocket.sendAll(client, Array(#"{"changes":[],"error":"iovm: error: \#(text)","pid":\#(getpid()),"version":1}"#.utf8 + [0x0A])[...])
-        }
-        guard peer.uid == 0 || peer.uid == geteuid() else { return refuse("the control socket answers root and its own user only") }
-        ControlSocket.setTimeout(client, seconds: 5)
-        let (request, complete) = ControlSocket.receiveAll(client, limit: ControlSocket.requestLimit)
+    private func answer(_ fd: Int32, _ handler: Handler) {
+        guard let peer = ControlSocket.peerCredentials(fd) else { return }
+        let client = ControlSocketClient(pid: peer.pid, fd: fd)
+        func reply(_ request: ControlSocketRequest) { _ = ControlSocket.sendAll(fd, (handler(request, client) + [0x0A])[...]) }
+        guard peer.uid == 0 || peer.uid == geteuid() else { return reply(.refused("the control socket answers root and its own user only")) }
+        ControlSocket.setTimeout(fd, seconds: 5)
+        let (request, complete) = ControlSocket.receiveAll(fd, limit: ControlSocket.requestLimit)
         guard complete else {
-            if request.count > ControlSocket.requestLimit { refuse("control socket request over \(ControlSocket.requestLimit) bytes") }
+            if request.count > ControlSocket.requestLimit { reply(.refused("control socket request over \(ControlSocket.requestLimit) bytes")) }
             return
         }
         if request.isEmpty { return }  // a probe: connected and closed
-        // A client that gave up (closed its end) is not acted for.
-        var events = pollfd(fd: client, events: 0, revents: 0)
-        if poll(&events, 1, 0) > 0, events.revents & Int16(POLLHUP) != 0 { return }
-        _ = ControlSocket.sendAll(client, (handler(request, peer.pid) + [0x0A])[...])
+        if client.hungUp { return }  // a client that gave up is not acted for (the handler asks again after any wait)
+        reply(.document(request))
     }
 }
 

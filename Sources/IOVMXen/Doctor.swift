@@ -15,19 +15,34 @@ extension XenFacts {
             let store = try XenStoreClient(readOnly: true)
             if try store.read("/local/domain/0/name") == nil { facts.xenstoreProblem = "xenstore has no /local/domain/0/name" }
         } catch { facts.xenstoreProblem = "\(error)" }
-        do {
-            let context = try LibXLContext()
-            let info = try context.physicalInfo()
-            facts.cores = Int(info.nrCPUs)
-            facts.freeMemoryMiB = Int(info.freeMemoryKiB / 1024)
-            facts.iommu = info.capabilities.iommu
-            facts.scheduler = try? context.schedulerName()
-            facts.version = (try? context.versionInfo()).map { "\($0.major).\($0.minor)\($0.extra)" }
-        } catch { facts.notDom0 = "\(error)" }
-        if facts.notDom0 == nil, let config = try? XenHypervisorFS.read("/buildinfo/config") {
-            facts.schedulers = XenFacts.schedulers(fromBuildConfig: config)
-        }
+        do { try facts.ask(try LibXLContext()) } catch { facts.notDom0 = "\(error)" }
+        facts.readBuildSchedulers()
         return facts
+    }
+
+    /// Asks Xen through an open libxl context (xenstore is not probed): what apply checks before it touches anything,
+    /// without opening a context of its own.
+    static func gather(using context: LibXLContext) -> XenFacts {
+        var facts = XenFacts()
+        do { try facts.ask(context) } catch { facts.notDom0 = "\(error)" }
+        facts.readBuildSchedulers()
+        return facts
+    }
+
+    private mutating func ask(_ context: LibXLContext) throws {
+        let info = try context.physicalInfo()
+        cores = Int(info.nrCPUs)
+        freeMemoryMiB = Int(info.freeMemoryKiB / 1024)
+        iommu = info.capabilities.iommu
+        scheduler = try? context.schedulerName()
+        version = (try? context.versionInfo()).map { "\($0.major).\($0.minor)\($0.extra)" }
+    }
+
+    /// The schedulers Xen was built with, from hypfs; left unknown off dom0 or when hypfs cannot be read.
+    private mutating func readBuildSchedulers() {
+        if notDom0 == nil, let config = try? XenHypervisorFS.read("/buildinfo/config") {
+            schedulers = XenFacts.schedulers(fromBuildConfig: config)
+        }
     }
 }
 

@@ -121,6 +121,13 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     // MARK: Observe
 
+    /// Xen's facts apply checks before it touches anything (IOMMU, scheduler, the schedulers Xen was built with), asked
+    /// through this backend's open libxl context rather than a new one.
+    public func facts() -> XenFacts {
+        guard let context = context as? LibXLContext else { return XenFacts.gather() }
+        return XenFacts.gather(using: context)
+    }
+
     public func observe(nics: [PCIAddress]) throws -> ObservedHost {
         let cores = try context.hostCPUCount()
         let scheduler = (try? context.schedulerName()) ?? "unknown"

@@ -21,8 +21,8 @@ struct LiveVerbClientTests {
         let path = FileManager.default.temporaryDirectory.appending(path: "iovm-lv-\(UUID().uuidString.prefix(8))").path + "/control.sock"
         let requests = Requests()
         let answer = try JSONEncoder().encode(reply)
-        let server = try ControlSocketServer(path: path) { bytes, _ in
-            if let request = try? JSONDecoder().decode(LiveVerbRequest.self, from: Data(bytes)) { requests.withLock { $0.append(request) } }
+        let server = try ControlSocketServer(path: path) { request, _ in
+            if case .document(let bytes) = request, let request = try? JSONDecoder().decode(LiveVerbRequest.self, from: Data(bytes)) { requests.withLock { $0.append(request) } }
             return Array(answer)
         }
         return (path, server, requests)

@@ -3,6 +3,7 @@ import Foundation
 import IOVMControl
 import IOVMCore
 import IOVMWireFormat
+import Synchronization
 import Testing
 
 /// The live verbs as `iovm watch` serves them: the wire format's requests, carried out through the same engine,
@@ -73,6 +74,44 @@ struct LiveVerbRequestTests {
         let busy = try reply(engine, #"{"version":1,"verb":"pin","targets":[{"domain":"iovm0","cores":"3"}],"wait":0}"#)
         #expect(busy.error?.hasPrefix("error: another iovm apply is running") == true, "\(busy.error ?? "")")
         #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.hardAffinity == [[0, 1, 2, 3]])
+    }
+
+    @Test("a request whose client hung up while it waited for the lock changes nothing, and the lock is asked first")
+    func abandoned() throws {
+        let (fake, engine) = try live.applied()
+        let before = fake.calls.count
+        let asked = Mutex(0)
+        let request = Array(#"{"version":1,"verb":"pin","targets":[{"domain":"iovm0","cores":"3"}],"wait":0}"#.utf8)
+        let gone = engine.serve(requestDocument: request, pid: 42) {
+            asked.withLock { $0 += 1 }
+            return true
+        }
+        #expect(gone.changes.isEmpty)
+        #expect(gone.error?.contains("hung up while the change waited for the host lock; nothing was changed") == true, "\(gone.error ?? "")")
+        #expect(asked.withLock { $0 } == 1)
+        #expect(fake.calls.count == before)
+        // While the lock is held, the lock's refusal comes first (the client is not asked).
+        let hold = try fake.acquire(timeout: 0)
+        let busy = engine.serve(requestDocument: request, pid: 42) {
+            asked.withLock { $0 += 1 }
+            return true
+        }
+        hold.release()
+        #expect(busy.error?.contains("another iovm apply is running") == true)
+        #expect(asked.withLock { $0 } == 1)
+        let stayed = engine.serve(requestDocument: request, pid: 42) { false }
+        #expect(stayed.error == nil && stayed.changes.count == 1)
+    }
+
+    @Test("the command line and the control socket refuse with the same words")
+    func sameWords() {
+        #expect(LiveVerbRefusal.weight(0, of: "iovm0")?.description == "iovm0: weight must be 1-65535")
+        #expect(LiveVerbRefusal.weight(256, of: "iovm0") == nil)
+        #expect(LiveVerbRefusal.cap(-1)?.description == "cap must be 0 or more")
+        #expect(LiveVerbRefusal.cap(0) == nil)
+        #expect(LiveVerbRefusal.wait(86_401)?.description == "--wait must be 0 to 86400 seconds")
+        #expect(LiveVerbRefusal.wait(0) == nil)
+        #expect(LiveVerbRefusal.coresNotListed("iovm1=all").description == "iovm1=all: cores must be listed; use `iovm unpin` for all")
     }
 
     @Test("a request's JSON round-trips in the wire format")

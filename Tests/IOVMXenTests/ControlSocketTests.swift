@@ -37,8 +37,8 @@ struct ControlSocketTests {
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         let seen = Mutex<[Int32]>([])
         let server = try ControlSocketServer(path: path) { request, client in
-            seen.withLock { $0.append(client) }
-            return Array("echo:".utf8) + request
+            seen.withLock { $0.append(client.pid) }
+            return Array("echo:".utf8) + request.bytes
         }
         let reply = try ControlSocket.exchange(Array("hello".utf8), path: path, timeout: 5)
         #expect(reply.map { String(decoding: $0, as: UTF8.self) } == "echo:hello")
@@ -90,7 +90,10 @@ struct ControlSocketTests {
     func limitsAndCutReplies() throws {
         let path = scratch()
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
-        let server = try ControlSocketServer(path: path) { request, _ in request.first == 0x71 ? [] : Array("fine".utf8) }
+        let server = try ControlSocketServer(path: path) { request, _ in
+            if case .refused = request { return request.bytes }
+            return request.bytes.first == 0x71 ? [] : Array("fine".utf8)
+        }
         defer { server.stop() }
         let over = try #require(try ControlSocket.exchange([UInt8](repeating: 65, count: ControlSocket.requestLimit + 1), path: path, timeout: 5))
         #expect(String(decoding: over, as: UTF8.self).contains("request over \(ControlSocket.requestLimit) bytes"))
@@ -104,6 +107,7 @@ struct ControlSocketTests {
         defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         let second = DispatchSemaphore(value: 0)
         let server = try ControlSocketServer(path: path) { request, _ in
+            let request = request.bytes
             if request == Array("first".utf8) {
                 // Answered only once the second request has been: a server taking one at a time would time out here.
                 return second.wait(timeout: .now() + 10) == .success ? Array("first done".utf8) : Array("first alone".utf8)
@@ -130,6 +134,45 @@ struct ControlSocketTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    @Test("the lock file beside the socket lets one server start at a time, and is let go by stop")
+    func lockFile() throws {
+        let path = scratch()
+        let directory = (path as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Another server starting at this moment holds the lock and has not bound the socket yet.
+        let other = open(path + ".lock", O_RDWR | O_CREAT, 0o600)
+        #expect(other >= 0 && flock(other, LOCK_EX | LOCK_NB) == 0)
+        #expect { _ = try ControlSocketServer(path: path) { _, _ in [] } } throws: { "\($0)".contains("already serves \(path)") }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        close(other)
+        let server = try ControlSocketServer(path: path) { _, _ in Array("ok".utf8) }
+        let blocked = open(path + ".lock", O_RDWR)
+        defer { close(blocked) }
+        #expect(flock(blocked, LOCK_EX | LOCK_NB) != 0)
+        server.stop()
+        #expect(flock(blocked, LOCK_EX | LOCK_NB) == 0)
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("a client that hung up is seen as gone; one still waiting is not")
+    func hungUp() throws {
+        let path = scratch()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let seen = Mutex<[Bool]>([])
+        let server = try ControlSocketServer(path: path) { _, client in
+            let before = client.hungUp
+            for _ in 0..<100 where !client.hungUp { Thread.sleep(forTimeInterval: 0.02) }
+            seen.withLock { $0 += [before, client.hungUp] }
+            return Array("late".utf8)
+        }
+        defer { server.stop() }
+        // The client gives up after 0.3 s: the handler sees it go.
+        #expect { _ = try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 0.3) } throws: { "\($0)".contains("no reply within") }
+        for _ in 0..<100 where seen.withLock({ $0.isEmpty }) { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(seen.withLock { $0 } == [false, true])
+    }
+
     @Test("a socket that is not a stale one of this iovm (a datagram socket) is never removed")
     func otherSocketsAreKept() throws {
         let path = scratch()
@@ -141,5 +184,15 @@ struct ControlSocketTests {
         #expect { _ = try ControlSocketServer(path: path) { _, _ in [] } } throws: { "\($0)".contains("a socket this iovm did not leave") }
         #expect(FileManager.default.fileExists(atPath: path))
         #expect(try ControlSocket.exchange(Array("x".utf8), path: path, timeout: 1) == nil)
+    }
+}
+
+extension ControlSocketRequest {
+    /// The document's bytes; a refusal as `refused: WHY`.
+    var bytes: [UInt8] {
+        switch self {
+        case .document(let bytes): bytes
+        case .refused(let why): Array("refused: \(why)".utf8)
+        }
     }
 }
