@@ -32,6 +32,10 @@ struct WatchCommand: ParsableCommand {
             While it runs, `iovm pin`, `unpin` and `weight` are carried out by it, through --control-socket (default \
             /run/iovm/control.sock, root only): the same checks, the same host lock, but no new libxl context per call. \
             When the socket cannot be served, the watch says so and goes on; the verbs then run in their own process.
+
+            It makes again only the plan applied last: `iovm apply` records it in xenstore. When another one is applied, \
+            the watch reads its file again and keeps it if the file gives that plan; otherwise it recovers nothing (that \
+            would undo the apply) and says so. After `iovm destroy` it recovers nothing.
             """)
 
     @OptionGroup var topology: TopologyOptions
@@ -67,8 +71,7 @@ struct WatchCommand: ParsableCommand {
             try TopologyOptions.requireHostNICs(plan, connect: nil)
             try TopologyOptions.requireImages(plan)
             try host.checkHost(plan)
-            var json: [String: String] = [:]
-            for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
+            let json = try Self.libxlJSON(plan)
             // A recovery waits for an `iovm apply` that holds the host lock rather than failing at once.
             if host.wait == 0 { engine.lockTimeout = 300 }
             let metrics = WatchMetrics()
@@ -88,6 +91,12 @@ struct WatchCommand: ParsableCommand {
             defer { stopServing?() }
             let supervisor = Supervisor(
                 plan: plan, libxlJSON: json, engine: engine, events: events, crashLoop: CrashLoopPolicy(parsing: crashLoop)!, logger: logger,
+                reload: { [topology] in
+                    // The file again, when an apply recorded another plan: kept only if it is that plan.
+                    let plan = try topology.plan(logger: logger)
+                    try TopologyOptions.requireImages(plan)
+                    return (plan, try Self.libxlJSON(plan))
+                },
                 onRecovery: { recovery in
                     switch recovery.outcome {
                     case .recovered: metrics.recovered(seconds: recovery.seconds)
@@ -102,6 +111,15 @@ struct WatchCommand: ParsableCommand {
                 throw ExitCode(crashLoopExitCode)
             }
         }
+    }
+}
+
+extension WatchCommand {
+    /// Each domain's libxl config, by name.
+    static func libxlJSON(_ plan: Plan) throws -> [String: String] {
+        var json: [String: String] = [:]
+        for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
+        return json
     }
 }
 

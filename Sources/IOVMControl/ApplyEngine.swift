@@ -27,6 +27,9 @@ public enum ApplyError: Error, Sendable, CustomStringConvertible {
     case stepFailed(step: String, reason: String, undone: [String], undoFailures: [String])
     /// Another apply holds the host lock.
     case busy(String)
+    /// A recovery's plan is no longer the one applied for its topology: it was applied anew (`recorded`) or destroyed
+    /// (nil) meanwhile; nothing was touched.
+    case superseded(topology: String, recorded: String?)
 
     /// Human-readable text.
     public var description: String {
@@ -42,6 +45,10 @@ public enum ApplyError: Error, Sendable, CustomStringConvertible {
             return lines.joined(separator: "\n")
         case .busy(let reason):
             return "error: another iovm apply is running: \(reason)"
+        case .superseded(let topology, let recorded):
+            return recorded == nil
+                ? "error: \(topology) was destroyed meanwhile; nothing was touched"
+                : "error: \(topology) was applied anew meanwhile (plan \(recorded ?? "")); nothing was touched"
         }
     }
 }
@@ -106,7 +113,11 @@ public struct ApplyEngine: Sendable {
     }
 
     /// Reconciles the host with `plan`. `libxlJSON` maps domain names to their libxl domain config.
-    public func apply(_ plan: Plan, libxlJSON: [String: String]) throws -> ApplyReport {
+    ///
+    /// Once the whole plan is applied, its ``IOVMCore/Plan/appliedFingerprint`` is recorded for the topology. With
+    /// `expectingApplied` (a recovery's), the host must still record that fingerprint once the lock is held: a plan
+    /// applied anew or a destroy meanwhile refuses with ``ApplyError/superseded(topology:recorded:)``.
+    public func apply(_ plan: Plan, libxlJSON: [String: String], expectingApplied: String? = nil) throws -> ApplyReport {
         try backend.prepare(plan)
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
@@ -114,6 +125,9 @@ public struct ApplyEngine: Sendable {
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
         do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
         let host = try observe(plan)
+        if let expectingApplied, host.applied[plan.topology] != expectingApplied {
+            throw ApplyError.superseded(topology: plan.topology, recorded: host.applied[plan.topology])
+        }
         try HostValidation(plan: plan, host: host).check()
         let reconciliation = Reconciler.reconcile(plan, with: host)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
@@ -187,6 +201,12 @@ public struct ApplyEngine: Sendable {
             let (undone, undoFailures) = journal.rollBack(backend: backend, network: network, logger: logger)
             throw ApplyError.stepFailed(step: failure.step, reason: failure.reason, undone: undone, undoFailures: undoFailures)
         }
+        let fingerprint = plan.appliedFingerprint
+        if host.applied[plan.topology] != fingerprint {
+            do { try backend.recordApplied(topology: plan.topology, fingerprint: fingerprint) } catch {
+                logger.warning("could not record the plan applied for \(plan.topology) (iovm watch then cannot tell a newer apply): \(error)")
+            }
+        }
         return ApplyReport(done: journal.done, domids: domids, orphans: reconciliation.orphans, seconds: Date().timeIntervalSince(start))
     }
 
@@ -199,6 +219,8 @@ public struct ApplyEngine: Sendable {
         let start = Date()
         do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
         let host = try backend.observe(nics: nics)
+        // First: an `iovm watch` that waits for the lock to recover this topology then finds it destroyed, not dead.
+        if host.applied[topology] != nil { try backend.recordApplied(topology: topology, fingerprint: nil) }
         var done: [String] = []
         var failures: [String] = []
         let managed = host.domains.filter { $0.tag?.topology == topology && $0.tag?.uuid == $0.uuid }

@@ -148,10 +148,14 @@ public struct ObservedHost: Sendable, Codable, Equatable {
     /// dom0's bridges the plan's vifs use and the interfaces of their NICs (``Dom0Network``); nil when not
     /// observed (then apply assumes the bridges exist, and changes none).
     public var dom0Network: ObservedDom0Network?
+    /// The ``IOVMCore/Plan/appliedFingerprint`` of the plan last applied whole, by topology (``XenBackend/recordApplied(topology:fingerprint:)``);
+    /// a topology without one was applied by an iovm that did not record it, or not at all.
+    public var applied: [String: String]
 
     /// Creates an observation.
     public init(
-        cores: Int, scheduler: String, domains: [ObservedDomain], pools: [ObservedPool], nics: [NICBinding], dom0Network: ObservedDom0Network? = nil
+        cores: Int, scheduler: String, domains: [ObservedDomain], pools: [ObservedPool], nics: [NICBinding], dom0Network: ObservedDom0Network? = nil,
+        applied: [String: String] = [:]
     ) {
         self.cores = cores
         self.scheduler = scheduler
@@ -159,6 +163,7 @@ public struct ObservedHost: Sendable, Codable, Equatable {
         self.pools = pools
         self.nics = nics
         self.dom0Network = dom0Network
+        self.applied = applied
     }
 
     /// The domain named `name`.

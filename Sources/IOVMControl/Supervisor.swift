@@ -242,9 +242,17 @@ public struct SupervisedView: Sendable, Equatable {
 /// ``CrashLoopPolicy/seconds`` stops ``run()`` with a ``CrashLoop``. Cancelling the task that runs it
 /// ends it (a recovery in progress finishes first: it runs on its own thread).
 public actor Supervisor {
-    /// The plan it keeps.
-    public let plan: Plan
-    private let libxlJSON: [String: String]
+    /// The plan it keeps: the one given, or the one `reload` gave once the host recorded that plan as applied.
+    public private(set) var plan: Plan
+    private var libxlJSON: [String: String]
+    /// Reads the topology's file again: called when the host records another plan as applied for the topology.
+    private let reload: (@Sendable () throws -> (plan: Plan, libxlJSON: [String: String]))?
+    /// Whether the host has recorded a plan as applied for the topology: from then on a recovery needs it to be this
+    /// watch's plan (an older iovm's apply records none, and then every recovery is made).
+    private var sawApplied = false
+    /// The recorded plan whose difference was last reported and its file last read for (nil: destroyed), so that
+    /// each is done once.
+    private var followed: String??
     private let engine: ApplyEngine
     private let events: any DomainEvents
     private let clock: SupervisorClock
@@ -271,10 +279,12 @@ public actor Supervisor {
     /// Creates a supervisor; `onRecovery` is called after every attempt (metrics).
     public init(
         plan: Plan, libxlJSON: [String: String], engine: ApplyEngine, events: any DomainEvents, crashLoop: CrashLoopPolicy = .standard,
-        backoff: Backoff = .standard, clock: SupervisorClock = .system, logger: Logger, onRecovery: @escaping @Sendable (Recovery) -> Void = { _ in }
+        backoff: Backoff = .standard, clock: SupervisorClock = .system, logger: Logger,
+        reload: (@Sendable () throws -> (plan: Plan, libxlJSON: [String: String]))? = nil, onRecovery: @escaping @Sendable (Recovery) -> Void = { _ in }
     ) {
         self.plan = plan
         self.libxlJSON = libxlJSON
+        self.reload = reload
         self.engine = engine
         self.events = events
         self.tracker = CrashLoopTracker(policy: crashLoop)
@@ -289,7 +299,7 @@ public actor Supervisor {
     /// - Throws: ``CrashLoop`` when an IOVM dies too often; `CancellationError` when cancelled.
     public func run() async throws {
         logger.notice(
-            "iovm watch: keeping \(plan.iovms.map(\.name).joined(separator: ", ")) of \(plan.topology) alive; crash loop at \(tracker.policy.deaths) deaths within \(Int(tracker.policy.seconds)) s"
+            "iovm watch: keeping \(plan.iovms.map(\.name).joined(separator: ", ")) of \(plan.topology) alive (plan \(plan.appliedFingerprint)); crash loop at \(tracker.policy.deaths) deaths within \(Int(tracker.policy.seconds)) s"
         )
         try await examine(because: "start")
         while let event = try await events.next() {
@@ -335,6 +345,18 @@ public actor Supervisor {
             var reasons = awaiting.sorted().map { "IOVM \($0) died" }
             reasons += view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map { "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))" }
             reasons += view.brokenVifs
+            // Only the plan applied last is made again: a recovery with another would undo that apply.
+            let recorded = host.applied[plan.topology]
+            if recorded != nil { sawApplied = true }
+            if !sawApplied, trigger == "start" {
+                logger.notice(
+                    "iovm watch: no plan is recorded as applied for \(plan.topology) (an older iovm applied it): recoveries use this file's until an `iovm apply` records one")
+            }
+            if sawApplied, recorded != plan.appliedFingerprint {
+                if await follow(recorded, recoveryNeeded: !reasons.isEmpty) { continue }  // the file gives it now: look again with it
+                if recorded == nil { awaiting.removeAll() }
+                return
+            }
             guard !reasons.isEmpty else {
                 logger.debug("iovm watch: \(trigger): nothing to recover")
                 return
@@ -344,8 +366,9 @@ public actor Supervisor {
             logger.notice("iovm watch: \(trigger): recovering: \(reasons.joined(separator: "; "))")
             let plan = self.plan
             let json = libxlJSON
+            let expected = sawApplied ? plan.appliedFingerprint : nil
             do {
-                let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json) }
+                let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json, expectingApplied: expected) }
                 let seconds = clock.now().timeIntervalSince(start)
                 if report.nothingToDo {
                     // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
@@ -366,6 +389,10 @@ public actor Supervisor {
                     "iovm watch: recovered \(iovms.isEmpty ? "the guests' vifs" : iovms.joined(separator: ", ")) in \(String(cFormat: "%.1f", seconds)) s; guests kept their domids"
                 )
                 return
+            } catch ApplyError.superseded(_, let recorded) {
+                // Applied anew or destroyed while the recovery waited for the lock: the next event or re-check follows that.
+                logger.notice("iovm watch: not recovering: \(plan.topology) was \(recorded == nil ? "destroyed" : "applied anew") while the recovery waited for the host lock")
+                return
             } catch {
                 failures += 1
                 failuresInARow += 1
@@ -378,6 +405,47 @@ public actor Supervisor {
                 try await clock.sleep(delay)
             }
         }
+    }
+
+    /// Whether the plan the host records as applied (`recorded`; nil: the topology was destroyed) is now this watch's:
+    /// the file is read again (``reload``) once per recorded plan, and again whenever a recovery is needed, and its plan
+    /// kept when it is the recorded one. Otherwise says once why nothing is recovered.
+    private func follow(_ recorded: String?, recoveryNeeded: Bool) async -> Bool {
+        let topology = plan.topology
+        guard let recorded else {
+            if followed != .some(nil) {
+                followed = .some(nil)
+                logger.notice("iovm watch: \(topology) was destroyed (its applied plan is no longer recorded): not making it again; `iovm apply` brings it back")
+            }
+            return false
+        }
+        let first = followed != .some(recorded)
+        followed = .some(recorded)
+        var why = "its file was not read again"
+        if let reload, first || recoveryNeeded {
+            do {
+                let (fresh, json) = try await Self.onThread(reload)
+                if fresh.topology == topology, fresh.appliedFingerprint == recorded {
+                    let iovms = Set(fresh.iovms.map(\.name))
+                    lastSeen = lastSeen.filter { iovms.contains($0.key) }
+                    awaiting = awaiting.filter { iovms.contains($0) }
+                    plan = fresh
+                    libxlJSON = json
+                    logger.notice(
+                        "iovm watch: \(topology) was applied anew; keeping the plan its file gives now (plan \(recorded)): \(fresh.iovms.map(\.name).joined(separator: ", "))")
+                    return true
+                }
+                why = fresh.topology == topology ? "its file now gives plan \(fresh.appliedFingerprint)" : "its file now declares topology \(fresh.topology)"
+            } catch {
+                why = "its file cannot be read again: \("\(error)".split(separator: "\n").first ?? "")"
+            }
+        }
+        if first || recoveryNeeded {
+            logger.error(
+                "iovm watch: \(topology) was applied with plan \(recorded), not this watch's \(plan.appliedFingerprint), and \(why): not recovering, which would undo that apply; restart iovm watch with the file that was applied"
+            )
+        }
+        return false
     }
 
     /// Records the deaths `view` shows against what was seen before, and stops on a crash loop.

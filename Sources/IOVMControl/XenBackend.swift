@@ -65,11 +65,17 @@ public protocol XenBackend: Sendable {
     /// Removes the creation intents whose domain does not exist (an apply was killed after recording one).
     /// Called under the host lock, when no creation is in flight.
     func removeStaleIntents() throws
+    /// Records that the plan of `fingerprint` (``IOVMCore/Plan/appliedFingerprint``) is now applied whole for `topology`; nil:
+    /// `topology` was destroyed. Read back in ``ObservedHost/applied``, by `iovm watch`.
+    func recordApplied(topology: String, fingerprint: String?) throws
 }
 
 extension XenBackend {
     /// Needs nothing.
     public func prepare(_ plan: Plan) throws {}
+
+    /// Records nothing (a libvirt host: `iovm watch` runs in dom0 only).
+    public func recordApplied(topology: String, fingerprint: String?) throws {}
 
     /// ``waitForDriverDomain(domid:timeout:)``: without a sign from the image, only `xl devd` tells.
     public func waitForVifBackends(domid: UInt32, timeout: Double) throws {

@@ -57,6 +57,28 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
     }
 
+    /// Where apply records the plan it applied, one node per topology (``recordApplied(topology:fingerprint:)``).
+    static let appliedRoot = "\(tagRoot)/applied"
+
+    /// A topology's node under ``appliedRoot``: its name's hash (any name is a path element then); the name is in the value.
+    static func appliedKey(_ topology: String) -> String { String(StableHash.fnv1a(topology), radix: 16) }
+
+    /// What an applied node holds.
+    struct AppliedRecord: Codable {
+        var topology: String
+        var fingerprint: String
+    }
+
+    /// The fingerprint of the plan last applied, by topology.
+    static func applied(_ store: any TagStore) throws -> [String: String] {
+        var applied: [String: String] = [:]
+        for key in try store.directory(appliedRoot) ?? [] {
+            guard let text = try store.read("\(appliedRoot)/\(key)"), let record = try? JSONDecoder().decode(AppliedRecord.self, from: Data(text.utf8)) else { continue }
+            applied[record.topology] = record.fingerprint
+        }
+        return applied
+    }
+
     /// The recorded intents by UUID, each marked incomplete.
     static func intents(_ store: any TagStore) throws -> [String: ManagedTag] {
         var intents: [String: ManagedTag] = [:]
@@ -170,7 +192,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
                     madeAssignableByIOVM: previous != nil, driver: device.driver))
         }
-        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings)
+        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: try Self.applied(store))
     }
 
     /// Why `domain` no longer runs though libxl still lists it (`dying`, else libxl's shutdown reason:
@@ -358,6 +380,12 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             _ = try? openStore(false).remove(intentPath)
             throw error
         }
+    }
+
+    public func recordApplied(topology: String, fingerprint: String?) throws {
+        let path = "\(Self.appliedRoot)/\(Self.appliedKey(topology))"
+        guard let fingerprint else { return try openStore(false).remove(path) }
+        try openStore(false).write(path, try JSONText.line(AppliedRecord(topology: topology, fingerprint: fingerprint)))
     }
 
     public func removeStaleIntents() throws {

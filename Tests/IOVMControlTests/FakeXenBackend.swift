@@ -14,6 +14,8 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         var nextDomid: UInt32 = 1
         /// Creation intents by UUID, as LibXLBackend records them before libxl creates the domain.
         var intents: [String: ManagedTag] = [:]
+        /// The plan recorded as applied, by topology.
+        var applied: [String: String] = [:]
     }
 
     private let state: Mutex<State>
@@ -47,7 +49,9 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     var snapshot: State { state.withLock { $0 } }
     var calls: [String] { log.withLock { $0 } }
     var mutatingCalls: [String] {
-        calls.filter { !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleIntents") }
+        calls.filter {
+            !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleIntents") && !$0.hasPrefix("recordApplied")
+        }
     }
 
     /// What `xl destroy NAME` does behind iovm's back: the domain is gone, its tag with it, and the vifs it
@@ -131,7 +135,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         return state.withLock { state in
             ObservedHost(
                 cores: cores, scheduler: "credit", domains: state.domains, pools: state.pools,
-                nics: state.nics.filter { nics.contains($0.pci) })
+                nics: state.nics.filter { nics.contains($0.pci) }, applied: state.applied)
         }
     }
 
@@ -220,6 +224,11 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
         for (devid, vif) in spec.vifs.enumerated() where vif.backend == nil { network?.plug("vif\(domid).\(devid)", into: vif.bridge) }
         return domid
+    }
+
+    func recordApplied(topology: String, fingerprint: String?) throws {
+        try call("recordApplied \(topology) \(fingerprint ?? "none")")
+        state.withLock { $0.applied[topology] = fingerprint }
     }
 
     func removeStaleIntents() throws {

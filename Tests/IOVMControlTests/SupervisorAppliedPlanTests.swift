@@ -1,0 +1,173 @@
+import CPUSets
+import Foundation
+import IOVMControl
+import IOVMCore
+import IOVMWireFormat
+import Synchronization
+import Testing
+
+/// `iovm watch` makes again only the plan applied last: a recovery never undoes a newer apply or a destroy.
+@Suite("iovm watch: the plan applied last")
+struct SupervisorAppliedPlanTests {
+    let table3 = ApplyEngineTests()
+    let watch = SupervisorTests()
+
+    func supervisor(_ plan: Plan, _ engine: ApplyEngine, _ events: any DomainEvents, log: CapturedLog, reload: Plan?) -> Supervisor {
+        let json = table3.json(reload ?? plan)
+        var again: (@Sendable () throws -> (plan: Plan, libxlJSON: [String: String]))?
+        if let reload { again = { @Sendable in (reload, json) } }
+        return Supervisor(
+            plan: plan, libxlJSON: table3.json(plan), engine: engine, events: events, clock: FakeClock().clock, logger: log.logger, reload: again)
+    }
+
+    func weight(_ fake: FakeXenBackend, _ name: String) -> Int? { fake.snapshot.domains.first { $0.name == name }?.weight }
+
+    @Test("the fingerprint is the same for the same plan, differs with placement or weights, and ignores where things were declared")
+    func fingerprint() throws {
+        let credit = try table3.plan(.credit)
+        #expect(try table3.plan(.credit).appliedFingerprint == credit.appliedFingerprint)
+        #expect(try table3.plan(.hybridPinned).appliedFingerprint != credit.appliedFingerprint)
+        #expect(try table3.plan(.credit, iovmWeight: 1024).appliedFingerprint != credit.appliedFingerprint)
+        var moved = credit
+        moved.source = SourceLocation(file: "/elsewhere.swift", line: 40)
+        moved.domains[0].source = SourceLocation(file: "/elsewhere.swift", line: 41)
+        moved.warnings = []
+        #expect(moved.appliedFingerprint == credit.appliedFingerprint)
+    }
+
+    @Test("apply records its plan for the topology, destroy removes it, and a recovery's apply refuses once it changed")
+    func engineRecords() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try table3.plan(.credit)
+        let engine = table3.engine(fake)
+        _ = try engine.apply(plan, libxlJSON: table3.json(plan))
+        #expect(fake.snapshot.applied == ["table3": plan.appliedFingerprint])
+        // A no-op re-apply of the same plan does not write it again.
+        let writes = fake.calls.filter { $0.hasPrefix("recordApplied") }.count
+        _ = try engine.apply(plan, libxlJSON: table3.json(plan))
+        #expect(fake.calls.filter { $0.hasPrefix("recordApplied") }.count == writes)
+        // A recovery expecting another plan touches nothing.
+        let before = fake.mutatingCalls.count
+        #expect(throws: ApplyError.self) { try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: "0ther") }
+        do { _ = try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: "0ther") } catch {
+            #expect("\(error)" == "error: table3 was applied anew meanwhile (plan \(plan.appliedFingerprint)); nothing was touched")
+        }
+        #expect(fake.mutatingCalls.count == before)
+        _ = try engine.destroy(topology: plan.topology, nics: plan.hostNICs)
+        #expect(fake.snapshot.applied.isEmpty)
+        do { _ = try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: plan.appliedFingerprint) } catch {
+            #expect("\(error)" == "error: table3 was destroyed meanwhile; nothing was touched")
+        }
+        #expect(fake.snapshot.domains.count == 1)
+    }
+
+    @Test("applied anew with the watch's file changed to match: the watch keeps the new plan and recovers with it")
+    func followsTheFile() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        let heavier = try table3.plan(.credit, iovmWeight: 1024)
+        let log = CapturedLog()
+        let json = table3.json(heavier)
+        let events = ScriptedEvents([
+            {
+                _ = try? engine.apply(heavier, libxlJSON: json)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },
+        ])
+        let supervisor = supervisor(credit, engine, events, log: log, reload: heavier)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.map(\.iovms) == [["iovm0"]])
+        #expect(await supervisor.plan == heavier)
+        #expect(weight(fake, "iovm0") == 1024 && weight(fake, "iovm1") == 1024, "the recovery undid the newer apply's weights")
+        #expect(log.text.contains("notice: iovm watch: table3 was applied anew; keeping the plan its file gives now (plan \(heavier.appliedFingerprint))"))
+    }
+
+    @Test("applied anew from another file: the watch recovers nothing (that would undo the apply) and says why")
+    func refusesAStalePlan() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        let heavier = try table3.plan(.credit, iovmWeight: 1024)
+        let log = CapturedLog()
+        let json = table3.json(heavier)
+        let events = ScriptedEvents([
+            {
+                _ = try? engine.apply(heavier, libxlJSON: json)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },
+        ])
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(credit, engine, events, log: log, reload: credit)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(!fake.mutatingCalls.dropFirst(before).contains { $0.hasPrefix("createDomain") })
+        #expect(weight(fake, "iovm1") == 1024)
+        #expect(
+            log.text.contains(
+                "error: iovm watch: table3 was applied with plan \(heavier.appliedFingerprint), not this watch's \(credit.appliedFingerprint), and its file now gives plan \(credit.appliedFingerprint): not recovering"
+            ))
+    }
+
+    @Test("a topology being destroyed (its record gone, some domains still running): nothing is made again")
+    func destroyed() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                try? fake.recordApplied(topology: "table3", fingerprint: nil)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },
+        ])
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(credit, engine, events, log: log, reload: credit)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(fake.mutatingCalls.count == before)
+        #expect(log.text.contains("notice: iovm watch: table3 was destroyed (its applied plan is no longer recorded): not making it again"))
+    }
+
+    @Test("a plan applied while the recovery waited for the host lock wins: the recovery touches nothing")
+    func appliedWhileWaiting() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        let log = CapturedLog()
+        let armed = Atomic<Bool>(false)
+        // Under the recovery's lock, the host records another plan: what an apply that held the lock left.
+        fake.onCall { line in
+            if line == "removeStaleIntents", armed.exchange(false, ordering: .relaxed) { try? fake.recordApplied(topology: "table3", fingerprint: "0ther") }
+        }
+        let events = ScriptedEvents([
+            {
+                armed.store(true, ordering: .relaxed)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(credit, engine, events, log: log, reload: nil)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(fake.mutatingCalls.count == before)
+        #expect(log.text.contains("notice: iovm watch: not recovering: table3 was applied anew while the recovery waited for the host lock"))
+    }
+
+    @Test("a host applied by an older iovm (no plan recorded): recoveries are made as before, and the watch says why")
+    func noRecord() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        try fake.recordApplied(topology: "table3", fingerprint: nil)
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let supervisor = supervisor(credit, engine, events, log: log, reload: nil)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.map(\.iovms) == [["iovm0"]])
+        #expect(log.text.contains("notice: iovm watch: no plan is recorded as applied for table3"))
+        #expect(fake.snapshot.applied == ["table3": credit.appliedFingerprint])
+    }
+}
