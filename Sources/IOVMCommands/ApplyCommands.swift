@@ -219,6 +219,10 @@ struct StatusCommand: ParsableCommand {
         var conflicts: [String]?
         /// The scheduler each managed domain runs under, as Xen reports it.
         var schedulers: SchedulerReading
+        /// The plan last applied whole, by topology (``IOVMCore/Plan/appliedFingerprint``): the one `iovm watch` makes again.
+        var applied: [String: String]
+        /// The file's plan, when a file was given.
+        var filePlan: String?
     }
 
     func run() throws {
@@ -253,7 +257,7 @@ struct StatusCommand: ParsableCommand {
             let status = Status(
                 domains: managed, pools: host.pools.filter { $0.managedBy != nil }, bridges: bridges,
                 drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message),
-                schedulers: host.schedulerReading(of: managed.map(\.name)))
+                schedulers: host.schedulerReading(of: managed.map(\.name)), applied: host.applied, filePlan: plan?.appliedFingerprint)
             if json {
                 print(try jsonText(status))
                 return
@@ -275,6 +279,20 @@ struct StatusCommand: ParsableCommand {
             if !managed.isEmpty { print("scheduler (read from Xen): \(status.schedulers.summary)") }
             if !bridges.isEmpty {
                 print("bridges iovm made in dom0: " + bridges.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
+            }
+            for (topology, fingerprint) in host.applied.sorted(by: { $0.key < $1.key }) {
+                var line = "applied: \(topology), plan \(fingerprint)"
+                if let plan, plan.topology == topology {
+                    if fingerprint == ObservedHost.destroyingMark {
+                        line += " (a destroy of it began and did not end: iovm watch makes nothing of it again)"
+                    } else {
+                        line += fingerprint == plan.appliedFingerprint ? " (this file's)" : " (this file gives plan \(plan.appliedFingerprint): iovm watch of it recovers nothing)"
+                    }
+                }
+                print(line)
+            }
+            if let plan, host.applied[plan.topology] == nil {
+                print("applied: no plan recorded for \(plan.topology) (this file gives plan \(plan.appliedFingerprint))")
             }
             // A vif whose backend died stays up in the guest and carries nothing: say so.
             for domain in managed {

@@ -27,8 +27,8 @@ public enum ApplyError: Error, Sendable, CustomStringConvertible {
     case stepFailed(step: String, reason: String, undone: [String], undoFailures: [String])
     /// Another apply holds the host lock.
     case busy(String)
-    /// A recovery's plan is no longer the one applied for its topology: it was applied anew (`recorded`) or destroyed
-    /// (nil) meanwhile; nothing was touched.
+    /// A recovery's plan is no longer the one applied for its topology: it was applied anew (`recorded`), destroyed
+    /// (nil) or is being destroyed (``ObservedHost/destroyingMark``) meanwhile; nothing was touched.
     case superseded(topology: String, recorded: String?)
 
     /// Human-readable text.
@@ -46,11 +46,21 @@ public enum ApplyError: Error, Sendable, CustomStringConvertible {
         case .busy(let reason):
             return "error: another iovm apply is running: \(reason)"
         case .superseded(let topology, let recorded):
-            return recorded == nil
-                ? "error: \(topology) was destroyed meanwhile; nothing was touched"
-                : "error: \(topology) was applied anew meanwhile (plan \(recorded ?? "")); nothing was touched"
+            switch recorded {
+            case nil: return "error: \(topology) was destroyed meanwhile; nothing was touched"
+            case ObservedHost.destroyingMark: return "error: \(topology) is being destroyed; nothing was touched"
+            case let plan?: return "error: \(topology) was applied anew meanwhile (plan \(plan)); nothing was touched"
+            }
         }
     }
+}
+
+/// What a recovery's apply expects the host to record as applied for its topology, checked under the host lock.
+public enum AppliedExpectation: Sendable, Equatable {
+    /// No plan recorded (a host applied by an older iovm): a plan recorded meanwhile is a newer apply.
+    case unrecorded
+    /// This plan (its ``IOVMCore/Plan/appliedFingerprint``).
+    case plan(String)
 }
 
 /// Makes a plan real through a ``XenBackend``, undoing everything it made when a step fails.
@@ -115,9 +125,9 @@ public struct ApplyEngine: Sendable {
     /// Reconciles the host with `plan`. `libxlJSON` maps domain names to their libxl domain config.
     ///
     /// Once the whole plan is applied, its ``IOVMCore/Plan/appliedFingerprint`` is recorded for the topology. With
-    /// `expectingApplied` (a recovery's), the host must still record that fingerprint once the lock is held: a plan
-    /// applied anew or a destroy meanwhile refuses with ``ApplyError/superseded(topology:recorded:)``.
-    public func apply(_ plan: Plan, libxlJSON: [String: String], expectingApplied: String? = nil) throws -> ApplyReport {
+    /// `expectingApplied` (a recovery's), the host must still record that once the lock is held: a plan applied anew
+    /// or a destroy meanwhile refuses with ``ApplyError/superseded(topology:recorded:)``.
+    public func apply(_ plan: Plan, libxlJSON: [String: String], expectingApplied: AppliedExpectation? = nil) throws -> ApplyReport {
         try backend.prepare(plan)
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
@@ -125,8 +135,14 @@ public struct ApplyEngine: Sendable {
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
         do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
         let host = try observe(plan)
-        if let expectingApplied, host.applied[plan.topology] != expectingApplied {
-            throw ApplyError.superseded(topology: plan.topology, recorded: host.applied[plan.topology])
+        if let expectingApplied {
+            let recorded = host.applied[plan.topology]
+            let holds =
+                switch expectingApplied {
+                case .unrecorded: recorded == nil
+                case .plan(let fingerprint): recorded == fingerprint
+                }
+            if !holds { throw ApplyError.superseded(topology: plan.topology, recorded: recorded) }
         }
         try HostValidation(plan: plan, host: host).check()
         let reconciliation = Reconciler.reconcile(plan, with: host)
@@ -204,7 +220,9 @@ public struct ApplyEngine: Sendable {
         let fingerprint = plan.appliedFingerprint
         if host.applied[plan.topology] != fingerprint {
             do { try backend.recordApplied(topology: plan.topology, fingerprint: fingerprint) } catch {
-                logger.warning("could not record the plan applied for \(plan.topology) (iovm watch then cannot tell a newer apply): \(error)")
+                // Better no record than the previous plan's: iovm watch then makes nothing again rather than undo this.
+                logger.warning("could not record the plan applied for \(plan.topology) (iovm watch makes nothing of it again until an apply records one): \(error)")
+                try? backend.recordApplied(topology: plan.topology, fingerprint: nil)
             }
         }
         return ApplyReport(done: journal.done, domids: domids, orphans: reconciliation.orphans, seconds: Date().timeIntervalSince(start))
@@ -219,8 +237,9 @@ public struct ApplyEngine: Sendable {
         let start = Date()
         do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
         let host = try backend.observe(nics: nics)
-        // First: an `iovm watch` that waits for the lock to recover this topology then finds it destroyed, not dead.
-        if host.applied[topology] != nil { try backend.recordApplied(topology: topology, fingerprint: nil) }
+        // First: an `iovm watch` (running, or started after this destroy was killed) then finds the topology being
+        // destroyed, not dead. Removed once the destroy has ended well.
+        try backend.recordApplied(topology: topology, fingerprint: ObservedHost.destroyingMark)
         var done: [String] = []
         var failures: [String] = []
         let managed = host.domains.filter { $0.tag?.topology == topology && $0.tag?.uuid == $0.uuid }
@@ -261,6 +280,7 @@ public struct ApplyEngine: Sendable {
         if !failures.isEmpty {
             throw ApplyError.stepFailed(step: "destroy of \(topology)", reason: failures.joined(separator: "; "), undone: [], undoFailures: [])
         }
+        try backend.recordApplied(topology: topology, fingerprint: nil)
         return ApplyReport(done: done, domids: [:], orphans: [], seconds: Date().timeIntervalSince(start))
     }
 

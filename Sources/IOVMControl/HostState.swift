@@ -152,6 +152,9 @@ public struct ObservedHost: Sendable, Codable, Equatable {
     /// a topology without one was applied by an iovm that did not record it, or not at all.
     public var applied: [String: String]
 
+    /// What ``applied`` holds for a topology whose destroy began (and did not finish): nothing of it is made again.
+    public static let destroyingMark = "destroying"
+
     /// Creates an observation.
     public init(
         cores: Int, scheduler: String, domains: [ObservedDomain], pools: [ObservedPool], nics: [NICBinding], dom0Network: ObservedDom0Network? = nil,

@@ -325,6 +325,19 @@ public actor Supervisor {
                 logger.warning("iovm watch: cannot observe the host (\(trigger)): \(error)")
                 return
             }
+            // Only the plan applied last is made again: a recovery with another would undo that apply. This comes
+            // before any death is counted: IOVMs that an apply replaced or a destroy removed did not crash.
+            let recorded = host.applied[plan.topology]
+            if recorded != nil { sawApplied = true }
+            if !sawApplied, trigger == "start" {
+                logger.notice(
+                    "iovm watch: no plan is recorded as applied for \(plan.topology) (an older iovm applied it): recoveries use this file's until an `iovm apply` records one")
+            }
+            if recorded == ObservedHost.destroyingMark || (sawApplied && recorded != plan.appliedFingerprint) {
+                if await follow(recorded, host: host) { continue }  // the file gives it now: look again with it
+                return
+            }
+            followed = nil
             let view = SupervisedView(plan: plan, host: host)
             try noteDeaths(view)
             // A domain being destroyed (`xl destroy` in progress) is left to finish: its release fires
@@ -345,18 +358,6 @@ public actor Supervisor {
             var reasons = awaiting.sorted().map { "IOVM \($0) died" }
             reasons += view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map { "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))" }
             reasons += view.brokenVifs
-            // Only the plan applied last is made again: a recovery with another would undo that apply.
-            let recorded = host.applied[plan.topology]
-            if recorded != nil { sawApplied = true }
-            if !sawApplied, trigger == "start" {
-                logger.notice(
-                    "iovm watch: no plan is recorded as applied for \(plan.topology) (an older iovm applied it): recoveries use this file's until an `iovm apply` records one")
-            }
-            if sawApplied, recorded != plan.appliedFingerprint {
-                if await follow(recorded, recoveryNeeded: !reasons.isEmpty) { continue }  // the file gives it now: look again with it
-                if recorded == nil { awaiting.removeAll() }
-                return
-            }
             guard !reasons.isEmpty else {
                 logger.debug("iovm watch: \(trigger): nothing to recover")
                 return
@@ -366,7 +367,7 @@ public actor Supervisor {
             logger.notice("iovm watch: \(trigger): recovering: \(reasons.joined(separator: "; "))")
             let plan = self.plan
             let json = libxlJSON
-            let expected = sawApplied ? plan.appliedFingerprint : nil
+            let expected: AppliedExpectation = sawApplied ? .plan(plan.appliedFingerprint) : .unrecorded
             do {
                 let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json, expectingApplied: expected) }
                 let seconds = clock.now().timeIntervalSince(start)
@@ -391,7 +392,8 @@ public actor Supervisor {
                 return
             } catch ApplyError.superseded(_, let recorded) {
                 // Applied anew or destroyed while the recovery waited for the lock: the next event or re-check follows that.
-                logger.notice("iovm watch: not recovering: \(plan.topology) was \(recorded == nil ? "destroyed" : "applied anew") while the recovery waited for the host lock")
+                let what = recorded == nil ? "destroyed" : recorded == ObservedHost.destroyingMark ? "being destroyed" : "applied anew"
+                logger.notice("iovm watch: not recovering: \(plan.topology) was \(what) while the recovery waited for the host lock")
                 return
             } catch {
                 failures += 1
@@ -407,30 +409,39 @@ public actor Supervisor {
         }
     }
 
-    /// Whether the plan the host records as applied (`recorded`; nil: the topology was destroyed) is now this watch's:
-    /// the file is read again (``reload``) once per recorded plan, and again whenever a recovery is needed, and its plan
-    /// kept when it is the recorded one. Otherwise says once why nothing is recovered.
-    private func follow(_ recorded: String?, recoveryNeeded: Bool) async -> Bool {
+    /// Whether the plan the host records as applied (`recorded`; nil: the topology was destroyed; ``ObservedHost/destroyingMark``:
+    /// a destroy began) is now this watch's. The file is read again (``reload``) once per recorded plan, and its plan
+    /// kept when it is the recorded one; otherwise the watch says once why it recovers nothing.
+    private func follow(_ recorded: String?, host: ObservedHost) async -> Bool {
         let topology = plan.topology
-        guard let recorded else {
-            if followed != .some(nil) {
-                followed = .some(nil)
-                logger.notice("iovm watch: \(topology) was destroyed (its applied plan is no longer recorded): not making it again; `iovm apply` brings it back")
+        guard let recorded, recorded != ObservedHost.destroyingMark else {
+            // Destroyed, or being destroyed: nothing is made again, and what went is not a death.
+            lastSeen.removeAll()
+            awaiting.removeAll()
+            if followed != .some(recorded) {
+                followed = .some(recorded)
+                logger.notice(
+                    "iovm watch: \(topology) \(recorded == nil ? "was destroyed (its applied plan is no longer recorded)" : "is being destroyed (or a destroy of it stopped)"): not making it again; `iovm apply` brings it back"
+                )
             }
             return false
         }
-        let first = followed != .some(recorded)
+        guard followed != .some(recorded) else { return false }
         followed = .some(recorded)
         var why = "its file was not read again"
-        if let reload, first || recoveryNeeded {
+        if let reload {
             do {
                 let (fresh, json) = try await Self.onThread(reload)
                 if fresh.topology == topology, fresh.appliedFingerprint == recorded {
+                    // The IOVMs the apply made again are not deaths: only the ones that are gone stay looked for.
                     let iovms = Set(fresh.iovms.map(\.name))
-                    lastSeen = lastSeen.filter { iovms.contains($0.key) }
+                    let running = Dictionary(
+                        host.domains.filter { $0.isManaged(by: topology) && $0.shutdownReason == nil }.map { ($0.name, $0.domid) }, uniquingKeysWith: { a, _ in a })
+                    lastSeen = lastSeen.filter { iovms.contains($0.key) && (running[$0.key] == nil || running[$0.key] == $0.value) }
                     awaiting = awaiting.filter { iovms.contains($0) }
                     plan = fresh
                     libxlJSON = json
+                    followed = nil
                     logger.notice(
                         "iovm watch: \(topology) was applied anew; keeping the plan its file gives now (plan \(recorded)): \(fresh.iovms.map(\.name).joined(separator: ", "))")
                     return true
@@ -440,11 +451,9 @@ public actor Supervisor {
                 why = "its file cannot be read again: \("\(error)".split(separator: "\n").first ?? "")"
             }
         }
-        if first || recoveryNeeded {
-            logger.error(
-                "iovm watch: \(topology) was applied with plan \(recorded), not this watch's \(plan.appliedFingerprint), and \(why): not recovering, which would undo that apply; restart iovm watch with the file that was applied"
-            )
-        }
+        logger.error(
+            "iovm watch: \(topology) was applied with plan \(recorded), not this watch's \(plan.appliedFingerprint), and \(why): not recovering, which would undo that apply; `iovm status FILE` shows which plan a file gives; restart iovm watch with the file that was applied"
+        )
         return false
     }
 

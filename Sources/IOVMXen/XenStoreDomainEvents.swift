@@ -13,7 +13,7 @@ import XenKit
 /// keeps only the newest one: a burst of events (a recovery rewriting the tags) is read as one.
 public final class XenStoreDomainEvents: DomainEvents, @unchecked Sendable {
     /// The watched paths.
-    public static let paths = ["@releaseDomain", "/local/domain/0/iovm/managed"]
+    public static let paths = ["@releaseDomain", "/local/domain/0/iovm/managed", "/local/domain/0/iovm/applied"]
     static let token = "iovm-watch"
 
     /// Read only by `next()`, which the supervisor awaits one call at a time.

@@ -22,7 +22,7 @@ struct SupervisorAppliedPlanTests {
 
     func weight(_ fake: FakeXenBackend, _ name: String) -> Int? { fake.snapshot.domains.first { $0.name == name }?.weight }
 
-    @Test("the fingerprint is the same for the same plan, differs with placement or weights, and ignores where things were declared")
+    @Test("the fingerprint is the same for the same plan, differs with placement, weights or image, and ignores where things were declared")
     func fingerprint() throws {
         let credit = try table3.plan(.credit)
         #expect(try table3.plan(.credit).appliedFingerprint == credit.appliedFingerprint)
@@ -30,9 +30,20 @@ struct SupervisorAppliedPlanTests {
         #expect(try table3.plan(.credit, iovmWeight: 1024).appliedFingerprint != credit.appliedFingerprint)
         var moved = credit
         moved.source = SourceLocation(file: "/elsewhere.swift", line: 40)
-        moved.domains[0].source = SourceLocation(file: "/elsewhere.swift", line: 41)
-        moved.warnings = []
+        for index in moved.domains.indices {
+            moved.domains[index].source = SourceLocation(file: "/elsewhere.swift", line: 41 + index)
+            for nic in moved.domains[index].nics.indices { moved.domains[index].nics[nic].source = SourceLocation(file: "/link/to/it.swift", line: 7 + nic) }
+        }
+        moved.warnings = [Diagnostic(.warning, "a warning", at: SourceLocation(file: "/x.swift", line: 1))]
         #expect(moved.appliedFingerprint == credit.appliedFingerprint)
+        // The image counts by its hash, not by where the store keeps it.
+        var stored = credit
+        stored.domains[0].image = ImageUse(kind: "minimal", nicDrivers: ["e1000"], hash: "723af89232308678", problem: nil)
+        var elsewhere = stored
+        elsewhere.domains[0].kernel = "/srv/images/723af89232308678/bzImage"
+        #expect(stored.appliedFingerprint == elsewhere.appliedFingerprint)
+        elsewhere.domains[0].image?.hash = "0123456789abcdef"
+        #expect(stored.appliedFingerprint != elsewhere.appliedFingerprint)
     }
 
     @Test("apply records its plan for the topology, destroy removes it, and a recovery's apply refuses once it changed")
@@ -48,15 +59,23 @@ struct SupervisorAppliedPlanTests {
         #expect(fake.calls.filter { $0.hasPrefix("recordApplied") }.count == writes)
         // A recovery expecting another plan touches nothing.
         let before = fake.mutatingCalls.count
-        #expect(throws: ApplyError.self) { try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: "0ther") }
-        do { _ = try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: "0ther") } catch {
-            #expect("\(error)" == "error: table3 was applied anew meanwhile (plan \(plan.appliedFingerprint)); nothing was touched")
+        #expect { try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: .plan("0ther")) } throws: {
+            "\($0)" == "error: table3 was applied anew meanwhile (plan \(plan.appliedFingerprint)); nothing was touched"
         }
+        #expect { try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: .unrecorded) } throws: { "\($0)".contains("applied anew") }
         #expect(fake.mutatingCalls.count == before)
+        // A destroy that fails half-way leaves the topology marked as being destroyed; one that ends well, nothing.
+        fake.fail("destroyDomain iovm1")
+        #expect(throws: ApplyError.self) { try engine.destroy(topology: plan.topology, nics: plan.hostNICs) }
+        #expect(fake.snapshot.applied == ["table3": ObservedHost.destroyingMark])
+        #expect { try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: .plan(plan.appliedFingerprint)) } throws: {
+            "\($0)" == "error: table3 is being destroyed; nothing was touched"
+        }
+        fake.heal("destroyDomain iovm1")
         _ = try engine.destroy(topology: plan.topology, nics: plan.hostNICs)
         #expect(fake.snapshot.applied.isEmpty)
-        do { _ = try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: plan.appliedFingerprint) } catch {
-            #expect("\(error)" == "error: table3 was destroyed meanwhile; nothing was touched")
+        #expect { try engine.apply(plan, libxlJSON: table3.json(plan), expectingApplied: .plan(plan.appliedFingerprint)) } throws: {
+            "\($0)" == "error: table3 was destroyed meanwhile; nothing was touched"
         }
         #expect(fake.snapshot.domains.count == 1)
     }
@@ -95,7 +114,7 @@ struct SupervisorAppliedPlanTests {
                 fake.killBehindIOVMsBack("iovm0")
                 return .fired(path: "@releaseDomain")
             },
-            { .recheck },
+            { .recheck }, { .recheck }, { .recheck },
         ])
         let before = fake.mutatingCalls.count
         let supervisor = supervisor(credit, engine, events, log: log, reload: credit)
@@ -107,6 +126,9 @@ struct SupervisorAppliedPlanTests {
             log.text.contains(
                 "error: iovm watch: table3 was applied with plan \(heavier.appliedFingerprint), not this watch's \(credit.appliedFingerprint), and its file now gives plan \(credit.appliedFingerprint): not recovering"
             ))
+        // Once per recorded plan, not at every re-check; and the IOVM gone under a plan not this watch's is no death.
+        #expect(log.lines.withLock { $0 }.filter { $0.contains("not recovering") }.count == 1)
+        #expect(!log.text.contains("is gone"))
     }
 
     @Test("a topology being destroyed (its record gone, some domains still running): nothing is made again")
@@ -151,6 +173,45 @@ struct SupervisorAppliedPlanTests {
         #expect(await supervisor.recoveries.isEmpty)
         #expect(fake.mutatingCalls.count == before)
         #expect(log.text.contains("notice: iovm watch: not recovering: table3 was applied anew while the recovery waited for the host lock"))
+    }
+
+    @Test("a destroy that was stopped (the topology marked as being destroyed): a watch started then makes nothing again")
+    func destroyStopped() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        try fake.recordApplied(topology: "table3", fingerprint: ObservedHost.destroyingMark)
+        fake.killBehindIOVMsBack("guest1")
+        fake.killBehindIOVMsBack("iovm0")
+        let log = CapturedLog()
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(credit, engine, ScriptedEvents([{ .recheck }]), log: log, reload: credit)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(fake.mutatingCalls.count == before)
+        #expect(log.lines.withLock { $0 }.filter { $0.contains("table3 is being destroyed (or a destroy of it stopped): not making it again") }.count == 1)
+    }
+
+    @Test("on a host with no plan recorded, an apply made while the recovery waited for the lock wins too")
+    func unrecordedRace() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        try fake.recordApplied(topology: "table3", fingerprint: nil)
+        let armed = Atomic<Bool>(false)
+        fake.onCall { line in
+            if line == "removeStaleIntents", armed.exchange(false, ordering: .relaxed) { try? fake.recordApplied(topology: "table3", fingerprint: "0ther") }
+        }
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                armed.store(true, ordering: .relaxed)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(credit, engine, events, log: log, reload: nil)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(fake.mutatingCalls.count == before)
+        #expect(fake.snapshot.applied == ["table3": "0ther"])
     }
 
     @Test("a host applied by an older iovm (no plan recorded): recoveries are made as before, and the watch says why")

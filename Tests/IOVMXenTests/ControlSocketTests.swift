@@ -147,6 +147,7 @@ struct ControlSocketTests {
         #expect(!FileManager.default.fileExists(atPath: path))
         close(other)
         let server = try ControlSocketServer(path: path) { _, _ in Array("ok".utf8) }
+        defer { server.stop() }
         let blocked = open(path + ".lock", O_RDWR)
         defer { close(blocked) }
         #expect(flock(blocked, LOCK_EX | LOCK_NB) != 0)
