@@ -213,6 +213,7 @@ public final class ControlSocketServer: Sendable {
         // Mode 0600 before listen: until then no one can connect.
         guard bound == 0, chmod(path, 0o600) == 0, listen(fd, 64) == 0, lstat(path, &status) == 0 else {
             let reason = Errno(rawValue: errno).description
+            if bound == 0 { unlink(path) }  // made by this bind: not left behind
             close(fd)
             throw failing(ControlSocketError("cannot serve \(path): \(reason)"))
         }
