@@ -94,9 +94,7 @@ struct ApplyCommand: ParsableCommand {
                 return
             }
             try host.checkHost(plan, engine: engine)
-            var json: [String: String] = [:]
-            for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
-            let report = try engine.apply(plan, libxlJSON: json)
+            let report = try engine.apply(plan, libxlJSON: try PlanRenderer.libxlJSON(of: plan))
             if report.nothingToDo {
                 printError("nothing to change: the host matches \(plan.topology)")
             } else {
@@ -122,9 +120,7 @@ struct ApplyCommand: ParsableCommand {
         for share in shares { try TopologyOptions.requireImages(share.plan) }
         var targets: [HostTarget] = []
         for (share, engine) in zip(shares, engines) {
-            var json: [String: String] = [:]
-            for domain in share.plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
-            targets.append(HostTarget(host: share.host, plan: share.plan, engine: engine, configs: json))
+            targets.append(HostTarget(host: share.host, plan: share.plan, engine: engine, configs: try PlanRenderer.libxlJSON(of: share.plan)))
         }
         if dryRun {
             for target in targets {

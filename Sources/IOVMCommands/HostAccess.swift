@@ -105,7 +105,7 @@ enum HostAccess {
             let reply: LiveVerbReply
             switch request {
             case .document(let bytes): reply = engine.serve(requestDocument: bytes, pid: getpid(), abandoned: { client.hungUp })
-            case .refused(let why): reply = LiveVerbReply(changes: [], error: "iovm: error: \(why)", pid: getpid())
+            case .refused(let why): reply = .refused(why, pid: getpid())
             }
             logger.notice("control socket: request of pid \(client.pid): \(reply.error ?? reply.changes.map(\.line).joined(separator: "; "))")
             return reply.document()

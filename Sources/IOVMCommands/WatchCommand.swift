@@ -71,7 +71,7 @@ struct WatchCommand: ParsableCommand {
             try TopologyOptions.requireHostNICs(plan, connect: nil)
             try TopologyOptions.requireImages(plan)
             try host.checkHost(plan)
-            let json = try Self.libxlJSON(plan)
+            let json = try PlanRenderer.libxlJSON(of: plan)
             // A recovery waits for an `iovm apply` that holds the host lock rather than failing at once.
             if host.wait == 0 { engine.lockTimeout = 300 }
             let metrics = WatchMetrics()
@@ -95,7 +95,7 @@ struct WatchCommand: ParsableCommand {
                     // The file again, when an apply recorded another plan: kept only if it is that plan.
                     let plan = try topology.plan(logger: logger)
                     try TopologyOptions.requireImages(plan)
-                    return (plan, try Self.libxlJSON(plan))
+                    return (plan, try PlanRenderer.libxlJSON(of: plan))
                 },
                 onRecovery: { recovery in
                     switch recovery.outcome {
@@ -111,15 +111,6 @@ struct WatchCommand: ParsableCommand {
                 throw ExitCode(crashLoopExitCode)
             }
         }
-    }
-}
-
-extension WatchCommand {
-    /// Each domain's libxl config, by name.
-    static func libxlJSON(_ plan: Plan) throws -> [String: String] {
-        var json: [String: String] = [:]
-        for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
-        return json
     }
 }
 

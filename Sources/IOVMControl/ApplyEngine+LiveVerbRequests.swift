@@ -17,7 +17,7 @@ extension ApplyEngine {
     /// anything is touched; `wait` is this request's lock timeout.
     /// `abandoned` is asked once the host lock is held (``ApplyEngine/abandoned``).
     public func serve(_ request: LiveVerbRequest, pid: Int32, abandoned: (@Sendable () -> Bool)? = nil) -> LiveVerbReply {
-        func refused(_ text: String) -> LiveVerbReply { LiveVerbReply(changes: [], error: "iovm: error: \(text)", pid: pid) }
+        func refused(_ text: String) -> LiveVerbReply { .refused(text, pid: pid) }
         guard request.version == LiveVerbRequest.currentVersion else {
             return refused("control socket request version \(request.version); this iovm speaks version \(LiveVerbRequest.currentVersion)")
         }
@@ -62,7 +62,7 @@ extension ApplyEngine {
             return serve(request, pid: pid, abandoned: abandoned)
         } catch {
             let located = JSONSyntax.check(bytes).map { "\($0)" } ?? "\(error)"
-            return LiveVerbReply(changes: [], error: "iovm: error: control socket request: \(located)", pid: pid)
+            return .refused("control socket request: \(located)", pid: pid)
         }
     }
 }

@@ -164,9 +164,7 @@ public struct EngineExperimentHost: ExperimentHost {
 
     /// Applies `plan` with each domain's libxl JSON rendered from it.
     public func apply(_ plan: Plan) throws {
-        var json: [String: String] = [:]
-        for domain in plan.domains { json[domain.name] = try PlanRenderer.libxlJSON(domain) }
-        let report = try engine.apply(plan, libxlJSON: json)
+        let report = try engine.apply(plan, libxlJSON: try PlanRenderer.libxlJSON(of: plan))
         for step in report.done { engine.logger.info("\(step)") }
     }
 

@@ -88,6 +88,13 @@ public struct PlanRenderer: Sendable {
         try LibXLDomainConfig(domain).jsonString()
     }
 
+    /// ``libxlJSON(_:)`` of every domain of `plan`, by name: what ``IOVMControl`` apply takes.
+    public static func libxlJSON(of plan: Plan) throws -> [String: String] {
+        var json: [String: String] = [:]
+        for domain in plan.domains { json[domain.name] = try libxlJSON(domain) }
+        return json
+    }
+
     /// One vif of a domain as a libxl `libxl_device_nic`, as JSON for `libxl_device_nic_from_json`:
     /// what re-attaches vif `devid` of a running guest to its (new) backend, with the same MAC and bridge.
     public static func libxlNICJSON(_ vif: VifSpec, devid: Int) throws -> String {

@@ -85,6 +85,11 @@ public struct LiveVerbReply: Codable, Sendable, Equatable {
         self.error = error
         self.pid = pid
     }
+    /// A request refused: no change, the error as the verb prints it (`iovm: error: TEXT`).
+    public static func refused(_ text: String, pid: Int32) -> LiveVerbReply {
+        LiveVerbReply(changes: [], error: "iovm: error: \(text)", pid: pid)
+    }
+
     /// The reply as its one line of JSON, without the newline.
     public func document() -> [UInt8] {
         let text = (try? JSONText.line(self)) ?? #"{"changes":[],"error":"iovm: error: cannot encode the reply","pid":0,"version":1}"#

@@ -20,6 +20,22 @@ struct SupervisorAppliedPlanTests {
             plan: plan, libxlJSON: table3.json(plan), engine: engine, events: events, clock: FakeClock().clock, logger: log.logger, reload: again)
     }
 
+    /// One event: iovm0 killed; then, under the recovery's lock, the host records another plan ("0ther"): what an apply
+    /// that held the lock while the recovery waited left.
+    func killedWhileAnotherPlanIsApplied(_ fake: FakeXenBackend) -> ScriptedEvents {
+        let armed = Atomic<Bool>(false)
+        fake.onCall { line in
+            if line == "removeStaleIntents", armed.exchange(false, ordering: .relaxed) { try? fake.recordApplied(topology: "table3", fingerprint: "0ther") }
+        }
+        return ScriptedEvents([
+            {
+                armed.store(true, ordering: .relaxed)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+    }
+
     func weight(_ fake: FakeXenBackend, _ name: String) -> Int? { fake.snapshot.domains.first { $0.name == name }?.weight }
 
     @Test("the fingerprint is the same for the same plan, differs with placement, weights or image, and ignores where things were declared")
@@ -155,18 +171,7 @@ struct SupervisorAppliedPlanTests {
     func appliedWhileWaiting() async throws {
         let (fake, credit, engine, _) = try watch.applied()
         let log = CapturedLog()
-        let armed = Atomic<Bool>(false)
-        // Under the recovery's lock, the host records another plan: what an apply that held the lock left.
-        fake.onCall { line in
-            if line == "removeStaleIntents", armed.exchange(false, ordering: .relaxed) { try? fake.recordApplied(topology: "table3", fingerprint: "0ther") }
-        }
-        let events = ScriptedEvents([
-            {
-                armed.store(true, ordering: .relaxed)
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = killedWhileAnotherPlanIsApplied(fake)
         let before = fake.mutatingCalls.count
         let supervisor = supervisor(credit, engine, events, log: log, reload: nil)
         try await supervisor.run()
@@ -194,18 +199,8 @@ struct SupervisorAppliedPlanTests {
     func unrecordedRace() async throws {
         let (fake, credit, engine, _) = try watch.applied()
         try fake.recordApplied(topology: "table3", fingerprint: nil)
-        let armed = Atomic<Bool>(false)
-        fake.onCall { line in
-            if line == "removeStaleIntents", armed.exchange(false, ordering: .relaxed) { try? fake.recordApplied(topology: "table3", fingerprint: "0ther") }
-        }
         let log = CapturedLog()
-        let events = ScriptedEvents([
-            {
-                armed.store(true, ordering: .relaxed)
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = killedWhileAnotherPlanIsApplied(fake)
         let before = fake.mutatingCalls.count
         let supervisor = supervisor(credit, engine, events, log: log, reload: nil)
         try await supervisor.run()
