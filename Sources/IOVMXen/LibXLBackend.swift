@@ -416,20 +416,29 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
     }
 
-    /// Polls `paths` every 200 ms until one has a non-empty value (true) or `timeout` seconds passed (false).
+    /// Reads `paths` until one has a non-empty value (true) or `timeout` seconds passed (false): again at each change
+    /// under them (a xenstore watch, on a connection of its own so that concurrent waits do not take each other's
+    /// events), and at least every ``recheckInterval`` seconds.
     private func waitForAny(of paths: [String], timeout: Double) throws -> Bool {
         let store = try openStore(true)
+        for path in paths { try store.watch(path) }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             for path in paths { if let value = try store.read(path), !value.isEmpty { return true } }
-            usleep(200_000)
+            _ = try store.awaitChange(timeout: min(Self.recheckInterval, deadline.timeIntervalSinceNow))
         }
         return false
     }
 
+    /// The longest a wait goes without reading xenstore again when no watch event came (stores without watches poll
+    /// at this rate).
+    static let recheckInterval = 0.25
+
     public func waitForGuestNetwork(domid: UInt32, timeout: Double) throws {
         let store = try openStore(true)
         let devices = "/local/domain/\(domid)/device/vif"
+        try store.watch(devices)
+        var watched: Set<String> = []
         let deadline = Date().addingTimeInterval(timeout)
         var waiting: [String] = []
         var backends: [String] = []
@@ -450,10 +459,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 if state != "4" {
                     waiting.append("\(backend) state \(state)\(hotplug.isEmpty ? "" : ", hotplug-status \(hotplug)")")
                     backends.append(backend)
+                    if watched.insert(backend).inserted { try store.watch(backend) }
                 }
             }
             if waiting.isEmpty { return }
-            usleep(250_000)
+            _ = try store.awaitChange(timeout: min(Self.recheckInterval, deadline.timeIntervalSinceNow))
         } while Date() < deadline
         let reports = backends.map { diagnose($0, store: store).report }
         let others = waiting.filter { $0.hasPrefix("vif ") }

@@ -1,6 +1,10 @@
 import CPUSets
 import XenKit
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The libxl operations ``LibXLBackend`` needs, in Swift values: XenKit's ``LibXLContext`` is the
 /// real one; unit tests give the backend a recording mock, so its undo paths run without Xen.
 protocol Toolstack: Sendable {
@@ -81,6 +85,20 @@ protocol TagStore {
     func write(_ path: String, _ value: String) throws(XenError)
     /// Removes `path` and everything below it.
     func remove(_ path: String) throws(XenError)
+    /// Asks to be told when `path` or anything below it changes, for ``awaitChange(timeout:)``; a store without
+    /// watches ignores it.
+    func watch(_ path: String) throws(XenError)
+    /// Waits until a path given to ``watch(_:)`` changes (true) or `timeout` seconds pass (false). A store without
+    /// watches sleeps the whole `timeout`, so its waits poll.
+    func awaitChange(timeout: Double) throws(XenError) -> Bool
+}
+
+extension TagStore {
+    func watch(_ path: String) throws(XenError) {}
+    func awaitChange(timeout: Double) throws(XenError) -> Bool {
+        usleep(UInt32(max(0, min(timeout, 60)) * 1_000_000))
+        return false
+    }
 }
 
 /// A ``TagStore`` over a connection to xenstored.
@@ -101,4 +119,11 @@ struct XenStoreTags: TagStore {
     func write(_ path: String, _ value: String) throws(XenError) { try client.write(path, value) }
     /// Removes `path` (`xs_rm`).
     func remove(_ path: String) throws(XenError) { try client.remove(path) }
+    /// Watches `path` (`xs_watch`); the watch ends with the connection.
+    func watch(_ path: String) throws(XenError) { try client.watch(path, token: Self.waitToken) }
+    /// The next event of a watch of this connection (`xs_check_watch` once its descriptor is readable).
+    func awaitChange(timeout: Double) throws(XenError) -> Bool { try client.nextWatchEvent(timeout: timeout) != nil }
+
+    /// The token of ``watch(_:)``'s watches.
+    static let waitToken = "iovm-wait"
 }

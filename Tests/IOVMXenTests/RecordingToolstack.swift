@@ -1,4 +1,5 @@
 import CPUSets
+import Foundation
 import Synchronization
 import XenKit
 
@@ -195,6 +196,10 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
         var values: [String: String] = [:]
         var log: [String] = []
         var failures: [String] = []
+        var watches: [String] = []
+        /// Changes under a watched path not yet taken by ``awaitChange(timeout:)``.
+        var pending = 0
+        var wakes = 0
     }
 
     private let state = Mutex(State())
@@ -207,11 +212,18 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
     /// Makes every write or remove whose line (`write <path>`) starts with `prefix` fail.
     func fail(_ prefix: String) { state.withLock { $0.failures.append(prefix) } }
 
+    /// Every path given to ``watch(_:)`` so far, in order.
+    var watches: [String] { state.withLock { $0.watches } }
+    /// How often ``awaitChange(timeout:)`` returned because a watched path changed.
+    var wakes: Int { state.withLock { $0.wakes } }
+
     private func change(_ line: String, operation: String, _ body: (inout [String: String]) -> Void) throws(XenError) {
         let failed = state.withLock { state -> Bool in
             state.log.append(line)
             if state.failures.contains(where: { line.hasPrefix($0) }) { return true }
             body(&state.values)
+            let path = String(line.drop { $0 != " " }.dropFirst())
+            if state.watches.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) { state.pending += 1 }
             return false
         }
         if failed { throw XenError.errno(.permissionDenied, operation: operation) }
@@ -234,6 +246,31 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
     func remove(_ path: String) throws(XenError) {
         try change("remove \(path)", operation: "xs_rm \(path)") { values in
             values = values.filter { $0.key != path && !$0.key.hasPrefix(path + "/") }
+        }
+    }
+
+    /// Records the watch; like xenstored, it fires once at once.
+    func watch(_ path: String) throws(XenError) {
+        state.withLock {
+            $0.watches.append(path)
+            $0.pending += 1
+        }
+    }
+
+    /// True as soon as a watched path was written or removed since the last call (or a watch was set), false after
+    /// `timeout` seconds without one.
+    func awaitChange(timeout: Double) throws(XenError) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let woken = state.withLock { state -> Bool in
+                guard state.pending > 0 else { return false }
+                state.pending = 0
+                state.wakes += 1
+                return true
+            }
+            if woken { return true }
+            if Date() >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.005)
         }
     }
 }

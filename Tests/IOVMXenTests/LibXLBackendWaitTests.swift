@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+import Testing
+import XenKit
+
+@testable import IOVMXen
+
+/// LibXLBackend's waits for an IOVM and for a guest's vifs: they watch what they read and wake when it changes,
+/// rather than only polling it.
+@Suite("LibXLBackend waits")
+struct LibXLBackendWaitTests {
+    func backend(_ store: MemoryTagStore) -> LibXLBackend {
+        let toolstack = RecordingToolstack(cores: 4)
+        return LibXLBackend(
+            context: toolstack, openToolstack: { () throws(XenError) in toolstack }, openStore: { _ throws(XenError) in store },
+            logger: Logger(label: "iovm.test"), sysfs: SysfsPCI(root: "/nonexistent"), strictReset: true)
+    }
+
+    /// Runs `body` (a blocking wait) on a thread of its own, not on one of Swift concurrency's few.
+    func onThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            Thread {
+                do {
+                    try body()
+                    done.resume()
+                } catch { done.resume(throwing: error) }
+            }.start()
+        }
+    }
+
+    /// Returns once `store` watches `path` (a wait on another task registered it), or fails after 10 s.
+    func untilWatched(_ path: String, in store: MemoryTagStore) async throws {
+        for _ in 0..<1000 {
+            if store.watches.contains(path) { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("nothing watched \(path); watches: \(store.watches)")
+    }
+
+    @Test func theWaitForAnIOVMsDevdWatchesItsKeyAndWakesAtItsWrite() async throws {
+        let store = MemoryTagStore()
+        let backend = backend(store)
+        async let wait: Void = onThread { try backend.waitForDriverDomain(domid: 7, timeout: 30) }
+        try await untilWatched("/local/domain/7/data/iovm/devd", in: store)
+        try store.write("/local/domain/7/data/iovm/devd", "running")
+        try await wait
+        #expect(store.watches == ["/local/domain/7/data/iovm/devd"])
+        // Once for the watch's first firing, once for the write.
+        #expect(store.wakes >= 2)
+    }
+
+    @Test func theWaitForVifBackendsWatchesEachKeyAnIOVMMayWrite() async throws {
+        let store = MemoryTagStore()
+        let backend = backend(store)
+        async let wait: Void = onThread { try backend.waitForVifBackends(domid: 4, timeout: 30) }
+        try await untilWatched("/local/domain/4/data/iovm/devd", in: store)
+        try store.write("/local/domain/4/data/iovm/netback", "1")
+        try await wait
+        #expect(
+            store.watches == ["/local/domain/4/data/iovm/netback", "/local/domain/4/data/iovm/runtime", "/local/domain/4/data/iovm/devd"])
+    }
+
+    @Test func aWaitNobodyAnswersStillEndsAtItsTimeoutNamingWhatItWaitedFor() throws {
+        let store = MemoryTagStore()
+        #expect {
+            try backend(store).waitForDriverDomain(domid: 9, timeout: 0.3)
+        } throws: { error in
+            "\(error)".contains("/local/domain/9/data/iovm/devd was not written within 0 s")
+        }
+    }
+
+    @Test func theWaitForAGuestsVifsWatchesItsDevicesAndEachBackendNotConnected() async throws {
+        let store = MemoryTagStore()
+        let backendPath = "/local/domain/7/backend/vif/3/0"
+        try store.write("/local/domain/3/device/vif/0/backend", backendPath)
+        try store.write("\(backendPath)/state", "2")
+        let backend = backend(store)
+        async let wait: Void = onThread { try backend.waitForGuestNetwork(domid: 3, timeout: 30) }
+        try await untilWatched(backendPath, in: store)
+        try store.write("\(backendPath)/state", "4")
+        try await wait
+        #expect(store.watches == ["/local/domain/3/device/vif", backendPath])
+        #expect(store.wakes >= 2)
+    }
+}
