@@ -401,7 +401,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let path = "/local/domain/\(domid)/\(Self.devdReadyKey)"
         guard try waitForAny(of: [path], timeout: timeout) else {
             throw XenError.failed(
-                operation: "wait for driver domain \(domid)", detail: "\(path) was not written within \(Int(timeout)) s: the IOVM image must start `xl devd` and then write it")
+                operation: "wait for driver domain \(domid)",
+                detail: "\(path) was not written within \(String(cFormat: "%g", timeout)) s: the IOVM image must start `xl devd` and then write it")
         }
     }
 
@@ -423,12 +424,28 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let store = try openStore(true)
         for path in paths { try store.watch(path) }
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        while true {
+            // Read at least once, and once more after the last wait.
             for path in paths { if let value = try store.read(path), !value.isEmpty { return true } }
-            _ = try store.awaitChange(timeout: min(Self.recheckInterval, deadline.timeIntervalSinceNow))
+            let remaining = deadline.timeIntervalSinceNow
+            if remaining <= 0 { return false }
+            _ = try store.awaitChange(timeout: min(Self.recheckInterval, remaining))
         }
-        return false
     }
+
+    /// Whether `path` has the shape of a vif backend directory in a driver domain's tree
+    /// (`/local/domain/<domid>/backend/vif/<frontend domid>/<devid>`). The frontend's `backend` key is written in the
+    /// guest's own directory, so a guest could name any path there: only paths of this shape are watched.
+    static func isVifBackendPath(_ path: String, frontend: UInt32) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 8, parts[0].isEmpty, parts[1] == "local", parts[2] == "domain", parts[4] == "backend", parts[5] == "vif",
+            parts[6] == "\(frontend)"
+        else { return false }
+        return [parts[3], parts[7]].allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+    }
+
+    /// The most backends one guest wait watches.
+    static let maxWatchedBackends = 64
 
     /// The longest a wait goes without reading xenstore again when no watch event came (stores without watches poll
     /// at this rate).
@@ -459,12 +476,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 if state != "4" {
                     waiting.append("\(backend) state \(state)\(hotplug.isEmpty ? "" : ", hotplug-status \(hotplug)")")
                     backends.append(backend)
-                    if watched.insert(backend).inserted { try store.watch(backend) }
+                    if watched.count < Self.maxWatchedBackends, Self.isVifBackendPath(backend, frontend: domid), watched.insert(backend).inserted {
+                        try store.watch(backend)
+                    }
                 }
             }
             if waiting.isEmpty { return }
-            _ = try store.awaitChange(timeout: min(Self.recheckInterval, deadline.timeIntervalSinceNow))
-        } while Date() < deadline
+            let remaining = deadline.timeIntervalSinceNow
+            if remaining <= 0 { break }
+            _ = try store.awaitChange(timeout: min(Self.recheckInterval, remaining))
+        } while true
         let reports = backends.map { diagnose($0, store: store).report }
         let others = waiting.filter { $0.hasPrefix("vif ") }
         throw XenError.failed(

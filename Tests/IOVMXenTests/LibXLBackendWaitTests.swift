@@ -28,36 +28,38 @@ struct LibXLBackendWaitTests {
         }
     }
 
-    /// Returns once `store` watches `path` (a wait on another task registered it), or fails after 10 s.
-    func untilWatched(_ path: String, in store: MemoryTagStore) async throws {
+    /// Returns once a wait on another thread has read `store` after its watches' first firing and waits for a change
+    /// (so the test's next write is what wakes it), or fails after 10 s.
+    func untilParked(_ store: MemoryTagStore) async throws {
         for _ in 0..<1000 {
-            if store.watches.contains(path) { return }
+            if store.parked > 0 { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("nothing watched \(path); watches: \(store.watches)")
+        Issue.record("no wait parked; watches: \(store.watches)")
     }
 
     @Test func theWaitForAnIOVMsDevdWatchesItsKeyAndWakesAtItsWrite() async throws {
         let store = MemoryTagStore()
         let backend = backend(store)
         async let wait: Void = onThread { try backend.waitForDriverDomain(domid: 7, timeout: 30) }
-        try await untilWatched("/local/domain/7/data/iovm/devd", in: store)
+        try await untilParked(store)
         try store.write("/local/domain/7/data/iovm/devd", "running")
         try await wait
         #expect(store.watches == ["/local/domain/7/data/iovm/devd"])
         // Once for the watch's first firing, once for the write.
-        #expect(store.wakes >= 2)
+        #expect(store.wakes == 2)
     }
 
     @Test func theWaitForVifBackendsWatchesEachKeyAnIOVMMayWrite() async throws {
         let store = MemoryTagStore()
         let backend = backend(store)
         async let wait: Void = onThread { try backend.waitForVifBackends(domid: 4, timeout: 30) }
-        try await untilWatched("/local/domain/4/data/iovm/devd", in: store)
+        try await untilParked(store)
         try store.write("/local/domain/4/data/iovm/netback", "1")
         try await wait
         #expect(
             store.watches == ["/local/domain/4/data/iovm/netback", "/local/domain/4/data/iovm/runtime", "/local/domain/4/data/iovm/devd"])
+        #expect(store.wakes == 2)
     }
 
     @Test func aWaitNobodyAnswersStillEndsAtItsTimeoutNamingWhatItWaitedFor() throws {
@@ -65,8 +67,29 @@ struct LibXLBackendWaitTests {
         #expect {
             try backend(store).waitForDriverDomain(domid: 9, timeout: 0.3)
         } throws: { error in
-            "\(error)".contains("/local/domain/9/data/iovm/devd was not written within 0 s")
+            "\(error)".contains("/local/domain/9/data/iovm/devd was not written within 0.3 s")
         }
+    }
+
+    @Test func aGuestCannotMakeTheWaitWatchAPathThatIsNoVifBackend() {
+        #expect(LibXLBackend.isVifBackendPath("/local/domain/7/backend/vif/3/0", frontend: 3))
+        for path in [
+            "/", "/local/domain/7/backend/vif/4/0", "/local/domain/7/backend/vbd/3/0", "/local/domain/7/backend/vif/3/0/state",
+            "/local/domain/x/backend/vif/3/0", "/local/domain/7/backend/vif/3/", "/local/domain/٣/backend/vif/3/0", "local/domain/7/backend/vif/3/0",
+        ] {
+            #expect(!LibXLBackend.isVifBackendPath(path, frontend: 3), "\(path)")
+        }
+    }
+
+    @Test func aBackendPathOfAnotherShapeIsReadButNotWatched() async throws {
+        let store = MemoryTagStore()
+        try store.write("/local/domain/3/device/vif/0/backend", "/local")
+        try store.write("/local/state", "2")
+        async let wait: Void = onThread { try backend(store).waitForGuestNetwork(domid: 3, timeout: 30) }
+        try await untilParked(store)
+        try store.write("/local/state", "4")
+        try await wait
+        #expect(store.watches == ["/local/domain/3/device/vif"])
     }
 
     @Test func theWaitForAGuestsVifsWatchesItsDevicesAndEachBackendNotConnected() async throws {
@@ -76,10 +99,10 @@ struct LibXLBackendWaitTests {
         try store.write("\(backendPath)/state", "2")
         let backend = backend(store)
         async let wait: Void = onThread { try backend.waitForGuestNetwork(domid: 3, timeout: 30) }
-        try await untilWatched(backendPath, in: store)
+        try await untilParked(store)
         try store.write("\(backendPath)/state", "4")
         try await wait
         #expect(store.watches == ["/local/domain/3/device/vif", backendPath])
-        #expect(store.wakes >= 2)
+        #expect(store.wakes == 2)
     }
 }

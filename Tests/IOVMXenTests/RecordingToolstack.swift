@@ -200,6 +200,7 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
         /// Changes under a watched path not yet taken by ``awaitChange(timeout:)``.
         var pending = 0
         var wakes = 0
+        var parked = 0
     }
 
     private let state = Mutex(State())
@@ -216,6 +217,9 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
     var watches: [String] { state.withLock { $0.watches } }
     /// How often ``awaitChange(timeout:)`` returned because a watched path changed.
     var wakes: Int { state.withLock { $0.wakes } }
+    /// How many ``awaitChange(timeout:)`` calls found nothing pending and waited: a test that writes once this grew
+    /// knows its write is what wakes the waiter.
+    var parked: Int { state.withLock { $0.parked } }
 
     private func change(_ line: String, operation: String, _ body: (inout [String: String]) -> Void) throws(XenError) {
         let failed = state.withLock { state -> Bool in
@@ -261,13 +265,18 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
     /// `timeout` seconds without one.
     func awaitChange(timeout: Double) throws(XenError) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
+        var first = true
         while true {
             let woken = state.withLock { state -> Bool in
-                guard state.pending > 0 else { return false }
+                guard state.pending > 0 else {
+                    if first { state.parked += 1 }
+                    return false
+                }
                 state.pending = 0
                 state.wakes += 1
                 return true
             }
+            first = false
             if woken { return true }
             if Date() >= deadline { return false }
             Thread.sleep(forTimeInterval: 0.005)
