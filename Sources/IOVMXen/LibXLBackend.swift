@@ -427,10 +427,17 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         while true {
             // Read at least once, and once more after the last wait.
             for path in paths { if let value = try store.read(path), !value.isEmpty { return true } }
-            let remaining = deadline.timeIntervalSinceNow
-            if remaining <= 0 { return false }
-            _ = try store.awaitChange(timeout: min(Self.recheckInterval, remaining))
+            guard try Self.awaitChange(on: store, before: deadline) else { return false }
         }
+    }
+
+    /// Waits on `store` until a watched path changes, at most ``recheckInterval`` seconds and not past `deadline`;
+    /// false (without waiting) once `deadline` has passed.
+    private static func awaitChange(on store: any TagStore, before deadline: Date) throws -> Bool {
+        let remaining = deadline.timeIntervalSinceNow
+        guard remaining > 0 else { return false }
+        _ = try store.awaitChange(timeout: min(recheckInterval, remaining))
+        return true
     }
 
     /// Whether `path` has the shape of a vif backend directory in a driver domain's tree
@@ -482,10 +489,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 }
             }
             if waiting.isEmpty { return }
-            let remaining = deadline.timeIntervalSinceNow
-            if remaining <= 0 { break }
-            _ = try store.awaitChange(timeout: min(Self.recheckInterval, remaining))
-        } while true
+        } while try Self.awaitChange(on: store, before: deadline)
         let reports = backends.map { diagnose($0, store: store).report }
         let others = waiting.filter { $0.hasPrefix("vif ") }
         throw XenError.failed(

@@ -38,13 +38,21 @@ struct LibXLBackendWaitTests {
         Issue.record("no wait parked; watches: \(store.watches)")
     }
 
+    /// Runs `wait` over `store` on a thread of its own, writes `value` at `path` once the wait is parked, and returns
+    /// when the wait has.
+    func wait(
+        over store: MemoryTagStore, _ wait: @escaping @Sendable (LibXLBackend) throws -> Void, thenWrite path: String, _ value: String
+    ) async throws {
+        let backend = backend(store)
+        async let waited: Void = onThread { try wait(backend) }
+        try await untilParked(store)
+        try store.write(path, value)
+        try await waited
+    }
+
     @Test func theWaitForAnIOVMsDevdWatchesItsKeyAndWakesAtItsWrite() async throws {
         let store = MemoryTagStore()
-        let backend = backend(store)
-        async let wait: Void = onThread { try backend.waitForDriverDomain(domid: 7, timeout: 30) }
-        try await untilParked(store)
-        try store.write("/local/domain/7/data/iovm/devd", "running")
-        try await wait
+        try await wait(over: store, { try $0.waitForDriverDomain(domid: 7, timeout: 30) }, thenWrite: "/local/domain/7/data/iovm/devd", "running")
         #expect(store.watches == ["/local/domain/7/data/iovm/devd"])
         // Once for the watch's first firing, once for the write.
         #expect(store.wakes == 2)
@@ -52,11 +60,7 @@ struct LibXLBackendWaitTests {
 
     @Test func theWaitForVifBackendsWatchesEachKeyAnIOVMMayWrite() async throws {
         let store = MemoryTagStore()
-        let backend = backend(store)
-        async let wait: Void = onThread { try backend.waitForVifBackends(domid: 4, timeout: 30) }
-        try await untilParked(store)
-        try store.write("/local/domain/4/data/iovm/netback", "1")
-        try await wait
+        try await wait(over: store, { try $0.waitForVifBackends(domid: 4, timeout: 30) }, thenWrite: "/local/domain/4/data/iovm/netback", "1")
         #expect(
             store.watches == ["/local/domain/4/data/iovm/netback", "/local/domain/4/data/iovm/runtime", "/local/domain/4/data/iovm/devd"])
         #expect(store.wakes == 2)
@@ -85,10 +89,7 @@ struct LibXLBackendWaitTests {
         let store = MemoryTagStore()
         try store.write("/local/domain/3/device/vif/0/backend", "/local")
         try store.write("/local/state", "2")
-        async let wait: Void = onThread { try backend(store).waitForGuestNetwork(domid: 3, timeout: 30) }
-        try await untilParked(store)
-        try store.write("/local/state", "4")
-        try await wait
+        try await wait(over: store, { try $0.waitForGuestNetwork(domid: 3, timeout: 30) }, thenWrite: "/local/state", "4")
         #expect(store.watches == ["/local/domain/3/device/vif"])
     }
 
@@ -97,11 +98,7 @@ struct LibXLBackendWaitTests {
         let backendPath = "/local/domain/7/backend/vif/3/0"
         try store.write("/local/domain/3/device/vif/0/backend", backendPath)
         try store.write("\(backendPath)/state", "2")
-        let backend = backend(store)
-        async let wait: Void = onThread { try backend.waitForGuestNetwork(domid: 3, timeout: 30) }
-        try await untilParked(store)
-        try store.write("\(backendPath)/state", "4")
-        try await wait
+        try await wait(over: store, { try $0.waitForGuestNetwork(domid: 3, timeout: 30) }, thenWrite: "\(backendPath)/state", "4")
         #expect(store.watches == ["/local/domain/3/device/vif", backendPath])
         #expect(store.wakes == 2)
     }

@@ -221,12 +221,12 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
     /// knows its write is what wakes the waiter.
     var parked: Int { state.withLock { $0.parked } }
 
-    private func change(_ line: String, operation: String, _ body: (inout [String: String]) -> Void) throws(XenError) {
+    private func change(_ verb: String, _ path: String, operation: String, _ body: (inout [String: String]) -> Void) throws(XenError) {
+        let line = "\(verb) \(path)"
         let failed = state.withLock { state -> Bool in
             state.log.append(line)
             if state.failures.contains(where: { line.hasPrefix($0) }) { return true }
             body(&state.values)
-            let path = String(line.drop { $0 != " " }.dropFirst())
             if state.watches.contains(where: { path == $0 || path.hasPrefix($0 + "/") }) { state.pending += 1 }
             return false
         }
@@ -244,11 +244,11 @@ final class MemoryTagStore: TagStore, @unchecked Sendable {
     }
 
     func write(_ path: String, _ value: String) throws(XenError) {
-        try change("write \(path)", operation: "xs_write \(path)") { $0[path] = value }
+        try change("write", path, operation: "xs_write \(path)") { $0[path] = value }
     }
 
     func remove(_ path: String) throws(XenError) {
-        try change("remove \(path)", operation: "xs_rm \(path)") { values in
+        try change("remove", path, operation: "xs_rm \(path)") { values in
             values = values.filter { $0.key != path && !$0.key.hasPrefix(path + "/") }
         }
     }
