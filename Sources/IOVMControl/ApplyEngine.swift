@@ -122,12 +122,13 @@ public struct ApplyEngine: Sendable {
         return host
     }
 
-    /// Reconciles the host with `plan`. `libxlJSON` maps domain names to their libxl domain config.
+    /// Reconciles the host with `plan`. `libxlJSON` maps domain names to their libxl domain config; it is rendered
+    /// only when a domain is to be created (a no-op re-apply renders nothing: issue 16), before any change.
     ///
     /// Once the whole plan is applied, its ``IOVMCore/Plan/appliedFingerprint`` is recorded for the topology. With
     /// `expectingApplied` (a recovery's), the host must still record that once the lock is held: a plan applied anew
     /// or a destroy meanwhile refuses with ``ApplyError/superseded(topology:recorded:)``.
-    public func apply(_ plan: Plan, libxlJSON: [String: String], expectingApplied: AppliedExpectation? = nil) throws -> ApplyReport {
+    public func apply(_ plan: Plan, libxlJSON: @autoclosure () throws -> [String: String], expectingApplied: AppliedExpectation? = nil) throws -> ApplyReport {
         try backend.prepare(plan)
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
@@ -147,6 +148,7 @@ public struct ApplyEngine: Sendable {
         try HostValidation(plan: plan, host: host).check()
         let reconciliation = Reconciler.reconcile(plan, with: host)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
+        let configs = try reconciliation.changes.contains { if case .createDomain = $0 { true } else { false } } ? libxlJSON() : [:]
 
         var journal = Journal()
         var domids = Dictionary(host.domains.filter { $0.tag?.topology == plan.topology }.map { ($0.name, $0.domid) }, uniquingKeysWith: { a, _ in a })
@@ -174,7 +176,7 @@ public struct ApplyEngine: Sendable {
                         return false
                     }
                     let (created, reattached) = try createDomains(
-                        names, plan: plan, libxlJSON: libxlJSON, running: domids, reattaches: early, removing: removing, journal: &journal)
+                        names, plan: plan, libxlJSON: configs, running: domids, reattaches: early, removing: removing, journal: &journal)
                     domids.merge(created) { _, new in new }
                     for (change, failure) in reattached {
                         if let failure { throw failure }

@@ -49,8 +49,7 @@ public struct XenHostQueries: HostQueries {
 
     /// The vendor:device ids from sysfs.
     public func pciIDs(_ pci: PCIAddress) -> String? {
-        let device = sysfs.device(pci)
-        return device.present ? device.ids : nil
+        sysfs.ids(pci)
     }
 
     /// ``Doctor``'s checks over this host's facts.

@@ -45,6 +45,29 @@ struct NICDriverTests {
         #expect(NICDriverTable(modulesAlias: "").drivers.count == 2)
     }
 
+    @Test("a file read in chunks gives the table of its whole text, lines across chunk ends included", arguments: [64, 97, 200, 65536])
+    func scannedInChunks(chunk: Int) throws {
+        // A line longer than any chunk here (dropped whole when it is: no alias line is that long), then the aliases
+        // again after it, so that lines end at every offset of a chunk.
+        let text = Self.alias + "\n" + String(repeating: "#", count: 300) + "\n" + Self.alias + "\nalias pci:v00008086d000010FBsv*sd*bc*sc*i* ixgbe"
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-alias-\(UUID().uuidString)")
+        try Data(text.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let scanned = try #require(NICDriverTable.scanning(file: file.path, chunk: chunk))
+        #expect(scanned == NICDriverTable(modulesAlias: text))
+        #expect(scanned.driver(for: "8086:10fb") == "ixgbe")
+        #expect(NICDriverTable.scanning(file: file.path + ".absent") == nil)
+    }
+
+    @Test("an alias line longer than the chunk is dropped, and the lines after it are read")
+    func chunkShorterThanALine() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-alias-\(UUID().uuidString)")
+        try Data("alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000\nx\nalias pci:v00008086d00001533sv*sd*bc*sc*i* igb\n".utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try #require(NICDriverTable.scanning(file: file.path, chunk: 16)).drivers.count == 2)
+        #expect(try #require(NICDriverTable.scanning(file: file.path, chunk: 60)).drivers.count == 4)
+    }
+
     @Test("this machine's kernel knows the lab's e1000 (8086:100e)", .enabled(if: NICDriverTable.installed() != nil))
     func installedTable() throws {
         #expect(try #require(NICDriverTable.installed()).driver(for: "8086:100e") == "e1000")

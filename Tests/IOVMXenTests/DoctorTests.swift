@@ -51,6 +51,8 @@ struct DoctorTests {
         #expect(!e1000.assignable)
         #expect(sysfs.device(PCIAddress("0000:00:11.0")!).assignable)
         #expect(!sysfs.device(PCIAddress("0000:00:12.0")!).present)
+        #expect(sysfs.ids(PCIAddress("0000:00:10.0")!) == "8086:100e")
+        #expect(sysfs.ids(PCIAddress("0000:00:12.0")!) == nil)
         #expect(sysfs.pcibackLoaded)
     }
 
