@@ -47,25 +47,46 @@ struct NICDriverTests {
 
     @Test("a file read in chunks gives the table of its whole text, lines across chunk ends included", arguments: [64, 97, 200, 65536])
     func scannedInChunks(chunk: Int) throws {
-        // A line longer than any chunk here (dropped whole when it is: no alias line is that long), then the aliases
-        // again after it, so that lines end at every offset of a chunk.
-        let text = Self.alias + "\n" + String(repeating: "#", count: 300) + "\n" + Self.alias + "\nalias pci:v00008086d000010FBsv*sd*bc*sc*i* ixgbe"
+        // The aliases, a line longer than any chunk here (dropped whole when it is: no alias line is that long; its
+        // tail would read as an alias of 8086:1111), then aliases the first part lacks, so that a line lost anywhere
+        // shows, and lines end at every offset of a chunk.
+        let later = """
+            alias pci:v00008086d00001234sv*sd*bc*sc*i* e1000
+            alias pci:v00008086d000010C9sv*sd*bc*sc*i* igb
+            alias pci:v00008086d000010FCsv*sd*bc*sc*i* ixgbe
+            """
+        let long = String(repeating: "#", count: 300) + "alias pci:v00008086d00001111sv*sd*bc*sc*i* igb"
+        let text = Self.alias + "\n" + long + "\n" + later + "\nalias pci:v00008086d000010D6sv*sd*bc*sc*i* e1000e"
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-alias-\(UUID().uuidString)")
         try Data(text.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         let scanned = try #require(NICDriverTable.scanning(file: file.path, chunk: chunk))
         #expect(scanned == NICDriverTable(modulesAlias: text))
-        #expect(scanned.driver(for: "8086:10fb") == "ixgbe")
+        #expect(scanned.drivers.count == 10)
+        for (ids, driver) in ["8086:100e": "e1000", "8086:1234": "e1000", "8086:10c9": "igb", "8086:10fc": "ixgbe", "8086:10d6": "e1000e"] {
+            #expect(scanned.driver(for: ids) == driver)
+        }
+        #expect(scanned.driver(for: "8086:1111") == nil)
         #expect(NICDriverTable.scanning(file: file.path + ".absent") == nil)
     }
 
-    @Test("an alias line longer than the chunk is dropped, and the lines after it are read")
+    @Test("an alias line longer than the chunk is dropped whole, and the line after it is read")
     func chunkShorterThanALine() throws {
+        // An alias of 65 bytes, then one of 46: with 52-byte chunks the first is dropped, the second read.
+        let first = "alias pci:v00008086d0000100Esv00001234sd00005678bc02sc00i* e1000"
+        let second = "alias pci:v00008086d00001533sv*sd*bc*sc*i* igb"
+        #expect(NICDriverTable(modulesAlias: first).driver(for: "8086:100e") == "e1000")  // read whole, it counts
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-alias-\(UUID().uuidString)")
-        try Data("alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000\nx\nalias pci:v00008086d00001533sv*sd*bc*sc*i* igb\n".utf8).write(to: file)
+        // Before them, 52 bytes of no alias and then an alias's text: a chunk ends just where that text begins, and
+        // the rest of a dropped line must not be read as a line of its own.
+        let dropped = String(repeating: "#", count: 52) + "alias pci:v00008086d00001111sv*sd*bc*sc*i* igb"
+        try Data("\(dropped)\n\(first)\n\(second)\n".utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        #expect(try #require(NICDriverTable.scanning(file: file.path, chunk: 16)).drivers.count == 2)
-        #expect(try #require(NICDriverTable.scanning(file: file.path, chunk: 60)).drivers.count == 4)
+        let scanned = try #require(NICDriverTable.scanning(file: file.path, chunk: 52))
+        #expect(scanned.driver(for: "8086:1533") == "igb")
+        #expect(scanned.driver(for: "8086:100e") == nil)
+        #expect(scanned.driver(for: "8086:1111") == nil)
+        #expect(scanned.drivers.count == 3)
     }
 
     @Test("this machine's kernel knows the lab's e1000 (8086:100e)", .enabled(if: NICDriverTable.installed() != nil))
