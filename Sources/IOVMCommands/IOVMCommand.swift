@@ -54,10 +54,10 @@ struct GlobalOptions: ParsableArguments {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-/// Bootstraps swift-log once per process, to stderr.
+/// Bootstraps swift-log once per process, to stderr, with the time to the millisecond (``StandardErrorLogHandler``).
 enum LoggingBootstrap {
     private static let done: Void = {
-        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+        LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label) }
     }()
 
     static func once() { _ = done }
