@@ -113,14 +113,7 @@ public enum ProcessRunner {
     /// Everything in the file `fd`, from its start, as UTF-8 text.
     static func contents(of fd: Int32) -> String {
         lseek(fd, 0, SEEK_SET)
-        var bytes = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return String(decoding: (try? FileBytes.read(FileDescriptor(rawValue: fd))) ?? Data(), as: UTF8.self)
     }
 
     /// The full path of `name` on `PATH`, if any.

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import IOVMCore
 
 #if canImport(Glibc)
     import Glibc
@@ -33,14 +34,9 @@ public struct SystemSamplerClock: SamplerClock {
     /// `Date().timeIntervalSince1970`.
     public func wallTime() -> Double { Date().timeIntervalSince1970 }
 
-    /// `nanosleep` until the deadline, resuming after signals.
+    /// Sleeps until the deadline (`PThread.sleep(seconds:)`: `nanosleep`, resumed after signals).
     public func sleep(until deadline: Double) {
-        while true {
-            let left = deadline - monotonic()
-            if left <= 0 { return }
-            var ts = timespec(tv_sec: Int(left), tv_nsec: Int((left - Double(Int(left))) * 1e9))
-            if nanosleep(&ts, nil) == 0 { return }
-        }
+        PThread.sleep(seconds: deadline - monotonic())
     }
 
     /// User + system CPU seconds of this process (`getrusage(RUSAGE_SELF)`).
