@@ -173,7 +173,8 @@ public final class ControlSocketServer: Sendable {
 
     /// Binds `path` (its directory made mode 0700 when missing) and starts serving.
     ///
-    /// The lock file `PATH.lock` is held while it serves (and left behind, empty, when it stops). A socket left at
+    /// The lock file `PATH.lock` is held while it serves (and left behind, empty, when it stops); one that another user
+    /// owns is refused. A socket left at
     /// `path` by a process of this user that ended is replaced; one that a live process serves, and one of another
     /// user, are not.
     ///
@@ -186,6 +187,15 @@ public final class ControlSocketServer: Sendable {
         }
         let lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard lockFD >= 0 else { throw ControlSocketError("cannot open \(path).lock: \(Errno(rawValue: errno).description)") }
+        var status = stat()
+        // A lock file another user made (in a directory others may write) could be held by them to keep this server
+        // from ever starting: refused by name before it is locked, not taken for a running watch.
+        guard fstat(lockFD, &status) == 0, status.st_uid == geteuid() else {
+            close(lockFD)
+            throw ControlSocketError(
+                "\(path).lock belongs to uid \(status.st_uid), not to this process's \(geteuid()): remove it, or serve the socket from a directory only its owner may write"
+            )
+        }
         guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             close(lockFD)
@@ -196,7 +206,6 @@ public final class ControlSocketServer: Sendable {
             close(lockFD)
             return error
         }
-        var status = stat()
         if lstat(path, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFSOCK else { throw failing(ControlSocketError("\(path) exists and is not a socket: remove it or choose another path")) }
             switch ControlSocket.probe(path) {

@@ -156,6 +156,25 @@ struct ControlSocketTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    @Test("a lock file another user owns is refused by name, even while that user holds it", .enabled(if: geteuid() == 0))
+    func squattedLockFile() throws {
+        let path = scratch()
+        let directory = (path as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // A user who may write the directory made the lock file first and holds it (nobody, 65534).
+        let squatter = open(path + ".lock", O_RDWR | O_CREAT, 0o600)
+        defer { close(squatter) }
+        #expect(squatter >= 0 && fchown(squatter, 65534, 65534) == 0 && flock(squatter, LOCK_EX | LOCK_NB) == 0)
+        #expect { _ = try ControlSocketServer(path: path) { _, _ in [] } } throws: { "\($0)".contains("\(path).lock belongs to uid 65534") }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // Its own lock file, left by an earlier server of this user, is taken.
+        flock(squatter, LOCK_UN)
+        #expect(fchown(squatter, geteuid(), getegid()) == 0)
+        let server = try ControlSocketServer(path: path) { _, _ in Array("ok".utf8) }
+        server.stop()
+    }
+
     @Test("a client that hung up is seen as gone; one still waiting is not")
     func hungUp() throws {
         let path = scratch()
