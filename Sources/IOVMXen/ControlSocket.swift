@@ -174,9 +174,8 @@ public final class ControlSocketServer: Sendable {
     /// Binds `path` (its directory made mode 0700 when missing) and starts serving.
     ///
     /// The lock file `PATH.lock` is held while it serves (and left behind, empty, when it stops); one that another user
-    /// owns is refused. A socket left at
-    /// `path` by a process of this user that ended is replaced; one that a live process serves, and one of another
-    /// user, are not.
+    /// owns is refused. A socket left at `path` by a process of this user that ended is replaced; one that a live
+    /// process serves, and one of another user, are not.
     ///
     /// - Throws: ``ControlSocketError`` when another process serves `path`, or `path` is not such a socket, or binding fails.
     public init(path: String, handler: @escaping Handler) throws(ControlSocketError) {

@@ -17,6 +17,13 @@ struct ControlSocketTests {
         return directory + "/control.sock"
     }
 
+    /// A ``scratch()`` path whose directory exists already (made by the test, not by the server).
+    func scratchMade() throws -> String {
+        let path = scratch()
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        return path
+    }
+
     /// A Unix socket of `type` bound at `path` and never listened on.
     func bound(_ path: String, type: __socket_type) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(type.rawValue), 0)
@@ -136,10 +143,8 @@ struct ControlSocketTests {
 
     @Test("the lock file beside the socket lets one server start at a time, and is let go by stop")
     func lockFile() throws {
-        let path = scratch()
-        let directory = (path as NSString).deletingLastPathComponent
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = try scratchMade()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         // Another server starting at this moment holds the lock and has not bound the socket yet.
         let other = open(path + ".lock", O_RDWR | O_CREAT, 0o600)
         #expect(other >= 0 && flock(other, LOCK_EX | LOCK_NB) == 0)
@@ -158,10 +163,8 @@ struct ControlSocketTests {
 
     @Test("a lock file another user owns is refused by name, even while that user holds it", .enabled(if: geteuid() == 0))
     func squattedLockFile() throws {
-        let path = scratch()
-        let directory = (path as NSString).deletingLastPathComponent
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = try scratchMade()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         // A user who may write the directory made the lock file first and holds it (nobody, 65534).
         let squatter = open(path + ".lock", O_RDWR | O_CREAT, 0o600)
         defer { close(squatter) }
@@ -195,10 +198,8 @@ struct ControlSocketTests {
 
     @Test("a socket that is not a stale one of this iovm (a datagram socket) is never removed")
     func otherSocketsAreKept() throws {
-        let path = scratch()
-        let directory = (path as NSString).deletingLastPathComponent
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = try scratchMade()
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
         let fd = try bound(path, type: SOCK_DGRAM)
         defer { close(fd) }
         #expect { _ = try ControlSocketServer(path: path) { _, _ in [] } } throws: { "\($0)".contains("a socket this iovm did not leave") }
