@@ -28,11 +28,14 @@
  * its channels); kernels before multi-queue (3.16) <if>-tx, <if>-rx or <if>. The kernel counts each CPU's column in 32
  * bits: a count that goes backwards wrapped or the vif reconnected. A vif with no such line has no key (unknown, not 0).
  *
- * Each period it reads /sys/class/net/<if>/statistics with read(2), the root qdiscs' Sent counters with
- * one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints), and writes everything in one
- * xenstore transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore). The shell agent
- * forks tc and xenstore-write every period; under emulation each fork+exec costs ~0.1 s of the IOVM's
- * CPU, which counts against the IOVM's own efficiency.
+ * Each period it reads /sys/class/net/<if>/statistics with pread(2) on files it keeps open, the root qdiscs' Sent
+ * counters with one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints), and writes in one xenstore
+ * transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore) the keys whose value changed since its
+ * last write, and the sample node; every REFRESH periods it writes every key. An interface is looked at (its kind, its
+ * ifindex) when it first appears under its name and inode. Its CPU time counts against the IOVM's own efficiency,
+ * and in a PV domain every system call and every xenstore round trip passes through Xen: this is what an idle period
+ * costs (issue 16). The shell agent forks tc and xenstore-write every period; under emulation each fork+exec costs
+ * ~0.1 s of the IOVM's CPU.
  *
  * A physical NIC's tx counters come from its root qdisc when it has one (not noqueue): e1000 counts a
  * TSO frame's bytes as segments x the skb's linear part (+4% with netback's skbs); the qdisc counts each
@@ -41,8 +44,8 @@
  * xenstore paths do not take with '_'. Interfaces that went away are removed.
  *
  * -p prints the writes ("key=value" lines, "rm key") to stdout instead of xenstore: for tests, with
- * SYSFS_NET (default /sys/class/net), PROC_UPTIME (default /proc/uptime) and PROC_INTERRUPTS (default
- * /proc/interrupts) pointing at fake trees.
+ * SYSFS_NET (default /sys/class/net), PROC_UPTIME (default: CLOCK_BOOTTIME, what /proc/uptime shows) and
+ * PROC_INTERRUPTS (default /proc/interrupts) pointing at fake trees.
  * XENBUS overrides /dev/xen/xenbus. Built by `iovm image build` with the host's cc, -static.
  */
 #define _GNU_SOURCE
@@ -65,6 +68,8 @@
 #include <unistd.h>
 
 #define MAX_IFACES 64
+#define MAX_ENTRIES 128 /* everything in /sys/class/net, counted or not */
+#define REFRESH 60      /* every REFRESH periods every key is written, changed or not */
 #define PREFIX "data/iovm/counters/"
 #define NOTIFY_PREFIX "data/iovm/notifications/"
 #define KEY_SIZE 96
@@ -77,12 +82,17 @@ struct xsd_sockmsg {
   uint32_t type, req_id, tx_id, len;
 };
 
+/* An entry of /sys/class/net, known by its name and inode: a netdev made again under the same name is a new entry. */
 struct iface {
   char name[IFNAMSIZ];
   char key[IFNAMSIZ];
-  int nic; /* 1 nic, 0 vif */
+  ino_t ino;
+  int nic; /* 1 nic, 0 vif, -1 not counted */
   int ifindex;
+  int fds[4]; /* its statistics files, opened on first use; -1 when not open */
 };
+
+static const char *const stat_files[4] = {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets"};
 
 struct qdisc {
   int ifindex;
@@ -90,7 +100,7 @@ struct qdisc {
 };
 
 static const char *net_dir = "/sys/class/net";
-static const char *uptime_path = "/proc/uptime";
+static const char *uptime_path; /* NULL: CLOCK_BOOTTIME */
 static const char *interrupts_path = "/proc/interrupts";
 static int print_only;
 static int xenbus = -1;
@@ -114,13 +124,34 @@ static int read_text(const char *path, char *buf, size_t size) {
   return 0;
 }
 
-static int read_number(const char *dir, const char *name, const char *file, unsigned long long *out) {
-  char path[512], buf[64], *end;
-  snprintf(path, sizeof path, "%s/%s/statistics/%s", dir, name, file);
-  if (read_text(path, buf, sizeof buf) < 0 || buf[0] < '0' || buf[0] > '9') return -1;
-  errno = 0;
-  *out = strtoull(buf, &end, 10);
-  return (errno || *end) ? -1 : 0;
+/* read_stat: IT's statistics file WHICH, read with pread(2) at offset 0 (sysfs makes the value again) on the file kept
+ * open; a file that fails (its netdev went away) is opened once more. */
+static int read_stat(struct iface *it, int which, unsigned long long *out) {
+  char buf[64], *end;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (it->fds[which] < 0) {
+      char path[512];
+      snprintf(path, sizeof path, "%s/%s/statistics/%s", net_dir, it->name, stat_files[which]);
+      if ((it->fds[which] = open(path, O_RDONLY | O_CLOEXEC)) < 0) return -1;
+    }
+    ssize_t n = pread(it->fds[which], buf, sizeof buf - 1, 0);
+    if (n > 0) {
+      buf[n] = 0;
+      buf[strcspn(buf, "\n")] = 0;
+      if (buf[0] < '0' || buf[0] > '9') return -1;
+      errno = 0;
+      *out = strtoull(buf, &end, 10);
+      return (errno || *end) ? -1 : 0;
+    }
+    close(it->fds[which]);
+    it->fds[which] = -1;
+  }
+  return -1;
+}
+
+static void forget(struct iface *it) {
+  for (int i = 0; i < 4; i++)
+    if (it->fds[i] >= 0) close(it->fds[i]);
 }
 
 /* kind_of: 1 nic, 0 vif, -1 not counted. */
@@ -141,28 +172,50 @@ static int kind_of(const char *name) {
   return 1;
 }
 
-static int scan(struct iface *ifaces) {
+/* scan: the entries of /sys/class/net into KNOWN (*NKNOWN of them), those of the last scan kept as they were (files
+ * open, kind and ifindex read once); the counted ones into COUNTED. Entries that went away are forgotten. */
+static int scan(struct iface *known, int *nknown, struct iface **counted) {
+  static struct iface next[MAX_ENTRIES];
+  static char taken[MAX_ENTRIES];
   DIR *dir = opendir(net_dir);
   if (!dir) return 0;
-  int count = 0;
+  memset(taken, 0, sizeof taken);
+  int nnext = 0;
   struct dirent *entry;
-  while ((entry = readdir(dir)) && count < MAX_IFACES) {
+  while ((entry = readdir(dir)) && nnext < MAX_ENTRIES) {
     if (entry->d_name[0] == '.' || strlen(entry->d_name) >= IFNAMSIZ) continue;
-    int kind = kind_of(entry->d_name);
-    if (kind < 0) continue;
-    struct iface *it = &ifaces[count++];
+    struct iface *it = &next[nnext++];
+    int old = -1;
+    for (int i = 0; i < *nknown && old < 0; i++)
+      if (!taken[i] && known[i].ino == entry->d_ino && strcmp(known[i].name, entry->d_name) == 0) old = i;
+    if (old >= 0) {
+      *it = known[old];
+      taken[old] = 1;
+      continue;
+    }
+    memset(it, 0, sizeof *it);
+    for (int i = 0; i < 4; i++) it->fds[i] = -1;
+    it->ino = entry->d_ino;
     snprintf(it->name, sizeof it->name, "%s", entry->d_name);
+    it->nic = kind_of(entry->d_name);
+    if (it->nic < 0) continue;
     for (size_t i = 0; i <= strlen(it->name); i++) {
       char c = it->name[i];
       int keep = !c || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '@' || c == '-';
       it->key[i] = keep ? c : '_';
     }
-    it->nic = kind;
     char path[512], buf[32];
     snprintf(path, sizeof path, "%s/%s/ifindex", net_dir, it->name);
     it->ifindex = read_text(path, buf, sizeof buf) == 0 ? atoi(buf) : 0;
   }
   closedir(dir);
+  for (int i = 0; i < *nknown; i++)
+    if (!taken[i]) forget(&known[i]);
+  memcpy(known, next, nnext * sizeof *next);
+  *nknown = nnext;
+  int count = 0;
+  for (int i = 0; i < nnext && count < MAX_IFACES; i++)
+    if (known[i].nic >= 0) counted[count++] = &known[i];
   return count;
 }
 
@@ -218,20 +271,20 @@ static int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t le
   memcpy(out, &msg, sizeof msg);
   memcpy(out + sizeof msg, payload, len);
   if (write(xenbus, out, sizeof msg + len) != (ssize_t)(sizeof msg + len)) return -1;
-  struct xsd_sockmsg head;
+  /* The reply, header and body, usually comes in one read. */
+  static char in[sizeof(struct xsd_sockmsg) + 4096];
+  struct xsd_sockmsg head = {0};
   size_t got = 0;
-  while (got < sizeof head) {
-    ssize_t n = read(xenbus, (char *)&head + got, sizeof head - got);
+  while (got < sizeof head || got < sizeof head + head.len) {
+    ssize_t n = read(xenbus, in + got, sizeof in - got);
     if (n <= 0) return -1;
     got += n;
+    if (got >= sizeof head) {
+      memcpy(&head, in, sizeof head);
+      if (head.len >= 4096) return -1; /* replies to these requests are short */
+    }
   }
-  char body[4096];
-  if (head.len >= sizeof body) return -1; /* replies to these requests are short */
-  for (got = 0; got < head.len;) {
-    ssize_t n = read(xenbus, body + got, head.len - got);
-    if (n <= 0) return -1;
-    got += n;
-  }
+  char *body = in + sizeof head;
   body[head.len] = 0;
   if (reply) snprintf(reply, size, "%s", body);
   return head.type == XS_ERROR ? -1 : 0;
@@ -241,6 +294,7 @@ static int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t le
 struct batch {
   char keys[MAX_WRITES][KEY_SIZE];
   char values[MAX_WRITES][160];
+  char same[MAX_WRITES]; /* as the last write left it: not written again */
   int count;
 };
 
@@ -248,14 +302,27 @@ static void add(struct batch *b, const char *key, const char *value) {
   if (b->count >= MAX_WRITES) return;
   snprintf(b->keys[b->count], sizeof b->keys[0], "%s", key);
   snprintf(b->values[b->count], sizeof b->values[0], "%s", value);
+  b->same[b->count] = 0;
   b->count++;
 }
 
-/* publish: the batch's writes, SAMPLE (when not NULL) as SAMPLE_KEY, and the removals of REMOVED's keys, in one
- * transaction (retried on EAGAIN). */
+/* unchanged: marks the keys of B whose value is the one LAST (the last period's batch, once written) holds. Keys come in
+ * the same order each period, so the same index is tried first. */
+static void unchanged(struct batch *b, const struct batch *last) {
+  for (int i = 0; i < b->count; i++) {
+    int j = i < last->count && strcmp(last->keys[i], b->keys[i]) == 0 ? i : -1;
+    for (int k = 0; k < last->count && j < 0; k++)
+      if (strcmp(last->keys[k], b->keys[i]) == 0) j = k;
+    b->same[i] = j >= 0 && strcmp(last->values[j], b->values[i]) == 0;
+  }
+}
+
+/* publish: the batch's writes (but those marked same), SAMPLE (when not NULL) as SAMPLE_KEY, and the removals of
+ * REMOVED's keys, in one transaction (retried on EAGAIN). */
 static int publish(struct batch *b, const char *sample, char removed[][KEY_SIZE], int nremoved) {
   if (print_only) {
-    for (int i = 0; i < b->count; i++) printf("%s=%s\n", b->keys[i], b->values[i]);
+    for (int i = 0; i < b->count; i++)
+      if (!b->same[i]) printf("%s=%s\n", b->keys[i], b->values[i]);
     if (sample) {
       printf("%s=", SAMPLE_KEY);
       for (const char *c = sample; *c; c++) fputs(*c == '\n' ? "\\n" : (char[]){*c, 0}, stdout);
@@ -271,6 +338,7 @@ static int publish(struct batch *b, const char *sample, char removed[][KEY_SIZE]
     uint32_t tx = (uint32_t)strtoul(reply, NULL, 10);
     int failed = 0;
     for (int i = 0; i < b->count && !failed; i++) {
+      if (b->same[i]) continue;
       size_t klen = strlen(b->keys[i]) + 1, vlen = strlen(b->values[i]);
       memcpy(payload, b->keys[i], klen);
       memcpy(payload + klen, b->values[i], vlen);
@@ -309,7 +377,7 @@ static int is_vif_irq(const char *name, size_t len, const char *ifname) {
 
 /* irq_line: one line of /proc/interrupts: `N: <count per CPU> <chip> ... <action>[, <action>]`. Its counts (the first
  * CPUS numbers, all of them when the header gave none) go to each vif one of its actions belongs to. */
-static void irq_line(char *line, int cpus, struct iface *ifaces, int n, unsigned long long *counts, int *found) {
+static void irq_line(char *line, int cpus, struct iface **ifaces, int n, unsigned long long *counts, int *found) {
   char *s = line + strspn(line, " ");
   if (*s < '0' || *s > '9') return; /* NMI:, LOC:, ERR: ... are not a device's */
   s += strspn(s, "0123456789");
@@ -328,7 +396,7 @@ static void irq_line(char *line, int cpus, struct iface *ifaces, int n, unsigned
     size_t len = strcspn(s, " ,\t");
     if (len > 3 && memcmp(s, "vif", 3) == 0)
       for (int i = 0; i < n; i++)
-        if (!ifaces[i].nic && is_vif_irq(s, len, ifaces[i].name)) {
+        if (!ifaces[i]->nic && is_vif_irq(s, len, ifaces[i]->name)) {
           counts[i] += total;
           found[i] = 1;
         }
@@ -338,9 +406,12 @@ static void irq_line(char *line, int cpus, struct iface *ifaces, int n, unsigned
 
 /* notifications: each vif's event-channel interrupts (COUNTS, FOUND[i] when it has any) from /proc/interrupts, read
  * with read(2) a buffer at a time; -1 when it cannot be read. */
-static int notifications(struct iface *ifaces, int n, unsigned long long *counts, int *found) {
+static int notifications(struct iface **ifaces, int n, unsigned long long *counts, int *found) {
   memset(counts, 0, n * sizeof *counts);
   memset(found, 0, n * sizeof *found);
+  int vifs = 0;
+  for (int i = 0; i < n; i++) vifs += !ifaces[i]->nic;
+  if (!vifs) return 0;
   int fd = open(interrupts_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   static char buf[16384];
@@ -392,10 +463,16 @@ static void removals(char previous[][IFNAMSIZ], int nprevious, char current[][IF
   }
 }
 
+/* uptime_now: the domain's uptime, as /proc/uptime shows it (CLOCK_BOOTTIME), without a file to read. */
 static double uptime_now(void) {
-  char buf[64];
-  if (read_text(uptime_path, buf, sizeof buf) < 0) return -1;
-  return strtod(buf, NULL);
+  if (uptime_path) {
+    char buf[64];
+    if (read_text(uptime_path, buf, sizeof buf) < 0) return -1;
+    return strtod(buf, NULL);
+  }
+  struct timespec now;
+  if (clock_gettime(CLOCK_BOOTTIME, &now) != 0) return -1;
+  return now.tv_sec + now.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -431,7 +508,8 @@ int main(int argc, char **argv) {
   char interval_text[32];
   snprintf(interval_text, sizeof interval_text, "%g", interval);
 
-  static struct iface ifaces[MAX_IFACES];
+  static struct iface known[MAX_ENTRIES], *ifaces[MAX_IFACES];
+  int nknown = 0;
   static char previous[MAX_IFACES][IFNAMSIZ], previous_notified[MAX_IFACES][IFNAMSIZ], removed[2 * MAX_IFACES + 1][KEY_SIZE];
   static unsigned long long counts[MAX_IFACES];
   static int found[MAX_IFACES];
@@ -442,7 +520,7 @@ int main(int argc, char **argv) {
     static struct batch b;
     b.count = 0;
     double before = uptime_now();
-    int n = scan(ifaces);
+    int n = scan(known, &nknown, ifaces);
     struct qdisc qdiscs[MAX_IFACES];
     int nq = root_qdiscs(nl, qdiscs, MAX_IFACES);
     char current[MAX_IFACES][IFNAMSIZ], notified[MAX_IFACES][IFNAMSIZ];
@@ -453,11 +531,9 @@ int main(int argc, char **argv) {
     size_t nlines = 0;
     int overflow = 0;
     for (int i = 0; i < n; i++) {
-      struct iface *it = &ifaces[i];
+      struct iface *it = ifaces[i];
       unsigned long long rxb, txb, rxp, txp;
-      if (read_number(net_dir, it->name, "rx_bytes", &rxb) || read_number(net_dir, it->name, "tx_bytes", &txb)
-          || read_number(net_dir, it->name, "rx_packets", &rxp) || read_number(net_dir, it->name, "tx_packets", &txp))
-        continue;
+      if (read_stat(it, 0, &rxb) || read_stat(it, 1, &txb) || read_stat(it, 2, &rxp) || read_stat(it, 3, &txp)) continue;
       for (int q = 0; it->nic && q < nq; q++)
         if (qdiscs[q].ifindex == it->ifindex && it->ifindex > 0) {
           txb = qdiscs[q].bytes;
@@ -503,7 +579,14 @@ int main(int argc, char **argv) {
     removals(previous, nprevious, current, ncurrent, PREFIX, removed, &nremoved);
     removals(previous_notified, nprevious_notified, notified, nnotified, NOTIFY_PREFIX, removed, &nremoved);
     if (overflow) snprintf(removed[nremoved++], KEY_SIZE, "%s", SAMPLE_KEY);
-    if (publish(&b, overflow ? NULL : sample, removed, nremoved) < 0) fprintf(stderr, "iovm-counters: xenstore write failed\n");
+    static struct batch last; /* what the last successful write left in xenstore */
+    if (seq % REFRESH != 1) unchanged(&b, &last);
+    if (publish(&b, overflow ? NULL : sample, removed, nremoved) < 0) {
+      fprintf(stderr, "iovm-counters: xenstore write failed\n");
+      last.count = 0; /* the next period writes every key */
+    } else {
+      last = b;
+    }
     memcpy(previous, current, sizeof current);
     nprevious = ncurrent;
     memcpy(previous_notified, notified, sizeof notified);

@@ -163,7 +163,10 @@ struct CountersAgentTests {
         // The same transaction as the counters: before the period's agent keys.
         let index = try #require(result.lines.firstIndex(of: "data/iovm/notifications/vif7_0=vif7.0 474"))
         #expect(index < firstEnd)
-        #expect(Self.pairs(result.lines[(firstEnd + 1)...])["data/iovm/notifications/vif7_0"] == "vif7.0 474")
+        // The second period: the same count is not written again; its sample still says it.
+        let second = Array(result.lines[(firstEnd + 1)...].drop { !$0.hasPrefix("data/iovm/sample=") }.dropFirst())
+        #expect(!second.contains { $0.hasPrefix("data/iovm/notifications/") }, "\(second)")
+        #expect(Self.pairs(second)["data/iovm/sample"]?.contains("\\nn vif7_0 vif7.0 474\\n") == true, "\(second)")
     }
 
     /// `iovm monitor` reads `data/iovm/sample` in one request; it must say what the keys say, in the same transaction.
@@ -175,9 +178,8 @@ struct CountersAgentTests {
         try Self.makeInterrupts(root)
         let result = try Self.run(["-i", "0.01", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime", interrupts: root + "/interrupts")
         #expect(result.status == 0)
-        let firstEnd = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1"))
-        let secondStart = try #require(result.lines.dropFirst(firstEnd).firstIndex { $0.hasPrefix("data/iovm/counters/") })
-        let period = Self.pairs(result.lines[..<secondStart])
+        let firstSample = try #require(result.lines.firstIndex { $0.hasPrefix("data/iovm/sample=") })
+        let period = Self.pairs(result.lines[...firstSample])
         let text = try #require(period["data/iovm/sample"]).replacingOccurrences(of: "\\n", with: "\n")
         let lines = text.split(separator: "\n").map(String.init)
         #expect(Array(lines.prefix(5)) == ["iovm-sample 1", "seq 1", "interval 0.01", "uptime 4242.17", "bits \(period["data/iovm/agent/bits"] ?? "?")"])
@@ -215,10 +217,57 @@ struct CountersAgentTests {
         #expect(rest.contains("rm data/iovm/counters/vif7_0"), "\(rest)")
         #expect(rest.contains("rm data/iovm/notifications/vif7_0"), "\(rest)")
         #expect(!rest.contains { $0.hasPrefix("data/iovm/counters/vif7_0=") || $0.hasPrefix("data/iovm/notifications/vif7_0=") })
-        #expect(rest.contains { $0.hasPrefix("data/iovm/counters/eth0=") })
-        // The vif that stays keeps its key.
-        #expect(rest.contains("data/iovm/notifications/vif9_1=vif9.1 12"))
+        // What stays, unchanged, keeps its keys (not written again) and is in the second sample; vif7.0 is not.
+        let sample = try #require(Self.pairs(rest)["data/iovm/sample"]).replacingOccurrences(of: "\\n", with: "\n")
+        #expect(sample.contains("\nc eth0 nic eth0 ") && sample.contains("\nn vif9_1 vif9.1 12\n") && !sample.contains("vif7_0"), "\(sample)")
         #expect(rest.filter { $0.hasPrefix("rm ") }.count == 2)
+    }
+
+    /// An idle IOVM's period writes only what changed (issue 16: each xenstore request costs the IOVM CPU).
+    @Test("a key is written again when its value changed, read from the file kept open; unchanged keys every 60 periods")
+    func writesWhatChanged() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.makeSysfs(root)
+        // Changed in place (the same inode, as sysfs makes a value again): the agent's open file must see it.
+        let result = try Self.run(["-i", "0.5", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
+            if line == "data/iovm/agent/seq=1" {
+                try? "777\n".write(toFile: root + "/net/eth0/statistics/rx_bytes", atomically: false, encoding: .utf8)
+            }
+        }
+        #expect(result.status == 0)
+        let firstSample = try #require(result.lines.firstIndex { $0.hasPrefix("data/iovm/sample=") })
+        let second = Array(result.lines[(firstSample + 1)...])
+        #expect(second.filter { !$0.hasPrefix("data/iovm/sample=") } == ["data/iovm/counters/eth0=nic eth0 777 1001 1002 1003", "data/iovm/agent/seq=2"])
+        #expect(Self.pairs(second)["data/iovm/sample"]?.contains("\\nc vif7_0 vif vif7.0 3000 3001 3002 3003\\n") == true, "\(second)")
+
+        let long = try Self.run(["-i", "0.001", "-n", "62"], sysfs: root + "/net", uptime: root + "/uptime")
+        #expect(long.status == 0)
+        #expect(long.lines.filter { $0.hasPrefix("data/iovm/agent/seq=") }.count == 62)
+        #expect(long.lines.filter { $0.hasPrefix("data/iovm/counters/vif7_0=") }.count == 2, "periods 1 and 61")
+        #expect(long.lines.filter { $0.hasPrefix("data/iovm/agent/interval=") }.count == 2)
+        #expect(long.lines.filter { $0.hasPrefix("data/iovm/sample=") }.count == 62)
+    }
+
+    @Test("an interface made again under the same name (a vif re-attached) is read afresh, not through the old files")
+    func interfaceMadeAgain() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.makeSysfs(root)
+        try FileManager.default.createDirectory(atPath: root + "/staging/net", withIntermediateDirectories: true)
+        try Self.addInterface(root + "/staging", "vif7.0", base: 50_000)
+        let result = try Self.run(["-i", "0.5", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
+            if line == "data/iovm/agent/seq=1" {
+                // The old one is kept elsewhere (its files still readable), so the new one cannot reuse its inode.
+                try? FileManager.default.moveItem(atPath: root + "/net/vif7.0", toPath: root + "/old-vif7.0")
+                try? FileManager.default.moveItem(atPath: root + "/staging/net/vif7.0", toPath: root + "/net/vif7.0")
+            }
+        }
+        #expect(result.status == 0)
+        let firstSample = try #require(result.lines.firstIndex { $0.hasPrefix("data/iovm/sample=") })
+        #expect(result.lines[..<firstSample].contains("data/iovm/counters/vif7_0=vif vif7.0 3000 3001 3002 3003"))
+        let second = Self.pairs(result.lines[(firstSample + 1)...])
+        #expect(second["data/iovm/counters/vif7_0"] == "vif vif7.0 50000 50001 50002 50003", "\(second)")
     }
 
     @Test("a NIC's tx comes from its root qdisc (rtnetlink), as `tc -s qdisc show` prints it, on this machine's interfaces")
