@@ -31,11 +31,13 @@
  * Each period it reads /sys/class/net/<if>/statistics with pread(2) on files it keeps open, the root qdiscs' Sent
  * counters with one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints), and writes in one xenstore
  * transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore) the keys whose value changed since its
- * last write, and the sample node; every REFRESH periods it writes every key. An interface is looked at (its kind, its
- * ifindex) when it first appears under its name and inode. Its CPU time counts against the IOVM's own efficiency,
- * and in a PV domain every system call and every xenstore round trip passes through Xen: this is what an idle period
- * costs (issue 16). The shell agent forks tc and xenstore-write every period; under emulation each fork+exec costs
- * ~0.1 s of the IOVM's CPU.
+ * last successful write, and the sample node; every REFRESH periods, after a failed write and after a pause (the IOVM
+ * or the agent stopped for seconds: xenstore may have been written meanwhile) it writes every key. A failed write's
+ * removals are made again. An interface is looked at (its kind, its ifindex; a NIC's ifindex again until it has one)
+ * when it first appears under its name and inode. Its CPU time counts against the IOVM's own efficiency, and in a PV
+ * domain every system call and every xenstore round trip passes through Xen: this is what an idle period costs (issue
+ * 16). The shell agent forks tc and xenstore-write every period; under emulation each fork+exec costs ~0.1 s of the
+ * IOVM's CPU.
  *
  * A physical NIC's tx counters come from its root qdisc when it has one (not noqueue): e1000 counts a
  * TSO frame's bytes as segments x the skb's linear part (+4% with netback's skbs); the qdisc counts each
@@ -68,7 +70,7 @@
 #include <unistd.h>
 
 #define MAX_IFACES 64
-#define MAX_ENTRIES 128 /* everything in /sys/class/net, counted or not */
+#define MAX_ENTRIES (2 * MAX_IFACES + 16) /* everything in /sys/class/net, counted or not (a vif and its -emu tap) */
 #define REFRESH 60      /* every REFRESH periods every key is written, changed or not */
 #define PREFIX "data/iovm/counters/"
 #define NOTIFY_PREFIX "data/iovm/notifications/"
@@ -172,6 +174,12 @@ static int kind_of(const char *name) {
   return 1;
 }
 
+static void read_ifindex(struct iface *it) {
+  char path[512], buf[32];
+  snprintf(path, sizeof path, "%s/%s/ifindex", net_dir, it->name);
+  it->ifindex = read_text(path, buf, sizeof buf) == 0 ? atoi(buf) : 0;
+}
+
 /* scan: the entries of /sys/class/net into KNOWN (*NKNOWN of them), those of the last scan kept as they were (files
  * open, kind and ifindex read once); the counted ones into COUNTED. Entries that went away are forgotten. */
 static int scan(struct iface *known, int *nknown, struct iface **counted) {
@@ -191,6 +199,8 @@ static int scan(struct iface *known, int *nknown, struct iface **counted) {
     if (old >= 0) {
       *it = known[old];
       taken[old] = 1;
+      /* A NIC whose ifindex was not there yet (the class link comes before the attributes): look again. */
+      if (it->nic > 0 && it->ifindex <= 0) read_ifindex(it);
       continue;
     }
     memset(it, 0, sizeof *it);
@@ -204,9 +214,7 @@ static int scan(struct iface *known, int *nknown, struct iface **counted) {
       int keep = !c || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '@' || c == '-';
       it->key[i] = keep ? c : '_';
     }
-    char path[512], buf[32];
-    snprintf(path, sizeof path, "%s/%s/ifindex", net_dir, it->name);
-    it->ifindex = read_text(path, buf, sizeof buf) == 0 ? atoi(buf) : 0;
+    read_ifindex(it);
   }
   closedir(dir);
   for (int i = 0; i < *nknown; i++)
@@ -583,14 +591,14 @@ int main(int argc, char **argv) {
     if (seq % REFRESH != 1) unchanged(&b, &last);
     if (publish(&b, overflow ? NULL : sample, removed, nremoved) < 0) {
       fprintf(stderr, "iovm-counters: xenstore write failed\n");
-      last.count = 0; /* the next period writes every key */
+      last.count = 0; /* the next period writes every key, and removes again what this one should have */
     } else {
       last = b;
+      memcpy(previous, current, sizeof current);
+      nprevious = ncurrent;
+      memcpy(previous_notified, notified, sizeof notified);
+      nprevious_notified = nnotified;
     }
-    memcpy(previous, current, sizeof current);
-    nprevious = ncurrent;
-    memcpy(previous_notified, notified, sizeof notified);
-    nprevious_notified = nnotified;
     if (count > 0 && seq >= count) break;
     long step = (long)(interval * 1e9);
     next.tv_sec += step / 1000000000L;
@@ -601,7 +609,10 @@ int main(int argc, char **argv) {
     }
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec > next.tv_sec + 2) next = now; /* far behind (a paused IOVM): do not catch up */
+    if (now.tv_sec > next.tv_sec + 2) { /* far behind (a paused IOVM, a stopped agent): do not catch up */
+      next = now;
+      last.count = 0; /* and do not trust what xenstore holds: it may have been written meanwhile */
+    }
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR && !stopping) {}
   }
   return 0;

@@ -123,8 +123,8 @@ struct CountersAgentTests {
         try Self.makeSysfs(root)
         let result = try Self.run(["-i", "0.01", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime")
         #expect(result.status == 0)
-        let firstEnd = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1"))
-        let first = Self.pairs(result.lines[...firstEnd] + result.lines[firstEnd...].prefix { !$0.hasPrefix("data/iovm/counters/") })
+        let firstSample = try #require(result.lines.firstIndex { $0.hasPrefix("data/iovm/sample=") })
+        let first = Self.pairs(result.lines[...firstSample])
         #expect(first["data/iovm/counters/eth0"] == "nic eth0 1000 1001 1002 1003")
         #expect(first["data/iovm/counters/vif7_0"] == "vif vif7.0 3000 3001 3002 3003")
         #expect(first["data/iovm/agent/interval"] == "0.01")
@@ -270,7 +270,7 @@ struct CountersAgentTests {
         #expect(second["data/iovm/counters/vif7_0"] == "vif vif7.0 50000 50001 50002 50003", "\(second)")
     }
 
-    @Test("a NIC's tx comes from its root qdisc (rtnetlink), as `tc -s qdisc show` prints it, on this machine's interfaces")
+    @Test("a NIC's tx comes from its root qdisc (rtnetlink), as `tc -s qdisc show` prints it, and the uptime is /proc/uptime's, on this machine")
     func qdiscTxOnThisHost() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/tc") || FileManager.default.isExecutableFile(atPath: "/sbin/tc") else {
             Issue.record("no tc on this machine to compare with (iproute2)")
@@ -291,19 +291,28 @@ struct CountersAgentTests {
             }
             return sent
         }
+        func uptime() throws -> Double {
+            let text = try String(contentsOfFile: "/proc/uptime", encoding: .utf8)
+            return try #require(Double(text.split(separator: " ").first ?? ""))
+        }
         let before = try rootQdiscs()
+        let earliest = try uptime()
         let result = try Self.run(["-n", "1"], sysfs: nil, uptime: nil)
+        let latest = try uptime()
         let after = try rootQdiscs()
         #expect(result.status == 0)
-        let published = Self.pairs(result.lines).filter { $0.key.hasPrefix("data/iovm/counters/") && $0.value.hasPrefix("nic ") }
+        // Without PROC_UPTIME the agent reads CLOCK_BOOTTIME: what /proc/uptime shows (to its 0.01 s).
+        let published = try #require(Double(Self.pairs(result.lines)["data/iovm/agent/uptime"] ?? ""))
+        #expect(earliest - 0.01 <= published && published <= latest + 0.01, "\(earliest) <= \(published) <= \(latest)")
+        let nics = Self.pairs(result.lines).filter { $0.key.hasPrefix("data/iovm/counters/") && $0.value.hasPrefix("nic ") }
         var compared = 0
-        for (_, value) in published {
+        for (_, value) in nics {
             let fields = value.split(separator: " ")
             guard fields.count == 6, let low = before[String(fields[1])], let high = after[String(fields[1])] else { continue }
             let tx = try #require(UInt64(fields[3]))
             #expect(low <= tx && tx <= high, "\(fields[1]): agent tx \(tx), tc \(low)...\(high)")
             compared += 1
         }
-        print("counters agent: compared \(compared) NIC(s) with a root qdisc against tc: \(published.values.sorted())")
+        print("counters agent: compared \(compared) NIC(s) with a root qdisc against tc: \(nics.values.sorted())")
     }
 }
