@@ -232,6 +232,8 @@ suite_iovm_build() {
   iovm_build_log=$LAB_VAR/iovm-$SUITE_ID-build.log
   iovm_build_t0=$(date +%s)
   iovm_build_pid=""
+  # The build's C headers, installed here in the foreground: lab/build's apt-get may run while the build does.
+  lab_need_packages libxen-dev libvirt-dev pkg-config
   if [ ! -x "$SWIFT_BIN/swift" ]; then
     echo "no swift at $SWIFT_BIN" >"$iovm_build_log"
     return 0
