@@ -244,6 +244,57 @@ struct LibXLBackendUndoTests {
         #expect(!toolstack.calls.contains { $0.hasPrefix("destroyDomain") })
     }
 
+    /// An IOVM iovm made, with the PCI backend dom0's pciback keeps for its two NICs and libxl's assignment marks.
+    func madeIOVM(_ toolstack: RecordingToolstack, _ store: MemoryTagStore) throws -> UInt32 {
+        let domid = try backend(toolstack, store).createDomain(try guestSpec("iovm0"), libxlJSON: "{}", tag: tag("iovm0"))
+        let path = "/local/domain/0/backend/pci/\(domid)/0"
+        for (key, value) in [
+            "frontend-id": "\(domid)", "state": "4", "num_devs": "2", "dev-0": "0000:00:10.0", "state-0": "3", "dev-1": "0000:00:11.0", "state-1": "3",
+        ] {
+            try store.write("\(path)/\(key)", value)
+        }
+        try store.write("/libxl/pci/0000-00-10-0/domid", "\(domid)")
+        try store.write("/libxl/pci/0000-00-11-0/domid", "\(domid)")
+        return domid
+    }
+
+    @Test func aCrashedIOVMLosesItsPCIBackendBeforeLibxlDestroysIt() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let domid = try madeIOVM(toolstack, store)
+        try store.write("/local/domain/0/backend/pci/99/0/num_devs", "1")  // another domain's: not touched
+        toolstack.shutDown(domid, reason: "crash")
+        toolstack.storeSeenAtDestroy = store
+        try backend(toolstack, store).destroyDomain(domid: domid)
+        #expect(toolstack.seenAtDestroy == ["\(domid): no PCI backend"])
+        #expect(store.values.keys.filter { $0.hasPrefix("/local/domain/0/backend/pci/\(domid)") }.isEmpty)
+        #expect(store.values["/local/domain/0/backend/pci/99/0/num_devs"] == "1")
+        // libxl's marks of the NICs, which its own removal would have cleared, go once the domain is gone.
+        #expect(store.values["/libxl/pci/0000-00-10-0/domid"] == nil && store.values["/libxl/pci/0000-00-11-0/domid"] == nil)
+        #expect(store.values["/local/domain/0/iovm/managed/\(domid)"] == nil)
+    }
+
+    @Test func aRunningIOVMKeepsItsPCIBackendForLibxlsOwnRemoval() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let domid = try madeIOVM(toolstack, store)
+        toolstack.storeSeenAtDestroy = store
+        try backend(toolstack, store).destroyDomain(domid: domid)
+        #expect(toolstack.seenAtDestroy == ["\(domid): PCI backend"])
+        #expect(!store.changes.contains("remove /local/domain/0/backend/pci/\(domid)"))
+    }
+
+    @Test func aCrashedIOVMWhoseBackendCannotBeRemovedIsStillDestroyedByLibxl() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let domid = try madeIOVM(toolstack, store)
+        toolstack.shutDown(domid, reason: "crash")
+        store.fail("remove /local/domain/0/backend/pci/")
+        try backend(toolstack, store).destroyDomain(domid: domid)
+        #expect(toolstack.calls.last == "destroyDomain \(domid)")
+        #expect(!toolstack.liveDomains.contains { $0.domid == domid })
+    }
+
     @Test func aNamelessHalfMadeDomainWhoseVCPUsCannotBeListedDoesNotFailTheObservation() throws {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()

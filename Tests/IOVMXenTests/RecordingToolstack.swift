@@ -16,6 +16,8 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         var log: [String] = []
         var failures: [String: Int32] = [:]
         var addedNICs: [String] = []
+        var storeSeenAtDestroy: MemoryTagStore?
+        var seenAtDestroy: [String] = []
     }
 
     private let state: Mutex<State>
@@ -168,7 +170,28 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
 
     func destroyDomain(_ domid: UInt32, name: String) throws(XenError) {
         try call("destroyDomain \(domid)", operation: "libxl_domain_destroy(\(name))")
-        state.withLock { $0.domains.removeAll { $0.domid == domid } }
+        let seen = storeSeenAtDestroy.map { "\(domid): " + (((try? $0.directory("/local/domain/0/backend/pci/\(domid)")) ?? []).isEmpty ? "no PCI backend" : "PCI backend") }
+        state.withLock {
+            $0.domains.removeAll { $0.domid == domid }
+            if let seen { $0.seenAtDestroy.append(seen) }
+        }
+    }
+
+    /// The store whose PCI backends ``seenAtDestroy`` reports at each destroy.
+    var storeSeenAtDestroy: MemoryTagStore? {
+        get { state.withLock { $0.storeSeenAtDestroy } }
+        set { state.withLock { $0.storeSeenAtDestroy = newValue } }
+    }
+    /// At each destroy, whether ``storeSeenAtDestroy`` still held the domain's PCI backend ("7: PCI backend").
+    var seenAtDestroy: [String] { state.withLock { $0.seenAtDestroy } }
+
+    /// Marks `domid` as shut down for `reason` (a crashed IOVM: "crash"), as Xen leaves it for the toolstack.
+    func shutDown(_ domid: UInt32, reason: String) {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].state = .init(shutdown: true)
+            state.domains[index].shutdownReason = reason
+        }
     }
 
     /// Adds a domain as a create killed half-way leaves it: no name yet.
