@@ -314,12 +314,13 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// backend. An apply killed in between leaves the marker, and every later create of that NIC fails with
     /// "PCI device ... is not assignable". A marker whose domain is alive is left alone (libxl refuses then,
     /// rightly). `driver_path` and `name`, which give the NIC back to its driver later, are kept.
-    func releaseDeadAssignment(_ pci: PCIAddress) throws {
+    /// `why` says how such a marker came to be left, for the log.
+    func releaseDeadAssignment(_ pci: PCIAddress, why: String = "an apply killed inside libxl's create") throws {
         let store = try openStore(false)
         let path = Self.libxlAssignmentPath(pci)
         guard let text = try store.read(path), let domid = UInt32(text.trimmingWhitespace()) else { return }
         guard !(try context.domains(names: false).contains { $0.domid == domid }) else { return }
-        logger.notice("NIC \(pci) is marked assigned to domain \(domid), which no longer exists (an apply killed inside libxl's create): clearing \(path)")
+        logger.notice("NIC \(pci) is marked assigned to domain \(domid), which no longer exists (\(why)): clearing \(path)")
         try store.remove(path)
     }
 
@@ -525,7 +526,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             throw XenError.failed(operation: "destroy domain \(domid)", detail: "its UUID is not the one iovm created (\(tag.uuid)); refusing")
         }
         var passedThrough: [PCIAddress] = []
-        if info.state.shutdown {
+        // A dying domain is being destroyed already, by another toolstack: its devices are left to that one.
+        if info.state.shutdown && !info.state.dying {
             do {
                 passedThrough = try removePCIBackend(of: domid, name: tag.name, reason: info.shutdownReason, store: store)
             } catch {
@@ -536,7 +538,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         _ = try store.remove(tagPath)
         _ = try? store.remove("\(Self.intentRoot)/\(tag.uuid)")
         for pci in passedThrough {
-            do { try releaseDeadAssignment(pci) } catch {
+            do { try releaseDeadAssignment(pci, why: "its PCI backend was removed before libxl destroyed it") } catch {
                 logger.warning("could not clear libxl's assignment of NIC \(pci) to the destroyed domain \(domid) (the next create clears it): \(error)")
             }
         }
@@ -552,15 +554,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// lab, destroying one with 2 NICs took 21 s, and left the backend behind, so `xl pci-assignable-list` no
     /// longer listed the NICs. Without the backend, libxl lists no device to take away and destroys the domain at
     /// once; Xen takes the devices back when it destroys the domain, and pciback releases them when their backend
-    /// goes. iovm resets a NIC before it passes it through again.
+    /// goes. iovm tries to reset a NIC before it passes it through again. The NICs are read from the backend's
+    /// `dev-N` keys, whatever its `num_devs` says.
     func removePCIBackend(of domid: UInt32, name: String, reason: String?, store: any TagStore) throws -> [PCIAddress] {
         let path = Self.pciBackendPath(domid)
-        let count = try store.read("\(path)/0/num_devs").flatMap { Int($0.trimmingWhitespace()) } ?? 0
+        guard try store.directory(path) != nil else { return [] }
         var nics: [PCIAddress] = []
-        for index in 0..<count {
-            if let text = try store.read("\(path)/0/dev-\(index)"), let pci = PCIAddress(text.trimmingWhitespace()) { nics.append(pci) }
+        for key in try store.directory("\(path)/0") ?? [] where key.hasPrefix("dev-") && Int(key.dropFirst(4)) != nil {
+            if let text = try store.read("\(path)/0/\(key)"), let pci = PCIAddress(text.trimmingWhitespace()) { nics.append(pci) }
         }
-        guard try store.directory(path) != nil else { return nics }
+        nics.sort()
         logger.notice(
             "\(name) (\(domid)) shut down (\(reason ?? "unknown")): removing its PCI backend (\(nics.isEmpty ? "no NIC listed" : nics.map(\.description).joined(separator: ", "))) before destroying it; its pcifront cannot answer libxl's removal of each NIC"
         )

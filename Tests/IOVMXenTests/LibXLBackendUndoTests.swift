@@ -267,7 +267,7 @@ struct LibXLBackendUndoTests {
         toolstack.storeSeenAtDestroy = store
         try backend(toolstack, store).destroyDomain(domid: domid)
         #expect(toolstack.seenAtDestroy == ["\(domid): no PCI backend"])
-        #expect(store.values.keys.filter { $0.hasPrefix("/local/domain/0/backend/pci/\(domid)") }.isEmpty)
+        #expect(store.values.keys.filter { $0.hasPrefix("/local/domain/0/backend/pci/\(domid)/") }.isEmpty)
         #expect(store.values["/local/domain/0/backend/pci/99/0/num_devs"] == "1")
         // libxl's marks of the NICs, which its own removal would have cleared, go once the domain is gone.
         #expect(store.values["/libxl/pci/0000-00-10-0/domid"] == nil && store.values["/libxl/pci/0000-00-11-0/domid"] == nil)
@@ -282,6 +282,38 @@ struct LibXLBackendUndoTests {
         try backend(toolstack, store).destroyDomain(domid: domid)
         #expect(toolstack.seenAtDestroy == ["\(domid): PCI backend"])
         #expect(!store.changes.contains("remove /local/domain/0/backend/pci/\(domid)"))
+    }
+
+    @Test func theNICsOfACrashedIOVMAreReadFromItsDevKeysWhateverNumDevsSays() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let domid = try madeIOVM(toolstack, store)
+        try store.write("/local/domain/0/backend/pci/\(domid)/0/num_devs", "-1")
+        toolstack.shutDown(domid, reason: "crash")
+        toolstack.storeSeenAtDestroy = store
+        try backend(toolstack, store).destroyDomain(domid: domid)
+        #expect(toolstack.seenAtDestroy == ["\(domid): no PCI backend"])
+        #expect(store.values["/libxl/pci/0000-00-10-0/domid"] == nil && store.values["/libxl/pci/0000-00-11-0/domid"] == nil)
+    }
+
+    @Test func aCrashedIOVMAnotherToolstackIsDestroyingKeepsItsPCIBackend() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let domid = try madeIOVM(toolstack, store)
+        toolstack.shutDown(domid, reason: "crash", dying: true)
+        toolstack.storeSeenAtDestroy = store
+        try backend(toolstack, store).destroyDomain(domid: domid)
+        #expect(toolstack.seenAtDestroy == ["\(domid): PCI backend"])
+    }
+
+    @Test func aCrashedGuestWithoutPCIBackendRemovesNothingBeforeItsDestroy() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let domid = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        toolstack.shutDown(domid, reason: "crash")
+        try backend(toolstack, store).destroyDomain(domid: domid)
+        #expect(!store.changes.contains { $0.hasPrefix("remove /local/domain/0/backend/pci") })
+        #expect(toolstack.calls.last == "destroyDomain \(domid)")
     }
 
     @Test func aCrashedIOVMWhoseBackendCannotBeRemovedIsStillDestroyedByLibxl() throws {

@@ -185,11 +185,12 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
     /// At each destroy, whether ``storeSeenAtDestroy`` still held the domain's PCI backend ("7: PCI backend").
     var seenAtDestroy: [String] { state.withLock { $0.seenAtDestroy } }
 
-    /// Marks `domid` as shut down for `reason` (a crashed IOVM: "crash"), as Xen leaves it for the toolstack.
-    func shutDown(_ domid: UInt32, reason: String) {
+    /// Marks `domid` as shut down for `reason` (a crashed IOVM: "crash"), as Xen leaves it for the toolstack;
+    /// `dying` when a toolstack is destroying it already.
+    func shutDown(_ domid: UInt32, reason: String, dying: Bool = false) {
         state.withLock { state in
             guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
-            state.domains[index].state = .init(shutdown: true)
+            state.domains[index].state = .init(shutdown: true, dying: dying)
             state.domains[index].shutdownReason = reason
         }
     }
