@@ -172,11 +172,23 @@ public final class WatchMetrics: Sendable {
 
     /// Creates the metrics at zero (they are exported from the start, before any recovery).
     public init() {
-        recoveries = registry.makeCounter(name: "iovm_watch_recoveries_total", help: "Recoveries of dead IOVMs and their guests' vifs that succeeded")
-        failures = registry.makeCounter(name: "iovm_watch_failures_total", help: "Recovery attempts that failed (each is retried after a backoff)")
+        recoveries = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "iovm", subsystem: "watch", metricName: "recoveries", unitName: "total",
+                helpText: "Recoveries of dead IOVMs and their guests' vifs that succeeded"))
+        failures = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "iovm", subsystem: "watch", metricName: "failures", unitName: "total",
+                helpText: "Recovery attempts that failed (each is retried after a backoff)"))
         durations = registry.makeValueHistogram(
-            name: "iovm_watch_recovery_seconds", buckets: Self.buckets, help: "Seconds each successful recovery took, from seeing the death to the guests' vifs connected")
-        last = registry.makeGauge(name: "iovm_watch_last_recovery_seconds", help: "Seconds the last successful recovery took")
+            descriptor: MetricNameDescriptor(
+                namespace: "iovm", subsystem: "watch", metricName: "recovery", unitName: "seconds",
+                helpText: "Seconds each successful recovery took, from seeing the death to the guests' vifs connected"),
+            buckets: Self.buckets)
+        last = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "iovm", subsystem: "watch", metricName: "last_recovery", unitName: "seconds",
+                helpText: "Seconds the last successful recovery took"))
     }
 
     /// Counts a successful recovery that took `seconds`.
