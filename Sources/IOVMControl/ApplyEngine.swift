@@ -154,7 +154,8 @@ public struct ApplyEngine: Sendable {
         var domids = Dictionary(host.domains.filter { $0.tag?.topology == plan.topology }.map { ($0.name, $0.domid) }, uniquingKeysWith: { a, _ in a })
         // A vif whose backend domain is gone is removed now, while that IOVM is made again, rather than once it
         // serves vifs: the re-attach then only adds (issue 13's order: remove, recreate, wait, re-add).
-        let removing = removeDeadVifs(reconciliation.changes, host: host)
+        let removing = DispatchGroup()
+        removeDeadVifs(reconciliation.changes, host: host, into: removing)
         defer { removing.wait() }
         /// The re-attaches made while their IOVM was created (``createDomains``), not to be made again.
         var reattachedEarly: Set<String> = []
@@ -211,6 +212,8 @@ public struct ApplyEngine: Sendable {
                 }
                 try run(change, plan: plan, journal: &journal)
                 index += 1
+                // The vifs a shut-down IOVM backed are removed once it is destroyed, while it is made again.
+                if case .replaceShutDown(_, let domid, _) = change { removeDeadVifs(changes, host: host, afterDestroying: domid, into: removing) }
             }
         } catch let failure as StepFailure {
             // The rollback starts once the early removals are done (their vifs carried nothing and are not put back:
@@ -380,19 +383,24 @@ public struct ApplyEngine: Sendable {
     }
 
     /// Starts removing, on threads of their own, the vifs `changes` re-attach whose stale backend domain no longer
-    /// exists or no longer has their backend directory (an `xl destroy` of it in progress); wait on the group before
-    /// re-attaching. A removal that fails is logged: the re-attach tries again.
-    private func removeDeadVifs(_ changes: [Change], host: ObservedHost) -> DispatchGroup {
-        let group = DispatchGroup()
+    /// exists or no longer has their backend directory (an `xl destroy` of it in progress), into `group`; wait on the
+    /// group before re-attaching. A removal that fails is logged: the re-attach tries again.
+    ///
+    /// With `destroyed`, the vifs whose stale backend is that domain, which this apply has just destroyed (an IOVM
+    /// that shut down or crashed: its backend directories were still there when the host was read). Removed before
+    /// the destroy, libxl would wait for the dead backend to close each one.
+    private func removeDeadVifs(_ changes: [Change], host: ObservedHost, afterDestroying destroyed: UInt32? = nil, into group: DispatchGroup) {
         let dead = changes.compactMap { change -> (name: String, domid: UInt32, devid: Int, stale: UInt32)? in
             guard case .reattachVif(let name, let domid, let devid, let stale?, _, _) = change else { return nil }
             let gone = !host.domains.contains { $0.domid == stale }
             let observed = host.domains.first { $0.domid == domid }?.vifs?.first { $0.devid == devid }
             let directoryGone = observed.map { $0.backendDomid == stale && $0.backendState == nil } ?? false
+            // Each vif once: those the host read already showed dead were started with the first call.
+            if let destroyed { return stale == destroyed && !(gone || directoryGone) ? (name, domid, devid, stale) : nil }
             guard gone || directoryGone else { return nil }
             return (name, domid, devid, stale)
         }
-        guard !dead.isEmpty else { return group }
+        guard !dead.isEmpty else { return }
         let (backend, logger) = (self.backend, self.logger)
         group.enter()
         let thread = PThread {
@@ -407,7 +415,6 @@ public struct ApplyEngine: Sendable {
             group.leave()
         }
         thread.start()
-        return group
     }
 
     /// Re-attaches the vif of `change` (a ``Change/reattachVif``) to the backend `plan` gives it.

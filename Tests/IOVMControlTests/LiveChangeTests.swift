@@ -262,6 +262,38 @@ struct BrokenVifTests {
         #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
     }
 
+    /// Seen in the lab (session 22, the crash under traffic): the vifs of a crashed IOVM were removed only at their
+    /// re-attach, 0.2-0.4 s each, after its creation: the host read showed the crashed domain and its backends.
+    @Test("the vifs a crashed IOVM backed are removed once it is destroyed, while it is made again")
+    func vifsOfACrashedIOVMRemovedAfterItsDestroy() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.shutDown("iovm0", reason: "crash")
+        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        #expect(served.count == 2)
+        let arrived = Mutex(false)
+        fake.onCall { line in
+            guard line == "createDomain iovm0" else { return }
+            let all = ApplyEngineTests.eventually { fake.calls.filter { $0.hasPrefix("removeDeadVif") }.count == served.count }
+            arrived.withLock { $0 = all }
+        }
+        let before = fake.mutatingCalls.count
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(arrived.withLock { $0 }, "the crashed iovm0's vifs were not removed while it was created: \(fake.mutatingCalls.dropFirst(before))")
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        let destroyed = try #require(calls.firstIndex(of: "destroyDomain iovm0"))
+        let ready = try #require(calls.firstIndex(of: "waitForVifBackends iovm0"))
+        for guest in served {
+            let removed = try #require(calls.firstIndex(of: "removeDeadVif \(guest) 0"))
+            let reattached = try #require(calls.firstIndex(of: "reattachVif \(guest) 0 iovm0"))
+            #expect(destroyed < removed && removed < ready && ready < reattached, "\(calls)")
+        }
+        #expect(calls.filter { $0.hasPrefix("removeDeadVif") }.count == served.count)
+        #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
+    }
+
     /// Seen in the lab: the watch's periodic re-check began a recovery while `xl destroy iovm0` was finishing (the old
     /// domain listed without a name, the vifs' backend directories gone); the vifs were removed only at the re-attach.
     @Test("vifs whose backend directory is gone are removed during the creation, the old IOVM still being destroyed")
