@@ -388,7 +388,8 @@ public struct ApplyEngine: Sendable {
     ///
     /// With `destroyed`, the vifs whose stale backend is that domain, which this apply has just destroyed (an IOVM
     /// that shut down or crashed: its backend directories were still there when the host was read). Removed before
-    /// the destroy, libxl would wait for the dead backend to close each one.
+    /// the destroy, libxl would wait for the dead backend to close each one. The re-attaches wait on the same group:
+    /// the Reconciler orders every replacement before any creation, so none of them can start before these begin.
     private func removeDeadVifs(_ changes: [Change], host: ObservedHost, afterDestroying destroyed: UInt32? = nil, into group: DispatchGroup) {
         let dead = changes.compactMap { change -> (name: String, domid: UInt32, devid: Int, stale: UInt32)? in
             guard case .reattachVif(let name, let domid, let devid, let stale?, _, _) = change else { return nil }

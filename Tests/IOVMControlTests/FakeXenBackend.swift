@@ -87,6 +87,17 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
+    /// What a backend directory removed ahead of its domain looks like: vif `devid` of domain `name` still names
+    /// its backend domain, whose directory for it is gone.
+    func dropBackendDirectory(ofVif devid: Int, of name: String) {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.name == name }) else { return }
+            state.domains[index].vifs = state.domains[index].vifs?.map { vif in
+                vif.devid == devid ? ObservedVif(devid: vif.devid, backendDomid: vif.backendDomid, backendState: nil, hotplugStatus: nil) : vif
+            }
+        }
+    }
+
     /// Removes vif `devid` of domain `name` (an apply stopped between removing and re-adding it).
     func dropVif(_ devid: Int, of name: String) {
         state.withLock { state in

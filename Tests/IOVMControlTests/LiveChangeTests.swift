@@ -294,6 +294,37 @@ struct BrokenVifTests {
         #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
     }
 
+    @Test("a crashed IOVM's vif already seen dead is removed once, not again after the destroy")
+    func vifOfACrashedIOVMRemovedOnce() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.shutDown("iovm0", reason: "crash")
+        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        let early = try #require(served.first)
+        fake.dropBackendDirectory(ofVif: 0, of: early)
+        let before = fake.mutatingCalls.count
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        for guest in served { #expect(calls.filter { $0 == "removeDeadVif \(guest) 0" }.count == 1, "\(calls)") }
+    }
+
+    @Test("a crashed IOVM that cannot be destroyed: its vifs are not removed, the apply fails and rolls back")
+    func crashedIOVMNotDestroyed() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        fake.shutDown("iovm0", reason: "crash")
+        fake.fail("destroyDomain iovm0")
+        let before = fake.mutatingCalls.count
+        #expect(throws: ApplyError.self) { try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)) }
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        #expect(calls.contains("destroyDomain iovm0"))
+        #expect(!calls.contains { $0.hasPrefix("removeDeadVif") || $0.hasPrefix("reattachVif") || $0.hasPrefix("createDomain") }, "\(calls)")
+    }
+
     /// Seen in the lab: the watch's periodic re-check began a recovery while `xl destroy iovm0` was finishing (the old
     /// domain listed without a name, the vifs' backend directories gone); the vifs were removed only at the re-attach.
     @Test("vifs whose backend directory is gone are removed during the creation, the old IOVM still being destroyed")
