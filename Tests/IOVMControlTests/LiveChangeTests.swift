@@ -266,12 +266,7 @@ struct BrokenVifTests {
     /// re-attach, 0.2-0.4 s each, after its creation: the host read showed the crashed domain and its backends.
     @Test("the vifs a crashed IOVM backed are removed once it is destroyed, while it is made again")
     func vifsOfACrashedIOVMRemovedAfterItsDestroy() throws {
-        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
-        let plan = try ApplyEngineTests().plan(.credit)
-        let engine = ApplyEngineTests().engine(fake)
-        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
-        fake.shutDown("iovm0", reason: "crash")
-        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        let (fake, plan, engine, served) = try appliedThenIOVM0Died { $0.shutDown("iovm0", reason: "crash") }
         #expect(served.count == 2)
         let arrived = Mutex(false)
         fake.onCall { line in
@@ -296,12 +291,7 @@ struct BrokenVifTests {
 
     @Test("a crashed IOVM's vif already seen dead is removed once, not again after the destroy")
     func vifOfACrashedIOVMRemovedOnce() throws {
-        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
-        let plan = try ApplyEngineTests().plan(.credit)
-        let engine = ApplyEngineTests().engine(fake)
-        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
-        fake.shutDown("iovm0", reason: "crash")
-        let served = plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name)
+        let (fake, plan, engine, served) = try appliedThenIOVM0Died { $0.shutDown("iovm0", reason: "crash") }
         let early = try #require(served.first)
         fake.dropBackendDirectory(ofVif: 0, of: early)
         let before = fake.mutatingCalls.count
@@ -312,11 +302,7 @@ struct BrokenVifTests {
 
     @Test("a crashed IOVM that cannot be destroyed: its vifs are not removed, the apply fails and rolls back")
     func crashedIOVMNotDestroyed() throws {
-        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
-        let plan = try ApplyEngineTests().plan(.credit)
-        let engine = ApplyEngineTests().engine(fake)
-        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
-        fake.shutDown("iovm0", reason: "crash")
+        let (fake, plan, engine, _) = try appliedThenIOVM0Died { $0.shutDown("iovm0", reason: "crash") }
         fake.fail("destroyDomain iovm0")
         let before = fake.mutatingCalls.count
         #expect(throws: ApplyError.self) { try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)) }
@@ -376,13 +362,16 @@ struct BrokenVifTests {
         #expect(try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan)).nothingToDo)
     }
 
-    /// Table 3's hybrid applied to a fake host, then iovm0 destroyed behind iovm's back; `served` are its guests.
-    func appliedThenIOVM0Died() throws -> (fake: FakeXenBackend, plan: Plan, engine: ApplyEngine, served: [String]) {
+    /// Table 3's hybrid applied to a fake host, then iovm0 dead by `death` (destroyed behind iovm's back unless
+    /// given); `served` are its guests.
+    func appliedThenIOVM0Died(
+        _ death: (FakeXenBackend) -> Void = { $0.killBehindIOVMsBack("iovm0") }
+    ) throws -> (fake: FakeXenBackend, plan: Plan, engine: ApplyEngine, served: [String]) {
         let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
         let plan = try ApplyEngineTests().plan(.credit)
         let engine = ApplyEngineTests().engine(fake)
         _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
-        fake.killBehindIOVMsBack("iovm0")
+        death(fake)
         return (fake, plan, engine, plan.guests.filter { $0.vifs.contains { $0.backend == "iovm0" } }.map(\.name))
     }
 
