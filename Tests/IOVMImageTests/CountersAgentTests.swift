@@ -301,9 +301,14 @@ struct CountersAgentTests {
         let latest = try uptime()
         let after = try rootQdiscs()
         #expect(result.status == 0)
-        // Without PROC_UPTIME the agent reads CLOCK_BOOTTIME: what /proc/uptime shows (to its 0.01 s).
+        // Without PROC_UPTIME the agent reads CLOCK_BOOTTIME: what /proc/uptime shows (to its 0.01 s). /proc/uptime
+        // truncates to hundredths and the agent rounds, so compare whole hundredths: `latest + 0.01` in Double can fall
+        // below the agent's figure one hundredth up (20882.78 + 0.01 < 20882.79 failed a CI run).
         let published = try #require(Double(Self.pairs(result.lines)["data/iovm/agent/uptime"] ?? ""))
-        #expect(earliest - 0.01 <= published && published <= latest + 0.01, "\(earliest) <= \(published) <= \(latest)")
+        func hundredths(_ seconds: Double) -> Int { Int((seconds * 100).rounded()) }
+        #expect(
+            hundredths(earliest) - 1 <= hundredths(published) && hundredths(published) <= hundredths(latest) + 1,
+            "\(earliest) <= \(published) <= \(latest)")
         let nics = Self.pairs(result.lines).filter { $0.key.hasPrefix("data/iovm/counters/") && $0.value.hasPrefix("nic ") }
         var compared = 0
         for (_, value) in nics {
