@@ -91,23 +91,7 @@ struct MonitorCommand: ParsableCommand {
         return Double(trimmed)
     }
 
-    /// One JSON line of `--json` output.
-    struct Line: Encodable {
-        var type: String
-        var time: Double?
-        var start: Double?
-        var end: Double?
-        var cpuHz: UInt64?
-        var iovms: [EfficiencyFigures]?
-        var aggregate: EfficiencyFigures?
-        var events: [MonitorEvent]?
-        var samplerCPURatio: Double?
-        var samplerCPURatioTotal: Double?
-        var intervals: Int?
-        var nominalHzNote: String?
-        var frequencyWarning: String?
-        var totals: [String: TrafficTotals]?
-    }
+    typealias Line = MonitorJSONLine
 
     func run() throws {
         try reportingErrors {
@@ -148,7 +132,7 @@ struct MonitorCommand: ParsableCommand {
             let schedulers = replay == nil ? Self.schedulers(of: plan.map { $0.domains.map(\.name) } ?? watched, logger: logger, connect: connect) : nil
             if let schedulers { printError("iovm monitor: scheduler (read from Xen): \(schedulers.summary)") }
             if json {
-                print(try JSONLines.line(Line(type: "start", nominalHzNote: FrequencyScalingCheck.nominalNote, frequencyWarning: frequencyWarning)))
+                print(Line(type: "start", nominalHzNote: FrequencyScalingCheck.nominalNote, frequencyWarning: frequencyWarning).text)
             }
 
             var recorder: RunRecorder?
@@ -169,7 +153,7 @@ struct MonitorCommand: ParsableCommand {
                 }
                 if !json { for event in output.events { printError("event: \(event)") } }
                 guard let figures = output.interval else {
-                    if json && !output.events.isEmpty { print(try JSONLines.line(Line(type: "events", time: output.record.time, events: output.events))) }
+                    if json && !output.events.isEmpty { print(Line(type: "events", time: output.record.time, events: output.events).text) }
                     return
                 }
                 intervals += 1
@@ -181,11 +165,11 @@ struct MonitorCommand: ParsableCommand {
                 }
                 if json {
                     print(
-                        try JSONLines.line(
-                            Line(
-                                type: "interval", time: figures.time, start: figures.start, end: figures.end, cpuHz: figures.cpuHz,
-                                iovms: figures.iovms, aggregate: figures.aggregate, events: output.events,
-                                samplerCPURatio: output.samplerCPURatio, samplerCPURatioTotal: output.samplerCPURatioTotal)))
+                        Line(
+                            type: "interval", time: figures.time, start: figures.start, end: figures.end, cpuHz: figures.cpuHz,
+                            iovms: figures.iovms, aggregate: figures.aggregate, events: output.events,
+                            samplerCPURatio: output.samplerCPURatio, samplerCPURatioTotal: output.samplerCPURatioTotal
+                        ).text)
                 } else {
                     if rowsPrinted % 20 == 0 { print(Self.header) }
                     for row in figures.iovms + [figures.aggregate] { print(Self.row(figures.end, row)) }
@@ -194,7 +178,7 @@ struct MonitorCommand: ParsableCommand {
                 fflush(nil)  // all C streams: stdout is line-buffered only on a terminal
             }
             if json {
-                print(try JSONLines.line(Line(type: "summary", samplerCPURatio: total, intervals: intervals, totals: sampler.totals)))
+                print(Line(type: "summary", samplerCPURatio: total, intervals: intervals, totals: sampler.totals).text)
             } else {
                 if let total { printError("iovm monitor: \(intervals) intervals; the sampler used " + String(cFormat: "%.2f", total * 100) + "% of one core") }
                 for (name, t) in sampler.totals.sorted(by: { $0.key < $1.key }) where t.seconds > 0 {
