@@ -91,6 +91,7 @@ struct MonitorCommand: ParsableCommand {
         return Double(trimmed)
     }
 
+    /// One line of `--json` output.
     typealias Line = MonitorJSONLine
 
     func run() throws {

@@ -7,6 +7,8 @@ import FoundationEssentials
 /// client. Both are measured on the physical NICs inside the IOVM: a NIC's rx bytes are Rx
 /// traffic, its tx bytes Tx traffic. Efficiency is the bits moved through the IOVM divided by
 /// the processor cycles the IOVM used (bits/Hz); cycles are CPU nanoseconds × *nominal* Hz / 1e9.
+///
+/// A new stored property goes into `write(to:)` too (`MonitorJSONLine.swift`), which `iovm monitor --json` uses.
 public struct EfficiencyFigures: Sendable, Codable, Hashable {
     /// IOVM name, or ``EfficiencyFigures/aggregateName`` for all IOVMs together.
     public var iovm: String

@@ -1,6 +1,8 @@
 import FoundationEssentials
 
 /// Something that happened to an IOVM during a run, reported instead of wrong numbers.
+///
+/// A new stored property goes into `write(to:)` too (`MonitorJSONLine.swift`), which `iovm monitor --json` uses.
 public struct MonitorEvent: Sendable, Codable, Hashable, CustomStringConvertible {
     /// The kinds of event.
     public enum Kind: String, Sendable, Codable, Hashable {

@@ -1,4 +1,3 @@
-import FoundationEssentials
 public import IOVMWireFormat
 
 /// One line of `iovm monitor --json`: `start`, then an `interval` per sample (or `events` when a sample made no
@@ -58,7 +57,7 @@ public struct MonitorJSONLine: Encodable, JSONLineWritable, Sendable {
         self.totals = totals
     }
 
-    /// The line, as ``JSONText/line(_:)`` would write it.
+    /// The line, as ``JSONText/line(_:)`` would write it (a non-finite number as `null`, where it throws).
     public var text: String { JSONLineWriter.line(self) }
 
     /// Writes the fields that are set, in byte order.

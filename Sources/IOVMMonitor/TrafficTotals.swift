@@ -7,6 +7,8 @@ import FoundationEssentials
 /// each write's bytes over dom0's sampling grid; these totals are what a run's mean throughput is
 /// computed from. Writes across a reboot or recreation of the IOVM are not counted (their span is
 /// unknown); a counter reset inside a running IOVM counts from zero.
+///
+/// A new stored property goes into `write(to:)` too (`MonitorJSONLine.swift`), which `iovm monitor --json` uses.
 public struct TrafficTotals: Sendable, Codable, Hashable {
     /// Seconds between the first and last counted agent writes, summed over epochs (agent clock).
     public var seconds: Double = 0

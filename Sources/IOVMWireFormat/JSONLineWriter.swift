@@ -7,14 +7,17 @@ public protocol JSONLineWritable {
 /// Writes one line of JSON as ``JSONText/line(_:)`` does, byte for byte, without an encoder's tree.
 ///
 /// For the sampler's per-interval lines (`iovm monitor --json`): `JSONEncoder` built a dictionary per object
-/// and sorted its keys, 56% of a sample's CPU at 10 Hz (perf of a 5,000-sample replay, session 23). The same
-/// rules: keys in byte order, which each writer gives its fields in (tests compare with ``JSONText``); nil
-/// optionals left out; a `Double` as its `description` without a trailing `.0`; strings escaped as
-/// `JSONEncoder` escapes them with `.withoutEscapingSlashes`.
+/// and sorted its keys, more than half of a sample's CPU (perf of a replayed run,
+/// `docs/results/2026-12-05-lab-session23-json-lines-and-boot.md`). The same rules: keys in byte order, which each
+/// writer gives its fields in (tests compare with ``JSONText``); nil optionals left out; a `Double` as its
+/// `description` without a trailing `.0`; strings escaped as `JSONEncoder` escapes them with
+/// `.withoutEscapingSlashes`. One difference: a non-finite `Double` is written as `null`, where `JSONText` throws.
 public struct JSONLineWriter {
     /// The UTF-8 written so far.
-    public private(set) var bytes: [UInt8] = []
+    private var bytes: [UInt8] = []
+    /// True when the next value needs no comma: just after `{`, `[` or a key.
     private var first = true
+    private static let hex = Array("0123456789abcdef".utf8)
 
     /// An empty writer.
     public init() {
@@ -42,7 +45,7 @@ public struct JSONLineWriter {
     }
 
     /// Writes an array of `values`.
-    public mutating func array<T: JSONLineWritable>(_ values: [T]) {
+    private mutating func array<T: JSONLineWritable>(_ values: [T]) {
         separate()
         bytes.append(UInt8(ascii: "["))
         first = true
@@ -52,17 +55,17 @@ public struct JSONLineWriter {
     }
 
     /// Writes an object of `values` by key, keys in byte order.
-    public mutating func dictionary<T: JSONLineWritable>(_ values: [String: T]) {
+    private mutating func dictionary<T: JSONLineWritable>(_ values: [String: T]) {
         object { writer in
-            for key in values.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            for (key, value) in values.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
                 writer.key(key)
-                values[key]!.write(to: &writer)
+                value.write(to: &writer)
             }
         }
     }
 
     /// Writes a field's key; its value comes next.
-    public mutating func key(_ key: String) {
+    private mutating func key(_ key: String) {
         separate()
         string(key)
         bytes.append(UInt8(ascii: ":"))
@@ -145,7 +148,7 @@ public struct JSONLineWriter {
     }
 
     private mutating func number(_ value: Double) {
-        // JSONEncoder throws for these; the sampler's figures are finite (guarded where they are computed).
+        // JSONEncoder throws for these (see the type's documentation); the sampler's figures are finite.
         guard value.isFinite else {
             bytes.append(contentsOf: "null".utf8)
             first = false
@@ -192,8 +195,7 @@ public struct JSONLineWriter {
             case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
             case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
             case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), Self.hex[Int(byte >> 4)], Self.hex[Int(byte & 0xF)]])
             default: bytes.append(byte)
             }
         }

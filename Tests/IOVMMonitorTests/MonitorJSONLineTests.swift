@@ -6,6 +6,7 @@ import Testing
 /// A small deterministic generator (SplitMix64), so a failure names values that come back.
 private struct SplitMix: RandomNumberGenerator {
     var state: UInt64
+    /// The next 64 random bits.
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -17,6 +18,7 @@ private struct SplitMix: RandomNumberGenerator {
 
 @Suite("iovm monitor --json lines (JSONLineWriter)")
 struct MonitorJSONLineTests {
+    /// Figures of one IOVM whose every field follows from `rx` and `cpu` (nil efficiencies when `cpu` is 0).
     static func figures(_ name: String, seconds: Double, rx: UInt64, cpu: UInt64, aligned: Double? = nil) -> EfficiencyFigures {
         EfficiencyFigures(
             iovm: name, seconds: seconds, rxBytes: rx, txBytes: rx / 3, cpuNanoseconds: cpu, cpuHz: 2_596_144_000, guestVifRxBytes: rx &+ 7,
@@ -29,7 +31,7 @@ struct MonitorJSONLineTests {
         let iovms = [
             Self.figures("iovm0", seconds: 0.1, rx: 1_250_000, cpu: 25_000_000),
             Self.figures("iovm1", seconds: 0.1, rx: 0, cpu: 0),  // no cycles: the efficiencies are nil, left out
-            Self.figures("a/b \"c\"\\é\u{1}\n", seconds: 1, rx: UInt64.max / 2, cpu: 999_999_999, aligned: 1e-7),
+            Self.figures("a/b \"c\"\\é\u{1}\n\u{0}\u{7f}e\u{301}", seconds: 1, rx: UInt64.max / 2, cpu: 999_999_999, aligned: 1e-7),
         ]
         let events = [
             MonitorEvent(elapsed: 1.5, iovm: "iovm0", kind: .recreated, detail: "domain 7 → 8; counting from zero"),
@@ -53,12 +55,22 @@ struct MonitorJSONLineTests {
             MonitorJSONLine(type: "events", time: 1_796_444_127, events: events),
             MonitorJSONLine(type: "start", nominalHzNote: "cycles at nominal Hz / TSC", frequencyWarning: "cpufreq: \"ondemand\""),
             MonitorJSONLine(type: "summary", samplerCPURatio: nil, intervals: 100, totals: totals),
-            MonitorJSONLine(type: "summary", samplerCPURatio: 0.0057, intervals: -3, totals: [:]),
+            MonitorJSONLine(type: "summary", samplerCPURatio: 0.0057, intervals: Int.min, totals: [:]),
+            MonitorJSONLine(type: "summary", intervals: Int.max),
+            // Alone: an aggregate of UInt64.max bytes would overflow.
+            MonitorJSONLine(type: "interval", iovms: [Self.figures("max", seconds: -0.0, rx: UInt64.max, cpu: UInt64.max)]),
         ]
         for line in lines {
-            let expected = try JSONText.line(line)
-            #expect(line.text == expected)
+            // Bytes, not Strings: String's == would take "é" and "e" + U+0301 for the same.
+            let expected = Array(try JSONText.line(line).utf8)
+            #expect(Array(line.text.utf8) == expected)
         }
+    }
+
+    @Test("a number that is not finite is written as null, where the encoder refuses the line")
+    func nonFiniteIsNull() {
+        #expect(MonitorJSONLine(type: "x", time: .nan, start: .infinity, end: -.infinity).text == #"{"end":null,"start":null,"time":null,"type":"x"}"#)
+        #expect(throws: (any Error).self) { try JSONText.line(MonitorJSONLine(type: "x", time: .nan)) }
     }
 
     @Test("numbers as the encoder writes them, over 3,000 seeded values of every magnitude")
@@ -74,7 +86,7 @@ struct MonitorJSONLineTests {
             let figures = Self.figures("iovm\(index)", seconds: seconds, rx: rx, cpu: UInt64.random(in: 0...UInt64(1e12), using: &random))
             let line = MonitorJSONLine(type: "interval", time: -seconds, start: seconds / 3, end: seconds, iovms: [figures])
             let expected = try JSONText.line(line)
-            if line.text != expected { mismatches.append("\(line.text)\n  vs \(expected)") }
+            if Array(line.text.utf8) != Array(expected.utf8) { mismatches.append("\(line.text)\n  vs \(expected)") }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) lines differ; first: \(mismatches.first ?? "")")
     }
