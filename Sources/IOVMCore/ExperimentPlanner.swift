@@ -374,8 +374,9 @@ struct ExperimentExpansion {
 }
 
 /// SplitMix64 (Steele, Lea and Flood): a small generator whose sequence is fixed by its seed, so the cell
-/// order is the same on every machine and toolchain (the standard library's shuffle promises neither).
-struct SplitMix64 {
+/// order is the same on every machine and toolchain (the standard library's shuffle promises neither). Tests draw
+/// seeded values from it as a `RandomNumberGenerator`.
+struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
     init(seed: UInt64) { state = seed }
