@@ -23,7 +23,8 @@ LAB_QEMU_NAME=iovm-lab # QEMU's -name: iovm-lab, iovm-lab-N for LAB_INSTANCE=N
 [ "$LAB_INSTANCE" = 1 ] || LAB_QEMU_NAME=iovm-lab-$LAB_INSTANCE
 LAB_SHARE=$LAB_VAR/share # 9p share, mounted in dom0 at /mnt/lab
 LAB_PIDFILE=$LAB_VAR/qemu.pid
-LAB_SERIAL=$LAB_VAR/serial.log # Xen + dom0 console (com1 / hvc0)
+LAB_SERIAL=$LAB_VAR/serial.log           # Xen + dom0 console (com1 / hvc0)
+LAB_CONSOLE_SOCKET=$LAB_VAR/console.sock # the console's input (lab_xen_keys)
 LAB_READY_MSG="xenstored running, agent ready"
 LAB_SSH_KEY=$LAB_VAR/ssh/id_ed25519 # the host's key into dom0 (made by lab/boot, never committed)
 
@@ -163,6 +164,75 @@ lab_libvirt_uri() {
 lab_ssh() {
   ssh -i "$LAB_SSH_KEY" -p "$LAB_SSH_HOSTPORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile="$(dirname "$LAB_SSH_KEY")/known_hosts" -o LogLevel=ERROR root@127.0.0.1 "$@"
+}
+
+# lab_xen_keys KEYS: types Xen's debug KEYS on the console (Ctrl-A three times switches its input from dom0 to Xen
+# and back), a second apart; Xen prints what they dump to LAB_SERIAL. Works while dom0 answers nothing.
+lab_xen_keys() {
+  local keys=$1 i
+  [ -S "$LAB_CONSOLE_SOCKET" ] || return 1
+  {
+    printf '\001\001\001'
+    sleep 1
+    for ((i = 0; i < ${#keys}; i++)); do
+      printf '%s' "${keys:i:1}"
+      sleep 1
+    done
+    printf '\001\001\001'
+    sleep 1
+  } | timeout 60 socat -u - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" 2>/dev/null
+}
+
+# lab_hang_report: why dom0 does not answer the lab agent, to stderr: whether its sshd answers, and Xen's own view
+# (debug keys q: domains and their vCPUs, r: run queues, 0: dom0's vCPU registers and stacks, d: each CPU's
+# registers and Xen's stack). The console lines they printed are kept as LAB_VAR/hang-N.log.
+lab_hang_report() {
+  local n=1 from ssh_said
+  while [ -e "$LAB_VAR/hang-$n.log" ]; do n=$((n + 1)); done
+  if ssh_said=$(timeout 40 ssh -i "$LAB_SSH_KEY" -p "$LAB_SSH_HOSTPORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile="$(dirname "$LAB_SSH_KEY")/known_hosts" -o LogLevel=ERROR -o ConnectTimeout=20 root@127.0.0.1 \
+    'cat /proc/uptime /proc/loadavg; ps -eo pid,stat,etime,wchan:24,args --sort=-pcpu | head -12' 2>&1); then
+    echo "lab/run: dom0's sshd answers; its uptime, load and busiest processes:" >&2
+  else
+    echo "lab/run: dom0's sshd does not answer either:" >&2
+  fi
+  head -16 <<<"$ssh_said" | sed 's/^/  /' >&2
+  from=$(stat -c %s "$LAB_SERIAL" 2>/dev/null || echo 0)
+  if ! lab_xen_keys qr0d; then
+    echo "lab/run: no console socket ($LAB_CONSOLE_SOCKET): Xen's view not taken" >&2
+    return 0
+  fi
+  sleep 3
+  tail -c +"$((from + 1))" "$LAB_SERIAL" | tr -d '\r' >"$LAB_VAR/hang-$n.log"
+  echo "lab/run: Xen's debug keys q r 0 d printed $(wc -l <"$LAB_VAR/hang-$n.log") lines ($LAB_VAR/hang-$n.log):" >&2
+  grep -E "^\(XEN\) +VCPU[0-9]+: CPU|^\(XEN\) +pause_count|^\(XEN\) CPU\[[0-9]+\] current=" "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2
+  lab_dom0_stacks "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2
+}
+
+# lab_dom0_stacks LOG: each dom0 vCPU Xen's '0' key dumped in LOG: its RIP and the kernel text addresses on its stack,
+# named from dom0's /proc/kallsyms (LAB_VAR/kallsyms, taken by lab/boot); the stack's are candidates, not frames.
+lab_dom0_stacks() {
+  local map=$LAB_VAR/kallsyms.sorted
+  if [ -s "$LAB_VAR/kallsyms" ]; then LC_ALL=C sort "$LAB_VAR/kallsyms" >"$map"; else : >"$map"; fi
+  awk -v map="$map" '
+    function name(a,   lo, hi, mid) {
+      if (n == 0 || a < addr[1]) return a
+      lo = 1; hi = n
+      while (lo < hi) { mid = int((lo + hi + 1) / 2); if (addr[mid] <= a) lo = mid; else hi = mid - 1 }
+      return sym[lo] "(" a ")"
+    }
+    BEGIN { while ((getline line < map) > 0) { split(line, f, " "); n++; addr[n] = f[1]; sym[n] = f[3] } }
+    /Dumping Dom0 vcpu#/ { if (v != "") print v ": " rip "; stack: " st; v = $5; rip = ""; st = ""; instack = 0; next }
+    v == "" { next }
+    /^\(XEN\) RIP: / && rip == "" { a = $3; gsub(/.*\[<|>\].*/, "", a); rip = "RIP " name(a); next }
+    /Guest stack trace/ { instack = 1; next }
+    instack && /^\(XEN\)    [0-9a-f]/ {
+      for (i = 2; i <= NF; i++) if ($i ~ /^ffffffff[8c]/) st = st (st == "" ? "" : " < ") name($i)
+      next
+    }
+    instack { print v ": " rip "; stack: " st; v = ""; instack = 0 }
+    END { if (v != "") print v ": " rip "; stack: " st }
+  ' "$1"
 }
 
 # Start libvirtd in the running lab's dom0 (idempotent) and wait until the host's virsh reaches it.
