@@ -134,7 +134,7 @@ public struct ApplyEngine: Sendable {
         defer { hold.release() }
         let start = Date()
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
-        do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
+        do { try backend.removeStaleRecords() } catch { logger.warning("could not remove stale records: \(error)") }
         let host = try observe(plan)
         if let expectingApplied {
             let recorded = host.applied[plan.topology]
@@ -240,7 +240,7 @@ public struct ApplyEngine: Sendable {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
         let start = Date()
-        do { try backend.removeStaleIntents() } catch { logger.warning("could not remove stale intents: \(error)") }
+        do { try backend.removeStaleRecords() } catch { logger.warning("could not remove stale records: \(error)") }
         let host = try backend.observe(nics: nics)
         // First: an `iovm watch` (running, or started after this destroy was killed) then finds the topology being
         // destroyed, not dead. Removed once the destroy has ended well.

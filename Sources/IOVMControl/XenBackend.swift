@@ -62,9 +62,10 @@ public protocol XenBackend: Sendable {
     func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws
     /// Moves a domain to another cpupool live.
     func moveToPool(domid: UInt32, pool: String) throws
-    /// Removes the creation intents whose domain does not exist (an apply was killed after recording one).
-    /// Called under the host lock, when no creation is in flight.
-    func removeStaleIntents() throws
+    /// Removes the records no domain answers to any more: creation intents whose domain does not exist (an apply was
+    /// killed after recording one), and tags whose domain ID is gone or another domain's (something else destroyed
+    /// the domain). Called under the host lock, when no creation is in flight.
+    func removeStaleRecords() throws
     /// Records that the plan of `fingerprint` (``IOVMCore/Plan/appliedFingerprint``) is now applied whole for `topology`; nil:
     /// `topology` was destroyed. Read back in ``ObservedHost/applied``, by `iovm watch`.
     func recordApplied(topology: String, fingerprint: String?) throws

@@ -389,12 +389,24 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         try openStore(false).write(path, try JSONText.line(AppliedRecord(topology: topology, fingerprint: fingerprint)))
     }
 
-    public func removeStaleIntents() throws {
+    public func removeStaleRecords() throws {
         let store = try openStore(false)
-        let uuids = Set(try context.domains(names: false).map(\.uuid))
+        let domains = try context.domains(names: false)
+        let uuids = Set(domains.map(\.uuid))
         for uuid in try store.directory(Self.intentRoot) ?? [] where !uuids.contains(uuid) {
             logger.notice("removing the creation intent \(uuid): its domain does not exist (an apply stopped before creating it)")
             try store.remove("\(Self.intentRoot)/\(uuid)")
+        }
+        // A tag outlives its domain when something else destroyed it (`xl destroy`, a crash the watch replaced):
+        // nothing reads it any more (a domain is iovm's only while its UUID is the tag's), but it would pile up.
+        let live = Dictionary(domains.map { ($0.domid, $0.uuid) }, uniquingKeysWith: { first, _ in first })
+        for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
+            let path = "\(Self.tagRoot)/managed/\(key)"
+            guard let domid = UInt32(key) else { continue }
+            let tag = try store.read(path).flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
+            guard let tag, live[domid] != tag.uuid else { continue }
+            logger.notice("removing the tag of \(tag.name) (domain \(domid)): \(live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now")")
+            try store.remove(path)
         }
     }
 

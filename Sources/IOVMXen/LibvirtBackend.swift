@@ -343,7 +343,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         return domid
     }
 
-    public func removeStaleIntents() throws {}
+    public func removeStaleRecords() throws {}
 
     public func waitForDriverDomain(domid: UInt32, timeout: Double) throws {
         let store = try requireStore("wait for driver domain \(domid)")

@@ -36,7 +36,7 @@ final class IdleBackend: XenBackend, HostLock, Sendable {
     func setSchedule(domid: UInt32, weight: Int, cap: Int) throws { throw Refused() }
     func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws { throw Refused() }
     func moveToPool(domid: UInt32, pool: String) throws { throw Refused() }
-    func removeStaleIntents() throws {}
+    func removeStaleRecords() throws {}
 
     struct Hold: HostLockHold { func release() {} }
     func acquire(timeout: Double) throws -> any HostLockHold { Hold() }

@@ -50,7 +50,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     var calls: [String] { log.withLock { $0 } }
     var mutatingCalls: [String] {
         calls.filter {
-            !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleIntents") && !$0.hasPrefix("recordApplied")
+            !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleRecords") && !$0.hasPrefix("recordApplied")
         }
     }
 
@@ -242,8 +242,8 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         state.withLock { $0.applied[topology] = fingerprint }
     }
 
-    func removeStaleIntents() throws {
-        try call("removeStaleIntents")
+    func removeStaleRecords() throws {
+        try call("removeStaleRecords")
         state.withLock { state in
             let uuids = Set(state.domains.map(\.uuid))
             state.intents = state.intents.filter { uuids.contains($0.key) }

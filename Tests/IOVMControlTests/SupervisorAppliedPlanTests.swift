@@ -25,7 +25,7 @@ struct SupervisorAppliedPlanTests {
     func killedWhileAnotherPlanIsApplied(_ fake: FakeXenBackend) -> ScriptedEvents {
         let armed = Atomic<Bool>(false)
         fake.onCall { line in
-            if line == "removeStaleIntents", armed.exchange(false, ordering: .relaxed) { try? fake.recordApplied(topology: "table3", fingerprint: "0ther") }
+            if line == "removeStaleRecords", armed.exchange(false, ordering: .relaxed) { try? fake.recordApplied(topology: "table3", fingerprint: "0ther") }
         }
         return ScriptedEvents([
             {

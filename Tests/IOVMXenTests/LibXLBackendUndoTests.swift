@@ -2,6 +2,7 @@ import CPUSets
 import Foundation
 import IOVMControl
 import IOVMCore
+import IOVMWireFormat
 import Logging
 import Testing
 import XenKit
@@ -195,6 +196,28 @@ struct LibXLBackendUndoTests {
         #expect(recorded.uuid == toolstack.liveDomains.last?.uuid)
         #expect(store.values.count == 1)  // the intent is gone
         #expect(toolstack.liveDomains.last?.state.paused == false)
+    }
+
+    // MARK: stale records
+
+    @Test func staleRecordsGoAndTheLiveDomainsTagsStay() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let backend = backend(toolstack, store)
+        for name in ["guest1", "guest2", "guest3"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        try toolstack.destroyDomain(1, name: "guest1")  // an `xl destroy`: its tag stays behind
+        let other = ManagedTag(topology: "undo", name: "guest2", role: .guest, uuid: "0ther", specFingerprint: "f")
+        try store.write("/local/domain/0/iovm/managed/2", try JSONText.line(other))  // domain 2 is not the one tagged
+        try store.write("/local/domain/0/iovm/managed/9", "not a tag")  // unknown content: left alone
+        try store.write("/local/domain/0/iovm/intents/dead-uuid", try JSONText.line(tag("guest4")))
+        let kept = try #require(store.values["/local/domain/0/iovm/managed/3"])
+        try backend.removeStaleRecords()
+        #expect(
+            store.values.keys.filter { $0.hasPrefix("/local/domain/0/iovm/") }.sorted() == [
+                "/local/domain/0/iovm/managed/3", "/local/domain/0/iovm/managed/9",
+            ])
+        #expect(store.values["/local/domain/0/iovm/managed/3"] == kept)
+        #expect(toolstack.liveDomains.map(\.domid) == [0, 2, 3])
     }
 
     // MARK: vif re-attach
