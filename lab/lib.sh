@@ -185,7 +185,8 @@ lab_xen_keys() {
 
 # lab_hang_report: why dom0 does not answer the lab agent, to stderr: whether its sshd answers, and Xen's own view
 # (debug keys q: domains and their vCPUs, r: run queues, 0: dom0's vCPU registers and stacks, d: each CPU's
-# registers and Xen's stack). The console lines they printed are kept as LAB_VAR/hang-N.log.
+# registers and Xen's stack). The console lines they printed are kept as LAB_VAR/hang-N.log. When sshd does not answer
+# either, it marks the boot hung (LAB_VAR/hung): lab/run then refuses at once.
 lab_hang_report() {
   local n=1 from ssh_said
   while [ -e "$LAB_VAR/hang-$n.log" ]; do n=$((n + 1)); done
@@ -194,7 +195,9 @@ lab_hang_report() {
     'cat /proc/uptime /proc/loadavg; ps -eo pid,stat,etime,wchan:24,args --sort=-pcpu | head -12' 2>&1); then
     echo "lab/run: dom0's sshd answers; its uptime, load and busiest processes:" >&2
   else
-    echo "lab/run: dom0's sshd does not answer either:" >&2
+    # Both ways in are dead: later commands of this boot would each wait out their timeout (600 s in the suites).
+    touch "$LAB_VAR/hung"
+    echo "lab/run: dom0's sshd does not answer either; the lab's later commands fail at once until lab/boot:" >&2
   fi
   head -16 <<<"$ssh_said" | sed 's/^/  /' >&2
   from=$(stat -c %s "$LAB_SERIAL" 2>/dev/null || echo 0)
