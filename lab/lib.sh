@@ -168,19 +168,27 @@ lab_ssh() {
 
 # lab_xen_keys KEYS: types Xen's debug KEYS on the console (Ctrl-A three times switches its input from dom0 to Xen
 # and back), a second apart; Xen prints what they dump to LAB_SERIAL. Works while dom0 answers nothing.
+# The switch is checked: when Xen says its input went to dom0 (an earlier switch back was cut short), it switches again.
+# What the console prints meanwhile is read and dropped (QEMU's serial stalls on a socket nobody reads), and is in
+# LAB_SERIAL through the chardev's log.
 lab_xen_keys() {
-  local keys=$1 i
+  local keys=$1 i from
   [ -S "$LAB_CONSOLE_SOCKET" ] || return 1
+  from=$(stat -c %s "$LAB_SERIAL" 2>/dev/null || echo 0)
   {
     printf '\001\001\001'
     sleep 1
+    if tail -c +"$((from + 1))" "$LAB_SERIAL" 2>/dev/null | grep -a -q "Serial input to DOM0"; then
+      printf '\001\001\001'
+      sleep 1
+    fi
     for ((i = 0; i < ${#keys}; i++)); do
       printf '%s' "${keys:i:1}"
       sleep 1
     done
     printf '\001\001\001'
     sleep 1
-  } | timeout 60 socat -u - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" 2>/dev/null
+  } | timeout 60 socat - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" >/dev/null 2>&1
 }
 
 # lab_hang_report: why dom0 does not answer the lab agent, to stderr: whether its sshd answers, and Xen's own view
@@ -208,8 +216,8 @@ lab_hang_report() {
   sleep 3
   tail -c +"$((from + 1))" "$LAB_SERIAL" | tr -d '\r' >"$LAB_VAR/hang-$n.log"
   echo "lab/run: Xen's debug keys q r 0 d printed $(wc -l <"$LAB_VAR/hang-$n.log") lines ($LAB_VAR/hang-$n.log):" >&2
-  grep -E "^\(XEN\) +VCPU[0-9]+: CPU|^\(XEN\) +pause_count|^\(XEN\) CPU\[[0-9]+\] current=" "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2
-  lab_dom0_stacks "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2
+  { grep -E "^\(XEN\) +VCPU[0-9]+: CPU|^\(XEN\) +pause_count|^\(XEN\) CPU\[[0-9]+\] current=" "$LAB_VAR/hang-$n.log" || true; } | sed 's/^/  /' >&2
+  lab_dom0_stacks "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2 || true
 }
 
 # lab_dom0_stacks LOG: each dom0 vCPU Xen's '0' key dumped in LOG: its RIP and the kernel text addresses on its stack,
