@@ -160,9 +160,14 @@ lab_libvirt_uri() {
   printf 'xen+ssh://root@127.0.0.1:%s/system?keyfile=%s&no_verify=1&no_tty=1\n' "$LAB_SSH_HOSTPORT" "$LAB_SSH_KEY"
 }
 
-# ssh into dom0 as root (lab_ssh 'CMD'); host keys go to lab/var/ssh/known_hosts, not ~/.ssh.
+# ssh into dom0 as root (lab_ssh [--timeout SECS] 'CMD'); host keys go to lab/var/ssh/known_hosts, not ~/.ssh.
 lab_ssh() {
-  ssh -i "$LAB_SSH_KEY" -p "$LAB_SSH_HOSTPORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
+  local bound=()
+  if [ "${1:-}" = --timeout ]; then
+    bound=(timeout "$2")
+    shift 2
+  fi
+  "${bound[@]}" ssh -i "$LAB_SSH_KEY" -p "$LAB_SSH_HOSTPORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile="$(dirname "$LAB_SSH_KEY")/known_hosts" -o LogLevel=ERROR root@127.0.0.1 "$@"
 }
 
@@ -198,9 +203,7 @@ lab_xen_keys() {
 lab_hang_report() {
   local n=1 from ssh_said
   while [ -e "$LAB_VAR/hang-$n.log" ]; do n=$((n + 1)); done
-  if ssh_said=$(timeout 40 ssh -i "$LAB_SSH_KEY" -p "$LAB_SSH_HOSTPORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
-    -o UserKnownHostsFile="$(dirname "$LAB_SSH_KEY")/known_hosts" -o LogLevel=ERROR -o ConnectTimeout=20 root@127.0.0.1 \
-    'cat /proc/uptime /proc/loadavg; ps -eo pid,stat,etime,wchan:24,args --sort=-pcpu | head -12' 2>&1); then
+  if ssh_said=$(lab_ssh --timeout 40 'cat /proc/uptime /proc/loadavg; ps -eo pid,stat,etime,wchan:24,args --sort=-pcpu | head -12' 2>&1); then
     echo "lab/run: dom0's sshd answers; its uptime, load and busiest processes:" >&2
   else
     # Both ways in are dead: later commands of this boot would each wait out their timeout (600 s in the suites).
