@@ -360,7 +360,7 @@ public struct ApplyEngine: Sendable {
                 try backend.moveToPool(domid: domid, pool: to)
                 journal.record(change.description, undo: .moveToPool(domid: domid, pool: from))
                 crashPoint?("move:\(name)")
-            case .replaceIncomplete(let name, let domid), .replaceShutDown(let name, let domid, _):
+            case .replaceIncomplete(let name, let domid), .replaceShutDown(let name, let domid, _), .replaceShutDownGuest(let name, let domid, _):
                 // Nothing to undo: it was never a working domain, or no longer is one.
                 try backend.destroyDomain(domid: domid)
                 journal.record(change.description, undo: nil)

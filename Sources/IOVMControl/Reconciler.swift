@@ -28,6 +28,10 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Destroy an IOVM iovm created that shut down or crashed (it serves nothing, and nothing restarts
     /// it); a ``createDomain`` of the same name follows, and its guests' vifs are re-attached.
     case replaceShutDown(name: String, domid: UInt32, reason: String)
+    /// Destroy a guest iovm created that shut down (a `poweroff`, `reboot` or crash inside it: libxl leaves the domain
+    /// listed, and nothing but xl's own daemon acts on `on_reboot`); a ``createDomain`` of the same name follows, so
+    /// it runs again as planned, with a new domid.
+    case replaceShutDownGuest(name: String, domid: UInt32, reason: String)
     /// Wait for a running guest's vifs that are still connecting in a running IOVM (an earlier apply
     /// stopped before it saw them connect).
     case waitForNetwork(name: String, domid: UInt32)
@@ -55,6 +59,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
         case .replaceIncomplete(let name, let domid): "destroy \(name) (\(domid)), left half-made by an apply that stopped, to create it again"
         case .replaceShutDown(let name, let domid, let reason): "destroy IOVM \(name) (\(domid)), which shut down (\(reason)), to create it again"
+        case .replaceShutDownGuest(let name, let domid, let reason): "destroy guest \(name) (\(domid)), which shut down (\(reason)), to create it again"
         case .waitForNetwork(let name, let domid): "wait for the vifs of \(name) (\(domid)) to connect"
         case .reattachVif(let name, let domid, let devid, _, let backend, let reason):
             "re-attach vif \(devid) of \(name) (\(domid)) to \(backend): \(reason)"
@@ -95,6 +100,10 @@ public struct Reconciliation: Sendable {
 /// (memory, vCPUs, kernel, NICs, vifs) would need a new domain and is reported as a conflict.
 /// A domain that has a planned name but no iovm tag of this topology is never touched.
 public enum Reconciler {
+    /// Shut-down reasons of a guest that apply leaves alone (a conflict): `dying` (being destroyed) and `suspend`
+    /// (saved or migrated by libxl, which destroys or resumes it).
+    static let heldShutDownReasons: Set<String> = ["dying", "suspend"]
+
     /// Reconciles `plan` with `host`.
     public static func reconcile(_ plan: Plan, with observed: ObservedHost) -> Reconciliation {
         // An IOVM of this topology that shut down or crashed is destroyed first and made again: everything
@@ -103,8 +112,16 @@ public enum Reconciler {
         let shutDown = observed.domains.filter {
             iovmNames.contains($0.name) && $0.shutdownReason != nil && $0.isManaged(by: plan.topology) && $0.tag?.incomplete != true
         }
+        // A guest of this topology that shut down is made again too (a new domid), unless it is being destroyed, or
+        // suspended: an `xl save` or migration holds it, and libxl destroys or resumes it.
+        let guestNames = Set(plan.guests.map(\.name))
+        let shutDownGuests = observed.domains.filter {
+            guestNames.contains($0.name) && $0.shutdownReason != nil && $0.isManaged(by: plan.topology) && $0.tag?.incomplete != true
+        }
+        let heldGuests = shutDownGuests.filter { Self.heldShutDownReasons.contains($0.shutdownReason ?? "") }
+        let replacedGuests = shutDownGuests.filter { !Self.heldShutDownReasons.contains($0.shutdownReason ?? "") }
         var host = observed
-        host.domains.removeAll { domain in shutDown.contains { $0.domid == domain.domid } }
+        host.domains.removeAll { domain in (shutDown + replacedGuests).contains { $0.domid == domain.domid } }
         var changes: [Change] = []
         var conflicts: [Conflict] = []
         let allCores = CPUSet(0..<host.cores)
@@ -112,6 +129,10 @@ public enum Reconciler {
         for dying in shutDown where dying.shutdownReason == "dying" {
             conflicts.append(
                 Conflict(message: "IOVM \(dying.name) (\(dying.domid)) is being destroyed (dying): apply again once Xen has released it"))
+        }
+        for held in heldGuests {
+            let what = held.shutdownReason == "dying" ? "is being destroyed (dying)" : "is suspended (an `xl save` or a migration holds it)"
+            conflicts.append(Conflict(message: "guest \(held.name) (\(held.domid)) \(what): apply again once it is gone or runs again"))
         }
         if host.cores < plan.host.cores {
             conflicts.append(Conflict(message: "the plan is for \(plan.host.cores) cores, but this host has \(host.cores)"))
@@ -163,6 +184,7 @@ public enum Reconciler {
         var creations: [Change] = []
         var live: [Change] = []
         var replacements: [Change] = shutDown.map { .replaceShutDown(name: $0.name, domid: $0.domid, reason: $0.shutdownReason ?? "shut down") }
+        replacements += replacedGuests.map { .replaceShutDownGuest(name: $0.name, domid: $0.domid, reason: $0.shutdownReason ?? "shut down") }
         var waits: [Change] = []
         var reattachments: [Change] = []
         for domain in plan.domains {
@@ -175,6 +197,7 @@ public enum Reconciler {
                     ))
                 continue
             }
+            if heldGuests.contains(where: { $0.name == domain.name }) { continue }
             guard let running = host.domain(domain.name) else {
                 creations.append(.createDomain(name: domain.name, stage: stages[domain.name] ?? 0))
                 continue

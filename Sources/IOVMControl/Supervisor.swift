@@ -180,6 +180,9 @@ public struct SupervisedView: Sendable, Equatable {
     public var brokenVifs: [String]
     /// Planned IOVM names held by a domain iovm did not create for this topology (never touched).
     public var foreign: [String]
+    /// Guests of the plan that iovm created for its topology and that shut down (a `reboot`, `poweroff` or crash
+    /// inside them), are dying or suspended: name → (domid, reason).
+    public var shutDownGuests: [String: ShutDown]
 
     /// A dead IOVM still listed by libxl.
     public struct ShutDown: Sendable, Equatable {
@@ -200,6 +203,7 @@ public struct SupervisedView: Sendable, Equatable {
         running = [:]
         shutDown = [:]
         foreign = []
+        shutDownGuests = [:]
         for iovm in plan.iovms {
             guard let domain = host.domain(iovm.name) else { continue }
             guard domain.isManaged(by: plan.topology) else {
@@ -216,6 +220,9 @@ public struct SupervisedView: Sendable, Equatable {
         let dead = Set(shutDown.values.map(\.domid))
         var broken: [String] = []
         for guest in plan.guests {
+            if let domain = host.domain(guest.name), domain.isManaged(by: plan.topology), domain.tag?.incomplete != true, let reason = domain.shutdownReason {
+                shutDownGuests[guest.name] = ShutDown(domid: domain.domid, reason: reason)
+            }
             guard let domain = host.domain(guest.name), domain.isManaged(by: plan.topology), domain.tag?.incomplete != true, domain.shutdownReason == nil else { continue }
             for vif in domain.vifs ?? [] {
                 if let backend = vif.backendDomid, dead.contains(backend) {
@@ -275,6 +282,13 @@ public actor Supervisor {
     /// Planned IOVM names already reported as held by a domain iovm did not create.
     private var reportedForeign: Set<String> = []
     private var tracker: CrashLoopTracker
+    /// The reboots of each guest, against the same policy: a guest that reboots too often is destroyed, not restarted.
+    private var guestReboots: CrashLoopTracker
+    /// Shut-down guests (domids) already counted or reported, each once; those in `abandoned` rebooted too often.
+    private var seenGuestShutdowns: Set<UInt32> = []
+    private var abandoned: Set<UInt32> = []
+    /// Guests that rebooted and are not made again yet (a failed recovery destroyed the old domain but not made the new).
+    private var restartPending: Set<String> = []
 
     /// Creates a supervisor; `onRecovery` is called after every attempt (metrics).
     public init(
@@ -288,6 +302,7 @@ public actor Supervisor {
         self.engine = engine
         self.events = events
         self.tracker = CrashLoopTracker(policy: crashLoop)
+        self.guestReboots = CrashLoopTracker(policy: crashLoop)
         self.backoff = backoff
         self.clock = clock
         self.logger = logger
@@ -355,9 +370,13 @@ public actor Supervisor {
                 awaiting.removeAll()
                 return
             }
+            let restarts = await guestLifecycle(view, host: host)
             var reasons = awaiting.sorted().map { "IOVM \($0) died" }
             reasons += view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map { "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))" }
             reasons += view.brokenVifs
+            reasons += restarts.map { name, domid in
+                domid.map { "guest \(name) (\($0)) rebooted (on_reboot=restart)" } ?? "guest \(name) rebooted and is not made again yet (on_reboot=restart)"
+            }
             guard !reasons.isEmpty else {
                 logger.debug("iovm watch: \(trigger): nothing to recover")
                 return
@@ -375,19 +394,23 @@ public actor Supervisor {
                     // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
                     logger.warning("iovm watch: apply found nothing to change; the next event or re-check looks again")
                     awaiting.removeAll()
+                    restartPending.removeAll()
                     return
                 }
                 for step in report.done { logger.notice("iovm watch: done: \(step)") }
                 for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
                 awaiting.removeAll()
+                restartPending.removeAll()
                 // The IOVMs this apply made, also those that died before watch first saw them.
                 let made = plan.iovms.map(\.name).filter { name in report.done.contains { $0.hasPrefix("created \(name) (") } }
                 let iovms = Array(Set(iovms).union(made)).sorted()
                 let recovery = Recovery(iovms: iovms, reasons: reasons, start: start, seconds: seconds, outcome: .recovered, steps: report.done)
                 recoveries.append(recovery)
                 onRecovery(recovery)
+                var what = iovms.isEmpty ? [] : [iovms.joined(separator: ", ")]
+                if !restarts.isEmpty { what.append("restarted \(restarts.map(\.name).joined(separator: ", "))") }
                 logger.notice(
-                    "iovm watch: recovered \(iovms.isEmpty ? "the guests' vifs" : iovms.joined(separator: ", ")) in \(String(cFormat: "%.1f", seconds)) s; guests kept their domids"
+                    "iovm watch: recovered \(what.isEmpty ? "the guests' vifs" : what.joined(separator: "; ")) in \(String(cFormat: "%.1f", seconds)) s; \(restarts.isEmpty ? "guests" : "the other guests") kept their domids"
                 )
                 return
             } catch ApplyError.superseded(_, let recorded) {
@@ -418,6 +441,7 @@ public actor Supervisor {
             // Destroyed, or being destroyed: nothing is made again, and what went is not a death.
             lastSeen.removeAll()
             awaiting.removeAll()
+            restartPending.removeAll()
             if followed != .some(recorded) {
                 followed = .some(recorded)
                 logger.notice(
@@ -455,6 +479,62 @@ public actor Supervisor {
             "iovm watch: \(topology) was applied with plan \(recorded), not this watch's \(plan.appliedFingerprint), and \(why): not recovering, which would undo that apply; `iovm status FILE` shows which plan a file gives; restart iovm watch with the file that was applied"
         )
         return false
+    }
+
+    /// Does for the topology's guests that shut down what the lifecycle iovm renders for them says, since nothing
+    /// else does for a domain libxl created (xl's own daemon would): `on_poweroff` and `on_crash` = `destroy`, so a
+    /// guest that powered off or crashed is destroyed here (`iovm apply` makes it again); `on_reboot` = `restart`, so
+    /// a guest that rebooted is returned, to be made again by the recovery's apply (a new domid). A guest that reboots
+    /// as often as ``CrashLoopPolicy`` allows an IOVM to die is destroyed instead. One being destroyed (`dying`) or
+    /// suspended (an `xl save` or migration holds it) is left to libxl. A `soft_reset` is restarted as a reboot.
+    ///
+    /// Returns the guests to make again: those that rebooted (with their domid), and those whose restart a failed
+    /// recovery left undone (gone from `host`, no domid).
+    private func guestLifecycle(_ view: SupervisedView, host: ObservedHost) async -> [(name: String, domid: UInt32?)] {
+        var restarts: [(name: String, domid: UInt32?)] = []
+        for (name, dead) in view.shutDownGuests.sorted(by: { $0.key < $1.key }) {
+            let first = seenGuestShutdowns.insert(dead.domid).inserted
+            if Reconciler.heldShutDownReasons.contains(dead.reason) {
+                if first {
+                    let what = dead.reason == "dying" ? "being destroyed" : "suspended (an xl save or a migration holds it)"
+                    logger.info("iovm watch: guest \(name) (\(dead.domid)) is \(what): left to libxl")
+                }
+                continue
+            }
+            let restart = dead.reason == "reboot" || dead.reason == "soft_reset"
+            if restart && first {
+                logger.notice("iovm watch: guest \(name) (\(dead.domid)) rebooted")
+                if let loop = guestReboots.record(name, at: clock.now()) {
+                    abandoned.insert(dead.domid)
+                    logger.error(
+                        "iovm watch: guest \(name) rebooted \(loop.deaths.count) times within \(Int(loop.policy.seconds)) s (--crash-loop \(loop.policy)): destroying it instead of restarting it; `iovm apply` makes it again"
+                    )
+                }
+            }
+            if restart && !abandoned.contains(dead.domid) {
+                restarts.append((name, dead.domid))
+                restartPending.insert(name)
+                continue
+            }
+            restartPending.remove(name)
+            let engine = self.engine
+            let plan = self.plan
+            let rule =
+                switch dead.reason {
+                case "reboot", "soft_reset": "too many reboots"
+                case "poweroff", "crash", "watchdog": "on_\(dead.reason)=destroy"
+                default: "it serves nothing"
+                }
+            do {
+                if try await Self.onThread({ try engine.destroyShutDownGuest(plan, name: name, domid: dead.domid) }) {
+                    logger.notice("iovm watch: guest \(name) (\(dead.domid)) shut down (\(dead.reason)): destroyed it (\(rule)); `iovm apply` makes it again")
+                }
+            } catch {
+                logger.warning("iovm watch: guest \(name) (\(dead.domid)) shut down (\(dead.reason)), and destroying it failed (the next look tries again): \(error)")
+            }
+        }
+        for name in restartPending.sorted() where host.domain(name) == nil { restarts.append((name, nil)) }
+        return restarts
     }
 
     /// Records the deaths `view` shows against what was seen before, and stops on a crash loop.
