@@ -79,11 +79,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         return applied
     }
 
+    /// The tag a xenstore value holds; nil when there is none or it is not a tag (left as it is, never an error).
+    static func tag(from text: String?) -> ManagedTag? {
+        text.flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
+    }
+
     /// The recorded intents by UUID, each marked incomplete.
     static func intents(_ store: any TagStore) throws -> [String: ManagedTag] {
         var intents: [String: ManagedTag] = [:]
         for uuid in try store.directory(intentRoot) ?? [] {
-            guard let text = try store.read("\(intentRoot)/\(uuid)"), var tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)) else { continue }
+            guard var tag = Self.tag(from: try store.read("\(intentRoot)/\(uuid)")) else { continue }
             tag.incomplete = true
             intents[tag.uuid] = tag
         }
@@ -171,7 +176,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             }
             let schedule = try? scheduleParameters(domain.domid)
             let tag =
-                try store.read("\(Self.tagRoot)/managed/\(domain.domid)").flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
+                Self.tag(from: try store.read("\(Self.tagRoot)/managed/\(domain.domid)"))
                 ?? intents[domain.uuid]
             domains.append(
                 ObservedDomain(
@@ -216,9 +221,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         return try namesOrIDs.map { nameOrID in
             guard let domain = domains.first(where: { $0.name == nameOrID || "\($0.domid)" == nameOrID }) else { return nil }
             if store == nil { store = try openStore(true) }
-            guard let text = try store?.read("\(Self.tagRoot)/managed/\(domain.domid)"),
-                let tag = try? JSONDecoder().decode(ManagedTag.self, from: Data(text.utf8)), tag.uuid == domain.uuid
-            else {
+            guard let tag = Self.tag(from: try store?.read("\(Self.tagRoot)/managed/\(domain.domid)")), tag.uuid == domain.uuid else {
                 throw XenError.failed(operation: "change \(domain.name ?? nameOrID) (\(domain.domid))", detail: "iovm did not create it; iovm never changes it")
             }
             return ManagedDomain(
@@ -403,7 +406,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
             let path = "\(Self.tagRoot)/managed/\(key)"
             guard let domid = UInt32(key) else { continue }
-            let tag = try store.read(path).flatMap { try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) }
+            let tag = Self.tag(from: try store.read(path))
             guard let tag, live[domid] != tag.uuid else { continue }
             logger.notice("removing the tag of \(tag.name) (domain \(domid)): \(live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now")")
             try store.remove(path)
@@ -529,8 +532,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let info = try context.domainInfo(domid)
         let actual = info.uuid
         guard
-            let tag = try store.read(tagPath).flatMap({ try? JSONDecoder().decode(ManagedTag.self, from: Data($0.utf8)) })
-                ?? Self.intents(store)[actual]
+            let tag = try Self.tag(from: store.read(tagPath)) ?? Self.intents(store)[actual]
         else {
             throw XenError.failed(operation: "destroy domain \(domid)", detail: "iovm did not create it; refusing")
         }
