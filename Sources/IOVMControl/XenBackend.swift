@@ -66,6 +66,10 @@ public protocol XenBackend: Sendable {
     /// killed after recording one), and tags whose domain ID is gone or another domain's (something else destroyed
     /// the domain). Called under the host lock, when no creation is in flight.
     func removeStaleRecords() throws
+    /// Every domain's domid and whether it runs, from one listing of Xen's domains, and the plans recorded as applied
+    /// (no tag, vif or device read): what `iovm watch` looks at first when an event comes. The default observes the
+    /// whole host.
+    func glance() throws -> HostGlance
     /// Records that the plan of `fingerprint` (``IOVMCore/Plan/appliedFingerprint``) is now applied whole for `topology`; nil:
     /// `topology` was destroyed. Read back in ``ObservedHost/applied``, by `iovm watch`.
     func recordApplied(topology: String, fingerprint: String?) throws
@@ -83,12 +87,46 @@ extension XenBackend {
         try waitForDriverDomain(domid: domid, timeout: timeout)
     }
 
+    /// What ``observe(nics:)`` shows.
+    public func glance() throws -> HostGlance {
+        let host = try observe(nics: [])
+        return HostGlance(domains: host.domains.map { DomainLife(domid: $0.domid, shutdownReason: $0.shutdownReason) }, applied: host.applied)
+    }
+
     /// Nothing: ``reattachVif(domid:devid:staleBackend:to:)`` removes the stale vif itself.
     public func removeDeadVif(domid: UInt32, devid: Int, staleBackend: UInt32) throws {}
 
     /// ``managedDomain(_:)`` of each name, one after the other.
     public func managedDomains(_ namesOrIDs: [String], withCap: Bool) throws -> [ManagedDomain?] {
         try namesOrIDs.map { try managedDomain($0) }
+    }
+}
+
+/// The host at a glance (``XenBackend/glance()``): its domains, and the plans recorded as applied.
+public struct HostGlance: Sendable, Equatable {
+    /// Every domain.
+    public var domains: [DomainLife]
+    /// As ``ObservedHost/applied``.
+    public var applied: [String: String]
+
+    /// Creates one.
+    public init(domains: [DomainLife], applied: [String: String]) {
+        self.domains = domains
+        self.applied = applied
+    }
+}
+
+/// A domain as one listing of Xen's domains shows it.
+public struct DomainLife: Sendable, Equatable {
+    /// Its domid.
+    public var domid: UInt32
+    /// nil while it runs; else `dying`, or why it shut down (`crash`, `poweroff`, ...), as in ``ObservedDomain``.
+    public var shutdownReason: String?
+
+    /// Creates one.
+    public init(domid: UInt32, shutdownReason: String?) {
+        self.domid = domid
+        self.shutdownReason = shutdownReason
     }
 }
 

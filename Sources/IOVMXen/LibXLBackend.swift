@@ -200,6 +200,12 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: try Self.applied(store))
     }
 
+    /// One `libxl_list_domain`, without names (a name is a xenstore request each), and the applied records.
+    public func glance() throws -> HostGlance {
+        let domains = try context.domains(names: false).map { DomainLife(domid: $0.domid, shutdownReason: Self.shutdownReason($0)) }
+        return HostGlance(domains: domains, applied: try Self.applied(try openStore(true)))
+    }
+
     /// Why `domain` no longer runs though libxl still lists it (`dying`, else libxl's shutdown reason:
     /// `crash`, `poweroff`, …); nil while it runs.
     static func shutdownReason(_ domain: DomainInfo) -> String? {

@@ -50,7 +50,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     var calls: [String] { log.withLock { $0 } }
     var mutatingCalls: [String] {
         calls.filter {
-            !$0.hasPrefix("observe") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleRecords") && !$0.hasPrefix("recordApplied")
+            !$0.hasPrefix("observe") && !$0.hasPrefix("glance") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleRecords") && !$0.hasPrefix("recordApplied")
         }
     }
 
@@ -147,6 +147,13 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
             ObservedHost(
                 cores: cores, scheduler: "credit", domains: state.domains, pools: state.pools,
                 nics: state.nics.filter { nics.contains($0.pci) }, applied: state.applied)
+        }
+    }
+
+    func glance() throws -> HostGlance {
+        try call("glance")
+        return state.withLock { state in
+            HostGlance(domains: state.domains.map { DomainLife(domid: $0.domid, shutdownReason: $0.shutdownReason) }, applied: state.applied)
         }
     }
 

@@ -125,10 +125,12 @@ struct SupervisorTests {
         #expect(recoveries.count == 1)
         #expect(recoveries.first?.iovms == ["iovm0"])
         #expect(recoveries.first?.outcome == .recovered)
+        // Recovered after a glance at the host (session 25): its vifs are the apply's to find, and its steps name them.
+        #expect(recoveries.first?.reasons == ["IOVM iovm0 died"])
         #expect(
-            recoveries.first?.reasons == [
-                "IOVM iovm0 died", "guest1's vif 0 is backed by domain \(dead), which no longer exists",
-                "guest2's vif 0 is backed by domain \(dead), which no longer exists",
+            recoveries.first?.steps.filter { $0.hasPrefix("re-attach") }.sorted() == [
+                "re-attach vif 0 of guest1 (\(first.domids["guest1"]!)) to iovm0: vif 0 is backed by domain \(dead), which no longer exists",
+                "re-attach vif 0 of guest2 (\(first.domids["guest2"]!)) to iovm0: vif 0 is backed by domain \(dead), which no longer exists",
             ])
         #expect(recorded.items.withLock { $0 } == recoveries)
         #expect(await supervisor.failures == 0)
@@ -153,11 +155,52 @@ struct SupervisorTests {
 
         let text = log.text
         #expect(text.contains("warning: iovm watch: IOVM iovm0 (\(dead)) is gone"))
-        #expect(text.contains("notice: iovm watch: @releaseDomain fired: recovering: IOVM iovm0 died; guest1's vif 0 is backed by domain \(dead)"))
+        #expect(text.contains("notice: iovm watch: @releaseDomain fired: recovering: IOVM iovm0 died\n"), "\(text)")
         #expect(text.contains("notice: iovm watch: done: created iovm0 (\(iovm0.domid))"))
         #expect(text.contains("notice: iovm watch: recovered iovm0 in "))
         // The re-check after the recovery found nothing to do: no second apply.
         #expect(text.contains("debug: iovm watch: periodic re-check: nothing to recover"))
+    }
+
+    @Test("an IOVM gone at an event is recovered after one listing of Xen's domains: the apply's is the only whole look")
+    func recoversAfterAQuickLook() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let start = fake.calls.count
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let log = CapturedLog()
+        let supervisor = supervisor(plan, engine, events, clock: FakeClock(), log: log)
+        try await supervisor.run()
+        let calls = Array(fake.calls.dropFirst(start))
+        let created = try #require(calls.firstIndex(of: "createDomain iovm0"), "\(calls)")
+        // The start's whole look, then at the event one listing and the apply's look under the lock.
+        #expect(calls[..<created].filter { $0 == "observe" || $0 == "glance" } == ["observe", "glance", "observe"], "\(calls)")
+        #expect(log.text.contains("notice: iovm watch: @releaseDomain fired: recovering: IOVM iovm0 died"), "\(log.text)")
+        #expect(await supervisor.recoveries.map(\.iovms) == [["iovm0"]])
+    }
+
+    @Test("a glance that finds the topology being destroyed (iovm destroy's mark) counts no death and makes nothing")
+    func glanceLeavesADestroyAlone() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let events = ScriptedEvents([
+            {
+                try? fake.recordApplied(topology: plan.topology, fingerprint: ObservedHost.destroyingMark)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let log = CapturedLog()
+        let before = fake.mutatingCalls
+        let supervisor = supervisor(plan, engine, events, clock: FakeClock(), log: log)
+        try await supervisor.run()
+        #expect(fake.mutatingCalls == before)
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(!log.text.contains("is gone") && !log.text.contains("recovering"), "\(log.text)")
+        #expect(log.text.contains("is being destroyed (or a destroy of it stopped): not making it again"), "\(log.text)")
     }
 
     @Test("an IOVM that crashed (still listed, shut down): destroyed, made again, its guests' vifs re-attached")
