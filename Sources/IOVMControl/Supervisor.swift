@@ -351,7 +351,8 @@ public actor Supervisor {
                 quick = false
                 if let view = await quickLook() {
                     try noteDeaths(view)
-                    let reasons = awaiting.sorted().map { "IOVM \($0) died" }
+                    let reasons =
+                        awaiting.sorted().map { "IOVM \($0) died" }
                         + view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map {
                             "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))"
                         }

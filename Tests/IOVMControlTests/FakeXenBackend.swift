@@ -50,7 +50,8 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     var calls: [String] { log.withLock { $0 } }
     var mutatingCalls: [String] {
         calls.filter {
-            !$0.hasPrefix("observe") && !$0.hasPrefix("glance") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleRecords") && !$0.hasPrefix("recordApplied")
+            !$0.hasPrefix("observe") && !$0.hasPrefix("glance") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleRecords")
+                && !$0.hasPrefix("recordApplied")
         }
     }
 
