@@ -127,8 +127,11 @@ public struct ApplyEngine: Sendable {
     ///
     /// Once the whole plan is applied, its ``IOVMCore/Plan/appliedFingerprint`` is recorded for the topology. With
     /// `expectingApplied` (a recovery's), the host must still record that once the lock is held: a plan applied anew
-    /// or a destroy meanwhile refuses with ``ApplyError/superseded(topology:recorded:)``.
-    public func apply(_ plan: Plan, libxlJSON: @autoclosure () throws -> [String: String], expectingApplied: AppliedExpectation? = nil) throws -> ApplyReport {
+    /// or a destroy meanwhile refuses with ``ApplyError/superseded(topology:recorded:)``. `guests`: the guests it may
+    /// create or replace (``Reconciler/reconcile(_:with:guests:)``); nil: all.
+    public func apply(
+        _ plan: Plan, libxlJSON: @autoclosure () throws -> [String: String], expectingApplied: AppliedExpectation? = nil, guests: Set<String>? = nil
+    ) throws -> ApplyReport {
         try backend.prepare(plan)
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
@@ -146,7 +149,7 @@ public struct ApplyEngine: Sendable {
             if !holds { throw ApplyError.superseded(topology: plan.topology, recorded: recorded) }
         }
         try HostValidation(plan: plan, host: host).check()
-        let reconciliation = Reconciler.reconcile(plan, with: host)
+        let reconciliation = Reconciler.reconcile(plan, with: host, guests: guests)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
         let configs = try reconciliation.changes.contains { if case .createDomain = $0 { true } else { false } } ? libxlJSON() : [:]
 

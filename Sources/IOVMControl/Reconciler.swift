@@ -100,12 +100,17 @@ public struct Reconciliation: Sendable {
 /// (memory, vCPUs, kernel, NICs, vifs) would need a new domain and is reported as a conflict.
 /// A domain that has a planned name but no iovm tag of this topology is never touched.
 public enum Reconciler {
-    /// Shut-down reasons of a guest that apply leaves alone (a conflict): `dying` (being destroyed) and `suspend`
-    /// (saved or migrated by libxl, which destroys or resumes it).
-    static let heldShutDownReasons: Set<String> = ["dying", "suspend"]
+    /// Shut-down reasons of a guest that apply leaves alone (a conflict): `dying` (being destroyed), `suspend` (saved or
+    /// migrated by libxl, which destroys or resumes it) and `shutdown` (libvirt's "being shut down": libvirtd acts on
+    /// it).
+    static let heldShutDownReasons: Set<String> = ["dying", "suspend", "shutdown"]
 
     /// Reconciles `plan` with `host`.
-    public static func reconcile(_ plan: Plan, with observed: ObservedHost) -> Reconciliation {
+    ///
+    /// - Parameter guests: the guests that may be created or replaced; nil: all. A guest outside it that is gone or
+    ///   shut down is left as it is, without a conflict: `iovm watch`'s recoveries make IOVMs and the guests that
+    ///   rebooted, never a guest that powered off or that someone destroyed.
+    public static func reconcile(_ plan: Plan, with observed: ObservedHost, guests: Set<String>? = nil) -> Reconciliation {
         // An IOVM of this topology that shut down or crashed is destroyed first and made again: everything
         // below sees the host without it, so it is created, and the vifs it backed are re-attached.
         let iovmNames = Set(plan.iovms.map(\.name))
@@ -115,9 +120,16 @@ public enum Reconciler {
         // A guest of this topology that shut down is made again too (a new domid), unless it is being destroyed, or
         // suspended: an `xl save` or migration holds it, and libxl destroys or resumes it.
         let guestNames = Set(plan.guests.map(\.name))
-        let shutDownGuests = observed.domains.filter {
-            guestNames.contains($0.name) && $0.shutdownReason != nil && $0.isManaged(by: plan.topology) && $0.tag?.incomplete != true
+        let shutDownGuests = observed.domains.filter { domain in
+            guestNames.contains(domain.name) && domain.shutdownReason != nil && domain.isManaged(by: plan.topology) && domain.tag?.incomplete != true
+                && (guests?.contains(domain.name) ?? true)
         }
+        /// Guests this reconciliation leaves as they are: outside `guests`, and gone or shut down.
+        let untouched = Set(
+            plan.guests.map(\.name).filter { name in
+                guard let guests, !guests.contains(name) else { return false }
+                return observed.domain(name).map { $0.shutdownReason != nil && $0.isManaged(by: plan.topology) } ?? true
+            })
         let heldGuests = shutDownGuests.filter { Self.heldShutDownReasons.contains($0.shutdownReason ?? "") }
         let replacedGuests = shutDownGuests.filter { !Self.heldShutDownReasons.contains($0.shutdownReason ?? "") }
         var host = observed
@@ -131,7 +143,12 @@ public enum Reconciler {
                 Conflict(message: "IOVM \(dying.name) (\(dying.domid)) is being destroyed (dying): apply again once Xen has released it"))
         }
         for held in heldGuests {
-            let what = held.shutdownReason == "dying" ? "is being destroyed (dying)" : "is suspended (an `xl save` or a migration holds it)"
+            let what =
+                switch held.shutdownReason {
+                case "dying": "is being destroyed (dying)"
+                case "suspend": "is suspended (an `xl save` or a migration holds it)"
+                default: "is being shut down (libvirt)"
+                }
             conflicts.append(Conflict(message: "guest \(held.name) (\(held.domid)) \(what): apply again once it is gone or runs again"))
         }
         if host.cores < plan.host.cores {
@@ -197,7 +214,7 @@ public enum Reconciler {
                     ))
                 continue
             }
-            if heldGuests.contains(where: { $0.name == domain.name }) { continue }
+            if heldGuests.contains(where: { $0.name == domain.name }) || untouched.contains(domain.name) { continue }
             guard let running = host.domain(domain.name) else {
                 creations.append(.createDomain(name: domain.name, stage: stages[domain.name] ?? 0))
                 continue

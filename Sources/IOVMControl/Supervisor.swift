@@ -145,7 +145,8 @@ public struct Recovery: Sendable, Equatable, Codable {
         case failed(String)
     }
 
-    /// The IOVMs that died or shut down and were made again (empty when only vifs were broken).
+    /// The IOVMs that died or shut down and were made again (empty when only vifs were broken, or only guests that
+    /// rebooted were made again: those are in ``reasons``, and the recovery's time includes their boot).
     public var iovms: [String]
     /// What was wrong, one line each.
     public var reasons: [String]
@@ -247,11 +248,13 @@ public struct SupervisedView: Sendable, Equatable {
 
 /// `iovm watch`: keeps a topology's IOVMs alive under running guests.
 ///
-/// At every ``DomainEvent`` it observes the host through the engine's backend. When an IOVM it saw
-/// running is gone, or shut down, or a guest's vif lost its backend, it runs ``ApplyEngine/apply(_:libxlJSON:)``,
-/// which (under the host lock) destroys a shut-down IOVM, makes it again with its NICs, waits for its
-/// `xl devd`, and re-attaches the guests' vifs with the same MAC, bridge and devid: the guests keep
-/// running with their domids. Only domains iovm created for the plan's topology are considered.
+/// At every ``DomainEvent`` it glances at the host (``XenBackend/glance()``) and, unless an IOVM it saw running
+/// died, observes it through the engine's backend. When an IOVM it saw running is gone, or shut down, or a guest's
+/// vif lost its backend, it runs ``ApplyEngine/apply(_:libxlJSON:expectingApplied:guests:)``, which (under the host
+/// lock) destroys a shut-down IOVM, makes it again with its NICs, waits for its `xl devd`, and re-attaches the
+/// guests' vifs with the same MAC, bridge and devid: the guests keep running with their domids. A guest that
+/// rebooted is made again by the same apply (a new domid); one that powered off or crashed is destroyed after it;
+/// one that is gone is not made again. Only domains iovm created for the plan's topology are considered.
 ///
 /// It does not spin: events that arrive during a recovery are read as one afterwards; a failed recovery
 /// is tried again after a ``Backoff``; the same IOVM dying ``CrashLoopPolicy/deaths`` times within
@@ -299,7 +302,8 @@ public actor Supervisor {
     /// The domains of the topology that ran at the last whole look: the quick look recovers only while one of them
     /// (other than the dead IOVMs) still runs.
     private var runningManaged: Set<UInt32> = []
-    /// Guests that rebooted and are not made again yet (a failed recovery destroyed the old domain but not made the new).
+    /// Guests that rebooted and are not made again yet: a failed recovery may have destroyed the old domain without
+    /// making the new one, and the next look makes it again. Done once the guest runs, or on a new plan.
     private var restartPending: Set<String> = []
 
     /// Creates a supervisor; `onRecovery` is called after every attempt (metrics).
@@ -358,9 +362,13 @@ public actor Supervisor {
                         }
                     if !reasons.isEmpty {
                         let iovms = Array(awaiting.union(view.shutDown.keys)).sorted()
-                        switch try await recover(reasons: reasons, iovms: iovms, restarts: [], trigger: trigger, failuresInARow: &failuresInARow) {
+                        // The IOVMs only: the guests that shut down are the whole look's.
+                        switch try await recover(reasons: reasons, iovms: iovms, restarts: [], guests: [], trigger: trigger, failuresInARow: &failuresInARow) {
                         case .done: return
-                        case .lookAgain, .superseded: continue  // the whole look follows what superseded it
+                        case .lookAgain: continue
+                        case .superseded:
+                            restartPending.removeAll()
+                            continue  // the whole look follows what superseded it
                         }
                     }
                 }
@@ -406,7 +414,7 @@ public actor Supervisor {
                 awaiting.removeAll()
                 return
             }
-            let restarts = await guestLifecycle(view, host: host)
+            let (restarts, destroys) = guestLifecycle(view, host: host)
             var reasons = awaiting.sorted().map { "IOVM \($0) died" }
             reasons += view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map { "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))" }
             reasons += view.brokenVifs
@@ -414,18 +422,24 @@ public actor Supervisor {
                 domid.map { "guest \(name) (\($0)) rebooted (on_reboot=restart)" } ?? "guest \(name) rebooted and is not made again yet (on_reboot=restart)"
             }
             guard !reasons.isEmpty else {
+                await destroyGuests(destroys)
                 logger.debug("iovm watch: \(trigger): nothing to recover")
                 return
             }
             let iovms = Array(awaiting.union(view.shutDown.keys)).sorted()
-            switch try await recover(reasons: reasons, iovms: iovms, restarts: restarts, trigger: trigger, failuresInARow: &failuresInARow) {
+            // The recovery makes the IOVMs and the guests that rebooted, not the guests to be destroyed (after it).
+            switch try await recover(
+                reasons: reasons, iovms: iovms, restarts: restarts, guests: Set(restarts.map(\.name)), trigger: trigger, failuresInARow: &failuresInARow)
+            {
             case .lookAgain: continue
-            case .done, .superseded: return
+            case .done: await destroyGuests(destroys)
+            case .superseded: restartPending.removeAll()
             }
+            return
         }
     }
 
-    /// What ``recover(reasons:iovms:restarts:trigger:failuresInARow:)`` asks of ``examine(because:)``.
+    /// What ``recover(reasons:iovms:restarts:guests:trigger:failuresInARow:)`` asks of ``examine(because:)``.
     private enum RecoveryEnd {
         /// Recovered, or nothing was to change: wait for the next event.
         case done
@@ -437,7 +451,7 @@ public actor Supervisor {
 
     /// The IOVMs seen running (``lastSeen``) that a glance at the host (``XenBackend/glance()``: one listing of Xen's
     /// domains) shows gone or shut down, as a view to recover from at once. Nil, so that the whole host is observed,
-    /// when none is; when one is dying (left to finish); when the host no longer records this watch's plan as applied
+    /// before a plan is recorded as applied or any IOVM was seen running; when none is gone or shut down; when one is dying (left to finish); when the host no longer records this watch's plan as applied
     /// (a destroy or another apply: no death to count); when no other domain of the topology seen running at the
     /// last whole look still runs (destroyed? that look tells); or when the glance fails.
     private func quickLook() async -> SupervisedView? {
@@ -466,9 +480,10 @@ public actor Supervisor {
         return othersRun ? view : nil
     }
 
-    /// Runs the recovery's apply for `reasons`, records it, and logs how it ended.
+    /// Runs the recovery's apply for `reasons`, records it, and logs how it ended. The apply may create or replace only
+    /// the guests of `guests` (``Reconciler/reconcile(_:with:guests:)``).
     private func recover(
-        reasons: [String], iovms: [String], restarts: [(name: String, domid: UInt32?)], trigger: String, failuresInARow: inout Int
+        reasons: [String], iovms: [String], restarts: [(name: String, domid: UInt32?)], guests: Set<String>, trigger: String, failuresInARow: inout Int
     ) async throws -> RecoveryEnd {
         let engine = self.engine
         let start = clock.now()
@@ -477,7 +492,7 @@ public actor Supervisor {
         let json = libxlJSON
         let expected: AppliedExpectation = sawApplied ? .plan(plan.appliedFingerprint) : .unrecorded
         do {
-            let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json, expectingApplied: expected) }
+            let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json, expectingApplied: expected, guests: guests) }
             let seconds = clock.now().timeIntervalSince(start)
             if report.nothingToDo {
                 // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
@@ -555,6 +570,7 @@ public actor Supervisor {
                     plan = fresh
                     libxlJSON = json
                     followed = nil
+                    restartPending.removeAll()
                     logger.notice(
                         "iovm watch: \(topology) was applied anew; keeping the plan its file gives now (plan \(recorded)): \(fresh.iovms.map(\.name).joined(separator: ", "))")
                     return true
@@ -570,22 +586,38 @@ public actor Supervisor {
         return false
     }
 
-    /// Does for the topology's guests that shut down what the lifecycle iovm renders for them says, since nothing
-    /// else does for a domain libxl created (xl's own daemon would): `on_poweroff` and `on_crash` = `destroy`, so a
-    /// guest that powered off or crashed is destroyed here (`iovm apply` makes it again); `on_reboot` = `restart`, so
-    /// a guest that rebooted is returned, to be made again by the recovery's apply (a new domid). A guest that reboots
-    /// as often as ``CrashLoopPolicy`` allows an IOVM to die is destroyed instead. One being destroyed (`dying`) or
-    /// suspended (an `xl save` or migration holds it) is left to libxl. A `soft_reset` is restarted as a reboot.
-    ///
-    /// Returns the guests to make again: those that rebooted (with their domid), and those whose restart a failed
-    /// recovery left undone (gone from `host`, no domid).
-    private func guestLifecycle(_ view: SupervisedView, host: ObservedHost) async -> [(name: String, domid: UInt32?)] {
+    /// A guest of the topology that shut down and is to be destroyed (``destroyGuests(_:)``): why, and which rule says so.
+    struct GuestDestroy: Sendable {
+        var name: String
+        var domid: UInt32
+        var reason: String
+        var rule: String
+    }
+
+    /// Sorts the topology's guests that shut down by what the lifecycle iovm renders for them says, since nothing else
+    /// acts on it for a domain libxl created (xl's own daemon would):
+    /// - `on_reboot` = `restart`: a guest that rebooted (or asked for a `soft_reset`) is returned, to be made again by
+    ///   the recovery's apply (a new domid), as are those whose restart a failed recovery left undone (gone from
+    ///   `host`: no domid). A guest that reboots as often as ``CrashLoopPolicy`` allows an IOVM to die is destroyed
+    ///   instead;
+    /// - `on_poweroff` and `on_crash` = `destroy`: a guest that powered off or crashed is to be destroyed, after the
+    ///   recovery if there is one (``destroyGuests(_:)``); `iovm apply` makes it again;
+    /// - one being destroyed (`dying`) or suspended (an `xl save` or a migration holds it) is left to libxl.
+    private func guestLifecycle(_ view: SupervisedView, host: ObservedHost) -> (restarts: [(name: String, domid: UInt32?)], destroys: [GuestDestroy]) {
         var restarts: [(name: String, domid: UInt32?)] = []
+        var destroys: [GuestDestroy] = []
+        // A pending restart made meanwhile (by an apply, or the guest runs again) is done.
+        restartPending = restartPending.filter { name in host.domain(name).map { $0.shutdownReason != nil } ?? true }
         for (name, dead) in view.shutDownGuests.sorted(by: { $0.key < $1.key }) {
             let first = seenGuestShutdowns.insert(dead.domid).inserted
             if Reconciler.heldShutDownReasons.contains(dead.reason) {
                 if first {
-                    let what = dead.reason == "dying" ? "being destroyed" : "suspended (an xl save or a migration holds it)"
+                    let what =
+                        switch dead.reason {
+                        case "dying": "being destroyed"
+                        case "suspend": "suspended (an xl save or a migration holds it)"
+                        default: "being shut down"
+                        }
                     logger.info("iovm watch: guest \(name) (\(dead.domid)) is \(what): left to libxl")
                 }
                 continue
@@ -606,24 +638,35 @@ public actor Supervisor {
                 continue
             }
             restartPending.remove(name)
-            let engine = self.engine
-            let plan = self.plan
             let rule =
                 switch dead.reason {
                 case "reboot", "soft_reset": "too many reboots"
                 case "poweroff", "crash", "watchdog": "on_\(dead.reason)=destroy"
                 default: "it serves nothing"
                 }
-            do {
-                if try await Self.onThread({ try engine.destroyShutDownGuest(plan, name: name, domid: dead.domid) }) {
-                    logger.notice("iovm watch: guest \(name) (\(dead.domid)) shut down (\(dead.reason)): destroyed it (\(rule)); `iovm apply` makes it again")
-                }
-            } catch {
-                logger.warning("iovm watch: guest \(name) (\(dead.domid)) shut down (\(dead.reason)), and destroying it failed (the next look tries again): \(error)")
-            }
+            destroys.append(GuestDestroy(name: name, domid: dead.domid, reason: dead.reason, rule: rule))
         }
         for name in restartPending.sorted() where host.domain(name) == nil { restarts.append((name, nil)) }
-        return restarts
+        return (restarts, destroys)
+    }
+
+    /// Destroys each of `destroys` under the host lock (``ApplyEngine/destroyShutDownGuest(_:name:domid:expectingApplied:)``
+    /// checks it again there); a failure is logged, and the next look tries again.
+    private func destroyGuests(_ destroys: [GuestDestroy]) async {
+        let engine = self.engine
+        let plan = self.plan
+        let expected: AppliedExpectation = sawApplied ? .plan(plan.appliedFingerprint) : .unrecorded
+        for guest in destroys {
+            do {
+                if try await Self.onThread({ try engine.destroyShutDownGuest(plan, name: guest.name, domid: guest.domid, expectingApplied: expected) }) {
+                    logger.notice(
+                        "iovm watch: guest \(guest.name) (\(guest.domid)) shut down (\(guest.reason)): destroyed it (\(guest.rule)); `iovm apply` makes it again")
+                }
+            } catch {
+                logger.warning(
+                    "iovm watch: guest \(guest.name) (\(guest.domid)) shut down (\(guest.reason)), and destroying it failed (the next look tries again): \(error)")
+            }
+        }
     }
 
     /// Records the deaths `view` shows against what was seen before, and stops on a crash loop.

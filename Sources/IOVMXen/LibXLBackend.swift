@@ -409,11 +409,24 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         // A tag outlives its domain when something else destroyed it (`xl destroy`, a crash the watch replaced):
         // nothing reads it any more (a domain is iovm's only while its UUID is the tag's), but it would pile up.
         let live = Dictionary(domains.map { ($0.domid, $0.uuid) }, uniquingKeysWith: { first, _ in first })
+        let domidsByUUID = Dictionary(grouping: domains, by: \.uuid).mapValues { $0.map(\.domid) }
         for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
             let path = "\(Self.tagRoot)/managed/\(key)"
             guard let domid = UInt32(key) else { continue }
-            let tag = Self.tag(from: try store.read(path))
-            guard let tag, live[domid] != tag.uuid else { continue }
+            let text = try store.read(path)
+            guard let tag = Self.tag(from: text), let text, live[domid] != tag.uuid else { continue }
+            // The same domain under a new ID (`xl save` then `xl restore`, or a migration on this host): its UUID and
+            // name are the tag's. The tag follows it, or iovm would take it for a domain it did not create.
+            if live[domid] == nil, let moved = domidsByUUID[tag.uuid], moved.count == 1, let newDomid = moved.first {
+                let newPath = "\(Self.tagRoot)/managed/\(newDomid)"
+                guard try context.domainName(newDomid) == tag.name, try store.read(newPath) == nil else {
+                    continue  // renamed half-way (a migration's `--incoming`), or tagged already: a later call looks again
+                }
+                try store.write(newPath, text)
+                try store.remove(path)
+                logger.notice("moving the tag of \(tag.name) from domain \(domid) to \(newDomid): the same domain (UUID \(tag.uuid)) has a new ID (xl restore, or a migration)")
+                continue
+            }
             logger.notice("removing the tag of \(tag.name) (domain \(domid)): \(live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now")")
             try store.remove(path)
         }

@@ -132,6 +132,53 @@ struct GuestLifecycleTests {
             "\(log.text)")
     }
 
+    @Test("iovm watch: a guest that powers off as its IOVM dies stays off: the recovery makes the IOVM only, then destroys the guest")
+    func watchRecoveryLeavesAPoweredOffGuestOff() async throws {
+        let (fake, plan, engine, first) = try watch.applied()
+        let off = try #require(first.domids["guest2"])
+        let events = ScriptedEvents([
+            {
+                fake.shutDown("guest2", reason: "poweroff")
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },
+        ])
+        let log = CapturedLog()
+        let before = fake.mutatingCalls.count
+        let supervisor = watch.supervisor(plan, engine, events, clock: FakeClock(), log: log)
+        try await supervisor.run()
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        #expect(calls.contains("createDomain iovm0"), "\(calls)")
+        #expect(!calls.contains("createDomain guest2"), "\(calls)")
+        #expect(calls.last == "destroyDomain guest2", "\(calls)")
+        #expect(!fake.snapshot.domains.contains { $0.name == "guest2" })
+        #expect(fake.snapshot.domains.first { $0.name == "guest1" }?.vifs?.first?.backendState == "4")
+        #expect(log.text.contains("guest guest2 (\(off)) shut down (poweroff): destroyed it (on_poweroff=destroy)"), "\(log.text)")
+        #expect(await supervisor.recoveries.map(\.iovms) == [["iovm0"]])
+    }
+
+    @Test("iovm watch: a guest someone destroyed is not made again by an IOVM's recovery; iovm apply makes it")
+    func watchRecoveryLeavesADestroyedGuestGone() async throws {
+        let (fake, plan, engine, _) = try watch.applied()
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("guest4")
+                return .fired(path: "@releaseDomain")
+            },
+            {
+                fake.killBehindIOVMsBack("iovm1")
+                return .fired(path: "@releaseDomain")
+            },
+        ])
+        let before = fake.mutatingCalls.count
+        let supervisor = watch.supervisor(plan, engine, events, clock: FakeClock(), log: CapturedLog())
+        try await supervisor.run()
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        #expect(calls.contains("createDomain iovm1") && !calls.contains("createDomain guest4"), "\(calls)")
+        #expect(try engine.preview(plan).changes.map(\.description).filter { $0.hasPrefix("create") } == ["create guest4 (stage 2)"])
+    }
+
     @Test("iovm watch: a guest suspended by xl save is left to libxl")
     func watchLeavesASuspendedGuestAlone() async throws {
         let (fake, plan, engine, first) = try watch.applied()

@@ -220,6 +220,30 @@ struct LibXLBackendUndoTests {
         #expect(toolstack.liveDomains.map(\.domid) == [0, 2, 3])
     }
 
+    @Test func aTagFollowsItsDomainToTheNewIDARestoreGaveIt() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let backend = backend(toolstack, store)
+        for name in ["guest1", "guest2", "guest3"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
+        let tag3 = try #require(store.values["/local/domain/0/iovm/managed/3"])
+        toolstack.changeDomid(1, to: 7)  // xl save, xl restore
+        toolstack.changeDomid(3, to: 8, name: "guest3--incoming")  // a migration half-way: not moved yet, not removed
+        try backend.removeStaleRecords()
+        #expect(
+            store.values.keys.filter { $0.hasPrefix("/local/domain/0/iovm/managed/") }.sorted() == [
+                "/local/domain/0/iovm/managed/2", "/local/domain/0/iovm/managed/3", "/local/domain/0/iovm/managed/7",
+            ])
+        #expect(store.values["/local/domain/0/iovm/managed/7"] == tag1)
+        #expect(store.values["/local/domain/0/iovm/managed/3"] == tag3)
+        let restored = try #require(try backend.observe(nics: []).domains.first { $0.domid == 7 })
+        #expect(restored.name == "guest1" && restored.isManaged(by: "undo"))
+        // Renamed at the end of the migration: the tag follows then.
+        toolstack.changeDomid(8, to: 8, name: "guest3")
+        try backend.removeStaleRecords()
+        #expect(store.values["/local/domain/0/iovm/managed/8"] == tag3 && store.values["/local/domain/0/iovm/managed/3"] == nil)
+    }
+
     // MARK: vif re-attach
 
     @Test func aStaleVifIsRemovedThroughItsRecordedBackendThenAddedWithTheSameMACBridgeAndDevid() throws {

@@ -195,6 +195,16 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         }
     }
 
+    /// What `xl save` then `xl restore` (or a migration on this host) does: the same domain, its UUID and name, under
+    /// a new ID; `name` when it has another one for now (a migration's `guest1--incoming`).
+    func changeDomid(_ domid: UInt32, to newDomid: UInt32, name: String? = nil) {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].domid = newDomid
+            if let name { state.domains[index].name = name }
+        }
+    }
+
     /// Adds a domain as a create killed half-way leaves it: no name yet.
     func addNameless(domid: UInt32, uuid: String) {
         state.withLock { $0.domains.append(DomainInfo(domid: domid, name: nil, uuid: uuid, vcpusOnline: 0, state: .init(paused: true))) }
