@@ -24,7 +24,9 @@ struct WatchCommand: ParsableCommand {
             through, waited for until its `xl devd` serves (data/iovm/devd), and each guest vif it backed is replaced by \
             one with the same MAC, bridge and devid. Guests keep their domids. Domains iovm did not create are never touched.
 
-            A guest of the topology that shut down gets what its rendered lifecycle says: one that rebooted is made again             (a new domid), one that powered off or crashed is destroyed (`iovm apply` makes it again). A guest that is             gone is not made again by a recovery.
+            A guest of the topology that shut down gets what its rendered lifecycle says: one that rebooted is made again \
+            (a new domid), one that powered off or crashed is destroyed (`iovm apply` makes it again). A guest that is \
+            gone is not made again by a recovery.
 
             A failed recovery is retried after 5 s, 10 s, 20 s, … (at most 300 s). When the same IOVM dies K times within \
             N seconds (--crash-loop K/N, default 3/300) it stops with an error and exit code 69. \

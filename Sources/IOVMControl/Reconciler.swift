@@ -124,11 +124,11 @@ public enum Reconciler {
             guestNames.contains(domain.name) && domain.shutdownReason != nil && domain.isManaged(by: plan.topology) && domain.tag?.incomplete != true
                 && (guests?.contains(domain.name) ?? true)
         }
-        /// Guests this reconciliation leaves as they are: outside `guests`, and gone or shut down.
+        /// Guests this reconciliation leaves as they are: outside `guests`, and gone, shut down or half made.
         let untouched = Set(
             plan.guests.map(\.name).filter { name in
                 guard let guests, !guests.contains(name) else { return false }
-                return observed.domain(name).map { $0.shutdownReason != nil && $0.isManaged(by: plan.topology) } ?? true
+                return observed.domain(name).map { ($0.shutdownReason != nil || $0.tag?.incomplete == true) && $0.isManaged(by: plan.topology) } ?? true
             })
         let heldGuests = shutDownGuests.filter { Self.heldShutDownReasons.contains($0.shutdownReason ?? "") }
         let replacedGuests = shutDownGuests.filter { !Self.heldShutDownReasons.contains($0.shutdownReason ?? "") }

@@ -450,10 +450,13 @@ public actor Supervisor {
     }
 
     /// The IOVMs seen running (``lastSeen``) that a glance at the host (``XenBackend/glance()``: one listing of Xen's
-    /// domains) shows gone or shut down, as a view to recover from at once. Nil, so that the whole host is observed,
-    /// before a plan is recorded as applied or any IOVM was seen running; when none is gone or shut down; when one is dying (left to finish); when the host no longer records this watch's plan as applied
-    /// (a destroy or another apply: no death to count); when no other domain of the topology seen running at the
-    /// last whole look still runs (destroyed? that look tells); or when the glance fails.
+    /// domains) shows gone or shut down, as a view to recover from at once. Nil, so that the whole host is observed:
+    /// - before a plan is recorded as applied, or before any IOVM was seen running;
+    /// - when none is gone or shut down, or one is dying (left to finish);
+    /// - when the host no longer records this watch's plan as applied (a destroy or another apply: no death to count);
+    /// - when no other domain of the topology seen running at the last whole look still runs (destroyed? that look
+    ///   tells);
+    /// - when the glance fails.
     private func quickLook() async -> SupervisedView? {
         guard sawApplied, !lastSeen.isEmpty else { return nil }
         let engine = self.engine
@@ -498,13 +501,16 @@ public actor Supervisor {
                 // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
                 logger.warning("iovm watch: apply found nothing to change; the next event or re-check looks again")
                 awaiting.removeAll()
-                restartPending.removeAll()
+                restartPending.subtract(guests)
                 return .done
             }
             for step in report.done { logger.notice("iovm watch: done: \(step)") }
             for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
             awaiting.removeAll()
-            restartPending.removeAll()
+            // Only the restarts this apply could make are done (a quick look's makes none).
+            restartPending.subtract(guests)
+            // The apply recorded its plan as applied (a host an older iovm applied had none).
+            sawApplied = true
             // The IOVMs this apply made, also those that died before watch first saw them.
             let made = plan.iovms.map(\.name).filter { name in report.done.contains { $0.hasPrefix("created \(name) (") } }
             let iovms = Array(Set(iovms).union(made)).sorted()

@@ -416,12 +416,15 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let text = try store.read(path)
             guard let tag = Self.tag(from: text), let text, live[domid] != tag.uuid else { continue }
             // The same domain under a new ID (`xl save` then `xl restore`, or a migration on this host): its UUID and
-            // name are the tag's. The tag follows it, or iovm would take it for a domain it did not create.
-            if live[domid] == nil, let moved = domidsByUUID[tag.uuid], moved.count == 1, let newDomid = moved.first {
-                let newPath = "\(Self.tagRoot)/managed/\(newDomid)"
-                guard try context.domainName(newDomid) == tag.name, try store.read(newPath) == nil else {
-                    continue  // renamed half-way (a migration's `--incoming`), or tagged already: a later call looks again
+            // name are the tag's. The tag follows it, or iovm would take it for a domain it did not create. While any
+            // live domain has the tag's UUID, the tag is never removed.
+            if let moved = domidsByUUID[tag.uuid] {
+                guard moved.count == 1, let newDomid = moved.first, try context.domainName(newDomid) == tag.name else {
+                    continue  // renamed half-way (a migration's `--incoming`), or two of them: a later call looks again
                 }
+                let newPath = "\(Self.tagRoot)/managed/\(newDomid)"
+                // Over no tag, or only over a stale one (of another UUID than the domain's).
+                if let there = Self.tag(from: try store.read(newPath)), there.uuid == live[newDomid] { continue }
                 try store.write(newPath, text)
                 try store.remove(path)
                 logger.notice("moving the tag of \(tag.name) from domain \(domid) to \(newDomid): the same domain (UUID \(tag.uuid)) has a new ID (xl restore, or a migration)")

@@ -179,6 +179,19 @@ struct GuestLifecycleTests {
         #expect(try engine.preview(plan).changes.map(\.description).filter { $0.hasPrefix("create") } == ["create guest4 (stage 2)"])
     }
 
+    @Test("a recovery's scope leaves a half-made guest outside it alone; apply's nil scope replaces it")
+    func scopeLeavesAHalfMadeGuestAlone() throws {
+        let (fake, plan, _, _) = try watch.applied()
+        var host = try fake.observe(nics: plan.hostNICs)
+        let index = try #require(host.domains.firstIndex { $0.name == "guest1" })
+        host.domains[index].tag?.incomplete = true
+        let scoped = Reconciler.reconcile(plan, with: host, guests: [])
+        #expect(!scoped.changes.contains { $0.description.contains("guest1") }, "\(scoped.changes)")
+        #expect(scoped.conflicts.isEmpty)
+        let whole = Reconciler.reconcile(plan, with: host)
+        #expect(whole.changes.map(\.description).filter { $0.contains("guest1") }.first?.hasPrefix("destroy guest1 (") == true, "\(whole.changes)")
+    }
+
     @Test("iovm watch: a guest suspended by xl save is left to libxl")
     func watchLeavesASuspendedGuestAlone() async throws {
         let (fake, plan, engine, first) = try watch.applied()

@@ -228,6 +228,9 @@ struct LibXLBackendUndoTests {
         let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
         let tag3 = try #require(store.values["/local/domain/0/iovm/managed/3"])
         toolstack.changeDomid(1, to: 7)  // xl save, xl restore
+        toolstack.addNameless(domid: 1, uuid: "reused")  // its old ID another domain's now: the tag still follows
+        let other = ManagedTag(topology: "undo", name: "old", role: .guest, uuid: "gone", specFingerprint: "f")
+        try store.write("/local/domain/0/iovm/managed/7", try JSONText.line(other))  // a stale tag at the new ID
         toolstack.changeDomid(3, to: 8, name: "guest3--incoming")  // a migration half-way: not moved yet, not removed
         try backend.removeStaleRecords()
         #expect(
