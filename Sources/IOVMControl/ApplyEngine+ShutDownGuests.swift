@@ -12,12 +12,8 @@ extension ApplyEngine {
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
         let host = try backend.observe(nics: [])
-        let recorded = host.applied[plan.topology]
-        switch expectingApplied {
-        case .unrecorded: guard recorded == nil else { return false }
-        case .plan(let fingerprint): guard recorded == fingerprint else { return false }
-        }
-        guard let domain = host.domains.first(where: { $0.domid == domid }), domain.name == name, plan.domain(name)?.role == .guest,
+        guard expectingApplied.holds(for: host.applied[plan.topology]), let domain = host.domains.first(where: { $0.domid == domid }), domain.name == name,
+            plan.domain(name)?.role == .guest,
             domain.isManaged(by: plan.topology), domain.tag?.incomplete != true, let reason = domain.shutdownReason,
             !Reconciler.heldShutDownReasons.contains(reason)
         else { return false }

@@ -61,6 +61,14 @@ public enum AppliedExpectation: Sendable, Equatable {
     case unrecorded
     /// This plan (its ``IOVMCore/Plan/appliedFingerprint``).
     case plan(String)
+
+    /// Whether the plan the host records as applied (`recorded`; nil: none) is the one expected.
+    func holds(for recorded: String?) -> Bool {
+        switch self {
+        case .unrecorded: recorded == nil
+        case .plan(let fingerprint): recorded == fingerprint
+        }
+    }
 }
 
 /// Makes a plan real through a ``XenBackend``, undoing everything it made when a step fails.
@@ -139,14 +147,8 @@ public struct ApplyEngine: Sendable {
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
         do { try backend.removeStaleRecords() } catch { logger.warning("could not remove stale records: \(error)") }
         let host = try observe(plan)
-        if let expectingApplied {
-            let recorded = host.applied[plan.topology]
-            let holds =
-                switch expectingApplied {
-                case .unrecorded: recorded == nil
-                case .plan(let fingerprint): recorded == fingerprint
-                }
-            if !holds { throw ApplyError.superseded(topology: plan.topology, recorded: recorded) }
+        if let expectingApplied, !expectingApplied.holds(for: host.applied[plan.topology]) {
+            throw ApplyError.superseded(topology: plan.topology, recorded: host.applied[plan.topology])
         }
         try HostValidation(plan: plan, host: host).check()
         let reconciliation = Reconciler.reconcile(plan, with: host, guests: guests)

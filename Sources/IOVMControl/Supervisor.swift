@@ -355,13 +355,8 @@ public actor Supervisor {
                 quick = false
                 if let view = await quickLook() {
                     try noteDeaths(view)
-                    let reasons =
-                        awaiting.sorted().map { "IOVM \($0) died" }
-                        + view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map {
-                            "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))"
-                        }
+                    let (reasons, iovms) = deaths(view)
                     if !reasons.isEmpty {
-                        let iovms = Array(awaiting.union(view.shutDown.keys)).sorted()
                         // The IOVMs only: the guests that shut down are the whole look's.
                         switch try await recover(reasons: reasons, iovms: iovms, restarts: [], guests: [], trigger: trigger, failuresInARow: &failuresInARow) {
                         case .done: return
@@ -415,8 +410,7 @@ public actor Supervisor {
                 return
             }
             let (restarts, destroys) = guestLifecycle(view, host: host)
-            var reasons = awaiting.sorted().map { "IOVM \($0) died" }
-            reasons += view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map { "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))" }
+            var (reasons, iovms) = deaths(view)
             reasons += view.brokenVifs
             reasons += restarts.map { name, domid in
                 domid.map { "guest \(name) (\($0)) rebooted (on_reboot=restart)" } ?? "guest \(name) rebooted and is not made again yet (on_reboot=restart)"
@@ -426,7 +420,6 @@ public actor Supervisor {
                 logger.debug("iovm watch: \(trigger): nothing to recover")
                 return
             }
-            let iovms = Array(awaiting.union(view.shutDown.keys)).sorted()
             // The recovery makes the IOVMs and the guests that rebooted, not the guests to be destroyed (after it).
             switch try await recover(
                 reasons: reasons, iovms: iovms, restarts: restarts, guests: Set(restarts.map(\.name)), trigger: trigger, failuresInARow: &failuresInARow)
@@ -437,6 +430,16 @@ public actor Supervisor {
             }
             return
         }
+    }
+
+    /// The IOVMs to make again after ``noteDeaths(_:)`` read `view`: one line each for why, and their names.
+    private func deaths(_ view: SupervisedView) -> (reasons: [String], iovms: [String]) {
+        let reasons =
+            awaiting.sorted().map { "IOVM \($0) died" }
+            + view.shutDown.sorted { $0.key < $1.key }.filter { !awaiting.contains($0.key) }.map {
+                "IOVM \($0.key) (\($0.value.domid)) shut down (\($0.value.reason))"
+            }
+        return (reasons, Array(awaiting.union(view.shutDown.keys)).sorted())
     }
 
     /// What ``recover(reasons:iovms:restarts:guests:trigger:failuresInARow:)`` asks of ``examine(because:)``.

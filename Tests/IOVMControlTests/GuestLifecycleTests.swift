@@ -11,6 +11,21 @@ struct GuestLifecycleTests {
     let table3 = ApplyEngineTests()
     let watch = SupervisorTests()
 
+    /// Runs a watch of `plan` over two events: `change` happens and @releaseDomain fires, then a periodic re-check.
+    func runWatch(_ plan: Plan, _ engine: ApplyEngine, after change: @escaping @Sendable () -> Void) async throws -> (Supervisor, CapturedLog) {
+        let events = ScriptedEvents([
+            {
+                change()
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },
+        ])
+        let log = CapturedLog()
+        let supervisor = watch.supervisor(plan, engine, events, clock: FakeClock(), log: log)
+        try await supervisor.run()
+        return (supervisor, log)
+    }
+
     @Test("apply destroys a guest that powered off and makes it again; the other guests and the IOVMs are untouched")
     func applyMakesAPoweredOffGuestAgain() throws {
         let (fake, plan, engine, first) = try watch.applied()
@@ -54,17 +69,8 @@ struct GuestLifecycleTests {
     func watchRestartsARebootedGuest() async throws {
         let (fake, plan, engine, first) = try watch.applied()
         let old = try #require(first.domids["guest3"])
-        let events = ScriptedEvents([
-            {
-                fake.shutDown("guest3", reason: "reboot")
-                return .fired(path: "@releaseDomain")
-            },
-            { .recheck },
-        ])
-        let log = CapturedLog()
         let before = fake.mutatingCalls.count
-        let supervisor = watch.supervisor(plan, engine, events, clock: FakeClock(), log: log)
-        try await supervisor.run()
+        let (supervisor, log) = try await runWatch(plan, engine) { fake.shutDown("guest3", reason: "reboot") }
         let calls = Array(fake.mutatingCalls.dropFirst(before))
         #expect(calls.filter { !$0.hasPrefix("wait") } == ["destroyDomain guest3", "createDomain guest3"], "\(calls)")
         let guest3 = try #require(fake.snapshot.domains.first { $0.name == "guest3" })
@@ -112,17 +118,8 @@ struct GuestLifecycleTests {
     func watchDestroysAGuestThatShutDown(reason: String) async throws {
         let (fake, plan, engine, first) = try watch.applied()
         let old = try #require(first.domids["guest2"])
-        let events = ScriptedEvents([
-            {
-                fake.shutDown("guest2", reason: reason)
-                return .fired(path: "@releaseDomain")
-            },
-            { .recheck },
-        ])
-        let log = CapturedLog()
         let before = fake.mutatingCalls.count
-        let supervisor = watch.supervisor(plan, engine, events, clock: FakeClock(), log: log)
-        try await supervisor.run()
+        let (supervisor, log) = try await runWatch(plan, engine) { fake.shutDown("guest2", reason: reason) }
         #expect(Array(fake.mutatingCalls.dropFirst(before)) == ["destroyDomain guest2"])
         #expect(!fake.snapshot.domains.contains { $0.name == "guest2" })
         #expect(await supervisor.recoveries.isEmpty)
@@ -136,18 +133,11 @@ struct GuestLifecycleTests {
     func watchRecoveryLeavesAPoweredOffGuestOff() async throws {
         let (fake, plan, engine, first) = try watch.applied()
         let off = try #require(first.domids["guest2"])
-        let events = ScriptedEvents([
-            {
-                fake.shutDown("guest2", reason: "poweroff")
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            },
-            { .recheck },
-        ])
-        let log = CapturedLog()
         let before = fake.mutatingCalls.count
-        let supervisor = watch.supervisor(plan, engine, events, clock: FakeClock(), log: log)
-        try await supervisor.run()
+        let (supervisor, log) = try await runWatch(plan, engine) {
+            fake.shutDown("guest2", reason: "poweroff")
+            fake.killBehindIOVMsBack("iovm0")
+        }
         let calls = Array(fake.mutatingCalls.dropFirst(before))
         #expect(calls.contains("createDomain iovm0"), "\(calls)")
         #expect(!calls.contains("createDomain guest2"), "\(calls)")
@@ -196,17 +186,8 @@ struct GuestLifecycleTests {
     func watchLeavesASuspendedGuestAlone() async throws {
         let (fake, plan, engine, first) = try watch.applied()
         let old = try #require(first.domids["guest4"])
-        let events = ScriptedEvents([
-            {
-                fake.shutDown("guest4", reason: "suspend")
-                return .fired(path: "@releaseDomain")
-            },
-            { .recheck },
-        ])
-        let log = CapturedLog()
         let before = fake.mutatingCalls
-        let supervisor = watch.supervisor(plan, engine, events, clock: FakeClock(), log: log)
-        try await supervisor.run()
+        let (supervisor, log) = try await runWatch(plan, engine) { fake.shutDown("guest4", reason: "suspend") }
         #expect(fake.mutatingCalls == before)
         #expect(await supervisor.recoveries.isEmpty)
         let reported = log.text.components(separatedBy: "guest guest4 (\(old)) is suspended (an xl save or a migration holds it): left to libxl")
