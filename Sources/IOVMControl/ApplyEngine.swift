@@ -290,6 +290,7 @@ public struct ApplyEngine: Sendable {
         if !failures.isEmpty {
             throw ApplyError.stepFailed(step: "destroy of \(topology)", reason: failures.joined(separator: "; "), undone: [], undoFailures: [])
         }
+        try backend.removeParkedTags(of: topology)
         try backend.recordApplied(topology: topology, fingerprint: nil)
         return ApplyReport(done: done, domids: [:], orphans: [], seconds: Date().timeIntervalSince(start))
     }

@@ -66,6 +66,10 @@ public protocol XenBackend: Sendable {
     /// killed after recording one), and tags whose domain ID is gone or another domain's (something else destroyed
     /// the domain). Called under the host lock, when no creation is in flight.
     func removeStaleRecords() throws
+    /// Removes what iovm kept of `topology`'s domains that vanished without iovm destroying them (parked tags: an
+    /// `xl save`d guest is iovm's again when `xl restore` brings it back). Called by a destroy of `topology`; the
+    /// default has nothing to remove.
+    func removeParkedTags(of topology: String) throws
     /// Every domain's domid and whether it runs, from one listing of Xen's domains, and the plans recorded as applied
     /// (no tag, vif or device read): what `iovm watch` looks at first when an event comes. The default observes the
     /// whole host.
@@ -78,6 +82,9 @@ public protocol XenBackend: Sendable {
 extension XenBackend {
     /// Needs nothing.
     public func prepare(_ plan: Plan) throws {}
+
+    /// Keeps nothing.
+    public func removeParkedTags(of topology: String) throws {}
 
     /// Records nothing (a libvirt host: `iovm watch` runs in dom0 only).
     public func recordApplied(topology: String, fingerprint: String?) throws {}

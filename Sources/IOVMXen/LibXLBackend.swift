@@ -15,7 +15,9 @@ import XenKit
 ///
 /// Tags live in dom0's own xenstore subtree, which guests cannot write:
 /// `/local/domain/0/iovm/managed/<domid>` (a JSON ``ManagedTag``), `/local/domain/0/iovm/pools/<name>`
-/// (the topology) and `/local/domain/0/iovm/nics/<dddd_bb_dd_f>` (the driver the NIC had before iovm).
+/// (the topology) and `/local/domain/0/iovm/nics/<dddd_bb_dd_f>` (the driver the NIC had before iovm). The tag of a
+/// domain that vanished without iovm destroying it waits under `/local/domain/0/iovm/parked/<uuid>` for `xl restore`
+/// (``removeStaleRecords()``).
 /// Each domain is created with its own libxl context, so a stage's creations run concurrently
 /// (one context serializes its calls behind a lock).
 ///
@@ -160,6 +162,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let scheduler = (try? context.schedulerName()) ?? "unknown"
         let store = try openStore(false)
         let intents = try Self.intents(store)
+        let parked = try Self.parked(store)
         let pools = try listPools(store: store, cores: cores)
         let poolNames = Dictionary(pools.map { ($0.info.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
         var domains: [ObservedDomain] = []
@@ -177,7 +180,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let schedule = try? scheduleParameters(domain.domid)
             let tag =
                 Self.tag(from: try store.read("\(Self.tagRoot)/managed/\(domain.domid)"))
-                ?? intents[domain.uuid]
+                ?? intents[domain.uuid] ?? Self.parkedTag(uuid: domain.uuid, name: domain.name, in: parked)
             domains.append(
                 ObservedDomain(
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
@@ -227,7 +230,12 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         return try namesOrIDs.map { nameOrID in
             guard let domain = domains.first(where: { $0.name == nameOrID || "\($0.domid)" == nameOrID }) else { return nil }
             if store == nil { store = try openStore(true) }
-            guard let tag = Self.tag(from: try store?.read("\(Self.tagRoot)/managed/\(domain.domid)")), tag.uuid == domain.uuid else {
+            // A restored domain is iovm's by its parked tag until the next apply tags it again.
+            var tag = Self.tag(from: try store?.read("\(Self.tagRoot)/managed/\(domain.domid)"))
+            if tag?.uuid != domain.uuid {
+                tag = Self.tag(from: try store?.read("\(Self.parkedRoot)/\(domain.uuid)")).flatMap { $0.name == domain.name ? $0 : nil }
+            }
+            guard let tag, tag.uuid == domain.uuid else {
                 throw XenError.failed(operation: "change \(domain.name ?? nameOrID) (\(domain.domid))", detail: "iovm did not create it; iovm never changes it")
             }
             return ManagedDomain(
@@ -380,6 +388,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let json = try JSONText.line(recorded)
             try openStore(false).write("\(Self.tagRoot)/managed/\(created)", json)
             _ = try? openStore(false).remove(intentPath)
+            do { try removeParkedTags(topology: tag.topology, name: tag.name, store: try openStore(false)) } catch {
+                logger.warning("could not drop the parked tags of \(tag.name) (the next apply drops them): \(error)")
+            }
             logger.info("created \(spec.name) as domain \(created)")
             return created
         } catch {
@@ -396,43 +407,6 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let path = "\(Self.appliedRoot)/\(Self.appliedKey(topology))"
         guard let fingerprint else { return try openStore(false).remove(path) }
         try openStore(false).write(path, try JSONText.line(AppliedRecord(topology: topology, fingerprint: fingerprint)))
-    }
-
-    public func removeStaleRecords() throws {
-        let store = try openStore(false)
-        let domains = try context.domains(names: false)
-        let uuids = Set(domains.map(\.uuid))
-        for uuid in try store.directory(Self.intentRoot) ?? [] where !uuids.contains(uuid) {
-            logger.notice("removing the creation intent \(uuid): its domain does not exist (an apply stopped before creating it)")
-            try store.remove("\(Self.intentRoot)/\(uuid)")
-        }
-        // A tag outlives its domain when something else destroyed it (`xl destroy`, a crash the watch replaced):
-        // nothing reads it any more (a domain is iovm's only while its UUID is the tag's), but it would pile up.
-        let live = Dictionary(domains.map { ($0.domid, $0.uuid) }, uniquingKeysWith: { first, _ in first })
-        let domidsByUUID = Dictionary(grouping: domains, by: \.uuid).mapValues { $0.map(\.domid) }
-        for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
-            let path = "\(Self.tagRoot)/managed/\(key)"
-            guard let domid = UInt32(key) else { continue }
-            let text = try store.read(path)
-            guard let tag = Self.tag(from: text), let text, live[domid] != tag.uuid else { continue }
-            // The same domain under a new ID (`xl save` then `xl restore`, or a migration on this host): its UUID and
-            // name are the tag's. The tag follows it, or iovm would take it for a domain it did not create. While any
-            // live domain has the tag's UUID, the tag is never removed.
-            if let moved = domidsByUUID[tag.uuid] {
-                guard moved.count == 1, let newDomid = moved.first, try context.domainName(newDomid) == tag.name else {
-                    continue  // renamed half-way (a migration's `--incoming`), or two of them: a later call looks again
-                }
-                let newPath = "\(Self.tagRoot)/managed/\(newDomid)"
-                // Over no tag, or only over a stale one (of another UUID than the domain's).
-                if let there = Self.tag(from: try store.read(newPath)), there.uuid == live[newDomid] { continue }
-                try store.write(newPath, text)
-                try store.remove(path)
-                logger.notice("moving the tag of \(tag.name) from domain \(domid) to \(newDomid): the same domain (UUID \(tag.uuid)) has a new ID (xl restore, or a migration)")
-                continue
-            }
-            logger.notice("removing the tag of \(tag.name) (domain \(domid)): \(live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now")")
-            try store.remove(path)
-        }
     }
 
     public func waitForDriverDomain(domid: UInt32, timeout: Double) throws {
@@ -555,6 +529,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let actual = info.uuid
         guard
             let tag = try Self.tag(from: store.read(tagPath)) ?? Self.intents(store)[actual]
+                ?? Self.parkedTag(uuid: actual, name: try context.domainName(domid), in: Self.parked(store))
         else {
             throw XenError.failed(operation: "destroy domain \(domid)", detail: "iovm did not create it; refusing")
         }
@@ -573,6 +548,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         try context.destroyDomain(domid, name: tag.name)
         _ = try store.remove(tagPath)
         _ = try? store.remove("\(Self.intentRoot)/\(tag.uuid)")
+        _ = try? store.remove("\(Self.parkedRoot)/\(tag.uuid)")
         for pci in passedThrough {
             do { try releaseDeadAssignment(pci, why: "its PCI backend was removed before libxl destroyed it") } catch {
                 logger.warning("could not clear libxl's assignment of NIC \(pci) to the destroyed domain \(domid) (the next create clears it): \(error)")

@@ -205,6 +205,21 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         }
     }
 
+    /// What `xl save` does: the domain is gone; returns what `xl restore` brings back.
+    func save(_ domid: UInt32) -> DomainInfo? {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return nil }
+            return state.domains.remove(at: index)
+        }
+    }
+
+    /// What `xl restore` does: `saved` (its UUID and name) again, under `domid`.
+    func restore(_ saved: DomainInfo, as domid: UInt32) {
+        var domain = saved
+        domain.domid = domid
+        state.withLock { $0.domains.append(domain) }
+    }
+
     /// Adds a domain as a create killed half-way leaves it: no name yet.
     func addNameless(domid: UInt32, uuid: String) {
         state.withLock { $0.domains.append(DomainInfo(domid: domid, name: nil, uuid: uuid, vcpusOnline: 0, state: .init(paused: true))) }

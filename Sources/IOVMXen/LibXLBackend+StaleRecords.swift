@@ -1,0 +1,118 @@
+import FoundationEssentials
+import IOVMControl
+import IOVMWireFormat
+import XenKit
+
+/// The records iovm keeps in dom0's xenstore once their domain is gone: creation intents, tags, parked tags.
+///
+/// A tag whose domain vanished without iovm destroying it is parked (`/local/domain/0/iovm/parked/<uuid>`), not
+/// removed: `xl save` takes a domain away until `xl restore` brings it back, the same UUID and name under a new
+/// ID, and an apply, destroy or watch recovery may run in between. A parked tag makes that domain iovm's again
+/// when it comes back. It goes when iovm makes a domain of its name again, or destroys its topology.
+extension LibXLBackend {
+    /// Where removeStaleRecords keeps the tag of a domain that vanished: `<uuid>` = the tag.
+    static let parkedRoot = "\(tagRoot)/parked"
+
+    /// The parked tags by UUID.
+    static func parked(_ store: any TagStore) throws -> [String: ManagedTag] {
+        var parked: [String: ManagedTag] = [:]
+        for uuid in try store.directory(parkedRoot) ?? [] {
+            guard let tag = Self.tag(from: try store.read("\(parkedRoot)/\(uuid)")) else { continue }
+            parked[tag.uuid] = tag
+        }
+        return parked
+    }
+
+    /// The parked tag of the domain `uuid` named `name`, if it is one (a restored domain before the next apply
+    /// adopts it).
+    static func parkedTag(uuid: String, name: String?, in parked: [String: ManagedTag]) -> ManagedTag? {
+        guard let tag = parked[uuid], tag.name == name else { return nil }
+        return tag
+    }
+
+    public func removeStaleRecords() throws {
+        let store = try openStore(false)
+        let domains = try context.domains(names: false)
+        let uuids = Set(domains.map(\.uuid))
+        for uuid in try store.directory(Self.intentRoot) ?? [] where !uuids.contains(uuid) {
+            logger.notice("removing the creation intent \(uuid): its domain does not exist (an apply stopped before creating it)")
+            try store.remove("\(Self.intentRoot)/\(uuid)")
+        }
+        let live = Dictionary(domains.map { ($0.domid, $0.uuid) }, uniquingKeysWith: { first, _ in first })
+        let domidsByUUID = Dictionary(grouping: domains, by: \.uuid).mapValues { $0.map(\.domid) }
+        var tags: [(domid: UInt32, tag: ManagedTag, text: String)] = []
+        for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
+            guard let domid = UInt32(key), let text = try store.read("\(Self.tagRoot)/managed/\(key)"), let tag = Self.tag(from: text) else { continue }
+            tags.append((domid, tag, text))
+        }
+        // Which live domain holds each of iovm's names (a tag whose UUID a live domain has, at its ID or not).
+        var holders: [String: String] = [:]
+        for entry in tags where uuids.contains(entry.tag.uuid) { holders[Self.nameKey(entry.tag)] = entry.tag.uuid }
+        for (domid, tag, text) in tags where live[domid] != tag.uuid {
+            let path = "\(Self.tagRoot)/managed/\(domid)"
+            guard try store.read(path) == text else { continue }  // a tag moved here (below) since the listing
+            // The same domain under a new ID (`xl save` then `xl restore`, or a migration on this host): its UUID and
+            // name are the tag's. The tag follows it, or iovm would take it for a domain it did not create. While any
+            // live domain has the tag's UUID, the tag is never removed.
+            if let moved = domidsByUUID[tag.uuid] {
+                guard moved.count == 1, let newDomid = moved.first, try context.domainName(newDomid) == tag.name else {
+                    continue  // renamed half-way (a migration's `--incoming`), or two of them: a later call looks again
+                }
+                let newPath = "\(Self.tagRoot)/managed/\(newDomid)"
+                // Over no tag, or only over a stale one (of another UUID than the domain's).
+                if let there = Self.tag(from: try store.read(newPath)), there.uuid == live[newDomid] { continue }
+                try store.write(newPath, text)
+                try store.remove(path)
+                logger.notice("moving the tag of \(tag.name) from domain \(domid) to \(newDomid): the same domain (UUID \(tag.uuid)) has a new ID (xl restore, or a migration)")
+                continue
+            }
+            let was = live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now"
+            if let holder = holders[Self.nameKey(tag)] {
+                logger.notice("removing the tag of \(tag.name) (domain \(domid)): \(was), and iovm made \(tag.name) again (UUID \(holder))")
+            } else {
+                // Destroyed by something else (`xl destroy`, a crash the watch has yet to replace), or saved (`xl save`).
+                try store.write("\(Self.parkedRoot)/\(tag.uuid)", text)
+                logger.notice("parking the tag of \(tag.name) (domain \(domid)): \(was); it is iovm's again if it comes back with UUID \(tag.uuid) (xl restore)")
+            }
+            try store.remove(path)
+        }
+        try adoptParked(store: store, domains: domains, live: live, holders: holders)
+    }
+
+    /// Tags each domain that came back with a parked tag's UUID and name (`xl restore`), and drops the parked tags
+    /// of names iovm made again.
+    private func adoptParked(store: any TagStore, domains: [DomainInfo], live: [UInt32: String], holders: [String: String]) throws {
+        let parked = try Self.parked(store)
+        guard !parked.isEmpty else { return }
+        let domidsByUUID = Dictionary(grouping: domains, by: \.uuid).mapValues { $0.map(\.domid) }
+        for (uuid, tag) in parked.sorted(by: { $0.key < $1.key }) {
+            let path = "\(Self.parkedRoot)/\(uuid)"
+            if let holder = holders[Self.nameKey(tag)], holder != uuid {
+                logger.notice("dropping the parked tag of \(tag.name) (UUID \(uuid)): iovm made \(tag.name) again (UUID \(holder))")
+                try store.remove(path)
+                continue
+            }
+            guard let back = domidsByUUID[uuid], back.count == 1, let domid = back.first, try context.domainName(domid) == tag.name else { continue }
+            let managed = "\(Self.tagRoot)/managed/\(domid)"
+            if let there = Self.tag(from: try store.read(managed)), there.uuid == live[domid] { continue }
+            try store.write(managed, try JSONText.line(tag))
+            try store.remove(path)
+            logger.notice("tagging \(tag.name) (domain \(domid)) as iovm's again: it came back with the UUID of its parked tag (\(uuid); xl restore)")
+        }
+    }
+
+    /// Removes the parked tags of `topology` (its destroy), or only those of `name` in it (iovm made it again).
+    func removeParkedTags(topology: String, name: String? = nil, store: any TagStore) throws {
+        for (uuid, tag) in try Self.parked(store) where tag.topology == topology && (name == nil || tag.name == name) {
+            try store.remove("\(Self.parkedRoot)/\(uuid)")
+            logger.notice("dropping the parked tag of \(tag.name) (UUID \(uuid)): \(name == nil ? "its topology is destroyed" : "iovm made it again")")
+        }
+    }
+
+    public func removeParkedTags(of topology: String) throws {
+        try removeParkedTags(topology: topology, store: try openStore(false))
+    }
+
+    /// A topology and name as one key.
+    static func nameKey(_ tag: ManagedTag) -> String { "\(tag.topology)\u{0}\(tag.name)" }
+}
