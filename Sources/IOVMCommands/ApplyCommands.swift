@@ -219,6 +219,9 @@ struct StatusCommand: ParsableCommand {
         var applied: [String: String]
         /// The file's plan, when a file was given.
         var filePlan: String?
+        /// The domains iovm made that went without iovm destroying them (`xl save`, `xl destroy`): iovm's again if
+        /// they come back with their UUID and name.
+        var gone: [ManagedTag]
     }
 
     func run() throws {
@@ -240,6 +243,16 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
+    /// A domain's STATE: `running`; `shut down (REASON)`, still listed (libxl restarts nothing it created; `iovm apply`
+    /// or `iovm watch` acts on it); `dying`; `incomplete` (an apply stopped between creating and tagging it).
+    static func state(of domain: ObservedDomain) -> String {
+        switch domain.shutdownReason {
+        case "dying": "dying"
+        case let reason?: "shut down (\(reason))"
+        case nil: domain.tag?.incomplete == true ? "incomplete" : "running"
+        }
+    }
+
     /// Prints the status of the host at `connect` (this dom0 when nil), against `plan` when given.
     private func show(plan: Plan?, connect: String?, logger: Logger) throws {
         do {
@@ -253,19 +266,20 @@ struct StatusCommand: ParsableCommand {
             let status = Status(
                 domains: managed, pools: host.pools.filter { $0.managedBy != nil }, bridges: bridges,
                 drift: reconciliation?.changes.map(\.description), conflicts: reconciliation?.conflicts.map(\.message),
-                schedulers: host.schedulerReading(of: managed.map(\.name)), applied: host.applied, filePlan: plan?.appliedFingerprint)
+                schedulers: host.schedulerReading(of: managed.map(\.name)), applied: host.applied, filePlan: plan?.appliedFingerprint,
+                gone: (host.parked ?? []).filter { plan == nil || $0.topology == plan?.topology })
             if json {
                 print(try jsonText(status))
                 return
             }
-            var rows = [["DOMAIN", "ID", "TOPOLOGY", "ROLE", "CORES", "POOL", "WEIGHT", "CAP", "NICS", "VIFS"]]
+            var rows = [["DOMAIN", "ID", "STATE", "TOPOLOGY", "ROLE", "CORES", "POOL", "WEIGHT", "CAP", "NICS", "VIFS"]]
             for domain in managed {
                 let cores =
                     Set(domain.hardAffinity).count == 1
                     ? (domain.hardAffinity.first == CPUSet(0..<host.cores) ? "any" : domain.hardAffinity[0].description)
                     : domain.hardAffinity.map(\.description).joined(separator: "/")
                 rows.append([
-                    domain.name, "\(domain.domid)", domain.tag?.topology ?? "", domain.tag?.role.rawValue ?? "", cores, domain.cpupool,
+                    domain.name, "\(domain.domid)", Self.state(of: domain), domain.tag?.topology ?? "", domain.tag?.role.rawValue ?? "", cores, domain.cpupool,
                     domain.weight.map(String.init) ?? "-", domain.cap.map(String.init) ?? "-",
                     domain.pci.map(\.description).joined(separator: ", "),
                     (domain.vifs ?? []).map { $0.problem(on: host) == nil ? $0.summary(on: host) : "vif\($0.devid) BROKEN" }.joined(separator: ", "),
@@ -289,6 +303,11 @@ struct StatusCommand: ParsableCommand {
             }
             if let plan, host.applied[plan.topology] == nil {
                 print("applied: no plan recorded for \(plan.topology) (this file gives plan \(plan.appliedFingerprint))")
+            }
+            for tag in status.gone {
+                print(
+                    "gone: \(tag.name) of \(tag.topology) (UUID \(tag.uuid)) went without iovm destroying it (xl save, xl destroy); it is iovm's again if it comes back with that UUID (xl restore). iovm apply makes it again, iovm destroy forgets it"
+                )
             }
             // A vif whose backend died stays up in the guest and carries nothing: say so.
             for domain in managed {

@@ -151,6 +151,9 @@ public struct ObservedHost: Sendable, Codable, Equatable {
     /// The ``IOVMCore/Plan/appliedFingerprint`` of the plan last applied whole, by topology (``XenBackend/recordApplied(topology:fingerprint:)``);
     /// a topology without one was applied by an iovm that did not record it, or not at all.
     public var applied: [String: String]
+    /// The tags of domains that vanished without iovm destroying them (`xl save`, `xl destroy`), each iovm's again if
+    /// it comes back with its UUID and name (`xl restore`); nil when not read.
+    public var parked: [ManagedTag]?
 
     /// What ``applied`` holds for a topology whose destroy began (and did not finish): nothing of it is made again.
     public static let destroyingMark = "destroying"
@@ -158,8 +161,9 @@ public struct ObservedHost: Sendable, Codable, Equatable {
     /// Creates an observation.
     public init(
         cores: Int, scheduler: String, domains: [ObservedDomain], pools: [ObservedPool], nics: [NICBinding], dom0Network: ObservedDom0Network? = nil,
-        applied: [String: String] = [:]
+        applied: [String: String] = [:], parked: [ManagedTag]? = nil
     ) {
+        self.parked = parked
         self.cores = cores
         self.scheduler = scheduler
         self.domains = domains

@@ -200,7 +200,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
                     madeAssignableByIOVM: previous != nil, driver: device.driver))
         }
-        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: try Self.applied(store))
+        return ObservedHost(
+            cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: try Self.applied(store),
+            parked: parked.values.filter { tag in !domains.contains { $0.uuid == tag.uuid } }.sorted { ($0.topology, $0.name) < ($1.topology, $1.name) })
     }
 
     /// One `libxl_list_domain`, without names (a name is a xenstore request each), and the applied records.

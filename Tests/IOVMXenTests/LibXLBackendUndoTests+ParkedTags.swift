@@ -22,8 +22,11 @@ extension LibXLBackendUndoTests {
         let saved = try #require(toolstack.save(1))  // xl save guest1
         try backend.removeStaleRecords()  // an apply, a destroy or a watch recovery in the gap
         #expect(records(store) == ["/local/domain/0/iovm/managed/2", "/local/domain/0/iovm/parked/\(saved.uuid)"])
-        #expect(try backend.observe(nics: []).domains.allSatisfy { $0.name != "guest1" })
+        let gap = try backend.observe(nics: [])
+        #expect(gap.domains.allSatisfy { $0.name != "guest1" })
+        #expect(gap.parked?.map(\.name) == ["guest1"])  // `iovm status`: gone
         toolstack.restore(saved, as: 5)  // xl restore
+        #expect(try backend.observe(nics: []).parked == [])  // back: not gone any more
         // Before the next apply tags it: observe, and the live verbs, take it for iovm's by its parked tag.
         let restored = try #require(try backend.observe(nics: []).domains.first { $0.domid == 5 })
         #expect(restored.name == "guest1" && restored.isManaged(by: "undo"))
