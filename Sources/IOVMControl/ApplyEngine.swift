@@ -235,6 +235,13 @@ public struct ApplyEngine: Sendable {
                 try? backend.recordApplied(topology: plan.topology, fingerprint: nil)
             }
         }
+        // A name the plan dropped is not made again: the tag of its domain, gone, goes too.
+        let names = Set(plan.domains.map(\.name))
+        if host.parked?.contains(where: { $0.topology == plan.topology && !names.contains($0.name) }) == true {
+            do { try backend.removeParkedTags(of: plan.topology, except: names) } catch {
+                logger.warning("could not drop the parked tags of names \(plan.topology)'s plan no longer has: \(error)")
+            }
+        }
         return ApplyReport(done: journal.done, domids: domids, orphans: reconciliation.orphans, seconds: Date().timeIntervalSince(start))
     }
 
@@ -290,7 +297,7 @@ public struct ApplyEngine: Sendable {
         if !failures.isEmpty {
             throw ApplyError.stepFailed(step: "destroy of \(topology)", reason: failures.joined(separator: "; "), undone: [], undoFailures: [])
         }
-        try backend.removeParkedTags(of: topology)
+        try backend.removeParkedTags(of: topology, except: [])
         try backend.recordApplied(topology: topology, fingerprint: nil)
         return ApplyReport(done: done, domids: [:], orphans: [], seconds: Date().timeIntervalSince(start))
     }

@@ -30,6 +30,13 @@ extension LibXLBackend {
         return tag
     }
 
+    /// The parked tags whose domain is still gone: no domain has its UUID, and no domain of iovm's has its name.
+    static func gone(_ parked: [String: ManagedTag], domains: [ObservedDomain]) -> [ManagedTag] {
+        let held = Set(domains.compactMap { domain in domain.tag.flatMap { $0.uuid == domain.uuid ? nameKey($0) : nil } })
+        return parked.values.filter { tag in !held.contains(nameKey(tag)) && !domains.contains { $0.uuid == tag.uuid } }
+            .sorted { ($0.topology, $0.name) < ($1.topology, $1.name) }
+    }
+
     public func removeStaleRecords() throws {
         let store = try openStore(false)
         let domains = try context.domains(names: false)
@@ -48,35 +55,48 @@ extension LibXLBackend {
         // Which live domain holds each of iovm's names (a tag whose UUID a live domain has, at its ID or not).
         var holders: [String: String] = [:]
         for entry in tags where uuids.contains(entry.tag.uuid) { holders[Self.nameKey(entry.tag)] = entry.tag.uuid }
-        for (domid, tag, text) in tags where live[domid] != tag.uuid {
+        // First the tags of domains gone (no live domain has their UUID), then those of domains under a new ID: a move
+        // only ever writes over a tag already retired, or parks the one it writes over.
+        for (domid, tag, text) in tags where !uuids.contains(tag.uuid) {
+            let was = live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now"
+            try retire(tag, text: text, from: "\(Self.tagRoot)/managed/\(domid)", because: "domain \(domid): \(was)", holders: holders, store: store)
+        }
+        for (domid, tag, text) in tags where uuids.contains(tag.uuid) && live[domid] != tag.uuid {
             let path = "\(Self.tagRoot)/managed/\(domid)"
-            guard try store.read(path) == text else { continue }  // a tag moved here (below) since the listing
+            guard try store.read(path) == text else { continue }  // written over by a move since the listing
             // The same domain under a new ID (`xl save` then `xl restore`, or a migration on this host): its UUID and
             // name are the tag's. The tag follows it, or iovm would take it for a domain it did not create. While any
             // live domain has the tag's UUID, the tag is never removed.
-            if let moved = domidsByUUID[tag.uuid] {
-                guard moved.count == 1, let newDomid = moved.first, try context.domainName(newDomid) == tag.name else {
-                    continue  // renamed half-way (a migration's `--incoming`), or two of them: a later call looks again
+            guard let moved = domidsByUUID[tag.uuid], moved.count == 1, let newDomid = moved.first, try context.domainName(newDomid) == tag.name else {
+                continue  // renamed half-way (a migration's `--incoming`), or two of them: a later call looks again
+            }
+            let newPath = "\(Self.tagRoot)/managed/\(newDomid)"
+            let thereText = try store.read(newPath)
+            if let there = Self.tag(from: thereText), let thereText {
+                if there.uuid == tag.uuid {  // moved already: a kill came between the write and the removal below
+                    try store.remove(path)
+                    continue
                 }
-                let newPath = "\(Self.tagRoot)/managed/\(newDomid)"
-                // Over no tag, or only over a stale one (of another UUID than the domain's).
-                if let there = Self.tag(from: try store.read(newPath)), there.uuid == live[newDomid] { continue }
-                try store.write(newPath, text)
-                try store.remove(path)
-                logger.notice("moving the tag of \(tag.name) from domain \(domid) to \(newDomid): the same domain (UUID \(tag.uuid)) has a new ID (xl restore, or a migration)")
-                continue
+                try retire(there, text: thereText, from: nil, because: "domain \(newDomid) is \(tag.name) now", holders: holders, store: store)
             }
-            let was = live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now"
-            if let holder = holders[Self.nameKey(tag)] {
-                logger.notice("removing the tag of \(tag.name) (domain \(domid)): \(was), and iovm made \(tag.name) again (UUID \(holder))")
-            } else {
-                // Destroyed by something else (`xl destroy`, a crash the watch has yet to replace), or saved (`xl save`).
-                try store.write("\(Self.parkedRoot)/\(tag.uuid)", text)
-                logger.notice("parking the tag of \(tag.name) (domain \(domid)): \(was); it is iovm's again if it comes back with UUID \(tag.uuid) (xl restore)")
-            }
+            try store.write(newPath, text)
             try store.remove(path)
+            logger.notice("moving the tag of \(tag.name) from domain \(domid) to \(newDomid): the same domain (UUID \(tag.uuid)) has a new ID (xl restore, or a migration)")
         }
         try adoptParked(store: store, domains: domains, live: live, holders: holders)
+    }
+
+    /// Parks `tag`, the tag of a domain that is not at its ID any more, and removes it from `path`; when iovm made its
+    /// name again meanwhile (`holders`: another UUID has it), only removes it.
+    private func retire(_ tag: ManagedTag, text: String, from path: String?, because why: String, holders: [String: String], store: any TagStore) throws {
+        if let holder = holders[Self.nameKey(tag)], holder != tag.uuid {
+            logger.notice("removing the tag of \(tag.name) (\(why)): iovm made \(tag.name) again (UUID \(holder))")
+        } else {
+            // Destroyed by something else (`xl destroy`, a crash the watch has yet to replace), or saved (`xl save`).
+            try store.write("\(Self.parkedRoot)/\(tag.uuid)", text)
+            logger.notice("parking the tag of \(tag.name) (\(why)); it is iovm's again if it comes back with UUID \(tag.uuid) (xl restore)")
+        }
+        if let path { try store.remove(path) }
     }
 
     /// Tags each domain that came back with a parked tag's UUID and name (`xl restore`), and drops the parked tags
@@ -94,23 +114,32 @@ extension LibXLBackend {
             }
             guard let back = domidsByUUID[uuid], back.count == 1, let domid = back.first, try context.domainName(domid) == tag.name else { continue }
             let managed = "\(Self.tagRoot)/managed/\(domid)"
-            if let there = Self.tag(from: try store.read(managed)), there.uuid == live[domid] { continue }
-            try store.write(managed, try JSONText.line(tag))
+            // Tagged already (a kill came between the write and the removal below): only the parked tag goes.
+            if Self.tag(from: try store.read(managed))?.uuid != live[domid] {
+                try store.write(managed, try JSONText.line(tag))
+                logger.notice("tagging \(tag.name) (domain \(domid)) as iovm's again: it came back with the UUID of its parked tag (\(uuid); xl restore)")
+            }
             try store.remove(path)
-            logger.notice("tagging \(tag.name) (domain \(domid)) as iovm's again: it came back with the UUID of its parked tag (\(uuid); xl restore)")
         }
     }
 
-    /// Removes the parked tags of `topology` (its destroy), or only those of `name` in it (iovm made it again).
-    func removeParkedTags(topology: String, name: String? = nil, store: any TagStore) throws {
-        for (uuid, tag) in try Self.parked(store) where tag.topology == topology && (name == nil || tag.name == name) {
+    /// Drops the parked tags of `topology` but those of `names`. With no names (its destroy), also removes the tags
+    /// of `topology` no live domain has the UUID of (what a failed removeStaleRecords left), so that no later call parks
+    /// them.
+    public func removeParkedTags(of topology: String, except names: Set<String>) throws {
+        let store = try openStore(false)
+        for (uuid, tag) in try Self.parked(store) where tag.topology == topology && !names.contains(tag.name) {
             try store.remove("\(Self.parkedRoot)/\(uuid)")
-            logger.notice("dropping the parked tag of \(tag.name) (UUID \(uuid)): \(name == nil ? "its topology is destroyed" : "iovm made it again")")
+            logger.notice("dropping the parked tag of \(tag.name) (UUID \(uuid)): \(names.isEmpty ? "\(topology) is destroyed" : "\(topology)'s plan has no \(tag.name) any more")")
         }
-    }
-
-    public func removeParkedTags(of topology: String) throws {
-        try removeParkedTags(topology: topology, store: try openStore(false))
+        guard names.isEmpty else { return }
+        let uuids = Set(try context.domains(names: false).map(\.uuid))
+        for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
+            let path = "\(Self.tagRoot)/managed/\(key)"
+            guard let tag = Self.tag(from: try store.read(path)), tag.topology == topology, !uuids.contains(tag.uuid) else { continue }
+            try store.remove(path)
+            logger.notice("removing the tag of \(tag.name) (domain \(key)): no domain has its UUID, and \(topology) is destroyed")
+        }
     }
 
     /// A topology and name as one key.

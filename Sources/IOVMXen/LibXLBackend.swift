@@ -202,7 +202,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
         return ObservedHost(
             cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: try Self.applied(store),
-            parked: parked.values.filter { tag in !domains.contains { $0.uuid == tag.uuid } }.sorted { ($0.topology, $0.name) < ($1.topology, $1.name) })
+            parked: Self.gone(parked, domains: domains))
     }
 
     /// One `libxl_list_domain`, without names (a name is a xenstore request each), and the applied records.
@@ -390,9 +390,6 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let json = try JSONText.line(recorded)
             try openStore(false).write("\(Self.tagRoot)/managed/\(created)", json)
             _ = try? openStore(false).remove(intentPath)
-            do { try removeParkedTags(topology: tag.topology, name: tag.name, store: try openStore(false)) } catch {
-                logger.warning("could not drop the parked tags of \(tag.name) (the next apply drops them): \(error)")
-            }
             logger.info("created \(spec.name) as domain \(created)")
             return created
         } catch {

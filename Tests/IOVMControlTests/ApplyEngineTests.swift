@@ -306,6 +306,27 @@ struct ApplyEngineTests {
         #expect(conflicts.allSatisfy { $0.contains("need a new domain") })
     }
 
+    /// An apply drops the parked tags of names its plan no longer has; a destroy that ended well drops all of its
+    /// topology's, and one that failed none.
+    @Test func parkedTagsGoWithTheirNameOrTheirTopology() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let plan = try plan(.credit)
+        for name in ["guest1", "guest9"] { fake.park(ManagedTag(topology: "table3", name: name, role: .guest, uuid: "u-\(name)", specFingerprint: "f")) }
+        fake.park(ManagedTag(topology: "other", name: "guest9", role: .guest, uuid: "u-other", specFingerprint: "f"))
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(fake.snapshot.parked.map(\.uuid) == ["u-guest1", "u-other"])
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))  // nothing to drop: no call
+        #expect(fake.calls.filter { $0.hasPrefix("removeParkedTags") }.count == 1)
+        fake.fail("destroyDomain")
+        #expect(throws: ApplyError.self) { try engine(fake).destroy(topology: "table3", nics: []) }
+        #expect(fake.snapshot.parked.count == 2)
+        let healthy = FakeXenBackend(nics: Self.nics)
+        _ = try engine(healthy).apply(plan, libxlJSON: json(plan))
+        healthy.park(ManagedTag(topology: "table3", name: "guest1", role: .guest, uuid: "u-old", specFingerprint: "f"))
+        _ = try engine(healthy).destroy(topology: "table3", nics: [])
+        #expect(healthy.snapshot.parked.isEmpty)
+    }
+
     @Test func dedicatedPoolIsCreatedFirstAndRemovedOnDestroy() throws {
         let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)))
         let document = TopologyDocument(

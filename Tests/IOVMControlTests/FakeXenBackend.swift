@@ -16,6 +16,8 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         var intents: [String: ManagedTag] = [:]
         /// The plan recorded as applied, by topology.
         var applied: [String: String] = [:]
+        /// The tags of domains gone without iovm destroying them (LibXLBackend parks them).
+        var parked: [ManagedTag] = []
     }
 
     private let state: Mutex<State>
@@ -51,7 +53,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     var mutatingCalls: [String] {
         calls.filter {
             !$0.hasPrefix("observe") && !$0.hasPrefix("glance") && !$0.hasPrefix("lock") && !$0.hasPrefix("unlock") && !$0.hasPrefix("removeStaleRecords")
-                && !$0.hasPrefix("recordApplied")
+                && !$0.hasPrefix("recordApplied") && !$0.hasPrefix("removeParkedTags")
         }
     }
 
@@ -147,7 +149,7 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         return state.withLock { state in
             ObservedHost(
                 cores: cores, scheduler: "credit", domains: state.domains, pools: state.pools,
-                nics: state.nics.filter { nics.contains($0.pci) }, applied: state.applied)
+                nics: state.nics.filter { nics.contains($0.pci) }, applied: state.applied, parked: state.parked)
         }
     }
 
@@ -249,6 +251,14 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         try call("recordApplied \(topology) \(fingerprint ?? "none")")
         state.withLock { $0.applied[topology] = fingerprint }
     }
+
+    func removeParkedTags(of topology: String, except names: Set<String>) throws {
+        try call("removeParkedTags \(topology) except \(names.sorted().joined(separator: ","))")
+        state.withLock { $0.parked.removeAll { $0.topology == topology && !names.contains($0.name) } }
+    }
+
+    /// Parks a tag, as LibXLBackend does for a domain gone without iovm destroying it.
+    func park(_ tag: ManagedTag) { state.withLock { $0.parked.append(tag) } }
 
     func removeStaleRecords() throws {
         try call("removeStaleRecords")

@@ -13,14 +13,14 @@ extension LibXLBackendUndoTests {
         store.values.keys.filter { $0.hasPrefix("/local/domain/0/iovm/") }.sorted()
     }
 
-    @Test func aSavedGuestIsIOVMsAgainWhenRestoredThoughAnApplyRanMeanwhile() throws {
+    @Test func aSavedGuestIsIOVMsAgainWhenRestoredThoughARecoveryRanMeanwhile() throws {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
         let backend = backend(toolstack, store)
         for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
         let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
         let saved = try #require(toolstack.save(1))  // xl save guest1
-        try backend.removeStaleRecords()  // an apply, a destroy or a watch recovery in the gap
+        try backend.removeStaleRecords()  // a watch recovery, or an apply or destroy of another topology, in the gap
         #expect(records(store) == ["/local/domain/0/iovm/managed/2", "/local/domain/0/iovm/parked/\(saved.uuid)"])
         let gap = try backend.observe(nics: [])
         #expect(gap.domains.allSatisfy { $0.name != "guest1" })
@@ -43,17 +43,26 @@ extension LibXLBackendUndoTests {
         _ = try backend.createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
         var saved = try #require(toolstack.save(1))
         try backend.removeStaleRecords()
-        saved.name = "other"  // the same UUID under another name (`xl restore` of a renamed save)
+        var namesake = saved
+        namesake.uuid = "another-uuid"  // a guest1 of another toolstack
+        toolstack.restore(namesake, as: 3)
+        saved.name = "other"  // the saved one, restored under another name
         toolstack.restore(saved, as: 4)
-        toolstack.addNameless(domid: 6, uuid: "not-parked")
         #expect(try backend.observe(nics: []).domains.allSatisfy { $0.tag == nil })
         #expect(throws: XenError.self) { try backend.managedDomain("other") }
+        #expect(throws: XenError.self) { try backend.managedDomain("guest1") }
+        #expect(throws: XenError.self) { try backend.destroyDomain(domid: 3) }
         #expect(throws: XenError.self) { try backend.destroyDomain(domid: 4) }
         try backend.removeStaleRecords()
-        #expect(records(store) == ["/local/domain/0/iovm/parked/\(saved.uuid)"])  // kept: renamed back, it is adopted
+        #expect(records(store) == ["/local/domain/0/iovm/parked/\(saved.uuid)"])
+        // Named back (`xl rename`), with no other guest1 about: the next call tags it.
+        try toolstack.destroyDomain(3, name: "guest1")
+        toolstack.changeDomid(4, to: 4, name: "guest1")
+        try backend.removeStaleRecords()
+        #expect(records(store) == ["/local/domain/0/iovm/managed/4"])
     }
 
-    @Test func aParkedTagGoesWhenIOVMMakesItsNameAgainOrDestroysItsTopology() throws {
+    @Test func aParkedTagGoesOnceIOVMMadeItsNameAgainNotBefore() throws {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
         let backend = backend(toolstack, store)
@@ -62,13 +71,64 @@ extension LibXLBackendUndoTests {
         try toolstack.destroyDomain(2, name: "guest2")
         try backend.removeStaleRecords()
         #expect(records(store).count == 2 && records(store).allSatisfy { $0.hasPrefix("/local/domain/0/iovm/parked/") })
+        // Made again, the parked tag stays until the next call: the apply that made it may still roll it back.
         let again = try backend.createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        #expect(records(store).filter { $0.hasPrefix("/local/domain/0/iovm/parked/") }.count == 2)
+        #expect(try backend.observe(nics: []).parked?.map(\.name) == ["guest2"])  // `iovm status`: guest1 is not gone
+        try backend.removeStaleRecords()
         #expect(records(store).filter { $0.hasPrefix("/local/domain/0/iovm/parked/") }.count == 1)
         #expect(store.values["/local/domain/0/iovm/managed/\(again)"] != nil)
-        try backend.removeParkedTags(of: "elsewhere")
-        #expect(records(store).count == 2)
-        try backend.removeParkedTags(of: "undo")
-        #expect(records(store) == ["/local/domain/0/iovm/managed/\(again)"])
+    }
+
+    @Test func aDestroyOrAPlanWithoutTheNameDropsAParkedTag() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let backend = backend(toolstack, store)
+        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        try toolstack.destroyDomain(1, name: "guest1")
+        try toolstack.destroyDomain(2, name: "guest2")
+        try backend.removeStaleRecords()
+        let other = ManagedTag(topology: "elsewhere", name: "x", role: .guest, uuid: "dead", specFingerprint: "f")
+        try store.write("/local/domain/0/iovm/managed/9", try JSONText.line(other))  // stale, of another topology
+        let mine = ManagedTag(topology: "undo", name: "y", role: .guest, uuid: "dead2", specFingerprint: "f")
+        try store.write("/local/domain/0/iovm/managed/8", try JSONText.line(mine))  // stale, of this one
+        try backend.removeParkedTags(of: "undo", except: ["guest2"])  // an apply of a plan without guest1
+        #expect(records(store).count == 3)
+        #expect(try LibXLBackend.parked(store).values.map(\.name) == ["guest2"])
+        try backend.removeParkedTags(of: "undo", except: [])  // its destroy: its stale tags go too, not another's
+        #expect(records(store) == ["/local/domain/0/iovm/managed/9"])
+    }
+
+    @Test func aKillHalfWayThroughAMoveOrATaggingIsFinishedByTheNextCall() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let backend = backend(toolstack, store)
+        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
+        let tag2 = try #require(store.values["/local/domain/0/iovm/managed/2"])
+        toolstack.changeDomid(1, to: 7)
+        try store.write("/local/domain/0/iovm/managed/7", tag1)  // the move wrote, and was killed before the removal
+        let saved = try #require(toolstack.save(2))
+        try backend.removeStaleRecords()
+        toolstack.restore(saved, as: 8)
+        try store.write("/local/domain/0/iovm/managed/8", tag2)  // the tagging wrote, and was killed before the removal
+        try backend.removeStaleRecords()
+        #expect(records(store) == ["/local/domain/0/iovm/managed/7", "/local/domain/0/iovm/managed/8"])
+    }
+
+    @Test func aMoveOverTheTagOfAnotherRestoredDomainParksItAndTagsThatOneToo() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let backend = backend(toolstack, store)
+        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
+        let tag2 = try #require(store.values["/local/domain/0/iovm/managed/2"])
+        toolstack.changeDomid(2, to: 9)  // guest2 restored as 9, then guest1 restored as 2: the IDs crossed
+        toolstack.changeDomid(1, to: 2)
+        try backend.removeStaleRecords()
+        #expect(records(store) == ["/local/domain/0/iovm/managed/2", "/local/domain/0/iovm/managed/9"])
+        #expect(store.values["/local/domain/0/iovm/managed/2"] == tag1)
+        #expect(LibXLBackend.tag(from: store.values["/local/domain/0/iovm/managed/9"]) == LibXLBackend.tag(from: tag2))
     }
 
     @Test func aStaleTagOfANameIOVMMadeAgainIsRemovedNotParked() throws {
