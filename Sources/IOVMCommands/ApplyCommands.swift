@@ -305,8 +305,12 @@ struct StatusCommand: ParsableCommand {
                 print("applied: no plan recorded for \(plan.topology) (this file gives plan \(plan.appliedFingerprint))")
             }
             for tag in status.gone {
+                let remedy =
+                    plan.map { plan in
+                        plan.domains.contains { $0.name == tag.name } ? "iovm apply makes it again" : "the file's plan has no \(tag.name) any more"
+                    } ?? "iovm apply of its topology makes it again"
                 print(
-                    "gone: \(tag.name) of \(tag.topology) (UUID \(tag.uuid)) went without iovm destroying it (xl save, xl destroy); it is iovm's again if it comes back with that UUID (xl restore). iovm apply makes it again, iovm destroy forgets it"
+                    "gone: \(tag.name) of \(tag.topology) (UUID \(tag.uuid)) went without iovm destroying it (xl save, xl destroy); it is iovm's again if it comes back with that UUID (xl restore). \(remedy); iovm destroy forgets it"
                 )
             }
             // A vif whose backend died stays up in the guest and carries nothing: say so.

@@ -154,6 +154,12 @@ public struct ApplyEngine: Sendable {
         let reconciliation = Reconciler.reconcile(plan, with: host, guests: guests)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
         let configs = try reconciliation.changes.contains { if case .createDomain = $0 { true } else { false } } ? libxlJSON() : [:]
+        for case .createDomain(let name, _) in reconciliation.changes {
+            guard let gone = host.parked?.first(where: { $0.topology == plan.topology && $0.name == name && $0.role == .guest }) else { continue }
+            logger.notice(
+                "\(name) (UUID \(gone.uuid)) went without iovm destroying it (xl destroy, or xl save): making it again; an xl restore of the old one would clash with it by name"
+            )
+        }
 
         var journal = Journal()
         var domids = Dictionary(host.domains.filter { $0.tag?.topology == plan.topology }.map { ($0.name, $0.domid) }, uniquingKeysWith: { a, _ in a })
@@ -235,13 +241,6 @@ public struct ApplyEngine: Sendable {
                 try? backend.recordApplied(topology: plan.topology, fingerprint: nil)
             }
         }
-        // A name the plan dropped is not made again: the tag of its domain, gone, goes too.
-        let names = Set(plan.domains.map(\.name))
-        if host.parked?.contains(where: { $0.topology == plan.topology && !names.contains($0.name) }) == true {
-            do { try backend.removeParkedTags(of: plan.topology, except: names) } catch {
-                logger.warning("could not drop the parked tags of names \(plan.topology)'s plan no longer has: \(error)")
-            }
-        }
         return ApplyReport(done: journal.done, domids: domids, orphans: reconciliation.orphans, seconds: Date().timeIntervalSince(start))
     }
 
@@ -297,7 +296,7 @@ public struct ApplyEngine: Sendable {
         if !failures.isEmpty {
             throw ApplyError.stepFailed(step: "destroy of \(topology)", reason: failures.joined(separator: "; "), undone: [], undoFailures: [])
         }
-        try backend.removeParkedTags(of: topology, except: [])
+        try backend.removeParkedTags(of: topology)
         try backend.recordApplied(topology: topology, fingerprint: nil)
         return ApplyReport(done: done, domids: [:], orphans: [], seconds: Date().timeIntervalSince(start))
     }

@@ -67,9 +67,9 @@ public protocol XenBackend: Sendable {
     /// the domain). Called under the host lock, when no creation is in flight.
     func removeStaleRecords() throws
     /// Removes what iovm kept of `topology`'s domains that vanished without iovm destroying them (parked tags: an
-    /// `xl save`d guest is iovm's again when `xl restore` brings it back), but of the domains named `names`. Called
-    /// by a destroy of `topology` (no names), and by an apply with its plan's names; the default keeps nothing.
-    func removeParkedTags(of topology: String, except names: Set<String>) throws
+    /// `xl save`d guest is iovm's again when `xl restore` brings it back). Called once a destroy of `topology` ended;
+    /// the default keeps nothing.
+    func removeParkedTags(of topology: String) throws
     /// Every domain's domid and whether it runs, from one listing of Xen's domains, and the plans recorded as applied
     /// (no tag, vif or device read): what `iovm watch` looks at first when an event comes. The default observes the
     /// whole host.
@@ -84,7 +84,7 @@ extension XenBackend {
     public func prepare(_ plan: Plan) throws {}
 
     /// Keeps nothing.
-    public func removeParkedTags(of topology: String, except names: Set<String>) throws {}
+    public func removeParkedTags(of topology: String) throws {}
 
     /// Records nothing (a libvirt host: `iovm watch` runs in dom0 only).
     public func recordApplied(topology: String, fingerprint: String?) throws {}

@@ -59,7 +59,7 @@ extension LibXLBackend {
         // only ever writes over a tag already retired, or parks the one it writes over.
         for (domid, tag, text) in tags where !uuids.contains(tag.uuid) {
             let was = live[domid] == nil ? "no domain has that ID any more" : "that ID is another domain's now"
-            try retire(tag, text: text, from: "\(Self.tagRoot)/managed/\(domid)", because: "domain \(domid): \(was)", holders: holders, store: store)
+            try retire(tag, text: text, at: domid, from: "\(Self.tagRoot)/managed/\(domid)", because: was, holders: holders, store: store)
         }
         for (domid, tag, text) in tags where uuids.contains(tag.uuid) && live[domid] != tag.uuid {
             let path = "\(Self.tagRoot)/managed/\(domid)"
@@ -77,7 +77,7 @@ extension LibXLBackend {
                     try store.remove(path)
                     continue
                 }
-                try retire(there, text: thereText, from: nil, because: "domain \(newDomid) is \(tag.name) now", holders: holders, store: store)
+                try retire(there, text: thereText, at: newDomid, from: nil, because: "that ID is \(tag.name)'s now", holders: holders, store: store)
             }
             try store.write(newPath, text)
             try store.remove(path)
@@ -88,13 +88,15 @@ extension LibXLBackend {
 
     /// Parks `tag`, the tag of a domain that is not at its ID any more, and removes it from `path`; when iovm made its
     /// name again meanwhile (`holders`: another UUID has it), only removes it.
-    private func retire(_ tag: ManagedTag, text: String, from path: String?, because why: String, holders: [String: String], store: any TagStore) throws {
+    private func retire(
+        _ tag: ManagedTag, text: String, at domid: UInt32, from path: String?, because why: String, holders: [String: String], store: any TagStore
+    ) throws {
         if let holder = holders[Self.nameKey(tag)], holder != tag.uuid {
-            logger.notice("removing the tag of \(tag.name) (\(why)): iovm made \(tag.name) again (UUID \(holder))")
+            logger.notice("removing the tag of \(tag.name) (domain \(domid)): \(why), and iovm made \(tag.name) again (UUID \(holder))")
         } else {
             // Destroyed by something else (`xl destroy`, a crash the watch has yet to replace), or saved (`xl save`).
             try store.write("\(Self.parkedRoot)/\(tag.uuid)", text)
-            logger.notice("parking the tag of \(tag.name) (\(why)); it is iovm's again if it comes back with UUID \(tag.uuid) (xl restore)")
+            logger.notice("parking the tag of \(tag.name) (domain \(domid)): \(why); it is iovm's again if it comes back with UUID \(tag.uuid) (xl restore)")
         }
         if let path { try store.remove(path) }
     }
@@ -115,7 +117,12 @@ extension LibXLBackend {
             guard let back = domidsByUUID[uuid], back.count == 1, let domid = back.first, try context.domainName(domid) == tag.name else { continue }
             let managed = "\(Self.tagRoot)/managed/\(domid)"
             // Tagged already (a kill came between the write and the removal below): only the parked tag goes.
-            if Self.tag(from: try store.read(managed))?.uuid != live[domid] {
+            let thereText = try store.read(managed)
+            if Self.tag(from: thereText)?.uuid != live[domid] {
+                // Over another domain's tag (one whose move waits for its domain's name): parked, not lost.
+                if let there = Self.tag(from: thereText), let thereText {
+                    try retire(there, text: thereText, at: domid, from: nil, because: "that ID is \(tag.name)'s now", holders: holders, store: store)
+                }
                 try store.write(managed, try JSONText.line(tag))
                 logger.notice("tagging \(tag.name) (domain \(domid)) as iovm's again: it came back with the UUID of its parked tag (\(uuid); xl restore)")
             }
@@ -123,20 +130,24 @@ extension LibXLBackend {
         }
     }
 
-    /// Drops the parked tags of `topology` but those of `names`. With no names (its destroy), also removes the tags
-    /// of `topology` no live domain has the UUID of (what a failed removeStaleRecords left), so that no later call parks
-    /// them.
-    public func removeParkedTags(of topology: String, except names: Set<String>) throws {
+    /// Drops the parked tags of `topology`, and removes its tags no live domain has the UUID of (what a failed
+    /// removeStaleRecords left), so that no later call parks them: its destroy ended.
+    public func removeParkedTags(of topology: String) throws {
         let store = try openStore(false)
-        for (uuid, tag) in try Self.parked(store) where tag.topology == topology && !names.contains(tag.name) {
+        for (uuid, tag) in try Self.parked(store) where tag.topology == topology {
             try store.remove("\(Self.parkedRoot)/\(uuid)")
-            logger.notice("dropping the parked tag of \(tag.name) (UUID \(uuid)): \(names.isEmpty ? "\(topology) is destroyed" : "\(topology)'s plan has no \(tag.name) any more")")
+            logger.notice("dropping the parked tag of \(tag.name) (UUID \(uuid)): \(topology) is destroyed")
         }
-        guard names.isEmpty else { return }
-        let uuids = Set(try context.domains(names: false).map(\.uuid))
+        let live = Dictionary(try context.domains(names: false).map { ($0.uuid, $0.domid) }, uniquingKeysWith: { first, _ in first })
         for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
             let path = "\(Self.tagRoot)/managed/\(key)"
-            guard let tag = Self.tag(from: try store.read(path)), tag.topology == topology, !uuids.contains(tag.uuid) else { continue }
+            guard let tag = Self.tag(from: try store.read(path)), tag.topology == topology else { continue }
+            if let domid = live[tag.uuid] {
+                if "\(domid)" != key {
+                    logger.warning("\(tag.name) of \(topology) runs as domain \(domid), under another name than its tag's (a migration half-way?): this destroy did not destroy it")
+                }
+                continue
+            }
             try store.remove(path)
             logger.notice("removing the tag of \(tag.name) (domain \(key)): no domain has its UUID, and \(topology) is destroyed")
         }

@@ -252,9 +252,9 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         state.withLock { $0.applied[topology] = fingerprint }
     }
 
-    func removeParkedTags(of topology: String, except names: Set<String>) throws {
-        try call("removeParkedTags \(topology) except \(names.sorted().joined(separator: ","))")
-        state.withLock { $0.parked.removeAll { $0.topology == topology && !names.contains($0.name) } }
+    func removeParkedTags(of topology: String) throws {
+        try call("removeParkedTags \(topology)")
+        state.withLock { $0.parked.removeAll { $0.topology == topology } }
     }
 
     /// Parks a tag, as LibXLBackend does for a domain gone without iovm destroying it.

@@ -80,23 +80,37 @@ extension LibXLBackendUndoTests {
         #expect(store.values["/local/domain/0/iovm/managed/\(again)"] != nil)
     }
 
-    @Test func aDestroyOrAPlanWithoutTheNameDropsAParkedTag() throws {
+    @Test func aDestroyDropsItsTopologysParkedTagsAndStaleTags() throws {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
         let backend = backend(toolstack, store)
         for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
         try toolstack.destroyDomain(1, name: "guest1")
-        try toolstack.destroyDomain(2, name: "guest2")
         try backend.removeStaleRecords()
         let other = ManagedTag(topology: "elsewhere", name: "x", role: .guest, uuid: "dead", specFingerprint: "f")
         try store.write("/local/domain/0/iovm/managed/9", try JSONText.line(other))  // stale, of another topology
         let mine = ManagedTag(topology: "undo", name: "y", role: .guest, uuid: "dead2", specFingerprint: "f")
         try store.write("/local/domain/0/iovm/managed/8", try JSONText.line(mine))  // stale, of this one
-        try backend.removeParkedTags(of: "undo", except: ["guest2"])  // an apply of a plan without guest1
-        #expect(records(store).count == 3)
-        #expect(try LibXLBackend.parked(store).values.map(\.name) == ["guest2"])
-        try backend.removeParkedTags(of: "undo", except: [])  // its destroy: its stale tags go too, not another's
-        #expect(records(store) == ["/local/domain/0/iovm/managed/9"])
+        try backend.removeParkedTags(of: "undo")  // guest2 runs (its destroy failed): its tag stays
+        #expect(records(store) == ["/local/domain/0/iovm/managed/2", "/local/domain/0/iovm/managed/9"])
+    }
+
+    @Test func aTaggingOverTheTagOfADomainWhoseMoveWaitsParksThatTag() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let backend = backend(toolstack, store)
+        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let tag2 = try #require(store.values["/local/domain/0/iovm/managed/2"])
+        let saved = try #require(toolstack.save(1))
+        try backend.removeStaleRecords()  // guest1's tag parked
+        toolstack.changeDomid(2, to: 5, name: "guest2--incoming")  // guest2 migrating: its tag waits at 2
+        toolstack.restore(saved, as: 2)  // guest1 restored under guest2's old ID
+        try backend.removeStaleRecords()
+        #expect(LibXLBackend.tag(from: store.values["/local/domain/0/iovm/managed/2"])?.name == "guest1")
+        toolstack.changeDomid(5, to: 5, name: "guest2")  // the migration ends
+        try backend.removeStaleRecords()
+        #expect(records(store) == ["/local/domain/0/iovm/managed/2", "/local/domain/0/iovm/managed/5"])
+        #expect(LibXLBackend.tag(from: store.values["/local/domain/0/iovm/managed/5"]) == LibXLBackend.tag(from: tag2))
     }
 
     @Test func aKillHalfWayThroughAMoveOrATaggingIsFinishedByTheNextCall() throws {
