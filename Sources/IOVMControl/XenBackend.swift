@@ -62,9 +62,11 @@ public protocol XenBackend: Sendable {
     func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws
     /// Moves a domain to another cpupool live.
     func moveToPool(domid: UInt32, pool: String) throws
-    /// Removes the records no domain answers to any more: creation intents whose domain does not exist (an apply was
-    /// killed after recording one), and tags whose domain ID is gone or another domain's (something else destroyed
-    /// the domain). Called under the host lock, when no creation is in flight.
+    /// Tidies the records no domain answers to any more: removes creation intents whose domain does not exist (an
+    /// apply was killed after recording one); moves a tag to its domain's new ID (`xl restore`); parks a tag whose
+    /// domain is gone (something else destroyed or saved it), or removes it once iovm made that name again; tags a
+    /// domain that came back with a parked tag's UUID and name. Called under the host lock, when no creation is in
+    /// flight.
     func removeStaleRecords() throws
     /// Removes what iovm kept of `topology`'s domains that vanished without iovm destroying them (parked tags: an
     /// `xl save`d guest is iovm's again when `xl restore` brings it back). Called once a destroy of `topology` ended;

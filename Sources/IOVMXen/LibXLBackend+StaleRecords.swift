@@ -23,10 +23,10 @@ extension LibXLBackend {
         return parked
     }
 
-    /// The parked tag of the domain `uuid` named `name`, if it is one (a restored domain before the next apply
-    /// adopts it).
-    static func parkedTag(uuid: String, name: String?, in parked: [String: ManagedTag]) -> ManagedTag? {
-        guard let tag = parked[uuid], tag.name == name else { return nil }
+    /// `tag`, a parked tag, if it makes the domain `uuid` named `name` iovm's (a restored domain before the next
+    /// apply tags it again): its UUID and its name are the domain's.
+    static func parkedTag(_ tag: ManagedTag?, of uuid: String, named name: String?) -> ManagedTag? {
+        guard let tag, tag.uuid == uuid, tag.name == name else { return nil }
         return tag
     }
 
@@ -83,7 +83,7 @@ extension LibXLBackend {
             try store.remove(path)
             logger.notice("moving the tag of \(tag.name) from domain \(domid) to \(newDomid): the same domain (UUID \(tag.uuid)) has a new ID (xl restore, or a migration)")
         }
-        try adoptParked(store: store, domains: domains, live: live, holders: holders)
+        try adoptParked(store: store, domidsByUUID: domidsByUUID, live: live, holders: holders)
     }
 
     /// Parks `tag`, the tag of a domain that is not at its ID any more, and removes it from `path`; when iovm made its
@@ -103,10 +103,8 @@ extension LibXLBackend {
 
     /// Tags each domain that came back with a parked tag's UUID and name (`xl restore`), and drops the parked tags
     /// of names iovm made again.
-    private func adoptParked(store: any TagStore, domains: [DomainInfo], live: [UInt32: String], holders: [String: String]) throws {
+    private func adoptParked(store: any TagStore, domidsByUUID: [String: [UInt32]], live: [UInt32: String], holders: [String: String]) throws {
         let parked = try Self.parked(store)
-        guard !parked.isEmpty else { return }
-        let domidsByUUID = Dictionary(grouping: domains, by: \.uuid).mapValues { $0.map(\.domid) }
         for (uuid, tag) in parked.sorted(by: { $0.key < $1.key }) {
             let path = "\(Self.parkedRoot)/\(uuid)"
             if let holder = holders[Self.nameKey(tag)], holder != uuid {

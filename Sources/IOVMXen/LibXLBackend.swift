@@ -180,7 +180,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let schedule = try? scheduleParameters(domain.domid)
             let tag =
                 Self.tag(from: try store.read("\(Self.tagRoot)/managed/\(domain.domid)"))
-                ?? intents[domain.uuid] ?? Self.parkedTag(uuid: domain.uuid, name: domain.name, in: parked)
+                ?? intents[domain.uuid] ?? Self.parkedTag(parked[domain.uuid], of: domain.uuid, named: domain.name)
             domains.append(
                 ObservedDomain(
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
@@ -235,7 +235,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             // A restored domain is iovm's by its parked tag until the next apply tags it again.
             var tag = Self.tag(from: try store?.read("\(Self.tagRoot)/managed/\(domain.domid)"))
             if tag?.uuid != domain.uuid {
-                tag = Self.tag(from: try store?.read("\(Self.parkedRoot)/\(domain.uuid)")).flatMap { $0.name == domain.name ? $0 : nil }
+                tag = Self.parkedTag(Self.tag(from: try store?.read("\(Self.parkedRoot)/\(domain.uuid)")), of: domain.uuid, named: domain.name)
             }
             guard let tag, tag.uuid == domain.uuid else {
                 throw XenError.failed(operation: "change \(domain.name ?? nameOrID) (\(domain.domid))", detail: "iovm did not create it; iovm never changes it")
@@ -528,7 +528,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let actual = info.uuid
         guard
             let tag = try Self.tag(from: store.read(tagPath)) ?? Self.intents(store)[actual]
-                ?? Self.parkedTag(uuid: actual, name: try context.domainName(domid), in: Self.parked(store))
+                ?? Self.parkedTag(Self.parked(store)[actual], of: actual, named: try context.domainName(domid))
         else {
             throw XenError.failed(operation: "destroy domain \(domid)", detail: "iovm did not create it; refusing")
         }

@@ -13,11 +13,18 @@ extension LibXLBackendUndoTests {
         store.values.keys.filter { $0.hasPrefix("/local/domain/0/iovm/") }.sorted()
     }
 
-    @Test func aSavedGuestIsIOVMsAgainWhenRestoredThoughARecoveryRanMeanwhile() throws {
+    /// A backend over a recording toolstack and an in-memory xenstore, with a guest of each of `names` made through it
+    /// (domids 1, 2, ... in order).
+    func madeGuests(_ names: String...) throws -> (RecordingToolstack, MemoryTagStore, LibXLBackend) {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
         let backend = backend(toolstack, store)
-        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        for name in names { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        return (toolstack, store, backend)
+    }
+
+    @Test func aSavedGuestIsIOVMsAgainWhenRestoredThoughARecoveryRanMeanwhile() throws {
+        let (toolstack, store, backend) = try madeGuests("guest1", "guest2")
         let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
         let saved = try #require(toolstack.save(1))  // xl save guest1
         try backend.removeStaleRecords()  // a watch recovery, or an apply or destroy of another topology, in the gap
@@ -37,10 +44,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aParkedTagMakesNoOtherDomainIOVMs() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        _ = try backend.createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        let (toolstack, store, backend) = try madeGuests("guest1")
         var saved = try #require(toolstack.save(1))
         try backend.removeStaleRecords()
         var namesake = saved
@@ -63,10 +67,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aParkedTagGoesOnceIOVMMadeItsNameAgainNotBefore() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let (toolstack, store, backend) = try madeGuests("guest1", "guest2")
         try toolstack.destroyDomain(1, name: "guest1")  // xl destroy: iovm cannot tell it from xl save
         try toolstack.destroyDomain(2, name: "guest2")
         try backend.removeStaleRecords()
@@ -81,10 +82,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aDestroyDropsItsTopologysParkedTagsAndStaleTags() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let (toolstack, store, backend) = try madeGuests("guest1", "guest2")
         try toolstack.destroyDomain(1, name: "guest1")
         try backend.removeStaleRecords()
         let other = ManagedTag(topology: "elsewhere", name: "x", role: .guest, uuid: "dead", specFingerprint: "f")
@@ -96,10 +94,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aTaggingOverTheTagOfADomainWhoseMoveWaitsParksThatTag() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let (toolstack, store, backend) = try madeGuests("guest1", "guest2")
         let tag2 = try #require(store.values["/local/domain/0/iovm/managed/2"])
         let saved = try #require(toolstack.save(1))
         try backend.removeStaleRecords()  // guest1's tag parked
@@ -114,10 +109,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aKillHalfWayThroughAMoveOrATaggingIsFinishedByTheNextCall() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let (toolstack, store, backend) = try madeGuests("guest1", "guest2")
         let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
         let tag2 = try #require(store.values["/local/domain/0/iovm/managed/2"])
         toolstack.changeDomid(1, to: 7)
@@ -131,10 +123,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aMoveOverTheTagOfAnotherRestoredDomainParksItAndTagsThatOneToo() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        for name in ["guest1", "guest2"] { _ = try backend.createDomain(try guestSpec(name), libxlJSON: "{}", tag: tag(name)) }
+        let (toolstack, store, backend) = try madeGuests("guest1", "guest2")
         let tag1 = try #require(store.values["/local/domain/0/iovm/managed/1"])
         let tag2 = try #require(store.values["/local/domain/0/iovm/managed/2"])
         toolstack.changeDomid(2, to: 9)  // guest2 restored as 9, then guest1 restored as 2: the IDs crossed
@@ -146,10 +135,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aStaleTagOfANameIOVMMadeAgainIsRemovedNotParked() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        _ = try backend.createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        let (toolstack, store, backend) = try madeGuests("guest1")
         let stale = try #require(store.values["/local/domain/0/iovm/managed/1"])
         try toolstack.destroyDomain(1, name: "guest1")
         let again = try backend.createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))  // a watch's recovery
@@ -159,10 +145,7 @@ extension LibXLBackendUndoTests {
     }
 
     @Test func aRestoredDomainNotYetTaggedAgainIsDestroyedByItsParkedTag() throws {
-        let toolstack = RecordingToolstack()
-        let store = MemoryTagStore()
-        let backend = backend(toolstack, store)
-        _ = try backend.createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        let (toolstack, store, backend) = try madeGuests("guest1")
         let saved = try #require(toolstack.save(1))
         try backend.removeStaleRecords()
         toolstack.restore(saved, as: 3)
