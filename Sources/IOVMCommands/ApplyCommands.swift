@@ -339,7 +339,8 @@ struct LiveChangeOptions: ParsableArguments {
         help: "Manage the Xen host behind this libvirt URI (xen+ssh://root@host/system?keyfile=KEY) through libvirt's libxl driver, instead of this dom0.")
     var connect: String?
 
-    @Option(name: .customLong("control-socket"), help: "The control socket of a running iovm watch, which makes the change if it serves one.")
+    @Option(
+        name: .customLong("control-socket"), help: "The control socket of a running iovm watch, which makes the change if it serves one; $IOVM_CONTROL_SOCKET sets the default.")
     var controlSocket: String = HostAccess.defaultControlSocket
 
     @Flag(name: .customLong("in-process"), help: "Make the change in this process even when an iovm watch serves the control socket.")
@@ -377,7 +378,10 @@ struct PinCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     /// Each domain with its cores, from `DOMAIN=CORES` or `--cpus`.
-    func targets() throws -> [(domain: String, cores: CPUSet?)] {
+    func targets() throws -> [(domain: String, cores: CPUSet?)] { try Self.targets(domains, cpus: cpus) }
+
+    /// Each of `domains` with its cores, from `DOMAIN=CORES` or `cpus` (`--cpus`).
+    static func targets(_ domains: [String], cpus: String?) throws -> [(domain: String, cores: CPUSet?)] {
         guard !domains.isEmpty else { throw ValidationError("name at least one domain") }
         return try domains.map { argument in
             let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
@@ -393,12 +397,16 @@ struct PinCommand: ParsableCommand {
 
     func validate() throws { _ = try targets() }
 
+    /// The request `iovm watch` gets for `targets`.
+    static func request(_ targets: [(domain: String, cores: CPUSet?)], wait: Double = 0) -> LiveVerbRequest {
+        LiveVerbRequest(verb: .pin, targets: targets.map { .init(domain: $0.domain, cores: $0.cores.map { "\($0)" }) }, wait: wait)
+    }
+
     func run() throws {
         try reportingErrors {
             let targets = try targets()
             let logger = global.logger("iovm.pin")
-            let request = LiveVerbRequest(verb: .pin, targets: targets.map { .init(domain: $0.domain, cores: $0.cores.map { "\($0)" }) }, wait: live.wait)
-            if try live.throughWatch(request, logger: logger) { return }
+            if try live.throughWatch(Self.request(targets, wait: live.wait), logger: logger) { return }
             let engine = try HostAccess.engine(logger: logger, wait: live.wait, connect: live.connect)
             for change in try engine.pin(targets) { printError("\(change)") }
         }
@@ -417,10 +425,15 @@ struct UnpinCommand: ParsableCommand {
         guard !domains.isEmpty else { throw ValidationError("name at least one domain") }
     }
 
+    /// The request `iovm watch` gets for `domains`: a pin to every core.
+    static func request(_ domains: [String], wait: Double = 0) -> LiveVerbRequest {
+        LiveVerbRequest(verb: .pin, targets: domains.map { .init(domain: $0) }, wait: wait)
+    }
+
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.unpin")
-            if try live.throughWatch(LiveVerbRequest(verb: .pin, targets: domains.map { .init(domain: $0) }, wait: live.wait), logger: logger) { return }
+            if try live.throughWatch(Self.request(domains, wait: live.wait), logger: logger) { return }
             let engine = try HostAccess.engine(logger: logger, wait: live.wait, connect: live.connect)
             for change in try engine.pin(domains.map { ($0, nil) }) { printError("\(change)") }
         }
@@ -440,7 +453,10 @@ struct WeightCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     /// Each domain with its weight: `DOMAIN=N` pairs, and plain domains taking the last argument.
-    func targets() throws -> [(domain: String, weight: Int)] {
+    func targets() throws -> [(domain: String, weight: Int)] { try Self.targets(arguments) }
+
+    /// Each domain of `arguments` (`DOMAIN... WEIGHT`, or `DOMAIN=WEIGHT` pairs) with its weight.
+    static func targets(_ arguments: [String]) throws -> [(domain: String, weight: Int)] {
         var rest = arguments
         var shared: Int?
         if let last = rest.last, !last.contains("=") {
@@ -470,12 +486,16 @@ struct WeightCommand: ParsableCommand {
         if let refusal = cap.flatMap(LiveVerbRefusal.cap) { throw ValidationError("\(refusal)") }
     }
 
+    /// The request `iovm watch` gets for `targets` and `cap`.
+    static func request(_ targets: [(domain: String, weight: Int)], cap: Int? = nil, wait: Double = 0) -> LiveVerbRequest {
+        LiveVerbRequest(verb: .weight, targets: targets.map { .init(domain: $0.domain, weight: $0.weight) }, cap: cap, wait: wait)
+    }
+
     func run() throws {
         try reportingErrors {
             let targets = try targets()
             let logger = global.logger("iovm.weight")
-            let request = LiveVerbRequest(verb: .weight, targets: targets.map { .init(domain: $0.domain, weight: $0.weight) }, cap: cap, wait: live.wait)
-            if try live.throughWatch(request, logger: logger) { return }
+            if try live.throughWatch(Self.request(targets, cap: cap, wait: live.wait), logger: logger) { return }
             let engine = try HostAccess.engine(logger: logger, wait: live.wait, connect: live.connect)
             for change in try engine.setWeight(targets, cap: cap) { printError("\(change)") }
         }

@@ -81,8 +81,9 @@ enum HostAccess {
         return queries().pciIDs(pci)
     }
 
-    /// Where `iovm watch` serves the live verbs unless told otherwise.
-    static let defaultControlSocket = ControlSocket.defaultPath
+    /// Where `iovm watch` serves the live verbs unless told otherwise: `$IOVM_CONTROL_SOCKET`, or
+    /// ``IOVMXen/ControlSocket/defaultPath``.
+    static let defaultControlSocket = getenv("IOVM_CONTROL_SOCKET").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? ControlSocket.defaultPath
 
     /// Sends a live verb to the process serving the control socket at `socket` (`iovm watch`) and returns its reply;
     /// nil when nothing serves it (nothing was sent).

@@ -34,7 +34,7 @@ struct WatchCommand: ParsableCommand {
             See contrib/iovm-watch.service.
 
             While it runs, `iovm pin`, `unpin` and `weight` are carried out by it, through --control-socket (default \
-            /run/iovm/control.sock, root only): the same checks, the same host lock, but no new libxl context per call. \
+            $IOVM_CONTROL_SOCKET, else /run/iovm/control.sock, root only): the same checks, the same host lock, but no new libxl context per call. \
             When the socket cannot be served, the watch says so and goes on; the verbs then run in their own process.
 
             It makes again only the plan applied last: `iovm apply` records it in xenstore. When another one is applied, \
@@ -53,7 +53,9 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "Seconds without an event after which the host is looked at anyway.")
     var recheck: Double = 5
 
-    @Option(name: .customLong("control-socket"), help: "Serve `iovm pin`, `unpin` and `weight` on this Unix socket (mode 0600), with a libxl context kept open.")
+    @Option(
+        name: .customLong("control-socket"),
+        help: "Serve `iovm pin`, `unpin` and `weight` on this Unix socket (mode 0600), with a libxl context kept open; $IOVM_CONTROL_SOCKET sets the default.")
     var controlSocket: String = HostAccess.defaultControlSocket
 
     @Flag(name: .customLong("no-control-socket"), help: "Do not serve the live verbs; each runs in its own process.")

@@ -96,3 +96,46 @@ struct LiveVerbParseTests {
         #expect(unknown.stderr.contains("Unknown option '--bogus'") && unknown.stderr.contains("Usage: iovm pin"), "\(unknown.stderr)")
     }
 }
+
+/// The plainest forms go to the watch without ArgumentParser (``IOVMCommands/IOVMCommand/liveVerbShortcut(_:)``):
+/// the socket from `$IOVM_CONTROL_SOCKET`, the same request, lines and exit status as through the parser.
+@Suite("Live verbs' shortcut through the control socket", .serialized)
+struct LiveVerbShortcutClientTests {
+    let cli = CLITests()
+    let client = LiveVerbClientTests()
+
+    @Test("a plain pin, unpin and weight reach the watch at $IOVM_CONTROL_SOCKET and print its lines")
+    func plainFormsReachTheWatch() throws {
+        let changes = [LiveVerbReply.Change(line: "iovm0 (3): pinned to cores 2 in 1.2 ms", domid: 3)]
+        let (path, server, requests) = try client.serve(LiveVerbReply(changes: changes, pid: 99))
+        defer { server.stop() }
+        let environment = ["IOVM_CONTROL_SOCKET": path]
+        let pin = try cli.iovm(["pin", "iovm0=2", "iovm1=3"], environment: environment)
+        #expect(pin.status == 0, "\(pin.stderr)")
+        #expect(pin.stderr == "iovm0 (3): pinned to cores 2 in 1.2 ms\n")
+        #expect(try cli.iovm(["unpin", "iovm0"], environment: environment).status == 0)
+        #expect(try cli.iovm(["weight", "iovm0", "iovm1", "512"], environment: environment).status == 0)
+        // With an option, the parser reads it and sends the same socket's request.
+        #expect(try cli.iovm(["weight", "iovm0", "256", "--cap", "40"], environment: environment).status == 0)
+        #expect(
+            requests.withLock { $0 } == [
+                LiveVerbRequest(verb: .pin, targets: [.init(domain: "iovm0", cores: "2"), .init(domain: "iovm1", cores: "3")]),
+                LiveVerbRequest(verb: .pin, targets: [.init(domain: "iovm0")]),
+                LiveVerbRequest(verb: .weight, targets: [.init(domain: "iovm0", weight: 512), .init(domain: "iovm1", weight: 512)]),
+                LiveVerbRequest(verb: .weight, targets: [.init(domain: "iovm0", weight: 256)], cap: 40),
+            ])
+    }
+
+    @Test("the watch's error exits 1; with no watch the verb runs in its own process, as through the parser")
+    func errorAndNoWatch() throws {
+        let (path, server, _) = try client.serve(LiveVerbReply(changes: [], error: "iovm: error: no domain nosuch", pid: 99))
+        defer { server.stop() }
+        let refused = try cli.iovm(["pin", "nosuch=1"], environment: ["IOVM_CONTROL_SOCKET": path])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "iovm: error: no domain nosuch\n")
+        let none = try cli.iovm(["pin", "iovm0=1"], environment: ["IOVM_CONTROL_SOCKET": path + ".none"])
+        let parsed = try cli.iovm(["pin", "iovm0=1", "--control-socket", path + ".none"])
+        #expect(none.status == 1)  // no Xen on this machine: the in-process verb fails at the host
+        #expect(none.stderr == parsed.stderr)
+    }
+}
