@@ -282,6 +282,12 @@ public struct ApplyEngine: Sendable {
             host.domains.filter { !destroyed.contains($0.domid) }.flatMap { domain in domain.pci.map { ($0, domain) } },
             uniquingKeysWith: { first, _ in first })
         for nic in host.nics where nic.madeAssignableByIOVM {
+            // Another topology, applied, made it assignable for its IOVM (dead now, or about to be made again by its
+            // watch): it stays, and that topology's destroy gives it back. A mark of an older iovm names none.
+            if let owner = nic.madeAssignableFor, owner != topology, let record = host.applied[owner], record != ObservedHost.destroyingMark {
+                done.append("left NIC \(nic.pci) assignable: topology \(owner), which is applied, made it so; its destroy gives it back")
+                continue
+            }
             if let holder = holders[nic.pci] {
                 failures.append("NIC \(nic.pci) is still passed through to domain \(holder.name) (\(holder.domid)); it stays assignable, not given back to dom0")
                 continue
@@ -339,13 +345,13 @@ public struct ApplyEngine: Sendable {
                 journal.record(change.description, undo: .destroyPool(pool.name))
                 crashPoint?("pool:\(pool.name)")
             case .makeAssignable(let pci):
-                try backend.makeAssignable(pci)
+                try backend.makeAssignable(pci, for: plan.topology)
                 journal.record(change.description, undo: .releaseNIC(pci))
                 crashPoint?("assignable:\(pci)")
-            case .giveNICToDom0(let pci, _):
+            case .giveNICToDom0(let pci, _, let owner):
                 // libxl gives it back to the driver it had before iovm made it assignable.
                 try backend.releaseNIC(pci)
-                journal.record(change.description, undo: .makeAssignable(pci))
+                journal.record(change.description, undo: .makeAssignable(pci, topology: owner))
                 crashPoint?("dom0:\(pci)")
             case .createBridge(let name, let nic, _):
                 guard let network else { throw StepFailure(step: change.description, reason: "no access to dom0's network") }
@@ -658,7 +664,7 @@ struct Journal {
     enum Undo {
         case destroyPool(String)
         case releaseNIC(PCIAddress)
-        case makeAssignable(PCIAddress)
+        case makeAssignable(PCIAddress, topology: String?)
         case removeBridge(String)
         case destroyDomain(domid: UInt32, name: String)
         case setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?)
@@ -684,7 +690,7 @@ struct Journal {
                 switch undo {
                 case .destroyPool(let name): try backend.destroyPool(named: name)
                 case .releaseNIC(let pci): try backend.releaseNIC(pci)
-                case .makeAssignable(let pci): try backend.makeAssignable(pci)
+                case .makeAssignable(let pci, let topology): try backend.makeAssignable(pci, for: topology)
                 case .removeBridge(let name): try network?.removeBridge(named: name)
                 case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
                 case .setAffinity(let domid, let vcpus, let hard): try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard)

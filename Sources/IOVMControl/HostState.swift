@@ -122,14 +122,21 @@ public struct NICBinding: Sendable, Codable, Equatable {
     public var madeAssignableByIOVM: Bool
     /// The driver bound to it now (`e1000`, `pciback`), nil when none (when the backend reads it).
     public var driver: String?
+    /// The topology whose apply made it assignable; nil when iovm did not, or when an older iovm did (its mark has
+    /// no topology).
+    public var madeAssignableFor: String?
 
     /// Creates a binding.
-    public init(pci: PCIAddress, assignable: Bool, previousDriver: String? = nil, madeAssignableByIOVM: Bool = false, driver: String? = nil) {
+    public init(
+        pci: PCIAddress, assignable: Bool, previousDriver: String? = nil, madeAssignableByIOVM: Bool = false, driver: String? = nil,
+        madeAssignableFor: String? = nil
+    ) {
         self.pci = pci
         self.assignable = assignable
         self.previousDriver = previousDriver
         self.madeAssignableByIOVM = madeAssignableByIOVM
         self.driver = driver
+        self.madeAssignableFor = madeAssignableFor
     }
 }
 

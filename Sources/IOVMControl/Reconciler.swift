@@ -8,7 +8,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Bind a NIC to pciback.
     case makeAssignable(PCIAddress)
     /// Give a NIC iovm made assignable (for an IOVM, since gone) back to its dom0 driver, for dom0's `bridge`.
-    case giveNICToDom0(PCIAddress, bridge: String)
+    case giveNICToDom0(PCIAddress, bridge: String, markedFor: String?)
     /// Make bridge `name` in dom0 with NIC `nic`'s interface (`interface`, when known before the NIC is back
     /// with its driver) and tag it as the topology's; before the guests whose vifs join it.
     case createBridge(name: String, nic: PCIAddress, interface: String?)
@@ -48,7 +48,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .createPool(let pool): "create cpupool \(pool.name) (\(pool.scheduler), cores \(pool.cpus))"
         case .makeAssignable(let pci): "make NIC \(pci) assignable (pciback)"
-        case .giveNICToDom0(let pci, let bridge): "give NIC \(pci) back to its dom0 driver, for bridge \(bridge)"
+        case .giveNICToDom0(let pci, let bridge, _): "give NIC \(pci) back to its dom0 driver, for bridge \(bridge)"
         case .createBridge(let name, let nic, let interface): "bridge \(name) on \(nic)\(interface.map { " (\($0))" } ?? "")"
         case .createDomain(let name, let stage): "create \(name) (stage \(stage + 1))"
         case .setAffinity(let name, _, _, let from, let to):
@@ -360,7 +360,15 @@ public enum Reconciler {
                         ))
                     continue
                 }
-                changes.append(.giveNICToDom0(nic, bridge: bridge.name))
+                if let owner = binding.madeAssignableFor, owner != plan.topology, let record = host.applied[owner], record != ObservedHost.destroyingMark {
+                    conflicts.append(
+                        Conflict(
+                            message:
+                                "NIC \(nic) of bridge \(bridge.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first"
+                        ))
+                    continue
+                }
+                changes.append(.giveNICToDom0(nic, bridge: bridge.name, markedFor: binding.madeAssignableFor))
                 changes.append(.createBridge(name: bridge.name, nic: nic, interface: nil))
                 continue
             }

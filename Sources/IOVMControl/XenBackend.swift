@@ -23,8 +23,9 @@ public protocol XenBackend: Sendable {
     /// Destroys a pool iovm created, its cores going back to Pool-0.
     func destroyPool(named name: String) throws
 
-    /// Makes a NIC assignable to domains (binds it to pciback), recording its previous driver.
-    func makeAssignable(_ pci: PCIAddress) throws
+    /// Makes a NIC assignable to domains (binds it to pciback), recording its previous driver and `topology`, whose
+    /// apply does it (``NICBinding/madeAssignableFor``; nil only when a rollback restores an older iovm's mark).
+    func makeAssignable(_ pci: PCIAddress, for topology: String?) throws
     /// Gives a NIC iovm made assignable back to dom0's driver.
     func releaseNIC(_ pci: PCIAddress) throws
 

@@ -15,7 +15,8 @@ import XenKit
 ///
 /// Tags live in dom0's own xenstore subtree, which guests cannot write:
 /// `/local/domain/0/iovm/managed/<domid>` (a JSON ``ManagedTag``), `/local/domain/0/iovm/pools/<name>`
-/// (the topology) and `/local/domain/0/iovm/nics/<dddd_bb_dd_f>` (the driver the NIC had before iovm). The tag of a
+/// (the topology) and `/local/domain/0/iovm/nics/<dddd_bb_dd_f>` (a ``NICMark``: the driver the NIC had before iovm, and the
+/// topology that made it assignable). The tag of a
 /// domain that vanished without iovm destroying it waits under `/local/domain/0/iovm/parked/<uuid>` for `xl restore`
 /// (``removeStaleRecords()``).
 /// Each domain is created with its own libxl context, so a stage's creations run concurrently
@@ -194,11 +195,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         for pci in nics {
             let device = sysfs.device(pci)
             guard device.present else { continue }
-            let previous = try store.read("\(Self.tagRoot)/nics/\(Self.key(pci))")
+            let mark = try store.read("\(Self.tagRoot)/nics/\(Self.key(pci))").map(NICMark.init(value:))
             bindings.append(
                 NICBinding(
-                    pci: pci, assignable: device.assignable, previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
-                    madeAssignableByIOVM: previous != nil, driver: device.driver))
+                    pci: pci, assignable: device.assignable, previousDriver: mark?.previousDriver, madeAssignableByIOVM: mark != nil,
+                    driver: device.driver, madeAssignableFor: mark?.topology))
         }
         return ObservedHost(
             cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: try Self.applied(store),
@@ -300,14 +301,14 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     // MARK: NICs
 
-    public func makeAssignable(_ pci: PCIAddress) throws {
+    public func makeAssignable(_ pci: PCIAddress, for topology: String?) throws {
         if !sysfs.pcibackLoaded {
             let outcome = try ProcessRunner.run("/sbin/modprobe", ["xen-pciback"], environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"], timeout: 60)
             guard outcome.succeeded else { throw XenError.failed(operation: "modprobe xen-pciback", detail: outcome.output) }
         }
         let previous = sysfs.device(pci).driver ?? ""
         let store = try openStore(false)
-        try store.write("\(Self.tagRoot)/nics/\(Self.key(pci))", previous)
+        try store.write("\(Self.tagRoot)/nics/\(Self.key(pci))", NICMark(driver: previous, topology: topology).value)
         do {
             try context.addAssignablePCI(Self.libxlAddress(pci))
         } catch {

@@ -62,7 +62,8 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     private let plans = Mutex<Void>(())
     nonisolated(unsafe) private var plan: Plan?
 
-    /// Where iovm records the driver a NIC had before it detached it: `/local/domain/0/iovm/nics/<key>`, as the libxl backend.
+    /// Where iovm marks a NIC it detached (``NICMark``: its driver before, the topology): `/local/domain/0/iovm/nics/<key>`, as the
+    /// libxl backend.
     static let nicRoot = "/local/domain/0/iovm/nics"
 
     /// Connects to `uri`; refuses a connection whose driver is not Xen's.
@@ -172,11 +173,11 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         for pci in nics {
             guard let xml = try host.nodeDeviceXML(Self.nodeDevice(pci)) else { continue }
             let driver = Self.driver(inNodeDeviceXML: xml)
-            let previous = try store?.read("\(Self.nicRoot)/\(LibXLBackend.key(pci))")
+            let mark = try store?.read("\(Self.nicRoot)/\(LibXLBackend.key(pci))").map(NICMark.init(value:))
             bindings.append(
                 NICBinding(
-                    pci: pci, assignable: driver == "pciback" || driver == "xen-pciback", previousDriver: previous.flatMap { $0.isEmpty ? nil : $0 },
-                    madeAssignableByIOVM: previous != nil, driver: driver))
+                    pci: pci, assignable: driver == "pciback" || driver == "xen-pciback", previousDriver: mark?.previousDriver,
+                    madeAssignableByIOVM: mark != nil, driver: driver, madeAssignableFor: mark?.topology))
         }
         return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: [], nics: bindings)
     }
@@ -280,10 +281,10 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
 
     // MARK: NICs
 
-    public func makeAssignable(_ pci: PCIAddress) throws {
+    public func makeAssignable(_ pci: PCIAddress, for topology: String?) throws {
         let device = Self.nodeDevice(pci)
         let previous = try host.nodeDeviceXML(device).flatMap(Self.driver(inNodeDeviceXML:)) ?? ""
-        try requireStore("record the driver of \(pci) before detaching it").write("\(Self.nicRoot)/\(LibXLBackend.key(pci))", previous)
+        try requireStore("record the driver of \(pci) before detaching it").write("\(Self.nicRoot)/\(LibXLBackend.key(pci))", NICMark(driver: previous, topology: topology).value)
         do {
             try host.detachNodeDevice(device, driver: "xen")
         } catch {

@@ -36,6 +36,25 @@ struct ApplyEngineTests {
         Dictionary(uniqueKeysWithValues: plan.domains.map { ($0.name, "{}") })
     }
 
+    @Test("destroy leaves a NIC that another, applied topology made assignable; it gives back its own, and one whose topology is not applied or is being destroyed")
+    func destroyLeavesAnotherTopologysNIC() throws {
+        let nic = try #require(PCIAddress(Self.nics[0]))
+        let cases: [(owner: String, record: String?, released: Bool)] = [
+            ("other", "f00d", false), ("other", ObservedHost.destroyingMark, true), ("other", nil, true), ("table3", "f00d", true),
+        ]
+        for (owner, record, released) in cases {
+            let fake = FakeXenBackend(nics: Self.nics)
+            try fake.makeAssignable(nic, for: owner)
+            if let record { try fake.recordApplied(topology: owner, fingerprint: record) }
+            let report = try engine(fake).destroy(topology: "table3", nics: [nic])
+            #expect(fake.mutatingCalls.contains("releaseNIC \(nic)") == released, "\(owner) \(record ?? "-"): \(fake.mutatingCalls)")
+            #expect(
+                report.done.contains("left NIC \(nic) assignable: topology other, which is applied, made it so; its destroy gives it back") == !released,
+                "\(owner) \(record ?? "-"): \(report.done)")
+            #expect(try fake.observe(nics: [nic]).nics.first?.assignable == !released)
+        }
+    }
+
     @Test func freshApplyCreatesIOVMsBeforeGuestsAndMatchesThePlan() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let plan = try plan(.hybridPinned)

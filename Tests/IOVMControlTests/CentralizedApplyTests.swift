@@ -159,7 +159,7 @@ struct CentralizedApplyTests {
     @Test("a NIC iovm made assignable is given back to its dom0 driver first; rollback makes it assignable again")
     func assignableNICIsGivenBack() throws {
         let (backend, network) = host()
-        try backend.makeAssignable(PCIAddress("0000:00:10.0")!)  // an IOVM of an earlier topology had it
+        try backend.makeAssignable(PCIAddress("0000:00:10.0")!, for: "earlier")  // an IOVM of an earlier topology had it
         let initial = (backend.snapshot, network.snapshot)
         let plan = try plan()
         let preview = try engine(backend, network).preview(plan)
@@ -183,6 +183,22 @@ struct CentralizedApplyTests {
         #expect(release < bridge)
         #expect(report.done.contains("bridge xenbr0 on 0000:00:10.0 (enp0s16)"))
         #expect(backend.snapshot.nics.allSatisfy { !$0.assignable })
+    }
+
+    @Test("a NIC that another topology, still applied, made assignable is a conflict: its destroy gives it back first")
+    func anotherAppliedTopologysNIC() throws {
+        let (backend, network) = host()
+        try backend.makeAssignable(PCIAddress("0000:00:10.0")!, for: "earlier")
+        try backend.recordApplied(topology: "earlier", fingerprint: "f00d")
+        let plan = try plan()
+        #expect(
+            try engine(backend, network).preview(plan).conflicts.map(\.message) == [
+                "NIC 0000:00:10.0 of bridge xenbr0 was made assignable by topology earlier, which is applied: `iovm destroy` of earlier gives it back first"
+            ])
+        #expect(throws: ApplyError.self) { try engine(backend, network).apply(plan, libxlJSON: json(plan)) }
+        #expect(!backend.mutatingCalls.contains { $0.hasPrefix("releaseNIC") || $0.hasPrefix("createDomain") }, "\(backend.mutatingCalls)")
+        #expect(network.snapshot.bridges.isEmpty)
+        #expect(backend.snapshot.nics.first { $0.pci.description == "0000:00:10.0" }?.assignable == true)
     }
 
     @Test("a NIC bound to no driver gets its driver when its bridge is made; one bound to a driver without interface is a conflict")
@@ -214,7 +230,7 @@ struct CentralizedApplyTests {
             domid: 1, name: "driver-vm", uuid: "u1", vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0",
             pci: [PCIAddress("0000:00:10.0")!])
         let (backend, network) = host(extraDomains: [holder])
-        try backend.makeAssignable(PCIAddress("0000:00:10.0")!)
+        try backend.makeAssignable(PCIAddress("0000:00:10.0")!, for: "earlier")
         network.setAddresses(["10.0.2.15/24"], of: "enp0s17")
         network.addBridge("br-lan", ports: ["enp0s18"])
         let plan = try plan()

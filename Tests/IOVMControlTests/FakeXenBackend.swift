@@ -177,11 +177,11 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
-    func makeAssignable(_ pci: PCIAddress) throws {
+    func makeAssignable(_ pci: PCIAddress, for topology: String?) throws {
         try call("makeAssignable \(pci)")
         state.withLock { state in
             guard let index = state.nics.firstIndex(where: { $0.pci == pci }) else { return }
-            state.nics[index] = NICBinding(pci: pci, assignable: true, previousDriver: "e1000", madeAssignableByIOVM: true)
+            state.nics[index] = NICBinding(pci: pci, assignable: true, previousDriver: "e1000", madeAssignableByIOVM: true, madeAssignableFor: topology)
         }
     }
 

@@ -94,7 +94,7 @@ struct LibXLBackendUndoTests {
         toolstack.fail("addAssignablePCI")
         let nic = try #require(PCIAddress("0000:00:10.0"))
         #expect(throws: XenError.libxl(code: -3, operation: "libxl_device_pci_assignable_add(0000:00:10.0)")) {
-            try backend(toolstack, store, sysfs: try fakeSysfs()).makeAssignable(nic)
+            try backend(toolstack, store, sysfs: try fakeSysfs()).makeAssignable(nic, for: "lab-hybrid")
         }
         #expect(store.changes == ["write /local/domain/0/iovm/nics/0000_00_10_0", "remove /local/domain/0/iovm/nics/0000_00_10_0"])
         #expect(store.values.isEmpty)
@@ -104,9 +104,36 @@ struct LibXLBackendUndoTests {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
         let nic = try #require(PCIAddress("0000:00:10.0"))
-        try backend(toolstack, store, sysfs: try fakeSysfs()).makeAssignable(nic)
+        try backend(toolstack, store, sysfs: try fakeSysfs()).makeAssignable(nic, for: "lab-hybrid")
         #expect(toolstack.calls == ["addAssignablePCI 0000:00:10.0"])
-        #expect(store.values == ["/local/domain/0/iovm/nics/0000_00_10_0": "e1000"])
+        #expect(store.values == ["/local/domain/0/iovm/nics/0000_00_10_0": #"{"driver":"e1000","topology":"lab-hybrid"}"#])
+    }
+
+    @Test("observe reads a NIC's mark: the driver before and the topology; an older iovm's mark (the driver alone) has none")
+    func observeReadsTheNICMark() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        let nic = try #require(PCIAddress("0000:00:10.0"))
+        let backend = backend(toolstack, store, sysfs: try fakeSysfs())
+        try backend.makeAssignable(nic, for: "lab-hybrid")
+        let marked = try #require(try backend.observe(nics: [nic]).nics.first)
+        #expect(marked.madeAssignableByIOVM && marked.previousDriver == "e1000" && marked.madeAssignableFor == "lab-hybrid", "\(marked)")
+        for (value, driver) in [("e1000", "e1000"), ("", nil)] as [(String, String?)] {
+            try store.write("/local/domain/0/iovm/nics/0000_00_10_0", value)
+            let older = try #require(try backend.observe(nics: [nic]).nics.first)
+            #expect(older.madeAssignableByIOVM && older.previousDriver == driver && older.madeAssignableFor == nil, "\(value): \(older)")
+        }
+    }
+
+    @Test("a NIC mark's value: JSON with sorted keys, read back; anything else is an older iovm's driver alone")
+    func nicMarkValues() {
+        let mark = NICMark(driver: "e1000", topology: "lab-hybrid")
+        #expect(mark.value == #"{"driver":"e1000","topology":"lab-hybrid"}"#)
+        #expect(NICMark(value: mark.value) == mark)
+        #expect(NICMark(value: NICMark(driver: "", topology: "t").value) == NICMark(driver: "", topology: "t"))
+        #expect(NICMark(value: "igb") == NICMark(driver: "igb", topology: nil))
+        #expect(NICMark(value: "").previousDriver == nil)
+        #expect(NICMark(value: "{not json") == NICMark(driver: "{not json", topology: nil))
     }
 
     // MARK: Domains: a domain made but not finished is destroyed

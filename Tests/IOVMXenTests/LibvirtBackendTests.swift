@@ -50,7 +50,7 @@ import XenKit
         let calls = setup.host.calls
         // NICs to pciback first, their drivers recorded in the host's xenstore.
         #expect(calls.prefix(4).sorted() == Self.nics.map { "detach \(LibvirtBackend.nodeDevice(PCIAddressForTests($0))) xen" }.sorted())
-        #expect(setup.store.values["/local/domain/0/iovm/nics/0000_00_10_0"] == "e1000")
+        #expect(setup.store.values["/local/domain/0/iovm/nics/0000_00_10_0"] == #"{"driver":"e1000","topology":"table3"}"#)
         // IOVMs start paused, get their libxl/ directory, then run; their cap is set after the start (no XML has it).
         #expect(calls.contains("create iovm0 paused") && calls.contains("resume iovm0"))
         #expect(calls.contains("credit iovm0 - 50"))
