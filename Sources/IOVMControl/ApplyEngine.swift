@@ -252,7 +252,13 @@ public struct ApplyEngine: Sendable {
         defer { hold.release() }
         let start = Date()
         do { try backend.removeStaleRecords() } catch { logger.warning("could not remove stale records: \(error)") }
-        let host = try backend.observe(nics: nics)
+        // The NICs this topology made assignable, also those its file no longer names (an apply of a file without one
+        // leaves it assignable): its destroy gives them back.
+        var marked: [PCIAddress] = []
+        do { marked = try backend.nicsMarked(for: topology).filter { !nics.contains($0) } } catch {
+            logger.warning("could not list the NICs iovm made assignable for \(topology): \(error)")
+        }
+        let host = try backend.observe(nics: nics + marked)
         // First: an `iovm watch` (running, or started after this destroy was killed) then finds the topology being
         // destroyed, not dead. Removed once the destroy has ended well.
         try backend.recordApplied(topology: topology, fingerprint: ObservedHost.destroyingMark)
@@ -284,7 +290,7 @@ public struct ApplyEngine: Sendable {
         for nic in host.nics where nic.madeAssignableByIOVM {
             // Another topology, applied, made it assignable for its IOVM (dead now, or about to be made again by its
             // watch): it stays, and that topology's destroy gives it back. A mark of an older iovm names none.
-            if let owner = nic.madeAssignableFor, owner != topology, let record = host.applied[owner], record != ObservedHost.destroyingMark {
+            if let owner = host.otherAppliedOwner(of: nic, than: topology) {
                 done.append("left NIC \(nic.pci) assignable: topology \(owner), which is applied, made it so; its destroy gives it back")
                 continue
             }

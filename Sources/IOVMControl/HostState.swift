@@ -185,6 +185,14 @@ public struct ObservedHost: Sendable, Codable, Equatable {
 }
 
 extension ObservedHost {
+    /// The topology other than `topology` that made `nic` assignable and is applied (its record is there, and is not a
+    /// destroy in progress): its IOVM is to have the NIC, dead or not, and its destroy gives it back. nil otherwise, and
+    /// for a mark of an older iovm, which names no topology (a libvirt host records no applied plan: nil there too).
+    public func otherAppliedOwner(of nic: NICBinding, than topology: String) -> String? {
+        guard let owner = nic.madeAssignableFor, owner != topology, let record = applied[owner], record != Self.destroyingMark else { return nil }
+        return owner
+    }
+
     /// The scheduler each of `names` runs under, as observed (all domains but dom0 when nil); a name
     /// not running is left out.
     public func schedulerReading(of names: [String]? = nil) -> SchedulerReading {

@@ -144,7 +144,11 @@ public enum MultiHostApply {
                 } catch { failures.append("destroy cpupool \(pool.name): \(error)") }
             }
             let assignableBefore = Set(before.nics.filter(\.assignable).map(\.pci))
-            for nic in now.nics where nic.assignable && nic.madeAssignableByIOVM && !assignableBefore.contains(nic.pci) {
+            // Only this topology's (or an older iovm's, which named none): another topology's apply may have marked one since.
+            for nic in now.nics
+            where nic.assignable && nic.madeAssignableByIOVM && !assignableBefore.contains(nic.pci)
+                && (nic.madeAssignableFor == nil || nic.madeAssignableFor == target.plan.topology)
+            {
                 do {
                     try target.engine.backend.releaseNIC(nic.pci)
                     steps.append("give NIC \(nic.pci) back to dom0")

@@ -188,6 +188,14 @@ public enum Reconciler {
                     conflicts.append(Conflict(message: "NIC \(pci) of IOVM \(iovm.name) is passed through to domain \(owner.name) (\(owner.domid))"))
                     continue
                 }
+                if running == nil, let owner = host.otherAppliedOwner(of: binding, than: plan.topology) {
+                    conflicts.append(
+                        Conflict(
+                            message:
+                                "NIC \(pci) of IOVM \(iovm.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first"
+                        ))
+                    continue
+                }
                 if running == nil && !binding.assignable { changes.append(.makeAssignable(pci)) }
             }
         }
@@ -360,7 +368,7 @@ public enum Reconciler {
                         ))
                     continue
                 }
-                if let owner = binding.madeAssignableFor, owner != plan.topology, let record = host.applied[owner], record != ObservedHost.destroyingMark {
+                if let owner = host.otherAppliedOwner(of: binding, than: plan.topology) {
                     conflicts.append(
                         Conflict(
                             message:

@@ -80,6 +80,9 @@ public protocol XenBackend: Sendable {
     /// Records that the plan of `fingerprint` (``IOVMCore/Plan/appliedFingerprint``) is now applied whole for `topology`; nil:
     /// `topology` was destroyed. Read back in ``ObservedHost/applied``, by `iovm watch`.
     func recordApplied(topology: String, fingerprint: String?) throws
+    /// The NICs whose mark names `topology` (``NICBinding/madeAssignableFor``), whichever file lists them: its
+    /// `iovm destroy` gives them back.
+    func nicsMarked(for topology: String) throws -> [PCIAddress]
 }
 
 extension XenBackend {
@@ -91,6 +94,9 @@ extension XenBackend {
 
     /// Records nothing (a libvirt host: `iovm watch` runs in dom0 only).
     public func recordApplied(topology: String, fingerprint: String?) throws {}
+
+    /// None: destroy gives back the NICs of the topology's file only.
+    public func nicsMarked(for topology: String) throws -> [PCIAddress] { [] }
 
     /// ``waitForDriverDomain(domid:timeout:)``: without a sign from the image, only `xl devd` tells.
     public func waitForVifBackends(domid: UInt32, timeout: Double) throws {

@@ -317,6 +317,21 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
     }
 
+    public func nicsMarked(for topology: String) throws -> [PCIAddress] {
+        let store = try openStore(true)
+        return try (store.directory("\(Self.tagRoot)/nics") ?? []).sorted().compactMap { key in
+            guard let value = try store.read("\(Self.tagRoot)/nics/\(key)"), NICMark(value: value).topology == topology else { return nil }
+            return Self.pci(key: key)
+        }
+    }
+
+    /// The NIC of a mark's key (``key(_:)``): `0000_00_10_0` is 0000:00:10.0; nil for anything else.
+    static func pci(key: String) -> PCIAddress? {
+        let parts = key.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        return PCIAddress("\(parts[0]):\(parts[1]):\(parts[2]).\(parts[3])")
+    }
+
     public func releaseNIC(_ pci: PCIAddress) throws {
         try context.removeAssignablePCI(Self.libxlAddress(pci))
         _ = try openStore(false).remove("\(Self.tagRoot)/nics/\(Self.key(pci))")

@@ -293,6 +293,14 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         }
     }
 
+    public func nicsMarked(for topology: String) throws -> [PCIAddress] {
+        guard let store else { return [] }
+        return try (store.directory(Self.nicRoot) ?? []).sorted().compactMap { key in
+            guard let value = try store.read("\(Self.nicRoot)/\(key)"), NICMark(value: value).topology == topology else { return nil }
+            return LibXLBackend.pci(key: key)
+        }
+    }
+
     public func releaseNIC(_ pci: PCIAddress) throws {
         // Never released while a domain holds it.
         for domain in try host.domains() where domain.id != nil && domain.id != 0 {

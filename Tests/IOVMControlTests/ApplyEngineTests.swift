@@ -55,6 +55,28 @@ struct ApplyEngineTests {
         }
     }
 
+    @Test("destroy gives back a NIC its topology made assignable that its file no longer names; an IOVM plan refuses a NIC another applied topology holds")
+    func marksBeyondTheFile() throws {
+        let fake = FakeXenBackend(nics: Self.nics)
+        let dropped = try #require(PCIAddress(Self.nics[3]))
+        try fake.makeAssignable(dropped, for: "table3")  // an apply of an older file of table3 made it assignable
+        let report = try engine(fake).destroy(topology: "table3", nics: Self.nics.prefix(3).compactMap(PCIAddress.init))
+        #expect(fake.mutatingCalls.contains("releaseNIC \(dropped)"), "\(fake.mutatingCalls)")
+        #expect(report.done.contains("gave NIC \(dropped) back to e1000"), "\(report.done)")
+
+        let held = FakeXenBackend(nics: Self.nics)
+        let nic = try #require(PCIAddress(Self.nics[0]))
+        try held.makeAssignable(nic, for: "other")
+        try held.recordApplied(topology: "other", fingerprint: "f00d")
+        let plan = try plan(.hybridPinned)
+        #expect(
+            try engine(held).preview(plan).conflicts.map(\.message) == [
+                "NIC \(nic) of IOVM iovm0 was made assignable by topology other, which is applied: `iovm destroy` of other gives it back first"
+            ])
+        try held.recordApplied(topology: "other", fingerprint: ObservedHost.destroyingMark)
+        #expect(try engine(held).preview(plan).conflicts.isEmpty)
+    }
+
     @Test func freshApplyCreatesIOVMsBeforeGuestsAndMatchesThePlan() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let plan = try plan(.hybridPinned)

@@ -185,6 +185,10 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
+    func nicsMarked(for topology: String) throws -> [PCIAddress] {
+        state.withLock { $0.nics.filter { $0.madeAssignableFor == topology }.map(\.pci) }
+    }
+
     func releaseNIC(_ pci: PCIAddress) throws {
         try call("releaseNIC \(pci)")
         state.withLock { state in

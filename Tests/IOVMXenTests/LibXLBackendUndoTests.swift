@@ -125,6 +125,20 @@ struct LibXLBackendUndoTests {
         }
     }
 
+    @Test("nicsMarked lists the NICs whose mark names the topology, not another's nor an older iovm's")
+    func nicsMarkedForATopology() throws {
+        let store = MemoryTagStore()
+        try store.write("/local/domain/0/iovm/nics/0000_00_10_0", NICMark(driver: "e1000", topology: "a").value)
+        try store.write("/local/domain/0/iovm/nics/0000_00_11_0", NICMark(driver: "", topology: "b").value)
+        try store.write("/local/domain/0/iovm/nics/0000_00_12_0", "e1000")
+        try store.write("/local/domain/0/iovm/nics/0000_01_00_1", NICMark(driver: "igb", topology: "a").value)
+        let backend = backend(RecordingToolstack(), store)
+        #expect(try backend.nicsMarked(for: "a").map(\.description) == ["0000:00:10.0", "0000:01:00.1"])
+        #expect(try backend.nicsMarked(for: "c").isEmpty)
+        #expect(LibXLBackend.pci(key: LibXLBackend.key(PCIAddress("0000:af:1f.7")!))?.description == "0000:af:1f.7")
+        #expect(LibXLBackend.pci(key: "junk") == nil)
+    }
+
     @Test("a NIC mark's value: JSON with sorted keys, read back; anything else is an older iovm's driver alone")
     func nicMarkValues() {
         let mark = NICMark(driver: "e1000", topology: "lab-hybrid")

@@ -1,0 +1,23 @@
+import IOVMCore
+import Logging
+import Testing
+
+@testable import IOVMControl
+
+extension MultiHostApplyTests {
+    @Test("a host's rollback gives back the NICs its topology made assignable since, not one another topology marked meanwhile")
+    func rollbackLeavesAnotherTopologysNIC() throws {
+        let plans = try Planner().planHosts(document())
+        let fake = FakeXenBackend(nics: ["0000:00:10.0", "0000:00:11.0"])
+        let target = targets([plans[0]], [fake])[0]
+        let before = try fake.observe(nics: plans[0].plan.hostNICs)
+        let own = try #require(PCIAddress("0000:00:10.0"))
+        let other = try #require(PCIAddress("0000:00:11.0"))
+        try fake.makeAssignable(own, for: plans[0].plan.topology)
+        try fake.makeAssignable(other, for: "another")
+        let (steps, failures) = MultiHostApply.rollback(target, before: before)
+        #expect(failures.isEmpty)
+        #expect(steps == ["give NIC \(own) back to dom0"])
+        #expect(fake.mutatingCalls.filter { $0.hasPrefix("releaseNIC") } == ["releaseNIC \(own)"])
+    }
+}
