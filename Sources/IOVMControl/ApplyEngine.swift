@@ -295,6 +295,11 @@ public struct ApplyEngine: Sendable {
                 continue
             }
             if let holder = holders[nic.pci] {
+                // One its file does not name (found by its mark) went to another topology's IOVM: that one has it now.
+                if marked.contains(nic.pci) {
+                    done.append("left NIC \(nic.pci) assignable: domain \(holder.name) (\(holder.domid)) holds it, and this topology's file no longer names it")
+                    continue
+                }
                 failures.append("NIC \(nic.pci) is still passed through to domain \(holder.name) (\(holder.domid)); it stays assignable, not given back to dom0")
                 continue
             }

@@ -188,11 +188,11 @@ public enum Reconciler {
                     conflicts.append(Conflict(message: "NIC \(pci) of IOVM \(iovm.name) is passed through to domain \(owner.name) (\(owner.domid))"))
                     continue
                 }
-                if running == nil, let owner = host.otherAppliedOwner(of: binding, than: plan.topology) {
+                if running == nil, binding.assignable, let owner = host.otherAppliedOwner(of: binding, than: plan.topology) {
                     conflicts.append(
                         Conflict(
                             message:
-                                "NIC \(pci) of IOVM \(iovm.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first"
+                                "NIC \(pci) of IOVM \(iovm.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first (or, if \(owner) no longer uses it, `xl pci-assignable-remove -r \(pci)`)"
                         ))
                     continue
                 }
@@ -372,7 +372,7 @@ public enum Reconciler {
                     conflicts.append(
                         Conflict(
                             message:
-                                "NIC \(nic) of bridge \(bridge.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first"
+                                "NIC \(nic) of bridge \(bridge.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first (or, if \(owner) no longer uses it, `xl pci-assignable-remove -r \(nic)`)"
                         ))
                     continue
                 }

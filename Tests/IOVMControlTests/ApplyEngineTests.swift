@@ -71,10 +71,35 @@ struct ApplyEngineTests {
         let plan = try plan(.hybridPinned)
         #expect(
             try engine(held).preview(plan).conflicts.map(\.message) == [
-                "NIC \(nic) of IOVM iovm0 was made assignable by topology other, which is applied: `iovm destroy` of other gives it back first"
+                "NIC \(nic) of IOVM iovm0 was made assignable by topology other, which is applied: `iovm destroy` of other gives it back first (or, if other no longer uses it, `xl pci-assignable-remove -r 0000:00:10.0`)"
             ])
         try held.recordApplied(topology: "other", fingerprint: ObservedHost.destroyingMark)
         #expect(try engine(held).preview(plan).conflicts.isEmpty)
+
+        // A mark left on a NIC someone gave back by hand (not assignable now) is no conflict: the apply takes it again.
+        let unbound = FakeXenBackend(nics: Self.nics)
+        try unbound.recordApplied(topology: "other", fingerprint: "f00d")
+        let stale = FakeXenBackend(
+            state: FakeXenBackend.State(
+                domains: unbound.snapshot.domains, pools: unbound.snapshot.pools,
+                nics: unbound.snapshot.nics.map { $0.pci == nic ? NICBinding(pci: nic, assignable: false, madeAssignableByIOVM: true, madeAssignableFor: "other") : $0 },
+                applied: ["other": "f00d"]))
+        let preview = try engine(stale).preview(plan)
+        #expect(preview.conflicts.isEmpty, "\(preview.conflicts)")
+        #expect(preview.changes.map(\.description).contains("make NIC \(nic) assignable (pciback)"))
+    }
+
+    @Test("a NIC its topology's mark names but its file does not, held by another topology's IOVM now, is left, not a failure")
+    func markedNICHeldByAnother() throws {
+        let nic = try #require(PCIAddress(Self.nics[3]))
+        let holder = ObservedDomain(
+            domid: 9, name: "u-iovm", uuid: "u9", vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0", pci: [nic],
+            tag: ManagedTag(topology: "u", name: "u-iovm", role: .iovm, uuid: "u9", specFingerprint: "s"))
+        let fake = FakeXenBackend(nics: Self.nics, extraDomains: [holder])
+        try fake.makeAssignable(nic, for: "table3")
+        let report = try engine(fake).destroy(topology: "table3", nics: Self.nics.prefix(3).compactMap(PCIAddress.init))
+        #expect(report.done.contains("left NIC \(nic) assignable: domain u-iovm (9) holds it, and this topology's file no longer names it"), "\(report.done)")
+        #expect(!fake.mutatingCalls.contains("releaseNIC \(nic)"))
     }
 
     @Test func freshApplyCreatesIOVMsBeforeGuestsAndMatchesThePlan() throws {

@@ -193,7 +193,7 @@ struct CentralizedApplyTests {
         let plan = try plan()
         #expect(
             try engine(backend, network).preview(plan).conflicts.map(\.message) == [
-                "NIC 0000:00:10.0 of bridge xenbr0 was made assignable by topology earlier, which is applied: `iovm destroy` of earlier gives it back first"
+                "NIC 0000:00:10.0 of bridge xenbr0 was made assignable by topology earlier, which is applied: `iovm destroy` of earlier gives it back first (or, if earlier no longer uses it, `xl pci-assignable-remove -r 0000:00:10.0`)"
             ])
         #expect(throws: ApplyError.self) { try engine(backend, network).apply(plan, libxlJSON: json(plan)) }
         #expect(!backend.mutatingCalls.contains { $0.hasPrefix("releaseNIC") || $0.hasPrefix("createDomain") }, "\(backend.mutatingCalls)")
