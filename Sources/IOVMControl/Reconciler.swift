@@ -82,6 +82,14 @@ public struct Conflict: Sendable, Equatable, CustomStringConvertible {
 
     /// The message.
     public var description: String { message }
+
+    /// `nic`, for `user` (`IOVM iovm0`, `bridge xenbr0`), was made assignable by `owner`, another topology, applied.
+    static func nicOfAppliedTopology(_ nic: PCIAddress, for user: String, owner: String) -> Conflict {
+        Conflict(
+            message:
+                "NIC \(nic) of \(user) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first (or, if \(owner) no longer uses it, `xl pci-assignable-remove -r \(nic)`)"
+        )
+    }
 }
 
 /// The result of comparing a plan with the host.
@@ -189,11 +197,7 @@ public enum Reconciler {
                     continue
                 }
                 if running == nil, binding.assignable, let owner = host.otherAppliedOwner(of: binding, than: plan.topology) {
-                    conflicts.append(
-                        Conflict(
-                            message:
-                                "NIC \(pci) of IOVM \(iovm.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first (or, if \(owner) no longer uses it, `xl pci-assignable-remove -r \(pci)`)"
-                        ))
+                    conflicts.append(.nicOfAppliedTopology(pci, for: "IOVM \(iovm.name)", owner: owner))
                     continue
                 }
                 if running == nil && !binding.assignable { changes.append(.makeAssignable(pci)) }
@@ -369,11 +373,7 @@ public enum Reconciler {
                     continue
                 }
                 if let owner = host.otherAppliedOwner(of: binding, than: plan.topology) {
-                    conflicts.append(
-                        Conflict(
-                            message:
-                                "NIC \(nic) of bridge \(bridge.name) was made assignable by topology \(owner), which is applied: `iovm destroy` of \(owner) gives it back first (or, if \(owner) no longer uses it, `xl pci-assignable-remove -r \(nic)`)"
-                        ))
+                    conflicts.append(.nicOfAppliedTopology(nic, for: "bridge \(bridge.name)", owner: owner))
                     continue
                 }
                 changes.append(.giveNICToDom0(nic, bridge: bridge.name, markedFor: binding.madeAssignableFor))

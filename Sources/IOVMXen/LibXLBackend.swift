@@ -318,11 +318,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func nicsMarked(for topology: String) throws -> [PCIAddress] {
-        let store = try openStore(true)
-        return try (store.directory("\(Self.tagRoot)/nics") ?? []).sorted().compactMap { key in
-            guard let value = try store.read("\(Self.tagRoot)/nics/\(key)"), NICMark(value: value).topology == topology else { return nil }
-            return Self.pci(key: key)
-        }
+        try NICMark.nics(markedFor: topology, under: "\(Self.tagRoot)/nics", in: try openStore(true))
     }
 
     /// The NIC of a mark's key (``key(_:)``): `0000_00_10_0` is 0000:00:10.0; nil for anything else.

@@ -295,10 +295,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
 
     public func nicsMarked(for topology: String) throws -> [PCIAddress] {
         guard let store else { return [] }
-        return try (store.directory(Self.nicRoot) ?? []).sorted().compactMap { key in
-            guard let value = try store.read("\(Self.nicRoot)/\(key)"), NICMark(value: value).topology == topology else { return nil }
-            return LibXLBackend.pci(key: key)
-        }
+        return try NICMark.nics(markedFor: topology, under: Self.nicRoot, in: store)
     }
 
     public func releaseNIC(_ pci: PCIAddress) throws {

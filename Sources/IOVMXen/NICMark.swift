@@ -1,4 +1,6 @@
 import FoundationEssentials
+import IOVMCore
+import XenKit
 
 /// iovm's mark on a NIC it made assignable, in dom0's xenstore at `/local/domain/0/iovm/nics/<dddd_bb_dd_f>`: the
 /// driver the NIC had before, and the topology whose apply made it so (`iovm destroy` of another one leaves it).
@@ -31,6 +33,16 @@ struct NICMark: Codable, Equatable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? driver
+    }
+
+    /// The NICs whose mark under `root` (`/local/domain/0/iovm/nics`) names `topology`, in key order.
+    static func nics(markedFor topology: String, under root: String, in store: any TagStore) throws(XenError) -> [PCIAddress] {
+        var marked: [PCIAddress] = []
+        for key in (try store.directory(root) ?? []).sorted() {
+            guard let value = try store.read("\(root)/\(key)"), NICMark(value: value).topology == topology, let pci = LibXLBackend.pci(key: key) else { continue }
+            marked.append(pci)
+        }
+        return marked
     }
 
     /// The ``IOVMControl/NICBinding`` fields it gives: the previous driver (nil for none) and the topology.
