@@ -359,6 +359,10 @@ public struct ApplyEngine: Sendable {
                 try backend.makeAssignable(pci, for: plan.topology)
                 journal.record(change.description, undo: .releaseNIC(pci))
                 crashPoint?("assignable:\(pci)")
+            case .claimNIC(let pci, let owner):
+                try backend.markNIC(pci, for: plan.topology)
+                journal.record(change.description, undo: .markNIC(pci, topology: owner))
+                crashPoint?("claim:\(pci)")
             case .giveNICToDom0(let pci, _, let owner):
                 // libxl gives it back to the driver it had before iovm made it assignable.
                 try backend.releaseNIC(pci)
@@ -676,6 +680,7 @@ struct Journal {
         case destroyPool(String)
         case releaseNIC(PCIAddress)
         case makeAssignable(PCIAddress, topology: String?)
+        case markNIC(PCIAddress, topology: String?)
         case removeBridge(String)
         case destroyDomain(domid: UInt32, name: String)
         case setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?)
@@ -702,6 +707,7 @@ struct Journal {
                 case .destroyPool(let name): try backend.destroyPool(named: name)
                 case .releaseNIC(let pci): try backend.releaseNIC(pci)
                 case .makeAssignable(let pci, let topology): try backend.makeAssignable(pci, for: topology)
+                case .markNIC(let pci, let topology): try backend.markNIC(pci, for: topology)
                 case .removeBridge(let name): try network?.removeBridge(named: name)
                 case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
                 case .setAffinity(let domid, let vcpus, let hard): try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard)

@@ -119,8 +119,9 @@ public enum MultiHostApply {
     }
 
     /// Undoes on a host what an apply made there since `before`: the topology's domains that were not there
-    /// (guests first), its cpupools that were not there, then the NICs iovm made assignable that were not. Live changes
-    /// to domains that were there stay (a re-apply of the old topology puts them back).
+    /// (guests first), its cpupools that were not there, then the NICs iovm made assignable that were not, and the marks
+    /// it rewrote (``Change/claimNIC(_:markedFor:)``). Live changes to domains that were there stay (a re-apply of the
+    /// old topology puts them back).
     static func rollback(_ target: HostTarget, before: ObservedHost) -> (steps: [String], failures: [String]) {
         var steps: [String] = []
         var failures: [String] = []
@@ -153,6 +154,15 @@ public enum MultiHostApply {
                     try target.engine.backend.releaseNIC(nic.pci)
                     steps.append("give NIC \(nic.pci) back to dom0")
                 } catch { failures.append("give NIC \(nic.pci) back: \(error)") }
+            }
+            // A NIC this apply recorded as its topology's, that another topology had made assignable: its mark again.
+            let marksBefore = Dictionary(before.nics.filter { $0.assignable && $0.madeAssignableByIOVM }.map { ($0.pci, $0.madeAssignableFor) }, uniquingKeysWith: { a, _ in a })
+            for nic in now.nics where nic.assignable && nic.madeAssignableFor == target.plan.topology {
+                guard let owner = marksBefore[nic.pci], owner != target.plan.topology else { continue }
+                do {
+                    try target.engine.backend.markNIC(nic.pci, for: owner)
+                    steps.append("record NIC \(nic.pci) as \(owner.map { "topology \($0)'s" } ?? "an older iovm's") again")
+                } catch { failures.append("record NIC \(nic.pci) as before: \(error)") }
             }
         } catch {
             failures.append("\(error)")

@@ -7,6 +7,9 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     case createPool(CPUPoolSpec)
     /// Bind a NIC to pciback.
     case makeAssignable(PCIAddress)
+    /// Make this topology the owner in the mark of an assignable NIC that another topology, not applied (a destroy
+    /// that stopped, or an older iovm), made assignable: this topology's IOVM takes it, and its destroy gives it back.
+    case claimNIC(PCIAddress, markedFor: String?)
     /// Give a NIC iovm made assignable (for an IOVM, since gone) back to its dom0 driver, for dom0's `bridge`.
     case giveNICToDom0(PCIAddress, bridge: String, markedFor: String?)
     /// Make bridge `name` in dom0 with NIC `nic`'s interface (`interface`, when known before the NIC is back
@@ -48,6 +51,8 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .createPool(let pool): "create cpupool \(pool.name) (\(pool.scheduler), cores \(pool.cpus))"
         case .makeAssignable(let pci): "make NIC \(pci) assignable (pciback)"
+        case .claimNIC(let pci, let owner):
+            "record NIC \(pci) as this topology's (\(owner.map { "topology \($0), which is not applied," } ?? "an older iovm") made it assignable)"
         case .giveNICToDom0(let pci, let bridge, _): "give NIC \(pci) back to its dom0 driver, for bridge \(bridge)"
         case .createBridge(let name, let nic, let interface): "bridge \(name) on \(nic)\(interface.map { " (\($0))" } ?? "")"
         case .createDomain(let name, let stage): "create \(name) (stage \(stage + 1))"
@@ -200,7 +205,13 @@ public enum Reconciler {
                     conflicts.append(.nicOfAppliedTopology(pci, for: "IOVM \(iovm.name)", owner: owner))
                     continue
                 }
-                if running == nil && !binding.assignable { changes.append(.makeAssignable(pci)) }
+                if running == nil && !binding.assignable {
+                    changes.append(.makeAssignable(pci))
+                } else if binding.assignable, binding.madeAssignableByIOVM, binding.madeAssignableFor != plan.topology,
+                    host.otherAppliedOwner(of: binding, than: plan.topology) == nil
+                {
+                    changes.append(.claimNIC(pci, markedFor: binding.madeAssignableFor))
+                }
             }
         }
         if let network = host.dom0Network {

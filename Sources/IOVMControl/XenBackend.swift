@@ -26,6 +26,9 @@ public protocol XenBackend: Sendable {
     /// Makes a NIC assignable to domains (binds it to pciback), recording its previous driver and `topology`, whose
     /// apply does it (``NICBinding/madeAssignableFor``; nil only when a rollback restores an older iovm's mark).
     func makeAssignable(_ pci: PCIAddress, for topology: String?) throws
+    /// Rewrites the mark of a NIC iovm made assignable so that it names `topology` (nil: no topology, an older iovm's
+    /// mark), keeping the driver it records: the NIC's IOVM is now `topology`'s, and its destroy gives the NIC back.
+    func markNIC(_ pci: PCIAddress, for topology: String?) throws
     /// Gives a NIC iovm made assignable back to dom0's driver.
     func releaseNIC(_ pci: PCIAddress) throws
 

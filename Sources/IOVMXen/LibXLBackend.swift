@@ -317,6 +317,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
     }
 
+    public func markNIC(_ pci: PCIAddress, for topology: String?) throws {
+        try NICMark.rewrite("\(Self.tagRoot)/nics/\(Self.key(pci))", for: topology, in: try openStore(false))
+    }
+
     public func nicsMarked(for topology: String) throws -> [PCIAddress] {
         try NICMark.nics(markedFor: topology, under: "\(Self.tagRoot)/nics", in: try openStore(true))
     }

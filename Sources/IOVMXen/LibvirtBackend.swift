@@ -293,6 +293,10 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         }
     }
 
+    public func markNIC(_ pci: PCIAddress, for topology: String?) throws {
+        try NICMark.rewrite("\(Self.nicRoot)/\(LibXLBackend.key(pci))", for: topology, in: try requireStore("record \(pci) as topology \(topology ?? "-")'s"))
+    }
+
     public func nicsMarked(for topology: String) throws -> [PCIAddress] {
         guard let store else { return [] }
         return try NICMark.nics(markedFor: topology, under: Self.nicRoot, in: store)

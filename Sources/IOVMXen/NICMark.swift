@@ -45,6 +45,14 @@ struct NICMark: Codable, Equatable, Sendable {
         return marked
     }
 
+    /// Rewrites the mark at `path` so that it names `topology`, keeping its driver; nothing when there is none.
+    static func rewrite(_ path: String, for topology: String?, in store: any TagStore) throws(XenError) {
+        guard let value = try store.read(path) else { return }
+        var mark = NICMark(value: value)
+        mark.topology = topology
+        try store.write(path, mark.value)
+    }
+
     /// The ``IOVMControl/NICBinding`` fields it gives: the previous driver (nil for none) and the topology.
     var previousDriver: String? { driver.isEmpty ? nil : driver }
 }

@@ -26,6 +26,7 @@ final class IdleBackend: XenBackend, HostLock, Sendable {
     func createPool(_ pool: CPUPoolSpec, topology: String) throws { throw Refused() }
     func destroyPool(named name: String) throws { throw Refused() }
     func makeAssignable(_ pci: PCIAddress, for topology: String?) throws { throw Refused() }
+    func markNIC(_ pci: PCIAddress, for topology: String?) throws { throw Refused() }
     func releaseNIC(_ pci: PCIAddress) throws { throw Refused() }
     func createDomain(_ spec: DomainSpec, libxlJSON: String, tag: ManagedTag) throws -> UInt32 { throw Refused() }
     func waitForDriverDomain(domid: UInt32, timeout: Double) throws { throw Refused() }

@@ -102,6 +102,47 @@ struct ApplyEngineTests {
         #expect(!fake.mutatingCalls.contains("releaseNIC \(nic)"))
     }
 
+    @Test("an apply records as its own a NIC whose mark names a topology that is not applied; a rollback writes the mark back")
+    func claimsANICWhoseOwnerIsNotApplied() throws {
+        let nic = try #require(PCIAddress(Self.nics[0]))
+        let claim = "record NIC \(nic) as this topology's (topology other, which is not applied, made it assignable)"
+        let plan = try plan(.hybridPinned)
+
+        // other's destroy stopped half-way: its record says so, and its mark is still on the NIC.
+        let fake = FakeXenBackend(nics: Self.nics)
+        try fake.makeAssignable(nic, for: "other")
+        try fake.recordApplied(topology: "other", fingerprint: ObservedHost.destroyingMark)
+        let preview = try engine(fake).preview(plan)
+        #expect(preview.conflicts.isEmpty, "\(preview.conflicts)")
+        #expect(preview.changes.map(\.description).filter { $0.contains(nic.description) } == [claim])
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        #expect(fake.mutatingCalls.contains("markNIC \(nic) table3"), "\(fake.mutatingCalls)")
+        #expect(try fake.nicsMarked(for: "table3").contains(nic))
+        #expect(try engine(fake).preview(plan).changes.isEmpty)
+
+        // other's destroy, resumed, leaves the NIC to table3's IOVM, whether its file names it or not.
+        for named in [[nic], []] {
+            let report = try engine(fake).destroy(topology: "other", nics: named)
+            #expect(!fake.mutatingCalls.contains("releaseNIC \(nic)"), "\(fake.mutatingCalls)")
+            #expect(!report.done.contains { $0.contains("gave NIC \(nic)") }, "\(report.done)")
+        }
+
+        // An older iovm's mark (no topology) is taken over the same way.
+        let older = FakeXenBackend(nics: Self.nics)
+        try older.makeAssignable(nic, for: nil)
+        #expect(
+            try engine(older).preview(plan).changes.map(\.description).contains(
+                "record NIC \(nic) as this topology's (an older iovm made it assignable)"))
+
+        // A failure later in the apply writes other's mark back.
+        let failing = FakeXenBackend(nics: Self.nics)
+        try failing.makeAssignable(nic, for: "other")
+        failing.fail("createDomain guest3")
+        #expect(throws: ApplyError.self) { try engine(failing).apply(plan, libxlJSON: json(plan)) }
+        #expect(failing.mutatingCalls.contains("markNIC \(nic) other"), "\(failing.mutatingCalls)")
+        #expect(try failing.nicsMarked(for: "other") == [nic])
+    }
+
     @Test func freshApplyCreatesIOVMsBeforeGuestsAndMatchesThePlan() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let plan = try plan(.hybridPinned)

@@ -185,6 +185,14 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
+    func markNIC(_ pci: PCIAddress, for topology: String?) throws {
+        try call("markNIC \(pci) \(topology ?? "-")")
+        state.withLock { state in
+            guard let index = state.nics.firstIndex(where: { $0.pci == pci && $0.madeAssignableByIOVM }) else { return }
+            state.nics[index].madeAssignableFor = topology
+        }
+    }
+
     func nicsMarked(for topology: String) throws -> [PCIAddress] {
         state.withLock { $0.nics.filter { $0.madeAssignableFor == topology }.map(\.pci) }
     }

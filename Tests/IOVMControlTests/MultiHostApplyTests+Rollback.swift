@@ -21,3 +21,21 @@ extension MultiHostApplyTests {
         #expect(fake.mutatingCalls.filter { $0.hasPrefix("releaseNIC") } == ["releaseNIC \(own)"])
     }
 }
+
+extension MultiHostApplyTests {
+    @Test("a host's rollback writes back the mark of a NIC its apply recorded as its topology's")
+    func rollbackRestoresAClaimedMark() throws {
+        let plans = try Planner().planHosts(document())
+        let fake = FakeXenBackend(nics: ["0000:00:10.0", "0000:00:11.0"])
+        let target = targets([plans[0]], [fake])[0]
+        let claimed = try #require(PCIAddress("0000:00:10.0"))
+        try fake.makeAssignable(claimed, for: "stopped")
+        let before = try fake.observe(nics: plans[0].plan.hostNICs)
+        try fake.markNIC(claimed, for: plans[0].plan.topology)
+        let (steps, failures) = MultiHostApply.rollback(target, before: before)
+        #expect(failures.isEmpty)
+        #expect(steps == ["record NIC \(claimed) as topology stopped's again"])
+        #expect(try fake.nicsMarked(for: "stopped") == [claimed])
+        #expect(!fake.mutatingCalls.contains("releaseNIC \(claimed)"))
+    }
+}
