@@ -93,7 +93,7 @@ public struct ApplyEngine: Sendable {
     public var guestNetworkTimeout: Double = 120
     /// Seconds to wait for the host lock.
     public var lockTimeout: Double = 0
-    /// Called after each step that changed the host, with the step's name: `assignable:<BDF>`, `pool:<name>`,
+    /// Called after each step that changed the host, with the step's name: `assignable:<BDF>`, `claim:<BDF>`, `pool:<name>`,
     /// `dom0:<BDF>` (a NIC given back to dom0's driver), `bridge:<name>`, `create:<domain>`, `devd:<IOVM>`, `vifs:<guest>`,
     /// `pin:<domain>`, `weight:<domain>`, `move:<domain>`, `replace:<domain>`, and in destroy `destroy:<domain>`,
     /// `destroy-pool:<name>`, `remove-bridge:<name>`, `release:<BDF>`. Tests
@@ -300,6 +300,14 @@ public struct ApplyEngine: Sendable {
                     done.append("left NIC \(nic.pci) assignable: domain \(holder.name) (\(holder.domid)) holds it, and this topology's file no longer names it")
                     continue
                 }
+                // Another topology's apply took it over (``Change/claimNIC(_:markedFor:held:)``): that topology has it now
+                // (on a libvirt host, or before that apply recorded itself, it is not known as applied).
+                if let owner = nic.madeAssignableFor, owner != topology {
+                    done.append(
+                        "left NIC \(nic.pci) assignable: domain \(holder.name) (\(holder.domid)) holds it, and topology \(owner)'s mark is on it: that topology's destroy gives it back"
+                    )
+                    continue
+                }
                 failures.append("NIC \(nic.pci) is still passed through to domain \(holder.name) (\(holder.domid)); it stays assignable, not given back to dom0")
                 continue
             }
@@ -359,9 +367,10 @@ public struct ApplyEngine: Sendable {
                 try backend.makeAssignable(pci, for: plan.topology)
                 journal.record(change.description, undo: .releaseNIC(pci))
                 crashPoint?("assignable:\(pci)")
-            case .claimNIC(let pci, let owner):
+            case .claimNIC(let pci, let owner, let held):
                 try backend.markNIC(pci, for: plan.topology)
-                journal.record(change.description, undo: .markNIC(pci, topology: owner))
+                // Held by the plan's running IOVM, the NIC is this topology's whatever else fails: no undo.
+                journal.record(change.description, undo: held ? nil : .markNIC(pci, topology: owner))
                 crashPoint?("claim:\(pci)")
             case .giveNICToDom0(let pci, _, let owner):
                 // libxl gives it back to the driver it had before iovm made it assignable.

@@ -120,7 +120,7 @@ public enum MultiHostApply {
 
     /// Undoes on a host what an apply made there since `before`: the topology's domains that were not there
     /// (guests first), its cpupools that were not there, then the NICs iovm made assignable that were not, and the marks
-    /// it rewrote (``Change/claimNIC(_:markedFor:)``). Live changes to domains that were there stay (a re-apply of the
+    /// it rewrote (``Change/claimNIC(_:markedFor:held:)``). Live changes to domains that were there stay (a re-apply of the
     /// old topology puts them back).
     static func rollback(_ target: HostTarget, before: ObservedHost) -> (steps: [String], failures: [String]) {
         var steps: [String] = []
@@ -157,7 +157,9 @@ public enum MultiHostApply {
             }
             // A NIC this apply recorded as its topology's, that another topology had made assignable: its mark again.
             let marksBefore = Dictionary(before.nics.filter { $0.assignable && $0.madeAssignableByIOVM }.map { ($0.pci, $0.madeAssignableFor) }, uniquingKeysWith: { a, _ in a })
-            for nic in now.nics where nic.assignable && nic.madeAssignableFor == target.plan.topology {
+            // Not one a domain that was there before holds (the plan's IOVM had it already: it stays this topology's).
+            let heldBefore = Set(now.domains.filter { existed.contains($0.uuid) }.flatMap(\.pci))
+            for nic in now.nics where nic.assignable && nic.madeAssignableFor == target.plan.topology && !heldBefore.contains(nic.pci) {
                 guard let owner = marksBefore[nic.pci], owner != target.plan.topology else { continue }
                 do {
                     try target.engine.backend.markNIC(nic.pci, for: owner)

@@ -8,8 +8,9 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Bind a NIC to pciback.
     case makeAssignable(PCIAddress)
     /// Make this topology the owner in the mark of an assignable NIC that another topology, not applied (a destroy
-    /// that stopped, or an older iovm), made assignable: this topology's IOVM takes it, and its destroy gives it back.
-    case claimNIC(PCIAddress, markedFor: String?)
+    /// that stopped, or an older iovm), made assignable: this topology's IOVM takes it (or, `held`, has it already),
+    /// and its destroy gives it back.
+    case claimNIC(PCIAddress, markedFor: String?, held: Bool)
     /// Give a NIC iovm made assignable (for an IOVM, since gone) back to its dom0 driver, for dom0's `bridge`.
     case giveNICToDom0(PCIAddress, bridge: String, markedFor: String?)
     /// Make bridge `name` in dom0 with NIC `nic`'s interface (`interface`, when known before the NIC is back
@@ -51,7 +52,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .createPool(let pool): "create cpupool \(pool.name) (\(pool.scheduler), cores \(pool.cpus))"
         case .makeAssignable(let pci): "make NIC \(pci) assignable (pciback)"
-        case .claimNIC(let pci, let owner):
+        case .claimNIC(let pci, let owner, _):
             "record NIC \(pci) as this topology's (\(owner.map { "topology \($0), which is not applied," } ?? "an older iovm") made it assignable)"
         case .giveNICToDom0(let pci, let bridge, _): "give NIC \(pci) back to its dom0 driver, for bridge \(bridge)"
         case .createBridge(let name, let nic, let interface): "bridge \(name) on \(nic)\(interface.map { " (\($0))" } ?? "")"
@@ -210,7 +211,7 @@ public enum Reconciler {
                 } else if binding.assignable, binding.madeAssignableByIOVM, binding.madeAssignableFor != plan.topology,
                     host.otherAppliedOwner(of: binding, than: plan.topology) == nil
                 {
-                    changes.append(.claimNIC(pci, markedFor: binding.madeAssignableFor))
+                    changes.append(.claimNIC(pci, markedFor: binding.madeAssignableFor, held: running != nil))
                 }
             }
         }

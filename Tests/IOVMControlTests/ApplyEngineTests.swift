@@ -143,6 +143,45 @@ struct ApplyEngineTests {
         #expect(try failing.nicsMarked(for: "other") == [nic])
     }
 
+    @Test("a NIC the plan's running IOVM holds is recorded as its topology's for good; a NIC bound to pciback by hand is never claimed")
+    func claimsOfAHeldNICStay() throws {
+        let plan = try plan(.hybridPinned)
+        let nic = try #require(PCIAddress(Self.nics[0]))
+        let fake = FakeXenBackend(nics: Self.nics)
+        _ = try engine(fake).apply(plan, libxlJSON: json(plan))
+        // An older iovm's mark, on the NIC iovm0 holds; then a later step fails (guest3 shut down and cannot be made).
+        try fake.markNIC(nic, for: nil)
+        let guest3 = try #require(fake.snapshot.domains.first { $0.name == "guest3" })
+        try fake.destroyDomain(domid: guest3.domid)
+        fake.fail("createDomain guest3")
+        #expect(throws: ApplyError.self) { try engine(fake).apply(plan, libxlJSON: json(plan)) }
+        #expect(fake.mutatingCalls.filter { $0.hasPrefix("markNIC") } == ["markNIC \(nic) -", "markNIC \(nic) table3"], "\(fake.mutatingCalls)")
+        #expect(try fake.nicsMarked(for: "table3").contains(nic))
+
+        // Bound to pciback by hand (no mark): the apply takes it as it is, and a re-apply changes nothing.
+        let hand = FakeXenBackend(
+            state: FakeXenBackend.State(
+                domains: fake.snapshot.domains.filter { $0.domid == 0 }, pools: FakeXenBackend(nics: Self.nics).snapshot.pools,
+                nics: Self.nics.compactMap(PCIAddress.init).map { NICBinding(pci: $0, assignable: true) }, applied: [:]))
+        #expect(try engine(hand).preview(plan).changes.allSatisfy { !$0.description.contains("NIC") })
+        _ = try engine(hand).apply(plan, libxlJSON: json(plan))
+        #expect(!hand.mutatingCalls.contains { $0.hasPrefix("markNIC") })
+        #expect(try engine(hand).preview(plan).changes.isEmpty)
+    }
+
+    @Test("destroy leaves, without failing, a NIC a domain holds whose mark names another topology, applied or not")
+    func destroyLeavesAClaimedNIC() throws {
+        let nic = try #require(PCIAddress(Self.nics[0]))
+        let holder = ObservedDomain(
+            domid: 9, name: "u-iovm", uuid: "u9", vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0", pci: [nic],
+            tag: ManagedTag(topology: "u", name: "u-iovm", role: .iovm, uuid: "u9", specFingerprint: "s"))
+        let fake = FakeXenBackend(nics: Self.nics, extraDomains: [holder])
+        try fake.makeAssignable(nic, for: "u")  // u's apply claimed it, and recorded nothing (a libvirt host)
+        let report = try engine(fake).destroy(topology: "table3", nics: [nic])
+        #expect(report.done == ["left NIC \(nic) assignable: domain u-iovm (9) holds it, and topology u's mark is on it: that topology's destroy gives it back"])
+        #expect(!fake.mutatingCalls.contains("releaseNIC \(nic)"))
+    }
+
     @Test func freshApplyCreatesIOVMsBeforeGuestsAndMatchesThePlan() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let plan = try plan(.hybridPinned)

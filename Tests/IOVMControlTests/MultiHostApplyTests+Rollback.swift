@@ -38,4 +38,21 @@ extension MultiHostApplyTests {
         #expect(try fake.nicsMarked(for: "stopped") == [claimed])
         #expect(!fake.mutatingCalls.contains("releaseNIC \(claimed)"))
     }
+
+    @Test("a host's rollback leaves the mark of a NIC a domain that was there before holds")
+    func rollbackKeepsTheMarkOfAHeldNIC() throws {
+        let plans = try Planner().planHosts(document())
+        let held = try #require(PCIAddress("0000:00:10.0"))
+        let iovm = ObservedDomain(
+            domid: 9, name: "iovm0", uuid: "u9", vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0", pci: [held],
+            tag: ManagedTag(topology: plans[0].plan.topology, name: "iovm0", role: .iovm, uuid: "u9", specFingerprint: "s"))
+        let fake = FakeXenBackend(nics: ["0000:00:10.0", "0000:00:11.0"], extraDomains: [iovm])
+        let target = targets([plans[0]], [fake])[0]
+        try fake.makeAssignable(held, for: "stopped")
+        let before = try fake.observe(nics: plans[0].plan.hostNICs)
+        try fake.markNIC(held, for: plans[0].plan.topology)
+        let (steps, failures) = MultiHostApply.rollback(target, before: before)
+        #expect(failures.isEmpty && steps.isEmpty, "\(steps) \(failures)")
+        #expect(try fake.nicsMarked(for: plans[0].plan.topology) == [held])
+    }
 }

@@ -125,6 +125,20 @@ struct LibXLBackendUndoTests {
         }
     }
 
+    @Test("markNIC rewrites the topology of a NIC's mark and keeps its driver; a NIC with no mark stays without one")
+    func markNICKeepsTheDriver() throws {
+        let store = MemoryTagStore()
+        let backend = backend(RecordingToolstack(), store, sysfs: try fakeSysfs())
+        let nic = try #require(PCIAddress("0000:00:10.0"))
+        try store.write("/local/domain/0/iovm/nics/0000_00_10_0", "e1000")  // an older iovm's mark
+        try backend.markNIC(nic, for: "lab-hybrid")
+        #expect(store.values["/local/domain/0/iovm/nics/0000_00_10_0"] == #"{"driver":"e1000","topology":"lab-hybrid"}"#)
+        try backend.markNIC(nic, for: nil)
+        #expect(store.values["/local/domain/0/iovm/nics/0000_00_10_0"] == #"{"driver":"e1000"}"#)
+        try backend.markNIC(try #require(PCIAddress("0000:00:11.0")), for: "lab-hybrid")
+        #expect(store.values.count == 1)
+    }
+
     @Test("nicsMarked lists the NICs whose mark names the topology, not another's nor an older iovm's")
     func nicsMarkedForATopology() throws {
         let store = MemoryTagStore()
