@@ -2,10 +2,15 @@
 # Runs in dom0 (copied to /mnt/lab/bin by lab/test). The network path of the paper with plain xl:
 # a PV driver domain owning a passed-through e1000 on bridge br0, and a guest whose vif backend
 # lives in that driver domain. Prints KEY=value lines for lab/test; exits non-zero on failure.
-usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP [IMAGE_DIR|- [MEMORY_MIB]] | dd-exec NAME 'COMMANDS' | dd-cpu NAME | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
+usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP [IMAGE_DIR|- [MEMORY_MIB]] | dd-exec NAME 'COMMANDS' | dd-cpu NAME | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS [DD] | down BDF NAME..."
 set -euo pipefail
 export PATH=/usr/lib/xen-4.17/bin:$PATH
 CONSOLE_DIR=/var/log/xen/console
+# The driver domain and its guest each on a pCPU of their own (dom0 floats): whether Xen's scheduler put the two
+# together or apart swung the stock driver domain's throughput between 12 and 31 Mbit/s from run to run, which made the
+# efficiency comparison of checks 3 and 4 a coin toss (session 28).
+DD_CPU=${LAB_DD_CPU:-2}
+GUEST_CPU=${LAB_GUEST_CPU:-3}
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # wait_for SECS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s, fail after SECS.
@@ -94,6 +99,7 @@ ramdisk = "$image/initrd.img"
 extra = "console=hvc0 iovm.nics=$bdf=br0"
 memory = $memory
 vcpus = 1
+cpus = "$DD_CPU"
 driver_domain = 1
 pci = [ "$bdf" ]
 CFG
@@ -107,6 +113,7 @@ ramdisk = "/lab/initrd.img"
 extra = "root=/dev/xvda console=hvc0 lab.role=dd lab.name=$name lab.ip=$ip"
 memory = $memory
 vcpus = 1
+cpus = "$DD_CPU"
 driver_domain = 1
 disk = [ "phy:/dev/vdb,xvda,r" ]
 pci = [ "$bdf" ]
@@ -175,6 +182,7 @@ ramdisk = "/lab/guest-initrd.img"
 extra = "console=hvc0 lab.ip=$ip lab.iperf=$target lab.secs=$secs"
 memory = 256
 vcpus = 1
+cpus = "$GUEST_CPU"
 vif = [ "backend=$dd,bridge=br0,script=iovm-vif" ]
 CFG
     rm -f "$CONSOLE_DIR/guest-$name.log"
@@ -195,11 +203,37 @@ CFG
     echo "VIF_HOTPLUG_STATUS=$(xenstore-read "$be/hotplug-status" 2>/dev/null || echo none)"
     ;;
   guest-iperf)
-    [ $# -eq 3 ] || {
+    # With DD: also the driver domain's CPU seconds when the guest's last iperf3 try started and stopped
+    # (DD_CPU_START=, DD_CPU_STOP= on stderr), read within 0.1 s of its console markers.
+    [ $# -eq 3 ] || [ $# -eq 4 ] || {
       echo "$usage" >&2
       exit 2
     }
-    name=$2 secs=$3 log=$CONSOLE_DIR/guest-$2.log
+    name=$2 secs=$3 dd=${4:-} log=$CONSOLE_DIR/guest-$2.log
+    if [ -n "$dd" ]; then
+      count() { grep -ac -- "$1" "$log" 2>/dev/null || true; }
+      # Nanoseconds through xc-sample (lab/test installs it) where it is; else xl list's tenths of a second.
+      ddid=$(xl domid "$dd")
+      cpu() {
+        if [ -x /usr/local/bin/xc-sample ]; then
+          /usr/local/bin/xc-sample "$ddid" 1 1 reads | sed -n 's/.*"cpuNanoseconds":\([0-9]*\).*/\1/p' | awk '{ printf "%.3f\n", $1 / 1e9 }'
+        else
+          xl list "$dd" | awk 'NR == 2 { print $6 }'
+        fi
+      }
+      end=$(($(date +%s) + secs)) starts=0 stops=0 cpu_start='' cpu_stop=''
+      until console_has "$name" "LAB-IPERF-END"; do
+        n=$(count LAB-IPERF-START)
+        [ "$n" -gt "$starts" ] && starts=$n cpu_start=$(cpu)
+        n=$(count LAB-IPERF-STOP)
+        [ "$n" -gt "$stops" ] && stops=$n cpu_stop=$(cpu)
+        [ "$(date +%s)" -lt "$end" ] || break
+        sleep 0.1
+      done
+      # A stop the loop did not see before the end marker (the two came within one poll).
+      [ "$(count LAB-IPERF-STOP)" -gt "$stops" ] && cpu_stop=$(cpu)
+      [ -n "$cpu_start" ] && [ -n "$cpu_stop" ] && echo "DD_CPU_START=$cpu_start" >&2 && echo "DD_CPU_STOP=$cpu_stop" >&2
+    fi
     wait_for "$secs" "LAB-IPERF-END in $log" console_has "$name" "LAB-IPERF-END" || {
       tail -20 "$log" >&2
       exit 1
