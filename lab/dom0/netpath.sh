@@ -213,12 +213,13 @@ CFG
     if [ -n "$dd" ]; then
       count() { grep -ac -- "$1" "$log" 2>/dev/null || true; }
       # Nanoseconds through xc-sample (lab/test installs it) where it is; else xl list's tenths of a second.
-      ddid=$(xl domid "$dd")
+      # A failed reading is an empty one (no figure), never the end of the script (set -e): iperf3's JSON still counts.
+      ddid=$(xl domid "$dd" 2>/dev/null || true)
       cpu() {
-        if [ -x /usr/local/bin/xc-sample ]; then
-          /usr/local/bin/xc-sample "$ddid" 1 1 reads | sed -n 's/.*"cpuNanoseconds":\([0-9]*\).*/\1/p' | awk '{ printf "%.3f\n", $1 / 1e9 }'
+        if [ -x /usr/local/bin/xc-sample ] && [ -n "$ddid" ]; then
+          { /usr/local/bin/xc-sample "$ddid" 1 1 reads | sed -n 's/.*"cpuNanoseconds":\([0-9]*\).*/\1/p' | awk '$1 > 0 { printf "%.3f\n", $1 / 1e9 }'; } || true
         else
-          xl list "$dd" | awk 'NR == 2 { print $6 }'
+          { xl list "$dd" | awk 'NR == 2 { print $6 }'; } 2>/dev/null || true
         fi
       }
       end=$(($(date +%s) + secs)) starts=0 stops=0 cpu_start='' cpu_stop=''
