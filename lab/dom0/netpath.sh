@@ -2,13 +2,12 @@
 # Runs in dom0 (copied to /mnt/lab/bin by lab/test). The network path of the paper with plain xl:
 # a PV driver domain owning a passed-through e1000 on bridge br0, and a guest whose vif backend
 # lives in that driver domain. Prints KEY=value lines for lab/test; exits non-zero on failure.
-usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP [IMAGE_DIR|- [MEMORY_MIB]] | dd-exec NAME 'COMMANDS' | dd-cpu NAME | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS [DD] | down BDF NAME..."
+usage="usage: netpath.sh nics IPERF_HOST:PORT BDF... | dd-up NAME BDF IP [IMAGE_DIR|- [MEMORY_MIB]] | dd-exec NAME 'COMMANDS' | dd-cpu NAME | guest-up NAME DD IP IPERF_HOST:PORT SECS | guest-iperf NAME WAIT_SECS | down BDF NAME..."
 set -euo pipefail
 export PATH=/usr/lib/xen-4.17/bin:$PATH
 CONSOLE_DIR=/var/log/xen/console
 # The driver domain and its guest each on a pCPU of their own (dom0 floats): whether Xen's scheduler put the two
-# together or apart swung the stock driver domain's throughput between 12 and 31 Mbit/s from run to run, which made the
-# efficiency comparison of checks 3 and 4 a coin toss (session 28).
+# together or apart is one source of the swings of checks 3 and 4's throughput from run to run (session 28).
 DD_CPU=2
 GUEST_CPU=3
 now() { date +%s.%N; }
@@ -203,43 +202,12 @@ CFG
     echo "VIF_HOTPLUG_STATUS=$(xenstore-read "$be/hotplug-status" 2>/dev/null || echo none)"
     ;;
   guest-iperf)
-    # With DD: also the driver domain's CPU seconds when the guest's last iperf3 try started and stopped
-    # (DD_CPU_START=, DD_CPU_STOP= on stderr), read at its console markers (one poll's lag, 0.1 s apart).
-    [ $# -eq 3 ] || [ $# -eq 4 ] || {
+    [ $# -eq 3 ] || {
       echo "$usage" >&2
       exit 2
     }
-    name=$2 secs=$3 dd=${4:-} log=$CONSOLE_DIR/guest-$2.log
-    end=$(($(date +%s) + secs))
-    if [ -n "$dd" ]; then
-      # Nanoseconds through xc-sample (lab/test installs it) where it is; else xl list's tenths of a second.
-      # A failed reading is an empty one (no figure), never the end of the script (set -e), and prints nothing.
-      ddid=$(xl domid "$dd" 2>/dev/null || true)
-      cpu() {
-        if [ -x /usr/local/bin/xc-sample ] && [ -n "$ddid" ]; then
-          { /usr/local/bin/xc-sample "$ddid" 1 1 reads 2>/dev/null | sed -n 's/.*"cpuNanoseconds":\([0-9]*\).*/\1/p' | awk '$1 > 0 { printf "%.3f\n", $1 / 1e9 }'; } || true
-        else
-          { xl list "$dd" | awk 'NR == 2 { print $6 }'; } 2>/dev/null || true
-        fi
-      }
-      # The markers seen so far, one awk pass per poll: "STARTS STOPS ENDS".
-      markers() { awk '/LAB-IPERF-START/ { a++ } /LAB-IPERF-STOP/ { b++ } /LAB-IPERF-END/ { c++ } END { print a + 0, b + 0, c + 0 }' "$log" 2>/dev/null || echo "0 0 0"; }
-      starts=0 stops=0 ends=0 cpu_start='' cpu_stop=''
-      while [ "$ends" -eq 0 ] && [ "$(date +%s)" -lt "$end" ]; do
-        read -r a b ends <<<"$(markers)"
-        [ "$a" -gt "$starts" ] && starts=$a cpu_start=$(cpu)
-        [ "$b" -gt "$stops" ] && stops=$b cpu_stop=$(cpu)
-        [ "$ends" -gt 0 ] || sleep 0.1
-      done
-      # Only a window of one try: its start and its stop both seen (a timeout can leave the last try's stop unseen).
-      if [ "$starts" -gt 0 ] && [ "$starts" -eq "$stops" ] && [ -n "$cpu_start" ] && [ -n "$cpu_stop" ] \
-        && awk -v a="$cpu_start" -v b="$cpu_stop" 'BEGIN { exit !(b >= a) }'; then
-        echo "DD_CPU_START=$cpu_start" >&2
-        echo "DD_CPU_STOP=$cpu_stop" >&2
-      fi
-    fi
-    left=$((end - $(date +%s)))
-    wait_for "$((left > 0 ? left : 0))" "LAB-IPERF-END in $log" console_has "$name" "LAB-IPERF-END" || {
+    name=$2 secs=$3 log=$CONSOLE_DIR/guest-$2.log
+    wait_for "$secs" "LAB-IPERF-END in $log" console_has "$name" "LAB-IPERF-END" || {
       tail -20 "$log" >&2
       exit 1
     }
