@@ -37,19 +37,15 @@ public struct NICDriverTable: Sendable, Equatable {
 
     /// Adds the entries of the lines in `bytes` (the last may lack its newline).
     ///
-    /// The newlines are found with `memchr` and a line is looked at only when it starts as an exact PCI alias: a byte
-    /// loop in Swift cost a no-op re-apply tens of milliseconds in dom0 under TCG (issue 16).
+    /// The newlines are found with `memchr`: a byte loop in Swift cost a no-op re-apply tens of milliseconds in dom0
+    /// under TCG (issue 16).
     private mutating func add(lines bytes: UnsafeBufferPointer<UInt8>) {
         guard let base = bytes.baseAddress else { return }
         var start = 0
         while start < bytes.count {
             var end = bytes.count
             if let newline = memchr(base + start, 0x0A, bytes.count - start) { end = UnsafeRawPointer(newline) - UnsafeRawPointer(base) }
-            if end - start > Self.aliasPrefix.count + 19, Self.aliasPrefix.withUnsafeBytes({ memcmp(base + start, $0.baseAddress!, $0.count) }) == 0,
-                let (ids, fragment) = Self.entry(UnsafeBufferPointer(rebasing: bytes[start..<end]))
-            {
-                drivers[ids] = fragment
-            }
+            if let (ids, fragment) = Self.entry(UnsafeBufferPointer(rebasing: bytes[start..<end])) { drivers[ids] = fragment }
             start = end + 1
         }
     }
@@ -99,7 +95,11 @@ public struct NICDriverTable: Sendable, Equatable {
     /// has a fragment and the vendor and device ids are exact (no `*`).
     private static func entry(_ line: UnsafeBufferPointer<UInt8>) -> (String, String)? {
         // "alias pci:v" + 8 vendor digits + "d" + 8 device digits + "sv" ... " " + module
-        guard line.count > aliasPrefix.count + 19, line.starts(with: aliasPrefix), let last = line.lastIndex(of: UInt8(ascii: " ")) else { return nil }
+        // Most lines are not exact PCI aliases: `memcmp` turns them away before any Swift loop runs.
+        guard line.count > aliasPrefix.count + 19, let base = line.baseAddress,
+            aliasPrefix.withUnsafeBytes({ memcmp(base, $0.baseAddress!, $0.count) }) == 0,
+            let last = line.lastIndex(of: UInt8(ascii: " "))
+        else { return nil }
         let module = UnsafeBufferPointer(rebasing: line[(last + 1)...])
         // Most PCI aliases are of modules without a fragment: they go before any String is made.
         guard let fragment = moduleBytes.first(where: { $0.name.count == module.count && $0.name.elementsEqual(module) })?.fragment else { return nil }

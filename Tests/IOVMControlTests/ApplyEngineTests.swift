@@ -92,9 +92,7 @@ struct ApplyEngineTests {
     @Test("a NIC its topology's mark names but its file does not, held by another topology's IOVM now, is left, not a failure")
     func markedNICHeldByAnother() throws {
         let nic = try #require(PCIAddress(Self.nics[3]))
-        let holder = ObservedDomain(
-            domid: 9, name: "u-iovm", uuid: "u9", vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0", pci: [nic],
-            tag: ManagedTag(topology: "u", name: "u-iovm", role: .iovm, uuid: "u9", specFingerprint: "s"))
+        let holder = ObservedDomain.iovm("u-iovm", domid: 9, topology: "u", holding: [nic])
         let fake = FakeXenBackend(nics: Self.nics, extraDomains: [holder])
         try fake.makeAssignable(nic, for: "table3")
         let report = try engine(fake).destroy(topology: "table3", nics: Self.nics.prefix(3).compactMap(PCIAddress.init))
@@ -172,9 +170,7 @@ struct ApplyEngineTests {
     @Test("destroy leaves, without failing, a NIC a domain holds whose mark names another topology, applied or not")
     func destroyLeavesAClaimedNIC() throws {
         let nic = try #require(PCIAddress(Self.nics[0]))
-        let holder = ObservedDomain(
-            domid: 9, name: "u-iovm", uuid: "u9", vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0", pci: [nic],
-            tag: ManagedTag(topology: "u", name: "u-iovm", role: .iovm, uuid: "u9", specFingerprint: "s"))
+        let holder = ObservedDomain.iovm("u-iovm", domid: 9, topology: "u", holding: [nic])
         let fake = FakeXenBackend(nics: Self.nics, extraDomains: [holder])
         try fake.makeAssignable(nic, for: "u")  // u's apply claimed it, and recorded nothing (a libvirt host)
         let report = try engine(fake).destroy(topology: "table3", nics: [nic])

@@ -384,6 +384,16 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
     }
 }
 
+extension ObservedDomain {
+    /// A running one-vCPU IOVM of `topology`, unpinned, weight 256, in Pool-0, holding the NICs `holding`.
+    static func iovm(_ name: String, domid: UInt32, topology: String, holding pci: [PCIAddress]) -> ObservedDomain {
+        let uuid = "u\(domid)"
+        return ObservedDomain(
+            domid: domid, name: name, uuid: uuid, vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0", pci: pci,
+            tag: ManagedTag(topology: topology, name: name, role: .iovm, uuid: uuid, specFingerprint: "s"))
+    }
+}
+
 /// dom0's network in memory, for unit tests only: bridges and their ports, iovm's bridge tags, and the NICs'
 /// interfaces (a NIC has its interface only while its FakeXenBackend binding is not pciback). Its calls go
 /// into the backend's log (`observe…` for reads), where `fail(prefix)` makes them fail.

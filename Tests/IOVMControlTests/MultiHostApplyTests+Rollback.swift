@@ -43,9 +43,7 @@ extension MultiHostApplyTests {
     func rollbackKeepsTheMarkOfAHeldNIC() throws {
         let plans = try Planner().planHosts(document())
         let held = try #require(PCIAddress("0000:00:10.0"))
-        let iovm = ObservedDomain(
-            domid: 9, name: "iovm0", uuid: "u9", vcpus: 1, hardAffinity: [[0, 1, 2, 3]], weight: 256, cap: 0, cpupool: "Pool-0", pci: [held],
-            tag: ManagedTag(topology: plans[0].plan.topology, name: "iovm0", role: .iovm, uuid: "u9", specFingerprint: "s"))
+        let iovm = ObservedDomain.iovm("iovm0", domid: 9, topology: plans[0].plan.topology, holding: [held])
         let fake = FakeXenBackend(nics: ["0000:00:10.0", "0000:00:11.0"], extraDomains: [iovm])
         let target = targets([plans[0]], [fake])[0]
         try fake.makeAssignable(held, for: "stopped")

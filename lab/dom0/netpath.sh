@@ -137,6 +137,7 @@ CFG
     echo "DD_READY_SECONDS=$(since "$t")"
     echo "DD_DOMID=$(xl domid "$name")"
     echo "DD_MEMORY_MIB=$memory"
+    echo "DD_PCPU=$DD_CPU"
     ;;
   dd-exec)
     # Runs COMMANDS in the domain's console shell (its hvc0 shell, through the console pty that
@@ -198,6 +199,7 @@ CFG
     echo "VIF_CONNECTED_SECONDS=$(since "$t")"
     echo "GUEST_DOMID=$gid"
     echo "VIF_BACKEND=$be"
+    echo "GUEST_PCPU=$GUEST_CPU"
     echo "VIF_STATE=$(xenstore-read "$be/state")"
     echo "VIF_HOTPLUG_STATUS=$(xenstore-read "$be/hotplug-status" 2>/dev/null || echo none)"
     ;;
