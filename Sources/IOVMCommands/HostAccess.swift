@@ -88,7 +88,7 @@ enum HostAccess {
     /// Sends a live verb to the process serving the control socket at `socket` (`iovm watch`) and returns its reply;
     /// nil when nothing serves it (nothing was sent).
     static func liveVerbThroughWatch(_ request: LiveVerbRequest, socket: String) throws -> LiveVerbReply? {
-        let bytes = Array(try JSONText.line(request).utf8)
+        let bytes = Array(JSONLineWriter.line(request).utf8)
         guard bytes.count <= ControlSocket.requestLimit else { return nil }  // too big to send: made in this process
         guard let reply = try ControlSocket.exchange(bytes, path: socket, timeout: request.wait + 120) else { return nil }
         do {

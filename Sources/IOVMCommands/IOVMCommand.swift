@@ -64,18 +64,22 @@ enum LoggingBootstrap {
 }
 
 extension IOVMCommand {
-    /// The commands whose start-up is a goal of its own (issue 16: they race `xl`), parsed without the root's tree.
-    static let liveVerbs: [String: any ParsableCommand.Type] = ["pin": PinCommand.self, "unpin": UnpinCommand.self, "weight": WeightCommand.self]
+    /// The commands whose start-up is a goal of its own (issue 16: the live verbs race `xl`, and a no-op re-apply
+    /// has 0.3 s), parsed without the root's tree.
+    static let directCommands: [String: any ParsableCommand.Type] = [
+        "pin": PinCommand.self, "unpin": UnpinCommand.self, "weight": WeightCommand.self,
+        "apply": ApplyCommand.self, "destroy": DestroyCommand.self, "status": StatusCommand.self,
+    ]
 
     /// Runs `iovm` with `arguments` (the process's, without its name) and exits.
     ///
     /// The live verbs' plainest forms (no option) go straight to a running `iovm watch` (``liveVerbShortcut(_:)``). Else
-    /// `iovm pin`, `unpin` and `weight` are parsed by their own command when that succeeds: the same parser, options
+    /// the ``directCommands`` are parsed by their own command when that succeeds: the same parser, options
     /// and validation, without the root walking every subcommand's options first (about half of their start-up). Help,
     /// `--version`, and every parse error go through the whole tree, so that they read as they always have.
     public static func run(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         if let request = liveVerbShortcut(arguments) { runThroughWatch(request) }
-        if let verb = arguments.first.flatMap({ liveVerbs[$0] }), var command = try? verb.parse(Array(arguments.dropFirst())) {
+        if let verb = arguments.first.flatMap({ directCommands[$0] }), var command = try? verb.parse(Array(arguments.dropFirst())) {
             do {
                 try command.run()
                 exit()

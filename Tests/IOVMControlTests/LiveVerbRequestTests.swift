@@ -121,4 +121,25 @@ struct LiveVerbRequestTests {
         #expect(text == #"{"cap":50,"targets":[{"domain":"iovm0","weight":512}],"verb":"weight","version":1,"wait":2}"#)
         #expect(try JSONDecoder().decode(LiveVerbRequest.self, from: Data(text.utf8)) == request)
     }
+
+    @Test("requests and replies are written by hand as the encoder writes them, byte for byte")
+    func writtenAsTheEncoderWrites() throws {
+        let requests = [
+            LiveVerbRequest(verb: .pin, targets: [.init(domain: "iovm0", cores: "2-3,^3"), .init(domain: "iovm1")], wait: 0),
+            LiveVerbRequest(verb: .weight, targets: [.init(domain: "a \"b\"/c\u{1}é", weight: 65_535)], cap: 0, wait: 86_400),
+            LiveVerbRequest(verb: .weight, targets: [.init(domain: "iovm0", weight: -1)], cap: -5, wait: 0.25),
+        ]
+        for request in requests {
+            // Bytes, not Strings: String's == would take "é" and "e" + U+0301 for the same.
+            #expect(Array(JSONLineWriter.line(request).utf8) == Array(try JSONText.line(request).utf8))
+        }
+        let replies = [
+            LiveVerbReply(changes: [.init(line: "iovm0 (3): pinned to cores 2 in 1.2 ms", domid: 3), .init(line: "x", domid: .max)], pid: 42),
+            LiveVerbReply.refused("no such domain \"x\"\n", pid: -1),
+        ]
+        for reply in replies {
+            #expect(reply.document() == Array(try JSONText.line(reply).utf8))
+            #expect(try JSONDecoder().decode(LiveVerbReply.self, from: Data(reply.document())) == reply)
+        }
+    }
 }
