@@ -166,6 +166,14 @@ public enum MultiHostApply {
                     steps.append("record NIC \(nic.pci) as \(owner.map { "topology \($0)'s" } ?? "an older iovm's") again")
                 } catch { failures.append("record NIC \(nic.pci) as before: \(error)") }
             }
+            // The plan recorded as applied, as before: this host's apply may have recorded its own whole.
+            let topology = target.plan.topology
+            if now.applied[topology] != before.applied[topology] {
+                do {
+                    try target.engine.backend.recordApplied(topology: topology, fingerprint: before.applied[topology])
+                    steps.append(before.applied[topology] == nil ? "remove the record of this apply's plan" : "record the plan applied before again")
+                } catch { failures.append("record the plan applied before: \(error)") }
+            }
         } catch {
             failures.append("\(error)")
         }

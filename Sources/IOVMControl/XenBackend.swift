@@ -95,7 +95,7 @@ extension XenBackend {
     /// Keeps nothing.
     public func removeParkedTags(of topology: String) throws {}
 
-    /// Records nothing (a libvirt host: `iovm watch` runs in dom0 only).
+    /// Records nothing.
     public func recordApplied(topology: String, fingerprint: String?) throws {}
 
     /// None: destroy gives back the NICs of the topology's file only.

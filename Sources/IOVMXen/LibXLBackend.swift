@@ -419,9 +419,14 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func recordApplied(topology: String, fingerprint: String?) throws {
-        let path = "\(Self.appliedRoot)/\(Self.appliedKey(topology))"
-        guard let fingerprint else { return try openStore(false).remove(path) }
-        try openStore(false).write(path, try JSONText.line(AppliedRecord(topology: topology, fingerprint: fingerprint)))
+        try Self.recordApplied(topology: topology, fingerprint: fingerprint, in: try openStore(false))
+    }
+
+    /// Writes `topology`'s node under ``appliedRoot`` in `store` (nil: removes it), for either backend.
+    static func recordApplied(topology: String, fingerprint: String?, in store: any TagStore) throws {
+        let path = "\(appliedRoot)/\(appliedKey(topology))"
+        guard let fingerprint else { return try store.remove(path) }
+        try store.write(path, try JSONText.line(AppliedRecord(topology: topology, fingerprint: fingerprint)))
     }
 
     public func waitForDriverDomain(domid: UInt32, timeout: Double) throws {

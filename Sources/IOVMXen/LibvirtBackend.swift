@@ -179,7 +179,7 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                     pci: pci, assignable: driver == "pciback" || driver == "xen-pciback", previousDriver: mark?.previousDriver,
                     madeAssignableByIOVM: mark != nil, driver: driver, madeAssignableFor: mark?.topology))
         }
-        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: [], nics: bindings)
+        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: [], nics: bindings, applied: try store.map(LibXLBackend.applied) ?? [:])
     }
 
     /// iovm's tag of a libvirt domain, from its `<metadata>` (nil without iovm's element).
@@ -295,6 +295,13 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
 
     public func markNIC(_ pci: PCIAddress, for topology: String?) throws {
         try NICMark.rewrite("\(Self.nicRoot)/\(LibXLBackend.key(pci))", for: topology, in: try requireStore("record \(pci) as topology \(topology ?? "-")'s"))
+    }
+
+    /// Records it where a libxl apply does, in the host's xenstore (over ssh): the NIC marks' rules then hold across
+    /// both toolstacks. A host iovm reaches through libvirt alone records nothing.
+    public func recordApplied(topology: String, fingerprint: String?) throws {
+        guard let store else { return }
+        try LibXLBackend.recordApplied(topology: topology, fingerprint: fingerprint, in: store)
     }
 
     public func nicsMarked(for topology: String) throws -> [PCIAddress] {

@@ -54,3 +54,22 @@ extension MultiHostApplyTests {
         #expect(try fake.nicsMarked(for: plans[0].plan.topology) == [held])
     }
 }
+
+extension MultiHostApplyTests {
+    @Test("a host's rollback puts back the record of the plan applied before, or removes this apply's")
+    func rollbackRestoresTheAppliedRecord() throws {
+        let plans = try Planner().planHosts(document())
+        let topology = plans[0].plan.topology
+        for earlier in [nil, "0ld"] as [String?] {
+            let fake = FakeXenBackend(nics: ["0000:00:10.0", "0000:00:11.0"])
+            let target = targets([plans[0]], [fake])[0]
+            if let earlier { try fake.recordApplied(topology: topology, fingerprint: earlier) }
+            let before = try fake.observe(nics: plans[0].plan.hostNICs)
+            try fake.recordApplied(topology: topology, fingerprint: plans[0].plan.appliedFingerprint)
+            let (steps, failures) = MultiHostApply.rollback(target, before: before)
+            #expect(failures.isEmpty)
+            #expect(steps == [earlier == nil ? "remove the record of this apply's plan" : "record the plan applied before again"])
+            #expect(try fake.observe(nics: []).applied[topology] == earlier)
+        }
+    }
+}

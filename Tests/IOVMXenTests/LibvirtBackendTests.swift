@@ -190,6 +190,34 @@ import XenKit
         #expect(setup.store.values.keys.filter { $0.hasPrefix("/local/domain/0/iovm/nics") }.isEmpty)
     }
 
+    @Test("an apply through libvirt records its plan in the host's xenstore, as libxl's does; destroy marks, then removes it")
+    func theAppliedPlanIsRecordedInTheHostsXenstore() throws {
+        let setup = setup()
+        let plan = try plan()
+        let node = "/local/domain/0/iovm/applied/\(LibXLBackend.appliedKey(plan.topology))"
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        #expect(setup.store.values[node] == #"{"fingerprint":"\#(plan.appliedFingerprint)","topology":"table3"}"#)
+        #expect(try setup.backend.observe(nics: []).applied == ["table3": plan.appliedFingerprint])
+        _ = try setup.engine.destroy(topology: plan.topology, nics: plan.hostNICs)
+        #expect(setup.store.values[node] == nil)
+        // The apply's record, the destroy's mark (an `iovm watch` then finds it being destroyed), its removal.
+        #expect(setup.store.changes.filter { $0.hasSuffix(" \(node)") } == ["write \(node)", "write \(node)", "remove \(node)"])
+    }
+
+    @Test("destroy through libvirt leaves a NIC another applied topology marked, as through libxl")
+    func destroyLeavesANICAnAppliedTopologyMarked() throws {
+        let setup = setup()
+        let plan = try plan()
+        _ = try setup.engine.apply(plan, libxlJSON: configs(plan))
+        let nic = PCIAddressForTests("0000:00:10.0")
+        // Its IOVM gone (killed), table3 is still applied: another file naming the NIC must not take it back.
+        let iovm0 = try #require(try setup.backend.observe(nics: []).domain("iovm0"))
+        try setup.backend.destroyDomain(domid: iovm0.domid)
+        let report = try setup.engine.destroy(topology: "other", nics: [nic])
+        #expect(report.done == ["left NIC \(nic) assignable: topology table3, which is applied, made it so; its destroy gives it back"])
+        #expect(setup.host.driver(LibvirtBackend.nodeDevice(nic)) == "pciback")
+    }
+
     @Test func aNICADomainHoldsIsNeverGivenBack() throws {
         let setup = setup()
         let plan = try plan()
