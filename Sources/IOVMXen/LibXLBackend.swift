@@ -74,9 +74,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     /// The fingerprint of the plan last applied, by topology.
     static func applied(_ store: any TagStore) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for key in try store.directory(appliedRoot) ?? [] { values[key] = try store.read("\(appliedRoot)/\(key)") }
+        return applied(values: values)
+    }
+
+    /// ``applied(_:)`` from the values of ``appliedRoot``'s children, read already.
+    static func applied(values: [String: String]) -> [String: String] {
         var applied: [String: String] = [:]
-        for key in try store.directory(appliedRoot) ?? [] {
-            guard let text = try store.read("\(appliedRoot)/\(key)"), let record = try? JSONDecoder().decode(AppliedRecord.self, from: Data(text.utf8)) else { continue }
+        for text in values.values {
+            guard let record = try? JSONDecoder().decode(AppliedRecord.self, from: Data(text.utf8)) else { continue }
             applied[record.topology] = record.fingerprint
         }
         return applied

@@ -169,17 +169,21 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                     domid: domid, name: name.isEmpty ? "domid\(domid)" : name, uuid: "xen-domid-\(domid)", vcpus: 0, hardAffinity: [], weight: nil,
                     cap: nil, cpupool: Planner.defaultPool))
         }
+        // The NICs' marks and the applied plans in one round trip.
+        let records = try dom0?.records(under: [Self.nicRoot, LibXLBackend.appliedRoot]) ?? [:]
         var bindings: [NICBinding] = []
         for pci in nics {
             guard let xml = try host.nodeDeviceXML(Self.nodeDevice(pci)) else { continue }
             let driver = Self.driver(inNodeDeviceXML: xml)
-            let mark = try store?.read("\(Self.nicRoot)/\(LibXLBackend.key(pci))").map(NICMark.init(value:))
+            let mark = records[Self.nicRoot]?[LibXLBackend.key(pci)].map(NICMark.init(value:))
             bindings.append(
                 NICBinding(
                     pci: pci, assignable: driver == "pciback" || driver == "xen-pciback", previousDriver: mark?.previousDriver,
                     madeAssignableByIOVM: mark != nil, driver: driver, madeAssignableFor: mark?.topology))
         }
-        return ObservedHost(cores: cores, scheduler: scheduler, domains: domains, pools: [], nics: bindings, applied: try store.map(LibXLBackend.applied) ?? [:])
+        return ObservedHost(
+            cores: cores, scheduler: scheduler, domains: domains, pools: [], nics: bindings,
+            applied: LibXLBackend.applied(values: records[LibXLBackend.appliedRoot] ?? [:]))
     }
 
     /// iovm's tag of a libvirt domain, from its `<metadata>` (nil without iovm's element).
@@ -305,8 +309,8 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
     }
 
     public func nicsMarked(for topology: String) throws -> [PCIAddress] {
-        guard let store else { return [] }
-        return try NICMark.nics(markedFor: topology, under: Self.nicRoot, in: store)
+        guard let dom0 else { return [] }
+        return NICMark.nics(markedFor: topology, among: try dom0.records(under: [Self.nicRoot])[Self.nicRoot] ?? [:])
     }
 
     public func releaseNIC(_ pci: PCIAddress) throws {

@@ -37,12 +37,17 @@ struct NICMark: Codable, Equatable, Sendable {
 
     /// The NICs whose mark under `root` (`/local/domain/0/iovm/nics`) names `topology`, in key order.
     static func nics(markedFor topology: String, under root: String, in store: any TagStore) throws(XenError) -> [PCIAddress] {
-        var marked: [PCIAddress] = []
-        for key in (try store.directory(root) ?? []).sorted() {
-            guard let value = try store.read("\(root)/\(key)"), NICMark(value: value).topology == topology, let pci = LibXLBackend.pci(key: key) else { continue }
-            marked.append(pci)
+        var values: [String: String] = [:]
+        for key in try store.directory(root) ?? [] { values[key] = try store.read("\(root)/\(key)") }
+        return nics(markedFor: topology, among: values)
+    }
+
+    /// ``nics(markedFor:under:in:)`` among the marks' values, read already (key → value).
+    static func nics(markedFor topology: String, among values: [String: String]) -> [PCIAddress] {
+        values.keys.sorted().compactMap { key in
+            guard NICMark(value: values[key]!).topology == topology else { return nil }
+            return LibXLBackend.pci(key: key)
         }
-        return marked
     }
 
     /// Rewrites the mark at `path` so that it names `topology`, keeping its driver; nothing when there is none.

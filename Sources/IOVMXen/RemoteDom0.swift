@@ -25,6 +25,9 @@ protocol RemoteDom0: TagStore, Sendable {
     /// What the counters agents publish in the xenstore of `domids` (their `data/iovm` as ``CounterLayout`` reads it),
     /// and every domain's name.
     func iovmData(of domids: [UInt32]) throws(XenError) -> IOVMData
+    /// The values of the children of each of `roots` (root → child → value; a root without children is absent), in
+    /// one round trip: iovm's NIC marks and applied plans, read one by one, cost a round trip each.
+    func records(under roots: [String]) throws(XenError) -> [String: [String: String]]
 }
 
 extension RemoteDom0 {
@@ -56,5 +59,29 @@ struct IOVMData: Sendable, Equatable {
             }
         }
         return data
+    }
+}
+
+/// What ``RemoteDom0/records(under:)`` reads: per child of a root, a line `<root>\t<child>\t<bytes>` and then that many
+/// bytes of value and a newline, so a value may hold any byte.
+enum RemoteRecords {
+    /// The records of `output`. A line that is not a record's header (ssh's own warnings share the output) is skipped;
+    /// a record cut short ends the parse, and what came before it stands.
+    static func parse(_ output: [UInt8]) -> [String: [String: String]] {
+        var records: [String: [String: String]] = [:]
+        var index = 0
+        while index < output.count {
+            guard let newline = output[index...].firstIndex(of: UInt8(ascii: "\n")) else { break }
+            let header = output[index..<newline].split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false)
+            guard header.count == 3, let count = Int(String(decoding: header[2], as: UTF8.self)), count >= 0 else {
+                index = newline + 1
+                continue
+            }
+            guard newline + 1 + count < output.count, output[newline + 1 + count] == UInt8(ascii: "\n") else { break }
+            let value = String(decoding: output[(newline + 1)..<(newline + 1 + count)], as: UTF8.self)
+            records[String(decoding: header[0], as: UTF8.self), default: [:]][String(decoding: header[1], as: UTF8.self)] = value
+            index = newline + 2 + count
+        }
+        return records
     }
 }

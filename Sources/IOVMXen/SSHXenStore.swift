@@ -181,6 +181,21 @@ struct SSHXenStore: RemoteDom0 {
         return IOVMData.parse(outcome.output)
     }
 
+    /// One ssh call: every child of `roots` with its value (``RemoteRecords``), the length counted in bytes.
+    func records(under roots: [String]) throws(XenError) -> [String: [String: String]] {
+        guard !roots.isEmpty else { return [:] }
+        let outcome = try run(["env", "LC_ALL=C", "sh", "-c", Self.recordsScript(roots)])
+        guard outcome.succeeded else { throw XenError.failed(operation: "read \(roots.joined(separator: ", ")) on \(target)", detail: outcome.output) }
+        return RemoteRecords.parse(Array(outcome.output.utf8))
+    }
+
+    /// The shell script of ``records(under:)``, run with `LC_ALL=C` (`${#v}` then counts bytes). `$(…)` drops a value's
+    /// trailing newlines, as ``read(_:)`` drops the one `xenstore-read` adds.
+    static func recordsScript(_ roots: [String]) -> String {
+        "for r in \(roots.map(Self.quoted).joined(separator: " ")); do for k in $(xenstore-list \"$r\" 2>/dev/null); do "
+            + "v=$(xenstore-read \"$r/$k\" 2>/dev/null) || continue; printf '%s\\t%s\\t%s\\n%s\\n' \"$r\" \"$k\" \"${#v}\" \"$v\"; done; done"
+    }
+
     /// `word` for a POSIX shell: as is when it is plain, else in single quotes.
     static func quoted(_ word: String) -> String { ShellWord.quoted(word) }
 }

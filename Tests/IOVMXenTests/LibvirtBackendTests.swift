@@ -305,4 +305,44 @@ struct NoLock: HostLock, HostLockHold {
         #expect(SSHXenStore.quoted("it's") == "'it'\\''s'")
         #expect(SSHXenStore.quoted("$(reboot)") == "'$(reboot)'")
     }
+
+    @Test("records(under:) reads every child's value in one shell call, any byte in a value, and parses what it printed")
+    func recordsComeBackWhole() throws {
+        // A fake xenstore: a node is a file under the directory, its children a directory.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-records-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let values = [
+            "/local/domain/0/iovm/nics/0000_00_10_0": #"{"driver":"e1000","topology":"lab-hybrid"}"#,
+            "/local/domain/0/iovm/nics/0000_00_11_0": "tab\there, é, and\na second line",
+            "/local/domain/0/iovm/applied/1f": #"{"fingerprint":"d03e","topology":"t"}"#,
+        ]
+        for (path, value) in values {
+            try FileManager.default.createDirectory(atPath: root + "/store" + (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(value.utf8).write(to: URL(fileURLWithPath: root + "/store" + path))
+        }
+        try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+        let tools = [
+            "xenstore-list": "#!/bin/sh\n[ -d \"\(root)/store$1\" ] && ls \"\(root)/store$1\"\n",
+            "xenstore-read": "#!/bin/sh\n[ -f \"\(root)/store$1\" ] && cat \"\(root)/store$1\" && echo\n",
+        ]
+        for (name, text) in tools {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: "\(root)/bin/\(name)"))
+            chmod("\(root)/bin/\(name)", 0o755)
+        }
+        let roots = ["/local/domain/0/iovm/nics", "/local/domain/0/iovm/applied", "/local/domain/0/iovm/none"]
+        let outcome = try ProcessRunner.run(
+            "/usr/bin/env", ["LC_ALL=C", "sh", "-c", SSHXenStore.recordsScript(roots)], environment: ["PATH": "\(root)/bin:/usr/bin:/bin"], timeout: 30)
+        #expect(outcome.succeeded, "\(outcome.output)")
+        // ssh's warnings share the output: a line before the records is skipped.
+        let records = RemoteRecords.parse(Array(("Warning: Permanently added '[127.0.0.1]:2222' to the list of known hosts.\n" + outcome.output).utf8))
+        #expect(records.count == 2)
+        #expect(
+            records["/local/domain/0/iovm/nics"] == [
+                "0000_00_10_0": values["/local/domain/0/iovm/nics/0000_00_10_0"]!, "0000_00_11_0": values["/local/domain/0/iovm/nics/0000_00_11_0"]!,
+            ])
+        #expect(records["/local/domain/0/iovm/applied"] == ["1f": values["/local/domain/0/iovm/applied/1f"]!])
+        // A record cut short ends the parse; the ones before it stand.
+        let cut = RemoteRecords.parse(Array("/r\ta\t2\nok\n/r\tb\t10\nshort\n".utf8))
+        #expect(cut == ["/r": ["a": "ok"]])
+    }
 }

@@ -38,6 +38,13 @@ final class RecordingRemoteDom0: RemoteDom0, @unchecked Sendable {
 
     func makeDriverDomainNodes(_ domid: UInt32) throws(XenError) { state.withLock { $0.calls.append("driver-domain \(domid)") } }
     func domainNames() throws(XenError) -> [UInt32: String] { xenDomains }
+    func records(under roots: [String]) throws(XenError) -> [String: [String: String]] {
+        var records: [String: [String: String]] = [:]
+        for root in roots {
+            for key in try store.directory(root) ?? [] { records[root, default: [:]][key] = try store.read("\(root)/\(key)") }
+        }
+        return records
+    }
     func vifs(of domids: [UInt32]) throws(XenError) -> [UInt32: [ObservedVif]] {
         var vifs: [UInt32: [ObservedVif]] = [:]
         for domid in domids { vifs[domid] = LibXLBackend.vifs(of: domid, store: store) }
