@@ -102,6 +102,10 @@ public struct ApplyEngine: Sendable {
     /// Asked once the live verbs hold the host lock: true when whoever asked for the change has gone (a control
     /// socket client that hung up while it waited), and the change is not made.
     public var abandoned: (@Sendable () -> Bool)?
+    /// Whether a guest that goes away (destroyed, shut down) during its vif's re-attach or the wait for its network is
+    /// skipped rather than a failure: `iovm watch`'s recoveries, which must not undo the IOVMs they made for the other
+    /// guests. `iovm apply` keeps its rule: a failed step undoes the whole apply.
+    public var guestsMayVanish = false
 
     /// Creates an engine.
     public init(backend: any XenBackend, network: (any Dom0Network)? = nil, lock: any HostLock, logger: Logger) {
@@ -191,8 +195,12 @@ public struct ApplyEngine: Sendable {
                         names, plan: plan, libxlJSON: configs, running: domids, reattaches: early, removing: removing, journal: &journal)
                     domids.merge(created) { _, new in new }
                     for (change, failure) in reattached {
-                        if let failure { throw failure }
-                        recordReattach(change, journal: &journal)
+                        if let failure {
+                            guard vanished(change) else { throw failure }
+                            recordVanished(change, failure: failure.reason, journal: &journal)
+                        } else {
+                            recordReattach(change, journal: &journal)
+                        }
                         reattachedEarly.insert(change.description)
                     }
                     continue
@@ -218,7 +226,7 @@ public struct ApplyEngine: Sendable {
                         batch.append(changes[index])
                         index += 1
                     }
-                    if batch.count == 1 { try run(batch[0], plan: plan, journal: &journal) } else { try waitForNetworks(batch) }
+                    try waitForNetworks(batch, journal: &journal)
                     continue
                 }
                 try run(change, plan: plan, journal: &journal)
@@ -486,13 +494,44 @@ public struct ApplyEngine: Sendable {
         for (index, result) in results.enumerated() {
             if case .failure(let error) = result { failed[index] = (error as? StepFailure)?.reason ?? "\(error)" }
         }
-        for (index, change) in batch.enumerated() where failed[index] == nil { recordReattach(change, journal: &journal) }
+        for (index, change) in batch.enumerated() {
+            if let reason = failed[index] {
+                guard vanished(change) else { continue }
+                recordVanished(change, failure: reason, journal: &journal)
+                failed[index] = nil
+            } else {
+                recordReattach(change, journal: &journal)
+            }
+        }
         if let first = failed.keys.min(), let reason = failed[first] { throw StepFailure(step: batch[first].description, reason: reason) }
+    }
+
+    /// Whether the guest of `change` (a ``Change/reattachVif`` or ``Change/waitForNetwork`` that failed) runs no more,
+    /// when ``guestsMayVanish``: gone from Xen's list of domains, or shut down.
+    private func vanished(_ change: Change) -> Bool {
+        guard guestsMayVanish else { return false }
+        let domid: UInt32
+        switch change {
+        case .reattachVif(_, let id, _, _, _, _): domid = id
+        case .waitForNetwork(_, let id): domid = id
+        default: return false
+        }
+        guard let glance = try? backend.glance() else { return false }
+        guard let life = glance.domains.first(where: { $0.domid == domid }) else { return true }
+        return life.shutdownReason != nil
+    }
+
+    /// Records that the guest of `change` went away while it ran (``vanished(_:)``): nothing to undo, and the apply
+    /// goes on.
+    private func recordVanished(_ change: Change, failure: String, journal: inout Journal) {
+        let step = "skipped: \(change.description): its guest runs no more (\(failure))"
+        logger.warning("\(step)")
+        journal.record(step, undo: nil)
     }
 
     /// Runs `batch` (``Change/waitForNetwork`` steps) at once, one thread each; the first failure in plan order,
     /// if any, is the step's. Waits have nothing to undo.
-    private func waitForNetworks(_ batch: [Change]) throws {
+    private func waitForNetworks(_ batch: [Change], journal: inout Journal) throws {
         for change in batch { logger.info("\(change.description)") }
         let (backend, logger, timeout) = (self.backend, self.logger, guestNetworkTimeout)
         let results = onThreads(batch, name: "iovm-wait-network") { change in
@@ -502,7 +541,9 @@ public struct ApplyEngine: Sendable {
             logger.info("\(name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(timeout)) s allowed")
         }
         for (change, result) in zip(batch, results) {
-            if case .failure(let error) = result { throw StepFailure(step: change.description, reason: "\(error)") }
+            guard case .failure(let error) = result else { continue }
+            guard vanished(change) else { throw StepFailure(step: change.description, reason: "\(error)") }
+            recordVanished(change, failure: "\(error)", journal: &journal)
         }
     }
 

@@ -305,6 +305,12 @@ public actor Supervisor {
     /// Guests that rebooted and are not made again yet: a failed recovery may have destroyed the old domain without
     /// making the new one, and the next look makes it again. Done once the guest runs, or on a new plan.
     private var restartPending: Set<String> = []
+    /// Recovery attempts that failed since the last one that ended (recovered, nothing to do, superseded): the
+    /// backoff's count, kept across looks (a look that cannot observe the host does not start it again at 5 s).
+    private var failuresInARow = 0
+    /// When the watch first set out to recover what the current attempts recover: a recovery's time counts from
+    /// there, over failed attempts and waits for the host lock.
+    private var recoveringSince: Date?
 
     /// Creates a supervisor; `onRecovery` is called after every attempt (metrics).
     public init(
@@ -347,7 +353,6 @@ public actor Supervisor {
     /// gone or shut down, the recovery starts at once, its apply observing the host under the lock. Only otherwise is
     /// the whole host observed first: that look cost 0.3-0.8 s of issue 13's gap under the lab's traffic.
     func examine(because trigger: String) async throws {
-        var failuresInARow = 0
         var quick = trigger != "start"
         while true {
             try Task.checkCancellation()
@@ -358,7 +363,7 @@ public actor Supervisor {
                     let (reasons, iovms) = deaths(view)
                     if !reasons.isEmpty {
                         // The IOVMs only: the guests that shut down are the whole look's.
-                        switch try await recover(reasons: reasons, iovms: iovms, restarts: [], guests: [], trigger: trigger, failuresInARow: &failuresInARow) {
+                        switch try await recover(reasons: reasons, iovms: iovms, restarts: [], guests: [], trigger: trigger) {
                         case .done: return
                         case .lookAgain: continue
                         case .superseded:
@@ -421,9 +426,7 @@ public actor Supervisor {
                 return
             }
             // The recovery makes the IOVMs and the guests that rebooted, not the guests to be destroyed (after it).
-            switch try await recover(
-                reasons: reasons, iovms: iovms, restarts: restarts, guests: Set(restarts.map(\.name)), trigger: trigger, failuresInARow: &failuresInARow)
-            {
+            switch try await recover(reasons: reasons, iovms: iovms, restarts: restarts, guests: Set(restarts.map(\.name)), trigger: trigger) {
             case .lookAgain: continue
             case .done: await destroyGuests(destroys)
             case .superseded: restartPending.removeAll()
@@ -442,7 +445,7 @@ public actor Supervisor {
         return (reasons, Array(awaiting.union(view.shutDown.keys)).sorted())
     }
 
-    /// What ``recover(reasons:iovms:restarts:guests:trigger:failuresInARow:)`` asks of ``examine(because:)``.
+    /// What ``recover(reasons:iovms:restarts:guests:trigger:)`` asks of ``examine(because:)``.
     private enum RecoveryEnd {
         /// Recovered, or nothing was to change: wait for the next event.
         case done
@@ -488,11 +491,21 @@ public actor Supervisor {
 
     /// Runs the recovery's apply for `reasons`, records it, and logs how it ended. The apply may create or replace only
     /// the guests of `guests` (``Reconciler/reconcile(_:with:guests:)``).
+    ///
+    /// A guest that goes away during its vif's re-attach is skipped, not a failure (``ApplyEngine/guestsMayVanish``):
+    /// the IOVMs made for the other guests stay. An IOVM this attempt made and then undid (it did not come up: a
+    /// kernel that panics at boot, an `xl devd` that never serves) counts as a death of it, as does one that died
+    /// while the attempt waited for the host lock: an IOVM that cannot be brought back ends in a ``CrashLoop``.
     private func recover(
-        reasons: [String], iovms: [String], restarts: [(name: String, domid: UInt32?)], guests: Set<String>, trigger: String, failuresInARow: inout Int
+        reasons: [String], iovms: [String], restarts: [(name: String, domid: UInt32?)], guests: Set<String>, trigger: String
     ) async throws -> RecoveryEnd {
-        let engine = self.engine
-        let start = clock.now()
+        let engine = {
+            var engine = self.engine
+            engine.guestsMayVanish = true
+            return engine
+        }()
+        let start = recoveringSince ?? clock.now()
+        recoveringSince = start
         logger.notice("iovm watch: \(trigger): recovering: \(reasons.joined(separator: "; "))")
         let plan = self.plan
         let json = libxlJSON
@@ -500,6 +513,7 @@ public actor Supervisor {
         do {
             let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json, expectingApplied: expected, guests: guests) }
             let seconds = clock.now().timeIntervalSince(start)
+            (failuresInARow, recoveringSince) = (0, nil)
             if report.nothingToDo {
                 // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
                 logger.warning("iovm watch: apply found nothing to change; the next event or re-check looks again")
@@ -508,6 +522,13 @@ public actor Supervisor {
                 return .done
             }
             for step in report.done { logger.notice("iovm watch: done: \(step)") }
+            // An IOVM seen running that this apply made again, though this recovery was not for it, died meanwhile.
+            let remade = plan.iovms.map(\.name).filter { name in !iovms.contains(name) && report.done.contains { $0.hasPrefix("created \(name) (") } }
+            for name in remade {
+                guard let seen = lastSeen[name], !counted.contains(seen) else { continue }
+                counted.insert(seen)
+                try countDeath(of: name, "IOVM \(name) (\(seen)) died while the recovery waited; made again as \(report.domids[name].map(String.init) ?? "?")")
+            }
             for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
             awaiting.removeAll()
             // Only the restarts this apply could make are done (a quick look's makes none).
@@ -528,6 +549,7 @@ public actor Supervisor {
             return .done
         } catch ApplyError.superseded(_, let recorded) {
             // Applied anew or destroyed while the recovery waited for the lock: the next event or re-check follows that.
+            (failuresInARow, recoveringSince) = (0, nil)
             let what = recorded == nil ? "destroyed" : recorded == ObservedHost.destroyingMark ? "being destroyed" : "applied anew"
             logger.notice("iovm watch: not recovering: \(plan.topology) was \(what) while the recovery waited for the host lock")
             return .superseded
@@ -540,6 +562,12 @@ public actor Supervisor {
             let delay = backoff.delay(afterFailures: failuresInARow)
             let reason = "\(error)".split(separator: "\n").map { $0.trimmingWhitespace() }.joined(separator: "; ")
             logger.error("iovm watch: recovery failed (\(failuresInARow) in a row): \(reason); trying again in \(Int(delay)) s")
+            // The IOVMs it made and undid did not come up: each is a death (a crash loop, not a retry for ever).
+            if case ApplyError.stepFailed(let step, _, let undone, let undoFailures) = error {
+                for name in plan.iovms.map(\.name) where (undone + undoFailures).contains(where: { $0.hasPrefix("created \(name) (") }) {
+                    try countDeath(of: name, "IOVM \(name), made again by the recovery, did not come up (\(step) failed)")
+                }
+            }
             try await clock.sleep(delay)
             return .lookAgain
         }
@@ -707,11 +735,16 @@ public actor Supervisor {
                 awaiting.insert(iovm)
             }
             guard let died else { continue }
-            logger.warning("iovm watch: \(died)")
-            if let loop = tracker.record(iovm, at: now) {
-                logger.critical("iovm watch: \(loop)")
-                throw loop
-            }
+            try countDeath(of: iovm, died, at: now)
+        }
+    }
+
+    /// Logs `why` and counts a death of `iovm`; stops on a crash loop.
+    private func countDeath(of iovm: String, _ why: String, at now: Date? = nil) throws {
+        logger.warning("iovm watch: \(why)")
+        if let loop = tracker.record(iovm, at: now ?? clock.now()) {
+            logger.critical("iovm watch: \(loop)")
+            throw loop
         }
     }
 

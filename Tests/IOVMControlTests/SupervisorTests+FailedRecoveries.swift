@@ -1,0 +1,100 @@
+import Foundation
+import IOVMControl
+import IOVMCore
+import Synchronization
+import Testing
+
+/// Recoveries that do not go as planned: an IOVM that never comes up, a guest that goes away during its re-attach,
+/// another IOVM that dies while a recovery waits, and the backoff across looks.
+extension SupervisorTests {
+    @Test("an IOVM the recovery makes that never serves (a kernel that panics at boot) counts as a death each time: a crash loop, not retries for ever")
+    func anIOVMThatNeverComesUpIsACrashLoop() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        fake.fail("waitForDriverDomain iovm0")
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        do {
+            try await supervisor.run()
+            Issue.record("no crash loop")
+        } catch let loop as CrashLoop {
+            #expect(loop.iovm == "iovm0")
+            #expect(loop.deaths.count == 3)  // the kill, then two recoveries whose iovm0 did not come up
+        }
+        #expect(await supervisor.failures == 2)
+        #expect(clock.sleeps == [5])  // the crash loop ends it before a second backoff
+        #expect(log.text.contains("iovm watch: IOVM iovm0, made again by the recovery, did not come up ("))
+        #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+
+    @Test("a guest that goes away during its vif's re-attach is skipped: the IOVM made again stays, the other guests are re-attached")
+    func aGuestGoneDuringTheReattachIsSkipped() async throws {
+        let (fake, plan, engine, first) = try applied()
+        let guest1 = try #require(first.domids["guest1"])
+        let guest2 = try #require(first.domids["guest2"])
+        let clock = FakeClock()
+        // guest1 is destroyed just as its vif is re-attached (which then fails).
+        fake.fail("reattachVif guest1")
+        fake.onCall { line in if line.hasPrefix("reattachVif guest1") { fake.killBehindIOVMsBack("guest1") } }
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        try await supervisor.run()
+        let recoveries = await supervisor.recoveries
+        #expect(recoveries.map(\.outcome) == [.recovered])
+        #expect(recoveries.first?.steps.contains { $0.hasPrefix("skipped: re-attach") && $0.contains("its guest runs no more") } == true, "\(recoveries)")
+        #expect(fake.snapshot.domains.contains { $0.name == "iovm0" })
+        #expect(!fake.mutatingCalls.contains { $0.hasPrefix("destroyDomain iovm0") })
+        #expect(fake.snapshot.domains.first { $0.name == "guest2" }.map { $0.domid } == guest2)
+        #expect(!fake.snapshot.domains.contains { $0.domid == guest1 })
+        #expect(clock.sleeps.isEmpty)
+    }
+
+    @Test("iovm apply keeps its rule: a guest gone during its re-attach fails the apply, and it undoes what it made")
+    func applyStillRollsBackWhenAGuestGoes() throws {
+        let (fake, plan, engine, _) = try applied()
+        fake.killBehindIOVMsBack("iovm0")
+        fake.fail("reattachVif guest1")
+        fake.onCall { line in if line.hasPrefix("reattachVif guest1") { fake.killBehindIOVMsBack("guest1") } }
+        #expect(throws: ApplyError.self) { try engine.apply(plan, libxlJSON: table3.json(plan)) }
+        #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+
+    @Test("a recovery's time counts from when the death was seen, over failed attempts; the backoff is not started again by a look that returns early")
+    func aRecoverysTimeSpansItsAttempts() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        fake.fail("createDomain iovm0")
+        clock.whenSleeping { count in if count == 2 { fake.heal("createDomain iovm0") } }
+        let recorded = Recorded()
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog(), recorded: recorded)
+        try await supervisor.run()
+        let recoveries = await supervisor.recoveries
+        #expect(recoveries.map(\.outcome.isRecovered) == [false, false, true])
+        #expect(clock.sleeps == [5, 10])
+        // All three attempts share the start; the last one's time spans the two backoffs.
+        #expect(Set(recoveries.map(\.start)).count == 1)
+        #expect((recoveries.last?.seconds ?? 0) >= 15)
+    }
+}
+
+extension Recovery.Outcome {
+    fileprivate var isRecovered: Bool { self == .recovered }
+}
