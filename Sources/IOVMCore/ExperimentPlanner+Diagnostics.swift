@@ -89,6 +89,12 @@ extension Diagnostic {
     static func repetitionsBelowOne(_ repetitions: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "repetitions must be at least 1, not \(repetitions)", at: location)
     }
+    static func tooManyRepetitions(_ repetitions: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "repetitions must be at most \(ExperimentPlanner.maximumRepetitions), not \(repetitions)", at: location)
+    }
+    static func durationTooLong(_ seconds: Double, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "a cell's duration and warm-up must be at most \(Int(ExperimentPlanner.maximumSeconds)) s (a day), not \(ExperimentWorkload.seconds(seconds))", at: location)
+    }
     static func durationNotPositive(_ seconds: Double, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "the duration must be positive, not \(ExperimentWorkload.seconds(seconds))", at: location)
     }

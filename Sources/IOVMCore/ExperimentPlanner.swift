@@ -5,6 +5,10 @@ public import IOVMWireFormat
 /// with a seeded shuffle and says what changes on the host between one cell and the next.
 /// Nothing on the host is touched.
 public struct ExperimentPlanner: Sendable {
+    /// The most repetitions of each combination: more is a typo (a matrix of hours per repetition).
+    public static let maximumRepetitions = 1000
+    /// The longest a cell's run or warm-up may be, in seconds (a day).
+    public static let maximumSeconds = 86_400.0
     /// What the host's Pool-0 runs (`--host-scheduler`); nil: the base's `Host(scheduler:)` when the
     /// scheduler varies, else as `iovm plan` assumes off Xen.
     public var poolZeroScheduler: String?
@@ -202,8 +206,11 @@ struct ExperimentExpansion {
         let timing = document.timing ?? TimingDocument.defaults
         let location = timing.source ?? document.source
         if timing.repetitions < 1 { diagnostics.emit(.repetitionsBelowOne(timing.repetitions, at: location)) }
+        if timing.repetitions > ExperimentPlanner.maximumRepetitions { diagnostics.emit(.tooManyRepetitions(timing.repetitions, at: location)) }
         if timing.durationSeconds <= 0 {
             diagnostics.emit(.durationNotPositive(timing.durationSeconds, at: location))
+        } else if timing.durationSeconds > ExperimentPlanner.maximumSeconds || timing.warmUpSeconds > ExperimentPlanner.maximumSeconds {
+            diagnostics.emit(.durationTooLong(max(timing.durationSeconds, timing.warmUpSeconds), at: location))
         } else if timing.warmUpSeconds < 0 {
             diagnostics.emit(.negativeWarmUp(timing.warmUpSeconds, at: location))
         } else if timing.durationSeconds <= timing.warmUpSeconds {

@@ -15,6 +15,15 @@ extension Diagnostic {
     static func tooFewCores(_ cores: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "the host has \(cores) cores; it needs at least 1", at: location)
     }
+    static func tooManyCores(_ cores: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "the host has \(cores) cores; iovm takes at most \(Planner.maximumCores)", at: location)
+    }
+    static func tooMuchMemory(_ what: String, _ memory: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "\(what) has \(memory) MiB of memory; iovm takes at most \(Planner.maximumMemoryMiB) MiB (64 TiB)", at: location)
+    }
+    static func dom0MemoryOutOfRange(_ memory: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "dom0's memory is \(memory) MiB; it must be 0-\(Planner.maximumMemoryMiB) MiB", at: location)
+    }
     static func nonPositiveHostMemory(_ memory: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "host memory must be positive, not \(memory) MiB", at: location)
     }
@@ -117,7 +126,8 @@ extension Diagnostic {
         .init(.error, "duplicate domain name \"\(name)\"\(first.map { " (first declared at \($0))" } ?? "")", at: location)
     }
     static func textXLCannotCarry(_ field: String, of domain: String, value: String, at location: SourceLocation?) -> Diagnostic {
-        .init(.error, "\(field) of \(domain) contains a quote, backslash or newline, which xl.cfg cannot carry: \(value.debugDescription)", at: location)
+        .init(
+            .error, "\(field) of \(domain) contains a quote, backslash or control character (a newline, a NUL), which xl.cfg cannot carry: \(value.debugDescription)", at: location)
     }
     static func invalidVifScript(_ script: String, at location: SourceLocation?) -> Diagnostic {
         .init(

@@ -47,6 +47,8 @@ extension PlanningRun {
         let cap = resources.cap ?? (role == .iovm ? scheduling?.iovmCap : scheduling?.guestCap) ?? 0
         if memory < 32 {
             diagnostics.emit(.tooLittleMemory(what, memory, at: source))
+        } else if memory > Planner.maximumMemoryMiB {
+            diagnostics.emit(.tooMuchMemory(what, memory, at: resources.memoryMiB == nil ? defaults?.source : source))
         } else if image != nil && memory < Planner.minimalImageFloorMiB {
             diagnostics.emit(.tooLittleMemoryForImage(what, memory, at: resources.memoryMiB == nil ? defaults?.source : source))
         }

@@ -32,7 +32,8 @@ extension PlanningRun {
 
     mutating func checkText(_ value: String?, field: String, of domain: String, at location: SourceLocation?) {
         guard let value else { return }
-        if value.contains(where: { "\"'\\\n\r".contains($0) }) {
+        // By Unicode scalar, not Character: "\r\n", or a quote with a combining mark after it, is one Character.
+        if value.unicodeScalars.contains(where: { "\"'\\".unicodeScalars.contains($0) || $0.properties.generalCategory == .control }) {
             diagnostics.emit(.textXLCannotCarry(field, of: domain, value: value, at: location))
         }
     }
@@ -76,10 +77,15 @@ extension PlanningRun {
                 }
             }
         }
-        if let memory = host.memoryMiB {
+        // A figure out of range has its own error already; the total would only repeat it (and overflow).
+        let inRange = (0...Planner.maximumMemoryMiB)
+        if let memory = host.memoryMiB, inRange.contains(memory), inRange.contains(host.dom0MemoryMiB ?? 0),
+            domains.allSatisfy({ inRange.contains($0.memoryMiB) })
+        {
+            // At most 64 TiB each: the sum of any number of them fits in an Int.
             let domainsTotal = domains.reduce(0) { $0 + $1.memoryMiB }
             let dom0 = host.dom0MemoryMiB ?? 0
-            if domainsTotal + dom0 > memory {
+            if domainsTotal > memory - dom0 {
                 diagnostics.emit(.memoryOvercommitted(needed: domainsTotal, dom0: dom0, host: memory, at: document.host?.source ?? document.source))
             }
         }

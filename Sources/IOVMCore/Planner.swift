@@ -21,6 +21,11 @@ public struct Planner: Sendable {
     public static let defaultWeight = 256
     /// The credit weights Xen accepts; the planner and `iovm weight` both check against it.
     public static let weightRange = 1...65535
+    /// The most memory one domain, dom0 or the host may be given, in MiB (64 TiB, four times what Xen 4.17 supports
+    /// on x86): a larger figure is a typo, and it would overflow the KiB libxl takes and the plan's totals.
+    public static let maximumMemoryMiB = 1 << 26
+    /// The most cores a host may have: the CPU indices ``CPUSets/CPUSet`` takes (and `iovm pin` accepts).
+    public static let maximumCores = CPUSet.maximumCPUIndex + 1
     /// Pool-0, where every domain goes unless a placement makes a pool.
     public static let defaultPool = "Pool-0"
 
@@ -152,8 +157,17 @@ struct PlanningRun {
             diagnostics.emit(.tooFewCores(cores, at: location))
             return nil
         }
+        guard cores <= Planner.maximumCores else {
+            diagnostics.emit(.tooManyCores(cores, at: location))
+            return nil
+        }
         let memory = hostOverride?.memoryMiB ?? declared?.memoryMiB
         if let memory, memory <= 0 { diagnostics.emit(.nonPositiveHostMemory(memory, at: location)) }
+        if let memory, memory > Planner.maximumMemoryMiB { diagnostics.emit(.tooMuchMemory("the host", memory, at: location)) }
+        let dom0Memory = hostOverride?.dom0MemoryMiB ?? declared?.dom0MemoryMiB
+        if let dom0Memory, dom0Memory < 0 || dom0Memory > Planner.maximumMemoryMiB {
+            diagnostics.emit(.dom0MemoryOutOfRange(dom0Memory, at: location))
+        }
         let reserved = declared?.reservedCores ?? hostOverride?.reservedCores.cores ?? []
         for core in reserved where !(0..<cores).contains(core) {
             diagnostics.emit(.missingReservedCore(core, cores: cores, at: location))

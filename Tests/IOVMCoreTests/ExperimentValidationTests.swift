@@ -73,6 +73,16 @@ struct ExperimentValidationTests {
         expectError(experiment(timing: TimingDocument(durationSeconds: 60, warmUpSeconds: 10, repetitions: 0)), line: 122, "repetitions must be at least 1, not 0")
     }
 
+    @Test("repetitions and a cell's duration have upper limits: a typo of a few digits would run for years and fill memory")
+    func timingUpperLimits() {
+        expectError(
+            experiment(timing: TimingDocument(durationSeconds: 60, warmUpSeconds: 10, repetitions: 1_000_000_000)), line: 122,
+            "repetitions must be at most 1000, not 1000000000")
+        expectError(
+            experiment(timing: TimingDocument(durationSeconds: 1e19, warmUpSeconds: 10, repetitions: 1)), line: 122,
+            "a cell's duration and warm-up must be at most 86400 s (a day), not 1e+19 s")
+    }
+
     @Test func durationNotLongerThanWarmUp() {
         expectError(
             experiment(timing: TimingDocument(durationSeconds: 10, warmUpSeconds: 10, repetitions: 1)), line: 122,
