@@ -106,6 +106,9 @@ public struct TopologyLoader: Sendable {
         }
         if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
         if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
+        if let failure = JSONSyntax.check(data) {
+            throw .unreadableDocument(file: file, reason: failure.isDuplicateKey ? "\(failure)" : "not a JSON object: \(failure)")
+        }
         let probe: Probe
         do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
             throw .unreadableDocument(file: file, reason: "not a JSON object: \(describe(error, in: data))")

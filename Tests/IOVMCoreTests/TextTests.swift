@@ -69,6 +69,23 @@ struct TextTests {
         #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil)
     }
 
+    @Test("a key an object has twice is an error, its escapes and Unicode forms resolved; the same key in two objects is not")
+    func jsonDuplicateKeys() {
+        let cases: [(String, String?)] = [
+            (#"{"a": 1, "a": 2}"#, #"line 1, column 10: the key "a" appears twice in one object"#),
+            (#"{"k": 1, "\u006b": 2}"#, #"line 1, column 10: the key "k" appears twice in one object"#),
+            ("{\"\u{E9}\": 1, \"e\u{301}\": 2}", "line 1, column 11: the key \"\u{E9}\" appears twice in one object"),
+            (#"{"\ud83d\ude00": 1, "😀": 2}"#, #"line 1, column 21: the key "😀" appears twice in one object"#),
+            (#"{"a": {"b": 1}, "c": {"b": 2}, "d": [{"b": 1}, {"b": 2}]}"#, nil),
+            (#"{"a\n": 1, "a": 2, "a\\n": 3}"#, nil),
+        ]
+        for (text, expected) in cases {
+            let failure = JSONSyntax.check(Data(text.utf8))
+            #expect(failure?.description == expected, "\(text)")
+            #expect(failure.map(\.isDuplicateKey) ?? true)
+        }
+    }
+
     @Test("cFormat formats as printf does, past its first buffer too")
     func cFormat() {
         #expect(String(cFormat: "%.1f s", 2.25) == String(format: "%.1f s", 2.25))

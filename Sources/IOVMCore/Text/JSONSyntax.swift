@@ -1,6 +1,8 @@
 /// Where text that is not JSON goes wrong: `JSONDecoder` says only "not valid JSON".
 ///
-/// A strict RFC 8259 scan, with no values built: the first error's line, column and what was found there.
+/// A strict RFC 8259 scan, with no values built: the first error's line, column and what was found there. A key
+/// that an object has twice is an error too: RFC 8259 leaves its meaning open, `JSONDecoder` takes the first and `jq`
+/// the last, so a document could read one way to whoever checks it and another to iovm.
 package struct JSONSyntax {
     /// The first error of a document.
     package struct Failure: Equatable, CustomStringConvertible {
@@ -9,6 +11,8 @@ package struct JSONSyntax {
         package var column: Int
         /// What is wrong there.
         package var reason: String
+        /// Whether it is a key an object has twice (the text is JSON otherwise).
+        package var isDuplicateKey = false
 
         package var description: String { "line \(line), column \(column): \(reason)" }
     }
@@ -35,6 +39,7 @@ package struct JSONSyntax {
     private struct Stop: Error {
         var offset: Int
         var reason: String
+        var isDuplicateKey = false
 
         func failure(in bytes: [UInt8]) -> Failure {
             var line = 1
@@ -47,7 +52,7 @@ package struct JSONSyntax {
                     column += 1
                 }
             }
-            return Failure(line: line, column: column, reason: reason)
+            return Failure(line: line, column: column, reason: reason, isDuplicateKey: isDuplicateKey)
         }
     }
 
@@ -89,9 +94,14 @@ package struct JSONSyntax {
             index += 1
             return
         }
+        // Strings, not bytes: `JSONDecoder` matches keys as Swift Strings, so "é" and "e" + U+0301 are one key.
+        var keys: Set<String> = []
         while true {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw unexpected("where a key in quotes was expected") }
+            let start = index
             try string()
+            let key = Self.unescaped(bytes[(start + 1)..<(index - 1)])
+            guard keys.insert(key).inserted else { throw Stop(offset: start, reason: "the key \(key.debugDescription) appears twice in one object", isDuplicateKey: true) }
             skipWhitespace()
             try expect(UInt8(ascii: ":"), "where ':' was expected after a key")
             skipWhitespace()
@@ -155,6 +165,55 @@ package struct JSONSyntax {
             }
         }
         throw unexpected("inside a string")
+    }
+
+    /// A key's text between its quotes (checked already), its escapes resolved: `"k"` and `"\u006b"` are one key.
+    private static func unescaped(_ raw: ArraySlice<UInt8>) -> String {
+        guard raw.contains(UInt8(ascii: "\\")) else { return String(decoding: raw, as: UTF8.self) }
+        var scalars = String.UnicodeScalarView()
+        var index = raw.startIndex
+        var pendingHigh: UInt32?
+        func hex(_ at: Int) -> UInt32 { UInt32(String(decoding: raw[at..<(at + 4)], as: UTF8.self), radix: 16) ?? 0xFFFD }
+        while index < raw.endIndex {
+            let byte = raw[index]
+            guard byte == UInt8(ascii: "\\") else {
+                // A run of plain bytes: the document's own UTF-8.
+                if pendingHigh != nil { scalars.append("\u{FFFD}") }
+                pendingHigh = nil
+                var end = index
+                while end < raw.endIndex, raw[end] != UInt8(ascii: "\\") { end += 1 }
+                scalars.append(contentsOf: String(decoding: raw[index..<end], as: UTF8.self).unicodeScalars)
+                index = end
+                continue
+            }
+            let kind = raw[index + 1]
+            index += 2
+            let scalar: UInt32
+            switch kind {
+            case UInt8(ascii: "u"):
+                scalar = hex(index)
+                index += 4
+            case UInt8(ascii: "b"): scalar = 0x08
+            case UInt8(ascii: "f"): scalar = 0x0C
+            case UInt8(ascii: "n"): scalar = 0x0A
+            case UInt8(ascii: "r"): scalar = 0x0D
+            case UInt8(ascii: "t"): scalar = 0x09
+            default: scalar = UInt32(kind)  // \" \\ \/
+            }
+            if (0xD800..<0xDC00).contains(scalar) {
+                pendingHigh = scalar
+                continue
+            }
+            if let high = pendingHigh, (0xDC00..<0xE000).contains(scalar) {
+                scalars.append(Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (scalar - 0xDC00)) ?? "\u{FFFD}")
+            } else {
+                if pendingHigh != nil { scalars.append("\u{FFFD}") }
+                scalars.append(Unicode.Scalar(scalar) ?? "\u{FFFD}")
+            }
+            pendingHigh = nil
+        }
+        if pendingHigh != nil { scalars.append("\u{FFFD}") }
+        return String(scalars)
     }
 
     private mutating func literal(_ word: StaticString) throws(Stop) {
