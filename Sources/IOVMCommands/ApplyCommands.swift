@@ -384,13 +384,14 @@ struct PinCommand: ParsableCommand {
     static func targets(_ domains: [String], cpus: String?) throws -> [(domain: String, cores: CPUSet?)] {
         guard !domains.isEmpty else { throw ValidationError("name at least one domain") }
         return try domains.map { argument in
-            let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+            let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard let list = parts.count == 2 ? parts[1] : cpus else {
                 throw ValidationError("\(argument): give its cores as \(argument)=CORES or with --cpus")
             }
             let parsed: CPUSet?
             do { parsed = try CPUSet(xlList: list) } catch { throw ValidationError("\(argument): \(error)") }
             guard let explicit = parsed else { throw ValidationError("\(LiveVerbRefusal.coresNotListed(argument))") }
+            guard !explicit.isEmpty else { throw ValidationError("\(argument): \(list.debugDescription) names no core") }
             return (parts[0], explicit)
         }
     }

@@ -104,6 +104,12 @@ struct ExperimentCommand: ParsableCommand {
         if let hostScheduler, !Planner.schedulers.contains(hostScheduler) {
             throw ValidationError("--host-scheduler must be one of \(Planner.schedulers.joined(separator: ", "))")
         }
+        for entry in servers {
+            let server = entry.firstIndex(of: "=").map { String(entry[entry.index(after: $0)...]) } ?? entry
+            if let problem = ExperimentWorkload.serverProblem(server) {
+                throw ValidationError("--server \(entry): \(server.debugDescription) is not HOST or HOST:PORT: \(problem)")
+            }
+        }
     }
 
     func run() throws {
@@ -134,12 +140,9 @@ extension ExperimentCommand {
     func serverMap(_ plan: ExperimentPlan) throws -> [String: String] {
         var map: [String: String] = [:]
         if let server = plan.workload.server { map["*"] = server }
-        for entry in servers {
-            if let equals = entry.firstIndex(of: "=") {
-                map[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
-            } else {
-                map["*"] = entry
-            }
+        for entry in servers {  // checked in validate()
+            let (guest, server) = entry.firstIndex(of: "=").map { (String(entry[..<$0]), String(entry[entry.index(after: $0)...])) } ?? ("*", entry)
+            map[guest] = server
         }
         // A command workload needs a server only when its template passes one on ({server} or {iperf3}).
         let needsServer =

@@ -102,6 +102,27 @@ extension FactorValueDocument {
 
 /// What runs in a cell, in words, and the template's placeholders.
 public enum ExperimentWorkload {
+    /// Why `server` is not an iperf3 server as iovm passes it on (`HOST` or `HOST:PORT`: a host name, an IPv4 address
+    /// or an IPv6 address without a port, and a port 1-65535); nil when it is one.
+    public static func serverProblem(_ server: String) -> String? {
+        let colons = server.filter { $0 == ":" }.count
+        var host = Substring(server)
+        if colons == 1, let colon = server.lastIndex(of: ":") {
+            host = server[..<colon]
+            let port = server[server.index(after: colon)...]
+            guard port.allSatisfy(\.isASCII), let number = Int(port), (1...65535).contains(number) else {
+                return "its port \(String(port).debugDescription) is not 1-65535"
+            }
+        }
+        guard !host.isEmpty, host.count <= 253 else { return "its host must be 1-253 characters" }
+        guard host.first != "-" else { return "its host starts with '-' (iperf3 would read it as an option)" }
+        let allowed = colons > 1 ? "0123456789abcdefABCDEF:." : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
+        guard host.allSatisfy({ allowed.contains($0) }) else {
+            return colons > 1 ? "an IPv6 address takes no port here, and only hex digits, ':' and '.'" : "its host has a character no host name has"
+        }
+        return nil
+    }
+
     /// The placeholders of `Workload.command`.
     public static let placeholders = ["guest", "nic", "direction", "duration", "warmup", "server", "iperf3"]
 

@@ -89,6 +89,9 @@ extension Diagnostic {
     static func repetitionsBelowOne(_ repetitions: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "repetitions must be at least 1, not \(repetitions)", at: location)
     }
+    static func badServer(_ server: String, _ problem: String, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "the iperf3 server \(server.debugDescription) is not HOST or HOST:PORT: \(problem)", at: location)
+    }
     static func tooManyRepetitions(_ repetitions: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "repetitions must be at most \(ExperimentPlanner.maximumRepetitions), not \(repetitions)", at: location)
     }

@@ -183,6 +183,9 @@ struct ExperimentExpansion {
     mutating func checkWorkload() -> WorkloadDocument {
         var workload = document.workload ?? WorkloadDocument(kind: .iperf3)
         let location = workload.source ?? document.source
+        if let server = workload.server, let problem = ExperimentWorkload.serverProblem(server) {
+            diagnostics.emit(.badServer(server, problem, at: location))
+        }
         switch workload.kind {
         case .iperf3:
             let parallel = workload.parallel ?? WorkloadDocument.paperParallel

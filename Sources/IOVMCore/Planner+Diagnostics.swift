@@ -110,6 +110,9 @@ extension Diagnostic {
     static func malformedMAC(_ mac: String, guest: String, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "MAC \"\(mac)\" of guest \(guest) is not six hex octets like 00:16:3e:12:34:56", at: location)
     }
+    static func zeroMAC(guest: String, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "MAC 00:00:00:00:00:00 of guest \(guest) is no address (netback and bridges drop it)", at: location)
+    }
     static func multicastMAC(_ mac: String, guest: String, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "MAC \(mac) of guest \(guest) is a multicast address", at: location)
     }
@@ -128,6 +131,9 @@ extension Diagnostic {
     static func textXLCannotCarry(_ field: String, of domain: String, value: String, at location: SourceLocation?) -> Diagnostic {
         .init(
             .error, "\(field) of \(domain) contains a quote, backslash or control character (a newline, a NUL), which xl.cfg cannot carry: \(value.debugDescription)", at: location)
+    }
+    static func relativePath(_ field: String, of domain: String, path: String, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "\(field) of \(domain) is \(path.debugDescription), not an absolute path", at: location)
     }
     static func invalidVifScript(_ script: String, at location: SourceLocation?) -> Diagnostic {
         .init(

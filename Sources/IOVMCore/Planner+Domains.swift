@@ -38,6 +38,10 @@ extension PlanningRun {
         }
         checkText(kernel, field: "kernel", of: what, at: source)
         checkText(ramdisk, field: "ramdisk", of: what, at: source)
+        for (field, path) in [("kernel", kernel), ("ramdisk", ramdisk)] {
+            // libxl opens it from wherever the apply runs, and copies to other hosts keep the path: only an absolute one means one file.
+            if let path, !path.hasPrefix("/") { diagnostics.emit(.relativePath(field, of: what, path: path, at: source)) }
+        }
         checkText(cmdline, field: "cmdline", of: what, at: source)
         let memory =
             resources.memoryMiB ?? (role == .iovm ? defaults?.iovmMemoryMiB : defaults?.guestMemoryMiB)
@@ -107,6 +111,8 @@ extension PlanningRun {
             diagnostics.emit(.malformedMAC(document.mac ?? mac, guest: document.name, at: document.source))
         } else if let first = UInt8(octets[0], radix: 16), first & 1 == 1 {
             diagnostics.emit(.multicastMAC(mac, guest: document.name, at: document.source))
+        } else if octets.allSatisfy({ $0 == "00" }) {
+            diagnostics.emit(.zeroMAC(guest: document.name, at: document.source))
         }
         checkBridge(guest.bridge, of: "guest \(document.name)", at: document.source)
         // An IOVM runs iovm's lean hotplug script unless the topology names another; dom0 keeps libxl's default.

@@ -233,6 +233,20 @@ struct CommandTemplateTests {
         #expect(ExperimentWorkload.pieces(of: "a {b} {d e}") == [.text("a "), .placeholder("b"), .text(" {d e}")])
     }
 
+    @Test("an iperf3 server is HOST or HOST:PORT: a host name, IPv4 or a bare IPv6 address, a port 1-65535")
+    func servers() {
+        for good in ["10.0.2.2", "10.0.2.2:5201", "iperf.example.org:1", "host_1:65535", "fe80::1", "::1"] {
+            #expect(ExperimentWorkload.serverProblem(good) == nil, "\(good)")
+        }
+        let bad = [
+            ("-x;rm -rf /:99999", "its port \"99999\" is not 1-65535"), ("a:0", "its port \"0\" is not 1-65535"), ("a:", "its port \"\" is not 1-65535"),
+            ("-p", "its host starts with '-' (iperf3 would read it as an option)"), ("", "its host must be 1-253 characters"),
+            (":5201", "its host must be 1-253 characters"), ("a b", "its host has a character no host name has"),
+            ("a;b", "its host has a character no host name has"), ("[::1]:5201", "an IPv6 address takes no port here, and only hex digits, ':' and '.'"),
+        ]
+        for (server, problem) in bad { #expect(ExperimentWorkload.serverProblem(server) == problem, "\(server)") }
+    }
+
     @Test("values are quoted as one shell word each")
     func quoting() {
         #expect(ExperimentWorkload.shellQuoted("0000:00:10.0") == "0000:00:10.0")
