@@ -406,8 +406,10 @@ public actor Supervisor {
                 return
             }
             // Nothing of the topology runs any more: it was destroyed (`iovm destroy`), not crashed; making it
-            // all again would undo what a human asked for.
-            if runningManaged.isEmpty {
+            // all again would undo what a human asked for. Unless the host still records this plan as applied (an
+            // `iovm destroy` removes the record first): then the IOVMs died with nothing else of the topology running
+            // (a topology of IOVMs only, or its guests all off), and they are made again.
+            if runningManaged.isEmpty && !(recorded != nil && recorded == plan.appliedFingerprint && !awaiting.isEmpty) {
                 if !awaiting.isEmpty {
                     logger.notice("iovm watch: nothing of \(self.plan.topology) runs any more (destroyed?): not making it again; `iovm apply` brings it back")
                 }

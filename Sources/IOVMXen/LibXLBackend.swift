@@ -52,12 +52,29 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let devices = "/local/domain/\(domid)/device/vif"
         let ids = ((try? store.directory(devices)) ?? nil) ?? []
         return ids.compactMap { Int($0) }.sorted().map { devid in
-            let read = { (key: String) -> String? in (try? store.read("\(devices)/\(devid)/\(key)")) ?? nil }
-            let backend = read("backend")
-            let state = backend.flatMap { (try? store.read("\($0)/state")) ?? nil }
-            let hotplug = backend.flatMap { (try? store.read("\($0)/hotplug-status")) ?? nil }
-            return ObservedVif(devid: devid, backendDomid: read("backend-id").flatMap { UInt32($0) }, backendState: state, hotplugStatus: hotplug)
+            guard let (backend, backendDomid) = vifBackend(of: domid, devid: devid, store: store) else {
+                return ObservedVif(devid: devid, backendDomid: nil, backendState: nil, hotplugStatus: nil)
+            }
+            let state = (try? store.read("\(backend)/state")) ?? nil
+            let hotplug = (try? store.read("\(backend)/hotplug-status")) ?? nil
+            return ObservedVif(devid: devid, backendDomid: backendDomid, backendState: state, hotplugStatus: hotplug)
         }
+    }
+
+    /// The backend directory of vif `devid` of `domid` and the domain that serves it, from what dom0 wrote: libxl's own
+    /// record of the device (`/libxl/<domid>/device/vif/<devid>/backend`, which only dom0 can write), else the
+    /// frontend's `backend` key when it has a backend's shape for this very vif. The guest writes its frontend
+    /// directory: its `backend-id` is never read, so a guest cannot point iovm (a wait, a recovery, libxl's removal) at
+    /// another domain or at a node of its own.
+    static func vifBackend(of domid: UInt32, devid: Int, store: any TagStore) -> (path: String, domid: UInt32)? {
+        let recorded = (try? store.read("/libxl/\(domid)/device/vif/\(devid)/backend")) ?? nil
+        let claimed = (try? store.read("/local/domain/\(domid)/device/vif/\(devid)/backend")) ?? nil
+        for path in [recorded, claimed].compactMap({ $0 }) where isVifBackendPath(path, frontend: domid) {
+            let parts = path.split(separator: "/")
+            guard parts.last == "\(devid)", let backend = UInt32(parts[2]) else { continue }
+            return (path, backend)
+        }
+        return nil
     }
 
     /// Where apply records the plan it applied, one node per topology (``recordApplied(topology:fingerprint:)``).
@@ -509,7 +526,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             waiting = []
             backends = []
             for vif in try store.directory(devices) ?? [] {
-                guard let backend = try store.read("\(devices)/\(vif)/backend") else {
+                guard let devid = Int(vif), let backend = Self.vifBackend(of: domid, devid: devid, store: store)?.path else {
                     waiting.append("vif \(vif): no backend yet")
                     continue
                 }
@@ -522,7 +539,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 if state != "4" {
                     waiting.append("\(backend) state \(state)\(hotplug.isEmpty ? "" : ", hotplug-status \(hotplug)")")
                     backends.append(backend)
-                    if watched.count < Self.maxWatchedBackends, Self.isVifBackendPath(backend, frontend: domid), watched.insert(backend).inserted {
+                    if watched.count < Self.maxWatchedBackends, watched.insert(backend).inserted {
                         try store.watch(backend)
                     }
                 }
@@ -628,8 +645,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let store = try openStore(false)
         let frontend = "/local/domain/\(domid)/device/vif/\(devid)"
         guard try store.directory(frontend) != nil else { return }
-        // The backend-id xenstore has; libxl finds the backend directory from it.
-        let backend = try store.read("\(frontend)/backend-id").flatMap { UInt32($0) } ?? staleBackend ?? 0
+        // The backend domain dom0 recorded (``vifBackend(of:devid:store:)``, never the guest's own backend-id); libxl
+        // finds the backend directory from it.
+        let backend = Self.vifBackend(of: domid, devid: devid, store: store)?.domid ?? staleBackend ?? 0
         try toolstack.removeNIC(devid: devid, of: domid, backendDomid: backend, name: name)
         logger.info("removed \(name)'s stale vif \(devid) (backend domain \(backend))")
     }

@@ -101,23 +101,36 @@ struct SSHXenStore: RemoteDom0 {
     func vifs(of domids: [UInt32]) throws(XenError) -> [UInt32: [ObservedVif]] {
         guard !domids.isEmpty else { return [:] }
         let list = domids.map(String.init).joined(separator: " ")
-        let script =
-            "r() { xenstore-read \"$1\" 2>/dev/null || echo -; }; for d in \(list); do for v in $(xenstore-list /local/domain/$d/device/vif 2>/dev/null); do "
-            + "f=/local/domain/$d/device/vif/$v; b=$(r $f/backend); echo \"$d $v $(r $f/backend-id) $(r $b/state) $(r $b/hotplug-status)\"; done; done"
-        let outcome = try run(["sh", "-c", script])
+        let outcome = try run(["sh", "-c", Self.vifsScript(domids)])
         guard outcome.succeeded else { throw XenError.failed(operation: "read the vifs of domains \(list) on \(target)", detail: outcome.output) }
         return Self.parseVifs(outcome.output, domids: domids)
     }
 
-    /// Lines `domid devid backend-id state hotplug-status` (`-` for a missing value) as vifs by domain.
+    /// The shell script of ``vifs(of:)``: a line per vif (``parseVifs(_:domids:)``).
+    static func vifsScript(_ domids: [UInt32]) -> String {
+        "r() { xenstore-read \"$1\" 2>/dev/null || echo -; }; for d in \(domids.map(String.init).joined(separator: " ")); do "
+            + "for v in $(xenstore-list /local/domain/$d/device/vif 2>/dev/null); do "
+            + "b=$(r /libxl/$d/device/vif/$v/backend); [ \"$b\" = - ] && b=$(r /local/domain/$d/device/vif/$v/backend); "
+            + "echo \"$d $v $b $(r $b/state) $(r $b/hotplug-status)\"; done; done"
+    }
+
+    /// Lines `domid devid backend state hotplug-status` (`-` for a missing value) as vifs by domain. The backend is
+    /// libxl's record of the vif, else the frontend's `backend` key, and it counts only with the shape of this vif's
+    /// backend, its domain read from it (``LibXLBackend/vifBackend(of:devid:store:)``: the guest's own keys are not
+    /// believed).
     static func parseVifs(_ text: String, domids: [UInt32]) -> [UInt32: [ObservedVif]] {
         var vifs = Dictionary(uniqueKeysWithValues: domids.map { ($0, [ObservedVif]()) })
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 5, let domid = UInt32(fields[0]), let devid = Int(fields[1]) else { continue }
             let value = { (field: String) -> String? in field == "-" || field.isEmpty ? nil : field }
-            vifs[domid, default: []].append(
-                ObservedVif(devid: devid, backendDomid: value(fields[2]).flatMap { UInt32($0) }, backendState: value(fields[3]), hotplugStatus: value(fields[4])))
+            let path = fields[2]
+            let parts = path.split(separator: "/")
+            guard LibXLBackend.isVifBackendPath(path, frontend: domid), parts.last == "\(devid)", let backend = UInt32(parts[2]) else {
+                vifs[domid, default: []].append(ObservedVif(devid: devid, backendDomid: nil, backendState: nil, hotplugStatus: nil))
+                continue
+            }
+            vifs[domid, default: []].append(ObservedVif(devid: devid, backendDomid: backend, backendState: value(fields[3]), hotplugStatus: value(fields[4])))
         }
         return vifs.mapValues { $0.sorted { $0.devid < $1.devid } }
     }

@@ -98,3 +98,28 @@ extension SupervisorTests {
 extension Recovery.Outcome {
     fileprivate var isRecovered: Bool { self == .recovered }
 }
+
+extension SupervisorTests {
+    @Test("IOVMs that die while nothing else of the topology runs are made again when the host still records the plan as applied")
+    func iovmsAloneAreMadeAgainWhileTheRecordSaysApplied() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                for guest in ["guest1", "guest2", "guest3", "guest4"] { fake.killBehindIOVMsBack(guest) }
+                return .fired(path: "@releaseDomain")
+            },
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                fake.killBehindIOVMsBack("iovm1")
+                return .fired(path: "@releaseDomain")
+            },
+        ])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.map(\.outcome) == [.recovered], "\(log.text)")
+        #expect(Set(fake.snapshot.domains.map(\.name)).isSuperset(of: ["iovm0", "iovm1"]))
+        #expect(!fake.snapshot.domains.contains { $0.name.hasPrefix("guest") })  // gone guests stay gone
+    }
+}

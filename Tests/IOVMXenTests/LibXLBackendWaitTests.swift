@@ -1,4 +1,5 @@
 import Foundation
+import IOVMControl
 import Logging
 import Testing
 import XenKit
@@ -85,12 +86,37 @@ struct LibXLBackendWaitTests {
         }
     }
 
-    @Test func aBackendPathOfAnotherShapeIsReadButNotWatched() async throws {
+    @Test("a backend path a guest wrote that is no backend of its vif is neither read nor watched: the wait ends at its timeout")
+    func aBackendPathOfAnotherShapeIsNotRead() throws {
         let store = MemoryTagStore()
-        try store.write("/local/domain/3/device/vif/0/backend", "/local")
-        try store.write("/local/state", "2")
-        try await wait(over: store, { try $0.waitForGuestNetwork(domid: 3, timeout: 30) }, thenWrite: "/local/state", "4")
+        // A node of the guest's own, saying the hotplug failed: it must not fail the wait (or a recovery) either.
+        try store.write("/local/domain/3/device/vif/0/backend", "/local/domain/3/data/fake")
+        try store.write("/local/domain/3/data/fake/state", "4")
+        try store.write("/local/domain/3/data/fake/hotplug-status", "error")
+        #expect {
+            try backend(store).waitForGuestNetwork(domid: 3, timeout: 0.3)
+        } throws: { error in
+            "\(error)".contains("vif 0: no backend yet")
+        }
         #expect(store.watches == ["/local/domain/3/device/vif"])
+    }
+
+    @Test("a vif's backend is libxl's record of it, which only dom0 writes; the guest's backend and backend-id are not believed over it")
+    func theBackendIsWhatDom0Recorded() {
+        let store = MemoryTagStore()
+        let real = "/local/domain/7/backend/vif/3/0"
+        try? store.write("/libxl/3/device/vif/0/backend", real)
+        try? store.write("/local/domain/3/device/vif/0/backend", "/local/domain/9/backend/vif/3/0")
+        try? store.write("/local/domain/3/device/vif/0/backend-id", "9999")
+        try? store.write("\(real)/state", "4")
+        #expect(LibXLBackend.vifBackend(of: 3, devid: 0, store: store)?.path == real)
+        #expect(LibXLBackend.vifs(of: 3, store: store) == [ObservedVif(devid: 0, backendDomid: 7, backendState: "4", hotplugStatus: nil)])
+        // Without libxl's record (an older toolstack), the frontend's path counts when it is this vif's, and its domain
+        // is the path's, not the backend-id's.
+        try? store.remove("/libxl/3")
+        #expect(LibXLBackend.vifBackend(of: 3, devid: 0, store: store).map { "\($0.path) \($0.domid)" } == "/local/domain/9/backend/vif/3/0 9")
+        try? store.write("/local/domain/3/device/vif/0/backend", "/local/domain/9/backend/vif/3/1")
+        #expect(LibXLBackend.vifBackend(of: 3, devid: 0, store: store) == nil)
     }
 
     @Test func theWaitForAGuestsVifsWatchesItsDevicesAndEachBackendNotConnected() async throws {

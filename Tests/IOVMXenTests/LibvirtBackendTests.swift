@@ -287,8 +287,11 @@ struct NoLock: HostLock, HostLockHold {
     }
 
     @Test func vifLinesFromOneRoundTripBecomeVifs() {
-        let text = "5 0 2 4 connected\n5 1 2 2 -\n7 0 - - -\ngarbage\n"
-        let vifs = SSHXenStore.parseVifs(text, domids: [5, 6, 7])
+        // 8's backend is a node of the guest's own: no backend. 9's names another vif's backend.
+        let text =
+            "5 0 /local/domain/2/backend/vif/5/0 4 connected\n5 1 /local/domain/2/backend/vif/5/1 2 -\n7 0 - - -\ngarbage\n"
+            + "8 0 /local/domain/8/data/x 4 error\n9 0 /local/domain/2/backend/vif/9/1 4 connected\n"
+        let vifs = SSHXenStore.parseVifs(text, domids: [5, 6, 7, 8, 9])
         #expect(
             vifs[5] == [
                 ObservedVif(devid: 0, backendDomid: 2, backendState: "4", hotplugStatus: "connected"),
@@ -296,6 +299,8 @@ struct NoLock: HostLock, HostLockHold {
             ])
         #expect(vifs[6] == [])
         #expect(vifs[7] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])
+        #expect(vifs[8] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])
+        #expect(vifs[9] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])
     }
 
     @Test func wordsAreQuotedForTheRemoteShell() {
@@ -329,6 +334,24 @@ struct NoLock: HostLock, HostLockHold {
             try Data(text.utf8).write(to: URL(fileURLWithPath: "\(root)/bin/\(name)"))
             chmod("\(root)/bin/\(name)", 0o755)
         }
+        // The vifs' script over the same fake: libxl's record first, else the frontend's key.
+        for (path, value) in [
+            ("/libxl/5/device/vif/0/backend", "/local/domain/2/backend/vif/5/0"), ("/local/domain/5/device/vif/0/backend", "/local/domain/3/x"),
+            ("/local/domain/2/backend/vif/5/0/state", "4"), ("/local/domain/5/device/vif/1/backend", "/local/domain/2/backend/vif/5/1"),
+            ("/local/domain/2/backend/vif/5/1/state", "2"),
+        ] {
+            try FileManager.default.createDirectory(atPath: root + "/store" + (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(value.utf8).write(to: URL(fileURLWithPath: root + "/store" + path))
+        }
+        let vifs = try ProcessRunner.run("/bin/sh", ["-c", SSHXenStore.vifsScript([5, 6])], environment: ["PATH": "\(root)/bin:/usr/bin:/bin"], timeout: 30)
+        #expect(
+            SSHXenStore.parseVifs(vifs.output, domids: [5, 6]) == [
+                5: [
+                    ObservedVif(devid: 0, backendDomid: 2, backendState: "4", hotplugStatus: nil),
+                    ObservedVif(devid: 1, backendDomid: 2, backendState: "2", hotplugStatus: nil),
+                ],
+                6: [],
+            ], "\(vifs.output)")
         let roots = ["/local/domain/0/iovm/nics", "/local/domain/0/iovm/applied", "/local/domain/0/iovm/none"]
         let outcome = try ProcessRunner.run(
             "/usr/bin/env", ["LC_ALL=C", "sh", "-c", SSHXenStore.recordsScript(roots)], environment: ["PATH": "\(root)/bin:/usr/bin:/bin"], timeout: 30)
