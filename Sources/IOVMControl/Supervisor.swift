@@ -347,6 +347,10 @@ public actor Supervisor {
         logger.notice("iovm watch: the event source ended")
     }
 
+    /// Ends what ``failuresInARow`` and ``recoveringSince`` count: the look found nothing left to recover, or a
+    /// recovery was made, or superseded.
+    private func recoveryEnded() { (failuresInARow, recoveringSince) = (0, nil) }
+
     /// Observes the host and recovers when needed, retrying failed recoveries after a backoff.
     ///
     /// An event is first checked against a glance at the host (``quickLook()``): when an IOVM seen running is
@@ -392,6 +396,7 @@ public actor Supervisor {
                     "iovm watch: no plan is recorded as applied for \(plan.topology) (an older iovm applied it): recoveries use this file's until an `iovm apply` records one")
             }
             if recorded == ObservedHost.destroyingMark || (sawApplied && recorded != plan.appliedFingerprint) {
+                recoveryEnded()
                 if await follow(recorded, host: host) { continue }  // the file gives it now: look again with it
                 return
             }
@@ -414,6 +419,7 @@ public actor Supervisor {
                     logger.notice("iovm watch: nothing of \(self.plan.topology) runs any more (destroyed?): not making it again; `iovm apply` brings it back")
                 }
                 awaiting.removeAll()
+                recoveryEnded()
                 return
             }
             let (restarts, destroys) = guestLifecycle(view, host: host)
@@ -423,6 +429,7 @@ public actor Supervisor {
                 domid.map { "guest \(name) (\($0)) rebooted (on_reboot=restart)" } ?? "guest \(name) rebooted and is not made again yet (on_reboot=restart)"
             }
             guard !reasons.isEmpty else {
+                recoveryEnded()
                 await destroyGuests(destroys)
                 logger.debug("iovm watch: \(trigger): nothing to recover")
                 return
@@ -515,7 +522,7 @@ public actor Supervisor {
         do {
             let report = try await Self.onThread { try engine.apply(plan, libxlJSON: json, expectingApplied: expected, guests: guests) }
             let seconds = clock.now().timeIntervalSince(start)
-            (failuresInARow, recoveringSince) = (0, nil)
+            recoveryEnded()
             if report.nothingToDo {
                 // What looked broken was not (or someone else fixed it meanwhile): no recovery to count.
                 logger.warning("iovm watch: apply found nothing to change; the next event or re-check looks again")
@@ -551,7 +558,7 @@ public actor Supervisor {
             return .done
         } catch ApplyError.superseded(_, let recorded) {
             // Applied anew or destroyed while the recovery waited for the lock: the next event or re-check follows that.
-            (failuresInARow, recoveringSince) = (0, nil)
+            recoveryEnded()
             let what = recorded == nil ? "destroyed" : recorded == ObservedHost.destroyingMark ? "being destroyed" : "applied anew"
             logger.notice("iovm watch: not recovering: \(plan.topology) was \(what) while the recovery waited for the host lock")
             return .superseded
@@ -565,8 +572,12 @@ public actor Supervisor {
             let reason = "\(error)".split(separator: "\n").map { $0.trimmingWhitespace() }.joined(separator: "; ")
             logger.error("iovm watch: recovery failed (\(failuresInARow) in a row): \(reason); trying again in \(Int(delay)) s")
             // The IOVMs it made and undid did not come up: each is a death (a crash loop, not a retry for ever).
-            if case ApplyError.stepFailed(let step, _, let undone, let undoFailures) = error {
-                for name in plan.iovms.map(\.name) where (undone + undoFailures).contains(where: { $0.hasPrefix("created \(name) (") }) {
+            // Only its own step counts (its wait for vif backends or `xl devd`), and only once it is destroyed (undone):
+            // a guest's wait that failed says nothing of the IOVM, and one whose undo failed is still there to be seen.
+            if case ApplyError.stepFailed(let step, _, let undone, _) = error {
+                for name in plan.iovms.map(\.name) where step.hasPrefix("wait for driver domain \(name) (") {
+                    guard let made = undone.first(where: { $0.hasPrefix("created \(name) (") }) else { continue }
+                    if let domid = UInt32(made.dropFirst("created \(name) (".count).prefix { $0.isNumber }) { counted.insert(domid) }
                     try countDeath(of: name, "IOVM \(name), made again by the recovery, did not come up (\(step) failed)")
                 }
             }

@@ -117,7 +117,11 @@ public enum ExperimentWorkload {
         guard !host.isEmpty, host.count <= 253 else { return "its host must be 1-253 characters" }
         guard host.first != "-" else { return "its host starts with '-' (iperf3 would read it as an option)" }
         let allowed = colons > 1 ? "0123456789abcdefABCDEF:." : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
-        guard host.allSatisfy({ allowed.contains($0) }) else {
+        // An IPv6 address may name its interface after '%' (fe80::1%br0).
+        let (address, zone) =
+            colons > 1 ? (host.split(separator: "%", maxSplits: 1).first ?? "", host.contains("%") ? host.split(separator: "%", maxSplits: 1).last : nil) : (host, nil)
+        let zoneOK = zone.map { !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) } } ?? true
+        guard address.allSatisfy({ allowed.contains($0) }), zoneOK else {
             return colons > 1 ? "an IPv6 address takes no port here, and only hex digits, ':' and '.'" : "its host has a character no host name has"
         }
         return nil

@@ -132,6 +132,9 @@ extension Diagnostic {
         .init(
             .error, "\(field) of \(domain) contains a quote, backslash or control character (a newline, a NUL), which xl.cfg cannot carry: \(value.debugDescription)", at: location)
     }
+    static func bridgeShared(_ bridge: String, first: PCIAddress, second: PCIAddress, owner: String, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "NIC \(second) of \(owner) would go into bridge \(bridge), which NIC \(first) has: each NIC needs a bridge of its own", at: location)
+    }
     static func relativePath(_ field: String, of domain: String, path: String, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "\(field) of \(domain) is \(path.debugDescription), not an absolute path", at: location)
     }
@@ -161,6 +164,9 @@ extension Diagnostic {
     }
     static func tooLittleMemory(_ what: String, _ memory: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "\(what) has \(memory) MiB of memory; a PV Linux domain needs at least 32", at: location)
+    }
+    static func tooManyVCPUs(_ what: String, _ vcpus: Int, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "\(what) has \(vcpus) vCPUs; iovm takes at most \(Planner.maximumCores)", at: location)
     }
     static func tooFewVCPUs(_ what: String, _ vcpus: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "\(what) has \(vcpus) vCPUs; it needs at least 1", at: location)

@@ -58,11 +58,13 @@ extension PlanningRun {
         }
         if vcpus < 1 {
             diagnostics.emit(.tooFewVCPUs(what, vcpus, at: source))
+        } else if vcpus > Planner.maximumCores {
+            diagnostics.emit(.tooManyVCPUs(what, vcpus, at: source))
         }
         if !Planner.weightRange.contains(weight) {
             diagnostics.emit(.weightOutOfRange(weight, of: what, at: resources.weight == nil ? scheduling?.source : source))
         }
-        if cap < 0 || cap > 100 * max(vcpus, 1) {
+        if cap < 0 || cap > 100 * min(max(vcpus, 1), Planner.maximumCores) {
             diagnostics.emit(.capOutOfRange(cap, of: what, vcpus: vcpus, at: resources.cap == nil ? scheduling?.source : source))
         }
         if role == .iovm && vcpus > 1 {
@@ -100,10 +102,19 @@ extension PlanningRun {
         return spec
     }
 
-    mutating func guestSpec(_ guest: GuestDraft) -> DomainSpec {
+    /// The guest's spec; its MAC, when the document gives none, is its ``stableMAC(for:)`` unless `taken` has it: then
+    /// that of `name#1`, `name#2`, … (23 bits: two of a few thousand guests share one often enough).
+    mutating func guestSpec(_ guest: GuestDraft, avoiding taken: Set<String> = []) -> DomainSpec {
         let document = guest.document
         var spec = commonSpec(name: document.name, role: .guest, resources: document.resources, source: document.source)
-        let mac = document.mac?.lowercased() ?? stableMAC(for: document.name)
+        var mac = document.mac?.lowercased() ?? stableMAC(for: document.name)
+        if document.mac == nil {
+            var attempt = 0
+            while taken.contains(mac) && attempt < 1000 {
+                attempt += 1
+                mac = stableMAC(for: "\(document.name)#\(attempt)")
+            }
+        }
         let hexDigits = "0123456789abcdef"
         let octets = mac.split(separator: ":", omittingEmptySubsequences: false)
         let wellFormed = octets.count == 6 && octets.allSatisfy { $0.count == 2 && $0.allSatisfy { hexDigits.contains($0) } }

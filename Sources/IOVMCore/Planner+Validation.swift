@@ -33,7 +33,8 @@ extension PlanningRun {
     mutating func checkText(_ value: String?, field: String, of domain: String, at location: SourceLocation?) {
         guard let value else { return }
         // By Unicode scalar, not Character: "\r\n", or a quote with a combining mark after it, is one Character.
-        if value.unicodeScalars.contains(where: { "\"'\\".unicodeScalars.contains($0) || $0.properties.generalCategory == .control }) {
+        // A tab passes: xl.cfg's strings carry it.
+        if value.unicodeScalars.contains(where: { "\"'\\".unicodeScalars.contains($0) || ($0.properties.generalCategory == .control && $0 != "\t") }) {
             diagnostics.emit(.textXLCannotCarry(field, of: domain, value: value, at: location))
         }
     }

@@ -103,14 +103,28 @@ struct PlanningRun {
 
         let host = resolveHost()
         let (iovms, dom0NICs) = generateIOVMs()
+        // A bridge per NIC: two NICs in one bridge would join their networks (a default name given to another NIC, too).
+        for (owner, nics) in iovms.map({ ("IOVM \($0.name)", $0.nics) }) + [("dom0", dom0NICs)] {
+            var byBridge: [String: PCIAddress] = [:]
+            for nic in nics {
+                if let first = byBridge[nic.bridge] {
+                    diagnostics.emit(.bridgeShared(nic.bridge, first: first, second: nic.pci, owner: owner, at: nic.source))
+                } else {
+                    byBridge[nic.bridge] = nic.pci
+                }
+            }
+        }
         let guests = resolveGuests(iovms: iovms, dom0NICs: dom0NICs)
         checkNames(iovms: iovms, guests: guests)
 
         var domains: [DomainSpec] = []
         for iovm in iovms { domains.append(iovmSpec(iovm, backs: guests.filter { $0.backend == iovm.name }.map(\.document.name))) }
         var macs: [String: String] = [:]
+        // A generated MAC steps aside for any MAC given in the document and for those generated before it.
+        var taken = Set(guests.compactMap { $0.document.mac?.lowercased() })
         for guest in guests {
-            let spec = guestSpec(guest)
+            let spec = guestSpec(guest, avoiding: taken)
+            taken.formUnion(spec.vifs.map(\.mac))
             for vif in spec.vifs {
                 if let other = macs[vif.mac], other != spec.name {  // a repeated name is reported already
                     diagnostics.emit(.duplicateMAC(spec.name, vif.mac, other: other, at: spec.source))

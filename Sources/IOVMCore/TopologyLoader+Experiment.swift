@@ -35,7 +35,8 @@ extension TopologyLoader {
         }
         if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
         if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
-        if let failure = JSONSyntax.check(data) {
+        let text = utf8Text(data)
+        if let text, let failure = JSONSyntax.check(text) {
             throw .unreadableDocument(file: file, reason: failure.isDuplicateKey ? "\(failure)" : "not a JSON object: \(failure)")
         }
         let probe: Probe
@@ -52,9 +53,12 @@ extension TopologyLoader {
             throw .unreadableDocument(
                 file: file, reason: "experiment schema version \(version); this iovm reads version \(ExperimentDocument.currentSchemaVersion)")
         }
-        do { return try JSONDecoder().decode(ExperimentDocument.self, from: data) } catch {
+        let document: ExperimentDocument
+        do { document = try JSONDecoder().decode(ExperimentDocument.self, from: data) } catch {
             throw .unreadableDocument(file: file, reason: describe(error, in: data))
         }
+        if let text, let unknown = unknownKeys(in: text, decodedAs: document) { throw .unreadableDocument(file: file, reason: unknown) }
+        return document
     }
 }
 

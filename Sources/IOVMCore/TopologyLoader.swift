@@ -98,7 +98,10 @@ public struct TopologyLoader: Sendable {
     }
 
     /// Decodes a document, with readable errors for a wrong schema version or shape.
-    public static func decode(_ data: Data, file: String) throws(TopologyError) -> TopologyDocument {
+    ///
+    /// `locate`: give the parts without a `source` the lines of `file` they start on (a JSON document written by hand;
+    /// a Swift file's document carries its own lines).
+    public static func decode(_ data: Data, file: String, locate: Bool = true) throws(TopologyError) -> TopologyDocument {
         struct Probe: Decodable {
             var schemaVersion: Int?
             var kind: String?
@@ -106,7 +109,8 @@ public struct TopologyLoader: Sendable {
         }
         if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
         if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
-        if let failure = JSONSyntax.check(data) {
+        let text = utf8Text(data)
+        if let text, let failure = JSONSyntax.check(text) {
             throw .unreadableDocument(file: file, reason: failure.isDuplicateKey ? "\(failure)" : "not a JSON object: \(failure)")
         }
         let probe: Probe
@@ -121,14 +125,18 @@ public struct TopologyLoader: Sendable {
         guard version == TopologyDocument.currentSchemaVersion else {
             throw .unreadableDocument(file: file, reason: "schema version \(version); this iovm reads version \(TopologyDocument.currentSchemaVersion)")
         }
-        do { return try JSONDecoder().decode(TopologyDocument.self, from: data) } catch {
+        let document: TopologyDocument
+        do { document = try JSONDecoder().decode(TopologyDocument.self, from: data) } catch {
             throw .unreadableDocument(file: file, reason: describe(error, in: data))
         }
+        if let text, let unknown = unknownKeys(in: text, decodedAs: document) { throw .unreadableDocument(file: file, reason: unknown) }
+        guard locate, let text else { return document }
+        return locating(document, in: text, file: file)
     }
 
     /// Compiles and runs a Swift topology file (or takes its document from the cache).
     public func loadSwift(_ url: URL) throws(TopologyError) -> TopologyDocument {
-        try evaluateSwift(url, asking: .topology) { data, file throws(TopologyError) in try Self.decode(data, file: file) }
+        try evaluateSwift(url, asking: .topology) { data, file throws(TopologyError) in try Self.decode(data, file: file, locate: false) }
     }
 
     /// Which document a Swift file is run for: the file's `Topology`, or its `Experiment`.

@@ -77,7 +77,7 @@ enum RemoteRecords {
                 index = newline + 1
                 continue
             }
-            guard newline + 1 + count < output.count, output[newline + 1 + count] == UInt8(ascii: "\n") else { break }
+            guard count < output.count - newline - 1, output[newline + 1 + count] == UInt8(ascii: "\n") else { break }
             let value = String(decoding: output[(newline + 1)..<(newline + 1 + count)], as: UTF8.self)
             records[String(decoding: header[0], as: UTF8.self), default: [:]][String(decoding: header[1], as: UTF8.self)] = value
             index = newline + 2 + count

@@ -122,7 +122,12 @@ struct SSHXenStore: RemoteDom0 {
         var vifs = Dictionary(uniqueKeysWithValues: domids.map { ($0, [ObservedVif]()) })
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 5, let domid = UInt32(fields[0]), let devid = Int(fields[1]) else { continue }
+            guard fields.count >= 5, let domid = UInt32(fields[0]), let devid = Int(fields[1]) else { continue }
+            // More fields: a backend value with spaces, which no backend path has (a guest's own key).
+            guard fields.count == 5 else {
+                vifs[domid, default: []].append(ObservedVif(devid: devid, backendDomid: nil, backendState: nil, hotplugStatus: nil))
+                continue
+            }
             let value = { (field: String) -> String? in field == "-" || field.isEmpty ? nil : field }
             let path = fields[2]
             let parts = path.split(separator: "/")

@@ -33,13 +33,51 @@ struct BadInputTests {
         #expect(plan.stderr.contains(fragment), "\(file): \(plan.stderr)")
         #expect(plan.stdout.isEmpty)
         let firstError = try #require(plan.stderr.split(separator: "\n").first { $0.contains("error:") })
-        let located = firstError.range(of: #"^topology\.swift:\d+: error: "#, options: .regularExpression) != nil || firstError.hasPrefix("\(path): error: ")
+        let located =
+            firstError.range(of: #"^topology\.swift:\d+: error: "#, options: .regularExpression) != nil || firstError.hasPrefix("\(path): error: ")
+            || firstError.range(of: "^\(NSRegularExpression.escapedPattern(for: path)):\\d+: error: ", options: .regularExpression) != nil
         #expect(located, "\(file): \(firstError)")
 
         let out = FileManager.default.temporaryDirectory.appending(path: "iovm-bad-\(UUID().uuidString)")
         let render = try CLITests().iovm("render", "--topology-json", path, "--out", out.path)
         #expect(render.status == 65)
         #expect(!FileManager.default.fileExists(atPath: out.path), "\(file): render wrote \(out.path)")
+    }
+}
+
+/// A JSON document written by hand: no `source` keys, yet every error names its line.
+@Suite("Hand-written JSON")
+struct HandWrittenJSONTests {
+    @Test("errors name the line of the part they are about; generated MACs step aside for each other")
+    func errorsAreLocated() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-hand-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appending(path: "t.json")
+        let text = """
+            {"schemaVersion": 1, "name": "web",
+             "host": {"cores": 4, "memoryMiB": 4096},
+             "defaults": {"kernel": "/k"},
+             "configuration": {"kind": "multipleSmall"}, "iovms": [],
+             "nics": [{"pci": "0000:00:10.0"}, {"pci": "0000:00:11.0"}],
+             "guests": [
+               {"name": "web6", "resources": {}},
+               {"name": "web8460",
+                "resources": {"vcpus": -1}}
+             ],
+             "placement": {"kind": "credit"}}
+            """
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let result = try CLITests().iovm("plan", "--topology-json", file.path)
+        #expect(result.status == 65)
+        // Line 8: where web8460's object starts. Its MAC (the same hash as web6's, 23 bits) is another one now.
+        #expect(result.stderr.contains("\(file.path):8: error: guest web8460 has -1 vCPUs"), "\(result.stderr)")
+        #expect(!result.stderr.contains("MAC"), "\(result.stderr)")
+        // With a UTF-8 byte order mark and a tab in a cmdline, and the vCPUs mended, it plans.
+        let fixed = text.replacingOccurrences(of: #"{"vcpus": -1}"#, with: "{\"cmdline\": \"console=hvc0\\troot=/dev/xvda\"}")
+        try Data([0xEF, 0xBB, 0xBF] + Array(fixed.utf8)).write(to: file)
+        let planned = try CLITests().iovm("plan", "--topology-json", file.path)
+        #expect(planned.status == 0, "\(planned.stderr)")
     }
 }
 

@@ -123,3 +123,24 @@ extension SupervisorTests {
         #expect(!fake.snapshot.domains.contains { $0.name.hasPrefix("guest") })  // gone guests stay gone
     }
 }
+
+extension SupervisorTests {
+    @Test("a recovery that fails on a guest's wait (a paused guest) counts no death of the IOVM it made: no crash loop")
+    func aGuestsFailedWaitIsNoDeathOfTheIOVM() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        fake.fail("waitForGuestNetwork guest1")
+        clock.whenSleeping { count in if count == 3 { fake.heal("waitForGuestNetwork guest1") } }
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        try await supervisor.run()  // no CrashLoop: one death (the kill), three failed attempts, then recovered
+        #expect(await supervisor.recoveries.map(\.outcome.isRecovered) == [false, false, false, true])
+        #expect(!log.text.contains("did not come up"), "\(log.text)")
+    }
+}

@@ -235,7 +235,7 @@ struct CommandTemplateTests {
 
     @Test("an iperf3 server is HOST or HOST:PORT: a host name, IPv4 or a bare IPv6 address, a port 1-65535")
     func servers() {
-        for good in ["10.0.2.2", "10.0.2.2:5201", "iperf.example.org:1", "host_1:65535", "fe80::1", "::1"] {
+        for good in ["10.0.2.2", "10.0.2.2:5201", "iperf.example.org:1", "host_1:65535", "fe80::1", "::1", "fe80::1%br0"] {
             #expect(ExperimentWorkload.serverProblem(good) == nil, "\(good)")
         }
         let bad = [

@@ -86,6 +86,17 @@ struct TextTests {
         }
     }
 
+    @Test("a document's keys, each with its JSON path, offset and whether its value is null")
+    func jsonKeys() throws {
+        let text = "{\"a\": {\"b\": null, \"c d\": [1, {\"e\": 2}]},\n \"f\": []}"
+        let keys = try #require(JSONSyntax.keys(of: Array(text.utf8)))
+        #expect(keys.map(\.path) == ["$.a", "$.a.b", #"$.a["c d"]"#, #"$.a["c d"][1].e"#, "$.f"])
+        #expect(keys.map(\.valueIsNull) == [false, true, false, false, false])
+        let f = try #require(keys.last)
+        #expect(JSONSyntax.position(of: f.offset, in: Array(text.utf8)) == (2, 2))
+        #expect(JSONSyntax.keys(of: Array("{\"a\": }".utf8)) == nil)
+    }
+
     @Test("cFormat formats as printf does, past its first buffer too")
     func cFormat() {
         #expect(String(cFormat: "%.1f s", 2.25) == String(format: "%.1f s", 2.25))

@@ -290,8 +290,8 @@ struct NoLock: HostLock, HostLockHold {
         // 8's backend is a node of the guest's own: no backend. 9's names another vif's backend.
         let text =
             "5 0 /local/domain/2/backend/vif/5/0 4 connected\n5 1 /local/domain/2/backend/vif/5/1 2 -\n7 0 - - -\ngarbage\n"
-            + "8 0 /local/domain/8/data/x 4 error\n9 0 /local/domain/2/backend/vif/9/1 4 connected\n"
-        let vifs = SSHXenStore.parseVifs(text, domids: [5, 6, 7, 8, 9])
+            + "8 0 /local/domain/8/data/x 4 error\n9 0 /local/domain/2/backend/vif/9/1 4 connected\n10 0 a b 4 - -\n"
+        let vifs = SSHXenStore.parseVifs(text, domids: [5, 6, 7, 8, 9, 10])
         #expect(
             vifs[5] == [
                 ObservedVif(devid: 0, backendDomid: 2, backendState: "4", hotplugStatus: "connected"),
@@ -301,6 +301,7 @@ struct NoLock: HostLock, HostLockHold {
         #expect(vifs[7] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])
         #expect(vifs[8] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])
         #expect(vifs[9] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])
+        #expect(vifs[10] == [ObservedVif(devid: 0, backendDomid: nil, backendState: nil, hotplugStatus: nil)])  // a backend with a space
     }
 
     @Test func wordsAreQuotedForTheRemoteShell() {
@@ -367,5 +368,7 @@ struct NoLock: HostLock, HostLockHold {
         // A record cut short ends the parse; the ones before it stand.
         let cut = RemoteRecords.parse(Array("/r\ta\t2\nok\n/r\tb\t10\nshort\n".utf8))
         #expect(cut == ["/r": ["a": "ok"]])
+        // A count near Int.max (a junk line's) ends the parse; it does not overflow.
+        #expect(RemoteRecords.parse(Array("/r\ta\t2\nok\n/r\tb\t9223372036854775807\nx\n".utf8)) == ["/r": ["a": "ok"]])
     }
 }

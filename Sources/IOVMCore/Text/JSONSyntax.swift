@@ -17,10 +17,43 @@ package struct JSONSyntax {
         package var description: String { "line \(line), column \(column): \(reason)" }
     }
 
+    /// A key of a document, as ``keys(of:)`` lists it.
+    package struct Key: Equatable {
+        /// Where it is: `$.guests[0].resources.memoryMiB`.
+        package var path: String
+        /// Its byte offset in the document (``position(of:in:)``).
+        package var offset: Int
+        /// Whether its value is `null` (the same as no key, for a decoder).
+        package var valueIsNull: Bool
+    }
+
     private let bytes: [UInt8]
     private var index = 0
+    /// The keys seen so far, when they are being listed.
+    private var keys: [Key]?
+    /// The path of the value being scanned, when keys are being listed.
+    private var path: [String] = []
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Every key of the document `bytes` with its path, in document order; nil when it is not JSON (``check(_:)``).
+    package static func keys<Bytes: Sequence<UInt8>>(of bytes: Bytes) -> [Key]? {
+        var scanner = JSONSyntax(Array(bytes))
+        scanner.keys = []
+        do throws(Stop) {
+            scanner.skipWhitespace()
+            try scanner.value(depth: 0)
+            return scanner.keys
+        } catch {
+            return nil
+        }
+    }
+
+    /// The 1-based line and column of byte `offset` of `bytes`.
+    package static func position<Bytes: Collection<UInt8>>(of offset: Int, in bytes: Bytes) -> (line: Int, column: Int) {
+        let failure = Stop(offset: offset, reason: "").failure(in: Array(bytes.prefix(offset)))
+        return (failure.line, failure.column)
+    }
 
     /// Nil when `bytes` is one JSON value, with only whitespace around it; else its first error.
     package static func check<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Failure? {
@@ -95,17 +128,23 @@ package struct JSONSyntax {
             return
         }
         // Strings, not bytes: `JSONDecoder` matches keys as Swift Strings, so "é" and "e" + U+0301 are one key.
-        var keys: Set<String> = []
+        var seen: Set<String> = []
         while true {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw unexpected("where a key in quotes was expected") }
             let start = index
             try string()
             let key = Self.unescaped(bytes[(start + 1)..<(index - 1)])
-            guard keys.insert(key).inserted else { throw Stop(offset: start, reason: "the key \(key.debugDescription) appears twice in one object", isDuplicateKey: true) }
+            guard seen.insert(key).inserted else { throw Stop(offset: start, reason: "the key \(key.debugDescription) appears twice in one object", isDuplicateKey: true) }
             skipWhitespace()
             try expect(UInt8(ascii: ":"), "where ':' was expected after a key")
             skipWhitespace()
+            if keys != nil {
+                let plain = !key.isEmpty && key.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x5F }
+                path.append(plain ? ".\(key)" : "[\(key.debugDescription)]")
+                keys?.append(Key(path: "$" + path.joined(), offset: start, valueIsNull: index < bytes.count && bytes[index] == UInt8(ascii: "n")))
+            }
             try value(depth: depth + 1)
+            if keys != nil { path.removeLast() }
             skipWhitespace()
             guard index < bytes.count else { throw unexpected("inside an object") }
             if bytes[index] == UInt8(ascii: "}") {
@@ -124,8 +163,12 @@ package struct JSONSyntax {
             index += 1
             return
         }
+        var element = 0
         while true {
+            if keys != nil { path.append("[\(element)]") }
             try value(depth: depth + 1)
+            if keys != nil { path.removeLast() }
+            element += 1
             skipWhitespace()
             guard index < bytes.count else { throw unexpected("inside an array") }
             if bytes[index] == UInt8(ascii: "]") {
