@@ -347,6 +347,9 @@ public actor Supervisor {
         logger.notice("iovm watch: the event source ended")
     }
 
+    /// Whether `step` is the apply's journal line for creating `name` (`created iovm0 (9)`).
+    private static func isCreation(of name: String, _ step: String) -> Bool { step.hasPrefix("created \(name) (") }
+
     /// Ends what ``failuresInARow`` and ``recoveringSince`` count: the look found nothing left to recover, or a
     /// recovery was made, or superseded.
     private func recoveryEnded() { (failuresInARow, recoveringSince) = (0, nil) }
@@ -531,9 +534,10 @@ public actor Supervisor {
                 return .done
             }
             for step in report.done { logger.notice("iovm watch: done: \(step)") }
+            // The IOVMs this apply made, also those that died before watch first saw them.
+            let made = plan.iovms.map(\.name).filter { name in report.done.contains { Self.isCreation(of: name, $0) } }
             // An IOVM seen running that this apply made again, though this recovery was not for it, died meanwhile.
-            let remade = plan.iovms.map(\.name).filter { name in !iovms.contains(name) && report.done.contains { $0.hasPrefix("created \(name) (") } }
-            for name in remade {
+            for name in made where !iovms.contains(name) {
                 guard let seen = lastSeen[name], !counted.contains(seen) else { continue }
                 counted.insert(seen)
                 try countDeath(of: name, "IOVM \(name) (\(seen)) died while the recovery waited; made again as \(report.domids[name].map(String.init) ?? "?")")
@@ -544,8 +548,6 @@ public actor Supervisor {
             restartPending.subtract(guests)
             // The apply recorded its plan as applied (a host an older iovm applied had none).
             sawApplied = true
-            // The IOVMs this apply made, also those that died before watch first saw them.
-            let made = plan.iovms.map(\.name).filter { name in report.done.contains { $0.hasPrefix("created \(name) (") } }
             let iovms = Array(Set(iovms).union(made)).sorted()
             let recovery = Recovery(iovms: iovms, reasons: reasons, start: start, seconds: seconds, outcome: .recovered, steps: report.done)
             recoveries.append(recovery)
@@ -576,7 +578,7 @@ public actor Supervisor {
             // a guest's wait that failed says nothing of the IOVM, and one whose undo failed is still there to be seen.
             if case ApplyError.stepFailed(let step, _, let undone, _) = error {
                 for name in plan.iovms.map(\.name) where step.hasPrefix("wait for driver domain \(name) (") {
-                    guard let made = undone.first(where: { $0.hasPrefix("created \(name) (") }) else { continue }
+                    guard let made = undone.first(where: { Self.isCreation(of: name, $0) }) else { continue }
                     if let domid = UInt32(made.dropFirst("created \(name) (".count).prefix { $0.isNumber }) { counted.insert(domid) }
                     try countDeath(of: name, "IOVM \(name), made again by the recovery, did not come up (\(step) failed)")
                 }

@@ -57,7 +57,9 @@ extension TopologyLoader {
         do { document = try JSONDecoder().decode(ExperimentDocument.self, from: data) } catch {
             throw .unreadableDocument(file: file, reason: describe(error, in: data))
         }
-        if let text, let unknown = unknownKeys(in: text, decodedAs: document) { throw .unreadableDocument(file: file, reason: unknown) }
+        if let text, let keys = JSONSyntax.keys(of: text), let unknown = unknownKeys(in: text, keys: keys, decodedAs: document) {
+            throw .unreadableDocument(file: file, reason: unknown)
+        }
         return document
     }
 }

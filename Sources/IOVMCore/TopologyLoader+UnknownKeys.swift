@@ -7,8 +7,9 @@ extension TopologyLoader {
     /// A decoder skips a key it does not know without a word, so a typo (`memory` for `memoryMiB`) would leave the
     /// default in place. `decoded` is encoded again, and every key of `data` whose value is not `null` must be in it, at
     /// the same path. The first unknown key is named with its line and column; the others are counted.
-    static func unknownKeys<Document: Encodable>(in data: Data, decodedAs decoded: Document) -> String? {
-        guard let keys = JSONSyntax.keys(of: data), let encoded = try? JSONEncoder().encode(decoded),
+    /// `keys` are `data`'s (``JSONSyntax/keys(of:)``, listed once for this and ``locating(_:in:keys:file:)``).
+    static func unknownKeys<Document: Encodable>(in data: Data, keys: [JSONSyntax.Key], decodedAs decoded: Document) -> String? {
+        guard let encoded = try? JSONEncoder().encode(decoded),
             let known = JSONSyntax.keys(of: encoded).map({ Set($0.map(\.path)) })
         else { return nil }
         let unknown = keys.filter { !$0.valueIsNull && !known.contains($0.path) }
@@ -23,8 +24,7 @@ extension TopologyLoader {
     /// `document` with a ``IOVMWireFormat/SourceLocation`` in `file` for each part that has none: the line its JSON
     /// object starts on (that of its first key). A document written by hand has no `source` keys, and its errors would
     /// name no place.
-    static func locating(_ document: TopologyDocument, in data: Data, file: String) -> TopologyDocument {
-        guard let keys = JSONSyntax.keys(of: data) else { return document }
+    static func locating(_ document: TopologyDocument, in data: Data, keys: [JSONSyntax.Key], file: String) -> TopologyDocument {
         // The first key under each path, by document order.
         var firstOffset: [String: Int] = [:]
         for key in keys {

@@ -129,9 +129,9 @@ public struct TopologyLoader: Sendable {
         do { document = try JSONDecoder().decode(TopologyDocument.self, from: data) } catch {
             throw .unreadableDocument(file: file, reason: describe(error, in: data))
         }
-        if let text, let unknown = unknownKeys(in: text, decodedAs: document) { throw .unreadableDocument(file: file, reason: unknown) }
-        guard locate, let text else { return document }
-        return locating(document, in: text, file: file)
+        guard let text, let keys = JSONSyntax.keys(of: text) else { return document }
+        if let unknown = unknownKeys(in: text, keys: keys, decodedAs: document) { throw .unreadableDocument(file: file, reason: unknown) }
+        return locate ? locating(document, in: text, keys: keys, file: file) : document
     }
 
     /// Compiles and runs a Swift topology file (or takes its document from the cache).

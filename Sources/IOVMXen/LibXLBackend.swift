@@ -69,12 +69,19 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     static func vifBackend(of domid: UInt32, devid: Int, store: any TagStore) -> (path: String, domid: UInt32)? {
         let recorded = (try? store.read("/libxl/\(domid)/device/vif/\(devid)/backend")) ?? nil
         let claimed = (try? store.read("/local/domain/\(domid)/device/vif/\(devid)/backend")) ?? nil
-        for path in [recorded, claimed].compactMap({ $0 }) where isVifBackendPath(path, frontend: domid) {
-            let parts = path.split(separator: "/")
-            guard parts.last == "\(devid)", let backend = UInt32(parts[2]) else { continue }
-            return (path, backend)
+        for path in [recorded, claimed].compactMap({ $0 }) {
+            if let backend = backendDomid(ofVifBackend: path, frontend: domid, devid: devid) { return (path, backend) }
         }
         return nil
+    }
+
+    /// The domain serving `path` when it is the backend directory of vif `devid` of `frontend`
+    /// (``isVifBackendPath(_:frontend:)``, its last part `devid`); nil otherwise.
+    static func backendDomid(ofVifBackend path: String, frontend: UInt32, devid: Int) -> UInt32? {
+        guard isVifBackendPath(path, frontend: frontend) else { return nil }
+        let parts = path.split(separator: "/")
+        guard parts.last == "\(devid)" else { return nil }
+        return UInt32(parts[2])
     }
 
     /// Where apply records the plan it applied, one node per topology (``recordApplied(topology:fingerprint:)``).

@@ -129,9 +129,7 @@ struct SSHXenStore: RemoteDom0 {
                 continue
             }
             let value = { (field: String) -> String? in field == "-" || field.isEmpty ? nil : field }
-            let path = fields[2]
-            let parts = path.split(separator: "/")
-            guard LibXLBackend.isVifBackendPath(path, frontend: domid), parts.last == "\(devid)", let backend = UInt32(parts[2]) else {
+            guard let backend = LibXLBackend.backendDomid(ofVifBackend: fields[2], frontend: domid, devid: devid) else {
                 vifs[domid, default: []].append(ObservedVif(devid: devid, backendDomid: nil, backendState: nil, hotplugStatus: nil))
                 continue
             }
