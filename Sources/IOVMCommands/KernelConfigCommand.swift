@@ -29,6 +29,10 @@ struct KernelConfigCommand: ParsableCommand {
     @Flag(name: .long, help: "List the NIC drivers that have a fragment.")
     var list = false
 
+    func validate() throws {
+        try requireNonEmptyPaths(["the topology file": file, "--out": out])
+    }
+
     func run() throws {
         try reportingErrors {
             if list {
@@ -40,11 +44,7 @@ struct KernelConfigCommand: ParsableCommand {
                 guard nicDriver.isEmpty else { throw ValidationError("give a topology FILE or --nic-driver, not both") }
                 let logger = global.logger("iovm.kernel-config")
                 guard let plan = try TopologyOptions.plan(optionalFile: file, logger: logger) else { return }
-                guard let table = NICDriverTable.installed() else {
-                    printError("iovm: error: no /lib/modules/*/modules.alias to map the NICs' PCI ids to drivers: name them with NIC(…, driver:)")
-                    throw ExitCode.failure
-                }
-                do { drivers = try KernelConfig.nicDrivers(for: plan, table: table, ids: { HostAccess.pciIDs($0) }) } catch let error as KernelConfig.Error {
+                do { drivers = try KernelConfig.nicDrivers(for: plan, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) }) } catch let error as KernelConfig.Error {
                     printError(relativeToWorkingDirectory("\(error.location.map { "\($0): " } ?? "")error: \(error)"))
                     throw ExitCode(invalidTopologyExitCode)
                 }

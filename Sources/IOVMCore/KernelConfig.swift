@@ -20,11 +20,13 @@ public enum KernelConfig {
         case nicNotFound(PCIAddress, source: SourceLocation?)
         /// A NIC's PCI ids match no driver that has a fragment.
         case nicWithoutFragment(PCIAddress, ids: String, known: [String], source: SourceLocation?)
+        /// A NIC names no driver, and this host has no `modules.alias` to map its PCI ids to one.
+        case noDriverTable(PCIAddress, ids: String, source: SourceLocation?)
 
         /// Where the NIC at fault was declared.
         public var location: SourceLocation? {
             switch self {
-            case .nicNotFound(_, let source), .nicWithoutFragment(_, _, _, let source): source
+            case .nicNotFound(_, let source), .nicWithoutFragment(_, _, _, let source), .noDriverTable(_, _, let source): source
             default: nil
             }
         }
@@ -38,6 +40,8 @@ public enum KernelConfig {
                 "NIC \(pci) is not on this host and the topology names no driver for it: say NIC(\"\(pci)\", driver: \"e1000\") (or e1000e, igb, ixgbe, virtio)"
             case .nicWithoutFragment(let pci, let ids, let known, _):
                 "NIC \(pci) (\(ids)) is driven by none of the drivers with an IOVM kernel fragment (supported: \(known.joined(separator: ", ")))"
+            case .noDriverTable(let pci, let ids, _):
+                "NIC \(pci) (\(ids)) names no driver, and this host has no /lib/modules/*/modules.alias to find it by: say NIC(\"\(pci)\", driver: \"e1000\") (or e1000e, igb, ixgbe, virtio)"
             }
         }
     }
@@ -62,7 +66,8 @@ public enum KernelConfig {
 
     /// The NIC drivers the IOVMs of `plan` need, sorted: a NIC's declared `driver:`, else the driver
     /// `table` gives for the PCI ids `ids` reads from this host (nil: the NIC is not here).
-    public static func nicDrivers(for plan: Plan, table: NICDriverTable, ids: (PCIAddress) -> String?) throws(Error) -> [String] {
+    /// `table` is nil on a host without `modules.alias`: only a NIC that names no driver needs it.
+    public static func nicDrivers(for plan: Plan, table: NICDriverTable?, ids: (PCIAddress) -> String?) throws(Error) -> [String] {
         var drivers: Set<String> = []
         for nic in plan.iovms.flatMap(\.nics) {
             if let declared = nic.driver {
@@ -70,6 +75,7 @@ public enum KernelConfig {
                 continue
             }
             guard let found = ids(nic.pci) else { throw .nicNotFound(nic.pci, source: nic.source) }
+            guard let table else { throw .noDriverTable(nic.pci, ids: found, source: nic.source) }
             guard let driver = table.driver(for: found) else {
                 throw .nicWithoutFragment(nic.pci, ids: found, known: nicDrivers, source: nic.source)
             }

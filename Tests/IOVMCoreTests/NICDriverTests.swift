@@ -130,6 +130,21 @@ struct NICDriverTests {
         }
     }
 
+    @Test("a host without modules.alias: declared drivers need no table; a NIC that names none is named with its line")
+    func noDriverTable() throws {
+        let declared = try plan([NICDocument(pci: "0000:04:00.0", driver: "ixgbe"), NICDocument(pci: "0000:05:00.0", driver: "virtio")])
+        #expect(try KernelConfig.nicDrivers(for: declared, table: nil) { _ in nil } == ["ixgbe", "virtio"])
+        let undeclared = try plan([
+            NICDocument(pci: "0000:04:00.0", driver: "ixgbe"), NICDocument(pci: "0000:03:00.0", source: SourceLocation(file: "t.swift", line: 9)),
+        ])
+        #expect {
+            try KernelConfig.nicDrivers(for: undeclared, table: nil) { _ in "8086:1533" }
+        } throws: { error in
+            (error as? KernelConfig.Error)?.location?.line == 9
+                && "\(error)".contains("NIC 0000:03:00.0 (8086:1533) names no driver, and this host has no /lib/modules/*/modules.alias")
+        }
+    }
+
     @Test("a declared driver without a fragment is an error at the NIC's line")
     func unknownDeclaredDriver() {
         let errors = Fixture.errors(
