@@ -193,6 +193,10 @@ struct StatusCommand: ParsableCommand {
     @Argument(help: "Topology file to compare with (optional).", completion: .file(extensions: ["swift", "json"]))
     var file: String?
 
+    func validate() throws {
+        try requireNonEmptyPaths(["the topology file": file])
+    }
+
     @Flag(help: "Print JSON.")
     var json = false
 

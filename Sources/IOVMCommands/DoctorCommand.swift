@@ -12,6 +12,10 @@ struct DoctorCommand: ParsableCommand {
     @Argument(help: "Topology file whose NICs to check (optional).", completion: .file(extensions: ["swift", "json"]))
     var file: String?
 
+    func validate() throws {
+        try requireNonEmptyPaths(["the topology file": file])
+    }
+
     @Flag(name: .customLong("allow-no-iommu"), help: "Accept passthrough without an active IOMMU (no DMA isolation).")
     var allowNoIOMMU = false
 

@@ -96,6 +96,7 @@ struct ExperimentCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        try requireNonEmptyPaths(["the experiment file": file, "--out": out, "--images": images])
         if resume && out == nil { throw ValidationError("--resume needs --out DIR: the run to go on with") }
         if ExperimentRunner.OnExit(rawValue: onExit) == nil { throw ValidationError("--on-exit must be keep or destroy") }
         if !(sampleInterval == 0 || (sampleInterval >= 0.1 && sampleInterval <= 3600)) {

@@ -54,6 +54,13 @@ struct ImageBuildCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        try requireNonEmptyPaths([
+            "the topology file": file, "--out": out, "--sysroot": sysroot, "--kernel-source": kernelSource, "--kernel-tree": kernelTree,
+            "--build-dir": buildDirectory,
+        ])
+    }
+
     func run() throws {
         try reportingErrors {
             var drivers = nicDriver
@@ -65,7 +72,7 @@ struct ImageBuildCommand: ParsableCommand {
                 // The drivers of the IOVMs that boot the image: declared, else from the NICs' PCI ids here.
                 plan.domains.removeAll { $0.role == .iovm && $0.image == nil }
                 do {
-                    drivers = try KernelConfig.nicDrivers(for: plan, table: NICDriverTable.installed() ?? NICDriverTable(modulesAlias: ""), ids: { HostAccess.pciIDs($0) })
+                    drivers = try KernelConfig.nicDrivers(for: plan, table: NICDriverTable.installed(), ids: { HostAccess.pciIDs($0) })
                 } catch let error as KernelConfig.Error {
                     printError(relativeToWorkingDirectory("\(error.location.map { "\($0): " } ?? "")error: \(error)"))
                     throw ExitCode(invalidTopologyExitCode)
@@ -117,6 +124,10 @@ struct ImageListCommand: ParsableCommand {
     @Flag(help: "Print the manifests as JSON.")
     var json = false
 
+    func validate() throws {
+        try requireNonEmptyPaths(["--out": out])
+    }
+
     func run() throws {
         let images = ImageStore(root: TopologyOptions.imageRoot(out)).images()
         if json {
@@ -148,6 +159,10 @@ struct ImageLoadAgentCommand: ParsableCommand {
 
     @Option(name: .long, help: "Where to write the program.", completion: .file())
     var out: String
+
+    func validate() throws {
+        try requireNonEmptyPaths(["--out": out])
+    }
 
     func run() throws {
         try reportingErrors {

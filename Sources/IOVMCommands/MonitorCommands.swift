@@ -76,6 +76,7 @@ struct MonitorCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        try requireNonEmptyPaths(["the topology file": file, "--record": record, "--prometheus-file": prometheusFile, "--replay": replay])
         guard let seconds = Self.seconds(interval) else { throw ValidationError("--interval: give e.g. 1s, 100ms or 0.5") }
         if seconds < 0.01 { throw ValidationError("--interval must be at least 10ms") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
@@ -275,6 +276,8 @@ struct ReportCommand: ParsableCommand {
 
     func validate() throws {
         if directories.isEmpty { throw ValidationError("give at least one recorded run directory, or an experiment's run directory") }
+        try requireNonEmptyPaths(["--out": out])
+        if directories.contains("") { throw ValidationError("a run directory is empty: give a path") }
         if merge && directories.count < 2 { throw ValidationError("--merge takes the recordings of at least two hosts, one directory per host") }
         if format == nil, let out, directories.contains(where: ExperimentRunDirectory.isRunDirectory), ExperimentReportFormat(fileName: out) == nil {
             throw ValidationError("--out \(out): give --format, or a file name ending in .html, .csv, .json or .txt")

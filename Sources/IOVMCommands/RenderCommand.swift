@@ -27,6 +27,10 @@ struct RenderCommand: ParsableCommand {
         help: "xl: xl.cfg, libxl JSON, cpupool configs, plan.json. libvirt: <domain>.xml for libvirt's libxl driver (refuses cpupools and rtds).")
     var format: Format = .xl
 
+    func validate() throws {
+        try requireNonEmptyPaths(["--out": out])
+    }
+
     func run() throws {
         try reportingErrors {
             let plan = try topology.plan(logger: global.logger("iovm.render"))

@@ -8,7 +8,7 @@ import Logging
 
 /// How a command finds its topology and the host it plans for.
 struct TopologyOptions: ParsableArguments {
-    @Argument(help: "Topology file: a Swift DSL file, or the JSON document `iovm synth` prints.", completion: .file(extensions: ["swift", "json"]))
+    @Argument(help: "Topology file: a Swift DSL file, or the JSON document `iovm synth` prints ('-': that document from stdin).", completion: .file(extensions: ["swift", "json"]))
     var file: String?
 
     @Option(
@@ -46,6 +46,7 @@ struct TopologyOptions: ParsableArguments {
     func validate() throws {
         if file == nil && topologyJSON == nil { throw ValidationError("give a topology file or --topology-json FILE") }
         if file != nil && topologyJSON != nil { throw ValidationError("give either a topology file or --topology-json, not both") }
+        try requireNonEmptyPaths(["the topology file": file, "--topology-json": topologyJSON, "--images": images])
         if let hostCores, hostCores < 1 { throw ValidationError("--host-cores must be at least 1") }
         if let hostScheduler, !Planner.schedulers.contains(hostScheduler) {
             throw ValidationError("--host-scheduler must be one of \(Planner.schedulers.joined(separator: ", "))")
@@ -55,7 +56,7 @@ struct TopologyOptions: ParsableArguments {
     /// Loads the document (compiling a Swift file if needed).
     func loadDocument(logger: Logger) throws(TopologyError) -> TopologyDocument {
         let loader = TopologyLoader(logger: logger)
-        if let json = topologyJSON {
+        if let json = topologyJSON ?? (file == "-" ? "-" : nil) {
             if json == "-" {
                 let data = (try? FileBytes.read(.standardInput, upTo: DocumentLimits.maximumBytes + 1)) ?? Data()
                 return try TopologyLoader.decode(data, file: "<stdin>")
@@ -157,7 +158,7 @@ struct TopologyOptions: ParsableArguments {
         if plan.domains.contains(where: { $0.image != nil }) {
             let store = imageStore
             let where_ = store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)"
-            let file = self.file
+            let file = self.file == "-" ? nil : self.file
             let resolver = Self.imageResolver(
                 store: store, connect: connect,
                 buildCommand: { drivers in
@@ -185,6 +186,14 @@ struct TopologyOptions: ParsableArguments {
         guard !missing.isEmpty else { return }
         for (domain, problem) in missing { printError("iovm: error: IOVM \(domain) boots the minimal image: \(problem)") }
         throw ExitCode.failure
+    }
+}
+
+/// Refuses a path given as '' (`--out ''`, an empty FILE): it would name the working directory, or no file, instead
+/// of the one meant. `paths` pairs each option's name with its value.
+func requireNonEmptyPaths(_ paths: KeyValuePairs<String, String?>) throws {
+    for (name, value) in paths where value?.isEmpty == true {
+        throw ValidationError("\(name) is empty: give a path")
     }
 }
 

@@ -35,6 +35,15 @@ extension Diagnostic {
             "\(kind.words) cannot vary: the base topology \(base) declares its IOVMs one by one; vary it on a base with a Configuration and top-level NIC(…)s",
             at: location)
     }
+    static func factorValueMissesAspect(_ kind: FactorDocument.Kind, at location: SourceLocation?) -> Diagnostic {
+        .init(.error, "a value of Vary(.\(kind.rawValue)(…)) does not set \(kind.words)", at: location)
+    }
+    static func factorValueSetsOther(_ kind: FactorDocument.Kind, _ other: FactorDocument.Kind, at location: SourceLocation?) -> Diagnostic {
+        .init(
+            .error,
+            "a value of Vary(.\(kind.rawValue)(…)) also sets \(other.words): vary \(other.words) in a factor of its own, or set both in Variant(…)s",
+            at: location)
+    }
     static func nicCountBelowOne(_ count: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "NIC count \(count) is not a number of NICs: the smallest is 1", at: location)
     }

@@ -128,8 +128,16 @@ struct ExperimentExpansion {
                     } else {
                         names[name] = location
                     }
+                } else if !value.sets(factor.kind) {
+                    diagnostics.emit(.factorValueMissesAspect(factor.kind, at: location))
                 } else if seen.contains(value.withoutSources) {
                     diagnostics.emit(.repeatedValue(factor.kind, value.label(of: factor.kind), at: location))
+                }
+                if factor.kind != .variants && value.sets(factor.kind) {
+                    // A value that also set another aspect would vary it unseen: its cells would be labelled by this factor alone.
+                    for other in Self.aspects where other != factor.kind && value.sets(other) {
+                        diagnostics.emit(.factorValueSetsOther(factor.kind, other, at: location))
+                    }
                 }
                 seen.append(value.withoutSources)
                 checkValue(value, at: location, base: base, explicitBase: explicitBase)

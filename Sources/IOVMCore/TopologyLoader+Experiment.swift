@@ -28,22 +28,9 @@ extension TopologyLoader {
     /// Decodes an experiment document, with readable errors for another kind of document, a wrong schema
     /// version or shape.
     public static func decodeExperiment(_ data: Data, file: String) throws(ExperimentError) -> ExperimentDocument {
-        struct Probe: Decodable {
-            var schemaVersion: Int?
-            var kind: String?
-            var error: String?
-        }
-        if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
-        if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
-        let text = utf8Text(data)
-        if let text, let failure = JSONSyntax.check(text) {
-            throw .unreadableDocument(file: file, reason: failure.isDuplicateKey ? "\(failure)" : "not a JSON object: \(failure)")
-        }
-        let probe: Probe
-        do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
-            throw .unreadableDocument(file: file, reason: "not a JSON object: \(describe(error, in: data))")
-        }
-        if let message = probe.error { throw .evaluationFailed(file: file, reason: message) }
+        let text: Data?
+        let probe: DocumentProbe
+        do { (text, probe) = try Self.probe(data, file: file) } catch { throw ExperimentError(error) }
         guard probe.kind == ExperimentDocument.kindName else {
             let what = probe.kind.map { "a document of kind \"\($0)\"" } ?? "a topology document"
             throw .unreadableDocument(file: file, reason: "it is \(what), not an experiment (`iovm plan` reads topologies)")
@@ -53,14 +40,7 @@ extension TopologyLoader {
             throw .unreadableDocument(
                 file: file, reason: "experiment schema version \(version); this iovm reads version \(ExperimentDocument.currentSchemaVersion)")
         }
-        let document: ExperimentDocument
-        do { document = try JSONDecoder().decode(ExperimentDocument.self, from: data) } catch {
-            throw .unreadableDocument(file: file, reason: describe(error, in: data))
-        }
-        if let text, let keys = JSONSyntax.keys(of: text), let unknown = unknownKeys(in: text, keys: keys, decodedAs: document) {
-            throw .unreadableDocument(file: file, reason: unknown)
-        }
-        return document
+        do { return try decodeReadingEveryKey(ExperimentDocument.self, data, text: text, file: file).document } catch { throw ExperimentError(error) }
     }
 }
 

@@ -58,6 +58,48 @@ extension TopologyLoader {
     /// `data` as UTF-8 JSON text for the checks that read its bytes (syntax, keys, lines): without a UTF-8 byte order
     /// mark; nil for UTF-16 or UTF-32 (a NUL in its first four bytes, or their mark), which `JSONDecoder` reads and the
     /// checks leave alone.
+    /// What a document says of itself before it is decoded as what it claims to be.
+    struct DocumentProbe: Decodable {
+        /// Its schema's version.
+        var schemaVersion: Int?
+        /// `experiment` for an experiment's document; none for a topology's.
+        var kind: String?
+        /// What the Swift file that wrote it reported instead of a document.
+        var error: String?
+    }
+
+    /// The checks topology and experiment documents share before their own: not empty, within ``DocumentLimits``, JSON
+    /// with no key twice in an object, and no error reported by the file that wrote it. Returns its UTF-8 text (nil for
+    /// UTF-16 or UTF-32, which only the decoder reads) and what it says of itself.
+    static func probe(_ data: Data, file: String) throws(TopologyError) -> (text: Data?, probe: DocumentProbe) {
+        if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
+        if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
+        let text = utf8Text(data)
+        if let text, let failure = JSONSyntax.check(text) {
+            throw .unreadableDocument(file: file, reason: failure.isDuplicateKey ? "\(failure)" : "not a JSON object: \(failure)")
+        }
+        let probe: DocumentProbe
+        do { probe = try JSONDecoder().decode(DocumentProbe.self, from: data) } catch {
+            throw .unreadableDocument(file: file, reason: "not a JSON object: \(describe(error, in: data))")
+        }
+        if let message = probe.error { throw .evaluationFailed(file: file, reason: message) }
+        return (text, probe)
+    }
+
+    /// Decodes `data` as `Document` and refuses a key it does not read. Returns the document's keys with it (nil when
+    /// `text` is nil), for the line locator.
+    static func decodeReadingEveryKey<Document: Codable>(
+        _ type: Document.Type, _ data: Data, text: Data?, file: String
+    ) throws(TopologyError) -> (document: Document, keys: [JSONSyntax.Key]?) {
+        let document: Document
+        do { document = try JSONDecoder().decode(Document.self, from: data) } catch {
+            throw .unreadableDocument(file: file, reason: describe(error, in: data))
+        }
+        guard let text, let keys = JSONSyntax.keys(of: text) else { return (document, nil) }
+        if let unknown = unknownKeys(in: text, keys: keys, decodedAs: document) { throw .unreadableDocument(file: file, reason: unknown) }
+        return (document, keys)
+    }
+
     static func utf8Text(_ data: Data) -> Data? {
         let head = Array(data.prefix(4))
         if head.starts(with: [0xEF, 0xBB, 0xBF]) { return Data(data.dropFirst(3)) }

@@ -102,22 +102,7 @@ public struct TopologyLoader: Sendable {
     /// `locate`: give the parts without a `source` the lines of `file` they start on (a JSON document written by hand;
     /// a Swift file's document carries its own lines).
     public static func decode(_ data: Data, file: String, locate: Bool = true) throws(TopologyError) -> TopologyDocument {
-        struct Probe: Decodable {
-            var schemaVersion: Int?
-            var kind: String?
-            var error: String?
-        }
-        if data.isEmpty { throw .unreadableDocument(file: file, reason: "the file is empty") }
-        if let violation = DocumentLimits.violation(data) { throw .unreadableDocument(file: file, reason: violation) }
-        let text = utf8Text(data)
-        if let text, let failure = JSONSyntax.check(text) {
-            throw .unreadableDocument(file: file, reason: failure.isDuplicateKey ? "\(failure)" : "not a JSON object: \(failure)")
-        }
-        let probe: Probe
-        do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
-            throw .unreadableDocument(file: file, reason: "not a JSON object: \(describe(error, in: data))")
-        }
-        if let message = probe.error { throw .evaluationFailed(file: file, reason: message) }
+        let (text, probe) = try Self.probe(data, file: file)
         if probe.kind == ExperimentDocument.kindName {
             throw .unreadableDocument(file: file, reason: "it is an experiment document: `iovm experiment \(file)` reads it")
         }
@@ -125,12 +110,8 @@ public struct TopologyLoader: Sendable {
         guard version == TopologyDocument.currentSchemaVersion else {
             throw .unreadableDocument(file: file, reason: "schema version \(version); this iovm reads version \(TopologyDocument.currentSchemaVersion)")
         }
-        let document: TopologyDocument
-        do { document = try JSONDecoder().decode(TopologyDocument.self, from: data) } catch {
-            throw .unreadableDocument(file: file, reason: describe(error, in: data))
-        }
-        guard let text, let keys = JSONSyntax.keys(of: text) else { return document }
-        if let unknown = unknownKeys(in: text, keys: keys, decodedAs: document) { throw .unreadableDocument(file: file, reason: unknown) }
+        let (document, keys) = try decodeReadingEveryKey(TopologyDocument.self, data, text: text, file: file)
+        guard let text, let keys else { return document }
         return locate ? locating(document, in: text, keys: keys, file: file) : document
     }
 

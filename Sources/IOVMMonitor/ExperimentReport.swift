@@ -183,7 +183,7 @@ public struct ExperimentRunDirectory: Sendable {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch {
-            throw MonitorError("\(url.path): error: not \(what): \(error)")
+            throw MonitorError("\(url.path): error: not \(what): \(TopologyLoader.describe(error, in: data))")
         }
     }
 }

@@ -76,7 +76,7 @@ public enum Exposition {
 }
 
 /// An error of the monitor with a message for people.
-public struct MonitorError: Error, CustomStringConvertible, Sendable {
+public struct MonitorError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The message.
     public var description: String
     /// Creates an error.

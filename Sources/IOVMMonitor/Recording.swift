@@ -146,11 +146,17 @@ public struct RecordedRun: Sendable {
         do {
             meta = try decoder.decode(RunMeta.self, from: Data(contentsOf: metaURL))
         } catch {
-            throw MonitorError("\(metaURL.path): unreadable: \(error)")
+            throw MonitorError("\(metaURL.path): error: not a recording's meta.json: \(TopologyLoader.describe(error, in: (try? Data(contentsOf: metaURL)) ?? Data()))")
         }
         let plan = try? decoder.decode(Plan.self, from: Data(contentsOf: url.appendingPathComponent("plan.json")))
-        let text = (try? String(contentsOf: url.appendingPathComponent("samples.jsonl"), encoding: .utf8)) ?? ""
-        let records = try JSONLines.decode(SampleRecord.self, from: text)
+        let samplesURL = url.appendingPathComponent("samples.jsonl")
+        let text = (try? String(contentsOf: samplesURL, encoding: .utf8)) ?? ""
+        let records: [SampleRecord]
+        do {
+            records = try JSONLines.decode(SampleRecord.self, from: text)
+        } catch {
+            throw MonitorError("\(samplesURL.path):\(error.line): error: not a sample: \(error.reason)")
+        }
         return RecordedRun(directory: directory, meta: meta, plan: plan, records: records)
     }
 }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import IOVMCore
 import IOVMWireFormat
 
 /// Which side of an IOVM an interface is on.
@@ -125,17 +126,39 @@ public enum JSONLines {
     }
 
     /// Decodes every non-empty line of `text`; a torn last line (a run killed mid-write) is skipped.
-    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> [T] {
+    ///
+    /// - Throws: ``JSONLinesError`` naming the first line (from 1) that does not decode, and why.
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws(JSONLinesError) -> [T] {
         let decoder = JSONDecoder()
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let last = lines.lastIndex { !$0.isEmpty }
         var values: [T] = []
-        for (index, line) in lines.enumerated() {
+        for (index, line) in lines.enumerated() where !line.isEmpty {
+            let data = Data(line.utf8)
             do {
-                values.append(try decoder.decode(T.self, from: Data(line.utf8)))
-            } catch  where index == lines.count - 1 && !text.hasSuffix("\n") {
-                break
+                values.append(try decoder.decode(T.self, from: data))
+            } catch {
+                if index == last && !text.hasSuffix("\n") { break }
+                throw JSONLinesError(line: index + 1, reason: TopologyLoader.describe(error, in: data))
             }
         }
         return values
     }
+}
+
+/// A line of a JSON Lines file that does not decode.
+public struct JSONLinesError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The line, from 1.
+    public var line: Int
+    /// What is wrong with it, at its JSON path.
+    public var reason: String
+
+    /// Creates the error of line `line` (from 1).
+    public init(line: Int, reason: String) {
+        self.line = line
+        self.reason = reason
+    }
+
+    /// `line N: reason`.
+    public var description: String { "line \(line): \(reason)" }
 }

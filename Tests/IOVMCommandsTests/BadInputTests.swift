@@ -31,6 +31,7 @@ struct BadInputTests {
         let plan = try CLITests().iovm("plan", "--topology-json", path)
         #expect(plan.status == 65, "\(file): exit \(plan.status), stderr: \(plan.stderr)")
         #expect(plan.stderr.contains(fragment), "\(file): \(plan.stderr)")
+        #expect(!plan.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }, "\(file): a control character reached the terminal")
         #expect(plan.stdout.isEmpty)
         let firstError = try #require(plan.stderr.split(separator: "\n").first { $0.contains("error:") })
         let located =

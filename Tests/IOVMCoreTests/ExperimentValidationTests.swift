@@ -99,6 +99,20 @@ struct ExperimentValidationTests {
             experiment(factors: [factor(.nicCount, line: 110, [.init(nicCount: 0)])]), line: 110, "NIC count 0 is not a number of NICs: the smallest is 1")
     }
 
+    @Test("a value of a factor sets that factor's aspect, and no other: a JSON document could set both, and its cells would be labelled by one")
+    func valueSetsItsAspectAlone() {
+        expectError(
+            experiment(factors: [factor(.nicCount, line: 110, [.init(nicCount: 1), placement(.coLocate, line: 112)])]), line: 112,
+            "a value of Vary(.nicCount(…)) does not set the NIC count")
+        expectError(
+            experiment(factors: [
+                factor(.placement, line: 110, [FactorValueDocument(placement: PlacementDocument(kind: .coLocate), nicCount: 2, source: Fixture.at(111))])
+            ]), line: 111,
+            "a value of Vary(.placement(…)) also sets the NIC count: vary the NIC count in a factor of its own, or set both in Variant(…)s")
+        let variant = FactorValueDocument(label: "Few NICs, co-located", placement: PlacementDocument(kind: .coLocate), nicCount: 2, source: Fixture.at(111))
+        #expect(errors(experiment(factors: [factor(.variants, line: 110, [variant])])).isEmpty)
+    }
+
     @Test("the configuration and NIC count need a base with a generator")
     func explicitBase() {
         let base = TopologyDocument(

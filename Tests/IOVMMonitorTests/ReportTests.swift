@@ -190,6 +190,30 @@ struct ReportTests {
     func tornLine() throws {
         let good = try JSONLines.line(SampleRecord(time: 1, elapsed: 0, cpuHz: 1, iovms: []))
         #expect(try JSONLines.decode(SampleRecord.self, from: good + "\n" + "{\"time\":2,\"ela").count == 1)
-        #expect(throws: (any Error).self) { _ = try JSONLines.decode(SampleRecord.self, from: "{bad}\n" + good + "\n") }
+        #expect(throws: JSONLinesError.self) { _ = try JSONLines.decode(SampleRecord.self, from: "{bad}\n" + good + "\n") }
+    }
+
+    @Test("a sample line that does not decode is named by file, line and JSON path; a torn last line is not an error")
+    func badSampleLineIsLocated() throws {
+        let good = try JSONLines.line(SampleRecord(time: 1, elapsed: 0, cpuHz: 1, iovms: []))
+        let wrongType = #"{"time":"soon","elapsed":0,"cpuHz":1,"iovms":[]}"#
+        do {
+            _ = try JSONLines.decode(SampleRecord.self, from: good + "\n\n" + wrongType + "\n" + good + "\n")
+            Issue.record("a sample whose time is a string decoded")
+        } catch {
+            #expect(error == JSONLinesError(line: 3, reason: "at $.time: expected a number (Expected to decode Double but found a string instead.)"))
+        }
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-badline-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let meta = RunMeta(interval: 1, cpuHz: Sim.hz, frequencyWarning: nil, started: 1_764_100_000, iovms: ["iovm0"], schedulers: nil)
+        _ = try RunRecorder(directory: directory, meta: meta, plan: nil)
+        let samples = directory.appendingPathComponent("samples.jsonl")
+        try Data((good + "\n" + wrongType + "\n").utf8).write(to: samples)
+        #expect(throws: MonitorError("\(samples.path):2: error: not a sample: at $.time: expected a number (Expected to decode Double but found a string instead.)")) {
+            _ = try RecordedRun.load(directory.path)
+        }
+        try Data((good + "\n" + wrongType).utf8).write(to: samples)
+        #expect(try RecordedRun.load(directory.path).records.count == 1)
     }
 }

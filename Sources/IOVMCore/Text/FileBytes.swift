@@ -29,9 +29,10 @@ package enum FileBytes {
         return data
     }
 
-    /// Writes `text` to standard error, whole (a diagnostic line; errors writing it are ignored).
+    /// Writes `text` to standard error, whole, as ``TerminalText/visible(_:)`` shows it (a diagnostic or log line;
+    /// errors writing it are ignored).
     package static func writeStandardError(_ text: String) {
-        _ = try? FileDescriptor.standardError.writeAll(Array(text.utf8))
+        _ = try? FileDescriptor.standardError.writeAll(Array(TerminalText.visible(text).utf8))
     }
 
     /// Writes `text` to standard output, whole.

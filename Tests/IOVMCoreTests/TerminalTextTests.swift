@@ -1,0 +1,29 @@
+import Testing
+
+@testable import IOVMCore
+
+@Suite("Text written to the terminal")
+struct TerminalTextTests {
+    @Test("control characters and bidirectional controls are shown, not obeyed; newline and tab stay; plain text is untouched")
+    func hiddenCharactersAreShown() {
+        #expect(TerminalText.visible("guest \"\u{1B}]0;owned\u{07}\" and\ttab\n") == "guest \"\\u{1B}]0;owned\\u{7}\" and\ttab\n")
+        #expect(TerminalText.visible("a\u{7F}b\u{9B}c\u{202E}d\u{2066}e\r") == "a\\u{7F}b\\u{9B}c\\u{202E}d\\u{2066}e\\u{D}")
+        let plain = "iovm0 → guest1 … ok, naïve café"
+        #expect(TerminalText.visible(plain) == plain)
+    }
+
+    @Test("a line longer than the limit keeps its start and says how much was cut; the next line starts afresh")
+    func longLinesAreCut() {
+        let limit = TerminalText.maximumLineLength
+        let long = String(repeating: "x", count: limit + 1000)
+        let shown = TerminalText.visible("error: name \"\(long)\" is too long\nnext line\n")
+        let lines = shown.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[0].hasPrefix("error: name \"xxx"))
+        let cut = limit + 1000 + "error: name \"\" is too long".count - limit
+        #expect(lines[0].hasSuffix("… [\(cut) more characters]"))
+        #expect(lines[1] == "next line")
+        let exact = String(repeating: "y", count: limit)
+        #expect(TerminalText.visible(exact) == exact)
+    }
+}
