@@ -272,6 +272,13 @@ public actor Supervisor {
     /// The recorded plan whose difference was last reported and its file last read for (nil: destroyed), so that
     /// each is done once.
     private var followed: String??
+    /// When the file is read again for the followed plan it did not give (nil: not due). A read that failed (a file
+    /// half-saved, a compiler not there) or a file edited since may give it later; each try doubles the wait, from
+    /// ``rereadFirstSeconds`` to ``rereadMostSeconds``, and only the first is reported.
+    private var rereadAt: Date?
+    private var rereadSeconds = Supervisor.rereadFirstSeconds
+    static let rereadFirstSeconds: Double = 30
+    static let rereadMostSeconds: Double = 600
     private let engine: ApplyEngine
     private let events: any DomainEvents
     private let clock: SupervisorClock
@@ -311,6 +318,10 @@ public actor Supervisor {
     /// When the watch first set out to recover what the current attempts recover: a recovery's time counts from
     /// there, over failed attempts and waits for the host lock.
     private var recoveringSince: Date?
+    /// IOVMs seen dying (domid → when first seen so): one dying longer than ``zombieSeconds`` is reported once.
+    private var dyingSince: [UInt32: Date] = [:]
+    /// How long an IOVM may be dying before the watch says it is stuck: `xl destroy` takes 3-8 s in the lab under TCG.
+    static let zombieSeconds: Double = 60
 
     /// Creates a supervisor; `onRecovery` is called after every attempt (metrics).
     public init(
@@ -345,6 +356,25 @@ public actor Supervisor {
             try await examine(because: event.description)
         }
         logger.notice("iovm watch: the event source ended")
+    }
+
+    /// Says once, as an error, of each IOVM in `dying` (name → its domain) that it has been dying for
+    /// ``zombieSeconds``: Xen keeps a domain whose memory another domain still maps (a "zombie"), and while it stays,
+    /// the watch recovers nothing (making it again would race its teardown). An operator must see why.
+    private func reportZombies(_ dying: [String: SupervisedView.ShutDown]) {
+        let now = clock.now()
+        for (name, domain) in dying.sorted(by: { $0.key < $1.key }) {
+            guard let since = dyingSince[domain.domid] else {
+                dyingSince[domain.domid] = now
+                continue
+            }
+            let seconds = now.timeIntervalSince(since)
+            guard seconds >= Self.zombieSeconds else { continue }
+            dyingSince[domain.domid] = .distantFuture  // reported: never again for this domid
+            logger.error(
+                "iovm watch: IOVM \(name) (\(domain.domid)) has been dying for \(Int(seconds)) s: Xen cannot release a domain whose memory another domain still maps (`xl list` shows it; `xl debug-keys q` and `xl dmesg` tell which). Nothing of \(plan.topology) is recovered until it is gone"
+            )
+        }
     }
 
     /// Whether `step` is the apply's journal line for creating `name` (`created iovm0 (9)`).
@@ -409,8 +439,11 @@ public actor Supervisor {
             try noteDeaths(view)
             // A domain being destroyed (`xl destroy` in progress) is left to finish: its release fires
             // @releaseDomain again, and recreating it now would race libxl's own teardown.
-            if let dying = view.shutDown.first(where: { $0.value.reason == "dying" }) {
+            let dyingNow = view.shutDown.filter { $0.value.reason == "dying" }
+            dyingSince = dyingSince.filter { domid, _ in dyingNow.values.contains { $0.domid == domid } }
+            if let dying = dyingNow.min(by: { $0.key < $1.key }) {
                 logger.info("iovm watch: \(trigger): IOVM \(dying.key) (\(dying.value.domid)) is being destroyed; looking again once it is gone")
+                reportZombies(dyingNow)
                 return
             }
             // Nothing of the topology runs any more: it was destroyed (`iovm destroy`), not crashed; making it
@@ -606,8 +639,14 @@ public actor Supervisor {
             }
             return false
         }
-        guard followed != .some(recorded) else { return false }
-        followed = .some(recorded)
+        let again = followed == .some(recorded)
+        if again {
+            guard reload != nil, let at = rereadAt, clock.now() >= at else { return false }
+        } else {
+            followed = .some(recorded)
+            rereadSeconds = Self.rereadFirstSeconds
+        }
+        rereadAt = nil
         var why = "its file was not read again"
         if let reload {
             do {
@@ -622,6 +661,7 @@ public actor Supervisor {
                     plan = fresh
                     libxlJSON = json
                     followed = nil
+                    rereadSeconds = Self.rereadFirstSeconds
                     restartPending.removeAll()
                     logger.notice(
                         "iovm watch: \(topology) was applied anew; keeping the plan its file gives now (plan \(recorded)): \(fresh.iovms.map(\.name).joined(separator: ", "))")
@@ -631,9 +671,16 @@ public actor Supervisor {
             } catch {
                 why = "its file cannot be read again: \("\(error)".split(separator: "\n").first ?? "")"
             }
+            rereadAt = clock.now().addingTimeInterval(rereadSeconds)
+            rereadSeconds = min(rereadSeconds * 2, Self.rereadMostSeconds)
+        }
+        if again {
+            logger.debug(
+                "iovm watch: read the file of \(topology) again for plan \(recorded): \(why); next try in \(Int(rereadAt.map { $0.timeIntervalSince(clock.now()) } ?? 0)) s")
+            return false
         }
         logger.error(
-            "iovm watch: \(topology) was applied with plan \(recorded), not this watch's \(plan.appliedFingerprint), and \(why): not recovering, which would undo that apply; `iovm status FILE` shows which plan a file gives; restart iovm watch with the file that was applied"
+            "iovm watch: \(topology) was applied with plan \(recorded), not this watch's \(plan.appliedFingerprint), and \(why): not recovering, which would undo that apply; `iovm status FILE` shows which plan a file gives; the watch reads its file again after \(Int(Self.rereadFirstSeconds)) s, then less often, or restart it with the file that was applied"
         )
         return false
     }

@@ -118,6 +118,50 @@ struct SupervisorAppliedPlanTests {
         #expect(log.text.contains("notice: iovm watch: table3 was applied anew; keeping the plan its file gives now (plan \(heavier.appliedFingerprint))"))
     }
 
+    @Test("applied anew, its file unreadable at first: the file is read again after 30 s, then 60 s; the plan it gives then is kept")
+    func readsTheFileAgainLater() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        let heavier = try table3.plan(.credit, iovmWeight: 1024)
+        let log = CapturedLog()
+        let json = table3.json(heavier)
+        let clock = FakeClock()
+        let reads = Atomic<Int>(0)
+        struct HalfSaved: Error, CustomStringConvertible { var description: String { "topology.json:3: error: not a JSON object" } }
+        let events = ScriptedEvents([
+            {
+                _ = try? engine.apply(heavier, libxlJSON: json)
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },  // not due: no read
+            {
+                clock.advance(30)
+                return .recheck  // due: the second read fails too; the next is due 60 s later
+            },
+            {
+                clock.advance(59)
+                return .recheck  // not due
+            },
+            {
+                clock.advance(1)
+                return .recheck  // due: the file gives the applied plan
+            },
+        ])
+        let supervisor = Supervisor(
+            plan: credit, libxlJSON: table3.json(credit), engine: engine, events: events, clock: clock.clock, logger: log.logger,
+            reload: { @Sendable in
+                if reads.add(1, ordering: .relaxed).newValue < 3 { throw HalfSaved() }
+                return (heavier, json)
+            })
+        try await supervisor.run()
+        #expect(reads.load(ordering: .relaxed) == 3)
+        #expect(log.lines.withLock { $0 }.filter { $0.contains("not recovering") }.count == 1, "\(log.text)")
+        #expect(log.text.contains("and its file cannot be read again: topology.json:3: error: not a JSON object: not recovering"), "\(log.text)")
+        #expect(await supervisor.plan == heavier)
+        #expect(await supervisor.recoveries.map(\.iovms) == [["iovm0"]])
+        #expect(weight(fake, "iovm0") == 1024)
+    }
+
     @Test("applied anew from another file: the watch recovers nothing (that would undo the apply) and says why")
     func refusesAStalePlan() async throws {
         let (fake, credit, engine, _) = try watch.applied()

@@ -275,6 +275,39 @@ struct SupervisorTests {
         #expect(await supervisor.recoveries.map(\.iovms) == [["iovm0"]])
     }
 
+    @Test("an IOVM dying for a minute (a zombie) is reported once as an error, and nothing is made while it stays")
+    func reportsAZombieOnce() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        let events = ScriptedEvents([
+            {
+                fake.shutDown("iovm0", reason: "dying")
+                return .fired(path: "@releaseDomain")
+            },
+            {
+                clock.advance(30)
+                return .recheck
+            },
+            {
+                clock.advance(31)
+                return .recheck
+            },
+            {
+                clock.advance(100)
+                return .recheck
+            },
+        ])
+        let log = CapturedLog()
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        try await supervisor.run()
+        let reports = log.text.components(separatedBy: "has been dying for")
+        #expect(reports.count == 2, "\(log.text)")
+        #expect(log.text.contains("iovm watch: IOVM iovm0 ("), "\(log.text)")
+        #expect(log.text.contains("has been dying for 61 s: Xen cannot release a domain"), "\(log.text)")
+        #expect(fake.mutatingCalls.count == before, "\(fake.mutatingCalls.dropFirst(before))")
+    }
+
     @Test("a topology destroyed by iovm destroy is not made again")
     func leavesADestroyedTopologyAlone() async throws {
         let (fake, plan, engine, _) = try applied()
