@@ -89,7 +89,8 @@ struct ApplyCommand: ParsableCommand {
             if dryRun {
                 let reconciliation = try engine.preview(plan)
                 for conflict in reconciliation.conflicts { printError("conflict: \(conflict)") }
-                print(reconciliation.changes.isEmpty ? "nothing to change: the host matches \(plan.topology)" : reconciliation.changes.map(\.description).joined(separator: "\n"))
+                printText(
+                    reconciliation.changes.isEmpty ? "nothing to change: the host matches \(plan.topology)" : reconciliation.changes.map(\.description).joined(separator: "\n"))
                 if !reconciliation.conflicts.isEmpty { throw ExitCode.failure }
                 return
             }
@@ -126,8 +127,8 @@ struct ApplyCommand: ParsableCommand {
             for target in targets {
                 let reconciliation = try target.engine.preview(target.plan)
                 for conflict in reconciliation.conflicts { printError("conflict on \(target.host): \(conflict)") }
-                print("host \(target.host):")
-                print(reconciliation.changes.isEmpty ? "  nothing to change" : reconciliation.changes.map { "  \($0.description)" }.joined(separator: "\n"))
+                printText("host \(target.host):")
+                printText(reconciliation.changes.isEmpty ? "  nothing to change" : reconciliation.changes.map { "  \($0.description)" }.joined(separator: "\n"))
             }
             return
         }
@@ -289,10 +290,10 @@ struct StatusCommand: ParsableCommand {
                     (domain.vifs ?? []).map { $0.problem(on: host) == nil ? $0.summary(on: host) : "vif\($0.devid) BROKEN" }.joined(separator: ", "),
                 ])
             }
-            print(managed.isEmpty ? "iovm manages no domain on this host" : TextTable.render(rows), terminator: managed.isEmpty ? "\n" : "")
-            if !managed.isEmpty { print("scheduler (read from Xen): \(status.schedulers.summary)") }
+            printText(managed.isEmpty ? "iovm manages no domain on this host" : TextTable.render(rows), terminator: managed.isEmpty ? "\n" : "")
+            if !managed.isEmpty { printText("scheduler (read from Xen): \(status.schedulers.summary)") }
             if !bridges.isEmpty {
-                print("bridges iovm made in dom0: " + bridges.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
+                printText("bridges iovm made in dom0: " + bridges.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
             }
             for (topology, fingerprint) in host.applied.sorted(by: { $0.key < $1.key }) {
                 var line = "applied: \(topology), plan \(fingerprint)"
@@ -303,30 +304,30 @@ struct StatusCommand: ParsableCommand {
                         line += fingerprint == plan.appliedFingerprint ? " (this file's)" : " (this file gives plan \(plan.appliedFingerprint): iovm watch of it recovers nothing)"
                     }
                 }
-                print(line)
+                printText(line)
             }
             if let plan, host.applied[plan.topology] == nil {
-                print("applied: no plan recorded for \(plan.topology) (this file gives plan \(plan.appliedFingerprint))")
+                printText("applied: no plan recorded for \(plan.topology) (this file gives plan \(plan.appliedFingerprint))")
             }
             for tag in status.gone {
                 let remedy =
                     plan.map { plan in
                         plan.domains.contains { $0.name == tag.name } ? "iovm apply makes it again" : "the file's plan has no \(tag.name) any more"
                     } ?? "iovm apply of its topology makes it again"
-                print(
+                printText(
                     "gone: \(tag.name) of \(tag.topology) (UUID \(tag.uuid)) went without iovm destroying it (xl save, xl destroy); it is iovm's again if it comes back with that UUID (xl restore). \(remedy); iovm destroy forgets it"
                 )
             }
             // A vif whose backend died stays up in the guest and carries nothing: say so.
             for domain in managed {
-                for problem in (domain.vifs ?? []).compactMap({ $0.problem(on: host) }) { print("broken: \(domain.name)'s \(problem)") }
+                for problem in (domain.vifs ?? []).compactMap({ $0.problem(on: host) }) { printText("broken: \(domain.name)'s \(problem)") }
             }
             if let reconciliation, let plan {
                 if reconciliation.changes.isEmpty && reconciliation.conflicts.isEmpty {
-                    print("no drift: the host matches \(plan.topology)")
+                    printText("no drift: the host matches \(plan.topology)")
                 } else {
-                    for change in reconciliation.changes { print("drift: apply would \(change)") }
-                    for conflict in reconciliation.conflicts { print("conflict: \(conflict)") }
+                    for change in reconciliation.changes { printText("drift: apply would \(change)") }
+                    for conflict in reconciliation.conflicts { printText("conflict: \(conflict)") }
                 }
             }
         }
@@ -352,6 +353,7 @@ struct LiveChangeOptions: ParsableArguments {
 
     func validate() throws {
         if let refusal = LiveVerbRefusal.wait(wait) { throw ValidationError("\(refusal)") }
+        try requireNonEmptyPaths(["--control-socket": controlSocket])
     }
 
     /// Has the `iovm watch` serving the control socket carry `request` out, printing what it says; false when

@@ -44,7 +44,7 @@ struct DoctorCommand: ParsableCommand {
                 print(try jsonText(checks))
             } else {
                 let rows = [["CHECK", "STATUS", "DETAIL"]] + checks.map { [$0.name, $0.status.rawValue.uppercased(), $0.detail] }
-                print(TextTable.render(rows), terminator: "")
+                printText(TextTable.render(rows), terminator: "")
             }
             if checks.contains(where: { $0.status == .failed }) { throw ExitCode.failure }
         }

@@ -40,7 +40,9 @@ struct ExperimentCommand: ParsableCommand {
             goes on with the cells not yet recorded. The host is left as --on-exit says.
             """)
 
-    @Argument(help: "Experiment file: a Swift DSL file declaring `let experiment = Experiment(…)`, or its JSON document.", completion: .file(extensions: ["swift", "json"]))
+    @Argument(
+        help: "Experiment file: a Swift DSL file declaring `let experiment = Experiment(…)`, or its JSON document ('-': that document from stdin).",
+        completion: .file(extensions: ["swift", "json"]))
     var file: String
 
     @Option(help: "Directory for the run's results (default: ./<experiment>-<UTC date and time>).", completion: .directory)
@@ -116,7 +118,14 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.experiment")
-            let loaded = try TopologyLoader(logger: logger).loadExperiment(file)
+            let loaded: ExperimentDocument
+            if file == "-" {
+                let data: Data
+                do { data = try TopologyOptions.readStandardInput() } catch let error as TopologyError { throw ExperimentError(error) }
+                loaded = try TopologyLoader.decodeExperiment(data, file: "<stdin>")
+            } else {
+                loaded = try TopologyLoader(logger: logger).loadExperiment(file)
+            }
             if document {
                 print(try jsonText(loaded))
                 return
@@ -130,7 +139,7 @@ struct ExperimentCommand: ParsableCommand {
             if json {
                 print(try jsonText(plan))
             } else {
-                print(relativeToWorkingDirectory(ExperimentTable(plan).text), terminator: "")
+                printText(relativeToWorkingDirectory(ExperimentTable(plan).text), terminator: "")
             }
         }
     }
@@ -234,7 +243,7 @@ extension ExperimentCommand {
             printError(
                 "iovm experiment: done: \(summary.measured.count) cells measured\(summary.skipped.isEmpty ? "" : ", \(summary.skipped.count) recorded before") in \(ExperimentWorkload.duration(summary.seconds)); `iovm report \(relativeToWorkingDirectory(directory.path))` draws the figures"
             )
-            print(directory.path)
+            printText(directory.path)
         } catch let error as ExperimentRunError {
             printError("iovm experiment: error: \(error)")
             printError(

@@ -34,7 +34,7 @@ public struct HostCommand: ParsableCommand {
         if json {
             try FileBytes.writeStandardOutput(try JSONText.line(report) + "\n")
         } else {
-            print(report.table(), terminator: "")
+            printText(report.table(), terminator: "")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import IOVMCore
 import Logging
 
@@ -79,15 +80,32 @@ extension IOVMCommand {
     /// `--version`, and every parse error go through the whole tree, so that they read as they always have.
     public static func run(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         if let request = liveVerbShortcut(arguments) { runThroughWatch(request) }
-        if let verb = arguments.first.flatMap({ directCommands[$0] }), var command = try? verb.parse(Array(arguments.dropFirst())) {
-            do {
+        do {
+            if let verb = arguments.first.flatMap({ directCommands[$0] }), var command = try? verb.parse(Array(arguments.dropFirst())) {
                 try command.run()
-                exit()
-            } catch {
-                exit(withError: error)
+            } else {
+                var command = try parseAsRoot(arguments)
+                try command.run()
+            }
+            exit()
+        } catch {
+            exitShowing(error)
+        }
+    }
+
+    /// Exits for `error` as ArgumentParser's `exit(withError:)` does (help and `--version` to stdout with status 0,
+    /// the rest to stderr with its exit code), its message written as ``TerminalText`` shows it: a parse error quotes
+    /// the value it refused, which may hold escape sequences.
+    static func exitShowing(_ error: any Error) -> Never {
+        let message = fullMessage(for: error)
+        let code = exitCode(for: error)
+        if !message.isEmpty {
+            if code == .success {
+                print(message)
+            } else {
+                FileBytes.writeStandardError(message + "\n")
             }
         }
-        main(arguments)
-        exit()
+        Glibc.exit(code.rawValue)
     }
 }

@@ -104,7 +104,7 @@ struct ImageBuildCommand: ParsableCommand {
             if json {
                 print(try jsonText(manifest))
             } else {
-                print(result.image.directory)
+                printText(result.image.directory)
             }
             printError(
                 "\(result.cached ? "found" : "built") image \(manifest.hash): bzImage \(formatMiB(manifest.sizes.bzImage)), vmlinux \(formatMiB(manifest.sizes.vmlinux)), "
@@ -142,7 +142,7 @@ struct ImageListCommand: ParsableCommand {
                 formatMiB(manifest.sizes.initrd), manifest.iovmVersion, manifest.builtAt,
             ])
         }
-        print(images.isEmpty ? "no images in \(TopologyOptions.imageRoot(out))" : TextTable.render(rows), terminator: images.isEmpty ? "\n" : "")
+        printText(images.isEmpty ? "no images in \(TopologyOptions.imageRoot(out))" : TextTable.render(rows), terminator: images.isEmpty ? "\n" : "")
     }
 }
 

@@ -173,8 +173,8 @@ struct MonitorCommand: ParsableCommand {
                             samplerCPURatio: output.samplerCPURatio, samplerCPURatioTotal: output.samplerCPURatioTotal
                         ).text)
                 } else {
-                    if rowsPrinted % 20 == 0 { print(Self.header) }
-                    for row in figures.iovms + [figures.aggregate] { print(Self.row(figures.end, row)) }
+                    if rowsPrinted % 20 == 0 { printText(Self.header) }
+                    for row in figures.iovms + [figures.aggregate] { printText(Self.row(figures.end, row)) }
                     rowsPrinted += 1
                 }
                 fflush(nil)  // all C streams: stdout is line-buffered only on a terminal
@@ -322,7 +322,7 @@ struct ReportCommand: ParsableCommand {
             return
         }
         let written = try ExperimentReport.write(files)
-        print(report.text(), terminator: "")
+        printText(report.text(), terminator: "")
         printError("wrote \(written.joined(separator: ", "))")
     }
 

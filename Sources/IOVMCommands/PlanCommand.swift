@@ -20,7 +20,7 @@ struct PlanCommand: ParsableCommand {
                 if json {
                     print(try jsonText(plan))
                 } else {
-                    print(PlanTable(plan).text, terminator: "")
+                    printText(PlanTable(plan).text, terminator: "")
                 }
             case .hosts(let plans):
                 if json {
@@ -28,9 +28,9 @@ struct PlanCommand: ParsableCommand {
                 } else {
                     // Grouped by host, in declaration order: each share is planned as a topology of its own.
                     for (index, share) in plans.enumerated() {
-                        if index > 0 { print("") }
-                        print("Host \(share.host) (\(share.connect.map { "libvirt: \($0)" } ?? "libxl in this dom0"))")
-                        print(
+                        if index > 0 { printText("") }
+                        printText("Host \(share.host) (\(share.connect.map { "libvirt: \($0)" } ?? "libxl in this dom0"))")
+                        printText(
                             PlanTable(share.plan).text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n"),
                             terminator: "")
                     }

@@ -46,7 +46,7 @@ struct RenderCommand: ParsableCommand {
             }
             let directory = URL(fileURLWithPath: out)
             try rendered.write(to: directory)
-            for file in rendered.files { print(directory.appending(path: file.path).path) }
+            for file in rendered.files { printText(directory.appending(path: file.path).path) }
             printError("wrote \(rendered.files.count) files for \(plan.domains.count) domains to \(out)")
         }
     }

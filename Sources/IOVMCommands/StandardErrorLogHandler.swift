@@ -37,10 +37,17 @@ struct StandardErrorLogHandler: LogHandler {
     }
 
     /// One line as `StreamLogHandler` words it, but for the time: `TIME LEVEL LABEL: [KEY=VALUE …] [SOURCE] MESSAGE`.
+    ///
+    /// A message or value of several lines (an error's report, what a topology file printed) goes on in lines indented
+    /// by ``continuation``: no line of it can pass for an entry of its own.
     static func line(time: timeval, level: Logger.Level, label: String, metadata: Logger.Metadata, source: String, message: String) -> String {
         let pairs = metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        return "\(timestamp(time)) \(level)\(label.isEmpty ? "" : " ")\(label):\(pairs.isEmpty ? "" : " " + pairs) [\(source)] \(message)\n"
+        let text = "\(label.isEmpty ? "" : " ")\(label):\(pairs.isEmpty ? "" : " " + pairs) [\(source)] \(message)"
+        return "\(timestamp(time)) \(level)\(text.replacing("\n", with: "\n" + continuation))\n"
     }
+
+    /// What the lines after the first of one entry begin with.
+    static let continuation = "    | "
 
     /// Local time as `YYYY-MM-DDTHH:MM:SS.mmm±hhmm`.
     static func timestamp(_ time: timeval) -> String {

@@ -7,7 +7,8 @@ enum TextTable {
     /// `rows` (the first is usually the header) as lines ending in a newline, each prefixed by `indent`;
     /// the columns in `rightAligned` (by index) are aligned to the right.
     static func render(_ rows: [[String]], rightAligned: Set<Int> = [], indent: String = "") -> String {
-        let rows = rows.map { $0.map(TerminalText.visible) }  // names read from the host are shown, not obeyed
+        // Names read from the host are shown, not obeyed; a newline in one would start a row of its own.
+        let rows = rows.map { $0.map { TerminalText.visible($0, keepingLineBreaks: false, cuttingLongLines: false) } }
         guard let first = rows.first else { return "" }
         let widths = first.indices.map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
         return rows.map { row in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import Glibc
 import IOVMControl
 import IOVMCore
 import IOVMImage
@@ -57,13 +58,21 @@ struct TopologyOptions: ParsableArguments {
     func loadDocument(logger: Logger) throws(TopologyError) -> TopologyDocument {
         let loader = TopologyLoader(logger: logger)
         if let json = topologyJSON ?? (file == "-" ? "-" : nil) {
-            if json == "-" {
-                let data = (try? FileBytes.read(.standardInput, upTo: DocumentLimits.maximumBytes + 1)) ?? Data()
-                return try TopologyLoader.decode(data, file: "<stdin>")
-            }
+            if json == "-" { return try TopologyLoader.decode(try Self.readStandardInput(), file: "<stdin>") }
             return try loader.loadJSON(URL(fileURLWithPath: json))
         }
         return try loader.load(file!)
+    }
+
+    /// The document on standard input (`-`), up to one byte past ``DocumentLimits/maximumBytes``. A terminal is refused
+    /// rather than waited on, and a read that fails says why.
+    static func readStandardInput() throws(TopologyError) -> Data {
+        if isatty(STDIN_FILENO) == 1 {
+            throw .unreadableDocument(file: "<stdin>", reason: "standard input is a terminal: pipe the document in (`iovm synth FILE | iovm plan -`)")
+        }
+        do { return try FileBytes.read(.standardInput, upTo: DocumentLimits.maximumBytes + 1) } catch {
+            throw .unreadableDocument(file: "<stdin>", reason: "cannot read it: \(FileBytes.reason(error))")
+        }
     }
 
     /// The host override from the command line.
@@ -202,6 +211,12 @@ func relativeToWorkingDirectory(_ text: String) -> String {
     let directory = FileManager.default.currentDirectoryPath
     guard directory != "/" else { return text }
     return text.replacing(directory + "/", with: "")
+}
+
+/// Prints human-readable text to stdout as ``TerminalText/visible(_:keepingLineBreaks:cuttingLongLines:)`` shows it
+/// (not cut): names and paths in it may come from the topology or the host. JSON is printed as it is.
+func printText(_ text: String, terminator: String = "\n") {
+    print(TerminalText.visible(text, cuttingLongLines: false), terminator: terminator)
 }
 
 /// Prints a line to stderr.

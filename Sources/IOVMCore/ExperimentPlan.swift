@@ -12,7 +12,7 @@ public enum ExperimentError: Error, Sendable, CustomStringConvertible {
     case unreadableDocument(file: String, reason: String)
 
     /// The same failure of the machinery experiments share with topologies, in an experiment's words.
-    init(_ error: TopologyError) {
+    package init(_ error: TopologyError) {
         switch error {
         case .invalid(let diagnostics): self = .invalid(diagnostics)
         case .compilationFailed(let file, let output): self = .compilationFailed(file: file, output: output)

@@ -55,9 +55,6 @@ extension TopologyLoader {
 }
 
 extension TopologyLoader {
-    /// `data` as UTF-8 JSON text for the checks that read its bytes (syntax, keys, lines): without a UTF-8 byte order
-    /// mark; nil for UTF-16 or UTF-32 (a NUL in its first four bytes, or their mark), which `JSONDecoder` reads and the
-    /// checks leave alone.
     /// What a document says of itself before it is decoded as what it claims to be.
     struct DocumentProbe: Decodable {
         /// Its schema's version.
@@ -100,6 +97,9 @@ extension TopologyLoader {
         return (document, keys)
     }
 
+    /// `data` as UTF-8 JSON text for the checks that read its bytes (syntax, keys, lines): without a UTF-8 byte order
+    /// mark; nil for UTF-16 or UTF-32 (a NUL in its first four bytes, or their mark), which `JSONDecoder` reads and the
+    /// checks leave alone.
     static func utf8Text(_ data: Data) -> Data? {
         let head = Array(data.prefix(4))
         if head.starts(with: [0xEF, 0xBB, 0xBF]) { return Data(data.dropFirst(3)) }

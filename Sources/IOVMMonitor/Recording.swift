@@ -150,10 +150,9 @@ public struct RecordedRun: Sendable {
         }
         let plan = try? decoder.decode(Plan.self, from: Data(contentsOf: url.appendingPathComponent("plan.json")))
         let samplesURL = url.appendingPathComponent("samples.jsonl")
-        let text = (try? String(contentsOf: samplesURL, encoding: .utf8)) ?? ""
         let records: [SampleRecord]
         do {
-            records = try JSONLines.decode(SampleRecord.self, from: text)
+            records = try JSONLines.decode(SampleRecord.self, from: (try? Data(contentsOf: samplesURL)) ?? Data())
         } catch {
             throw MonitorError("\(samplesURL.path):\(error.line): error: not a sample: \(error.reason)")
         }

@@ -129,17 +129,28 @@ public enum JSONLines {
     ///
     /// - Throws: ``JSONLinesError`` naming the first line (from 1) that does not decode, and why.
     public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws(JSONLinesError) -> [T] {
+        try decode(type, from: Data(text.utf8))
+    }
+
+    /// Decodes every non-empty line of `data`, split at its newline bytes (a CR before one is dropped: a file that
+    /// went through a CRLF tool); a torn last line (no newline after it: a run killed mid-write) is skipped.
+    ///
+    /// - Throws: ``JSONLinesError`` naming the first line (from 1) that does not decode (invalid UTF-8 included) and
+    ///   why, at its JSON path or column.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(JSONLinesError) -> [T] {
         let decoder = JSONDecoder()
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
         let last = lines.lastIndex { !$0.isEmpty }
         var values: [T] = []
-        for (index, line) in lines.enumerated() where !line.isEmpty {
-            let data = Data(line.utf8)
+        for (index, bytes) in lines.enumerated() where !bytes.isEmpty {
+            let line = Data(bytes.last == 0x0D ? bytes.dropLast() : bytes)
             do {
-                values.append(try decoder.decode(T.self, from: data))
+                values.append(try decoder.decode(T.self, from: line))
             } catch {
-                if index == last && !text.hasSuffix("\n") { break }
-                throw JSONLinesError(line: index + 1, reason: TopologyLoader.describe(error, in: data))
+                if index == last && data.last != 0x0A { break }
+                var reason = TopologyLoader.describe(error, in: line)
+                if reason.hasPrefix("line 1, column ") { reason = "column " + reason.dropFirst("line 1, column ".count) }
+                throw JSONLinesError(line: index + 1, reason: reason)
             }
         }
         return values

@@ -45,4 +45,15 @@ struct StandardErrorLogHandlerTests {
         let bare = StandardErrorLogHandler.line(time: timeval(), level: .info, label: "", metadata: [:], source: "S", message: "m")
         #expect(bare.hasSuffix(" info: [S] m\n"), "\(bare)")
     }
+
+    @Test("a message of several lines goes on in indented lines: what a topology file printed cannot pass for an entry")
+    func continuationLines() {
+        let faked = "2026-12-06T04:30:00.000+0000 notice iovm.watch: [IOVMControl] recovered iovm0"
+        let line = StandardErrorLogHandler.line(
+            time: timeval(), level: .notice, label: "iovm.watch", metadata: ["k": "a\nb"], source: "IOVMCore", message: "topology file printed: hi\n\(faked)")
+        let lines = line.split(separator: "\n")
+        #expect(lines.count == 3, "\(line)")
+        #expect(lines[1] == "    | b [IOVMCore] topology file printed: hi")
+        #expect(lines[2] == "    | " + faked)
+    }
 }

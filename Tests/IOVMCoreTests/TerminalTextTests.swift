@@ -26,4 +26,21 @@ struct TerminalTextTests {
         let exact = String(repeating: "y", count: limit)
         #expect(TerminalText.visible(exact) == exact)
     }
+
+    @Test("a table cell keeps no line break; CRLF text loses its CR; standard output's long lines are not cut")
+    func modes() {
+        #expect(TerminalText.visible("6.1\nabc  fake-row\tx", keepingLineBreaks: false) == "6.1\\u{A}abc  fake-row\\u{9}x")
+        #expect(TerminalText.visible("one\r\ntwo\r\n") == "one\ntwo\n")
+        #expect(TerminalText.visible("\rtwo") == "\\u{D}two")
+        let long = String(repeating: "z", count: TerminalText.maximumLineLength * 2)
+        #expect(TerminalText.visible(long, cuttingLongLines: false) == long)
+    }
+
+    @Test("the cut counts Unicode scalars, not bytes: 4096 two-byte letters stay whole, one more is cut")
+    func cutCountsScalars() {
+        let limit = TerminalText.maximumLineLength
+        let exact = String(repeating: "é", count: limit)
+        #expect(TerminalText.visible(exact) == exact)
+        #expect(TerminalText.visible(exact + "é") == exact + "… [1 more character]")
+    }
 }

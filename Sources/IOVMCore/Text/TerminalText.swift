@@ -7,30 +7,39 @@ package enum TerminalText {
     /// The longest line written whole, in Unicode scalars; a longer one keeps its start and says how much was cut.
     package static let maximumLineLength = 4096
 
-    /// `text` with each control character other than newline and tab, and each bidirectional control, written as
-    /// `\u{1B}`; a line over ``maximumLineLength`` scalars cut there and ending in `… [N more characters]`.
-    package static func visible(_ text: String) -> String {
-        guard needsRewriting(text) else { return text }
+    /// `text` with each control character and bidirectional control written as `\u{1B}`, except newline and tab
+    /// when `keepingLineBreaks` (a CR before a newline is dropped: CRLF text); with `cuttingLongLines`, a line over
+    /// ``maximumLineLength`` scalars cut there and ending in `… [N more characters]`.
+    ///
+    /// A table cell keeps no line break (a value with a newline would start a row of its own); standard output is not
+    /// cut (a long line there is what was asked for).
+    package static func visible(_ text: String, keepingLineBreaks: Bool = true, cuttingLongLines: Bool = true) -> String {
+        guard needsRewriting(text, keepingLineBreaks: keepingLineBreaks, cuttingLongLines: cuttingLongLines) else { return text }
+        let limit = cuttingLongLines ? maximumLineLength : Int.max
         var result = String.UnicodeScalarView()
         var length = 0
         var cut = 0
         func endLine() {
-            if cut > 0 { result.append(contentsOf: "… [\(cut) more characters]".unicodeScalars) }
+            if cut > 0 { result.append(contentsOf: "… [\(cut) more character\(cut == 1 ? "" : "s")]".unicodeScalars) }
             length = 0
             cut = 0
         }
-        for scalar in text.unicodeScalars {
-            if scalar == "\n" {
-                endLine()
-                result.append(scalar)
-                continue
+        let scalars = Array(text.unicodeScalars)
+        for (index, scalar) in scalars.enumerated() {
+            if keepingLineBreaks {
+                if scalar == "\n" {
+                    endLine()
+                    result.append(scalar)
+                    continue
+                }
+                if scalar == "\r", index + 1 < scalars.count, scalars[index + 1] == "\n" { continue }
             }
-            if length >= maximumLineLength {
+            if length >= limit {
                 cut += 1
                 continue
             }
             length += 1
-            if isHidden(scalar) {
+            if isHidden(scalar) || (!keepingLineBreaks && (scalar == "\n" || scalar == "\t")) {
                 result.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
             } else {
                 result.append(scalar)
@@ -51,18 +60,24 @@ package enum TerminalText {
         }
     }
 
-    /// Whether anything in `text` is hidden or a line is too long (counted in bytes first: most text is short ASCII).
-    private static func needsRewriting(_ text: String) -> Bool {
+    /// Whether anything in `text` may need rewriting, by its UTF-8 bytes: a control byte, DEL, the lead bytes of a
+    /// C1 control (0xC2) or of a bidirectional control (0xE2), or a line longer than ``maximumLineLength`` bytes (a
+    /// line of fewer bytes has fewer scalars). Other text, `…` and `→` included, is written as it is.
+    private static func needsRewriting(_ text: String, keepingLineBreaks: Bool, cuttingLongLines: Bool) -> Bool {
         var bytesOnLine = 0
         var longLine = false
         for byte in text.utf8 {
-            if byte == 0x0A {
-                bytesOnLine = 0
-                continue
+            if byte == 0x0A || byte == 0x09 {
+                if !keepingLineBreaks { return true }
+                if byte == 0x0A {
+                    bytesOnLine = 0
+                    continue
+                }
+            } else if byte < 0x20 || byte == 0x7F || byte == 0xC2 || byte == 0xE2 {
+                return true
             }
             bytesOnLine += 1
-            if bytesOnLine > maximumLineLength { longLine = true }
-            if byte < 0x20 && byte != 0x09 || byte == 0x7F || byte >= 0x80 { return true }
+            if cuttingLongLines && bytesOnLine > maximumLineLength { longLine = true }
         }
         return longLine
     }
