@@ -1,7 +1,21 @@
 // swift-tools-version:6.1
 // iovm: build I/O virtual machines (network driver domains) on Xen through libxl.
 
+import Foundation
 import PackageDescription
+
+/// Release links of `iovm` take libstdc++ and libgcc from their static archives where this host's GCC has them
+/// (issue 16, start-up): `Packaging/static-cxx/libstdc++.so` is a linker script for GCC's `libstdc++.a`, found before
+/// the shared library by `-L`. The dynamic loader then maps libc and libm only: a third less time for
+/// `iovm --version` natively. glibc stays shared: Xen's libraries and libvirt are loaded with dlopen, which a static
+/// libc cannot serve safely. Without a `libstdc++.a` (no libstdc++-dev), the link is as before.
+let staticCXXLinking: [String] = {
+    let gcc = "/usr/lib/gcc"
+    let archives = (FileManager.default.enumerator(atPath: gcc)?.allObjects as? [String] ?? []).filter { $0.hasSuffix("/libstdc++.a") }
+    guard !archives.isEmpty else { return [] }
+    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Packaging/static-cxx").path
+    return ["-L", directory, "-Xclang-linker", "-static-libgcc"]
+}()
 
 let package = Package(
     name: "iovm",
@@ -103,7 +117,7 @@ let package = Package(
             name: "iovm",
             dependencies: ["IOVMCommands"],
             linkerSettings: [
-                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-s"], .when(configuration: .release))
+                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-s"] + staticCXXLinking, .when(configuration: .release))
             ]
         ),
 
