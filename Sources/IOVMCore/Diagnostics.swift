@@ -23,10 +23,11 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible, Codable {
         self.location = location
     }
 
-    /// `file:line: error: message`, the form editors jump to.
+    /// `file:line: error: message`, the form editors jump to: one line, whatever the names it quotes hold (a newline
+    /// in a name would start a line that passes for a diagnostic of its own).
     public var description: String {
         let place = location.map { "\($0): " } ?? ""
-        return "\(place)\(severity.rawValue): \(message)"
+        return TerminalText.visible("\(place)\(severity.rawValue): \(message)", keepingLineBreaks: false, cuttingLongLines: false)
     }
 }
 

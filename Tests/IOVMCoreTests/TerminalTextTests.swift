@@ -1,3 +1,4 @@
+import IOVMWireFormat
 import Testing
 
 @testable import IOVMCore
@@ -42,5 +43,11 @@ struct TerminalTextTests {
         let exact = String(repeating: "é", count: limit)
         #expect(TerminalText.visible(exact) == exact)
         #expect(TerminalText.visible(exact + "é") == exact + "… [1 more character]")
+    }
+
+    @Test("a diagnostic is one line, whatever the name it quotes holds")
+    func diagnosticIsOneLine() {
+        let diagnostic = Diagnostic(.error, "guest name \"web\n2026-12-06 notice: all good\" is not valid", at: SourceLocation(file: "t.swift", line: 3))
+        #expect(diagnostic.description == "t.swift:3: error: guest name \"web\\u{A}2026-12-06 notice: all good\" is not valid")
     }
 }
