@@ -8,10 +8,15 @@ import PackageDescription
 /// (issue 16, start-up): `Packaging/static-cxx/libstdc++.so` is a linker script for GCC's `libstdc++.a`, found before
 /// the shared library by `-L`. The dynamic loader then maps libc and libm only: a third less time for
 /// `iovm --version` natively. glibc stays shared: Xen's libraries and libvirt are loaded with dlopen, which a static
-/// libc cannot serve safely. Without a `libstdc++.a` (no libstdc++-dev), the link is as before.
+/// libc cannot serve safely. libvirt brings the shared libstdc++ along (through libxml2 and ICU): the two copies do not
+/// meet, as iovm exports no C++ symbol and dlopen loads with RTLD_LOCAL. Without a `libstdc++.a` (no libstdc++-dev),
+/// the link is as before; a build without `--static-swift-stdlib` links no `-lstdc++` of its own.
 let staticCXXLinking: [String] = {
     let gcc = "/usr/lib/gcc"
-    let archives = (FileManager.default.enumerator(atPath: gcc)?.allObjects as? [String] ?? []).filter { $0.hasSuffix("/libstdc++.a") }
+    // GCC's own directories (<triple>/<version>/libstdc++.a), not a multilib's (…/32/libstdc++.a).
+    let archives = (FileManager.default.enumerator(atPath: gcc)?.allObjects as? [String] ?? []).filter {
+        $0.hasSuffix("/libstdc++.a") && $0.split(separator: "/").count == 3
+    }
     guard !archives.isEmpty else { return [] }
     let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Packaging/static-cxx").path
     return ["-L", directory, "-Xclang-linker", "-static-libgcc"]

@@ -241,7 +241,7 @@ struct StatusCommand: ParsableCommand {
             case .hosts(let shares):
                 // Each host of a topology over several, in declaration order.
                 for (index, share) in shares.enumerated() {
-                    if !json { print((index > 0 ? "\n" : "") + "Host \(share.host) (\(share.connect.map { "libvirt: \($0)" } ?? "libxl in this dom0"))") }
+                    if !json { printText((index > 0 ? "\n" : "") + "Host \(share.host) (\(share.connect.map { "libvirt: \($0)" } ?? "libxl in this dom0"))") }
                     try show(plan: share.plan, connect: share.connect, logger: logger)
                 }
             }

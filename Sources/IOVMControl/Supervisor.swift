@@ -277,6 +277,8 @@ public actor Supervisor {
     /// ``rereadFirstSeconds`` to ``rereadMostSeconds``, and only the first is reported.
     private var rereadAt: Date?
     private var rereadSeconds = Supervisor.rereadFirstSeconds
+    /// Why the last read of the file did not give the followed plan: a retry that finds the same is logged at debug.
+    private var lastRereadFinding = ""
     static let rereadFirstSeconds: Double = 30
     static let rereadMostSeconds: Double = 600
     private let engine: ApplyEngine
@@ -675,10 +677,15 @@ public actor Supervisor {
             rereadSeconds = min(rereadSeconds * 2, Self.rereadMostSeconds)
         }
         if again {
-            logger.debug(
+            // The same finding again is debug; a new one (the file now reads, but gives another plan) is news.
+            let level: Logger.Level = why == lastRereadFinding ? .debug : .notice
+            lastRereadFinding = why
+            logger.log(
+                level: level,
                 "iovm watch: read the file of \(topology) again for plan \(recorded): \(why); next try in \(Int(rereadAt.map { $0.timeIntervalSince(clock.now()) } ?? 0)) s")
             return false
         }
+        lastRereadFinding = why
         logger.error(
             "iovm watch: \(topology) was applied with plan \(recorded), not this watch's \(plan.appliedFingerprint), and \(why): not recovering, which would undo that apply; `iovm status FILE` shows which plan a file gives; the watch reads its file again after \(Int(Self.rereadFirstSeconds)) s, then less often, or restart it with the file that was applied"
         )

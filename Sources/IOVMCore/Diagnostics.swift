@@ -23,11 +23,13 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible, Codable {
         self.location = location
     }
 
-    /// `file:line: error: message`, the form editors jump to: one line, whatever the names it quotes hold (a newline
-    /// in a name would start a line that passes for a diagnostic of its own).
+    /// `file:line: error: message`, the form editors jump to. A message of several lines (another host's error) goes
+    /// on in lines indented by four spaces: a newline in a name it quotes cannot start a line that passes for a
+    /// diagnostic of its own.
     public var description: String {
         let place = location.map { "\($0): " } ?? ""
-        return TerminalText.visible("\(place)\(severity.rawValue): \(message)", keepingLineBreaks: false, cuttingLongLines: false)
+        let text = TerminalText.visible("\(place)\(severity.rawValue): \(message)", cuttingLongLines: false)
+        return text.contains("\n") ? text.replacing("\n", with: "\n    ") : text
     }
 }
 

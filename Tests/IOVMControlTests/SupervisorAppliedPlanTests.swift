@@ -162,6 +162,44 @@ struct SupervisorAppliedPlanTests {
         #expect(weight(fake, "iovm0") == 1024)
     }
 
+    @Test("a re-read that finds something new says so once at notice (the file reads now, but gives another plan); the same again is debug")
+    func newRereadFindingsAreNews() async throws {
+        let (fake, credit, engine, _) = try watch.applied()
+        let heavier = try table3.plan(.credit, iovmWeight: 1024)
+        let log = CapturedLog()
+        let clock = FakeClock()
+        let reads = Atomic<Int>(0)
+        struct HalfSaved: Error, CustomStringConvertible { var description: String { "topology.json:3: error: not a JSON object" } }
+        let events = ScriptedEvents([
+            {
+                _ = try? engine.apply(heavier, libxlJSON: table3.json(heavier))
+                return .recheck
+            },
+            {
+                clock.advance(30)
+                return .recheck  // the file reads now, and gives this watch's own plan: news
+            },
+            {
+                clock.advance(60)
+                return .recheck  // the same again
+            },
+        ])
+        let supervisor = Supervisor(
+            plan: credit, libxlJSON: table3.json(credit), engine: engine, events: events, clock: clock.clock, logger: log.logger,
+            reload: { @Sendable in
+                if reads.add(1, ordering: .relaxed).newValue < 2 { throw HalfSaved() }
+                return (credit, table3.json(credit))
+            })
+        try await supervisor.run()
+        let lines = log.lines.withLock { $0 }
+        #expect(reads.load(ordering: .relaxed) == 3)
+        #expect(lines.filter { $0.contains("not recovering") }.count == 1, "\(log.text)")
+        let news = lines.filter { $0.hasPrefix("notice: iovm watch: read the file of table3 again") }
+        #expect(news.count == 1 && news[0].contains("its file now gives plan \(credit.appliedFingerprint)"), "\(log.text)")
+        #expect(await supervisor.plan == credit)
+        #expect(weight(fake, "iovm0") == 1024)
+    }
+
     @Test("applied anew from another file: the watch recovers nothing (that would undo the apply) and says why")
     func refusesAStalePlan() async throws {
         let (fake, credit, engine, _) = try watch.applied()

@@ -45,9 +45,9 @@ struct TerminalTextTests {
         #expect(TerminalText.visible(exact + "é") == exact + "… [1 more character]")
     }
 
-    @Test("a diagnostic is one line, whatever the name it quotes holds")
+    @Test("a diagnostic's further lines are indented, so a name it quotes cannot start one that passes for a diagnostic")
     func diagnosticIsOneLine() {
         let diagnostic = Diagnostic(.error, "guest name \"web\n2026-12-06 notice: all good\" is not valid", at: SourceLocation(file: "t.swift", line: 3))
-        #expect(diagnostic.description == "t.swift:3: error: guest name \"web\\u{A}2026-12-06 notice: all good\" is not valid")
+        #expect(diagnostic.description == "t.swift:3: error: guest name \"web\n    2026-12-06 notice: all good\" is not valid")
     }
 }
