@@ -118,14 +118,7 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.experiment")
-            let loaded: ExperimentDocument
-            if file == "-" {
-                let data: Data
-                do { data = try TopologyOptions.readStandardInput() } catch let error as TopologyError { throw ExperimentError(error) }
-                loaded = try TopologyLoader.decodeExperiment(data, file: "<stdin>")
-            } else {
-                loaded = try TopologyLoader(logger: logger).loadExperiment(file)
-            }
+            let loaded = try TopologyLoader(logger: logger).loadExperiment(file)
             if document {
                 print(try jsonText(loaded))
                 return

@@ -1,6 +1,5 @@
 import ArgumentParser
 import FoundationEssentials
-import Glibc
 import IOVMControl
 import IOVMCore
 import IOVMImage
@@ -57,22 +56,8 @@ struct TopologyOptions: ParsableArguments {
     /// Loads the document (compiling a Swift file if needed).
     func loadDocument(logger: Logger) throws(TopologyError) -> TopologyDocument {
         let loader = TopologyLoader(logger: logger)
-        if let json = topologyJSON ?? (file == "-" ? "-" : nil) {
-            if json == "-" { return try TopologyLoader.decode(try Self.readStandardInput(), file: "<stdin>") }
-            return try loader.loadJSON(URL(fileURLWithPath: json))
-        }
-        return try loader.load(file!)
-    }
-
-    /// The document on standard input (`-`), up to one byte past ``DocumentLimits/maximumBytes``. A terminal is refused
-    /// rather than waited on, and a read that fails says why.
-    static func readStandardInput() throws(TopologyError) -> Data {
-        if isatty(STDIN_FILENO) == 1 {
-            throw .unreadableDocument(file: "<stdin>", reason: "standard input is a terminal: pipe the document in (`iovm synth FILE | iovm plan -`)")
-        }
-        do { return try FileBytes.read(.standardInput, upTo: DocumentLimits.maximumBytes + 1) } catch {
-            throw .unreadableDocument(file: "<stdin>", reason: "cannot read it: \(FileBytes.reason(error))")
-        }
+        if let json = topologyJSON, json != TopologyLoader.standardInput { return try loader.loadJSON(URL(fileURLWithPath: json)) }
+        return try loader.load(topologyJSON ?? file!)  // a file, or `-` (standard input) given either way
     }
 
     /// The host override from the command line.
@@ -167,7 +152,7 @@ struct TopologyOptions: ParsableArguments {
         if plan.domains.contains(where: { $0.image != nil }) {
             let store = imageStore
             let where_ = store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)"
-            let file = self.file == "-" ? nil : self.file
+            let file = self.file == TopologyLoader.standardInput ? nil : self.file
             let resolver = Self.imageResolver(
                 store: store, connect: connect,
                 buildCommand: { drivers in

@@ -68,7 +68,7 @@ struct WatchCommand: ParsableCommand {
         guard CrashLoopPolicy(parsing: crashLoop) != nil else { throw ValidationError("--crash-loop wants K/N, e.g. 3/300: K deaths (1 or more) within N seconds") }
         guard recheck >= 0.5, recheck.isFinite else { throw ValidationError("--recheck must be at least 0.5 seconds") }
         try requireNonEmptyPaths(["--control-socket": controlSocket])
-        if topology.file == "-" || topology.topologyJSON == "-" {
+        if topology.file == TopologyLoader.standardInput || topology.topologyJSON == TopologyLoader.standardInput {
             throw ValidationError("iovm watch reads its topology again when an apply records another plan: give a file, not standard input")
         }
     }

@@ -4,8 +4,14 @@ public import IOVMWireFormat
 // Experiment files go the way topology files go: compiled against IOVMDescription, run unprivileged
 // under the same limits, their document read back through file descriptor 3 and cached.
 extension TopologyLoader {
-    /// Loads an experiment: `.json` as its document, anything else as a Swift file declaring `let experiment = Experiment(…)`.
+    /// Loads an experiment: `.json` as its document, ``standardInput`` as the document on stdin, anything else as a
+    /// Swift file declaring `let experiment = Experiment(…)`.
     public func loadExperiment(_ path: String) throws(ExperimentError) -> ExperimentDocument {
+        if path == Self.standardInput {
+            let data: Data
+            do { data = try Self.readStandardInput() } catch { throw ExperimentError(error) }
+            return try Self.decodeExperiment(data, file: "<stdin>")
+        }
         let url = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.isReadableFile(atPath: url.path) else {
             throw .unreadableDocument(file: path, reason: "no such readable file")

@@ -77,14 +77,30 @@ public struct TopologyLoader: Sendable {
         }
     }
 
-    /// Loads `path`: `.json` as a document, anything else as a Swift topology file.
+    /// Loads `path`: `.json` as a document, ``standardInput`` as the document on stdin, anything else as a Swift
+    /// topology file.
     public func load(_ path: String) throws(TopologyError) -> TopologyDocument {
+        if path == Self.standardInput { return try Self.decode(try Self.readStandardInput(), file: "<stdin>") }
         let url = URL(fileURLWithPath: path).standardizedFileURL
         guard FileManager.default.isReadableFile(atPath: url.path) else {
             throw .unreadableDocument(file: path, reason: "no such readable file")
         }
         if url.pathExtension == "json" { return try loadJSON(url) }
         return try loadSwift(url)
+    }
+
+    /// The path that names standard input: its document is JSON (a Swift file is compiled from a file).
+    public static let standardInput = "-"
+
+    /// The document on standard input, up to one byte past ``DocumentLimits/maximumBytes``. A terminal is refused
+    /// rather than waited on, and a read that fails says why.
+    static func readStandardInput() throws(TopologyError) -> Data {
+        if isatty(STDIN_FILENO) == 1 {
+            throw .unreadableDocument(file: "<stdin>", reason: "standard input is a terminal: pipe the document in (`iovm synth FILE | iovm plan -`)")
+        }
+        do { return try FileBytes.read(.standardInput, upTo: DocumentLimits.maximumBytes + 1) } catch {
+            throw .unreadableDocument(file: "<stdin>", reason: "cannot read it: \(FileBytes.reason(error))")
+        }
     }
 
     /// Decodes a JSON topology document, checking its schema version.

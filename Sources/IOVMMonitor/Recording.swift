@@ -143,10 +143,14 @@ public struct RecordedRun: Sendable {
             throw MonitorError("\(directory): not a recorded run (no meta.json; `iovm monitor --record DIR` writes one)")
         }
         let meta: RunMeta
+        let metaData: Data
+        do { metaData = try Data(contentsOf: metaURL) } catch {
+            throw MonitorError("\(metaURL.path): error: cannot read it: \(FileBytes.reason(error))")
+        }
         do {
-            meta = try decoder.decode(RunMeta.self, from: Data(contentsOf: metaURL))
+            meta = try decoder.decode(RunMeta.self, from: metaData)
         } catch {
-            throw MonitorError("\(metaURL.path): error: not a recording's meta.json: \(TopologyLoader.describe(error, in: (try? Data(contentsOf: metaURL)) ?? Data()))")
+            throw MonitorError("\(metaURL.path): error: not a recording's meta.json: \(TopologyLoader.describe(error, in: metaData))")
         }
         let plan = try? decoder.decode(Plan.self, from: Data(contentsOf: url.appendingPathComponent("plan.json")))
         let samplesURL = url.appendingPathComponent("samples.jsonl")

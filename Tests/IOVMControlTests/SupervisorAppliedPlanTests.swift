@@ -20,6 +20,27 @@ struct SupervisorAppliedPlanTests {
             plan: plan, libxlJSON: table3.json(plan), engine: engine, events: events, clock: FakeClock().clock, logger: log.logger, reload: again)
     }
 
+    /// A file read by ``rereadingSupervisor(_:_:_:clock:log:failing:then:)`` that is half-saved at first.
+    struct HalfSaved: Error, CustomStringConvertible { var description: String { "topology.json:3: error: not a JSON object" } }
+
+    /// The reads of the watch's file so far.
+    final class Reads: Sendable { let count = Atomic<Int>(0) }
+
+    /// A watch of `plan` whose file fails to read (``HalfSaved``) the first `failures` times, then gives `fresh`.
+    func rereadingSupervisor(
+        _ plan: Plan, _ engine: ApplyEngine, _ events: any DomainEvents, clock: FakeClock, log: CapturedLog, failing failures: Int, then fresh: Plan
+    ) -> (Supervisor, Reads) {
+        let reads = Reads()
+        let json = table3.json(fresh)
+        let supervisor = Supervisor(
+            plan: plan, libxlJSON: table3.json(plan), engine: engine, events: events, clock: clock.clock, logger: log.logger,
+            reload: { @Sendable in
+                if reads.count.add(1, ordering: .relaxed).newValue <= failures { throw HalfSaved() }
+                return (fresh, json)
+            })
+        return (supervisor, reads)
+    }
+
     /// One event: iovm0 killed; then, under the recovery's lock, the host records another plan ("0ther"): what an apply
     /// that held the lock while the recovery waited left.
     func killedWhileAnotherPlanIsApplied(_ fake: FakeXenBackend) -> ScriptedEvents {
@@ -125,8 +146,6 @@ struct SupervisorAppliedPlanTests {
         let log = CapturedLog()
         let json = table3.json(heavier)
         let clock = FakeClock()
-        let reads = Atomic<Int>(0)
-        struct HalfSaved: Error, CustomStringConvertible { var description: String { "topology.json:3: error: not a JSON object" } }
         let events = ScriptedEvents([
             {
                 _ = try? engine.apply(heavier, libxlJSON: json)
@@ -147,14 +166,9 @@ struct SupervisorAppliedPlanTests {
                 return .recheck  // due: the file gives the applied plan
             },
         ])
-        let supervisor = Supervisor(
-            plan: credit, libxlJSON: table3.json(credit), engine: engine, events: events, clock: clock.clock, logger: log.logger,
-            reload: { @Sendable in
-                if reads.add(1, ordering: .relaxed).newValue < 3 { throw HalfSaved() }
-                return (heavier, json)
-            })
+        let (supervisor, reads) = rereadingSupervisor(credit, engine, events, clock: clock, log: log, failing: 2, then: heavier)
         try await supervisor.run()
-        #expect(reads.load(ordering: .relaxed) == 3)
+        #expect(reads.count.load(ordering: .relaxed) == 3)
         #expect(log.lines.withLock { $0 }.filter { $0.contains("not recovering") }.count == 1, "\(log.text)")
         #expect(log.text.contains("and its file cannot be read again: topology.json:3: error: not a JSON object: not recovering"), "\(log.text)")
         #expect(await supervisor.plan == heavier)
@@ -168,8 +182,6 @@ struct SupervisorAppliedPlanTests {
         let heavier = try table3.plan(.credit, iovmWeight: 1024)
         let log = CapturedLog()
         let clock = FakeClock()
-        let reads = Atomic<Int>(0)
-        struct HalfSaved: Error, CustomStringConvertible { var description: String { "topology.json:3: error: not a JSON object" } }
         let events = ScriptedEvents([
             {
                 _ = try? engine.apply(heavier, libxlJSON: table3.json(heavier))
@@ -184,15 +196,10 @@ struct SupervisorAppliedPlanTests {
                 return .recheck  // the same again
             },
         ])
-        let supervisor = Supervisor(
-            plan: credit, libxlJSON: table3.json(credit), engine: engine, events: events, clock: clock.clock, logger: log.logger,
-            reload: { @Sendable in
-                if reads.add(1, ordering: .relaxed).newValue < 2 { throw HalfSaved() }
-                return (credit, table3.json(credit))
-            })
+        let (supervisor, reads) = rereadingSupervisor(credit, engine, events, clock: clock, log: log, failing: 1, then: credit)
         try await supervisor.run()
         let lines = log.lines.withLock { $0 }
-        #expect(reads.load(ordering: .relaxed) == 3)
+        #expect(reads.count.load(ordering: .relaxed) == 3)
         #expect(lines.filter { $0.contains("not recovering") }.count == 1, "\(log.text)")
         let news = lines.filter { $0.hasPrefix("notice: iovm watch: read the file of table3 again") }
         #expect(news.count == 1 && news[0].contains("its file now gives plan \(credit.appliedFingerprint)"), "\(log.text)")
