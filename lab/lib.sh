@@ -35,11 +35,14 @@ LAB_HOST_PACKAGES="qemu-system-x86 qemu-utils xen-hypervisor-4.17-amd64 linux-im
 # shellcheck source=hostshape.env
 . "$LAB_DIR/hostshape.env"
 # Instance N > 1 (LAB_INSTANCE) forwards dom0's ssh from LAB_SSH_HOSTPORT + N - 1 and NIC n's traffic to
-# LAB_NIC<n>_HOSTPORT + 10 (N - 1), so two labs run side by side.
+# LAB_NIC<n>_HOSTPORT + 10 (N - 1), the flows into its guests from LAB_NIC<n>_FLOWPORT + 10 (N - 1), so two labs run side
+# by side.
 if [ "$LAB_INSTANCE" != 1 ]; then
   LAB_SSH_HOSTPORT=$((LAB_SSH_HOSTPORT + LAB_INSTANCE - 1))
   for _n in $(seq "$LAB_NIC_COUNT"); do
     _port=LAB_NIC${_n}_HOSTPORT
+    declare -g "$_port=$((${!_port} + 10 * (LAB_INSTANCE - 1)))"
+    _port=LAB_NIC${_n}_FLOWPORT
     declare -g "$_port=$((${!_port} + 10 * (LAB_INSTANCE - 1)))"
   done
   unset _n _port

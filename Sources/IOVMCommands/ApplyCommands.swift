@@ -78,14 +78,18 @@ struct ApplyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let logger = global.logger("iovm.apply")
+            var timer = PhaseTimer("apply", logger: logger)
             let plan: Plan
             switch try topology.plans(logger: logger, connect: host.connect, whole: true) {
             case .single(let single): plan = single
             case .hosts(let shares): return try applyHosts(shares, logger: logger)
             }
+            timer.lap("read and planned the topology")
             let engine = try host.engine(logger: logger)
+            timer.lap("opened libxl and xenstore")
             try TopologyOptions.requireHostNICs(plan, connect: host.connect)
             try TopologyOptions.requireImages(plan)
+            timer.lap("found the NICs and images")
             if dryRun {
                 let reconciliation = try engine.preview(plan)
                 for conflict in reconciliation.conflicts { printError("conflict: \(conflict)") }
@@ -95,6 +99,7 @@ struct ApplyCommand: ParsableCommand {
                 return
             }
             try host.checkHost(plan, engine: engine)
+            timer.lap("checked the host's facts")
             let report = try engine.apply(plan, libxlJSON: try PlanRenderer.libxlJSON(of: plan))
             if report.nothingToDo {
                 printError("nothing to change: the host matches \(plan.topology)")

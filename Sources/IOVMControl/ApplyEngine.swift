@@ -144,19 +144,25 @@ public struct ApplyEngine: Sendable {
     public func apply(
         _ plan: Plan, libxlJSON: @autoclosure () throws -> [String: String], expectingApplied: AppliedExpectation? = nil, guests: Set<String>? = nil
     ) throws -> ApplyReport {
+        var timer = PhaseTimer("apply", logger: logger)
         try backend.prepare(plan)
+        timer.lap("prepared the backend")
         let hold = try lock.acquire(timeout: lockTimeout)
         defer { hold.release() }
+        timer.lap("took the host lock")
         let start = Date()
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
         do { try backend.removeStaleRecords() } catch { logger.warning("could not remove stale records: \(error)") }
+        timer.lap("removed stale records")
         let host = try observe(plan)
+        timer.lap("observed the host")
         if let expectingApplied, !expectingApplied.holds(for: host.applied[plan.topology]) {
             throw ApplyError.superseded(topology: plan.topology, recorded: host.applied[plan.topology])
         }
         try HostValidation(plan: plan, host: host).check()
         let reconciliation = Reconciler.reconcile(plan, with: host, guests: guests)
         guard reconciliation.conflicts.isEmpty else { throw ApplyError.conflicts(reconciliation.conflicts) }
+        timer.lap("validated and reconciled (\(reconciliation.changes.count) changes)")
         let configs = try reconciliation.changes.contains { if case .createDomain = $0 { true } else { false } } ? libxlJSON() : [:]
         for case .createDomain(let name, _) in reconciliation.changes {
             guard let gone = host.parked?.first(where: { $0.topology == plan.topology && $0.name == name && $0.role == .guest }) else { continue }
@@ -241,6 +247,7 @@ public struct ApplyEngine: Sendable {
             let (undone, undoFailures) = journal.rollBack(backend: backend, network: network, logger: logger)
             throw ApplyError.stepFailed(step: failure.step, reason: failure.reason, undone: undone, undoFailures: undoFailures)
         }
+        timer.lap("made the changes")
         let fingerprint = plan.appliedFingerprint
         if host.applied[plan.topology] != fingerprint {
             do { try backend.recordApplied(topology: plan.topology, fingerprint: fingerprint) } catch {

@@ -148,12 +148,19 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
     /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
     ///   false, such a NIC is passed through with a warning, as libxl does.
+    /// At `--log-level trace` libxl's own debug log reaches stderr too, dated (as `xl -vvv` shows it).
     public convenience init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
+        let libxlLevel = Self.libxlLogLevel(for: logger.logLevel)
         self.init(
-            context: try LibXLContext(), openToolstack: { () throws(XenError) in try LibXLContext() },
+            context: try LibXLContext(logLevel: libxlLevel), openToolstack: { () throws(XenError) in try LibXLContext(logLevel: libxlLevel) },
             openStore: { readOnly throws(XenError) in try XenStoreTags(readOnly: readOnly) }, logger: logger, sysfs: sysfs,
             strictReset: strictReset)
+    }
+
+    /// libxl's log level for iovm's: its debug log at `trace`, its errors otherwise.
+    static func libxlLogLevel(for level: Logger.Level) -> LibXLContext.LogLevel {
+        level == .trace ? .debug : .error
     }
 
     /// A backend over any toolstack and tag store (tests give it recording mocks).

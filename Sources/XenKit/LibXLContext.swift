@@ -90,7 +90,9 @@ public final class LibXLContext: @unchecked Sendable {
         guard let stream = cxenshim_stderr() else {
             throw XenError.currentErrno(operation: "fdopen(dup(2)) for the libxl logger")
         }
-        guard let logger = cxenshim_logger_create_stdio(stream, logLevel.xtl, 0) else {
+        // Debug chatter is read against a clock (what took the time inside a create): dated, with the process.
+        let flags = logLevel == .debug ? UInt32(XTL_STDIOSTREAM_SHOW_DATE) | UInt32(XTL_STDIOSTREAM_SHOW_PID) : 0
+        guard let logger = cxenshim_logger_create_stdio(stream, logLevel.xtl, flags) else {
             throw XenError.currentErrno(operation: "xtl_createlogger_stdiostream")
         }
         var ctx: OpaquePointer? = nil
