@@ -1,6 +1,9 @@
+#define _GNU_SOURCE /* vasprintf */
 #include "CXenShim.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -39,7 +42,56 @@ xentoollog_logger *cxenshim_logger_create_stdio(FILE *file, xentoollog_level min
 
 void cxenshim_logger_destroy(xentoollog_logger *logger)
 {
-    xtl_logger_destroy(logger);
+    /* What xtl_logger_destroy does, without needing libxentoollog (a sink logger's tests). */
+    if (logger && logger->destroy) logger->destroy(logger);
+}
+
+typedef struct {
+    xentoollog_logger vtable; /* first: the logger libxl sees */
+    cxenshim_log_sink sink;
+    void *context;
+    xentoollog_level min_level;
+} sink_logger;
+
+static void sink_vmessage(xentoollog_logger *logger, xentoollog_level level, int errnoval, const char *source,
+                          const char *format, va_list al)
+{
+    sink_logger *l = (sink_logger *)logger;
+    if (level < l->min_level) return;
+    char *text = NULL;
+    if (vasprintf(&text, format, al) < 0) return;
+    l->sink(l->context, level, errnoval, source, text);
+    free(text);
+}
+
+static void sink_destroy(xentoollog_logger *logger) { free(logger); }
+
+xentoollog_logger *cxenshim_logger_create_sink(cxenshim_log_sink sink, void *context, xentoollog_level min_level)
+{
+    sink_logger *l = calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->vtable.vmessage = sink_vmessage;
+    l->vtable.progress = NULL;
+    l->vtable.destroy = sink_destroy;
+    l->sink = sink;
+    l->context = context;
+    l->min_level = min_level;
+    return &l->vtable;
+}
+
+static void __attribute__((format(printf, 5, 6)))
+log_formatted(xentoollog_logger *logger, xentoollog_level level, int errnoval, const char *source, const char *format, ...)
+{
+    va_list al;
+    va_start(al, format);
+    logger->vmessage(logger, level, errnoval, source, format, al);
+    va_end(al);
+}
+
+void cxenshim_logger_log(xentoollog_logger *logger, xentoollog_level level, int errnoval, const char *source,
+                         const char *message)
+{
+    log_formatted(logger, level, errnoval, source, "%s", message);
 }
 
 /* Must outlast every ctx that uses it (libxl keeps the pointer): static storage. */

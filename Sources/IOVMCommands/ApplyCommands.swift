@@ -86,7 +86,7 @@ struct ApplyCommand: ParsableCommand {
             }
             timer.lap("read and planned the topology")
             let engine = try host.engine(logger: logger)
-            timer.lap("opened libxl and xenstore")
+            timer.lap("opened the host (libxl and xenstore, or libvirt)")
             try TopologyOptions.requireHostNICs(plan, connect: host.connect)
             try TopologyOptions.requireImages(plan)
             timer.lap("found the NICs and images")

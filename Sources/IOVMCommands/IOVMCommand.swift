@@ -38,7 +38,7 @@ let unavailableExitCode: Int32 = 69
 
 /// Options every command shares.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error. At trace, libxl's own debug log too (as xl -vvv).")
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error. At trace, also dom0's libxl debug log (as xl -vvv; not with --connect).")
     var logLevel: Logger.Level = .notice
 
     @Flag(name: .shortAndLong, help: "Same as --log-level debug.")

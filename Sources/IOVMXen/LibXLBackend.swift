@@ -148,12 +148,15 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
     /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
     ///   false, such a NIC is passed through with a warning, as libxl does.
-    /// At `--log-level trace` libxl's own debug log reaches stderr too, dated (as `xl -vvv` shows it).
+    /// libxl's messages become lines of `logger`'s log (``libxlSink(_:)``): its errors always, and at `--log-level trace`
+    /// its debug chatter too (what `xl -vvv` shows).
     public convenience init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
         let libxlLevel = Self.libxlLogLevel(for: logger.logLevel)
+        let sink = Self.libxlSink(logger)
         self.init(
-            context: try LibXLContext(logLevel: libxlLevel), openToolstack: { () throws(XenError) in try LibXLContext(logLevel: libxlLevel) },
+            context: try LibXLContext(logLevel: libxlLevel, sink: sink),
+            openToolstack: { () throws(XenError) in try LibXLContext(logLevel: libxlLevel, sink: sink) },
             openStore: { readOnly throws(XenError) in try XenStoreTags(readOnly: readOnly) }, logger: logger, sysfs: sysfs,
             strictReset: strictReset)
     }
@@ -161,6 +164,22 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// libxl's log level for iovm's: its debug log at `trace`, its errors otherwise.
     static func libxlLogLevel(for level: Logger.Level) -> LibXLContext.LogLevel {
         level == .trace ? .debug : .error
+    }
+
+    /// Writes each libxl message as one entry of `logger`'s log (with iovm's time to the millisecond, shown escaped,
+    /// never mixed with another creation's), at the level libxl gave it: its debug and verbose chatter at trace.
+    static func libxlSink(_ logger: Logger) -> LibXLLogSink {
+        { message in logger.log(level: level(of: message.level), "\(message.line)") }
+    }
+
+    /// iovm's log level for a libxl message's.
+    static func level(of level: LibXLContext.LogLevel) -> Logger.Level {
+        switch level {
+        case .debug, .verbose: .trace
+        case .progress: .info
+        case .warning: .warning
+        case .error, .silent: .error
+        }
     }
 
     /// A backend over any toolstack and tag store (tests give it recording mocks).

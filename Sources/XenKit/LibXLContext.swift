@@ -70,6 +70,8 @@ public final class LibXLContext: @unchecked Sendable {
     // Only touched with `lock` held (or in init/deinit, when no one else can see `self`).
     private let ctx: OpaquePointer
     private let logger: UnsafeMutablePointer<xentoollog_logger>
+    /// The sink's logger when libxl's messages go to a ``LibXLLogSink`` (it destroys `logger` once the context is freed).
+    private let sinkLogger: LibXLSinkLogger?
     private let lock = Mutex(())
 
     /// Opens a libxl context, logging to standard error at `logLevel` and above.
@@ -82,24 +84,40 @@ public final class LibXLContext: @unchecked Sendable {
         try self.init(logLevel: logLevel, checkHost: true)
     }
 
+    /// Opens a libxl context whose messages at `logLevel` and above go to `sink`, one call per message (iovm writes each
+    /// as a line of its own log: its time, escaped, never two messages mixed), rather than to standard error.
+    public convenience init(logLevel: LogLevel, sink: @escaping LibXLLogSink) throws(XenError) {
+        try self.init(logLevel: logLevel, checkHost: true, sink: sink)
+    }
+
     /// `checkHost: false` skips ``XenHost/requireDom0()`` and goes straight to
     /// `libxl_ctx_alloc` (tests use it to prove that path also fails cleanly).
-    init(logLevel: LogLevel, checkHost: Bool) throws(XenError) {
+    init(logLevel: LogLevel, checkHost: Bool, sink: LibXLLogSink? = nil) throws(XenError) {
         if checkHost { try XenHost.requireDom0() }
         try XenLibraries.load(.xentoollog, .xenlight)
-        guard let stream = cxenshim_stderr() else {
-            throw XenError.currentErrno(operation: "fdopen(dup(2)) for the libxl logger")
-        }
-        // Debug chatter is read against a clock (what took the time inside a create): dated, with the process.
-        let flags = logLevel == .debug ? UInt32(XTL_STDIOSTREAM_SHOW_DATE) | UInt32(XTL_STDIOSTREAM_SHOW_PID) : 0
-        guard let logger = cxenshim_logger_create_stdio(stream, logLevel.xtl, flags) else {
-            throw XenError.currentErrno(operation: "xtl_createlogger_stdiostream")
+        let logger: UnsafeMutablePointer<xentoollog_logger>
+        let sinkLogger: LibXLSinkLogger?
+        if let sink {
+            guard let created = LibXLSinkLogger(sink: sink, minimum: logLevel) else {
+                throw XenError.currentErrno(operation: "cxenshim_logger_create_sink")
+            }
+            sinkLogger = created
+            logger = created.pointer
+        } else {
+            guard let stream = cxenshim_stderr() else {
+                throw XenError.currentErrno(operation: "fdopen(dup(2)) for the libxl logger")
+            }
+            guard let stdio = cxenshim_logger_create_stdio(stream, logLevel.xtl, 0) else {
+                throw XenError.currentErrno(operation: "xtl_createlogger_stdiostream")
+            }
+            sinkLogger = nil
+            logger = stdio
         }
         var ctx: OpaquePointer? = nil
         let rc = LibXLCalls.code("libxl_ctx_alloc") { libxl_ctx_alloc(&ctx, cxenshim_libxl_version(), 0, logger) }
         guard rc == 0, let ctx else {
             libxl_ctx_free(ctx)
-            cxenshim_logger_destroy(logger)
+            if sinkLogger == nil { cxenshim_logger_destroy(logger) }
             var reason = "libxl_ctx_alloc returned \(XenError.libxlErrorName(rc)) (\(rc))"
             if geteuid() != 0 { reason += "; not running as root" }
             throw XenError.notXenDom0(reason: reason)
@@ -107,11 +125,12 @@ public final class LibXLContext: @unchecked Sendable {
         cxenshim_childproc_set_selective_reap(ctx)
         self.ctx = ctx
         self.logger = logger
+        self.sinkLogger = sinkLogger
     }
 
     deinit {
         libxl_ctx_free(ctx)
-        cxenshim_logger_destroy(logger)
+        if sinkLogger == nil { cxenshim_logger_destroy(logger) }  // else the sink's logger does, once released
     }
 
     /// Runs `body` with the raw `libxl_ctx *`, holding the context's lock: the escape hatch XenKit's

@@ -77,6 +77,18 @@ xentoollog_logger *cxenshim_logger_create_stdio(FILE *file, xentoollog_level min
 /** xtl_logger_destroy (does not close the FILE). NULL is fine. */
 void cxenshim_logger_destroy(xentoollog_logger *logger);
 
+/** Where a sink logger hands each message: once per message, formatted whole (no level, context or newline added).
+ *  `errnoval` is -1 when the message has no errno; `source` (libxl's "context": "libxl", "xc", …) may be NULL. */
+typedef void (*cxenshim_log_sink)(void *context, xentoollog_level level, int errnoval, const char *source,
+                                  const char *message);
+/** A xentoollog logger that formats each message at or above min_level and calls `sink` with it (with `context`), one
+ *  call per message, so that the caller writes each as one line of its own log. Progress reports are dropped. Destroyed
+ *  by cxenshim_logger_destroy (which does not touch `context`). NULL on malloc failure. */
+xentoollog_logger *cxenshim_logger_create_sink(cxenshim_log_sink sink, void *context, xentoollog_level min_level);
+/** Logs `message` through `logger` as libxl would (for tests of a logger). */
+void cxenshim_logger_log(xentoollog_logger *logger, xentoollog_level level, int errnoval, const char *source,
+                         const char *message);
+
 /* MARK: libxl child processes */
 
 /** Calls libxl_childproc_setmode(ctx, hooks, NULL) with static hooks whose chldowner is
