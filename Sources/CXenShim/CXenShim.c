@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 int cxenshim_libxl_version(void) { return LIBXL_VERSION; }
@@ -51,6 +52,7 @@ typedef struct {
     cxenshim_log_sink sink;
     void *context;
     xentoollog_level min_level;
+    pid_t creator; /* the process whose sink this is */
 } sink_logger;
 
 static void sink_vmessage(xentoollog_logger *logger, xentoollog_level level, int errnoval, const char *source,
@@ -58,6 +60,20 @@ static void sink_vmessage(xentoollog_logger *logger, xentoollog_level level, int
 {
     sink_logger *l = (sink_logger *)logger;
     if (level < l->min_level) return;
+    if (getpid() != l->creator) {
+        /* A child libxl forked and has not exec'd yet (libxl__spawn_spawn, libxl__exec): never the sink (Swift,
+         * swift-log, a lock another thread may have held at the fork), no malloc: a stack buffer and write(2). */
+        char line[1024];
+        int n = snprintf(line, sizeof line, "%s: ", source ? source : "libxl");
+        if (n < 0 || n >= (int)sizeof line) n = 0;
+        int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, format, al);
+        if (m < 0) return;
+        size_t length = strlen(line);
+        line[length] = '\n';
+        ssize_t written = write(2, line, length + 1);
+        (void)written;
+        return;
+    }
     char *text = NULL;
     if (vasprintf(&text, format, al) < 0) return;
     l->sink(l->context, level, errnoval, source, text);
@@ -76,6 +92,7 @@ xentoollog_logger *cxenshim_logger_create_sink(cxenshim_log_sink sink, void *con
     l->sink = sink;
     l->context = context;
     l->min_level = min_level;
+    l->creator = getpid();
     return &l->vtable;
 }
 

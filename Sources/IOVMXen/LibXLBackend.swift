@@ -152,13 +152,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// its debug chatter too (what `xl -vvv` shows).
     public convenience init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
-        let libxlLevel = Self.libxlLogLevel(for: logger.logLevel)
-        let sink = Self.libxlSink(logger)
         self.init(
-            context: try LibXLContext(logLevel: libxlLevel, sink: sink),
-            openToolstack: { () throws(XenError) in try LibXLContext(logLevel: libxlLevel, sink: sink) },
+            context: try Self.openContext(logger), openToolstack: { () throws(XenError) in try Self.openContext(logger) },
             openStore: { readOnly throws(XenError) in try XenStoreTags(readOnly: readOnly) }, logger: logger, sysfs: sysfs,
             strictReset: strictReset)
+    }
+
+    /// A libxl context whose messages are entries of `logger`'s log: every context the backend opens (its own, and one
+    /// per creation made at once).
+    static func openContext(_ logger: Logger) throws(XenError) -> LibXLContext {
+        try LibXLContext(logLevel: libxlLogLevel(for: logger.logLevel), sink: libxlSink(logger))
     }
 
     /// libxl's log level for iovm's: its debug log at `trace`, its errors otherwise.

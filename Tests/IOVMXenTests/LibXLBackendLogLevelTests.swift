@@ -32,6 +32,14 @@ struct LibXLBackendLogLevelTests {
         func logger(_ level: Logger.Level) -> Logger { Logger(label: "test") { _ in Handler(entries: self, logLevel: level) } }
     }
 
+    @Test("libxl's levels map to iovm's: its debug and verbose chatter at trace")
+    func levels() {
+        let pairs: [(LibXLContext.LogLevel, Logger.Level)] = [
+            (.debug, .trace), (.verbose, .trace), (.progress, .info), (.warning, .warning), (.error, .error),
+        ]
+        for (libxl, iovm) in pairs { #expect(LibXLBackend.level(of: libxl) == iovm) }
+    }
+
     @Test("a libxl message becomes one entry of iovm's log at libxl's level; its chatter only at trace")
     func sink() {
         let entries = Entries()

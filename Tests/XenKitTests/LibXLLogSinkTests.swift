@@ -62,4 +62,28 @@ struct LibXLLogSinkTests {
         ]
         for (xtl, level) in pairs { #expect(LibXLContext.LogLevel(xtl: xtl) == level) }
     }
+
+    @Test("a forced context allocation failure with a sink: notXenDom0, its logger torn down once (no crash)")
+    func forcedFailureWithASink() {
+        let mocking = LibXLMocking()
+        mocking.force("libxl_ctx_alloc", code: -5)
+        let received = Received()
+        LibXLMocking.$current.withValue(mocking) {
+            #expect(throws: XenError.self) {
+                _ = try LibXLContext(logLevel: .debug, checkHost: false, sink: { message in received.messages.withLock { $0.append(message) } })
+            }
+        }
+        #expect(mocking.trace == ["libxl_ctx_alloc"])
+    }
+
+    /// The real `libxl_ctx_alloc` off Xen: what libxc said on its way to failing reaches the sink, not standard error.
+    @Test(.enabled(if: !LibXenTests.onXen, "this machine runs Xen"))
+    func realFailureTellsTheSink() {
+        let received = Received()
+        #expect(throws: XenError.self) {
+            _ = try LibXLContext(logLevel: .debug, checkHost: false, sink: { message in received.messages.withLock { $0.append(message) } })
+        }
+        #expect(!received.all.isEmpty, "nothing reached the sink")
+        #expect(received.all.contains { $0.level == .error }, "\(received.all)")
+    }
 }

@@ -82,7 +82,8 @@ void cxenshim_logger_destroy(xentoollog_logger *logger);
 typedef void (*cxenshim_log_sink)(void *context, xentoollog_level level, int errnoval, const char *source,
                                   const char *message);
 /** A xentoollog logger that formats each message at or above min_level and calls `sink` with it (with `context`), one
- *  call per message, so that the caller writes each as one line of its own log. Progress reports are dropped. Destroyed
+ *  call per message, so that the caller writes each as one line of its own log. Progress reports are dropped. In a child
+ *  libxl forked (before its exec) a message is written to fd 2 with write(2) instead: the sink is never called there. Destroyed
  *  by cxenshim_logger_destroy (which does not touch `context`). NULL on malloc failure. */
 xentoollog_logger *cxenshim_logger_create_sink(cxenshim_log_sink sink, void *context, xentoollog_level min_level);
 /** Logs `message` through `logger` as libxl would (for tests of a logger). */
