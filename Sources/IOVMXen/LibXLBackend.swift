@@ -146,10 +146,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     public var crashPoint: CrashPoint?
 
     /// Connects to this dom0's libxl and xenstore; throws ``XenError/notXenDom0(reason:)`` elsewhere.
-    /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
-    ///   false, such a NIC is passed through with a warning, as libxl does.
+    ///
     /// libxl's messages become lines of `logger`'s log (``libxlSink(_:)``): its errors always, and at `--log-level trace`
     /// its debug chatter too (what `xl -vvv` shows).
+    /// - Parameter strictReset: refuse to pass through a NIC that cannot be reset (default); when
+    ///   false, such a NIC is passed through with a warning, as libxl does.
     public convenience init(logger: Logger, sysfs: SysfsPCI = SysfsPCI(), strictReset: Bool = true) throws {
         try XenHost.requireDom0()
         self.init(

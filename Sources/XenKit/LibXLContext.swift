@@ -69,9 +69,8 @@ public final class LibXLContext: @unchecked Sendable {
 
     // Only touched with `lock` held (or in init/deinit, when no one else can see `self`).
     private let ctx: OpaquePointer
-    private let logger: UnsafeMutablePointer<xentoollog_logger>
-    /// The sink's logger when libxl's messages go to a ``LibXLLogSink`` (it destroys `logger` once the context is freed).
-    private let sinkLogger: LibXLSinkLogger?
+    /// Released after `ctx` is freed (deinit), which destroys it.
+    private let logger: XenToolLogger
     private let lock = Mutex(())
 
     /// Opens a libxl context, logging to standard error at `logLevel` and above.
@@ -95,29 +94,25 @@ public final class LibXLContext: @unchecked Sendable {
     init(logLevel: LogLevel, checkHost: Bool, sink: LibXLLogSink? = nil) throws(XenError) {
         if checkHost { try XenHost.requireDom0() }
         try XenLibraries.load(.xentoollog, .xenlight)
-        let logger: UnsafeMutablePointer<xentoollog_logger>
-        let sinkLogger: LibXLSinkLogger?
+        let logger: XenToolLogger
         if let sink {
-            guard let created = LibXLSinkLogger(sink: sink, minimum: logLevel) else {
+            guard let created = XenToolLogger(sink: sink, minimum: logLevel) else {
                 throw XenError.currentErrno(operation: "cxenshim_logger_create_sink")
             }
-            sinkLogger = created
-            logger = created.pointer
+            logger = created
         } else {
             guard let stream = cxenshim_stderr() else {
                 throw XenError.currentErrno(operation: "fdopen(dup(2)) for the libxl logger")
             }
-            guard let stdio = cxenshim_logger_create_stdio(stream, logLevel.xtl, 0) else {
+            guard let created = XenToolLogger(stdio: stream, minimum: logLevel) else {
                 throw XenError.currentErrno(operation: "xtl_createlogger_stdiostream")
             }
-            sinkLogger = nil
-            logger = stdio
+            logger = created
         }
         var ctx: OpaquePointer? = nil
-        let rc = LibXLCalls.code("libxl_ctx_alloc") { libxl_ctx_alloc(&ctx, cxenshim_libxl_version(), 0, logger) }
+        let rc = LibXLCalls.code("libxl_ctx_alloc") { libxl_ctx_alloc(&ctx, cxenshim_libxl_version(), 0, logger.pointer) }
         guard rc == 0, let ctx else {
-            libxl_ctx_free(ctx)
-            if sinkLogger == nil { cxenshim_logger_destroy(logger) }
+            withExtendedLifetime(logger) { libxl_ctx_free(ctx) }  // the logger outlives what libxl may still log
             var reason = "libxl_ctx_alloc returned \(XenError.libxlErrorName(rc)) (\(rc))"
             if geteuid() != 0 { reason += "; not running as root" }
             throw XenError.notXenDom0(reason: reason)
@@ -125,12 +120,10 @@ public final class LibXLContext: @unchecked Sendable {
         cxenshim_childproc_set_selective_reap(ctx)
         self.ctx = ctx
         self.logger = logger
-        self.sinkLogger = sinkLogger
     }
 
     deinit {
-        libxl_ctx_free(ctx)
-        if sinkLogger == nil { cxenshim_logger_destroy(logger) }  // else the sink's logger does, once released
+        libxl_ctx_free(ctx)  // then `logger` is released, and destroyed
     }
 
     /// Runs `body` with the raw `libxl_ctx *`, holding the context's lock: the escape hatch XenKit's

@@ -52,8 +52,9 @@ extension LibXLContext.LogLevel {
     }
 }
 
-/// A xentoollog logger that hands each message to a ``LibXLLogSink`` (the shim formats it, `cxenshim_logger_create_sink`).
-final class LibXLSinkLogger: @unchecked Sendable {
+/// A xentoollog logger a ``LibXLContext`` gives libxl, destroyed with it: xentoollog's stdio logger, or one that hands each
+/// message to a ``LibXLLogSink`` (the shim formats it, `cxenshim_logger_create_sink`).
+final class XenToolLogger: @unchecked Sendable {
     /// What the shim keeps as the sink's context: retained while the logger lives.
     final class Box: Sendable {
         let sink: LibXLLogSink
@@ -62,7 +63,15 @@ final class LibXLSinkLogger: @unchecked Sendable {
 
     /// The logger libxl is given.
     let pointer: UnsafeMutablePointer<xentoollog_logger>
-    private let box: Unmanaged<Box>
+    /// The sink's, for a sink logger.
+    private let box: Unmanaged<Box>?
+
+    /// xentoollog's logger writing messages at `minimum` and above to `stream`; nil when it cannot allocate one.
+    init?(stdio stream: UnsafeMutablePointer<FILE>, minimum: LibXLContext.LogLevel) {
+        guard let created = cxenshim_logger_create_stdio(stream, minimum.xtl, 0) else { return nil }
+        self.pointer = created
+        self.box = nil
+    }
 
     /// A logger passing messages at `minimum` and above to `sink`; nil when the shim cannot allocate one.
     init?(sink: @escaping LibXLLogSink, minimum: LibXLContext.LogLevel) {
@@ -70,7 +79,7 @@ final class LibXLSinkLogger: @unchecked Sendable {
         let created = cxenshim_logger_create_sink(
             { context, level, errnoval, source, message in
                 guard let context, let message else { return }
-                let box = Unmanaged<LibXLSinkLogger.Box>.fromOpaque(context).takeUnretainedValue()
+                let box = Unmanaged<XenToolLogger.Box>.fromOpaque(context).takeUnretainedValue()
                 box.sink(
                     LibXLLogMessage(
                         level: LibXLContext.LogLevel(xtl: level), errno: errnoval >= 0 ? errnoval : nil, source: source.map { String(cString: $0) },
@@ -86,6 +95,6 @@ final class LibXLSinkLogger: @unchecked Sendable {
 
     deinit {
         cxenshim_logger_destroy(pointer)
-        box.release()
+        box?.release()
     }
 }

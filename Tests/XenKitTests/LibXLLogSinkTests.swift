@@ -14,8 +14,8 @@ struct LibXLLogSinkTests {
         var all: [LibXLLogMessage] { messages.withLock { $0 } }
     }
 
-    func logger(_ received: Received, minimum: LibXLContext.LogLevel) throws -> LibXLSinkLogger {
-        let created = LibXLSinkLogger(sink: { message in received.messages.withLock { $0.append(message) } }, minimum: minimum)
+    func logger(_ received: Received, minimum: LibXLContext.LogLevel) throws -> XenToolLogger {
+        let created = XenToolLogger(sink: { message in received.messages.withLock { $0.append(message) } }, minimum: minimum)
         return try #require(created)
     }
 
