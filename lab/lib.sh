@@ -199,6 +199,26 @@ lab_xen_keys() {
   } | timeout 60 socat - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" >/dev/null 2>&1
 }
 
+# lab_boot_hung: whether lab/run marked this boot hung (LAB_VAR/hung, newer than the share's ready): dom0 answered
+# neither its lab agent nor its sshd.
+lab_boot_hung() { [ "$LAB_VAR/hung" -nt "$LAB_SHARE/ready" ]; }
+# lab_dom0_answers: whether dom0 answers now: its lab agent runs a no-op within 30 s, or else its sshd does within 40 s.
+# A probe the agent never claimed is taken back.
+lab_dom0_answers() {
+  local id i
+  id=probe-$(date +%s%N)-$$
+  printf 'true\n' >"$LAB_SHARE/cmd/.$id.tmp" && mv "$LAB_SHARE/cmd/.$id.tmp" "$LAB_SHARE/cmd/$id.sh" || return 1
+  for i in $(seq 150); do
+    if [ -f "$LAB_SHARE/out/$id.rc" ]; then
+      rm -f "$LAB_SHARE/out/$id.sh" "$LAB_SHARE/out/$id.out" "$LAB_SHARE/out/$id.err" "$LAB_SHARE/out/$id.rc"
+      return 0
+    fi
+    sleep 0.2
+  done
+  rm -f "$LAB_SHARE/cmd/$id.sh"
+  lab_ssh --timeout 40 true >/dev/null 2>&1
+}
+
 # lab_hang_report: why dom0 does not answer the lab agent, to stderr: whether its sshd answers, and Xen's own view
 # (debug keys q: domains and their vCPUs, r: run queues, 0: dom0's vCPU registers and stacks, d: each CPU's
 # registers and Xen's stack). The console lines they printed are kept as LAB_VAR/hang-N.log. When sshd does not answer
@@ -215,15 +235,39 @@ lab_hang_report() {
   fi
   head -16 <<<"$ssh_said" | sed 's/^/  /' >&2
   from=$(stat -c %s "$LAB_SERIAL" 2>/dev/null || echo 0)
-  if ! lab_xen_keys qr0d; then
+  if ! lab_xen_keys qr0dei; then
     echo "lab/run: no console socket ($LAB_CONSOLE_SOCKET): Xen's view not taken" >&2
     return 0
   fi
   sleep 3
   tail -c +"$((from + 1))" "$LAB_SERIAL" | tr -d '\r' >"$LAB_VAR/hang-$n.log"
-  echo "lab/run: Xen's debug keys q r 0 d printed $(wc -l <"$LAB_VAR/hang-$n.log") lines ($LAB_VAR/hang-$n.log):" >&2
-  { grep -E "^\(XEN\) +VCPU[0-9]+: CPU|^\(XEN\) +pause_count|^\(XEN\) CPU\[[0-9]+\] current=" "$LAB_VAR/hang-$n.log" || true; } | sed 's/^/  /' >&2
-  lab_dom0_stacks "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2 || true
+  echo "lab/run: Xen's debug keys q r 0 d e i printed $(wc -l <"$LAB_VAR/hang-$n.log") lines ($LAB_VAR/hang-$n.log):" >&2
+  lab_hang_summary "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2
+}
+# lab_hang_summary LOG: of Xen's debug keys' dump in LOG (lab_hang_report's), dom0's vCPU states, each CPU's current
+# vCPU, dom0's vCPUs' RIP and stacks (lab_dom0_stacks), then what would tell a dom0 that waits for an interrupt Xen
+# never delivered from one whose programs wait for something else: dom0's event channels with an event pending
+# (key e: "[p/m/s]", p=1), and its IRQs with an interrupt in flight or their event channel pending or masked (key i:
+# "in-flight=N d0:PIRQ(EPM)", - where clear).
+lab_hang_summary() {
+  # Each domain's vCPUs (key q), one line each: "domain N VCPUk: CPUc [has=..] ... pause_count=.. pause_flags=..".
+  awk '
+    /VCPU information and callbacks for domain/ { d = $NF; sub(/:$/, "", d) }
+    /^\(XEN\) +VCPU[0-9]+: CPU/ { sub(/^\(XEN\) +/, ""); sub(/ +$/, ""); v = "domain " d " " $0; next }
+    /^\(XEN\) +pause_count/ && v != "" { sub(/^\(XEN\) +/, ""); print v " " $0; v = "" }
+  ' "$1"
+  grep -E "^\(XEN\) CPU\[[0-9]+\] current=" "$1" || true
+  lab_dom0_stacks "$1" || true
+  awk '
+    /Event channel information for domain 0:/ { dom0 = 1; seen = 1; next }
+    /Event channel information for domain|IRQ information:/ { dom0 = 0 }
+    dom0 && /\[1\// { sub(/^\(XEN\) +/, ""); pend = pend (pend == "" ? "" : "; ") $0 }
+    /^\(XEN\) +IRQ: .* d0:/ && (/in-flight=[1-9]/ || /d0: *[0-9]+\([^)]*[A-Z][^)]*\)/) { sub(/^\(XEN\) +/, ""); irq = irq (irq == "" ? "" : "; ") $0 }
+    /^\(XEN\) IRQ information:/ { irqs = 1 }
+    END {
+      if (seen) print "dom0 event channels with an event pending: " (pend == "" ? "none" : pend)
+      if (irqs) print "dom0 IRQs in flight, pending or masked: " (irq == "" ? "none" : irq)
+    }' "$1"
 }
 
 # lab_dom0_stacks LOG: each dom0 vCPU Xen's '0' key dumped in LOG: its RIP and the kernel text addresses on its stack,

@@ -24,13 +24,20 @@ suite_names=() suite_keys=()
 declare -gA suite_name_of=() suite_needs=() suite_owed=() suite_on=() suite_visited=()
 keep=0 restart=0 suite_lab_started=0 suite_figures_title=figures
 passed=0 failed=0 times=() figures=() iperf_pids=()
+# The section running (suite_run's; "-" before the first), each section's counts and each figure's section: after a
+# stall, the run again keeps those of the sections it does not run again.
+suite_current="" suite_stall_done=0 figure_keys=()
+suite_exec=("$0") # how the suite runs itself again (before its options)
+declare -gA suite_passed_in=() suite_failed_in=()
 
 ok() {
   passed=$((passed + 1))
+  suite_passed_in[${suite_current:--}]=$((${suite_passed_in[${suite_current:--}]:-0} + 1))
   echo "PASS  $1"
 }
 bad() {
   failed=$((failed + 1))
+  suite_failed_in[${suite_current:--}]=$((${suite_failed_in[${suite_current:--}]:-0} + 1))
   echo "FAIL  $1${2:+: $2}"
 }
 check() {
@@ -40,6 +47,7 @@ check() {
 }
 figure() {
   figures+=("$1")
+  figure_keys+=("${suite_current:--}")
   echo "FIGURE $1"
 }
 # A command in dom0 (DOM0_TIMEOUT seconds, default 600).
@@ -119,8 +127,12 @@ suite_begin() {
     echo "lab/$SUITE: --filter '$filter' is not a regular expression bash understands" >&2
     exit 2
   fi
-  suite_select "$filter"
   suite_t0=$(date +%s)
+  if [ -n "${SUITE_RETRY_KEYS:-}" ]; then
+    suite_retry_begin
+  else
+    suite_select "$filter"
+  fi
   if [ ${#suite_on[@]} -eq 0 ]; then
     # Nothing to run: no build, no boot (LAB_FILTER may name another suite's sections).
     echo "lab/$SUITE: no section matches '$filter'" >&2
@@ -133,16 +145,24 @@ suite_begin() {
   lab_need_packages jq iperf3
   mkdir -p "$LAB_VAR"
 }
-# suite_select REGEX: marks the sections whose name matches, and what they need, transitively.
+# suite_select REGEX [KEY...]: marks the sections whose name matches REGEX (none when it is empty and KEY... are given)
+# and sections KEY..., and what they need, transitively.
 suite_select() {
-  local i key need more=1
+  local i key need more=1 regex=$1
+  shift
   for key in "${suite_keys[@]}"; do
     for need in ${suite_needs[$key]}; do
       [ -n "${suite_name_of[$need]+set}" ] || lab_die "lab/$SUITE: section $key needs $need, which is no section"
     done
   done
-  for i in "${!suite_keys[@]}"; do
-    if [[ ${suite_names[i]} =~ $1 ]]; then suite_on[${suite_keys[i]}]=1; fi
+  if [ $# -eq 0 ] || [ -n "$regex" ]; then
+    for i in "${!suite_keys[@]}"; do
+      if [[ ${suite_names[i]} =~ $regex ]]; then suite_on[${suite_keys[i]}]=1; fi
+    done
+  fi
+  for key in "$@"; do
+    [ -n "${suite_name_of[$key]+set}" ] || lab_die "lab/$SUITE: $key is no section"
+    suite_on[$key]=1
   done
   while ((more)); do
     more=0
@@ -161,11 +181,14 @@ suite_selected() {
   [ -n "${suite_name_of[$1]+set}" ] || lab_die "lab/$SUITE: $1 is no section"
   [ -n "${suite_on[$1]:-}" ]
 }
-# suite_run KEY: whether section KEY runs: prints "== NAME" if it does, "SKIP  NAME" if not.
+# suite_run KEY: whether section KEY runs: prints "== NAME" if it does, "SKIP  NAME" if not. A stall of dom0 in the
+# section before is handled first (suite_stall_check).
 suite_run() {
+  suite_stall_check
   suite_visited[$1]=1
   if suite_selected "$1"; then
     echo "== ${suite_name_of[$1]}"
+    suite_current=$1
   else
     echo "SKIP  ${suite_name_of[$1]}"
     return 1
@@ -201,6 +224,7 @@ give_up() {
 }
 # suite_finish: stage times, figures, "N passed, M failed"; exits 1 if a check failed, else 0.
 suite_finish() {
+  suite_stall_check
   suite_rest
   stage_time "total lab/$SUITE" "$(($(date +%s) - suite_t0)) s"
   echo "---- stage times ----"
@@ -214,9 +238,85 @@ suite_finish() {
   exit 0
 }
 
+# ---- dom0 stalls ----------------------------------------------------------------------------------------
+# Under TCG, dom0 has stopped answering anything (its lab agent, its sshd) a few times in many runs, with its vCPUs
+# halted and Xen idle (docs/results: sessions 19, 24, 27, 31), never twice in one run. lab/run marks such a boot hung
+# (lab_boot_hung). The suite then says so, with what Xen's debug keys printed, boots the lab again and runs once more
+# from the section it was in, with the sections those need. The last line counts each check once: the first run's
+# in the sections not run again, and the run again's. A second stall fails the suite.
+
+# suite_stall_check: at a section's start, the suite's end and its exit: when the boot is hung and a section ran,
+# suite_stall_retry (once; later calls in the same process do nothing).
+suite_stall_check() {
+  [ "$suite_stall_done" = 0 ] && [ -n "$suite_current" ] && lab_boot_hung || return 0
+  suite_stall_done=1
+  suite_stall_retry
+}
+# suite_stall_retry: the first stall: this suite again (exec, the same process) on the sections from the stalled one
+# on that the filter selected (SUITE_RETRY_KEYS), with each section's counts and figures so far (LAB_VAR/SUITE_ID-prior;
+# suite_retry_begin keeps those of the sections it does not run). The second: the stalled section fails, and the suite
+# gives up.
+suite_stall_retry() {
+  local key=$suite_current name=${suite_name_of[$suite_current]} log i on=0 keys=() args=(--restart)
+  log=$(find "$LAB_VAR" -maxdepth 1 -name 'hang-*.log' -newer "$LAB_SHARE/ready" -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -1 | cut -d' ' -f2-)
+  if [ -n "$log" ]; then
+    echo "STALL  $name: dom0 stopped answering (neither its lab agent nor its sshd); what Xen's debug keys printed, in $log:"
+    lab_hang_summary "$log" | sed 's/^/  /'
+  else
+    echo "STALL  $name: dom0 stopped answering (neither its lab agent nor its sshd)"
+  fi
+  if [ -n "${SUITE_STALLED:-}" ]; then
+    echo "STALL  the second in this suite (the first: $SUITE_STALLED): not run again"
+    bad "$name" "dom0 stopped answering again (the first stall: $SUITE_STALLED)"
+    give_up "dom0 stopped answering twice"
+  fi
+  for i in "${!suite_keys[@]}"; do
+    [ "${suite_keys[i]}" = "$key" ] && on=1
+    if [ $on = 1 ] && [ -n "${suite_on[${suite_keys[i]}]:-}" ]; then keys+=("${suite_keys[i]}"); fi
+  done
+  echo "STALL  lab/$SUITE boots the lab again and runs once more from this section: ${keys[*]}, with the sections they need; their checks so far are set aside"
+  {
+    for key in "${suite_keys[@]}"; do
+      [ -z "${suite_passed_in[$key]:-}${suite_failed_in[$key]:-}" ] || echo "count $key ${suite_passed_in[$key]:-0} ${suite_failed_in[$key]:-0}"
+    done
+    for i in "${!figures[@]}"; do echo "figure ${figure_keys[i]} ${figures[i]}"; done
+  } >"$LAB_VAR/$SUITE_ID-prior"
+  suite_iperf_stop
+  [ "$keep" = 0 ] || args+=(--keep)
+  trap - EXIT
+  exec env SUITE_RETRY_KEYS="${keys[*]}" SUITE_T0="$suite_t0" SUITE_STALLED="$name, $(date -u +%H:%M:%S)" "${suite_exec[@]}" "${args[@]}"
+}
+# suite_retry_begin: in the run after a stall: the sections SUITE_RETRY_KEYS with what they need; of the first run
+# (LAB_VAR/SUITE_ID-prior), the counts and figures of the sections not run again; its start time.
+suite_retry_begin() {
+  local line what key rest p f kept_p=0 kept_f=0
+  # shellcheck disable=SC2086 # one word per key
+  suite_select "" $SUITE_RETRY_KEYS
+  suite_t0=${SUITE_T0:-$suite_t0}
+  # Lines "count KEY PASSED FAILED" and "figure KEY TEXT" (TEXT as it was, spaces and all).
+  while IFS= read -r line; do
+    what=${line%% *} rest=${line#* }
+    key=${rest%% *} rest=${rest#* }
+    [ -z "${suite_on[$key]:-}" ] || continue
+    case $what in
+      count)
+        read -r p f <<<"$rest"
+        passed=$((passed + p)) failed=$((failed + f)) kept_p=$((kept_p + p)) kept_f=$((kept_f + f))
+        suite_passed_in[$key]=$p suite_failed_in[$key]=$f
+        ;;
+      figure)
+        figures+=("$rest")
+        figure_keys+=("$key")
+        ;;
+    esac
+  done <"$LAB_VAR/$SUITE_ID-prior"
+  echo "== lab/$SUITE once more after dom0 stalled in $SUITE_STALLED; kept from the first run: $kept_p passed and $kept_f failed checks of the sections not run again"
+}
+
 # The EXIT trap: host-side iperf3 servers go; a lab this suite booted has its consoles saved when a check
 # failed and is stopped unless --keep. A lab the suite did not boot is left alone (it may be someone else's).
 suite_cleanup() {
+  suite_stall_check
   suite_iperf_stop
   if [ "$suite_lab_started" = 1 ]; then
     [ "$failed" -eq 0 ] || lab_save_consoles "$SUITE_ID"
