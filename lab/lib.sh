@@ -199,11 +199,12 @@ lab_xen_keys() {
   } | timeout 60 socat - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" >/dev/null 2>&1
 }
 
-# lab_boot_hung: whether lab/run marked this boot hung (LAB_VAR/hung, newer than the share's ready): dom0 answered
-# neither its lab agent nor its sshd.
-lab_boot_hung() { [ "$LAB_VAR/hung" -nt "$LAB_SHARE/ready" ]; }
-# lab_dom0_answers: whether dom0 answers now: its lab agent runs a no-op within 30 s, or else its sshd does within 40 s.
-# A probe the agent never claimed is taken back.
+# lab_boot_hung: whether lab/run marked this boot hung (LAB_VAR/hung, newer than the share's ready, which the agent
+# writes at boot): dom0 answered neither its lab agent nor its sshd. No boot (no ready) is not a hung one.
+lab_boot_hung() { [ -f "$LAB_SHARE/ready" ] && [ "$LAB_VAR/hung" -nt "$LAB_SHARE/ready" ]; }
+# lab_dom0_answers: whether dom0 answers now: its lab agent claims a no-op within 30 s (a busy dom0 may take longer to
+# run it; the claim shows the agent's loop runs), or else its sshd runs one within 40 s. A probe the agent never
+# claimed is taken back.
 lab_dom0_answers() {
   local id i
   id=probe-$(date +%s%N)-$$
@@ -215,23 +216,44 @@ lab_dom0_answers() {
     fi
     sleep 0.2
   done
+  [ -e "$LAB_SHARE/cmd/$id.sh" ] || return 0 # claimed: lab/boot clears out/ of what it leaves
   rm -f "$LAB_SHARE/cmd/$id.sh"
   lab_ssh --timeout 40 true >/dev/null 2>&1
 }
 
-# lab_hang_report: why dom0 does not answer the lab agent, to stderr: whether its sshd answers, and Xen's own view
+# lab_dom0_sysrq KEYS: types dom0's magic SysRq KEYS on its console (hvc0 reads Ctrl-O, then the key), a second apart,
+# while the console's input is dom0's (lab_xen_keys switches it back). dom0's kernel prints what they dump to
+# LAB_SERIAL, if it still handles its console's interrupt (lab/boot enables every SysRq function: sysrq_always_enabled).
+lab_dom0_sysrq() {
+  local keys=$1 i
+  [ -S "$LAB_CONSOLE_SOCKET" ] || return 1
+  {
+    for ((i = 0; i < ${#keys}; i++)); do
+      printf '\017%s' "${keys:i:1}"
+      sleep 1
+    done
+    sleep 1
+  } | timeout 30 socat - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" >/dev/null 2>&1
+}
+
+# lab_hang_report [--no-mark]: why dom0 does not answer the lab agent, to stderr: whether its sshd answers, and Xen's own view
 # (debug keys q: domains and their vCPUs, r: run queues, 0: dom0's vCPU registers and stacks, d: each CPU's
 # registers and Xen's stack). The console lines they printed are kept as LAB_VAR/hang-N.log. When sshd does not answer
-# either, it marks the boot hung (LAB_VAR/hung): lab/run then refuses at once.
+# either, it marks the boot hung (LAB_VAR/hung): lab/run then refuses at once; with --no-mark the caller decides.
 lab_hang_report() {
-  local n=1 from ssh_said
+  local n=1 from ssh_said mark=1
+  [ "${1:-}" != --no-mark ] || mark=0
   while [ -e "$LAB_VAR/hang-$n.log" ]; do n=$((n + 1)); done
   if ssh_said=$(lab_ssh --timeout 40 'cat /proc/uptime /proc/loadavg; ps -eo pid,stat,etime,wchan:24,args --sort=-pcpu | head -12' 2>&1); then
     echo "lab/run: dom0's sshd answers; its uptime, load and busiest processes:" >&2
   else
     # Both ways in are dead: later commands of this boot would each wait out their timeout (600 s in the suites).
-    touch "$LAB_VAR/hung"
-    echo "lab/run: dom0's sshd does not answer either; the lab's later commands fail at once until lab/boot:" >&2
+    if [ $mark = 1 ]; then
+      touch "$LAB_VAR/hung"
+      echo "lab/run: dom0's sshd does not answer either; the lab's later commands fail at once until lab/boot:" >&2
+    else
+      echo "lab/run: dom0's sshd does not answer either:" >&2
+    fi
   fi
   head -16 <<<"$ssh_said" | sed 's/^/  /' >&2
   from=$(stat -c %s "$LAB_SERIAL" 2>/dev/null || echo 0)
@@ -240,8 +262,10 @@ lab_hang_report() {
     return 0
   fi
   sleep 3
+  lab_dom0_sysrq w || true
+  sleep 3
   tail -c +"$((from + 1))" "$LAB_SERIAL" | tr -d '\r' >"$LAB_VAR/hang-$n.log"
-  echo "lab/run: Xen's debug keys q r 0 d e i printed $(wc -l <"$LAB_VAR/hang-$n.log") lines ($LAB_VAR/hang-$n.log):" >&2
+  echo "lab/run: Xen's debug keys q r 0 d e i and dom0's SysRq w printed $(wc -l <"$LAB_VAR/hang-$n.log") lines ($LAB_VAR/hang-$n.log):" >&2
   lab_hang_summary "$LAB_VAR/hang-$n.log" | sed 's/^/  /' >&2
 }
 # lab_hang_summary LOG: of Xen's debug keys' dump in LOG (lab_hang_report's), dom0's vCPU states, each CPU's current
@@ -268,6 +292,23 @@ lab_hang_summary() {
       if (seen) print "dom0 event channels with an event pending: " (pend == "" ? "none" : pend)
       if (irqs) print "dom0 IRQs in flight, pending or masked: " (irq == "" ? "none" : irq)
     }' "$1"
+  # SysRq w (lab_dom0_sysrq): dom0's tasks blocked in D state, each with the first functions of its call trace.
+  awk '
+    function flush() { if (task != "") print "dom0 task blocked: " task (fns == "" ? "" : ": " fns); task = ""; fns = ""; n = 0 }
+    /sysrq: Show Blocked State/ { shown = 1; next }
+    !shown { next }
+    / task:/ { flush(); any = 1; t = $0; sub(/.* task:/, "task:", t); gsub(/ +/, " ", t); task = t; next }
+    task != "" && n < 8 {
+      for (i = 1; i <= NF; i++) if ($i ~ /^[A-Za-z_][A-Za-z0-9_.]*\+0x[0-9a-f]+\/0x[0-9a-f]+$/) {
+        f = $i; sub(/\+0x.*/, "", f); fns = fns (fns == "" ? "" : " < ") f; n++
+      }
+    }
+    END {
+      flush()
+      if (!shown) print "dom0 printed nothing for SysRq w (its kernel does not handle its console, or the key was not typed)"
+      else if (!any) print "dom0 answered SysRq w: no task blocked"
+    }
+  ' "$1"
 }
 
 # lab_dom0_stacks LOG: each dom0 vCPU Xen's '0' key dumped in LOG: its RIP and the kernel text addresses on its stack,

@@ -28,6 +28,8 @@ passed=0 failed=0 times=() figures=() iperf_pids=()
 # stall, the run again keeps those of the sections it does not run again.
 suite_current="" suite_stall_done=0 figure_keys=()
 suite_exec=("$0") # how the suite runs itself again (before its options)
+suite_no_retry="" # set (to why) by a suite that cannot run again after a stall: the stall fails it
+suite_in_cleanup=0 suite_cleaned=0
 declare -gA suite_passed_in=() suite_failed_in=()
 
 ok() {
@@ -222,7 +224,8 @@ give_up() {
   suite_rest "$why"
   suite_finish
 }
-# suite_finish: stage times, figures, "N passed, M failed"; exits 1 if a check failed, else 0.
+# suite_finish: stage times, figures, "N passed, M failed"; exits 1 if a check failed, else 0. Called from the EXIT trap
+# (a stall seen there: give_up), it does the cleanup itself first: an exit in the trap ends it.
 suite_finish() {
   suite_stall_check
   suite_rest
@@ -234,6 +237,7 @@ suite_finish() {
     printf '%s\n' "${figures[@]}"
   fi
   echo "$passed passed, $failed failed"
+  [ "$suite_in_cleanup" = 0 ] || suite_cleanup_lab
   [ "$failed" -eq 0 ] || exit 1
   exit 0
 }
@@ -258,7 +262,7 @@ suite_stall_check() {
 # gives up.
 suite_stall_retry() {
   local key=$suite_current name=${suite_name_of[$suite_current]} log i on=0 keys=() args=(--restart)
-  log=$(find "$LAB_VAR" -maxdepth 1 -name 'hang-*.log' -newer "$LAB_SHARE/ready" -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -1 | cut -d' ' -f2-)
+  log=$({ find "$LAB_VAR" -maxdepth 1 -name 'hang-*.log' -newer "$LAB_SHARE/ready" -printf '%T@ %p\n' 2>/dev/null || true; } | sort -n | tail -1 | cut -d' ' -f2-)
   if [ -n "$log" ]; then
     echo "STALL  $name: dom0 stopped answering (neither its lab agent nor its sshd); what Xen's debug keys printed, in $log:"
     lab_hang_summary "$log" | sed 's/^/  /'
@@ -269,6 +273,11 @@ suite_stall_retry() {
     echo "STALL  the second in this suite (the first: $SUITE_STALLED): not run again"
     bad "$name" "dom0 stopped answering again (the first stall: $SUITE_STALLED)"
     give_up "dom0 stopped answering twice"
+  fi
+  if [ -n "$suite_no_retry" ]; then
+    echo "STALL  lab/$SUITE does not run again after a stall: $suite_no_retry"
+    bad "$name" "dom0 stopped answering"
+    give_up "dom0 stopped answering"
   fi
   for i in "${!suite_keys[@]}"; do
     [ "${suite_keys[i]}" = "$key" ] && on=1
@@ -316,7 +325,14 @@ suite_retry_begin() {
 # The EXIT trap: host-side iperf3 servers go; a lab this suite booted has its consoles saved when a check
 # failed and is stopped unless --keep. A lab the suite did not boot is left alone (it may be someone else's).
 suite_cleanup() {
+  suite_in_cleanup=1
   suite_stall_check
+  suite_cleanup_lab
+}
+# suite_cleanup_lab: the trap's work after the stall check (once).
+suite_cleanup_lab() {
+  [ "$suite_cleaned" = 0 ] || return 0
+  suite_cleaned=1
   suite_iperf_stop
   if [ "$suite_lab_started" = 1 ]; then
     [ "$failed" -eq 0 ] || lab_save_consoles "$SUITE_ID"
