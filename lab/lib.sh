@@ -298,8 +298,9 @@ lab_hang_summary() {
     /sysrq: Show Blocked State/ { shown = 1; next }
     !shown { next }
     / task:/ { flush(); any = 1; t = $0; sub(/.* task:/, "task:", t); gsub(/ +/, " ", t); task = t; next }
+    /<\/TASK>/ { flush(); next }
     task != "" && n < 8 {
-      for (i = 1; i <= NF; i++) if ($i ~ /^[A-Za-z_][A-Za-z0-9_.]*\+0x[0-9a-f]+\/0x[0-9a-f]+$/) {
+      for (i = 1; i <= NF; i++) if ($i ~ /^[A-Za-z_][A-Za-z0-9_.]*\+0x[0-9a-f]+\/0x[0-9a-f]+$/ && $(i - 1) != "?") {
         f = $i; sub(/\+0x.*/, "", f); fns = fns (fns == "" ? "" : " < ") f; n++
       }
     }

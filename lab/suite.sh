@@ -144,6 +144,9 @@ suite_begin() {
     lab_die "a lab is already running (pid $(lab_qemu_pid)), maybe someone else's: lab/stop it or pass --restart"
   fi
   trap suite_cleanup EXIT
+  # An interrupted suite (Ctrl-C, CI's timeout) ends: its EXIT trap cleans up and does not run it again.
+  trap 'suite_stall_done=1; exit 130' INT
+  trap 'suite_stall_done=1; exit 143' TERM
   lab_need_packages jq iperf3
   mkdir -p "$LAB_VAR"
 }
@@ -293,7 +296,16 @@ suite_stall_retry() {
   suite_iperf_stop
   [ "$keep" = 0 ] || args+=(--keep)
   trap - EXIT
-  exec env SUITE_RETRY_KEYS="${keys[*]}" SUITE_T0="$suite_t0" SUITE_STALLED="$name, $(date -u +%H:%M:%S)" "${suite_exec[@]}" "${args[@]}"
+  # With execfail and without errexit (bash 5.2 exits on a failed exec under errexit, even with ||), exec returns only
+  # when it failed.
+  shopt -s execfail
+  set +e
+  # shellcheck disable=SC2093 # see above
+  SUITE_RETRY_KEYS="${keys[*]}" SUITE_T0="$suite_t0" SUITE_STALLED="$name, $(date -u +%H:%M:%S)" exec "${suite_exec[@]}" "${args[@]}"
+  set -e
+  trap suite_cleanup EXIT
+  bad "$name" "dom0 stopped answering, and lab/$SUITE could not run again (${suite_exec[*]})"
+  give_up "dom0 stopped answering"
 }
 # suite_retry_begin: in the run after a stall: the sections SUITE_RETRY_KEYS with what they need; of the first run
 # (LAB_VAR/SUITE_ID-prior), the counts and figures of the sections not run again; its start time.
