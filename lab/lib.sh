@@ -196,8 +196,11 @@ lab_xen_keys() {
     done
     printf '\001\001\001'
     sleep 1
-  } | timeout 60 socat - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" >/dev/null 2>&1
+  } | lab_console_feed 60
 }
+# lab_console_feed SECS: what stdin says, typed on the lab's console (its input socket), for at most SECS; what the
+# console prints meanwhile is dropped here (it is in LAB_SERIAL through the chardev's log).
+lab_console_feed() { timeout "$1" socat - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" >/dev/null 2>&1; }
 
 # lab_boot_hung: whether lab/run marked this boot hung (LAB_VAR/hung, newer than the share's ready, which the agent
 # writes at boot): dom0 answered neither its lab agent nor its sshd. No boot (no ready) is not a hung one.
@@ -233,7 +236,7 @@ lab_dom0_sysrq() {
       sleep 1
     done
     sleep 1
-  } | timeout 30 socat - "UNIX-CONNECT:$LAB_CONSOLE_SOCKET" >/dev/null 2>&1
+  } | lab_console_feed 30
 }
 
 # lab_hang_report [--no-mark]: why dom0 does not answer the lab agent, to stderr: whether its sshd answers, and Xen's own view
@@ -276,15 +279,15 @@ lab_hang_report() {
 lab_hang_summary() {
   # Each domain's vCPUs (key q), one line each: "domain N VCPUk: CPUc [has=..] ... pause_count=.. pause_flags=..".
   awk '
-    /VCPU information and callbacks for domain/ { d = $NF; sub(/:$/, "", d) }
+    /VCPU information and callbacks for/ { d = $NF; sub(/:$/, "", d) } # by $NF: the serial has doubled letters of "domain"
     /^\(XEN\) +VCPU[0-9]+: CPU/ { sub(/^\(XEN\) +/, ""); sub(/ +$/, ""); v = "domain " d " " $0; next }
     /^\(XEN\) +pause_count/ && v != "" { sub(/^\(XEN\) +/, ""); print v " " $0; v = "" }
   ' "$1"
   grep -E "^\(XEN\) CPU\[[0-9]+\] current=" "$1" || true
   lab_dom0_stacks "$1" || true
   awk '
-    /Event channel information for domain 0:/ { dom0 = 1; seen = 1; next }
-    /Event channel information for domain|IRQ information:/ { dom0 = 0 }
+    /Event channel information for/ && $NF == "0:" { dom0 = 1; seen = 1; next }
+    /Event channel information for|IRQ information:/ { dom0 = 0 }
     dom0 && /\[1\// { sub(/^\(XEN\) +/, ""); pend = pend (pend == "" ? "" : "; ") $0 }
     /^\(XEN\) +IRQ: .* d0:/ && (/in-flight=[1-9]/ || /d0: *[0-9]+\([^)]*[A-Z][^)]*\)/) { sub(/^\(XEN\) +/, ""); irq = irq (irq == "" ? "" : "; ") $0 }
     /^\(XEN\) IRQ information:/ { irqs = 1 }

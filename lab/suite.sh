@@ -291,7 +291,9 @@ suite_stall_retry() {
     for key in "${suite_keys[@]}"; do
       [ -z "${suite_passed_in[$key]:-}${suite_failed_in[$key]:-}" ] || echo "count $key ${suite_passed_in[$key]:-0} ${suite_failed_in[$key]:-0}"
     done
-    for i in "${!figures[@]}"; do echo "figure ${figure_keys[i]} ${figures[i]}"; done
+    for i in "${!figures[@]}"; do
+      [ "${figure_keys[i]}" = - ] || echo "figure ${figure_keys[i]} ${figures[i]}" # setup's are the run again's own
+    done
   } >"$LAB_VAR/$SUITE_ID-prior"
   suite_iperf_stop
   [ "$keep" = 0 ] || args+=(--keep)
