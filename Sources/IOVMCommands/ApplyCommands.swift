@@ -42,11 +42,11 @@ struct HostChangeOptions: ParsableArguments {
 
     /// Refuses, before anything is touched, a plan this Xen cannot run: passthrough without an IOMMU (unless
     /// allowed), a cpupool under a scheduler Xen was built without.
-    func checkHost(_ plan: Plan, engine: ApplyEngine? = nil) throws {
+    func checkHost(_ plan: Plan, engine: ApplyEngine? = nil, facts known: XenFacts? = nil) throws {
         // A libvirt host: its IOMMU and schedulers are Xen's facts libvirt does not report; the backend refuses
         // what its driver cannot do (cpupools, rtds) before anything is touched.
         if connect != nil { return }
-        let facts = HostAccess.facts(of: engine)
+        let facts = known ?? HostAccess.facts(of: engine)
         if !plan.iovms.allSatisfy({ $0.nics.isEmpty }), let refusal = facts.passthroughRefusal(plan, allowNoIOMMU: allowNoIOMMU) {
             printError("iovm: error: \(refusal)")
             throw ExitCode.failure
@@ -79,14 +79,20 @@ struct ApplyCommand: ParsableCommand {
         try reportingErrors {
             let logger = global.logger("iovm.apply")
             var timer = PhaseTimer("apply", logger: logger)
+            // This dom0's libxl context is opened first: its facts plan the topology, are checked below, and its
+            // context applies (one context, facts asked once: issue 16). Opening touches nothing; a host that cannot
+            // be opened is reported after the topology's own errors. A libvirt host is connected to after planning.
+            let opened = host.connect == nil ? Result(catching: { try host.engine(logger: logger) }) : nil
+            let facts = (try? opened?.get()).map { HostAccess.facts(of: $0) }
+            timer.lap("opened this dom0 (libxl and xenstore) and asked Xen's facts")
             let plan: Plan
-            switch try topology.plans(logger: logger, connect: host.connect, whole: true) {
+            switch try topology.plans(logger: logger, connect: host.connect, whole: true, dom0Facts: facts) {
             case .single(let single): plan = single
             case .hosts(let shares): return try applyHosts(shares, logger: logger)
             }
             timer.lap("read and planned the topology")
-            let engine = try host.engine(logger: logger)
-            timer.lap("opened the host (libxl and xenstore, or libvirt)")
+            let engine = try opened?.get() ?? host.engine(logger: logger)
+            timer.lap("opened the host (a libvirt host; this dom0 was opened above)")
             try TopologyOptions.requireHostNICs(plan, connect: host.connect)
             try TopologyOptions.requireImages(plan)
             timer.lap("found the NICs and images")
@@ -98,7 +104,7 @@ struct ApplyCommand: ParsableCommand {
                 if !reconciliation.conflicts.isEmpty { throw ExitCode.failure }
                 return
             }
-            try host.checkHost(plan, engine: engine)
+            try host.checkHost(plan, engine: engine, facts: facts)
             timer.lap("checked the host's facts")
             let report = try engine.apply(plan, libxlJSON: try PlanRenderer.libxlJSON(of: plan))
             if report.nothingToDo {

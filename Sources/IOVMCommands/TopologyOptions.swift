@@ -64,8 +64,8 @@ struct TopologyOptions: ParsableArguments {
     var hostOverride: HostOverride { HostOverride(cores: hostCores, memoryMiB: hostMemory) }
 
     /// What Xen reports, when this is a dom0: cores, free memory and Pool-0's scheduler.
-    static func hostFromXen(logger: Logger, connect: String? = nil) -> HostShape? {
-        let facts = HostAccess.facts(connect: connect)
+    static func hostFromXen(logger: Logger, connect: String? = nil, dom0Facts: XenFacts? = nil) -> HostShape? {
+        let facts = Self.facts(connect: connect, dom0Facts: dom0Facts)
         guard let shape = facts.hostShape else {
             logger.debug("no host shape from Xen: \(facts.notDom0 ?? "no core count")")
             return nil
@@ -76,12 +76,18 @@ struct TopologyOptions: ParsableArguments {
 
     /// The scheduler Pool-0 runs: `--host-scheduler`, else what Xen reports when the topology asks for a
     /// scheduler (nil off Xen, or when it asks for none: then nothing depends on it).
-    func poolZeroScheduler(for document: TopologyDocument, logger: Logger, connect: String? = nil) -> String? {
+    func poolZeroScheduler(for document: TopologyDocument, logger: Logger, connect: String? = nil, dom0Facts: XenFacts? = nil) -> String? {
         if let hostScheduler { return hostScheduler }
         guard document.host?.scheduler != nil else { return nil }
-        let facts = HostAccess.facts(connect: connect)
+        let facts = Self.facts(connect: connect, dom0Facts: dom0Facts)
         if let scheduler = facts.scheduler { logger.debug("Pool-0 runs \(scheduler)") }
         return facts.notDom0 == nil ? facts.scheduler : nil
+    }
+
+    /// `dom0Facts` for this dom0 (`connect` nil) when the command gathered them already, else asked now.
+    static func facts(connect: String?, dom0Facts: XenFacts?) -> XenFacts {
+        if connect == nil, let dom0Facts { return dom0Facts }
+        return HostAccess.facts(connect: connect)
     }
 
     /// Plans `file` when a command takes the topology as an optional argument (status, doctor).
@@ -116,10 +122,11 @@ struct TopologyOptions: ParsableArguments {
     }
 
     /// Loads and plans a topology; one that spans hosts is planned per host (`whole`: every host unless `--on-host`
-    /// names one; otherwise `--on-host` is required).
-    func plans(logger: Logger, connect: String?, whole: Bool) throws(TopologyError) -> Planned {
+    /// names one; otherwise `--on-host` is required). `dom0Facts`: this dom0's Xen facts, when the command asked them
+    /// already through the libxl context it applies with (one context and one asking per command: issue 16).
+    func plans(logger: Logger, connect: String?, whole: Bool, dom0Facts: XenFacts? = nil) throws(TopologyError) -> Planned {
         let document = try loadDocument(logger: logger)
-        guard document.spansHosts else { return .single(try planShare(document, logger: logger, connect: connect)) }
+        guard document.spansHosts else { return .single(try planShare(document, logger: logger, connect: connect, dom0Facts: dom0Facts)) }
         let shares = try Planner.splitByHost(document)
         if let onHost {
             if !shares.contains(where: { $0.host.name == onHost }) {
@@ -133,7 +140,7 @@ struct TopologyOptions: ParsableArguments {
         var generated = 0  // generated IOVMs are numbered across hosts: iovm0 on the first, iovm1 on the next, ...
         for share in shares {
             let uri = connect ?? share.host.connect
-            let plan = try planShare(share.document, logger: logger, connect: uri, firstGeneratedIOVM: generated)
+            let plan = try planShare(share.document, logger: logger, connect: uri, dom0Facts: dom0Facts, firstGeneratedIOVM: generated)
             generated += plan.iovms.count
             plans.append(HostPlan(host: share.host.name ?? "", connect: uri, plan: plan))
         }
@@ -142,11 +149,14 @@ struct TopologyOptions: ParsableArguments {
     }
 
     /// Plans one host's document (hosts merged from the command line, Xen or libvirt; images resolved).
-    private func planShare(_ loaded: TopologyDocument, logger: Logger, connect: String?, firstGeneratedIOVM: Int = 0) throws(TopologyError) -> Plan {
+    private func planShare(
+        _ loaded: TopologyDocument, logger: Logger, connect: String?, dom0Facts: XenFacts?, firstGeneratedIOVM: Int = 0
+    ) throws(TopologyError) -> Plan {
         var document = loaded
-        let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger, connect: connect) }
+        let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger, connect: connect, dom0Facts: dom0Facts) }
         var plan = try Planner(
-            hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger, connect: connect), firstGeneratedIOVM: firstGeneratedIOVM
+            hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger, connect: connect, dom0Facts: dom0Facts),
+            firstGeneratedIOVM: firstGeneratedIOVM
         ).plan(document)
         for warning in plan.warnings { printError(warning.description) }
         if plan.domains.contains(where: { $0.image != nil }) {

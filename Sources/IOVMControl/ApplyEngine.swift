@@ -125,8 +125,13 @@ public struct ApplyEngine: Sendable {
 
     /// The host as `plan` needs it: Xen's side, dom0's bridges when the plan's vifs use some, and the interfaces
     /// of the IOVMs' NICs that dom0 drives now.
-    func observe(_ plan: Plan) throws -> ObservedHost {
-        var host = try backend.observe(nics: plan.hostNICs)
+    /// `removingStaleRecords`: the backend's stale records are removed first (under the host lock, when no creation is
+    /// in flight), in one call with the observation so that a no-op re-apply reads iovm's records once (issue 16).
+    func observe(_ plan: Plan, removingStaleRecords: Bool = false) throws -> ObservedHost {
+        var host =
+            removingStaleRecords
+            ? try backend.removeStaleRecordsThenObserve(nics: plan.hostNICs) { logger.warning("could not remove stale records: \($0)") }
+            : try backend.observe(nics: plan.hostNICs)
         if let network {
             let nics = HostValidation.nicsToObserve(plan, on: host)
             if !plan.dom0Bridges.isEmpty || !nics.isEmpty { host.dom0Network = try network.observe(for: plan, nics: nics) }
@@ -152,10 +157,8 @@ public struct ApplyEngine: Sendable {
         timer.lap("took the host lock")
         let start = Date()
         // Under the lock no creation is in flight: intents without their domain are what a killed apply left.
-        do { try backend.removeStaleRecords() } catch { logger.warning("could not remove stale records: \(error)") }
-        timer.lap("removed stale records")
-        let host = try observe(plan)
-        timer.lap("observed the host")
+        let host = try observe(plan, removingStaleRecords: true)
+        timer.lap("removed stale records and observed the host")
         if let expectingApplied, !expectingApplied.holds(for: host.applied[plan.topology]) {
             throw ApplyError.superseded(topology: plan.topology, recorded: host.applied[plan.topology])
         }

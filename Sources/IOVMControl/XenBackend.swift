@@ -72,6 +72,10 @@ public protocol XenBackend: Sendable {
     /// domain that came back with a parked tag's UUID and name. Called under the host lock, when no creation is in
     /// flight.
     func removeStaleRecords() throws
+    /// ``removeStaleRecords()``, then ``observe(nics:)``, in one hold of the host lock. A backend may answer the
+    /// observation's reads of iovm's own records from what the removal read, when it changed none. A failed removal
+    /// is told to `removalFailed`, and the observation goes on.
+    func removeStaleRecordsThenObserve(nics: [PCIAddress], removalFailed: (any Error) -> Void) throws -> ObservedHost
     /// Removes what iovm kept of `topology`'s domains that vanished without iovm destroying them (parked tags: an
     /// `xl save`d guest is iovm's again when `xl restore` brings it back). Called once a destroy of `topology` ended;
     /// the default keeps nothing.
@@ -91,6 +95,12 @@ public protocol XenBackend: Sendable {
 extension XenBackend {
     /// Needs nothing.
     public func prepare(_ plan: Plan) throws {}
+
+    /// The two calls one after the other.
+    public func removeStaleRecordsThenObserve(nics: [PCIAddress], removalFailed: (any Error) -> Void) throws -> ObservedHost {
+        do { try removeStaleRecords() } catch { removalFailed(error) }
+        return try observe(nics: nics)
+    }
 
     /// Keeps nothing.
     public func removeParkedTags(of topology: String) throws {}

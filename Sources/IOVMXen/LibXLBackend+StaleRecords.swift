@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IOVMControl
+import IOVMCore
 import IOVMWireFormat
 import XenKit
 
@@ -38,7 +39,23 @@ extension LibXLBackend {
     }
 
     public func removeStaleRecords() throws {
-        let store = try openStore(false)
+        try removeStaleRecords(store: try openStore(false))
+    }
+
+    /// Removes the stale records, then observes through the same connection. When the removal wrote nothing, the
+    /// observation's reads of iovm's records (tags, intents, parked tags) are answered from what the removal read:
+    /// under the host lock only iovm writes them (issue 16: a no-op re-apply read each twice, 2 ms a read under TCG).
+    public func removeStaleRecordsThenObserve(nics: [PCIAddress], removalFailed: (any Error) -> Void) throws -> ObservedHost {
+        let base = try openStore(false)
+        let remembering = RememberingStore(base, under: Self.tagRoot)
+        do { try removeStaleRecords(store: remembering) } catch {
+            removalFailed(error)
+            return try observe(nics: nics, store: base)
+        }
+        return try observe(nics: nics, store: remembering.wrote ? base : remembering.remembered)
+    }
+
+    func removeStaleRecords(store: any TagStore) throws {
         let domains = try context.domains(names: false)
         let uuids = Set(domains.map(\.uuid))
         for uuid in try store.directory(Self.intentRoot) ?? [] where !uuids.contains(uuid) {

@@ -67,9 +67,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// directory: its `backend-id` is never read, so a guest cannot point iovm (a wait, a recovery, libxl's removal) at
     /// another domain or at a node of its own.
     static func vifBackend(of domid: UInt32, devid: Int, store: any TagStore) -> (path: String, domid: UInt32)? {
-        let recorded = (try? store.read("/libxl/\(domid)/device/vif/\(devid)/backend")) ?? nil
-        let claimed = (try? store.read("/local/domain/\(domid)/device/vif/\(devid)/backend")) ?? nil
-        for path in [recorded, claimed].compactMap({ $0 }) {
+        // The frontend's claim is read only when libxl's record does not do (one xenstore round trip less per vif).
+        let paths = ["/libxl/\(domid)/device/vif/\(devid)/backend", "/local/domain/\(domid)/device/vif/\(devid)/backend"]
+        for key in paths {
+            guard let path = (try? store.read(key)) ?? nil else { continue }
             if let backend = backendDomid(ofVifBackend: path, frontend: domid, devid: devid) { return (path, backend) }
         }
         return nil
@@ -220,15 +221,23 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func observe(nics: [PCIAddress]) throws -> ObservedHost {
+        try observe(nics: nics, store: try openStore(false))
+    }
+
+    /// ``observe(nics:)`` through `store`.
+    func observe(nics: [PCIAddress], store: any TagStore) throws -> ObservedHost {
         let cores = try context.hostCPUCount()
         let scheduler = (try? context.schedulerName()) ?? "unknown"
-        let store = try openStore(false)
         let intents = try Self.intents(store)
         let parked = try Self.parked(store)
         let pools = try listPools(store: store, cores: cores)
         let poolNames = Dictionary(pools.map { ($0.info.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
+        // libxl lists a domain's PCI devices from dom0's pci backend directory for it (`num_devs`, then each device's
+        // keys); one listing of those directories spares a domain without any (every guest) two round trips to xenstored.
+        let pciBackends = Set((try? store.directory("/local/domain/0/backend/pci")) ?? nil ?? [])
         var domains: [ObservedDomain] = []
         for domain in try context.domains() {
+            let hasPCI = domain.domid != 0 && pciBackends.contains("\(domain.domid)")
             // A domain half made by a killed create (no name yet, or named but not built: no vCPUs) or being destroyed
             // cannot list its vCPUs: it is observed without them rather than failing the whole observation (CI runs
             // 14 and 15: a kill -9 during guest2's create left libxl_list_vcpu returning NULL for a named domain).
@@ -248,7 +257,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
-                    pci: domain.domid == 0 ? [] : unbuilt ? ((try? passedThrough(domain.domid)) ?? []) : try passedThrough(domain.domid), tag: tag,
+                    pci: !hasPCI ? [] : unbuilt ? ((try? passedThrough(domain.domid)) ?? []) : try passedThrough(domain.domid), tag: tag,
                     vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store), rtds: schedule?.rtds,
                     shutdownReason: Self.shutdownReason(domain)))
         }

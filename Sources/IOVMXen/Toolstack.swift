@@ -127,3 +127,68 @@ struct XenStoreTags: TagStore {
     /// The token of ``watch(_:)``'s watches.
     static let waitToken = "iovm-wait"
 }
+
+/// A ``TagStore`` that remembers what it read below one root, and answers those reads again from memory once
+/// ``remembered`` asks: what ``LibXLBackend`` reads of iovm's own records to remove the stale ones, read once more by
+/// the observation that follows under the same hold of the host lock. Any write or removal sets ``wrote``; reads
+/// elsewhere always go to the store.
+final class RememberingStore: TagStore {
+    /// The store read and written.
+    let base: any TagStore
+    /// The root below which reads are remembered (`/local/domain/0/iovm`).
+    let root: String
+    /// Whether anything was written or removed through this store.
+    private(set) var wrote = false
+    /// Whether reads below ``root`` are answered from memory (set by ``remembered``).
+    private var answering = false
+    private var values: [String: String?] = [:]
+    private var listings: [String: [String]?] = [:]
+
+    /// Remembers the reads of `base` below `root`.
+    init(_ base: any TagStore, under root: String) {
+        self.base = base
+        self.root = root
+    }
+
+    /// This store, answering from now on what it read below ``root``.
+    var remembered: RememberingStore {
+        answering = true
+        return self
+    }
+
+    private func below(_ path: String) -> Bool { path.hasPrefix(root + "/") }
+
+    /// The value at `path`: from memory when it was read, or when its parent was listed without it (nil).
+    func read(_ path: String) throws(XenError) -> String? {
+        guard below(path) else { return try base.read(path) }
+        if answering {
+            if let value = values[path] { return value }
+            if let slash = path.lastIndex(of: "/"), let listing = listings[String(path[..<slash])] {
+                let child = String(path[path.index(after: slash)...])
+                if !(listing ?? []).contains(child) { return nil }
+            }
+        }
+        let value = try base.read(path)
+        values[path] = value
+        return value
+    }
+
+    /// The children of `path`, from memory when it was listed.
+    func directory(_ path: String) throws(XenError) -> [String]? {
+        guard below(path) else { return try base.directory(path) }
+        if answering, let listing = listings[path] { return listing }
+        let listing = try base.directory(path)
+        listings[path] = listing
+        return listing
+    }
+
+    func write(_ path: String, _ value: String) throws(XenError) {
+        wrote = true
+        try base.write(path, value)
+    }
+
+    func remove(_ path: String) throws(XenError) {
+        wrote = true
+        try base.remove(path)
+    }
+}

@@ -25,10 +25,10 @@ struct ApplyEnginePhaseTimeTests {
     @Test("a no-op re-apply at trace names each phase with its time; at debug none")
     func phases() throws {
         let trace = try applyTwice(at: .trace)
-        for phase in ["took the host lock", "removed stale records", "observed the host", "validated and reconciled (0 changes)", "made the changes"] {
+        for phase in ["took the host lock", "removed stale records and observed the host", "validated and reconciled (0 changes)", "made the changes"] {
             #expect(trace.contains("trace: apply: \(phase) in "), "\(phase) in:\n\(trace)")
         }
-        #expect(trace.contains(try Regex("apply: observed the host in [0-9]+\\.[0-9] ms")))
+        #expect(trace.contains(try Regex("apply: removed stale records and observed the host in [0-9]+\\.[0-9] ms")))
         #expect(!(try applyTwice(at: .debug)).contains("apply: observed the host"))
     }
 }

@@ -1,0 +1,138 @@
+import Foundation
+import IOVMControl
+import IOVMCore
+import Logging
+import Synchronization
+import Testing
+import XenKit
+
+@testable import IOVMXen
+
+/// A ``TagStore`` for unit tests only that counts the reads and listings that reach it.
+final class CountingTagStore: TagStore, @unchecked Sendable {
+    let base: MemoryTagStore
+    private let counts = Mutex<[String: Int]>([:])
+
+    init(_ base: MemoryTagStore) { self.base = base }
+
+    /// How many reads or listings of `path` reached this store.
+    func count(_ path: String) -> Int { counts.withLock { $0[path] ?? 0 } }
+    /// How many reads and listings reached this store, in all.
+    var total: Int { counts.withLock { $0.values.reduce(0, +) } }
+
+    private func counted(_ path: String) { counts.withLock { $0[path, default: 0] += 1 } }
+
+    func read(_ path: String) throws(XenError) -> String? {
+        counted(path)
+        return try base.read(path)
+    }
+
+    func directory(_ path: String) throws(XenError) -> [String]? {
+        counted(path)
+        return try base.directory(path)
+    }
+
+    func write(_ path: String, _ value: String) throws(XenError) { try base.write(path, value) }
+    func remove(_ path: String) throws(XenError) { try base.remove(path) }
+}
+
+/// The observation's round trips to xenstored (issue 16): iovm's records read once per no-op apply, the PCI devices
+/// asked only of the domains that have a pci backend.
+@Suite struct LibXLBackendObserveTests {
+    let undo = LibXLBackendUndoTests()
+
+    func backend(_ toolstack: RecordingToolstack, _ store: CountingTagStore) -> LibXLBackend {
+        LibXLBackend(
+            context: toolstack, openToolstack: { () throws(XenError) in toolstack }, openStore: { _ throws(XenError) in store },
+            logger: Logger(label: "iovm.test"), sysfs: SysfsPCI(root: "/nonexistent"), strictReset: true)
+    }
+
+    @Test func rememberedReadsBelowTheRootAreAnsweredFromMemoryAndOthersAlwaysReachTheStore() throws {
+        let memory = MemoryTagStore()
+        let counting = CountingTagStore(memory)
+        try memory.write("/local/domain/0/iovm/managed/3", "tag3")
+        try memory.write("/local/domain/3/name", "guest3")
+        let store = RememberingStore(counting, under: "/local/domain/0/iovm")
+        #expect(try store.directory("/local/domain/0/iovm/managed") == ["3"])
+        #expect(try store.read("/local/domain/0/iovm/managed/3") == "tag3")
+        #expect(try store.read("/local/domain/3/name") == "guest3")
+        // Before `remembered`, every read reaches the store.
+        #expect(try store.read("/local/domain/0/iovm/managed/3") == "tag3")
+        #expect(counting.count("/local/domain/0/iovm/managed/3") == 2)
+        let answering = store.remembered
+        #expect(try answering.read("/local/domain/0/iovm/managed/3") == "tag3")
+        #expect(try answering.directory("/local/domain/0/iovm/managed") == ["3"])
+        // A child the listed parent does not have is nil without asking the store.
+        #expect(try answering.read("/local/domain/0/iovm/managed/0") == nil)
+        #expect(try answering.read("/local/domain/3/name") == "guest3")
+        #expect(counting.count("/local/domain/0/iovm/managed/3") == 2)
+        #expect(counting.count("/local/domain/0/iovm/managed") == 1)
+        #expect(counting.count("/local/domain/0/iovm/managed/0") == 0)
+        #expect(counting.count("/local/domain/3/name") == 2)
+        // Unread paths below the root reach the store, once.
+        #expect(try answering.read("/local/domain/0/iovm/pools/p") == nil)
+        #expect(try answering.read("/local/domain/0/iovm/pools/p") == nil)
+        #expect(counting.count("/local/domain/0/iovm/pools/p") == 1)
+        #expect(!store.wrote)
+        try store.write("/local/domain/0/iovm/x", "1")
+        #expect(store.wrote && memory.values["/local/domain/0/iovm/x"] == "1")
+    }
+
+    @Test func aNoOpObservationReadsEachTagOnceAndSeesWhatTwoCallsSee() throws {
+        let toolstack = RecordingToolstack()
+        let memory = MemoryTagStore()
+        let made = undo.backend(toolstack, memory)
+        for name in ["guest1", "guest2"] { _ = try made.createDomain(try undo.guestSpec(name), libxlJSON: "{}", tag: undo.tag(name)) }
+        let counting = CountingTagStore(memory)
+        let both = try backend(toolstack, counting).removeStaleRecordsThenObserve(nics: []) { Issue.record("removal failed: \($0)") }
+        #expect(counting.count("/local/domain/0/iovm/managed/1") == 1 && counting.count("/local/domain/0/iovm/managed/2") == 1)
+        #expect(counting.count("/local/domain/0/iovm/managed/0") == 0)
+        #expect(counting.count("/local/domain/0/iovm/intents") == 1 && counting.count("/local/domain/0/iovm/parked") == 1)
+        let once = counting.total
+        try backend(toolstack, counting).removeStaleRecords()
+        let apart = try backend(toolstack, counting).observe(nics: [])
+        #expect(both == apart)
+        #expect(both.domains.filter { $0.isManaged(by: "undo") }.map(\.name) == ["guest1", "guest2"])
+        #expect(counting.total - once > once)
+    }
+
+    @Test func anObservationAfterARemovalThatWroteReadsTheStoreAgain() throws {
+        let toolstack = RecordingToolstack()
+        let memory = MemoryTagStore()
+        let made = undo.backend(toolstack, memory)
+        for name in ["guest1", "guest2"] { _ = try made.createDomain(try undo.guestSpec(name), libxlJSON: "{}", tag: undo.tag(name)) }
+        try toolstack.destroyDomain(1, name: "guest1")  // an `xl destroy`: its tag is parked by the removal
+        let counting = CountingTagStore(memory)
+        let host = try backend(toolstack, counting).removeStaleRecordsThenObserve(nics: []) { Issue.record("removal failed: \($0)") }
+        #expect(memory.values["/local/domain/0/iovm/managed/1"] == nil)
+        #expect(host.parked?.map(\.name) == ["guest1"])
+        #expect(counting.count("/local/domain/0/iovm/parked") == 2)
+        #expect(host == (try backend(toolstack, counting).observe(nics: [])))
+    }
+
+    @Test func aFailedRemovalIsToldAndTheObservationGoesOn() throws {
+        let toolstack = RecordingToolstack()
+        let memory = MemoryTagStore()
+        _ = try undo.backend(toolstack, memory).createDomain(try undo.guestSpec("guest1"), libxlJSON: "{}", tag: undo.tag("guest1"))
+        try toolstack.destroyDomain(1, name: "guest1")
+        memory.fail("write /local/domain/0/iovm/parked/")
+        let told = Mutex<[String]>([])
+        let host = try backend(toolstack, CountingTagStore(memory)).removeStaleRecordsThenObserve(nics: []) { error in told.withLock { $0.append("\(error)") } }
+        #expect(told.withLock { $0.count } == 1)
+        #expect(host.domains.map(\.domid) == [0])
+    }
+
+    @Test func onlyADomainWithAPCIBackendHasItsDevicesListed() throws {
+        let toolstack = RecordingToolstack()
+        let memory = MemoryTagStore()
+        let iovm = try undo.madeIOVM(toolstack, memory)
+        let devices = [PCIDeviceAddress(domain: 0, bus: 0, device: 0x10, function: 0), PCIDeviceAddress(domain: 0, bus: 0, device: 0x11, function: 0)]
+        toolstack.passThrough(devices, to: iovm)
+        let guest = try undo.backend(toolstack, memory).createDomain(try undo.guestSpec("guest1"), libxlJSON: "{}", tag: undo.tag("guest1"))
+        toolstack.passThrough(devices, to: guest)  // listed by libxl only if dom0 had a pci backend for it: it has none
+        let host = try backend(toolstack, CountingTagStore(memory)).observe(nics: [])
+        #expect(host.domains.first { $0.domid == iovm }?.pci.map(\.description) == ["0000:00:10.0", "0000:00:11.0"])
+        #expect(host.domains.first { $0.domid == guest }?.pci == [])
+        #expect(toolstack.calls.contains("pciDevices \(iovm)") && !toolstack.calls.contains("pciDevices \(guest)"))
+    }
+}
