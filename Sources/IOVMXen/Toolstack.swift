@@ -30,8 +30,6 @@ protocol Toolstack: Sendable {
     func setRTDSSchedule(of domid: UInt32, to schedule: RTDSSchedule) throws(XenError)
     /// Sets the hard affinity of a domain's first `vcpus` vCPUs, live (`nil`: every CPU).
     func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError)
-    /// The PCI devices passed through to a domain.
-    func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress]
     /// Every cpupool, Pool-0 first.
     func cpuPools() throws(XenError) -> [CPUPoolInfo]
     /// Takes a CPU out of a cpupool.

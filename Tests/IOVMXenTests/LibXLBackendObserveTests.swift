@@ -122,17 +122,20 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         #expect(host.domains.map(\.domid) == [0])
     }
 
-    @Test func onlyADomainWithAPCIBackendHasItsDevicesListed() throws {
+    @Test func aDomainsPCIDevicesAreReadFromItsPCIBackendAndOnlyADomainWithOneIsAsked() throws {
         let toolstack = RecordingToolstack()
         let memory = MemoryTagStore()
-        let iovm = try undo.madeIOVM(toolstack, memory)
-        let devices = [PCIDeviceAddress(domain: 0, bus: 0, device: 0x10, function: 0), PCIDeviceAddress(domain: 0, bus: 0, device: 0x11, function: 0)]
-        toolstack.passThrough(devices, to: iovm)
+        let iovm = try undo.madeIOVM(toolstack, memory)  // num_devs 2: dev-0 0000:00:10.0, dev-1 0000:00:11.0
         let guest = try undo.backend(toolstack, memory).createDomain(try undo.guestSpec("guest1"), libxlJSON: "{}", tag: undo.tag("guest1"))
-        toolstack.passThrough(devices, to: guest)  // listed by libxl only if dom0 had a pci backend for it: it has none
-        let host = try backend(toolstack, CountingTagStore(memory)).observe(nics: [])
+        let counting = CountingTagStore(memory)
+        let host = try backend(toolstack, counting).observe(nics: [])
         #expect(host.domains.first { $0.domid == iovm }?.pci.map(\.description) == ["0000:00:10.0", "0000:00:11.0"])
         #expect(host.domains.first { $0.domid == guest }?.pci == [])
-        #expect(toolstack.calls.contains("pciDevices \(iovm)") && !toolstack.calls.contains("pciDevices \(guest)"))
+        #expect(counting.count("/local/domain/0/backend/pci/\(iovm)/0/num_devs") == 1)
+        #expect(counting.count("/local/domain/0/backend/pci/\(guest)/0/num_devs") == 0)
+        // A damaged device key is skipped; a count beyond the keys reads nothing more than there is.
+        try memory.write("/local/domain/0/backend/pci/\(iovm)/0/dev-1", "not an address")
+        try memory.write("/local/domain/0/backend/pci/\(iovm)/0/num_devs", "3")
+        #expect(try LibXLBackend.passedThrough(iovm, store: memory).map(\.description) == ["0000:00:10.0"])
     }
 }

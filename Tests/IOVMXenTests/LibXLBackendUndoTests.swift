@@ -443,7 +443,6 @@ struct LibXLBackendUndoTests {
         let store = MemoryTagStore()
         toolstack.addNameless(domid: 31, uuid: "half")
         toolstack.fail("vcpuAffinities 31")
-        toolstack.fail("pciDevices 31")
         let host = try backend(toolstack, store).observe(nics: [])
         let half = try #require(host.domains.first { $0.domid == 31 })
         #expect(half.name == "domid31" && half.hardAffinity.isEmpty && half.pci.isEmpty)

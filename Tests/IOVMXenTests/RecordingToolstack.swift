@@ -18,7 +18,6 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         var addedNICs: [String] = []
         var storeSeenAtDestroy: MemoryTagStore?
         var seenAtDestroy: [String] = []
-        var passedThrough: [UInt32: [PCIDeviceAddress]] = [:]
     }
 
     private let state: Mutex<State>
@@ -96,14 +95,6 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
     func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError) {
         try call("setHardAffinity \(domid) \(vcpus) \(cpus?.description ?? "all")", operation: "libxl_set_vcpuaffinity(\(domid))")
     }
-
-    func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress] {
-        try call("pciDevices \(domid)", operation: "libxl_device_pci_list(\(domid))")
-        return state.withLock { $0.passedThrough[domid] ?? [] }
-    }
-
-    /// Makes ``pciDevices(of:)`` list `devices` for `domid` (what libxl reads from dom0's pci backend directory).
-    func passThrough(_ devices: [PCIDeviceAddress], to domid: UInt32) { state.withLock { $0.passedThrough[domid] = devices } }
 
     func cpuPools() throws(XenError) -> [CPUPoolInfo] {
         try call("cpuPools", operation: "libxl_list_cpupool")
