@@ -30,7 +30,7 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let plan = try TopologyOptions.plan(optionalFile: file, logger: global.logger("iovm.doctor"), connect: connect)
-            var checks = HostAccess.doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU, connect: connect)
+            var checks = HostAccess.doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU, connect: connect, logger: global.logger("iovm.doctor"))
             // The image each IOVM boots: built for its NICs' drivers, or what to run.
             for domain in plan?.domains ?? [] {
                 guard let image = domain.image else { continue }

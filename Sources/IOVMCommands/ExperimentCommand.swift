@@ -204,7 +204,7 @@ extension ExperimentCommand {
         let plan = try resolvedForThisHost(expanded)
         let directory = URL(fileURLWithPath: out ?? Self.defaultDirectory(plan.experiment))
         let onExit = ExperimentRunner.OnExit(rawValue: onExit)!
-        let facts = HostAccess.queries().facts()
+        let facts = HostAccess.queries(logger: logger).facts()
         let hostLine = [
             ProcessInfo.processInfo.hostName, facts.version.map { "Xen \($0)" }, facts.cores.map { "\($0) cores" }, facts.scheduler.map { "Pool-0 \($0)" },
         ].compactMap { $0 }.joined(separator: ", ")

@@ -16,15 +16,16 @@ import XenKit
 /// Commands parse and print; what they change goes through an engine. The only file of
 /// IOVMCommands that imports IOVMXen or XenKit.
 enum HostAccess {
-    /// What commands ask of this host without changing it.
-    static func queries() -> any HostQueries {
-        XenHostQueries()
+    /// What commands ask of this host without changing it; libxl's messages are entries of `logger`'s log when given
+    /// (else libxl writes its errors to standard error).
+    static func queries(logger: Logger? = nil) -> any HostQueries {
+        XenHostQueries(logger: logger)
     }
 
     /// What Xen says of this dom0, or of the libvirt host at `connect`: its cores and Pool-0's scheduler (Domain-0's),
     /// read through libvirt; `notDom0` says why when it cannot be reached.
-    static func facts(connect: String?) -> XenFacts {
-        guard let connect else { return queries().facts() }
+    static func facts(connect: String?, logger: Logger? = nil) -> XenFacts {
+        guard let connect else { return queries(logger: logger).facts() }
         do {
             let (cores, scheduler) = try LibvirtBackend.hostFacts(uri: connect)
             return XenFacts(scheduler: scheduler, cores: cores)
@@ -39,8 +40,8 @@ enum HostAccess {
     }
 
     /// `iovm doctor`'s checks of this dom0, or of the libvirt host at `connect`.
-    static func doctorChecks(plan: Plan?, allowNoIOMMU: Bool, connect: String?) -> [DoctorCheck] {
-        guard let connect else { return queries().doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU) }
+    static func doctorChecks(plan: Plan?, allowNoIOMMU: Bool, connect: String?, logger: Logger? = nil) -> [DoctorCheck] {
+        guard let connect else { return queries(logger: logger).doctorChecks(plan: plan, allowNoIOMMU: allowNoIOMMU) }
         return LibvirtBackend.doctorChecks(uri: connect, plan: plan)
     }
 

@@ -19,6 +19,8 @@ public struct HostCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object on standard output instead of tables.")
     public var json = false
 
+    @OptionGroup var global: GlobalOptions
+
     /// Creates the command with default options (ArgumentParser requirement).
     public init() {}
 
@@ -26,7 +28,7 @@ public struct HostCommand: ParsableCommand {
     public func run() throws {
         let report: HostReport
         do {
-            report = try HostAccess.queries().hostReport()
+            report = try HostAccess.queries(logger: global.logger("iovm.host")).hostReport()
         } catch {
             FileBytes.writeStandardError("iovm: \(error)\n")
             throw ExitCode(1)

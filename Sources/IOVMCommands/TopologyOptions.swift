@@ -65,7 +65,7 @@ struct TopologyOptions: ParsableArguments {
 
     /// What Xen reports, when this is a dom0: cores, free memory and Pool-0's scheduler.
     static func hostFromXen(logger: Logger, connect: String? = nil, dom0Facts: XenFacts? = nil) -> HostShape? {
-        let facts = Self.facts(connect: connect, dom0Facts: dom0Facts)
+        let facts = Self.facts(connect: connect, dom0Facts: dom0Facts, logger: logger)
         guard let shape = facts.hostShape else {
             logger.debug("no host shape from Xen: \(facts.notDom0 ?? "no core count")")
             return nil
@@ -79,15 +79,15 @@ struct TopologyOptions: ParsableArguments {
     func poolZeroScheduler(for document: TopologyDocument, logger: Logger, connect: String? = nil, dom0Facts: XenFacts? = nil) -> String? {
         if let hostScheduler { return hostScheduler }
         guard document.host?.scheduler != nil else { return nil }
-        let facts = Self.facts(connect: connect, dom0Facts: dom0Facts)
+        let facts = Self.facts(connect: connect, dom0Facts: dom0Facts, logger: logger)
         if let scheduler = facts.scheduler { logger.debug("Pool-0 runs \(scheduler)") }
         return facts.notDom0 == nil ? facts.scheduler : nil
     }
 
     /// `dom0Facts` for this dom0 (`connect` nil) when the command gathered them already, else asked now.
-    static func facts(connect: String?, dom0Facts: XenFacts?) -> XenFacts {
+    static func facts(connect: String?, dom0Facts: XenFacts?, logger: Logger) -> XenFacts {
         if connect == nil, let dom0Facts { return dom0Facts }
-        return HostAccess.facts(connect: connect)
+        return HostAccess.facts(connect: connect, logger: logger)
     }
 
     /// Plans `file` when a command takes the topology as an optional argument (status, doctor).

@@ -1,11 +1,12 @@
 import FoundationEssentials
 public import IOVMControl
 public import IOVMCore
+public import Logging
 import XenKit
 
 extension XenFacts {
-    /// Asks this machine's Xen through libxl and xenstore.
-    public static func gather() -> XenFacts {
+    /// Asks this machine's Xen through libxl and xenstore; libxl's messages are entries of `logger`'s log when given.
+    public static func gather(logger: Logger? = nil) -> XenFacts {
         var facts = XenFacts()
         do { try XenHost.requireDom0() } catch {
             facts.notDom0 = "\(error)"
@@ -15,7 +16,7 @@ extension XenFacts {
             let store = try XenStoreClient(readOnly: true)
             if try store.read("/local/domain/0/name") == nil { facts.xenstoreProblem = "xenstore has no /local/domain/0/name" }
         } catch { facts.xenstoreProblem = "\(error)" }
-        do { try facts.ask(try LibXLContext()) } catch { facts.notDom0 = "\(error)" }
+        do { try facts.ask(try LibXLContext.opened(logger: logger)) } catch { facts.notDom0 = "\(error)" }
         facts.readBuildSchedulers()
         return facts
     }

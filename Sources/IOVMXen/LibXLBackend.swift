@@ -729,3 +729,12 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         try context.moveDomain(domid, toPoolNamed: pool)
     }
 }
+
+extension LibXLContext {
+    /// A context whose messages are entries of `logger`'s log (``LibXLBackend/openContext(_:)``), or, without a logger,
+    /// one that writes its errors to standard error.
+    static func opened(logger: Logger?) throws(XenError) -> LibXLContext {
+        guard let logger else { return try LibXLContext() }
+        return try LibXLBackend.openContext(logger)
+    }
+}

@@ -1,25 +1,30 @@
 public import IOVMControl
 public import IOVMCore
+public import Logging
 import XenKit
 
 /// The real ``HostQueries``: libxl, libxenstat, xenstore and sysfs of this dom0.
 public struct XenHostQueries: HostQueries {
     /// Where PCI state is read.
     public var sysfs: SysfsPCI
+    /// Where libxl's messages go, as entries of iovm's log (as the backend's: ``LibXLBackend/openContext(_:)``); nil:
+    /// libxl writes its errors to standard error itself.
+    public var logger: Logger?
 
-    /// Queries reading PCI state from `sysfs`.
-    public init(sysfs: SysfsPCI = SysfsPCI()) {
+    /// Queries reading PCI state from `sysfs`, libxl's messages entries of `logger`'s log.
+    public init(sysfs: SysfsPCI = SysfsPCI(), logger: Logger? = nil) {
         self.sysfs = sysfs
+        self.logger = logger
     }
 
-    /// Asks libxl and xenstore (``XenFacts/gather()``).
+    /// Asks libxl and xenstore (``XenFacts/gather(logger:)``).
     public func facts() -> XenFacts {
-        XenFacts.gather()
+        XenFacts.gather(logger: logger)
     }
 
     /// Asks libxl and libxenstat; throws `XenError.notXenDom0` off Xen.
     public func hostReport() throws -> HostReport {
-        let xl = try LibXLContext()
+        let xl = try LibXLContext.opened(logger: logger)
         let version = try xl.versionInfo()
         let physical = try xl.physicalInfo()
         let scheduler = try xl.schedulerName()
