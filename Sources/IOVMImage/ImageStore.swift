@@ -89,7 +89,7 @@ public struct ImageStore: Sendable {
         try write(Data(fragment.utf8), to: temporary + "/fragment.config")
         let digests = try sha256([temporary + "/initrd.cpio", temporary + "/fragment.config"])
         let inputs = """
-            iovm-image 1
+            iovm-image 2
             iovm \(IOVMVersion.current)
             kind minimal
             nic-drivers \(drivers.joined(separator: " "))
@@ -111,9 +111,10 @@ public struct ImageStore: Sendable {
         try copy(artifacts.vmlinux, to: temporary + "/vmlinux")
         try copy(artifacts.bzImage, to: temporary + "/bzImage")
         try copy(artifacts.config, to: temporary + "/config")
-        let gzip = try runTool("gzip", ["-9", "-n", "-f", temporary + "/initrd.cpio"])
-        guard gzip.succeeded else { throw .stepFailed("gzip initrd.cpio", status: gzip.status, logTail: gzip.output, log: temporary) }
-        try moveItem(temporary + "/initrd.cpio.gz", to: temporary + "/initrd.img")
+        // Uncompressed: libxc unzips a gzip ramdisk in dom0 before it copies it into the domain, which then gets the same
+        // cpio either way; xl create of the lab's IOVM took 1.05 s from a plain cpio against 1.25 s from gzip (session 33,
+        // medians of 5 under TCG). Image format 2 (`iovm-image 2` above); format 1 images were gzip.
+        try moveItem(temporary + "/initrd.cpio", to: temporary + "/initrd.img")
         try? FileManager.default.removeItem(atPath: temporary + "/inputs")
 
         let config = (try? String(contentsOfFile: temporary + "/config", encoding: .utf8)) ?? ""
