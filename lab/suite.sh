@@ -452,22 +452,31 @@ suite_install_iovm() {
     && "$LAB/run" 'install -m 0755 /mnt/lab/bin/iovm.new /usr/local/bin/iovm && rm -f /mnt/lab/bin/iovm.new /mnt/lab/bin/iovm' >/dev/null \
     || return
   if [ -n "${IMAGE:-}" ]; then
-    suite_local_image
-  else
-    "$LAB/run" 'mkdir -p /var/lib/iovm && { [ -d /var/lib/iovm/images ] && [ ! -L /var/lib/iovm/images ] || ln -sfn /mnt/lab/images /var/lib/iovm/images; }' >/dev/null
+    suite_local_image && return
+    echo "could not copy $IMAGE into dom0's store: dom0's store is the share's images/"
   fi
+  # The share's images/, unless dom0 has a store of its own already (an earlier suite_local_image of this boot).
+  "$LAB/run" 'mkdir -p /var/lib/iovm && { [ -d /var/lib/iovm/images ] && [ ! -L /var/lib/iovm/images ] || ln -sfn /mnt/lab/images /var/lib/iovm/images; }' >/dev/null
 }
 # suite_local_image: copies the minimal image (IMAGE, /mnt/lab/images/<hash>) into dom0's own store,
 # /var/lib/iovm/images/<hash> (dom0's tmpfs: a host's local disk), and sets IMAGE_LOCAL to it. libxc reads an IOVM's
 # kernel through mmap: from the 9p share each IOVM's xl create took 3.5-4.1 s, from tmpfs 1.6-1.9 s (session 33),
 # 2 s of the share's in every IOVM's boot, and not in the stock IOVM's (its kernel is in the root image).
+# Returns non-zero, with dom0's store as it was, when IMAGE is not a share image's path or the copy fails.
 suite_local_image() {
-  local hash=${IMAGE##*/}
+  local image=${IMAGE:-} hash
   IMAGE_LOCAL=""
-  [ -n "$IMAGE" ] || return 1
-  # shellcheck disable=SC2016 # $d is dom0's
-  "$LAB/run" 'd=/var/lib/iovm/images; h='"$hash"'; if [ -L $d ]; then rm $d; fi
-    mkdir -p $d && if [ ! -f $d/$h/manifest.json ]; then rm -rf $d/.tmp-$h && cp -a '"$IMAGE"' $d/.tmp-$h && mv $d/.tmp-$h $d/$h; fi' >/dev/null \
+  image=${image%/}
+  hash=${image##*/}
+  # lab/image prints /mnt/lab/images/<16 hex digits>: nothing else goes into dom0's command line.
+  [[ $image == "/mnt/lab/images/$hash" && $hash =~ ^[0-9a-f]{16}$ ]] || return 1
+  # Copied beside the store first; a store that was the share's link becomes a directory only once the copy is whole.
+  # shellcheck disable=SC2016 # $d, $h and $t are dom0's
+  "$LAB/run" 'd=/var/lib/iovm/images h='"$hash"' t=/var/lib/iovm/.image-'"$hash"'
+    if [ ! -L $d ] && [ -f $d/$h/manifest.json ]; then exit 0; fi
+    rm -rf $t && cp -a '"$image"' $t || { rm -rf $t; exit 1; }
+    if [ -L $d ]; then rm $d; fi
+    mkdir -p $d && rm -rf $d/$h && mv $t $d/$h' >/dev/null \
     || return
   IMAGE_LOCAL=/var/lib/iovm/images/$hash
 }

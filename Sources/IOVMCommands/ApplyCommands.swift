@@ -58,6 +58,28 @@ struct HostChangeOptions: ParsableArguments {
     }
 }
 
+/// This dom0's engine, opened when first asked for and then kept, with Xen's facts asked through its context once.
+final class Dom0Engine {
+    private let open: () throws -> ApplyEngine
+    private var asked: XenFacts?
+
+    /// The engine, or why it could not be opened (asked for once).
+    private(set) lazy var opened: Result<ApplyEngine, any Error> = Result(catching: open)
+
+    /// An engine `open` makes when first asked for.
+    init(_ open: @escaping () throws -> ApplyEngine) {
+        self.open = open
+    }
+
+    /// Xen's facts through the engine's libxl context, asked once; nil when the engine does not open.
+    var facts: XenFacts? {
+        if let asked { return asked }
+        guard let engine = try? opened.get() else { return nil }
+        asked = HostAccess.facts(of: engine)
+        return asked
+    }
+}
+
 /// `iovm apply FILE`: reconcile the host with the topology.
 struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -79,20 +101,18 @@ struct ApplyCommand: ParsableCommand {
         try reportingErrors {
             let logger = global.logger("iovm.apply")
             var timer = PhaseTimer("apply", logger: logger)
-            // This dom0's libxl context is opened first: its facts plan the topology, are checked below, and its
-            // context applies (one context, facts asked once: issue 16). Opening touches nothing; a host that cannot
-            // be opened is reported after the topology's own errors. A libvirt host is connected to after planning.
-            let opened = host.connect == nil ? Result(catching: { try host.engine(logger: logger) }) : nil
-            let facts = (try? opened?.get()).map { HostAccess.facts(of: $0) }
-            timer.lap("opened this dom0 (libxl and xenstore) and asked Xen's facts")
+            // One libxl context of this dom0 plans the topology (Xen's facts), checks it and applies it, opened when first
+            // needed: a topology whose own errors end the command opens nothing (issue 16: each context, and each
+            // asking of the facts, cost tens of ms under TCG). A libvirt host is connected to after planning.
+            let dom0 = host.connect == nil ? Dom0Engine { try host.engine(logger: logger) } : nil
             let plan: Plan
-            switch try topology.plans(logger: logger, connect: host.connect, whole: true, dom0Facts: facts) {
+            switch try topology.plans(logger: logger, connect: host.connect, whole: true, dom0Facts: dom0.map { engine in { engine.facts } }) {
             case .single(let single): plan = single
             case .hosts(let shares): return try applyHosts(shares, logger: logger)
             }
             timer.lap("read and planned the topology")
-            let engine = try opened?.get() ?? host.engine(logger: logger)
-            timer.lap("opened the host (a libvirt host; this dom0 was opened above)")
+            let engine = try dom0?.opened.get() ?? host.engine(logger: logger)
+            timer.lap("opened the host (libxl and xenstore, or libvirt)")
             try TopologyOptions.requireHostNICs(plan, connect: host.connect)
             try TopologyOptions.requireImages(plan)
             timer.lap("found the NICs and images")
@@ -104,7 +124,7 @@ struct ApplyCommand: ParsableCommand {
                 if !reconciliation.conflicts.isEmpty { throw ExitCode.failure }
                 return
             }
-            try host.checkHost(plan, engine: engine, facts: facts)
+            try host.checkHost(plan, engine: engine, facts: dom0?.facts)
             timer.lap("checked the host's facts")
             let report = try engine.apply(plan, libxlJSON: try PlanRenderer.libxlJSON(of: plan))
             if report.nothingToDo {

@@ -64,7 +64,7 @@ struct TopologyOptions: ParsableArguments {
     var hostOverride: HostOverride { HostOverride(cores: hostCores, memoryMiB: hostMemory) }
 
     /// What Xen reports, when this is a dom0: cores, free memory and Pool-0's scheduler.
-    static func hostFromXen(logger: Logger, connect: String? = nil, dom0Facts: XenFacts? = nil) -> HostShape? {
+    static func hostFromXen(logger: Logger, connect: String? = nil, dom0Facts: (() -> XenFacts?)? = nil) -> HostShape? {
         let facts = Self.facts(connect: connect, dom0Facts: dom0Facts, logger: logger)
         guard let shape = facts.hostShape else {
             logger.debug("no host shape from Xen: \(facts.notDom0 ?? "no core count")")
@@ -76,7 +76,7 @@ struct TopologyOptions: ParsableArguments {
 
     /// The scheduler Pool-0 runs: `--host-scheduler`, else what Xen reports when the topology asks for a
     /// scheduler (nil off Xen, or when it asks for none: then nothing depends on it).
-    func poolZeroScheduler(for document: TopologyDocument, logger: Logger, connect: String? = nil, dom0Facts: XenFacts? = nil) -> String? {
+    func poolZeroScheduler(for document: TopologyDocument, logger: Logger, connect: String? = nil, dom0Facts: (() -> XenFacts?)? = nil) -> String? {
         if let hostScheduler { return hostScheduler }
         guard document.host?.scheduler != nil else { return nil }
         let facts = Self.facts(connect: connect, dom0Facts: dom0Facts, logger: logger)
@@ -84,9 +84,10 @@ struct TopologyOptions: ParsableArguments {
         return facts.notDom0 == nil ? facts.scheduler : nil
     }
 
-    /// `dom0Facts` for this dom0 (`connect` nil) when the command gathered them already, else asked now.
-    static func facts(connect: String?, dom0Facts: XenFacts?, logger: Logger) -> XenFacts {
-        if connect == nil, let dom0Facts { return dom0Facts }
+    /// For this dom0 (`connect` nil), what `dom0Facts` gives (the command's own context's facts) when it gives any; else
+    /// asked now.
+    static func facts(connect: String?, dom0Facts: (() -> XenFacts?)?, logger: Logger) -> XenFacts {
+        if connect == nil, let known = dom0Facts?() { return known }
         return HostAccess.facts(connect: connect, logger: logger)
     }
 
@@ -122,9 +123,9 @@ struct TopologyOptions: ParsableArguments {
     }
 
     /// Loads and plans a topology; one that spans hosts is planned per host (`whole`: every host unless `--on-host`
-    /// names one; otherwise `--on-host` is required). `dom0Facts`: this dom0's Xen facts, when the command asked them
-    /// already through the libxl context it applies with (one context and one asking per command: issue 16).
-    func plans(logger: Logger, connect: String?, whole: Bool, dom0Facts: XenFacts? = nil) throws(TopologyError) -> Planned {
+    /// names one; otherwise `--on-host` is required). `dom0Facts`: this dom0's Xen facts, through the libxl context the
+    /// command applies with, asked only when the planning needs them (one context and one asking per command: issue 16).
+    func plans(logger: Logger, connect: String?, whole: Bool, dom0Facts: (() -> XenFacts?)? = nil) throws(TopologyError) -> Planned {
         let document = try loadDocument(logger: logger)
         guard document.spansHosts else { return .single(try planShare(document, logger: logger, connect: connect, dom0Facts: dom0Facts)) }
         let shares = try Planner.splitByHost(document)
@@ -150,7 +151,7 @@ struct TopologyOptions: ParsableArguments {
 
     /// Plans one host's document (hosts merged from the command line, Xen or libvirt; images resolved).
     private func planShare(
-        _ loaded: TopologyDocument, logger: Logger, connect: String?, dom0Facts: XenFacts?, firstGeneratedIOVM: Int = 0
+        _ loaded: TopologyDocument, logger: Logger, connect: String?, dom0Facts: (() -> XenFacts?)?, firstGeneratedIOVM: Int = 0
     ) throws(TopologyError) -> Plan {
         var document = loaded
         let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger, connect: connect, dom0Facts: dom0Facts) }

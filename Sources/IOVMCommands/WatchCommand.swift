@@ -80,7 +80,7 @@ struct WatchCommand: ParsableCommand {
             var engine = try host.engine(logger: logger)
             try TopologyOptions.requireHostNICs(plan, connect: nil)
             try TopologyOptions.requireImages(plan)
-            try host.checkHost(plan)
+            try host.checkHost(plan, engine: engine)
             let json = try PlanRenderer.libxlJSON(of: plan)
             // A recovery waits for an `iovm apply` that holds the host lock rather than failing at once.
             if host.wait == 0 { engine.lockTimeout = 300 }

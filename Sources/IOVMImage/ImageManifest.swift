@@ -19,7 +19,8 @@ public struct ImageManifest: Codable, Sendable, Equatable {
         public var vmlinux: Int
         /// The compressed kernel.
         public var bzImage: Int
-        /// The initramfs file: an uncompressed cpio since image format 2 (`inputs`' `iovm-image 2`), gzip before.
+        /// The initramfs file: an uncompressed cpio in images built with `iovm-image 2` among the hash's inputs
+        /// (session 33), gzip before.
         public var initrd: Int
         /// The initramfs unpacked (what it takes in the IOVM's RAM).
         public var initrdUnpacked: Int

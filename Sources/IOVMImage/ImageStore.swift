@@ -113,7 +113,7 @@ public struct ImageStore: Sendable {
         try copy(artifacts.config, to: temporary + "/config")
         // Uncompressed: libxc unzips a gzip ramdisk in dom0 before it copies it into the domain, which then gets the same
         // cpio either way; xl create of the lab's IOVM took 1.05 s from a plain cpio against 1.25 s from gzip (session 33,
-        // medians of 5 under TCG). Image format 2 (`iovm-image 2` above); format 1 images were gzip.
+        // medians of 5 under TCG). Hence `iovm-image 2` in the inputs above: `iovm-image 1` images were gzip, and stay usable.
         try moveItem(temporary + "/initrd.cpio", to: temporary + "/initrd.img")
         try? FileManager.default.removeItem(atPath: temporary + "/inputs")
 

@@ -50,7 +50,8 @@ extension LibXLBackend {
         let remembering = RememberingStore(base, under: Self.tagRoot)
         do { try removeStaleRecords(store: remembering) } catch {
             removalFailed(error)
-            return try observe(nics: nics, store: base)
+            // A connection of its own, as before: the removal may have failed with this one.
+            return try observe(nics: nics)
         }
         return try observe(nics: nics, store: remembering.wrote ? base : remembering.remembered)
     }

@@ -234,7 +234,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         let poolNames = Dictionary(pools.map { ($0.info.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
         // A domain's PCI devices are in dom0's pci backend directory for it; one listing of those directories spares a
         // domain without any (every guest) a round trip to xenstored.
-        let pciBackends = Set((try? store.directory("/local/domain/0/backend/pci")) ?? nil ?? [])
+        let pciBackends = Set(try store.directory("/local/domain/0/backend/pci") ?? [])
         var domains: [ObservedDomain] = []
         for domain in try context.domains() {
             let hasPCI = domain.domid != 0 && pciBackends.contains("\(domain.domid)")

@@ -163,7 +163,7 @@ final class RememberingStore: TagStore {
             if let value = values[path] { return value }
             if let slash = path.lastIndex(of: "/"), let listing = listings[String(path[..<slash])] {
                 let child = String(path[path.index(after: slash)...])
-                if !(listing ?? []).contains(child) { return nil }
+                if !child.isEmpty && !(listing ?? []).contains(child) { return nil }
             }
         }
         let value = try base.read(path)
@@ -189,4 +189,7 @@ final class RememberingStore: TagStore {
         wrote = true
         try base.remove(path)
     }
+
+    func watch(_ path: String) throws(XenError) { try base.watch(path) }
+    func awaitChange(timeout: Double) throws(XenError) -> Bool { try base.awaitChange(timeout: timeout) }
 }

@@ -12,23 +12,30 @@ import XenKit
 final class CountingTagStore: TagStore, @unchecked Sendable {
     let base: MemoryTagStore
     private let counts = Mutex<[String: Int]>([:])
+    private let failing = Mutex<[String]>([])
 
     init(_ base: MemoryTagStore) { self.base = base }
+
+    /// Makes every read or listing of a path that starts with `prefix` fail with `EACCES`.
+    func failReads(_ prefix: String) { failing.withLock { $0.append(prefix) } }
 
     /// How many reads or listings of `path` reached this store.
     func count(_ path: String) -> Int { counts.withLock { $0[path] ?? 0 } }
     /// How many reads and listings reached this store, in all.
     var total: Int { counts.withLock { $0.values.reduce(0, +) } }
 
-    private func counted(_ path: String) { counts.withLock { $0[path, default: 0] += 1 } }
+    private func counted(_ path: String) throws(XenError) {
+        counts.withLock { $0[path, default: 0] += 1 }
+        if failing.withLock({ $0.contains { path.hasPrefix($0) } }) { throw XenError.errno(.permissionDenied, operation: "xs_read \(path)") }
+    }
 
     func read(_ path: String) throws(XenError) -> String? {
-        counted(path)
+        try counted(path)
         return try base.read(path)
     }
 
     func directory(_ path: String) throws(XenError) -> [String]? {
-        counted(path)
+        try counted(path)
         return try base.directory(path)
     }
 
@@ -73,6 +80,9 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         #expect(try answering.read("/local/domain/0/iovm/pools/p") == nil)
         #expect(try answering.read("/local/domain/0/iovm/pools/p") == nil)
         #expect(counting.count("/local/domain/0/iovm/pools/p") == 1)
+        // A path ending in `/` is not a child of the listing: the store answers it.
+        _ = try? answering.read("/local/domain/0/iovm/managed/")
+        #expect(counting.count("/local/domain/0/iovm/managed/") == 1)
         #expect(!store.wrote)
         try store.write("/local/domain/0/iovm/x", "1")
         #expect(store.wrote && memory.values["/local/domain/0/iovm/x"] == "1")
@@ -133,9 +143,26 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         #expect(host.domains.first { $0.domid == guest }?.pci == [])
         #expect(counting.count("/local/domain/0/backend/pci/\(iovm)/0/num_devs") == 1)
         #expect(counting.count("/local/domain/0/backend/pci/\(guest)/0/num_devs") == 0)
+        // A listing of the pci backends that fails fails the observation: no domain is taken for one without devices.
+        counting.failReads("/local/domain/0/backend/pci")
+        #expect(throws: XenError.self) { try backend(toolstack, counting).observe(nics: []) }
         // A damaged device key is skipped; a count beyond the keys reads nothing more than there is.
         try memory.write("/local/domain/0/backend/pci/\(iovm)/0/dev-1", "not an address")
         try memory.write("/local/domain/0/backend/pci/\(iovm)/0/num_devs", "3")
         #expect(try LibXLBackend.passedThrough(iovm, store: memory).map(\.description) == ["0000:00:10.0"])
+    }
+
+    @Test func aHalfMadeDomainWhosePCIDevicesCannotBeReadIsSeenWithoutThemABuiltOneFailsTheObservation() throws {
+        let toolstack = RecordingToolstack()
+        let memory = MemoryTagStore()
+        toolstack.addNameless(domid: 31, uuid: "half")
+        try memory.write("/local/domain/0/backend/pci/31/0/num_devs", "1")
+        let counting = CountingTagStore(memory)
+        counting.failReads("/local/domain/0/backend/pci/31/0/")
+        let host = try backend(toolstack, counting).observe(nics: [])
+        #expect(host.domains.first { $0.domid == 31 }?.pci == [])
+        let iovm = try undo.madeIOVM(toolstack, memory)
+        counting.failReads("/local/domain/0/backend/pci/\(iovm)/0/")
+        #expect(throws: XenError.self) { try backend(toolstack, counting).observe(nics: []) }
     }
 }
