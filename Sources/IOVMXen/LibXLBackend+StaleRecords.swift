@@ -53,7 +53,7 @@ extension LibXLBackend {
             // A connection of its own, as before: the removal may have failed with this one.
             return try observe(nics: nics)
         }
-        return try observe(nics: nics, store: remembering.wrote ? base : remembering.remembered)
+        return try observe(nics: nics, store: remembering.wrote ? base : remembering.answeringFromMemory())
     }
 
     func removeStaleRecords(store: any TagStore) throws {

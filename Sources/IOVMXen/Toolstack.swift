@@ -127,7 +127,7 @@ struct XenStoreTags: TagStore {
 }
 
 /// A ``TagStore`` that remembers what it read below one root, and answers those reads again from memory once
-/// ``remembered`` asks: what ``LibXLBackend`` reads of iovm's own records to remove the stale ones, read once more by
+/// ``answeringFromMemory()`` is called: what ``LibXLBackend`` reads of iovm's own records to remove the stale ones, read once more by
 /// the observation that follows under the same hold of the host lock. Any write or removal sets ``wrote``; reads
 /// elsewhere always go to the store.
 final class RememberingStore: TagStore {
@@ -137,7 +137,7 @@ final class RememberingStore: TagStore {
     let root: String
     /// Whether anything was written or removed through this store.
     private(set) var wrote = false
-    /// Whether reads below ``root`` are answered from memory (set by ``remembered``).
+    /// Whether reads below ``root`` are answered from memory (set by ``answeringFromMemory()``).
     private var answering = false
     private var values: [String: String?] = [:]
     private var listings: [String: [String]?] = [:]
@@ -148,8 +148,8 @@ final class RememberingStore: TagStore {
         self.root = root
     }
 
-    /// This store, answering from now on what it read below ``root``.
-    var remembered: RememberingStore {
+    /// Makes this store answer from now on what it read below ``root``, and returns it.
+    func answeringFromMemory() -> RememberingStore {
         answering = true
         return self
     }

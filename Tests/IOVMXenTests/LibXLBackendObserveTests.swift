@@ -63,10 +63,10 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         #expect(try store.directory("/local/domain/0/iovm/managed") == ["3"])
         #expect(try store.read("/local/domain/0/iovm/managed/3") == "tag3")
         #expect(try store.read("/local/domain/3/name") == "guest3")
-        // Before `remembered`, every read reaches the store.
+        // Before `answeringFromMemory()`, every read reaches the store.
         #expect(try store.read("/local/domain/0/iovm/managed/3") == "tag3")
         #expect(counting.count("/local/domain/0/iovm/managed/3") == 2)
-        let answering = store.remembered
+        let answering = store.answeringFromMemory()
         #expect(try answering.read("/local/domain/0/iovm/managed/3") == "tag3")
         #expect(try answering.directory("/local/domain/0/iovm/managed") == ["3"])
         // A child the listed parent does not have is nil without asking the store.
