@@ -28,12 +28,15 @@
  * its channels); kernels before multi-queue (3.16) <if>-tx, <if>-rx or <if>. The kernel counts each CPU's column in 32
  * bits: a count that goes backwards wrapped or the vif reconnected. A vif with no such line has no key (unknown, not 0).
  *
- * Each period it reads /sys/class/net/<if>/statistics with pread(2) on files it keeps open, the root qdiscs' Sent
- * counters with one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints), and writes in one xenstore
+ * Each period it reads /sys/class/net/<if>/statistics with pread(2) on files it keeps open; the root qdiscs' Sent
+ * counters with one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints) when a NIC's tx moved, and
+ * /proc/interrupts when a vif's counters moved (else their last readings stand); and writes in one xenstore
  * transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore) the keys whose value changed since its
- * last successful write, and the sample node; every REFRESH periods, after a failed write and after a pause (the IOVM
- * or the agent stopped for seconds: xenstore may have been written meanwhile) it writes every key. A failed write's
- * removals are made again. An interface is looked at (its kind, its ifindex; a NIC's ifindex again until it has one)
+ * last successful write, and the sample node. Every REFRESH periods, after a failed write and after a pause (the IOVM
+ * or the agent stopped for seconds: xenstore may have been written meanwhile) it reads everything and writes every
+ * key. A failed write's removals are made again. A period in which only the clock moved (an idle IOVM) writes the
+ * sample alone, one request without a transaction: agent/seq and agent/uptime then keep the values written with the
+ * counters they date, and a reader that wants a rate reads the sample. An interface is looked at (its kind, its ifindex; a NIC's ifindex again until it has one)
  * when it first appears under its name and inode. Its CPU time counts against the IOVM's own efficiency, and in a PV
  * domain every system call and every xenstore round trip passes through Xen: this is what an idle period costs (issue
  * 16). The shell agent forks tc and xenstore-write every period; under emulation each fork+exec costs ~0.1 s of the
@@ -76,6 +79,8 @@
 #define NOTIFY_PREFIX "data/iovm/notifications/"
 #define KEY_SIZE 96
 #define SAMPLE_KEY "data/iovm/sample"
+#define SEQ_KEY "data/iovm/agent/seq"
+#define UPTIME_KEY "data/iovm/agent/uptime"
 #define SAMPLE_MAX 3072 /* xenstore takes 4096 bytes of path and value in one request */
 
 /* xenstore wire protocol (xen/io/xs_wire.h) */
@@ -92,6 +97,10 @@ struct iface {
   int nic; /* 1 nic, 0 vif, -1 not counted */
   int ifindex;
   int fds[4]; /* its statistics files, opened on first use; -1 when not open */
+  int read_once; /* stats holds a reading */
+  unsigned long long stats[4]; /* its last reading of stat_files */
+  int irq_found; /* irq_count is known */
+  unsigned long long irq_count; /* its notifications at the last read of /proc/interrupts */
 };
 
 static const char *const stat_files[4] = {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets"};
@@ -325,10 +334,27 @@ static void unchanged(struct batch *b, const struct batch *last) {
   }
 }
 
+/* clock_only: when B changes nothing but the per-key clock (agent/seq, agent/uptime), those two keep the values LAST
+ * wrote: they date the counters written with them, and the sample alone says this period, in one request. */
+static void clock_only(struct batch *b, const struct batch *last) {
+  for (int i = 0; i < b->count; i++)
+    if (!b->same[i] && strcmp(b->keys[i], SEQ_KEY) != 0 && strcmp(b->keys[i], UPTIME_KEY) != 0) return;
+  for (int i = 0; i < b->count; i++)
+    for (int j = 0; j < last->count && !b->same[i]; j++)
+      if (strcmp(last->keys[j], b->keys[i]) == 0) {
+        snprintf(b->values[i], sizeof b->values[i], "%s", last->values[j]);
+        b->same[i] = 1;
+      }
+}
+
 /* publish: the batch's writes (but those marked same), SAMPLE (when not NULL) as SAMPLE_KEY, and the removals of
- * REMOVED's keys, in one transaction (retried on EAGAIN). */
+ * REMOVED's keys, in one transaction (retried on EAGAIN); one request alone (an idle period's sample) goes without a
+ * transaction, which would cost two more round trips. -p prints "transaction" and "commit" around a transaction's. */
 static int publish(struct batch *b, const char *sample, char removed[][KEY_SIZE], int nremoved) {
+  int requests = nremoved + (sample != NULL);
+  for (int i = 0; i < b->count; i++) requests += !b->same[i];
   if (print_only) {
+    if (requests > 1) printf("transaction\n");
     for (int i = 0; i < b->count; i++)
       if (!b->same[i]) printf("%s=%s\n", b->keys[i], b->values[i]);
     if (sample) {
@@ -337,13 +363,17 @@ static int publish(struct batch *b, const char *sample, char removed[][KEY_SIZE]
       printf("\n");
     }
     for (int i = 0; i < nremoved; i++) printf("rm %s\n", removed[i]);
+    if (requests > 1) printf("commit\n");
     fflush(stdout);
     return 0;
   }
   for (int attempt = 0; attempt < 5; attempt++) {
     char reply[64], payload[512];
-    if (xs_request(XS_TRANSACTION_START, 0, "", 1, reply, sizeof reply) < 0) return -1;
-    uint32_t tx = (uint32_t)strtoul(reply, NULL, 10);
+    uint32_t tx = 0;
+    if (requests > 1) {
+      if (xs_request(XS_TRANSACTION_START, 0, "", 1, reply, sizeof reply) < 0) return -1;
+      tx = (uint32_t)strtoul(reply, NULL, 10);
+    }
     int failed = 0;
     for (int i = 0; i < b->count && !failed; i++) {
       if (b->same[i]) continue;
@@ -363,6 +393,7 @@ static int publish(struct batch *b, const char *sample, char removed[][KEY_SIZE]
       snprintf(payload, sizeof payload, "%s", removed[i]);
       xs_request(XS_RM, tx, payload, strlen(payload) + 1, NULL, 0); /* ENOENT is fine */
     }
+    if (requests <= 1) return failed ? -1 : 0;
     char end_reply[32];
     int ended = xs_request(XS_TRANSACTION_END, tx, failed ? "F" : "T", 2, end_reply, sizeof end_reply);
     if (failed) return -1;
@@ -385,7 +416,7 @@ static int is_vif_irq(const char *name, size_t len, const char *ifname) {
 
 /* irq_line: one line of /proc/interrupts: `N: <count per CPU> <chip> ... <action>[, <action>]`. Its counts (the first
  * CPUS numbers, all of them when the header gave none) go to each vif one of its actions belongs to. */
-static void irq_line(char *line, int cpus, struct iface **ifaces, int n, unsigned long long *counts, int *found) {
+static void irq_line(char *line, int cpus, struct iface **ifaces, int n) {
   char *s = line + strspn(line, " ");
   if (*s < '0' || *s > '9') return; /* NMI:, LOC:, ERR: ... are not a device's */
   s += strspn(s, "0123456789");
@@ -405,23 +436,25 @@ static void irq_line(char *line, int cpus, struct iface **ifaces, int n, unsigne
     if (len > 3 && memcmp(s, "vif", 3) == 0)
       for (int i = 0; i < n; i++)
         if (!ifaces[i]->nic && is_vif_irq(s, len, ifaces[i]->name)) {
-          counts[i] += total;
-          found[i] = 1;
+          ifaces[i]->irq_count += total;
+          ifaces[i]->irq_found = 1;
         }
     s += len;
   }
 }
 
-/* notifications: each vif's event-channel interrupts (COUNTS, FOUND[i] when it has any) from /proc/interrupts, read
- * with read(2) a buffer at a time; -1 when it cannot be read. */
-static int notifications(struct iface **ifaces, int n, unsigned long long *counts, int *found) {
-  memset(counts, 0, n * sizeof *counts);
-  memset(found, 0, n * sizeof *found);
+/* notifications: each vif's event-channel interrupts (its irq_count, irq_found when it has any) from /proc/interrupts,
+ * read with read(2) a buffer at a time; when it cannot be read, no vif's count is known. */
+static void notifications(struct iface **ifaces, int n) {
   int vifs = 0;
-  for (int i = 0; i < n; i++) vifs += !ifaces[i]->nic;
-  if (!vifs) return 0;
+  for (int i = 0; i < n; i++) {
+    ifaces[i]->irq_count = 0;
+    ifaces[i]->irq_found = 0;
+    vifs += !ifaces[i]->nic;
+  }
+  if (!vifs) return;
   int fd = open(interrupts_path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0) return;
   static char buf[16384];
   size_t have = 0;
   int cpus = -1, skipping = 0, done = 0;
@@ -445,7 +478,7 @@ static int notifications(struct iface **ifaces, int n, unsigned long long *count
         for (char *c = line; (c = strstr(c, "CPU")); c += 3) cpus++;
       } else {
         if (cpus < 0) cpus = 0; /* no header: every number after N: is a count */
-        irq_line(line, cpus, ifaces, n, counts, found);
+        irq_line(line, cpus, ifaces, n);
       }
       line = newline + 1;
     }
@@ -458,7 +491,6 @@ static int notifications(struct iface **ifaces, int n, unsigned long long *count
     have = rest;
   }
   close(fd);
-  return 0;
 }
 
 /* removals: the keys of PREVIOUS (under PREFIX) not in CURRENT, appended to REMOVED. */
@@ -519,29 +551,50 @@ int main(int argc, char **argv) {
   static struct iface known[MAX_ENTRIES], *ifaces[MAX_IFACES];
   int nknown = 0;
   static char previous[MAX_IFACES][IFNAMSIZ], previous_notified[MAX_IFACES][IFNAMSIZ], removed[2 * MAX_IFACES + 1][KEY_SIZE];
-  static unsigned long long counts[MAX_IFACES];
-  static int found[MAX_IFACES];
   int nprevious = 0, nprevious_notified = 0;
+  static struct qdisc qdiscs[MAX_IFACES]; /* the last dump's root qdiscs */
+  int nq = 0;
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   for (long seq = 1; !stopping; seq++) {
-    static struct batch b;
+    static struct batch b, last; /* LAST: what the last successful write left in xenstore */
     b.count = 0;
+    /* A full period writes every key, and reads /proc/interrupts and the qdiscs whatever moved: every REFRESH periods,
+     * after a failed write, after a pause. */
+    int full = seq % REFRESH == 1 || last.count == 0;
     double before = uptime_now();
     int n = scan(known, &nknown, ifaces);
-    struct qdisc qdiscs[MAX_IFACES];
-    int nq = root_qdiscs(nl, qdiscs, MAX_IFACES);
+    /* The statistics first: what they say moved decides what else is read. A vif that moved may have new
+     * notifications; a NIC whose tx moved, new qdisc counters. What did not move keeps its last reading (a vif's
+     * notification without a packet, or a qdisc's packet the driver dropped, shows in the next period that moves, or
+     * the next full one). */
+    static unsigned long long stats[MAX_IFACES][4];
+    static int readable[MAX_IFACES];
+    int vif_moved = 0, nic_tx_moved = 0;
+    for (int i = 0; i < n; i++) {
+      struct iface *it = ifaces[i];
+      readable[i] = 1;
+      for (int k = 0; k < 4 && readable[i]; k++) readable[i] = read_stat(it, k, &stats[i][k]) == 0;
+      if (!readable[i]) continue;
+      if (it->nic)
+        nic_tx_moved |= !it->read_once || it->stats[1] != stats[i][1] || it->stats[3] != stats[i][3];
+      else
+        vif_moved |= !it->read_once || memcmp(it->stats, stats[i], sizeof it->stats) != 0;
+      memcpy(it->stats, stats[i], sizeof it->stats);
+      it->read_once = 1;
+    }
+    if (full || nic_tx_moved) nq = root_qdiscs(nl, qdiscs, MAX_IFACES);
+    if (full || vif_moved) notifications(ifaces, n);
     char current[MAX_IFACES][IFNAMSIZ], notified[MAX_IFACES][IFNAMSIZ];
     int ncurrent = 0, nnotified = 0;
-    int irqs = notifications(ifaces, n, counts, found) == 0;
     /* The sample's interface lines, appended as the keys are added; the header goes in front at the end. */
     static char lines[SAMPLE_MAX + 1];
     size_t nlines = 0;
     int overflow = 0;
     for (int i = 0; i < n; i++) {
       struct iface *it = ifaces[i];
-      unsigned long long rxb, txb, rxp, txp;
-      if (read_stat(it, 0, &rxb) || read_stat(it, 1, &txb) || read_stat(it, 2, &rxp) || read_stat(it, 3, &txp)) continue;
+      if (!readable[i]) continue;
+      unsigned long long rxb = stats[i][0], txb = stats[i][1], rxp = stats[i][2], txp = stats[i][3];
       for (int q = 0; it->nic && q < nq; q++)
         if (qdiscs[q].ifindex == it->ifindex && it->ifindex > 0) {
           txb = qdiscs[q].bytes;
@@ -554,9 +607,9 @@ int main(int argc, char **argv) {
       memcpy(current[ncurrent++], it->key, IFNAMSIZ);
       int w = snprintf(lines + nlines, sizeof lines - nlines, "c %s %s\n", it->key, value);
       if (w < 0 || (size_t)w >= sizeof lines - nlines) overflow = 1; else nlines += w;
-      if (irqs && found[i]) {
+      if (!it->nic && it->irq_found) {
         snprintf(key, sizeof key, NOTIFY_PREFIX "%s", it->key);
-        snprintf(value, sizeof value, "%s %llu", it->name, counts[i]);
+        snprintf(value, sizeof value, "%s %llu", it->name, it->irq_count);
         add(&b, key, value);
         memcpy(notified[nnotified++], it->key, IFNAMSIZ);
         w = overflow ? -1 : snprintf(lines + nlines, sizeof lines - nlines, "n %s %s\n", it->key, value);
@@ -566,11 +619,11 @@ int main(int argc, char **argv) {
     double after = uptime_now();
     char text[32];
     snprintf(text, sizeof text, "%ld", seq);
-    add(&b, "data/iovm/agent/seq", text);
+    add(&b, SEQ_KEY, text);
     add(&b, "data/iovm/agent/interval", interval_text);
     if (before >= 0 && after >= 0) {
       snprintf(text, sizeof text, "%.2f", (before + after) / 2);
-      add(&b, "data/iovm/agent/uptime", text);
+      add(&b, UPTIME_KEY, text);
     }
     add(&b, "data/iovm/agent/bits", bits);
     static char sample[SAMPLE_MAX + 1];
@@ -587,8 +640,10 @@ int main(int argc, char **argv) {
     removals(previous, nprevious, current, ncurrent, PREFIX, removed, &nremoved);
     removals(previous_notified, nprevious_notified, notified, nnotified, NOTIFY_PREFIX, removed, &nremoved);
     if (overflow) snprintf(removed[nremoved++], KEY_SIZE, "%s", SAMPLE_KEY);
-    static struct batch last; /* what the last successful write left in xenstore */
-    if (seq % REFRESH != 1) unchanged(&b, &last);
+    if (!full) {
+      unchanged(&b, &last);
+      if (!overflow && nremoved == 0) clock_only(&b, &last);
+    }
     if (publish(&b, overflow ? NULL : sample, removed, nremoved) < 0) {
       fprintf(stderr, "iovm-counters: xenstore write failed\n");
       last.count = 0; /* the next period writes every key, and removes again what this one should have */

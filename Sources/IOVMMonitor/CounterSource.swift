@@ -49,18 +49,21 @@ public protocol CounterSource {
 ///                              /sys/class/net/<ifname>/statistics/
 /// data/iovm/agent/bits         the kernel's long width (32 or 64), when known
 /// data/iovm/agent/uptime       the IOVM's uptime at the write: rates are computed over it
-/// data/iovm/agent/seq          incremented on every write
+/// data/iovm/agent/seq          incremented on every write (the static agent: written with the counters they date;
+///                              while only the clock moves it writes the sample alone, so a reader that wants rates
+///                              reads the sample when there is one)
 /// data/iovm/agent/interval     the agent's interval in seconds
 /// data/iovm/notifications/<key>  "<ifname> <count>": a vif's event-channel interrupts in the IOVM's
 ///                              /proc/interrupts (all its queues, tx and rx, all CPUs); only the static
 ///                              agent (`Agents/iovm-counters.c`) writes them, in the counters' transaction
-/// data/iovm/sample             all of the above in one node (only the static agent, in the same transaction):
+/// data/iovm/sample             all of the above in one node (only the static agent, in the keys' transaction):
 ///                              "iovm-sample 1", "seq <n>", "interval <s>", "uptime <u>", "bits <b>", then
 ///                              "c <key> <counters value>" per interface and "n <key> <notifications value>"
 ///                              per vif, one per line; removed when it would pass 3072 bytes
 /// ```
 ///
-/// A reader of `data/iovm/sample` needs one xenstore request per IOVM. Without it, one value per interface
+/// A reader of `data/iovm/sample` needs one xenstore request per IOVM, and an idle IOVM's static agent one request per
+/// period to write it. Without it, one value per interface
 /// costs one request per interface (plus the directories and the agent keys), all inside one transaction so they
 /// come from the same write.
 public enum CounterLayout {
@@ -248,8 +251,11 @@ public final class XenCounterSource: CounterSource {
     private let cpuHz: UInt64
     private var names = DomainNameCache()
     private var widths: [UInt32: CounterWidth] = [:]
-    /// Domains whose agent publishes counters but no one-node sample: read per key.
-    private var perKey: Set<UInt32> = []
+    /// Domains whose agent publishes counters but no one-node sample, read per key: domid → reads left before the sample
+    /// is tried again (a static agent whose sample outgrew a node publishes it again once its interfaces are fewer).
+    private var perKey: [UInt32: Int] = [:]
+    /// Reads of a per-key domain between two tries of its sample.
+    static let sampleRetry = 30
     /// The domains watched.
     public let selection: IOVMSelection
 
@@ -280,13 +286,19 @@ public final class XenCounterSource: CounterSource {
             domains = try listed.filter { try store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
         }
         widths = widths.filter { domid, _ in listed.contains { $0.domid == domid } }
-        perKey = perKey.filter { domid in listed.contains { $0.domid == domid } }
+        perKey = perKey.filter { domid, _ in listed.contains { $0.domid == domid } }
         for domain in domains {
             let known = widths[domain.domid]
             var counters: (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
-            if !perKey.contains(domain.domid), let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
+            var trySample = true
+            if let left = perKey[domain.domid], left > 1 {
+                perKey[domain.domid] = left - 1
+                trySample = false
+            }
+            if trySample, let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
                 let sample = CounterLayout.parseSample(text, guestName: { names[$0] })
             {
+                perKey[domain.domid] = nil
                 counters = (true, sample.nics, sample.vifs, sample.width ?? known, sample.time)
             } else {
                 counters = try store.withTransaction { (t) throws(XenError) in
@@ -294,8 +306,9 @@ public final class XenCounterSource: CounterSource {
                         domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
                         read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] }, width: known)
                 }
-                // An agent that publishes counters but no sample (the shell agent, an older image) is read per key from now on.
-                if counters.published { perKey.insert(domain.domid) }
+                // An agent that publishes counters but no sample (the shell agent, an older image) is read per key, its
+                // sample tried again every `sampleRetry` reads.
+                if counters.published { perKey[domain.domid] = Self.sampleRetry }
             }
             if let width = counters.width { widths[domain.domid] = width }
             samples.append(

@@ -50,7 +50,12 @@ public final class LibvirtCounterSource: CounterSource {
         var samples: [IOVMSample] = []
         for domain in watched {
             guard let domid = domain.id else { continue }
-            let counters = CounterLayout.interfaces(domid: domid, list: { data.lists[$0] }, read: { data.values[$0] }, guestName: { data.names[$0] })
+            let counters: (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
+            if let text = data.samples[domid], let sample = CounterLayout.parseSample(text, guestName: { data.names[$0] }) {
+                counters = (true, sample.nics, sample.vifs, sample.width, sample.time)
+            } else {
+                counters = CounterLayout.interfaces(domid: domid, list: { data.lists[$0] }, read: { data.values[$0] }, guestName: { data.names[$0] })
+            }
             if case .publishing = selection, !counters.published { continue }
             samples.append(
                 IOVMSample(

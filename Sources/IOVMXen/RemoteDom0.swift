@@ -43,8 +43,12 @@ struct IOVMData: Sendable, Equatable {
     var values: [String: String] = [:]
     /// Every domain Xen runs: domid → name.
     var names: [UInt32: String] = [:]
+    /// Domid → its agent's one-node sample (`data/iovm/sample`), when it publishes one: then its per-key nodes are not
+    /// read, since the static agent leaves `agent/uptime` at the time of the last change while the IOVM is idle.
+    var samples: [UInt32: String] = [:]
 
-    /// Parses lines `L <dir> <child>...`, `V <path> <value>` and `N <domid> <name>`.
+    /// Parses lines `L <dir> <child>...`, `V <path> <value>`, `N <domid> <name>` and `S <domid> <sample>` (the sample's
+    /// newlines as `;`, which neither its keys nor its values hold).
     static func parse(_ text: String) -> IOVMData {
         var data = IOVMData()
         for line in text.split(separator: "\n") {
@@ -55,6 +59,7 @@ struct IOVMData: Sendable, Equatable {
             case "L": data.lists[fields[1]] = rest.split(separator: " ").map(String.init)
             case "V": data.values[fields[1]] = rest
             case "N": if let domid = UInt32(fields[1]) { data.names[domid] = rest }
+            case "S": if let domid = UInt32(fields[1]) { data.samples[domid] = String(rest.map { $0 == ";" ? "\n" : $0 }) }
             default: continue
             }
         }

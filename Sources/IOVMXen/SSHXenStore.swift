@@ -184,17 +184,23 @@ struct SSHXenStore: RemoteDom0 {
         guard outcome.succeeded else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: outcome.output) }
     }
 
-    /// One ssh call: each of `domids`' counters and notifications directories (`L`), their values and the agent's
-    /// `bits` and `uptime` (`V`), and every domain's name (`N`).
+    /// One ssh call: each of `domids`' one-node sample (`S`) or, for an agent that publishes none, its counters and
+    /// notifications directories (`L`), their values and the agent's `bits` and `uptime` (`V`); and every domain's name
+    /// (`N`).
     func iovmData(of domids: [UInt32]) throws(XenError) -> IOVMData {
-        let list = domids.map(String.init).joined(separator: " ")
-        let script =
-            "v() { x=$(xenstore-read \"$1\" 2>/dev/null) && echo \"V $1 $x\"; }; for d in \(list); do r=/local/domain/$d/data/iovm; "
-            + "for s in counters notifications; do if k=$(xenstore-list $r/$s 2>/dev/null); then echo L $r/$s $k; for n in $k; do v $r/$s/$n; done; fi; done; "
-            + "v $r/agent/bits; v $r/agent/uptime; done; for d in $(xenstore-list /local/domain); do echo \"N $d $(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"
-        let outcome = try run(["sh", "-c", script])
+        let outcome = try run(["sh", "-c", Self.iovmDataScript(domids)])
         guard outcome.succeeded else { throw XenError.failed(operation: "read the IOVMs' counters on \(target)", detail: outcome.output) }
         return IOVMData.parse(outcome.output)
+    }
+
+    /// The shell script of ``iovmData(of:)``.
+    static func iovmDataScript(_ domids: [UInt32]) -> String {
+        let list = domids.map(String.init).joined(separator: " ")
+        return
+            "v() { x=$(xenstore-read \"$1\" 2>/dev/null) && echo \"V $1 $x\"; }; for d in \(list); do r=/local/domain/$d/data/iovm; "
+            + "if x=$(xenstore-read -R $r/sample 2>/dev/null); then printf 'S %s %s\\n' $d \"$(printf %s \"$x\" | tr '\\n' ';')\"; continue; fi; "
+            + "for s in counters notifications; do if k=$(xenstore-list $r/$s 2>/dev/null); then echo L $r/$s $k; for n in $k; do v $r/$s/$n; done; fi; done; "
+            + "v $r/agent/bits; v $r/agent/uptime; done; for d in $(xenstore-list /local/domain); do echo \"N $d $(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"
     }
 
     /// One ssh call: every child of `roots` with its value (``RemoteRecords``), the length counted in bytes.

@@ -132,7 +132,8 @@ struct CountersAgentTests {
         #expect(first["data/iovm/agent/bits"] == "64" || first["data/iovm/agent/bits"] == "32")
         // Not counted: the netfront, the -emu tap, the bridge, lo.
         #expect(first.keys.filter { $0.hasPrefix("data/iovm/counters/") }.sorted() == ["data/iovm/counters/eth0", "data/iovm/counters/vif7_0"])
-        #expect(result.lines.contains("data/iovm/agent/seq=2"))
+        // Period 2 moved nothing: its sample says it, alone.
+        #expect(result.lines.last?.hasPrefix("data/iovm/sample=iovm-sample 1\\nseq 2\\n") == true, "\(result.lines)")
         #expect(!result.lines.contains { $0.hasPrefix("rm ") })
         // No /proc/interrupts: no notifications, and nothing else changes.
         #expect(!result.lines.contains { $0.hasPrefix("data/iovm/notifications/") })
@@ -237,16 +238,64 @@ struct CountersAgentTests {
         }
         #expect(result.status == 0)
         let firstSample = try #require(result.lines.firstIndex { $0.hasPrefix("data/iovm/sample=") })
-        let second = Array(result.lines[(firstSample + 1)...])
-        #expect(second.filter { !$0.hasPrefix("data/iovm/sample=") } == ["data/iovm/counters/eth0=nic eth0 777 1001 1002 1003", "data/iovm/agent/seq=2"])
+        let second = Array(result.lines[(firstSample + 2)...])  // after period 1's commit
+        // What changed comes with the clock that dates it (the uptime file did not move), in one transaction.
+        #expect(
+            second.filter { !$0.hasPrefix("data/iovm/sample=") } == [
+                "transaction", "data/iovm/counters/eth0=nic eth0 777 1001 1002 1003", "data/iovm/agent/seq=2", "commit",
+            ])
         #expect(Self.pairs(second)["data/iovm/sample"]?.contains("\\nc vif7_0 vif vif7.0 3000 3001 3002 3003\\n") == true, "\(second)")
 
         let long = try Self.run(["-i", "0.001", "-n", "62"], sysfs: root + "/net", uptime: root + "/uptime")
         #expect(long.status == 0)
-        #expect(long.lines.filter { $0.hasPrefix("data/iovm/agent/seq=") }.count == 62)
+        // Nothing moves: periods 1 and 61 write every key; the 60 others only the sample, without a transaction.
+        #expect(long.lines.filter { $0.hasPrefix("data/iovm/agent/seq=") } == ["data/iovm/agent/seq=1", "data/iovm/agent/seq=61"])
         #expect(long.lines.filter { $0.hasPrefix("data/iovm/counters/vif7_0=") }.count == 2, "periods 1 and 61")
         #expect(long.lines.filter { $0.hasPrefix("data/iovm/agent/interval=") }.count == 2)
         #expect(long.lines.filter { $0.hasPrefix("data/iovm/sample=") }.count == 62)
+        #expect(long.lines.filter { $0 == "transaction" }.count == 2 && long.lines.filter { $0 == "commit" }.count == 2)
+        #expect(long.lines.count == 2 * 9 + 60, "\(long.lines.count) lines")
+    }
+
+    /// Issue 16: an idle IOVM's agent costs one xenstore request per period, and reads /proc/interrupts only when a vif moved.
+    @Test("an idle period writes the sample alone; /proc/interrupts is read again when a vif's counters move")
+    func idlePeriods() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.makeSysfs(root)
+        try Self.makeInterrupts(root)
+        func bumpInterrupts() {
+            let text = (try? String(contentsOfFile: root + "/interrupts", encoding: .utf8)) ?? ""
+            try? text.replacingOccurrences(of: "\n 80:", with: "\n 81:        900          0  xen-dyn    -event     vif7.0-q2\n 80:")
+                .write(toFile: root + "/interrupts", atomically: true, encoding: .utf8)
+        }
+        // After period 1: 900 more notifications for vif7.0, and the uptime moves; its counters do not (period 2).
+        // After period 2: vif7.0 receives a packet (period 3).
+        let result = try Self.run(["-i", "0.5", "-n", "3"], sysfs: root + "/net", uptime: root + "/uptime", interrupts: root + "/interrupts") { line in
+            if line == "data/iovm/agent/seq=1" {
+                bumpInterrupts()
+                try? "4243.17 8000.00\n".write(toFile: root + "/uptime", atomically: true, encoding: .utf8)
+            }
+            if line.hasPrefix("data/iovm/sample=iovm-sample 1\\nseq 2\\n") {
+                try? "3003\n".write(toFile: root + "/net/vif7.0/statistics/rx_packets", atomically: false, encoding: .utf8)
+            }
+        }
+        #expect(result.status == 0)
+        let firstEnd = try #require(result.lines.firstIndex(of: "commit"))
+        // Period 2: one line, the sample, no transaction; the interrupts file was not read again (vif7.0 still 474).
+        let secondSample = try #require(result.lines.first { $0.hasPrefix("data/iovm/sample=iovm-sample 1\\nseq 2\\n") })
+        let secondIndex = try #require(result.lines.firstIndex(of: secondSample))
+        #expect(secondIndex == firstEnd + 1, "\(result.lines)")
+        #expect(secondSample.contains("\\nuptime 4243.17\\n") && secondSample.contains("\\nn vif7_0 vif7.0 474\\n"), "\(secondSample)")
+        // Period 3: vif7.0 moved, so its counters, its notifications (474 + 900) and the clock, in a transaction.
+        let third = Array(result.lines[(secondIndex + 1)...])
+        #expect(third.first == "transaction" && third.last == "commit", "\(third)")
+        let pairs = Self.pairs(third)
+        #expect(pairs["data/iovm/counters/vif7_0"] == "vif vif7.0 3000 3001 3003 3003")
+        #expect(pairs["data/iovm/notifications/vif7_0"] == "vif7.0 1374")
+        #expect(pairs["data/iovm/agent/seq"] == "3" && pairs["data/iovm/agent/uptime"] == "4243.17")
+        #expect(pairs["data/iovm/sample"]?.contains("\\nn vif7_0 vif7.0 1374\\n") == true)
+        #expect(result.lines.filter { $0 == "transaction" }.count == 2, "periods 1 and 3")
     }
 
     @Test("an interface made again under the same name (a vif re-attached) is read afresh, not through the old files")

@@ -1,4 +1,5 @@
 import Foundation
+import IOVMCore
 import IOVMMonitor
 import Testing
 import XenKit
@@ -48,6 +49,50 @@ import XenKit
         try dom0.write("/local/domain/0/data/iovm/counters/eth0", "nic eth0 5 6 1 1")
         let centralized = try LibvirtCounterSource(host: host, dom0: dom0, selection: .publishing).read()
         #expect(Set(centralized.iovms.map(\.iovm)) == ["Domain-0", "iovm0"])
+    }
+
+    /// The static agent leaves `agent/uptime` at its last change while the IOVM is idle; its sample says every period.
+    @Test func anAgentsSampleIsReadInsteadOfItsKeys() throws {
+        let (host, dom0) = host()
+        try dom0.write(
+            "/local/domain/1/data/iovm/sample",
+            "iovm-sample 1\nseq 9\ninterval 1\nuptime 20.25\nbits 64\nc eth0 nic eth0 1000 2000 10 20\nc vif2_0 vif vif2.0 300 400 3 4\n"
+                + "n vif2_0 vif2.0 78\n")
+        let iovm = try #require(try LibvirtCounterSource(host: host, dom0: dom0, selection: .publishing).read().iovms.first { $0.iovm == "iovm0" })
+        #expect(iovm.counterTime == 20.25 && iovm.countersPublished && iovm.counterWidth == .bits64)
+        #expect(iovm.nics.first?.txBytes == 2000 && iovm.vifs.first?.guest == "guest1" && iovm.vifs.first?.notifications == 78)
+    }
+
+    @Test("the remote script prints an agent's sample on one line, and the keys of an agent without one")
+    func remoteScriptPrefersTheSample() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-iovmdata-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let sample = "iovm-sample 1\nseq 9\ninterval 1\nuptime 20.25\nbits 64\nc eth0 nic eth0 1000 2000 10 20\n"
+        for (path, value) in [
+            ("/local/domain/3/data/iovm/sample", sample), ("/local/domain/3/data/iovm/counters/eth0", "nic eth0 1 2 3 4"),
+            ("/local/domain/3/data/iovm/agent/uptime", "12.5"), ("/local/domain/4/data/iovm/counters/eth0", "nic eth0 5 6 7 8"),
+            ("/local/domain/4/data/iovm/agent/uptime", "7.5"), ("/local/domain/3/name", "iovm0"), ("/local/domain/4/name", "stock"),
+        ] {
+            try FileManager.default.createDirectory(atPath: root + "/store" + (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(value.utf8).write(to: URL(fileURLWithPath: root + "/store" + path))
+        }
+        try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+        for (name, text) in [
+            "xenstore-list": "#!/bin/sh\n[ -d \"\(root)/store$1\" ] && ls \"\(root)/store$1\"\n",
+            // -R: raw; without it the real tool escapes a newline as \\n, so a value that holds one must be read raw.
+            "xenstore-read": "#!/bin/sh\nraw=0; [ \"$1\" = -R ] && { raw=1; shift; }\n[ -f \"\(root)/store$1\" ] || exit 1\n"
+                + "if [ $raw = 1 ]; then cat \"\(root)/store$1\"; else sed 's/$/\\\\n/' \"\(root)/store$1\" | tr -d '\\n'; fi; echo\n",
+        ] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: "\(root)/bin/\(name)"))
+            chmod("\(root)/bin/\(name)", 0o755)
+        }
+        let outcome = try ProcessRunner.run("/bin/sh", ["-c", SSHXenStore.iovmDataScript([3, 4])], environment: ["PATH": "\(root)/bin:/usr/bin:/bin"], timeout: 30)
+        #expect(outcome.succeeded, "\(outcome.output)")
+        let data = IOVMData.parse(outcome.output)
+        #expect(data.samples == [3: String(sample.dropLast())], "\(outcome.output)")
+        #expect(data.lists["/local/domain/3/data/iovm/counters"] == nil && data.values["/local/domain/3/data/iovm/agent/uptime"] == nil)
+        #expect(data.lists["/local/domain/4/data/iovm/counters"] == ["eth0"] && data.values["/local/domain/4/data/iovm/agent/uptime"] == "7.5")
+        #expect(CounterLayout.parseSample(data.samples[3] ?? "")?.time == 20.25)
     }
 
     @Test func linesFromOneRoundTripBecomeTheCountersNodes() {

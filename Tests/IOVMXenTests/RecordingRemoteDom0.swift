@@ -65,6 +65,10 @@ final class RecordingRemoteDom0: RemoteDom0, @unchecked Sendable {
         state.withLock { $0.calls.append("iovm-data \(domids.map(String.init).joined(separator: " "))") }
         for domid in domids {
             let root = "/local/domain/\(domid)/data/iovm"
+            if let sample = try store.read("\(root)/sample") {
+                data.samples[domid] = sample
+                continue
+            }
             for directory in ["\(root)/counters", "\(root)/notifications"] {
                 guard let children = try store.directory(directory) else { continue }
                 data.lists[directory] = children
