@@ -471,10 +471,11 @@ suite_local_image() {
   # lab/image prints /mnt/lab/images/<16 hex digits>: nothing else goes into dom0's command line.
   [[ $image == "/mnt/lab/images/$hash" && $hash =~ ^[0-9a-f]{16}$ ]] || return 1
   # Copied beside the store first; a store that was the share's link becomes a directory only once the copy is whole.
+  # /var/lib/iovm may not be there yet: a filtered run (check 4 alone) has run no iovm command in this dom0.
   # shellcheck disable=SC2016 # $d, $h and $t are dom0's
   "$LAB/run" 'd=/var/lib/iovm/images h='"$hash"' t=/var/lib/iovm/.image-'"$hash"'
     if [ ! -L $d ] && [ -f $d/$h/manifest.json ]; then exit 0; fi
-    rm -rf $t && cp -a '"$image"' $t || { rm -rf $t; exit 1; }
+    mkdir -p /var/lib/iovm && rm -rf $t && cp -a '"$image"' $t || { rm -rf $t; exit 1; }
     if [ -L $d ]; then rm $d; fi
     mkdir -p $d && rm -rf $d/$h && mv $t $d/$h' >/dev/null \
     || return

@@ -94,7 +94,9 @@ struct ImageBuildCommand: ParsableCommand {
             printError("building the minimal IOVM image for \(drivers.joined(separator: "+")) into \(store.root)")
             let result: ImageStore.BuildResult
             do {
-                let runtime = MinimalRuntime(sysroot: Sysroot(sysroot), countersAgent: try AgentCompiler().compile("iovm-counters.c"))
+                let compiler = AgentCompiler()
+                let runtime = MinimalRuntime(
+                    sysroot: Sysroot(sysroot), countersAgent: try compiler.compile("iovm-counters.c"), vifHotplug: try compiler.compile("iovm-vif.c"))
                 result = try store.build(nicDrivers: drivers, runtime: runtime, kernel: kernel, progress: { printError($0) })
             } catch {
                 printError("iovm: error: \(error)")

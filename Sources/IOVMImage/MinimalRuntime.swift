@@ -34,10 +34,13 @@ public struct MinimalRuntime: Sendable {
     public static let agents: [(name: String, destination: String)] = [
         ("iovm-init", "/etc/iovm/rc"),
         ("iovm-devd", "/usr/lib/iovm/iovm-devd"),
-        ("iovm-vif", "/etc/xen/scripts/iovm-vif"),
     ]
     /// Where the counters agent (`Agents/iovm-counters.c`, compiled static by ``AgentCompiler``) goes.
     public static let countersAgentPath = "/usr/lib/iovm/iovm-counters"
+    /// Where the vif hotplug program (`Agents/iovm-vif.c`, compiled static) goes: the script every guest vif names
+    /// (``IOVMCore/VifSpec/iovmScript``). The stock IOVM runs `Agents/iovm-vif`, the shell script of the same contract;
+    /// here it would start four processes per vif, three of them dynamically linked.
+    public static let vifHotplugPath = "/etc/xen/scripts/iovm-vif"
     /// busybox init's table: the runtime's whole process list.
     public static let inittab = """
         # iovm minimal IOVM runtime: init, syslogd, xl devd (via iovm-devd), the counters agent, a console shell.
@@ -56,12 +59,15 @@ public struct MinimalRuntime: Sendable {
     public var programs: [Program]
     /// The counters agent's static program (``AgentCompiler`` builds it from `Agents/iovm-counters.c`).
     public var countersAgent: [UInt8]
+    /// The vif hotplug program (``AgentCompiler`` builds it from `Agents/iovm-vif.c`).
+    public var vifHotplug: [UInt8]
 
-    /// A runtime from `sysroot`'s programs and the compiled counters agent.
-    public init(sysroot: Sysroot, programs: [Program] = MinimalRuntime.programs, countersAgent: [UInt8]) {
+    /// A runtime from `sysroot`'s programs and the compiled agents.
+    public init(sysroot: Sysroot, programs: [Program] = MinimalRuntime.programs, countersAgent: [UInt8], vifHotplug: [UInt8]) {
         self.sysroot = sysroot
         self.programs = programs
         self.countersAgent = countersAgent
+        self.vifHotplug = vifHotplug
     }
 
     /// The initramfs, and the list of what is in it (path, size, where it came from).
@@ -102,6 +108,8 @@ public struct MinimalRuntime: Sendable {
         }
         archive.add(.file(Self.countersAgentPath, mode: 0o755, contents: countersAgent))
         files.append(ImageManifest.File(path: Self.countersAgentPath, size: countersAgent.count, from: "Agents/iovm-counters.c (cc -static)"))
+        archive.add(.file(Self.vifHotplugPath, mode: 0o755, contents: vifHotplug))
+        files.append(ImageManifest.File(path: Self.vifHotplugPath, size: vifHotplug.count, from: "Agents/iovm-vif.c (cc -static)"))
         let generated: [(String, String)] = [
             ("/etc/inittab", Self.inittab),
             ("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),

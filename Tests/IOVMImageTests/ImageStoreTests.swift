@@ -38,7 +38,7 @@ final class FakeKernel: KernelBuilding {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = ImageStore(root: root + "/images")
         let kernel = FakeKernel(directory: root + "/kernel")
-        let runtime = MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8))
+        let runtime = MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8))
         let first = try store.build(nicDrivers: ["e1000"], runtime: runtime, kernel: kernel, progress: { _ in })
         #expect(!first.cached)
         #expect(first.image.directory == store.root + "/" + first.image.manifest.hash)
@@ -70,13 +70,13 @@ final class FakeKernel: KernelBuilding {
         let root = temporary()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = ImageStore(root: root + "/images")
-        let runtime = MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8))
+        let runtime = MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8))
         let base = try store.build(nicDrivers: ["e1000"], runtime: runtime, kernel: FakeKernel(directory: root + "/k1"), progress: { _ in })
         let otherDriver = try store.build(nicDrivers: ["e1000", "igb"], runtime: runtime, kernel: FakeKernel(directory: root + "/k2"), progress: { _ in })
         let otherSource = try store.build(
             nicDrivers: ["e1000"], runtime: runtime, kernel: FakeKernel(directory: root + "/k3", version: "linux-source-6.1 6.1.1000-1"), progress: { _ in })
         let otherRuntime = try store.build(
-            nicDrivers: ["e1000"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: [Self.programs[0]], countersAgent: Array("agent".utf8)),
+            nicDrivers: ["e1000"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: [Self.programs[0]], countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8)),
             kernel: FakeKernel(directory: root + "/k4"),
             progress: { _ in })
         let hashes = [base, otherDriver, otherSource, otherRuntime].map(\.image.manifest.hash)
@@ -89,7 +89,7 @@ final class FakeKernel: KernelBuilding {
         let root = temporary()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let store = ImageStore(root: root + "/images")
-        let runtime = MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8))
+        let runtime = MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8))
         let both = try store.build(nicDrivers: ["igb", "e1000"], runtime: runtime, kernel: FakeKernel(directory: root + "/k1"), progress: { _ in })
         #expect(both.image.manifest.nicDrivers == ["e1000", "igb"])
         #expect(store.find(nicDrivers: ["e1000"])?.manifest.hash == both.image.manifest.hash)
@@ -124,7 +124,7 @@ final class FakeKernel: KernelBuilding {
         let store = ImageStore(root: root)
         #expect(throws: ImageError.self) {
             try store.build(
-                nicDrivers: ["e1000"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8)), kernel: Failing(),
+                nicDrivers: ["e1000"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8)), kernel: Failing(),
                 progress: { _ in })
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
@@ -133,7 +133,7 @@ final class FakeKernel: KernelBuilding {
     @Test func anUnknownDriverIsRefusedWithTheSupportedList() {
         #expect(throws: ImageError.unknownDriver("tulip", known: KernelConfig.nicDrivers)) {
             try ImageStore(root: temporary()).build(
-                nicDrivers: ["tulip"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8)),
+                nicDrivers: ["tulip"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8)),
                 kernel: FakeKernel(directory: temporary()),
                 progress: { _ in })
         }
