@@ -64,7 +64,8 @@ import Testing
         let store = ImageStore(root: root)
         _ = try store.build(
             nicDrivers: drivers,
-            runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: [.init(destination: "/bin/busybox", source: "/bin/busybox")], countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8)),
+            runtime: MinimalRuntime(
+                sysroot: Sysroot("/"), programs: [.init(destination: "/bin/busybox", source: "/bin/busybox")], countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8)),
             kernel: FakeKernel(directory: root + "-kernel"), progress: { _ in })
         return (store, root)
     }

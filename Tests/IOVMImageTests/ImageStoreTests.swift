@@ -124,7 +124,8 @@ final class FakeKernel: KernelBuilding {
         let store = ImageStore(root: root)
         #expect(throws: ImageError.self) {
             try store.build(
-                nicDrivers: ["e1000"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8)), kernel: Failing(),
+                nicDrivers: ["e1000"], runtime: MinimalRuntime(sysroot: Sysroot("/"), programs: Self.programs, countersAgent: Array("agent".utf8), vifHotplug: Array("vif".utf8)),
+                kernel: Failing(),
                 progress: { _ in })
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)

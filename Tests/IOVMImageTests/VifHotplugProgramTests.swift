@@ -53,7 +53,8 @@ struct VifHotplugProgramTests {
         env["IOVM_VIF_LOG"] = root + "/iovm-vif.log"
         if let linkError { env["IOVM_VIF_LINK_ERROR"] = linkError }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
