@@ -28,7 +28,9 @@
  * its channels); kernels before multi-queue (3.16) <if>-tx, <if>-rx or <if>. The kernel counts each CPU's column in 32
  * bits: a count that goes backwards wrapped or the vif reconnected. A vif with no such line has no key (unknown, not 0).
  *
- * Each period it reads /sys/class/net/<if>/statistics with pread(2) on files it keeps open; the root qdiscs' Sent
+ * Each period it reads every interface's statistics from /proc/net/dev with one pread(2) on the file it keeps open
+ * (sysfs would take four reads per interface and a directory listing), lists /sys/class/net only when those name
+ * other interfaces than its last listing (and every REFRESH periods); the root qdiscs' Sent
  * counters with one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints) when a NIC's tx moved, and
  * /proc/interrupts when a vif's counters moved (else their last readings stand); and writes in one xenstore
  * transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore) the keys whose value changed since its
@@ -49,8 +51,8 @@
  * xenstore paths do not take with '_'. Interfaces that went away are removed.
  *
  * -p prints the writes ("key=value" lines, "rm key") to stdout instead of xenstore: for tests, with
- * SYSFS_NET (default /sys/class/net), PROC_UPTIME (default: CLOCK_BOOTTIME, what /proc/uptime shows) and
- * PROC_INTERRUPTS (default /proc/interrupts) pointing at fake trees.
+ * SYSFS_NET (default /sys/class/net), PROC_NET_DEV (default /proc/net/dev), PROC_UPTIME (default: CLOCK_BOOTTIME,
+ * what /proc/uptime shows) and PROC_INTERRUPTS (default /proc/interrupts) pointing at fake trees.
  * XENBUS overrides /dev/xen/xenbus. Built by `iovm image build` with the host's cc, -static.
  */
 #define _GNU_SOURCE
@@ -96,14 +98,11 @@ struct iface {
   ino_t ino;
   int nic; /* 1 nic, 0 vif, -1 not counted */
   int ifindex;
-  int fds[4]; /* its statistics files, opened on first use; -1 when not open */
   int read_once; /* stats holds a reading */
-  unsigned long long stats[4]; /* its last reading of stat_files */
+  unsigned long long stats[4]; /* its last reading: rx_bytes, tx_bytes, rx_packets, tx_packets */
   int irq_found; /* irq_count is known */
   unsigned long long irq_count; /* its notifications at the last read of /proc/interrupts */
 };
-
-static const char *const stat_files[4] = {"rx_bytes", "tx_bytes", "rx_packets", "tx_packets"};
 
 struct qdisc {
   int ifindex;
@@ -111,6 +110,8 @@ struct qdisc {
 };
 
 static const char *net_dir = "/sys/class/net";
+static const char *net_dev_path = "/proc/net/dev";
+static int net_dev_fd = -1;
 static const char *uptime_path; /* NULL: CLOCK_BOOTTIME */
 static const char *interrupts_path = "/proc/interrupts";
 static int print_only;
@@ -135,34 +136,68 @@ static int read_text(const char *path, char *buf, size_t size) {
   return 0;
 }
 
-/* read_stat: IT's statistics file WHICH, read with pread(2) at offset 0 (sysfs makes the value again) on the file kept
- * open; a file that fails (its netdev went away) is opened once more. */
-static int read_stat(struct iface *it, int which, unsigned long long *out) {
-  char buf[64], *end;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    if (it->fds[which] < 0) {
-      char path[512];
-      snprintf(path, sizeof path, "%s/%s/statistics/%s", net_dir, it->name, stat_files[which]);
-      if ((it->fds[which] = open(path, O_RDONLY | O_CLOEXEC)) < 0) return -1;
+/* One interface's line of /proc/net/dev: its name and its rx_bytes, tx_bytes, rx_packets, tx_packets (the statistics
+ * sysfs shows one file each; both are dev_get_stats()). */
+struct dev_line {
+  char name[IFNAMSIZ];
+  unsigned long long stats[4];
+};
+
+/* net_dev: every interface's line of /proc/net/dev into LINES (at most MAX), read with pread(2) at offset 0 on the file
+ * kept open (the kernel makes the text again): one system call a period for every interface, where sysfs takes four
+ * per interface and a directory listing. The count; -1 when it cannot be read. */
+static int net_dev(struct dev_line *lines, int max) {
+  static char buf[32768];
+  ssize_t n = -1;
+  for (int attempt = 0; attempt < 2 && n <= 0; attempt++) {
+    if (net_dev_fd < 0 && (net_dev_fd = open(net_dev_path, O_RDONLY | O_CLOEXEC)) < 0) return -1;
+    n = pread(net_dev_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) {
+      close(net_dev_fd);
+      net_dev_fd = -1;
     }
-    ssize_t n = pread(it->fds[which], buf, sizeof buf - 1, 0);
-    if (n > 0) {
-      buf[n] = 0;
-      buf[strcspn(buf, "\n")] = 0;
-      if (buf[0] < '0' || buf[0] > '9') return -1;
-      errno = 0;
-      *out = strtoull(buf, &end, 10);
-      return (errno || *end) ? -1 : 0;
-    }
-    close(it->fds[which]);
-    it->fds[which] = -1;
   }
-  return -1;
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  int count = 0;
+  for (char *line = buf, *next; *line && count < max; line = next) {
+    next = line + strcspn(line, "\n");
+    if (*next) *next++ = 0;
+    char *colon = strchr(line, ':'); /* the two header lines have none: "Inter-|   Receive ...", " face |bytes ..." */
+    if (!colon) continue;
+    *colon = 0;
+    char *name = line + strspn(line, " ");
+    if (!*name || strlen(name) >= IFNAMSIZ) continue;
+    /* rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets ... */
+    unsigned long long fields[10];
+    char *s = colon + 1, *end;
+    int got = 0;
+    for (; got < 10; got++) {
+      errno = 0;
+      fields[got] = strtoull(s, &end, 10);
+      if (end == s || errno) break;
+      s = end;
+    }
+    if (got < 10) continue;
+    struct dev_line *out = &lines[count++];
+    snprintf(out->name, sizeof out->name, "%s", name);
+    out->stats[0] = fields[0];
+    out->stats[1] = fields[8];
+    out->stats[2] = fields[1];
+    out->stats[3] = fields[9];
+  }
+  return count;
 }
 
-static void forget(struct iface *it) {
-  for (int i = 0; i < 4; i++)
-    if (it->fds[i] >= 0) close(it->fds[i]);
+/* same_names: whether the LINES of /proc/net/dev name exactly the NKNOWN entries of the last listing. */
+static int same_names(const struct dev_line *lines, int nlines, const struct iface *known, int nknown) {
+  if (nlines != nknown) return 0;
+  for (int i = 0; i < nlines; i++) {
+    int found = 0;
+    for (int j = 0; j < nknown && !found; j++) found = strcmp(lines[i].name, known[(i + j) % nknown].name) == 0;
+    if (!found) return 0;
+  }
+  return 1;
 }
 
 /* kind_of: 1 nic, 0 vif, -1 not counted. */
@@ -189,8 +224,8 @@ static void read_ifindex(struct iface *it) {
   it->ifindex = read_text(path, buf, sizeof buf) == 0 ? atoi(buf) : 0;
 }
 
-/* scan: the entries of /sys/class/net into KNOWN (*NKNOWN of them), those of the last scan kept as they were (files
- * open, kind and ifindex read once); the counted ones into COUNTED. Entries that went away are forgotten. */
+/* scan: the entries of /sys/class/net into KNOWN (*NKNOWN of them), those of the last scan kept as they were (kind and
+ * ifindex read once, the last reading); the counted ones into COUNTED. Entries that went away are forgotten. */
 static int scan(struct iface *known, int *nknown, struct iface **counted) {
   static struct iface next[MAX_ENTRIES];
   static char taken[MAX_ENTRIES];
@@ -213,7 +248,6 @@ static int scan(struct iface *known, int *nknown, struct iface **counted) {
       continue;
     }
     memset(it, 0, sizeof *it);
-    for (int i = 0; i < 4; i++) it->fds[i] = -1;
     it->ino = entry->d_ino;
     snprintf(it->name, sizeof it->name, "%s", entry->d_name);
     it->nic = kind_of(entry->d_name);
@@ -226,8 +260,6 @@ static int scan(struct iface *known, int *nknown, struct iface **counted) {
     read_ifindex(it);
   }
   closedir(dir);
-  for (int i = 0; i < *nknown; i++)
-    if (!taken[i]) forget(&known[i]);
   memcpy(known, next, nnext * sizeof *next);
   *nknown = nnext;
   int count = 0;
@@ -534,6 +566,7 @@ int main(int argc, char **argv) {
   if (getenv("SYSFS_NET")) net_dir = getenv("SYSFS_NET");
   if (getenv("PROC_UPTIME")) uptime_path = getenv("PROC_UPTIME");
   if (getenv("PROC_INTERRUPTS")) interrupts_path = getenv("PROC_INTERRUPTS");
+  if (getenv("PROC_NET_DEV")) net_dev_path = getenv("PROC_NET_DEV");
   const char *xenbus_path = getenv("XENBUS") ? getenv("XENBUS") : "/dev/xen/xenbus";
   if (!print_only && (xenbus = open(xenbus_path, O_RDWR | O_CLOEXEC)) < 0) {
     fprintf(stderr, "iovm-counters: %s: %s\n", xenbus_path, strerror(errno));
@@ -553,7 +586,7 @@ int main(int argc, char **argv) {
   static char previous[MAX_IFACES][IFNAMSIZ], previous_notified[MAX_IFACES][IFNAMSIZ], removed[2 * MAX_IFACES + 1][KEY_SIZE];
   int nprevious = 0, nprevious_notified = 0;
   static struct qdisc qdiscs[MAX_IFACES]; /* the last dump's root qdiscs */
-  int nq = 0;
+  int nq = 0, n = 0; /* n: the counted interfaces, in ifaces, as the last listing found them */
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   for (long seq = 1; !stopping; seq++) {
@@ -563,18 +596,26 @@ int main(int argc, char **argv) {
      * after a failed write, after a pause. */
     int full = seq % REFRESH == 1 || last.count == 0;
     double before = uptime_now();
-    int n = scan(known, &nknown, ifaces);
     /* The statistics first: what they say moved decides what else is read. A vif that moved may have new
      * notifications; a NIC whose tx moved, new qdisc counters. What did not move keeps its last reading (a vif's
      * notification without a packet, or a qdisc's packet the driver dropped, shows in the next period that moves, or
      * the next full one). */
+    static struct dev_line dev[MAX_ENTRIES];
+    int ndev = net_dev(dev, MAX_ENTRIES);
+    /* /sys/class/net is listed again in a full period (a netdev made again under the same name: its kind, its ifindex)
+     * and when /proc/net/dev names other interfaces than the last listing (a vif added or gone). */
+    if (full || (ndev >= 0 && !same_names(dev, ndev, known, nknown))) n = scan(known, &nknown, ifaces);
     static unsigned long long stats[MAX_IFACES][4];
     static int readable[MAX_IFACES];
     int vif_moved = 0, nic_tx_moved = 0;
     for (int i = 0; i < n; i++) {
       struct iface *it = ifaces[i];
-      readable[i] = 1;
-      for (int k = 0; k < 4 && readable[i]; k++) readable[i] = read_stat(it, k, &stats[i][k]) == 0;
+      readable[i] = 0;
+      for (int d = 0; d < ndev && !readable[i]; d++)
+        if (strcmp(dev[(i + d) % ndev].name, it->name) == 0) {
+          memcpy(stats[i], dev[(i + d) % ndev].stats, sizeof stats[i]);
+          readable[i] = 1;
+        }
       if (!readable[i]) continue;
       if (it->nic)
         nic_tx_moved |= !it->read_once || it->stats[1] != stats[i][1] || it->stats[3] != stats[i][3];

@@ -41,6 +41,26 @@ struct CountersAgentTests {
         try link("net/eth0/device", "../../devices/0000:00:04.0")
         try link("net/eth1/device", "../../devices/vif-0")  // a netfront: not a physical NIC
         try "4242.17 8000.00\n".write(toFile: root + "/uptime", atomically: true, encoding: .utf8)
+        try writeNetDev(root)
+    }
+
+    /// The fake /proc/net/dev at `root/net-dev`, from the statistics files of the fake sysfs at `root/net`, as the kernel
+    /// prints it: two header lines, then per interface its rx bytes, packets and 6 more, its tx bytes, packets and 6 more.
+    /// Written again after each change to the fake sysfs.
+    static func writeNetDev(_ root: String) throws {
+        var text = "Inter-|   Receive                                                |  Transmit\n"
+        text += " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+        for name in try FileManager.default.contentsOfDirectory(atPath: root + "/net").sorted() {
+            func stat(_ counter: String) -> String {
+                ((try? String(contentsOfFile: root + "/net/\(name)/statistics/\(counter)", encoding: .utf8)) ?? "0")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let rx = [stat("rx_bytes"), stat("rx_packets"), "0", "0", "0", "0", "0", "0"]
+            let tx = [stat("tx_bytes"), stat("tx_packets"), "0", "0", "0", "0", "0", "0"]
+            text += String(repeating: " ", count: max(0, 6 - name.count)) + name + ": " + (rx + tx).joined(separator: " ") + "\n"
+        }
+        // In place, as procfs makes the text again under the same inode: the agent reads the file it keeps open.
+        try text.write(toFile: root + "/net-dev", atomically: false, encoding: .utf8)
     }
 
     /// A fake /proc/interrupts of two CPUs at `root/interrupts`: netback's names for vif7.0 (multi-queue, split and one
@@ -73,6 +93,7 @@ struct CountersAgentTests {
             try "\(base + offset)\n".write(toFile: root + "/net/\(name)/statistics/\(counter)", atomically: true, encoding: .utf8)
         }
         try "\(95000 + base)\n".write(toFile: root + "/net/\(name)/ifindex", atomically: true, encoding: .utf8)
+        try writeNetDev(root)
     }
 
     /// Starts the agent with `arguments` and `-p`; `onLine` sees each printed line as it comes. Over a fake sysfs the
@@ -86,6 +107,7 @@ struct CountersAgentTests {
         var environment = ["PATH": "/usr/bin:/bin"]
         if let sysfs {
             environment["SYSFS_NET"] = sysfs
+            environment["PROC_NET_DEV"] = (sysfs as NSString).deletingLastPathComponent + "/net-dev"
             environment["PROC_INTERRUPTS"] = interrupts ?? sysfs + "/no-interrupts"
         }
         if let uptime { environment["PROC_UPTIME"] = uptime }
@@ -206,6 +228,7 @@ struct CountersAgentTests {
         let result = try Self.run(["-i", "2", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime", interrupts: root + "/interrupts") { line in
             if line == "data/iovm/agent/seq=1" {
                 try? FileManager.default.removeItem(atPath: root + "/net/vif7.0")
+                try? Self.writeNetDev(root)
                 let interrupts = (try? String(contentsOfFile: root + "/interrupts", encoding: .utf8)) ?? ""
                 let kept = interrupts.split(separator: "\n").filter { !$0.contains("vif7.0-q") }.joined(separator: "\n") + "\n"
                 try? kept.write(toFile: root + "/interrupts", atomically: true, encoding: .utf8)
@@ -225,7 +248,7 @@ struct CountersAgentTests {
     }
 
     /// An idle IOVM's period writes only what changed (issue 16: each xenstore request costs the IOVM CPU).
-    @Test("a key is written again when its value changed, read from the file kept open; unchanged keys every 60 periods")
+    @Test("a key is written again when its value changed, read from /proc/net/dev kept open; unchanged keys every 60 periods")
     func writesWhatChanged() throws {
         let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -234,6 +257,7 @@ struct CountersAgentTests {
         let result = try Self.run(["-i", "0.5", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
             if line == "data/iovm/agent/seq=1" {
                 try? "777\n".write(toFile: root + "/net/eth0/statistics/rx_bytes", atomically: false, encoding: .utf8)
+                try? Self.writeNetDev(root)
             }
         }
         #expect(result.status == 0)
@@ -278,6 +302,7 @@ struct CountersAgentTests {
             }
             if line.hasPrefix("data/iovm/sample=iovm-sample 1\\nseq 2\\n") {
                 try? "3003\n".write(toFile: root + "/net/vif7.0/statistics/rx_packets", atomically: false, encoding: .utf8)
+                try? Self.writeNetDev(root)
             }
         }
         #expect(result.status == 0)
@@ -298,7 +323,7 @@ struct CountersAgentTests {
         #expect(result.lines.filter { $0 == "transaction" }.count == 2, "periods 1 and 3")
     }
 
-    @Test("an interface made again under the same name (a vif re-attached) is read afresh, not through the old files")
+    @Test("an interface made again under the same name (a vif re-attached) is read afresh")
     func interfaceMadeAgain() throws {
         let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -310,6 +335,7 @@ struct CountersAgentTests {
                 // The old one is kept elsewhere (its files still readable), so the new one cannot reuse its inode.
                 try? FileManager.default.moveItem(atPath: root + "/net/vif7.0", toPath: root + "/old-vif7.0")
                 try? FileManager.default.moveItem(atPath: root + "/staging/net/vif7.0", toPath: root + "/net/vif7.0")
+                try? Self.writeNetDev(root)
             }
         }
         #expect(result.status == 0)
@@ -344,10 +370,20 @@ struct CountersAgentTests {
             let text = try String(contentsOfFile: "/proc/uptime", encoding: .utf8)
             return try #require(Double(text.split(separator: " ").first ?? ""))
         }
+        func sysfsRx() -> [String: UInt64] {
+            var rx: [String: UInt64] = [:]
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [] {
+                let text = (try? String(contentsOfFile: "/sys/class/net/\(name)/statistics/rx_bytes", encoding: .utf8)) ?? ""
+                if let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) { rx[name] = value }
+            }
+            return rx
+        }
         let before = try rootQdiscs()
+        let sysfsBefore = sysfsRx()
         let earliest = try uptime()
         let result = try Self.run(["-n", "1"], sysfs: nil, uptime: nil)
         let latest = try uptime()
+        let sysfsAfter = sysfsRx()
         let after = try rootQdiscs()
         #expect(result.status == 0)
         // Without PROC_UPTIME the agent reads CLOCK_BOOTTIME: what /proc/uptime shows (to its 0.01 s). /proc/uptime
@@ -358,6 +394,13 @@ struct CountersAgentTests {
         #expect(
             hundredths(earliest) - 1 <= hundredths(published) && hundredths(published) <= hundredths(latest) + 1,
             "\(earliest) <= \(published) <= \(latest)")
+        // Every counter from /proc/net/dev, as sysfs shows it: rx between the readings of sysfs before and after.
+        for (_, value) in Self.pairs(result.lines) where value.hasPrefix("nic ") || value.hasPrefix("vif ") {
+            let fields = value.split(separator: " ")
+            guard fields.count == 6, let low = sysfsBefore[String(fields[1])], let high = sysfsAfter[String(fields[1])] else { continue }
+            let rx = try #require(UInt64(fields[2]))
+            #expect(low <= rx && rx <= high, "\(fields[1]): agent rx_bytes \(rx), sysfs \(low)...\(high)")
+        }
         let nics = Self.pairs(result.lines).filter { $0.key.hasPrefix("data/iovm/counters/") && $0.value.hasPrefix("nic ") }
         var compared = 0
         for (_, value) in nics {
