@@ -143,22 +143,32 @@ struct dev_line {
   unsigned long long stats[4];
 };
 
-/* net_dev: every interface's line of /proc/net/dev into LINES (at most MAX), read with pread(2) at offset 0 on the file
- * kept open (the kernel makes the text again): one system call a period for every interface, where sysfs takes four
- * per interface and a directory listing. The count; -1 when it cannot be read. */
+/* NET_DEV_RECORD: more than one line of /proc/net/dev takes (a name and 16 numbers of at most 20 digits). */
+#define NET_DEV_RECORD 512
+
+/* net_dev: every interface's line of /proc/net/dev into LINES (at most MAX), read with pread(2) on the file kept open
+ * (the kernel makes the text again from offset 0): usually one system call a period for every interface, where sysfs
+ * takes four per interface and a directory listing. A seq_file read returns whole lines, at most its buffer's worth
+ * (a page, 4096 bytes or more): a read that came back a line short of 4096 bytes or more is not the end, and the next
+ * read goes on from there. The count; -1 when it cannot be read. */
 static int net_dev(struct dev_line *lines, int max) {
-  static char buf[32768];
-  ssize_t n = -1;
-  for (int attempt = 0; attempt < 2 && n <= 0; attempt++) {
+  static char buf[65536];
+  size_t got = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
     if (net_dev_fd < 0 && (net_dev_fd = open(net_dev_path, O_RDONLY | O_CLOEXEC)) < 0) return -1;
-    n = pread(net_dev_fd, buf, sizeof buf - 1, 0);
-    if (n <= 0) {
-      close(net_dev_fd);
-      net_dev_fd = -1;
+    got = 0;
+    ssize_t n;
+    while ((n = pread(net_dev_fd, buf + got, sizeof buf - 1 - got, (off_t)got)) > 0) {
+      got += n;
+      if (n + NET_DEV_RECORD <= 4096 || got == sizeof buf - 1) break;
     }
+    if (n >= 0 && got > 0 && got < sizeof buf - 1) break;
+    close(net_dev_fd); /* an error, nothing, or more than the buffer: open it again once */
+    net_dev_fd = -1;
+    got = 0;
   }
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (got == 0) return -1;
+  buf[got] = 0;
   int count = 0;
   for (char *line = buf, *next; *line && count < max; line = next) {
     next = line + strcspn(line, "\n");
@@ -235,7 +245,8 @@ static int scan(struct iface *known, int *nknown, struct iface **counted) {
   int nnext = 0;
   struct dirent *entry;
   while ((entry = readdir(dir)) && nnext < MAX_ENTRIES) {
-    if (entry->d_name[0] == '.' || strlen(entry->d_name) >= IFNAMSIZ) continue;
+    /* A regular file is no netdev (bonding's bonding_masters): /proc/net/dev does not name it either. */
+    if (entry->d_name[0] == '.' || strlen(entry->d_name) >= IFNAMSIZ || entry->d_type == DT_REG) continue;
     struct iface *it = &next[nnext++];
     int old = -1;
     for (int i = 0; i < *nknown && old < 0; i++)
@@ -602,9 +613,12 @@ int main(int argc, char **argv) {
      * the next full one). */
     static struct dev_line dev[MAX_ENTRIES];
     int ndev = net_dev(dev, MAX_ENTRIES);
-    /* /sys/class/net is listed again in a full period (a netdev made again under the same name: its kind, its ifindex)
-     * and when /proc/net/dev names other interfaces than the last listing (a vif added or gone). */
-    if (full || (ndev >= 0 && !same_names(dev, ndev, known, nknown))) n = scan(known, &nknown, ifaces);
+    /* /sys/class/net is listed again in a full period, when /proc/net/dev names other interfaces than the last listing
+     * (a vif added or gone), and after a period that saw an interface's counters go back (a netdev made again under
+     * the same name: its ifindex, for its qdisc) or a NIC without its ifindex yet. */
+    static int relist;
+    if (full || relist || (ndev >= 0 && !same_names(dev, ndev, known, nknown))) n = scan(known, &nknown, ifaces);
+    relist = 0;
     static unsigned long long stats[MAX_IFACES][4];
     static int readable[MAX_IFACES];
     int vif_moved = 0, nic_tx_moved = 0;
@@ -617,6 +631,8 @@ int main(int argc, char **argv) {
           readable[i] = 1;
         }
       if (!readable[i]) continue;
+      for (int k = 0; k < 4 && it->read_once; k++) relist |= stats[i][k] < it->stats[k];
+      relist |= it->nic && it->ifindex <= 0;
       if (it->nic)
         nic_tx_moved |= !it->read_once || it->stats[1] != stats[i][1] || it->stats[3] != stats[i][3];
       else

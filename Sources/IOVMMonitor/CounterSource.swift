@@ -251,11 +251,8 @@ public final class XenCounterSource: CounterSource {
     private let cpuHz: UInt64
     private var names = DomainNameCache()
     private var widths: [UInt32: CounterWidth] = [:]
-    /// Domains whose agent publishes counters but no one-node sample, read per key: domid → reads left before the sample
-    /// is tried again (a static agent whose sample outgrew a node publishes it again once its interfaces are fewer).
-    private var perKey: [UInt32: Int] = [:]
-    /// Reads of a per-key domain between two tries of its sample.
-    static let sampleRetry = 30
+    /// Domains whose agent publishes counters but no one-node sample, read per key.
+    private var perKey = PerKeyDomains()
     /// The domains watched.
     public let selection: IOVMSelection
 
@@ -286,19 +283,15 @@ public final class XenCounterSource: CounterSource {
             domains = try listed.filter { try store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
         }
         widths = widths.filter { domid, _ in listed.contains { $0.domid == domid } }
-        perKey = perKey.filter { domid, _ in listed.contains { $0.domid == domid } }
+        perKey.keep(only: Set(listed.map(\.domid)))
         for domain in domains {
             let known = widths[domain.domid]
             var counters: (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
-            var trySample = true
-            if let left = perKey[domain.domid], left > 1 {
-                perKey[domain.domid] = left - 1
-                trySample = false
-            }
+            let trySample = perKey.shouldTrySample(domain.domid, now: now)
             if trySample, let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
                 let sample = CounterLayout.parseSample(text, guestName: { names[$0] })
             {
-                perKey[domain.domid] = nil
+                perKey.sampleFound(domain.domid)
                 counters = (true, sample.nics, sample.vifs, sample.width ?? known, sample.time)
             } else {
                 counters = try store.withTransaction { (t) throws(XenError) in
@@ -306,9 +299,9 @@ public final class XenCounterSource: CounterSource {
                         domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
                         read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] }, width: known)
                 }
-                // An agent that publishes counters but no sample (the shell agent, an older image) is read per key, its
-                // sample tried again every `sampleRetry` reads.
-                if counters.published { perKey[domain.domid] = Self.sampleRetry }
+                // An agent that publishes counters but no sample (the shell agent, an older image, a static agent past
+                // the sample's size) is read per key.
+                perKey.readPerKey(domain.domid, published: counters.published, time: counters.time, now: now, triedSample: trySample)
             }
             if let width = counters.width { widths[domain.domid] = width }
             samples.append(
@@ -319,6 +312,45 @@ public final class XenCounterSource: CounterSource {
         }
         return CounterReading(cpuHz: cpuHz, iovms: samples)
     }
+}
+
+/// Which domains ``XenCounterSource`` reads per key, and when it tries their one-node sample again.
+///
+/// A static agent writes its sample every period but `agent/uptime` only with changed counters, so read per key an idle
+/// IOVM's clock stops and its last rate would hold. It goes per key only while its sample is past 3072 bytes, when it
+/// writes every key every period; once the sample is back, the keys' clock stops. A domain read per key whose agent's
+/// time has not moved for ``recheckSeconds`` (of dom0's clock) has its sample tried again, then every
+/// ``recheckSeconds`` while it does not move. The shell agent's time moves each of its periods: its sample is not
+/// tried while it writes.
+struct PerKeyDomains {
+    /// Seconds of an agent time that does not move before the sample is tried again.
+    static let recheckSeconds = 3.0
+    /// Domid → the agent's time at the last per-key read, and when (dom0's clock) it last moved or the sample was tried.
+    private var domains: [UInt32: (time: Double?, since: Double)] = [:]
+
+    /// Whether `domid`'s sample is to be read first at dom0 time `now`.
+    func shouldTrySample(_ domid: UInt32, now: Double) -> Bool {
+        guard let entry = domains[domid] else { return true }
+        return now - entry.since >= Self.recheckSeconds
+    }
+
+    /// `domid`'s sample was read: it is no longer read per key.
+    mutating func sampleFound(_ domid: UInt32) { domains[domid] = nil }
+
+    /// `domid` was read per key at `now` (after trying its sample when `triedSample`); its agent's time was `time`.
+    mutating func readPerKey(_ domid: UInt32, published: Bool, time: Double?, now: Double, triedSample: Bool) {
+        guard published else {
+            domains[domid] = nil
+            return
+        }
+        let entry = domains[domid]
+        // No time at all (an agent without /proc/uptime) never looks stale.
+        let moved = entry == nil || time == nil || time != entry?.time
+        domains[domid] = (time, moved || triedSample ? now : entry?.since ?? now)
+    }
+
+    /// Forgets the domains not in `domids` (gone).
+    mutating func keep(only domids: Set<UInt32>) { domains = domains.filter { domids.contains($0.key) } }
 }
 
 /// Replays a recorded run's samples in order, as if read live (for trying `iovm monitor`'s

@@ -47,8 +47,8 @@ struct IOVMData: Sendable, Equatable {
     /// read, since the static agent leaves `agent/uptime` at the time of the last change while the IOVM is idle.
     var samples: [UInt32: String] = [:]
 
-    /// Parses lines `L <dir> <child>...`, `V <path> <value>`, `N <domid> <name>` and `S <domid> <sample>` (the sample's
-    /// newlines as `;`, which neither its keys nor its values hold).
+    /// Parses lines `L <dir> <child>...`, `V <path> <value>`, `N <domid> <name>` and `S <domid> <line>` (a line of that
+    /// domain's sample each, in order).
     static func parse(_ text: String) -> IOVMData {
         var data = IOVMData()
         for line in text.split(separator: "\n") {
@@ -59,7 +59,7 @@ struct IOVMData: Sendable, Equatable {
             case "L": data.lists[fields[1]] = rest.split(separator: " ").map(String.init)
             case "V": data.values[fields[1]] = rest
             case "N": if let domid = UInt32(fields[1]) { data.names[domid] = rest }
-            case "S": if let domid = UInt32(fields[1]) { data.samples[domid] = String(rest.map { $0 == ";" ? "\n" : $0 }) }
+            case "S": if let domid = UInt32(fields[1]) { data.samples[domid, default: ""] += rest + "\n" }
             default: continue
             }
         }

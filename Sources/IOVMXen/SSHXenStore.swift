@@ -184,7 +184,7 @@ struct SSHXenStore: RemoteDom0 {
         guard outcome.succeeded else { throw XenError.failed(operation: "copy \(path) to \(target)", detail: outcome.output) }
     }
 
-    /// One ssh call: each of `domids`' one-node sample (`S`) or, for an agent that publishes none, its counters and
+    /// One ssh call: each of `domids`' one-node sample (`S`, a line each) or, for an agent that publishes none, its counters and
     /// notifications directories (`L`), their values and the agent's `bits` and `uptime` (`V`); and every domain's name
     /// (`N`).
     func iovmData(of domids: [UInt32]) throws(XenError) -> IOVMData {
@@ -198,7 +198,7 @@ struct SSHXenStore: RemoteDom0 {
         let list = domids.map(String.init).joined(separator: " ")
         return
             "v() { x=$(xenstore-read \"$1\" 2>/dev/null) && echo \"V $1 $x\"; }; for d in \(list); do r=/local/domain/$d/data/iovm; "
-            + "if x=$(xenstore-read -R $r/sample 2>/dev/null); then printf 'S %s %s\\n' $d \"$(printf %s \"$x\" | tr '\\n' ';')\"; continue; fi; "
+            + "if x=$(xenstore-read -R $r/sample 2>/dev/null); then printf '%s\\n' \"$x\" | while IFS= read -r l; do echo \"S $d $l\"; done; continue; fi; "
             + "for s in counters notifications; do if k=$(xenstore-list $r/$s 2>/dev/null); then echo L $r/$s $k; for n in $k; do v $r/$s/$n; done; fi; done; "
             + "v $r/agent/bits; v $r/agent/uptime; done; for d in $(xenstore-list /local/domain); do echo \"N $d $(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"
     }
