@@ -198,7 +198,7 @@ struct SSHXenStore: RemoteDom0 {
         let list = domids.map(String.init).joined(separator: " ")
         return
             "v() { x=$(xenstore-read \"$1\" 2>/dev/null) && echo \"V $1 $x\"; }; for d in \(list); do r=/local/domain/$d/data/iovm; "
-            + "if x=$(xenstore-read -R $r/sample 2>/dev/null); then printf '%s\\n' \"$x\" | while IFS= read -r l; do echo \"S $d $l\"; done; continue; fi; "
+            + "if x=$(xenstore-read -R $r/sample 2>/dev/null); then printf '%s\\n' \"$x\" | while IFS= read -r l; do printf 'S %s %s\\n' $d \"$l\"; done; continue; fi; "
             + "for s in counters notifications; do if k=$(xenstore-list $r/$s 2>/dev/null); then echo L $r/$s $k; for n in $k; do v $r/$s/$n; done; fi; done; "
             + "v $r/agent/bits; v $r/agent/uptime; done; for d in $(xenstore-list /local/domain); do echo \"N $d $(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"
     }
