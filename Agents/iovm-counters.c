@@ -28,9 +28,10 @@
  * its channels); kernels before multi-queue (3.16) <if>-tx, <if>-rx or <if>. The kernel counts each CPU's column in 32
  * bits: a count that goes backwards wrapped or the vif reconnected. A vif with no such line has no key (unknown, not 0).
  *
- * Each period it reads every interface's statistics from /proc/net/dev with one pread(2) on the file it keeps open
- * (sysfs would take four reads per interface and a directory listing), lists /sys/class/net only when those name
- * other interfaces than its last listing (and every REFRESH periods); the root qdiscs' Sent
+ * Each period it reads every interface's statistics from /proc/net/dev with pread(2) on the file it keeps open (one
+ * call for up to ~20 interfaces; sysfs would take four per interface and a directory listing), and lists
+ * /sys/class/net only when those name other interfaces than its last listing or a counter went back, while a NIC has
+ * no ifindex yet, and every REFRESH periods; the root qdiscs' Sent
  * counters with one rtnetlink dump (RTM_GETQDISC: what `tc -s qdisc show` prints) when a NIC's tx moved, and
  * /proc/interrupts when a vif's counters moved (else their last readings stand); and writes in one xenstore
  * transaction over /dev/xen/xenbus (the xenstore wire protocol, no libxenstore) the keys whose value changed since its
@@ -162,12 +163,16 @@ static int net_dev(struct dev_line *lines, int max) {
       got += n;
       if (n + NET_DEV_RECORD <= 4096 || got == sizeof buf - 1) break;
     }
-    if (n >= 0 && got > 0 && got < sizeof buf - 1) break;
-    close(net_dev_fd); /* an error, nothing, or more than the buffer: open it again once */
+    if (n >= 0 && got > 0) break;
+    close(net_dev_fd); /* an error or nothing: open it again once */
     net_dev_fd = -1;
     got = 0;
   }
   if (got == 0) return -1;
+  if (got == sizeof buf - 1) { /* more than the buffer (hundreds of netdevs): the whole lines that came */
+    char *last = memrchr(buf, '\n', got);
+    got = last ? (size_t)(last - buf) + 1 : 0;
+  }
   buf[got] = 0;
   int count = 0;
   for (char *line = buf, *next; *line && count < max; line = next) {
@@ -181,14 +186,14 @@ static int net_dev(struct dev_line *lines, int max) {
     /* rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets ... */
     unsigned long long fields[10];
     char *s = colon + 1, *end;
-    int got = 0;
-    for (; got < 10; got++) {
+    int parsed = 0;
+    for (; parsed < 10; parsed++) {
       errno = 0;
-      fields[got] = strtoull(s, &end, 10);
+      fields[parsed] = strtoull(s, &end, 10);
       if (end == s || errno) break;
       s = end;
     }
-    if (got < 10) continue;
+    if (parsed < 10) continue;
     struct dev_line *out = &lines[count++];
     snprintf(out->name, sizeof out->name, "%s", name);
     out->stats[0] = fields[0];
@@ -197,6 +202,17 @@ static int net_dev(struct dev_line *lines, int max) {
     out->stats[3] = fields[9];
   }
   return count;
+}
+
+/* went_back: whether a counter of an entry KNOWN read before is lower in LINES (a netdev made again under its name, or
+ * its statistics reset). */
+static int went_back(const struct dev_line *lines, int nlines, const struct iface *known, int nknown) {
+  for (int i = 0; i < nlines; i++)
+    for (int j = 0; j < nknown; j++)
+      if (known[j].read_once && strcmp(lines[i].name, known[j].name) == 0)
+        for (int k = 0; k < 4; k++)
+          if (lines[i].stats[k] < known[j].stats[k]) return 1;
+  return 0;
 }
 
 /* same_names: whether the LINES of /proc/net/dev name exactly the NKNOWN entries of the last listing. */
@@ -613,11 +629,16 @@ int main(int argc, char **argv) {
      * the next full one). */
     static struct dev_line dev[MAX_ENTRIES];
     int ndev = net_dev(dev, MAX_ENTRIES);
+    /* /proc/net/dev cannot be read: this period publishes nothing (rather than remove every interface's keys). */
+    if (ndev < 0) {
+      fprintf(stderr, "iovm-counters: %s cannot be read\n", net_dev_path);
+      goto sleep;
+    }
     /* /sys/class/net is listed again in a full period, when /proc/net/dev names other interfaces than the last listing
-     * (a vif added or gone), and after a period that saw an interface's counters go back (a netdev made again under
-     * the same name: its ifindex, for its qdisc) or a NIC without its ifindex yet. */
+     * (a vif added or gone) or an interface's counters went back (a netdev made again under the same name: its
+     * ifindex, for its qdisc), and after a period that saw a NIC without its ifindex yet. */
     static int relist;
-    if (full || relist || (ndev >= 0 && !same_names(dev, ndev, known, nknown))) n = scan(known, &nknown, ifaces);
+    if (full || relist || !same_names(dev, ndev, known, nknown) || went_back(dev, ndev, known, nknown)) n = scan(known, &nknown, ifaces);
     relist = 0;
     static unsigned long long stats[MAX_IFACES][4];
     static int readable[MAX_IFACES];
@@ -631,7 +652,6 @@ int main(int argc, char **argv) {
           readable[i] = 1;
         }
       if (!readable[i]) continue;
-      for (int k = 0; k < 4 && it->read_once; k++) relist |= stats[i][k] < it->stats[k];
       relist |= it->nic && it->ifindex <= 0;
       if (it->nic)
         nic_tx_moved |= !it->read_once || it->stats[1] != stats[i][1] || it->stats[3] != stats[i][3];
@@ -711,6 +731,7 @@ int main(int argc, char **argv) {
       memcpy(previous_notified, notified, sizeof notified);
       nprevious_notified = nnotified;
     }
+  sleep:
     if (count > 0 && seq >= count) break;
     long step = (long)(interval * 1e9);
     next.tv_sec += step / 1000000000L;

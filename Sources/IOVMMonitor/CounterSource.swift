@@ -320,18 +320,22 @@ public final class XenCounterSource: CounterSource {
 /// IOVM's clock stops and its last rate would hold. It goes per key only while its sample is past 3072 bytes, when it
 /// writes every key every period; once the sample is back, the keys' clock stops. A domain read per key whose agent's
 /// time has not moved for ``recheckSeconds`` (of dom0's clock) has its sample tried again, then every
-/// ``recheckSeconds`` while it does not move. The shell agent's time moves each of its periods: its sample is not
-/// tried while it writes.
+/// ``recheckSeconds`` while it does not move; and any domain read per key every ``retrySeconds`` (a static agent back
+/// under the size whose IOVM carries traffic writes its keys every period: read per key, it costs a transaction of
+/// every key). The shell agent's time moves each of its periods: its sample is tried every ``retrySeconds`` only.
 struct PerKeyDomains {
     /// Seconds of an agent time that does not move before the sample is tried again.
     static let recheckSeconds = 3.0
-    /// Domid → the agent's time at the last per-key read, and when (dom0's clock) it last moved or the sample was tried.
-    private var domains: [UInt32: (time: Double?, since: Double)] = [:]
+    /// Seconds between two tries of the sample whatever the agent's time does.
+    static let retrySeconds = 30.0
+    /// Domid → the agent's time at the last per-key read, when (dom0's clock) it last moved or the sample was tried,
+    /// and when the sample was last tried.
+    private var domains: [UInt32: (time: Double?, since: Double, tried: Double)] = [:]
 
     /// Whether `domid`'s sample is to be read first at dom0 time `now`.
     func shouldTrySample(_ domid: UInt32, now: Double) -> Bool {
         guard let entry = domains[domid] else { return true }
-        return now - entry.since >= Self.recheckSeconds
+        return now - entry.since >= Self.recheckSeconds || now - entry.tried >= Self.retrySeconds
     }
 
     /// `domid`'s sample was read: it is no longer read per key.
@@ -346,7 +350,7 @@ struct PerKeyDomains {
         let entry = domains[domid]
         // No time at all (an agent without /proc/uptime) never looks stale.
         let moved = entry == nil || time == nil || time != entry?.time
-        domains[domid] = (time, moved || triedSample ? now : entry?.since ?? now)
+        domains[domid] = (time, moved || triedSample ? now : entry?.since ?? now, triedSample ? now : entry?.tried ?? now)
     }
 
     /// Forgets the domains not in `domids` (gone).

@@ -197,10 +197,10 @@ struct SSHXenStore: RemoteDom0 {
     static func iovmDataScript(_ domids: [UInt32]) -> String {
         let list = domids.map(String.init).joined(separator: " ")
         return
-            "v() { x=$(xenstore-read \"$1\" 2>/dev/null) && echo \"V $1 $x\"; }; for d in \(list); do r=/local/domain/$d/data/iovm; "
+            "v() { x=$(xenstore-read \"$1\" 2>/dev/null) && printf 'V %s %s\\n' \"$1\" \"$x\"; }; for d in \(list); do r=/local/domain/$d/data/iovm; "
             + "if x=$(xenstore-read -R $r/sample 2>/dev/null); then printf '%s\\n' \"$x\" | while IFS= read -r l; do printf 'S %s %s\\n' $d \"$l\"; done; continue; fi; "
             + "for s in counters notifications; do if k=$(xenstore-list $r/$s 2>/dev/null); then echo L $r/$s $k; for n in $k; do v $r/$s/$n; done; fi; done; "
-            + "v $r/agent/bits; v $r/agent/uptime; done; for d in $(xenstore-list /local/domain); do echo \"N $d $(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"
+            + "v $r/agent/bits; v $r/agent/uptime; done; for d in $(xenstore-list /local/domain); do printf 'N %s %s\\n' $d \"$(xenstore-read /local/domain/$d/name 2>/dev/null)\"; done"
     }
 
     /// One ssh call: every child of `roots` with its value (``RemoteRecords``), the length counted in bytes.

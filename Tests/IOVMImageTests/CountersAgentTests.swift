@@ -55,9 +55,12 @@ struct CountersAgentTests {
                 ((try? String(contentsOfFile: root + "/net/\(name)/statistics/\(counter)", encoding: .utf8)) ?? "0")
                     .trimmingCharacters(in: .whitespacesAndNewlines)
             }
-            let rx = [stat("rx_bytes"), stat("rx_packets"), "0", "0", "0", "0", "0", "0"]
-            let tx = [stat("tx_bytes"), stat("tx_packets"), "0", "0", "0", "0", "0", "0"]
-            text += String(repeating: " ", count: max(0, 6 - name.count)) + name + ": " + (rx + tx).joined(separator: " ") + "\n"
+            // The kernel's field widths (net/core/net-procfs.c): a line is about 110 bytes with small numbers.
+            let fields = [stat("rx_bytes"), stat("rx_packets"), "0", "0", "0", "0", "0", "0", stat("tx_bytes"), stat("tx_packets")]
+                + ["0", "0", "0", "0", "0", "0"]
+            let widths = [7, 7, 4, 4, 4, 5, 10, 9, 8, 7, 4, 4, 4, 5, 7, 10]
+            let padded = zip(fields, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }
+            text += String(repeating: " ", count: max(0, 6 - name.count)) + name + ": " + padded.joined(separator: " ") + "\n"
         }
         // In place, as procfs makes the text again under the same inode: the agent reads the file it keeps open.
         try text.write(toFile: root + "/net-dev", atomically: false, encoding: .utf8)
@@ -321,6 +324,23 @@ struct CountersAgentTests {
         #expect(pairs["data/iovm/agent/seq"] == "3" && pairs["data/iovm/agent/uptime"] == "4243.17")
         #expect(pairs["data/iovm/sample"]?.contains("\\nn vif7_0 vif7.0 1374\\n") == true)
         #expect(result.lines.filter { $0 == "transaction" }.count == 2, "periods 1 and 3")
+    }
+
+    /// /proc/net/dev is a seq_file: a read returns a page at most. The agent reads on while a read came back full.
+    @Test("forty vifs: every one counted from a /proc/net/dev of more than one page")
+    func manyInterfaces() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.makeSysfs(root)
+        for guest in 10..<50 { try Self.addInterface(root, "vif\(guest).0", base: 100 * guest) }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: root + "/net-dev")[.size] as? Int)
+        #expect(size > 4096, "\(size) bytes")
+        let result = try Self.run(["-i", "0.01", "-n", "1"], sysfs: root + "/net", uptime: root + "/uptime")
+        #expect(result.status == 0)
+        let counters = Self.pairs(result.lines).filter { $0.key.hasPrefix("data/iovm/counters/") }
+        #expect(counters.count == 42, "\(counters.keys.sorted())")
+        #expect(counters["data/iovm/counters/vif49_0"] == "vif vif49.0 4900 4901 4902 4903")
+        #expect(Self.pairs(result.lines)["data/iovm/sample"]?.contains("\\nc vif49_0 vif vif49.0 4900 4901 4902 4903\\n") == true)
     }
 
     @Test("an interface made again under the same name (a vif re-attached) is read afresh")

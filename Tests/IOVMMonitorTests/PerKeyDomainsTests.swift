@@ -33,7 +33,7 @@ import Testing
             // It writes once a second: its time moves every 10 reads.
             domains.readPerKey(3, published: true, time: Double(tick / 10), now: now, triedSample: tried)
         }
-        #expect(tries == 1, "the first read only")
+        #expect(tries == 1, "the first read only (the next try would be 30 s on)")
         // It stops writing (the IOVM paused): one try every 3 s, not one per read.
         var stalled = 0
         for tick in 100..<200 {
@@ -43,6 +43,19 @@ import Testing
             domains.readPerKey(3, published: true, time: 9, now: now, triedSample: tried)
         }
         #expect(stalled == 3, "\(stalled) tries in 10 s")
+    }
+
+    @Test("a domain whose keys' clock keeps moving (traffic) has its sample tried every 30 s")
+    func movingClockTriesEvery30Seconds() {
+        var domains = PerKeyDomains()
+        var tries: [Double] = []
+        for tick in 0..<700 {
+            let now = Double(tick) / 10
+            let tried = domains.shouldTrySample(7, now: now)
+            if tried { tries.append(now) }
+            domains.readPerKey(7, published: true, time: now, now: now, triedSample: tried)
+        }
+        #expect(tries == [0, 30, 60], "\(tries)")
     }
 
     @Test("an agent with no time never looks stale; a domain that stops publishing or is gone is forgotten")

@@ -83,7 +83,8 @@ import XenKit
             "xenstore-list": "#!/bin/sh\n[ -d \"\(root)/store$1\" ] && ls \"\(root)/store$1\"\n",
             // -R: raw; without it the real tool escapes a newline as \\n, so a value that holds one must be read raw.
             "xenstore-read": "#!/bin/sh\nraw=0; [ \"$1\" = -R ] && { raw=1; shift; }\n[ -f \"\(root)/store$1\" ] || exit 1\n"
-                + "if [ $raw = 1 ]; then cat \"\(root)/store$1\"; else sed 's/$/\\\\n/' \"\(root)/store$1\" | tr -d '\\n'; fi; echo\n",
+                + #"if [ $raw = 1 ]; then cat "\#(root)/store$1"; else awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }' "\#(root)/store$1"; fi; echo"#
+                + "\n",
         ] {
             try Data(text.utf8).write(to: URL(fileURLWithPath: "\(root)/bin/\(name)"))
             chmod("\(root)/bin/\(name)", 0o755)
