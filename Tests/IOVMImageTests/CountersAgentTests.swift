@@ -56,7 +56,8 @@ struct CountersAgentTests {
                     .trimmingCharacters(in: .whitespacesAndNewlines)
             }
             // The kernel's field widths (net/core/net-procfs.c): a line is about 110 bytes with small numbers.
-            let fields = [stat("rx_bytes"), stat("rx_packets"), "0", "0", "0", "0", "0", "0", stat("tx_bytes"), stat("tx_packets")]
+            let fields =
+                [stat("rx_bytes"), stat("rx_packets"), "0", "0", "0", "0", "0", "0", stat("tx_bytes"), stat("tx_packets")]
                 + ["0", "0", "0", "0", "0", "0"]
             let widths = [7, 7, 4, 4, 4, 5, 10, 9, 8, 7, 4, 4, 4, 5, 7, 10]
             let padded = zip(fields, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }

@@ -68,7 +68,8 @@ import XenKit
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-iovmdata-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: root) }
         // A name may hold any byte but '/', ':', NUL and blanks: a ';' or a backslash too (dash's echo would read "\\n").
-        let sample = "iovm-sample 1\nseq 9\ninterval 1\nuptime 20.25\nbits 64\nc eth0 nic eth0 1000 2000 10 20\nc x_y nic x;y 1 2 3 4\n"
+        let sample =
+            "iovm-sample 1\nseq 9\ninterval 1\nuptime 20.25\nbits 64\nc eth0 nic eth0 1000 2000 10 20\nc x_y nic x;y 1 2 3 4\n"
             + "c a_nb nic a\\nb 5 6 7 8\n"
         for (path, value) in [
             ("/local/domain/3/data/iovm/sample", sample), ("/local/domain/3/data/iovm/counters/eth0", "nic eth0 1 2 3 4"),
