@@ -39,8 +39,8 @@
  * or the agent stopped for seconds: xenstore may have been written meanwhile) it reads everything and writes every
  * key. A failed write's removals are made again. A period in which only the clock moved (an idle IOVM) writes the
  * sample alone, one request without a transaction: agent/seq and agent/uptime then keep the values written with the
- * counters they date, and a reader that wants a rate reads the sample. An interface is looked at (its kind, its ifindex; a NIC's ifindex again until it has one)
- * when it first appears under its name and inode. Its CPU time counts against the IOVM's own efficiency, and in a PV
+ * counters they date, and a reader that wants a rate reads the sample. An interface is looked at (its kind, its
+ * ifindex; a NIC's ifindex again until it has one) when it first appears under its name and inode. Its CPU time counts against the IOVM's own efficiency, and in a PV
  * domain every system call and every xenstore round trip passes through Xen: this is what an idle period costs (issue
  * 16). The shell agent forks tc and xenstore-write every period; under emulation each fork+exec costs ~0.1 s of the
  * IOVM's CPU.
