@@ -86,11 +86,7 @@
 #define UPTIME_KEY "data/iovm/agent/uptime"
 #define SAMPLE_MAX 3072 /* xenstore takes 4096 bytes of path and value in one request */
 
-/* xenstore wire protocol (xen/io/xs_wire.h) */
-enum { XS_READ = 2, XS_TRANSACTION_START = 6, XS_TRANSACTION_END = 7, XS_WRITE = 11, XS_RM = 13, XS_ERROR = 16 };
-struct xsd_sockmsg {
-  uint32_t type, req_id, tx_id, len;
-};
+#include "xs-wire.h" /* the xenstore wire protocol: xenbus, xs_request */
 
 /* An entry of /sys/class/net, known by its name and inode: a netdev made again under the same name is a new entry. */
 struct iface {
@@ -116,8 +112,7 @@ static int net_dev_fd = -1;
 static const char *uptime_path; /* NULL: CLOCK_BOOTTIME */
 static const char *interrupts_path = "/proc/interrupts";
 static int print_only;
-static int xenbus = -1;
-static uint32_t req_id;
+static uint32_t nl_seq; /* the rtnetlink dumps' sequence */
 static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig) {
@@ -300,7 +295,7 @@ static int root_qdiscs(int sock, struct qdisc *out, int max) {
   struct {
     struct nlmsghdr nh;
     struct tcmsg tc;
-  } req = {.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETQDISC, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++req_id}};
+  } req = {.nh = {.nlmsg_len = sizeof req, .nlmsg_type = RTM_GETQDISC, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++nl_seq}};
   if (sock < 0 || send(sock, &req, sizeof req, 0) < 0) return 0;
   static char buf[32768];
   int count = 0, done = 0;
@@ -312,7 +307,7 @@ static int root_qdiscs(int sock, struct qdisc *out, int max) {
         done = 1;
         break;
       }
-      if (nh->nlmsg_type != RTM_NEWQDISC || nh->nlmsg_seq != req_id) continue;
+      if (nh->nlmsg_type != RTM_NEWQDISC || nh->nlmsg_seq != nl_seq) continue;
       struct tcmsg *tc = NLMSG_DATA(nh);
       if (tc->tcm_parent != TC_H_ROOT) continue;
       int noqueue = 0, found = 0;
@@ -337,33 +332,6 @@ static int root_qdiscs(int sock, struct qdisc *out, int max) {
     }
   }
   return count;
-}
-
-/* xs_request: one xenstore request and its reply (into REPLY, NUL-terminated); -1 on an error reply. */
-static int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t len, char *reply, size_t size) {
-  struct xsd_sockmsg msg = {type, ++req_id, tx, (uint32_t)len};
-  char out[4096];
-  if (sizeof msg + len > sizeof out) return -1;
-  memcpy(out, &msg, sizeof msg);
-  memcpy(out + sizeof msg, payload, len);
-  if (write(xenbus, out, sizeof msg + len) != (ssize_t)(sizeof msg + len)) return -1;
-  /* The reply, header and body, usually comes in one read. */
-  static char in[sizeof(struct xsd_sockmsg) + 4096];
-  struct xsd_sockmsg head = {0};
-  size_t got = 0;
-  while (got < sizeof head || got < sizeof head + head.len) {
-    ssize_t n = read(xenbus, in + got, sizeof in - got);
-    if (n <= 0) return -1;
-    got += n;
-    if (got >= sizeof head) {
-      memcpy(&head, in, sizeof head);
-      if (head.len >= 4096) return -1; /* replies to these requests are short */
-    }
-  }
-  char *body = in + sizeof head;
-  body[head.len] = 0;
-  if (reply) snprintf(reply, size, "%s", body);
-  return head.type == XS_ERROR ? -1 : 0;
 }
 
 #define MAX_WRITES (2 * MAX_IFACES + 8)

@@ -24,7 +24,7 @@
  * cannot be set, the request is read every 200 ms instead. While iperf3 runs the agent polls every 200 ms:
  * waitpid(WNOHANG) and data/iovm/load/cancel. iperf3's stdout and stderr go to unlinked files in TMPDIR.
  *
- * Speaks the xenstore wire protocol over /dev/xen/xenbus (no libxenstore), as Agents/iovm-counters.c does;
+ * Speaks the xenstore wire protocol over /dev/xen/xenbus (no libxenstore: Agents/xs-wire.h, as the IOVM's programs do);
  * -s connects to a xenstored Unix socket (the same protocol) instead, for tests. -b names the iperf3 binary
  * (default /usr/bin/iperf3), -t the directory for its output (default /tmp), -1 handles one request and
  * exits. Built static by `iovm image load-agent` and lab/build with the host's cc.
@@ -49,82 +49,14 @@
 #define MAX_CHUNKS 64    /* at most 64 KiB of stdout; iperf3 -J -i 0 prints a few KB */
 #define STDERR_TAIL 1024 /* the last bytes of stderr kept in result/stderr */
 #define MAX_ARGS 64
-#define PAYLOAD_MAX 4096 /* XENSTORE_PAYLOAD_MAX */
+#define PAYLOAD_MAX XS_PAYLOAD_MAX
 
-/* xenstore wire protocol (xen/io/xs_wire.h) */
-enum {
-  XS_READ = 2,
-  XS_WATCH = 4,
-  XS_TRANSACTION_START = 6,
-  XS_TRANSACTION_END = 7,
-  XS_WRITE = 11,
-  XS_RM = 13,
-  XS_WATCH_EVENT = 15,
-  XS_ERROR = 16
-};
-struct xsd_sockmsg {
-  uint32_t type, req_id, tx_id, len;
-};
-
-static int xenbus = -1;
-static uint32_t req_id;
-static int event_pending; /* a watch event arrived while a reply was awaited */
-static char last_error[32]; /* the name of xenstore's last error reply (ENOSPC, EACCES, ...) */
+#define XS_LOST_IS_FATAL "iovm-load" /* nothing to do without xenstore */
+#include "xs-wire.h" /* the xenstore wire protocol: xenbus, xs_request, xs_message */
 
 static void sleep_poll(void) {
   struct timespec poll = {0, 200 * 1000 * 1000};
   while (nanosleep(&poll, &poll) < 0 && errno == EINTR) {}
-}
-
-/* xs_message: the next message from xenstore, its body NUL-terminated in BODY. A lost connection is fatal:
- * there is nothing the agent can do without xenstore. */
-static void xs_message(struct xsd_sockmsg *head, char *body) {
-  size_t want = sizeof *head;
-  char *into = (char *)head;
-  for (int part = 0; part < 2; part++) {
-    for (size_t got = 0; got < want;) {
-      ssize_t n = read(xenbus, into + got, want - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        fprintf(stderr, "iovm-load: xenstore connection lost: %s\n", n < 0 ? strerror(errno) : "end of file");
-        exit(1);
-      }
-      got += n;
-    }
-    if (part == 0 && head->len > PAYLOAD_MAX) {
-      fprintf(stderr, "iovm-load: xenstore message of %u bytes\n", head->len);
-      exit(1);
-    }
-    want = head->len;
-    into = body;
-  }
-  body[head->len] = 0;
-}
-
-/* xs_request: one request and its reply (into REPLY, NUL-terminated); -1 on an error reply (REPLY then holds
- * the error's name, e.g. "EAGAIN"). Watch events that come before the reply set event_pending. */
-static int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t len, char *reply, size_t size) {
-  struct xsd_sockmsg msg = {type, ++req_id, tx, (uint32_t)len};
-  char out[sizeof msg + PAYLOAD_MAX];
-  if (len > PAYLOAD_MAX) return -1;
-  memcpy(out, &msg, sizeof msg);
-  memcpy(out + sizeof msg, payload, len);
-  if (write(xenbus, out, sizeof msg + len) != (ssize_t)(sizeof msg + len)) {
-    fprintf(stderr, "iovm-load: xenstore write: %s\n", strerror(errno));
-    exit(1);
-  }
-  for (;;) {
-    struct xsd_sockmsg head;
-    static char body[PAYLOAD_MAX + 1];
-    xs_message(&head, body);
-    if (head.type == XS_WATCH_EVENT) {
-      event_pending = 1;
-      continue;
-    }
-    if (reply) snprintf(reply, size, "%s", body);
-    if (head.type == XS_ERROR) snprintf(last_error, sizeof last_error, "%s", body);
-    return head.type == XS_ERROR ? -1 : 0;
-  }
 }
 
 static int xs_read(const char *path, char *value, size_t size) {
@@ -294,7 +226,7 @@ static void run(const char *iperf, const char *tmpdir, unsigned long long id, ch
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   if (in_transaction(write_result, &o) < 0)
-    fprintf(stderr, "iovm-load: cannot write the result of request %llu: xenstore said %s\n", id, last_error[0] ? last_error : "?");
+    fprintf(stderr, "iovm-load: cannot write the result of request %llu: xenstore said %s\n", id, xs_last_error[0] ? xs_last_error : "?");
 }
 
 /* wait_for_request: until the request may have changed (a watch event), or 200 ms without the watch. */
@@ -305,11 +237,11 @@ static void wait_for_request(int watching) {
   }
   struct xsd_sockmsg head = {0};
   static char body[PAYLOAD_MAX + 1];
-  while (!event_pending) {
+  while (!xs_event_pending) {
     xs_message(&head, body);
-    event_pending = head.type == XS_WATCH_EVENT;
+    xs_event_pending = head.type == XS_WATCH_EVENT;
   }
-  event_pending = 0;
+  xs_event_pending = 0;
 }
 
 static void usage(FILE *to, const char *program) {

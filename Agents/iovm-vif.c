@@ -40,15 +40,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* xenstore wire protocol (xen/io/xs_wire.h) */
-enum { XS_READ = 2, XS_WRITE = 11, XS_ERROR = 16 };
-struct xsd_sockmsg {
-  uint32_t type, req_id, tx_id, len;
-};
+#include "xs-wire.h" /* the xenstore wire protocol: xenbus, xs_request */
 
 static const char *store_dir; /* tests: a directory tree for xenstore */
-static int xenbus = -1;
-static uint32_t req_id;
 static char start[32] = "?", command[16], xenbus_path[256], vif[IFNAMSIZ + 16];
 static const char *log_path = "/var/log/xen/iovm-vif.log";
 
@@ -74,33 +68,6 @@ static void say(const char *text) {
   close(fd);
 }
 
-/* xs_request: one xenstore request and its reply (into REPLY, NUL-terminated, when not NULL); -1 on an error reply
- * (its text, e.g. ENOENT, in REPLY). */
-static int xs_request(uint32_t type, const char *payload, size_t len, char *reply, size_t size) {
-  struct xsd_sockmsg msg = {type, ++req_id, 0, (uint32_t)len};
-  char out[4096];
-  if (sizeof msg + len > sizeof out) return -1;
-  memcpy(out, &msg, sizeof msg);
-  memcpy(out + sizeof msg, payload, len);
-  if (write(xenbus, out, sizeof msg + len) != (ssize_t)(sizeof msg + len)) return -1;
-  static char in[sizeof(struct xsd_sockmsg) + 4096];
-  struct xsd_sockmsg head = {0};
-  size_t got = 0;
-  while (got < sizeof head || got < sizeof head + head.len) {
-    ssize_t n = read(xenbus, in + got, sizeof in - got);
-    if (n <= 0) return -1;
-    got += n;
-    if (got >= sizeof head) {
-      memcpy(&head, in, sizeof head);
-      if (head.len >= 4096) return -1;
-    }
-  }
-  char *body = in + sizeof head;
-  body[head.len] = 0;
-  if (reply) snprintf(reply, size, "%s", body);
-  return head.type == XS_ERROR ? -1 : 0;
-}
-
 /* store_path: KEY's file under store_dir (tests). */
 static void store_path(char *out, size_t size, const char *key) { snprintf(out, size, "%s/%s", store_dir, key); }
 
@@ -117,7 +84,7 @@ static int xs_read(const char *key, char *out, size_t size) {
     out[n] = 0;
     return 0;
   }
-  return xs_request(XS_READ, key, strlen(key) + 1, out, size);
+  return xs_request(XS_READ, 0, key, strlen(key) + 1, out, size);
 }
 
 /* xs_write: KEY = VALUE; -1 when it failed. */
@@ -141,7 +108,7 @@ static int xs_write(const char *key, const char *value) {
   if (klen + vlen > sizeof payload) return -1;
   memcpy(payload, key, klen);
   memcpy(payload + klen, value, vlen);
-  return xs_request(XS_WRITE, payload, klen + vlen, NULL, 0);
+  return xs_request(XS_WRITE, 0, payload, klen + vlen, NULL, 0);
 }
 
 /* set_link: VIF into BRIDGE and up (BRIDGE NULL: out of its bridge and down), by one RTM_NEWLINK; 0, or -1 with the

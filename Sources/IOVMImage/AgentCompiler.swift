@@ -28,11 +28,17 @@ public struct AgentCompiler: Sendable {
         return try compile(source: source, name: name)
     }
 
-    /// The static program built from `source` (named `name` in messages).
+    /// The static program built from `source` (named `name` in messages), next to every embedded `Agents/*.h`
+    /// (`Agents/xs-wire.h`: the xenstore wire protocol the agents share).
     public func compile(source: String, name: String) throws(ImageError) -> [UInt8] {
         let directory = FileManager.default.temporaryDirectory.appending(path: "iovm-agent-\(getpid())-\(UUID().uuidString)").path
         try makeDirectory(directory)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        for header in AgentFiles.names where header.hasSuffix(".h") {
+            guard let text = AgentFiles.text(header) else { continue }
+            let path = directory + "/" + header
+            do { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) } catch { throw .cannotWrite(path, why: "\(error)") }
+        }
         let sourcePath = directory + "/" + name
         let output = directory + "/" + (FilePath(name).stem ?? name)
         do { try Data(source.utf8).write(to: URL(fileURLWithPath: sourcePath)) } catch { throw .cannotWrite(sourcePath, why: "\(error)") }

@@ -122,6 +122,18 @@ public enum CounterLayout {
         return (nics, vifs, width, time)
     }
 
+    /// What a domain's agent published: whether it did, its interfaces, its long width and its clock (`agent/uptime`).
+    public typealias Published = (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
+
+    /// A one-node sample as ``interfaces(domid:list:read:guestName:width:)`` returns the keys: every reader's one
+    /// conversion. A `width` known before stands when the sample names none. nil when `text` is not a sample.
+    public static func published(sample text: String, guestName: (UInt32) -> String? = { _ in nil }, width knownWidth: CounterWidth? = nil)
+        -> Published?
+    {
+        guard let sample = parseSample(text, guestName: guestName) else { return nil }
+        return (true, sample.nics, sample.vifs, sample.width ?? knownWidth, sample.time)
+    }
+
     /// Parses one interface's value, `"<kind> <ifname> <rx_bytes> <tx_bytes> <rx_packets> <tx_packets>"`;
     /// nil for anything else (an unknown kind, a value being replaced by an older agent, foreign keys).
     public static func parse(_ value: String) -> InterfaceCounters? {
@@ -158,9 +170,7 @@ public enum CounterLayout {
     public static func interfaces<E: Error>(
         domid: UInt32, list: (String) throws(E) -> [String]?, read: (String) throws(E) -> String?,
         guestName: (UInt32) -> String? = { _ in nil }, width knownWidth: CounterWidth? = nil
-    ) throws(E)
-        -> (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
-    {
+    ) throws(E) -> Published {
         let root = countersPath(domid: domid)
         guard let keys = try list(root) else { return (false, [], [], nil, nil) }
         var nics: [InterfaceCounters] = []
@@ -286,13 +296,13 @@ public final class XenCounterSource: CounterSource {
         perKey.keep(only: Set(listed.map(\.domid)))
         for domain in domains {
             let known = widths[domain.domid]
-            var counters: (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
+            var counters: CounterLayout.Published
             let trySample = perKey.shouldTrySample(domain.domid, now: now)
             if trySample, let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
-                let sample = CounterLayout.parseSample(text, guestName: { names[$0] })
+                let sample = CounterLayout.published(sample: text, guestName: { names[$0] }, width: known)
             {
                 perKey.sampleFound(domain.domid)
-                counters = (true, sample.nics, sample.vifs, sample.width ?? known, sample.time)
+                counters = sample
             } else {
                 counters = try store.withTransaction { (t) throws(XenError) in
                     try CounterLayout.interfaces(

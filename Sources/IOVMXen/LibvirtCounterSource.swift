@@ -50,9 +50,9 @@ public final class LibvirtCounterSource: CounterSource {
         var samples: [IOVMSample] = []
         for domain in watched {
             guard let domid = domain.id else { continue }
-            let counters: (published: Bool, nics: [InterfaceCounters], vifs: [InterfaceCounters], width: CounterWidth?, time: Double?)
-            if let text = data.samples[domid], let sample = CounterLayout.parseSample(text, guestName: { data.names[$0] }) {
-                counters = (true, sample.nics, sample.vifs, sample.width, sample.time)
+            let counters: CounterLayout.Published
+            if let text = data.samples[domid], let sample = CounterLayout.published(sample: text, guestName: { data.names[$0] }) {
+                counters = sample
             } else {
                 counters = CounterLayout.interfaces(domid: domid, list: { data.lists[$0] }, read: { data.values[$0] }, guestName: { data.names[$0] })
             }

@@ -8,16 +8,7 @@ import Testing
 /// (writes printed, not sent to xenstore) over a fake sysfs, and over the host's own interfaces.
 @Suite("Static counters agent (Agents/iovm-counters.c)")
 struct CountersAgentTests {
-    static let program: Result<String, any Error> = {
-        do {
-            let bytes = try AgentCompiler().compile("iovm-counters.c")
-            let path = FileManager.default.temporaryDirectory.appending(path: "iovm-counters-\(getpid())").path
-            guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o755]) else {
-                return .failure(ImageError.cannotWrite(path, why: "createFile failed"))
-            }
-            return .success(path)
-        } catch { return .failure(error) }
-    }()
+    static let program = CompiledAgent.path("iovm-counters.c")
 
     /// A fake /sys/class/net: a PCI NIC, a netfront, a vif, an HVM -emu tap, a bridge and lo.
     static func makeSysfs(_ root: String) throws {

@@ -8,22 +8,7 @@ import Testing
 /// fake xenstored on a Unix socket (`-s`), with a shell script standing in for iperf3 (`-b`).
 @Suite("Guest load agent (Agents/iovm-load.c)")
 struct LoadAgentTests {
-    /// The compiled agent, named by its contents (FNV-1a): test runs share one file instead of leaving one each.
-    static let program: Result<String, any Error> = {
-        do {
-            let bytes = try AgentCompiler().compile("iovm-load.c")
-            let digest = bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-            let path = FileManager.default.temporaryDirectory.appending(path: "iovm-load-agent-\(String(digest, radix: 16))").path
-            if FileManager.default.isExecutableFile(atPath: path) { return .success(path) }
-            let temporary = path + ".\(getpid())"
-            guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: 0o755]),
-                rename(temporary, path) == 0
-            else {
-                return .failure(ImageError.cannotWrite(path, why: "createFile or rename failed"))
-            }
-            return .success(path)
-        } catch { return .failure(error) }
-    }()
+    static let program = CompiledAgent.path("iovm-load.c")
 
     /// The fake iperf3: appends its arguments to argv (`[a][b]...`, a line per run), prints the test's stdout and
     /// stderr files (or a line of its own on stderr), then sleeps FAKE_SLEEP seconds (ignoring SIGTERM with

@@ -9,16 +9,7 @@ import Testing
 /// `Agents/iovm-vif` (``VifHotplugScriptTests`` in IOVMCoreTests), which the stock IOVM runs.
 @Suite("Static vif hotplug program (Agents/iovm-vif.c)")
 struct VifHotplugProgramTests {
-    static let program: Result<String, any Error> = {
-        do {
-            let bytes = try AgentCompiler().compile("iovm-vif.c")
-            let path = FileManager.default.temporaryDirectory.appending(path: "iovm-vif-\(getpid())").path
-            guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o755]) else {
-                return .failure(ImageError.cannotWrite(path, why: "createFile failed"))
-            }
-            return .success(path)
-        } catch { return .failure(error) }
-    }()
+    static let program = CompiledAgent.path("iovm-vif.c")
 
     struct Run {
         var status: Int32

@@ -78,6 +78,15 @@ struct CounterSourceTests {
         #expect(sample.width == .bits32 && sample.time == 812.5)
         #expect(CounterLayout.parseSample("iovm-sample 2\nc eth0 nic eth0 1 2 3 4\n") == nil)
         #expect(CounterLayout.parseSample("") == nil)
+        // The readers' one conversion: what interfaces(...) returns for the keys; a width known before stands only
+        // when the sample names none.
+        let published = try #require(CounterLayout.published(sample: text, guestName: { $0 == 7 ? "guest1" : nil }, width: .bits64))
+        #expect(published.published && published.nics == perKey.nics && published.vifs == perKey.vifs)
+        #expect(published.width == .bits32 && published.time == 812.5)
+        let noBits = text.replacingOccurrences(of: "bits 32\n", with: "")
+        #expect(CounterLayout.published(sample: noBits, width: .bits64)?.width == .bits64)
+        #expect(CounterLayout.published(sample: noBits)?.width == nil)
+        #expect(CounterLayout.published(sample: "not a sample") == nil)
     }
 
     @Test("a vif's notifications come from data/iovm/notifications, by interface name; absent or malformed: nil")

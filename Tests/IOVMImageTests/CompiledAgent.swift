@@ -1,0 +1,27 @@
+import Foundation
+import IOVMCore
+
+@testable import IOVMImage
+
+/// An agent of `Agents/` compiled static with the host's cc, as `iovm image build` compiles it, for the suites that run
+/// one.
+enum CompiledAgent {
+    /// The executable built from the embedded `Agents/<name>`, in a temporary file named by its contents (FNV-1a): test
+    /// runs share one file per version instead of leaving one each.
+    static func path(_ name: String) -> Result<String, any Error> {
+        do {
+            let bytes = try AgentCompiler().compile(name)
+            let digest = bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+            let stem = name.hasSuffix(".c") ? String(name.dropLast(2)) : name
+            let path = FileManager.default.temporaryDirectory.appending(path: "\(stem)-\(String(digest, radix: 16))").path
+            if FileManager.default.isExecutableFile(atPath: path) { return .success(path) }
+            let temporary = path + ".\(getpid())"
+            guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: 0o755]),
+                rename(temporary, path) == 0
+            else {
+                return .failure(ImageError.cannotWrite(path, why: "createFile or rename failed"))
+            }
+            return .success(path)
+        } catch { return .failure(error) }
+    }
+}
