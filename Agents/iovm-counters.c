@@ -96,6 +96,7 @@ struct iface {
   int nic; /* 1 nic, 0 vif, -1 not counted */
   int ifindex;
   int read_once; /* stats holds a reading */
+  int line; /* its line in this period's /proc/net/dev (match), -1 when it has none */
   unsigned long long stats[4]; /* its last reading: rx_bytes, tx_bytes, rx_packets, tx_packets */
   int irq_found; /* irq_count is known */
   unsigned long long irq_count; /* its notifications at the last read of /proc/interrupts */
@@ -199,26 +200,26 @@ static int net_dev(struct dev_line *lines, int max) {
   return count;
 }
 
-/* went_back: whether a counter of an entry KNOWN read before is lower in LINES (a netdev made again under its name, or
- * its statistics reset). */
-static int went_back(const struct dev_line *lines, int nlines, const struct iface *known, int nknown) {
-  for (int i = 0; i < nlines; i++)
-    for (int j = 0; j < nknown; j++)
-      if (known[j].read_once && strcmp(lines[i].name, known[j].name) == 0)
-        for (int k = 0; k < 4; k++)
-          if (lines[i].stats[k] < known[j].stats[k]) return 1;
-  return 0;
-}
-
-/* same_names: whether the LINES of /proc/net/dev name exactly the NKNOWN entries of the last listing. */
-static int same_names(const struct dev_line *lines, int nlines, const struct iface *known, int nknown) {
-  if (nlines != nknown) return 0;
-  for (int i = 0; i < nlines; i++) {
-    int found = 0;
-    for (int j = 0; j < nknown && !found; j++) found = strcmp(lines[i].name, known[(i + j) % nknown].name) == 0;
-    if (!found) return 0;
+/* match: each of the NKNOWN entries' line in LINES (its `line`, -1 when none names it), in one pass. 1 when LINES name
+ * exactly the entries of the last listing and no counter of an entry read before went back; 0 when /sys/class/net is to
+ * be listed again: a vif added or gone, or a netdev made again under its name (its ifindex, for its qdisc) or its
+ * statistics reset. Names are unique on both sides, so equal counts and every entry found are the same names. */
+static int match(const struct dev_line *lines, int nlines, struct iface *known, int nknown) {
+  int same = nlines == nknown;
+  for (int j = 0; j < nknown; j++) {
+    struct iface *it = &known[j];
+    it->line = -1;
+    /* From the entry's own position: both come in the kernel's order, so the first comparison usually matches. */
+    for (int d = 0; d < nlines && it->line < 0; d++)
+      if (strcmp(lines[(j + d) % nlines].name, it->name) == 0) it->line = (j + d) % nlines;
+    if (it->line < 0) {
+      same = 0;
+      continue;
+    }
+    for (int k = 0; it->read_once && k < 4; k++)
+      if (lines[it->line].stats[k] < it->stats[k]) same = 0;
   }
-  return 1;
+  return same;
 }
 
 /* kind_of: 1 nic, 0 vif, -1 not counted. */
@@ -606,26 +607,22 @@ int main(int argc, char **argv) {
      * (a vif added or gone) or an interface's counters went back (a netdev made again under the same name: its
      * ifindex, for its qdisc), and after a period that saw a NIC without its ifindex yet. */
     static int relist;
-    if (full || relist || !same_names(dev, ndev, known, nknown) || went_back(dev, ndev, known, nknown)) n = scan(known, &nknown, ifaces);
+    if (!match(dev, ndev, known, nknown) || full || relist) {
+      n = scan(known, &nknown, ifaces);
+      match(dev, ndev, known, nknown);
+    }
     relist = 0;
-    static unsigned long long stats[MAX_IFACES][4];
-    static int readable[MAX_IFACES];
     int vif_moved = 0, nic_tx_moved = 0;
     for (int i = 0; i < n; i++) {
       struct iface *it = ifaces[i];
-      readable[i] = 0;
-      for (int d = 0; d < ndev && !readable[i]; d++)
-        if (strcmp(dev[(i + d) % ndev].name, it->name) == 0) {
-          memcpy(stats[i], dev[(i + d) % ndev].stats, sizeof stats[i]);
-          readable[i] = 1;
-        }
-      if (!readable[i]) continue;
+      if (it->line < 0) continue;
+      const unsigned long long *now = dev[it->line].stats;
       relist |= it->nic && it->ifindex <= 0;
       if (it->nic)
-        nic_tx_moved |= !it->read_once || it->stats[1] != stats[i][1] || it->stats[3] != stats[i][3];
+        nic_tx_moved |= !it->read_once || it->stats[1] != now[1] || it->stats[3] != now[3];
       else
-        vif_moved |= !it->read_once || memcmp(it->stats, stats[i], sizeof it->stats) != 0;
-      memcpy(it->stats, stats[i], sizeof it->stats);
+        vif_moved |= !it->read_once || memcmp(it->stats, now, sizeof it->stats) != 0;
+      memcpy(it->stats, now, sizeof it->stats);
       it->read_once = 1;
     }
     if (full || nic_tx_moved) nq = root_qdiscs(nl, qdiscs, MAX_IFACES);
@@ -638,8 +635,8 @@ int main(int argc, char **argv) {
     int overflow = 0;
     for (int i = 0; i < n; i++) {
       struct iface *it = ifaces[i];
-      if (!readable[i]) continue;
-      unsigned long long rxb = stats[i][0], txb = stats[i][1], rxp = stats[i][2], txp = stats[i][3];
+      if (it->line < 0) continue;
+      unsigned long long rxb = it->stats[0], txb = it->stats[1], rxp = it->stats[2], txp = it->stats[3];
       for (int q = 0; it->nic && q < nq; q++)
         if (qdiscs[q].ifindex == it->ifindex && it->ifindex > 0) {
           txb = qdiscs[q].bytes;

@@ -357,6 +357,81 @@ struct CountersAgentTests {
         #expect(second["data/iovm/counters/vif7_0"] == "vif vif7.0 50000 50001 50002 50003", "\(second)")
     }
 
+    /// Runs `script` with sh in a new network and mount namespace (its own /sys mounted, so /sys/class/net is the
+    /// namespace's); nil when this machine does not allow it (not root, or no unshare(1)).
+    static func inNetworkNamespace(_ script: String, environment: [String: String] = [:]) throws -> (status: Int32, output: String)? {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        process.arguments = ["-nm", "sh", "-c", "mount -t sysfs sysfs /sys || exit 99\n" + script]
+        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"].merging(environment) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        if process.terminationStatus == 99 || text.contains("unshare failed") { return nil }
+        return (process.terminationStatus, text)
+    }
+
+    @Test("sixty vifs in a network namespace: every one counted from the kernel's /proc/net/dev, a seq_file read a page at a time")
+    func kernelNetDevPages() throws {
+        // 60 veth pairs: 121 interfaces, about 15 KB of /proc/net/dev. One read of that seq_file returns a page at most
+        // (an agent that read once counted 15 of the 60). The vifs' counters are compared with sysfs after the period.
+        let script = """
+            for i in $(seq 1 60); do echo "link add vif$i.0 type veth peer name p$i"; done | ip -batch - || exit 98
+            echo "net-dev $(wc -c </proc/net/dev) bytes"
+            "$AGENT" -p -n 1 || exit 97
+            for i in $(seq 1 60); do
+              d=/sys/class/net/vif$i.0/statistics
+              echo "sysfs vif$i.0 $(cat $d/rx_bytes) $(cat $d/tx_bytes) $(cat $d/rx_packets) $(cat $d/tx_packets)"
+            done
+            """
+        guard let run = try Self.inNetworkNamespace(script, environment: ["AGENT": try Self.program.get()]) else {
+            print("counters agent: no network namespace on this machine (root and unshare -nm needed): the kernel's paging not tried")
+            return
+        }
+        #expect(run.status == 0, "\(run.output)")
+        let lines = run.output.split(separator: "\n").map(String.init)
+        let netDev = lines.first { $0.hasPrefix("net-dev ") } ?? "?"
+        let counted = lines.filter { $0.hasPrefix("data/iovm/counters/vif") }
+        print("counters agent: \(counted.count) of 60 vifs counted from a /proc/net/dev of \(netDev.dropFirst(8))")
+        #expect(counted.count == 60, "\(run.output)")
+        for line in lines where line.hasPrefix("sysfs ") {
+            let fields = line.split(separator: " ")
+            let name = fields[1]
+            let key = name.replacingOccurrences(of: ".", with: "_")
+            #expect(counted.contains("data/iovm/counters/\(key)=vif \(name) \(fields[2...].joined(separator: " "))"), "\(line)")
+        }
+        #expect(Int(netDev.split(separator: " ").dropFirst().first ?? "") ?? 0 > 8192, "\(netDev): not past two pages")
+    }
+
+    @Test("a netdev made again under a NIC's name with counters gone back is listed afresh: no longer a NIC, its keys go")
+    func countersWentBack() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.makeSysfs(root)
+        try FileManager.default.createDirectory(atPath: root + "/staging/net", withIntermediateDirectories: true)
+        // The same name, no device (a virtual netdev, not counted), counters below eth0's: /proc/net/dev names the same
+        // interfaces, so only the counters going back tell the agent to list /sys/class/net again.
+        try Self.addInterface(root + "/staging", "eth0", base: 10)
+        let result = try Self.run(["-i", "0.5", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
+            if line == "data/iovm/agent/seq=1" {
+                try? FileManager.default.moveItem(atPath: root + "/net/eth0", toPath: root + "/old-eth0")
+                try? FileManager.default.moveItem(atPath: root + "/staging/net/eth0", toPath: root + "/net/eth0")
+                try? Self.writeNetDev(root)
+            }
+        }
+        #expect(result.status == 0)
+        let firstEnd = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1"))
+        #expect(result.lines[..<firstEnd].contains("data/iovm/counters/eth0=nic eth0 1000 1001 1002 1003"))
+        let rest = Array(result.lines[(firstEnd + 1)...])
+        #expect(rest.contains("rm data/iovm/counters/eth0"), "\(rest)")
+        #expect(!rest.contains { $0.hasPrefix("data/iovm/counters/eth0=") }, "\(rest)")
+    }
+
     @Test("a NIC's tx comes from its root qdisc (rtnetlink), as `tc -s qdisc show` prints it, and the uptime is /proc/uptime's, on this machine")
     func qdiscTxOnThisHost() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/tc") || FileManager.default.isExecutableFile(atPath: "/sbin/tc") else {
