@@ -249,7 +249,7 @@ public struct DomainNameCache: Sendable {
 /// nominal Hz, libxenstore for the traffic counters the agent inside each IOVM publishes (see ``CounterLayout``).
 ///
 /// One sample costs one hypercall (per page of domains, ``XenControl``) and one xenstore request per IOVM whose agent
-/// publishes `data/iovm/sample` (else one transaction of several): names
+/// wrote `data/iovm/sample` since the last (a watch on it says so: ``SampleCache``; else one transaction of several): names
 /// are cached by domid (``DomainNameCache``), the Hz and each agent's counter width are read once. libxenstat
 /// read every domain's name and every vCPU's info at every sample; `libxl_list_domain` mapped two fresh 128 KiB
 /// buffers and asked the security module about every domain.
@@ -263,6 +263,13 @@ public final class XenCounterSource: CounterSource {
     private var widths: [UInt32: CounterWidth] = [:]
     /// Domains whose agent publishes counters but no one-node sample, read per key.
     private var perKey = PerKeyDomains()
+    /// The samples read, kept until their watch fires.
+    private var sampleCache = SampleCache()
+    /// The connection that holds the samples' watches (a second one: once a watch is set, libxenstore reads every reply
+    /// of its connection on a thread of its own, which each request of `store` would then pass through); nil once it
+    /// failed, when every tick reads every sample.
+    private var sampleWatches: XenStoreClient?
+    private var sampleWatchesTried = false
     /// The domains watched.
     public let selection: IOVMSelection
 
@@ -293,17 +300,26 @@ public final class XenCounterSource: CounterSource {
             domains = try listed.filter { try store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
         }
         widths = widths.filter { domid, _ in listed.contains { $0.domid == domid } }
-        perKey.keep(only: Set(listed.map(\.domid)))
+        let present = Set(listed.map(\.domid))
+        perKey.keep(only: present)
+        for domid in sampleCache.keep(only: present) {
+            try? sampleWatches?.unwatch(CounterLayout.samplePath(domid: domid), token: SampleCache.token(domid))
+        }
+        drainSampleWatches()
         for domain in domains {
             let known = widths[domain.domid]
             var counters: CounterLayout.Published
             let trySample = perKey.shouldTrySample(domain.domid, now: now)
-            if trySample, let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
+            if trySample, let kept = sampleCache.sample(of: domain.domid) {
+                counters = kept
+            } else if trySample, let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
                 let sample = CounterLayout.published(sample: text, guestName: { names[$0] }, width: known)
             {
                 perKey.sampleFound(domain.domid)
+                if sampleCache.remember(domain.domid, sample) { watchSample(of: domain.domid) }
                 counters = sample
             } else {
+                sampleCache.forget(domain.domid)
                 counters = try store.withTransaction { (t) throws(XenError) in
                     try CounterLayout.interfaces(
                         domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
@@ -321,6 +337,33 @@ public final class XenCounterSource: CounterSource {
                     counterWidth: counters.width, countersPublished: counters.published, counterTime: counters.time))
         }
         return CounterReading(cpuHz: cpuHz, iovms: samples)
+    }
+
+    /// Takes the samples' fired watches (without waiting): their domains' samples are read at this tick.
+    private func drainSampleWatches() {
+        guard let watches = sampleWatches else { return }
+        do {
+            while let event = try watches.nextWatchEvent(timeout: 0) { sampleCache.fired(token: event.token) }
+        } catch {
+            sampleWatches = nil
+            sampleCache.reset()
+        }
+    }
+
+    /// Sets the watch on `domid`'s sample, opening the watches' connection the first time.
+    private func watchSample(of domid: UInt32) {
+        if sampleWatches == nil && !sampleWatchesTried {
+            sampleWatchesTried = true
+            sampleWatches = try? XenStoreClient(readOnly: true)
+        }
+        guard let watches = sampleWatches else { return }
+        do {
+            try watches.watch(CounterLayout.samplePath(domid: domid), token: SampleCache.token(domid))
+            sampleCache.watching(domid)
+        } catch {
+            sampleWatches = nil
+            sampleCache.reset()
+        }
     }
 }
 
