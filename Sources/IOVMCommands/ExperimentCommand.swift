@@ -159,14 +159,14 @@ extension ExperimentCommand {
     }
 
     /// Resolves each combination's minimal images and refuses, before anything starts, a combination this host
-    /// cannot run (an image not built, a NIC that is not here, more cores than Xen has), naming its first cell.
-    func resolvedForThisHost(_ plan: ExperimentPlan) throws -> ExperimentPlan {
+    /// cannot run (an image not built, a NIC that is not here, more cores than Xen has), naming its first cell. `facts`:
+    /// Xen's, asked once by the caller through a context whose messages go to its log.
+    func resolvedForThisHost(_ plan: ExperimentPlan, facts: XenFacts) throws -> ExperimentPlan {
         var plan = plan
         let store = ImageStore(root: TopologyOptions.imageRoot(images))
         let resolver = TopologyOptions.imageResolver(
             store: store,
             buildCommand: { _ in "iovm image build \(file)" + (store.root == ImageStore.defaultRoot ? "" : " --out \(store.root)") })
-        let facts = HostAccess.queries().facts()
         var problems: [String] = []
         for index in plan.combinations.indices {
             var combination = plan.combinations[index]
@@ -201,10 +201,10 @@ extension ExperimentCommand {
     /// Runs the cells not yet recorded in the output directory.
     func runCells(_ expanded: ExperimentPlan, logger: Logger) throws {
         let servers = try serverMap(expanded)
-        let plan = try resolvedForThisHost(expanded)
+        let facts = HostAccess.queries(logger: logger).facts()
+        let plan = try resolvedForThisHost(expanded, facts: facts)
         let directory = URL(fileURLWithPath: out ?? Self.defaultDirectory(plan.experiment))
         let onExit = ExperimentRunner.OnExit(rawValue: onExit)!
-        let facts = HostAccess.queries(logger: logger).facts()
         let hostLine = [
             ProcessInfo.processInfo.hostName, facts.version.map { "Xen \($0)" }, facts.cores.map { "\($0) cores" }, facts.scheduler.map { "Pool-0 \($0)" },
         ].compactMap { $0 }.joined(separator: ", ")

@@ -126,7 +126,9 @@ struct TopologyOptions: ParsableArguments {
     /// names one; otherwise `--on-host` is required). `dom0Facts`: this dom0's Xen facts, through the libxl context the
     /// command applies with, asked only when the planning needs them (one context and one asking per command: issue 16).
     func plans(logger: Logger, connect: String?, whole: Bool, dom0Facts: (() -> XenFacts?)? = nil) throws(TopologyError) -> Planned {
+        var timer = PhaseTimer("plan", logger: logger)
         let document = try loadDocument(logger: logger)
+        timer.lap("loaded the topology")
         guard document.spansHosts else { return .single(try planShare(document, logger: logger, connect: connect, dom0Facts: dom0Facts)) }
         let shares = try Planner.splitByHost(document)
         if let onHost {
@@ -153,12 +155,13 @@ struct TopologyOptions: ParsableArguments {
     private func planShare(
         _ loaded: TopologyDocument, logger: Logger, connect: String?, dom0Facts: (() -> XenFacts?)?, firstGeneratedIOVM: Int = 0
     ) throws(TopologyError) -> Plan {
+        var timer = PhaseTimer("plan", logger: logger)
         var document = loaded
         let host = hostOverride.merge(into: &document) { Self.hostFromXen(logger: logger, connect: connect, dom0Facts: dom0Facts) }
-        var plan = try Planner(
-            hostOverride: host, poolZeroScheduler: poolZeroScheduler(for: document, logger: logger, connect: connect, dom0Facts: dom0Facts),
-            firstGeneratedIOVM: firstGeneratedIOVM
-        ).plan(document)
+        let scheduler = poolZeroScheduler(for: document, logger: logger, connect: connect, dom0Facts: dom0Facts)
+        timer.lap("asked the host's shape and scheduler")
+        var plan = try Planner(hostOverride: host, poolZeroScheduler: scheduler, firstGeneratedIOVM: firstGeneratedIOVM).plan(document)
+        timer.lap("planned")
         for warning in plan.warnings { printError(warning.description) }
         if plan.domains.contains(where: { $0.image != nil }) {
             let store = imageStore
@@ -172,6 +175,7 @@ struct TopologyOptions: ParsableArguments {
                     return "iovm image build \(what)\(where_)"
                 })
             plan = resolver.resolve(plan)
+            timer.lap("resolved the IOVM images")
         }
         return plan
     }
