@@ -226,6 +226,9 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     /// ``observe(nics:)`` through `store`.
     func observe(nics: [PCIAddress], store: any TagStore) throws -> ObservedHost {
+        // Where an observation's time goes, at trace (`--log-level trace`): the host's records, then per kind of read
+        // summed over the domains.
+        var spent = ObservationTimes(enabled: logger.logLevel <= .trace)
         let cores = try context.hostCPUCount()
         let scheduler = (try? context.schedulerName()) ?? "unknown"
         let intents = try Self.intents(store)
@@ -235,8 +238,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         // A domain's PCI devices are in dom0's pci backend directory for it; one listing of those directories spares a
         // domain without any (every guest) a round trip to xenstored.
         let pciBackends = Set(try store.directory("/local/domain/0/backend/pci") ?? [])
+        spent.lap("host, tags and pools")
+        let listed = try context.domains()
+        spent.lap("domain list")
         var domains: [ObservedDomain] = []
-        for domain in try context.domains() {
+        for domain in listed {
             let hasPCI = domain.domid != 0 && pciBackends.contains("\(domain.domid)")
             // A domain half made by a killed create (no name yet, or named but not built: no vCPUs) or being destroyed
             // cannot list its vCPUs: it is observed without them rather than failing the whole observation (CI runs
@@ -248,18 +254,22 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 unbuilt = true
                 if !settling { logger.warning("observing \(domain.name ?? "domid \(domain.domid)"): its vCPUs cannot be listed (\(error)); seen without them") }
             }
+            spent.lap("vCPUs")
             let schedule = try? scheduleParameters(domain.domid)
+            spent.lap("scheduler parameters")
             let tag =
                 Self.tag(from: try store.read("\(Self.tagRoot)/managed/\(domain.domid)"))
                 ?? intents[domain.uuid] ?? Self.parkedTag(parked[domain.uuid], of: domain.uuid, named: domain.name)
+            spent.lap("tags")
+            let pci = !hasPCI ? [] : unbuilt ? ((try? Self.passedThrough(domain.domid, store: store)) ?? []) : try Self.passedThrough(domain.domid, store: store)
+            let vifs = domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store)
+            spent.lap("PCI devices and vifs")
             domains.append(
                 ObservedDomain(
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
-                    pci: !hasPCI ? [] : unbuilt ? ((try? Self.passedThrough(domain.domid, store: store)) ?? []) : try Self.passedThrough(domain.domid, store: store), tag: tag,
-                    vifs: domain.domid == 0 ? nil : Self.vifs(of: domain.domid, store: store), rtds: schedule?.rtds,
-                    shutdownReason: Self.shutdownReason(domain)))
+                    pci: pci, tag: tag, vifs: vifs, rtds: schedule?.rtds, shutdownReason: Self.shutdownReason(domain)))
         }
         var bindings: [NICBinding] = []
         for pci in nics {
@@ -271,8 +281,11 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     pci: pci, assignable: device.assignable, previousDriver: mark?.previousDriver, madeAssignableByIOVM: mark != nil,
                     driver: device.driver, madeAssignableFor: mark?.topology))
         }
+        let applied = try Self.applied(store)
+        spent.lap("NICs and applied records")
+        if spent.enabled { logger.trace("observed \(domains.count) domains: \(spent.summary)") }
         return ObservedHost(
-            cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: try Self.applied(store),
+            cores: cores, scheduler: scheduler, domains: domains, pools: pools.map(\.pool), nics: bindings, applied: applied,
             parked: Self.gone(parked, domains: domains))
     }
 
@@ -737,4 +750,27 @@ extension LibXLContext {
         guard let logger else { return try LibXLContext() }
         return try LibXLBackend.openContext(logger)
     }
+}
+
+/// The time an observation spends per kind of read, summed over the domains (``LibXLBackend/observe(nics:store:)`` logs
+/// it at trace). Disabled, it reads no clock.
+struct ObservationTimes {
+    let enabled: Bool
+    private var last = ContinuousClock.now
+    private var spent: [(kind: String, milliseconds: Double)] = []
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    /// Adds the time since the last lap to `kind`.
+    mutating func lap(_ kind: String) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        let elapsed = now - last
+        last = now
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        if let index = spent.firstIndex(where: { $0.kind == kind }) { spent[index].milliseconds += ms } else { spent.append((kind, ms)) }
+    }
+
+    /// "kind 12.3 ms, ..." in the order first seen.
+    var summary: String { spent.map { "\($0.kind) " + String(cFormat: "%.1f", $0.milliseconds) + " ms" }.joined(separator: ", ") }
 }
