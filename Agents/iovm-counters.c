@@ -86,6 +86,8 @@
 #define UPTIME_KEY "data/iovm/agent/uptime"
 #define SAMPLE_MAX 3072 /* xenstore takes 4096 bytes of path and value in one request */
 
+static volatile sig_atomic_t stopping;
+#define XS_STOP stopping /* SIGTERM ends a wait for a hung xenstored */
 #include "xs-wire.h" /* the xenstore wire protocol: xenbus, xs_request */
 
 /* An entry of /sys/class/net, known by its name and inode: a netdev made again under the same name is a new entry. */
@@ -114,7 +116,6 @@ static const char *uptime_path; /* NULL: CLOCK_BOOTTIME */
 static const char *interrupts_path = "/proc/interrupts";
 static int print_only;
 static uint32_t nl_seq; /* the rtnetlink dumps' sequence */
-static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig) {
   (void)sig;
@@ -209,7 +210,8 @@ static int match(const struct dev_line *lines, int nlines, struct iface *known, 
   for (int j = 0; j < nknown; j++) {
     struct iface *it = &known[j];
     it->line = -1;
-    /* From the entry's own position: both come in the kernel's order, so the first comparison usually matches. */
+    /* From the entry's own position (/sys/class/net lists in its hash order, /proc/net/dev in the device list's: the
+     * first comparison is a guess), at most NKNOWN x NLINES name comparisons. */
     for (int d = 0; d < nlines && it->line < 0; d++)
       if (strcmp(lines[(j + d) % nlines].name, it->name) == 0) it->line = (j + d) % nlines;
     if (it->line < 0) {
@@ -686,6 +688,9 @@ int main(int argc, char **argv) {
       unchanged(&b, &last);
       if (!overflow && nremoved == 0) clock_only(&b, &last);
     }
+    /* A lost connection was closed (xs-wire.h): opened again, and this period writes everything (last.count 0). */
+    if (!print_only && xenbus < 0 && (xenbus = open(xenbus_path, O_RDWR | O_CLOEXEC)) < 0)
+      fprintf(stderr, "iovm-counters: %s: %s\n", xenbus_path, strerror(errno));
     if (publish(&b, overflow ? NULL : sample, removed, nremoved) < 0) {
       fprintf(stderr, "iovm-counters: xenstore write failed\n");
       last.count = 0; /* the next period writes every key, and removes again what this one should have */

@@ -3,9 +3,11 @@
  * whole. AgentCompiler puts it next to the program it compiles; `#include "xs-wire.h"`.
  *
  * The program opens the connection into `xenbus`. xs_request returns -1 on an error reply (its name, e.g. "ENOENT",
- * in xs_last_error and in the reply) and on a lost connection (xs_last_error "EIO"). A program that cannot go on
- * without xenstore defines XS_LOST_IS_FATAL as its name before the include: a lost connection then ends it with a
- * line on stderr. */
+ * in xs_last_error and in the reply), on a request too long (E2BIG) and on a lost connection (EIO: `xenbus` is then
+ * closed and -1, for the program to open again). A program that cannot go on without xenstore defines XS_LOST_IS_FATAL
+ * as its name before the include: a lost connection then ends it with a line on stderr. A program that stops on a
+ * signal defines XS_STOP as its flag (a handler without SA_RESTART): a wait for xenstore interrupted once it is set
+ * ends as a lost connection, where a hung xenstored would otherwise hold the program. */
 #ifndef IOVM_XS_WIRE_H
 #define IOVM_XS_WIRE_H
 
@@ -26,7 +28,8 @@ enum {
   XS_WATCH_EVENT = 15,
   XS_ERROR = 16
 };
-#define XS_PAYLOAD_MAX 4096 /* XENSTORE_PAYLOAD_MAX */
+#define XS_PAYLOAD_MAX 4096 /* XENSTORE_PAYLOAD_MAX: a reply's body at most */
+#define XS_REQUEST_MAX 4096 /* a request's header and payload: what Linux's /dev/xen/xenbus takes in one message */
 
 struct xsd_sockmsg {
   uint32_t type, req_id, tx_id, len;
@@ -47,7 +50,19 @@ static inline int xs_lost(const char *why) {
   exit(1);
 #else
   (void)why;
+  /* A message may be half read: nothing after it on this connection could be trusted. */
+  if (xenbus >= 0) close(xenbus);
+  xenbus = -1;
   return -1;
+#endif
+}
+
+/* xs_interrupted: whether a read or write that EINTR cut is to be given up (the program is stopping). */
+static inline int xs_interrupted(void) {
+#ifdef XS_STOP
+  return (XS_STOP) != 0;
+#else
+  return 0;
 #endif
 }
 
@@ -60,7 +75,7 @@ static inline int xs_message(struct xsd_sockmsg *head, char *body) {
   for (int part = 0; part < 2; part++) {
     for (size_t got = 0; got < want;) {
       ssize_t n = read(xenbus, into + got, want - got);
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR && !xs_interrupted()) continue;
       if (n <= 0) return xs_lost(n < 0 ? strerror(errno) : "end of file");
       got += (size_t)n;
     }
@@ -76,13 +91,17 @@ static inline int xs_message(struct xsd_sockmsg *head, char *body) {
  * an error reply or a lost connection (see above). Watch events that come before the reply set xs_event_pending. */
 static inline int xs_request(uint32_t type, uint32_t tx, const char *payload, size_t len, char *reply, size_t size) {
   struct xsd_sockmsg msg = {type, ++xs_req_id, tx, (uint32_t)len};
-  char out[sizeof msg + XS_PAYLOAD_MAX];
-  if (len > XS_PAYLOAD_MAX) return -1;
+  char out[XS_REQUEST_MAX];
+  if (sizeof msg + len > sizeof out) {
+    snprintf(xs_last_error, sizeof xs_last_error, "E2BIG");
+    return -1;
+  }
+  if (xenbus < 0) return xs_lost("not connected");
   memcpy(out, &msg, sizeof msg);
   memcpy(out + sizeof msg, payload, len);
   for (size_t sent = 0; sent < sizeof msg + len;) {
     ssize_t n = write(xenbus, out + sent, sizeof msg + len - sent);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR && !xs_interrupted()) continue;
     if (n <= 0) return xs_lost(n < 0 ? strerror(errno) : "short write");
     sent += (size_t)n;
   }

@@ -179,6 +179,11 @@ struct MonitorCommand: ParsableCommand {
                 }
                 fflush(nil)  // all C streams: stdout is line-buffered only on a terminal
             }
+            if let xen = source as? XenCounterSource, xen.sampleWatchFailures > 0 {
+                printError(
+                    "iovm monitor: note: the watches on the agents' samples failed \(xen.sampleWatchFailures) time(s); until set again (30 s on) every interval read every sample"
+                )
+            }
             if json {
                 print(Line(type: "summary", samplerCPURatio: total, intervals: intervals, totals: sampler.totals).text)
             } else {

@@ -269,7 +269,10 @@ public final class XenCounterSource: CounterSource {
     /// of its connection on a thread of its own, which each request of `store` would then pass through); nil once it
     /// failed, when every tick reads every sample.
     private var sampleWatches: XenStoreClient?
-    private var sampleWatchesTried = false
+    /// When (dom0's clock) the watches' connection is next opened after it failed or could not be opened.
+    private var sampleWatchesRetry = 0.0
+    /// The names the kept samples' guests were named with: a kept sample names its vifs' guests as they were read.
+    private var sampleNames: [UInt32: String] = [:]
     /// The domains watched.
     public let selection: IOVMSelection
 
@@ -305,7 +308,11 @@ public final class XenCounterSource: CounterSource {
         for domid in sampleCache.keep(only: present) {
             try? sampleWatches?.unwatch(CounterLayout.samplePath(domid: domid), token: SampleCache.token(domid))
         }
-        drainSampleWatches()
+        drainSampleWatches(now: now)
+        if names != sampleNames {
+            sampleCache.dropSamples()
+            sampleNames = names
+        }
         for domain in domains {
             let known = widths[domain.domid]
             var counters: CounterLayout.Published
@@ -316,7 +323,7 @@ public final class XenCounterSource: CounterSource {
                 let sample = CounterLayout.published(sample: text, guestName: { names[$0] }, width: known)
             {
                 perKey.sampleFound(domain.domid)
-                if sampleCache.remember(domain.domid, sample) { watchSample(of: domain.domid) }
+                if sampleCache.remember(domain.domid, sample) { watchSample(of: domain.domid, now: now) }
                 counters = sample
             } else {
                 sampleCache.forget(domain.domid)
@@ -340,31 +347,42 @@ public final class XenCounterSource: CounterSource {
     }
 
     /// Takes the samples' fired watches (without waiting): their domains' samples are read at this tick.
-    private func drainSampleWatches() {
+    private func drainSampleWatches(now: Double) {
         guard let watches = sampleWatches else { return }
         do {
             while let event = try watches.nextWatchEvent(timeout: 0) { sampleCache.fired(token: event.token) }
         } catch {
-            sampleWatches = nil
-            sampleCache.reset()
+            watchesFailed(now: now)
         }
     }
 
-    /// Sets the watch on `domid`'s sample, opening the watches' connection the first time.
-    private func watchSample(of domid: UInt32) {
-        if sampleWatches == nil && !sampleWatchesTried {
-            sampleWatchesTried = true
+    /// Sets the watch on `domid`'s sample, opening the watches' connection when there is none (again
+    /// ``SampleCache/retrySeconds`` after a failure).
+    private func watchSample(of domid: UInt32, now: Double) {
+        if sampleWatches == nil && now >= sampleWatchesRetry {
             sampleWatches = try? XenStoreClient(readOnly: true)
+            if sampleWatches == nil { sampleWatchesRetry = now + SampleCache.retrySeconds }
         }
         guard let watches = sampleWatches else { return }
         do {
             try watches.watch(CounterLayout.samplePath(domid: domid), token: SampleCache.token(domid))
             sampleCache.watching(domid)
         } catch {
-            sampleWatches = nil
-            sampleCache.reset()
+            watchesFailed(now: now)
         }
     }
+
+    /// The watches' connection failed: every sample is read at every tick until it is opened again.
+    private func watchesFailed(now: Double) {
+        sampleWatches = nil
+        sampleCache.reset()
+        sampleWatchesRetry = now + SampleCache.retrySeconds
+        sampleWatchFailures += 1
+    }
+
+    /// How many times the samples' watches failed (their connection, or a watch that could not be set); while they
+    /// are down every tick reads every sample.
+    public private(set) var sampleWatchFailures = 0
 }
 
 /// Which domains ``XenCounterSource`` reads per key, and when it tries their one-node sample again.

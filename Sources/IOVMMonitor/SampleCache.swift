@@ -41,6 +41,13 @@ struct SampleCache {
         return gone.sorted()
     }
 
+    /// Seconds before the watches' connection is opened again after it failed.
+    static let retrySeconds = 30.0
+
+    /// The guests' names changed (a kept sample names its vifs' guests as they were): every sample is read again, the
+    /// watches stay.
+    mutating func dropSamples() { samples = [:] }
+
     /// The watches' connection failed: nothing is watched or kept any more.
     mutating func reset() {
         samples = [:]

@@ -753,7 +753,7 @@ extension LibXLContext {
 }
 
 /// The time an observation spends per kind of read, summed over the domains (``LibXLBackend/observe(nics:store:)`` logs
-/// it at trace). Disabled, it reads no clock.
+/// it at trace). Disabled, it reads the clock once, when made.
 struct ObservationTimes {
     let enabled: Bool
     private var last = ContinuousClock.now

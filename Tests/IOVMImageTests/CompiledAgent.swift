@@ -14,7 +14,16 @@ enum CompiledAgent {
             let digest = bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
             let stem = name.hasSuffix(".c") ? String(name.dropLast(2)) : name
             let path = FileManager.default.temporaryDirectory.appending(path: "\(stem)-\(String(digest, radix: 16))").path
-            if FileManager.default.isExecutableFile(atPath: path) { return .success(path) }
+            // Reused only when it is this user's, no one else can write it, and it holds these very bytes: the
+            // name is predictable, and root runs it.
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                (attributes[.ownerAccountID] as? NSNumber)?.uint32Value == geteuid(),
+                let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o022 == 0,
+                FileManager.default.contents(atPath: path) == Data(bytes)
+            {
+                return .success(path)
+            }
+            try? FileManager.default.removeItem(atPath: path)
             let temporary = path + ".\(getpid())"
             guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: 0o755]),
                 rename(temporary, path) == 0

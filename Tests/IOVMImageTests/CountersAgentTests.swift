@@ -358,9 +358,10 @@ struct CountersAgentTests {
     }
 
     /// Runs `script` with sh in a new network and mount namespace (its own /sys mounted, so /sys/class/net is the
-    /// namespace's); nil when this machine does not allow it (not root, or no unshare(1)).
+    /// namespace's); nil when this machine does not allow it (not root, no unshare(1) or no ip(8)).
     static func inNetworkNamespace(_ script: String, environment: [String: String] = [:]) throws -> (status: Int32, output: String)? {
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return nil }
+        let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+        guard getuid() == 0, ip, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         process.arguments = ["-nm", "sh", "-c", "mount -t sysfs sysfs /sys || exit 99\n" + script]
@@ -379,9 +380,18 @@ struct CountersAgentTests {
     @Test("sixty vifs in a network namespace: every one counted from the kernel's /proc/net/dev, a seq_file read a page at a time")
     func kernelNetDevPages() throws {
         // 60 veth pairs: 121 interfaces, about 15 KB of /proc/net/dev. One read of that seq_file returns a page at most
-        // (an agent that read once counted 15 of the 60). The vifs' counters are compared with sysfs after the period.
+        // (an agent that read once counted 15 of the 60). On the last ten pairs, on the last page, vif<i>.0 sends i - 50
+        // UDP datagrams to a neighbour set by hand (no ARP; with IPv6 off nothing else moves a counter): distinct
+        // counters, compared with sysfs after the period.
         let script = """
             for i in $(seq 1 60); do echo "link add vif$i.0 type veth peer name p$i"; done | ip -batch - || exit 98
+            for f in all default; do echo 1 >/proc/sys/net/ipv6/conf/$f/disable_ipv6; done 2>/dev/null
+            for i in $(seq 51 60); do
+              ip addr add 10.0.$i.1/24 dev vif$i.0 && ip link set vif$i.0 up && ip link set p$i up \\
+                && ip neigh add 10.0.$i.2 lladdr 02:00:00:00:00:01 dev vif$i.0 nud permanent || exit 96
+            done
+            bash -c 'for i in $(seq 51 60); do for k in $(seq $((i - 50))); do echo x >/dev/udp/10.0.$i.2/9; done; done' || exit 95
+            sleep 0.5
             echo "net-dev $(wc -c </proc/net/dev) bytes"
             "$AGENT" -p -n 1 || exit 97
             for i in $(seq 1 60); do
@@ -406,6 +416,10 @@ struct CountersAgentTests {
             #expect(counted.contains("data/iovm/counters/\(key)=vif \(name) \(fields[2...].joined(separator: " "))"), "\(line)")
         }
         #expect(Int(netDev.split(separator: " ").dropFirst().first ?? "") ?? 0 > 8192, "\(netDev): not past two pages")
+        // The compared counters say something: the ten pairs that carried traffic have ten different tx counts.
+        let moved = lines.filter { $0.hasPrefix("sysfs vif") && Int($0.split(separator: " ")[1].dropFirst(3).prefix { $0 != "." }) ?? 0 > 50 }
+        let txPackets = Set(moved.compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.filter { $0 > 0 })
+        #expect(txPackets.count == 10, "\(moved)")
     }
 
     @Test("a netdev made again under a NIC's name with counters gone back is listed afresh: no longer a NIC, its keys go")

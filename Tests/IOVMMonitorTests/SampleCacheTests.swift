@@ -49,6 +49,11 @@ import Testing
         #expect(cache.sample(of: 3)?.time == 2)
         cache.fired(token: "not a domid")
         #expect(cache.sample(of: 3)?.time == 2)
+        // The guests' names changed: the kept sample (it names them as they were) goes, the watch stays.
+        cache.dropSamples()
+        #expect(cache.sample(of: 3) == nil && cache.watched == [3])
+        let again = cache.remember(3, Self.sample(2))
+        #expect(!again)
         cache.forget(3)
         #expect(cache.sample(of: 3) == nil)
         let third = cache.remember(3, Self.sample(3))
