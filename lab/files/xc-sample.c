@@ -3,8 +3,9 @@
  * xc_domain_getinfolist), the IOVM agent's data/iovm/sample node (one xenstore read), and one line to stdout. Its last line is the CPU it used, as a
  * fraction of the wall time: "floor <ratio>".
  * With MODE "wake" it makes no Xen read: it only wakes at each period and prints the line, what any process pays to
- * run at that rate in this dom0 (under TCG, each wake-up switches address spaces through Xen).
- * usage: xc-sample DOMID INTERVAL_MS COUNT [reads|wake] */
+ * run at that rate in this dom0 (under TCG, each wake-up switches address spaces through Xen). With MODE "cpu" it makes
+ * the hypercall only (what iovm monitor makes at every tick once it reads a sample only after its watch fired).
+ * usage: xc-sample DOMID INTERVAL_MS COUNT [reads|wake|cpu] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,12 @@ static double cpu(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 && !(argc == 5 && (strcmp(argv[4], "reads") == 0 || strcmp(argv[4], "wake") == 0))) {
-    fprintf(stderr, "usage: xc-sample DOMID INTERVAL_MS COUNT [reads|wake]\n");
+  if (argc != 4 && !(argc == 5 && (strcmp(argv[4], "reads") == 0 || strcmp(argv[4], "wake") == 0 || strcmp(argv[4], "cpu") == 0))) {
+    fprintf(stderr, "usage: xc-sample DOMID INTERVAL_MS COUNT [reads|wake|cpu]\n");
     return 64;
   }
   int reads = argc == 4 || strcmp(argv[4], "reads") == 0;
+  int hypercall = reads || strcmp(argv[4], "cpu") == 0;
   unsigned int domid = (unsigned int)strtoul(argv[1], NULL, 10);
   double interval = atof(argv[2]) / 1000;
   int count = atoi(argv[3]);
@@ -52,7 +54,7 @@ int main(int argc, char **argv) {
       wait.tv_nsec = (long)((left - (double)wait.tv_sec) * 1e9);
       nanosleep(&wait, NULL);
     }
-    int n = reads ? xc_domain_getinfolist(xc, 0, 64, info) : 0;
+    int n = hypercall ? xc_domain_getinfolist(xc, 0, 64, info) : 0;
     unsigned int length = 0;
     char *text = reads ? xs_read(xs, XBT_NULL, sample, &length) : NULL;
     unsigned long long cpu_ns = 0;
