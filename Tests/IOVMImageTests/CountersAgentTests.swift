@@ -335,21 +335,27 @@ struct CountersAgentTests {
         #expect(Self.pairs(result.lines)["data/iovm/sample"]?.contains("\\nc vif49_0 vif vif49.0 4900 4901 4902 4903\\n") == true)
     }
 
-    @Test("an interface made again under the same name (a vif re-attached) is read afresh")
-    func interfaceMadeAgain() throws {
+    /// Runs two periods of the agent over the fake sysfs; once the first is out, interface `name` is made again under its
+    /// name (without a device, its counters `base`, `base + 1`, ...). The old one is kept elsewhere (its files still
+    /// readable), so the new one cannot reuse its inode.
+    static func runMadeAgain(_ name: String, base: Int) throws -> (status: Int32, lines: [String]) {
         let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try Self.makeSysfs(root)
+        try makeSysfs(root)
         try FileManager.default.createDirectory(atPath: root + "/staging/net", withIntermediateDirectories: true)
-        try Self.addInterface(root + "/staging", "vif7.0", base: 50_000)
-        let result = try Self.run(["-i", "0.5", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
+        try addInterface(root + "/staging", name, base: base)
+        return try run(["-i", "0.5", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
             if line == "data/iovm/agent/seq=1" {
-                // The old one is kept elsewhere (its files still readable), so the new one cannot reuse its inode.
-                try? FileManager.default.moveItem(atPath: root + "/net/vif7.0", toPath: root + "/old-vif7.0")
-                try? FileManager.default.moveItem(atPath: root + "/staging/net/vif7.0", toPath: root + "/net/vif7.0")
-                try? Self.writeNetDev(root)
+                try? FileManager.default.moveItem(atPath: root + "/net/\(name)", toPath: root + "/old-\(name)")
+                try? FileManager.default.moveItem(atPath: root + "/staging/net/\(name)", toPath: root + "/net/\(name)")
+                try? writeNetDev(root)
             }
         }
+    }
+
+    @Test("an interface made again under the same name (a vif re-attached) is read afresh")
+    func interfaceMadeAgain() throws {
+        let result = try Self.runMadeAgain("vif7.0", base: 50_000)
         #expect(result.status == 0)
         let firstSample = try #require(result.lines.firstIndex { $0.hasPrefix("data/iovm/sample=") })
         #expect(result.lines[..<firstSample].contains("data/iovm/counters/vif7_0=vif vif7.0 3000 3001 3002 3003"))
@@ -424,20 +430,9 @@ struct CountersAgentTests {
 
     @Test("a netdev made again under a NIC's name with counters gone back is listed afresh: no longer a NIC, its keys go")
     func countersWentBack() throws {
-        let root = FileManager.default.temporaryDirectory.appending(path: "counters-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        try Self.makeSysfs(root)
-        try FileManager.default.createDirectory(atPath: root + "/staging/net", withIntermediateDirectories: true)
         // The same name, no device (a virtual netdev, not counted), counters below eth0's: /proc/net/dev names the same
         // interfaces, so only the counters going back tell the agent to list /sys/class/net again.
-        try Self.addInterface(root + "/staging", "eth0", base: 10)
-        let result = try Self.run(["-i", "0.5", "-n", "2"], sysfs: root + "/net", uptime: root + "/uptime") { line in
-            if line == "data/iovm/agent/seq=1" {
-                try? FileManager.default.moveItem(atPath: root + "/net/eth0", toPath: root + "/old-eth0")
-                try? FileManager.default.moveItem(atPath: root + "/staging/net/eth0", toPath: root + "/net/eth0")
-                try? Self.writeNetDev(root)
-            }
-        }
+        let result = try Self.runMadeAgain("eth0", base: 10)
         #expect(result.status == 0)
         let firstEnd = try #require(result.lines.firstIndex(of: "data/iovm/agent/seq=1"))
         #expect(result.lines[..<firstEnd].contains("data/iovm/counters/eth0=nic eth0 1000 1001 1002 1003"))
