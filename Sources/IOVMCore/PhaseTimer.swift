@@ -18,9 +18,13 @@ public struct PhaseTimer {
     public mutating func lap(_ phase: @autoclosure () -> String) {
         guard logger.logLevel <= .trace else { return }
         let now = ContinuousClock.now
-        let elapsed = now - last
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let ms = (now - last).milliseconds
         logger.trace("\(prefix): \(phase()) in \(String(cFormat: "%.1f", ms)) ms")
         last = now
     }
+}
+
+extension Duration {
+    /// The duration in milliseconds, with its fraction.
+    public var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

@@ -765,9 +765,8 @@ struct ObservationTimes {
     mutating func lap(_ kind: String) {
         guard enabled else { return }
         let now = ContinuousClock.now
-        let elapsed = now - last
+        let ms = (now - last).milliseconds
         last = now
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         if let index = spent.firstIndex(where: { $0.kind == kind }) { spent[index].milliseconds += ms } else { spent.append((kind, ms)) }
     }
 

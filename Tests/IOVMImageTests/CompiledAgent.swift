@@ -11,7 +11,7 @@ enum CompiledAgent {
     static func path(_ name: String) -> Result<String, any Error> {
         do {
             let bytes = try AgentCompiler().compile(name)
-            let digest = bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+            let digest = StableHash.fnv1a(bytes: bytes)
             let stem = name.hasSuffix(".c") ? String(name.dropLast(2)) : name
             let path = FileManager.default.temporaryDirectory.appending(path: "\(stem)-\(String(digest, radix: 16))").path
             // Reused only when it is this user's, no one else can write it, and it holds these very bytes: the
