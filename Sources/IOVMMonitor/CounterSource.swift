@@ -256,9 +256,10 @@ public struct DomainNameCache: Sendable {
 ///
 /// Not `Sendable`: it owns a xenstore connection; use it from one task or thread.
 public final class XenCounterSource: CounterSource {
-    private let control: XenControl
-    private let store: XenStoreClient
+    private let host: any XenCounterHost
     private let cpuHz: UInt64
+    /// Seconds of a monotonic clock.
+    private let clock: () -> Double
     private var names = DomainNameCache()
     private var widths: [UInt32: CounterWidth] = [:]
     /// Domains whose agent publishes counters but no one-node sample, read per key.
@@ -268,7 +269,7 @@ public final class XenCounterSource: CounterSource {
     /// The connection that holds the samples' watches (a second one: once a watch is set, libxenstore reads every reply
     /// of its connection on a thread of its own, which each request of `store` would then pass through); nil once it
     /// failed, when every tick reads every sample.
-    private var sampleWatches: XenStoreClient?
+    private var sampleWatches: (any SampleWatchConnection)?
     /// When (dom0's clock) the watches' connection is next opened after it failed or could not be opened.
     private var sampleWatchesRetry = 0.0
     /// The names the kept samples' guests were named with: a kept sample names its vifs' guests as they were read.
@@ -279,20 +280,29 @@ public final class XenCounterSource: CounterSource {
     /// Opens libxenctrl and a read-only xenstore connection, and reads the nominal Hz.
     ///
     /// - Throws: `XenError.notXenDom0` when this is not a Xen dom0.
-    public init(selection: IOVMSelection) throws(XenError) {
-        control = try XenControl()
-        store = try XenStoreClient(readOnly: true)
-        cpuHz = try control.cpuHz()
+    public convenience init(selection: IOVMSelection) throws(XenError) {
+        try self.init(host: XenCounterHostConnection(), selection: selection)
+    }
+
+    /// Reads `host`; `clock` is the monotonic clock in seconds that paces the names' refresh, the per-key domains and
+    /// the watches' retry.
+    init(
+        host: any XenCounterHost, selection: IOVMSelection,
+        clock: @escaping () -> Double = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    ) throws(XenError) {
+        self.host = host
+        cpuHz = try host.cpuHz()
+        self.clock = clock
         self.selection = selection
     }
 
     /// Reads CPU time from the hypervisor and counters from xenstore, for every watched IOVM present.
     public func read() throws -> CounterReading {
-        let listed = try control.domains().filter { !$0.dying }
-        let store = self.store
-        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        let host = self.host
+        let listed = try host.domains().filter { !$0.dying }
+        let now = clock()
         let names = try self.names.update(listed.map(\.domid), now: now) { (domid) throws(XenError) in
-            try store.read("/local/domain/\(domid)/name")
+            try host.read("/local/domain/\(domid)/name")
         }
         var samples: [IOVMSample] = []
         let domains: [DomainRuntime]
@@ -300,7 +310,7 @@ public final class XenCounterSource: CounterSource {
         case .named(let wanted):
             domains = wanted.compactMap { name in listed.first { names[$0.domid] == name } }
         case .publishing:
-            domains = try listed.filter { try store.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
+            domains = try listed.filter { try host.directory(CounterLayout.countersPath(domid: $0.domid)) != nil }
         }
         widths = widths.filter { domid, _ in listed.contains { $0.domid == domid } }
         let present = Set(listed.map(\.domid))
@@ -319,7 +329,7 @@ public final class XenCounterSource: CounterSource {
             let trySample = perKey.shouldTrySample(domain.domid, now: now)
             if trySample, let kept = sampleCache.sample(of: domain.domid) {
                 counters = kept
-            } else if trySample, let text = try store.read(CounterLayout.samplePath(domid: domain.domid)),
+            } else if trySample, let text = try host.read(CounterLayout.samplePath(domid: domain.domid)),
                 let sample = CounterLayout.published(sample: text, guestName: { names[$0] }, width: known)
             {
                 perKey.sampleFound(domain.domid)
@@ -327,10 +337,8 @@ public final class XenCounterSource: CounterSource {
                 counters = sample
             } else {
                 sampleCache.forget(domain.domid)
-                counters = try store.withTransaction { (t) throws(XenError) in
-                    try CounterLayout.interfaces(
-                        domid: domain.domid, list: { (path: String) throws(XenError) in try store.directory(path, in: t) },
-                        read: { (path: String) throws(XenError) in try store.read(path, in: t) }, guestName: { names[$0] }, width: known)
+                counters = try host.inTransaction { (list, read) throws(XenError) in
+                    try CounterLayout.interfaces(domid: domain.domid, list: list, read: read, guestName: { names[$0] }, width: known)
                 }
                 // An agent that publishes counters but no sample (the shell agent, an older image, a static agent past
                 // the sample's size) is read per key.
@@ -360,7 +368,7 @@ public final class XenCounterSource: CounterSource {
     /// ``SampleCache/retrySeconds`` after a failure).
     private func watchSample(of domid: UInt32, now: Double) {
         if sampleWatches == nil && now >= sampleWatchesRetry {
-            sampleWatches = try? XenStoreClient(readOnly: true)
+            sampleWatches = try? host.openWatches()
             if sampleWatches == nil { sampleWatchesRetry = now + SampleCache.retrySeconds }
         }
         guard let watches = sampleWatches else { return }
