@@ -215,8 +215,8 @@ public struct ApplyEngine: Sendable {
                     continue
                 }
                 if case .reattachVif = change {
-                    // Every re-attach in a row at once: libxl waits for each new backend, which one after the
-                    // other would add up while the guests have no network.
+                    // Every re-attach in a row: the IOVMs at once (libxl waits for each new backend, which one after
+                    // the other would add up while the guests have no network), one IOVM's guests one after the other.
                     var batch: [Change] = []
                     while index < changes.count, case .reattachVif = changes[index] {
                         if !reattachedEarly.contains(changes[index].description) { batch.append(changes[index]) }
@@ -479,6 +479,12 @@ public struct ApplyEngine: Sendable {
     }
 
     /// Re-attaches the vif of `change` (a ``Change/reattachVif``) to the backend `plan` gives it.
+    /// The IOVM a ``Change/reattachVif`` attaches to (nil for any other change).
+    static func reattachBackend(_ change: Change) -> String? {
+        if case .reattachVif(_, _, _, _, let backend, _) = change { return backend }
+        return nil
+    }
+
     static func reattach(_ change: Change, plan: Plan, backend: any XenBackend) throws {
         guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = change else { return }
         guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
@@ -494,12 +500,13 @@ public struct ApplyEngine: Sendable {
         if case .reattachVif(let name, _, _, _, _, _) = change { crashPoint?("reattach:\(name)") }
     }
 
-    /// Runs `batch` (``Change/reattachVif`` steps) at once, one thread each, then records them in order; the first
-    /// failure, if any, is the step's.
+    /// Runs `batch` (``Change/reattachVif`` steps), those to one IOVM one after the other in the plan's order and the
+    /// IOVMs at once (``onThreads(_:name:groupedBy:_:)``), then records them in order; the first failure, if any, is
+    /// the step's.
     private func reattachVifs(_ batch: [Change], plan: Plan, journal: inout Journal) throws {
         for change in batch { logger.info("\(change.description)") }
         let backend = self.backend
-        let results = onThreads(batch, name: "iovm-reattach") { try Self.reattach($0, plan: plan, backend: backend) }
+        let results = onThreads(batch, name: "iovm-reattach", groupedBy: Self.reattachBackend) { try Self.reattach($0, plan: plan, backend: backend) }
         var failed: [Int: String] = [:]
         for (index, result) in results.enumerated() {
             if case .failure(let error) = result { failed[index] = (error as? StepFailure)?.reason ?? "\(error)" }
@@ -596,7 +603,8 @@ public struct ApplyEngine: Sendable {
         let networkTimeout = guestNetworkTimeout
         let dependencies = plan.creationDependencies
         let crashPoint = self.crashPoint
-        /// Re-attaches the vifs of `reattaches` backed by `iovm` on threads of their own (it takes backends now).
+        /// Re-attaches the vifs of `reattaches` backed by `iovm`, one after the other on a thread of its own (it takes
+        /// backends now).
         @Sendable func startReattaches(to iovm: String) {
             let mine = reattaches.enumerated().filter { _, change in
                 if case .reattachVif(_, _, _, _, let backend, _) = change { return backend == iovm }
@@ -607,7 +615,8 @@ public struct ApplyEngine: Sendable {
             let thread = PThread {
                 removing.wait()
                 for (_, change) in mine { logger.info("\(change.description)") }
-                let results = onThreads(mine.map(\.element), name: "iovm-reattach") { try Self.reattach($0, plan: plan, backend: backend) }
+                // One after the other, in the plan's order (``onThreads(_:name:groupedBy:_:)`` says why).
+                let results = mine.map { _, change in Result { try Self.reattach(change, plan: plan, backend: backend) } }
                 finished.lock()
                 for ((index, change), result) in zip(mine, results) {
                     if case .failure(let error) = result {

@@ -28,3 +28,37 @@ func onThreads<Element: Sendable, T: Sendable>(
     done.unlock()
     return elements.indices.map { collected[$0]! }
 }
+
+/// Runs `body` on each of `elements`: those of one group (same `group` key) one after the other in their order, the
+/// groups at once, one thread each. Returns each element's result, in `elements`' order.
+///
+/// Re-attaching several guests' vifs to one IOVM at once ends no sooner than one after the other: its kernel probes and
+/// connects its backends one at a time, and dom0's libxl work shares its CPUs. Measured in the lab with two `xl
+/// network-attach` to one IOVM, five rounds each way: at once, the first ended after 1.35 s and the second after 2.22 s
+/// (means); one after the other, after 0.85 s and 1.88 s.
+func onThreads<Element: Sendable, Key: Hashable, T: Sendable>(
+    _ elements: [Element], name: String, groupedBy group: (Element) -> Key, _ body: @escaping @Sendable (Element) throws -> T
+) -> [Result<T, any Error>] {
+    var order: [Key] = []
+    var groups: [Key: [(index: Int, element: Element)]] = [:]
+    for (index, element) in elements.enumerated() {
+        let key = group(element)
+        if groups[key] == nil { order.append(key) }
+        groups[key, default: []].append((index, element))
+    }
+    let grouped = order.map { key in groups[key]!.map { IndexedElement(index: $0.index, element: $0.element) } }
+    let done = onThreads(grouped, name: name) { members in members.map { member in (member.index, Result { try body(member.element) }) } }
+    var results: [Int: Result<T, any Error>] = [:]
+    for outcome in done {
+        // The group's body returns every member's result; it cannot throw.
+        guard case .success(let members) = outcome else { continue }
+        for (index, result) in members { results[index] = result }
+    }
+    return elements.indices.map { results[$0]! }
+}
+
+/// An element and its place in the caller's list.
+private struct IndexedElement<Element: Sendable>: Sendable {
+    var index: Int
+    var element: Element
+}

@@ -393,6 +393,61 @@ struct BrokenVifTests {
         #expect(allWaiting.withLock { $0 }, "\(fake.calls.dropFirst(before))")
     }
 
+    /// Records each `reattachVif` call's start and end (each lasts 20 ms); the first call of a backend waits, at most
+    /// 5 s, until `overlapWith` backends started one too.
+    static func recordReattaches(_ fake: FakeXenBackend, overlapWith backends: Int = 1) -> Events {
+        let events = Events()
+        fake.onCall { line in
+            let words = line.split(separator: " ")
+            guard words.first == "reattachVif", words.count == 4 else { return }
+            let (guest, backend) = (String(words[1]), String(words[3]))
+            events.list.withLock { $0.append("start \(guest) \(backend)") }
+            _ = ApplyEngineTests.eventually {
+                Set(events.list.withLock { $0 }.filter { $0.hasPrefix("start ") }.map { $0.split(separator: " ")[2] }).count >= backends
+            }
+            usleep(20_000)
+            events.list.withLock { $0.append("end \(guest) \(backend)") }
+        }
+        return events
+    }
+
+    /// Events recorded by the fake's hook.
+    final class Events: Sendable {
+        let list = Mutex<[String]>([])
+    }
+
+    /// Seen in the lab: two `xl network-attach` to one IOVM at once ended no sooner than one after the other, and the
+    /// first later (its kernel probes and connects backends one at a time).
+    @Test("the re-attaches to an IOVM made again are made one after the other, in the plan's order")
+    func reattachesToOneIOVMInPlanOrder() throws {
+        let (fake, plan, engine, served) = try appliedThenIOVM0Died()
+        let events = Self.recordReattaches(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        let inPlanOrder = plan.guests.map(\.name).filter { served.contains($0) }
+        #expect(inPlanOrder.count == 2)
+        #expect(events.list.withLock { $0 } == inPlanOrder.flatMap { ["start \($0) iovm0", "end \($0) iovm0"] })
+    }
+
+    @Test("re-attaches to two live IOVMs: each IOVM's one after the other in the plan's order, the two IOVMs at once")
+    func reattachesGroupedByIOVM() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        for guest in plan.guests { fake.dropVif(0, of: guest.name) }
+        let events = Self.recordReattaches(fake, overlapWith: 2)
+        let report = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        #expect(plan.guests.allSatisfy { guest in report.done.contains { $0.hasPrefix("re-attach vif 0 of \(guest.name) (") } })
+        let seen = events.list.withLock { $0 }
+        for iovm in ["iovm0", "iovm1"] {
+            let guests = plan.guests.filter { $0.vifs.first?.backend == iovm }.map(\.name)
+            #expect(guests.count == 2)
+            #expect(seen.filter { $0.hasSuffix(" \(iovm)") } == guests.flatMap { ["start \($0) \(iovm)", "end \($0) \(iovm)"] }, "\(seen)")
+        }
+        // Both IOVMs' first re-attach started before either ended.
+        #expect(seen.prefix(2).allSatisfy { $0.hasPrefix("start ") }, "\(seen)")
+    }
+
     @Test("a re-attached guest whose vif never connects fails the apply, naming it")
     func aReattachedGuestThatNeverConnectsIsNamed() throws {
         let (fake, plan, engine, served) = try appliedThenIOVM0Died()
