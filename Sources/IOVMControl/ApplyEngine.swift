@@ -478,13 +478,13 @@ public struct ApplyEngine: Sendable {
         thread.start()
     }
 
-    /// Re-attaches the vif of `change` (a ``Change/reattachVif``) to the backend `plan` gives it.
     /// The IOVM a ``Change/reattachVif`` attaches to (nil for any other change).
     static func reattachBackend(_ change: Change) -> String? {
         if case .reattachVif(_, _, _, _, let backend, _) = change { return backend }
         return nil
     }
 
+    /// Re-attaches the vif of `change` (a ``Change/reattachVif``) to the backend `plan` gives it.
     static func reattach(_ change: Change, plan: Plan, backend: any XenBackend) throws {
         guard case .reattachVif(let name, let domid, let devid, let staleBackend, _, _) = change else { return }
         guard let vifs = plan.domain(name)?.vifs, vifs.indices.contains(devid) else {
@@ -501,12 +501,15 @@ public struct ApplyEngine: Sendable {
     }
 
     /// Runs `batch` (``Change/reattachVif`` steps), those to one IOVM one after the other in the plan's order and the
-    /// IOVMs at once (``onThreads(_:name:groupedBy:_:)``), then records them in order; the first failure, if any, is
+    /// IOVMs at once (``onThreads(_:name:groupedBy:stopsGroup:_:)``), then records them in order; the first failure, if any, is
     /// the step's.
     private func reattachVifs(_ batch: [Change], plan: Plan, journal: inout Journal) throws {
         for change in batch { logger.info("\(change.description)") }
         let backend = self.backend
-        let results = onThreads(batch, name: "iovm-reattach", groupedBy: Self.reattachBackend) { try Self.reattach($0, plan: plan, backend: backend) }
+        let engine = self
+        let results = onThreads(batch, name: "iovm-reattach", groupedBy: Self.reattachBackend, stopsGroup: { change, _ in !engine.vanished(change) }) {
+            try Self.reattach($0, plan: plan, backend: backend)
+        }
         var failed: [Int: String] = [:]
         for (index, result) in results.enumerated() {
             if case .failure(let error) = result { failed[index] = (error as? StepFailure)?.reason ?? "\(error)" }
@@ -603,6 +606,7 @@ public struct ApplyEngine: Sendable {
         let networkTimeout = guestNetworkTimeout
         let dependencies = plan.creationDependencies
         let crashPoint = self.crashPoint
+        let engine = self
         /// Re-attaches the vifs of `reattaches` backed by `iovm`, one after the other on a thread of its own (it takes
         /// backends now).
         @Sendable func startReattaches(to iovm: String) {
@@ -615,8 +619,10 @@ public struct ApplyEngine: Sendable {
             let thread = PThread {
                 removing.wait()
                 for (_, change) in mine { logger.info("\(change.description)") }
-                // One after the other, in the plan's order (``onThreads(_:name:groupedBy:_:)`` says why).
-                let results = mine.map { _, change in Result { try Self.reattach(change, plan: plan, backend: backend) } }
+                // One after the other, in the plan's order (``onThreads(_:name:groupedBy:stopsGroup:_:)`` says why).
+                let results = onThreads(mine.map(\.element), name: "iovm-reattach", groupedBy: { _ in iovm }, stopsGroup: { change, _ in !engine.vanished(change) }) {
+                    try Self.reattach($0, plan: plan, backend: backend)
+                }
                 finished.lock()
                 for ((index, change), result) in zip(mine, results) {
                     if case .failure(let error) = result {

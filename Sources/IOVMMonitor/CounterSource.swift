@@ -33,7 +33,7 @@ public enum IOVMSelection: Sendable, Hashable {
 
 /// The seam between the sampler and the host: where CPU time and traffic counters come from.
 ///
-/// ``XenCounterSource`` is the real one (libxenstat for CPU time and Hz, libxenstore for the
+/// ``XenCounterSource`` is the real one (libxenctrl for CPU time and Hz, libxenstore for the
 /// counters the in-IOVM agent publishes); unit tests use `FakeCounterSource`, named as a fake.
 public protocol CounterSource {
     /// Reads every watched IOVM now. An IOVM that does not exist is simply absent.
@@ -267,8 +267,8 @@ public final class XenCounterSource: CounterSource {
     /// The samples read, kept until their watch fires.
     private var sampleCache = SampleCache()
     /// The connection that holds the samples' watches (a second one: once a watch is set, libxenstore reads every reply
-    /// of its connection on a thread of its own, which each request of `store` would then pass through); nil once it
-    /// failed, when every tick reads every sample.
+    /// of its connection on a thread of its own, which each request of the host's read connection would then pass
+    /// through); nil once it failed, when every tick reads every sample.
     private var sampleWatches: (any SampleWatchConnection)?
     /// When (dom0's clock) the watches' connection is next opened after it failed or could not be opened.
     private var sampleWatchesRetry = 0.0

@@ -698,7 +698,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     public func reattachVif(domid: UInt32, devid: Int, staleBackend: UInt32?, to vif: VifSpec) throws {
         let name = try context.domainName(domid) ?? "domid\(domid)"
-        let own = try openToolstack()  // its own context: the re-attaches of one apply run concurrently
+        let own = try openToolstack()  // its own context: re-attaches to different IOVMs run concurrently
         try removeVif(domid: domid, devid: devid, staleBackend: staleBackend, name: name, toolstack: own)
         try own.addNIC(to: domid, configJSON: try PlanRenderer.libxlNICJSON(vif, devid: devid), name: name)
         logger.info("re-attached \(name)'s vif \(devid) to \(vif.backend ?? "Domain-0") (mac \(vif.mac), bridge \(vif.bridge))")

@@ -448,6 +448,27 @@ struct BrokenVifTests {
         #expect(seen.prefix(2).allSatisfy { $0.hasPrefix("start ") }, "\(seen)")
     }
 
+    @Test("a failed re-attach to an IOVM leaves that IOVM's later ones untried (each would wait out libxl's timeout), not the other IOVM's")
+    func aFailedReattachEndsItsIOVMsTurn() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        for guest in plan.guests { fake.dropVif(0, of: guest.name) }
+        let iovm0 = plan.guests.filter { $0.vifs.first?.backend == "iovm0" }.map(\.name)
+        let iovm1 = plan.guests.filter { $0.vifs.first?.backend == "iovm1" }.map(\.name)
+        fake.fail("reattachVif \(iovm0[0]) ")
+        let before = fake.calls.count
+        #expect {
+            try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        } throws: { error in
+            "\(error)".contains("re-attach vif 0 of \(iovm0[0]) (") && "\(error)".contains("injected failure")
+        }
+        let calls = fake.calls.dropFirst(before)
+        #expect(!calls.contains("reattachVif \(iovm0[1]) 0 iovm0"), "\(calls)")
+        #expect(iovm1.allSatisfy { calls.contains("reattachVif \($0) 0 iovm1") }, "\(calls)")
+    }
+
     @Test("a re-attached guest whose vif never connects fails the apply, naming it")
     func aReattachedGuestThatNeverConnectsIsNamed() throws {
         let (fake, plan, engine, served) = try appliedThenIOVM0Died()

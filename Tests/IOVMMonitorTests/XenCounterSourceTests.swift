@@ -11,15 +11,24 @@ import XenKit
     final class PlayedHost: XenCounterHost {
         var values: [String: String] = [:]
         var domids: [UInt32] = []
+        var dying: Set<UInt32> = []
         var reads: [String: Int] = [:]
+        var transactions = 0
+        /// Reads of an agent's keys (not its sample) made outside a transaction's own read.
+        var keyReadsOutside: [String] = []
         var watchesOpened = 0
         var watches: PlayedWatches?
 
         func cpuHz() throws(XenError) -> UInt64 { 2_000_000_000 }
         func domains() throws(XenError) -> [DomainRuntime] {
-            domids.map { DomainRuntime(domid: $0, cpuNanoseconds: 1_000_000, onlineVCPUs: 1) }
+            domids.map { DomainRuntime(domid: $0, cpuNanoseconds: 1_000_000, onlineVCPUs: 1, dying: dying.contains($0)) }
         }
         func read(_ path: String) throws(XenError) -> String? {
+            if path.contains("/data/iovm/"), !path.hasSuffix("/sample") { keyReadsOutside.append(path) }
+            return value(path)
+        }
+        /// The value at `path`, counted.
+        func value(_ path: String) -> String? {
             reads[path, default: 0] += 1
             return values[path]
         }
@@ -31,7 +40,8 @@ import XenKit
         func inTransaction<R>(
             _ body: (_ list: (String) throws(XenError) -> [String]?, _ read: (String) throws(XenError) -> String?) throws(XenError) -> R
         ) throws(XenError) -> R {
-            try body({ (path) throws(XenError) in try self.directory(path) }, { (path) throws(XenError) in try self.read(path) })
+            transactions += 1
+            return try body({ (path) throws(XenError) in try self.directory(path) }, { (path) throws(XenError) in self.value(path) })
         }
         func openWatches() throws(XenError) -> any SampleWatchConnection {
             watchesOpened += 1
@@ -92,7 +102,7 @@ import XenKit
     }
 
     /// A clock the test moves.
-    final class Clock: @unchecked Sendable {
+    final class Clock {
         var now = 100.0
     }
 
@@ -153,6 +163,30 @@ import XenKit
         let again = host.reads[Self.sample7] ?? 0
         for _ in 0..<5 { #expect(Self.counters(try source.read()).nic == 5) }
         #expect(host.reads[Self.sample7] == again)
+    }
+
+    @Test("an agent without a sample is read per key in one transaction a tick; .publishing skips the dying and the silent")
+    func perKeyInOneTransaction() throws {
+        let host = PlayedHost()
+        host.domids = [7, 9, 11]
+        host.dying = [11]
+        host.values = ["/local/domain/7/name": "iovm0", "/local/domain/9/name": "guest1", "/local/domain/11/name": "iovm1"]
+        for domid: UInt32 in [7, 11] {
+            let root = "/local/domain/\(domid)/data/iovm"
+            host.values["\(root)/counters/eth0"] = "nic eth0 5 5 5 5"
+            host.values["\(root)/counters/vif9_0"] = "vif vif9.0 6 6 6 6"
+            host.values["\(root)/agent/uptime"] = "3.00"
+            host.values["\(root)/agent/bits"] = "64"
+        }
+        let source = try XenCounterSource(host: host, selection: .publishing, clock: { 100 })
+        for tick in 1...3 {
+            let reading = try source.read()
+            #expect(reading.iovms.map(\.domid) == [7], "the dying 11 and the silent guest 9 are not IOVMs read")
+            #expect(Self.counters(reading).nic == 5 && Self.counters(reading).vif == 6 && Self.counters(reading).guest == "guest1")
+            #expect(host.transactions == tick)
+        }
+        #expect(host.keyReadsOutside.isEmpty, "\(host.keyReadsOutside)")
+        #expect(host.watchesOpened == 0, "no sample: nothing to watch")
     }
 
     @Test("a guest renamed: the kept sample, which named its vif's guest as it was, is read again")
