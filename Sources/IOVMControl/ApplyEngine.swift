@@ -478,6 +478,13 @@ public struct ApplyEngine: Sendable {
         thread.start()
     }
 
+    /// Whether a failed re-attach ends its IOVM's turn: unless its guest vanished (``vanished(_:)``), the IOVM does not
+    /// take vifs, and each next re-attach would wait out libxl's timeout in turn.
+    private var stopsReattaches: @Sendable (Change, any Error) -> Bool {
+        let engine = self
+        return { change, _ in !engine.vanished(change) }
+    }
+
     /// The IOVM a ``Change/reattachVif`` attaches to (nil for any other change).
     static func reattachBackend(_ change: Change) -> String? {
         if case .reattachVif(_, _, _, _, let backend, _) = change { return backend }
@@ -506,8 +513,8 @@ public struct ApplyEngine: Sendable {
     private func reattachVifs(_ batch: [Change], plan: Plan, journal: inout Journal) throws {
         for change in batch { logger.info("\(change.description)") }
         let backend = self.backend
-        let engine = self
-        let results = onThreads(batch, name: "iovm-reattach", groupedBy: Self.reattachBackend, stopsGroup: { change, _ in !engine.vanished(change) }) {
+        let stops = stopsReattaches
+        let results = onThreads(batch, name: "iovm-reattach", groupedBy: Self.reattachBackend, stopsGroup: stops) {
             try Self.reattach($0, plan: plan, backend: backend)
         }
         var failed: [Int: String] = [:]
@@ -606,7 +613,7 @@ public struct ApplyEngine: Sendable {
         let networkTimeout = guestNetworkTimeout
         let dependencies = plan.creationDependencies
         let crashPoint = self.crashPoint
-        let engine = self
+        let stops = stopsReattaches
         /// Re-attaches the vifs of `reattaches` backed by `iovm`, one after the other on a thread of its own (it takes
         /// backends now).
         @Sendable func startReattaches(to iovm: String) {
@@ -620,7 +627,7 @@ public struct ApplyEngine: Sendable {
                 removing.wait()
                 for (_, change) in mine { logger.info("\(change.description)") }
                 // One after the other, in the plan's order (``onThreads(_:name:groupedBy:stopsGroup:_:)`` says why).
-                let results = onThreads(mine.map(\.element), name: "iovm-reattach", groupedBy: { _ in iovm }, stopsGroup: { change, _ in !engine.vanished(change) }) {
+                let results = onThreads(mine.map(\.element), name: "iovm-reattach", groupedBy: Self.reattachBackend, stopsGroup: stops) {
                     try Self.reattach($0, plan: plan, backend: backend)
                 }
                 finished.lock()
