@@ -192,8 +192,10 @@ suite_run() {
   suite_stall_check
   suite_visited[$1]=1
   if suite_selected "$1"; then
+    suite_section_time
     echo "== ${suite_name_of[$1]}"
     suite_current=$1
+    suite_section_t0=$(date +%s)
   else
     echo "SKIP  ${suite_name_of[$1]}"
     return 1
@@ -227,11 +229,19 @@ give_up() {
   suite_rest "$why"
   suite_finish
 }
+# suite_section_time: the wall time of the section that ran last, as a stage time ("section: NAME"), once: where a CI run's
+# minutes go (its budget is 60).
+suite_section_time() {
+  [ -n "$suite_current" ] && [ -n "${suite_section_t0:-}" ] || return 0
+  stage_time "section: ${suite_name_of[$suite_current]:0:34}" "$(($(date +%s) - suite_section_t0)) s"
+  suite_section_t0=""
+}
 # suite_finish: stage times, figures, "N passed, M failed"; exits 1 if a check failed, else 0. Called from the EXIT trap
 # (a stall seen there: give_up), it does the cleanup itself first: an exit in the trap ends it.
 suite_finish() {
   suite_stall_check
   suite_rest
+  suite_section_time
   stage_time "total lab/$SUITE" "$(($(date +%s) - suite_t0)) s"
   echo "---- stage times ----"
   printf '%s\n' "${times[@]}"
