@@ -411,6 +411,17 @@ struct BrokenVifTests {
         return events
     }
 
+    /// Table 3's hybrid applied to a fake host, then vif 0 of every guest gone (both IOVMs live): the next apply
+    /// re-attaches them all.
+    static func appliedThenEveryVifDropped() throws -> (fake: FakeXenBackend, plan: Plan, engine: ApplyEngine) {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try ApplyEngineTests().plan(.credit)
+        let engine = ApplyEngineTests().engine(fake)
+        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
+        for guest in plan.guests { fake.dropVif(0, of: guest.name) }
+        return (fake, plan, engine)
+    }
+
     /// Events recorded by the fake's hook.
     final class Events: Sendable {
         let list = Mutex<[String]>([])
@@ -430,11 +441,7 @@ struct BrokenVifTests {
 
     @Test("re-attaches to two live IOVMs: each IOVM's one after the other in the plan's order, the two IOVMs at once")
     func reattachesGroupedByIOVM() throws {
-        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
-        let plan = try ApplyEngineTests().plan(.credit)
-        let engine = ApplyEngineTests().engine(fake)
-        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
-        for guest in plan.guests { fake.dropVif(0, of: guest.name) }
+        let (fake, plan, engine) = try Self.appliedThenEveryVifDropped()
         let events = Self.recordReattaches(fake, overlapWith: 2)
         let report = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
         #expect(plan.guests.allSatisfy { guest in report.done.contains { $0.hasPrefix("re-attach vif 0 of \(guest.name) (") } })
@@ -450,11 +457,7 @@ struct BrokenVifTests {
 
     @Test("a failed re-attach to an IOVM leaves that IOVM's later ones untried (each would wait out libxl's timeout), not the other IOVM's")
     func aFailedReattachEndsItsIOVMsTurn() throws {
-        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
-        let plan = try ApplyEngineTests().plan(.credit)
-        let engine = ApplyEngineTests().engine(fake)
-        _ = try engine.apply(plan, libxlJSON: ApplyEngineTests().json(plan))
-        for guest in plan.guests { fake.dropVif(0, of: guest.name) }
+        let (fake, plan, engine) = try Self.appliedThenEveryVifDropped()
         let iovm0 = plan.guests.filter { $0.vifs.first?.backend == "iovm0" }.map(\.name)
         let iovm1 = plan.guests.filter { $0.vifs.first?.backend == "iovm1" }.map(\.name)
         fake.fail("reattachVif \(iovm0[0]) ")
