@@ -68,6 +68,11 @@ struct WatchCommand: ParsableCommand {
         guard CrashLoopPolicy(parsing: crashLoop) != nil else { throw ValidationError("--crash-loop wants K/N, e.g. 3/300: K deaths (1 or more) within N seconds") }
         guard recheck >= 0.5, recheck.isFinite else { throw ValidationError("--recheck must be at least 0.5 seconds") }
         try requireNonEmptyPaths(["--control-socket": controlSocket])
+        if let connect = host.connect {
+            // Its events, its NIC checks and its control socket are this dom0's: a watch of another host would see none
+            // of that host's deaths but by its re-check, and answer the live verbs for the wrong host.
+            throw ValidationError("iovm watch keeps this dom0's IOVMs alive and takes no --connect (\(connect)): run it on that host, in its dom0")
+        }
         if topology.file == TopologyLoader.standardInput || topology.topologyJSON == TopologyLoader.standardInput {
             throw ValidationError("iovm watch reads its topology again when an apply records another plan: give a file, not standard input")
         }

@@ -183,6 +183,8 @@ public struct ApplyEngine: Sendable {
         defer { removing.wait() }
         /// The re-attaches made while their IOVM was created (``createDomains``), not to be made again.
         var reattachedEarly: Set<String> = []
+        /// A recovery's guests that still run but whose vifs did not connect (``waitForNetworks``).
+        var stuck: [StepFailure] = []
         do {
             var index = 0
             let changes = reconciliation.changes
@@ -235,7 +237,7 @@ public struct ApplyEngine: Sendable {
                         batch.append(changes[index])
                         index += 1
                     }
-                    try waitForNetworks(batch, journal: &journal)
+                    try waitForNetworks(batch, journal: &journal, stuck: &stuck)
                     continue
                 }
                 try run(change, plan: plan, journal: &journal)
@@ -249,6 +251,12 @@ public struct ApplyEngine: Sendable {
             removing.wait()
             let (undone, undoFailures) = journal.rollBack(backend: backend, network: network, logger: logger)
             throw ApplyError.stepFailed(step: failure.step, reason: failure.reason, undone: undone, undoFailures: undoFailures)
+        }
+        if let first = stuck.first {
+            // Not applied: a planned vif is not connected. Nothing is undone (the other guests use what was made).
+            let more = stuck.count > 1 ? " (and \(stuck.dropFirst().map(\.step).joined(separator: ", ")))" : ""
+            throw ApplyError.stepFailed(
+                step: first.step, reason: first.reason + more + "; the guest still runs, and what this recovery made stays", undone: [], undoFailures: [])
         }
         timer.lap("made the changes")
         let fingerprint = plan.appliedFingerprint
@@ -558,7 +566,11 @@ public struct ApplyEngine: Sendable {
 
     /// Runs `batch` (``Change/waitForNetwork`` steps) at once, one thread each; the first failure in plan order,
     /// if any, is the step's. Waits have nothing to undo.
-    private func waitForNetworks(_ batch: [Change], journal: inout Journal) throws {
+    ///
+    /// With ``guestsMayVanish`` (a recovery) a guest that still runs but whose vifs did not connect (paused, hung) goes
+    /// into `stuck` instead: the apply goes on and then fails without undoing, so the IOVM it made again stays for the
+    /// other guests, and the next attempt waits for that guest again.
+    private func waitForNetworks(_ batch: [Change], journal: inout Journal, stuck: inout [StepFailure]) throws {
         for change in batch { logger.info("\(change.description)") }
         let (backend, logger, timeout) = (self.backend, self.logger, guestNetworkTimeout)
         let results = onThreads(batch, name: "iovm-wait-network") { change in
@@ -569,8 +581,13 @@ public struct ApplyEngine: Sendable {
         }
         for (change, result) in zip(batch, results) {
             guard case .failure(let error) = result else { continue }
-            guard vanished(change) else { throw StepFailure(step: change.description, reason: "\(error)") }
-            recordVanished(change, failure: "\(error)", journal: &journal)
+            if vanished(change) {
+                recordVanished(change, failure: "\(error)", journal: &journal)
+                continue
+            }
+            guard guestsMayVanish else { throw StepFailure(step: change.description, reason: "\(error)") }
+            logger.warning("\(change.description) failed, and its guest still runs: \(error); what this recovery made stays")
+            stuck.append(StepFailure(step: change.description, reason: "\(error)"))
         }
     }
 

@@ -103,13 +103,19 @@ public struct CrashLoop: Error, Sendable, Equatable, CustomStringConvertible {
     public var deaths: [Date]
     /// The policy it broke.
     public var policy: CrashLoopPolicy
+    /// Whether it broke it by never coming up: `deaths` are the recoveries in a row whose new IOVM did not serve,
+    /// however far apart.
+    public var neverCameUp = false
 
     /// The message, naming the IOVM, its deaths and what to do.
     public var description: String {
         let span = (deaths.last ?? .distantPast).timeIntervalSince(deaths.first ?? .distantPast)
-        return "crash loop: IOVM \(iovm) died \(deaths.count) times in \(Int(span.rounded())) s (at \(deaths.map { $0.formatted(.iso8601) }.joined(separator: ", "))), "
-            + "the limit being \(policy.deaths) within \(Int(policy.seconds)) s (--crash-loop \(policy)); iovm watch stops recovering it. "
-            + "Find out why it dies (`xl dmesg`, its console), then `iovm apply` and start iovm watch again."
+        let when = deaths.map { $0.formatted(.iso8601) }.joined(separator: ", ")
+        let what =
+            neverCameUp
+            ? "crash loop: IOVM \(iovm) was made again \(deaths.count) times in a row and never came up (at \(when)), the limit being \(policy.deaths) (--crash-loop \(policy)); "
+            : "crash loop: IOVM \(iovm) died \(deaths.count) times in \(Int(span.rounded())) s (at \(when)), the limit being \(policy.deaths) within \(Int(policy.seconds)) s (--crash-loop \(policy)); "
+        return what + "iovm watch stops recovering it. Find out why it dies (`xl dmesg`, its console), then `iovm apply` and start iovm watch again."
     }
 }
 
@@ -241,6 +247,13 @@ public struct SupervisedView: Sendable, Equatable {
                     broken.append("\(guest.name)'s \(problem)")
                 }
             }
+            // A planned vif that is not there at all (a recovery removed it and failed to add it again, or one stopped
+            // in between) is as broken: the apply adds it (``Reconciler``'s missing vifs). Unknown vifs say nothing.
+            if let vifs = domain.vifs {
+                for devid in guest.vifs.indices where !vifs.contains(where: { $0.devid == devid }) {
+                    broken.append("\(guest.name)'s vif \(devid) is missing")
+                }
+            }
         }
         brokenVifs = broken
     }
@@ -303,6 +316,10 @@ public actor Supervisor {
     /// Planned IOVM names already reported as held by a domain iovm did not create.
     private var reportedForeign: Set<String> = []
     private var tracker: CrashLoopTracker
+    /// By IOVM, when each recovery since the last one that came through made it again and saw it not come up: as many
+    /// in a row as the policy's deaths are a crash loop even when the attempts, each up to two timeouts long, spread
+    /// past its window.
+    private var notComingUp: [String: [Date]] = [:]
     /// The reboots of each guest, against the same policy: a guest that reboots too often is destroyed, not restarted.
     private var guestReboots: CrashLoopTracker
     /// Shut-down guests (domids) already counted or reported, each once; those in `abandoned` rebooted too often.
@@ -579,6 +596,7 @@ public actor Supervisor {
             }
             for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
             awaiting.removeAll()
+            notComingUp.removeAll()
             // Only the restarts this apply could make are done (a quick look's makes none).
             restartPending.subtract(guests)
             // The apply recorded its plan as applied (a host an older iovm applied had none).
@@ -616,6 +634,12 @@ public actor Supervisor {
                     guard let made = undone.first(where: { Self.isCreation(of: name, $0) }) else { continue }
                     if let domid = UInt32(made.dropFirst("created \(name) (".count).prefix { $0.isNumber }) { counted.insert(domid) }
                     try countDeath(of: name, "IOVM \(name), made again by the recovery, did not come up (\(step) failed)")
+                    notComingUp[name, default: []].append(clock.now())
+                    if let times = notComingUp[name], times.count >= tracker.policy.deaths {
+                        let loop = CrashLoop(iovm: name, deaths: times, policy: tracker.policy, neverCameUp: true)
+                        logger.critical("iovm watch: \(loop)")
+                        throw loop
+                    }
                 }
             }
             try await clock.sleep(delay)

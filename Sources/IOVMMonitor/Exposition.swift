@@ -129,7 +129,13 @@ public final class MetricsListener: Sendable {
     private func serve() {
         while true {
             let client = accept(socket, nil, nil)
-            if client < 0 { if errno == EINTR { continue } else { return } }
+            if client < 0 {
+                // A closed socket ends the thread; EMFILE, ENFILE, ENOBUFS pass: /metrics must not go quiet for good.
+                let error = errno
+                if error == EBADF || error == EINVAL || error == ENOTSOCK { return }
+                if error != EINTR, error != ECONNABORTED { PThread.sleep(seconds: 0.1) }
+                continue
+            }
             var timeout = timeval(tv_sec: 1, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             var request = [UInt8](repeating: 0, count: 2048)

@@ -503,7 +503,16 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             return created
         } catch {
             if let domid {
-                _ = try? own.destroyDomain(domid, name: spec.name)
+                do {
+                    try own.destroyDomain(domid, name: spec.name)
+                } catch let destroy {
+                    // Still there, perhaps paused and holding its NICs: its intent keeps it iovm's, so the next apply
+                    // (or a watch's recovery) sees an incomplete domain of its own and makes it again, not a foreign one.
+                    logger.error(
+                        "\(spec.name) (\(domid)) could not be destroyed after its creation failed (\(destroy)); its intent stays, so the next apply replaces it"
+                    )
+                    throw error
+                }
                 _ = try? openStore(false).remove("\(Self.tagRoot)/managed/\(domid)")
             }
             _ = try? openStore(false).remove(intentPath)

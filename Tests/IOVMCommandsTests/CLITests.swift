@@ -716,6 +716,9 @@ struct CLITests {
         let bad = try iovm("watch", "Examples/hybrid.swift", "--crash-loop", "3")
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--crash-loop wants K/N, e.g. 3/300: K deaths (1 or more) within N seconds"), "\(bad.stderr)")
+        let remote = try iovm("watch", "Examples/hybrid.swift", "--connect", "xen+ssh://root@host2/system")
+        #expect(remote.status == 64)
+        #expect(remote.stderr.contains("iovm watch keeps this dom0's IOVMs alive and takes no --connect (xen+ssh://root@host2/system)"), "\(remote.stderr)")
         let help = try iovm("watch", "--help")
         #expect(help.status == 0)
         for flag in ["--metrics-port", "--crash-loop", "--recheck", "--wait"] { #expect(help.stdout.contains(flag), "\(flag)") }

@@ -162,6 +162,34 @@ struct SupervisorTests {
         #expect(text.contains("debug: iovm watch: periodic re-check: nothing to recover"))
     }
 
+    @Test("a guest's planned vif that is missing (a recovery removed it and failed to add it back) is added back at the re-check")
+    func addsBackAMissingVif() async throws {
+        let (fake, plan, engine, first) = try applied()
+        let guest1 = try #require(first.domids["guest1"])
+        let clock = FakeClock()
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                fake.dropVif(0, of: "guest1")
+                return .recheck
+            },
+            { .recheck },
+        ])
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        try await supervisor.run()
+
+        let recoveries = await supervisor.recoveries
+        #expect(recoveries.map(\.reasons) == [["guest1's vif 0 is missing"]])
+        #expect(recoveries.first?.outcome == .recovered)
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        #expect(calls.filter { $0.hasPrefix("reattachVif") || $0.hasPrefix("createDomain") } == ["reattachVif guest1 0 iovm0"])
+        let now = try #require(fake.snapshot.domains.first { $0.name == "guest1" })
+        #expect(now.domid == guest1)
+        #expect(now.vifs?.map(\.devid) == [0])
+        #expect(log.text.contains("debug: iovm watch: periodic re-check: nothing to recover"), "\(log.text)")
+    }
+
     @Test("an IOVM gone at an event is recovered after one listing of Xen's domains: the apply's is the only whole look")
     func recoversAfterAQuickLook() async throws {
         let (fake, plan, engine, _) = try applied()

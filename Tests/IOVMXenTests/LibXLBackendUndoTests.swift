@@ -179,6 +179,23 @@ struct LibXLBackendUndoTests {
         #expect(store.changes.first?.hasPrefix("write /local/domain/0/iovm/intents/") == true)
     }
 
+    @Test("a domain made but neither unpaused nor destroyed keeps its intent: the next apply finds it iovm's, incomplete")
+    func aDomainThatCannotBeDestroyedKeepsItsIntent() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        toolstack.fail("unpauseDomain")
+        toolstack.fail("destroyDomain")
+        #expect(throws: XenError.libxl(code: -3, operation: "libxl_domain_unpause(guest1)")) {
+            _ = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        }
+        #expect(toolstack.calls == ["createDomain guest1", "unpauseDomain 1", "destroyDomain 1"])
+        #expect(toolstack.liveDomains.map(\.domid) == [0, 1])
+        let intents = store.values.keys.filter { $0.hasPrefix("/local/domain/0/iovm/intents/") }
+        #expect(intents.count == 1 && store.values.count == 1)
+        let host = try backend(toolstack, store).observe(nics: [])
+        #expect(host.domain("guest1")?.tag?.incomplete == true)
+    }
+
     @Test func aDomainWhoseTagCannotBeWrittenIsDestroyed() throws {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
