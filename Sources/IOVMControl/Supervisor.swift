@@ -185,6 +185,23 @@ public struct SupervisedView: Sendable, Equatable {
     public var shutDown: [String: ShutDown]
     /// Broken vifs of the topology's guests, one line each (`guest1's vif 0 is backed by domain 5, which no longer exists`).
     public var brokenVifs: [String]
+    /// Planned vifs of running guests of the topology that are not there.
+    public var missingVifs: [MissingVif]
+    /// The devids of the vifs each such guest has (domid → devids).
+    public var vifsPresent: [UInt32: Set<Int>]
+
+    /// A planned vif a guest does not have.
+    public struct MissingVif: Sendable, Equatable {
+        /// The guest's name.
+        public var guest: String
+        /// Its domid.
+        public var domid: UInt32
+        /// The vif's devid.
+        public var devid: Int
+
+        /// Why a recovery runs for it.
+        public var reason: String { "\(guest)'s vif \(devid) is missing" }
+    }
     /// Planned IOVM names held by a domain iovm did not create for this topology (never touched).
     public var foreign: [String]
     /// Guests of the plan that iovm created for its topology and that shut down (a `reboot`, `poweroff` or crash
@@ -210,6 +227,8 @@ public struct SupervisedView: Sendable, Equatable {
         self.running = running
         self.shutDown = shutDown
         brokenVifs = []
+        missingVifs = []
+        vifsPresent = [:]
         foreign = []
         shutDownGuests = [:]
     }
@@ -235,6 +254,8 @@ public struct SupervisedView: Sendable, Equatable {
         }
         let dead = Set(shutDown.values.map(\.domid))
         var broken: [String] = []
+        var missing: [MissingVif] = []
+        var present: [UInt32: Set<Int>] = [:]
         for guest in plan.guests {
             if let domain = host.domain(guest.name), domain.isManaged(by: plan.topology), domain.tag?.incomplete != true, let reason = domain.shutdownReason {
                 shutDownGuests[guest.name] = ShutDown(domid: domain.domid, reason: reason)
@@ -247,15 +268,18 @@ public struct SupervisedView: Sendable, Equatable {
                     broken.append("\(guest.name)'s \(problem)")
                 }
             }
-            // A planned vif that is not there at all (a recovery removed it and failed to add it again, or one stopped
-            // in between) is as broken: the apply adds it (``Reconciler``'s missing vifs). Unknown vifs say nothing.
+            // A planned vif that is not there at all: the ``Supervisor`` counts it broken once it saw it on this domain
+            // (a recovery removed it and failed to add it again), not while `xl restore` has yet to add it.
             if let vifs = domain.vifs {
+                present[domain.domid] = Set(vifs.map(\.devid))
                 for devid in guest.vifs.indices where !vifs.contains(where: { $0.devid == devid }) {
-                    broken.append("\(guest.name)'s vif \(devid) is missing")
+                    missing.append(MissingVif(guest: guest.name, domid: domain.domid, devid: devid))
                 }
             }
         }
         brokenVifs = broken
+        missingVifs = missing
+        vifsPresent = present
     }
 }
 
@@ -320,6 +344,9 @@ public actor Supervisor {
     /// in a row as the policy's deaths are a crash loop even when the attempts, each up to two timeouts long, spread
     /// past its window.
     private var notComingUp: [String: [Date]] = [:]
+    /// The devids of the vifs each running guest of the topology had at the whole looks so far (domid → devids): a
+    /// planned one missing now was removed (a re-attach that failed half-way), not yet added (`xl restore` at work).
+    private var seenVifs: [UInt32: Set<Int>] = [:]
     /// The reboots of each guest, against the same policy: a guest that reboots too often is destroyed, not restarted.
     private var guestReboots: CrashLoopTracker
     /// Shut-down guests (domids) already counted or reported, each once; those in `abandoned` rebooted too often.
@@ -480,6 +507,9 @@ public actor Supervisor {
             let (restarts, destroys) = guestLifecycle(view, host: host)
             var (reasons, iovms) = deaths(view)
             reasons += view.brokenVifs
+            // A vif seen on the same domain before and gone since; what a domain has now is remembered for the next look.
+            reasons += view.missingVifs.filter { seenVifs[$0.domid]?.contains($0.devid) == true }.map(\.reason)
+            seenVifs = view.vifsPresent.merging(seenVifs.filter { view.vifsPresent[$0.key] != nil }) { now, before in now.union(before) }
             reasons += restarts.map { name, domid in
                 domid.map { "guest \(name) (\($0)) rebooted (on_reboot=restart)" } ?? "guest \(name) rebooted and is not made again yet (on_reboot=restart)"
             }

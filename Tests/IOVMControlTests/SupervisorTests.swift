@@ -190,6 +190,21 @@ struct SupervisorTests {
         #expect(log.text.contains("debug: iovm watch: periodic re-check: nothing to recover"), "\(log.text)")
     }
 
+    @Test("a guest the watch never saw with its vif (xl restore has yet to add it) is left alone: nothing to recover")
+    func aVifNeverSeenIsNotMissing() async throws {
+        let (fake, plan, engine, _) = try applied()
+        fake.dropVif(0, of: "guest1")
+        let clock = FakeClock()
+        let log = CapturedLog()
+        let events = ScriptedEvents([{ .recheck }])
+        let before = fake.mutatingCalls.count
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.isEmpty)
+        #expect(fake.mutatingCalls.count == before, "\(fake.mutatingCalls.dropFirst(before))")
+        #expect(SupervisedView(plan: plan, host: try fake.observe(nics: [])).missingVifs.map(\.reason) == ["guest1's vif 0 is missing"])
+    }
+
     @Test("an IOVM gone at an event is recovered after one listing of Xen's domains: the apply's is the only whole look")
     func recoversAfterAQuickLook() async throws {
         let (fake, plan, engine, _) = try applied()
