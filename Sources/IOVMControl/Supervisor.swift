@@ -342,7 +342,7 @@ public actor Supervisor {
     private var tracker: CrashLoopTracker
     /// By IOVM, when each recovery since the last one that came through made it again and saw it not come up: as many
     /// in a row as the policy's deaths are a crash loop even when the attempts, each up to two timeouts long, spread
-    /// past its window.
+    /// past its window. Cleared when a recovery comes through or a look sees the IOVM run.
     private var notComingUp: [String: [Date]] = [:]
     /// The devids of the vifs each running guest of the topology had at the whole looks so far (domid → devids): a
     /// planned one missing now was removed (a re-attach that failed half-way), not yet added (`xl restore` at work).
@@ -842,6 +842,8 @@ public actor Supervisor {
                 if let seen = lastSeen[iovm], seen != domid { died = "IOVM \(iovm) (\(seen)) died; it runs again as \(domid), made by someone else" }
                 lastSeen[iovm] = domid
                 awaiting.remove(iovm)
+                // It came up (made by an `iovm apply`, say): the attempts that saw it not come up are no longer in a row.
+                notComingUp[iovm] = nil
             } else if let dead = view.shutDown[iovm] {
                 if !counted.contains(dead.domid) {
                     counted.insert(dead.domid)

@@ -64,6 +64,41 @@ extension SupervisorTests {
         #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
     }
 
+    @Test("attempts that saw an IOVM not come up stop being in a row once a look sees it run (an operator's apply made it)")
+    func anIOVMSeenRunningEndsTheAttemptsInARow() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        fake.fail("waitForDriverDomain iovm0")
+        let json = table3.json(plan)
+        // Two attempts fail; then the operator's `iovm apply` brings iovm0 back while the watch waits.
+        clock.whenSleeping { count in
+            if count == 2 {
+                fake.heal("waitForDriverDomain iovm0")
+                _ = try? engine.apply(plan, libxlJSON: json)
+            }
+            if count == 3 { fake.heal("waitForDriverDomain iovm0") }
+        }
+        let events = ScriptedEvents([
+            {
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+            { .recheck },
+            {
+                // Much later iovm0 dies again, and its first attempt does not come up either.
+                clock.advance(3600)
+                fake.fail("waitForDriverDomain iovm0")
+                fake.killBehindIOVMsBack("iovm0")
+                return .fired(path: "@releaseDomain")
+            },
+        ])
+        // A window of 1 s: only the attempts in a row can make a crash loop here.
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog(), crashLoop: CrashLoopPolicy(deaths: 3, seconds: 1))
+        try await supervisor.run()  // before the mend: CrashLoop, 3 "in a row" counting the two before the apply
+        #expect(await supervisor.recoveries.map(\.outcome.isRecovered) == [false, false, false, true])
+        #expect(fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+
     @Test("a guest that goes away during its vif's re-attach is skipped: the IOVM made again stays, the other guests are re-attached")
     func aGuestGoneDuringTheReattachIsSkipped() async throws {
         let (fake, plan, engine, first) = try applied()
