@@ -7,18 +7,21 @@ import Testing
 /// Recoveries that do not go as planned: an IOVM that never comes up, a guest that goes away during its re-attach,
 /// another IOVM that dies while a recovery waits, and the backoff across looks.
 extension SupervisorTests {
+    /// The event of iovm0 killed behind iovm's back: @releaseDomain fires.
+    func iovm0Killed(_ fake: FakeXenBackend) -> @Sendable () -> DomainEvent {
+        {
+            fake.killBehindIOVMsBack("iovm0")
+            return .fired(path: "@releaseDomain")
+        }
+    }
+
     @Test("an IOVM the recovery makes that never serves (a kernel that panics at boot) counts as a death each time: a crash loop, not retries for ever")
     func anIOVMThatNeverComesUpIsACrashLoop() async throws {
         let (fake, plan, engine, _) = try applied()
         let clock = FakeClock()
         fake.fail("waitForDriverDomain iovm0")
         let log = CapturedLog()
-        let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
         do {
             try await supervisor.run()
@@ -43,12 +46,7 @@ extension SupervisorTests {
         // Without the count of attempts in a row it would retry for ever: healed at the 6th backoff, it ends, and fails.
         clock.whenSleeping { count in if count == 6 { fake.heal("waitForDriverDomain iovm0") } }
         let log = CapturedLog()
-        let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
         do {
             try await supervisor.run()
@@ -79,10 +77,7 @@ extension SupervisorTests {
             if count == 3 { fake.heal("waitForDriverDomain iovm0") }
         }
         let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            },
+            iovm0Killed(fake),
             { .recheck },
             {
                 // Much later iovm0 dies again, and its first attempt does not come up either.
@@ -109,12 +104,7 @@ extension SupervisorTests {
         fake.fail("reattachVif guest1")
         fake.onCall { line in if line.hasPrefix("reattachVif guest1") { fake.killBehindIOVMsBack("guest1") } }
         let log = CapturedLog()
-        let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
         try await supervisor.run()
         let recoveries = await supervisor.recoveries
@@ -144,12 +134,7 @@ extension SupervisorTests {
         fake.fail("createDomain iovm0")
         clock.whenSleeping { count in if count == 2 { fake.heal("createDomain iovm0") } }
         let recorded = Recorded()
-        let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog(), recorded: recorded)
         try await supervisor.run()
         let recoveries = await supervisor.recoveries
@@ -201,12 +186,7 @@ extension SupervisorTests {
         // Only the old behaviour sleeps 3 times (each attempt undid its IOVM and failed again): it then ends, and fails.
         clock.whenSleeping { count in if count == 3 { fake.heal("waitForGuestNetwork guest1") } }
         let log = CapturedLog()
-        let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
         try await supervisor.run()  // no CrashLoop: one death (the kill), one failed attempt
         // Until session 37 each attempt destroyed the IOVM it had made (guest2 lost its vif again) and the next made

@@ -111,10 +111,7 @@ struct SupervisorTests {
         let log = CapturedLog()
         let recorded = Recorded()
         let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            },
+            iovm0Killed(fake),
             { .recheck },
         ])
         let before = fake.mutatingCalls.count
@@ -209,12 +206,7 @@ struct SupervisorTests {
     func recoversAfterAQuickLook() async throws {
         let (fake, plan, engine, _) = try applied()
         let start = fake.calls.count
-        let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = ScriptedEvents([iovm0Killed(fake)])
         let log = CapturedLog()
         let supervisor = supervisor(plan, engine, events, clock: FakeClock(), log: log)
         try await supervisor.run()
@@ -435,12 +427,7 @@ struct SupervisorTests {
         clock.whenSleeping { count in if count == 3 { fake.heal("createDomain iovm0") } }
         let recorded = Recorded()
         let log = CapturedLog()
-        let events = ScriptedEvents([
-            {
-                fake.killBehindIOVMsBack("iovm0")
-                return .fired(path: "@releaseDomain")
-            }
-        ])
+        let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log, recorded: recorded)
         try await supervisor.run()
         #expect(await supervisor.failures == 3)
