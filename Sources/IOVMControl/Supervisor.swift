@@ -103,9 +103,11 @@ public struct CrashLoop: Error, Sendable, Equatable, CustomStringConvertible {
     public var deaths: [Date]
     /// The policy it broke.
     public var policy: CrashLoopPolicy
-    /// Whether it broke it by never coming up: `deaths` are the recoveries in a row whose new IOVM did not serve,
-    /// however far apart.
+    /// Whether it broke it by never coming up: `deaths` are the recoveries in a row whose new IOVM did not serve, or
+    /// that libxl refused to make, however far apart.
     public var neverCameUp = false
+    /// What went wrong in the last of them (the failed step and its reason), when ``neverCameUp``.
+    public var lastFailure: String?
 
     /// The message, naming the IOVM, its deaths and what to do.
     public var description: String {
@@ -113,7 +115,7 @@ public struct CrashLoop: Error, Sendable, Equatable, CustomStringConvertible {
         let when = deaths.map { $0.formatted(.iso8601) }.joined(separator: ", ")
         let what =
             neverCameUp
-            ? "crash loop: IOVM \(iovm) was made again \(deaths.count) times in a row and never came up (at \(when)), the limit being \(policy.deaths) (--crash-loop \(policy)); "
+            ? "crash loop: IOVM \(iovm) was tried again \(deaths.count) times in a row and never came up (at \(when)\(lastFailure.map { "; the last: \($0)" } ?? "")), the limit being \(policy.deaths) (--crash-loop \(policy)); "
             : "crash loop: IOVM \(iovm) died \(deaths.count) times in \(Int(span.rounded())) s (at \(when)), the limit being \(policy.deaths) within \(Int(policy.seconds)) s (--crash-loop \(policy)); "
         return what + "iovm watch stops recovering it. Find out why it dies (`xl dmesg`, its console), then `iovm apply` and start iovm watch again."
     }
@@ -659,17 +661,17 @@ public actor Supervisor {
             // The IOVMs it made and undid did not come up: each is a death (a crash loop, not a retry for ever).
             // Only its own step counts (its wait for vif backends or `xl devd`), and only once it is destroyed (undone):
             // a guest's wait that failed says nothing of the IOVM, and one whose undo failed is still there to be seen.
-            if case ApplyError.stepFailed(let step, _, let undone, _) = error {
+            // An IOVM libxl refused to make (its own creation failed, not "not created" because another did) died
+            // not, but did not come up either: K such attempts in a row stop too, rather than retry every 300 s for ever.
+            if case ApplyError.stepFailed(let step, let why, let undone, _) = error {
                 for name in plan.iovms.map(\.name) where step.hasPrefix("wait for driver domain \(name) (") {
                     guard let made = undone.first(where: { Self.isCreation(of: name, $0) }) else { continue }
                     if let domid = UInt32(made.dropFirst("created \(name) (".count).prefix { $0.isNumber }) { counted.insert(domid) }
                     try countDeath(of: name, "IOVM \(name), made again by the recovery, did not come up (\(step) failed)")
-                    notComingUp[name, default: []].append(clock.now())
-                    if let times = notComingUp[name], times.count >= tracker.policy.deaths {
-                        let loop = CrashLoop(iovm: name, deaths: times, policy: tracker.policy, neverCameUp: true)
-                        logger.critical("iovm watch: \(loop)")
-                        throw loop
-                    }
+                    try countNotComingUp(of: name, "\(step): \(why)")
+                }
+                for name in plan.iovms.map(\.name) where step == "create \(name)" && !why.hasPrefix("not created: ") {
+                    try countNotComingUp(of: name, "\(step): \(why)")
                 }
             }
             try await clock.sleep(delay)
@@ -871,6 +873,16 @@ public actor Supervisor {
             logger.critical("iovm watch: \(loop)")
             throw loop
         }
+    }
+
+    /// Counts a recovery in a row whose `iovm` did not come up (`failure`: its step and reason); stops on the
+    /// ``CrashLoopPolicy/deaths``-th.
+    private func countNotComingUp(of iovm: String, _ failure: String) throws {
+        notComingUp[iovm, default: []].append(clock.now())
+        guard let times = notComingUp[iovm], times.count >= tracker.policy.deaths else { return }
+        let loop = CrashLoop(iovm: iovm, deaths: times, policy: tracker.policy, neverCameUp: true, lastFailure: failure)
+        logger.critical("iovm watch: \(loop)")
+        throw loop
     }
 
     /// Runs blocking work (libxl calls, waits of minutes) on a thread of its own, off the cooperative pool.

@@ -55,11 +55,54 @@ extension SupervisorTests {
             #expect(loop.iovm == "iovm0")
             #expect(loop.neverCameUp)
             #expect(loop.deaths.count == 3)
-            #expect(loop.description.hasPrefix("crash loop: IOVM iovm0 was made again 3 times in a row and never came up (at "), "\(loop)")
+            #expect(loop.description.hasPrefix("crash loop: IOVM iovm0 was tried again 3 times in a row and never came up (at "), "\(loop)")
+            #expect(loop.lastFailure?.hasPrefix("wait for driver domain iovm0 (") == true, "\(loop)")
         }
         #expect(await supervisor.failures == 3)
         #expect(clock.sleeps == [5, 10])
         #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+
+    @Test("an IOVM that libxl refuses to make again (its creation fails outright) stops the watch after K attempts in a row, naming why")
+    func refusedCreationsAreACrashLoop() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        fake.fail("createDomain iovm0")
+        // Without the count it would retry every backoff for ever: healed at the 6th, it ends, and fails.
+        clock.whenSleeping { count in if count == 6 { fake.heal("createDomain iovm0") } }
+        let events = ScriptedEvents([iovm0Killed(fake)])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog())
+        do {
+            try await supervisor.run()
+            Issue.record("no crash loop")
+        } catch let loop as CrashLoop {
+            #expect(loop.iovm == "iovm0")
+            #expect(loop.neverCameUp)
+            #expect(loop.deaths.count == 3)
+            #expect(loop.lastFailure?.hasPrefix("create iovm0: ") == true, "\(loop)")
+            #expect(loop.description.contains("; the last: create iovm0: "), "\(loop)")
+        }
+        #expect(await supervisor.failures == 3)
+        #expect(clock.sleeps == [5, 10])
+        #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+
+    @Test("a guest that libxl refuses to make again is not a crash loop of its IOVM")
+    func aRefusedGuestIsNoCrashLoop() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        fake.fail("createDomain guest1")
+        // guest1 rebooted (on_reboot=restart): the watch makes it again, and libxl refuses three times, then makes it.
+        clock.whenSleeping { count in if count == 3 { fake.heal("createDomain guest1") } }
+        let events = ScriptedEvents([
+            {
+                fake.shutDown("guest1", reason: "reboot")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog())
+        try await supervisor.run()
+        #expect(await supervisor.recoveries.map(\.outcome.isRecovered) == [false, false, false, true])
     }
 
     @Test("attempts that saw an IOVM not come up stop being in a row once a look sees it run (an operator's apply made it)")

@@ -423,8 +423,9 @@ struct SupervisorTests {
         let (fake, plan, engine, _) = try applied()
         let clock = FakeClock()
         let before = fake.calls.count
-        fake.fail("createDomain iovm0")
-        clock.whenSleeping { count in if count == 3 { fake.heal("createDomain iovm0") } }
+        // A step after the creation (libxl refusing the creation itself is a crash loop at the third: FailedRecoveries).
+        fake.fail("reattachVif guest1")
+        clock.whenSleeping { count in if count == 3 { fake.heal("reattachVif guest1") } }
         let recorded = Recorded()
         let log = CapturedLog()
         let events = ScriptedEvents([iovm0Killed(fake)])
@@ -434,14 +435,15 @@ struct SupervisorTests {
         #expect(clock.sleeps == [5, 10, 20])
         let outcomes = await supervisor.recoveries.map { $0.outcome }
         #expect(outcomes.count == 4)
-        #expect(outcomes.prefix(3).allSatisfy { if case .failed(let reason) = $0 { reason.contains("injected failure: createDomain iovm0") } else { false } })
+        #expect(outcomes.prefix(3).allSatisfy { if case .failed(let reason) = $0 { reason.contains("injected failure: reattachVif guest1") } else { false } })
         #expect(outcomes.last == .recovered)
         #expect(recorded.items.withLock { $0.count } == 4)
-        #expect(fake.calls.dropFirst(before).filter { $0 == "createDomain iovm0" }.count == 4)  // 3 failed, 1 worked
+        #expect(fake.calls.dropFirst(before).filter { $0 == "createDomain iovm0" }.count == 4)  // 3 undone, 1 kept
         #expect(fake.snapshot.domains.contains { $0.name == "iovm0" })
+        #expect(log.text.contains("error: iovm watch: recovery failed (1 in a row): error: re-attach vif 0 of guest1 ("))
         #expect(
             log.text.contains(
-                "error: iovm watch: recovery failed (1 in a row): error: create iovm0 failed: injected failure: createDomain iovm0; The host is as it was before this apply.; trying again in 5 s"
+                "failed: injected failure: reattachVif guest1 0 iovm0; rolled back: created iovm0 (7); The host is as it was before this apply.; trying again in 5 s"
             ))
         #expect(log.text.contains("trying again in 10 s"))
     }
