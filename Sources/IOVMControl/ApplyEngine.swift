@@ -203,7 +203,8 @@ public struct ApplyEngine: Sendable {
                         return false
                     }
                     let (created, reattached) = try createDomains(
-                        names, plan: plan, libxlJSON: configs, running: domids, reattaches: early, removing: removing, journal: &journal)
+                        names, plan: plan, libxlJSON: configs, running: domids, reattaches: early, removing: removing, journal: &journal,
+                        stuck: &stuck)
                     domids.merge(created) { _, new in new }
                     for (change, failure) in reattached {
                         if let failure {
@@ -604,14 +605,19 @@ public struct ApplyEngine: Sendable {
     /// not waited for. `reattaches` (``Change/reattachVif`` of running guests to IOVMs of this batch) are made at the
     /// first step too, once `removing` (the dead vifs' removals) is done. Returns the domids made and the re-attaches
     /// that were made, each with its failure if it had one.
+    ///
+    /// With ``guestsMayVanish`` (a recovery) a guest made here whose vifs did not connect though their IOVMs serve
+    /// goes into `stuck`, as in ``waitForNetworks(_:journal:stuck:)``: its IOVM stays for the other guests.
     private func createDomains(
         _ names: [String], plan: Plan, libxlJSON: [String: String], running: [String: UInt32], reattaches: [Change],
-        removing: DispatchGroup, journal: inout Journal
+        removing: DispatchGroup, journal: inout Journal, stuck: inout [StepFailure]
     ) throws -> (created: [String: UInt32], reattached: [(change: Change, failure: StepFailure?)]) {
-        /// What one creation left behind: a domain (even if a later wait failed) and/or a failure.
+        /// What one creation left behind: a domain (even if a later wait failed) and/or a failure, or (a recovery's
+        /// guest whose vifs did not connect) a stuck wait, which abandons nothing.
         struct Outcome: Sendable {
             var domid: UInt32?
             var failure: StepFailure?
+            var stuck: StepFailure?
         }
         let specs = names.compactMap { plan.domain($0) }
         let batch = Set(specs.map(\.name))
@@ -631,6 +637,7 @@ public struct ApplyEngine: Sendable {
         let dependencies = plan.creationDependencies
         let crashPoint = self.crashPoint
         let stops = stopsReattaches
+        let mayVanish = guestsMayVanish
         /// Re-attaches the vifs of `reattaches` backed by `iovm`, one after the other on a thread of its own (it takes
         /// backends now).
         @Sendable func startReattaches(to iovm: String) {
@@ -723,11 +730,15 @@ public struct ApplyEngine: Sendable {
                                 step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "its backend \(failedLater.joined(separator: ", ")) failed")
                         }
                         let started = Date()
-                        do { try backend.waitForGuestNetwork(domid: domid, timeout: networkTimeout) } catch {
-                            throw StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
+                        do {
+                            try backend.waitForGuestNetwork(domid: domid, timeout: networkTimeout)
+                            logger.info("\(spec.name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(networkTimeout)) s allowed")
+                            crashPoint?("vifs:\(spec.name)")
+                        } catch {
+                            let failure = StepFailure(step: "connect the vif of \(spec.name) (\(domid)) in \(backends)", reason: "\(error)")
+                            guard mayVanish else { throw failure }
+                            outcome.stuck = failure
                         }
-                        logger.info("\(spec.name)'s vifs connected after \(Self.seconds(since: started)) s of the \(Int(networkTimeout)) s allowed")
-                        crashPoint?("vifs:\(spec.name)")
                     }
                 } catch {
                     outcome.failure = error as? StepFailure ?? StepFailure(step: "create \(spec.name)", reason: "\(error)")
@@ -758,6 +769,18 @@ public struct ApplyEngine: Sendable {
                 journal.record("created \(spec.name) (\(domid))", undo: .destroyDomain(domid: domid, name: spec.name))
             }
             if let failure = outcome.failure { failures.append(failure) }
+        }
+        if failures.isEmpty {
+            for spec in specs {
+                guard let failure = collected[spec.name]?.stuck, let domid = collected[spec.name]?.domid else { continue }
+                let change = Change.waitForNetwork(name: spec.name, domid: domid)
+                if vanished(change) {
+                    recordVanished(change, failure: failure.reason, journal: &journal)
+                } else {
+                    logger.warning("\(failure.step) failed, and its guest still runs: \(failure.reason); what this recovery made stays")
+                    stuck.append(failure)
+                }
+            }
         }
         // The root cause first: a domain not created because another failed is only a consequence.
         if let failure = failures.first(where: { !$0.reason.hasPrefix("not created: ") && !$0.reason.hasPrefix("its backend ") }) ?? failures.first {

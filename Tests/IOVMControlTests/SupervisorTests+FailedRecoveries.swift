@@ -247,6 +247,49 @@ extension SupervisorTests {
         #expect(log.text.contains("the guest still runs, and what this recovery made stays"), "\(log.text)")
     }
 
+    @Test(
+        "a guest the recovery makes again (its restart pending when its IOVM died) whose vifs do not connect undoes nothing: the IOVM made in the same batch stays for the other guests"
+    )
+    func aRestartedGuestsFailedWaitKeepsItsIOVM() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        // guest1 rebooted, and its restart failed (the old domain destroyed): it is pending when iovm0 dies, so the
+        // next attempt makes iovm0 and guest1 in one batch. guest1's vifs then do not connect (it hangs at boot).
+        fake.fail("createDomain guest1")
+        clock.whenSleeping { count in
+            if count == 1 {
+                fake.heal("createDomain guest1")
+                fake.fail("waitForGuestNetwork guest1")
+                fake.killBehindIOVMsBack("iovm0")
+            }
+            // Only the old behaviour gets here again (each attempt undid iovm0 and guest1): it then ends.
+            if count == 3 { fake.heal("waitForGuestNetwork guest1") }
+        }
+        let log = CapturedLog()
+        let events = ScriptedEvents([
+            {
+                fake.shutDown("guest1", reason: "reboot")
+                return .fired(path: "@releaseDomain")
+            }
+        ])
+        let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
+        let before = fake.mutatingCalls.count
+        try await supervisor.run()
+        let recoveries = await supervisor.recoveries
+        let calls = Array(fake.mutatingCalls.dropFirst(before))
+        #expect(recoveries.map(\.outcome.isRecovered) == [false, false], "\(recoveries)")
+        #expect(clock.sleeps == [5, 10], "\(recoveries)")
+        #expect(!log.text.contains("did not come up"), "\(log.text)")
+        // One iovm0 and one new guest1, made together and never undone; guest2 re-attached once.
+        #expect(calls.filter { $0.hasPrefix("createDomain iovm0") }.count == 1, "\(calls)")
+        #expect(calls.filter { $0.hasPrefix("createDomain guest1") }.count == 2, "\(calls)")  // refused, then made
+        #expect(calls.filter { $0.hasPrefix("destroyDomain") } == ["destroyDomain guest1"], "\(calls)")  // the rebooted one
+        #expect(calls.filter { $0.hasPrefix("reattachVif guest2") }.count == 1, "\(calls)")
+        #expect(log.text.contains("the guest still runs, and what this recovery made stays"), "\(log.text)")
+        #expect(fake.snapshot.domains.contains { $0.name == "iovm0" && $0.shutdownReason == nil })
+        #expect(fake.snapshot.domains.contains { $0.name == "guest1" && $0.shutdownReason == nil })
+    }
+
     @Test("iovm apply keeps its rule: a guest whose vifs do not connect fails the apply, and it undoes what it made")
     func applyStillRollsBackWhenAGuestDoesNotConnect() throws {
         let (fake, plan, engine, _) = try applied()
