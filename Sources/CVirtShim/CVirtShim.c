@@ -60,6 +60,12 @@ static void quiet(void *data, virErrorPtr error) {
     (void)error;
 }
 
+/* A libvirt that cannot serve is closed again, and no pointer into it is kept (nothing calls them: `loaded` is 0). */
+static void unload(void *handle) {
+    memset(&api, 0, sizeof api);
+    dlclose(handle);
+}
+
 static void load(void) {
     void *handle = dlopen("libvirt.so.0", RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
@@ -70,12 +76,14 @@ static void load(void) {
     api.name = (__typeof__(name) *)dlsym(handle, #name);                                           \
     if (!api.name) {                                                                               \
         snprintf(load_error, sizeof load_error, "libvirt.so.0 has no %s (libvirt 9.0 or later is needed)", #name); \
+        unload(handle);                                                                            \
         return;                                                                                    \
     }
     CVIRT_FUNCTIONS(CVIRT_RESOLVE)
 #undef CVIRT_RESOLVE
     if (api.virInitialize() < 0) {
         snprintf(load_error, sizeof load_error, "virInitialize failed");
+        unload(handle);
         return;
     }
     api.virSetErrorFunc(NULL, quiet);

@@ -33,8 +33,6 @@
     X(CXEN_XENLIGHT, libxl_device_pci_assignable_remove) \
     X(CXEN_XENLIGHT, libxl_device_pci_dispose) \
     X(CXEN_XENLIGHT, libxl_device_pci_init) \
-    X(CXEN_XENLIGHT, libxl_device_pci_list) \
-    X(CXEN_XENLIGHT, libxl_device_pci_list_free) \
     X(CXEN_XENLIGHT, libxl_disk_backend_to_string) \
     X(CXEN_XENLIGHT, libxl_disk_format_to_string) \
     X(CXEN_XENLIGHT, libxl_domain_config_dispose) \

@@ -39,6 +39,8 @@ extension CPUSet {
     /// A new `libxl_bitmap` (malloc'd) holding the set; the caller owns it and must call
     /// `libxl_bitmap_dispose`. See ``withLibXLBitmap(cpuCount:_:)`` for `cpuCount`.
     func makeLibXLBitmap(cpuCount: Int? = nil) throws(XenError) -> libxl_bitmap {
+        // Its callers hold a context, which loaded libxenlight; a test may not: a typed error, not the stub's abort.
+        try XenLibraries.load(.xenlight)
         if let invalid = firstInvalidCore {
             throw XenError.invalidCPUMap(description, reason: "CPU \(invalid) is not in 0...\(Self.maximumCPUIndex)")
         }

@@ -93,20 +93,6 @@ extension LibXLContext {
         }
     }
 
-    /// The PCI devices passed through to domain `domid` (`libxl_device_pci_list`); empty when
-    /// libxl lists none.
-    public func pciDevices(of domid: UInt32) throws(XenError) -> [PCIDeviceAddress] {
-        try withUnsafeContext { ctx throws(XenError) in
-            var count: Int32 = 0
-            guard let list = LibXLCalls.optionalPointer("libxl_device_pci_list", { libxl_device_pci_list(ctx, domid, &count) }) else { return [] }
-            defer { libxl_device_pci_list_free(list, count) }
-            return (0..<Int(count)).map { index in
-                let device = list[index]
-                return PCIDeviceAddress(domain: UInt16(truncatingIfNeeded: device.domain), bus: device.bus, device: device.dev, function: device.func)
-            }
-        }
-    }
-
     /// Makes a PCI device assignable to domains: binds it to pciback, remembering its driver in
     /// libxl for ``removeAssignablePCI(_:)`` (`libxl_device_pci_assignable_add`, rebind 1).
     public func addAssignablePCI(_ address: PCIDeviceAddress) throws(XenError) {
