@@ -14,10 +14,25 @@ import SystemPackage
 /// file descriptor 3. Documents are cached by the file's contents, its path, the iovm version and the
 /// compiler version, so a second run costs no compilation.
 public struct TopologyLoader: Sendable {
-    /// Where the DSL module and library are.
-    public var dsl: DSLLocation?
-    /// The compiler.
-    public var swiftc: String?
+    /// Where the DSL module and library are: found when first asked (a JSON topology never asks), or as set.
+    public var dsl: DSLLocation? {
+        get { dslSet ?? DSLLocation.find(environment: environment) }
+        set { dslSet = .some(newValue) }
+    }
+    /// The compiler: `$SWIFTC`, else `swiftc` on `PATH`, else `/opt/swift/usr/bin/swiftc`, found when first asked;
+    /// or as set.
+    public var swiftc: String? {
+        get {
+            swiftcSet
+                ?? environment["SWIFTC"] ?? ProcessRunner.which("swiftc", path: environment["PATH"])
+                ?? (FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/swiftc") ? "/opt/swift/usr/bin/swiftc" : nil)
+        }
+        set { swiftcSet = .some(newValue) }
+    }
+    /// The environment the DSL and the compiler are looked for in.
+    private let environment: [String: String]
+    private var dslSet: DSLLocation??
+    private var swiftcSet: String??
     /// Cache directory; nil disables caching.
     public var cacheDirectory: URL?
     /// Seconds a compilation may take.
@@ -64,10 +79,9 @@ public struct TopologyLoader: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.logger = logger
-        self.dsl = DSLLocation.find(environment: environment)
-        self.swiftc =
-            environment["SWIFTC"] ?? ProcessRunner.which("swiftc", path: environment["PATH"])
-            ?? (FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/swiftc") ? "/opt/swift/usr/bin/swiftc" : nil)
+        // The DSL and the compiler are looked for when a Swift file is loaded (``dsl``, ``swiftc``): a JSON topology,
+        // the no-op re-apply's, needs neither (their search is a few % of its start natively).
+        self.environment = environment
         if let explicit = environment["IOVM_CACHE_DIR"] {
             cacheDirectory = URL(fileURLWithPath: explicit)
         } else if let xdg = environment["XDG_CACHE_HOME"] {
@@ -154,6 +168,8 @@ public struct TopologyLoader: Sendable {
     func evaluateSwift<Document>(
         _ url: URL, asking declaration: Declaration, decode: (Data, String) throws(TopologyError) -> Document
     ) throws(TopologyError) -> Document {
+        let dsl = self.dsl
+        let swiftc = self.swiftc
         guard let dsl else {
             throw .evaluationFailed(
                 file: url.path,
