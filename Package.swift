@@ -122,7 +122,7 @@ let package = Package(
             name: "iovm",
             dependencies: ["IOVMCommands"],
             linkerSettings: [
-                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"] + staticCXXLinking, .when(configuration: .release))
+                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-s"] + staticCXXLinking, .when(configuration: .release))
             ]
         ),
 
