@@ -82,8 +82,13 @@ final class Dom0Engine {
 
 /// `iovm apply FILE`: reconcile the host with the topology.
 struct ApplyCommand: ParsableCommand {
+    /// `_superCommandName` (ArgumentParser's, for a command run apart from its root) spares the parse of
+    /// ``IOVMCommand/directCommands`` ArgumentParser's look for `--generate-completion-script`, which parses the
+    /// arguments twice more (about 6% of a no-op re-apply's start natively; issue 16). Only the root's is shown in
+    /// help, and help, completions and errors go through the root (``IOVMCommand/run(arguments:)``).
     static let configuration = CommandConfiguration(
         commandName: "apply",
+        _superCommandName: "iovm",
         abstract: "Make the host match the topology: create IOVMs and guests, pass NICs through, pin, weigh; live where possible.",
         discussion: """
             Only domains iovm created for this topology are ever changed. Placement, weights and cpupools change live,
@@ -181,6 +186,7 @@ struct ApplyCommand: ParsableCommand {
 struct DestroyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "destroy",
+        _superCommandName: "iovm",
         abstract: "Destroy the domains, cpupools and dom0 bridges iovm created for the topology and give its NICs back to dom0.")
 
     @OptionGroup var topology: TopologyOptions
@@ -220,6 +226,7 @@ struct DestroyCommand: ParsableCommand {
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
+        _superCommandName: "iovm",
         abstract: "Show the domains iovm manages here (NICs, pinning, weights, pools), the bridges it made in dom0, and their drift from a topology file.")
 
     @Argument(help: "Topology file to compare with (optional).", completion: .file(extensions: ["swift", "json"]))
@@ -406,6 +413,7 @@ struct LiveChangeOptions: ParsableArguments {
 struct PinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pin",
+        _superCommandName: "iovm",
         abstract: "Pin every vCPU of domains iovm manages to cores, live. The next apply restores the file's placement.",
         discussion: "iovm pin iovm0 iovm1 --cpus 2-3 pins both to cores 2-3; iovm pin iovm0=2 iovm1=3 gives each its own.")
 
@@ -453,7 +461,7 @@ struct PinCommand: ParsableCommand {
 
 /// `iovm unpin DOMAIN...`: live, all cores.
 struct UnpinCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "unpin", abstract: "Let domains iovm manages run on every core, live.")
+    static let configuration = CommandConfiguration(commandName: "unpin", _superCommandName: "iovm", abstract: "Let domains iovm manages run on every core, live.")
 
     @Argument(help: "Domains, by name or id.") var domains: [String]
     @OptionGroup var live: LiveChangeOptions
@@ -481,7 +489,7 @@ struct UnpinCommand: ParsableCommand {
 /// `iovm weight DOMAIN... N [--cap C]` or `iovm weight iovm0=512 iovm1=256`: live credit weight and cap.
 struct WeightCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "weight", abstract: "Set the credit weight (and cap) of domains iovm manages, live.",
+        commandName: "weight", _superCommandName: "iovm", abstract: "Set the credit weight (and cap) of domains iovm manages, live.",
         discussion: "iovm weight iovm0 iovm1 512 gives both 512; iovm weight iovm0=512 iovm1=256 gives each its own.")
 
     @Argument(help: "DOMAIN... WEIGHT (1-65535, credit default 256), or DOMAIN=WEIGHT pairs; domains by name or id.")
