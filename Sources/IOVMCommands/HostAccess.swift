@@ -5,6 +5,7 @@ import IOVMMonitor
 import IOVMWireFormat
 import IOVMXen
 import Logging
+import Synchronization
 import XenKit
 
 #if canImport(Glibc)
@@ -77,10 +78,21 @@ enum HostAccess {
     }
 
     /// The PCI vendor:device ids of a device on this machine, from sysfs; nil when it is not here.
+    ///
+    ///
+    /// A device found here is read once per process: an apply asks for each NIC twice (the images it boots, then
+    /// whether the NICs are here), two sysfs reads each time, which cost a no-op re-apply a few ms in dom0 under TCG
+    /// (issue 16). One not found is looked for again (`iovm watch` runs for months; a NIC may be plugged in).
     static func pciIDs(_ pci: PCIAddress, connect: String? = nil) -> String? {
         if let connect { return LibvirtBackend.pciIDs(pci, uri: connect) }
-        return queries().pciIDs(pci)
+        if let known = localPCIIDs.withLock({ $0[pci] }) { return known }
+        let ids = queries().pciIDs(pci)
+        if let ids { localPCIIDs.withLock { $0[pci] = ids } }
+        return ids
     }
+
+    /// ``pciIDs(_:connect:)``'s answers for the devices found on this machine.
+    private static let localPCIIDs = Mutex<[PCIAddress: String]>([:])
 
     /// Where `iovm watch` serves the live verbs unless told otherwise: `$IOVM_CONTROL_SOCKET`, or
     /// ``IOVMXen/ControlSocket/defaultPath``.
