@@ -349,6 +349,8 @@ public actor Supervisor {
     /// The devids of the vifs each running guest of the topology had at the whole looks so far (domid → devids): a
     /// planned one missing now was removed (a re-attach that failed half-way), not yet added (`xl restore` at work).
     private var seenVifs: [UInt32: Set<Int>] = [:]
+    /// The planned vifs missing at a look whose guest this watch never saw with them ("domid/devid"), each said once.
+    private var reportedMissing: Set<String> = []
     /// The reboots of each guest, against the same policy: a guest that reboots too often is destroyed, not restarted.
     private var guestReboots: CrashLoopTracker
     /// Shut-down guests (domids) already counted or reported, each once; those in `abandoned` rebooted too often.
@@ -511,6 +513,14 @@ public actor Supervisor {
             reasons += view.brokenVifs
             // A vif seen on the same domain before and gone since; what a domain has now is remembered for the next look.
             reasons += view.missingVifs.filter { seenVifs[$0.domid]?.contains($0.devid) == true }.map(\.reason)
+            // One never seen is not added (an `xl restore` may be about to add it): said once, so that an operator
+            // whose watch started after the vif went (or whose guest came back without it) knows to apply.
+            for missing in view.missingVifs where seenVifs[missing.domid]?.contains(missing.devid) != true {
+                guard reportedMissing.insert("\(missing.domid)/\(missing.devid)").inserted else { continue }
+                logger.warning(
+                    "iovm watch: \(missing.guest) (\(missing.domid)) has no vif \(missing.devid), and this watch never saw it there: not adding it (an `xl restore` may be about to); `iovm apply` adds it"
+                )
+            }
             seenVifs = view.vifsPresent.merging(seenVifs.filter { view.vifsPresent[$0.key] != nil }) { now, before in now.union(before) }
             reasons += restarts.map { name, domid in
                 domid.map { "guest \(name) (\($0)) rebooted (on_reboot=restart)" } ?? "guest \(name) rebooted and is not made again yet (on_reboot=restart)"

@@ -200,6 +200,10 @@ struct SupervisorTests {
         #expect(await supervisor.recoveries.isEmpty)
         #expect(fake.mutatingCalls.count == before, "\(fake.mutatingCalls.dropFirst(before))")
         #expect(SupervisedView(plan: plan, host: try fake.observe(nics: [])).missingVifs.map(\.reason) == ["guest1's vif 0 is missing"])
+        // Said once over the two looks (the start's, the re-check's), with what to do.
+        let said = log.text.split(separator: "\n").filter { $0.contains("has no vif 0, and this watch never saw it there") }
+        #expect(said.count == 1, "\(log.text)")
+        #expect(said.first?.hasPrefix("warning: iovm watch: guest1 (") == true && said.first?.hasSuffix("`iovm apply` adds it") == true, "\(log.text)")
     }
 
     @Test("an IOVM gone at an event is recovered after one listing of Xen's domains: the apply's is the only whole look")
