@@ -82,7 +82,8 @@ enum HostAccess {
     ///
     /// A device found here is read once per process: an apply asks for each NIC twice (the images it boots, then
     /// whether the NICs are here), two sysfs reads each time, which cost a no-op re-apply a few ms in dom0 under TCG
-    /// (issue 16). One not found is looked for again (`iovm watch` runs for months; a NIC may be plugged in).
+    /// (issue 16). One not found is looked for again (`iovm watch` runs for months; a NIC may be plugged in). A NIC
+    /// swapped for another model at the same address keeps its old ids in a running watch until it restarts.
     static func pciIDs(_ pci: PCIAddress, connect: String? = nil) -> String? {
         if let connect { return LibvirtBackend.pciIDs(pci, uri: connect) }
         if let known = localPCIIDs.withLock({ $0[pci] }) { return known }

@@ -606,8 +606,10 @@ public struct ApplyEngine: Sendable {
     /// first step too, once `removing` (the dead vifs' removals) is done. Returns the domids made and the re-attaches
     /// that were made, each with its failure if it had one.
     ///
-    /// With ``guestsMayVanish`` (a recovery) a guest made here whose vifs did not connect though their IOVMs serve
-    /// goes into `stuck`, as in ``waitForNetworks(_:journal:stuck:)``: its IOVM stays for the other guests.
+    /// With ``guestsMayVanish`` (a recovery) a guest made here (one that rebooted) whose vifs did not connect though
+    /// their IOVMs serve goes into `stuck`, as in ``waitForNetworks(_:journal:stuck:)``: it is kept (a guest that boots
+    /// slowly would never get through if each attempt made it anew), and an IOVM made in the same batch stays for the
+    /// other guests.
     private func createDomains(
         _ names: [String], plan: Plan, libxlJSON: [String: String], running: [String: UInt32], reattaches: [Change],
         removing: DispatchGroup, journal: inout Journal, stuck: inout [StepFailure]

@@ -108,14 +108,23 @@ public struct CrashLoop: Error, Sendable, Equatable, CustomStringConvertible {
     public var neverCameUp = false
     /// What went wrong in the last of them (the failed step and its reason), when ``neverCameUp``.
     public var lastFailure: String?
+    /// Whether `deaths` are attempts libxl refused to make it in (its creation failed), in a row over at least the
+    /// policy's window.
+    public var refused = false
 
     /// The message, naming the IOVM, its deaths and what to do.
     public var description: String {
         let span = (deaths.last ?? .distantPast).timeIntervalSince(deaths.first ?? .distantPast)
         let when = deaths.map { $0.formatted(.iso8601) }.joined(separator: ", ")
+        let last = lastFailure.map { "; the last: \($0)" } ?? ""
+        if refused {
+            return "crash loop: libxl refused to make IOVM \(iovm) again \(deaths.count) times in a row over \(Int(span.rounded())) s (at \(when)\(last)), "
+                + "the limit being \(policy.deaths) over at least \(Int(policy.seconds)) s (--crash-loop \(policy)); iovm watch stops recovering it. "
+                + "Find out why libxl refuses it (the last error, `xl dmesg`), then `iovm apply` and start iovm watch again."
+        }
         let what =
             neverCameUp
-            ? "crash loop: IOVM \(iovm) was tried again \(deaths.count) times in a row and never came up (at \(when)\(lastFailure.map { "; the last: \($0)" } ?? "")), the limit being \(policy.deaths) (--crash-loop \(policy)); "
+            ? "crash loop: IOVM \(iovm) was made again \(deaths.count) times in a row and never came up (at \(when)\(last)), the limit being \(policy.deaths) (--crash-loop \(policy)); "
             : "crash loop: IOVM \(iovm) died \(deaths.count) times in \(Int(span.rounded())) s (at \(when)), the limit being \(policy.deaths) within \(Int(policy.seconds)) s (--crash-loop \(policy)); "
         return what + "iovm watch stops recovering it. Find out why it dies (`xl dmesg`, its console), then `iovm apply` and start iovm watch again."
     }
@@ -346,11 +355,20 @@ public actor Supervisor {
     /// in a row as the policy's deaths are a crash loop even when the attempts, each up to two timeouts long, spread
     /// past its window. Cleared when a recovery comes through or a look sees the IOVM run.
     private var notComingUp: [String: [Date]] = [:]
+    /// By IOVM, the recoveries in a row whose creation of it libxl refused (memory not yet given back, a NIC still
+    /// resetting, or for good): as many as the policy's deaths, spread over at least its window, are a crash loop.
+    /// Cleared as `notComingUp` is.
+    private var refusedInARow: [String: [Date]] = [:]
     /// The devids of the vifs each running guest of the topology had at the whole looks so far (domid → devids): a
     /// planned one missing now was removed (a re-attach that failed half-way), not yet added (`xl restore` at work).
     private var seenVifs: [UInt32: Set<Int>] = [:]
-    /// The planned vifs missing at a look whose guest this watch never saw with them ("domid/devid"), each said once.
+    /// The planned vifs missing at a look whose guest this watch never saw with them ("domid/devid"), each said once,
+    /// and since when each has been missing at the looks in a row.
     private var reportedMissing: Set<String> = []
+    private var missingSince: [String: Date] = [:]
+    /// Seconds a planned vif never seen may stay missing before the watch says so: an `xl restore` adds a guest's vifs
+    /// within seconds of its domain.
+    static let missingVifGrace = 60.0
     /// The reboots of each guest, against the same policy: a guest that reboots too often is destroyed, not restarted.
     private var guestReboots: CrashLoopTracker
     /// Shut-down guests (domids) already counted or reported, each once; those in `abandoned` rebooted too often.
@@ -513,10 +531,17 @@ public actor Supervisor {
             reasons += view.brokenVifs
             // A vif seen on the same domain before and gone since; what a domain has now is remembered for the next look.
             reasons += view.missingVifs.filter { seenVifs[$0.domid]?.contains($0.devid) == true }.map(\.reason)
-            // One never seen is not added (an `xl restore` may be about to add it): said once, so that an operator
-            // whose watch started after the vif went (or whose guest came back without it) knows to apply.
+            // One never seen is not added (an `xl restore` may be about to add it). Still missing a minute on (longer
+            // than a restore takes to add it), it is said once, so that an operator whose watch started after the vif
+            // went (or whose guest came back without it) knows to apply.
+            let now = clock.now()
+            let missingNow = Set(view.missingVifs.map { "\($0.domid)/\($0.devid)" })
+            missingSince = missingSince.filter { missingNow.contains($0.key) }
             for missing in view.missingVifs where seenVifs[missing.domid]?.contains(missing.devid) != true {
-                guard reportedMissing.insert("\(missing.domid)/\(missing.devid)").inserted else { continue }
+                let key = "\(missing.domid)/\(missing.devid)"
+                let since = missingSince[key] ?? now
+                missingSince[key] = since
+                guard now.timeIntervalSince(since) >= Self.missingVifGrace, reportedMissing.insert(key).inserted else { continue }
                 logger.warning(
                     "iovm watch: \(missing.guest) (\(missing.domid)) has no vif \(missing.devid), and this watch never saw it there: not adding it (an `xl restore` may be about to); `iovm apply` adds it"
                 )
@@ -639,6 +664,7 @@ public actor Supervisor {
             for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
             awaiting.removeAll()
             notComingUp.removeAll()
+            refusedInARow.removeAll()
             // Only the restarts this apply could make are done (a quick look's makes none).
             restartPending.subtract(guests)
             // The apply recorded its plan as applied (a host an older iovm applied had none).
@@ -672,8 +698,14 @@ public actor Supervisor {
             // Only its own step counts (its wait for vif backends or `xl devd`), and only once it is destroyed (undone):
             // a guest's wait that failed says nothing of the IOVM, and one whose undo failed is still there to be seen.
             // An IOVM libxl refused to make (its own creation failed, not "not created" because another did) died
-            // not, but did not come up either: K such attempts in a row stop too, rather than retry every 300 s for ever.
+            // not, but did not come up either: K such attempts in a row, over at least the window (a refusal can pass:
+            // memory the dead IOVM held, a NIC still resetting), stop too, rather than retry every 300 s for ever.
+            // An IOVM this attempt made and undid for another step's failure (a re-attach) was made: its counts end.
             if case ApplyError.stepFailed(let step, let why, let undone, _) = error {
+                for name in plan.iovms.map(\.name) {
+                    let ownStep = step == "create \(name)" || step.hasPrefix("wait for driver domain \(name) (")
+                    if !ownStep, undone.contains(where: { Self.isCreation(of: name, $0) }) { (notComingUp[name], refusedInARow[name]) = (nil, nil) }
+                }
                 for name in plan.iovms.map(\.name) where step.hasPrefix("wait for driver domain \(name) (") {
                     guard let made = undone.first(where: { Self.isCreation(of: name, $0) }) else { continue }
                     if let domid = UInt32(made.dropFirst("created \(name) (".count).prefix { $0.isNumber }) { counted.insert(domid) }
@@ -681,7 +713,7 @@ public actor Supervisor {
                     try countNotComingUp(of: name, "\(step): \(why)")
                 }
                 for name in plan.iovms.map(\.name) where step == "create \(name)" && !why.hasPrefix("not created: ") {
-                    try countNotComingUp(of: name, "\(step): \(why)")
+                    try countRefusal(of: name, "\(step): \(why)")
                 }
             }
             try await clock.sleep(delay)
@@ -856,6 +888,7 @@ public actor Supervisor {
                 awaiting.remove(iovm)
                 // It came up (made by an `iovm apply`, say): the attempts that saw it not come up are no longer in a row.
                 notComingUp[iovm] = nil
+                refusedInARow[iovm] = nil
             } else if let dead = view.shutDown[iovm] {
                 if !counted.contains(dead.domid) {
                     counted.insert(dead.domid)
@@ -891,6 +924,18 @@ public actor Supervisor {
         notComingUp[iovm, default: []].append(clock.now())
         guard let times = notComingUp[iovm], times.count >= tracker.policy.deaths else { return }
         let loop = CrashLoop(iovm: iovm, deaths: times, policy: tracker.policy, neverCameUp: true, lastFailure: failure)
+        logger.critical("iovm watch: \(loop)")
+        throw loop
+    }
+
+    /// Counts a recovery in a row whose creation of `iovm` libxl refused (`failure`: its step and reason); stops on
+    /// the ``CrashLoopPolicy/deaths``-th once they span the policy's window.
+    private func countRefusal(of iovm: String, _ failure: String) throws {
+        refusedInARow[iovm, default: []].append(clock.now())
+        guard let times = refusedInARow[iovm], let first = times.first, let last = times.last, times.count >= tracker.policy.deaths,
+            last.timeIntervalSince(first) >= tracker.policy.seconds
+        else { return }
+        let loop = CrashLoop(iovm: iovm, deaths: times, policy: tracker.policy, neverCameUp: true, lastFailure: failure, refused: true)
         logger.critical("iovm watch: \(loop)")
         throw loop
     }

@@ -14,12 +14,13 @@ import SystemPackage
 /// file descriptor 3. Documents are cached by the file's contents, its path, the iovm version and the
 /// compiler version, so a second run costs no compilation.
 public struct TopologyLoader: Sendable {
-    /// Where the DSL module and library are: found when first asked (a JSON topology never asks), or as set.
+    /// Where the DSL module and library are: looked for at each read (a Swift file reads it once; a JSON topology
+    /// never), or as set.
     public var dsl: DSLLocation? {
         get { dslSet ?? DSLLocation.find(environment: environment) }
         set { dslSet = .some(newValue) }
     }
-    /// The compiler: `$SWIFTC`, else `swiftc` on `PATH`, else `/opt/swift/usr/bin/swiftc`, found when first asked;
+    /// The compiler: `$SWIFTC`, else `swiftc` on `PATH`, else `/opt/swift/usr/bin/swiftc`, looked for at each read;
     /// or as set.
     public var swiftc: String? {
         get {

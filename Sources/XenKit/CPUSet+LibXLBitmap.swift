@@ -39,8 +39,6 @@ extension CPUSet {
     /// A new `libxl_bitmap` (malloc'd) holding the set; the caller owns it and must call
     /// `libxl_bitmap_dispose`. See ``withLibXLBitmap(cpuCount:_:)`` for `cpuCount`.
     func makeLibXLBitmap(cpuCount: Int? = nil) throws(XenError) -> libxl_bitmap {
-        // Its callers hold a context, which loaded libxenlight; a test may not: a typed error, not the stub's abort.
-        try XenLibraries.load(.xenlight)
         if let invalid = firstInvalidCore {
             throw XenError.invalidCPUMap(description, reason: "CPU \(invalid) is not in 0...\(Self.maximumCPUIndex)")
         }
@@ -49,6 +47,8 @@ extension CPUSet {
             throw XenError.invalidCPUMap(description, reason: "CPU \(needed - 1) is not below the host's \(cpuCount) CPUs")
         }
         let bits = max(cpuCount ?? needed, 1)
+        // Its callers hold a context, which loaded libxenlight; a test may not: a typed error, not the stub's abort.
+        try XenLibraries.load(.xenlight)
         var bitmap = libxl_bitmap()
         libxl_bitmap_init(&bitmap)
         let rc = cxenshim_bitmap_alloc(&bitmap, Int32(bits))

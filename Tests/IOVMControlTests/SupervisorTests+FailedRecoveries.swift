@@ -55,7 +55,7 @@ extension SupervisorTests {
             #expect(loop.iovm == "iovm0")
             #expect(loop.neverCameUp)
             #expect(loop.deaths.count == 3)
-            #expect(loop.description.hasPrefix("crash loop: IOVM iovm0 was tried again 3 times in a row and never came up (at "), "\(loop)")
+            #expect(loop.description.hasPrefix("crash loop: IOVM iovm0 was made again 3 times in a row and never came up (at "), "\(loop)")
             #expect(loop.lastFailure?.hasPrefix("wait for driver domain iovm0 (") == true, "\(loop)")
         }
         #expect(await supervisor.failures == 3)
@@ -63,13 +63,13 @@ extension SupervisorTests {
         #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
     }
 
-    @Test("an IOVM that libxl refuses to make again (its creation fails outright) stops the watch after K attempts in a row, naming why")
+    @Test("an IOVM that libxl refuses to make again (its creation fails outright) stops the watch after K attempts in a row over the window, naming why")
     func refusedCreationsAreACrashLoop() async throws {
         let (fake, plan, engine, _) = try applied()
         let clock = FakeClock()
         fake.fail("createDomain iovm0")
-        // Without the count it would retry every backoff for ever: healed at the 6th, it ends, and fails.
-        clock.whenSleeping { count in if count == 6 { fake.heal("createDomain iovm0") } }
+        // Without the count it would retry every backoff for ever: healed at the 8th, it ends, and fails.
+        clock.whenSleeping { count in if count == 8 { fake.heal("createDomain iovm0") } }
         let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog())
         do {
@@ -77,14 +77,54 @@ extension SupervisorTests {
             Issue.record("no crash loop")
         } catch let loop as CrashLoop {
             #expect(loop.iovm == "iovm0")
-            #expect(loop.neverCameUp)
-            #expect(loop.deaths.count == 3)
+            #expect(loop.refused && loop.neverCameUp)
+            // 3 refusals in a row are not enough until they span the 300 s window: the 7th, at 315 s.
+            #expect(loop.deaths.count == 7)
             #expect(loop.lastFailure?.hasPrefix("create iovm0: ") == true, "\(loop)")
+            #expect(loop.description.hasPrefix("crash loop: libxl refused to make IOVM iovm0 again 7 times in a row over 315 s (at "), "\(loop)")
             #expect(loop.description.contains("; the last: create iovm0: "), "\(loop)")
         }
-        #expect(await supervisor.failures == 3)
-        #expect(clock.sleeps == [5, 10])
+        #expect(await supervisor.failures == 7)
+        #expect(clock.sleeps == [5, 10, 20, 40, 80, 160])
         #expect(!fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+
+    @Test("an IOVM libxl refuses a few times (memory the dead one held, a NIC resetting) is made once it can be: no crash loop")
+    func passingRefusalsAreNoCrashLoop() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        fake.fail("createDomain iovm0")
+        clock.whenSleeping { count in if count == 3 { fake.heal("createDomain iovm0") } }
+        let supervisor = supervisor(plan, engine, ScriptedEvents([iovm0Killed(fake)]), clock: clock, log: CapturedLog())
+        try await supervisor.run()  // before: CrashLoop at the third refusal, 15 s after the first
+        #expect(await supervisor.recoveries.map(\.outcome.isRecovered) == [false, false, false, true])
+        #expect(fake.snapshot.domains.contains { $0.name == "iovm0" })
+    }
+
+    @Test("refusals are in a row only while no attempt made the IOVM: one that made it and undid it for a later step ends the count")
+    func refusalsBetweenMadeAttemptsAreNotInARow() async throws {
+        let (fake, plan, engine, _) = try applied()
+        let clock = FakeClock()
+        // Attempts: refused, made (a re-attach fails: undone), refused, made and undone, refused, recovered.
+        fake.fail("createDomain iovm0")
+        clock.whenSleeping { count in
+            switch count {
+            case 1, 3:
+                fake.heal("createDomain iovm0")
+                fake.fail("reattachVif guest1")
+            case 2, 4:
+                fake.fail("createDomain iovm0")
+                fake.heal("reattachVif guest1")
+            default:
+                fake.heal("createDomain iovm0")
+            }
+        }
+        // A window of 1 s: three refusals in a row would be a crash loop at once.
+        let supervisor = supervisor(
+            plan, engine, ScriptedEvents([iovm0Killed(fake)]), clock: clock, log: CapturedLog(), crashLoop: CrashLoopPolicy(deaths: 3, seconds: 1))
+        try await supervisor.run()  // without the end of the count: CrashLoop at the third refusal
+        #expect(await supervisor.recoveries.map(\.outcome.isRecovered) == [false, false, false, false, false, true])
+        #expect(fake.snapshot.domains.contains { $0.name == "iovm0" })
     }
 
     @Test("a guest that libxl refuses to make again is not a crash loop of its IOVM")
