@@ -79,7 +79,6 @@ enum HostAccess {
 
     /// The PCI vendor:device ids of a device on this machine, from sysfs; nil when it is not here.
     ///
-    ///
     /// A device found here is read once per process: an apply asks for each NIC twice (the images it boots, then
     /// whether the NICs are here), two sysfs reads each time, which cost a no-op re-apply a few ms in dom0 under TCG
     /// (issue 16). One not found is looked for again (`iovm watch` runs for months; a NIC may be plugged in). A NIC

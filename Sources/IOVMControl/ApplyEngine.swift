@@ -582,14 +582,21 @@ public struct ApplyEngine: Sendable {
         }
         for (change, result) in zip(batch, results) {
             guard case .failure(let error) = result else { continue }
-            if vanished(change) {
-                recordVanished(change, failure: "\(error)", journal: &journal)
-                continue
-            }
-            guard guestsMayVanish else { throw StepFailure(step: change.description, reason: "\(error)") }
-            logger.warning("\(change.description) failed, and its guest still runs: \(error); what this recovery made stays")
-            stuck.append(StepFailure(step: change.description, reason: "\(error)"))
+            let failure = StepFailure(step: change.description, reason: "\(error)")
+            guard guestsMayVanish else { throw failure }
+            keepStuck(change, failure: failure, journal: &journal, stuck: &stuck)
         }
+    }
+
+    /// A recovery's guest whose vifs did not connect (`change`, a ``Change/waitForNetwork``, failed with `failure`):
+    /// recorded as gone when it runs no more (``vanished(_:)``), else collected into `stuck`; nothing is undone.
+    private func keepStuck(_ change: Change, failure: StepFailure, journal: inout Journal, stuck: inout [StepFailure]) {
+        if vanished(change) {
+            recordVanished(change, failure: failure.reason, journal: &journal)
+            return
+        }
+        logger.warning("\(failure.step) failed, and its guest still runs: \(failure.reason); what this recovery made stays")
+        stuck.append(failure)
     }
 
     /// Seconds since `start`, with one decimal, for log lines.
@@ -775,13 +782,7 @@ public struct ApplyEngine: Sendable {
         if failures.isEmpty {
             for spec in specs {
                 guard let failure = collected[spec.name]?.stuck, let domid = collected[spec.name]?.domid else { continue }
-                let change = Change.waitForNetwork(name: spec.name, domid: domid)
-                if vanished(change) {
-                    recordVanished(change, failure: failure.reason, journal: &journal)
-                } else {
-                    logger.warning("\(failure.step) failed, and its guest still runs: \(failure.reason); what this recovery made stays")
-                    stuck.append(failure)
-                }
+                keepStuck(.waitForNetwork(name: spec.name, domid: domid), failure: failure, journal: &journal, stuck: &stuck)
             }
         }
         // The root cause first: a domain not created because another failed is only a consequence.

@@ -202,7 +202,7 @@ public struct SupervisedView: Sendable, Equatable {
     public var vifsPresent: [UInt32: Set<Int>]
 
     /// A planned vif a guest does not have.
-    public struct MissingVif: Sendable, Equatable {
+    public struct MissingVif: Sendable, Hashable {
         /// The guest's name.
         public var guest: String
         /// Its domid.
@@ -351,21 +351,17 @@ public actor Supervisor {
     /// Planned IOVM names already reported as held by a domain iovm did not create.
     private var reportedForeign: Set<String> = []
     private var tracker: CrashLoopTracker
-    /// By IOVM, when each recovery since the last one that came through made it again and saw it not come up: as many
-    /// in a row as the policy's deaths are a crash loop even when the attempts, each up to two timeouts long, spread
-    /// past its window. Cleared when a recovery comes through or a look sees the IOVM run.
-    private var notComingUp: [String: [Date]] = [:]
-    /// By IOVM, the recoveries in a row whose creation of it libxl refused (memory not yet given back, a NIC still
-    /// resetting, or for good): as many as the policy's deaths, spread over at least its window, are a crash loop.
-    /// Cleared as `notComingUp` is.
-    private var refusedInARow: [String: [Date]] = [:]
+    /// By IOVM, the recoveries since it last came up that did not bring it up (``countAttempt(of:refused:_:)``).
+    /// Cleared when a recovery comes through, a look sees the IOVM run, or an attempt made it and undid it for another
+    /// step's failure.
+    private var attemptsInARow: [String: AttemptsInARow] = [:]
     /// The devids of the vifs each running guest of the topology had at the whole looks so far (domid → devids): a
     /// planned one missing now was removed (a re-attach that failed half-way), not yet added (`xl restore` at work).
     private var seenVifs: [UInt32: Set<Int>] = [:]
-    /// The planned vifs missing at a look whose guest this watch never saw with them ("domid/devid"), each said once,
+    /// The planned vifs missing at a look whose guest this watch never saw with them, each said once,
     /// and since when each has been missing at the looks in a row.
-    private var reportedMissing: Set<String> = []
-    private var missingSince: [String: Date] = [:]
+    private var reportedMissing: Set<SupervisedView.MissingVif> = []
+    private var missingSince: [SupervisedView.MissingVif: Date] = [:]
     /// Seconds a planned vif never seen may stay missing before the watch says so: an `xl restore` adds a guest's vifs
     /// within seconds of its domain.
     static let missingVifGrace = 60.0
@@ -535,13 +531,11 @@ public actor Supervisor {
             // than a restore takes to add it), it is said once, so that an operator whose watch started after the vif
             // went (or whose guest came back without it) knows to apply.
             let now = clock.now()
-            let missingNow = Set(view.missingVifs.map { "\($0.domid)/\($0.devid)" })
-            missingSince = missingSince.filter { missingNow.contains($0.key) }
+            missingSince = missingSince.filter { view.missingVifs.contains($0.key) }
             for missing in view.missingVifs where seenVifs[missing.domid]?.contains(missing.devid) != true {
-                let key = "\(missing.domid)/\(missing.devid)"
-                let since = missingSince[key] ?? now
-                missingSince[key] = since
-                guard now.timeIntervalSince(since) >= Self.missingVifGrace, reportedMissing.insert(key).inserted else { continue }
+                let since = missingSince[missing] ?? now
+                missingSince[missing] = since
+                guard now.timeIntervalSince(since) >= Self.missingVifGrace, reportedMissing.insert(missing).inserted else { continue }
                 logger.warning(
                     "iovm watch: \(missing.guest) (\(missing.domid)) has no vif \(missing.devid), and this watch never saw it there: not adding it (an `xl restore` may be about to); `iovm apply` adds it"
                 )
@@ -663,8 +657,7 @@ public actor Supervisor {
             }
             for iovm in plan.iovms { if let domid = report.domids[iovm.name] { lastSeen[iovm.name] = domid } }
             awaiting.removeAll()
-            notComingUp.removeAll()
-            refusedInARow.removeAll()
+            attemptsInARow.removeAll()
             // Only the restarts this apply could make are done (a quick look's makes none).
             restartPending.subtract(guests)
             // The apply recorded its plan as applied (a host an older iovm applied had none).
@@ -704,16 +697,16 @@ public actor Supervisor {
             if case ApplyError.stepFailed(let step, let why, let undone, _) = error {
                 for name in plan.iovms.map(\.name) {
                     let ownStep = step == "create \(name)" || step.hasPrefix("wait for driver domain \(name) (")
-                    if !ownStep, undone.contains(where: { Self.isCreation(of: name, $0) }) { (notComingUp[name], refusedInARow[name]) = (nil, nil) }
+                    if !ownStep, undone.contains(where: { Self.isCreation(of: name, $0) }) { attemptsInARow[name] = nil }
                 }
                 for name in plan.iovms.map(\.name) where step.hasPrefix("wait for driver domain \(name) (") {
                     guard let made = undone.first(where: { Self.isCreation(of: name, $0) }) else { continue }
                     if let domid = UInt32(made.dropFirst("created \(name) (".count).prefix { $0.isNumber }) { counted.insert(domid) }
                     try countDeath(of: name, "IOVM \(name), made again by the recovery, did not come up (\(step) failed)")
-                    try countNotComingUp(of: name, "\(step): \(why)")
+                    try countAttempt(of: name, refused: false, "\(step): \(why)")
                 }
                 for name in plan.iovms.map(\.name) where step == "create \(name)" && !why.hasPrefix("not created: ") {
-                    try countRefusal(of: name, "\(step): \(why)")
+                    try countAttempt(of: name, refused: true, "\(step): \(why)")
                 }
             }
             try await clock.sleep(delay)
@@ -887,8 +880,7 @@ public actor Supervisor {
                 lastSeen[iovm] = domid
                 awaiting.remove(iovm)
                 // It came up (made by an `iovm apply`, say): the attempts that saw it not come up are no longer in a row.
-                notComingUp[iovm] = nil
-                refusedInARow[iovm] = nil
+                attemptsInARow[iovm] = nil
             } else if let dead = view.shutDown[iovm] {
                 if !counted.contains(dead.domid) {
                     counted.insert(dead.domid)
@@ -912,32 +904,35 @@ public actor Supervisor {
     /// Logs `why` and counts a death of `iovm`; stops on a crash loop.
     private func countDeath(of iovm: String, _ why: String, at now: Date? = nil) throws {
         logger.warning("iovm watch: \(why)")
-        if let loop = tracker.record(iovm, at: now ?? clock.now()) {
-            logger.critical("iovm watch: \(loop)")
-            throw loop
+        if let loop = tracker.record(iovm, at: now ?? clock.now()) { throw stopping(loop) }
+    }
+
+    /// The recoveries in a row that did not bring one IOVM up, by how: made and undone because it did not serve, or
+    /// refused by libxl (memory not yet given back, a NIC still resetting, or for good).
+    struct AttemptsInARow {
+        var notComingUp: [Date] = []
+        var refused: [Date] = []
+    }
+
+    /// Counts a recovery in a row that did not bring `iovm` up (`failure`: its step and reason). The policy's deaths
+    /// in a row of those that made it are a crash loop however far apart (each attempt can wait two timeouts); of
+    /// those libxl refused, once they span at least the policy's window (a refusal can pass).
+    private func countAttempt(of iovm: String, refused: Bool, _ failure: String) throws {
+        let now = clock.now()
+        var attempts = attemptsInARow[iovm, default: AttemptsInARow()]
+        if refused { attempts.refused.append(now) } else { attempts.notComingUp.append(now) }
+        attemptsInARow[iovm] = attempts
+        let times = refused ? attempts.refused : attempts.notComingUp
+        guard times.count >= tracker.policy.deaths, let first = times.first, !refused || now.timeIntervalSince(first) >= tracker.policy.seconds else {
+            return
         }
+        throw stopping(CrashLoop(iovm: iovm, deaths: times, policy: tracker.policy, neverCameUp: true, lastFailure: failure, refused: refused))
     }
 
-    /// Counts a recovery in a row whose `iovm` did not come up (`failure`: its step and reason); stops on the
-    /// ``CrashLoopPolicy/deaths``-th.
-    private func countNotComingUp(of iovm: String, _ failure: String) throws {
-        notComingUp[iovm, default: []].append(clock.now())
-        guard let times = notComingUp[iovm], times.count >= tracker.policy.deaths else { return }
-        let loop = CrashLoop(iovm: iovm, deaths: times, policy: tracker.policy, neverCameUp: true, lastFailure: failure)
+    /// `loop`, logged as the critical error that stops the watch.
+    private func stopping(_ loop: CrashLoop) -> CrashLoop {
         logger.critical("iovm watch: \(loop)")
-        throw loop
-    }
-
-    /// Counts a recovery in a row whose creation of `iovm` libxl refused (`failure`: its step and reason); stops on
-    /// the ``CrashLoopPolicy/deaths``-th once they span the policy's window.
-    private func countRefusal(of iovm: String, _ failure: String) throws {
-        refusedInARow[iovm, default: []].append(clock.now())
-        guard let times = refusedInARow[iovm], let first = times.first, let last = times.last, times.count >= tracker.policy.deaths,
-            last.timeIntervalSince(first) >= tracker.policy.seconds
-        else { return }
-        let loop = CrashLoop(iovm: iovm, deaths: times, policy: tracker.policy, neverCameUp: true, lastFailure: failure, refused: true)
-        logger.critical("iovm watch: \(loop)")
-        throw loop
+        return loop
     }
 
     /// Runs blocking work (libxl calls, waits of minutes) on a thread of its own, off the cooperative pool.
