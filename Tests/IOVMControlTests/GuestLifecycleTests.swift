@@ -98,10 +98,7 @@ struct GuestLifecycleTests {
         fake.fail("createDomain guest3")
         clock.whenSleeping { count in if count == 1 { fake.heal("createDomain guest3") } }
         let events = ScriptedEvents([
-            {
-                fake.shutDown("guest3", reason: "reboot")
-                return .fired(path: "@releaseDomain")
-            }
+            watch.rebooted(fake, "guest3")
         ])
         let log = CapturedLog()
         let supervisor = watch.supervisor(plan, engine, events, clock: clock, log: log)

@@ -15,6 +15,26 @@ extension SupervisorTests {
         }
     }
 
+    /// The event of guest `name` rebooting (on_reboot=restart is iovm's to carry out): @releaseDomain fires.
+    func rebooted(_ fake: FakeXenBackend, _ name: String) -> @Sendable () -> DomainEvent {
+        {
+            fake.shutDown(name, reason: "reboot")
+            return .fired(path: "@releaseDomain")
+        }
+    }
+
+    /// Runs `supervisor` until it ends, and returns the crash loop it stopped with; records an issue (and returns nil)
+    /// when it ended without one. Any other error is thrown.
+    func crashLoop(of supervisor: Supervisor) async throws -> CrashLoop? {
+        do {
+            try await supervisor.run()
+        } catch let loop as CrashLoop {
+            return loop
+        }
+        Issue.record("no crash loop")
+        return nil
+    }
+
     @Test("an IOVM the recovery makes that never serves (a kernel that panics at boot) counts as a death each time: a crash loop, not retries for ever")
     func anIOVMThatNeverComesUpIsACrashLoop() async throws {
         let (fake, plan, engine, _) = try applied()
@@ -23,10 +43,7 @@ extension SupervisorTests {
         let log = CapturedLog()
         let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
-        do {
-            try await supervisor.run()
-            Issue.record("no crash loop")
-        } catch let loop as CrashLoop {
+        if let loop = try await crashLoop(of: supervisor) {
             #expect(loop.iovm == "iovm0")
             #expect(loop.deaths.count == 3)  // the kill, then two recoveries whose iovm0 did not come up
         }
@@ -48,10 +65,7 @@ extension SupervisorTests {
         let log = CapturedLog()
         let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
-        do {
-            try await supervisor.run()
-            Issue.record("no crash loop")
-        } catch let loop as CrashLoop {
+        if let loop = try await crashLoop(of: supervisor) {
             #expect(loop.iovm == "iovm0")
             #expect(loop.neverCameUp)
             #expect(loop.deaths.count == 3)
@@ -72,10 +86,7 @@ extension SupervisorTests {
         clock.whenSleeping { count in if count == 8 { fake.heal("createDomain iovm0") } }
         let events = ScriptedEvents([iovm0Killed(fake)])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog())
-        do {
-            try await supervisor.run()
-            Issue.record("no crash loop")
-        } catch let loop as CrashLoop {
+        if let loop = try await crashLoop(of: supervisor) {
             #expect(loop.iovm == "iovm0")
             #expect(loop.refused && loop.neverCameUp)
             // 3 refusals in a row are not enough until they span the 300 s window: the 7th, at 315 s.
@@ -135,10 +146,7 @@ extension SupervisorTests {
         // guest1 rebooted (on_reboot=restart): the watch makes it again, and libxl refuses three times, then makes it.
         clock.whenSleeping { count in if count == 3 { fake.heal("createDomain guest1") } }
         let events = ScriptedEvents([
-            {
-                fake.shutDown("guest1", reason: "reboot")
-                return .fired(path: "@releaseDomain")
-            }
+            rebooted(fake, "guest1")
         ])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: CapturedLog())
         try await supervisor.run()
@@ -307,10 +315,7 @@ extension SupervisorTests {
         }
         let log = CapturedLog()
         let events = ScriptedEvents([
-            {
-                fake.shutDown("guest1", reason: "reboot")
-                return .fired(path: "@releaseDomain")
-            }
+            rebooted(fake, "guest1")
         ])
         let supervisor = supervisor(plan, engine, events, clock: clock, log: log)
         let before = fake.mutatingCalls.count

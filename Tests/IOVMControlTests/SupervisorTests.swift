@@ -401,10 +401,7 @@ struct SupervisorTests {
         }
         let log = CapturedLog()
         let supervisor = supervisor(plan, engine, ScriptedEvents([kill, kill, kill, kill]), clock: clock, log: log)
-        do {
-            try await supervisor.run()
-            Issue.record("no crash loop")
-        } catch let loop as CrashLoop {
+        if let loop = try await crashLoop(of: supervisor) {
             #expect(loop.iovm == "iovm0")
             #expect(loop.deaths.count == 3)
             #expect(loop.policy == .standard)
