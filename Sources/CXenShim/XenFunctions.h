@@ -112,6 +112,7 @@
     X(CXEN_XENSTAT, xenstat_vcpu_online) \
     X(CXEN_XENSTORE, xs_check_watch) \
     X(CXEN_XENSTORE, xs_close) \
+    X(CXEN_XENSTORE, xs_daemon_socket) \
     X(CXEN_XENSTORE, xs_directory) \
     X(CXEN_XENSTORE, xs_fileno) \
     X(CXEN_XENSTORE, xs_open) \

@@ -49,8 +49,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
 
     /// A domain's vifs and their backends' states, from xenstore; what cannot be read is left out.
     static func vifs(of domid: UInt32, store: any TagStore) -> [ObservedVif] {
-        let devices = "/local/domain/\(domid)/device/vif"
-        let ids = ((try? store.directory(devices)) ?? nil) ?? []
+        let ids = ((try? store.directory(vifDevicesPath(domid))) ?? nil) ?? []
         return ids.compactMap { Int($0) }.sorted().map { devid in
             guard let (backend, backendDomid) = vifBackend(of: domid, devid: devid, store: store) else {
                 return ObservedVif(devid: devid, backendDomid: nil, backendState: nil, hotplugStatus: nil)
@@ -68,12 +67,17 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// another domain or at a node of its own.
     static func vifBackend(of domid: UInt32, devid: Int, store: any TagStore) -> (path: String, domid: UInt32)? {
         // The frontend's claim is read only when libxl's record does not do (one xenstore round trip less per vif).
-        let paths = ["/libxl/\(domid)/device/vif/\(devid)/backend", "/local/domain/\(domid)/device/vif/\(devid)/backend"]
-        for key in paths {
+        for key in vifBackendKeys(of: domid, devid: devid) {
             guard let path = (try? store.read(key)) ?? nil else { continue }
             if let backend = backendDomid(ofVifBackend: path, frontend: domid, devid: devid) { return (path, backend) }
         }
         return nil
+    }
+
+    /// Where the backend directory of vif `devid` of `domid` is written, in the order they are trusted: libxl's record,
+    /// then the frontend's `backend` key.
+    static func vifBackendKeys(of domid: UInt32, devid: Int) -> [String] {
+        ["/libxl/\(domid)/device/vif/\(devid)/backend", "\(vifDevicesPath(domid))/\(devid)/backend"]
     }
 
     /// The domain serving `path` when it is the backend directory of vif `devid` of `frontend`
@@ -225,22 +229,32 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     /// ``observe(nics:)`` through `store`.
-    func observe(nics: [PCIAddress], store: any TagStore) throws -> ObservedHost {
-        // Where an observation's time goes, at trace (`--log-level trace`): the host's records, then per kind of read
-        // summed over the domains.
+    func observe(nics: [PCIAddress], store base: any TagStore) throws -> ObservedHost {
+        // Where an observation's time goes, at trace (`--log-level trace`): the hypervisor's lists, xenstore's answers
+        // fetched at once, then per kind of read summed over the domains (from what was fetched, where it was).
         var spent = ObservationTimes(enabled: logger.logLevel <= .trace)
+        let store = PrefetchingStore(base)
         let cores = try context.hostCPUCount()
         let scheduler = (try? context.schedulerName()) ?? "unknown"
+        let poolInfos = try context.cpuPools()
+        var listed = try context.domains(names: false)
+        spent.lap("host, pools and domain list")
+        Self.prefetch(for: listed, pools: poolInfos, nics: nics, into: store)
+        spent.lap("xenstore at once (\(store.prefetched) reads)")
+        // libxl_domid_to_name's read, from what was fetched; a domain without a name (half made, dying) has none.
+        for index in listed.indices where listed[index].name == nil {
+            listed[index].name = (try? store.read(Self.namePath(listed[index].domid))) ?? nil
+        }
         let intents = try Self.intents(store)
         let parked = try Self.parked(store)
-        let pools = try listPools(store: store, cores: cores)
+        let pools = try poolInfos.map { info in
+            (info: info, pool: try Self.observedPool(info, cores: cores, store: store))
+        }
         let poolNames = Dictionary(pools.map { ($0.info.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
         // A domain's PCI devices are in dom0's pci backend directory for it; one listing of those directories spares a
         // domain without any (every guest) a round trip to xenstored.
-        let pciBackends = Set(try store.directory("/local/domain/0/backend/pci") ?? [])
-        spent.lap("host, tags and pools")
-        let listed = try context.domains()
-        spent.lap("domain list")
+        let pciBackends = Set(try store.directory(Self.pciBackendRoot) ?? [])
+        spent.lap("names, tags and pools")
         var domains: [ObservedDomain] = []
         for domain in listed {
             let hasPCI = domain.domid != 0 && pciBackends.contains("\(domain.domid)")
@@ -258,7 +272,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let schedule = try? scheduleParameters(domain.domid)
             spent.lap("scheduler parameters")
             let tag =
-                Self.tag(from: try store.read("\(Self.tagRoot)/managed/\(domain.domid)"))
+                Self.tag(from: try store.read(Self.managedPath(domain.domid)))
                 ?? intents[domain.uuid] ?? Self.parkedTag(parked[domain.uuid], of: domain.uuid, named: domain.name)
             spent.lap("tags")
             let pci = !hasPCI ? [] : unbuilt ? ((try? Self.passedThrough(domain.domid, store: store)) ?? []) : try Self.passedThrough(domain.domid, store: store)
@@ -275,7 +289,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         for pci in nics {
             let device = sysfs.device(pci)
             guard device.present else { continue }
-            let mark = try store.read("\(Self.tagRoot)/nics/\(Self.key(pci))").map(NICMark.init(value:))
+            let mark = try store.read(Self.nicMarkPath(pci)).map(NICMark.init(value:))
             bindings.append(
                 NICBinding(
                     pci: pci, assignable: device.assignable, previousDriver: mark?.previousDriver, madeAssignableByIOVM: mark != nil,
@@ -346,7 +360,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     /// then `dev-<i>` (the pciback protocol). `libxl_device_pci_list` reads those, three more keys per device and the
     /// domain path: 10 requests to xenstored for an IOVM of 2 NICs where these are 3 (issue 16).
     static func passedThrough(_ domid: UInt32, store: any TagStore) throws(XenError) -> [PCIAddress] {
-        let path = "/local/domain/0/backend/pci/\(domid)/0"
+        let path = "\(pciBackendPath(domid))/0"
         // dom0 writes these keys (a domain cannot); the bound keeps a damaged count from reading on and on.
         guard let count = try store.read("\(path)/num_devs").flatMap({ Int($0) }), count > 0 else { return [] }
         var devices: [PCIAddress] = []
@@ -357,10 +371,13 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     private func listPools(store: any TagStore, cores: Int) throws -> [(info: CPUPoolInfo, pool: ObservedPool)] {
-        try context.cpuPools().map { info in
-            let owner = try store.read("\(Self.tagRoot)/pools/\(Self.key(pool: info.name))")
-            return (info, ObservedPool(name: info.name, scheduler: info.scheduler, cpus: Self.cpus(info.cpus, cores: cores), managedBy: owner))
-        }
+        try context.cpuPools().map { info in (info, try Self.observedPool(info, cores: cores, store: store)) }
+    }
+
+    /// Pool `info` with the topology that made it, if iovm did.
+    static func observedPool(_ info: CPUPoolInfo, cores: Int, store: any TagStore) throws -> ObservedPool {
+        let owner = try store.read(poolOwnerPath(info.name))
+        return ObservedPool(name: info.name, scheduler: info.scheduler, cpus: cpus(info.cpus, cores: cores), managedBy: owner)
     }
 
     // MARK: Pools

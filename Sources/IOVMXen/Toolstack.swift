@@ -89,9 +89,13 @@ protocol TagStore {
     /// Waits until a path given to ``watch(_:)`` changes (true) or `timeout` seconds pass (false). A store without
     /// watches sleeps the whole `timeout`, so its waits poll.
     func awaitChange(timeout: Double) throws(XenError) -> Bool
+    /// The answers to `queries`, in their order, fetched at once where the store can (xenstored's socket: one
+    /// pipelined connection, ``XenKit/XenStorePipeline``); nil when it cannot, and the caller reads one by one.
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]?
 }
 
 extension TagStore {
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? { nil }
     func watch(_ path: String) throws(XenError) {}
     func awaitChange(timeout: Double) throws(XenError) -> Bool {
         usleep(UInt32(max(0, min(timeout, 60)) * 1_000_000))
@@ -121,6 +125,8 @@ struct XenStoreTags: TagStore {
     func watch(_ path: String) throws(XenError) { try client.watch(path, token: Self.waitToken) }
     /// The next event of a watch of this connection (`xs_check_watch` once its descriptor is readable).
     func awaitChange(timeout: Double) throws(XenError) -> Bool { try client.nextWatchEvent(timeout: timeout) != nil }
+    /// Pipelined over a connection of their own (``XenKit/XenStorePipeline``).
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? { try XenStorePipeline.answers(queries) }
 
     /// The token of ``watch(_:)``'s watches.
     static let waitToken = "iovm-wait"
@@ -159,13 +165,7 @@ final class RememberingStore: TagStore {
     /// The value at `path`: from memory when it was read, or when its parent was listed without it (nil).
     func read(_ path: String) throws(XenError) -> String? {
         guard below(path) else { return try base.read(path) }
-        if answering {
-            if let value = values[path] { return value }
-            if let slash = path.lastIndex(of: "/"), let listing = listings[String(path[..<slash])] {
-                let child = String(path[path.index(after: slash)...])
-                if !child.isEmpty && !(listing ?? []).contains(child) { return nil }
-            }
-        }
+        if answering, case .value(let value)? = remembered(.read(path)) { return value }
         let value = try base.read(path)
         values[path] = value
         return value
@@ -174,7 +174,7 @@ final class RememberingStore: TagStore {
     /// The children of `path`, from memory when it was listed.
     func directory(_ path: String) throws(XenError) -> [String]? {
         guard below(path) else { return try base.directory(path) }
-        if answering, let listing = listings[path] { return listing }
+        if answering, case .children(let listing)? = remembered(.directory(path)) { return listing }
         let listing = try base.directory(path)
         listings[path] = listing
         return listing
@@ -192,4 +192,41 @@ final class RememberingStore: TagStore {
 
     func watch(_ path: String) throws(XenError) { try base.watch(path) }
     func awaitChange(timeout: Double) throws(XenError) -> Bool { try base.awaitChange(timeout: timeout) }
+
+    /// What ``read(_:)`` and ``directory(_:)`` would answer from memory is answered so; the rest is asked of the
+    /// base at once, and remembered when below ``root``.
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? {
+        var known: [Int: XenStoreAnswer] = [:]
+        var asked: [(index: Int, query: XenStoreQuery)] = []
+        for (index, query) in queries.enumerated() {
+            if answering, below(query.path), let answer = remembered(query) { known[index] = answer } else { asked.append((index, query)) }
+        }
+        guard let fetched = try asked.isEmpty ? [] : base.answers(asked.map(\.query)), fetched.count == asked.count else { return nil }
+        for ((index, query), answer) in zip(asked, fetched) {
+            known[index] = answer
+            guard below(query.path) else { continue }
+            switch answer {
+            case .value(let value): values[query.path] = value
+            case .children(let children): listings[query.path] = children
+            case .failed: break
+            }
+        }
+        return queries.indices.map { known[$0]! }
+    }
+
+    /// What memory holds for `query`, as ``read(_:)`` and ``directory(_:)`` answer it once answering.
+    private func remembered(_ query: XenStoreQuery) -> XenStoreAnswer? {
+        switch query.kind {
+        case .directory:
+            return listings[query.path].map { .children($0) }
+        case .read:
+            if let value = values[query.path] { return .value(value) }
+            let path = query.path
+            if let slash = path.lastIndex(of: "/"), let listing = listings[String(path[..<slash])] {
+                let child = String(path[path.index(after: slash)...])
+                if !child.isEmpty && !(listing ?? []).contains(child) { return .value(nil) }
+            }
+            return nil
+        }
+    }
 }

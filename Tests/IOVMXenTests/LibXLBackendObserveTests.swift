@@ -14,7 +14,33 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
     private let counts = Mutex<[String: Int]>([:])
     private let failing = Mutex<[String]>([])
 
-    init(_ base: MemoryTagStore) { self.base = base }
+    /// Whether ``answers(_:)`` fetches at once, as xenstored's socket does (else nil: one by one).
+    let batching: Bool
+    private let batched = Mutex<[[XenStoreQuery]]>([])
+
+    init(_ base: MemoryTagStore, batching: Bool = false) {
+        self.base = base
+        self.batching = batching
+    }
+
+    /// Each batch ``answers(_:)`` was asked, in order; their queries are not counted as reads.
+    var batches: [[XenStoreQuery]] { batched.withLock { $0 } }
+    /// The paths read or listed one by one, with how often.
+    var counted: [String: Int] { counts.withLock { $0 } }
+
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? {
+        guard batching else { return nil }
+        batched.withLock { $0.append(queries) }
+        return queries.map { query in
+            if failing.withLock({ $0.contains { query.path.hasPrefix($0) } }) {
+                return .failed(XenError.errno(.permissionDenied, operation: "xs_read \(query.path)"))
+            }
+            switch query.kind {
+            case .read: return .value((try? base.read(query.path)) ?? nil)
+            case .directory: return .children((try? base.directory(query.path)) ?? nil)
+            }
+        }
+    }
 
     /// Makes every read or listing of a path that starts with `prefix` fail with `EACCES`.
     func failReads(_ prefix: String) { failing.withLock { $0.append(prefix) } }
@@ -164,5 +190,72 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         let iovm = try undo.madeIOVM(toolstack, memory)
         counting.failReads("/local/domain/0/backend/pci/\(iovm)/0/")
         #expect(throws: XenError.self) { try backend(toolstack, counting).observe(nics: []) }
+    }
+
+    /// Table 3's shape in small: an IOVM with 2 NICs, guests whose vifs it backs (libxl's record of the backend; only
+    /// the frontend's claim; a record that points elsewhere), a domain being restored (no name from libxl yet).
+    func pipelinedHost() throws -> (RecordingToolstack, MemoryTagStore, iovm: UInt32, guests: [UInt32]) {
+        let toolstack = RecordingToolstack()
+        let memory = MemoryTagStore()
+        let iovm = try undo.madeIOVM(toolstack, memory)
+        var guests: [UInt32] = []
+        for name in ["guest1", "guest2", "guest3"] {
+            guests.append(try undo.backend(toolstack, memory).createDomain(try undo.guestSpec(name), libxlJSON: "{}", tag: undo.tag(name)))
+        }
+        for (index, guest) in guests.enumerated() {
+            let backend = "/local/domain/\(iovm)/backend/vif/\(guest)/0"
+            try memory.write("/local/domain/\(guest)/device/vif/0/backend", backend)
+            if index == 0 { try memory.write("/libxl/\(guest)/device/vif/0/backend", backend) }
+            if index == 2 { try memory.write("/libxl/\(guest)/device/vif/0/backend", "/local/domain/\(guest)/elsewhere") }
+            try memory.write("\(backend)/state", "4")
+            try memory.write("\(backend)/hotplug-status", "connected")
+        }
+        toolstack.addNameless(domid: 31, uuid: "restoring")
+        try memory.write("/local/domain/31/name", "guest9")
+        return (toolstack, memory, iovm, guests)
+    }
+
+    @Test("an observation fetched in three pipelined waves sees what reads one at a time see, and reads one by one only what no wave could know")
+    func pipelinedWavesSeeWhatReadsOneByOneSee() throws {
+        let (toolstack, memory, iovm, guests) = try pipelinedHost()
+        let nics = [PCIAddress("0000:00:10.0")!, PCIAddress("0000:00:11.0")!]
+        let one = CountingTagStore(memory)
+        let waves = CountingTagStore(memory, batching: true)
+        let sequential = try backend(toolstack, one).observe(nics: nics)
+        let pipelined = try backend(toolstack, waves).observe(nics: nics)
+        #expect(pipelined == sequential)
+        #expect(sequential.domains.first { $0.domid == iovm }?.pci.map(\.description) == ["0000:00:10.0", "0000:00:11.0"])
+        #expect(sequential.domains.first { $0.domid == 31 }?.name == "guest9")
+        #expect(sequential.domains.filter { guests.contains($0.domid) }.map { $0.vifs?.first?.backendDomid } == [iovm, iovm, iovm])
+        #expect(waves.batches.count == 3)
+        // Only the backends known from the frontend's claim (wave 3's answers) are read one by one.
+        let claimed = guests.dropFirst().flatMap { ["/local/domain/\(iovm)/backend/vif/\($0)/0/state", "/local/domain/\(iovm)/backend/vif/\($0)/0/hotplug-status"] }
+        #expect(waves.counted == Dictionary(uniqueKeysWithValues: claimed.map { ($0, 1) }))
+        #expect(one.total > 3 * waves.total)
+        // Through the records a removal read (``RememberingStore``), the same again.
+        let remembering = CountingTagStore(memory, batching: true)
+        let afterRemoval = try backend(toolstack, remembering).removeStaleRecordsThenObserve(nics: nics) { Issue.record("removal failed: \($0)") }
+        #expect(afterRemoval == sequential)
+        #expect(remembering.batches.count == 3)
+        #expect(!remembering.batches.joined().contains { $0.path.hasPrefix("/local/domain/0/iovm/managed") })
+    }
+
+    @Test("a read that fails in a wave fails the observation as it would alone; a store that cannot fetch at once reads one by one")
+    func pipelinedFailuresAreTheReadsOwn() throws {
+        let (toolstack, memory, iovm, _) = try pipelinedHost()
+        for batching in [false, true] {
+            let failing = CountingTagStore(memory, batching: batching)
+            failing.failReads("/local/domain/0/backend/pci")
+            #expect(throws: XenError.errno(.permissionDenied, operation: "xs_read /local/domain/0/backend/pci")) { try backend(toolstack, failing).observe(nics: []) }
+            let pci = CountingTagStore(memory, batching: batching)
+            pci.failReads("/local/domain/0/backend/pci/\(iovm)/0/dev-")
+            #expect(throws: XenError.self) { try backend(toolstack, pci).observe(nics: []) }
+            // A vif's reads fail quietly, alone or in a wave: the vif is seen without its backend.
+            let vifs = CountingTagStore(memory, batching: batching)
+            vifs.failReads("/libxl/")
+            vifs.failReads("/local/domain/\(iovm)/backend/vif")
+            let host = try backend(toolstack, vifs).observe(nics: [])
+            #expect(host.domains.compactMap { $0.vifs?.first }.allSatisfy { $0.backendState == nil })
+        }
     }
 }

@@ -1,0 +1,88 @@
+import XenKit
+
+/// A ``TagStore`` that fetches what a caller will read next all at once (``prefetch(_:)``), then answers those reads
+/// from what it fetched; everything else goes to the base store.
+///
+/// An observation knows its next reads a step ahead: the names, tags, PCI counts and vif listings of the domains
+/// listed, then each vif's backend path, then each backend's state. Fetched in three pipelined waves instead of one
+/// round trip each, its 45-odd reads cost a third as many waits for xenstored (issue 16). The answers are what the
+/// reads one by one would have given a few milliseconds apart: neither is a transaction. A write or removal through
+/// this store forgets what was fetched at and below its path.
+final class PrefetchingStore: TagStore {
+    /// The store read and written.
+    let base: any TagStore
+    private var fetched: [XenStoreQuery: XenStoreAnswer] = [:]
+    /// False once the base could not fetch at once: later waves do not try again.
+    private(set) var batching = true
+    /// Queries sent at once so far, and answers served from them (for tests and the trace).
+    private(set) var prefetched = 0
+    private(set) var served = 0
+
+    init(_ base: any TagStore) {
+        self.base = base
+    }
+
+    /// Fetches `queries` at once, those not fetched already. A store that cannot batch, or a batch that fails, leaves
+    /// the reads to go one by one.
+    func prefetch(_ queries: [XenStoreQuery]) {
+        guard batching else { return }
+        var seen = Set<XenStoreQuery>()
+        let wanted = queries.filter { fetched[$0] == nil && seen.insert($0).inserted }
+        guard !wanted.isEmpty else { return }
+        guard let answers = try? base.answers(wanted), answers.count == wanted.count else {
+            batching = false
+            return
+        }
+        prefetched += wanted.count
+        for (query, answer) in zip(wanted, answers) { fetched[query] = answer }
+    }
+
+    /// The value fetched for `path` (or its error), else the base's.
+    func read(_ path: String) throws(XenError) -> String? {
+        switch fetched[.read(path)] {
+        case .value(let value)?:
+            served += 1
+            return value
+        case .failed(let error)?:
+            served += 1
+            throw error
+        default:
+            return try base.read(path)
+        }
+    }
+
+    /// The children fetched for `path` (or its error), else the base's.
+    func directory(_ path: String) throws(XenError) -> [String]? {
+        switch fetched[.directory(path)] {
+        case .children(let children)?:
+            served += 1
+            return children
+        case .failed(let error)?:
+            served += 1
+            throw error
+        default:
+            return try base.directory(path)
+        }
+    }
+
+    func write(_ path: String, _ value: String) throws(XenError) {
+        forget(path)
+        try base.write(path, value)
+    }
+
+    func remove(_ path: String) throws(XenError) {
+        forget(path)
+        try base.remove(path)
+    }
+
+    func watch(_ path: String) throws(XenError) { try base.watch(path) }
+    func awaitChange(timeout: Double) throws(XenError) -> Bool { try base.awaitChange(timeout: timeout) }
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? { try base.answers(queries) }
+
+    /// Drops what was fetched at `path`, below it, and the listings above it (a write may create parents).
+    private func forget(_ path: String) {
+        fetched = fetched.filter { query, _ in
+            query.path != path && !query.path.hasPrefix(path + "/") && !(query.kind == .directory && path.hasPrefix(query.path + "/"))
+        }
+    }
+}
