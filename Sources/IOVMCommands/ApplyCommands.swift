@@ -58,24 +58,59 @@ struct HostChangeOptions: ParsableArguments {
     }
 }
 
-/// This dom0's engine, opened when first asked for and then kept, with Xen's facts asked through its context once.
-final class Dom0Engine {
+/// This dom0's engine, and Xen's facts asked through its context, opened on a thread of their own while the command
+/// reads and plans the topology (``start()``), or when first asked for; then kept.
+///
+/// Loading libxenlight and its libraries and opening a context cost 40-60 ms in the lab's dom0, the facts 12 ms more,
+/// and reading and planning a topology 80-100 ms: on dom0's second vCPU they overlap (issue 16, the no-op re-apply).
+/// Opening touches nothing on the host.
+final class Dom0Engine: @unchecked Sendable {
     private let open: () throws -> ApplyEngine
+    private let condition = PThreadCondition()
+    /// The engine, or why it could not be opened, once opened (guarded by `condition`).
+    private var engine: Result<ApplyEngine, any Error>?
+    /// The facts, once asked (guarded by `condition`).
     private var asked: XenFacts?
+    private var started = false
 
-    /// The engine, or why it could not be opened (asked for once).
-    private(set) lazy var opened: Result<ApplyEngine, any Error> = Result(catching: open)
-
-    /// An engine `open` makes when first asked for.
+    /// An engine `open` makes when started or first asked for.
     init(_ open: @escaping () throws -> ApplyEngine) {
         self.open = open
     }
 
+    /// Opens the engine and asks Xen's facts on a thread of their own; ``opened`` and ``facts`` wait for them.
+    func start() {
+        guard !started else { return }
+        started = true
+        PThread.detach(name: "iovm-open") { [self] in
+            let opened = Result(catching: open)
+            let facts = (try? opened.get()).map { HostAccess.facts(of: $0) }
+            condition.lock()
+            engine = opened
+            asked = facts
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// The engine, or why it could not be opened: waited for when started, else opened now.
+    var opened: Result<ApplyEngine, any Error> {
+        condition.lock()
+        defer { condition.unlock() }
+        if !started {
+            started = true
+            engine = Result(catching: open)
+        }
+        while engine == nil { condition.wait() }
+        return engine!
+    }
+
     /// Xen's facts through the engine's libxl context, asked once; nil when the engine does not open.
     var facts: XenFacts? {
-        if let asked { return asked }
         guard let engine = try? opened.get() else { return nil }
-        asked = HostAccess.facts(of: engine)
+        condition.lock()
+        defer { condition.unlock() }
+        if asked == nil { asked = HostAccess.facts(of: engine) }
         return asked
     }
 }
@@ -110,10 +145,13 @@ struct ApplyCommand: ParsableCommand {
             // needed: a topology whose own errors end the command opens nothing (issue 16: each context, and each
             // asking of the facts, cost tens of ms under TCG). A libvirt host is connected to after planning.
             let dom0 = host.connect == nil ? Dom0Engine { try host.engine(logger: logger) } : nil
+            dom0?.start()
+            // A command that ends before it uses the engine (a topology's own error) lets the opening finish first.
+            defer { _ = dom0?.opened }
             let plan: Plan
             switch try topology.plans(logger: logger, connect: host.connect, whole: true, dom0Facts: dom0.map { engine in { engine.facts } }) {
             case .single(let single): plan = single
-            case .hosts(let shares): return try applyHosts(shares, logger: logger)
+            case .hosts(let shares): return try applyHosts(shares, logger: logger, dom0: dom0)
             }
             timer.lap("read and planned the topology")
             let engine = try dom0?.opened.get() ?? host.engine(logger: logger)
@@ -144,10 +182,17 @@ struct ApplyCommand: ParsableCommand {
     }
 
     /// Applies every host's share at once (one lock per host); a failure anywhere rolls back every host.
-    private func applyHosts(_ shares: [HostPlan], logger: Logger) throws {
-        // Every host is connected to (and refused if unreachable) before anything is touched anywhere.
+    private func applyHosts(_ shares: [HostPlan], logger: Logger, dom0: Dom0Engine?) throws {
+        // Every host is connected to (and refused if unreachable) before anything is touched anywhere; this dom0's
+        // share goes through the engine opened while planning.
         var engines: [ApplyEngine] = []
-        for share in shares { engines.append(try host.engine(logger: logger, connect: share.connect)) }
+        for share in shares {
+            if share.connect == nil, let dom0 {
+                engines.append(try dom0.opened.get())
+            } else {
+                engines.append(try host.engine(logger: logger, connect: share.connect))
+            }
+        }
         // The missing NICs of a share in this dom0, each named with its host (libvirt hosts' are the pre-check's).
         let absent = shares.filter { $0.connect == nil }.flatMap { share in
             HostValidation.missingNICs(share.plan) { HostAccess.pciIDs($0) != nil }

@@ -125,8 +125,8 @@ struct XenStoreTags: TagStore {
     func watch(_ path: String) throws(XenError) { try client.watch(path, token: Self.waitToken) }
     /// The next event of a watch of this connection (`xs_check_watch` once its descriptor is readable).
     func awaitChange(timeout: Double) throws(XenError) -> Bool { try client.nextWatchEvent(timeout: timeout) != nil }
-    /// Pipelined over a connection of their own (``XenKit/XenStorePipeline``).
-    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? { try XenStorePipeline.answers(queries) }
+    /// Pipelined over a second connection of the client's (``XenKit/XenStoreClient/answers(_:)``).
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? { try client.answers(queries) }
 
     /// The token of ``watch(_:)``'s watches.
     static let waitToken = "iovm-wait"

@@ -51,8 +51,19 @@ public final class XenStoreClient {
         self.ownsHandle = false
     }
 
+    /// The connection of ``answers(_:)``, opened on its first call.
+    private var pipeline: Int32?
+
     deinit {
         if ownsHandle { xs_close(handle) }
+        if let pipeline { close(pipeline) }
+    }
+
+    /// The answers to `queries`, in their order, sent back to back over a second connection of this client's own to
+    /// xenstored's socket, kept for its later calls (``XenStorePipeline``); nil when the socket cannot be reached, and
+    /// the caller reads one by one.
+    public func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? {
+        try XenStorePipeline.answers(queries, reusing: &pipeline)
     }
 
     /// The value at `path`, or `nil` if it does not exist (`xs_read`).

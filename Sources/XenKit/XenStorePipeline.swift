@@ -63,12 +63,29 @@ public enum XenStorePipeline {
     /// - Throws: ``XenError`` when the connection fails part way (the caller may read one by one instead); a path with a
     ///   NUL in it is refused before anything is sent.
     public static func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? {
+        var connection: Int32?
+        defer { connection.map { _ = close($0) } }
+        return try answers(queries, reusing: &connection)
+    }
+
+    /// ``answers(_:)`` over `connection`, connected first when nil; it is closed and set to nil when the exchange
+    /// fails (the next call connects again).
+    static func answers(_ queries: [XenStoreQuery], reusing connection: inout Int32?) throws(XenError) -> [XenStoreAnswer]? {
         if queries.isEmpty { return [] }
         for query in queries { try XenStoreClient.validate(query.path, "xenstore pipeline") }
-        try XenHost.requireXen()
-        guard let fd = connect(try socketPath()) else { return nil }
-        defer { close(fd) }
-        return try exchange(queries, over: fd)
+        if connection == nil {
+            try XenHost.requireXen()
+            guard let fd = connect(try socketPath()) else { return nil }
+            connection = fd
+        }
+        guard let fd = connection else { return nil }
+        do {
+            return try exchange(queries, over: fd)
+        } catch {
+            close(fd)
+            connection = nil
+            throw error
+        }
     }
 
     /// xenstored's socket as libxenstore finds it (`xs_daemon_socket`: `$XENSTORED_PATH`, else its run directory's).
