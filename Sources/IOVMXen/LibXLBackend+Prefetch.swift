@@ -7,8 +7,10 @@ extension LibXLBackend {
 
     /// Where a domain's name is (what `libxl_domid_to_name` reads).
     static func namePath(_ domid: UInt32) -> String { "/local/domain/\(domid)/name" }
+    /// Where iovm's tags of the domains it made are, one per domain ID.
+    static let managedRoot = "\(tagRoot)/managed"
     /// Where iovm's tag of a domain is.
-    static func managedPath(_ domid: UInt32) -> String { "\(tagRoot)/managed/\(domid)" }
+    static func managedPath(_ domid: UInt32) -> String { "\(managedRoot)/\(domid)" }
     /// Where iovm records that it made a NIC assignable.
     static func nicMarkPath(_ pci: PCIAddress) -> String { "\(tagRoot)/nics/\(key(pci))" }
     /// Where iovm records the topology that made a cpupool.

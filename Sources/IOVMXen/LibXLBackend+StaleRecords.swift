@@ -47,7 +47,14 @@ extension LibXLBackend {
     /// under the host lock only iovm writes them (issue 16: a no-op re-apply read each twice, 2 ms a read under TCG).
     public func removeStaleRecordsThenObserve(nics: [PCIAddress], removalFailed: (any Error) -> Void) throws -> ObservedHost {
         let base = try openStore(false)
-        let remembering = RememberingStore(base, under: Self.tagRoot)
+        // iovm's records, fetched in two pipelined waves: what the removal reads, and the intents the observation reads.
+        let records = PrefetchingStore(base)
+        let roots = [Self.intentRoot, Self.managedRoot, Self.parkedRoot]
+        records.prefetch(roots.map { .directory($0) })
+        if records.batching {
+            records.prefetch(roots.flatMap { root in (((try? records.directory(root)) ?? nil) ?? []).map { .read("\(root)/\($0)") } })
+        }
+        let remembering = RememberingStore(records, under: Self.tagRoot)
         do { try removeStaleRecords(store: remembering) } catch {
             removalFailed(error)
             // A connection of its own, as before: the removal may have failed with this one.
@@ -66,8 +73,8 @@ extension LibXLBackend {
         let live = Dictionary(domains.map { ($0.domid, $0.uuid) }, uniquingKeysWith: { first, _ in first })
         let domidsByUUID = Dictionary(grouping: domains, by: \.uuid).mapValues { $0.map(\.domid) }
         var tags: [(domid: UInt32, tag: ManagedTag, text: String)] = []
-        for key in try store.directory("\(Self.tagRoot)/managed") ?? [] {
-            guard let domid = UInt32(key), let text = try store.read("\(Self.tagRoot)/managed/\(key)"), let tag = Self.tag(from: text) else { continue }
+        for key in try store.directory(Self.managedRoot) ?? [] {
+            guard let domid = UInt32(key), let text = try store.read("\(Self.managedRoot)/\(key)"), let tag = Self.tag(from: text) else { continue }
             tags.append((domid, tag, text))
         }
         // Which live domain holds each of iovm's names (a tag whose UUID a live domain has, at its ID or not).

@@ -77,7 +77,14 @@ final class PrefetchingStore: TagStore {
 
     func watch(_ path: String) throws(XenError) { try base.watch(path) }
     func awaitChange(timeout: Double) throws(XenError) -> Bool { try base.awaitChange(timeout: timeout) }
-    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? { try base.answers(queries) }
+    /// What was fetched already, and the rest asked of the base at once.
+    func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? {
+        let asked = queries.filter { fetched[$0] == nil }
+        guard let answers = try asked.isEmpty ? [] : base.answers(asked), answers.count == asked.count else { return nil }
+        var known = fetched
+        for (query, answer) in zip(asked, answers) { known[query] = answer }
+        return queries.map { known[$0]! }
+    }
 
     /// Drops what was fetched at `path`, below it, and the listings above it (a write may create parents).
     private func forget(_ path: String) {

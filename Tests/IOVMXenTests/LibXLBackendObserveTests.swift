@@ -236,8 +236,13 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         let remembering = CountingTagStore(memory, batching: true)
         let afterRemoval = try backend(toolstack, remembering).removeStaleRecordsThenObserve(nics: nics) { Issue.record("removal failed: \($0)") }
         #expect(afterRemoval == sequential)
-        #expect(remembering.batches.count == 3)
-        #expect(!remembering.batches.joined().contains { $0.path.hasPrefix("/local/domain/0/iovm/managed") })
+        // The removal's two waves (the records' listings, then their entries), then the observation's three, which ask
+        // none of the records again.
+        #expect(remembering.batches.count == 5)
+        #expect(remembering.batches[0].map(\.path) == ["/local/domain/0/iovm/intents", "/local/domain/0/iovm/managed", "/local/domain/0/iovm/parked"])
+        let records = ["/local/domain/0/iovm/intents", "/local/domain/0/iovm/managed", "/local/domain/0/iovm/parked"]
+        #expect(!remembering.batches.suffix(3).joined().contains { query in records.contains { query.path.hasPrefix($0) } })
+        #expect(remembering.counted == waves.counted)
     }
 
     @Test("a read that fails in a wave fails the observation as it would alone; a store that cannot fetch at once reads one by one")
@@ -257,5 +262,30 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
             let host = try backend(toolstack, vifs).observe(nics: [])
             #expect(host.domains.compactMap { $0.vifs?.first }.allSatisfy { $0.backendState == nil })
         }
+    }
+
+    @Test("a removal that parks and moves tags from records fetched at once does what it does reading one by one")
+    func pipelinedRemovalMatches() throws {
+        var outcomes: [(ObservedHost, [String: String])] = []
+        for batching in [false, true] {
+            let toolstack = RecordingToolstack()
+            let memory = MemoryTagStore()
+            let made = undo.backend(toolstack, memory)
+            for name in ["guest1", "guest2", "guest3"] { _ = try made.createDomain(try undo.guestSpec(name), libxlJSON: "{}", tag: undo.tag(name)) }
+            try toolstack.destroyDomain(1, name: "guest1")  // an `xl destroy`: its tag is parked
+            try memory.write("/local/domain/0/iovm/intents/gone", "{}")  // an intent without its domain: removed
+            let store = CountingTagStore(memory, batching: batching)
+            let host = try backend(toolstack, store).removeStaleRecordsThenObserve(nics: []) { Issue.record("removal failed: \($0)") }
+            #expect(host.parked?.map(\.name) == ["guest1"])
+            #expect(memory.values["/local/domain/0/iovm/intents/gone"] == nil)
+            outcomes.append((host, memory.values))
+        }
+        // Each run makes domains of its own UUIDs: compared without them.
+        func shape(_ outcome: (ObservedHost, [String: String])) -> [String] {
+            outcome.0.domains.map { "\($0.domid) \($0.name) \($0.tag?.name ?? "-")" } + (outcome.0.parked ?? []).map { "parked \($0.name)" }
+                + outcome.1.keys.map { $0.hasPrefix("/local/domain/0/iovm/parked/") ? "/local/domain/0/iovm/parked/*" : $0 }.sorted()
+        }
+        #expect(shape(outcomes[0]) == shape(outcomes[1]))
+        #expect(shape(outcomes[1]).contains("/local/domain/0/iovm/parked/*"))
     }
 }
