@@ -80,6 +80,8 @@ final class Dom0Engine: @unchecked Sendable {
 
     /// Opens the engine and asks Xen's facts on a thread of their own; ``opened`` and ``facts`` wait for them.
     func start() {
+        condition.lock()
+        defer { condition.unlock() }
         guard !started else { return }
         started = true
         PThread.detach(name: "iovm-open") { [self] in
@@ -184,11 +186,14 @@ struct ApplyCommand: ParsableCommand {
     /// Applies every host's share at once (one lock per host); a failure anywhere rolls back every host.
     private func applyHosts(_ shares: [HostPlan], logger: Logger, dom0: Dom0Engine?) throws {
         // Every host is connected to (and refused if unreachable) before anything is touched anywhere; this dom0's
-        // share goes through the engine opened while planning.
+        // first share goes through the engine opened while planning (the shares are applied on threads at once: a
+        // second share of this dom0 gets an engine of its own, and meets the first at the host lock, as before).
         var engines: [ApplyEngine] = []
+        var local = dom0
         for share in shares {
-            if share.connect == nil, let dom0 {
-                engines.append(try dom0.opened.get())
+            if share.connect == nil, let engine = local {
+                engines.append(try engine.opened.get())
+                local = nil
             } else {
                 engines.append(try host.engine(logger: logger, connect: share.connect))
             }

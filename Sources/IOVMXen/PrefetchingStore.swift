@@ -14,9 +14,8 @@ final class PrefetchingStore: TagStore {
     private var fetched: [XenStoreQuery: XenStoreAnswer] = [:]
     /// False once the base could not fetch at once: later waves do not try again.
     private(set) var batching = true
-    /// Queries sent at once so far, and answers served from them (for tests and the trace).
+    /// Queries sent at once so far (for the trace).
     private(set) var prefetched = 0
-    private(set) var served = 0
 
     init(_ base: any TagStore) {
         self.base = base
@@ -34,35 +33,24 @@ final class PrefetchingStore: TagStore {
             return
         }
         prefetched += wanted.count
-        for (query, answer) in zip(wanted, answers) { fetched[query] = answer }
+        // A query xenstored refused is asked again of the base when read, for its own answer or error: libxenstore
+        // reads a listing too long for one message in parts (E2BIG), and names errors as it always has.
+        for (query, answer) in zip(wanted, answers) {
+            if case .failed = answer { continue }
+            fetched[query] = answer
+        }
     }
 
-    /// The value fetched for `path` (or its error), else the base's.
+    /// The value fetched for `path`, else the base's.
     func read(_ path: String) throws(XenError) -> String? {
-        switch fetched[.read(path)] {
-        case .value(let value)?:
-            served += 1
-            return value
-        case .failed(let error)?:
-            served += 1
-            throw error
-        default:
-            return try base.read(path)
-        }
+        guard case .value(let value)? = fetched[.read(path)] else { return try base.read(path) }
+        return value
     }
 
-    /// The children fetched for `path` (or its error), else the base's.
+    /// The children fetched for `path`, else the base's.
     func directory(_ path: String) throws(XenError) -> [String]? {
-        switch fetched[.directory(path)] {
-        case .children(let children)?:
-            served += 1
-            return children
-        case .failed(let error)?:
-            served += 1
-            throw error
-        default:
-            return try base.directory(path)
-        }
+        guard case .children(let children)? = fetched[.directory(path)] else { return try base.directory(path) }
+        return children
     }
 
     func write(_ path: String, _ value: String) throws(XenError) {

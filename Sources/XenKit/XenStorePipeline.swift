@@ -137,6 +137,10 @@ public enum XenStorePipeline {
             // Take every whole answer the buffer holds, reading more until there is at least one.
             var took = false
             while !took {
+                // xenstored never sends more than a message's payload: a longer one is a stream out of step.
+                if pending.count - start >= headerSize, let length = length(in: pending, from: start), length > UInt32(XENSTORE_PAYLOAD_MAX) {
+                    throw XenError.failed(operation: "xenstore pipeline", detail: "an answer of \(length) bytes, over xenstored's \(XENSTORE_PAYLOAD_MAX)")
+                }
                 while let (header, body) = message(in: pending, from: start) {
                     start += headerSize + body.count
                     guard header.id == UInt32(answers.count) else {
@@ -155,6 +159,7 @@ public enum XenStorePipeline {
         return answers
     }
 
+    /// The bytes of a message's header (`struct xsd_sockmsg`).
     static let headerSize = 16
 
     /// A message's header fields.
@@ -177,6 +182,12 @@ public enum XenStorePipeline {
         return bytes + payload
     }
 
+    /// The payload length the header at `start` of `buffer` gives; nil while the header is incomplete.
+    static func length(in buffer: [UInt8], from start: Int) -> UInt32? {
+        guard buffer.count - start >= headerSize else { return nil }
+        return (0..<4).reduce(UInt32(0)) { $0 | UInt32(buffer[start + 12 + $1]) << (8 * $1) }
+    }
+
     /// The whole message at `start` of `buffer`, or nil while it is incomplete.
     static func message(in buffer: [UInt8], from start: Int) -> (Header, ArraySlice<UInt8>)? {
         guard buffer.count - start >= headerSize else { return nil }
@@ -186,7 +197,7 @@ public enum XenStorePipeline {
             return value
         }
         let header = Header(type: field(0), id: field(1), length: field(3))
-        let end = start + headerSize + Int(header.length)
+        let end = start + headerSize + Int(min(header.length, UInt32(Int32.max)))
         guard buffer.count >= end else { return nil }
         return (header, buffer[(start + headerSize)..<end])
     }
@@ -196,7 +207,7 @@ public enum XenStorePipeline {
         if type == XS_ERROR.rawValue {
             let name = String(decoding: body.prefix { $0 != 0 }, as: UTF8.self)
             if name == "ENOENT" { return query.kind == .read ? .value(nil) : .children(nil) }
-            return .failed(.errno(errno(named: name), operation: "\(query.kind == .read ? "xs_read" : "xs_directory") \(query.path)"))
+            return .failed(.errno(code(named: name), operation: "\(query.kind == .read ? "xs_read" : "xs_directory") \(query.path)"))
         }
         let expected = query.kind == .read ? XS_READ.rawValue : XS_DIRECTORY.rawValue
         guard type == expected else {
@@ -211,17 +222,18 @@ public enum XenStorePipeline {
         }
     }
 
-    /// The errno xenstored names (`xsd_errors`); EIO for a name it does not know.
-    static func errno(named name: String) -> Errno {
+    /// The errno xenstored names (`xsd_errors`); EINVAL, as libxenstore's, for a name it does not know.
+    static func code(named name: String) -> Errno {
         let names: [String: Errno] = [
             "EINVAL": .invalidArgument, "EACCES": .permissionDenied, "EEXIST": .fileExists, "EISDIR": .isDirectory,
             "ENOMEM": .noMemory, "ENOSPC": .noSpace, "EIO": .ioError, "ENOTEMPTY": .directoryNotEmpty, "ENOSYS": .noFunction,
             "EROFS": .readOnlyFileSystem, "EBUSY": .resourceBusy, "EAGAIN": .resourceTemporarilyUnavailable,
             "EISCONN": .socketIsConnected, "E2BIG": .argListTooLong, "EPERM": .notPermitted,
         ]
-        return names[name] ?? .ioError
+        return names[name] ?? .invalidArgument
     }
 
+    /// Sends all of `bytes` on `fd`.
     static func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws(XenError) {
         var offset = 0
         while offset < bytes.count {
@@ -234,6 +246,7 @@ public enum XenStorePipeline {
         }
     }
 
+    /// Appends what `fd` has to `buffer`, waiting for at least one byte; xenstored closing the connection is an error.
     static func receive(_ fd: Int32, into buffer: inout [UInt8]) throws(XenError) {
         var chunk = [UInt8](repeating: 0, count: 16384)
         while true {

@@ -1,6 +1,7 @@
 import Foundation
 import IOVMControl
 import IOVMCore
+import IOVMWireFormat
 import Logging
 import Synchronization
 import Testing
@@ -287,5 +288,53 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         }
         #expect(shape(outcomes[0]) == shape(outcomes[1]))
         #expect(shape(outcomes[1]).contains("/local/domain/0/iovm/parked/*"))
+    }
+
+    @Test("a write or removal through the prefetching store forgets the path, what is below it and the listings above it; a refused query is asked again when read")
+    func prefetchedAnswersAreForgottenOnWriteAndRefusalsAskedAgain() throws {
+        let memory = MemoryTagStore()
+        for (path, value) in ["/a/b": "1", "/a/b/c": "2", "/a/d": "3", "/x": "4"] { try memory.write(path, value) }
+        let counting = CountingTagStore(memory, batching: true)
+        counting.failReads("/f")
+        let store = PrefetchingStore(counting)
+        store.prefetch([.read("/a/b"), .read("/a/b/c"), .directory("/a"), .read("/a/d"), .read("/x"), .read("/f")])
+        #expect(store.prefetched == 6 && counting.total == 0)
+        #expect(try store.read("/a/b") == "1" && store.directory("/a") == ["b", "d"] && counting.total == 0)
+        try store.write("/a/b", "9")
+        #expect(try store.read("/a/b") == "9")
+        #expect(try store.read("/a/b/c") == "2")
+        #expect(try store.directory("/a") == ["b", "d"])
+        #expect(counting.count("/a/b") == 1 && counting.count("/a/b/c") == 1 && counting.count("/a") == 1)
+        #expect(try store.read("/a/d") == "3" && store.read("/x") == "4" && counting.count("/a/d") == 0 && counting.count("/x") == 0)
+        try store.remove("/x")
+        #expect(try store.read("/x") == nil && counting.count("/x") == 1)
+        #expect(throws: XenError.errno(.permissionDenied, operation: "xs_read /f")) { try store.read("/f") }
+        #expect(counting.count("/f") == 1)
+    }
+
+    @Test("tags that follow their domains to new IDs, over a stale tag, are moved alike from records fetched at once")
+    func pipelinedMovesMatch() throws {
+        var outcomes: [[String]] = []
+        for batching in [false, true] {
+            let toolstack = RecordingToolstack()
+            let memory = MemoryTagStore()
+            let made = undo.backend(toolstack, memory)
+            for name in ["guest1", "guest2", "guest3"] { _ = try made.createDomain(try undo.guestSpec(name), libxlJSON: "{}", tag: undo.tag(name)) }
+            let tag1 = try #require(memory.values["/local/domain/0/iovm/managed/1"])
+            toolstack.changeDomid(1, to: 7)  // xl save, xl restore
+            toolstack.addNameless(domid: 1, uuid: "reused")
+            let other = ManagedTag(topology: "undo", name: "old", role: .guest, uuid: "gone", specFingerprint: "f")
+            try memory.write("/local/domain/0/iovm/managed/7", try JSONText.line(other))  // a stale tag at the new ID: parked
+            toolstack.changeDomid(2, to: 9)
+            let store = CountingTagStore(memory, batching: batching)
+            let host = try backend(toolstack, store).removeStaleRecordsThenObserve(nics: []) { Issue.record("removal failed: \($0)") }
+            #expect(memory.values["/local/domain/0/iovm/managed/7"] == tag1)
+            #expect(host.domains.filter { $0.isManaged(by: "undo") }.map(\.name).sorted() == ["guest1", "guest2", "guest3"])
+            #expect(host.parked?.map(\.name) == ["old"])
+            outcomes.append(
+                memory.values.keys.map { $0.hasPrefix("/local/domain/0/iovm/parked/") ? "/local/domain/0/iovm/parked/*" : $0 }.sorted()
+                    + host.domains.map { "\($0.domid) \($0.name) \($0.tag?.name ?? "-")" })
+        }
+        #expect(outcomes[0] == outcomes[1])
     }
 }

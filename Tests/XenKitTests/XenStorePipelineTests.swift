@@ -131,6 +131,15 @@ struct XenStorePipelineTests {
         _ = answer.withUnsafeBytes { send(server, $0.baseAddress, $0.count, 0) }
         #expect(throws: XenError.self) { try XenStorePipeline.exchange(queries, over: client) }
         close(server)
+        // An answer longer than xenstored ever sends: the stream is out of step, and is not read on for 4 GiB.
+        let (long, sending) = pair()
+        defer { close(long) }
+        var header: [UInt8] = []
+        for value: UInt32 in [2, 0, 0, 5000] { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
+        _ = header.withUnsafeBytes { send(sending, $0.baseAddress, $0.count, 0) }
+        let error = #expect(throws: XenError.self) { try XenStorePipeline.exchange(queries, over: long) }
+        #expect("\(String(describing: error))".contains("5000"))
+        close(sending)
         let (other, closing) = pair()
         defer { close(other) }
         close(closing)
