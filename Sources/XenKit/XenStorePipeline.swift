@@ -56,20 +56,13 @@ public enum XenStorePipeline {
     /// How long an answer may take before the whole batch fails.
     static let timeoutSeconds = 30
 
-    /// Answers `queries`, in their order, over a new connection to xenstored's socket (`xs_daemon_socket`).
+    /// Answers `queries`, in their order, over `connection` to xenstored's socket (`xs_daemon_socket`), connected
+    /// first when nil; it is closed and set to nil when the exchange fails (the next call connects again).
     ///
     /// - Returns: nil when the socket cannot be reached (xenstored in a stub domain, a domU, no permission): the
     ///   caller reads one by one, through libxenstore.
     /// - Throws: ``XenError`` when the connection fails part way (the caller may read one by one instead); a path with a
     ///   NUL in it is refused before anything is sent.
-    public static func answers(_ queries: [XenStoreQuery]) throws(XenError) -> [XenStoreAnswer]? {
-        var connection: Int32?
-        defer { connection.map { _ = close($0) } }
-        return try answers(queries, reusing: &connection)
-    }
-
-    /// ``answers(_:)`` over `connection`, connected first when nil; it is closed and set to nil when the exchange
-    /// fails (the next call connects again).
     static func answers(_ queries: [XenStoreQuery], reusing connection: inout Int32?) throws(XenError) -> [XenStoreAnswer]? {
         if queries.isEmpty { return [] }
         for query in queries { try XenStoreClient.validate(query.path, "xenstore pipeline") }
@@ -138,8 +131,8 @@ public enum XenStorePipeline {
             var took = false
             while !took {
                 // xenstored never sends more than a message's payload: a longer one is a stream out of step.
-                if pending.count - start >= headerSize, let length = length(in: pending, from: start), length > UInt32(XENSTORE_PAYLOAD_MAX) {
-                    throw XenError.failed(operation: "xenstore pipeline", detail: "an answer of \(length) bytes, over xenstored's \(XENSTORE_PAYLOAD_MAX)")
+                if let header = header(in: pending, from: start), header.length > UInt32(XENSTORE_PAYLOAD_MAX) {
+                    throw XenError.failed(operation: "xenstore pipeline", detail: "an answer of \(header.length) bytes, over xenstored's \(XENSTORE_PAYLOAD_MAX)")
                 }
                 while let (header, body) = message(in: pending, from: start) {
                     start += headerSize + body.count
@@ -182,21 +175,20 @@ public enum XenStorePipeline {
         return bytes + payload
     }
 
-    /// The payload length the header at `start` of `buffer` gives; nil while the header is incomplete.
-    static func length(in buffer: [UInt8], from start: Int) -> UInt32? {
-        guard buffer.count - start >= headerSize else { return nil }
-        return (0..<4).reduce(UInt32(0)) { $0 | UInt32(buffer[start + 12 + $1]) << (8 * $1) }
-    }
-
-    /// The whole message at `start` of `buffer`, or nil while it is incomplete.
-    static func message(in buffer: [UInt8], from start: Int) -> (Header, ArraySlice<UInt8>)? {
+    /// The header at `start` of `buffer`, or nil while it is incomplete.
+    static func header(in buffer: [UInt8], from start: Int) -> Header? {
         guard buffer.count - start >= headerSize else { return nil }
         func field(_ index: Int) -> UInt32 {
             var value: UInt32 = 0
             for byte in 0..<4 { value |= UInt32(buffer[start + index * 4 + byte]) << (8 * byte) }
             return value
         }
-        let header = Header(type: field(0), id: field(1), length: field(3))
+        return Header(type: field(0), id: field(1), length: field(3))
+    }
+
+    /// The whole message at `start` of `buffer`, or nil while it is incomplete.
+    static func message(in buffer: [UInt8], from start: Int) -> (Header, ArraySlice<UInt8>)? {
+        guard let header = header(in: buffer, from: start) else { return nil }
         let end = start + headerSize + Int(min(header.length, UInt32(Int32.max)))
         guard buffer.count >= end else { return nil }
         return (header, buffer[(start + headerSize)..<end])

@@ -149,7 +149,9 @@ struct XenStorePipelineTests {
     @Test("a path with a NUL, or longer than a xenstore message holds, is refused before anything is sent")
     func badPaths() throws {
         // Refused before it looks for Xen: the error is the path's, here where there is no Xen.
-        let error = #expect(throws: XenError.self) { try XenStorePipeline.answers([.read("/ok"), .read("/a\u{0}b")]) }
+        var connection: Int32?
+        let error = #expect(throws: XenError.self) { try XenStorePipeline.answers([.read("/ok"), .read("/a\u{0}b")], reusing: &connection) }
+        #expect(connection == nil)
         #expect(error.map { if case .errno(.invalidArgument, _) = $0 { true } else { false } } == true, "\(String(describing: error))")
         #expect(throws: XenError.self) { try XenStorePipeline.request(.read("/" + String(repeating: "x", count: 4096)), id: 0) }
         let request = try XenStorePipeline.request(.directory("/ab"), id: 7)
