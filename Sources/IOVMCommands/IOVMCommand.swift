@@ -74,14 +74,17 @@ extension IOVMCommand {
 
     /// Runs `iovm` with `arguments` (the process's, without its name) and exits.
     ///
-    /// The live verbs' plainest forms (no option) go straight to a running `iovm watch` (``liveVerbShortcut(_:)``). Else
+    /// The live verbs' plainest forms (no option) go straight to a running `iovm watch` (``liveVerbShortcut(_:)``), and
+    /// plain `apply` and `destroy` are read without ArgumentParser (``plainParse(_:)``). Else
     /// the ``directCommands`` are parsed by their own command when that succeeds: the same parser, options
     /// and validation, without the root walking every subcommand's options first (about half of their start-up). Help,
     /// `--version`, and every parse error go through the whole tree, so that they read as they always have.
     public static func run(arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         if let request = liveVerbShortcut(arguments) { runThroughWatch(request) }
         do {
-            if let verb = arguments.first.flatMap({ directCommands[$0] }), var command = try? verb.parse(Array(arguments.dropFirst())) {
+            if var command = plainParse(arguments) {
+                try command.run()
+            } else if let verb = arguments.first.flatMap({ directCommands[$0] }), var command = try? verb.parse(Array(arguments.dropFirst())) {
                 try command.run()
             } else {
                 var command = try parseAsRoot(arguments)
