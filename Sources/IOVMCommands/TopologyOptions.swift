@@ -40,7 +40,7 @@ struct TopologyOptions: ParsableArguments {
 
     /// --images, else $IOVM_IMAGES, else /var/lib/iovm/images.
     static func imageRoot(_ option: String?) -> String {
-        option ?? ProcessInfo.processInfo.environment["IOVM_IMAGES"].flatMap { $0.isEmpty ? nil : $0 } ?? ImageStore.defaultRoot
+        option ?? EnvironmentLookup.process["IOVM_IMAGES"].flatMap { $0.isEmpty ? nil : $0 } ?? ImageStore.defaultRoot
     }
 
     func validate() throws {

@@ -32,6 +32,9 @@ public struct NICDriverTable: Sendable, Equatable {
         add(lines: bytes)
     }
 
+    /// A table of `drivers` as they are (one kept in the cache).
+    init(drivers: [String: String]) { self.drivers = drivers }
+
     /// The ids no alias line names (virtio, above).
     private static let known = ["1af4:1000": "virtio", "1af4:1041": "virtio"]
 
@@ -115,14 +118,17 @@ public struct NICDriverTable: Sendable, Equatable {
     }
 
     /// The table of the running kernel (`/lib/modules/$(uname -r)/modules.alias`), or of the newest
-    /// installed one; nil when none is readable.
-    public static func installed(root: String = "/lib/modules") -> NICDriverTable? {
+    /// installed one; nil when none is readable. Kept in `cacheDirectory` (``cached(file:in:)``) when one is given.
+    public static func installed(
+        root: String = "/lib/modules", cacheDirectory: URL? = TopologyLoader.cacheDirectory()
+    ) -> NICDriverTable? {
         var name = utsname()
         uname(&name)
         let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let installed = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted(by: >)
-        for version in [release] + installed {
-            if let table = scanning(file: "\(root)/\(version)/modules.alias") { return table }
+        if let table = cached(file: "\(root)/\(release)/modules.alias", in: cacheDirectory) { return table }
+        // Not the running kernel's: the newest installed one's (the directory is listed only then).
+        for version in ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted(by: >) where version != release {
+            if let table = cached(file: "\(root)/\(version)/modules.alias", in: cacheDirectory) { return table }
         }
         return nil
     }

@@ -31,7 +31,7 @@ public struct TopologyLoader: Sendable {
         set { swiftcSet = .some(newValue) }
     }
     /// The environment the DSL and the compiler are looked for in.
-    private let environment: [String: String]
+    private let environment: EnvironmentLookup
     private var dslSet: DSLLocation??
     private var swiftcSet: String??
     /// Cache directory; nil disables caching.
@@ -52,7 +52,7 @@ public struct TopologyLoader: Sendable {
 
         /// Finds the DSL: `$IOVM_DSL_DIR`, then beside the running executable (a SwiftPM build
         /// directory), then `<prefix>/lib/iovm`.
-        public static func find(environment: [String: String] = ProcessInfo.processInfo.environment) -> DSLLocation? {
+        public static func find(environment: EnvironmentLookup = .process) -> DSLLocation? {
             var candidates: [URL] = []
             if let explicit = environment["IOVM_DSL_DIR"] { candidates.append(URL(fileURLWithPath: explicit)) }
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
@@ -74,22 +74,24 @@ public struct TopologyLoader: Sendable {
         }
     }
 
-    /// Creates a loader with the DSL and compiler found in the usual places.
+    /// Creates a loader with the DSL and compiler found in the usual places of `environment` (nil: the process's).
     public init(
         logger: Logger = Logger(label: "iovm.loader"),
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String]? = nil
     ) {
         self.logger = logger
         // The DSL and the compiler are looked for when a Swift file is loaded (``dsl``, ``swiftc``): a JSON topology,
         // the no-op re-apply's, needs neither (their search is a few % of its start natively).
-        self.environment = environment
-        if let explicit = environment["IOVM_CACHE_DIR"] {
-            cacheDirectory = URL(fileURLWithPath: explicit)
-        } else if let xdg = environment["XDG_CACHE_HOME"] {
-            cacheDirectory = URL(fileURLWithPath: xdg).appending(path: "iovm")
-        } else if let home = environment["HOME"] {
-            cacheDirectory = URL(fileURLWithPath: home).appending(path: ".cache/iovm")
-        }
+        self.environment = environment.map(EnvironmentLookup.init) ?? .process
+        cacheDirectory = Self.cacheDirectory(environment: self.environment)
+    }
+
+    /// iovm's cache: `$IOVM_CACHE_DIR`, else `$XDG_CACHE_HOME/iovm`, else `~/.cache/iovm`; nil without any of them.
+    public static func cacheDirectory(environment: EnvironmentLookup = .process) -> URL? {
+        if let explicit = environment["IOVM_CACHE_DIR"] { return URL(fileURLWithPath: explicit) }
+        if let xdg = environment["XDG_CACHE_HOME"] { return URL(fileURLWithPath: xdg).appending(path: "iovm") }
+        if let home = environment["HOME"] { return URL(fileURLWithPath: home).appending(path: ".cache/iovm") }
+        return nil
     }
 
     /// Loads `path`: `.json` as a document, ``standardInput`` as the document on stdin, anything else as a Swift

@@ -89,9 +89,57 @@ struct NICDriverTests {
         #expect(scanned.drivers.count == 3)
     }
 
-    @Test("this machine's kernel knows the lab's e1000 (8086:100e)", .enabled(if: NICDriverTable.installed() != nil))
+    @Test("this machine's kernel knows the lab's e1000 (8086:100e)", .enabled(if: NICDriverTable.installed(cacheDirectory: nil) != nil))
     func installedTable() throws {
-        #expect(try #require(NICDriverTable.installed()).driver(for: "8086:100e") == "e1000")
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let scanned = try #require(NICDriverTable.installed(cacheDirectory: nil))
+        #expect(scanned.driver(for: "8086:100e") == "e1000")
+        #expect(NICDriverTable.installed(cacheDirectory: cache) == scanned)  // scanned and kept
+        #expect(NICDriverTable.installed(cacheDirectory: cache) == scanned)  // read as kept
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("nic-drivers").path).count == 1)
+    }
+
+    @Test("a kept table is read instead of the file; a changed file, a bad entry or no cache is scanned")
+    func keptTable() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("iovm-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("modules.alias")
+        try Data(Self.alias.utf8).write(to: file)
+        let cache = directory.appendingPathComponent("cache")
+        let first = try #require(NICDriverTable.cached(file: file.path, in: cache))
+        #expect(first == NICDriverTable(modulesAlias: Self.alias))
+        let entries = try FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("nic-drivers").path)
+        #expect(entries.count == 1)
+        let entry = cache.appendingPathComponent("nic-drivers").appendingPathComponent(try #require(entries.first))
+        let kept = try String(contentsOf: entry, encoding: .utf8)
+        #expect(kept.hasPrefix("iovm NIC driver table 1\nfile \(file.path)\nstat "))
+        #expect(kept.hasSuffix("\nmodules e1000=e1000,e1000e=e1000e,igb=igb,ixgbe=ixgbe\n1af4:1000 virtio\n1af4:1041 virtio\n8086:100e e1000\n8086:10d3 e1000e\n8086:10fb ixgbe\n8086:1533 igb\n"))
+
+        // What is kept is what is read: an entry edited under the same key comes back edited.
+        try Data(kept.replacingOccurrences(of: "8086:1533 igb", with: "8086:1533 e1000e").utf8).write(to: entry)
+        #expect(NICDriverTable.cached(file: file.path, in: cache)?.driver(for: "8086:1533") == "e1000e")
+
+        // A file that changed (its size, its time) is scanned again, and kept anew.
+        try Data((Self.alias + "\nalias pci:v00008086d000010C9sv*sd*bc*sc*i* igb\n").utf8).write(to: file)
+        let rescanned = try #require(NICDriverTable.cached(file: file.path, in: cache))
+        #expect(rescanned.driver(for: "8086:1533") == "igb")
+        #expect(rescanned.driver(for: "8086:10c9") == "igb")
+        #expect(NICDriverTable.cached(file: file.path, in: cache) == rescanned)
+
+        // A bad entry, one cut short, or one of another format: scanned.
+        let good = try String(contentsOf: entry, encoding: .utf8)
+        for bad in ["garbage", String(good.dropLast()), good.replacingOccurrences(of: "table 1", with: "table 2"), good + "8086:1533\n", good + "8086:1533 igb extra\n"] {
+            try Data(bad.utf8).write(to: entry)
+            #expect(NICDriverTable.cached(file: file.path, in: cache) == rescanned, "\(bad.suffix(30))")
+        }
+        // No cache, or one that cannot be made (a file where its directory would be): scanned.
+        #expect(NICDriverTable.cached(file: file.path, in: nil) == rescanned)
+        let blocked = directory.appendingPathComponent("blocked")
+        try Data("x".utf8).write(to: blocked)
+        #expect(NICDriverTable.cached(file: file.path, in: blocked) == rescanned)
+        #expect(NICDriverTable.cached(file: file.path + ".absent", in: cache) == nil)
     }
 
     func plan(_ nics: [NICDocument]) throws -> Plan {
