@@ -26,7 +26,7 @@ public struct ImageResolver: Sendable {
     /// `plan` with every image IOVM's kernel and ramdisk from the store, or its problem recorded.
     public func resolve(_ plan: Plan) -> Plan {
         var plan = plan
-        var listed: [StoredImage]?  // the store's images, read once for all the IOVMs
+        var listed: [StoredImageSummary]?  // the store's images, read once for all the IOVMs
         for index in plan.domains.indices {
             guard var image = plan.domains[index].image else { continue }
             var drivers: Set<String> = []
@@ -51,7 +51,7 @@ public struct ImageResolver: Sendable {
             }
             image.nicDrivers = drivers.sorted()
             if problems.isEmpty {
-                let images = listed ?? store.images()
+                let images = listed ?? store.summaries()
                 listed = images
                 if let found = store.find(nicDrivers: drivers.sorted(), among: images) {
                     image.hash = found.manifest.hash

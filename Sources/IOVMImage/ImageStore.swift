@@ -24,15 +24,25 @@ public struct ImageStore: Sendable {
 
     /// Every complete image in the store, newest first.
     public func images() -> [StoredImage] {
+        listed(ImageManifest.self).map { StoredImage(directory: $0.directory, manifest: $0.manifest) }
+    }
+
+    /// Every complete image in the store as choosing one reads it (``ImageManifest/Summary``), newest first.
+    public func summaries() -> [StoredImageSummary] {
+        listed(ImageManifest.Summary.self).map { StoredImageSummary(directory: $0.directory, manifest: $0.manifest) }
+    }
+
+    /// Each directory whose manifest decodes as `Manifest` in the current format, newest first.
+    private func listed<Manifest: ListedManifest>(_: Manifest.Type) -> [(directory: String, manifest: Manifest)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        var found: [StoredImage] = []
+        var found: [(directory: String, manifest: Manifest)] = []
         for name in names where !name.hasPrefix(".") {
             let directory = root + "/" + name
             guard let data = FileManager.default.contents(atPath: directory + "/manifest.json"),
-                let manifest = try? JSONDecoder().decode(ImageManifest.self, from: data),
+                let manifest = try? JSONDecoder().decode(Manifest.self, from: data),
                 manifest.formatVersion == ImageManifest.currentFormatVersion
             else { continue }
-            found.append(StoredImage(directory: directory, manifest: manifest))
+            found.append((directory, manifest))
         }
         return found.sorted { ($0.manifest.builtAt, $0.directory) > ($1.manifest.builtAt, $1.directory) }
     }
@@ -40,13 +50,13 @@ public struct ImageStore: Sendable {
     /// The image this iovm built, from its current fragments, with every driver of `nicDrivers` built in:
     /// the one with exactly those drivers, else the smallest set that holds them (`iovm image build FILE`
     /// builds one image for all the drivers of a topology's IOVMs), newest first.
-    public func find(nicDrivers: [String]) -> StoredImage? {
-        find(nicDrivers: nicDrivers, among: images())
+    public func find(nicDrivers: [String]) -> StoredImageSummary? {
+        find(nicDrivers: nicDrivers, among: summaries())
     }
 
-    /// ``find(nicDrivers:)`` among `images` (this store's ``images()``, listed once for several lookups: each
-    /// manifest is about 19 KB of JSON, read from disk and decoded).
-    public func find(nicDrivers: [String], among images: [StoredImage]) -> StoredImage? {
+    /// ``find(nicDrivers:)`` among `images` (this store's ``summaries()``, listed once for several lookups: each
+    /// manifest is about 19 KB of JSON, read from disk).
+    public func find(nicDrivers: [String], among images: [StoredImageSummary]) -> StoredImageSummary? {
         let needed = Set(nicDrivers)
         let candidates = images.filter { image in
             let manifest = image.manifest
@@ -55,7 +65,7 @@ public struct ImageStore: Sendable {
             else { return false }
             return manifest.fragmentDigest == String(StableHash.fnv1a(fragment), radix: 16)
         }
-        // Stable: among images with as few drivers, the newest (images() is newest first).
+        // Stable: among images with as few drivers, the newest (summaries() is newest first).
         return candidates.enumerated().min { ($0.element.manifest.nicDrivers.count, $0.offset) < ($1.element.manifest.nicDrivers.count, $1.offset) }?.element
     }
 

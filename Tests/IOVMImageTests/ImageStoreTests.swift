@@ -99,6 +99,11 @@ final class FakeKernel: KernelBuilding {
         let one = try store.build(nicDrivers: ["e1000"], runtime: runtime, kernel: FakeKernel(directory: root + "/k2"), progress: { _ in })
         #expect(store.find(nicDrivers: ["e1000"])?.manifest.hash == one.image.manifest.hash)
         #expect(store.find(nicDrivers: ["igb"])?.manifest.hash == both.image.manifest.hash)
+        // Choosing reads the manifests' summaries: the same images, in the same order, saying the same.
+        let images = store.images()
+        #expect(images.count == 2)
+        #expect(store.summaries() == images.map { StoredImageSummary(directory: $0.directory, manifest: $0.manifest.summary) })
+        #expect(store.find(nicDrivers: ["e1000"])?.kernel == one.image.kernel && store.find(nicDrivers: ["igb"])?.ramdisk == both.image.ramdisk)
     }
 
     @Test func aHalfWrittenImageIsNeverFound() throws {
