@@ -19,7 +19,7 @@ extension IOVMCommand {
         guard let verb = arguments.first, verb == "apply" || verb == "destroy" else { return nil }
         guard var words = PlainWords(Array(arguments.dropFirst()), valued: PlainWords.valuedOptions, flags: verb == "apply" ? PlainWords.applyFlags : PlainWords.hostFlags)
         else { return nil }
-        guard var topology = words.topologyOptions(), var host = words.hostChangeOptions(), var global = words.globalOptions() else { return nil }
+        guard let topology = words.topologyOptions(), var host = words.hostChangeOptions(), var global = words.globalOptions() else { return nil }
         let dryRun = words.flag("--dry-run")
         guard words.isEmpty, (try? topology.validate()) != nil, (try? host.validate()) != nil, (try? global.validate()) != nil else { return nil }
         if verb == "apply" {

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import Testing
 
 @testable import IOVMCore
@@ -123,6 +124,29 @@ struct TextTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(FileBytes.size(path) == 1234)
         #expect(FileBytes.size(path + ".missing") == nil)
+    }
+
+    @Test("a file is read whole or to the limit, whatever its size; a pipe and an empty file too")
+    func fileBytes() throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "iovm-bytes-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for size in [0, 1, 2_800, 65_535, 65_536, 65_537, 200_000] {
+            let bytes = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            try bytes.write(to: URL(fileURLWithPath: path))
+            #expect(FileBytes.read(path, upTo: .max) == bytes, "\(size)")
+            #expect(FileBytes.read(path, upTo: 100) == bytes.prefix(100), "\(size)")
+            #expect(FileBytes.read(path, upTo: size + 1) == bytes, "\(size)")
+        }
+        #expect(FileBytes.read(path + ".missing", upTo: 10) == nil)
+        // A pipe has no size: read in chunks to its end.
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let text = Array(String(repeating: "iovm ", count: 2_000).utf8)
+        #expect(text.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) } == text.count)
+        close(ends[1])
+        let read = try FileBytes.read(FileDescriptor(rawValue: ends[0]))
+        close(ends[0])
+        #expect(read == Data(text))
     }
 
     @Test("whitespace trimming keeps inner spaces and drops CR LF")
