@@ -10,8 +10,8 @@ import Logging
 extension IOVMCommand {
     /// The command `arguments` give when they are a plain `apply` or `destroy`, or nil.
     ///
-    /// Plain: long options each given once, as `--name value` or `--name=value` (a value not starting with `-`, except
-    /// `-` itself), the flags, `-v`, and at most one topology file. Each value is converted as ArgumentParser converts
+    /// Plain: long options each given once, as `--name value` (a value not starting with `-`, except `-` itself) or
+    /// `--name=value` (a value not empty), the flags, `-v`, and at most one topology file. Each value is converted as ArgumentParser converts
     /// it (``ExpressibleByArgument``), and the option groups' own `validate()` must pass. Anything else (help, `--`,
     /// an unknown or repeated option, a value that does not convert, a check that fails) is nil: the command's parser
     /// reads it, with its errors and messages.
@@ -70,8 +70,10 @@ struct PlainWords {
             guard word.hasPrefix("--"), word != "--" else { return nil }
             if let equals = word.firstIndex(of: "=") {
                 let name = String(word[..<equals])
-                guard valued.contains(name), values[name] == nil else { return nil }
-                values[name] = String(word[word.index(after: equals)...])
+                // `--name=` with nothing after it is the bare `--name` to ArgumentParser (the next word is its value).
+                let value = String(word[word.index(after: equals)...])
+                guard valued.contains(name), values[name] == nil, !value.isEmpty else { return nil }
+                values[name] = value
             } else if valued.contains(word) {
                 guard values[word] == nil, index < arguments.count else { return nil }
                 let value = arguments[index]

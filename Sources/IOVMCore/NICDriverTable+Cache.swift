@@ -14,8 +14,9 @@ extension NICDriverTable {
 
     /// The table of the `modules.alias` file at `path`, as kept in `directory`, or scanned and kept there.
     ///
-    /// The entry holds the file's device, inode, size and modification time, and the modules that have a fragment:
-    /// a kernel package that replaces the file, or an iovm with other fragments, scans it again. A cache that cannot
+    /// The entry holds the file's device, inode, size and modification time, the modules that have a fragment and the
+    /// ids known without an alias: a kernel package that replaces the file, or an iovm with other fragments, scans it
+    /// again. A change to how alias lines are read must change ``cacheFormat``. A cache that cannot
     /// be read or written costs the scan, nothing else. nil when the file cannot be read.
     package static func cached(file path: String, in directory: URL?) -> NICDriverTable? {
         var info = stat()
@@ -32,8 +33,9 @@ extension NICDriverTable {
 
     /// What names the file and this iovm's fragments in an entry: its first lines.
     static func cacheKey(file path: String, _ info: stat) -> String {
-        let modules = Self.modules.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        return "\(cacheFormat)\nfile \(path)\nstat \(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)\nmodules \(modules)\n"
+        let pairs = { (table: [String: String]) in table.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
+        return "\(cacheFormat)\nfile \(path)\nstat \(info.st_dev) \(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)\n"
+            + "modules \(pairs(Self.modules))\nknown \(pairs(Self.known))\n"
     }
 
     /// The entry's text: `key`, then a line `ids fragment` per driver.

@@ -36,7 +36,7 @@ public struct NICDriverTable: Sendable, Equatable {
     init(drivers: [String: String]) { self.drivers = drivers }
 
     /// The ids no alias line names (virtio, above).
-    private static let known = ["1af4:1000": "virtio", "1af4:1041": "virtio"]
+    static let known = ["1af4:1000": "virtio", "1af4:1041": "virtio"]
 
     /// Adds the entries of the lines in `bytes` (the last may lack its newline).
     ///

@@ -53,6 +53,8 @@ struct PlainParseTests {
             ["apply", "t.json", "--wait", "soon"], ["apply", "t.json", "--log-level", "loud"], ["apply", "t.json", "--host-scheduler", "fifo"],
             ["apply", "t.json", "--topology-json", "u.json"], ["apply", ""], ["apply", "--topology-json", ""], ["apply", "t.json", "--images="],
             ["apply", "--version"], ["apply", "--generate-completion-script", "bash"],
+            // `--name=` is the bare name to ArgumentParser, which takes the next word as its value or refuses it.
+            ["apply", "t.json", "--connect="], ["apply", "--connect=", "t.json"], ["destroy", "t.json", "--on-host="], ["apply", "t.json", "--crash-after="],
         ]
         for arguments in cases {
             #expect(IOVMCommand.plainParse(arguments) == nil, "\(arguments)")
