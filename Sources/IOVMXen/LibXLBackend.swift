@@ -287,7 +287,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         }
         var bindings: [NICBinding] = []
         for pci in nics {
-            let device = sysfs.device(pci)
+            let device = sysfs.binding(pci)
             guard device.present else { continue }
             let mark = try store.read(Self.nicMarkPath(pci)).map(NICMark.init(value:))
             bindings.append(

@@ -75,6 +75,16 @@ public struct SysfsPCI: Sendable {
             iommuGroup: group)
     }
 
+    /// One device as observing the host's NICs reads it: whether it is present and its driver, in two system calls.
+    /// The other fields are left empty (ids, class, reset methods, IOMMU group: ``device(_:)`` reads them for the checks
+    /// before a passthrough, some twelve more system calls a NIC, in each no-op re-apply; issue 16).
+    public func binding(_ address: PCIAddress) -> PCIDeviceState {
+        let directory = "\(root)/bus/pci/devices/\(address)"
+        guard access(directory, F_OK) == 0 else { return PCIDeviceState(address: address, present: false, resetMethods: []) }
+        return PCIDeviceState(
+            address: address, present: true, driver: link("\(directory)/driver").map { FilePath($0).lastComponent?.string ?? $0 }, resetMethods: [])
+    }
+
     /// The vendor:device ids of one device (`8086:100e`), nil when it is absent: its two attributes only.
     public func ids(_ address: PCIAddress) -> String? {
         ids(in: "\(root)/bus/pci/devices/\(address)")

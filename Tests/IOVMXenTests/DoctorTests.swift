@@ -54,6 +54,15 @@ struct DoctorTests {
         #expect(sysfs.ids(PCIAddress("0000:00:10.0")!) == "8086:100e")
         #expect(sysfs.ids(PCIAddress("0000:00:12.0")!) == nil)
         #expect(sysfs.pcibackLoaded)
+        // What the observation reads: present and driver, as the whole read gives them; nothing else.
+        for bdf in ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0"] {
+            let address = PCIAddress(bdf)!
+            let whole = sysfs.device(address)
+            let binding = sysfs.binding(address)
+            #expect(binding == PCIDeviceState(address: address, present: whole.present, driver: whole.driver, resetMethods: []), "\(bdf)")
+            #expect(binding.assignable == whole.assignable, "\(bdf)")
+        }
+        #expect(sysfs.binding(PCIAddress("0000:00:11.0")!).driver == "pciback")
     }
 
     @Test func checksEveryNICAndRefusesWithoutIOMMU() throws {
