@@ -59,25 +59,20 @@ public struct SysfsPCI: Sendable {
     /// re-apply reads four NICs three times over, and Foundation's file reading cost it ~5% of its time in dom0
     /// under TCG (issue 16).
     public func device(_ address: PCIAddress) -> PCIDeviceState {
+        var state = binding(address)
+        guard state.present else { return state }
         let directory = "\(root)/bus/pci/devices/\(address)"
-        guard access(directory, F_OK) == 0 else {
-            return PCIDeviceState(address: address, present: false, resetMethods: [])
-        }
-        let group = link("\(directory)/iommu_group").flatMap { FilePath($0).lastComponent.flatMap { Int($0.string) } }
-        var reset = read("\(directory)/reset_method")?.split(separator: " ").map(String.init) ?? []
-        if reset.isEmpty && access("\(directory)/reset", F_OK) == 0 { reset = ["unknown"] }
-        return PCIDeviceState(
-            address: address, present: true,
-            driver: link("\(directory)/driver").map { FilePath($0).lastComponent?.string ?? $0 },
-            ids: ids(in: directory),
-            deviceClass: read("\(directory)/class"),
-            resetMethods: reset,
-            iommuGroup: group)
+        state.iommuGroup = link("\(directory)/iommu_group").flatMap { FilePath($0).lastComponent.flatMap { Int($0.string) } }
+        state.resetMethods = read("\(directory)/reset_method")?.split(separator: " ").map(String.init) ?? []
+        if state.resetMethods.isEmpty && access("\(directory)/reset", F_OK) == 0 { state.resetMethods = ["unknown"] }
+        state.ids = ids(in: directory)
+        state.deviceClass = read("\(directory)/class")
+        return state
     }
 
     /// One device as observing the host's NICs reads it: whether it is present and its driver, in two system calls.
-    /// The other fields are left empty (ids, class, reset methods, IOMMU group: ``device(_:)`` reads them for the checks
-    /// before a passthrough, some twelve more system calls a NIC, in each no-op re-apply; issue 16).
+    /// The other fields are left empty (ids, class, reset methods, IOMMU group: ``device(_:)`` adds them to this for the
+    /// checks before a passthrough, some twelve more system calls a NIC, in each no-op re-apply; issue 16).
     public func binding(_ address: PCIAddress) -> PCIDeviceState {
         let directory = "\(root)/bus/pci/devices/\(address)"
         guard access(directory, F_OK) == 0 else { return PCIDeviceState(address: address, present: false, resetMethods: []) }
