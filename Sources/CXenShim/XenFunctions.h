@@ -73,6 +73,8 @@
     X(CXEN_XENCTRL, xc_interface_close) \
     X(CXEN_XENCTRL, xc_interface_open) \
     X(CXEN_XENCTRL, xc_physinfo) \
+    X(CXEN_XENCTRL, xc_sched_credit2_domain_get) \
+    X(CXEN_XENCTRL, xc_sched_credit_domain_get) \
     X(CXEN_XENSTAT, xenstat_domain_blocked) \
     X(CXEN_XENSTAT, xenstat_domain_cpu_ns) \
     X(CXEN_XENSTAT, xenstat_domain_crashed) \

@@ -251,6 +251,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             (info: info, pool: try Self.observedPool(info, cores: cores, store: store))
         }
         let poolNames = Dictionary(pools.map { ($0.info.id, $0.pool.name) }, uniquingKeysWith: { a, _ in a })
+        let poolSchedulers = Dictionary(poolInfos.map { ($0.id, $0.scheduler) }, uniquingKeysWith: { a, _ in a })
         // A domain's PCI devices are in dom0's pci backend directory for it; one listing of those directories spares a
         // domain without any (every guest) a round trip to xenstored.
         let pciBackends = Set(try store.directory(Self.pciBackendRoot) ?? [])
@@ -269,7 +270,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                 if !settling { logger.warning("observing \(domain.name ?? "domid \(domain.domid)"): its vCPUs cannot be listed (\(error)); seen without them") }
             }
             spent.lap("vCPUs")
-            let schedule = try? scheduleParameters(domain.domid)
+            let schedule = try? scheduleParameters(domain.domid, poolScheduler: poolSchedulers[domain.cpupool])
             spent.lap("scheduler parameters")
             let tag =
                 Self.tag(from: try store.read(Self.managedPath(domain.domid)))
@@ -348,8 +349,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         try context.vcpuAffinities(of: domid).map { Self.cpus($0, cores: cores) }
     }
 
-    private func scheduleParameters(_ domid: UInt32) throws -> (weight: Int, cap: Int, rtds: RTDSParameters?) {
-        let schedule = try context.schedule(of: domid)
+    /// Domain `domid`'s weight, cap and rtds reservation; with the scheduler of its pool when the caller knows it
+    /// (one libxenctrl call under credit or credit2, where libxl asks for the pool first).
+    private func scheduleParameters(_ domid: UInt32, poolScheduler: String? = nil) throws -> (weight: Int, cap: Int, rtds: RTDSParameters?) {
+        let schedule = try poolScheduler.map { scheduler throws(XenError) in try context.schedule(of: domid, poolScheduler: scheduler) } ?? context.schedule(of: domid)
         let rtds = schedule.rtds.map {
             RTDSParameters(periodMicroseconds: $0.periodMicroseconds, budgetMicroseconds: $0.budgetMicroseconds, extratime: $0.extratime)
         }

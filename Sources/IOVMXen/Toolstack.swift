@@ -24,6 +24,8 @@ protocol Toolstack: Sendable {
     func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUSet]
     /// A domain's credit weight and cap.
     func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule
+    /// A domain's credit weight and cap, the scheduler of its cpupool known (as xl spells it).
+    func schedule(of domid: UInt32, poolScheduler: String) throws(XenError) -> DomainSchedule
     /// Sets a domain's credit weight and cap, live.
     func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError)
     /// Sets a domain's rtds period, budget and extratime, live.
@@ -61,6 +63,8 @@ protocol Toolstack: Sendable {
 extension Toolstack {
     /// The whole listing, names included (mocks need not tell the two apart).
     func domains(names: Bool) throws(XenError) -> [DomainInfo] { try domains() }
+    /// Whatever the pool's scheduler (mocks need not tell the two apart).
+    func schedule(of domid: UInt32, poolScheduler: String) throws(XenError) -> DomainSchedule { try schedule(of: domid) }
     /// From the whole listing.
     func domainName(_ domid: UInt32) throws(XenError) -> String? { try domains().first { $0.domid == domid }?.name }
 }

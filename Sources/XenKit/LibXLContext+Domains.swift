@@ -47,6 +47,19 @@ extension LibXLContext {
         }
     }
 
+    /// Domain `domid`'s scheduler parameters when the scheduler of its cpupool is known (`poolScheduler`, as xl spells
+    /// it): under credit and credit2 one libxenctrl call (``XenControl/creditSchedule(of:scheduler:)``), where
+    /// ``schedule(of:)`` first asks for the domain's info and its pool's, and reads the pool's name from xenstore.
+    /// Under another scheduler, or when that call fails (the domain moved to another pool meanwhile), ``schedule(of:)``.
+    public func schedule(of domid: UInt32, poolScheduler: String) throws(XenError) -> DomainSchedule {
+        if poolScheduler == "credit" || poolScheduler == "credit2", let control = xenControl(),
+            let schedule = try? control.creditSchedule(of: domid, scheduler: poolScheduler)
+        {
+            return schedule
+        }
+        return try schedule(of: domid)
+    }
+
     /// Sets domain `domid`'s credit weight and cap, live (`libxl_domain_sched_params_set`).
     public func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError) {
         try withUnsafeContext { ctx throws(XenError) in

@@ -72,6 +72,9 @@ public final class LibXLContext: @unchecked Sendable {
     /// Released after `ctx` is freed (deinit), which destroys it.
     private let logger: XenToolLogger
     private let lock = Mutex(())
+    /// libxenctrl, opened on first need (``schedule(of:poolScheduler:)``): `.none` until then, `.some(nil)` when it
+    /// did not open.
+    private let control = Mutex<XenControl??>(.none)
 
     /// Opens a libxl context, logging to standard error at `logLevel` and above.
     ///
@@ -124,6 +127,16 @@ public final class LibXLContext: @unchecked Sendable {
 
     deinit {
         libxl_ctx_free(ctx)  // then `logger` is released, and destroyed
+    }
+
+    /// libxenctrl beside this context, opened on the first call; nil when it does not open.
+    func xenControl() -> XenControl? {
+        control.withLock { opened in
+            if case .some(let control) = opened { return control }
+            let control = try? XenControl(checkHost: false)
+            opened = .some(control)
+            return control
+        }
     }
 
     /// Runs `body` with the raw `libxl_ctx *`, holding the context's lock: the escape hatch XenKit's

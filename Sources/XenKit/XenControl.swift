@@ -88,4 +88,30 @@ public final class XenControl: @unchecked Sendable {
             }
         }
     }
+
+    /// Domain `domid`'s weight and cap under credit or credit2, the scheduler of its cpupool
+    /// (`xc_sched_credit_domain_get`, `xc_sched_credit2_domain_get`: one hypercall); nil under any other scheduler.
+    ///
+    /// The same figures as `libxl_domain_sched_params_get`, which first finds the scheduler itself: the domain's info,
+    /// then its cpupool's (a hypercall, and the pool's name from xenstore), for every domain (issue 16).
+    public func creditSchedule(of domid: UInt32, scheduler: String) throws(XenError) -> DomainSchedule? {
+        try lock.withLock { _ throws(XenError) -> DomainSchedule? in
+            switch scheduler {
+            case "credit":
+                var params = xen_domctl_sched_credit()
+                guard xc_sched_credit_domain_get(handle, domid, &params) == 0 else {
+                    throw XenError.currentErrno(operation: "xc_sched_credit_domain_get(\(domid))")
+                }
+                return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap))
+            case "credit2":
+                var params = xen_domctl_sched_credit2()
+                guard xc_sched_credit2_domain_get(handle, domid, &params) == 0 else {
+                    throw XenError.currentErrno(operation: "xc_sched_credit2_domain_get(\(domid))")
+                }
+                return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap))
+            default:
+                return nil
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import CPUSets
 import Foundation
 import IOVMControl
 import IOVMCore
@@ -131,6 +132,22 @@ final class CountingTagStore: TagStore, @unchecked Sendable {
         #expect(both == apart)
         #expect(both.domains.filter { $0.isManaged(by: "undo") }.map(\.name) == ["guest1", "guest2"])
         #expect(counting.total - once > once)
+    }
+
+    @Test("each domain's weight and cap are asked with its pool's scheduler, never through the call that looks the pool up")
+    func scheduleParametersAreAskedWithThePoolsScheduler() throws {
+        let toolstack = RecordingToolstack()
+        let memory = MemoryTagStore()
+        let made = undo.backend(toolstack, memory)
+        for name in ["guest1", "guest2"] { _ = try made.createDomain(try undo.guestSpec(name), libxlJSON: "{}", tag: undo.tag(name)) }
+        _ = try toolstack.createCPUPool(name: "net", scheduler: "credit2", cpus: CPUSet([1]))
+        try toolstack.moveDomain(2, toPoolNamed: "net")
+        let before = toolstack.calls.count
+        let observed = try backend(toolstack, CountingTagStore(memory)).observe(nics: [])
+        let asked = toolstack.calls.dropFirst(before).filter { $0.hasPrefix("schedule") }
+        #expect(asked == ["schedule 0 under credit", "schedule 1 under credit", "schedule 2 under credit2"])
+        #expect(observed.domains.map(\.cpupool) == ["Pool-0", "Pool-0", "net"])
+        #expect(observed.domains.allSatisfy { $0.weight == 256 && $0.cap == 0 })
     }
 
     @Test func anObservationAfterARemovalThatWroteReadsTheStoreAgain() throws {

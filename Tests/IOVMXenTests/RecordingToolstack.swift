@@ -82,6 +82,11 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         return DomainSchedule(weight: 256, cap: 0)
     }
 
+    func schedule(of domid: UInt32, poolScheduler: String) throws(XenError) -> DomainSchedule {
+        try call("schedule \(domid) under \(poolScheduler)", operation: "xc_sched_\(poolScheduler)_domain_get(\(domid))")
+        return DomainSchedule(weight: 256, cap: 0)
+    }
+
     func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError) {
         try call("setSchedule \(domid) \(schedule.weight) \(schedule.cap)", operation: "libxl_domain_sched_params_set(\(domid))")
     }
@@ -133,6 +138,10 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
 
     func moveDomain(_ domid: UInt32, toPoolNamed poolName: String) throws(XenError) {
         try call("moveDomain \(domid) \(poolName)", operation: "libxl_cpupool_movedomain(\(poolName), \(domid))")
+        state.withLock { state in
+            guard let pool = state.pools.first(where: { $0.name == poolName }), let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].cpupool = pool.id
+        }
     }
 
     func addAssignablePCI(_ address: PCIDeviceAddress) throws(XenError) {
