@@ -216,6 +216,34 @@ public struct DomainInfo: Sendable, Hashable, Codable {
     }
 }
 
+extension DomainInfo {
+    /// libxl's names of the shutdown codes (`libxl_shutdown_reason_to_string`), by code.
+    static let shutdownReasons = ["poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset"]
+
+    /// Converts a hypervisor's entry as `libxl__xcinfo2xlinfo` does (no name, no security label): pages are 4 KiB, the
+    /// type is hvm for an HVM or PVH guest and pv otherwise, and the shutdown code is in bits 16-23 of the flags.
+    init(xc info: xc_domaininfo_t) {
+        let flags = info.flags
+        func flag(_ bit: UInt32) -> Bool { flags & bit != 0 }
+        let shutdown = flag(XEN_DOMINF_shutdown)
+        let code = Int((flags >> UInt32(XEN_DOMINF_shutdownshift)) & UInt32(XEN_DOMINF_shutdownmask))
+        let uuid = withUnsafeBytes(of: info.handle) { libxl_uuid(uuid: Self.uuidTuple(Array($0))) }
+        self.init(
+            domid: UInt32(info.domain), name: nil, uuid: formatUUID(uuid), currentMemoryKiB: info.tot_pages * 4, maxMemoryKiB: info.max_pages * 4,
+            vcpusOnline: info.nr_online_vcpus, maxVCPUID: info.max_vcpu_id, cpuTimeNanoseconds: info.cpu_time,
+            type: flag(XEN_DOMINF_hvm_guest) ? "hvm" : "pv", cpupool: info.cpupool,
+            state: State(
+                running: flag(XEN_DOMINF_running), blocked: flag(XEN_DOMINF_blocked), paused: flag(XEN_DOMINF_paused), shutdown: shutdown,
+                dying: flag(XEN_DOMINF_dying)),
+            shutdownReason: shutdown ? (code < Self.shutdownReasons.count ? Self.shutdownReasons[code] : "unknown") : nil)
+    }
+
+    /// 16 bytes as `libxl_uuid`'s tuple.
+    private static func uuidTuple(_ b: [UInt8]) -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
+        (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
+    }
+}
+
 /// Lowercase 8-4-4-4-12 hex form of a `libxl_uuid` (`LIBXL_UUID_FMT`).
 func formatUUID(_ uuid: libxl_uuid) -> String {
     let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }

@@ -221,8 +221,21 @@ public final class LibXLContext: @unchecked Sendable {
     /// Every domain, dom0 first (`libxl_list_domain`), with names from `libxl_domid_to_name` unless
     /// `names` is false (a name is one xenstore request per domain; a sampler that caches names by
     /// domid lists without them).
+    ///
+    /// The listing itself is libxenctrl's (``XenControl/domainInfos()``: the same hypercall in a buffer of one page,
+    /// without a security-label hypercall per domain), libxl's when libxenctrl does not answer.
     public func domains(names: Bool) throws(XenError) -> [DomainInfo] {
-        try withUnsafeContext { ctx throws(XenError) in
+        if let listed = try? xenControl()?.domainInfos() {
+            guard names else { return listed }
+            return try withUnsafeContext { ctx in
+                listed.map { domain in
+                    var named = domain
+                    named.name = Self.name(ctx, domain.domid)
+                    return named
+                }
+            }
+        }
+        return try withUnsafeContext { ctx throws(XenError) in
             var count: Int32 = 0
             let list = try LibXLCalls.pointer("libxl_list_domain", operation: "libxl_list_domain", detail: "returned NULL (see libxl's log)") {
                 libxl_list_domain(ctx, &count)
