@@ -21,21 +21,37 @@ int cxenshim_populate_zero_data(uintptr_t *start, size_t *length)
         errno = ENOENT;
         return -1;
     }
-    uintptr_t bias = 0; /* where a PIE was loaded: PT_PHDR's address in memory against its p_vaddr */
+    /* Where the executable was loaded: PT_PHDR's address in memory against its p_vaddr. Without PT_PHDR the load
+     * address of a PIE is not known here: do nothing. */
+    int found = 0;
+    uintptr_t bias = 0;
     for (unsigned long i = 0; i < count; i++)
-        if (phdr[i].p_type == PT_PHDR) bias = (uintptr_t)phdr - phdr[i].p_vaddr;
-    uintptr_t mask = (uintptr_t)page - 1;
+        if (phdr[i].p_type == PT_PHDR) {
+            bias = (uintptr_t)phdr - phdr[i].p_vaddr;
+            found = 1;
+        }
+    if (!found) {
+        errno = ENOENT;
+        return -1;
+    }
+    /* The writable PT_LOAD with anonymous pages (past the file's bytes; the page they end in is the file's) that lies
+     * highest: `.bss`, not a RELRO segment's padding. */
+    uintptr_t mask = (uintptr_t)page - 1, first = 0, end = 0;
     for (unsigned long i = 0; i < count; i++) {
         if (phdr[i].p_type != PT_LOAD || !(phdr[i].p_flags & PF_W) || phdr[i].p_memsz <= phdr[i].p_filesz) continue;
-        /* The pages past the file's bytes: an anonymous mapping. The page the file's bytes end in is the file's. */
-        uintptr_t first = (bias + phdr[i].p_vaddr + phdr[i].p_filesz + mask) & ~mask;
-        uintptr_t end = (bias + phdr[i].p_vaddr + phdr[i].p_memsz + mask) & ~mask;
-        if (end <= first) continue;
-        if (madvise((void *)first, end - first, MADV_POPULATE_WRITE) != 0) return -1;
-        *start = first;
-        *length = end - first;
-        return 0;
+        uintptr_t from = (bias + phdr[i].p_vaddr + phdr[i].p_filesz + mask) & ~mask;
+        uintptr_t to = (bias + phdr[i].p_vaddr + phdr[i].p_memsz + mask) & ~mask;
+        if (to > from && from > first) {
+            first = from;
+            end = to;
+        }
     }
-    errno = ENOENT;
-    return -1;
+    if (end == 0) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (madvise((void *)first, end - first, MADV_POPULATE_WRITE) != 0) return -1;
+    *start = first;
+    *length = end - first;
+    return 0;
 }

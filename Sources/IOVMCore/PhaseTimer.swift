@@ -7,8 +7,9 @@ import Logging
 /// Logs at trace how long each phase of a command took, so that `--log-level trace` shows where a slow apply spends
 /// its time (issue 16's no-op re-apply).
 ///
-/// Each line also names the phase's user and system CPU and its minor page faults (`getrusage`): under TCG in a PV
-/// dom0 a page fault costs some 0.1-0.2 ms, so a phase's faults say as much as its instructions.
+/// Each line also names the process's user and system CPU and its minor page faults during the phase (`getrusage`,
+/// every thread's): under TCG in a PV dom0 a page fault costs some 0.1-0.2 ms, so a phase's faults say as much as its
+/// instructions.
 public struct PhaseTimer {
     private let logger: Logger
     private let prefix: String

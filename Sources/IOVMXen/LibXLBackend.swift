@@ -304,7 +304,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             parked: Self.gone(parked, domains: domains))
     }
 
-    /// One `libxl_list_domain`, without names (a name is a xenstore request each), and the applied records.
+    /// One domain listing (``LibXLContext/domains(names:)``), without names (a name is a xenstore request each), and the applied records.
     public func glance() throws -> HostGlance {
         let domains = try context.domains(names: false).map { DomainLife(domid: $0.domid, shutdownReason: Self.shutdownReason($0)) }
         return HostGlance(domains: domains, applied: try Self.applied(try openStore(true)))

@@ -229,7 +229,7 @@ extension DomainInfo {
         let code = Int((flags >> UInt32(XEN_DOMINF_shutdownshift)) & UInt32(XEN_DOMINF_shutdownmask))
         let uuid = withUnsafeBytes(of: info.handle) { libxl_uuid(uuid: Self.uuidTuple(Array($0))) }
         self.init(
-            domid: UInt32(info.domain), name: nil, uuid: formatUUID(uuid), currentMemoryKiB: info.tot_pages * 4, maxMemoryKiB: info.max_pages * 4,
+            domid: UInt32(info.domain), name: nil, uuid: formatUUID(uuid), currentMemoryKiB: info.tot_pages &* 4, maxMemoryKiB: info.max_pages &* 4,
             vcpusOnline: info.nr_online_vcpus, maxVCPUID: info.max_vcpu_id, cpuTimeNanoseconds: info.cpu_time,
             type: flag(XEN_DOMINF_hvm_guest) ? "hvm" : "pv", cpupool: info.cpupool,
             state: State(

@@ -72,9 +72,8 @@ public final class LibXLContext: @unchecked Sendable {
     /// Released after `ctx` is freed (deinit), which destroys it.
     private let logger: XenToolLogger
     private let lock = Mutex(())
-    /// libxenctrl, opened on first need (``schedule(of:poolScheduler:)``): `.none` until then, `.some(nil)` when it
-    /// did not open.
-    private let control = Mutex<XenControl??>(.none)
+    /// libxenctrl, opened on first need (``schedule(of:poolScheduler:)``, ``domains(names:)``); nil until it opens.
+    private let control = Mutex<XenControl?>(nil)
 
     /// Opens a libxl context, logging to standard error at `logLevel` and above.
     ///
@@ -129,13 +128,13 @@ public final class LibXLContext: @unchecked Sendable {
         libxl_ctx_free(ctx)  // then `logger` is released, and destroyed
     }
 
-    /// libxenctrl beside this context, opened on the first call; nil when it does not open.
+    /// libxenctrl beside this context, opened on the first call that finds it closed; nil when it does not open (the
+    /// next call tries again: a long-running `iovm watch` is not left on libxl's slower calls for good).
     func xenControl() -> XenControl? {
         control.withLock { opened in
-            if case .some(let control) = opened { return control }
-            let control = try? XenControl(checkHost: false)
-            opened = .some(control)
-            return control
+            if let opened { return opened }
+            opened = try? XenControl(checkHost: false)
+            return opened
         }
     }
 
@@ -215,10 +214,10 @@ public final class LibXLContext: @unchecked Sendable {
         return bitmap
     }
 
-    /// Every domain, dom0 first (`libxl_list_domain`), with names from `libxl_domid_to_name`.
+    /// Every domain, dom0 first, with names from `libxl_domid_to_name` (``domains(names:)``).
     public func domains() throws(XenError) -> [DomainInfo] { try domains(names: true) }
 
-    /// Every domain, dom0 first (`libxl_list_domain`), with names from `libxl_domid_to_name` unless
+    /// Every domain, dom0 first, with names from `libxl_domid_to_name` unless
     /// `names` is false (a name is one xenstore request per domain; a sampler that caches names by
     /// domid lists without them).
     ///

@@ -28,7 +28,7 @@ public struct DomainRuntime: Sendable, Hashable {
 /// An open libxenctrl handle (`xc_interface`) for the cheapest whole-host reading: every domain's CPU time and
 /// state in one hypercall per page of domains (`xc_domain_getinfolist`; 36 domains with 4.17's 112-byte entries).
 ///
-/// What a sampler needs at 10 Hz. `libxl_list_domain` makes the same hypercall with a 128 KiB buffer (two fresh
+/// What a sampler needs at 10 Hz. `libxl_list_domain` makes the same hypercall with a 112 KiB buffer (two fresh
 /// mappings each time) and then asks the security module about every domain; libxenstat also reads every
 /// domain's name from xenstore. Here the buffer fits one page, which libxencall keeps between calls.
 ///
@@ -71,18 +71,23 @@ public final class XenControl: @unchecked Sendable {
 
     /// Every domain, in domid order (`xc_domain_getinfolist`, one call per ``chunk`` domains).
     public func domains() throws(XenError) -> [DomainRuntime] {
-        try lock.withLock { _ throws(XenError) -> [DomainRuntime] in
-            var result: [DomainRuntime] = []
+        try eachDomain { info in
+            DomainRuntime(
+                domid: UInt32(info.domain), cpuNanoseconds: info.cpu_time, onlineVCPUs: info.nr_online_vcpus,
+                dying: info.flags & UInt32(XEN_DOMINF_dying) != 0, shutdown: info.flags & UInt32(XEN_DOMINF_shutdown) != 0)
+        }
+    }
+
+    /// Every domain's entry, in domid order, converted by `convert`: `xc_domain_getinfolist` into the one-page buffer,
+    /// one call per ``chunk`` domains, until a call returns fewer.
+    private func eachDomain<T: Sendable>(_ convert: (xc_domaininfo_t) -> T) throws(XenError) -> [T] {
+        try lock.withLock { _ throws(XenError) -> [T] in
+            var result: [T] = []
             var first: UInt32 = 0
             while true {
                 let count = buffer.withUnsafeMutableBufferPointer { xc_domain_getinfolist(handle, first, UInt32($0.count), $0.baseAddress) }
                 guard count >= 0 else { throw XenError.currentErrno(operation: "xc_domain_getinfolist(\(first), \(Self.chunk))") }
-                for info in buffer.prefix(Int(count)) {
-                    result.append(
-                        DomainRuntime(
-                            domid: UInt32(info.domain), cpuNanoseconds: info.cpu_time, onlineVCPUs: info.nr_online_vcpus,
-                            dying: info.flags & UInt32(XEN_DOMINF_dying) != 0, shutdown: info.flags & UInt32(XEN_DOMINF_shutdown) != 0))
-                }
+                result += buffer.prefix(Int(count)).map(convert)
                 guard Int(count) == Self.chunk, let last = buffer.last else { return result }
                 first = UInt32(last.domain) + 1
             }
@@ -118,20 +123,10 @@ public final class XenControl: @unchecked Sendable {
     /// Every domain as `libxl_list_domain` reports it, names left out (`xc_domain_getinfolist`, one call per
     /// ``chunk`` domains, converted as libxl converts each entry).
     ///
-    /// `libxl_list_domain` makes the same hypercall with room for 1,024 domains (a 116 KiB buffer mapped and unmapped
+    /// `libxl_list_domain` makes the same hypercall with room for 1,024 domains (a 112 KiB buffer mapped and unmapped
     /// each time), then asks the security module for every domain's label: a hypercall each, which fails with ENOSYS
     /// where Xen has no FLASK (issue 16). Here the buffer fits one page, kept between calls.
     public func domainInfos() throws(XenError) -> [DomainInfo] {
-        try lock.withLock { _ throws(XenError) -> [DomainInfo] in
-            var result: [DomainInfo] = []
-            var first: UInt32 = 0
-            while true {
-                let count = buffer.withUnsafeMutableBufferPointer { xc_domain_getinfolist(handle, first, UInt32($0.count), $0.baseAddress) }
-                guard count >= 0 else { throw XenError.currentErrno(operation: "xc_domain_getinfolist(\(first), \(Self.chunk))") }
-                result += buffer.prefix(Int(count)).map(DomainInfo.init(xc:))
-                guard Int(count) == Self.chunk, let last = buffer.last else { return result }
-                first = UInt32(last.domain) + 1
-            }
-        }
+        try eachDomain(DomainInfo.init(xc:))
     }
 }

@@ -106,10 +106,10 @@ int cxenshim_bitmap_alloc(libxl_bitmap *bitmap, int n_bits);
 
 /* MARK: the executable's memory */
 
-/** Maps every page of the executable's zero-initialized data (the anonymous part of its writable PT_LOAD, `.bss`) with
- *  one madvise(MADV_POPULATE_WRITE), where each page would otherwise cost a fault when first read and another when first
- *  written. Returns 0 with the range in `start` and `length`, or -1 with errno (EINVAL before Linux 5.14; ENOENT when
- *  the executable has no such data). */
+/** Maps every page of the executable's zero-initialized data (the anonymous part of its highest writable PT_LOAD,
+ *  `.bss`) with one madvise(MADV_POPULATE_WRITE), where each page would otherwise cost a fault when first read and
+ *  another when first written. Returns 0 with the range in `start` and `length`, or -1 with errno (EINVAL before Linux
+ *  5.14; ENOENT when the executable has no such data, or no PT_PHDR to find where it was loaded). */
 int cxenshim_populate_zero_data(uintptr_t *start, size_t *length);
 
 #ifdef __cplusplus
