@@ -227,9 +227,9 @@ extension DomainInfo {
         func flag(_ bit: UInt32) -> Bool { flags & bit != 0 }
         let shutdown = flag(XEN_DOMINF_shutdown)
         let code = Int((flags >> UInt32(XEN_DOMINF_shutdownshift)) & UInt32(XEN_DOMINF_shutdownmask))
-        let uuid = withUnsafeBytes(of: info.handle) { libxl_uuid(uuid: Self.uuidTuple(Array($0))) }
+        let uuid = withUnsafeBytes(of: info.handle) { formatUUID(Array($0)) }
         self.init(
-            domid: UInt32(info.domain), name: nil, uuid: formatUUID(uuid), currentMemoryKiB: info.tot_pages &* 4, maxMemoryKiB: info.max_pages &* 4,
+            domid: UInt32(info.domain), name: nil, uuid: uuid, currentMemoryKiB: info.tot_pages &* 4, maxMemoryKiB: info.max_pages &* 4,
             vcpusOnline: info.nr_online_vcpus, maxVCPUID: info.max_vcpu_id, cpuTimeNanoseconds: info.cpu_time,
             type: flag(XEN_DOMINF_hvm_guest) ? "hvm" : "pv", cpupool: info.cpupool,
             state: State(
@@ -237,16 +237,15 @@ extension DomainInfo {
                 dying: flag(XEN_DOMINF_dying)),
             shutdownReason: shutdown ? (code < Self.shutdownReasons.count ? Self.shutdownReasons[code] : "unknown") : nil)
     }
-
-    /// 16 bytes as `libxl_uuid`'s tuple.
-    private static func uuidTuple(_ b: [UInt8]) -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
-        (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
-    }
 }
 
 /// Lowercase 8-4-4-4-12 hex form of a `libxl_uuid` (`LIBXL_UUID_FMT`).
 func formatUUID(_ uuid: libxl_uuid) -> String {
-    let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+    withUnsafeBytes(of: uuid.uuid) { formatUUID(Array($0)) }
+}
+
+/// Lowercase 8-4-4-4-12 hex form of a UUID's 16 bytes (a `libxl_uuid`'s, or a hypervisor entry's `handle`).
+func formatUUID(_ bytes: [UInt8]) -> String {
     let hex = bytes.map { byte -> String in
         let digits = Array("0123456789abcdef")
         return String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])
