@@ -62,12 +62,17 @@
     X(CXEN_XENLIGHT, libxl_name_to_cpupoolid) \
     X(CXEN_XENLIGHT, libxl_physinfo_dispose) \
     X(CXEN_XENLIGHT, libxl_physinfo_init) \
+    X(CXEN_XENLIGHT, libxl_sched_params_init) \
     X(CXEN_XENLIGHT, libxl_scheduler_from_string) \
     X(CXEN_XENLIGHT, libxl_scheduler_to_string) \
     X(CXEN_XENLIGHT, libxl_set_vcpuaffinity) \
     X(CXEN_XENLIGHT, libxl_shutdown_reason_to_string) \
     X(CXEN_XENLIGHT, libxl_uuid_from_string) \
     X(CXEN_XENLIGHT, libxl_uuid_generate) \
+    X(CXEN_XENLIGHT, libxl_vcpu_sched_params_dispose) \
+    X(CXEN_XENLIGHT, libxl_vcpu_sched_params_get_all) \
+    X(CXEN_XENLIGHT, libxl_vcpu_sched_params_init) \
+    X(CXEN_XENLIGHT, libxl_vcpu_sched_params_set_all) \
     X(CXEN_XENLIGHT, libxl_vcpuinfo_list_free) \
     X(CXEN_XENCTRL, xc_domain_getinfolist) \
     X(CXEN_XENCTRL, xc_interface_close) \

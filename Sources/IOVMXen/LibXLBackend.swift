@@ -511,6 +511,10 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
             let created = try own.createDomain(configJSON: libxlJSON, uuid: chosen, name: spec.name)
             domid = created
             crashPoint?("untagged:\(spec.name)")
+            if let rtds = spec.rtds {
+                // libxl's create gives rtds the domain-wide reservation, whose extratime Xen drops: set each vCPU's.
+                try own.setRTDSSchedule(of: created, to: Self.rtdsSchedule(rtds))
+            }
             // Unpaused before it is tagged: a kill in between leaves it incomplete (made again by the next
             // apply), never tagged and paused, which would look complete and never serve.
             try own.unpauseDomain(created, name: spec.name)
@@ -761,10 +765,12 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
     }
 
     public func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws {
-        try context.setRTDSSchedule(
-            of: domid,
-            to: RTDSSchedule(
-                periodMicroseconds: parameters.periodMicroseconds, budgetMicroseconds: parameters.budgetMicroseconds, extratime: parameters.extratime))
+        try context.setRTDSSchedule(of: domid, to: Self.rtdsSchedule(parameters))
+    }
+
+    /// A plan's rtds reservation in XenKit's terms.
+    static func rtdsSchedule(_ parameters: RTDSParameters) -> RTDSSchedule {
+        RTDSSchedule(periodMicroseconds: parameters.periodMicroseconds, budgetMicroseconds: parameters.budgetMicroseconds, extratime: parameters.extratime)
     }
 
     public func moveToPool(domid: UInt32, pool: String) throws {

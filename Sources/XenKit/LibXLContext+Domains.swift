@@ -2,6 +2,10 @@ import CLibXen
 public import CPUSets
 import CXenShim
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension LibXLContext {
     /// The hard affinity of each vCPU of domain `domid`, vCPU 0 first (`libxl_list_vcpu`).
     public func vcpuAffinities(of domid: UInt32) throws(XenError) -> [CPUSet] {
@@ -30,8 +34,11 @@ extension LibXLContext {
         }
     }
 
-    /// Domain `domid`'s scheduler weight and cap, and its rtds reservation when it runs under rtds
-    /// (`libxl_domain_sched_params_get`).
+    /// Domain `domid`'s scheduler weight and cap (`libxl_domain_sched_params_get`), and under rtds each vCPU's
+    /// reservation (`libxl_vcpu_sched_params_get_all`).
+    ///
+    /// Xen's rtds answers the domain-wide query with its defaults (10 ms, 4 ms) and no extratime, whatever the
+    /// domain's vCPUs run with; only the per-vCPU query reads them.
     public func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule {
         try withUnsafeContext { ctx throws(XenError) in
             var params = libxl_domain_sched_params()
@@ -40,10 +47,24 @@ extension LibXLContext {
             try LibXLCalls.check("libxl_domain_sched_params_get", operation: "libxl_domain_sched_params_get(\(domid))") {
                 libxl_domain_sched_params_get(ctx, domid, &params)
             }
-            let rtds =
-                params.sched == LIBXL_SCHEDULER_RTDS
-                ? RTDSSchedule(periodMicroseconds: Int(params.period), budgetMicroseconds: Int(params.budget), extratime: params.extratime != 0) : nil
-            return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap), rtds: rtds)
+            guard params.sched == LIBXL_SCHEDULER_RTDS else { return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap)) }
+            return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap), rtdsByVCPU: try Self.rtdsReservations(ctx, domid: domid))
+        }
+    }
+
+    /// Each vCPU's rtds reservation, vCPU 0 first (`libxl_vcpu_sched_params_get_all`); the funnel's tests drive it
+    /// with a forced result, which never reaches libxl.
+    static func rtdsReservations(_ ctx: OpaquePointer, domid: UInt32) throws(XenError) -> [RTDSSchedule] {
+        var params = libxl_vcpu_sched_params()
+        libxl_vcpu_sched_params_init(&params)
+        defer { libxl_vcpu_sched_params_dispose(&params) }
+        try LibXLCalls.check("libxl_vcpu_sched_params_get_all", operation: "libxl_vcpu_sched_params_get_all(\(domid))") {
+            libxl_vcpu_sched_params_get_all(ctx, domid, &params)
+        }
+        guard let vcpus = params.vcpus else { return [] }
+        return (0..<Int(params.num_vcpus)).map { index in
+            RTDSSchedule(
+                periodMicroseconds: Int(vcpus[index].period), budgetMicroseconds: Int(vcpus[index].budget), extratime: vcpus[index].extratime != 0)
         }
     }
 
@@ -76,8 +97,11 @@ extension LibXLContext {
         }
     }
 
-    /// Sets domain `domid`'s rtds reservation, live (`libxl_domain_sched_params_set` with `sched` rtds,
-    /// `period`, `budget` and `extratime`). The domain's cpupool must run rtds.
+    /// Sets the rtds reservation of every vCPU of domain `domid`, live (`libxl_vcpu_sched_params_set_all`: period,
+    /// budget and extratime). The domain's cpupool must run rtds.
+    ///
+    /// Not `libxl_domain_sched_params_set`: Xen's rtds applies a domain-wide reservation's period and budget but
+    /// drops its extratime, which only the per-vCPU call carries.
     ///
     /// - Throws: ``XenError/failed(operation:detail:)`` for a period or budget outside libxl's `int`
     ///   before calling libxl; ``XenError/libxl(code:operation:)`` when libxl refuses (another scheduler,
@@ -90,19 +114,25 @@ extension LibXLContext {
     /// which never reaches libxl.
     static func setRTDSSchedule(_ ctx: OpaquePointer, domid: UInt32, to schedule: RTDSSchedule) throws(XenError) {
         let operation =
-            "libxl_domain_sched_params_set(\(domid), rtds period \(schedule.periodMicroseconds) us, budget \(schedule.budgetMicroseconds) us, extratime \(schedule.extratime ? 1 : 0))"
+            "libxl_vcpu_sched_params_set_all(\(domid), rtds period \(schedule.periodMicroseconds) us, budget \(schedule.budgetMicroseconds) us, extratime \(schedule.extratime ? 1 : 0))"
         guard let period = Int32(exactly: schedule.periodMicroseconds), let budget = Int32(exactly: schedule.budgetMicroseconds) else {
             throw XenError.failed(operation: operation, detail: "period and budget must fit libxl's int")
         }
-        var params = libxl_domain_sched_params()
-        libxl_domain_sched_params_init(&params)
-        defer { libxl_domain_sched_params_dispose(&params) }
+        var params = libxl_vcpu_sched_params()
+        libxl_vcpu_sched_params_init(&params)
+        defer { libxl_vcpu_sched_params_dispose(&params) }  // frees `vcpus`
+        guard let vcpus = calloc(1, MemoryLayout<libxl_sched_params>.stride)?.assumingMemoryBound(to: libxl_sched_params.self) else {
+            throw XenError.failed(operation: operation, detail: "out of memory")
+        }
+        libxl_sched_params_init(vcpus)
+        vcpus.pointee.period = period
+        vcpus.pointee.budget = budget
+        vcpus.pointee.extratime = schedule.extratime ? 1 : 0
         params.sched = LIBXL_SCHEDULER_RTDS
-        params.period = period
-        params.budget = budget
-        params.extratime = schedule.extratime ? 1 : 0
-        try LibXLCalls.check("libxl_domain_sched_params_set", operation: operation) {
-            libxl_domain_sched_params_set(ctx, domid, &params)
+        params.num_vcpus = 1  // set_all: one entry, given to every vCPU
+        params.vcpus = vcpus
+        try LibXLCalls.check("libxl_vcpu_sched_params_set_all", operation: operation) {
+            libxl_vcpu_sched_params_set_all(ctx, domid, &params)
         }
     }
 

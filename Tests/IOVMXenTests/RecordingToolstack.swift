@@ -18,6 +18,7 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         var addedNICs: [String] = []
         var storeSeenAtDestroy: MemoryTagStore?
         var seenAtDestroy: [String] = []
+        var rtdsByVCPU: [UInt32: [RTDSSchedule]] = [:]
     }
 
     private let state: Mutex<State>
@@ -38,6 +39,9 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
     var pools: [CPUPoolInfo] { state.withLock { $0.pools } }
     /// The domains now.
     var liveDomains: [DomainInfo] { state.withLock { $0.domains } }
+
+    /// Puts domain `domid` under rtds with these per-vCPU reservations, as ``schedule(of:)`` reads them.
+    func setRTDSReading(of domid: UInt32, _ reservations: [RTDSSchedule]) { state.withLock { $0.rtdsByVCPU[domid] = reservations } }
 
     /// Makes every call whose line starts with `prefix` fail with libxl error `code` (ERROR_FAIL by default).
     func fail(_ prefix: String, code: Int32 = -3) { state.withLock { $0.failures[prefix] = code } }
@@ -79,11 +83,13 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
 
     func schedule(of domid: UInt32) throws(XenError) -> DomainSchedule {
         try call("schedule \(domid)", operation: "libxl_domain_sched_params_get(\(domid))")
+        if let rtds = state.withLock({ $0.rtdsByVCPU[domid] }) { return DomainSchedule(weight: -1, cap: -1, rtdsByVCPU: rtds) }
         return DomainSchedule(weight: 256, cap: 0)
     }
 
     func schedule(of domid: UInt32, poolScheduler: String) throws(XenError) -> DomainSchedule {
         try call("schedule \(domid) under \(poolScheduler)", operation: "xc_sched_\(poolScheduler)_domain_get(\(domid))")
+        if let rtds = state.withLock({ $0.rtdsByVCPU[domid] }) { return DomainSchedule(weight: -1, cap: -1, rtdsByVCPU: rtds) }
         return DomainSchedule(weight: 256, cap: 0)
     }
 
@@ -94,7 +100,12 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
     func setRTDSSchedule(of domid: UInt32, to schedule: RTDSSchedule) throws(XenError) {
         try call(
             "setRTDSSchedule \(domid) \(schedule.periodMicroseconds) \(schedule.budgetMicroseconds) \(schedule.extratime)",
-            operation: "libxl_domain_sched_params_set(\(domid))")
+            operation: "libxl_vcpu_sched_params_set_all(\(domid))")
+        state.withLock { state in
+            if let count = state.domains.first(where: { $0.domid == domid })?.vcpusOnline {
+                state.rtdsByVCPU[domid] = Array(repeating: schedule, count: Int(count))
+            }
+        }
     }
 
     func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError) {

@@ -52,16 +52,16 @@ struct LibXLCallsTests {
         #expect(mocking.trace == ["libxl_list_domain", "libxl_list_domain", "libxl_domid_to_name"])
     }
 
-    /// The rtds reservation goes through the funnel as one `libxl_domain_sched_params_set`; libxl's
-    /// refusal (another scheduler, a budget over the period) becomes an error naming the reservation.
+    /// The rtds reservation goes through the funnel as one `libxl_vcpu_sched_params_set_all`, every vCPU's at once;
+    /// libxl's refusal (another scheduler, a budget over the period) becomes an error naming the reservation.
     @Test func anRTDSReservationIsOneFunnelledCall() {
         let mocking = LibXLMocking()
-        mocking.force("libxl_domain_sched_params_set", code: -3)
+        mocking.force("libxl_vcpu_sched_params_set_all", code: -3)
         let ctx = OpaquePointer(bitPattern: 0x1)!  // never dereferenced: the forced call does not reach libxl
         LibXLMocking.$current.withValue(mocking) {
             #expect(
                 throws: XenError.libxl(
-                    code: -3, name: "ERROR_FAIL", operation: "libxl_domain_sched_params_set(7, rtds period 10000 us, budget 4000 us, extratime 1)")
+                    code: -3, name: "ERROR_FAIL", operation: "libxl_vcpu_sched_params_set_all(7, rtds period 10000 us, budget 4000 us, extratime 1)")
             ) {
                 try LibXLContext.setRTDSSchedule(ctx, domid: 7, to: RTDSSchedule(periodMicroseconds: 10_000, budgetMicroseconds: 4_000, extratime: true))
             }
@@ -70,7 +70,21 @@ struct LibXLCallsTests {
                 try LibXLContext.setRTDSSchedule(ctx, domid: 7, to: RTDSSchedule(periodMicroseconds: 1 << 40, budgetMicroseconds: 1, extratime: false))
             }
         }
-        #expect(mocking.trace == ["libxl_domain_sched_params_set"])
+        #expect(mocking.trace == ["libxl_vcpu_sched_params_set_all"])
+    }
+
+    /// Each vCPU's reservation is read through the funnel (`libxl_vcpu_sched_params_get_all`), not the domain-wide
+    /// query, which rtds answers with its defaults.
+    @Test func rtdsReservationsAreReadPerVCPUThroughTheFunnel() {
+        let mocking = LibXLMocking()
+        mocking.force("libxl_vcpu_sched_params_get_all", code: -6)
+        let ctx = OpaquePointer(bitPattern: 0x1)!
+        LibXLMocking.$current.withValue(mocking) {
+            #expect(throws: XenError.libxl(code: -6, name: "ERROR_INVAL", operation: "libxl_vcpu_sched_params_get_all(7)")) {
+                _ = try LibXLContext.rtdsReservations(ctx, domid: 7)
+            }
+        }
+        #expect(mocking.trace == ["libxl_vcpu_sched_params_get_all"])
     }
 
     @Test func valuesBelowTheMinimumAreErrors() {
