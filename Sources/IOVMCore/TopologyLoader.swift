@@ -87,11 +87,26 @@ public struct TopologyLoader: Sendable {
     }
 
     /// iovm's cache: `$IOVM_CACHE_DIR`, else `$XDG_CACHE_HOME/iovm`, else `~/.cache/iovm`; nil without any of them.
-    public static func cacheDirectory(environment: EnvironmentLookup = .process) -> URL? {
+    ///
+    /// Under sudo (`effectiveUID` 0 and `SUDO_UID` set) it is `.cache/iovm` in root's own home (`rootHome`), whatever
+    /// `HOME` and `XDG_CACHE_HOME` say: `sudo -E` keeps the caller's, and root's entries would land in the caller's
+    /// home, owned by root, where the caller's own runs can no longer write.
+    public static func cacheDirectory(
+        environment: EnvironmentLookup = .process, effectiveUID: UInt32 = geteuid(), rootHome: () -> String? = TopologyLoader.rootHome
+    ) -> URL? {
         if let explicit = environment["IOVM_CACHE_DIR"] { return URL(fileURLWithPath: explicit) }
+        if effectiveUID == 0 && environment["SUDO_UID"] != nil {
+            return rootHome().map { URL(fileURLWithPath: $0).appending(path: ".cache/iovm") }
+        }
         if let xdg = environment["XDG_CACHE_HOME"] { return URL(fileURLWithPath: xdg).appending(path: "iovm") }
         if let home = environment["HOME"] { return URL(fileURLWithPath: home).appending(path: ".cache/iovm") }
         return nil
+    }
+
+    /// Root's home directory from the password database (`getpwuid(0)`); nil when it has none.
+    public static func rootHome() -> String? {
+        guard let entry = getpwuid(0), let directory = entry.pointee.pw_dir else { return nil }
+        return String(cString: directory)
     }
 
     /// Loads `path`: `.json` as a document, ``standardInput`` as the document on stdin, anything else as a Swift
