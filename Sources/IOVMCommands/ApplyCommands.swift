@@ -336,13 +336,14 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    /// A domain's STATE: `running`; `shut down (REASON)`, still listed (libxl restarts nothing it created; `iovm apply`
-    /// or `iovm watch` acts on it); `dying`; `incomplete` (an apply stopped between creating and tagging it).
+    /// A domain's STATE: `running`; `paused` (someone paused it: neither apply nor watch unpauses it); `shut down
+    /// (REASON)`, still listed (libxl restarts nothing it created; `iovm apply` or `iovm watch` acts on it); `dying`;
+    /// `incomplete` (an apply stopped between creating and tagging it).
     static func state(of domain: ObservedDomain) -> String {
         switch domain.shutdownReason {
         case "dying": "dying"
         case let reason?: "shut down (\(reason))"
-        case nil: domain.tag?.incomplete == true ? "incomplete" : "running"
+        case nil: domain.tag?.incomplete == true ? "incomplete" : domain.paused == true ? "paused" : "running"
         }
     }
 

@@ -60,12 +60,15 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
     /// Why it shut down (`crash`, `poweroff`, `reboot`, …, or `dying`) when it no longer runs but is still
     /// listed; nil while it runs. Nothing restarts a domain libxl created (no `xl create` process watches it).
     public var shutdownReason: String?
+    /// Whether it is paused (`xl pause`, `xl restore -p`, a creation not finished): it runs no vCPU, so an IOVM serves
+    /// no vif and a guest's vifs do not connect, until someone unpauses it. nil when the backend did not say.
+    public var paused: Bool?
 
     /// Creates an observation.
     public init(
         domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
         cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil, vifs: [ObservedVif]? = nil, rtds: RTDSParameters? = nil,
-        shutdownReason: String? = nil
+        shutdownReason: String? = nil, paused: Bool? = nil
     ) {
         self.domid = domid
         self.name = name
@@ -80,6 +83,7 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
         self.vifs = vifs
         self.rtds = rtds
         self.shutdownReason = shutdownReason
+        self.paused = paused
     }
 
     /// Whether iovm created it for `topology`: its tag names the topology and its UUID (a reused name or

@@ -284,7 +284,8 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
-                    pci: pci, tag: tag, vifs: vifs, rtds: schedule?.rtds, shutdownReason: Self.shutdownReason(domain)))
+                    pci: pci, tag: tag, vifs: vifs, rtds: schedule?.rtds, shutdownReason: Self.shutdownReason(domain),
+                    paused: domain.state.paused))
         }
         var bindings: [NICBinding] = []
         for pci in nics {

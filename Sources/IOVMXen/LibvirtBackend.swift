@@ -158,7 +158,8 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
                     domid: domid, name: domain.name, uuid: domain.uuid, vcpus: domain.vcpus, hardAffinity: affinity, weight: credit?.weight,
                     cap: credit?.cap, cpupool: Planner.defaultPool, pci: pci, tag: tag,
                     vifs: domid == 0 ? nil : batched?[domid],
-                    shutdownReason: domain.state == 6 ? "crash" : domain.state == 5 ? "poweroff" : domain.state == 4 ? "shutdown" : nil))
+                    shutdownReason: domain.state == 6 ? "crash" : domain.state == 5 ? "poweroff" : domain.state == 4 ? "shutdown" : nil,
+                    paused: domain.state == 3))  // VIR_DOMAIN_PAUSED
         }
         // Domains libvirt did not start (xl's, another toolstack's) are invisible to it: seen from xenstore, untagged,
         // so a planned name one of them holds is a conflict before anything is touched.

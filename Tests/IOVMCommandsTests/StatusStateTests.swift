@@ -5,11 +5,11 @@ import Testing
 
 /// `iovm status`'s STATE column.
 @Suite struct StatusStateTests {
-    func domain(_ reason: String?, incomplete: Bool? = nil) -> ObservedDomain {
+    func domain(_ reason: String?, incomplete: Bool? = nil, paused: Bool? = nil) -> ObservedDomain {
         ObservedDomain(
             domid: 7, name: "guest1", uuid: "u", vcpus: 1, hardAffinity: [], weight: nil, cap: nil, cpupool: "Pool-0",
             tag: ManagedTag(topology: "t", name: "guest1", role: .guest, uuid: "u", specFingerprint: "f", incomplete: incomplete),
-            shutdownReason: reason)
+            shutdownReason: reason, paused: paused)
     }
 
     @Test func eachLifeHasItsWords() {
@@ -18,5 +18,9 @@ import Testing
         #expect(StatusCommand.state(of: domain("poweroff")) == "shut down (poweroff)")
         #expect(StatusCommand.state(of: domain("reboot", incomplete: true)) == "shut down (reboot)")
         #expect(StatusCommand.state(of: domain("dying")) == "dying")
+        #expect(StatusCommand.state(of: domain(nil, paused: true)) == "paused")
+        #expect(StatusCommand.state(of: domain(nil, paused: false)) == "running")
+        #expect(StatusCommand.state(of: domain("crash", paused: true)) == "shut down (crash)")
+        #expect(StatusCommand.state(of: domain(nil, incomplete: true, paused: true)) == "incomplete")
     }
 }

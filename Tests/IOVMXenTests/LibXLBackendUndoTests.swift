@@ -196,6 +196,21 @@ struct LibXLBackendUndoTests {
         #expect(host.domain("guest1")?.tag?.incomplete == true)
     }
 
+    @Test("the observation says which domains are paused: a domain left paused, and one unpaused")
+    func pausedIsObserved() throws {
+        let toolstack = RecordingToolstack()
+        let store = MemoryTagStore()
+        _ = try backend(toolstack, store).createDomain(try guestSpec("guest1"), libxlJSON: "{}", tag: tag("guest1"))
+        toolstack.fail("unpauseDomain")
+        toolstack.fail("destroyDomain")
+        #expect(throws: XenError.self) {
+            _ = try backend(toolstack, store).createDomain(try guestSpec("guest2"), libxlJSON: "{}", tag: tag("guest2"))
+        }
+        let host = try backend(toolstack, store).observe(nics: [])
+        #expect(host.domain("guest1")?.paused == false)
+        #expect(host.domain("guest2")?.paused == true)
+    }
+
     @Test func aDomainWhoseTagCannotBeWrittenIsDestroyed() throws {
         let toolstack = RecordingToolstack()
         let store = MemoryTagStore()
