@@ -244,7 +244,7 @@ extension Diagnostic {
     // MARK: Schedulers
 
     static func rtdsOutOfRange(_ field: String, of role: String, value: Int, at location: SourceLocation?) -> Diagnostic {
-        .init(.error, "rtds \(field) of \(role) must be 1-\(Int32.max) microseconds, not \(value)", at: location)
+        .init(.error, "rtds \(field) of \(role) must be \(PlanningRun.rtdsMinimumMicroseconds)-\(Int32.max) microseconds (rtds' minimum is 10), not \(value)", at: location)
     }
     static func rtdsBudgetOverPeriod(of role: String, budget: Int, period: Int, at location: SourceLocation?) -> Diagnostic {
         .init(.error, "rtds budget of \(role) (\(budget) us) is longer than its period (\(period) us)", at: location)

@@ -56,11 +56,12 @@ extension PlanningRun {
         }
     }
 
-    /// The reservation `document` declares for `role`, checked: period and budget positive and within
-    /// libxl's int, the budget at most the period.
+    /// The reservation `document` declares for `role`, checked: period and budget at least rtds' minimum of 10 us
+    /// (Xen's `RTDS_MIN_PERIOD` and `RTDS_MIN_BUDGET`, which its per-vCPU call enforces) and within libxl's int, the
+    /// budget at most the period.
     mutating func checkRTDS(_ document: RTDSDocument?, of role: String, at location: SourceLocation?) -> RTDSParameters? {
         guard let document else { return nil }
-        let range = 1...Int(Int32.max)
+        let range = Self.rtdsMinimumMicroseconds...Int(Int32.max)
         var ok = true
         if !range.contains(document.periodMicroseconds) {
             diagnostics.emit(.rtdsOutOfRange("period", of: role, value: document.periodMicroseconds, at: location))
@@ -78,4 +79,7 @@ extension PlanningRun {
         return RTDSParameters(
             periodMicroseconds: document.periodMicroseconds, budgetMicroseconds: document.budgetMicroseconds, extratime: document.extratime ?? true)
     }
+
+    /// rtds' shortest period and budget, in microseconds (`xen/common/sched/rt.c`).
+    static let rtdsMinimumMicroseconds = 10
 }

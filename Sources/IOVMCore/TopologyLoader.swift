@@ -103,10 +103,19 @@ public struct TopologyLoader: Sendable {
         return nil
     }
 
-    /// Root's home directory from the password database (`getpwuid(0)`); nil when it has none.
+    /// Root's home directory from the password database (`getpwuid_r` of UID 0: callers may run at once); nil when it
+    /// has none.
     public static func rootHome() -> String? {
-        guard let entry = getpwuid(0), let directory = entry.pointee.pw_dir else { return nil }
-        return String(cString: directory)
+        var entry = passwd()
+        var found: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        // The entry's strings live in `buffer`: read while it is lent.
+        return buffer.withUnsafeMutableBufferPointer { bytes -> String? in
+            guard let base = bytes.baseAddress, getpwuid_r(0, &entry, base, bytes.count, &found) == 0, found != nil, let directory = entry.pw_dir else {
+                return nil
+            }
+            return String(cString: directory)
+        }
     }
 
     /// Loads `path`: `.json` as a document, ``standardInput`` as the document on stdin, anything else as a Swift

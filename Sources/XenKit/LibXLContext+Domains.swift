@@ -4,6 +4,8 @@ import CXenShim
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Musl)
+    import Musl
 #endif
 
 extension LibXLContext {
@@ -47,9 +49,15 @@ extension LibXLContext {
             try LibXLCalls.check("libxl_domain_sched_params_get", operation: "libxl_domain_sched_params_get(\(domid))") {
                 libxl_domain_sched_params_get(ctx, domid, &params)
             }
-            guard params.sched == LIBXL_SCHEDULER_RTDS else { return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap)) }
-            return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap), rtdsByVCPU: try Self.rtdsReservations(ctx, domid: domid))
+            return try Self.schedule(from: params) { () throws(XenError) in try Self.rtdsReservations(ctx, domid: domid) }
         }
+    }
+
+    /// What ``schedule(of:)`` makes of libxl's domain-wide answer `params`: its weight and cap, and under rtds the
+    /// reservations `perVCPU` reads, never `params`' period and budget (rtds' defaults, whatever the vCPUs run with).
+    static func schedule(from params: libxl_domain_sched_params, perVCPU: () throws(XenError) -> [RTDSSchedule]) throws(XenError) -> DomainSchedule {
+        guard params.sched == LIBXL_SCHEDULER_RTDS else { return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap)) }
+        return DomainSchedule(weight: Int(params.weight), cap: Int(params.cap), rtdsByVCPU: try perVCPU())
     }
 
     /// Each vCPU's rtds reservation, vCPU 0 first (`libxl_vcpu_sched_params_get_all`); the funnel's tests drive it
@@ -61,6 +69,11 @@ extension LibXLContext {
         try LibXLCalls.check("libxl_vcpu_sched_params_get_all", operation: "libxl_vcpu_sched_params_get_all(\(domid))") {
             libxl_vcpu_sched_params_get_all(ctx, domid, &params)
         }
+        return rtdsReservations(from: params)
+    }
+
+    /// The reservations in libxl's per-vCPU answer `params`, in its order.
+    static func rtdsReservations(from params: libxl_vcpu_sched_params) -> [RTDSSchedule] {
         guard let vcpus = params.vcpus else { return [] }
         return (0..<Int(params.num_vcpus)).map { index in
             RTDSSchedule(
@@ -121,7 +134,7 @@ extension LibXLContext {
         var params = libxl_vcpu_sched_params()
         libxl_vcpu_sched_params_init(&params)
         defer { libxl_vcpu_sched_params_dispose(&params) }  // frees `vcpus`
-        guard let vcpus = calloc(1, MemoryLayout<libxl_sched_params>.stride)?.assumingMemoryBound(to: libxl_sched_params.self) else {
+        guard let vcpus = calloc(1, MemoryLayout<libxl_sched_params>.stride)?.bindMemory(to: libxl_sched_params.self, capacity: 1) else {
             throw XenError.failed(operation: operation, detail: "out of memory")
         }
         libxl_sched_params_init(vcpus)

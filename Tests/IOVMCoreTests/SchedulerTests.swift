@@ -148,8 +148,13 @@ struct SchedulerTests {
             Self.asking("rtds", base, guest: RTDSDocument(periodMicroseconds: 0, budgetMicroseconds: -1)), poolZero: "rtds")
         #expect(
             zero.map(\.message) == [
-                "rtds period of guests must be 1-2147483647 microseconds, not 0", "rtds budget of guests must be 1-2147483647 microseconds, not -1",
+                "rtds period of guests must be 10-2147483647 microseconds (rtds' minimum is 10), not 0",
+                "rtds budget of guests must be 10-2147483647 microseconds (rtds' minimum is 10), not -1",
             ])
+        // Xen's per-vCPU call refuses less than 10 us; the plan says so before anything is made.
+        let short = Self.errors(
+            Self.asking("rtds", base, iovm: RTDSDocument(periodMicroseconds: 100, budgetMicroseconds: 9)), poolZero: "rtds")
+        #expect(short.map(\.message) == ["rtds budget of IOVMs must be 10-2147483647 microseconds (rtds' minimum is 10), not 9"])
         #expect(zero.allSatisfy { $0.location == Fixture.at(40) })
     }
 

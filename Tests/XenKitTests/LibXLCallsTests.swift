@@ -1,3 +1,4 @@
+import CLibXen
 import Testing
 
 @testable import XenKit
@@ -85,6 +86,39 @@ struct LibXLCallsTests {
             }
         }
         #expect(mocking.trace == ["libxl_vcpu_sched_params_get_all"])
+    }
+
+    /// Under rtds the reservation comes from the per-vCPU answer, never from the domain-wide one (rtds' defaults);
+    /// under credit the per-vCPU call is not made.
+    @Test func rtdsReadsEachVCPUNotTheDomainWideDefaults() throws {
+        var wide = libxl_domain_sched_params()
+        wide.sched = LIBXL_SCHEDULER_RTDS
+        wide.weight = -1
+        wide.cap = -1
+        wide.period = 10_000
+        wide.budget = 4_000
+        wide.extratime = -1
+        let own = RTDSSchedule(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: false)
+        let read = try LibXLContext.schedule(from: wide) { () throws(XenError) in [own, own] }
+        #expect(read.rtds == own && read.rtdsByVCPU.count == 2)
+
+        var credit = libxl_domain_sched_params()
+        credit.sched = LIBXL_SCHEDULER_CREDIT
+        credit.weight = 512
+        credit.cap = 50
+        let plain = try LibXLContext.schedule(from: credit) { () throws(XenError) in
+            Issue.record("the per-vCPU call is made under credit")
+            return []
+        }
+        #expect(plain == DomainSchedule(weight: 512, cap: 50))
+
+        let entries = UnsafeMutablePointer<libxl_sched_params>.allocate(capacity: 2)
+        defer { entries.deallocate() }
+        entries[0] = libxl_sched_params(vcpuid: 0, weight: -1, cap: -1, period: 20_000, extratime: 0, budget: 5_000)
+        entries[1] = libxl_sched_params(vcpuid: 1, weight: -1, cap: -1, period: 20_000, extratime: 1, budget: 5_000)
+        let perVCPU = LibXLContext.rtdsReservations(from: libxl_vcpu_sched_params(sched: LIBXL_SCHEDULER_RTDS, num_vcpus: 2, vcpus: entries))
+        #expect(perVCPU == [own, RTDSSchedule(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: true)])
+        #expect(DomainSchedule(weight: -1, cap: -1, rtdsByVCPU: perVCPU).rtds == nil)
     }
 
     @Test func valuesBelowTheMinimumAreErrors() {
