@@ -72,6 +72,7 @@
     X(CXEN_XENLIGHT, libxl_vcpu_sched_params_dispose) \
     X(CXEN_XENLIGHT, libxl_vcpu_sched_params_get_all) \
     X(CXEN_XENLIGHT, libxl_vcpu_sched_params_init) \
+    X(CXEN_XENLIGHT, libxl_vcpu_sched_params_set) \
     X(CXEN_XENLIGHT, libxl_vcpu_sched_params_set_all) \
     X(CXEN_XENLIGHT, libxl_vcpuinfo_list_free) \
     X(CXEN_XENCTRL, xc_domain_getinfolist) \

@@ -409,9 +409,11 @@ public struct ApplyEngine: Sendable {
                 let interface = try network.createBridge(name, on: nic, topology: plan.topology)
                 journal.record(Change.createBridge(name: name, nic: nic, interface: interface).description, undo: .removeBridge(name))
                 crashPoint?("bridge:\(name)")
-            case .setAffinity(let name, let domid, let vcpus, let from, let to):
+            case .setAffinity(let name, let domid, let vcpus, let from, let to, let before):
                 try backend.setAffinity(domid: domid, vcpus: vcpus, hard: to)
-                journal.record(change.description, undo: .setAffinity(domid: domid, vcpus: vcpus, hard: from))
+                // vCPUs pinned apart (`xl vcpu-pin` of one) get each its own back.
+                let apart = before.count == vcpus && Set(before).count > 1
+                journal.record(change.description, undo: apart ? .setAffinityPerVCPU(domid: domid, hard: before) : .setAffinity(domid: domid, vcpus: vcpus, hard: from))
                 crashPoint?("pin:\(name)")
             case .setSchedule(let name, let domid, let from, let to):
                 try backend.setSchedule(domid: domid, weight: to.weight, cap: to.cap)
@@ -423,7 +425,7 @@ public struct ApplyEngine: Sendable {
                 crashPoint?("weight:\(name)")
             case .setRTDS(let name, let domid, let from, let to):
                 try backend.setRTDS(domid: domid, to: to)
-                journal.record(change.description, undo: from.map { .setRTDS(domid: domid, parameters: $0) })
+                journal.record(change.description, undo: Journal.Undo.rtds(domid: domid, before: from))
                 crashPoint?("rtds:\(name)")
             case .moveToPool(let name, let domid, let from, let to):
                 try backend.moveToPool(domid: domid, pool: to)
@@ -809,9 +811,18 @@ struct Journal {
         case removeBridge(String)
         case destroyDomain(domid: UInt32, name: String)
         case setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?)
+        case setAffinityPerVCPU(domid: UInt32, hard: [CPUSet])
         case setSchedule(domid: UInt32, weight: Int, cap: Int)
         case setRTDS(domid: UInt32, parameters: RTDSParameters)
+        case setRTDSPerVCPU(domid: UInt32, parameters: [RTDSParameters])
         case moveToPool(domid: UInt32, pool: String)
+
+        /// What gives domain `domid` back the rtds reservations `before` (each vCPU's, vCPU 0 first): the one they
+        /// shared, or each vCPU's when they differed; nothing when they were not read.
+        static func rtds(domid: UInt32, before: [RTDSParameters]) -> Undo? {
+            guard let first = before.first else { return nil }
+            return before.allSatisfy { $0 == first } ? .setRTDS(domid: domid, parameters: first) : .setRTDSPerVCPU(domid: domid, parameters: before)
+        }
     }
 
     private(set) var done: [String] = []
@@ -836,8 +847,10 @@ struct Journal {
                 case .removeBridge(let name): try network?.removeBridge(named: name)
                 case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
                 case .setAffinity(let domid, let vcpus, let hard): try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard)
+                case .setAffinityPerVCPU(let domid, let hard): try backend.setAffinity(domid: domid, perVCPU: hard)
                 case .setSchedule(let domid, let weight, let cap): try backend.setSchedule(domid: domid, weight: weight, cap: cap)
                 case .setRTDS(let domid, let parameters): try backend.setRTDS(domid: domid, to: parameters)
+                case .setRTDSPerVCPU(let domid, let parameters): try backend.setRTDS(domid: domid, perVCPU: parameters)
                 case .moveToPool(let domid, let pool): try backend.moveToPool(domid: domid, pool: pool)
                 }
                 logger.notice("rolled back: \(step)")

@@ -55,8 +55,11 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
     public var tag: ManagedTag?
     /// Its vifs (frontends) and the state of each one's backend; nil when not read.
     public var vifs: [ObservedVif]?
-    /// Its rtds reservation, when its cpupool runs rtds.
+    /// Its rtds reservation, when its cpupool runs rtds and all its vCPUs have the same.
     public var rtds: RTDSParameters?
+    /// Each vCPU's rtds reservation, vCPU 0 first, when its cpupool runs rtds and the backend read them; empty
+    /// otherwise. They differ only when someone set one vCPU's (`xl sched-rtds -v`); ``rtds`` is then nil.
+    public var rtdsByVCPU: [RTDSParameters]
     /// Why it shut down (`crash`, `poweroff`, `reboot`, …, or `dying`) when it no longer runs but is still
     /// listed; nil while it runs. Nothing restarts a domain libxl created (no `xl create` process watches it).
     public var shutdownReason: String?
@@ -68,7 +71,7 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
     public init(
         domid: UInt32, name: String, uuid: String, vcpus: Int, hardAffinity: [CPUSet], weight: Int?, cap: Int?,
         cpupool: String, pci: [PCIAddress] = [], tag: ManagedTag? = nil, vifs: [ObservedVif]? = nil, rtds: RTDSParameters? = nil,
-        shutdownReason: String? = nil, paused: Bool? = nil
+        rtdsByVCPU: [RTDSParameters] = [], shutdownReason: String? = nil, paused: Bool? = nil
     ) {
         self.domid = domid
         self.name = name
@@ -82,6 +85,7 @@ public struct ObservedDomain: Sendable, Codable, Equatable {
         self.tag = tag
         self.vifs = vifs
         self.rtds = rtds
+        self.rtdsByVCPU = rtdsByVCPU
         self.shutdownReason = shutdownReason
         self.paused = paused
     }

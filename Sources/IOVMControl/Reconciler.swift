@@ -19,11 +19,13 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Create a domain; domains of one stage are created concurrently.
     case createDomain(name: String, stage: Int)
     /// Set hard affinity of a running domain (nil: unpin).
-    case setAffinity(name: String, domid: UInt32, vcpus: Int, from: CPUSet?, to: CPUSet?)
+    /// `before` holds each vCPU's hard affinity before, vCPU 0 first: what a rollback gives back when they differ.
+    case setAffinity(name: String, domid: UInt32, vcpus: Int, from: CPUSet?, to: CPUSet?, before: [CPUSet] = [])
     /// Set credit weight and cap of a running domain.
     case setSchedule(name: String, domid: UInt32, from: (weight: Int?, cap: Int?), to: (weight: Int, cap: Int))
-    /// Set the rtds reservation of a running domain (its cpupool runs rtds).
-    case setRTDS(name: String, domid: UInt32, from: RTDSParameters?, to: RTDSParameters)
+    /// Set the rtds reservation of a running domain (its cpupool runs rtds); `from` holds each vCPU's before, vCPU 0
+    /// first (empty when not read).
+    case setRTDS(name: String, domid: UInt32, from: [RTDSParameters], to: RTDSParameters)
     /// Move a running domain to another pool.
     case moveToPool(name: String, domid: UInt32, from: String, to: String)
     /// Destroy a domain an earlier apply stopped creating (killed between creating and tagging it);
@@ -57,11 +59,11 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         case .giveNICToDom0(let pci, let bridge, _): "give NIC \(pci) back to its dom0 driver, for bridge \(bridge)"
         case .createBridge(let name, let nic, let interface): "bridge \(name) on \(nic)\(interface.map { " (\($0))" } ?? "")"
         case .createDomain(let name, let stage): "create \(name) (stage \(stage + 1))"
-        case .setAffinity(let name, _, _, let from, let to):
+        case .setAffinity(let name, _, _, let from, let to, _):
             "pin \(name): cores \(from?.description ?? "all") -> \(to?.description ?? "all")"
         case .setSchedule(let name, _, let from, let to):
             "weigh \(name): weight \(from.weight.map(String.init) ?? "?") -> \(to.weight), cap \(from.cap.map(String.init) ?? "?") -> \(to.cap)"
-        case .setRTDS(let name, _, let from, let to): "reserve \(name): rtds \(from?.description ?? "?") -> \(to)"
+        case .setRTDS(let name, _, let from, let to): "reserve \(name): rtds \(Self.reservations(from)) -> \(to)"
         case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
         case .replaceIncomplete(let name, let domid): "destroy \(name) (\(domid)), left half-made by an apply that stopped, to create it again"
         case .replaceShutDown(let name, let domid, let reason): "destroy IOVM \(name) (\(domid)), which shut down (\(reason)), to create it again"
@@ -78,6 +80,14 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         case .setAffinity, .setSchedule, .setRTDS, .moveToPool: true
         default: false
         }
+    }
+
+    /// How a change's description writes reservations read per vCPU: the one they share, each vCPU's when they
+    /// differ, `?` when none was read.
+    static func reservations(_ perVCPU: [RTDSParameters]) -> String {
+        guard let first = perVCPU.first else { return "?" }
+        if perVCPU.allSatisfy({ $0 == first }) { return first.description }
+        return perVCPU.enumerated().map { "vCPU \($0.offset): \($0.element)" }.joined(separator: "; ")
     }
 }
 
@@ -301,11 +311,12 @@ public enum Reconciler {
             let now = normalized(running.hardAffinity.first)
             let uniform = Set(running.hardAffinity).count <= 1
             if normalized(domain.hardAffinity) != now || !uniform {
-                live.append(.setAffinity(name: domain.name, domid: running.domid, vcpus: running.vcpus, from: now, to: domain.hardAffinity))
+                live.append(.setAffinity(name: domain.name, domid: running.domid, vcpus: running.vcpus, from: now, to: domain.hardAffinity, before: running.hardAffinity))
             }
             if let rtds = domain.rtds {
                 if running.rtds != rtds {
-                    live.append(.setRTDS(name: domain.name, domid: running.domid, from: running.rtds, to: rtds))
+                    let before = !running.rtdsByVCPU.isEmpty ? running.rtdsByVCPU : running.rtds.map { [$0] } ?? []
+                    live.append(.setRTDS(name: domain.name, domid: running.domid, from: before, to: rtds))
                 }
             } else if plan.scheduler(of: domain) != "rtds" && (running.weight != domain.weight || running.cap != domain.cap) {
                 live.append(.setSchedule(name: domain.name, domid: running.domid, from: (running.weight, running.cap), to: (domain.weight, domain.cap)))

@@ -60,10 +60,16 @@ public protocol XenBackend: Sendable {
 
     /// Sets every vCPU's hard affinity (nil: all cores) live.
     func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws
+    /// Sets each vCPU's hard affinity live, vCPU `i` to `perVCPU[i]`: a rollback's, giving back affinities that
+    /// differed between the vCPUs.
+    func setAffinity(domid: UInt32, perVCPU: [CPUSet]) throws
     /// Sets credit weight and cap live.
     func setSchedule(domid: UInt32, weight: Int, cap: Int) throws
     /// Sets the rtds period, budget and extratime live (the domain's cpupool runs rtds).
     func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws
+    /// Sets each vCPU's rtds reservation live, vCPU `i` to `perVCPU[i]`: a rollback's, giving back reservations that
+    /// differed between the vCPUs.
+    func setRTDS(domid: UInt32, perVCPU: [RTDSParameters]) throws
     /// Moves a domain to another cpupool live.
     func moveToPool(domid: UInt32, pool: String) throws
     /// Tidies the records no domain answers to any more: removes creation intents whose domain does not exist (an

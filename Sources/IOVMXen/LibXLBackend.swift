@@ -284,7 +284,7 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
                     domid: domain.domid, name: domain.name ?? "domid\(domain.domid)", uuid: domain.uuid,
                     vcpus: max(affinity.count, Int(domain.vcpusOnline)), hardAffinity: affinity,
                     weight: schedule?.weight, cap: schedule?.cap, cpupool: poolNames[domain.cpupool] ?? "pool\(domain.cpupool)",
-                    pci: pci, tag: tag, vifs: vifs, rtds: schedule?.rtds, shutdownReason: Self.shutdownReason(domain),
+                    pci: pci, tag: tag, vifs: vifs, rtds: schedule?.rtds, rtdsByVCPU: schedule?.rtdsByVCPU ?? [], shutdownReason: Self.shutdownReason(domain),
                     paused: domain.state.paused))
         }
         var bindings: [NICBinding] = []
@@ -350,14 +350,17 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         try context.vcpuAffinities(of: domid).map { Self.cpus($0, cores: cores) }
     }
 
-    /// Domain `domid`'s weight, cap and rtds reservation; with the scheduler of its pool when the caller knows it
-    /// (one libxenctrl call under credit or credit2, where libxl asks for the pool first).
-    private func scheduleParameters(_ domid: UInt32, poolScheduler: String? = nil) throws -> (weight: Int, cap: Int, rtds: RTDSParameters?) {
+    /// Domain `domid`'s weight, cap and rtds reservations (the one all vCPUs share, and each vCPU's); with the
+    /// scheduler of its pool when the caller knows it (one libxenctrl call under credit or credit2, where libxl asks
+    /// for the pool first).
+    private func scheduleParameters(
+        _ domid: UInt32, poolScheduler: String? = nil
+    ) throws -> (weight: Int, cap: Int, rtds: RTDSParameters?, rtdsByVCPU: [RTDSParameters]) {
         let schedule = try poolScheduler.map { scheduler throws(XenError) in try context.schedule(of: domid, poolScheduler: scheduler) } ?? context.schedule(of: domid)
-        let rtds = schedule.rtds.map {
-            RTDSParameters(periodMicroseconds: $0.periodMicroseconds, budgetMicroseconds: $0.budgetMicroseconds, extratime: $0.extratime)
+        func parameters(_ rtds: RTDSSchedule) -> RTDSParameters {
+            RTDSParameters(periodMicroseconds: rtds.periodMicroseconds, budgetMicroseconds: rtds.budgetMicroseconds, extratime: rtds.extratime)
         }
-        return (schedule.weight, schedule.cap, rtds)
+        return (schedule.weight, schedule.cap, schedule.rtds.map(parameters), schedule.rtdsByVCPU.map(parameters))
     }
 
     /// The PCI devices dom0's pciback serves `domid`, read from its backend directory as pcifront reads them: `num_devs`,
@@ -761,12 +764,20 @@ public final class LibXLBackend: XenBackend, @unchecked Sendable {
         try context.setHardAffinity(of: domid, vcpus: vcpus, to: hard)
     }
 
+    public func setAffinity(domid: UInt32, perVCPU: [CPUSet]) throws {
+        try context.setHardAffinities(of: domid, perVCPU: perVCPU)
+    }
+
     public func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {
         try context.setSchedule(of: domid, to: DomainSchedule(weight: weight, cap: cap))
     }
 
     public func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws {
         try context.setRTDSSchedule(of: domid, to: Self.rtdsSchedule(parameters))
+    }
+
+    public func setRTDS(domid: UInt32, perVCPU: [RTDSParameters]) throws {
+        try context.setRTDSSchedules(of: domid, perVCPU: perVCPU.map(Self.rtdsSchedule))
     }
 
     /// A plan's rtds reservation in XenKit's terms.

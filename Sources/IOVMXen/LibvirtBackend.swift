@@ -445,6 +445,16 @@ public final class LibvirtBackend: XenBackend, @unchecked Sendable {
         throw XenError.failed(operation: "set an rtds reservation on \(host.uri)", detail: "libvirt's libxl driver sets only credit's weight and cap")
     }
 
+    public func setAffinity(domid: UInt32, perVCPU: [CPUSet]) throws {
+        guard let name = try name(of: domid) else { throw XenError.failed(operation: "pin domain \(domid) on \(host.uri)", detail: "it does not run") }
+        let cores = try host.hostCPUCount()
+        for (vcpu, cpus) in perVCPU.enumerated() { try host.pinVCPU(name, vcpu: vcpu, to: cpus, cores: cores) }
+    }
+
+    public func setRTDS(domid: UInt32, perVCPU: [RTDSParameters]) throws {
+        throw XenError.failed(operation: "set rtds reservations on \(host.uri)", detail: "libvirt's libxl driver sets only credit's weight and cap")
+    }
+
     public func moveToPool(domid: UInt32, pool: String) throws {
         throw XenError.failed(operation: "move domain \(domid) to cpupool \(pool) on \(host.uri)", detail: "libvirt's libxl driver has no cpupools")
     }

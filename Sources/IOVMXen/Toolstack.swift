@@ -30,8 +30,12 @@ protocol Toolstack: Sendable {
     func setSchedule(of domid: UInt32, to schedule: DomainSchedule) throws(XenError)
     /// Sets a domain's rtds period, budget and extratime, live.
     func setRTDSSchedule(of domid: UInt32, to schedule: RTDSSchedule) throws(XenError)
+    /// Sets each vCPU's rtds reservation, vCPU `i` to `perVCPU[i]`, live.
+    func setRTDSSchedules(of domid: UInt32, perVCPU: [RTDSSchedule]) throws(XenError)
     /// Sets the hard affinity of a domain's first `vcpus` vCPUs, live (`nil`: every CPU).
     func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError)
+    /// Sets the hard affinity of each vCPU, vCPU `i` to `perVCPU[i]`, live.
+    func setHardAffinities(of domid: UInt32, perVCPU: [CPUSet]) throws(XenError)
     /// Every cpupool, Pool-0 first.
     func cpuPools() throws(XenError) -> [CPUPoolInfo]
     /// Takes a CPU out of a cpupool.

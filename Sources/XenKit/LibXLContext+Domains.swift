@@ -36,6 +36,20 @@ extension LibXLContext {
         }
     }
 
+    /// Sets the hard affinity of each of domain `domid`'s vCPUs, vCPU `i` to `perVCPU[i]` (`libxl_set_vcpuaffinity`
+    /// per vCPU), live.
+    public func setHardAffinities(of domid: UInt32, perVCPU: [CPUSet]) throws(XenError) {
+        for (vcpu, cpus) in perVCPU.enumerated() {
+            var bitmap = try makeCPUBitmap(cpus)
+            defer { libxl_bitmap_dispose(&bitmap) }
+            try withUnsafeContext { ctx throws(XenError) in
+                try LibXLCalls.check("libxl_set_vcpuaffinity", operation: "libxl_set_vcpuaffinity(\(domid), vcpu \(vcpu), \(cpus))") {
+                    libxl_set_vcpuaffinity(ctx, domid, UInt32(vcpu), &bitmap, nil)
+                }
+            }
+        }
+    }
+
     /// Domain `domid`'s scheduler weight and cap (`libxl_domain_sched_params_get`), and under rtds each vCPU's
     /// reservation (`libxl_vcpu_sched_params_get_all`).
     ///
@@ -146,6 +160,44 @@ extension LibXLContext {
         params.vcpus = vcpus
         try LibXLCalls.check("libxl_vcpu_sched_params_set_all", operation: operation) {
             libxl_vcpu_sched_params_set_all(ctx, domid, &params)
+        }
+    }
+
+    /// Sets each vCPU's rtds reservation, vCPU `i` to `perVCPU[i]` (`libxl_vcpu_sched_params_set`): how a rollback
+    /// gives back reservations that differed between a domain's vCPUs, which ``setRTDSSchedule(of:to:)`` cannot.
+    public func setRTDSSchedules(of domid: UInt32, perVCPU: [RTDSSchedule]) throws(XenError) {
+        try withUnsafeContext { ctx throws(XenError) in try Self.setRTDSSchedules(ctx, domid: domid, perVCPU: perVCPU) }
+    }
+
+    /// The call of ``setRTDSSchedules(of:perVCPU:)`` on `ctx`; the funnel's tests drive it with a forced result,
+    /// which never reaches libxl.
+    static func setRTDSSchedules(_ ctx: OpaquePointer, domid: UInt32, perVCPU: [RTDSSchedule]) throws(XenError) {
+        let listed = perVCPU.enumerated().map {
+            "vCPU \($0.offset) \($0.element.periodMicroseconds)/\($0.element.budgetMicroseconds) us\($0.element.extratime ? " extratime" : "")"
+        }
+        let operation = "libxl_vcpu_sched_params_set(\(domid), rtds \(listed.joined(separator: ", ")))"
+        guard !perVCPU.isEmpty else { throw XenError.failed(operation: operation, detail: "no vCPU's reservation given") }
+        guard perVCPU.allSatisfy({ Int32(exactly: $0.periodMicroseconds) != nil && Int32(exactly: $0.budgetMicroseconds) != nil }) else {
+            throw XenError.failed(operation: operation, detail: "period and budget must fit libxl's int")
+        }
+        var params = libxl_vcpu_sched_params()
+        libxl_vcpu_sched_params_init(&params)
+        defer { libxl_vcpu_sched_params_dispose(&params) }  // frees `vcpus`
+        guard let vcpus = calloc(perVCPU.count, MemoryLayout<libxl_sched_params>.stride)?.bindMemory(to: libxl_sched_params.self, capacity: perVCPU.count) else {
+            throw XenError.failed(operation: operation, detail: "out of memory")
+        }
+        for (index, schedule) in perVCPU.enumerated() {
+            libxl_sched_params_init(vcpus + index)
+            vcpus[index].vcpuid = Int32(index)
+            vcpus[index].period = Int32(schedule.periodMicroseconds)
+            vcpus[index].budget = Int32(schedule.budgetMicroseconds)
+            vcpus[index].extratime = schedule.extratime ? 1 : 0
+        }
+        params.sched = LIBXL_SCHEDULER_RTDS
+        params.num_vcpus = Int32(perVCPU.count)
+        params.vcpus = vcpus
+        try LibXLCalls.check("libxl_vcpu_sched_params_set", operation: operation) {
+            libxl_vcpu_sched_params_set(ctx, domid, &params)
         }
     }
 

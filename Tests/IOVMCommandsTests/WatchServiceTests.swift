@@ -36,6 +36,8 @@ final class IdleBackend: XenBackend, HostLock, Sendable {
     func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws { throw Refused() }
     func setSchedule(domid: UInt32, weight: Int, cap: Int) throws { throw Refused() }
     func setRTDS(domid: UInt32, to parameters: RTDSParameters) throws { throw Refused() }
+    func setAffinity(domid: UInt32, perVCPU: [CPUSet]) throws { throw Refused() }
+    func setRTDS(domid: UInt32, perVCPU: [RTDSParameters]) throws { throw Refused() }
     func moveToPool(domid: UInt32, pool: String) throws { throw Refused() }
     func removeStaleRecords() throws {}
 

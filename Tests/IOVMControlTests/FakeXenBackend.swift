@@ -109,6 +109,17 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
+    /// What `xl sched-rtds -v N` and `xl vcpu-pin NAME N` do behind iovm's back: domain `name`'s vCPUs get each
+    /// their own rtds reservation and hard affinity.
+    func setPerVCPU(of name: String, rtds: [RTDSParameters], affinity: [CPUSet]) {
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.name == name }) else { return }
+            state.domains[index].rtdsByVCPU = rtds
+            state.domains[index].rtds = rtds.first.flatMap { first in rtds.allSatisfy { $0 == first } ? first : nil }
+            state.domains[index].hardAffinity = affinity
+        }
+    }
+
     /// Makes every call whose log line starts with `prefix` fail.
     func fail(_ prefix: String) { failures.withLock { _ = $0.insert(prefix) } }
 
@@ -330,6 +341,14 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
+    func setAffinity(domid: UInt32, perVCPU: [CPUSet]) throws {
+        try call("setAffinity \(name(domid)) per vCPU \(perVCPU.map(\.description).joined(separator: " "))")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].hardAffinity = perVCPU
+        }
+    }
+
     func setSchedule(domid: UInt32, weight: Int, cap: Int) throws {
         try call("setSchedule \(name(domid)) \(weight) \(cap)")
         state.withLock { state in
@@ -344,6 +363,16 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         state.withLock { state in
             guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
             state.domains[index].rtds = parameters
+            state.domains[index].rtdsByVCPU = Array(repeating: parameters, count: state.domains[index].vcpus)
+        }
+    }
+
+    func setRTDS(domid: UInt32, perVCPU: [RTDSParameters]) throws {
+        try call("setRTDS \(name(domid)) per vCPU \(perVCPU.map { "\($0.periodMicroseconds)/\($0.budgetMicroseconds)/\($0.extratime)" }.joined(separator: " "))")
+        state.withLock { state in
+            guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            state.domains[index].rtdsByVCPU = perVCPU
+            state.domains[index].rtds = perVCPU.first.flatMap { first in perVCPU.allSatisfy { $0 == first } ? first : nil }
         }
     }
 

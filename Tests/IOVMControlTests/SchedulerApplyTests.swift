@@ -1,3 +1,4 @@
+import CPUSets
 import Foundation
 import IOVMControl
 import IOVMCore
@@ -11,11 +12,11 @@ struct SchedulerApplyTests {
     let table3 = ApplyEngineTests()
 
     /// Table 3's hybrid with co-locate (cores 3 and 2), asking for rtds with the given IOVM budget.
-    func rtdsPlan(iovmBudget: Int = 4_000, poolZero: String = "credit") throws -> Plan {
+    func rtdsPlan(iovmBudget: Int = 4_000, poolZero: String = "credit", iovmVCPUs: Int? = nil) throws -> Plan {
         let document = TopologyDocument(
             name: "rt",
             host: HostDocument(cores: 4, memoryMiB: 8192, scheduler: "rtds"),
-            defaults: DefaultsDocument(kernel: "/lab/vmlinux"),
+            defaults: DefaultsDocument(kernel: "/lab/vmlinux", iovmVCPUs: iovmVCPUs),
             configuration: ConfigurationDocument(kind: .hybrid, groups: 2),
             nics: ApplyEngineTests.nics.map { NICDocument(pci: $0) },
             guests: (1...2).map { GuestDocument(name: "guest\($0)") },
@@ -64,6 +65,37 @@ struct SchedulerApplyTests {
         #expect(live.contains("setRTDS iovm0 10000 6000 true") && live.contains("setRTDS iovm1 10000 6000 true"))
         #expect(!live.contains { $0.hasPrefix("createDomain") || $0.hasPrefix("setSchedule") })
         #expect(fake.snapshot.domains.first { $0.name == "iovm1" }?.rtds?.budgetMicroseconds == 6_000)
+    }
+
+    @Test("a rollback gives each vCPU back its own rtds reservation and hard affinity, when they differed")
+    func rollbackRestoresEachVCPU() throws {
+        let fake = FakeXenBackend(nics: ApplyEngineTests.nics)
+        let plan = try rtdsPlan(iovmVCPUs: 2)
+        _ = try table3.engine(fake).apply(plan, libxlJSON: try json(plan))
+        #expect(fake.snapshot.domains.first { $0.name == "iovm0" }?.vcpus == 2)
+        // An operator set iovm0's vCPUs apart: `xl sched-rtds -d iovm0 -v 1 …`, `xl vcpu-pin iovm0 1 …`.
+        let apart = [
+            RTDSParameters(periodMicroseconds: 10_000, budgetMicroseconds: 4_000, extratime: true),
+            RTDSParameters(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: false),
+        ]
+        let pins = [CPUSet([0]), CPUSet([1])]
+        fake.setPerVCPU(of: "iovm0", rtds: apart, affinity: pins)
+
+        let bigger = try rtdsPlan(iovmBudget: 6_000, iovmVCPUs: 2)
+        let preview = try table3.engine(fake).preview(bigger)
+        #expect(
+            preview.changes.map(\.description).contains(
+                "reserve iovm0: rtds vCPU 0: period 10000 us, budget 4000 us, extratime; vCPU 1: period 20000 us, budget 5000 us -> period 10000 us, budget 6000 us, extratime"
+            ))
+        // iovm0 is pinned and reserved again, then iovm1's reservation fails: the apply rolls back.
+        fake.fail("setRTDS iovm1")
+        #expect(throws: (any Error).self) { try table3.engine(fake).apply(bigger, libxlJSON: try self.json(bigger)) }
+        let iovm0 = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(iovm0.rtdsByVCPU == apart)
+        #expect(iovm0.hardAffinity == pins)
+        let calls = fake.mutatingCalls
+        #expect(calls.contains("setRTDS iovm0 per vCPU 10000/4000/true 20000/5000/false"))
+        #expect(calls.contains("setAffinity iovm0 per vCPU 0 1"))
     }
 
     @Test("a plan that assumed an rtds Pool-0 is refused on a host whose Pool-0 runs credit")

@@ -74,9 +74,25 @@ struct LibXLBackendRTDSTests {
         let first = RTDSSchedule(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: false)
         let second = RTDSSchedule(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: true)
         toolstack.setRTDSReading(of: domid, [first, second])
-        #expect(try own.observe(nics: []).domain("guest1")?.rtds == nil)
+        let observed = try own.observe(nics: []).domain("guest1")
+        #expect(observed?.rtds == nil)
+        #expect(observed?.rtdsByVCPU.map(\.extratime) == [false, true])
         #expect(DomainSchedule(weight: -1, cap: -1, rtdsByVCPU: [first, second]).rtds == nil)
         #expect(DomainSchedule(weight: -1, cap: -1, rtdsByVCPU: [second, second]).rtds == second)
         #expect(DomainSchedule(weight: 256, cap: 0).rtds == nil)
+    }
+
+    @Test("reservations that differed between vCPUs are set back each to its vCPU, in one libxl call")
+    func eachVCPUIsSetBack() throws {
+        let toolstack = RecordingToolstack()
+        let own = backend(toolstack, MemoryTagStore())
+        let domid = try own.createDomain(try guestSpec("guest1", rtds: nil), libxlJSON: "{}", tag: tag("guest1"))
+        let apart = [
+            RTDSParameters(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: false),
+            RTDSParameters(periodMicroseconds: 10_000, budgetMicroseconds: 1_000, extratime: true),
+        ]
+        try own.setRTDS(domid: domid, perVCPU: apart)
+        #expect(toolstack.calls.last == "setRTDSSchedules 1 20000/5000/false 10000/1000/true")
+        #expect(try own.observe(nics: []).domain("guest1")?.rtdsByVCPU == apart)
     }
 }

@@ -108,6 +108,16 @@ final class RecordingToolstack: Toolstack, @unchecked Sendable {
         }
     }
 
+    func setRTDSSchedules(of domid: UInt32, perVCPU: [RTDSSchedule]) throws(XenError) {
+        let listed = perVCPU.map { "\($0.periodMicroseconds)/\($0.budgetMicroseconds)/\($0.extratime)" }
+        try call("setRTDSSchedules \(domid) \(listed.joined(separator: " "))", operation: "libxl_vcpu_sched_params_set(\(domid))")
+        state.withLock { $0.rtdsByVCPU[domid] = perVCPU }
+    }
+
+    func setHardAffinities(of domid: UInt32, perVCPU: [CPUSet]) throws(XenError) {
+        try call("setHardAffinities \(domid) \(perVCPU.map(\.description).joined(separator: " "))", operation: "libxl_set_vcpuaffinity(\(domid))")
+    }
+
     func setHardAffinity(of domid: UInt32, vcpus: Int, to cpus: CPUSet?) throws(XenError) {
         try call("setHardAffinity \(domid) \(vcpus) \(cpus?.description ?? "all")", operation: "libxl_set_vcpuaffinity(\(domid))")
     }

@@ -74,6 +74,32 @@ struct LibXLCallsTests {
         #expect(mocking.trace == ["libxl_vcpu_sched_params_set_all"])
     }
 
+    /// Reservations that differ between vCPUs are one funnelled `libxl_vcpu_sched_params_set`, each entry naming its
+    /// vCPU; an empty list or a value over libxl's int is refused before any call.
+    @Test func perVCPUReservationsAreOneFunnelledCall() {
+        let mocking = LibXLMocking()
+        mocking.force("libxl_vcpu_sched_params_set", code: -6)
+        let ctx = OpaquePointer(bitPattern: 0x1)!  // never dereferenced: the forced call does not reach libxl
+        let apart = [
+            RTDSSchedule(periodMicroseconds: 10_000, budgetMicroseconds: 4_000, extratime: true),
+            RTDSSchedule(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: false),
+        ]
+        LibXLMocking.$current.withValue(mocking) {
+            #expect(
+                throws: XenError.libxl(
+                    code: -6, name: "ERROR_INVAL",
+                    operation: "libxl_vcpu_sched_params_set(7, rtds vCPU 0 10000/4000 us extratime, vCPU 1 20000/5000 us)")
+            ) {
+                try LibXLContext.setRTDSSchedules(ctx, domid: 7, perVCPU: apart)
+            }
+            #expect(throws: XenError.self) { try LibXLContext.setRTDSSchedules(ctx, domid: 7, perVCPU: []) }
+            #expect(throws: XenError.self) {
+                try LibXLContext.setRTDSSchedules(ctx, domid: 7, perVCPU: [RTDSSchedule(periodMicroseconds: 1 << 40, budgetMicroseconds: 1, extratime: false)])
+            }
+        }
+        #expect(mocking.trace == ["libxl_vcpu_sched_params_set"])
+    }
+
     /// Each vCPU's reservation is read through the funnel (`libxl_vcpu_sched_params_get_all`), not the domain-wide
     /// query, which rtds answers with its defaults.
     @Test func rtdsReservationsAreReadPerVCPUThroughTheFunnel() {
