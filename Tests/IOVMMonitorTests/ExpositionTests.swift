@@ -68,15 +68,57 @@ struct ExpositionTests {
         }
     }
 
-    static func get(port: UInt16, parts: [String] = ["GET /metrics HTTP/1.0\r\n\r\n"]) throws -> String {
+    @Test("a port another listener holds, a port past 65535 and an IPv6 address are refused with the address named")
+    func refusedAddresses() throws {
+        let first = try MetricsListener(address: "localhost:0")
+        let taken = "127.0.0.1:\(first.port)"
+        #expect(throws: MonitorError("cannot listen on \(taken): Address already in use")) { _ = try MetricsListener(address: taken) }
+        #expect(throws: MonitorError("--listen wants HOST:PORT, e.g. 127.0.0.1:9105")) { _ = try MetricsListener(address: "127.0.0.1:65536") }
+        #expect(throws: MonitorError("--listen [::1]:0: only IPv4 loopback addresses (127.x.x.x) are served")) {
+            _ = try MetricsListener(address: "[::1]:0")
+        }
+        // The refusals left the first listener serving.
+        first.update("up 1\n")
+        #expect(try Self.get(port: first.port).hasSuffix("\r\n\r\nup 1\n"))
+    }
+
+    @Test("clients that hang up unanswered, or connect and say nothing, do not stop the listener serving the next")
+    func badClientsDoNotStopIt() throws {
+        let listener = try MetricsListener(address: "127.0.0.1:0")
+        listener.update(String(repeating: "iovm_filler 1\n", count: 20_000))  // 280 kB: more than one send
+        // Hang up at once, with the request unsent: the response's send fails (EPIPE, ECONNRESET) without a SIGPIPE.
+        for _ in 0..<5 {
+            let fd = try Self.connected(port: listener.port)
+            var linger = linger(l_onoff: 1, l_linger: 0)  // close sends a reset
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+            close(fd)
+        }
+        // Say nothing: the listener gives up reading after its 1 s and answers anyway.
+        let silent = try Self.connected(port: listener.port)
+        defer { close(silent) }
+        listener.update("iovm_watch_failures_total 0\n")
+        let response = try Self.get(port: listener.port)
+        #expect(response.hasSuffix("\r\n\r\niovm_watch_failures_total 0\n"), "\(response.prefix(200))")
+    }
+
+    /// A TCP connection to the listener on `port`.
+    static func connected(port: UInt16) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard connected == 0 else { throw MonitorError("connect: \(errno)") }
+        guard connected == 0 else {
+            close(fd)
+            throw MonitorError("connect: \(errno)")
+        }
+        return fd
+    }
+
+    static func get(port: UInt16, parts: [String] = ["GET /metrics HTTP/1.0\r\n\r\n"]) throws -> String {
+        let fd = try connected(port: port)
+        defer { close(fd) }
         for (index, part) in parts.enumerated() {
             if index > 0 { usleep(2_000) }  // after the server's recv woke on the first part, before its close
             let request = Array(part.utf8)
