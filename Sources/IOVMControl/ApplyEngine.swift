@@ -390,6 +390,10 @@ public struct ApplyEngine: Sendable {
                 try backend.createPool(pool, topology: plan.topology)
                 journal.record(change.description, undo: .destroyPool(pool.name))
                 crashPoint?("pool:\(pool.name)")
+            case .removePool(let pool):
+                try backend.destroyPool(named: pool.name)
+                journal.record(change.description, undo: .createPool(pool, topology: plan.topology))
+                crashPoint?("unpool:\(pool.name)")
             case .makeAssignable(let pci):
                 try backend.makeAssignable(pci, for: plan.topology)
                 journal.record(change.description, undo: .releaseNIC(pci))
@@ -411,13 +415,15 @@ public struct ApplyEngine: Sendable {
                 crashPoint?("bridge:\(name)")
             case .setAffinity(let name, let domid, let vcpus, let from, let to, let before):
                 try backend.setAffinity(domid: domid, vcpus: vcpus, hard: to)
-                // vCPUs pinned apart (`xl vcpu-pin` of one) get each its own back.
+                // vCPUs pinned apart (`xl vcpu-pin` of one) get each its own back; a domain moved by this apply gets
+                // its affinity back from the move's undo (it can only be pinned to cores of its pool).
                 let apart = before.count == vcpus && Set(before).count > 1
-                journal.record(change.description, undo: apart ? .setAffinityPerVCPU(domid: domid, hard: before) : .setAffinity(domid: domid, vcpus: vcpus, hard: from))
+                let undo: Journal.Undo = apart ? .setAffinityPerVCPU(domid: domid, hard: before) : .setAffinity(domid: domid, vcpus: vcpus, hard: from)
+                journal.record(change.description, undo: journal.moved.contains(domid) ? nil : undo)
                 crashPoint?("pin:\(name)")
             case .setSchedule(let name, let domid, let from, let to):
                 try backend.setSchedule(domid: domid, weight: to.weight, cap: to.cap)
-                if let weight = from.weight {
+                if let weight = from.weight, !journal.moved.contains(domid) {
                     journal.record(change.description, undo: .setSchedule(domid: domid, weight: weight, cap: from.cap ?? 0))
                 } else {
                     journal.record(change.description, undo: nil)
@@ -425,11 +431,12 @@ public struct ApplyEngine: Sendable {
                 crashPoint?("weight:\(name)")
             case .setRTDS(let name, let domid, let from, let to):
                 try backend.setRTDS(domid: domid, to: to)
-                journal.record(change.description, undo: Journal.Undo.rtds(domid: domid, before: from))
+                journal.record(change.description, undo: journal.moved.contains(domid) ? nil : Journal.Undo.rtds(domid: domid, before: from))
                 crashPoint?("rtds:\(name)")
-            case .moveToPool(let name, let domid, let from, let to):
+            case .moveToPool(let name, let domid, let from, let to, let before):
                 try backend.moveToPool(domid: domid, pool: to)
-                journal.record(change.description, undo: .moveToPool(domid: domid, pool: from))
+                journal.moved.insert(domid)
+                journal.record(change.description, undo: .moveToPool(domid: domid, pool: from, restore: before))
                 crashPoint?("move:\(name)")
             case .replaceIncomplete(let name, let domid), .replaceShutDown(let name, let domid, _), .replaceShutDownGuest(let name, let domid, _):
                 // Nothing to undo: it was never a working domain, or no longer is one.
@@ -805,6 +812,7 @@ struct StepFailure: Error, Sendable {
 struct Journal {
     enum Undo {
         case destroyPool(String)
+        case createPool(CPUPoolSpec, topology: String)
         case releaseNIC(PCIAddress)
         case makeAssignable(PCIAddress, topology: String?)
         case markNIC(PCIAddress, topology: String?)
@@ -815,7 +823,29 @@ struct Journal {
         case setSchedule(domid: UInt32, weight: Int, cap: Int)
         case setRTDS(domid: UInt32, parameters: RTDSParameters)
         case setRTDSPerVCPU(domid: UInt32, parameters: [RTDSParameters])
-        case moveToPool(domid: UInt32, pool: String)
+        /// Moves the domain back, then sets again what the move reset.
+        case moveToPool(domid: UInt32, pool: String, restore: SchedulingState)
+
+        /// Sets again on domain `domid` what a cpupool move reset: each vCPU's affinity, then its rtds reservations or
+        /// its weight and cap, as far as they were read.
+        static func restore(_ state: SchedulingState, of domid: UInt32, backend: any XenBackend) throws {
+            if let first = state.hardAffinity.first {
+                if Set(state.hardAffinity).count > 1 {
+                    try backend.setAffinity(domid: domid, perVCPU: state.hardAffinity)
+                } else {
+                    try backend.setAffinity(domid: domid, vcpus: state.hardAffinity.count, hard: first)
+                }
+            }
+            if let first = state.rtdsByVCPU.first {
+                if state.rtdsByVCPU.allSatisfy({ $0 == first }) {
+                    try backend.setRTDS(domid: domid, to: first)
+                } else {
+                    try backend.setRTDS(domid: domid, perVCPU: state.rtdsByVCPU)
+                }
+            } else if let weight = state.weight, weight > 0 {
+                try backend.setSchedule(domid: domid, weight: weight, cap: state.cap ?? 0)
+            }
+        }
 
         /// What gives domain `domid` back the rtds reservations `before` (each vCPU's, vCPU 0 first): the one they
         /// shared, or each vCPU's when they differed; nothing when they were not read.
@@ -827,6 +857,9 @@ struct Journal {
 
     private(set) var done: [String] = []
     private var undos: [(String, Undo)] = []
+    /// Domains this apply moved to another cpupool: the move's undo restores their affinity, weight, cap and
+    /// reservations, so the changes made to them after it record none of their own.
+    var moved: Set<UInt32> = []
 
     mutating func record(_ step: String, undo: Undo?) {
         done.append(step)
@@ -841,6 +874,7 @@ struct Journal {
             do {
                 switch undo {
                 case .destroyPool(let name): try backend.destroyPool(named: name)
+                case .createPool(let pool, let topology): try backend.createPool(pool, topology: topology)
                 case .releaseNIC(let pci): try backend.releaseNIC(pci)
                 case .makeAssignable(let pci, let topology): try backend.makeAssignable(pci, for: topology)
                 case .markNIC(let pci, let topology): try backend.markNIC(pci, for: topology)
@@ -851,7 +885,9 @@ struct Journal {
                 case .setSchedule(let domid, let weight, let cap): try backend.setSchedule(domid: domid, weight: weight, cap: cap)
                 case .setRTDS(let domid, let parameters): try backend.setRTDS(domid: domid, to: parameters)
                 case .setRTDSPerVCPU(let domid, let parameters): try backend.setRTDS(domid: domid, perVCPU: parameters)
-                case .moveToPool(let domid, let pool): try backend.moveToPool(domid: domid, pool: pool)
+                case .moveToPool(let domid, let pool, let restore):
+                    try backend.moveToPool(domid: domid, pool: pool)
+                    try Undo.restore(restore, of: domid, backend: backend)
                 }
                 logger.notice("rolled back: \(step)")
                 undone.append(step)

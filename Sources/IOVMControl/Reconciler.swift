@@ -5,6 +5,9 @@ public import IOVMCore
 public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Create a cpupool.
     case createPool(CPUPoolSpec)
+    /// Remove a cpupool this topology made that the plan no longer has, once its domains moved out: its cores go back
+    /// to Pool-0, where the plan pins them.
+    case removePool(CPUPoolSpec)
     /// Bind a NIC to pciback.
     case makeAssignable(PCIAddress)
     /// Make this topology the owner in the mark of an assignable NIC that another topology, not applied (a destroy
@@ -26,8 +29,9 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Set the rtds reservation of a running domain (its cpupool runs rtds); `from` holds each vCPU's before, vCPU 0
     /// first (empty when not read).
     case setRTDS(name: String, domid: UInt32, from: [RTDSParameters], to: RTDSParameters)
-    /// Move a running domain to another pool.
-    case moveToPool(name: String, domid: UInt32, from: String, to: String)
+    /// Move a running domain to another pool. Xen gives a moved domain every core and its new scheduler's defaults:
+    /// `before` is what it ran with, which a rollback sets again once it moved it back.
+    case moveToPool(name: String, domid: UInt32, from: String, to: String, before: SchedulingState = SchedulingState())
     /// Destroy a domain an earlier apply stopped creating (killed between creating and tagging it);
     /// a ``createDomain`` of the same name follows.
     case replaceIncomplete(name: String, domid: UInt32)
@@ -53,18 +57,25 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .createPool(let pool): "create cpupool \(pool.name) (\(pool.scheduler), cores \(pool.cpus))"
+        case .removePool(let pool): "remove cpupool \(pool.name) (cores \(pool.cpus) back to Pool-0): the plan no longer has it"
         case .makeAssignable(let pci): "make NIC \(pci) assignable (pciback)"
         case .claimNIC(let pci, let owner, _):
             "record NIC \(pci) as this topology's (\(owner.map { "topology \($0), which is not applied," } ?? "an older iovm") made it assignable)"
         case .giveNICToDom0(let pci, let bridge, _): "give NIC \(pci) back to its dom0 driver, for bridge \(bridge)"
         case .createBridge(let name, let nic, let interface): "bridge \(name) on \(nic)\(interface.map { " (\($0))" } ?? "")"
         case .createDomain(let name, let stage): "create \(name) (stage \(stage + 1))"
+        case .setAffinity(let name, _, _, let from, let to, let before) where from == to && Set(before).count <= 1:
+            "pin \(name): cores \(to?.description ?? "all") again (a cpupool move resets it)"
         case .setAffinity(let name, _, _, let from, let to, _):
             "pin \(name): cores \(from?.description ?? "all") -> \(to?.description ?? "all")"
+        case .setSchedule(let name, _, let from, let to) where from.weight == to.weight && from.cap == to.cap:
+            "weigh \(name): weight \(to.weight), cap \(to.cap) again (a cpupool move resets them)"
         case .setSchedule(let name, _, let from, let to):
             "weigh \(name): weight \(from.weight.map(String.init) ?? "?") -> \(to.weight), cap \(from.cap.map(String.init) ?? "?") -> \(to.cap)"
+        case .setRTDS(let name, _, let from, let to) where from.count > 0 && from.allSatisfy({ $0 == to }):
+            "reserve \(name): rtds \(to) again (a cpupool move resets it)"
         case .setRTDS(let name, _, let from, let to): "reserve \(name): rtds \(Self.reservations(from)) -> \(to)"
-        case .moveToPool(let name, _, let from, let to): "move \(name): cpupool \(from) -> \(to)"
+        case .moveToPool(let name, _, let from, let to, _): "move \(name): cpupool \(from) -> \(to)"
         case .replaceIncomplete(let name, let domid): "destroy \(name) (\(domid)), left half-made by an apply that stopped, to create it again"
         case .replaceShutDown(let name, let domid, let reason): "destroy IOVM \(name) (\(domid)), which shut down (\(reason)), to create it again"
         case .replaceShutDownGuest(let name, let domid, let reason): "destroy guest \(name) (\(domid)), which shut down (\(reason)), to create it again"
@@ -77,7 +88,7 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Whether this change leaves running domains running (pin, weigh, move).
     public var isLive: Bool {
         switch self {
-        case .setAffinity, .setSchedule, .setRTDS, .moveToPool: true
+        case .setAffinity, .setSchedule, .setRTDS, .moveToPool, .removePool: true
         default: false
         }
     }
@@ -88,6 +99,27 @@ public enum Change: Sendable, Equatable, CustomStringConvertible {
         guard let first = perVCPU.first else { return "?" }
         if perVCPU.allSatisfy({ $0 == first }) { return first.description }
         return perVCPU.enumerated().map { "vCPU \($0.offset): \($0.element)" }.joined(separator: "; ")
+    }
+}
+
+/// What a running domain runs with that a cpupool move resets: each vCPU's hard affinity, credit's weight and cap, each
+/// vCPU's rtds reservation (empty when not read or not under rtds).
+public struct SchedulingState: Sendable, Equatable {
+    /// Each vCPU's hard affinity, vCPU 0 first.
+    public var hardAffinity: [CPUSet]
+    /// Credit weight; nil when not read.
+    public var weight: Int?
+    /// Credit cap; nil when not read.
+    public var cap: Int?
+    /// Each vCPU's rtds reservation, vCPU 0 first.
+    public var rtdsByVCPU: [RTDSParameters]
+
+    /// Creates a state.
+    public init(hardAffinity: [CPUSet] = [], weight: Int? = nil, cap: Int? = nil, rtdsByVCPU: [RTDSParameters] = []) {
+        self.hardAffinity = hardAffinity
+        self.weight = weight
+        self.cap = cap
+        self.rtdsByVCPU = rtdsByVCPU
     }
 }
 
@@ -310,22 +342,35 @@ public enum Reconciler {
             func normalized(_ set: CPUSet?) -> CPUSet? { set == allCores ? nil : set }
             let now = normalized(running.hardAffinity.first)
             let uniform = Set(running.hardAffinity).count <= 1
-            if normalized(domain.hardAffinity) != now || !uniform {
+            // A move to another cpupool resets the domain's affinity, weight, cap and reservations (Xen 4.17's
+            // `sched_move_domain`): after one, the plan's are set again even where they were already the domain's.
+            let moving = running.cpupool != domain.cpupool
+            if normalized(domain.hardAffinity) != now || !uniform || (moving && domain.hardAffinity != nil) {
                 live.append(.setAffinity(name: domain.name, domid: running.domid, vcpus: running.vcpus, from: now, to: domain.hardAffinity, before: running.hardAffinity))
             }
             if let rtds = domain.rtds {
-                if running.rtds != rtds {
+                if running.rtds != rtds || moving {
                     let before = !running.rtdsByVCPU.isEmpty ? running.rtdsByVCPU : running.rtds.map { [$0] } ?? []
                     live.append(.setRTDS(name: domain.name, domid: running.domid, from: before, to: rtds))
                 }
-            } else if plan.scheduler(of: domain) != "rtds" && (running.weight != domain.weight || running.cap != domain.cap) {
+            } else if plan.scheduler(of: domain) != "rtds" && (running.weight != domain.weight || running.cap != domain.cap || moving) {
                 live.append(.setSchedule(name: domain.name, domid: running.domid, from: (running.weight, running.cap), to: (domain.weight, domain.cap)))
             }
-            if running.cpupool != domain.cpupool {
-                live.append(.moveToPool(name: domain.name, domid: running.domid, from: running.cpupool, to: domain.cpupool))
+            if moving {
+                let before = SchedulingState(hardAffinity: running.hardAffinity, weight: running.weight, cap: running.cap, rtdsByVCPU: running.rtdsByVCPU)
+                live.append(.moveToPool(name: domain.name, domid: running.domid, from: running.cpupool, to: domain.cpupool, before: before))
             }
         }
-        // Moves before pins: a domain can only be pinned to cores of its pool.
+        // A pool of this topology's that the plan no longer has goes once the plan's domains moved out of it, when
+        // nothing else is left in it (an orphan of the topology, a domain iovm did not make: then it stays).
+        let plannedHere = Set(plan.domains.map(\.name))
+        for pool in host.pools where pool.managedBy == plan.topology && pool.name != Planner.defaultPool {
+            guard !plan.cpupools.contains(where: { $0.name == pool.name }) else { continue }
+            guard !host.domains.contains(where: { $0.cpupool == pool.name && !plannedHere.contains($0.name) }) else { continue }
+            live.append(.removePool(CPUPoolSpec(name: pool.name, scheduler: pool.scheduler, cpus: pool.cpus)))
+        }
+        // Moves before pins: a domain can only be pinned to cores of its pool; and a pool's cores are Pool-0's again
+        // only once it is removed.
         live.sort { rank($0) < rank($1) }
         changes = replacements + changes + creations.sorted { stageOf($0) < stageOf($1) } + live + reattachments + waits
 
@@ -434,8 +479,9 @@ public enum Reconciler {
     private static func rank(_ change: Change) -> Int {
         switch change {
         case .moveToPool: 0
-        case .setAffinity: 1
-        default: 2
+        case .removePool: 1
+        case .setAffinity: 2
+        default: 3
         }
     }
 

@@ -1,3 +1,4 @@
+import CPUSets
 import Foundation
 import IOVMControl
 import IOVMCore
@@ -496,6 +497,58 @@ struct ApplyEngineTests {
         #expect(fake.snapshot.pools[0].cpus == [0, 1, 2, 3])
         #expect(fake.snapshot.domains.map(\.name) == ["Domain-0"])
         #expect(fake.snapshot.nics.allSatisfy { !$0.assignable })
+    }
+
+    /// iovm-affinity for three IOVMs, in Pool-0 or in a cpupool of their own.
+    func affinityPlan(dedicatedPool: Bool) throws -> Plan {
+        let document = TopologyDocument(
+            name: "affinity", host: HostDocument(cores: 4, memoryMiB: 8192),
+            defaults: DefaultsDocument(kernel: "/lab/vmlinux"),
+            configuration: ConfigurationDocument(kind: .multipleSmall),
+            nics: Self.nics.prefix(3).map { NICDocument(pci: $0) },
+            guests: (1...3).map { GuestDocument(name: "guest\($0)") },
+            placement: PlacementDocument(kind: .iovmAffinity, dedicatedPool: dedicatedPool),
+            scheduling: SchedulingDocument(iovmWeight: 512))
+        return try Planner().plan(document)
+    }
+
+    @Test("a move to another cpupool, which resets a domain's pins and weight, is followed by the plan's; a rollback moves it back and sets again what it ran with")
+    func cpupoolMovesKeepScheduling() throws {
+        let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)))
+        let shared = try affinityPlan(dedicatedPool: false)
+        _ = try engine(fake).apply(shared, libxlJSON: json(shared))
+        let before = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(before.cpupool == "Pool-0" && before.weight == 512)
+
+        // Forward: the moved IOVMs get the plan's weight (and pins) again, and a second apply has nothing to do.
+        let dedicated = try affinityPlan(dedicatedPool: true)
+        let planned = try #require(dedicated.domains.first { $0.name == "iovm0" })
+        _ = try engine(fake).apply(dedicated, libxlJSON: json(dedicated))
+        let moved = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(moved.cpupool == "iovm-pool")
+        #expect(moved.weight == planned.weight)
+        #expect(moved.hardAffinity.allSatisfy { $0 == planned.hardAffinity ?? CPUSet(0..<4) })
+        #expect(try engine(fake).apply(dedicated, libxlJSON: json(dedicated)).nothingToDo)
+
+        // Back to Pool-0, failing after the moves: the rollback moves the IOVMs back to iovm-pool with their weight.
+        fake.fail("setSchedule iovm2")
+        #expect(throws: (any Error).self) { try engine(fake).apply(shared, libxlJSON: json(shared)) }
+        let rolledBack = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(rolledBack.cpupool == "iovm-pool")
+        #expect(rolledBack.weight == moved.weight && rolledBack.cap == moved.cap)
+        #expect(rolledBack.hardAffinity == moved.hardAffinity)
+        #expect(fake.snapshot.pools.map(\.name) == ["Pool-0", "iovm-pool"], "the pool the apply removed is made again")
+        fake.heal("setSchedule iovm2")
+
+        // And from iovm-pool back to Pool-0 for good: the pool goes once the IOVMs left it (its core is Pool-0's again,
+        // where the plan pins them), and they are pinned and weighed as before the first move.
+        let back = try engine(fake).preview(shared).changes.map(\.description)
+        let removal = try #require(back.firstIndex { $0.hasPrefix("remove cpupool iovm-pool") })
+        #expect(back.firstIndex { $0.hasPrefix("move iovm0") }! < removal && removal < back.firstIndex { $0.hasPrefix("pin iovm0") }!)
+        _ = try engine(fake).apply(shared, libxlJSON: json(shared))
+        #expect(fake.snapshot.pools.map(\.name) == ["Pool-0"])
+        let home = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(home.cpupool == "Pool-0" && home.weight == before.weight && home.hardAffinity == before.hardAffinity)
     }
 
     @Test func orphansAreReportedNotDestroyed() throws {

@@ -335,14 +335,27 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     func setAffinity(domid: UInt32, vcpus: Int, hard: CPUSet?) throws {
         try call("setAffinity \(name(domid)) \(hard?.description ?? "all")")
+        try refuseCoresOutsidePool(hard.map { [$0] } ?? [], of: domid)
         state.withLock { state in
             guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
             state.domains[index].hardAffinity = Array(repeating: hard ?? CPUSet(0..<cores), count: vcpus)
         }
     }
 
+    /// As Xen: a vCPU can only be pinned to cores of its domain's cpupool (EINVAL).
+    private func refuseCoresOutsidePool(_ sets: [CPUSet], of domid: UInt32) throws {
+        let outside = state.withLock { state -> Bool in
+            guard let domain = state.domains.first(where: { $0.domid == domid }), let pool = state.pools.first(where: { $0.name == domain.cpupool }) else {
+                return false
+            }
+            return sets.contains { $0.cores.contains { !pool.cpus.contains($0) } }
+        }
+        if outside { throw FakeError(message: "setting vcpu affinity of \(name(domid)): Invalid argument (cores outside its cpupool)") }
+    }
+
     func setAffinity(domid: UInt32, perVCPU: [CPUSet]) throws {
         try call("setAffinity \(name(domid)) per vCPU \(perVCPU.map(\.description).joined(separator: " "))")
+        try refuseCoresOutsidePool(perVCPU, of: domid)
         state.withLock { state in
             guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
             state.domains[index].hardAffinity = perVCPU
@@ -380,7 +393,14 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         try call("moveToPool \(name(domid)) \(pool)")
         state.withLock { state in
             guard let index = state.domains.firstIndex(where: { $0.domid == domid }) else { return }
+            // As Xen 4.17's sched_move_domain: every core, and the new scheduler's defaults.
             state.domains[index].cpupool = pool
+            state.domains[index].hardAffinity = Array(repeating: CPUSet(0..<cores), count: state.domains[index].vcpus)
+            let rtds = state.pools.first { $0.name == pool }?.scheduler == "rtds"
+            state.domains[index].weight = rtds ? -1 : 256
+            state.domains[index].cap = rtds ? -1 : 0
+            state.domains[index].rtds = rtds ? .xenDefault : nil
+            state.domains[index].rtdsByVCPU = rtds ? Array(repeating: .xenDefault, count: state.domains[index].vcpus) : []
         }
     }
 

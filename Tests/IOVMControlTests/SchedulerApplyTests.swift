@@ -78,7 +78,7 @@ struct SchedulerApplyTests {
             RTDSParameters(periodMicroseconds: 10_000, budgetMicroseconds: 4_000, extratime: true),
             RTDSParameters(periodMicroseconds: 20_000, budgetMicroseconds: 5_000, extratime: false),
         ]
-        let pins = [CPUSet([0]), CPUSet([1])]
+        let pins = [CPUSet([2]), CPUSet([3])]  // iovm-rtds's cores: Xen pins no vCPU outside its pool
         fake.setPerVCPU(of: "iovm0", rtds: apart, affinity: pins)
 
         let bigger = try rtdsPlan(iovmBudget: 6_000, iovmVCPUs: 2)
@@ -95,7 +95,7 @@ struct SchedulerApplyTests {
         #expect(iovm0.hardAffinity == pins)
         let calls = fake.mutatingCalls
         #expect(calls.contains("setRTDS iovm0 per vCPU 10000/4000/true 20000/5000/false"))
-        #expect(calls.contains("setAffinity iovm0 per vCPU 0 1"))
+        #expect(calls.contains("setAffinity iovm0 per vCPU 2 3"))
     }
 
     @Test("a plan that assumed an rtds Pool-0 is refused on a host whose Pool-0 runs credit")

@@ -85,7 +85,9 @@ struct ExpositionTests {
     @Test("clients that hang up unanswered, or connect and say nothing, do not stop the listener serving the next")
     func badClientsDoNotStopIt() throws {
         let listener = try MetricsListener(address: "127.0.0.1:0")
-        listener.update(String(repeating: "iovm_filler 1\n", count: 20_000))  // 280 kB: more than one send
+        let filler = String(repeating: "iovm_filler 1\n", count: 20_000)  // 280 kB: more than one send
+        listener.update(filler)
+        #expect(try Self.get(port: listener.port).hasSuffix("\r\n\r\n" + filler))
         // Hang up at once, with the request unsent: the response's send fails (EPIPE, ECONNRESET) without a SIGPIPE.
         for _ in 0..<5 {
             let fd = try Self.connected(port: listener.port)
@@ -113,6 +115,9 @@ struct ExpositionTests {
             close(fd)
             throw MonitorError("connect: \(errno)")
         }
+        // A listener that stops answering fails the test instead of hanging the run.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return fd
     }
 
