@@ -95,7 +95,8 @@ public struct ApplyEngine: Sendable {
     public var lockTimeout: Double = 0
     /// Called after each step that changed the host, with the step's name: `assignable:<BDF>`, `claim:<BDF>`, `pool:<name>`,
     /// `dom0:<BDF>` (a NIC given back to dom0's driver), `bridge:<name>`, `create:<domain>`, `devd:<IOVM>`, `vifs:<guest>`,
-    /// `pin:<domain>`, `weight:<domain>`, `move:<domain>`, `replace:<domain>`, and in destroy `destroy:<domain>`,
+    /// `pin:<domain>`, `weight:<domain>`, `rtds:<domain>`, `move:<domain>`, `unpool:<name>` (a pool the plan dropped),
+    /// `replace:<domain>`, and in destroy `destroy:<domain>`,
     /// `destroy-pool:<name>`, `remove-bridge:<name>`, `release:<BDF>`. Tests
     /// stop there as a `kill -9` would (the hidden `--crash-after STEP`), to prove a new apply converges.
     public var crashPoint: CrashPoint?
@@ -808,6 +809,12 @@ struct StepFailure: Error, Sendable {
     var reason: String
 }
 
+/// What a rollback could not set again on a domain it moved back to its cpupool.
+struct RestoreRefused: Error, CustomStringConvertible {
+    var parts: [String]
+    var description: String { parts.joined(separator: "; ") }
+}
+
 /// What an apply did, with how to undo each step.
 struct Journal {
     enum Undo {
@@ -827,24 +834,31 @@ struct Journal {
         case moveToPool(domid: UInt32, pool: String, restore: SchedulingState)
 
         /// Sets again on domain `domid` what a cpupool move reset: each vCPU's affinity, then its rtds reservations or
-        /// its weight and cap, as far as they were read.
+        /// its weight and cap, as far as they were read. A refused part does not keep the others from being set; the
+        /// error names what was refused.
         static func restore(_ state: SchedulingState, of domid: UInt32, backend: any XenBackend) throws {
+            var refused: [String] = []
             if let first = state.hardAffinity.first {
-                if Set(state.hardAffinity).count > 1 {
-                    try backend.setAffinity(domid: domid, perVCPU: state.hardAffinity)
-                } else {
-                    try backend.setAffinity(domid: domid, vcpus: state.hardAffinity.count, hard: first)
-                }
+                do {
+                    if Set(state.hardAffinity).count > 1 {
+                        try backend.setAffinity(domid: domid, perVCPU: state.hardAffinity)
+                    } else {
+                        try backend.setAffinity(domid: domid, vcpus: state.hardAffinity.count, hard: first)
+                    }
+                } catch { refused.append("pins: \(error)") }
             }
-            if let first = state.rtdsByVCPU.first {
-                if state.rtdsByVCPU.allSatisfy({ $0 == first }) {
-                    try backend.setRTDS(domid: domid, to: first)
-                } else {
-                    try backend.setRTDS(domid: domid, perVCPU: state.rtdsByVCPU)
+            do {
+                if let first = state.rtdsByVCPU.first {
+                    if state.rtdsByVCPU.allSatisfy({ $0 == first }) {
+                        try backend.setRTDS(domid: domid, to: first)
+                    } else {
+                        try backend.setRTDS(domid: domid, perVCPU: state.rtdsByVCPU)
+                    }
+                } else if let weight = state.weight, weight > 0 {
+                    try backend.setSchedule(domid: domid, weight: weight, cap: state.cap ?? 0)
                 }
-            } else if let weight = state.weight, weight > 0 {
-                try backend.setSchedule(domid: domid, weight: weight, cap: state.cap ?? 0)
-            }
+            } catch { refused.append("scheduler parameters: \(error)") }
+            if !refused.isEmpty { throw RestoreRefused(parts: refused) }
         }
 
         /// What gives domain `domid` back the rtds reservations `before` (each vCPU's, vCPU 0 first): the one they
@@ -870,6 +884,9 @@ struct Journal {
     func rollBack(backend: any XenBackend, network: (any Dom0Network)?, logger: Logger) -> (undone: [String], failed: [String]) {
         var undone: [String] = []
         var failed: [String] = []
+        // Pins, weights and reservations go back last, once the pools and the domains' places in them are as before:
+        // a pin to cores of a pool this apply made or removed is refused until that pool is gone or back.
+        var later: [(step: String, set: () throws -> Void)] = []
         for (step, undo) in undos.reversed() {
             do {
                 switch undo {
@@ -880,15 +897,35 @@ struct Journal {
                 case .markNIC(let pci, let topology): try backend.markNIC(pci, for: topology)
                 case .removeBridge(let name): try network?.removeBridge(named: name)
                 case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
-                case .setAffinity(let domid, let vcpus, let hard): try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard)
-                case .setAffinityPerVCPU(let domid, let hard): try backend.setAffinity(domid: domid, perVCPU: hard)
-                case .setSchedule(let domid, let weight, let cap): try backend.setSchedule(domid: domid, weight: weight, cap: cap)
-                case .setRTDS(let domid, let parameters): try backend.setRTDS(domid: domid, to: parameters)
-                case .setRTDSPerVCPU(let domid, let parameters): try backend.setRTDS(domid: domid, perVCPU: parameters)
+                case .setAffinity(let domid, let vcpus, let hard):
+                    later.append((step, { try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard) }))
+                    continue
+                case .setAffinityPerVCPU(let domid, let hard):
+                    later.append((step, { try backend.setAffinity(domid: domid, perVCPU: hard) }))
+                    continue
+                case .setSchedule(let domid, let weight, let cap):
+                    later.append((step, { try backend.setSchedule(domid: domid, weight: weight, cap: cap) }))
+                    continue
+                case .setRTDS(let domid, let parameters):
+                    later.append((step, { try backend.setRTDS(domid: domid, to: parameters) }))
+                    continue
+                case .setRTDSPerVCPU(let domid, let parameters):
+                    later.append((step, { try backend.setRTDS(domid: domid, perVCPU: parameters) }))
+                    continue
                 case .moveToPool(let domid, let pool, let restore):
                     try backend.moveToPool(domid: domid, pool: pool)
-                    try Undo.restore(restore, of: domid, backend: backend)
+                    later.append(("\(step) (what the move reset)", { try Undo.restore(restore, of: domid, backend: backend) }))
                 }
+                logger.notice("rolled back: \(step)")
+                undone.append(step)
+            } catch {
+                logger.error("rollback of \(step) failed: \(error)")
+                failed.append("\(step): \(error)")
+            }
+        }
+        for (step, set) in later {
+            do {
+                try set()
                 logger.notice("rolled back: \(step)")
                 undone.append(step)
             } catch {

@@ -270,6 +270,8 @@ public enum Reconciler {
         replacements += replacedGuests.map { .replaceShutDownGuest(name: $0.name, domid: $0.domid, reason: $0.shutdownReason ?? "shut down") }
         var waits: [Change] = []
         var reattachments: [Change] = []
+        /// The domains this reconcile moves out of each pool.
+        var movingOut: [String: Set<String>] = [:]
         for domain in plan.domains {
             // An rtds reservation needs an rtds pool: Pool-0 must run what the plan assumed.
             if domain.rtds != nil && domain.cpupool == Planner.defaultPool && host.scheduler != "rtds" {
@@ -357,22 +359,26 @@ public enum Reconciler {
                 live.append(.setSchedule(name: domain.name, domid: running.domid, from: (running.weight, running.cap), to: (domain.weight, domain.cap)))
             }
             if moving {
+                movingOut[running.cpupool, default: []].insert(running.name)
                 let before = SchedulingState(hardAffinity: running.hardAffinity, weight: running.weight, cap: running.cap, rtdsByVCPU: running.rtdsByVCPU)
                 live.append(.moveToPool(name: domain.name, domid: running.domid, from: running.cpupool, to: domain.cpupool, before: before))
             }
         }
-        // A pool of this topology's that the plan no longer has goes once the plan's domains moved out of it, when
-        // nothing else is left in it (an orphan of the topology, a domain iovm did not make: then it stays).
-        let plannedHere = Set(plan.domains.map(\.name))
+        // A pool of this topology's that the plan no longer has goes once every domain in it moved out (one this
+        // reconcile does not move, an orphan of the topology or a domain iovm did not make, keeps it).
         for pool in host.pools where pool.managedBy == plan.topology && pool.name != Planner.defaultPool {
             guard !plan.cpupools.contains(where: { $0.name == pool.name }) else { continue }
-            guard !host.domains.contains(where: { $0.cpupool == pool.name && !plannedHere.contains($0.name) }) else { continue }
+            let leaving = movingOut[pool.name] ?? []
+            guard host.domains.allSatisfy({ $0.cpupool != pool.name || leaving.contains($0.name) }) else { continue }
             live.append(.removePool(CPUPoolSpec(name: pool.name, scheduler: pool.scheduler, cpus: pool.cpus)))
         }
         // Moves before pins: a domain can only be pinned to cores of its pool; and a pool's cores are Pool-0's again
-        // only once it is removed.
+        // only once it is removed. The moves and removals come before the creations too: a new domain is built
+        // pinned to the cores the plan gives it, which may be a removed pool's.
         live.sort { rank($0) < rank($1) }
-        changes = replacements + changes + creations.sorted { stageOf($0) < stageOf($1) } + live + reattachments + waits
+        let relayout = live.filter { rank($0) <= 1 }
+        let settings = live.filter { rank($0) > 1 }
+        changes = replacements + changes + relayout + creations.sorted { stageOf($0) < stageOf($1) } + settings + reattachments + waits
 
         let planned = Set(plan.domains.map(\.name))
         let orphans = host.domains.filter { $0.tag?.topology == plan.topology && !planned.contains($0.name) }.map(\.name)

@@ -530,7 +530,8 @@ struct ApplyEngineTests {
         #expect(moved.hardAffinity.allSatisfy { $0 == planned.hardAffinity ?? CPUSet(0..<4) })
         #expect(try engine(fake).apply(dedicated, libxlJSON: json(dedicated)).nothingToDo)
 
-        // Back to Pool-0, failing after the moves: the rollback moves the IOVMs back to iovm-pool with their weight.
+        // Back to Pool-0, failing after the moves: the rollback makes the pool again, moves the IOVMs back into it, then
+        // sets their weights and pins.
         fake.fail("setSchedule iovm2")
         #expect(throws: (any Error).self) { try engine(fake).apply(shared, libxlJSON: json(shared)) }
         let rolledBack = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
@@ -549,6 +550,15 @@ struct ApplyEngineTests {
         #expect(fake.snapshot.pools.map(\.name) == ["Pool-0"])
         let home = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
         #expect(home.cpupool == "Pool-0" && home.weight == before.weight && home.hardAffinity == before.hardAffinity)
+
+        // To the dedicated pool again, failing after the moves: the rollback moves the IOVMs back to Pool-0 and removes
+        // the pool before it pins them to its core.
+        fake.fail("setSchedule iovm2")
+        #expect(throws: (any Error).self) { try engine(fake).apply(dedicated, libxlJSON: json(dedicated)) }
+        fake.heal("setSchedule iovm2")
+        let undone = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(fake.snapshot.pools.map(\.name) == ["Pool-0"])
+        #expect(undone.cpupool == "Pool-0" && undone.weight == before.weight && undone.hardAffinity == before.hardAffinity)
     }
 
     @Test func orphansAreReportedNotDestroyed() throws {

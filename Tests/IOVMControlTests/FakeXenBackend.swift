@@ -181,6 +181,10 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
 
     func destroyPool(named name: String) throws {
         try call("destroyPool \(name)")
+        // As libxl: a pool that still holds a domain is not destroyed.
+        if let held = state.withLock({ state in state.domains.first { $0.cpupool == name } }) {
+            throw FakeError(message: "cpupool \(name) still holds \(held.name)")
+        }
         state.withLock { state in
             guard let index = state.pools.firstIndex(where: { $0.name == name }) else { return }
             state.pools[0].cpus = CPUSet(state.pools[0].cpus.cores + state.pools[index].cpus.cores)
@@ -342,13 +346,13 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
         }
     }
 
-    /// As Xen: a vCPU can only be pinned to cores of its domain's cpupool (EINVAL).
+    /// As Xen: a vCPU's hard affinity must share a core with its domain's cpupool (EINVAL).
     private func refuseCoresOutsidePool(_ sets: [CPUSet], of domid: UInt32) throws {
         let outside = state.withLock { state -> Bool in
             guard let domain = state.domains.first(where: { $0.domid == domid }), let pool = state.pools.first(where: { $0.name == domain.cpupool }) else {
                 return false
             }
-            return sets.contains { $0.cores.contains { !pool.cpus.contains($0) } }
+            return sets.contains { !$0.cores.contains { pool.cpus.contains($0) } }
         }
         if outside { throw FakeError(message: "setting vcpu affinity of \(name(domid)): Invalid argument (cores outside its cpupool)") }
     }
