@@ -1,7 +1,8 @@
 public import CPUSets
 public import IOVMCore
 
-/// One step of an apply, in the order it runs.
+/// One step of an apply. An apply runs them as ``Reconciler`` orders them: replacements, pools, NICs and bridges, moves
+/// between pools and the removal of pools the plan dropped, creations, pins and scheduler parameters, re-attaches, waits.
 public enum Change: Sendable, Equatable, CustomStringConvertible {
     /// Create a cpupool.
     case createPool(CPUPoolSpec)
@@ -296,6 +297,7 @@ public enum Reconciler {
                 // An apply was killed between creating it and tagging it: it may be paused or half set up.
                 // Its intent makes it iovm's, so it is made again from the plan.
                 replacements.append(.replaceIncomplete(name: domain.name, domid: running.domid))
+                movingOut[running.cpupool, default: []].insert(running.name)  // destroyed first: it leaves its pool too
                 creations.append(.createDomain(name: domain.name, stage: stages[domain.name] ?? 0))
                 continue
             }

@@ -561,6 +561,23 @@ struct ApplyEngineTests {
         #expect(undone.cpupool == "Pool-0" && undone.weight == before.weight && undone.hardAffinity == before.hardAffinity)
     }
 
+    @Test("an IOVM made again in Pool-0, pinned to the core of the pool the plan dropped, is made after that pool is removed")
+    func poolRemovalComesBeforeCreations() throws {
+        let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)))
+        let dedicated = try affinityPlan(dedicatedPool: true)
+        _ = try engine(fake).apply(dedicated, libxlJSON: json(dedicated))
+        fake.killBehindIOVMsBack("iovm0")
+        let shared = try affinityPlan(dedicatedPool: false)
+        let planned = try #require(shared.domains.first { $0.name == "iovm0" })
+        let order = try engine(fake).preview(shared).changes.map(\.description)
+        let removal = try #require(order.firstIndex { $0.hasPrefix("remove cpupool iovm-pool") })
+        #expect(removal < order.firstIndex { $0.hasPrefix("create iovm0") }!)
+        _ = try engine(fake).apply(shared, libxlJSON: json(shared))
+        let made = try #require(fake.snapshot.domains.first { $0.name == "iovm0" })
+        #expect(made.cpupool == "Pool-0" && made.hardAffinity.allSatisfy { $0 == planned.hardAffinity })
+        #expect(fake.snapshot.pools.map(\.name) == ["Pool-0"])
+    }
+
     @Test func orphansAreReportedNotDestroyed() throws {
         let fake = FakeXenBackend(nics: Self.nics)
         let four = try plan(.credit)

@@ -234,6 +234,10 @@ final class FakeXenBackend: XenBackend, HostLock, @unchecked Sendable {
             for pci in spec.pci where !(state.nics.first { $0.pci == pci }?.assignable ?? false) {
                 throw FakeError(message: "NIC \(pci) is not assignable")
             }
+            // As libxl's build: the spec's pins must share a core with its cpupool.
+            if let hard = spec.hardAffinity, let pool = state.pools.first(where: { $0.name == spec.cpupool }), !hard.cores.contains(where: { pool.cpus.contains($0) }) {
+                throw FakeError(message: "\(spec.name): affinity \(hard) shares no core with cpupool \(spec.cpupool)")
+            }
             let uuid = "uuid-\(state.nextDomid)"
             var intent = tag
             intent.uuid = uuid
