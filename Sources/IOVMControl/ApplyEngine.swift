@@ -887,52 +887,40 @@ struct Journal {
         // Pins, weights and reservations go back last, once the pools and the domains' places in them are as before:
         // a pin to cores of a pool this apply made or removed is refused until that pool is gone or back.
         var later: [(step: String, set: () throws -> Void)] = []
-        for (step, undo) in undos.reversed() {
+        /// Runs one undo, logging and counting it as undone or failed; whether it was undone.
+        func attempt(_ step: String, _ body: () throws -> Void) -> Bool {
             do {
-                switch undo {
-                case .destroyPool(let name): try backend.destroyPool(named: name)
-                case .createPool(let pool, let topology): try backend.createPool(pool, topology: topology)
-                case .releaseNIC(let pci): try backend.releaseNIC(pci)
-                case .makeAssignable(let pci, let topology): try backend.makeAssignable(pci, for: topology)
-                case .markNIC(let pci, let topology): try backend.markNIC(pci, for: topology)
-                case .removeBridge(let name): try network?.removeBridge(named: name)
-                case .destroyDomain(let domid, _): try backend.destroyDomain(domid: domid)
-                case .setAffinity(let domid, let vcpus, let hard):
-                    later.append((step, { try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard) }))
-                    continue
-                case .setAffinityPerVCPU(let domid, let hard):
-                    later.append((step, { try backend.setAffinity(domid: domid, perVCPU: hard) }))
-                    continue
-                case .setSchedule(let domid, let weight, let cap):
-                    later.append((step, { try backend.setSchedule(domid: domid, weight: weight, cap: cap) }))
-                    continue
-                case .setRTDS(let domid, let parameters):
-                    later.append((step, { try backend.setRTDS(domid: domid, to: parameters) }))
-                    continue
-                case .setRTDSPerVCPU(let domid, let parameters):
-                    later.append((step, { try backend.setRTDS(domid: domid, perVCPU: parameters) }))
-                    continue
-                case .moveToPool(let domid, let pool, let restore):
-                    try backend.moveToPool(domid: domid, pool: pool)
+                try body()
+                logger.notice("rolled back: \(step)")
+                undone.append(step)
+                return true
+            } catch {
+                logger.error("rollback of \(step) failed: \(error)")
+                failed.append("\(step): \(error)")
+                return false
+            }
+        }
+        for (step, undo) in undos.reversed() {
+            switch undo {
+            case .destroyPool(let name): _ = attempt(step) { try backend.destroyPool(named: name) }
+            case .createPool(let pool, let topology): _ = attempt(step) { try backend.createPool(pool, topology: topology) }
+            case .releaseNIC(let pci): _ = attempt(step) { try backend.releaseNIC(pci) }
+            case .makeAssignable(let pci, let topology): _ = attempt(step) { try backend.makeAssignable(pci, for: topology) }
+            case .markNIC(let pci, let topology): _ = attempt(step) { try backend.markNIC(pci, for: topology) }
+            case .removeBridge(let name): _ = attempt(step) { try network?.removeBridge(named: name) }
+            case .destroyDomain(let domid, _): _ = attempt(step) { try backend.destroyDomain(domid: domid) }
+            case .setAffinity(let domid, let vcpus, let hard): later.append((step, { try backend.setAffinity(domid: domid, vcpus: vcpus, hard: hard) }))
+            case .setAffinityPerVCPU(let domid, let hard): later.append((step, { try backend.setAffinity(domid: domid, perVCPU: hard) }))
+            case .setSchedule(let domid, let weight, let cap): later.append((step, { try backend.setSchedule(domid: domid, weight: weight, cap: cap) }))
+            case .setRTDS(let domid, let parameters): later.append((step, { try backend.setRTDS(domid: domid, to: parameters) }))
+            case .setRTDSPerVCPU(let domid, let parameters): later.append((step, { try backend.setRTDS(domid: domid, perVCPU: parameters) }))
+            case .moveToPool(let domid, let pool, let restore):
+                if attempt(step, { try backend.moveToPool(domid: domid, pool: pool) }) {
                     later.append(("\(step) (what the move reset)", { try Undo.restore(restore, of: domid, backend: backend) }))
                 }
-                logger.notice("rolled back: \(step)")
-                undone.append(step)
-            } catch {
-                logger.error("rollback of \(step) failed: \(error)")
-                failed.append("\(step): \(error)")
             }
         }
-        for (step, set) in later {
-            do {
-                try set()
-                logger.notice("rolled back: \(step)")
-                undone.append(step)
-            } catch {
-                logger.error("rollback of \(step) failed: \(error)")
-                failed.append("\(step): \(error)")
-            }
-        }
+        for (step, set) in later { _ = attempt(step, set) }
         return (undone, failed)
     }
 }

@@ -477,14 +477,7 @@ struct ApplyEngineTests {
 
     @Test func dedicatedPoolIsCreatedFirstAndRemovedOnDestroy() throws {
         let fake = FakeXenBackend(nics: Array(Self.nics.prefix(3)))
-        let document = TopologyDocument(
-            name: "affinity", host: HostDocument(cores: 4, memoryMiB: 8192),
-            defaults: DefaultsDocument(kernel: "/lab/vmlinux"),
-            configuration: ConfigurationDocument(kind: .multipleSmall),
-            nics: Self.nics.prefix(3).map { NICDocument(pci: $0) },
-            guests: (1...3).map { GuestDocument(name: "guest\($0)") },
-            placement: PlacementDocument(kind: .iovmAffinity, dedicatedPool: true))
-        let plan = try Planner().plan(document)
+        let plan = try affinityPlan(dedicatedPool: true, iovmWeight: nil)
         _ = try engine(fake).apply(plan, libxlJSON: json(plan))
         #expect(fake.mutatingCalls.first == "createPool iovm-pool")
         #expect(fake.snapshot.pools.map(\.name) == ["Pool-0", "iovm-pool"])
@@ -499,8 +492,8 @@ struct ApplyEngineTests {
         #expect(fake.snapshot.nics.allSatisfy { !$0.assignable })
     }
 
-    /// iovm-affinity for three IOVMs, in Pool-0 or in a cpupool of their own.
-    func affinityPlan(dedicatedPool: Bool) throws -> Plan {
+    /// iovm-affinity for three IOVMs, in Pool-0 or in a cpupool of their own, with that IOVM weight (nil: the default).
+    func affinityPlan(dedicatedPool: Bool, iovmWeight: Int? = 512) throws -> Plan {
         let document = TopologyDocument(
             name: "affinity", host: HostDocument(cores: 4, memoryMiB: 8192),
             defaults: DefaultsDocument(kernel: "/lab/vmlinux"),
@@ -508,7 +501,7 @@ struct ApplyEngineTests {
             nics: Self.nics.prefix(3).map { NICDocument(pci: $0) },
             guests: (1...3).map { GuestDocument(name: "guest\($0)") },
             placement: PlacementDocument(kind: .iovmAffinity, dedicatedPool: dedicatedPool),
-            scheduling: SchedulingDocument(iovmWeight: 512))
+            scheduling: iovmWeight.map { SchedulingDocument(iovmWeight: $0) })
         return try Planner().plan(document)
     }
 
